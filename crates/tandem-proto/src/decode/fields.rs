@@ -1,0 +1,131 @@
+//! One pass over a head's fields: record where each lies, and read the ones that frame the
+//! message.
+
+use crate::{
+    error::{Error, ErrorKind},
+    head::{FieldSpan, Span},
+    semantics::{
+        ConnectionOptions, TransferCoding, check_host, parse_content_length,
+        parse_transfer_encoding,
+    },
+};
+
+/// Which side's rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// aiohttp-strict: singleton fields may not repeat, `Transfer-Encoding` must be known
+    /// and end in `chunked`, `Host` is checked.
+    Request,
+    /// Lenient, as aiohttp's response parser: fields may repeat (real servers send two
+    /// `Content-Type`s), except a `Content-Length` that disagrees with itself.
+    Response,
+}
+
+/// What the framing fields of a head said.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FramingFields {
+    pub(crate) content_length: Option<u64>,
+    pub(crate) transfer_coding: Option<TransferCoding>,
+    pub(crate) connection: ConnectionOptions,
+    /// `Some(true)` for `Expect: 100-continue`, `Some(false)` for any other expectation.
+    pub(crate) expect: Option<bool>,
+    pub(crate) host: bool,
+    pub(crate) upgrade: bool,
+}
+
+/// The fields aiohttp refuses to see twice in a request (`SINGLETON_HEADERS` in
+/// `http_parser.py`), even with equal values: a second `Host` or `Content-Length` is how
+/// smuggling and routing bypasses start (CVE-2026-34525).
+#[derive(Clone, Copy)]
+enum Field {
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Expect,
+    Upgrade,
+    /// Another singleton, by its bit in the seen-set.
+    Singleton(u16),
+    Other,
+}
+
+const SEEN_HOST: u16 = 1;
+const SEEN_CONTENT_LENGTH: u16 = 1 << 1;
+const SEEN_TRANSFER_ENCODING: u16 = 1 << 2;
+
+/// Classifies a field name. Dispatching on the length first keeps this to one or two
+/// case-insensitive comparisons per field.
+fn classify(name: &[u8]) -> Field {
+    let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+    match name.len() {
+        4 if is("host") => Field::Host,
+        4 if is("etag") => Field::Singleton(1 << 3),
+        6 if is("expect") => Field::Expect,
+        6 if is("server") => Field::Singleton(1 << 4),
+        7 if is("upgrade") => Field::Upgrade,
+        10 if is("connection") => Field::Connection,
+        10 if is("user-agent") => Field::Singleton(1 << 5),
+        12 if is("content-type") => Field::Singleton(1 << 6),
+        12 if is("max-forwards") => Field::Singleton(1 << 7),
+        13 if is("content-range") => Field::Singleton(1 << 8),
+        14 if is("content-length") => Field::ContentLength,
+        16 if is("content-location") => Field::Singleton(1 << 9),
+        17 if is("transfer-encoding") => Field::TransferEncoding,
+        _ => Field::Other,
+    }
+}
+
+/// Records the position of every field of `head` and reads the framing fields.
+pub(crate) fn parse_fields(
+    head: &[u8],
+    fields: &[httparse::Header<'_>],
+    role: Role,
+) -> Result<(Vec<FieldSpan>, FramingFields), Error> {
+    let strict = role == Role::Request;
+    let mut spans = Vec::with_capacity(fields.len());
+    let mut found = FramingFields::default();
+    let mut seen = 0u16;
+    let mut once = |bit: u16| -> Result<(), Error> {
+        if strict && seen & bit != 0 {
+            return Err(ErrorKind::DuplicateHeader.into());
+        }
+        seen |= bit;
+        Ok(())
+    };
+    for field in fields {
+        let name = field.name.as_bytes();
+        let value = field.value;
+        spans.push(FieldSpan { name: Span::of(head, name), value: Span::of(head, value) });
+        match classify(name) {
+            Field::Other => {}
+            Field::Host => {
+                once(SEEN_HOST)?;
+                if strict {
+                    check_host(value)?;
+                }
+                found.host = true;
+            }
+            Field::ContentLength => {
+                once(SEEN_CONTENT_LENGTH)?;
+                let n = parse_content_length(value)?;
+                // A response may repeat Content-Length only with the same value
+                // (RFC 9110 §8.6); two different lengths are two different messages.
+                if found.content_length.is_some_and(|prev| prev != n) {
+                    return Err(ErrorKind::ContentLength.into());
+                }
+                found.content_length = Some(n);
+            }
+            Field::TransferEncoding => {
+                once(SEEN_TRANSFER_ENCODING)?;
+                found.transfer_coding = Some(parse_transfer_encoding(value, strict)?);
+            }
+            Field::Connection => found.connection.add(value),
+            Field::Expect => {
+                found.expect = Some(value.eq_ignore_ascii_case(b"100-continue"));
+            }
+            Field::Upgrade => found.upgrade = !value.is_empty(),
+            Field::Singleton(bit) => once(bit)?,
+        }
+    }
+    Ok((spans, found))
+}

@@ -1,0 +1,169 @@
+//! The request-head parser: aiohttp-strict.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Method, Version};
+
+use super::{
+    fields::{FramingFields, Role, parse_fields},
+    httparse_error,
+    scan::{HeadScanner, LineEndings},
+};
+use crate::{
+    BodyFraming, Limits,
+    error::{Error, ErrorKind},
+    head::{FieldSpan, Fields, Flags, RequestHead, Span},
+    semantics::check_target,
+};
+
+/// Header storage on the stack for heads within the default count limit; larger limits
+/// allocate per head.
+pub(super) const STACK_HEADERS: usize = crate::limits::DEFAULT_MAX_HEADERS;
+
+/// Parses request heads from a connection's read buffer, push-style.
+///
+/// Feed it the buffer after every read. It returns `Ok(None)` while the head is incomplete
+/// ("need more"), the head once it is complete (the head's bytes are split off the front of
+/// the buffer, leaving any body or pipelined request behind), or an error. After an error
+/// the connection must answer [`Error::status`] and close: the parser's place in the byte
+/// stream is lost, and nothing after a bad message may be read as a request.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tandem_proto::{BodyFraming, RequestParser};
+///
+/// let mut parser = RequestParser::new();
+/// let mut buf = BytesMut::from(&b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Len"[..]);
+/// assert!(parser.parse(&mut buf).unwrap().is_none());
+/// buf.extend_from_slice(b"gth: 5\r\n\r\nhello");
+/// let head = parser.parse(&mut buf).unwrap().unwrap();
+/// assert_eq!(head.path(), "/echo");
+/// assert_eq!(head.framing(), BodyFraming::Length(5));
+/// assert_eq!(&buf[..], b"hello");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RequestParser {
+    limits: Limits,
+    scanner: HeadScanner,
+}
+
+impl RequestParser {
+    /// A parser with the default [`Limits`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A parser with the given limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        RequestParser { limits, scanner: HeadScanner::default() }
+    }
+
+    /// The limits this parser enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Parses the head at the front of `buf`, if it has all arrived.
+    pub fn parse(&mut self, buf: &mut BytesMut) -> Result<Option<RequestHead>, Error> {
+        // RFC 9112 §2.2: a server SHOULD ignore empty lines received before a request line
+        // (some clients send a CRLF after a POST body).
+        if self.scanner.at_start_line() {
+            while buf.starts_with(b"\r\n") {
+                buf.advance(2);
+                self.scanner = HeadScanner::default();
+            }
+        }
+        let Some(len) = self.scanner.scan(buf, &self.limits, LineEndings::CrlfOnly)? else {
+            return Ok(None);
+        };
+        self.scanner = HeadScanner::default();
+        let raw = buf.split_to(len).freeze();
+        parse_request_head(raw, &self.limits).map(Some)
+    }
+
+    /// Tells the parser the connection has closed: bytes of a head left in `buf` are an
+    /// [`ErrorKind::IncompleteHead`]; an empty buffer is a clean end.
+    pub fn parse_eof(&self, buf: &BytesMut) -> Result<(), Error> {
+        if buf.iter().all(|&b| b == b'\r' || b == b'\n') {
+            Ok(())
+        } else {
+            Err(ErrorKind::IncompleteHead.into())
+        }
+    }
+}
+
+fn parse_request_head(raw: Bytes, limits: &Limits) -> Result<RequestHead, Error> {
+    let max = limits.get_max_headers();
+    let parsed = if max <= STACK_HEADERS {
+        let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+        parse_borrowed(&raw, &mut storage[..max])?
+    } else {
+        let mut storage = Vec::with_capacity(max);
+        storage.resize_with(max, MaybeUninit::uninit);
+        parse_borrowed(&raw, &mut storage)?
+    };
+    let Parsed { method, version, target, spans, framing, flags } = parsed;
+    Ok(RequestHead { method, version, target, fields: Fields::new(raw, spans), framing, flags })
+}
+
+/// A request head parsed from borrowed bytes, before the head takes ownership of them.
+struct Parsed {
+    method: Method,
+    version: Version,
+    target: Span,
+    spans: Vec<FieldSpan>,
+    framing: BodyFraming,
+    flags: Flags,
+}
+
+fn parse_borrowed<'b>(
+    bytes: &'b [u8],
+    storage: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Parsed, Error> {
+    let mut req = httparse::Request::new(&mut []);
+    match httparse::ParserConfig::default().parse_request_with_uninit_headers(
+        &mut req, bytes, storage,
+    ) {
+        Ok(httparse::Status::Complete(_)) => {}
+        // The scanner found the head's empty line, so httparse cannot want more; if it
+        // does, the head is malformed in a way the scanner did not see.
+        Ok(httparse::Status::Partial) => return Err(ErrorKind::LineEnding.into()),
+        Err(e) => return Err(httparse_error(e, bytes)),
+    }
+    let method = req.method.ok_or(ErrorKind::Method)?;
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| ErrorKind::Method)?;
+    let version = if req.version == Some(1) { Version::HTTP_11 } else { Version::HTTP_10 };
+    let target = req.path.ok_or(ErrorKind::Target)?;
+    check_target(&method, target.as_bytes())?;
+    let target = Span::of(bytes, target.as_bytes());
+
+    let http11 = version == Version::HTTP_11;
+    let (spans, found) = parse_fields(bytes, req.headers, Role::Request)?;
+    let FramingFields { content_length, transfer_coding, connection, expect, host, upgrade } =
+        found;
+    if http11 && !host {
+        return Err(ErrorKind::Host.into());
+    }
+    let framing = match (content_length, transfer_coding) {
+        (Some(_), Some(_)) => return Err(ErrorKind::ContentLengthWithTransferEncoding.into()),
+        // RFC 9112 §6.1: a server MUST NOT trust Transfer-Encoding from HTTP/1.0.
+        (None, Some(_)) if !http11 => return Err(ErrorKind::TransferEncoding.into()),
+        (None, Some(_)) => BodyFraming::Chunked,
+        (Some(0) | None, None) => BodyFraming::Empty,
+        (Some(n), None) => BodyFraming::Length(n),
+    };
+    // RFC 9110 §10.1.1: a server MAY ignore Expect on HTTP/1.0; any expectation other
+    // than 100-continue on 1.1 is answered 417.
+    let expect_continue = match expect {
+        Some(_) if !http11 => false,
+        Some(continue_) => continue_.then_some(true).ok_or(ErrorKind::Expectation)?,
+        None => false,
+    };
+    let flags = Flags {
+        keep_alive: connection.keep_alive(http11),
+        expect_continue,
+        upgrade: connection.upgrade && upgrade && http11,
+    };
+    Ok(Parsed { method, version, target, spans, framing, flags })
+}

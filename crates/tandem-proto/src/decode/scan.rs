@@ -1,0 +1,164 @@
+//! Finding where a head ends, in time linear in its length however it arrives.
+//!
+//! httparse re-parses a partial head from its first byte on every call, so a head dribbled
+//! one byte per read costs time quadratic in its size (tungstenite's RUSTSEC-2023-0065, and
+//! aiohttp's CVE-2026-54277 where `max_line_size` was checked only within one read). The
+//! scanner keeps its place between calls, enforces the line, count and size limits on bytes
+//! as they arrive, before the head is complete, and hands httparse exactly one complete head.
+
+use memchr::memchr;
+
+use crate::{
+    Limits,
+    error::{Error, ErrorKind},
+};
+
+/// How a scan treats a line ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LineEndings {
+    /// Only CRLF ends a line; a bare LF is an error (requests, as aiohttp-strict).
+    CrlfOnly,
+    /// A bare LF also ends a line (responses, lenient as aiohttp's response parser).
+    AllowBareLf,
+}
+
+/// The place a scan of a partly received head stopped at.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeadScanner {
+    /// Bytes of the buffer already examined.
+    pos: usize,
+    /// Where the line being received starts.
+    line_start: usize,
+    /// Lines completed so far; 0 while the start line is still arriving.
+    lines: usize,
+}
+
+impl HeadScanner {
+    /// Whether no line of the head has ended yet.
+    pub(crate) fn at_start_line(&self) -> bool {
+        self.lines == 0
+    }
+
+    /// Scans the bytes added to `buf` since the last call.
+    ///
+    /// Returns the length of the head, up to and including its empty line, once that line
+    /// has arrived. The caller resets the scanner (with `Default`) after each head.
+    pub(crate) fn scan(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+        endings: LineEndings,
+    ) -> Result<Option<usize>, Error> {
+        let head_cap = limits.head_cap();
+        while let Some(offset) = memchr(b'\n', &buf[self.pos..]) {
+            let lf = self.pos + offset;
+            let content_end = if lf > self.line_start && buf[lf - 1] == b'\r' {
+                lf - 1
+            } else if endings == LineEndings::CrlfOnly {
+                return Err(ErrorKind::LineEnding.into());
+            } else {
+                lf
+            };
+            let len = content_end - self.line_start;
+            if self.lines == 0 {
+                if len > limits.get_max_line_size() {
+                    return Err(ErrorKind::RequestLineTooLong.into());
+                }
+            } else if len == 0 {
+                return Ok(Some(lf + 1));
+            } else if len > limits.get_max_field_size() {
+                return Err(ErrorKind::FieldTooLong.into());
+            } else if self.lines > limits.get_max_headers() {
+                // `self.lines` counts the start line, so it equals the number of fields
+                // including this one.
+                return Err(ErrorKind::TooManyHeaders.into());
+            }
+            if lf >= head_cap {
+                return Err(ErrorKind::HeadTooLarge.into());
+            }
+            self.lines += 1;
+            self.line_start = lf + 1;
+            self.pos = lf + 1;
+        }
+        self.pos = buf.len();
+        self.check_unterminated(buf, limits)?;
+        if buf.len() > head_cap {
+            return Err(ErrorKind::HeadTooLarge.into());
+        }
+        Ok(None)
+    }
+
+    /// Applies the line limits to the line still arriving, so that an endless line is
+    /// refused as soon as it passes the limit rather than when (if ever) it ends.
+    fn check_unterminated(&self, buf: &[u8], limits: &Limits) -> Result<(), Error> {
+        let mut len = buf.len() - self.line_start;
+        if buf.last() == Some(&b'\r') {
+            len -= 1;
+        }
+        if self.lines == 0 {
+            if len > limits.get_max_line_size() {
+                return Err(ErrorKind::RequestLineTooLong.into());
+            }
+        } else if len > limits.get_max_field_size() {
+            return Err(ErrorKind::FieldTooLong.into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_dribbled(input: &[u8], limits: &Limits) -> Result<Option<usize>, Error> {
+        let mut scanner = HeadScanner::default();
+        for end in 1..=input.len() {
+            if let Some(n) = scanner.scan(&input[..end], limits, LineEndings::CrlfOnly)? {
+                return Ok(Some(n));
+            }
+        }
+        Ok(None)
+    }
+
+    #[test]
+    fn finds_the_end_of_a_head_whole_or_dribbled() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY";
+        let mut scanner = HeadScanner::default();
+        let whole = scanner.scan(head, &Limits::default(), LineEndings::CrlfOnly);
+        assert_eq!(whole, Ok(Some(head.len() - 4)));
+        assert_eq!(scan_dribbled(head, &Limits::default()), Ok(Some(head.len() - 4)));
+    }
+
+    #[test]
+    fn refuses_an_endless_line_before_it_ends() {
+        let limits = Limits::default().max_line_size(10);
+        let mut scanner = HeadScanner::default();
+        let long = [b'a'; 11];
+        let err = scanner.scan(&long, &limits, LineEndings::CrlfOnly).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RequestLineTooLong);
+    }
+
+    #[test]
+    fn bare_lf_is_refused_or_accepted_by_mode() {
+        let head = b"HTTP/1.1 200 OK\nA: b\n\n";
+        let mut strict = HeadScanner::default();
+        let err = strict.scan(head, &Limits::default(), LineEndings::CrlfOnly).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LineEnding);
+        let mut lenient = HeadScanner::default();
+        let end = lenient.scan(head, &Limits::default(), LineEndings::AllowBareLf);
+        assert_eq!(end, Ok(Some(head.len())));
+    }
+
+    #[test]
+    fn a_large_head_dribbled_one_byte_per_call_is_found() {
+        // 60 KiB of fields, one byte per call. The scanner starts each call where the last
+        // one stopped; the benchmark `dribbled_head` measures that this stays linear.
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        while head.len() < 60 * 1024 {
+            head.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        let limits = Limits::default().max_headers(10_000);
+        assert_eq!(scan_dribbled(&head, &limits), Ok(Some(head.len())));
+    }
+}

@@ -1,0 +1,226 @@
+//! Writing request and response heads.
+
+use bytes::{BufMut, BytesMut};
+use http::{HeaderMap, Method, StatusCode, Version, header};
+
+use super::{body::BodyEncoder, date::with_date, is_field_text};
+use crate::{
+    BodyFraming,
+    error::{Error, ErrorKind},
+    semantics::is_token,
+};
+
+/// A response head to write with [`encode_response_head`].
+#[derive(Clone, Copy, Debug)]
+pub struct ResponseParts<'a> {
+    /// The status code.
+    pub status: StatusCode,
+    /// The reason phrase; `None` writes the canonical one (`OK`, `Not Found`, …).
+    pub reason: Option<&'a str>,
+    /// The version of the request being answered. An HTTP/1.0 peer gets an `HTTP/1.0`
+    /// status line and never a chunked body: one is sent until close instead.
+    pub version: Version,
+    /// The fields to write, in map order. `Content-Length` and `Transfer-Encoding` must
+    /// not be among them: the framing below writes them, so they can never disagree.
+    pub headers: &'a HeaderMap,
+    /// How the body will be delimited.
+    pub framing: BodyFraming,
+    /// Whether the connection stays open afterwards. `false` writes `Connection: close`
+    /// (on HTTP/1.1); `true` on HTTP/1.0 writes `Connection: keep-alive`.
+    pub keep_alive: bool,
+    /// Whether to write a `Date` field (unless `headers` has one).
+    pub date: bool,
+}
+
+/// A request head to write with [`encode_request_head`].
+#[derive(Clone, Copy, Debug)]
+pub struct RequestParts<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The request target: a path and query, an absolute URL for a proxy, or an authority
+    /// for CONNECT. Only visible ASCII is written; percent-encode anything else.
+    pub target: &'a str,
+    /// `HTTP/1.1` or `HTTP/1.0`.
+    pub version: Version,
+    /// The fields to write (including `Host`), without `Content-Length` or
+    /// `Transfer-Encoding`.
+    pub headers: &'a HeaderMap,
+    /// How the body will be delimited: `Empty` writes no length, `Length(0)` writes
+    /// `Content-Length: 0`. A request body cannot run until close.
+    pub framing: BodyFraming,
+}
+
+/// Writes a response head into `dst` and returns the encoder for its body.
+///
+/// Nothing is written if any part would split the message: the whole head is checked
+/// first, then written with one reservation.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use http::{HeaderMap, StatusCode, Version, header};
+/// use tandem_proto::{BodyFraming, ResponseParts, encode_response_head};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+/// let mut dst = BytesMut::new();
+/// let parts = ResponseParts {
+///     status: StatusCode::OK,
+///     reason: None,
+///     version: Version::HTTP_11,
+///     headers: &headers,
+///     framing: BodyFraming::Length(5),
+///     keep_alive: true,
+///     date: false,
+/// };
+/// let mut body = encode_response_head(&parts, &mut dst).unwrap();
+/// body.encode(b"hello", &mut dst).unwrap();
+/// body.finish(None, &mut dst).unwrap();
+/// assert_eq!(
+///     &dst[..],
+///     b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nhello"
+/// );
+///
+/// let split = ResponseParts { reason: Some("OK\r\nSet-Cookie: a=b"), ..parts };
+/// let mut dst = BytesMut::new();
+/// assert!(encode_response_head(&split, &mut dst).is_err());
+/// assert!(dst.is_empty());
+/// ```
+pub fn encode_response_head(
+    parts: &ResponseParts<'_>,
+    dst: &mut BytesMut,
+) -> Result<BodyEncoder, Error> {
+    let reason = parts
+        .reason
+        .or_else(|| parts.status.canonical_reason())
+        .unwrap_or_default()
+        .as_bytes();
+    if !is_field_text(reason) {
+        return Err(ErrorKind::Unwritable.into());
+    }
+    let http10 = parts.version == Version::HTTP_10;
+    // RFC 9110 §8.6 and §6.4.1: 1xx and 204 carry no body and no framing fields.
+    let bodiless = parts.status.is_informational() || parts.status == StatusCode::NO_CONTENT;
+    let framing = match parts.framing {
+        _ if bodiless => BodyFraming::Empty,
+        BodyFraming::Chunked if http10 => BodyFraming::UntilClose,
+        framing => framing,
+    };
+    let keep_alive = parts.keep_alive && framing != BodyFraming::UntilClose;
+    let mut len = checked_fields_len(parts.headers)?;
+    let connection: &[u8] = if parts.headers.contains_key(header::CONNECTION) {
+        b""
+    } else if !keep_alive && !http10 {
+        b"connection: close\r\n"
+    } else if keep_alive && http10 {
+        b"connection: keep-alive\r\n"
+    } else {
+        b""
+    };
+    let date = parts.date && !parts.headers.contains_key(header::DATE);
+    len += 13 + reason.len() + 2 + framing_len(framing) + connection.len() + 2;
+    if date {
+        len += DATE_FIELD_LEN;
+    }
+
+    dst.reserve(len);
+    dst.put_slice(if http10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
+    dst.put_slice(parts.status.as_str().as_bytes());
+    dst.put_u8(b' ');
+    dst.put_slice(reason);
+    dst.put_slice(b"\r\n");
+    put_fields(parts.headers, dst);
+    put_framing(framing, dst);
+    dst.put_slice(connection);
+    if date {
+        with_date(|value| {
+            dst.put_slice(b"date: ");
+            dst.put_slice(value);
+            dst.put_slice(b"\r\n");
+        });
+    }
+    dst.put_slice(b"\r\n");
+    Ok(BodyEncoder::new(framing))
+}
+
+/// `date: ` + an IMF-fixdate + CRLF.
+const DATE_FIELD_LEN: usize = 6 + super::date::DATE_LEN + 2;
+
+/// Writes a request head into `dst` and returns the encoder for its body.
+///
+/// Nothing is written if the method is not a token, the target holds anything but visible
+/// ASCII, or a field value holds a control byte.
+pub fn encode_request_head(parts: &RequestParts<'_>, dst: &mut BytesMut) -> Result<BodyEncoder, Error> {
+    let method = parts.method.as_str().as_bytes();
+    let target = parts.target.as_bytes();
+    if !is_token(method) || target.is_empty() || !target.iter().all(|&b| matches!(b, 0x21..=0x7e)) {
+        return Err(ErrorKind::Unwritable.into());
+    }
+    if parts.framing == BodyFraming::UntilClose
+        || (parts.framing == BodyFraming::Chunked && parts.version == Version::HTTP_10)
+    {
+        return Err(ErrorKind::Unwritable.into());
+    }
+    let len = checked_fields_len(parts.headers)?
+        + method.len()
+        + 1
+        + target.len()
+        + 11
+        + framing_len(parts.framing)
+        + 2;
+    dst.reserve(len);
+    dst.put_slice(method);
+    dst.put_u8(b' ');
+    dst.put_slice(target);
+    dst.put_slice(if parts.version == Version::HTTP_10 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" });
+    put_fields(parts.headers, dst);
+    put_framing(parts.framing, dst);
+    dst.put_slice(b"\r\n");
+    Ok(BodyEncoder::new(parts.framing))
+}
+
+/// Checks every field and returns the bytes they take. Framing fields are refused.
+fn checked_fields_len(headers: &HeaderMap) -> Result<usize, Error> {
+    let mut len = 0;
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || !is_field_text(value.as_bytes())
+        {
+            return Err(ErrorKind::Unwritable.into());
+        }
+        len += name.as_str().len() + 2 + value.len() + 2;
+    }
+    Ok(len)
+}
+
+fn put_fields(headers: &HeaderMap, dst: &mut BytesMut) {
+    for (name, value) in headers {
+        dst.put_slice(name.as_str().as_bytes());
+        dst.put_slice(b": ");
+        dst.put_slice(value.as_bytes());
+        dst.put_slice(b"\r\n");
+    }
+}
+
+/// The longest framing field: `content-length: ` + 20 digits + CRLF.
+const MAX_FRAMING_LEN: usize = 16 + 20 + 2;
+
+fn framing_len(framing: BodyFraming) -> usize {
+    match framing {
+        BodyFraming::Length(_) => MAX_FRAMING_LEN,
+        BodyFraming::Chunked => b"transfer-encoding: chunked\r\n".len(),
+        BodyFraming::Empty | BodyFraming::UntilClose => 0,
+    }
+}
+
+fn put_framing(framing: BodyFraming, dst: &mut BytesMut) {
+    match framing {
+        BodyFraming::Length(n) => {
+            dst.put_slice(b"content-length: ");
+            dst.put_slice(itoa::Buffer::new().format(n).as_bytes());
+            dst.put_slice(b"\r\n");
+        }
+        BodyFraming::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
+        BodyFraming::Empty | BodyFraming::UntilClose => {}
+    }
+}

@@ -1,0 +1,287 @@
+//! Parsed heads: the start line, the fields, and what they mean for framing.
+//!
+//! A head keeps the bytes it was parsed from as one [`Bytes`] and records where each field
+//! lies in them, rather than building a [`HeaderMap`] up front: a lookup of the few fields a
+//! server reads is cheaper than hashing every field of every request, and
+//! [`Fields::to_header_map`] builds the map, sharing the value bytes, when it is wanted.
+
+use std::{fmt, ops::Range};
+
+use bytes::Bytes;
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, uri::PathAndQuery,
+};
+
+/// How the body after a head is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body: a request with neither `Content-Length` nor `Transfer-Encoding`, or a
+    /// response to HEAD, a 1xx, 204 or 304.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Everything until the connection closes (responses only).
+    UntilClose,
+}
+
+/// Byte offsets into a head's bytes. `u32` keeps a field's record at 16 bytes; heads are
+/// capped well below 4 GiB (see [`crate::Limits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// The span of `part`, a subslice of `whole`, or an empty span if `part` lies
+    /// elsewhere (httparse returns a static `""` for some absent parts).
+    pub(crate) fn of(whole: &[u8], part: &[u8]) -> Span {
+        let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+        if start > whole.len() || part.len() > whole.len() - start {
+            return Span { start: 0, end: 0 };
+        }
+        Span { start: start as u32, end: (start + part.len()) as u32 }
+    }
+
+    pub(crate) fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FieldSpan {
+    pub(crate) name: Span,
+    pub(crate) value: Span,
+}
+
+/// The header fields of a head, in the order they arrived, with their original case.
+///
+/// Lookups compare names case-insensitively. Values are bytes: HTTP allows obs-text
+/// (0x80–0xFF) in them, and Tandem never guesses an encoding for them.
+#[derive(Clone)]
+pub struct Fields {
+    raw: Bytes,
+    spans: Vec<FieldSpan>,
+}
+
+impl Fields {
+    pub(crate) fn new(raw: Bytes, spans: Vec<FieldSpan>) -> Self {
+        Fields { raw, spans }
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The value of the first field called `name` (any case).
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// The values of every field called `name` (any case), in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// Every field as `(name, value)`, names in the case they arrived in.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.spans.iter().map(|f| (self.name_str(f), &self.raw[f.value.range()]))
+    }
+
+    fn name_str(&self, f: &FieldSpan) -> &str {
+        // The parser only records names that httparse checked to be tokens, which are
+        // ASCII; an empty string can never be returned for a real field.
+        std::str::from_utf8(&self.raw[f.name.range()]).unwrap_or_default()
+    }
+
+    /// The fields as an [`http::HeaderMap`]. Values share this head's bytes, so no value
+    /// is copied; names are lower-cased into `HeaderName`s.
+    pub fn to_header_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.spans.len());
+        for f in &self.spans {
+            // Both conversions succeed for every field the parser accepted (names are
+            // tokens, values have no CR, LF, NUL or other controls); a failure would only
+            // drop the field, never panic.
+            let name = HeaderName::from_bytes(&self.raw[f.name.range()]);
+            let value = HeaderValue::from_maybe_shared(self.raw.slice(f.value.range()));
+            if let (Ok(name), Ok(value)) = (name, value) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
+}
+
+impl fmt::Debug for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(n, v)| (n, String::from_utf8_lossy(v))))
+            .finish()
+    }
+}
+
+/// What a head says about the connection beyond its body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Flags {
+    pub(crate) keep_alive: bool,
+    pub(crate) expect_continue: bool,
+    pub(crate) upgrade: bool,
+}
+
+/// A parsed request head, with its framing checked.
+#[derive(Clone, Debug)]
+pub struct RequestHead {
+    pub(crate) method: Method,
+    pub(crate) version: Version,
+    pub(crate) target: Span,
+    pub(crate) fields: Fields,
+    pub(crate) framing: BodyFraming,
+    pub(crate) flags: Flags,
+}
+
+impl RequestHead {
+    /// The method, exactly as sent (methods are case-sensitive: `get` is not `GET`).
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The request target as sent: origin-form (`/a?b`), absolute-form (`http://h/a`),
+    /// authority-form (`h:443`, CONNECT only) or `*` (OPTIONS only).
+    pub fn target(&self) -> &str {
+        // The parser accepts only visible ASCII in targets.
+        std::str::from_utf8(&self.fields.raw[self.target.range()]).unwrap_or_default()
+    }
+
+    /// The path of an origin-form or absolute-form target, without the query; `*` or the
+    /// authority for the other forms.
+    pub fn path(&self) -> &str {
+        let target = self.target();
+        let path = match target.find("://") {
+            Some(i) => {
+                let after = &target[i + 3..];
+                after.find('/').map_or("/", |p| &after[p..])
+            }
+            None => target,
+        };
+        path.split_once('?').map_or(path, |(p, _)| p)
+    }
+
+    /// The query string after `?`, if there is one.
+    pub fn query(&self) -> Option<&str> {
+        self.target().split_once('?').map(|(_, q)| q)
+    }
+
+    /// The target as an [`http::Uri`], sharing this head's bytes.
+    ///
+    /// An origin-form target is always a path and query, even one starting with `//`,
+    /// which `Uri` alone would read as an authority.
+    pub fn uri(&self) -> Uri {
+        let target = self.fields.raw.slice(self.target.range());
+        // The parser checked the target against a byte set and forms that `Uri` accepts
+        // (a unit test and the fuzz target assert it), so the fallback never runs.
+        let uri = if target.first() == Some(&b'/') {
+            PathAndQuery::from_maybe_shared(target).map(Uri::from)
+        } else {
+            Uri::from_maybe_shared(target)
+        };
+        uri.unwrap_or_else(|_| Uri::from(PathAndQuery::from_static("/")))
+    }
+
+    /// The header fields.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// How the body is delimited.
+    pub fn framing(&self) -> BodyFraming {
+        self.framing
+    }
+
+    /// Whether the connection may carry another request after this one: HTTP/1.1 unless
+    /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
+    pub fn keep_alive(&self) -> bool {
+        self.flags.keep_alive
+    }
+
+    /// Whether the client sent `Expect: 100-continue` on HTTP/1.1 and waits for
+    /// `100 Continue` before sending its body.
+    pub fn expect_continue(&self) -> bool {
+        self.flags.expect_continue
+    }
+
+    /// The protocol asked for by `Connection: upgrade` with `Upgrade: <protocol>`, such as
+    /// `websocket`.
+    pub fn upgrade(&self) -> Option<&[u8]> {
+        if self.flags.upgrade { self.fields.get("upgrade") } else { None }
+    }
+
+    /// Whether this is a CONNECT request, whose connection becomes a tunnel once answered
+    /// with 2xx.
+    pub fn is_connect(&self) -> bool {
+        self.method == Method::CONNECT
+    }
+}
+
+/// A parsed response head, with its framing worked out from the request it answers.
+#[derive(Clone, Debug)]
+pub struct ResponseHead {
+    pub(crate) version: Version,
+    pub(crate) status: StatusCode,
+    pub(crate) reason: Span,
+    pub(crate) fields: Fields,
+    pub(crate) framing: BodyFraming,
+    pub(crate) flags: Flags,
+}
+
+impl ResponseHead {
+    /// `HTTP/1.0` or `HTTP/1.1`.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The reason phrase as sent, which may be empty and may hold obs-text.
+    pub fn reason(&self) -> &[u8] {
+        &self.fields.raw[self.reason.range()]
+    }
+
+    /// The header fields.
+    pub fn fields(&self) -> &Fields {
+        &self.fields
+    }
+
+    /// How the body is delimited.
+    pub fn framing(&self) -> BodyFraming {
+        self.framing
+    }
+
+    /// Whether the connection may be reused after this response's body. Never when the body
+    /// runs until close, or when both `Content-Length` and `Transfer-Encoding` were sent.
+    pub fn keep_alive(&self) -> bool {
+        self.flags.keep_alive
+    }
+
+    /// Whether this is a `101 Switching Protocols` answering an upgrade.
+    pub fn is_upgrade(&self) -> bool {
+        self.flags.upgrade
+    }
+}

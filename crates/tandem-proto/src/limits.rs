@@ -1,0 +1,119 @@
+//! Protective limits on what the parsers accept.
+//!
+//! Every limit is a named constant with a documented default, and [`Limits`] overrides any
+//! of them. The defaults follow aiohttp (`max_line_size`, `max_field_size`, `max_headers`)
+//! and hyper (chunk extensions and trailers), which were each raised or lowered in answer to
+//! a CVE; see `docs/ARCHITECTURE.md` for the status each one maps to.
+
+/// Longest request or status line, in bytes, without its CRLF: 8190, aiohttp's
+/// `max_line_size`. Past it a request is refused with 414.
+pub const DEFAULT_MAX_LINE_SIZE: usize = 8190;
+
+/// Longest header field line (name, colon, value), in bytes, without its CRLF: 8190,
+/// aiohttp's `max_field_size`. Past it a request is refused with 431.
+pub const DEFAULT_MAX_FIELD_SIZE: usize = 8190;
+
+/// Most header fields in one head, and most trailer fields after a chunked body: 128,
+/// aiohttp's `max_headers`. Past it a request is refused with 431.
+pub const DEFAULT_MAX_HEADERS: usize = 128;
+
+/// Largest whole head, request line and fields together: 64 KiB.
+///
+/// Without it a head of 128 maximal fields could hold a megabyte per connection. Past it a
+/// request is refused with 431.
+pub const DEFAULT_MAX_HEAD_SIZE: usize = 64 * 1024;
+
+/// Most bytes of chunk extensions across one chunked body: 16 KiB, as hyper caps them.
+/// Extensions carry nothing Tandem uses, so the cap only stops a flood (checklist A16).
+pub const DEFAULT_MAX_CHUNK_EXTENSIONS_SIZE: usize = 16 * 1024;
+
+/// Most bytes of trailer section after a chunked body: 16 KiB, as hyper caps it
+/// (aiohttp CVE-2026-22815 was an unbounded trailer section).
+pub const DEFAULT_MAX_TRAILER_SIZE: usize = 16 * 1024;
+
+/// The limits a parser enforces. `Limits::default()` holds the `DEFAULT_*` constants.
+///
+/// ```
+/// use tandem_proto::Limits;
+///
+/// let limits = Limits::default().max_headers(64).max_line_size(4096);
+/// assert_eq!(limits.get_max_headers(), 64);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    max_line_size: usize,
+    max_field_size: usize,
+    max_headers: usize,
+    max_head_size: usize,
+    max_chunk_extensions_size: usize,
+    max_trailer_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_size: DEFAULT_MAX_LINE_SIZE,
+            max_field_size: DEFAULT_MAX_FIELD_SIZE,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_head_size: DEFAULT_MAX_HEAD_SIZE,
+            max_chunk_extensions_size: DEFAULT_MAX_CHUNK_EXTENSIONS_SIZE,
+            max_trailer_size: DEFAULT_MAX_TRAILER_SIZE,
+        }
+    }
+}
+
+macro_rules! limit {
+    ($(#[$doc:meta])* $field:ident, $getter:ident) => {
+        $(#[$doc])*
+        #[must_use]
+        pub const fn $field(mut self, value: usize) -> Self {
+            self.$field = value;
+            self
+        }
+
+        #[doc = concat!("The current `", stringify!($field), "`.")]
+        pub const fn $getter(&self) -> usize {
+            self.$field
+        }
+    };
+}
+
+impl Limits {
+    limit!(
+        /// Overrides [`DEFAULT_MAX_LINE_SIZE`].
+        max_line_size,
+        get_max_line_size
+    );
+    limit!(
+        /// Overrides [`DEFAULT_MAX_FIELD_SIZE`].
+        max_field_size,
+        get_max_field_size
+    );
+    limit!(
+        /// Overrides [`DEFAULT_MAX_HEADERS`]; it applies to trailers too.
+        max_headers,
+        get_max_headers
+    );
+    limit!(
+        /// Overrides [`DEFAULT_MAX_HEAD_SIZE`]. Heads are also capped at 4 GiB whatever
+        /// this says, because field positions are stored as `u32`.
+        max_head_size,
+        get_max_head_size
+    );
+    limit!(
+        /// Overrides [`DEFAULT_MAX_CHUNK_EXTENSIONS_SIZE`].
+        max_chunk_extensions_size,
+        get_max_chunk_extensions_size
+    );
+    limit!(
+        /// Overrides [`DEFAULT_MAX_TRAILER_SIZE`].
+        max_trailer_size,
+        get_max_trailer_size
+    );
+
+    /// The head limit actually enforced: the configured one, capped so that every offset
+    /// fits the `u32` positions heads store.
+    pub(crate) fn head_cap(&self) -> usize {
+        self.max_head_size.min(u32::MAX as usize)
+    }
+}

@@ -1,0 +1,236 @@
+//! The meaning of the fields that frame a message: RFC 9110 and 9112 rules, applied to
+//! values httparse has already checked for forbidden bytes.
+
+use crate::error::{Error, ErrorKind};
+
+/// Parses `Content-Length`: one or more ASCII digits and nothing else (RFC 9110 §8.6).
+///
+/// Signs, spaces, lists (`5, 5`), hex and non-ASCII digits are refused; leading zeros are
+/// fine (`010` is ten). Overflow is checked, so `1000000000000000000000` is an error.
+pub(crate) fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
+    if value.is_empty() {
+        return Err(ErrorKind::ContentLength.into());
+    }
+    let mut n: u64 = 0;
+    for &b in value {
+        if !b.is_ascii_digit() {
+            return Err(ErrorKind::ContentLength.into());
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(ErrorKind::ContentLength)?;
+    }
+    Ok(n)
+}
+
+/// Transfer codings Tandem recognises before a final `chunked` (RFC 9110 §8.4.1 and the
+/// IANA registry). Anything else is refused, as is `identity`, which RFC 9112 removed.
+const KNOWN_CODINGS: [&str; 7] = ["gzip", "x-gzip", "deflate", "compress", "x-compress", "br", "zstd"];
+
+/// What a `Transfer-Encoding` list says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TransferCoding {
+    /// Whether `chunked` is the final coding.
+    pub(crate) chunked: bool,
+}
+
+/// Parses a `Transfer-Encoding` value (RFC 9112 §6.1): a comma-separated list of codings,
+/// empty elements allowed (RFC 9110 §5.6.1). A coding may carry parameters after `;`.
+///
+/// `strict` (requests) refuses unknown codings, a list with no coding, `chunked` anywhere
+/// but last, and `chunked` twice. Responses are read leniently (`strict = false`): a list
+/// not ending in `chunked` means the body runs until close, as RFC 9112 §6.3 says.
+pub(crate) fn parse_transfer_encoding(value: &[u8], strict: bool) -> Result<TransferCoding, Error> {
+    let value = std::str::from_utf8(value).map_err(|_| ErrorKind::TransferEncoding)?;
+    let mut codings = 0usize;
+    let mut chunked_at = None;
+    for element in value.split(',') {
+        let element = element.trim_matches([' ', '\t']);
+        if element.is_empty() {
+            continue;
+        }
+        let name = element.split(';').next().unwrap_or_default().trim_end_matches([' ', '\t']);
+        if !is_token(name.as_bytes()) {
+            return Err(ErrorKind::TransferEncoding.into());
+        }
+        if name.eq_ignore_ascii_case("chunked") {
+            if chunked_at.is_some() && strict {
+                return Err(ErrorKind::TransferEncoding.into());
+            }
+            chunked_at = Some(codings);
+        } else if strict && !KNOWN_CODINGS.iter().any(|k| name.eq_ignore_ascii_case(k)) {
+            return Err(ErrorKind::TransferEncoding.into());
+        }
+        codings += 1;
+    }
+    let chunked = chunked_at.is_some_and(|at| at + 1 == codings);
+    if strict && (codings == 0 || !chunked) {
+        return Err(ErrorKind::TransferEncoding.into());
+    }
+    Ok(TransferCoding { chunked })
+}
+
+/// The options a `Connection` field can set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ConnectionOptions {
+    pub(crate) close: bool,
+    pub(crate) keep_alive: bool,
+    pub(crate) upgrade: bool,
+}
+
+impl ConnectionOptions {
+    /// Adds the tokens of one `Connection` field (a comma-separated list, any case).
+    pub(crate) fn add(&mut self, value: &[u8]) {
+        for token in value.split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            } else if token.eq_ignore_ascii_case(b"upgrade") {
+                self.upgrade = true;
+            }
+        }
+    }
+
+    /// RFC 9112 §9.3: HTTP/1.1 persists unless `close`; HTTP/1.0 only with `keep-alive`.
+    pub(crate) fn keep_alive(self, http11: bool) -> bool {
+        if self.close { false } else { http11 || self.keep_alive }
+    }
+}
+
+/// `tchar` from RFC 9110 §5.6.2: `!#$%&'*+-.^_`|~`, digits and letters.
+pub(crate) const fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+        | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
+}
+
+/// Whether `s` is a non-empty token.
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// Checks a `Host` value: `uri-host [ ":" port ]` (RFC 9112 §3.2), where the host is a
+/// reg-name, an IPv4 address or a bracketed IP literal.
+///
+/// Whitespace, commas (`Host: a, b` is two hosts), `@`, `/`, `?` and `#` are refused, so a
+/// host can never smuggle userinfo or a path past a router that trusts it. An empty value
+/// is allowed, as RFC 9112 allows it for targets without an authority.
+pub(crate) fn check_host(value: &[u8]) -> Result<(), Error> {
+    let valid = value.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\''
+                | b'(' | b')' | b'*' | b'+' | b';' | b'=' | b':' | b'[' | b']')
+    });
+    if valid { Ok(()) } else { Err(ErrorKind::Host.into()) }
+}
+
+/// Whether a byte may appear in a request target. Tandem takes the visible ASCII that
+/// `http::Uri` accepts, less `#` (a fragment is never part of a request target): raw UTF-8,
+/// spaces and controls are refused, as llhttp does in strict mode.
+const fn is_target_byte(b: u8) -> bool {
+    matches!(b, 0x21..=0x7e) && b != b'#'
+}
+
+/// Checks a request target against its method (RFC 9112 §3.2): origin-form for most,
+/// authority-form only and always for CONNECT, `*` only for OPTIONS, and absolute-form
+/// with an `http` or `https` scheme.
+pub(crate) fn check_target(method: &http::Method, target: &[u8]) -> Result<(), Error> {
+    if target.is_empty() || !target.iter().all(|&b| is_target_byte(b)) {
+        return Err(ErrorKind::Target.into());
+    }
+    let valid = if *method == http::Method::CONNECT {
+        // authority-form: host ":" port, and nothing else.
+        !target.contains(&b'/')
+            && http::uri::Authority::try_from(target).is_ok_and(|a| a.port_u16().is_some())
+    } else if target[0] == b'/' {
+        // origin-form. `//x` is a legal absolute-path (RFC 9110 §4.1); it reaches the
+        // router as a path, never as an authority (see `RequestHead::uri`).
+        true
+    } else if target == b"*" {
+        *method == http::Method::OPTIONS
+    } else {
+        http::Uri::try_from(target).is_ok_and(|uri| {
+            matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some()
+        })
+    };
+    if valid { Ok(()) } else { Err(ErrorKind::Target.into()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_length() {
+        assert_eq!(parse_content_length(b"0"), Ok(0));
+        assert_eq!(parse_content_length(b"010"), Ok(10));
+        assert_eq!(parse_content_length(b"18446744073709551615"), Ok(u64::MAX));
+        for bad in [&b""[..], b"+5", b"-0", b"0x5", b"1Z", b"4 2", b"5, 5", b"18446744073709551616"] {
+            assert!(parse_content_length(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_content_length("¹".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn transfer_encoding_strict() {
+        let ok = |v: &str| parse_transfer_encoding(v.as_bytes(), true);
+        assert_eq!(ok("chunked"), Ok(TransferCoding { chunked: true }));
+        assert_eq!(ok("CHUNKED"), Ok(TransferCoding { chunked: true }));
+        assert_eq!(ok(",chunked"), Ok(TransferCoding { chunked: true }));
+        assert_eq!(ok("gzip, chunked"), Ok(TransferCoding { chunked: true }));
+        for bad in ["", ", ,", "chunked, gzip", "chunked, chunked", "pigeons", "chunked123",
+            "identity", "\"chunked\"", "not, chunked"] {
+            assert!(ok(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn transfer_encoding_lenient_for_responses() {
+        let lenient = |v: &str| parse_transfer_encoding(v.as_bytes(), false).unwrap().chunked;
+        assert!(lenient("chunked"));
+        assert!(!lenient("gzip"));
+        assert!(!lenient("chunked, gzip"));
+    }
+
+    #[test]
+    fn connection_options() {
+        let mut opts = ConnectionOptions::default();
+        opts.add(b"Keep-Alive, Upgrade");
+        assert!(opts.keep_alive && opts.upgrade && !opts.close);
+        assert!(opts.keep_alive(false));
+        opts.add(b"close");
+        assert!(!opts.keep_alive(true));
+    }
+
+    #[test]
+    fn targets() {
+        use http::Method;
+        assert!(check_target(&Method::GET, b"/a/b?c=d&e").is_ok());
+        assert!(check_target(&Method::GET, b"//evil.example/").is_ok());
+        assert!(check_target(&Method::GET, b"http://h.example/x").is_ok());
+        assert!(check_target(&Method::OPTIONS, b"*").is_ok());
+        assert!(check_target(&Method::CONNECT, b"h.example:443").is_ok());
+        for (method, bad) in [
+            (Method::GET, &b"!"[..]),
+            (Method::GET, b"*"),
+            (Method::GET, b"/a#frag"),
+            (Method::GET, "/caf\u{e9}".as_bytes()),
+            (Method::GET, b"ftp://h/x"),
+            (Method::CONNECT, b"/"),
+            (Method::CONNECT, b"h.example"),
+        ] {
+            assert!(check_target(&method, bad).is_err(), "{method} {bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_target_byte_is_one_uri_accepts() {
+        for b in (0u8..=255).filter(|&b| is_target_byte(b)) {
+            let target = [b'/', b, b'?', b];
+            assert!(http::uri::PathAndQuery::try_from(&target[..]).is_ok(), "byte {b:#x}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Tandem: aiohttp for Rust.
+//!
+//! One async framework for both sides of HTTP: a client session, a web server with routing
+//! and middleware, and WebSockets on both. This crate is the facade users depend on; it
+//! re-exports the layered crates below it.
+//!
+//! | module | crate | what it holds |
+//! |---|---|---|
+//! | [`proto`] | `tandem-proto` | the sans-IO HTTP/1.1 wire protocol |
+//! | [`http`] | `http` | the shared vocabulary: `Method`, `StatusCode`, `HeaderMap`, `Uri` |
+//! | [`bytes`] | `bytes` | `Bytes` and `BytesMut` |
+//!
+//! The client, server and WebSocket modules arrive with their issues.
+
+#[doc(no_inline)]
+pub use bytes;
+#[doc(no_inline)]
+pub use http;
+#[doc(inline)]
+pub use tandem_proto as proto;

@@ -1,0 +1,61 @@
+//! `cargo xtask bench [NAME] [-- ARGS...]`: run the criterion benches in
+//! `benches/`, passing ARGS (e.g. `--save-baseline main`, a filter) through.
+
+use crate::{Cmd, Result};
+
+pub(crate) fn run(args: &[String]) -> Result {
+    command(args)?.run()
+}
+
+fn command(args: &[String]) -> Result<Cmd> {
+    // Everything after `--` belongs to criterion, untouched.
+    let (ours, passthrough) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+    let name = match ours {
+        [] => None,
+        [name] if !name.starts_with('-') => Some(name.as_str()),
+        _ => {
+            return Err(format!(
+                "usage: cargo xtask bench [NAME] [-- criterion args]; got `{}`",
+                ours.join(" ")
+            ));
+        }
+    };
+
+    let mut cmd = Cmd::cargo().args(["bench", "-p", "benches", "--bench"]);
+    // With no name, `--bench '*'` selects every [[bench]] target and nothing
+    // else: plain `cargo bench` would also run libtest harnesses, which reject
+    // criterion's arguments.
+    cmd = cmd.arg(name.unwrap_or("*"));
+    if !passthrough.is_empty() {
+        cmd = cmd.arg("--").args(passthrough);
+    }
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command;
+
+    fn line(args: &[&str]) -> String {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        command(&args).map_or_else(|e| format!("error: {e}"), |c| c.display())
+    }
+
+    #[test]
+    fn names_and_passthrough() {
+        assert_eq!(line(&[]), "cargo bench -p benches --bench '*'");
+        assert_eq!(line(&["proto"]), "cargo bench -p benches --bench proto");
+        assert_eq!(
+            line(&["proto", "--", "--save-baseline", "main"]),
+            "cargo bench -p benches --bench proto -- --save-baseline main"
+        );
+        assert_eq!(
+            line(&["--", "head"]),
+            "cargo bench -p benches --bench '*' -- head"
+        );
+        assert!(line(&["a", "b"]).starts_with("error"));
+    }
+}

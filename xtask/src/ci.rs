@@ -1,0 +1,121 @@
+//! `cargo xtask ci`: every check CI runs, in CI's order.
+//!
+//! `.ci/run` only prepares PATH and then execs this, so a green
+//! `cargo xtask ci` on a developer machine means a green CI run.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::{Cmd, Result, fmt_duration, peers};
+
+/// What a step does: an in-process function or an external command.
+enum Action {
+    Func(fn() -> Result),
+    Run(Cmd),
+    /// Skipped with a note printed in its place.
+    Skip(&'static str),
+}
+
+struct Step {
+    name: &'static str,
+    action: Action,
+}
+
+fn steps() -> Vec<Step> {
+    let cargo = |args: &[&str]| Action::Run(Cmd::cargo().args(args));
+    vec![
+        // Peers first: tests may start aiohttp or curl against our code.
+        Step {
+            name: "peers",
+            action: Action::Func(peers::run),
+        },
+        Step {
+            name: "fmt",
+            action: cargo(&["fmt", "--all", "--check"]),
+        },
+        Step {
+            name: "clippy",
+            action: cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        },
+        Step {
+            name: "test",
+            action: cargo(&["test", "--workspace"]),
+        },
+        // The parser's tests again with overflow checks off (release profile).
+        // aiohttp's CVE-2025-69227 was a guard that held only while Python's
+        // asserts were on (`python -O` strips them, leaving a DoS). Rust's
+        // analogue is arithmetic that panics in debug but wraps in release, so
+        // the parser is tested both ways.
+        Step {
+            name: "test proto (release)",
+            action: cargo(&["test", "-p", "tandem-proto", "--release"]),
+        },
+        Step {
+            name: "doc",
+            action: Action::Run(Cmd::cargo().args(["doc", "--workspace", "--no-deps"]).env(
+                "RUSTDOCFLAGS",
+                "-D rustdoc::broken-intra-doc-links -D warnings",
+            )),
+        },
+        // Benches rot silently when nobody runs them; building them is cheap.
+        Step {
+            name: "bench (build only)",
+            action: cargo(&["bench", "--workspace", "--no-run"]),
+        },
+        // fuzz/ is its own workspace (cargo-fuzz's layout), so `--workspace`
+        // above never sees it; check it compiles on its own. Plain stable
+        // `check` is enough here: no sanitizer, no libFuzzer run.
+        Step {
+            name: "fuzz (check)",
+            action: if Path::new("fuzz/Cargo.toml").exists() {
+                cargo(&["check", "--manifest-path", "fuzz/Cargo.toml"])
+            } else {
+                Action::Skip("fuzz/Cargo.toml does not exist yet")
+            },
+        },
+    ]
+}
+
+pub(crate) fn run() -> Result {
+    let start = Instant::now();
+    let mut done: Vec<(&str, Duration, &str)> = Vec::new();
+    for step in steps() {
+        println!("\n==> ci: {}", step.name);
+        let t = Instant::now();
+        let outcome = match &step.action {
+            Action::Func(f) => f(),
+            Action::Run(cmd) => cmd.run(),
+            Action::Skip(why) => {
+                println!("skipped: {why}");
+                done.push((step.name, t.elapsed(), "skipped"));
+                continue;
+            }
+        };
+        match outcome {
+            Ok(()) => done.push((step.name, t.elapsed(), "ok")),
+            Err(e) => {
+                done.push((step.name, t.elapsed(), "FAILED"));
+                summary(&done, start.elapsed());
+                return Err(format!("ci step `{}` failed: {e}", step.name));
+            }
+        }
+    }
+    summary(&done, start.elapsed());
+    println!("ci: all steps passed");
+    Ok(())
+}
+
+fn summary(done: &[(&str, Duration, &str)], total: Duration) {
+    println!("\n==> ci: elapsed per step");
+    for (name, d, outcome) in done {
+        println!("  {name:<22} {:>9}  {outcome}", fmt_duration(*d));
+    }
+    println!("  {:<22} {:>9}", "total", fmt_duration(total));
+}

@@ -1,0 +1,197 @@
+//! `cargo xtask peers`: install the real programs the tests talk to.
+//!
+//! Tandem is tested against real peers (aiohttp itself, curl, wrk), not only
+//! against itself. CI runs on a fresh machine where nothing installed by hand
+//! survives, so this step must install everything, and it runs on every
+//! `cargo xtask ci`, so when all is present it must only look, not install:
+//! a handful of cheap probes and no network.
+
+use std::path::Path;
+
+use crate::{Cmd, Result};
+
+/// The aiohttp the interop tests run against. 3.14.5 was the newest 3.x on
+/// `PyPI` when this was pinned (`pip index versions aiohttp`). Pinned exactly
+/// so a new aiohttp release can never turn CI red on its own; bump it on
+/// purpose, in its own commit.
+pub(crate) const AIOHTTP_VERSION: &str = "3.14.5";
+
+/// The Python environment for aiohttp, at the project root (gitignored).
+const VENV: &str = ".venv";
+
+/// How to tell that an apt package's job is already done without apt.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// The package provides this command on PATH (`command -v`).
+    Command(&'static str),
+    /// dpkg says the package is installed, for packages with no command of
+    /// their own (python3-httpbin, say).
+    #[expect(
+        dead_code,
+        reason = "no current peer lacks a command; kept for the next one"
+    )]
+    Installed,
+    /// `python3 -m venv` can create the project's venv. python3 here may be
+    /// a pyenv build that has venv built in, in which case Debian's
+    /// python3-venv is not needed at all.
+    Venv,
+}
+
+struct AptPeer {
+    package: &'static str,
+    probe: Probe,
+}
+
+/// Every Debian package the tests need, in one place. A later peer is one
+/// more entry: `redis-server`, `tinyproxy` and `dnsmasq` with
+/// `Probe::Command` of the same name, `python3-httpbin` with
+/// `Probe::Installed`.
+const APT_PEERS: &[AptPeer] = &[
+    // HTTP/1.1 client other than our own, for interop and smoke tests.
+    AptPeer {
+        package: "curl",
+        probe: Probe::Command("curl"),
+    },
+    // Load generator for server throughput checks on loopback.
+    AptPeer {
+        package: "wrk",
+        probe: Probe::Command("wrk"),
+    },
+    // For the .venv that holds aiohttp; only if python3 cannot make one.
+    AptPeer {
+        package: "python3-venv",
+        probe: Probe::Venv,
+    },
+];
+
+pub(crate) fn run() -> Result {
+    let mut venv_ready = venv_healthy();
+    let mut missing = Vec::new();
+    for peer in APT_PEERS {
+        let present = match peer.probe {
+            Probe::Command(cmd) => Cmd::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {cmd}"))
+                .probe(),
+            Probe::Installed => dpkg_installed(peer.package),
+            Probe::Venv => {
+                // Trying is the only reliable test: Debian's python3 imports
+                // `venv` fine but fails at ensurepip without python3-venv.
+                if !venv_ready {
+                    venv_ready = create_venv().is_ok();
+                    if !venv_ready {
+                        println!("peers: python3 cannot make a venv yet; installing python3-venv");
+                    }
+                }
+                venv_ready
+            }
+        };
+        if !present {
+            missing.push(peer.package);
+        }
+    }
+
+    if missing.is_empty() {
+        println!("peers: apt packages present");
+    } else {
+        apt_install(&missing)?;
+    }
+
+    if !venv_ready {
+        create_venv()?;
+    }
+    install_aiohttp()?;
+    println!("peers: ready (aiohttp {AIOHTTP_VERSION} in {VENV})");
+    Ok(())
+}
+
+fn dpkg_installed(package: &str) -> bool {
+    // `dpkg -s` also succeeds for a removed package whose config files remain,
+    // so ask for the status word itself.
+    let status = Cmd::new("dpkg-query")
+        .args(["-W", "-f=${db:Status-Status}", package])
+        .read();
+    let ok = status.as_deref() == Some("installed");
+    println!(
+        "? dpkg-query -W {package} -> {}",
+        if ok { "installed" } else { "no" }
+    );
+    ok
+}
+
+fn apt_install(packages: &[&str]) -> Result {
+    println!("peers: missing apt packages: {}", packages.join(" "));
+    if Cmd::new("sh")
+        .args(["-c", "command -v apt-get"])
+        .read()
+        .is_none()
+    {
+        return Err(format!(
+            "apt-get not found; install these by hand: {}",
+            packages.join(" ")
+        ));
+    }
+    // CI runs as root; a developer may not be, and then sudo asks once.
+    let root = Cmd::new("id").arg("-u").read().as_deref() == Some("0");
+    let apt = |args: &[&str]| {
+        let cmd = if root {
+            Cmd::new("apt-get")
+        } else {
+            Cmd::new("sudo").arg("apt-get")
+        };
+        // CI has no stdin: a debconf prompt would hang or fail the run.
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args)
+    };
+    // The package lists may be stale or absent on a fresh machine.
+    apt(&["update"]).run()?;
+    apt(&["install", "-y", "--no-install-recommends"])
+        .args(packages)
+        .run()
+}
+
+fn venv_python() -> String {
+    format!("{VENV}/bin/python")
+}
+
+/// The venv exists and its interpreter runs. A venv whose base Python was
+/// removed (a pyenv version gone, a machine image changed) fails this and is
+/// rebuilt with `--clear`.
+fn venv_healthy() -> bool {
+    Path::new(&venv_python()).exists() && Cmd::new(venv_python()).args(["-c", "import sys"]).probe()
+}
+
+fn create_venv() -> Result {
+    Cmd::new("python3")
+        .args(["-m", "venv", "--clear", VENV])
+        .run()
+}
+
+fn install_aiohttp() -> Result {
+    let installed = Cmd::new(venv_python())
+        .args(["-c", "import aiohttp; print(aiohttp.__version__)"])
+        .read();
+    println!(
+        "? {VENV} aiohttp version -> {}",
+        installed.as_deref().unwrap_or("not installed")
+    );
+    if installed.as_deref() == Some(AIOHTTP_VERSION) {
+        return Ok(());
+    }
+    Cmd::new(venv_python())
+        .args(["-m", "pip", "install", "--disable-pip-version-check"])
+        .arg(format!("aiohttp=={AIOHTTP_VERSION}"))
+        // Never stop to ask anything: CI has no stdin.
+        .env("PIP_NO_INPUT", "1")
+        .run()?;
+    // Check what pip did rather than trusting its exit code alone.
+    let now = Cmd::new(venv_python())
+        .args(["-c", "import aiohttp; print(aiohttp.__version__)"])
+        .read();
+    if now.as_deref() == Some(AIOHTTP_VERSION) {
+        Ok(())
+    } else {
+        Err(format!(
+            "after pip install, {VENV} has aiohttp {now:?}, want {AIOHTTP_VERSION}"
+        ))
+    }
+}
