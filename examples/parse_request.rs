@@ -42,7 +42,9 @@ fn main() {
     let mut body = BodyDecoder::new(head.framing());
     loop {
         match body.decode(&mut buf) {
-            Ok(Some(BodyEvent::Data(data))) => println!("body: {:?}", String::from_utf8_lossy(&data)),
+            Ok(Some(BodyEvent::Data(data))) => {
+                println!("body: {:?}", String::from_utf8_lossy(&data));
+            }
             Ok(Some(BodyEvent::Trailers(t))) => println!("trailers: {t:?}"),
             Ok(Some(BodyEvent::End)) => break println!("end of message"),
             Ok(None) => break println!("body incomplete"),

@@ -52,10 +52,7 @@ mod tests {
             line(&["proto", "--", "--save-baseline", "main"]),
             "cargo bench -p benches --bench proto -- --save-baseline main"
         );
-        assert_eq!(
-            line(&["--", "head"]),
-            "cargo bench -p benches --bench '*' -- head"
-        );
+        assert_eq!(line(&["--", "head"]), "cargo bench -p benches --bench '*' -- head");
         assert!(line(&["a", "b"]).starts_with("error"));
     }
 }

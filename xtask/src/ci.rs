@@ -25,29 +25,13 @@ fn steps() -> Vec<Step> {
     let cargo = |args: &[&str]| Action::Run(Cmd::cargo().args(args));
     vec![
         // Peers first: tests may start aiohttp or curl against our code.
-        Step {
-            name: "peers",
-            action: Action::Func(peers::run),
-        },
-        Step {
-            name: "fmt",
-            action: cargo(&["fmt", "--all", "--check"]),
-        },
+        Step { name: "peers", action: Action::Func(peers::run) },
+        Step { name: "fmt", action: cargo(&["fmt", "--all", "--check"]) },
         Step {
             name: "clippy",
-            action: cargo(&[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]),
+            action: cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
         },
-        Step {
-            name: "test",
-            action: cargo(&["test", "--workspace"]),
-        },
+        Step { name: "test", action: cargo(&["test", "--workspace"]) },
         // The parser's tests again with overflow checks off (release profile).
         // aiohttp's CVE-2025-69227 was a guard that held only while Python's
         // asserts were on (`python -O` strips them, leaving a DoS). Rust's
@@ -59,16 +43,14 @@ fn steps() -> Vec<Step> {
         },
         Step {
             name: "doc",
-            action: Action::Run(Cmd::cargo().args(["doc", "--workspace", "--no-deps"]).env(
-                "RUSTDOCFLAGS",
-                "-D rustdoc::broken-intra-doc-links -D warnings",
-            )),
+            action: Action::Run(
+                Cmd::cargo()
+                    .args(["doc", "--workspace", "--no-deps"])
+                    .env("RUSTDOCFLAGS", "-D rustdoc::broken-intra-doc-links -D warnings"),
+            ),
         },
         // Benches rot silently when nobody runs them; building them is cheap.
-        Step {
-            name: "bench (build only)",
-            action: cargo(&["bench", "--workspace", "--no-run"]),
-        },
+        Step { name: "bench (build only)", action: cargo(&["bench", "--workspace", "--no-run"]) },
         // fuzz/ is its own workspace (cargo-fuzz's layout), so `--workspace`
         // above never sees it; check it compiles on its own. Plain stable
         // `check` is enough here: no sanitizer, no libFuzzer run.

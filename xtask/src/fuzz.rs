@@ -32,11 +32,7 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts {
-        secs: DEFAULT_SECS,
-        sanitizer: "address".into(),
-        targets: Vec::new(),
-    };
+    let mut opts = Opts { secs: DEFAULT_SECS, sanitizer: "address".into(), targets: Vec::new() };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         // Accept both `--secs 30` and `--secs=30`.
@@ -53,9 +49,8 @@ fn parse(args: &[String]) -> Result<Opts> {
         match flag {
             "--secs" => {
                 let v = value()?;
-                opts.secs = v
-                    .parse()
-                    .map_err(|_| format!("--secs wants whole seconds, got `{v}`"))?;
+                opts.secs =
+                    v.parse().map_err(|_| format!("--secs wants whole seconds, got `{v}`"))?;
             }
             "--sanitizer" => opts.sanitizer = value()?,
             f if f.starts_with('-') => {
@@ -79,10 +74,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         all
     } else {
         if let Some(bad) = opts.targets.iter().find(|t| !all.contains(t)) {
-            return Err(format!(
-                "no fuzz target `{bad}`; targets are: {}",
-                all.join(", ")
-            ));
+            return Err(format!("no fuzz target `{bad}`; targets are: {}", all.join(", ")));
         }
         opts.targets.clone()
     };
@@ -97,16 +89,15 @@ pub(crate) fn run(args: &[String]) -> Result {
         let t = Instant::now();
         let outcome = seed_corpus(target).and_then(|corpus| run_target(target, &corpus, &opts));
         match outcome {
-            Ok(done) => results.push((
-                target.clone(),
-                format!("{done}  ({})", fmt_duration(t.elapsed())),
-            )),
+            Ok(done) => {
+                results.push((target.clone(), format!("{done}  ({})", fmt_duration(t.elapsed()))))
+            }
             Err(e) => {
                 results.push((target.clone(), "FAILED".into()));
                 summary(&results);
                 return Err(format!(
                     "fuzz target `{target}` failed: {e}\n  crash inputs, if any, are in fuzz/artifacts/{target}/; \
-                     replay one with: cargo fuzz run --fuzz-dir fuzz {target} fuzz/artifacts/{target}/<file>"
+                     replay one with: RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz {target} fuzz/artifacts/{target}/<file>"
                 ));
             }
         }
@@ -135,9 +126,7 @@ fn ensure_cargo_fuzz() -> Result {
     }
     // --locked: cargo-fuzz's own lockfile, so a new release of one of its
     // dependencies cannot break the install.
-    Cmd::cargo()
-        .args(["install", "cargo-fuzz", "--locked"])
-        .run()
+    Cmd::cargo().args(["install", "cargo-fuzz", "--locked"]).run()
 }
 
 /// `fuzz/corpus/<target>` is scratch (gitignored) and grows as the fuzzer
@@ -149,10 +138,7 @@ fn seed_corpus(target: &str) -> Result<PathBuf> {
     fs::create_dir_all(&corpus).map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
     let seeds = Path::new(FUZZ_DIR).join("seeds").join(target);
     let Ok(entries) = fs::read_dir(&seeds) else {
-        println!(
-            "note: no {} to seed from; starting from an empty corpus",
-            seeds.display()
-        );
+        println!("note: no {} to seed from; starting from an empty corpus", seeds.display());
         return Ok(corpus);
     };
     let mut copied = 0;
@@ -168,11 +154,7 @@ fn seed_corpus(target: &str) -> Result<PathBuf> {
             copied += 1;
         }
     }
-    println!(
-        "seeded {} with {copied} new file(s) from {}",
-        corpus.display(),
-        seeds.display()
-    );
+    println!("seeded {} with {copied} new file(s) from {}", corpus.display(), seeds.display());
     Ok(corpus)
 }
 
@@ -221,9 +203,7 @@ fn run_target(target: &str, corpus: &Path, opts: &Opts) -> Result<String> {
             }
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for cargo fuzz: {e}"))?;
+    let status = child.wait().map_err(|e| format!("waiting for cargo fuzz: {e}"))?;
     if !status.success() {
         return Err(format!("`{}` failed ({status})", cmd.display()));
     }

@@ -92,10 +92,7 @@ fn no_args(cmd: &str, rest: &[String]) -> Result {
 fn project_root() -> PathBuf {
     let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    manifest_dir
-        .parent()
-        .expect("xtask/ always has a parent directory")
-        .to_path_buf()
+    manifest_dir.parent().expect("xtask/ always has a parent directory").to_path_buf()
 }
 
 /// The cargo that started us (cargo sets `CARGO` for `cargo run`), so every
@@ -114,11 +111,7 @@ pub(crate) struct Cmd {
 
 impl Cmd {
     pub(crate) fn new(program: impl AsRef<OsStr>) -> Self {
-        Self {
-            program: program.as_ref().to_owned(),
-            args: Vec::new(),
-            envs: Vec::new(),
-        }
+        Self { program: program.as_ref().to_owned(), args: Vec::new(), envs: Vec::new() }
     }
 
     /// `cargo <args>`, printed as plain `cargo` whatever path `CARGO` holds.
@@ -136,14 +129,12 @@ impl Cmd {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args
-            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
         self
     }
 
     pub(crate) fn env(mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> Self {
-        self.envs
-            .push((key.as_ref().to_owned(), val.as_ref().to_owned()));
+        self.envs.push((key.as_ref().to_owned(), val.as_ref().to_owned()));
         self
     }
 
@@ -204,29 +195,17 @@ impl Cmd {
 
     /// Runs quietly and returns trimmed stdout when the command succeeds.
     pub(crate) fn read(&self) -> Option<String> {
-        let out = self
-            .command()
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        let out = self.command().stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 }
 
 /// Single-quotes an argument for display when a shell would split or expand it.
 fn quote(s: &OsStr) -> String {
     let s = s.to_string_lossy();
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        s.into_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
+    let plain =
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain { s.into_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
 }
 
 /// `1m05.3s` / `4.2s`: short enough for a summary column.

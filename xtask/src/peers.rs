@@ -26,10 +26,7 @@ enum Probe {
     Command(&'static str),
     /// dpkg says the package is installed, for packages with no command of
     /// their own (python3-httpbin, say).
-    #[expect(
-        dead_code,
-        reason = "no current peer lacks a command; kept for the next one"
-    )]
+    #[expect(dead_code, reason = "no current peer lacks a command; kept for the next one")]
     Installed,
     /// `python3 -m venv` can create the project's venv. python3 here may be
     /// a pyenv build that has venv built in, in which case Debian's
@@ -48,20 +45,11 @@ struct AptPeer {
 /// `Probe::Installed`.
 const APT_PEERS: &[AptPeer] = &[
     // HTTP/1.1 client other than our own, for interop and smoke tests.
-    AptPeer {
-        package: "curl",
-        probe: Probe::Command("curl"),
-    },
+    AptPeer { package: "curl", probe: Probe::Command("curl") },
     // Load generator for server throughput checks on loopback.
-    AptPeer {
-        package: "wrk",
-        probe: Probe::Command("wrk"),
-    },
+    AptPeer { package: "wrk", probe: Probe::Command("wrk") },
     // For the .venv that holds aiohttp; only if python3 cannot make one.
-    AptPeer {
-        package: "python3-venv",
-        probe: Probe::Venv,
-    },
+    AptPeer { package: "python3-venv", probe: Probe::Venv },
 ];
 
 pub(crate) fn run() -> Result {
@@ -69,10 +57,9 @@ pub(crate) fn run() -> Result {
     let mut missing = Vec::new();
     for peer in APT_PEERS {
         let present = match peer.probe {
-            Probe::Command(cmd) => Cmd::new("sh")
-                .arg("-c")
-                .arg(format!("command -v {cmd}"))
-                .probe(),
+            Probe::Command(cmd) => {
+                Cmd::new("sh").arg("-c").arg(format!("command -v {cmd}")).probe()
+            }
             Probe::Installed => dpkg_installed(peer.package),
             Probe::Venv => {
                 // Trying is the only reliable test: Debian's python3 imports
@@ -108,45 +95,27 @@ pub(crate) fn run() -> Result {
 fn dpkg_installed(package: &str) -> bool {
     // `dpkg -s` also succeeds for a removed package whose config files remain,
     // so ask for the status word itself.
-    let status = Cmd::new("dpkg-query")
-        .args(["-W", "-f=${db:Status-Status}", package])
-        .read();
+    let status = Cmd::new("dpkg-query").args(["-W", "-f=${db:Status-Status}", package]).read();
     let ok = status.as_deref() == Some("installed");
-    println!(
-        "? dpkg-query -W {package} -> {}",
-        if ok { "installed" } else { "no" }
-    );
+    println!("? dpkg-query -W {package} -> {}", if ok { "installed" } else { "no" });
     ok
 }
 
 fn apt_install(packages: &[&str]) -> Result {
     println!("peers: missing apt packages: {}", packages.join(" "));
-    if Cmd::new("sh")
-        .args(["-c", "command -v apt-get"])
-        .read()
-        .is_none()
-    {
-        return Err(format!(
-            "apt-get not found; install these by hand: {}",
-            packages.join(" ")
-        ));
+    if Cmd::new("sh").args(["-c", "command -v apt-get"]).read().is_none() {
+        return Err(format!("apt-get not found; install these by hand: {}", packages.join(" ")));
     }
     // CI runs as root; a developer may not be, and then sudo asks once.
     let root = Cmd::new("id").arg("-u").read().as_deref() == Some("0");
     let apt = |args: &[&str]| {
-        let cmd = if root {
-            Cmd::new("apt-get")
-        } else {
-            Cmd::new("sudo").arg("apt-get")
-        };
+        let cmd = if root { Cmd::new("apt-get") } else { Cmd::new("sudo").arg("apt-get") };
         // CI has no stdin: a debconf prompt would hang or fail the run.
         cmd.env("DEBIAN_FRONTEND", "noninteractive").args(args)
     };
     // The package lists may be stale or absent on a fresh machine.
     apt(&["update"]).run()?;
-    apt(&["install", "-y", "--no-install-recommends"])
-        .args(packages)
-        .run()
+    apt(&["install", "-y", "--no-install-recommends"]).args(packages).run()
 }
 
 fn venv_python() -> String {
@@ -161,19 +130,13 @@ fn venv_healthy() -> bool {
 }
 
 fn create_venv() -> Result {
-    Cmd::new("python3")
-        .args(["-m", "venv", "--clear", VENV])
-        .run()
+    Cmd::new("python3").args(["-m", "venv", "--clear", VENV]).run()
 }
 
 fn install_aiohttp() -> Result {
-    let installed = Cmd::new(venv_python())
-        .args(["-c", "import aiohttp; print(aiohttp.__version__)"])
-        .read();
-    println!(
-        "? {VENV} aiohttp version -> {}",
-        installed.as_deref().unwrap_or("not installed")
-    );
+    let installed =
+        Cmd::new(venv_python()).args(["-c", "import aiohttp; print(aiohttp.__version__)"]).read();
+    println!("? {VENV} aiohttp version -> {}", installed.as_deref().unwrap_or("not installed"));
     if installed.as_deref() == Some(AIOHTTP_VERSION) {
         return Ok(());
     }
@@ -184,14 +147,11 @@ fn install_aiohttp() -> Result {
         .env("PIP_NO_INPUT", "1")
         .run()?;
     // Check what pip did rather than trusting its exit code alone.
-    let now = Cmd::new(venv_python())
-        .args(["-c", "import aiohttp; print(aiohttp.__version__)"])
-        .read();
+    let now =
+        Cmd::new(venv_python()).args(["-c", "import aiohttp; print(aiohttp.__version__)"]).read();
     if now.as_deref() == Some(AIOHTTP_VERSION) {
         Ok(())
     } else {
-        Err(format!(
-            "after pip install, {VENV} has aiohttp {now:?}, want {AIOHTTP_VERSION}"
-        ))
+        Err(format!("after pip install, {VENV} has aiohttp {now:?}, want {AIOHTTP_VERSION}"))
     }
 }

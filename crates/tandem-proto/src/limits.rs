@@ -40,6 +40,10 @@ pub const DEFAULT_MAX_TRAILER_SIZE: usize = 16 * 1024;
 /// assert_eq!(limits.get_max_headers(), 64);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::struct_field_names,
+    reason = "the limits keep aiohttp's names, max_line_size and so on"
+)]
 pub struct Limits {
     max_line_size: usize,
     max_field_size: usize,

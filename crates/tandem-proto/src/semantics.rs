@@ -26,7 +26,8 @@ pub(crate) fn parse_content_length(value: &[u8]) -> Result<u64, Error> {
 
 /// Transfer codings Tandem recognises before a final `chunked` (RFC 9110 §8.4.1 and the
 /// IANA registry). Anything else is refused, as is `identity`, which RFC 9112 removed.
-const KNOWN_CODINGS: [&str; 7] = ["gzip", "x-gzip", "deflate", "compress", "x-compress", "br", "zstd"];
+const KNOWN_CODINGS: [&str; 7] =
+    ["gzip", "x-gzip", "deflate", "compress", "x-compress", "br", "zstd"];
 
 /// What a `Transfer-Encoding` list says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +83,15 @@ pub(crate) struct ConnectionOptions {
 impl ConnectionOptions {
     /// Adds the tokens of one `Connection` field (a comma-separated list, any case).
     pub(crate) fn add(&mut self, value: &[u8]) {
+        // The values browsers and load generators send, without splitting a list.
+        if value.eq_ignore_ascii_case(b"keep-alive") {
+            self.keep_alive = true;
+            return;
+        }
+        if value.eq_ignore_ascii_case(b"close") {
+            self.close = true;
+            return;
+        }
         for token in value.split(|&b| b == b',') {
             let token = token.trim_ascii();
             if token.eq_ignore_ascii_case(b"close") {
@@ -100,7 +110,7 @@ impl ConnectionOptions {
     }
 }
 
-/// `tchar` from RFC 9110 §5.6.2: `!#$%&'*+-.^_`|~`, digits and letters.
+/// `tchar` from RFC 9110 §5.6.2: digits, letters and ``!#$%&'*+-.^_`|~``.
 pub(crate) const fn is_tchar(b: u8) -> bool {
     matches!(b,
         b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
@@ -119,26 +129,53 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
 /// host can never smuggle userinfo or a path past a router that trusts it. An empty value
 /// is allowed, as RFC 9112 allows it for targets without an authority.
 pub(crate) fn check_host(value: &[u8]) -> Result<(), Error> {
-    let valid = value.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\''
-                | b'(' | b')' | b'*' | b'+' | b';' | b'=' | b':' | b'[' | b']')
-    });
-    if valid { Ok(()) } else { Err(ErrorKind::Host.into()) }
+    if value.iter().all(|&b| HOST_BYTES[usize::from(b)]) {
+        Ok(())
+    } else {
+        Err(ErrorKind::Host.into())
+    }
 }
 
-/// Whether a byte may appear in a request target. Tandem takes the visible ASCII that
-/// `http::Uri` accepts, less `#` (a fragment is never part of a request target): raw UTF-8,
-/// spaces and controls are refused, as llhttp does in strict mode.
-const fn is_target_byte(b: u8) -> bool {
-    matches!(b, 0x21..=0x7e) && b != b'#'
+/// The bytes of `uri-host [ ":" port ]`: unreserved, `%`, the sub-delims but `,`, and the
+/// `:`, `[` and `]` of ports and IP literals. A table, because every request is checked.
+const HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b as u8,
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'%' | b'!'
+            | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b';' | b'=' | b':' | b'[' | b']');
+        b += 1;
+    }
+    table
+};
+
+/// Whether a byte may appear in the path of a request target, and in its query.
+///
+/// Tandem takes visible ASCII less the bytes RFC 3986 says must be percent-encoded and
+/// that `http::Uri` refuses (`<`, `>`, and a backtick in the path; `"`, `<` and `>` in the
+/// query), and less `#`: a fragment is never part of a request target. Raw UTF-8, spaces
+/// and controls are refused, as llhttp does in strict mode.
+const fn is_path_byte(b: u8) -> bool {
+    matches!(b, 0x21..=0x7e) && !matches!(b, b'#' | b'<' | b'>' | b'`')
+}
+
+const fn is_query_byte(b: u8) -> bool {
+    matches!(b, 0x21..=0x7e) && !matches!(b, b'#' | b'"' | b'<' | b'>')
+}
+
+/// Checks the bytes of a target: path bytes up to the first `?`, query bytes after it.
+fn is_target_text(target: &[u8]) -> bool {
+    let query = target.iter().position(|&b| b == b'?').unwrap_or(target.len());
+    target[..query].iter().all(|&b| is_path_byte(b))
+        && target[query..].iter().all(|&b| is_query_byte(b))
 }
 
 /// Checks a request target against its method (RFC 9112 §3.2): origin-form for most,
 /// authority-form only and always for CONNECT, `*` only for OPTIONS, and absolute-form
 /// with an `http` or `https` scheme.
 pub(crate) fn check_target(method: &http::Method, target: &[u8]) -> Result<(), Error> {
-    if target.is_empty() || !target.iter().all(|&b| is_target_byte(b)) {
+    if target.is_empty() || !is_target_text(target) {
         return Err(ErrorKind::Target.into());
     }
     let valid = if *method == http::Method::CONNECT {
@@ -168,7 +205,8 @@ mod tests {
         assert_eq!(parse_content_length(b"0"), Ok(0));
         assert_eq!(parse_content_length(b"010"), Ok(10));
         assert_eq!(parse_content_length(b"18446744073709551615"), Ok(u64::MAX));
-        for bad in [&b""[..], b"+5", b"-0", b"0x5", b"1Z", b"4 2", b"5, 5", b"18446744073709551616"] {
+        for bad in [&b""[..], b"+5", b"-0", b"0x5", b"1Z", b"4 2", b"5, 5", b"18446744073709551616"]
+        {
             assert!(parse_content_length(bad).is_err(), "{bad:?}");
         }
         assert!(parse_content_length("¹".as_bytes()).is_err());
@@ -181,8 +219,17 @@ mod tests {
         assert_eq!(ok("CHUNKED"), Ok(TransferCoding { chunked: true }));
         assert_eq!(ok(",chunked"), Ok(TransferCoding { chunked: true }));
         assert_eq!(ok("gzip, chunked"), Ok(TransferCoding { chunked: true }));
-        for bad in ["", ", ,", "chunked, gzip", "chunked, chunked", "pigeons", "chunked123",
-            "identity", "\"chunked\"", "not, chunked"] {
+        for bad in [
+            "",
+            ", ,",
+            "chunked, gzip",
+            "chunked, chunked",
+            "pigeons",
+            "chunked123",
+            "identity",
+            "\"chunked\"",
+            "not, chunked",
+        ] {
             assert!(ok(bad).is_err(), "{bad:?}");
         }
     }
@@ -228,9 +275,13 @@ mod tests {
 
     #[test]
     fn every_target_byte_is_one_uri_accepts() {
-        for b in (0u8..=255).filter(|&b| is_target_byte(b)) {
-            let target = [b'/', b, b'?', b];
-            assert!(http::uri::PathAndQuery::try_from(&target[..]).is_ok(), "byte {b:#x}");
+        for b in (0u8..=255).filter(|&b| is_path_byte(b) && b != b'?') {
+            let target = [b'/', b];
+            assert!(http::uri::PathAndQuery::try_from(&target[..]).is_ok(), "path {b:#x}");
+        }
+        for b in (0u8..=255).filter(|&b| is_query_byte(b)) {
+            let target = [b'/', b'?', b];
+            assert!(http::uri::PathAndQuery::try_from(&target[..]).is_ok(), "query {b:#x}");
         }
     }
 }

@@ -272,7 +272,9 @@ impl TrailerReader {
     }
 
     fn check_size(&self) -> Result<(), Error> {
-        if self.bytes.len() > self.max_size || self.bytes.len() - self.line_start > self.max_line + 2 {
+        if self.bytes.len() > self.max_size
+            || self.bytes.len() - self.line_start > self.max_line + 2
+        {
             return Err(ErrorKind::TrailerTooLarge.into());
         }
         Ok(())
@@ -284,9 +286,10 @@ impl TrailerReader {
             return Ok(map);
         }
         let mut storage = vec![httparse::EMPTY_HEADER; self.lines];
-        let fields = match httparse::parse_headers(&self.bytes, &mut storage) {
-            Ok(httparse::Status::Complete((_, fields))) => fields,
-            _ => return Err(ErrorKind::Trailer.into()),
+        let Ok(httparse::Status::Complete((_, fields))) =
+            httparse::parse_headers(&self.bytes, &mut storage)
+        else {
+            return Err(ErrorKind::Trailer.into());
         };
         for field in fields {
             let name = HeaderName::from_bytes(field.name.as_bytes());

@@ -11,10 +11,14 @@ pub(crate) mod request;
 pub(crate) mod response;
 pub(crate) mod scan;
 
+use bytes::{Bytes, BytesMut};
+
 use crate::{
+    Limits,
     error::{Error, ErrorKind},
     semantics::is_token,
 };
+use scan::{HeadScanner, LineEndings};
 
 /// Maps an httparse error to ours. httparse says `Token` both for a bad method and for a
 /// bad target; the first word of the line tells which.
@@ -32,4 +36,94 @@ fn httparse_error(err: httparse::Error, head: &[u8]) -> Error {
         }
     };
     kind.into()
+}
+
+/// Takes a complete head off the front of `buf`, parsed by `parse`.
+///
+/// The fast path: when the scanner has seen nothing of this head yet, `parse` (httparse
+/// plus our checks) runs on the buffer directly; most heads arrive in one read, and then
+/// every byte is examined once. If the head is incomplete, the scanner takes over: it
+/// resumes where it stopped on each later read, enforces the limits as bytes arrive, and
+/// `parse` runs once more, when the head is whole. Either way, the work is linear in the
+/// head's size however it is split.
+fn take_head<P>(
+    scanner: &mut HeadScanner,
+    buf: &mut BytesMut,
+    limits: &Limits,
+    endings: LineEndings,
+    parse: impl Fn(&[u8]) -> Result<Option<(usize, P)>, Error>,
+) -> Result<Option<(Bytes, P)>, Error> {
+    if scanner.is_fresh() {
+        if let Some((len, parsed)) = parse(buf)? {
+            return Ok(Some((buf.split_to(len).freeze(), parsed)));
+        }
+    }
+    let Some(len) = scanner.scan(buf, limits, endings)? else {
+        return Ok(None);
+    };
+    *scanner = HeadScanner::default();
+    // The scanner found the empty line ending the head, so httparse cannot want more; if
+    // it does, the head is malformed in a way the scanner does not look for.
+    let (parsed_len, parsed) = parse(&buf[..len])?.ok_or(ErrorKind::LineEnding)?;
+    debug_assert_eq!(parsed_len, len);
+    Ok(Some((buf.split_to(len).freeze(), parsed)))
+}
+
+/// Checks the line endings and line limits of a complete head from the positions httparse
+/// reported, without scanning its bytes again.
+///
+/// Each field line starts at its name (httparse refuses leading whitespace), so line `i`
+/// ends just before line `i + 1` starts, and the empty line ends the head. With
+/// `CrlfOnly`, every line must end in CRLF: httparse alone accepts a bare LF.
+fn check_lines(
+    head: &[u8],
+    fields: &[httparse::Header<'_>],
+    limits: &Limits,
+    endings: LineEndings,
+) -> Result<(), Error> {
+    if head.len() > limits.head_cap() {
+        return Err(ErrorKind::HeadTooLarge.into());
+    }
+    let base = head.as_ptr() as usize;
+    // The empty line: CRLF, or LF alone where allowed.
+    let empty_line = if head.ends_with(b"\r\n") {
+        head.len() - 2
+    } else if endings == LineEndings::AllowBareLf {
+        head.len() - 1
+    } else {
+        return Err(ErrorKind::LineEnding.into());
+    };
+    let mut line_start = skip_empty_lines(head);
+    let mut limit = limits.get_max_line_size();
+    let mut too_long = ErrorKind::RequestLineTooLong;
+    let next_starts = fields.iter().map(|f| f.name.as_ptr() as usize - base).chain([empty_line]);
+    for next in next_starts {
+        if next < 2 {
+            return Err(ErrorKind::LineEnding.into());
+        }
+        let content_end = match (head[next - 2], endings) {
+            (b'\r', _) => next - 2,
+            (_, LineEndings::AllowBareLf) => next - 1,
+            (_, LineEndings::CrlfOnly) => return Err(ErrorKind::LineEnding.into()),
+        };
+        if content_end.saturating_sub(line_start) > limit {
+            return Err(too_long.into());
+        }
+        line_start = next;
+        limit = limits.get_max_field_size();
+        too_long = ErrorKind::FieldTooLong;
+    }
+    Ok(())
+}
+
+/// Where the start line begins, after the empty lines httparse skips.
+fn skip_empty_lines(head: &[u8]) -> usize {
+    let mut at = 0;
+    loop {
+        match &head[at..] {
+            [b'\r', b'\n', ..] => at += 2,
+            [b'\n', ..] => at += 1,
+            _ => return at,
+        }
+    }
 }

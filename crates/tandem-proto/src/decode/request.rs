@@ -2,13 +2,15 @@
 
 use std::mem::MaybeUninit;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 use http::{Method, Version};
 
 use super::{
+    check_lines,
     fields::{FramingFields, Role, parse_fields},
     httparse_error,
     scan::{HeadScanner, LineEndings},
+    take_head,
 };
 use crate::{
     BodyFraming, Limits,
@@ -74,12 +76,14 @@ impl RequestParser {
                 self.scanner = HeadScanner::default();
             }
         }
-        let Some(len) = self.scanner.scan(buf, &self.limits, LineEndings::CrlfOnly)? else {
-            return Ok(None);
-        };
-        self.scanner = HeadScanner::default();
-        let raw = buf.split_to(len).freeze();
-        parse_request_head(raw, &self.limits).map(Some)
+        let limits = &self.limits;
+        let head = take_head(&mut self.scanner, buf, limits, LineEndings::CrlfOnly, |bytes| {
+            parse_head(bytes, limits)
+        })?;
+        Ok(head.map(|(raw, parsed)| {
+            let Parsed { method, version, target, spans, framing, flags } = parsed;
+            RequestHead { method, version, target, fields: Fields::new(raw, spans), framing, flags }
+        }))
     }
 
     /// Tells the parser the connection has closed: bytes of a head left in `buf` are an
@@ -93,18 +97,18 @@ impl RequestParser {
     }
 }
 
-fn parse_request_head(raw: Bytes, limits: &Limits) -> Result<RequestHead, Error> {
+/// Runs httparse on `bytes` with header storage sized by the limits: on the stack within
+/// the default count, allocated beyond it.
+fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Option<(usize, Parsed)>, Error> {
     let max = limits.get_max_headers();
-    let parsed = if max <= STACK_HEADERS {
+    if max <= STACK_HEADERS {
         let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-        parse_borrowed(&raw, &mut storage[..max])?
+        parse_borrowed(bytes, &mut storage[..max], limits)
     } else {
         let mut storage = Vec::with_capacity(max);
         storage.resize_with(max, MaybeUninit::uninit);
-        parse_borrowed(&raw, &mut storage)?
-    };
-    let Parsed { method, version, target, spans, framing, flags } = parsed;
-    Ok(RequestHead { method, version, target, fields: Fields::new(raw, spans), framing, flags })
+        parse_borrowed(bytes, &mut storage, limits)
+    }
 }
 
 /// A request head parsed from borrowed bytes, before the head takes ownership of them.
@@ -120,17 +124,21 @@ struct Parsed {
 fn parse_borrowed<'b>(
     bytes: &'b [u8],
     storage: &mut [MaybeUninit<httparse::Header<'b>>],
-) -> Result<Parsed, Error> {
-    let mut req = httparse::Request::new(&mut []);
-    match httparse::ParserConfig::default().parse_request_with_uninit_headers(
-        &mut req, bytes, storage,
-    ) {
-        Ok(httparse::Status::Complete(_)) => {}
-        // The scanner found the head's empty line, so httparse cannot want more; if it
-        // does, the head is malformed in a way the scanner did not see.
-        Ok(httparse::Status::Partial) => return Err(ErrorKind::LineEnding.into()),
-        Err(e) => return Err(httparse_error(e, bytes)),
+    limits: &Limits,
+) -> Result<Option<(usize, Parsed)>, Error> {
+    // httparse skips a leading bare LF as it skips a CRLF; only CRLFs may be skipped.
+    if bytes.first() == Some(&b'\n') {
+        return Err(ErrorKind::LineEnding.into());
     }
+    let mut req = httparse::Request::new(&mut []);
+    let len = match httparse::ParserConfig::default()
+        .parse_request_with_uninit_headers(&mut req, bytes, storage)
+    {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(httparse_error(e, bytes)),
+    };
+    check_lines(&bytes[..len], req.headers, limits, LineEndings::CrlfOnly)?;
     let method = req.method.ok_or(ErrorKind::Method)?;
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| ErrorKind::Method)?;
     let version = if req.version == Some(1) { Version::HTTP_11 } else { Version::HTTP_10 };
@@ -165,5 +173,5 @@ fn parse_borrowed<'b>(
         expect_continue,
         upgrade: connection.upgrade && upgrade && http11,
     };
-    Ok(Parsed { method, version, target, spans, framing, flags })
+    Ok(Some((len, Parsed { method, version, target, spans, framing, flags })))
 }

@@ -2,14 +2,16 @@
 
 use std::mem::MaybeUninit;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
 
 use super::{
+    check_lines,
     fields::{FramingFields, Role, parse_fields},
     httparse_error,
     request::STACK_HEADERS,
     scan::{HeadScanner, LineEndings},
+    take_head,
 };
 use crate::{
     BodyFraming, Limits,
@@ -61,31 +63,39 @@ impl ResponseParser {
         buf: &mut BytesMut,
         request_method: &Method,
     ) -> Result<Option<ResponseHead>, Error> {
-        let Some(len) = self.scanner.scan(buf, &self.limits, LineEndings::AllowBareLf)? else {
-            return Ok(None);
-        };
-        self.scanner = HeadScanner::default();
-        let raw = buf.split_to(len).freeze();
-        parse_response_head(raw, &self.limits, request_method).map(Some)
+        let limits = &self.limits;
+        let head = take_head(&mut self.scanner, buf, limits, LineEndings::AllowBareLf, |bytes| {
+            parse_head(bytes, limits, request_method)
+        })?;
+        Ok(head.map(|(raw, parsed)| {
+            let Parsed { version, status, reason, spans, framing, flags } = parsed;
+            ResponseHead {
+                version,
+                status,
+                reason,
+                fields: Fields::new(raw, spans),
+                framing,
+                flags,
+            }
+        }))
     }
 }
 
-fn parse_response_head(
-    raw: Bytes,
+/// Runs httparse on `bytes` with header storage sized by the limits.
+fn parse_head(
+    bytes: &[u8],
     limits: &Limits,
     request_method: &Method,
-) -> Result<ResponseHead, Error> {
+) -> Result<Option<(usize, Parsed)>, Error> {
     let max = limits.get_max_headers();
-    let parsed = if max <= STACK_HEADERS {
+    if max <= STACK_HEADERS {
         let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-        parse_borrowed(&raw, &mut storage[..max], request_method)?
+        parse_borrowed(bytes, &mut storage[..max], limits, request_method)
     } else {
         let mut storage = Vec::with_capacity(max);
         storage.resize_with(max, MaybeUninit::uninit);
-        parse_borrowed(&raw, &mut storage, request_method)?
-    };
-    let Parsed { version, status, reason, spans, framing, flags } = parsed;
-    Ok(ResponseHead { version, status, reason, fields: Fields::new(raw, spans), framing, flags })
+        parse_borrowed(bytes, &mut storage, limits, request_method)
+    }
 }
 
 /// A response head parsed from borrowed bytes, before the head takes ownership of them.
@@ -101,16 +111,18 @@ struct Parsed {
 fn parse_borrowed<'b>(
     bytes: &'b [u8],
     storage: &mut [MaybeUninit<httparse::Header<'b>>],
+    limits: &Limits,
     request_method: &Method,
-) -> Result<Parsed, Error> {
+) -> Result<Option<(usize, Parsed)>, Error> {
     let mut res = httparse::Response::new(&mut []);
-    match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut res, bytes, storage,
-    ) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(ErrorKind::LineEnding.into()),
+    let len = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut res, bytes, storage)
+    {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(httparse_error(e, bytes)),
-    }
+    };
+    check_lines(&bytes[..len], res.headers, limits, LineEndings::AllowBareLf)?;
     let version = if res.version == Some(1) { Version::HTTP_11 } else { Version::HTTP_10 };
     let status = res.code.ok_or(ErrorKind::Status)?;
     let status = StatusCode::from_u16(status).map_err(|_| ErrorKind::Status)?;
@@ -146,5 +158,5 @@ fn parse_borrowed<'b>(
         expect_continue: false,
         upgrade: status == StatusCode::SWITCHING_PROTOCOLS,
     };
-    Ok(Parsed { version, status, reason, spans, framing, flags })
+    Ok(Some((len, Parsed { version, status, reason, spans, framing, flags })))
 }

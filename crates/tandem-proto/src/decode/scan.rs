@@ -34,6 +34,11 @@ pub(crate) struct HeadScanner {
 }
 
 impl HeadScanner {
+    /// Whether the scanner has seen nothing of the current head.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.pos == 0
+    }
+
     /// Whether no line of the head has ended yet.
     pub(crate) fn at_start_line(&self) -> bool {
         self.lines == 0

@@ -59,7 +59,11 @@ impl BodyEncoder {
 
     /// Writes the framing that goes before `len` bytes of data, and returns the bytes that
     /// must follow the data.
-    pub fn encode_prefix(&mut self, len: usize, dst: &mut BytesMut) -> Result<&'static [u8], Error> {
+    pub fn encode_prefix(
+        &mut self,
+        len: usize,
+        dst: &mut BytesMut,
+    ) -> Result<&'static [u8], Error> {
         match &mut self.state {
             _ if len == 0 => Ok(b""),
             State::Length(remaining) => {
@@ -81,7 +85,11 @@ impl BodyEncoder {
 
     /// Ends the body: checks a declared length was met, or writes the last chunk with any
     /// `trailers`. Trailers are only possible on a chunked body.
-    pub fn finish(&mut self, trailers: Option<&HeaderMap>, dst: &mut BytesMut) -> Result<(), Error> {
+    pub fn finish(
+        &mut self,
+        trailers: Option<&HeaderMap>,
+        dst: &mut BytesMut,
+    ) -> Result<(), Error> {
         let trailers = trailers.filter(|t| !t.is_empty());
         match self.state {
             State::Length(0) | State::UntilClose | State::Empty if trailers.is_none() => {}

@@ -89,11 +89,8 @@ pub fn encode_response_head(
     parts: &ResponseParts<'_>,
     dst: &mut BytesMut,
 ) -> Result<BodyEncoder, Error> {
-    let reason = parts
-        .reason
-        .or_else(|| parts.status.canonical_reason())
-        .unwrap_or_default()
-        .as_bytes();
+    let reason =
+        parts.reason.or_else(|| parts.status.canonical_reason()).unwrap_or_default().as_bytes();
     if !is_field_text(reason) {
         return Err(ErrorKind::Unwritable.into());
     }
@@ -149,7 +146,10 @@ const DATE_FIELD_LEN: usize = 6 + super::date::DATE_LEN + 2;
 ///
 /// Nothing is written if the method is not a token, the target holds anything but visible
 /// ASCII, or a field value holds a control byte.
-pub fn encode_request_head(parts: &RequestParts<'_>, dst: &mut BytesMut) -> Result<BodyEncoder, Error> {
+pub fn encode_request_head(
+    parts: &RequestParts<'_>,
+    dst: &mut BytesMut,
+) -> Result<BodyEncoder, Error> {
     let method = parts.method.as_str().as_bytes();
     let target = parts.target.as_bytes();
     if !is_token(method) || target.is_empty() || !target.iter().all(|&b| matches!(b, 0x21..=0x7e)) {
@@ -171,7 +171,11 @@ pub fn encode_request_head(parts: &RequestParts<'_>, dst: &mut BytesMut) -> Resu
     dst.put_slice(method);
     dst.put_u8(b' ');
     dst.put_slice(target);
-    dst.put_slice(if parts.version == Version::HTTP_10 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" });
+    dst.put_slice(if parts.version == Version::HTTP_10 {
+        b" HTTP/1.0\r\n"
+    } else {
+        b" HTTP/1.1\r\n"
+    });
     put_fields(parts.headers, dst);
     put_framing(parts.framing, dst);
     dst.put_slice(b"\r\n");

@@ -1,0 +1,157 @@
+//! Parsing and encoding costs of `tandem-proto`, beside raw httparse on the same inputs.
+//!
+//! `cargo xtask bench proto`. The issue's target: our parse path costs at most 1.3× raw
+//! `httparse::Request::parse`. Our path includes what a server really pays and httparse
+//! alone does not do: copying the bytes into the connection's buffer, finding the head's end
+//! with the CRLF-only and limit checks, the framing rules (CL/TE/Host/Connection/Expect,
+//! singletons), recording field positions, and splitting the head off the buffer.
+
+#![allow(missing_docs, reason = "criterion's macros generate undocumented items")]
+
+use std::{hint::black_box, mem::MaybeUninit};
+
+use bytes::BytesMut;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderValue, StatusCode, Version, header};
+use tandem_proto::{BodyFraming, Limits, RequestParser, ResponseParts, encode_response_head};
+
+/// What TechEmpower's wrk script sends for the plaintext test.
+const TECHEMPOWER: &[u8] = b"GET /plaintext HTTP/1.1\r\n\
+Host: localhost\r\n\
+Accept: text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7\r\n\
+Connection: keep-alive\r\n\
+\r\n";
+
+/// A Chromium navigation with its client hints and a session cookie: about 700 bytes.
+const BROWSER: &[u8] = b"GET /articles/2026/12/tandem-release?ref=home HTTP/1.1\r\n\
+Host: www.example.com\r\n\
+Connection: keep-alive\r\n\
+sec-ch-ua: \"Chromium\";v=\"156\", \"Not_A Brand\";v=\"24\"\r\n\
+sec-ch-ua-mobile: ?0\r\n\
+sec-ch-ua-platform: \"Linux\"\r\n\
+Upgrade-Insecure-Requests: 1\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36\r\n\
+Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n\
+Sec-Fetch-Site: same-origin\r\n\
+Sec-Fetch-Mode: navigate\r\n\
+Sec-Fetch-User: ?1\r\n\
+Sec-Fetch-Dest: document\r\n\
+Referer: https://www.example.com/\r\n\
+Accept-Encoding: gzip, deflate, br, zstd\r\n\
+Accept-Language: en-GB,en;q=0.9,fr;q=0.8\r\n\
+Cookie: session=6f1c2a9e4b7d4e0f8a3b5c7d9e1f2a4b; theme=dark\r\n\
+\r\n";
+
+fn thirty_two_headers() -> Vec<u8> {
+    let mut head =
+        b"POST /api/v1/items HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 0\r\n".to_vec();
+    for i in 0..30 {
+        head.extend_from_slice(
+            format!("X-Custom-Header-{i:02}: value-{i:02}-abcdefghij\r\n").as_bytes(),
+        );
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+fn parse(c: &mut Criterion) {
+    let inputs = [
+        ("techempower", TECHEMPOWER.to_vec()),
+        ("browser", BROWSER.to_vec()),
+        ("32_headers", thirty_two_headers()),
+    ];
+    let mut group = c.benchmark_group("parse_request");
+    for (name, input) in &inputs {
+        group.throughput(Throughput::Bytes(input.len() as u64));
+        group.bench_with_input(BenchmarkId::new("tandem", name), input, |b, input| {
+            let mut parser = RequestParser::new();
+            let mut buf = BytesMut::with_capacity(8192);
+            b.iter(|| {
+                buf.extend_from_slice(input);
+                let head = parser.parse(&mut buf).unwrap().unwrap();
+                black_box(head);
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("httparse", name), input, |b, input| {
+            b.iter(|| {
+                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut req = httparse::Request::new(&mut headers);
+                black_box(req.parse(black_box(input)).unwrap());
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("httparse_uninit", name), input, |b, input| {
+            b.iter(|| {
+                let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 64];
+                let mut req = httparse::Request::new(&mut []);
+                black_box(req.parse_with_uninit_headers(black_box(input), &mut headers).unwrap());
+            });
+        });
+    }
+    group.finish();
+}
+
+/// A 16 KiB head arriving one byte per read. httparse alone re-parses from the start on
+/// every read (quadratic); the scanner resumes where it stopped (linear).
+fn dribbled_head(c: &mut Criterion) {
+    let mut head = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+    while head.len() < 16 * 1024 {
+        head.extend_from_slice(b"X-Filler: 0123456789012345678901234567890123456789\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let limits = Limits::default().max_headers(1000);
+    let mut group = c.benchmark_group("dribbled_head_16k");
+    group.sample_size(10);
+    group.bench_function("tandem", |b| {
+        b.iter(|| {
+            let mut parser = RequestParser::with_limits(limits);
+            let mut buf = BytesMut::with_capacity(head.len());
+            for &byte in &head {
+                buf.extend_from_slice(&[byte]);
+                if let Some(h) = parser.parse(&mut buf).unwrap() {
+                    return black_box(h);
+                }
+            }
+            unreachable!("the head is complete");
+        });
+    });
+    group.bench_function("httparse_reparse", |b| {
+        b.iter(|| {
+            let mut headers = vec![httparse::EMPTY_HEADER; 1000];
+            for end in 1..=head.len() {
+                let mut req = httparse::Request::new(&mut headers);
+                if req.parse(&head[..end]).unwrap().is_complete() {
+                    return black_box(end);
+                }
+            }
+            unreachable!("the head is complete");
+        });
+    });
+    group.finish();
+}
+
+fn encode(c: &mut Criterion) {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(header::SERVER, HeaderValue::from_static("tandem"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-request-id", HeaderValue::from_static("5f2b1c"));
+    let parts = ResponseParts {
+        status: StatusCode::OK,
+        reason: None,
+        version: Version::HTTP_11,
+        headers: &headers,
+        framing: BodyFraming::Length(13),
+        keep_alive: true,
+        date: false,
+    };
+    let mut buf = BytesMut::with_capacity(4096);
+    c.bench_function("encode_response_head_4_headers", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(encode_response_head(black_box(&parts), &mut buf).unwrap());
+        });
+    });
+}
+
+criterion_group!(benches, parse, dribbled_head, encode);
+criterion_main!(benches);
