@@ -9,8 +9,9 @@
 //! | [`proto`] | `tandem-proto` | the sans-IO HTTP/1.1 wire protocol |
 //! | [`http`] | `http` | the shared vocabulary: `Method`, `StatusCode`, `HeaderMap`, `Uri` |
 //! | [`bytes`] | `bytes` | `Bytes` and `BytesMut` |
+//! | [`web`] | `tandem-server` | `Application`, routes, `Request`, `Response`, `run_app` |
 //!
-//! The client, server and WebSocket modules arrive with their issues.
+//! The client and WebSocket modules arrive with their issues.
 
 #[doc(no_inline)]
 pub use bytes;
@@ -18,3 +19,9 @@ pub use bytes;
 pub use http;
 #[doc(inline)]
 pub use tandem_proto as proto;
+
+/// The web server: aiohttp's `web` module (`tandem-server`).
+pub mod web {
+    #[doc(inline)]
+    pub use tandem_server::*;
+}

@@ -51,6 +51,7 @@ fn take_head<P>(
     buf: &mut BytesMut,
     limits: &Limits,
     endings: LineEndings,
+    check_line: scan::LineCheck,
     parse: impl Fn(&[u8]) -> Result<Option<(usize, P)>, Error>,
 ) -> Result<Option<(Bytes, P)>, Error> {
     if scanner.is_fresh() {
@@ -58,7 +59,7 @@ fn take_head<P>(
             return Ok(Some((buf.split_to(len).freeze(), parsed)));
         }
     }
-    let Some(len) = scanner.scan(buf, limits, endings)? else {
+    let Some(len) = scanner.scan(buf, limits, endings, check_line)? else {
         return Ok(None);
     };
     *scanner = HeadScanner::default();
@@ -125,5 +126,35 @@ fn skip_empty_lines(head: &[u8]) -> usize {
             [b'\n', ..] => at += 1,
             _ => return at,
         }
+    }
+}
+
+/// Checks a request head's line as it arrives: the request line, or a field line.
+pub(crate) fn check_request_line(index: usize, line: &[u8]) -> Result<(), Error> {
+    if index > 0 {
+        return check_field_line(line);
+    }
+    match httparse::Request::new(&mut []).parse(line) {
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => Ok(()),
+        Err(err) => Err(httparse_error(err, line)),
+    }
+}
+
+/// Checks a response head's line as it arrives: the status line, or a field line.
+pub(crate) fn check_response_line(index: usize, line: &[u8]) -> Result<(), Error> {
+    if index > 0 {
+        return check_field_line(line);
+    }
+    match httparse::Response::new(&mut []).parse(line) {
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => Ok(()),
+        Err(err) => Err(httparse_error(err, line)),
+    }
+}
+
+fn check_field_line(line: &[u8]) -> Result<(), Error> {
+    let mut one = [httparse::EMPTY_HEADER; 1];
+    match httparse::parse_headers(line, &mut one) {
+        Ok(_) | Err(httparse::Error::TooManyHeaders) => Ok(()),
+        Err(err) => Err(httparse_error(err, line)),
     }
 }

@@ -6,7 +6,7 @@ use bytes::{Buf, BytesMut};
 use http::{Method, Version};
 
 use super::{
-    check_lines,
+    check_lines, check_request_line,
     fields::{FramingFields, Role, parse_fields},
     httparse_error,
     scan::{HeadScanner, LineEndings},
@@ -77,7 +77,7 @@ impl RequestParser {
             }
         }
         let limits = &self.limits;
-        let head = take_head(&mut self.scanner, buf, limits, LineEndings::CrlfOnly, |bytes| {
+        let head = take_head(&mut self.scanner, buf, limits, LineEndings::CrlfOnly, check_request_line, |bytes| {
             parse_head(bytes, limits)
         })?;
         Ok(head.map(|(raw, parsed)| {

@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use http::{Method, StatusCode, Version};
 
 use super::{
-    check_lines,
+    check_lines, check_response_line,
     fields::{FramingFields, Role, parse_fields},
     httparse_error,
     request::STACK_HEADERS,
@@ -64,7 +64,7 @@ impl ResponseParser {
         request_method: &Method,
     ) -> Result<Option<ResponseHead>, Error> {
         let limits = &self.limits;
-        let head = take_head(&mut self.scanner, buf, limits, LineEndings::AllowBareLf, |bytes| {
+        let head = take_head(&mut self.scanner, buf, limits, LineEndings::AllowBareLf, check_response_line, |bytes| {
             parse_head(bytes, limits, request_method)
         })?;
         Ok(head.map(|(raw, parsed)| {

@@ -22,6 +22,11 @@ pub(crate) enum LineEndings {
     AllowBareLf,
 }
 
+/// Checks one complete line (with its line ending) as httparse will check the whole head,
+/// given its index (0 for the start line), so that a malformed head is refused as soon as
+/// its bad line arrives, however the bytes were split, in time linear in the head.
+pub(crate) type LineCheck = fn(usize, &[u8]) -> Result<(), Error>;
+
 /// The place a scan of a partly received head stopped at.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HeadScanner {
@@ -53,6 +58,7 @@ impl HeadScanner {
         buf: &[u8],
         limits: &Limits,
         endings: LineEndings,
+        check_line: LineCheck,
     ) -> Result<Option<usize>, Error> {
         let head_cap = limits.head_cap();
         while let Some(offset) = memchr(b'\n', &buf[self.pos..]) {
@@ -81,6 +87,7 @@ impl HeadScanner {
             if lf >= head_cap {
                 return Err(ErrorKind::HeadTooLarge.into());
             }
+            check_line(self.lines, &buf[self.line_start..=lf])?;
             self.lines += 1;
             self.line_start = lf + 1;
             self.pos = lf + 1;
@@ -115,10 +122,14 @@ impl HeadScanner {
 mod tests {
     use super::*;
 
+    fn no_check(_: usize, _: &[u8]) -> Result<(), Error> {
+        Ok(())
+    }
+
     fn scan_dribbled(input: &[u8], limits: &Limits) -> Result<Option<usize>, Error> {
         let mut scanner = HeadScanner::default();
         for end in 1..=input.len() {
-            if let Some(n) = scanner.scan(&input[..end], limits, LineEndings::CrlfOnly)? {
+            if let Some(n) = scanner.scan(&input[..end], limits, LineEndings::CrlfOnly, no_check)? {
                 return Ok(Some(n));
             }
         }
@@ -129,7 +140,7 @@ mod tests {
     fn finds_the_end_of_a_head_whole_or_dribbled() {
         let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY";
         let mut scanner = HeadScanner::default();
-        let whole = scanner.scan(head, &Limits::default(), LineEndings::CrlfOnly);
+        let whole = scanner.scan(head, &Limits::default(), LineEndings::CrlfOnly, no_check);
         assert_eq!(whole, Ok(Some(head.len() - 4)));
         assert_eq!(scan_dribbled(head, &Limits::default()), Ok(Some(head.len() - 4)));
     }
@@ -139,7 +150,7 @@ mod tests {
         let limits = Limits::default().max_line_size(10);
         let mut scanner = HeadScanner::default();
         let long = [b'a'; 11];
-        let err = scanner.scan(&long, &limits, LineEndings::CrlfOnly).unwrap_err();
+        let err = scanner.scan(&long, &limits, LineEndings::CrlfOnly, no_check).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::RequestLineTooLong);
     }
 
@@ -147,10 +158,10 @@ mod tests {
     fn bare_lf_is_refused_or_accepted_by_mode() {
         let head = b"HTTP/1.1 200 OK\nA: b\n\n";
         let mut strict = HeadScanner::default();
-        let err = strict.scan(head, &Limits::default(), LineEndings::CrlfOnly).unwrap_err();
+        let err = strict.scan(head, &Limits::default(), LineEndings::CrlfOnly, no_check).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::LineEnding);
         let mut lenient = HeadScanner::default();
-        let end = lenient.scan(head, &Limits::default(), LineEndings::AllowBareLf);
+        let end = lenient.scan(head, &Limits::default(), LineEndings::AllowBareLf, no_check);
         assert_eq!(end, Ok(Some(head.len())));
     }
 

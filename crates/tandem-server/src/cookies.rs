@@ -1,0 +1,121 @@
+//! Cookies: reading the request's `Cookie` header, and writing `Set-Cookie`.
+
+use std::time::SystemTime;
+
+use http::HeaderValue;
+
+/// The attributes of a cookie set with [`crate::Response::set_cookie`], named as aiohttp's
+/// `set_cookie` arguments. `path` defaults to `/`, as in aiohttp.
+#[derive(Clone, Debug, Default)]
+pub struct CookieOptions {
+    /// `Domain`.
+    pub domain: Option<String>,
+    /// `Path`; `None` means `/`.
+    pub path: Option<String>,
+    /// `Max-Age`, in seconds.
+    pub max_age: Option<i64>,
+    /// `Expires`.
+    pub expires: Option<SystemTime>,
+    /// `Secure`.
+    pub secure: bool,
+    /// `HttpOnly`.
+    pub httponly: bool,
+    /// `SameSite`: `"Strict"`, `"Lax"` or `"None"`.
+    pub samesite: Option<String>,
+}
+
+pub(crate) fn set_cookie_header(
+    name: &str,
+    value: &str,
+    options: &CookieOptions,
+) -> Result<HeaderValue, crate::Error> {
+    let invalid = |what: &str| crate::HttpError::internal_server_error().with_text(format!("invalid cookie {what}"));
+    if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
+        return Err(invalid("name").into());
+    }
+    let mut cookie = cookie::Cookie::new(name.to_owned(), value.to_owned());
+    cookie.set_path(options.path.clone().unwrap_or_else(|| "/".to_owned()));
+    if let Some(domain) = &options.domain {
+        cookie.set_domain(domain.clone());
+    }
+    if let Some(max_age) = options.max_age {
+        cookie.set_max_age(cookie::time::Duration::seconds(max_age));
+    }
+    if let Some(expires) = options.expires {
+        let secs = expires.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let at = cookie::time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+            .map_err(|_| invalid("expiry"))?;
+        cookie.set_expires(at);
+    }
+    cookie.set_secure(options.secure);
+    cookie.set_http_only(options.httponly);
+    if let Some(samesite) = &options.samesite {
+        let samesite = match samesite.to_ascii_lowercase().as_str() {
+            "strict" => cookie::SameSite::Strict,
+            "lax" => cookie::SameSite::Lax,
+            "none" => cookie::SameSite::None,
+            _ => return Err(invalid("SameSite").into()),
+        };
+        cookie.set_same_site(samesite);
+    }
+    // The value is percent-encoded, so no byte of it can end the header or add an
+    // attribute; the attributes themselves are checked by `HeaderValue`.
+    let text = cookie.encoded().to_string();
+    HeaderValue::try_from(text).map_err(|_| invalid("attribute").into())
+}
+
+fn is_cookie_name_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
+}
+
+/// Parses a `Cookie` header into name and value pairs, percent-decoding values. Malformed
+/// pairs are skipped silently, in linear time (aiohttp CVE-2025-69230 was a log line per
+/// bad pair).
+pub(crate) fn parse_cookie_header(header: &[u8], into: &mut Vec<(String, String)>) {
+    let Ok(header) = std::str::from_utf8(header) else { return };
+    for pair in header.split(';') {
+        let Some((name, value)) = pair.split_once('=') else { continue };
+        let name = name.trim();
+        if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
+            continue;
+        }
+        let value = value.trim().trim_matches('"');
+        let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+        into.push((name.to_owned(), value.into_owned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_cookie_with_every_attribute() {
+        let options = CookieOptions {
+            domain: Some("example.com".into()),
+            path: Some("/app".into()),
+            max_age: Some(60),
+            expires: None,
+            secure: true,
+            httponly: true,
+            samesite: Some("Lax".into()),
+        };
+        let header = set_cookie_header("sid", "a b;c", &options).unwrap();
+        let text = header.to_str().unwrap();
+        for part in ["sid=a%20b%3Bc", "Path=/app", "Domain=example.com", "Max-Age=60", "Secure", "HttpOnly", "SameSite=Lax"] {
+            assert!(text.contains(part), "{text} lacks {part}");
+        }
+        assert!(set_cookie_header("bad name", "v", &options).is_err());
+        assert!(set_cookie_header("n", "v", &CookieOptions { samesite: Some("x\r\n".into()), ..options }).is_err());
+    }
+
+    #[test]
+    fn cookie_header_skips_junk_in_linear_time() {
+        let mut cookies = Vec::new();
+        let junk = "a,b=1; ".repeat(2000);
+        parse_cookie_header(format!("{junk}sid=abc; theme=\"dark\"").as_bytes(), &mut cookies);
+        assert!(cookies.contains(&("sid".into(), "abc".into())));
+        assert!(cookies.contains(&("theme".into(), "dark".into())));
+        assert!(!cookies.iter().any(|(n, _)| n.contains(',')));
+    }
+}

@@ -1,0 +1,225 @@
+//! The request a handler receives.
+
+use std::{borrow::Cow, net::SocketAddr, sync::Arc, sync::OnceLock};
+
+use bytes::{Bytes, BytesMut};
+use http::{Extensions, HeaderMap, Method, Version};
+use serde::de::DeserializeOwned;
+use tandem_proto::{BodyFraming, RequestHead};
+
+use crate::{HttpError, app::App, payload::Payload, router::MatchInfo};
+
+/// An HTTP request: aiohttp's `web.Request`.
+///
+/// Headers, query and cookies are parsed on first use, so a handler pays only for what it
+/// reads. The body is read on demand with [`read`](Self::read), [`text`](Self::text),
+/// [`json`](Self::json) or [`post`](Self::post), each limited to the application's
+/// `client_max_size` (1 MiB by default, then 413), or streamed without a limit through
+/// [`content`](Self::content).
+#[derive(Debug)]
+pub struct Request {
+    head: RequestHead,
+    headers: OnceLock<HeaderMap>,
+    query: OnceLock<Vec<(String, String)>>,
+    cookies: OnceLock<Vec<(String, String)>>,
+    match_info: MatchInfo,
+    app: App,
+    remote: Option<SocketAddr>,
+    payload: Payload,
+    body: Option<Bytes>,
+    extensions: Extensions,
+}
+
+impl Request {
+    pub(crate) fn new(head: RequestHead, app: App, remote: Option<SocketAddr>, payload: Payload) -> Self {
+        Request {
+            head,
+            headers: OnceLock::new(),
+            query: OnceLock::new(),
+            cookies: OnceLock::new(),
+            match_info: MatchInfo::default(),
+            app,
+            remote,
+            payload,
+            body: None,
+            extensions: Extensions::new(),
+        }
+    }
+
+    pub(crate) fn set_match(&mut self, match_info: MatchInfo, app: App) {
+        self.match_info = match_info;
+        self.app = app;
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        self.head.method()
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.head.version()
+    }
+
+    /// The path, percent-decoded (aiohttp's `request.path`).
+    pub fn path(&self) -> Cow<'_, str> {
+        percent_encoding::percent_decode_str(self.head.path()).decode_utf8_lossy()
+    }
+
+    /// The path as sent, still percent-encoded (aiohttp's `request.raw_path`, without the
+    /// query).
+    pub fn raw_path(&self) -> &str {
+        self.head.path()
+    }
+
+    /// The query string, without `?`.
+    pub fn query_string(&self) -> &str {
+        self.head.query().unwrap_or_default()
+    }
+
+    /// Every query parameter in order, repeated names included (aiohttp's `MultiDict`).
+    pub fn query(&self) -> &[(String, String)] {
+        self.query.get_or_init(|| {
+            form_urlencoded::parse(self.query_string().as_bytes()).into_owned().collect()
+        })
+    }
+
+    /// The first value of query parameter `name`.
+    pub fn query_get(&self, name: &str) -> Option<&str> {
+        self.query().iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of query parameter `name`.
+    pub fn query_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.query().iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The value of the path variable `name` from the route's pattern, percent-decoded.
+    pub fn match_info(&self, name: &str) -> Option<&str> {
+        self.match_info.get(name)
+    }
+
+    /// The headers, case-insensitive and multi-valued.
+    pub fn headers(&self) -> &HeaderMap {
+        self.headers.get_or_init(|| self.head.fields().to_header_map())
+    }
+
+    /// The first value of header `name` (any case) as text, if it is valid UTF-8. Cheaper
+    /// than [`headers`](Self::headers) for one lookup.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.fields().get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// `Content-Type` without its parameters, lower-cased (aiohttp's `content_type`).
+    pub fn content_type(&self) -> String {
+        let value = self.header("content-type").unwrap_or("application/octet-stream");
+        value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    }
+
+    /// The cookies the client sent.
+    pub fn cookies(&self) -> &[(String, String)] {
+        self.cookies.get_or_init(|| {
+            let mut cookies = Vec::new();
+            for value in self.head.fields().get_all("cookie") {
+                crate::cookies::parse_cookie_header(value, &mut cookies);
+            }
+            cookies
+        })
+    }
+
+    /// The value of cookie `name`.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies().iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The peer's address (`None` on a Unix socket).
+    pub fn remote(&self) -> Option<SocketAddr> {
+        self.remote
+    }
+
+    /// The application serving this request: its state and `url_for`.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Shared state of type `T` from the application (or an enclosing one):
+    /// `request.app["db"]` in aiohttp.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.app.state::<T>()
+    }
+
+    /// Values middlewares attach to this request.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// Values middlewares attach to this request, to change.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
+    }
+
+    /// Whether the connection may be kept open after this request.
+    pub fn keep_alive(&self) -> bool {
+        self.head.keep_alive()
+    }
+
+    /// The parsed head, for what this API does not cover.
+    pub fn head(&self) -> &RequestHead {
+        &self.head
+    }
+
+    /// The body as a stream (aiohttp's `request.content`), not limited in size.
+    pub fn content(&mut self) -> &mut Payload {
+        &mut self.payload
+    }
+
+    /// Takes the body stream, to move it into a streamed response or a task.
+    pub fn take_content(&mut self) -> Payload {
+        std::mem::take(&mut self.payload)
+    }
+
+    /// The whole body, up to `client_max_size` (413 past it). Reading twice returns the same
+    /// bytes.
+    pub async fn read(&mut self) -> Result<Bytes, HttpError> {
+        if let Some(body) = &self.body {
+            return Ok(body.clone());
+        }
+        let limit = self.app.client_max_size();
+        if let BodyFraming::Length(n) = self.head.framing() {
+            // Refuse at once what is declared too large, rather than reading up to the limit.
+            if n > limit as u64 {
+                return Err(HttpError::payload_too_large(limit, Some(n)));
+            }
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = self.payload.chunk().await? {
+            if body.len() + chunk.len() > limit {
+                return Err(HttpError::payload_too_large(limit, None));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
+        self.body = Some(body.clone());
+        Ok(body)
+    }
+
+    /// The body as text, decoded as UTF-8 (400 if it is not).
+    pub async fn text(&mut self) -> Result<String, HttpError> {
+        let body = self.read().await?;
+        String::from_utf8(body.to_vec()).map_err(|_| HttpError::bad_request().with_text("400: body is not UTF-8"))
+    }
+
+    /// The body parsed as JSON into `T` (400 if it does not parse).
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, HttpError> {
+        let body = self.read().await?;
+        serde_json::from_slice(&body)
+            .map_err(|err| HttpError::bad_request().with_text(format!("400: invalid JSON: {err}")))
+    }
+
+    /// A urlencoded form body as name and value pairs, in order (aiohttp's `post()`), within
+    /// `client_max_size`.
+    pub async fn post(&mut self) -> Result<Vec<(String, String)>, HttpError> {
+        let body = self.read().await?;
+        Ok(form_urlencoded::parse(&body).into_owned().collect())
+    }
+}

@@ -1,0 +1,259 @@
+//! Responses: status, reason, headers, cookies and a body that is empty, whole or streamed.
+
+use std::{fmt, pin::Pin};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+/// A stream of body chunks.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, crate::Error>> + Send>>;
+
+/// A response body.
+pub enum Body {
+    /// No body.
+    Empty,
+    /// The whole body, known up front: sent with `Content-Length`.
+    Full(Bytes),
+    /// A body produced as it is sent: `Transfer-Encoding: chunked` on HTTP/1.1, or until
+    /// close on HTTP/1.0, unless the response sets `Content-Length` itself, as a file does.
+    Stream(BodyStream),
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Body::Empty"),
+            Body::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
+            Body::Stream(_) => f.write_str("Body::Stream"),
+        }
+    }
+}
+
+/// An HTTP response: aiohttp's `web.Response` and, with [`Response::stream`],
+/// `web.StreamResponse`.
+///
+/// ```
+/// use tandem_server::{Response, json_response};
+///
+/// let hello = Response::text("Hello, World!");
+/// assert_eq!(hello.headers()["content-type"], "text/plain; charset=utf-8");
+///
+/// let json = json_response(&serde_json::json!({"message": "Hello, World!"}));
+/// assert_eq!(json.headers()["content-type"], "application/json");
+/// ```
+#[derive(Debug)]
+pub struct Response {
+    status: StatusCode,
+    reason: Option<String>,
+    headers: HeaderMap,
+    pub(crate) body: Body,
+    /// Set by `enable_compression`: compress the body if the client accepts it.
+    pub(crate) compress: bool,
+}
+
+impl Default for Response {
+    fn default() -> Self {
+        Response::new(StatusCode::OK)
+    }
+}
+
+impl Response {
+    /// An empty response with `status`.
+    pub fn new(status: StatusCode) -> Self {
+        Response { status, reason: None, headers: HeaderMap::new(), body: Body::Empty, compress: false }
+    }
+
+    fn with_body(content_type: &'static str, body: Bytes) -> Self {
+        let mut response = Response::new(StatusCode::OK);
+        response.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response.body = Body::Full(body);
+        response
+    }
+
+    /// A `text/plain; charset=utf-8` response.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::with_body("text/plain; charset=utf-8", Bytes::from(text.into()))
+    }
+
+    /// A `text/html; charset=utf-8` response.
+    pub fn html(html: impl Into<String>) -> Self {
+        Self::with_body("text/html; charset=utf-8", Bytes::from(html.into()))
+    }
+
+    /// An `application/octet-stream` response.
+    pub fn bytes(body: impl Into<Bytes>) -> Self {
+        Self::with_body("application/octet-stream", body.into())
+    }
+
+    /// A response whose body is sent as `stream` produces it: aiohttp's `StreamResponse`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use futures_util::stream;
+    /// use tandem_server::Response;
+    ///
+    /// let chunks = stream::iter(["one ", "two"].map(|s| Ok(Bytes::from(s))));
+    /// let response = Response::stream(chunks);
+    /// ```
+    pub fn stream<S>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<Bytes, crate::Error>> + Send + 'static,
+    {
+        let mut response = Response::new(StatusCode::OK);
+        response.body = Body::Stream(stream.boxed());
+        response
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Sets the status.
+    pub fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
+    }
+
+    /// Sets the status, builder style.
+    #[must_use]
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The reason phrase, if one was set; otherwise the status's canonical one is sent.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
+    }
+
+    /// Sets the reason phrase. One holding CR, LF or another control byte is refused when
+    /// the response is written (the client gets a 500 instead): response splitting can
+    /// never reach the wire.
+    pub fn set_reason(&mut self, reason: impl Into<String>) {
+        self.reason = Some(reason.into());
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The headers, to change.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
+    /// Sets a header, replacing any of that name, builder style. Panics on an invalid
+    /// value, as a literal header in code is a bug; use [`headers_mut`](Self::headers_mut)
+    /// for untrusted input.
+    #[must_use]
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        let value = HeaderValue::try_from(value).expect("a valid header value");
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Sets `Content-Type`.
+    pub fn set_content_type(&mut self, content_type: &str) -> Result<(), crate::Error> {
+        let value = HeaderValue::try_from(content_type)?;
+        self.headers.insert(header::CONTENT_TYPE, value);
+        Ok(())
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// Replaces the body.
+    pub fn set_body(&mut self, body: Body) {
+        self.body = body;
+    }
+
+    /// Compresses the body with the best coding the client accepts (br, gzip, deflate),
+    /// as aiohttp's `enable_compression()`.
+    pub fn enable_compression(&mut self) {
+        self.compress = true;
+    }
+
+    /// Sets a cookie: aiohttp's `set_cookie`. See [`crate::CookieOptions`] for the
+    /// attributes. A name or value that cannot be sent is refused.
+    pub fn set_cookie(
+        &mut self,
+        name: &str,
+        value: &str,
+        options: &crate::CookieOptions,
+    ) -> Result<(), crate::Error> {
+        let header = crate::cookies::set_cookie_header(name, value, options)?;
+        self.headers.append(header::SET_COOKIE, header);
+        Ok(())
+    }
+
+    /// Deletes a cookie: sets it empty and expired, with the same path and domain.
+    pub fn del_cookie(&mut self, name: &str, path: &str, domain: Option<&str>) -> Result<(), crate::Error> {
+        let options = crate::CookieOptions {
+            path: Some(path.to_owned()),
+            domain: domain.map(str::to_owned),
+            max_age: Some(0),
+            expires: Some(std::time::UNIX_EPOCH),
+            ..crate::CookieOptions::default()
+        };
+        self.set_cookie(name, "", &options)
+    }
+}
+
+/// A JSON response: aiohttp's `web.json_response`. A value that cannot be serialised gives
+/// a 500, logged.
+pub fn json_response<T: Serialize + ?Sized>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => Response::with_body("application/json", Bytes::from(body)),
+        Err(err) => crate::Error::from(err).into_response(),
+    }
+}
+
+/// Anything a handler may return.
+pub trait IntoResponse {
+    /// Converts into a response.
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        Response::with_body("text/plain; charset=utf-8", Bytes::from_static(self.as_bytes()))
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for Bytes {
+    fn into_response(self) -> Response {
+        Response::bytes(self)
+    }
+}
+
+impl IntoResponse for StatusCode {
+    fn into_response(self) -> Response {
+        Response::new(self)
+    }
+}
+
+impl<T: IntoResponse, E: Into<crate::Error>> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(ok) => ok.into_response(),
+            Err(err) => err.into().into_response(),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The URL dispatcher: which handler answers a method and path.
+//!
+//! Plain paths are found in a hash map; patterns with variables are tried in the order
+//! they were added, as aiohttp's `UrlDispatcher` does. A path that some resource matches
+//! but not for this method gives 405 with `Allow` listing the methods that would match;
+//! otherwise 404. HEAD is answered by the GET handler unless a HEAD handler is added.
+
+mod pattern;
+
+use std::collections::HashMap;
+
+use http::Method;
+
+use crate::handler::BoxHandler;
+pub(crate) use pattern::Pattern;
+
+/// The path variables of a matched route.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MatchInfo(Vec<(String, String)>);
+
+impl MatchInfo {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One path pattern and the handlers for its methods.
+pub(crate) struct Resource {
+    pub(crate) pattern: Pattern,
+    pub(crate) name: Option<String>,
+    /// The application (node) the resource belongs to, for its middlewares and state.
+    pub(crate) app: usize,
+    routes: Vec<(Method, BoxHandler)>,
+    any: Option<BoxHandler>,
+}
+
+impl Resource {
+    fn handler(&self, method: &Method) -> Option<&BoxHandler> {
+        let exact = self.routes.iter().find(|(m, _)| m == method).map(|(_, h)| h);
+        exact
+            .or_else(|| {
+                // HEAD is GET without the body; the connection drops the body.
+                (*method == Method::HEAD)
+                    .then(|| self.routes.iter().find(|(m, _)| m == Method::GET).map(|(_, h)| h))
+                    .flatten()
+            })
+            .or(self.any.as_ref())
+    }
+
+    fn allowed(&self, into: &mut Vec<Method>) {
+        for (method, _) in &self.routes {
+            if !into.contains(method) {
+                into.push(method.clone());
+            }
+            if *method == Method::GET && !into.contains(&Method::HEAD) {
+                into.push(Method::HEAD);
+            }
+        }
+    }
+}
+
+/// What the router found.
+pub(crate) enum Resolved<'a> {
+    Found { resource: &'a Resource, handler: &'a BoxHandler, match_info: MatchInfo },
+    MethodNotAllowed(Vec<Method>),
+    NotFound,
+}
+
+#[derive(Default)]
+pub(crate) struct Router {
+    resources: Vec<Resource>,
+    plain: HashMap<String, usize>,
+    patterns: Vec<usize>,
+    names: HashMap<String, usize>,
+}
+
+impl Router {
+    /// Adds a route; `method` `None` is aiohttp's `*`, any method.
+    pub(crate) fn add(
+        &mut self,
+        method: Option<Method>,
+        path: &str,
+        handler: BoxHandler,
+        name: Option<String>,
+        app: usize,
+    ) -> Result<(), String> {
+        let existing = self
+            .resources
+            .iter()
+            .position(|r| r.app == app && r.pattern.source() == path && (name.is_none() || r.name == name));
+        let index = match existing {
+            Some(index) => index,
+            None => {
+                let pattern = Pattern::parse(path)?;
+                let index = self.resources.len();
+                if pattern.is_plain() {
+                    // The first plain resource for a path wins, as the first match does.
+                    self.plain.entry(path.to_owned()).or_insert(index);
+                } else {
+                    self.patterns.push(index);
+                }
+                self.resources.push(Resource { pattern, name: None, app, routes: Vec::new(), any: None });
+                index
+            }
+        };
+        if let Some(name) = name {
+            if self.names.get(&name).is_some_and(|&other| other != index) {
+                return Err(format!("duplicate route name {name:?}"));
+            }
+            self.names.insert(name.clone(), index);
+            self.resources[index].name = Some(name);
+        }
+        let resource = &mut self.resources[index];
+        match method {
+            None if resource.any.is_some() => return Err(format!("duplicate route * {path}")),
+            None => resource.any = Some(handler),
+            Some(method) if resource.routes.iter().any(|(m, _)| *m == method) => {
+                return Err(format!("duplicate route {method} {path}"));
+            }
+            Some(method) => resource.routes.push((method, handler)),
+        }
+        Ok(())
+    }
+
+    /// Finds the handler for `method` on the raw (percent-encoded) `path`.
+    pub(crate) fn resolve(&self, method: &Method, path: &str) -> Resolved<'_> {
+        let mut allowed = Vec::new();
+        let plain = self.plain.get(path).map(|&i| (i, Vec::new()));
+        let dynamic = self
+            .patterns
+            .iter()
+            .filter_map(|&i| self.resources[i].pattern.matches(path).map(|values| (i, values)));
+        for (index, values) in plain.into_iter().chain(dynamic) {
+            let resource = &self.resources[index];
+            match resource.handler(method) {
+                Some(handler) => {
+                    return Resolved::Found { resource, handler, match_info: MatchInfo(values) };
+                }
+                None => resource.allowed(&mut allowed),
+            }
+        }
+        if allowed.is_empty() { Resolved::NotFound } else { Resolved::MethodNotAllowed(allowed) }
+    }
+
+    /// Builds the path of the route called `name`.
+    pub(crate) fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, String> {
+        let index = self.names.get(name).ok_or_else(|| format!("url_for: no route named {name:?}"))?;
+        self.resources[*index].pattern.build(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Request, Response};
+
+    fn handler() -> BoxHandler {
+        Arc::new(|_req: Request| async { Response::text("x") })
+    }
+
+    #[test]
+    fn resolution_405_and_head() {
+        let mut router = Router::default();
+        router.add(Some(Method::GET), "/a", handler(), None, 0).unwrap();
+        router.add(Some(Method::POST), "/a", handler(), None, 0).unwrap();
+        router.add(Some(Method::GET), "/u/{id}", handler(), Some("user".into()), 0).unwrap();
+        assert!(matches!(router.resolve(&Method::GET, "/a"), Resolved::Found { .. }));
+        assert!(matches!(router.resolve(&Method::HEAD, "/a"), Resolved::Found { .. }));
+        match router.resolve(&Method::PUT, "/a") {
+            Resolved::MethodNotAllowed(allowed) => {
+                assert_eq!(allowed, [Method::GET, Method::HEAD, Method::POST]);
+            }
+            _ => panic!("expected 405"),
+        }
+        assert!(matches!(router.resolve(&Method::GET, "/nope"), Resolved::NotFound));
+        match router.resolve(&Method::GET, "/u/7") {
+            Resolved::Found { match_info, .. } => assert_eq!(match_info.get("id"), Some("7")),
+            _ => panic!("expected a match"),
+        }
+        assert_eq!(router.url_for("user", &[("id", "9")]).unwrap(), "/u/9");
+        assert!(router.url_for("nobody", &[]).is_err());
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let mut router = Router::default();
+        router.add(Some(Method::GET), "/a", handler(), Some("a".into()), 0).unwrap();
+        assert!(router.add(Some(Method::GET), "/a", handler(), None, 0).is_err());
+        assert!(router.add(Some(Method::GET), "/b", handler(), Some("a".into()), 0).is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! Route patterns: `/hello/{name}`, `/items/{id:\d+}`, `/static/{path:.*}`.
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use regex::Regex;
+
+/// What a path segment variable matches by default: aiohttp's `[^{}/]+`.
+const SEGMENT: &str = "[^{}/]+";
+
+/// Characters percent-encoded when a value is put into a URL by `url_for`: everything a
+/// path segment may not hold raw (RFC 3986 `pchar`).
+const SEGMENT_ENCODE: &AsciiSet = &CONTROLS
+    .add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`')
+    .add(b'{').add(b'}').add(b'/').add(b'\\').add(b'^').add(b'|').add(b'[').add(b']');
+
+/// The same, but keeping `/`: for variables whose pattern spans segments (`{path:.*}`).
+const TAIL_ENCODE: &AsciiSet = &CONTROLS
+    .add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`')
+    .add(b'{').add(b'}').add(b'\\').add(b'^').add(b'|').add(b'[').add(b']');
+
+#[derive(Debug)]
+enum Part {
+    Literal(String),
+    Var { name: String, regex: Regex, spans_segments: bool },
+}
+
+/// A compiled route pattern.
+#[derive(Debug)]
+pub(crate) struct Pattern {
+    source: String,
+    parts: Vec<Part>,
+    /// `None` for a plain path, matched by string equality.
+    regex: Option<Regex>,
+    names: Vec<String>,
+}
+
+impl Pattern {
+    /// Compiles `source`. Variables are `{name}` or `{name:regex}`; the regex may hold
+    /// braces of its own (`{year:\d{4}}`).
+    pub(crate) fn parse(source: &str) -> Result<Pattern, String> {
+        if !source.starts_with('/') {
+            return Err(format!("route path {source:?} must start with '/'"));
+        }
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut chars = source.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '{' => {
+                    let mut depth = 1;
+                    let mut body = String::new();
+                    for (_, c) in chars.by_ref() {
+                        match c {
+                            '{' => depth += 1,
+                            '}' => depth -= 1,
+                            _ => {}
+                        }
+                        if depth == 0 {
+                            break;
+                        }
+                        body.push(c);
+                    }
+                    if depth != 0 {
+                        return Err(format!("unclosed '{{' at {at} in {source:?}"));
+                    }
+                    let (name, re) = body.split_once(':').unwrap_or((&body, SEGMENT));
+                    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        return Err(format!("bad variable name {name:?} in {source:?}"));
+                    }
+                    let regex = Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("bad regex in {source:?}: {e}"))?;
+                    if !literal.is_empty() {
+                        parts.push(Part::Literal(std::mem::take(&mut literal)));
+                    }
+                    let spans_segments = re != SEGMENT && regex.is_match("a/b");
+                    parts.push(Part::Var { name: name.to_owned(), regex, spans_segments });
+                }
+                '}' => return Err(format!("unmatched '}}' at {at} in {source:?}")),
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(Part::Literal(literal));
+        }
+        let mut names = Vec::new();
+        let mut pattern = String::from("^");
+        for part in &parts {
+            match part {
+                Part::Literal(text) => pattern.push_str(&regex::escape(text)),
+                Part::Var { name, regex, .. } => {
+                    if names.contains(name) {
+                        return Err(format!("variable {name:?} appears twice in {source:?}"));
+                    }
+                    names.push(name.clone());
+                    let inner = regex.as_str();
+                    // Strip the `^(?:` and `)$` added above to embed the variable's regex.
+                    pattern.push_str(&format!("({})", &inner[4..inner.len() - 2]));
+                }
+            }
+        }
+        pattern.push('$');
+        let regex = if names.is_empty() {
+            None
+        } else {
+            Some(Regex::new(&pattern).map_err(|e| format!("bad pattern {source:?}: {e}"))?)
+        };
+        Ok(Pattern { source: source.to_owned(), parts, regex, names })
+    }
+
+    /// The pattern as written.
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether this is a plain path with no variables.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.regex.is_none()
+    }
+
+    /// Matches a raw (percent-encoded) path, returning the decoded variables.
+    pub(crate) fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let Some(regex) = &self.regex else {
+            return (path == self.source).then(Vec::new);
+        };
+        let captures = regex.captures(path)?;
+        let values = self.names.iter().enumerate().map(|(i, name)| {
+            let raw = captures.get(i + 1).map_or("", |m| m.as_str());
+            let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned();
+            (name.clone(), value)
+        });
+        Some(values.collect())
+    }
+
+    /// Builds a URL path from `params`: aiohttp's `url_for`. Each value must match its
+    /// variable's pattern, and is percent-encoded.
+    pub(crate) fn build(&self, params: &[(&str, &str)]) -> Result<String, String> {
+        let mut url = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => url.push_str(text),
+                Part::Var { name, regex, spans_segments } => {
+                    let value = params
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| *v)
+                        .ok_or_else(|| format!("url_for: missing {name:?} for {:?}", self.source))?;
+                    if !regex.is_match(value) {
+                        return Err(format!("url_for: {value:?} does not match {{{name}}} in {:?}", self.source));
+                    }
+                    let set = if *spans_segments { TAIL_ENCODE } else { SEGMENT_ENCODE };
+                    url.extend(utf8_percent_encode(value, set));
+                }
+            }
+        }
+        Ok(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_regexes_and_tails() {
+        let hello = Pattern::parse("/hello/{name}").unwrap();
+        assert_eq!(hello.matches("/hello/J%C3%BCrgen"), Some(vec![("name".into(), "Jürgen".into())]));
+        assert_eq!(hello.matches("/hello/a/b"), None);
+        let id = Pattern::parse(r"/items/{id:\d+}").unwrap();
+        assert!(id.matches("/items/42").is_some());
+        assert!(id.matches("/items/x").is_none());
+        let year = Pattern::parse(r"/archive/{year:\d{4}}.html").unwrap();
+        assert_eq!(year.matches("/archive/2026.html"), Some(vec![("year".into(), "2026".into())]));
+        let tail = Pattern::parse("/static/{path:.*}").unwrap();
+        assert_eq!(tail.matches("/static/css/site.css"), Some(vec![("path".into(), "css/site.css".into())]));
+        assert!(Pattern::parse("/plain").unwrap().is_plain());
+    }
+
+    #[test]
+    fn build_checks_and_encodes() {
+        let hello = Pattern::parse("/hello/{name}").unwrap();
+        assert_eq!(hello.build(&[("name", "a b/c")]).unwrap(), "/hello/a%20b%2Fc");
+        assert!(hello.build(&[]).is_err());
+        let id = Pattern::parse(r"/items/{id:\d+}").unwrap();
+        assert!(id.build(&[("id", "x")]).is_err());
+        let tail = Pattern::parse("/static/{path:.*}").unwrap();
+        assert_eq!(tail.build(&[("path", "css/a b.css")]).unwrap(), "/static/css/a%20b.css");
+    }
+
+    #[test]
+    fn malformed_patterns_are_refused() {
+        for bad in ["nohead", "/a/{", "/a/}", "/a/{}", "/a/{x:(}", "/{a}/{a}"] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

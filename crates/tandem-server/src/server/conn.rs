@@ -1,0 +1,234 @@
+//! One connection: read a request, dispatch it, write the response, repeat.
+//!
+//! One request is in flight per connection, so reading pauses while a handler runs and
+//! pipelined requests wait in the read buffer, which the head limit bounds. Responses to
+//! pipelined requests are gathered in the write buffer and flushed together, up to
+//! [`MAX_PIPELINED_RESPONSES`] or [`FLUSH_BYTES`], or as soon as the read buffer holds no
+//! complete request. An idle connection gives its buffers back, so it holds only the socket
+//! and this task.
+
+use std::{future::poll_fn, net::SocketAddr, pin::Pin, time::Instant};
+
+use bytes::{BufMut, BytesMut};
+use http::{Method, StatusCode, Version};
+use tandem_proto::{BodyDecoder, BodyEvent, BodyFraming, RequestParser};
+use tokio::{
+    io::{AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    sync::oneshot,
+    time::{Sleep, sleep_until},
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    ServerConfig,
+    write::{Writer, write_response},
+};
+use crate::{
+    App, Request, Response,
+    payload::{ConnRead, Payload, READ_CHUNK, ReadState, Returned},
+};
+
+/// Responses gathered before a flush when requests are pipelined (actix-web allows 16).
+pub const MAX_PIPELINED_RESPONSES: usize = 16;
+
+/// Bytes of gathered responses that force a flush.
+pub const FLUSH_BYTES: usize = 64 * 1024;
+
+/// Unread request body a connection reads and discards after the handler returns, before it
+/// gives up and closes instead.
+pub const MAX_DRAIN: u64 = 64 * 1024;
+
+/// Serves one connection until it closes, fails, times out or the server shuts down.
+pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
+    read: R,
+    write: W,
+    remote: Option<SocketAddr>,
+    app: App,
+    config: &ServerConfig,
+    shutdown: CancellationToken,
+) {
+    let mut conn = Conn {
+        read: Some(ReadState { io: Box::new(read), buf: BytesMut::new() }),
+        wbuf: BytesMut::new(),
+        parser: RequestParser::with_limits(config.limits),
+        timer: Box::pin(sleep_until(tokio::time::Instant::now())),
+        config,
+        shutdown,
+    };
+    let mut write: Writer = Box::new(write);
+    if let Err(err) = conn.run(&mut write, remote, &app).await {
+        tracing::debug!(target: "tandem::server", error = %err, "connection ended");
+    }
+    let _ = write.shutdown().await;
+}
+
+struct Conn<'a> {
+    read: Option<ReadState>,
+    wbuf: BytesMut,
+    parser: RequestParser,
+    timer: Pin<Box<Sleep>>,
+    config: &'a ServerConfig,
+    shutdown: CancellationToken,
+}
+
+enum Wait {
+    Data,
+    Closed,
+    TimedOut,
+    Shutdown,
+}
+
+impl Conn<'_> {
+    async fn run(&mut self, io: &mut Writer, remote: Option<SocketAddr>, app: &App) -> std::io::Result<()> {
+        let mut pipelined = 0;
+        loop {
+            let Some(head) = self.read_head(io).await? else { return Ok(()) };
+            let method = head.method().clone();
+            let version = head.version();
+            let framing = head.framing();
+            let mut keep_alive = head.keep_alive() && !self.shutdown.is_cancelled();
+            let log = tracing::enabled!(target: "tandem::access", tracing::Level::INFO)
+                .then(|| (Instant::now(), head.target().to_owned()));
+
+            if head.expect_continue() && framing != BodyFraming::Empty {
+                // aiohttp's default expect handler: answer 100 before the handler runs.
+                self.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                io.write_all_buf(&mut self.wbuf).await?;
+            }
+            let (payload, home) = self.lend_body(framing);
+            let request = Request::new(head, app.clone(), remote, payload);
+            let response = app.dispatch(request).await;
+            let status = response.status();
+            let written = write_response(io, &mut self.wbuf, response, version, keep_alive, method == Method::HEAD).await?;
+            keep_alive &= written.keep_alive;
+            if let Some(home) = home {
+                keep_alive &= self.take_back(home).await;
+            }
+            if let Some((started, target)) = log {
+                tracing::info!(target: "tandem::access", remote = ?remote, %method, %target,
+                    status = status.as_u16(), bytes = written.body_bytes,
+                    micros = started.elapsed().as_micros() as u64, "request");
+            }
+            if !keep_alive {
+                io.write_all_buf(&mut self.wbuf).await?;
+                return Ok(());
+            }
+            pipelined += 1;
+            let more_buffered = self.read.as_ref().is_some_and(|r| !r.buf.is_empty());
+            if !more_buffered || pipelined >= MAX_PIPELINED_RESPONSES || self.wbuf.len() >= FLUSH_BYTES {
+                io.write_all_buf(&mut self.wbuf).await?;
+                pipelined = 0;
+            }
+        }
+    }
+
+    /// Reads until a whole head has arrived. `None` means the connection should close
+    /// quietly (the peer left, went idle too long, or the server is shutting down).
+    async fn read_head(&mut self, io: &mut Writer) -> std::io::Result<Option<tandem_proto::RequestHead>> {
+        let mut head_started: Option<tokio::time::Instant> = None;
+        loop {
+            let read = self.read.as_mut().expect("the read half is home between requests");
+            match self.parser.parse(&mut read.buf) {
+                Ok(Some(head)) => return Ok(Some(head)),
+                Ok(None) => {}
+                Err(err) => {
+                    self.respond_error(io, err.status(), &err.to_string()).await?;
+                    return Ok(None);
+                }
+            }
+            if !self.wbuf.is_empty() {
+                io.write_all_buf(&mut self.wbuf).await?;
+            }
+            let idle = read.buf.is_empty();
+            let now = tokio::time::Instant::now();
+            let deadline = if idle {
+                now + self.config.keepalive_timeout
+            } else {
+                *head_started.get_or_insert(now) + self.config.head_timeout
+            };
+            match self.fill(idle, deadline).await? {
+                Wait::Data => {}
+                Wait::Closed | Wait::Shutdown => return Ok(None),
+                Wait::TimedOut if idle => return Ok(None),
+                Wait::TimedOut => {
+                    self.respond_error(io, StatusCode::REQUEST_TIMEOUT, "request head not received in time").await?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Reads more bytes, waiting at most until `deadline`. An idle connection waits for
+    /// readability with its buffers released, and stops waiting on shutdown.
+    async fn fill(&mut self, idle: bool, deadline: tokio::time::Instant) -> std::io::Result<Wait> {
+        self.timer.as_mut().reset(deadline);
+        let read = self.read.as_mut().expect("the read half is home between requests");
+        if idle {
+            // Give the buffers back while nothing is expected.
+            read.buf = BytesMut::new();
+            self.wbuf = BytesMut::new();
+            let ready = poll_fn(|cx| read.io.poll_read_ready(cx));
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return Ok(Wait::Shutdown),
+                () = self.timer.as_mut() => return Ok(Wait::TimedOut),
+                r = ready => r?,
+            }
+        }
+        read.buf.reserve(READ_CHUNK);
+        tokio::select! {
+            biased;
+            () = self.timer.as_mut() => Ok(Wait::TimedOut),
+            n = read.io.read_buf(&mut read.buf) => Ok(if n? == 0 { Wait::Closed } else { Wait::Data }),
+        }
+    }
+
+    fn lend_body(&mut self, framing: BodyFraming) -> (Payload, Option<oneshot::Receiver<Returned>>) {
+        if framing == BodyFraming::Empty {
+            return (Payload::default(), None);
+        }
+        let (home, back) = oneshot::channel();
+        let read = self.read.take().expect("the read half is home between requests");
+        let decoder = BodyDecoder::with_limits(framing, self.parser.limits());
+        (Payload::lend(read, decoder, home), Some(back))
+    }
+
+    /// Takes the read half back from the request's payload and discards any body the
+    /// handler left unread, up to `MAX_DRAIN`. Returns whether the connection can go on.
+    async fn take_back(&mut self, home: oneshot::Receiver<Returned>) -> bool {
+        let Ok((mut read, mut decoder)) = home.await else { return false };
+        let mut drained = 0u64;
+        let done = loop {
+            match decoder.decode(&mut read.buf) {
+                Ok(Some(BodyEvent::Data(data))) => {
+                    drained += data.len() as u64;
+                    if drained > MAX_DRAIN {
+                        break false;
+                    }
+                }
+                Ok(Some(BodyEvent::Trailers(_))) => {}
+                Ok(Some(BodyEvent::End)) => break true,
+                Ok(None) => {
+                    read.buf.reserve(READ_CHUNK);
+                    let deadline = tokio::time::Instant::now() + self.config.head_timeout;
+                    match tokio::time::timeout_at(deadline, read.io.read_buf(&mut read.buf)).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        _ => break false,
+                    }
+                }
+                Err(_) => break false,
+            }
+        };
+        self.read = Some(read);
+        done
+    }
+
+    async fn respond_error(&mut self, io: &mut Writer, status: StatusCode, detail: &str) -> std::io::Result<()> {
+        // The detail is one of the parser's fixed messages, never the peer's bytes.
+        let reason = status.canonical_reason().unwrap_or_default();
+        let body = format!("{}: {reason}\n\n{detail}\n", status.as_u16());
+        let response = Response::text(body).with_status(status);
+        write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false).await?;
+        io.write_all_buf(&mut self.wbuf).await
+    }
+}

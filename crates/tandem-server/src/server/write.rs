@@ -1,0 +1,124 @@
+//! Writing a response: its head through `tandem-proto`, then its body.
+
+use bytes::{Buf, BytesMut};
+use futures_util::StreamExt;
+use http::{StatusCode, Version, header};
+use tandem_proto::{BodyFraming, ResponseParts, encode_response_head};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::response::{Body, Response};
+
+/// A whole body larger than this is written straight from its own buffer after the head,
+/// rather than copied into the write buffer.
+const COPY_LIMIT: usize = 16 * 1024;
+
+/// The write half of a connection.
+pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// How a response was sent.
+pub(crate) struct Written {
+    /// Whether the connection may carry another request.
+    pub(crate) keep_alive: bool,
+    /// Body bytes sent (not counting framing), for the access log.
+    pub(crate) body_bytes: u64,
+}
+
+/// Encodes `response` into `wbuf`, writing to `io` whenever the buffer must be flushed
+/// (a large body, or each chunk of a stream). A head that cannot be written (a reason with
+/// CR or LF, say) is replaced by a plain 500, so no partial head ever reaches the peer.
+pub(crate) async fn write_response(
+    io: &mut Writer,
+    wbuf: &mut BytesMut,
+    mut response: Response,
+    version: Version,
+    keep_alive: bool,
+    head_only: bool,
+) -> std::io::Result<Written> {
+    let headers = response.headers_mut();
+    let declared = headers.remove(header::CONTENT_LENGTH);
+    headers.remove(header::TRANSFER_ENCODING);
+    let status = response.status();
+    let no_body = head_only || status == StatusCode::NOT_MODIFIED;
+    let framing = match response.body() {
+        _ if status == StatusCode::NO_CONTENT || status.is_informational() => BodyFraming::Empty,
+        _ if status == StatusCode::NOT_MODIFIED => BodyFraming::Empty,
+        Body::Empty => BodyFraming::Length(0),
+        Body::Full(bytes) => BodyFraming::Length(bytes.len() as u64),
+        Body::Stream(_) => declared
+            .and_then(|v| v.to_str().ok().and_then(|v| v.parse().ok()))
+            .map_or(BodyFraming::Chunked, BodyFraming::Length),
+    };
+    let parts = ResponseParts {
+        status,
+        reason: response.reason(),
+        version,
+        headers: response.headers(),
+        framing,
+        keep_alive,
+        date: true,
+    };
+    let mark = wbuf.len();
+    let mut encoder = match encode_response_head(&parts, wbuf) {
+        Ok(encoder) => encoder,
+        Err(err) => {
+            tracing::error!(target: "tandem::server", error = %err, "response head refused");
+            wbuf.truncate(mark);
+            let fallback = Response::text("500: Internal Server Error").with_status(StatusCode::INTERNAL_SERVER_ERROR);
+            return Box::pin(write_response(io, wbuf, fallback, version, false, head_only)).await;
+        }
+    };
+    let keep_alive = keep_alive && !(framing == BodyFraming::Chunked && version == Version::HTTP_10);
+    let mut written = Written { keep_alive, body_bytes: 0 };
+    if no_body {
+        return Ok(written);
+    }
+    match std::mem::replace(&mut response.body, Body::Empty) {
+        Body::Empty => {}
+        Body::Full(bytes) => {
+            written.body_bytes = bytes.len() as u64;
+            if bytes.len() <= COPY_LIMIT {
+                wbuf.extend_from_slice(&bytes);
+            } else {
+                io.write_all_buf(wbuf).await?;
+                io.write_all(&bytes).await?;
+            }
+        }
+        Body::Stream(mut stream) => {
+            while let Some(chunk) = stream.next().await {
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(err) => {
+                        // The head is out; the only honest signal left is to cut the body
+                        // short and close, so the peer sees an incomplete message.
+                        tracing::error!(target: "tandem::server", error = %err, "response stream failed");
+                        io.write_all_buf(wbuf).await?;
+                        written.keep_alive = false;
+                        return Ok(written);
+                    }
+                };
+                written.body_bytes += chunk.len() as u64;
+                match encoder.encode_prefix(chunk.len(), wbuf) {
+                    Ok(suffix) => {
+                        io.write_all_buf(wbuf).await?;
+                        io.write_all(&chunk).await?;
+                        wbuf.extend_from_slice(suffix);
+                    }
+                    Err(_) => {
+                        // More bytes than the declared Content-Length: stop and close.
+                        written.keep_alive = false;
+                        io.write_all_buf(wbuf).await?;
+                        return Ok(written);
+                    }
+                }
+            }
+        }
+    }
+    if encoder.finish(None, wbuf).is_err() {
+        // A stream shorter than its declared length: the peer must not reuse the connection.
+        written.keep_alive = false;
+    }
+    if wbuf.has_remaining() && !written.keep_alive {
+        io.write_all_buf(wbuf).await?;
+    }
+    Ok(written)
+}

@@ -1,0 +1,52 @@
+//! Response heads from arbitrary bytes: no panic, and the same outcome whole or split.
+#![no_main]
+
+use bytes::BytesMut;
+use http::Method;
+use libfuzzer_sys::fuzz_target;
+use tandem_proto::ResponseParser;
+
+fn run(chunks: &mut dyn Iterator<Item = &[u8]>, method: &Method) -> Result<Option<String>, tandem_proto::ErrorKind> {
+    let mut parser = ResponseParser::new();
+    let mut buf = BytesMut::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        match parser.parse(&mut buf, method) {
+            Ok(None) => {}
+            Ok(Some(head)) => {
+                let _ = head.fields().to_header_map();
+                return Ok(Some(format!(
+                    "{} {:?} {:?} {} {:?} rest={}",
+                    head.status(),
+                    head.reason(),
+                    head.framing(),
+                    head.keep_alive(),
+                    head.fields(),
+                    buf.len()
+                )));
+            }
+            Err(e) => return Err(e.kind()),
+        }
+    }
+    Ok(None)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, data)) = data.split_first() else { return };
+    let method = match selector % 3 {
+        0 => Method::GET,
+        1 => Method::HEAD,
+        _ => Method::CONNECT,
+    };
+    let whole = run(&mut std::iter::once(data), &method);
+    let split = usize::from(selector).min(data.len());
+    let (a, b) = data.split_at(split);
+    // A complete head leaves the same remainder whichever way it came, so only compare
+    // outcomes where the whole input was seen by both.
+    if let (Ok(Some(w)), Ok(Some(s))) = (&whole, &run(&mut [a, b].into_iter(), &method)) {
+        assert_eq!(w, s);
+    }
+    if let Err(kind) = whole {
+        assert_eq!(run(&mut [a, b].into_iter(), &method).map(|_| ()), Err(kind), "split at {split}");
+    }
+});
