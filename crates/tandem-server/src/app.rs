@@ -100,10 +100,20 @@ impl Application {
 
     /// Adds a route for `method`, or for any method when `method` is `None` (aiohttp's
     /// `add_route("*", ...)`).
-    pub fn add_route(&mut self, method: Option<Method>, path: &str, handler: impl Handler) -> RouteRef<'_> {
-        self.routes.push(RouteDef { method, path: path.to_owned(), handler: Arc::new(handler), name: None });
-        let route = self.routes.last_mut().expect("just pushed");
-        RouteRef { name: &mut route.name }
+    pub fn add_route(
+        &mut self,
+        method: Option<Method>,
+        path: &str,
+        handler: impl Handler,
+    ) -> RouteRef<'_> {
+        let index = self.routes.len();
+        self.routes.push(RouteDef {
+            method,
+            path: path.to_owned(),
+            handler: Arc::new(handler),
+            name: None,
+        });
+        RouteRef { name: &mut self.routes[index].name }
     }
 
     /// Adds every route of a [`RouteTable`].
@@ -185,7 +195,10 @@ impl Application {
 
     /// Calls `f` on every response before its head is written (aiohttp's
     /// `on_response_prepare`), for instance to add security headers.
-    pub fn on_response_prepare(&mut self, f: impl Fn(&mut Response) + Send + Sync + 'static) -> &mut Self {
+    pub fn on_response_prepare(
+        &mut self,
+        f: impl Fn(&mut Response) + Send + Sync + 'static,
+    ) -> &mut Self {
         self.on_response_prepare.push(Arc::new(f));
         self
     }
@@ -199,7 +212,7 @@ impl Application {
             signals: Signals::default(),
             not_found: Arc::new(|_req: Request| async { HttpError::not_found() }),
         };
-        flatten(self, "", None, &mut shared, &[]).map_err(|e| Error::new(e))?;
+        flatten(self, "", None, &mut shared, &[]).map_err(Error::new)?;
         Ok(App { shared: Arc::new(shared), node: 0 })
     }
 }
@@ -305,7 +318,7 @@ impl App {
     /// The path of the route named `name`, with its variables filled from `params` and
     /// percent-encoded (aiohttp's `app.router["name"].url_for(**params)`).
     pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, Error> {
-        self.shared.router.url_for(name, params).map_err(|e| Error::new(e))
+        self.shared.router.url_for(name, params).map_err(Error::new)
     }
 
     pub(crate) fn client_max_size(&self) -> usize {
@@ -424,9 +437,19 @@ impl RouteTable {
     table_method!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELETE, head => HEAD);
 
     /// Declares a route for `method`, or any method for `None`.
-    pub fn route(&mut self, method: Option<Method>, path: &str, handler: impl Handler) -> RouteRef<'_> {
-        self.routes.push(RouteDef { method, path: path.to_owned(), handler: Arc::new(handler), name: None });
-        let route = self.routes.last_mut().expect("just pushed");
-        RouteRef { name: &mut route.name }
+    pub fn route(
+        &mut self,
+        method: Option<Method>,
+        path: &str,
+        handler: impl Handler,
+    ) -> RouteRef<'_> {
+        let index = self.routes.len();
+        self.routes.push(RouteDef {
+            method,
+            path: path.to_owned(),
+            handler: Arc::new(handler),
+            name: None,
+        });
+        RouteRef { name: &mut self.routes[index].name }
     }
 }

@@ -29,7 +29,9 @@ pub(crate) fn set_cookie_header(
     value: &str,
     options: &CookieOptions,
 ) -> Result<HeaderValue, crate::Error> {
-    let invalid = |what: &str| crate::HttpError::internal_server_error().with_text(format!("invalid cookie {what}"));
+    let invalid = |what: &str| {
+        crate::HttpError::internal_server_error().with_text(format!("invalid cookie {what}"))
+    };
     if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
         return Err(invalid("name").into());
     }
@@ -43,8 +45,10 @@ pub(crate) fn set_cookie_header(
     }
     if let Some(expires) = options.expires {
         let secs = expires.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let at = cookie::time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
-            .map_err(|_| invalid("expiry"))?;
+        let at = cookie::time::OffsetDateTime::from_unix_timestamp(
+            i64::try_from(secs).unwrap_or(i64::MAX),
+        )
+        .map_err(|_| invalid("expiry"))?;
         cookie.set_expires(at);
     }
     cookie.set_secure(options.secure);
@@ -102,11 +106,26 @@ mod tests {
         };
         let header = set_cookie_header("sid", "a b;c", &options).unwrap();
         let text = header.to_str().unwrap();
-        for part in ["sid=a%20b%3Bc", "Path=/app", "Domain=example.com", "Max-Age=60", "Secure", "HttpOnly", "SameSite=Lax"] {
+        for part in [
+            "sid=a%20b%3Bc",
+            "Path=/app",
+            "Domain=example.com",
+            "Max-Age=60",
+            "Secure",
+            "HttpOnly",
+            "SameSite=Lax",
+        ] {
             assert!(text.contains(part), "{text} lacks {part}");
         }
         assert!(set_cookie_header("bad name", "v", &options).is_err());
-        assert!(set_cookie_header("n", "v", &CookieOptions { samesite: Some("x\r\n".into()), ..options }).is_err());
+        assert!(
+            set_cookie_header(
+                "n",
+                "v",
+                &CookieOptions { samesite: Some("x\r\n".into()), ..options }
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@ use std::{future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
 
 use futures_util::FutureExt;
 
-use crate::{HttpError, Request, response::{IntoResponse, Response}};
+use crate::{
+    HttpError, Request,
+    response::{IntoResponse, Response},
+};
 
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -74,7 +77,9 @@ pub struct Next {
 
 impl std::fmt::Debug for Next {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Next").field("remaining", &(self.middlewares.len() - self.index)).finish()
+        f.debug_struct("Next")
+            .field("remaining", &(self.middlewares.len() - self.index))
+            .finish_non_exhaustive()
     }
 }
 

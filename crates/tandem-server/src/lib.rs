@@ -38,6 +38,6 @@ pub use payload::Payload;
 pub use request::Request;
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use server::{
-    AppRunner, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, FLUSH_BYTES, MAX_DRAIN,
-    MAX_PIPELINED_RESPONSES, RunOptions, ServerConfig, run_app,
+    AppRunner, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
+    FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, RunOptions, ServerConfig, run_app,
 };

@@ -66,13 +66,17 @@ pub struct Payload {
 
 impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Payload").field("reading", &self.lent.is_some()).finish()
+        f.debug_struct("Payload").field("reading", &self.lent.is_some()).finish_non_exhaustive()
     }
 }
 
 impl Payload {
     /// A payload reading `decoder`'s body from `read`, returned on drop through `home`.
-    pub(crate) fn lend(read: ReadState, decoder: BodyDecoder, home: oneshot::Sender<Returned>) -> Self {
+    pub(crate) fn lend(
+        read: ReadState,
+        decoder: BodyDecoder,
+        home: oneshot::Sender<Returned>,
+    ) -> Self {
         Payload { lent: Some(Lent { read, decoder, home }), trailers: None }
     }
 
@@ -89,7 +93,12 @@ impl Payload {
                 Ok(Some(BodyEvent::End)) => return Ok(None),
                 Ok(None) => {
                     lent.read.buf.reserve(READ_CHUNK);
-                    let n = lent.read.io.read_buf(&mut lent.read.buf).await.map_err(|_| incomplete())?;
+                    let n = lent
+                        .read
+                        .io
+                        .read_buf(&mut lent.read.buf)
+                        .await
+                        .map_err(|_| incomplete())?;
                     if n == 0 {
                         return lent.decoder.decode_eof().map(|_| None).map_err(|_| incomplete());
                     }

@@ -31,7 +31,12 @@ pub struct Request {
 }
 
 impl Request {
-    pub(crate) fn new(head: RequestHead, app: App, remote: Option<SocketAddr>, payload: Payload) -> Self {
+    pub(crate) fn new(
+        head: RequestHead,
+        app: App,
+        remote: Option<SocketAddr>,
+        payload: Payload,
+    ) -> Self {
         Request {
             head,
             headers: OnceLock::new(),
@@ -206,7 +211,8 @@ impl Request {
     /// The body as text, decoded as UTF-8 (400 if it is not).
     pub async fn text(&mut self) -> Result<String, HttpError> {
         let body = self.read().await?;
-        String::from_utf8(body.to_vec()).map_err(|_| HttpError::bad_request().with_text("400: body is not UTF-8"))
+        String::from_utf8(body.to_vec())
+            .map_err(|_| HttpError::bad_request().with_text("400: body is not UTF-8"))
     }
 
     /// The body parsed as JSON into `T` (400 if it does not parse).

@@ -62,7 +62,13 @@ impl Default for Response {
 impl Response {
     /// An empty response with `status`.
     pub fn new(status: StatusCode) -> Self {
-        Response { status, reason: None, headers: HeaderMap::new(), body: Body::Empty, compress: false }
+        Response {
+            status,
+            reason: None,
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            compress: false,
+        }
     }
 
     fn with_body(content_type: &'static str, body: Bytes) -> Self {
@@ -148,6 +154,10 @@ impl Response {
     /// Sets a header, replacing any of that name, builder style. Panics on an invalid
     /// value, as a literal header in code is a bug; use [`headers_mut`](Self::headers_mut)
     /// for untrusted input.
+    ///
+    /// # Panics
+    ///
+    /// If `value` is not a valid header value.
     #[must_use]
     pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
         let value = HeaderValue::try_from(value).expect("a valid header value");
@@ -192,7 +202,12 @@ impl Response {
     }
 
     /// Deletes a cookie: sets it empty and expired, with the same path and domain.
-    pub fn del_cookie(&mut self, name: &str, path: &str, domain: Option<&str>) -> Result<(), crate::Error> {
+    pub fn del_cookie(
+        &mut self,
+        name: &str,
+        path: &str,
+        domain: Option<&str>,
+    ) -> Result<(), crate::Error> {
         let options = crate::CookieOptions {
             path: Some(path.to_owned()),
             domain: domain.map(str::to_owned),

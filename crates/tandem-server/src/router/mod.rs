@@ -84,24 +84,28 @@ impl Router {
         name: Option<String>,
         app: usize,
     ) -> Result<(), String> {
-        let existing = self
-            .resources
-            .iter()
-            .position(|r| r.app == app && r.pattern.source() == path && (name.is_none() || r.name == name));
-        let index = match existing {
-            Some(index) => index,
-            None => {
-                let pattern = Pattern::parse(path)?;
-                let index = self.resources.len();
-                if pattern.is_plain() {
-                    // The first plain resource for a path wins, as the first match does.
-                    self.plain.entry(path.to_owned()).or_insert(index);
-                } else {
-                    self.patterns.push(index);
-                }
-                self.resources.push(Resource { pattern, name: None, app, routes: Vec::new(), any: None });
-                index
+        let existing = self.resources.iter().position(|r| {
+            r.app == app && r.pattern.source() == path && (name.is_none() || r.name == name)
+        });
+        let index = if let Some(index) = existing {
+            index
+        } else {
+            let pattern = Pattern::parse(path)?;
+            let index = self.resources.len();
+            if pattern.is_plain() {
+                // The first plain resource for a path wins, as the first match does.
+                self.plain.entry(path.to_owned()).or_insert(index);
+            } else {
+                self.patterns.push(index);
             }
+            self.resources.push(Resource {
+                pattern,
+                name: None,
+                app,
+                routes: Vec::new(),
+                any: None,
+            });
+            index
         };
         if let Some(name) = name {
             if self.names.get(&name).is_some_and(|&other| other != index) {
@@ -144,7 +148,8 @@ impl Router {
 
     /// Builds the path of the route called `name`.
     pub(crate) fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, String> {
-        let index = self.names.get(name).ok_or_else(|| format!("url_for: no route named {name:?}"))?;
+        let index =
+            self.names.get(name).ok_or_else(|| format!("url_for: no route named {name:?}"))?;
         self.resources[*index].pattern.build(params)
     }
 }

@@ -9,13 +9,40 @@ const SEGMENT: &str = "[^{}/]+";
 /// Characters percent-encoded when a value is put into a URL by `url_for`: everything a
 /// path segment may not hold raw (RFC 3986 `pchar`).
 const SEGMENT_ENCODE: &AsciiSet = &CONTROLS
-    .add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`')
-    .add(b'{').add(b'}').add(b'/').add(b'\\').add(b'^').add(b'|').add(b'[').add(b']');
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|')
+    .add(b'[')
+    .add(b']');
 
 /// The same, but keeping `/`: for variables whose pattern spans segments (`{path:.*}`).
 const TAIL_ENCODE: &AsciiSet = &CONTROLS
-    .add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`')
-    .add(b'{').add(b'}').add(b'\\').add(b'^').add(b'|').add(b'[').add(b']');
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|')
+    .add(b'[')
+    .add(b']');
 
 #[derive(Debug)]
 enum Part {
@@ -63,10 +90,13 @@ impl Pattern {
                         return Err(format!("unclosed '{{' at {at} in {source:?}"));
                     }
                     let (name, re) = body.split_once(':').unwrap_or((&body, SEGMENT));
-                    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    if name.is_empty()
+                        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
                         return Err(format!("bad variable name {name:?} in {source:?}"));
                     }
-                    let regex = Regex::new(&format!("^(?:{re})$")).map_err(|e| format!("bad regex in {source:?}: {e}"))?;
+                    let regex = Regex::new(&format!("^(?:{re})$"))
+                        .map_err(|e| format!("bad regex in {source:?}: {e}"))?;
                     if !literal.is_empty() {
                         parts.push(Part::Literal(std::mem::take(&mut literal)));
                     }
@@ -92,7 +122,9 @@ impl Pattern {
                     names.push(name.clone());
                     let inner = regex.as_str();
                     // Strip the `^(?:` and `)$` added above to embed the variable's regex.
-                    pattern.push_str(&format!("({})", &inner[4..inner.len() - 2]));
+                    pattern.push('(');
+                    pattern.push_str(&inner[4..inner.len() - 2]);
+                    pattern.push(')');
                 }
             }
         }
@@ -137,13 +169,15 @@ impl Pattern {
             match part {
                 Part::Literal(text) => url.push_str(text),
                 Part::Var { name, regex, spans_segments } => {
-                    let value = params
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map(|(_, v)| *v)
-                        .ok_or_else(|| format!("url_for: missing {name:?} for {:?}", self.source))?;
+                    let value =
+                        params.iter().find(|(n, _)| n == name).map(|(_, v)| *v).ok_or_else(
+                            || format!("url_for: missing {name:?} for {:?}", self.source),
+                        )?;
                     if !regex.is_match(value) {
-                        return Err(format!("url_for: {value:?} does not match {{{name}}} in {:?}", self.source));
+                        return Err(format!(
+                            "url_for: {value:?} does not match {{{name}}} in {:?}",
+                            self.source
+                        ));
                     }
                     let set = if *spans_segments { TAIL_ENCODE } else { SEGMENT_ENCODE };
                     url.extend(utf8_percent_encode(value, set));
@@ -161,7 +195,10 @@ mod tests {
     #[test]
     fn variables_regexes_and_tails() {
         let hello = Pattern::parse("/hello/{name}").unwrap();
-        assert_eq!(hello.matches("/hello/J%C3%BCrgen"), Some(vec![("name".into(), "Jürgen".into())]));
+        assert_eq!(
+            hello.matches("/hello/J%C3%BCrgen"),
+            Some(vec![("name".into(), "Jürgen".into())])
+        );
         assert_eq!(hello.matches("/hello/a/b"), None);
         let id = Pattern::parse(r"/items/{id:\d+}").unwrap();
         assert!(id.matches("/items/42").is_some());
@@ -169,7 +206,10 @@ mod tests {
         let year = Pattern::parse(r"/archive/{year:\d{4}}.html").unwrap();
         assert_eq!(year.matches("/archive/2026.html"), Some(vec![("year".into(), "2026".into())]));
         let tail = Pattern::parse("/static/{path:.*}").unwrap();
-        assert_eq!(tail.matches("/static/css/site.css"), Some(vec![("path".into(), "css/site.css".into())]));
+        assert_eq!(
+            tail.matches("/static/css/site.css"),
+            Some(vec![("path".into(), "css/site.css".into())])
+        );
         assert!(Pattern::parse("/plain").unwrap().is_plain());
     }
 

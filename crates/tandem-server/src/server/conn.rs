@@ -79,7 +79,12 @@ enum Wait {
 }
 
 impl Conn<'_> {
-    async fn run(&mut self, io: &mut Writer, remote: Option<SocketAddr>, app: &App) -> std::io::Result<()> {
+    async fn run(
+        &mut self,
+        io: &mut Writer,
+        remote: Option<SocketAddr>,
+        app: &App,
+    ) -> std::io::Result<()> {
         let mut pipelined = 0;
         loop {
             let Some(head) = self.read_head(io).await? else { return Ok(()) };
@@ -99,7 +104,15 @@ impl Conn<'_> {
             let request = Request::new(head, app.clone(), remote, payload);
             let response = app.dispatch(request).await;
             let status = response.status();
-            let written = write_response(io, &mut self.wbuf, response, version, keep_alive, method == Method::HEAD).await?;
+            let written = write_response(
+                io,
+                &mut self.wbuf,
+                response,
+                version,
+                keep_alive,
+                method == Method::HEAD,
+            )
+            .await?;
             keep_alive &= written.keep_alive;
             if let Some(home) = home {
                 keep_alive &= self.take_back(home).await;
@@ -115,7 +128,10 @@ impl Conn<'_> {
             }
             pipelined += 1;
             let more_buffered = self.read.as_ref().is_some_and(|r| !r.buf.is_empty());
-            if !more_buffered || pipelined >= MAX_PIPELINED_RESPONSES || self.wbuf.len() >= FLUSH_BYTES {
+            if !more_buffered
+                || pipelined >= MAX_PIPELINED_RESPONSES
+                || self.wbuf.len() >= FLUSH_BYTES
+            {
                 io.write_all_buf(&mut self.wbuf).await?;
                 pipelined = 0;
             }
@@ -124,7 +140,10 @@ impl Conn<'_> {
 
     /// Reads until a whole head has arrived. `None` means the connection should close
     /// quietly (the peer left, went idle too long, or the server is shutting down).
-    async fn read_head(&mut self, io: &mut Writer) -> std::io::Result<Option<tandem_proto::RequestHead>> {
+    async fn read_head(
+        &mut self,
+        io: &mut Writer,
+    ) -> std::io::Result<Option<tandem_proto::RequestHead>> {
         let mut head_started: Option<tokio::time::Instant> = None;
         loop {
             let read = self.read.as_mut().expect("the read half is home between requests");
@@ -151,7 +170,12 @@ impl Conn<'_> {
                 Wait::Closed | Wait::Shutdown => return Ok(None),
                 Wait::TimedOut if idle => return Ok(None),
                 Wait::TimedOut => {
-                    self.respond_error(io, StatusCode::REQUEST_TIMEOUT, "request head not received in time").await?;
+                    self.respond_error(
+                        io,
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request head not received in time",
+                    )
+                    .await?;
                     return Ok(None);
                 }
             }
@@ -183,7 +207,10 @@ impl Conn<'_> {
         }
     }
 
-    fn lend_body(&mut self, framing: BodyFraming) -> (Payload, Option<oneshot::Receiver<Returned>>) {
+    fn lend_body(
+        &mut self,
+        framing: BodyFraming,
+    ) -> (Payload, Option<oneshot::Receiver<Returned>>) {
         if framing == BodyFraming::Empty {
             return (Payload::default(), None);
         }
@@ -223,7 +250,12 @@ impl Conn<'_> {
         done
     }
 
-    async fn respond_error(&mut self, io: &mut Writer, status: StatusCode, detail: &str) -> std::io::Result<()> {
+    async fn respond_error(
+        &mut self,
+        io: &mut Writer,
+        status: StatusCode,
+        detail: &str,
+    ) -> std::io::Result<()> {
         // The detail is one of the parser's fixed messages, never the peer's bytes.
         let reason = status.canonical_reason().unwrap_or_default();
         let body = format!("{}: {reason}\n\n{detail}\n", status.as_u16());

@@ -54,8 +54,8 @@ impl Default for ServerConfig {
 /// Runs an application inside an existing tokio runtime: aiohttp's `AppRunner`.
 ///
 /// `setup` runs the startup signals; sites then serve it; `cleanup` shuts down gracefully:
-/// on_shutdown signals, stop accepting, let in-flight requests finish (up to the shutdown
-/// timeout), then the cleanup contexts and on_cleanup signals.
+/// the `on_shutdown` signals, stop accepting, let in-flight requests finish (up to the
+/// shutdown timeout), then the cleanup contexts and `on_cleanup` signals.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), tandem_server::Error> {
@@ -171,7 +171,8 @@ impl AppRunner {
         self.app.shutdown_signals().await;
         self.shutdown.cancel();
         self.tracker.close();
-        let finished = tokio::time::timeout(self.config.shutdown_timeout, self.tracker.wait()).await.is_ok();
+        let finished =
+            tokio::time::timeout(self.config.shutdown_timeout, self.tracker.wait()).await.is_ok();
         if !finished {
             tracing::warn!(target: "tandem::server", "shutdown timeout: in-flight requests were dropped");
         }
@@ -206,7 +207,13 @@ pub struct RunOptions {
 impl RunOptions {
     /// Serve on `host:port` with one worker.
     pub fn new(host: &str, port: u16) -> Self {
-        RunOptions { host: host.to_owned(), port, workers: 1, multi_thread: false, config: ServerConfig::default() }
+        RunOptions {
+            host: host.to_owned(),
+            port,
+            workers: 1,
+            multi_thread: false,
+            config: ServerConfig::default(),
+        }
     }
 
     /// Runs `n` workers. By default each is a thread with its own single-threaded runtime and
@@ -275,7 +282,9 @@ impl RunOptions {
 fn spawn_worker(runner: &AppRunner, listener: std::net::TcpListener) {
     let (app, config, tracker, shutdown) = runner.parts();
     std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
         runtime.block_on(async move {
             let Ok(listener) = TcpListener::from_std(listener) else { return };
             let worker_tracker = TaskTracker::new();
@@ -303,7 +312,8 @@ fn spawn_worker(runner: &AppRunner, listener: std::net::TcpListener) {
 }
 
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    let socket =
+        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;

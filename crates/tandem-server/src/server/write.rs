@@ -63,11 +63,13 @@ pub(crate) async fn write_response(
         Err(err) => {
             tracing::error!(target: "tandem::server", error = %err, "response head refused");
             wbuf.truncate(mark);
-            let fallback = Response::text("500: Internal Server Error").with_status(StatusCode::INTERNAL_SERVER_ERROR);
+            let fallback = Response::text("500: Internal Server Error")
+                .with_status(StatusCode::INTERNAL_SERVER_ERROR);
             return Box::pin(write_response(io, wbuf, fallback, version, false, head_only)).await;
         }
     };
-    let keep_alive = keep_alive && !(framing == BodyFraming::Chunked && version == Version::HTTP_10);
+    let keep_alive =
+        keep_alive && !(framing == BodyFraming::Chunked && version == Version::HTTP_10);
     let mut written = Written { keep_alive, body_bytes: 0 };
     if no_body {
         return Ok(written);
@@ -97,19 +99,15 @@ pub(crate) async fn write_response(
                     }
                 };
                 written.body_bytes += chunk.len() as u64;
-                match encoder.encode_prefix(chunk.len(), wbuf) {
-                    Ok(suffix) => {
-                        io.write_all_buf(wbuf).await?;
-                        io.write_all(&chunk).await?;
-                        wbuf.extend_from_slice(suffix);
-                    }
-                    Err(_) => {
-                        // More bytes than the declared Content-Length: stop and close.
-                        written.keep_alive = false;
-                        io.write_all_buf(wbuf).await?;
-                        return Ok(written);
-                    }
-                }
+                let Ok(suffix) = encoder.encode_prefix(chunk.len(), wbuf) else {
+                    // More bytes than the declared Content-Length: stop and close.
+                    written.keep_alive = false;
+                    io.write_all_buf(wbuf).await?;
+                    return Ok(written);
+                };
+                io.write_all_buf(wbuf).await?;
+                io.write_all(&chunk).await?;
+                wbuf.extend_from_slice(suffix);
             }
         }
     }
