@@ -1,9 +1,19 @@
 //! `cargo xtask bench [NAME] [-- ARGS...]`: run the criterion benches in
 //! `benches/`, passing ARGS (e.g. `--save-baseline main`, a filter) through.
+//!
+//! `cargo xtask bench server [...]` is not a criterion bench: it is the
+//! server throughput harness in `bench/server.rs` (wrk against Tandem, hyper
+//! and actix-web).
+
+mod load;
+mod server;
 
 use crate::{Cmd, Result};
 
 pub(crate) fn run(args: &[String]) -> Result {
+    if let Some(("server", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
+        return server::run(rest);
+    }
     command(args)?.run()
 }
 

@@ -90,7 +90,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         let outcome = seed_corpus(target).and_then(|corpus| run_target(target, &corpus, &opts));
         match outcome {
             Ok(done) => {
-                results.push((target.clone(), format!("{done}  ({})", fmt_duration(t.elapsed()))))
+                results.push((target.clone(), format!("{done}  ({})", fmt_duration(t.elapsed()))));
             }
             Err(e) => {
                 results.push((target.clone(), "FAILED".into()));

@@ -101,7 +101,7 @@ fn dpkg_installed(package: &str) -> bool {
     ok
 }
 
-fn apt_install(packages: &[&str]) -> Result {
+pub(crate) fn apt_install(packages: &[&str]) -> Result {
     println!("peers: missing apt packages: {}", packages.join(" "));
     if Cmd::new("sh").args(["-c", "command -v apt-get"]).read().is_none() {
         return Err(format!("apt-get not found; install these by hand: {}", packages.join(" ")));

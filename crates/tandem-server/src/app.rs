@@ -116,6 +116,42 @@ impl Application {
         RouteRef { name: &mut self.routes[index].name }
     }
 
+    /// Serves the files under `dir` at `prefix`: aiohttp's `add_static`. It adds a GET
+    /// route (HEAD too) for `{prefix}/{filename:.*}`; each file is sent as a
+    /// [`crate::FileResponse`]. `dir` must be an existing directory, checked now.
+    ///
+    /// The URL can never reach outside `dir`: `..`, absolute paths, backslashes, drive
+    /// letters and NUL are refused, and symlinks may lead out only with
+    /// [`StaticOptions::follow_symlinks`](crate::StaticOptions). Every refusal is the same
+    /// 404 as a missing file. A directory is 403, or an HTML listing with
+    /// [`StaticOptions::show_index`](crate::StaticOptions).
+    ///
+    /// ```no_run
+    /// use tandem_server::{Application, StaticOptions};
+    ///
+    /// let mut app = Application::new();
+    /// app.add_static("/static", "./static", StaticOptions::default())?.name("static");
+    /// # Ok::<(), tandem_server::Error>(())
+    /// ```
+    pub fn add_static(
+        &mut self,
+        prefix: &str,
+        dir: impl AsRef<std::path::Path>,
+        options: crate::StaticOptions,
+    ) -> Result<RouteRef<'_>, Error> {
+        if !prefix.starts_with('/') || prefix.contains(['{', '}']) {
+            return Err(Error::new(format!(
+                "add_static: prefix {prefix:?} must start with '/' and hold no braces"
+            )));
+        }
+        let files = Arc::new(crate::static_files::StaticDir::new(dir.as_ref(), options)?);
+        let path = format!("{}/{{filename:.*}}", prefix.trim_end_matches('/'));
+        Ok(self.add_route(Some(Method::GET), &path, move |req: Request| {
+            let files = Arc::clone(&files);
+            async move { files.handle(req).await }
+        }))
+    }
+
     /// Adds every route of a [`RouteTable`].
     pub fn add_routes(&mut self, table: RouteTable) {
         self.routes.extend(table.routes);

@@ -21,19 +21,27 @@
 //! ```
 
 mod app;
+mod compression;
 mod cookies;
 mod error;
+mod file_response;
 mod handler;
+mod multipart;
 mod payload;
 mod request;
 mod response;
 mod router;
 mod server;
+mod static_files;
 
 pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
 pub use cookies::CookieOptions;
 pub use error::{Error, HttpError};
+pub use file_response::{DEFAULT_FILE_CHUNK_SIZE, FileResponse, file_response};
 pub use handler::{BoxFuture, Handler, Middleware, Next};
+pub use multipart::{
+    FileField, Form, FormValue, MAX_BOUNDARY_LEN, MAX_PART_HEAD, MultipartReader, Part,
+};
 pub use payload::Payload;
 pub use request::Request;
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
@@ -41,3 +49,4 @@ pub use server::{
     AppRunner, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
     FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, RunOptions, ServerConfig, run_app,
 };
+pub use static_files::StaticOptions;

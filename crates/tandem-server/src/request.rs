@@ -7,15 +7,15 @@ use http::{Extensions, HeaderMap, Method, Version};
 use serde::de::DeserializeOwned;
 use tandem_proto::{BodyFraming, RequestHead};
 
-use crate::{HttpError, app::App, payload::Payload, router::MatchInfo};
+use crate::{Form, HttpError, MultipartReader, app::App, payload::Payload, router::MatchInfo};
 
 /// An HTTP request: aiohttp's `web.Request`.
 ///
 /// Headers, query and cookies are parsed on first use, so a handler pays only for what it
 /// reads. The body is read on demand with [`read`](Self::read), [`text`](Self::text),
-/// [`json`](Self::json) or [`post`](Self::post), each limited to the application's
+/// [`json`](Self::json) or [`post`](Self::post) (forms, multipart included), each limited to the application's
 /// `client_max_size` (1 MiB by default, then 413), or streamed without a limit through
-/// [`content`](Self::content).
+/// [`content`](Self::content) or, part by part, [`multipart`](Self::multipart).
 #[derive(Debug)]
 pub struct Request {
     head: RequestHead,
@@ -190,12 +190,7 @@ impl Request {
             return Ok(body.clone());
         }
         let limit = self.app.client_max_size();
-        if let BodyFraming::Length(n) = self.head.framing() {
-            // Refuse at once what is declared too large, rather than reading up to the limit.
-            if n > limit as u64 {
-                return Err(HttpError::payload_too_large(limit, Some(n)));
-            }
-        }
+        self.check_declared_length(limit)?;
         let mut body = BytesMut::new();
         while let Some(chunk) = self.payload.chunk().await? {
             if body.len() + chunk.len() > limit {
@@ -222,10 +217,60 @@ impl Request {
             .map_err(|err| HttpError::bad_request().with_text(format!("400: invalid JSON: {err}")))
     }
 
-    /// A urlencoded form body as name and value pairs, in order (aiohttp's `post()`), within
-    /// `client_max_size`.
-    pub async fn post(&mut self) -> Result<Vec<(String, String)>, HttpError> {
-        let body = self.read().await?;
-        Ok(form_urlencoded::parse(&body).into_owned().collect())
+    /// The form in the body: aiohttp's `post()`, for `application/x-www-form-urlencoded`
+    /// (or no `Content-Type`) and `multipart/form-data`. Other bodies, and methods other than
+    /// POST, PUT, PATCH, DELETE and TRACE, give an empty form, as in aiohttp.
+    ///
+    /// `client_max_size` bounds the whole body, files included (aiohttp CVE-2025-69228), and
+    /// the 413 comes as soon as the body passes it, or at once if `Content-Length` says it
+    /// will. Files are streamed to temporary files, never held whole in memory; file names
+    /// are the client's and untrusted. A malformed or nested multipart body is a 400.
+    ///
+    /// A multipart body is read once: a second call finds it consumed.
+    pub async fn post(&mut self) -> Result<Form, HttpError> {
+        if !matches!(self.method().as_str(), "POST" | "PUT" | "PATCH" | "DELETE" | "TRACE") {
+            return Ok(Form::default());
+        }
+        let content_type = self.header("content-type").map(str::to_owned);
+        match content_type.as_deref().map(|_| self.content_type()).as_deref() {
+            None | Some("application/x-www-form-urlencoded") => {
+                let body = self.read().await?;
+                Ok(Form::from_pairs(form_urlencoded::parse(&body).into_owned()))
+            }
+            Some("multipart/form-data") => {
+                let limit = self.app.client_max_size();
+                self.check_declared_length(limit)?;
+                let reader = self.multipart_with_limit(Some(limit))?;
+                crate::multipart::read_form(reader).await
+            }
+            Some(_) => Ok(Form::default()),
+        }
+    }
+
+    /// The body as a stream of parts: aiohttp's `await request.multipart()`. 400 unless the
+    /// body is `multipart/*` with a valid boundary (at most 70 characters). Not limited by
+    /// `client_max_size`; see [`MultipartReader`].
+    #[allow(clippy::result_large_err, reason = "the crate's error type, on the error path only")]
+    pub fn multipart(&mut self) -> Result<MultipartReader, HttpError> {
+        self.multipart_with_limit(None)
+    }
+
+    #[allow(clippy::result_large_err, reason = "the crate's error type, on the error path only")]
+    fn multipart_with_limit(&mut self, limit: Option<usize>) -> Result<MultipartReader, HttpError> {
+        let content_type = self.header("content-type").unwrap_or_default();
+        let boundary = crate::multipart::boundary(content_type)?;
+        Ok(MultipartReader::new(self.take_content(), &boundary, limit))
+    }
+
+    /// Refuses at once a body whose `Content-Length` is over `limit`, rather than reading up
+    /// to the limit first.
+    #[allow(clippy::result_large_err, reason = "the crate's error type, on the error path only")]
+    fn check_declared_length(&self, limit: usize) -> Result<(), HttpError> {
+        match self.head.framing() {
+            BodyFraming::Length(n) if n > limit as u64 => {
+                Err(HttpError::payload_too_large(limit, Some(n)))
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -25,3 +25,8 @@ pub mod web {
     #[doc(inline)]
     pub use tandem_server::*;
 }
+
+/// README.md's Rust examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

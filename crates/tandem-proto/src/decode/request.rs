@@ -77,9 +77,14 @@ impl RequestParser {
             }
         }
         let limits = &self.limits;
-        let head = take_head(&mut self.scanner, buf, limits, LineEndings::CrlfOnly, check_request_line, |bytes| {
-            parse_head(bytes, limits)
-        })?;
+        let head = take_head(
+            &mut self.scanner,
+            buf,
+            limits,
+            LineEndings::CrlfOnly,
+            check_request_line,
+            |bytes| parse_head(bytes, limits),
+        )?;
         Ok(head.map(|(raw, parsed)| {
             let Parsed { method, version, target, spans, framing, flags } = parsed;
             RequestHead { method, version, target, fields: Fields::new(raw, spans), framing, flags }

@@ -64,9 +64,14 @@ impl ResponseParser {
         request_method: &Method,
     ) -> Result<Option<ResponseHead>, Error> {
         let limits = &self.limits;
-        let head = take_head(&mut self.scanner, buf, limits, LineEndings::AllowBareLf, check_response_line, |bytes| {
-            parse_head(bytes, limits, request_method)
-        })?;
+        let head = take_head(
+            &mut self.scanner,
+            buf,
+            limits,
+            LineEndings::AllowBareLf,
+            check_response_line,
+            |bytes| parse_head(bytes, limits, request_method),
+        )?;
         Ok(head.map(|(raw, parsed)| {
             let Parsed { version, status, reason, spans, framing, flags } = parsed;
             ResponseHead {

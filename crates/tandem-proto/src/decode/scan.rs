@@ -158,7 +158,8 @@ mod tests {
     fn bare_lf_is_refused_or_accepted_by_mode() {
         let head = b"HTTP/1.1 200 OK\nA: b\n\n";
         let mut strict = HeadScanner::default();
-        let err = strict.scan(head, &Limits::default(), LineEndings::CrlfOnly, no_check).unwrap_err();
+        let err =
+            strict.scan(head, &Limits::default(), LineEndings::CrlfOnly, no_check).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::LineEnding);
         let mut lenient = HeadScanner::default();
         let end = lenient.scan(head, &Limits::default(), LineEndings::AllowBareLf, no_check);

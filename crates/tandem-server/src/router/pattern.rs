@@ -173,14 +173,17 @@ impl Pattern {
                         params.iter().find(|(n, _)| n == name).map(|(_, v)| *v).ok_or_else(
                             || format!("url_for: missing {name:?} for {:?}", self.source),
                         )?;
-                    if !regex.is_match(value) {
+                    let set = if *spans_segments { TAIL_ENCODE } else { SEGMENT_ENCODE };
+                    let encoded = utf8_percent_encode(value, set).to_string();
+                    // Checked encoded, as the router matches raw paths: `a b/c` fills `{name}`
+                    // as `a%20b%2Fc`, which routes back to it.
+                    if !regex.is_match(&encoded) {
                         return Err(format!(
                             "url_for: {value:?} does not match {{{name}}} in {:?}",
                             self.source
                         ));
                     }
-                    let set = if *spans_segments { TAIL_ENCODE } else { SEGMENT_ENCODE };
-                    url.extend(utf8_percent_encode(value, set));
+                    url.push_str(&encoded);
                 }
             }
         }

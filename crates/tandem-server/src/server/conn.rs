@@ -25,6 +25,7 @@ use super::{
 };
 use crate::{
     App, Request, Response,
+    compression::AcceptEncoding,
     payload::{ConnRead, Payload, READ_CHUNK, ReadState, Returned},
 };
 
@@ -100,10 +101,31 @@ impl Conn<'_> {
                 self.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                 io.write_all_buf(&mut self.wbuf).await?;
             }
+            // Read now, as the head moves into the request; only a response that asks to be
+            // compressed uses it. A few `Copy` q-values, so nothing is allocated.
+            let accept = head.fields().get("accept-encoding").map(AcceptEncoding::parse);
             let (payload, home) = self.lend_body(framing);
             let request = Request::new(head, app.clone(), remote, payload);
             let response = app.dispatch(request).await;
             let status = response.status();
+            // If the handler has let go of the body, see now whether what it left unread can
+            // be drained: when it cannot, the head must say `Connection: close`, and the
+            // server must not wait for a body it will not read (a 413 for a declared
+            // 100 GB body used to wait for it, and held up shutdown).
+            let (mut returned, mut home) = (None, home);
+            if let Some(back) = home.as_mut() {
+                match back.try_recv() {
+                    Ok((read, decoder)) => {
+                        let drainable =
+                            decoder.is_done() || decoder.remaining().is_none_or(|n| n <= MAX_DRAIN);
+                        keep_alive &= drainable;
+                        returned = Some((read, decoder, drainable));
+                        home = None;
+                    }
+                    Err(oneshot::error::TryRecvError::Empty) => {}
+                    Err(oneshot::error::TryRecvError::Closed) => keep_alive = false,
+                }
+            }
             let written = write_response(
                 io,
                 &mut self.wbuf,
@@ -111,10 +133,17 @@ impl Conn<'_> {
                 version,
                 keep_alive,
                 method == Method::HEAD,
+                accept,
             )
             .await?;
             keep_alive &= written.keep_alive;
-            if let Some(home) = home {
+            if let Some((read, decoder, drainable)) = returned {
+                if drainable {
+                    keep_alive &= self.drain(read, decoder).await;
+                } else {
+                    self.read = Some(read);
+                }
+            } else if let Some(home) = home {
                 keep_alive &= self.take_back(home).await;
             }
             if let Some((started, target)) = log {
@@ -223,7 +252,13 @@ impl Conn<'_> {
     /// Takes the read half back from the request's payload and discards any body the
     /// handler left unread, up to `MAX_DRAIN`. Returns whether the connection can go on.
     async fn take_back(&mut self, home: oneshot::Receiver<Returned>) -> bool {
-        let Ok((mut read, mut decoder)) = home.await else { return false };
+        let Ok((read, decoder)) = home.await else { return false };
+        self.drain(read, decoder).await
+    }
+
+    /// Discards what is left of a body, up to `MAX_DRAIN`, and keeps the read half.
+    /// Returns whether the connection can go on.
+    async fn drain(&mut self, mut read: ReadState, mut decoder: BodyDecoder) -> bool {
         let mut drained = 0u64;
         let done = loop {
             match decoder.decode(&mut read.buf) {
@@ -260,7 +295,7 @@ impl Conn<'_> {
         let reason = status.canonical_reason().unwrap_or_default();
         let body = format!("{}: {reason}\n\n{detail}\n", status.as_u16());
         let response = Response::text(body).with_status(status);
-        write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false).await?;
+        write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false, None).await?;
         io.write_all_buf(&mut self.wbuf).await
     }
 }

@@ -6,7 +6,10 @@ use http::{StatusCode, Version, header};
 use tandem_proto::{BodyFraming, ResponseParts, encode_response_head};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::response::{Body, Response};
+use crate::{
+    compression::{self, AcceptEncoding},
+    response::{Body, Response},
+};
 
 /// A whole body larger than this is written straight from its own buffer after the head,
 /// rather than copied into the write buffer.
@@ -26,6 +29,7 @@ pub(crate) struct Written {
 /// Encodes `response` into `wbuf`, writing to `io` whenever the buffer must be flushed
 /// (a large body, or each chunk of a stream). A head that cannot be written (a reason with
 /// CR or LF, say) is replaced by a plain 500, so no partial head ever reaches the peer.
+/// `accept` is the request's `Accept-Encoding`, for a response that asked to be compressed.
 pub(crate) async fn write_response(
     io: &mut Writer,
     wbuf: &mut BytesMut,
@@ -33,12 +37,21 @@ pub(crate) async fn write_response(
     version: Version,
     keep_alive: bool,
     head_only: bool,
+    accept: Option<AcceptEncoding>,
 ) -> std::io::Result<Written> {
+    if response.compress {
+        compression::apply(&mut response, accept, head_only).await;
+    }
     let headers = response.headers_mut();
     let declared = headers.remove(header::CONTENT_LENGTH);
     headers.remove(header::TRANSFER_ENCODING);
     let status = response.status();
-    let no_body = head_only || status == StatusCode::NOT_MODIFIED;
+    // 1xx, 204 and 304 have no body whatever the handler set (RFC 9112 §6.3): bytes written
+    // after such a head would be read as the next response.
+    let no_body = head_only
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
     let framing = match response.body() {
         _ if status == StatusCode::NO_CONTENT || status.is_informational() => BodyFraming::Empty,
         _ if status == StatusCode::NOT_MODIFIED => BodyFraming::Empty,
@@ -65,7 +78,8 @@ pub(crate) async fn write_response(
             wbuf.truncate(mark);
             let fallback = Response::text("500: Internal Server Error")
                 .with_status(StatusCode::INTERNAL_SERVER_ERROR);
-            return Box::pin(write_response(io, wbuf, fallback, version, false, head_only)).await;
+            return Box::pin(write_response(io, wbuf, fallback, version, false, head_only, None))
+                .await;
         }
     };
     let keep_alive =
@@ -78,6 +92,9 @@ pub(crate) async fn write_response(
         Body::Empty => {}
         Body::Full(bytes) => {
             written.body_bytes = bytes.len() as u64;
+            // Count the bytes against the declared length (no framing bytes to write), or
+            // `finish` below sees a short body and the connection is needlessly closed.
+            let _ = encoder.encode_prefix(bytes.len(), wbuf);
             if bytes.len() <= COPY_LIMIT {
                 wbuf.extend_from_slice(&bytes);
             } else {

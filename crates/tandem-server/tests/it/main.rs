@@ -1,2 +1,16 @@
 //! Integration tests of `tandem-server`, in one binary so they link once. Every test talks
 //! to a real server on 127.0.0.1.
+
+mod compression;
+mod file_response;
+mod files_support;
+mod interop;
+mod lifecycle;
+mod middleware;
+mod multipart;
+mod request_api;
+mod responses;
+mod routing;
+mod static_files;
+mod support;
+mod wire;

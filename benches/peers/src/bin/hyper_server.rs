@@ -1,0 +1,55 @@
+//! hyper 1.x peer: HTTP/1.1 only, keep-alive, pipelined responses flushed
+//! together, on a current-thread tokio runtime (one thread in all).
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use bench_peers::{Message, PLAINTEXT, port_from_args};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+fn respond(req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let (body, content_type) = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/plaintext") => (Bytes::from_static(PLAINTEXT), "text/plain"),
+        (&Method::GET, "/json") => {
+            let body = serde_json::to_vec(&Message { message: "Hello, World!" })
+                .expect("a struct of one string always serializes");
+            (Bytes::from(body), "application/json")
+        }
+        _ => {
+            let mut res = Response::new(Full::new(Bytes::new()));
+            *res.status_mut() = StatusCode::NOT_FOUND;
+            return res;
+        }
+    };
+    let mut res = Response::new(Full::new(body));
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+fn main() -> std::io::Result<()> {
+    let port = port_from_args();
+    tokio::runtime::Builder::new_current_thread().enable_io().build()?.block_on(async move {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = service_fn(|req| async move { Ok::<_, Infallible>(respond(&req)) });
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .pipeline_flush(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}

@@ -1,0 +1,221 @@
+//! The byte stream multer parses, watched on its way in.
+//!
+//! multer buffers a part's header block until the blank line that ends it, and the preamble
+//! until the first delimiter, with no bound of its own on either. The guard scans the same
+//! bytes for the delimiters and refuses a header block or preamble over [`MAX_PART_HEAD`]
+//! bytes, so a part with a 1 MiB header line is a 400 once 16 KiB of it has arrived
+//! (aiohttp CVE-2026-34516); multer itself refuses more than 32 fields in a part.
+//!
+//! When `post()` reads, the guard also counts the whole body against `client_max_size`, and
+//! the 413 comes as soon as the count passes it: the limit is the form's, not each field's
+//! (CVE-2025-69228), and it is checked as bytes arrive, not after a field is buffered
+//! (CVE-2026-34517).
+//!
+//! Last, multer pulls from its stream for as long as bytes are ready. The guard yields to
+//! the scheduler after [`YIELD_BYTES`], so multer's buffer never holds more than that at
+//! once and a fast client cannot make one poll read its whole upload into memory.
+
+use bytes::Bytes;
+use futures_util::Stream;
+use memchr::memmem;
+
+use crate::{HttpError, payload::Payload};
+
+/// The most bytes a part's header block (or the preamble before the first delimiter) may
+/// hold: two maximal header lines of aiohttp's 8190 bytes.
+pub const MAX_PART_HEAD: usize = 16 * 1024;
+
+/// Bytes handed to multer between two yields to the scheduler.
+const YIELD_BYTES: usize = 64 * 1024;
+
+/// Where the scan stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scan {
+    /// Before the first delimiter, which is `--boundary` anywhere.
+    Preamble,
+    /// In a part's body, looking for `\r\n--boundary`.
+    Body,
+    /// Just after a delimiter: `--` closes the form, anything else starts a header block.
+    AfterDelimiter,
+    /// In a header block, looking for the blank line that ends it.
+    Head,
+    /// After the close delimiter; multer reads nothing more.
+    Done,
+}
+
+/// Watches a multipart body for oversized header blocks and, optionally, a total limit.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    /// `\r\n--boundary`; the first delimiter is the same without the leading CRLF.
+    delimiter: Vec<u8>,
+    scan: Scan,
+    /// The last bytes of the previous chunk, so a pattern split across reads is found.
+    carry: Vec<u8>,
+    /// Bytes in the current header block or preamble so far.
+    head_bytes: usize,
+    total: u64,
+    limit: Option<usize>,
+}
+
+impl Guard {
+    pub(crate) fn new(boundary: &str, limit: Option<usize>) -> Self {
+        Guard {
+            delimiter: format!("\r\n--{boundary}").into_bytes(),
+            scan: Scan::Preamble,
+            carry: Vec::new(),
+            head_bytes: 0,
+            total: 0,
+            limit,
+        }
+    }
+
+    /// Checks the next chunk of the body.
+    pub(crate) fn check(&mut self, chunk: &[u8]) -> Result<(), HttpError> {
+        self.total += chunk.len() as u64;
+        if let Some(limit) = self.limit {
+            if self.total > limit as u64 {
+                return Err(HttpError::payload_too_large(limit, None));
+            }
+        }
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            match self.scan {
+                Scan::Done => break,
+                Scan::AfterDelimiter => {
+                    self.carry.push(rest[0]);
+                    rest = &rest[1..];
+                    if self.carry == b"-" {
+                        continue;
+                    }
+                    if self.carry == b"--" {
+                        self.scan = Scan::Done;
+                    } else {
+                        // The one or two bytes read stay in `carry`: they may begin the
+                        // CRLF CRLF that ends an empty header block.
+                        self.scan = Scan::Head;
+                        self.head_bytes = self.carry.len();
+                    }
+                }
+                scan => {
+                    let pattern: &[u8] = match scan {
+                        Scan::Preamble => &self.delimiter[2..],
+                        Scan::Body => &self.delimiter,
+                        _ => b"\r\n\r\n",
+                    };
+                    let bounded = scan != Scan::Body;
+                    if let Some(end) = find(&mut self.carry, rest, pattern) {
+                        self.head_bytes += end;
+                        rest = &rest[end..];
+                        self.carry.clear();
+                        self.scan =
+                            if scan == Scan::Head { Scan::Body } else { Scan::AfterDelimiter };
+                    } else {
+                        self.head_bytes += rest.len();
+                        rest = &[];
+                    }
+                    if bounded && self.head_bytes > MAX_PART_HEAD {
+                        return Err(HttpError::bad_request()
+                            .with_text("400: multipart part headers too large"));
+                    }
+                    if self.scan != scan {
+                        self.head_bytes = 0;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Finds `pattern` in what was carried over from earlier chunks followed by `chunk`, and
+/// returns the index in `chunk` just past the match. Without a match, `carry` keeps the last
+/// `pattern.len() - 1` bytes seen, the most a later match can start with.
+fn find(carry: &mut Vec<u8>, chunk: &[u8], pattern: &[u8]) -> Option<usize> {
+    if !carry.is_empty() {
+        // `carry` is shorter than the pattern, so a match here ends inside `chunk`.
+        let take = chunk.len().min(pattern.len() - 1);
+        let mut joined = Vec::with_capacity(carry.len() + take);
+        joined.extend_from_slice(carry);
+        joined.extend_from_slice(&chunk[..take]);
+        if let Some(at) = memmem::find(&joined, pattern) {
+            return Some(at + pattern.len() - carry.len());
+        }
+    }
+    if let Some(at) = memmem::find(chunk, pattern) {
+        return Some(at + pattern.len());
+    }
+    let keep = pattern.len() - 1;
+    if chunk.len() >= keep {
+        carry.clear();
+        carry.extend_from_slice(&chunk[chunk.len() - keep..]);
+    } else {
+        carry.extend_from_slice(chunk);
+        let excess = carry.len().saturating_sub(keep);
+        carry.drain(..excess);
+    }
+    None
+}
+
+/// The request body as multer's input: checked by `guard`, ending at the first error.
+pub(crate) fn guarded(
+    payload: Payload,
+    guard: Guard,
+) -> impl Stream<Item = Result<Bytes, HttpError>> + Send + 'static {
+    let state = (payload, guard, 0usize, false);
+    futures_util::stream::unfold(
+        state,
+        |(mut payload, mut guard, mut since_yield, failed)| async move {
+            if failed {
+                return None;
+            }
+            if since_yield >= YIELD_BYTES {
+                since_yield = 0;
+                tokio::task::yield_now().await;
+            }
+            let result = match payload.chunk().await {
+                Ok(Some(chunk)) => guard.check(&chunk).map(|()| chunk),
+                Ok(None) => return None,
+                Err(err) => Err(err),
+            };
+            let failed = result.is_err();
+            if let Ok(chunk) = &result {
+                since_yield += chunk.len();
+            }
+            Some((result, (payload, guard, since_yield, failed)))
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `body` to a guard in pieces of `step` bytes.
+    fn run(body: &[u8], step: usize, limit: Option<usize>) -> Result<Scan, u16> {
+        let mut guard = Guard::new("XyZ", limit);
+        for piece in body.chunks(step) {
+            guard.check(piece).map_err(|e| e.status().as_u16())?;
+        }
+        Ok(guard.scan)
+    }
+
+    #[test]
+    fn follows_parts_split_anywhere() {
+        let body = b"preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\nvalue\r\n--XyZ\r\n\r\n\r\n--XyZ--\r\nepilogue";
+        for step in 1..body.len() {
+            assert_eq!(run(body, step, None), Ok(Scan::Done), "step {step}");
+        }
+    }
+
+    #[test]
+    fn bounds_header_blocks_and_preamble_not_bodies() {
+        let mut long_head = b"--XyZ\r\nX: ".to_vec();
+        long_head.extend(std::iter::repeat_n(b'a', MAX_PART_HEAD));
+        assert_eq!(run(&long_head, 1000, None), Err(400));
+        assert_eq!(run(&vec![b'p'; MAX_PART_HEAD + 1], 1000, None), Err(400));
+        let mut long_body = b"--XyZ\r\n\r\n".to_vec();
+        long_body.extend(std::iter::repeat_n(b'a', 10 * MAX_PART_HEAD));
+        assert_eq!(run(&long_body, 1000, None), Ok(Scan::Body));
+        assert_eq!(run(&long_body, 1000, Some(1000)), Err(413));
+    }
+}

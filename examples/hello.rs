@@ -1,0 +1,20 @@
+//! aiohttp's first server, in Tandem: `/` and `/hello/{name}`.
+//!
+//! ```text
+//! cargo run --example hello
+//! curl http://127.0.0.1:8080/hello/tandem
+//! ```
+
+use tandem::web::{Application, Request, Response, run_app};
+
+async fn hello(req: Request) -> Response {
+    let name = req.match_info("name").unwrap_or("Anonymous");
+    Response::text(format!("Hello, {name}"))
+}
+
+fn main() -> Result<(), tandem::web::Error> {
+    let mut app = Application::new();
+    app.add_get("/", hello);
+    app.add_get("/hello/{name}", hello);
+    run_app(app, "127.0.0.1", 8080)
+}

@@ -1,0 +1,453 @@
+//! `cargo xtask bench server [--secs N] [--rounds R] [--only NAME]`: Tandem's
+//! single-worker HTTP server against hyper and actix-web on one worker each.
+//!
+//! Each round starts every server pinned to core 0 and drives it with wrk
+//! pinned to core 1 (plaintext keep-alive, plaintext pipelined 16 deep, JSON),
+//! reading the server's CPU time around each load, then measures what 5,000
+//! idle keep-alive connections cost it in RSS. The table shows the median of
+//! the rounds. The peers live in `benches/peers/`, a workspace of their own.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::load::{self, Load, LoadResult, PipelineScript, Server};
+use crate::{Cmd, Result, peers};
+
+const USAGE: &str =
+    "cargo xtask bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web]";
+const PEERS_MANIFEST: &str = "benches/peers/Cargo.toml";
+/// Idle keep-alive connections opened for the memory probe.
+const IDLE_CONNS: usize = 5_000;
+/// File descriptors the probe needs in xtask and in the server (which
+/// inherits our limit), with room for everything else each has open.
+const NOFILE_NEEDED: u64 = IDLE_CONNS as u64 + 1_024;
+const NOFILE_RAISED: u64 = 65_536;
+
+/// The servers compared, in the order they run and print.
+const SERVERS: [&str; 3] = ["tandem", "hyper", "actix-web"];
+
+#[derive(Debug)]
+struct Opts {
+    secs: u64,
+    rounds: usize,
+    only: Option<&'static str>,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut opts = Opts { secs: 5, rounds: 3, only: None };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("`{flag}` needs a value"))
+        };
+        match flag {
+            "--secs" => {
+                let v = value()?;
+                opts.secs = v
+                    .parse()
+                    .ok()
+                    .filter(|&s| s > 0)
+                    .ok_or(format!("--secs wants whole seconds > 0, got `{v}`"))?;
+            }
+            "--rounds" => {
+                let v = value()?;
+                opts.rounds = v
+                    .parse()
+                    .ok()
+                    .filter(|&r| r > 0)
+                    .ok_or(format!("--rounds wants a count > 0, got `{v}`"))?;
+            }
+            "--only" => {
+                let v = value()?;
+                let name =
+                    SERVERS.into_iter().find(|s| *s == v || (v == "actix" && *s == "actix-web"));
+                opts.only = Some(
+                    name.ok_or(format!("no server `{v}`; servers are: {}", SERVERS.join(", ")))?,
+                );
+            }
+            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
+        }
+    }
+    Ok(opts)
+}
+
+/// What one server measured in one round.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    plaintext: LoadResult,
+    pipelined: LoadResult,
+    json: LoadResult,
+    idle_bytes: f64,
+}
+
+pub(crate) fn run(args: &[String]) -> Result {
+    let opts = parse(args)?;
+    let servers: Vec<&'static str> =
+        SERVERS.into_iter().filter(|s| opts.only.is_none_or(|o| o == *s)).collect();
+    check_machine()?;
+    let exes = build(&servers)?;
+    let clk_tck =
+        Cmd::new("getconf").arg("CLK_TCK").read().and_then(|s| s.parse().ok()).unwrap_or(100);
+    let script = PipelineScript::write()?;
+
+    let mut samples: Vec<(&str, Vec<Sample>)> = servers.iter().map(|s| (*s, Vec::new())).collect();
+    for round in 1..=opts.rounds {
+        for (name, exe) in &exes {
+            println!("\n==> bench server: round {round}/{}: {name}", opts.rounds);
+            warn_if_busy();
+            let sample = measure(name, exe, &opts, &script, clk_tck)?;
+            if let Some((_, v)) = samples.iter_mut().find(|(n, _)| n == name) {
+                v.push(sample);
+            }
+        }
+    }
+
+    let report = report(&samples, &opts);
+    println!("\n{report}");
+    save(&report);
+    Ok(())
+}
+
+/// The whole measurement of one server; the server is killed when `server`
+/// drops, whether this returns early or not.
+fn measure(
+    name: &'static str,
+    exe: &Path,
+    opts: &Opts,
+    script: &PipelineScript,
+    clk_tck: u64,
+) -> Result<Sample> {
+    // Our example takes `--workers`; the peers are single-worker by build.
+    let extra: &[&str] = if name == "tandem" { &["--workers", "1"] } else { &[] };
+    let server = Server::start(name, exe, extra)?;
+    let plaintext = load::run_load(&server, Load::Plaintext, opts.secs, clk_tck)?;
+    let pipelined = load::run_load(&server, Load::Pipelined(script), opts.secs, clk_tck)?;
+    let json = load::run_load(&server, Load::Json, opts.secs, clk_tck)?;
+    let idle_bytes = load::idle_bytes_per_conn(&server, IDLE_CONNS)?;
+    println!("  {idle_bytes:.0} bytes per idle connection");
+    Ok(Sample { plaintext, pipelined, json, idle_bytes })
+}
+
+/// Two cores for the pinning, taskset and wrk on PATH, and enough file
+/// descriptors for 5,000 connections on each side.
+fn check_machine() -> Result {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cores < 2 {
+        return Err(format!("needs 2 cores (server on 0, wrk on 1); this machine has {cores}"));
+    }
+    for tool in ["taskset", "setpriv"] {
+        if !Cmd::new("sh").args(["-c", &format!("command -v {tool}")]).probe() {
+            return Err(format!("{tool} not found (Debian package util-linux)"));
+        }
+    }
+    if !Cmd::new("sh").args(["-c", "command -v wrk"]).probe() {
+        peers::apt_install(&["wrk"])?;
+    }
+    raise_nofile()
+}
+
+/// Raises our own `RLIMIT_NOFILE` with prlimit(1) when it is too low for the
+/// idle probe; servers started afterwards inherit it. (xtask forbids unsafe
+/// code, so no setrlimit call of our own.) Raising the soft limit up to the
+/// hard one needs no privilege; raising the hard one needs
+/// `CAP_SYS_RESOURCE`, which even root may lack in a container.
+fn raise_nofile() -> Result {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let Some((soft, hard)) = parse_nofile(&limits) else {
+        println!("note: cannot read the open-file limit; trying the idle probe anyway");
+        return Ok(());
+    };
+    if soft >= NOFILE_NEEDED {
+        return Ok(());
+    }
+    let pid = std::process::id().to_string();
+    let limit = if hard >= NOFILE_NEEDED {
+        format!("--nofile={}:", hard.min(NOFILE_RAISED))
+    } else {
+        format!("--nofile={NOFILE_RAISED}:{NOFILE_RAISED}")
+    };
+    Cmd::new("prlimit").args(["--pid", &pid, &limit]).run().map_err(|e| {
+        format!(
+            "{e}\n  the open-file limit (soft {soft}, hard {hard}) is below the {NOFILE_NEEDED} \
+             the idle probe needs; raise it first, e.g. `ulimit -n {NOFILE_RAISED}` as root"
+        )
+    })
+}
+
+/// (soft, hard) from the `Max open files` line of /proc/PID/limits.
+fn parse_nofile(limits: &str) -> Option<(u64, u64)> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut nums = line.split_whitespace().skip(3).map(|n| match n {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
+    });
+    Some((nums.next()??, nums.next()??))
+}
+
+/// Builds what `servers` need and returns each one's executable.
+fn build(servers: &[&'static str]) -> Result<Vec<(&'static str, PathBuf)>> {
+    let mut built = Vec::new();
+    if servers.contains(&"tandem") {
+        built.extend(cargo_build(&["--example", "bench_server"])?);
+    }
+    if servers.iter().any(|s| *s != "tandem") {
+        built.extend(cargo_build(&["--manifest-path", PEERS_MANIFEST])?);
+    }
+    servers
+        .iter()
+        .map(|name| {
+            let file = match *name {
+                "tandem" => "bench_server",
+                "hyper" => "hyper_server",
+                _ => "actix_server",
+            };
+            let exe = built.iter().find(|p| p.file_name().is_some_and(|f| f == file));
+            exe.map(|p| (*name, p.clone())).ok_or(format!("cargo built no `{file}` executable"))
+        })
+        .collect()
+}
+
+/// `cargo build --release ARGS`, returning the executables cargo reports
+/// (so a custom `CARGO_TARGET_DIR` or `build.target-dir` is honoured).
+fn cargo_build(args: &[&str]) -> Result<Vec<PathBuf>> {
+    let cmd = Cmd::cargo()
+        .args(["build", "--release"])
+        .args(args)
+        .arg("--message-format=json-render-diagnostics");
+    println!("$ {}", cmd.display());
+    // Diagnostics and progress go to our stderr as usual; stdout is the JSON.
+    let out = cmd
+        .command()
+        .stdout(Stdio::piped())
+        .output()
+        .map_err(|e| format!("could not start cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`{}` failed ({})", cmd.display(), out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(json_executable)
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// The `"executable"` path of a cargo `compiler-artifact` JSON line.
+fn json_executable(line: &str) -> Option<String> {
+    let key = "\"executable\":\"";
+    let rest = &line[line.find(key)? + key.len()..];
+    let mut path = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(path),
+            '\\' => path.push(chars.next()?),
+            c => path.push(c),
+        }
+    }
+    None
+}
+
+/// Other work on the machine (a build, say) skews every number; say so.
+/// The load average would count our own previous server and wrk, so this
+/// samples how busy the CPUs are right now, over a quarter second.
+fn warn_if_busy() {
+    let Some(a) = cpu_jiffies() else { return };
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    let Some(b) = cpu_jiffies() else { return };
+    let (busy, total) = (b.0.saturating_sub(a.0), b.1.saturating_sub(a.1));
+    if total > 0 && busy * 10 > total {
+        println!(
+            "warning: the CPUs were {}% busy before this server started; something else is running, \
+             so numbers will be noisy",
+            busy * 100 / total
+        );
+    }
+}
+
+/// (busy, total) jiffies of all CPUs from the first line of /proc/stat.
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> =
+        stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal ...: idle and iowait are idle.
+    let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
+    let total: u64 = fields.iter().take(8).sum();
+    Some((total - idle, total))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 { v[mid] } else { f64::midpoint(v[mid - 1], v[mid]) }
+}
+
+/// Per-server medians, in table order.
+struct Medians {
+    cols: [f64; 7],
+}
+
+fn medians(samples: &[Sample]) -> Medians {
+    let col = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
+    Medians {
+        cols: [
+            col(|s| s.plaintext.req_per_sec),
+            col(|s| s.plaintext.cpu_us_per_req),
+            col(|s| s.pipelined.req_per_sec),
+            col(|s| s.pipelined.cpu_us_per_req),
+            col(|s| s.json.req_per_sec),
+            col(|s| s.json.cpu_us_per_req),
+            col(|s| s.idle_bytes),
+        ],
+    }
+}
+
+const PLAIN_US: usize = 1;
+const PIPE_RPS: usize = 2;
+const JSON_US: usize = 5;
+const IDLE: usize = 6;
+
+fn report(samples: &[(&str, Vec<Sample>)], opts: &Opts) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## cargo xtask bench server: medians of {} round(s), {} s per load, wrk -t1 -c64 on core 1, server on core 0\n",
+        opts.rounds, opts.secs
+    );
+    let _ = writeln!(
+        out,
+        "| server | plaintext req/s | plaintext µs/req | pipelined({}) req/s | pipelined µs/req | json req/s | json µs/req | idle bytes/conn |",
+        load::PIPELINE_DEPTH
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let meds: Vec<(&str, Medians)> = samples.iter().map(|(n, s)| (*n, medians(s))).collect();
+    for (name, m) in &meds {
+        let c = &m.cols;
+        let _ = writeln!(
+            out,
+            "| {name} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} |",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        );
+    }
+    let get =
+        |name: &str, col: usize| meds.iter().find(|(n, _)| *n == name).map(|(_, m)| m.cols[col]);
+    let best_peer = |col: usize| {
+        let peers = [get("hyper", col), get("actix-web", col)];
+        peers.into_iter().flatten().reduce(f64::min)
+    };
+    out.push('\n');
+    ratio(
+        &mut out,
+        "tandem pipelined req/s ÷ actix-web pipelined req/s",
+        get("tandem", PIPE_RPS),
+        get("actix-web", PIPE_RPS),
+        Target::AtLeast(1.2),
+    );
+    ratio(
+        &mut out,
+        "tandem plaintext µs/req ÷ min(hyper, actix-web)",
+        get("tandem", PLAIN_US),
+        best_peer(PLAIN_US),
+        Target::AtMost(0.95),
+    );
+    ratio(
+        &mut out,
+        "tandem json µs/req ÷ min(hyper, actix-web)",
+        get("tandem", JSON_US),
+        best_peer(JSON_US),
+        Target::AtMost(0.95),
+    );
+    ratio(
+        &mut out,
+        "tandem idle bytes/conn ÷ hyper idle bytes/conn",
+        get("tandem", IDLE),
+        get("hyper", IDLE),
+        Target::AtMost(0.5),
+    );
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+fn ratio(out: &mut String, what: &str, ours: Option<f64>, theirs: Option<f64>, target: Target) {
+    let (op, bound, met): (&str, f64, fn(f64, f64) -> bool) = match target {
+        Target::AtLeast(b) => ("≥", b, |r, b| r >= b),
+        Target::AtMost(b) => ("≤", b, |r, b| r <= b),
+    };
+    let _ = match (ours, theirs) {
+        (Some(a), Some(b)) if b > 0.0 => {
+            let r = a / b;
+            let verdict = if met(r, bound) { "met" } else { "MISSED" };
+            writeln!(out, "- {what}: {r:.2} (target {op} {bound}: {verdict})")
+        }
+        _ => writeln!(
+            out,
+            "- {what}: n/a (not all of its servers were measured, or the divisor is 0)"
+        ),
+    };
+}
+
+/// Keeps a copy under the gitignored bench-results/ for comparing runs later.
+fn save(report: &str) {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let path = PathBuf::from("bench-results").join(format!("server-{secs}.md"));
+    match fs::create_dir_all("bench-results").and_then(|()| fs::write(&path, report)) {
+        Ok(()) => println!("saved to {}", path.display()),
+        Err(e) => println!("note: could not save {}: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{json_executable, median, parse, parse_nofile};
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options() {
+        let o = parse(&[]).unwrap();
+        assert_eq!((o.secs, o.rounds, o.only), (5, 3, None));
+        let o = parse(&args(&["--secs", "3", "--rounds=1", "--only", "actix"])).unwrap();
+        assert_eq!((o.secs, o.rounds, o.only), (3, 1, Some("actix-web")));
+        assert_eq!(parse(&args(&["--only=hyper"])).unwrap().only, Some("hyper"));
+        for bad in [&["--secs", "0"][..], &["--rounds"], &["--only", "nginx"], &["fast"]] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn nofile_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units
+Max processes             95000                95000                processes
+Max open files            1024                 524288               files
+";
+        assert_eq!(parse_nofile(limits), Some((1024, 524_288)));
+        let unlimited = "Max open files            20000                unlimited            files";
+        assert_eq!(parse_nofile(unlimited), Some((20_000, u64::MAX)));
+        assert_eq!(parse_nofile("Max processes 1 1 processes"), None);
+    }
+
+    #[test]
+    fn medians_and_cargo_json() {
+        assert!((median(vec![3.0, 1.0, 2.0]) - 2.0).abs() < f64::EPSILON);
+        assert!((median(vec![4.0, 1.0, 2.0, 3.0]) - 2.5).abs() < f64::EPSILON);
+        let line = r#"{"reason":"compiler-artifact","target":{"name":"hyper_server"},"executable":"/w/t/release/hyper_server","fresh":true}"#;
+        assert_eq!(json_executable(line).as_deref(), Some("/w/t/release/hyper_server"));
+        assert_eq!(json_executable(r#"{"reason":"build-finished","success":true}"#), None);
+    }
+}
