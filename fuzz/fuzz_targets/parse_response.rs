@@ -9,20 +9,22 @@ use tandem_proto::ResponseParser;
 fn run(chunks: &mut dyn Iterator<Item = &[u8]>, method: &Method) -> Result<Option<String>, tandem_proto::ErrorKind> {
     let mut parser = ResponseParser::new();
     let mut buf = BytesMut::new();
+    let mut fed = 0;
     for chunk in chunks {
+        fed += chunk.len();
         buf.extend_from_slice(chunk);
         match parser.parse(&mut buf, method) {
             Ok(None) => {}
             Ok(Some(head)) => {
                 let _ = head.fields().to_header_map();
                 return Ok(Some(format!(
-                    "{} {:?} {:?} {} {:?} rest={}",
+                    "{} {:?} {:?} {} {:?} head_len={}",
                     head.status(),
                     head.reason(),
                     head.framing(),
                     head.keep_alive(),
                     head.fields(),
-                    buf.len()
+                    fed - buf.len()
                 )));
             }
             Err(e) => return Err(e.kind()),
