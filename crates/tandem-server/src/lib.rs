@@ -33,6 +33,7 @@ mod response;
 mod router;
 mod server;
 mod static_files;
+mod upgrade;
 
 pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
 pub use cookies::CookieOptions;
@@ -50,3 +51,4 @@ pub use server::{
     FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, RunOptions, ServerConfig, run_app,
 };
 pub use static_files::StaticOptions;
+pub use upgrade::Upgraded;

@@ -43,7 +43,6 @@ impl fmt::Debug for Body {
 /// let json = json_response(&serde_json::json!({"message": "Hello, World!"}));
 /// assert_eq!(json.headers()["content-type"], "application/json");
 /// ```
-#[derive(Debug)]
 pub struct Response {
     status: StatusCode,
     reason: Option<String>,
@@ -51,6 +50,21 @@ pub struct Response {
     pub(crate) body: Body,
     /// Set by `enable_compression`: compress the body if the client accepts it.
     pub(crate) compress: bool,
+    /// Set by `on_upgrade`: what takes the connection over after a 101.
+    pub(crate) upgrade: Option<crate::upgrade::OnUpgrade>,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .field("compress", &self.compress)
+            .field("upgrade", &self.upgrade.is_some())
+            .finish()
+    }
 }
 
 impl Default for Response {
@@ -68,6 +82,7 @@ impl Response {
             headers: HeaderMap::new(),
             body: Body::Empty,
             compress: false,
+            upgrade: None,
         }
     }
 

@@ -27,6 +27,7 @@ use crate::{
     App, Request, Response,
     compression::AcceptEncoding,
     payload::{ConnRead, Payload, READ_CHUNK, ReadState, Returned},
+    upgrade::{OnUpgrade, Upgraded},
 };
 
 /// Responses gathered before a flush when requests are pipelined (actix-web allows 16).
@@ -106,8 +107,10 @@ impl Conn<'_> {
             let accept = head.fields().get("accept-encoding").map(AcceptEncoding::parse);
             let (payload, home) = self.lend_body(framing);
             let request = Request::new(head, app.clone(), remote, payload);
-            let response = app.dispatch(request).await;
+            let mut response = app.dispatch(request).await;
             let status = response.status();
+            let upgrade =
+                response.upgrade.take().filter(|_| status == StatusCode::SWITCHING_PROTOCOLS);
             // If the handler has let go of the body, see now whether what it left unread can
             // be drained: when it cannot, the head must say `Connection: close`, and the
             // server must not wait for a body it will not read (a 413 for a declared
@@ -146,6 +149,9 @@ impl Conn<'_> {
             } else if let Some(home) = home {
                 keep_alive &= self.take_back(home).await;
             }
+            if let Some(upgrade) = upgrade {
+                return self.switch(io, upgrade).await;
+            }
             if let Some((started, target)) = log {
                 tracing::info!(target: "tandem::access", remote = ?remote, %method, %target,
                     status = status.as_u16(), bytes = written.body_bytes,
@@ -165,6 +171,17 @@ impl Conn<'_> {
                 pipelined = 0;
             }
         }
+    }
+
+    /// Hands the connection to an upgrade callback after its 101 went out, and serves the
+    /// new protocol to its end inside this task, so graceful shutdown still tracks it.
+    async fn switch(&mut self, io: &mut Writer, upgrade: OnUpgrade) -> std::io::Result<()> {
+        io.write_all_buf(&mut self.wbuf).await?;
+        // A request that lent its body out has no read half to give: refuse by closing.
+        let Some(read) = self.read.take() else { return Ok(()) };
+        let write = std::mem::replace(io, Box::new(tokio::io::sink()));
+        upgrade(Upgraded::new(read.io, read.buf, write, self.shutdown.clone())).await;
+        Ok(())
     }
 
     /// Reads until a whole head has arrived. `None` means the connection should close

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use conn::{FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES};
+pub(crate) use write::Writer;
 
 use crate::{App, Application, Error, handler::BoxFuture};
 

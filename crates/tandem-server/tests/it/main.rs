@@ -13,4 +13,5 @@ mod responses;
 mod routing;
 mod static_files;
 mod support;
+mod upgrade;
 mod wire;
