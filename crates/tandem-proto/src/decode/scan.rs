@@ -71,6 +71,16 @@ impl HeadScanner {
                 lf
             };
             let len = content_end - self.line_start;
+            if lf >= head_cap {
+                return Err(ErrorKind::HeadTooLarge.into());
+            }
+            if self.lines == 0 && len == 0 {
+                // Empty lines before the start line are skipped, as httparse skips them
+                // (RFC 9112 §2.2), so both paths agree on where a head begins.
+                self.line_start = lf + 1;
+                self.pos = lf + 1;
+                continue;
+            }
             if self.lines == 0 {
                 if len > limits.get_max_line_size() {
                     return Err(ErrorKind::RequestLineTooLong.into());
@@ -83,9 +93,6 @@ impl HeadScanner {
                 // `self.lines` counts the start line, so it equals the number of fields
                 // including this one.
                 return Err(ErrorKind::TooManyHeaders.into());
-            }
-            if lf >= head_cap {
-                return Err(ErrorKind::HeadTooLarge.into());
             }
             check_line(self.lines, &buf[self.line_start..=lf])?;
             self.lines += 1;
@@ -143,6 +150,18 @@ mod tests {
         let whole = scanner.scan(head, &Limits::default(), LineEndings::CrlfOnly, no_check);
         assert_eq!(whole, Ok(Some(head.len() - 4)));
         assert_eq!(scan_dribbled(head, &Limits::default()), Ok(Some(head.len() - 4)));
+    }
+
+    #[test]
+    fn empty_lines_before_the_start_line_are_skipped() {
+        let head = b"\n\nHTTP/1.1 200 OK\nA: b\n\n";
+        let mut scanner = HeadScanner::default();
+        for end in 1..head.len() {
+            let partial = scanner.scan(&head[..end], &Limits::default(), LineEndings::AllowBareLf, no_check);
+            assert_eq!(partial, Ok(None), "at {end}");
+        }
+        let whole = scanner.scan(head, &Limits::default(), LineEndings::AllowBareLf, no_check);
+        assert_eq!(whole, Ok(Some(head.len())));
     }
 
     #[test]
