@@ -29,9 +29,10 @@ pub enum ErrorKind {
     Status,
     /// A line ended in a bare LF or CR where CRLF is required.
     LineEnding,
-    /// A header name is empty, is not a token, or is followed by whitespace before the colon.
+    /// A header name is empty or not a token, is followed by whitespace before the colon, or
+    /// a field line starts with whitespace (obs-fold, a folded continuation line).
     HeaderName,
-    /// A header value holds a control byte, or a line is folded (obs-fold).
+    /// A header value holds a control byte.
     HeaderValue,
     /// A header that may appear once (`Host`, `Content-Length`, `Content-Type`, …) appeared twice.
     DuplicateHeader,

@@ -250,7 +250,7 @@ impl TrailerReader {
             let Some(lf) = memchr(b'\n', buf) else {
                 self.bytes.extend_from_slice(buf);
                 buf.clear();
-                self.check_size()?;
+                self.check_partial()?;
                 return Ok(None);
             };
             self.bytes.extend_from_slice(&buf[..=lf]);
@@ -263,18 +263,27 @@ impl TrailerReader {
                 return self.parse().map(Some);
             }
             self.lines += 1;
-            if self.lines > self.max_lines {
+            // The limits count what they count in a head: a field line without its CRLF,
+            // and the section's field lines with theirs.
+            if line.len() - 2 > self.max_line
+                || self.lines > self.max_lines
+                || self.bytes.len() > self.max_size
+            {
                 return Err(ErrorKind::TrailerTooLarge.into());
             }
             self.line_start = self.bytes.len();
-            self.check_size()?;
         }
     }
 
-    fn check_size(&self) -> Result<(), Error> {
-        if self.bytes.len() > self.max_size
-            || self.bytes.len() - self.line_start > self.max_line + 2
-        {
+    /// Applies the limits to a line still arriving. A CR at the end may be the start of the
+    /// line's CRLF, so it is not counted yet; the verdict is the same however the bytes
+    /// were split.
+    fn check_partial(&self) -> Result<(), Error> {
+        let mut len = self.bytes.len();
+        if self.bytes.last() == Some(&b'\r') {
+            len -= 1;
+        }
+        if len - self.line_start > self.max_line || len > self.max_size {
             return Err(ErrorKind::TrailerTooLarge.into());
         }
         Ok(())

@@ -55,8 +55,18 @@ fn take_head<P>(
     parse: impl Fn(&[u8]) -> Result<Option<(usize, P)>, Error>,
 ) -> Result<Option<(Bytes, P)>, Error> {
     if scanner.is_fresh() {
-        if let Some((len, parsed)) = parse(buf)? {
-            return Ok(Some((buf.split_to(len).freeze(), parsed)));
+        match parse(buf) {
+            Ok(Some((len, parsed))) => return Ok(Some((buf.split_to(len).freeze(), parsed))),
+            Ok(None) => {}
+            Err(early) => {
+                // The verdict must not depend on how the bytes arrived, so ask the scanner,
+                // which is what a split delivery hears. httparse's early word stands only
+                // where the scanner has not reached a verdict of its own yet.
+                return match HeadScanner::default().scan(buf, limits, endings, check_line) {
+                    Err(scanned) => Err(scanned),
+                    Ok(_) => Err(early),
+                };
+            }
         }
     }
     let Some(len) = scanner.scan(buf, limits, endings, check_line)? else {
@@ -82,9 +92,6 @@ fn check_lines(
     limits: &Limits,
     endings: LineEndings,
 ) -> Result<(), Error> {
-    if head.len() > limits.head_cap() {
-        return Err(ErrorKind::HeadTooLarge.into());
-    }
     let base = head.as_ptr() as usize;
     // The empty line: CRLF, or LF alone where allowed.
     let empty_line = if head.ends_with(b"\r\n") {
@@ -114,11 +121,14 @@ fn check_lines(
         limit = limits.get_max_field_size();
         too_long = ErrorKind::FieldTooLong;
     }
+    if head.len() > limits.head_cap() {
+        return Err(ErrorKind::HeadTooLarge.into());
+    }
     Ok(())
 }
 
 /// Where the start line begins, after the empty lines httparse skips.
-fn skip_empty_lines(head: &[u8]) -> usize {
+pub(super) fn skip_empty_lines(head: &[u8]) -> usize {
     let mut at = 0;
     loop {
         match &head[at..] {

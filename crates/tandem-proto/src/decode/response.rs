@@ -11,7 +11,7 @@ use super::{
     httparse_error,
     request::STACK_HEADERS,
     scan::{HeadScanner, LineEndings},
-    take_head,
+    skip_empty_lines, take_head,
 };
 use crate::{
     BodyFraming, Limits,
@@ -131,7 +131,15 @@ fn parse_borrowed<'b>(
     let version = if res.version == Some(1) { Version::HTTP_11 } else { Version::HTTP_10 };
     let status = res.code.ok_or(ErrorKind::Status)?;
     let status = StatusCode::from_u16(status).map_err(|_| ErrorKind::Status)?;
-    let reason = Span::of(bytes, res.reason.unwrap_or_default().as_bytes());
+    // httparse drops a reason holding obs-text (0x80-0xFF), which RFC 9112 allows, so the
+    // reason is taken from the status line it validated: everything after
+    // `HTTP/1.x NNN `, up to the line's end.
+    let line_start = skip_empty_lines(bytes);
+    let line_end =
+        memchr::memchr(b'\n', &bytes[line_start..]).map_or(bytes.len(), |i| line_start + i);
+    let line = &bytes[line_start..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let reason = Span::of(bytes, line.get(13..).unwrap_or_default());
     let (spans, found) = parse_fields(bytes, res.headers, Role::Response)?;
     let FramingFields { content_length, transfer_coding, connection, .. } = found;
 

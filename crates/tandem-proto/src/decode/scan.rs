@@ -71,10 +71,10 @@ impl HeadScanner {
                 lf
             };
             let len = content_end - self.line_start;
-            if lf >= head_cap {
-                return Err(ErrorKind::HeadTooLarge.into());
-            }
             if self.lines == 0 && len == 0 {
+                if lf >= head_cap {
+                    return Err(ErrorKind::HeadTooLarge.into());
+                }
                 // Empty lines before the start line are skipped, as httparse skips them
                 // (RFC 9112 §2.2), so both paths agree on where a head begins.
                 self.line_start = lf + 1;
@@ -93,6 +93,11 @@ impl HeadScanner {
                 // `self.lines` counts the start line, so it equals the number of fields
                 // including this one.
                 return Err(ErrorKind::TooManyHeaders.into());
+            }
+            // Line limits first, then the head cap, in the order `check_lines` applies them
+            // to a head that arrived whole.
+            if lf >= head_cap {
+                return Err(ErrorKind::HeadTooLarge.into());
             }
             check_line(self.lines, &buf[self.line_start..=lf])?;
             self.lines += 1;
@@ -157,7 +162,8 @@ mod tests {
         let head = b"\n\nHTTP/1.1 200 OK\nA: b\n\n";
         let mut scanner = HeadScanner::default();
         for end in 1..head.len() {
-            let partial = scanner.scan(&head[..end], &Limits::default(), LineEndings::AllowBareLf, no_check);
+            let partial =
+                scanner.scan(&head[..end], &Limits::default(), LineEndings::AllowBareLf, no_check);
             assert_eq!(partial, Ok(None), "at {end}");
         }
         let whole = scanner.scan(head, &Limits::default(), LineEndings::AllowBareLf, no_check);

@@ -17,6 +17,7 @@ import sys
 from aiohttp import http_parser
 from aiohttp.streams import EMPTY_PAYLOAD
 
+
 class Protocol:
     """The connection a StreamReader pauses when its buffer fills. Nothing reads the
     buffers here, so pausing is a no-op. (A `unittest.mock.Mock` would record every call,

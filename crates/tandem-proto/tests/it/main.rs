@@ -18,6 +18,7 @@ macro_rules! ensure {
 
 mod bodies;
 mod differential;
+mod fuzz_seeds;
 mod hostile;
 mod responses;
 mod roundtrip;

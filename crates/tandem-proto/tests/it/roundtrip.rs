@@ -45,6 +45,13 @@ fn same_fields(message: &Message, map: &HeaderMap) -> Result<(), String> {
     Ok(())
 }
 
+/// Method, target, version, framing, body chunks and trailers of a request to write.
+type RequestCase<'a> = (Method, &'a str, Version, BodyFraming, &'a [&'a [u8]], &'a HeaderMap);
+
+/// Status, reason, version, framing, keep-alive, body chunks and trailers of a response.
+type ResponseCase<'a> =
+    (StatusCode, Option<&'a str>, Version, BodyFraming, bool, &'a [&'a [u8]], &'a HeaderMap);
+
 #[test]
 fn requests_round_trip() {
     let trailers = headers(&[("x-checksum", "abc"), ("x-more", "1")]);
@@ -52,7 +59,7 @@ fn requests_round_trip() {
     let plain =
         headers(&[("host", "example.com"), ("accept", "*/*"), ("x-multi", "a"), ("x-multi", "b")]);
     #[rustfmt::skip]
-    let cases: [(Method, &str, Version, BodyFraming, &[&[u8]], &HeaderMap); 6] = [
+    let cases: [RequestCase<'_>; 6] = [
         (Method::GET, "/a/b?c=d&e", Version::HTTP_11, BodyFraming::Empty, &[], &none),
         (Method::POST, "/upload", Version::HTTP_11, BodyFraming::Length(11), &[b"hello", b" ", b"world"], &none),
         (Method::POST, "/zero", Version::HTTP_11, BodyFraming::Length(0), &[], &none),
@@ -86,7 +93,7 @@ fn responses_round_trip() {
     let fields =
         headers(&[("content-type", "text/plain"), ("set-cookie", "a=1"), ("set-cookie", "b=2")]);
     #[rustfmt::skip]
-    let cases: [(StatusCode, Option<&str>, Version, BodyFraming, bool, &[&[u8]], &HeaderMap); 6] = [
+    let cases: [ResponseCase<'_>; 6] = [
         (StatusCode::OK, None, Version::HTTP_11, BodyFraming::Length(5), true, &[b"hello"], &none),
         (StatusCode::NOT_FOUND, Some("Nope, Not Here"), Version::HTTP_11, BodyFraming::Chunked, true, &[b"ab", b"cd"], &trailers),
         (StatusCode::OK, Some("Fine"), Version::HTTP_11, BodyFraming::Length(2), false, &[b"ok"], &none),
@@ -123,9 +130,8 @@ fn responses_round_trip() {
     }
 }
 
-/// KNOWN BUG: `ResponseHead::reason` is documented as "the reason phrase as sent, which may
-/// be empty and may hold obs-text", and the encoder writes obs-text, but httparse returns ""
-/// for a reason holding any byte over 0x7f, so `Très bien` reads back as an empty reason.
+/// `ResponseHead::reason` holds the reason as sent, obs-text included; httparse alone would
+/// return "" for a reason holding any byte over 0x7f.
 #[test]
 fn obs_text_reason_round_trips() {
     let none = HeaderMap::new();

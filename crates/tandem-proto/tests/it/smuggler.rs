@@ -139,6 +139,16 @@ fn run(lines: &[(String, Vec<u8>, Reading)]) -> (Vec<String>, usize, usize) {
     (failures, accepted, total)
 }
 
+/// Every probe of the named mutations, for the differential test.
+pub(crate) fn named_probes() -> Vec<(String, Vec<u8>)> {
+    MUTATIONS
+        .iter()
+        .flat_map(|&(name, line, _)| {
+            probes(line).map(|(probe, input)| (format!("smuggler {name}, {probe}"), input))
+        })
+        .collect()
+}
+
 #[test]
 fn named_mutations() {
     let lines: Vec<_> = MUTATIONS
@@ -150,11 +160,15 @@ fn named_mutations() {
     assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// A sweep position: its name in `exhaustive.py`, and the line it makes of a byte.
+type Position = (&'static str, fn(u8) -> Vec<u8>);
+
 /// smuggler's `exhaustive.py` sweeps: each byte 0x01–0x20 and 0x7f–0xff at six positions
 /// around `Transfer-Encoding: chunked`.
+
 #[test]
 fn byte_sweeps() {
-    let positions: [(&str, fn(u8) -> Vec<u8>); 6] = [
+    let positions: [Position; 6] = [
         ("prespace", |b| [&[b][..], b"Transfer-Encoding: chunked"].concat()),
         ("postspace", |b| [&b"Transfer-Encoding"[..], &[b], b": chunked"].concat()),
         ("midspace", |b| [&b"Transfer-Encoding:"[..], &[b], b"chunked"].concat()),

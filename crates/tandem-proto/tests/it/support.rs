@@ -384,3 +384,16 @@ pub(crate) fn post(lines: &[u8], rest: &[u8]) -> Vec<u8> {
 pub(crate) fn get(lines: &[u8]) -> Vec<u8> {
     [&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], lines, b"\r\n"].concat()
 }
+
+/// The harness itself: splits cover what they claim, and pipelining works.
+#[test]
+fn harness() {
+    assert_eq!(split_points(4), [1, 2, 3]);
+    let large = split_points(1 << 20);
+    assert!(large.contains(&1) && large.contains(&((1 << 20) - 1)), "both ends");
+    assert!(large.windows(2).all(|w| w[0] < w[1]), "each boundary once");
+    let outcome =
+        check_request(b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(outcome.targets(), ["/1", "/2"]);
+    assert_eq!(outcome.error, None);
+}
