@@ -63,7 +63,7 @@ fn take_head<P>(
                 // which is what a split delivery hears. httparse's early word stands only
                 // where the scanner has not reached a verdict of its own yet.
                 return match HeadScanner::default().scan(buf, limits, endings, check_line) {
-                    Err(scanned) => Err(scanned),
+                    Err(verdict) => Err(verdict),
                     Ok(_) => Err(early),
                 };
             }
