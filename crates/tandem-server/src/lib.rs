@@ -26,6 +26,7 @@ mod cookies;
 mod error;
 mod file_response;
 mod handler;
+mod inflate;
 mod multipart;
 mod payload;
 mod request;

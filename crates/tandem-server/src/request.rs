@@ -191,14 +191,26 @@ impl Request {
         }
         let limit = self.app.client_max_size();
         self.check_declared_length(limit)?;
+        // A compressed body is decoded as it arrives, and the limit applies to what it
+        // decodes to, so a compression bomb stops at the limit.
+        let coding = self.header("content-encoding").unwrap_or_default();
+        let mut inflater = crate::inflate::Inflater::for_coding(coding, limit)?;
         let mut body = BytesMut::new();
+        let mut received = 0;
         while let Some(chunk) = self.payload.chunk().await? {
-            if body.len() + chunk.len() > limit {
+            received += chunk.len();
+            if received > limit {
                 return Err(HttpError::payload_too_large(limit, None));
             }
-            body.extend_from_slice(&chunk);
+            match &mut inflater {
+                Some(inflater) => inflater.write(&chunk, limit)?,
+                None => body.extend_from_slice(&chunk),
+            }
         }
-        let body = body.freeze();
+        let body = match inflater {
+            Some(inflater) => Bytes::from(inflater.finish(limit)?),
+            None => body.freeze(),
+        };
         self.body = Some(body.clone());
         Ok(body)
     }

@@ -4,6 +4,7 @@
 mod compression;
 mod file_response;
 mod files_support;
+mod inflate;
 mod interop;
 mod lifecycle;
 mod middleware;

@@ -1,0 +1,143 @@
+//! Decoding a request body's `Content-Encoding` (gzip, deflate, br) inside the size limit.
+//!
+//! The decoders write into a buffer that refuses to grow past `client_max_size`, so a
+//! compression bomb (aiohttp CVE-2025-69223: a megabyte that inflates to gigabytes) costs
+//! at most the limit in memory before it is answered with 413 (checklist B34).
+
+use std::io::{self, Write};
+
+use flate2::write::{MultiGzDecoder, ZlibDecoder};
+
+use crate::HttpError;
+
+/// A buffer that refuses to hold more than its limit.
+struct Bounded {
+    out: Vec<u8>,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.out.len() + buf.len() > self.limit {
+            self.exceeded = true;
+            return Err(io::Error::other("decoded body over the limit"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A streaming decoder for one request body.
+pub(crate) enum Inflater {
+    Gzip(MultiGzDecoder<Bounded>),
+    Deflate(ZlibDecoder<Bounded>),
+    Brotli(Box<brotli::DecompressorWriter<Bounded>>),
+}
+
+impl Inflater {
+    /// The decoder for `coding`, or `None` for `identity`. Any other coding is a 415.
+    pub(crate) fn for_coding(coding: &str, limit: usize) -> Result<Option<Inflater>, HttpError> {
+        let out = Bounded { out: Vec::new(), limit, exceeded: false };
+        Ok(Some(match coding.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" => return Ok(None),
+            "gzip" | "x-gzip" => Inflater::Gzip(MultiGzDecoder::new(out)),
+            "deflate" => Inflater::Deflate(ZlibDecoder::new(out)),
+            "br" => Inflater::Brotli(Box::new(brotli::DecompressorWriter::new(out, 4096))),
+            _ => {
+                return Err(HttpError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
+                    .with_text("415: unsupported Content-Encoding"));
+            }
+        }))
+    }
+
+    /// Feeds compressed bytes in.
+    pub(crate) fn write(&mut self, chunk: &[u8], limit: usize) -> Result<(), HttpError> {
+        let result = match self {
+            Inflater::Gzip(d) => d.write_all(chunk),
+            Inflater::Deflate(d) => d.write_all(chunk),
+            Inflater::Brotli(d) => d.write_all(chunk),
+        };
+        result.map_err(|_| self.error(limit))
+    }
+
+    /// Ends the stream and returns the decoded body.
+    pub(crate) fn finish(mut self, limit: usize) -> Result<Vec<u8>, HttpError> {
+        // Flushing may write the last of the output, and so pass the limit: look before
+        // the decoder is consumed.
+        let flushed = match &mut self {
+            Inflater::Gzip(d) => d.try_finish(),
+            Inflater::Deflate(d) => d.try_finish(),
+            Inflater::Brotli(d) => d.flush(),
+        };
+        if flushed.is_err() {
+            return Err(self.error(limit));
+        }
+        let out = match self {
+            Inflater::Gzip(d) => d.finish(),
+            Inflater::Deflate(d) => d.finish(),
+            Inflater::Brotli(d) => {
+                d.into_inner().map_err(|_| io::Error::other("truncated brotli stream"))
+            }
+        };
+        match out {
+            Ok(bounded) if !bounded.exceeded => Ok(bounded.out),
+            Ok(_) => Err(HttpError::payload_too_large(limit, None)),
+            Err(_) => Err(HttpError::bad_request().with_text("400: body does not decode")),
+        }
+    }
+
+    fn error(&self, limit: usize) -> HttpError {
+        let exceeded = match self {
+            Inflater::Gzip(d) => d.get_ref().exceeded,
+            Inflater::Deflate(d) => d.get_ref().exceeded,
+            Inflater::Brotli(d) => d.get_ref().exceeded,
+        };
+        if exceeded {
+            HttpError::payload_too_large(limit, None)
+        } else {
+            HttpError::bad_request().with_text("400: body does not decode")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn decodes_within_the_limit_and_refuses_a_bomb() {
+        let body = gzip(b"hello, hello, hello");
+        let mut inflater = Inflater::for_coding("gzip", 1024).unwrap().unwrap();
+        inflater.write(&body, 1024).unwrap();
+        assert_eq!(inflater.finish(1024).unwrap(), b"hello, hello, hello");
+
+        // 16 MiB of zeros compresses to about 16 KiB; the limit stops it at 1 MiB.
+        let bomb = gzip(&vec![0; 16 << 20]);
+        let mut inflater = Inflater::for_coding("gzip", 1 << 20).unwrap().unwrap();
+        let err = bomb.chunks(4096).try_for_each(|c| inflater.write(c, 1 << 20)).unwrap_err();
+        assert_eq!(err.status(), 413);
+    }
+
+    #[test]
+    fn unknown_codings_are_415_and_garbage_is_400() {
+        assert_eq!(Inflater::for_coding("zip", 10).err().map(|e| e.status().as_u16()), Some(415));
+        assert!(Inflater::for_coding("identity", 10).unwrap().is_none());
+        let mut inflater = Inflater::for_coding("deflate", 1024).unwrap().unwrap();
+        let err =
+            inflater.write(b"not zlib at all", 1024).and_then(|()| inflater.finish(1024).map(drop));
+        assert_eq!(err.unwrap_err().status(), 400);
+    }
+}
