@@ -11,7 +11,7 @@ use flate2::write::{MultiGzDecoder, ZlibDecoder};
 use crate::HttpError;
 
 /// A buffer that refuses to hold more than its limit.
-struct Bounded {
+pub(crate) struct Bounded {
     out: Vec<u8>,
     limit: usize,
     exceeded: bool,
