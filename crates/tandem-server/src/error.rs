@@ -22,6 +22,12 @@ use crate::response::{IntoResponse, Response};
 /// ```
 #[derive(Clone, Debug)]
 pub struct HttpError {
+    // Boxed so `Result<T, HttpError>` stays a pointer wide on the happy path.
+    inner: Box<HttpErrorInner>,
+}
+
+#[derive(Clone, Debug)]
+struct HttpErrorInner {
     status: StatusCode,
     text: Option<String>,
     headers: HeaderMap,
@@ -30,13 +36,15 @@ pub struct HttpError {
 impl HttpError {
     /// An error with `status` and the default text, `"<code>: <reason>"`, as aiohttp's.
     pub fn new(status: StatusCode) -> Self {
-        HttpError { status, text: None, headers: HeaderMap::new() }
+        HttpError {
+            inner: Box::new(HttpErrorInner { status, text: None, headers: HeaderMap::new() }),
+        }
     }
 
     /// Replaces the body text.
     #[must_use]
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
-        self.text = Some(text.into());
+        self.inner.text = Some(text.into());
         self
     }
 
@@ -44,19 +52,19 @@ impl HttpError {
     #[must_use]
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            self.headers.append(n, v);
+            self.inner.headers.append(n, v);
         }
         self
     }
 
     /// The status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.inner.status
     }
 
     /// The body text.
     pub fn text(&self) -> String {
-        self.text.clone().unwrap_or_else(|| default_text(self.status))
+        self.inner.text.clone().unwrap_or_else(|| default_text(self.inner.status))
     }
 
     fn redirect(status: StatusCode, location: &str) -> Self {
@@ -132,8 +140,8 @@ impl std::error::Error for HttpError {}
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let text = self.text();
-        let mut response = Response::text(text).with_status(self.status);
-        for (name, value) in self.headers {
+        let mut response = Response::text(text).with_status(self.inner.status);
+        for (name, value) in self.inner.headers {
             if let Some(name) = name {
                 response.headers_mut().append(name, value);
             }

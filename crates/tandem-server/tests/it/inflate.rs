@@ -28,7 +28,7 @@ async fn gzip_bodies_are_decoded_and_bombs_stop_at_the_limit() {
     });
     let server = Server::start(app).await;
 
-    let ok = server.request(&post("gzip", &gzip(&[b'x'; 100_000]))).await;
+    let ok = server.request(&post("gzip", &gzip(&vec![b'x'; 100_000]))).await;
     assert_eq!((ok.status, ok.body.as_slice()), (200, &b"100000"[..]));
 
     // About 1 KiB on the wire, 1 MiB + 1 decoded: one byte over the default limit.
