@@ -83,12 +83,18 @@ impl Fields {
 
     /// The value of the first field called `name` (any case).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        let name = name.as_bytes();
+        let field = self.spans.iter().find(|f| self.raw[f.name.range()].eq_ignore_ascii_case(name))?;
+        Some(&self.raw[field.value.range()])
     }
 
     /// The values of every field called `name` (any case), in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        // Names are compared as bytes: a lookup costs no UTF-8 check per field.
+        self.spans
+            .iter()
+            .filter(move |f| self.raw[f.name.range()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| &self.raw[f.value.range()])
     }
 
     /// Every field as `(name, value)`, names in the case they arrived in.
@@ -167,12 +173,14 @@ impl RequestHead {
     /// authority for the other forms.
     pub fn path(&self) -> &str {
         let target = self.target();
-        let path = match target.find("://") {
-            Some(i) => {
-                let after = &target[i + 3..];
-                after.find('/').map_or("/", |p| &after[p..])
-            }
-            None => target,
+        // Origin-form, by far the most common, needs no search for a scheme.
+        let path = if target.starts_with('/') {
+            target
+        } else if let Some(i) = target.find("://") {
+            let after = &target[i + 3..];
+            after.find('/').map_or("/", |p| &after[p..])
+        } else {
+            target
         };
         path.split_once('?').map_or(path, |(p, _)| p)
     }

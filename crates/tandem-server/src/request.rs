@@ -18,6 +18,13 @@ use crate::{Form, HttpError, MultipartReader, app::App, payload::Payload, router
 /// [`content`](Self::content) or, part by part, [`multipart`](Self::multipart).
 #[derive(Debug)]
 pub struct Request {
+    // Boxed: a request is moved into its handler's future and through the middlewares,
+    // and a pointer moves cheaper than the 400-odd bytes below.
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     head: RequestHead,
     headers: OnceLock<HeaderMap>,
     query: OnceLock<Vec<(String, String)>>,
@@ -37,7 +44,7 @@ impl Request {
         remote: Option<SocketAddr>,
         payload: Payload,
     ) -> Self {
-        Request {
+        let inner = Inner {
             head,
             headers: OnceLock::new(),
             query: OnceLock::new(),
@@ -48,43 +55,44 @@ impl Request {
             payload,
             body: None,
             extensions: Extensions::new(),
-        }
+        };
+        Request { inner: Box::new(inner) }
     }
 
     pub(crate) fn set_match(&mut self, match_info: MatchInfo, app: App) {
-        self.match_info = match_info;
-        self.app = app;
+        self.inner.match_info = match_info;
+        self.inner.app = app;
     }
 
     /// The method.
     pub fn method(&self) -> &Method {
-        self.head.method()
+        self.inner.head.method()
     }
 
     /// The HTTP version.
     pub fn version(&self) -> Version {
-        self.head.version()
+        self.inner.head.version()
     }
 
     /// The path, percent-decoded (aiohttp's `request.path`).
     pub fn path(&self) -> Cow<'_, str> {
-        percent_encoding::percent_decode_str(self.head.path()).decode_utf8_lossy()
+        percent_encoding::percent_decode_str(self.inner.head.path()).decode_utf8_lossy()
     }
 
     /// The path as sent, still percent-encoded (aiohttp's `request.raw_path`, without the
     /// query).
     pub fn raw_path(&self) -> &str {
-        self.head.path()
+        self.inner.head.path()
     }
 
     /// The query string, without `?`.
     pub fn query_string(&self) -> &str {
-        self.head.query().unwrap_or_default()
+        self.inner.head.query().unwrap_or_default()
     }
 
     /// Every query parameter in order, repeated names included (aiohttp's `MultiDict`).
     pub fn query(&self) -> &[(String, String)] {
-        self.query.get_or_init(|| {
+        self.inner.query.get_or_init(|| {
             form_urlencoded::parse(self.query_string().as_bytes()).into_owned().collect()
         })
     }
@@ -101,18 +109,18 @@ impl Request {
 
     /// The value of the path variable `name` from the route's pattern, percent-decoded.
     pub fn match_info(&self, name: &str) -> Option<&str> {
-        self.match_info.get(name)
+        self.inner.match_info.get(name)
     }
 
     /// The headers, case-insensitive and multi-valued.
     pub fn headers(&self) -> &HeaderMap {
-        self.headers.get_or_init(|| self.head.fields().to_header_map())
+        self.inner.headers.get_or_init(|| self.inner.head.fields().to_header_map())
     }
 
     /// The first value of header `name` (any case) as text, if it is valid UTF-8. Cheaper
     /// than [`headers`](Self::headers) for one lookup.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.head.fields().get(name).and_then(|v| std::str::from_utf8(v).ok())
+        self.inner.head.fields().get(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// `Content-Type` without its parameters, lower-cased (aiohttp's `content_type`).
@@ -123,9 +131,9 @@ impl Request {
 
     /// The cookies the client sent.
     pub fn cookies(&self) -> &[(String, String)] {
-        self.cookies.get_or_init(|| {
+        self.inner.cookies.get_or_init(|| {
             let mut cookies = Vec::new();
-            for value in self.head.fields().get_all("cookie") {
+            for value in self.inner.head.fields().get_all("cookie") {
                 crate::cookies::parse_cookie_header(value, &mut cookies);
             }
             cookies
@@ -139,57 +147,57 @@ impl Request {
 
     /// The peer's address (`None` on a Unix socket).
     pub fn remote(&self) -> Option<SocketAddr> {
-        self.remote
+        self.inner.remote
     }
 
     /// The application serving this request: its state and `url_for`.
     pub fn app(&self) -> &App {
-        &self.app
+        &self.inner.app
     }
 
     /// Shared state of type `T` from the application (or an enclosing one):
     /// `request.app["db"]` in aiohttp.
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        self.app.state::<T>()
+        self.inner.app.state::<T>()
     }
 
     /// Values middlewares attach to this request.
     pub fn extensions(&self) -> &Extensions {
-        &self.extensions
+        &self.inner.extensions
     }
 
     /// Values middlewares attach to this request, to change.
     pub fn extensions_mut(&mut self) -> &mut Extensions {
-        &mut self.extensions
+        &mut self.inner.extensions
     }
 
     /// Whether the connection may be kept open after this request.
     pub fn keep_alive(&self) -> bool {
-        self.head.keep_alive()
+        self.inner.head.keep_alive()
     }
 
     /// The parsed head, for what this API does not cover.
     pub fn head(&self) -> &RequestHead {
-        &self.head
+        &self.inner.head
     }
 
     /// The body as a stream (aiohttp's `request.content`), not limited in size.
     pub fn content(&mut self) -> &mut Payload {
-        &mut self.payload
+        &mut self.inner.payload
     }
 
     /// Takes the body stream, to move it into a streamed response or a task.
     pub fn take_content(&mut self) -> Payload {
-        std::mem::take(&mut self.payload)
+        std::mem::take(&mut self.inner.payload)
     }
 
     /// The whole body, up to `client_max_size` (413 past it). Reading twice returns the same
     /// bytes.
     pub async fn read(&mut self) -> Result<Bytes, HttpError> {
-        if let Some(body) = &self.body {
+        if let Some(body) = &self.inner.body {
             return Ok(body.clone());
         }
-        let limit = self.app.client_max_size();
+        let limit = self.inner.app.client_max_size();
         self.check_declared_length(limit)?;
         // A compressed body is decoded as it arrives, and the limit applies to what it
         // decodes to, so a compression bomb stops at the limit.
@@ -197,7 +205,7 @@ impl Request {
         let mut inflater = crate::inflate::Inflater::for_coding(coding, limit)?;
         let mut body = BytesMut::new();
         let mut received = 0;
-        while let Some(chunk) = self.payload.chunk().await? {
+        while let Some(chunk) = self.inner.payload.chunk().await? {
             received += chunk.len();
             if received > limit {
                 return Err(HttpError::payload_too_large(limit, None));
@@ -211,7 +219,7 @@ impl Request {
             Some(inflater) => Bytes::from(inflater.finish(limit)?),
             None => body.freeze(),
         };
-        self.body = Some(body.clone());
+        self.inner.body = Some(body.clone());
         Ok(body)
     }
 
@@ -250,7 +258,7 @@ impl Request {
                 Ok(Form::from_pairs(form_urlencoded::parse(&body).into_owned()))
             }
             Some("multipart/form-data") => {
-                let limit = self.app.client_max_size();
+                let limit = self.inner.app.client_max_size();
                 self.check_declared_length(limit)?;
                 let reader = self.multipart_with_limit(Some(limit))?;
                 crate::multipart::read_form(reader).await
@@ -278,7 +286,7 @@ impl Request {
     /// to the limit first.
     #[allow(clippy::result_large_err, reason = "the crate's error type, on the error path only")]
     fn check_declared_length(&self, limit: usize) -> Result<(), HttpError> {
-        match self.head.framing() {
+        match self.inner.head.framing() {
             BodyFraming::Length(n) if n > limit as u64 => {
                 Err(HttpError::payload_too_large(limit, Some(n)))
             }
