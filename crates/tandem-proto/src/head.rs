@@ -84,7 +84,8 @@ impl Fields {
     /// The value of the first field called `name` (any case).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         let name = name.as_bytes();
-        let field = self.spans.iter().find(|f| self.raw[f.name.range()].eq_ignore_ascii_case(name))?;
+        let field =
+            self.spans.iter().find(|f| self.raw[f.name.range()].eq_ignore_ascii_case(name))?;
         Some(&self.raw[field.value.range()])
     }
 

@@ -4,7 +4,7 @@
 mod conn;
 mod write;
 
-use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use tandem_proto::Limits;
 use tokio::net::{TcpListener, UnixListener};
@@ -196,13 +196,28 @@ pub fn run_app(app: Application, host: &str, port: u16) -> Result<(), Error> {
 }
 
 /// `run_app` with more knobs: workers and connection settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RunOptions {
     host: String,
     port: u16,
     workers: usize,
     multi_thread: bool,
     config: ServerConfig,
+    on_listening: Option<Arc<std::sync::Mutex<Option<ListeningHook>>>>,
+}
+
+type ListeningHook = Box<dyn FnOnce(SocketAddr) + Send>;
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("workers", &self.workers)
+            .field("multi_thread", &self.multi_thread)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunOptions {
@@ -214,6 +229,7 @@ impl RunOptions {
             workers: 1,
             multi_thread: false,
             config: ServerConfig::default(),
+            on_listening: None,
         }
     }
 
@@ -242,6 +258,12 @@ impl RunOptions {
 
     /// Serves `app` until SIGINT or SIGTERM.
     pub fn run(self, app: Application) -> Result<(), Error> {
+        self.run_until(app, wait_for_signal())
+    }
+
+    /// Serves `app` until `stop` completes, then shuts down gracefully as on a signal. With
+    /// port 0, [`on_listening`](Self::on_listening) tells where it listens.
+    pub fn run_until(self, app: Application, stop: impl Future<Output = ()>) -> Result<(), Error> {
         let mut builder = if self.multi_thread {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             b.worker_threads(self.workers);
@@ -250,10 +272,17 @@ impl RunOptions {
             tokio::runtime::Builder::new_current_thread()
         };
         let runtime = builder.enable_all().build()?;
-        runtime.block_on(self.serve(app))
+        runtime.block_on(self.serve(app, stop))
     }
 
-    async fn serve(self, app: Application) -> Result<(), Error> {
+    /// Calls `f` with the bound address once the server listens (before the banner).
+    #[must_use]
+    pub fn on_listening(mut self, f: impl FnOnce(SocketAddr) + Send + 'static) -> Self {
+        self.on_listening = Some(Arc::new(std::sync::Mutex::new(Some(Box::new(f)))));
+        self
+    }
+
+    async fn serve(self, app: Application, stop: impl Future<Output = ()>) -> Result<(), Error> {
         let mut runner = AppRunner::with_config(app, self.config.clone())?;
         runner.setup().await?;
         let per_thread = if self.multi_thread { 1 } else { self.workers };
@@ -272,8 +301,12 @@ impl RunOptions {
             }
             addr
         };
+        let listening = self.on_listening.as_ref().and_then(|f| f.lock().ok()?.take());
+        if let Some(listening) = listening {
+            listening(addr);
+        }
         println!("======== Running on http://{addr} ========\n(Press CTRL+C to quit)");
-        wait_for_signal().await;
+        stop.await;
         runner.cleanup().await;
         Ok(())
     }

@@ -12,6 +12,7 @@ mod multipart;
 mod request_api;
 mod responses;
 mod routing;
+mod running;
 mod static_files;
 mod support;
 mod upgrade;

@@ -1,0 +1,131 @@
+//! Running an application: a Unix site, `RunOptions` workers both ways, the access log.
+
+use std::{
+    io::{Read, Write},
+    sync::{Arc, Mutex},
+};
+
+use tandem_server::{AppRunner, Application, Request, Response, RunOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::within;
+
+fn hello_app() -> Application {
+    let mut app = Application::new();
+    app.add_get("/", |_req: Request| async { Response::text("hello") });
+    app
+}
+
+#[tokio::test]
+async fn a_unix_site_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tandem.sock");
+    let mut runner = AppRunner::new(hello_app()).unwrap();
+    runner.setup().await.unwrap();
+    runner.unix_site(&path).unwrap();
+
+    let mut stream = within(tokio::net::UnixStream::connect(&path)).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut reply = Vec::new();
+    within(stream.read_to_end(&mut reply)).await.unwrap();
+    let reply = String::from_utf8(reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\nhello"), "{reply}");
+    assert!(runner.cleanup().await);
+}
+
+/// Serves with `options` on a thread, makes `n` requests on separate connections, stops.
+fn serve_and_stop(options: RunOptions, n: usize) -> Vec<String> {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let options = options.on_listening(move |addr| addr_tx.send(addr).unwrap());
+    let server = std::thread::spawn(move || {
+        options.run_until(hello_app(), async move {
+            let _ = stop_rx.await;
+        })
+    });
+    let addr =
+        addr_rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the server listens");
+    let replies = (0..n)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            stream.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).unwrap();
+            reply
+        })
+        .collect();
+    stop_tx.send(()).unwrap();
+    server.join().unwrap().unwrap();
+    replies
+}
+
+#[test]
+fn workers_with_reuseport_serve_and_stop() {
+    let replies = serve_and_stop(RunOptions::new("127.0.0.1", 0).workers(2), 16);
+    assert!(
+        replies.iter().all(|r| r.starts_with("HTTP/1.1 200 OK") && r.ends_with("hello")),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn workers_on_one_multi_thread_runtime_serve_and_stop() {
+    let replies = serve_and_stop(RunOptions::new("127.0.0.1", 0).workers(2).multi_thread(true), 16);
+    assert!(
+        replies.iter().all(|r| r.starts_with("HTTP/1.1 200 OK") && r.ends_with("hello")),
+        "{replies:?}"
+    );
+}
+
+/// Records the fields of `tandem::access` events.
+#[derive(Clone, Default)]
+struct AccessLog(Arc<Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for AccessLog {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "tandem::access"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn every_request_is_in_the_access_log() {
+    let log = AccessLog::default();
+    // The test runtime is single-threaded, so a thread-local default sees the server too.
+    let _guard = tracing::subscriber::set_default(log.clone());
+    let server = crate::support::Server::start(hello_app()).await;
+    assert_eq!(server.get("/").await.status, 200);
+    assert_eq!(server.get("/missing?x=1").await.status, 404);
+    assert!(server.stop().await);
+    let lines = log.0.lock().unwrap().clone();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains("method=GET")
+            && lines[0].contains("target=/ ")
+            && lines[0].contains("status=200"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("target=/missing?x=1") && lines[1].contains("status=404"),
+        "{lines:?}"
+    );
+}
