@@ -1,6 +1,7 @@
 //! Running an application: a Unix site, `RunOptions` workers both ways, the access log.
 
 use std::{
+    fmt::Write as _,
     io::{Read, Write},
     sync::{Arc, Mutex},
 };
@@ -96,7 +97,7 @@ impl tracing::Subscriber for AccessLog {
         struct Fields(String);
         impl tracing::field::Visit for Fields {
             fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!("{}={value:?} ", field.name()));
+                let _ = write!(self.0, "{}={value:?} ", field.name());
             }
         }
         let mut fields = Fields(String::new());
