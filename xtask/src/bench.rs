@@ -3,16 +3,20 @@
 //!
 //! `cargo xtask bench server [...]` is not a criterion bench: it is the
 //! server throughput harness in `bench/server.rs` (wrk against Tandem, hyper
-//! and actix-web).
+//! and actix-web), and `cargo xtask bench proto-count` counts instructions per
+//! parse under callgrind (`bench/instructions.rs`).
 
+mod instructions;
 mod load;
 mod server;
 
 use crate::{Cmd, Result};
 
 pub(crate) fn run(args: &[String]) -> Result {
-    if let Some(("server", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
-        return server::run(rest);
+    match args.split_first().map(|(a, r)| (a.as_str(), r)) {
+        Some(("server", rest)) => return server::run(rest),
+        Some(("proto-count", [])) => return instructions::run(),
+        _ => {}
     }
     command(args)?.run()
 }

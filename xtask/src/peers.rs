@@ -48,6 +48,8 @@ const APT_PEERS: &[AptPeer] = &[
     AptPeer { package: "curl", probe: Probe::Command("curl") },
     // Load generator for server throughput checks on loopback.
     AptPeer { package: "wrk", probe: Probe::Command("wrk") },
+    // A real DNS server on loopback for tandem-connect's custom-nameserver test.
+    AptPeer { package: "dnsmasq-base", probe: Probe::Command("dnsmasq") },
     // For the .venv that holds aiohttp; only if python3 cannot make one.
     AptPeer { package: "python3-venv", probe: Probe::Venv },
 ];

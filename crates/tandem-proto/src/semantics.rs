@@ -84,11 +84,11 @@ impl ConnectionOptions {
     /// Adds the tokens of one `Connection` field (a comma-separated list, any case).
     pub(crate) fn add(&mut self, value: &[u8]) {
         // The values browsers and load generators send, without splitting a list.
-        if value.eq_ignore_ascii_case(b"keep-alive") {
+        if crate::decode::fields::eq_lowercase(value, b"keep-alive") {
             self.keep_alive = true;
             return;
         }
-        if value.eq_ignore_ascii_case(b"close") {
+        if crate::decode::fields::eq_lowercase(value, b"close") {
             self.close = true;
             return;
         }
@@ -164,11 +164,34 @@ const fn is_query_byte(b: u8) -> bool {
     matches!(b, 0x21..=0x7e) && !matches!(b, b'#' | b'"' | b'<' | b'>')
 }
 
+const PATH: u8 = 1;
+const QUERY: u8 = 2;
+
+/// For each byte, whether it may appear in a path (`PATH`) and in a query (`QUERY`): one
+/// table lookup per byte, as every request's target is checked.
+const TARGET_BYTES: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (if is_path_byte(b as u8) { PATH } else { 0 })
+            | (if is_query_byte(b as u8) { QUERY } else { 0 });
+        b += 1;
+    }
+    table
+};
+
 /// Checks the bytes of a target: path bytes up to the first `?`, query bytes after it.
 fn is_target_text(target: &[u8]) -> bool {
-    let query = target.iter().position(|&b| b == b'?').unwrap_or(target.len());
-    target[..query].iter().all(|&b| is_path_byte(b))
-        && target[query..].iter().all(|&b| is_query_byte(b))
+    let mut allowed = PATH;
+    for &b in target {
+        if TARGET_BYTES[usize::from(b)] & allowed == 0 {
+            return false;
+        }
+        if b == b'?' {
+            allowed = QUERY;
+        }
+    }
+    true
 }
 
 /// Checks a request target against its method (RFC 9112 §3.2): origin-form for most,

@@ -219,7 +219,7 @@ fn build(servers: &[&'static str]) -> Result<Vec<(&'static str, PathBuf)>> {
 
 /// `cargo build --release ARGS`, returning the executables cargo reports
 /// (so a custom `CARGO_TARGET_DIR` or `build.target-dir` is honoured).
-fn cargo_build(args: &[&str]) -> Result<Vec<PathBuf>> {
+pub(super) fn cargo_build(args: &[&str]) -> Result<Vec<PathBuf>> {
     let cmd = Cmd::cargo()
         .args(["build", "--release"])
         .args(args)
