@@ -6,27 +6,8 @@ use regex::Regex;
 /// What a path segment variable matches by default: aiohttp's `[^{}/]+`.
 const SEGMENT: &str = "[^{}/]+";
 
-/// Characters percent-encoded when a value is put into a URL by `url_for`: everything a
-/// path segment may not hold raw (RFC 3986 `pchar`).
-const SEGMENT_ENCODE: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}')
-    .add(b'/')
-    .add(b'\\')
-    .add(b'^')
-    .add(b'|')
-    .add(b'[')
-    .add(b']');
-
-/// The same, but keeping `/`: for variables whose pattern spans segments (`{path:.*}`).
+/// Characters percent-encoded when a value spanning segments (`{path:.*}`) is put into a
+/// URL by `url_for`: everything a path may not hold raw (RFC 3986), keeping `/`.
 const TAIL_ENCODE: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
@@ -43,6 +24,9 @@ const TAIL_ENCODE: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'[')
     .add(b']');
+
+/// The same for a one-segment variable: `/` is encoded too (RFC 3986 `pchar`).
+const SEGMENT_ENCODE: &AsciiSet = &TAIL_ENCODE.add(b'/');
 
 #[derive(Debug)]
 enum Part {

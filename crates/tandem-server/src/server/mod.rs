@@ -7,13 +7,16 @@ mod write;
 use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use tandem_proto::Limits;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::{
+    io::AsyncWrite,
+    net::{TcpListener, UnixListener},
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use conn::{FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES};
 pub(crate) use write::Writer;
 
-use crate::{App, Application, Error, handler::BoxFuture};
+use crate::{App, Application, Error, handler::BoxFuture, payload::ConnRead};
 
 /// How long an idle keep-alive connection stays open: 75 s, aiohttp's default before 3.11
 /// (3630 s since), nginx's too. Shorter frees idle sockets sooner.
@@ -124,41 +127,14 @@ impl AppRunner {
     /// Serves on an already bound listener (for `SO_REUSEPORT` workers, or tests).
     pub fn serve_tcp(&self, listener: TcpListener) {
         let (app, config, tracker, shutdown) = self.parts();
-        self.tracker.spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((stream, remote)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let (app, config, shutdown) = (app.clone(), Arc::clone(&config), shutdown.clone());
-                tracker.spawn(async move {
-                    let (read, write) = stream.into_split();
-                    conn::serve(read, write, Some(remote), app, &config, shutdown).await;
-                });
-            }
-        });
+        self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
     }
 
     /// Listens on a Unix socket at `path` and serves (aiohttp's `UnixSite`).
     pub fn unix_site(&self, path: &Path) -> Result<(), Error> {
         let listener = UnixListener::bind(path)?;
         let (app, config, tracker, shutdown) = self.parts();
-        self.tracker.spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((stream, _)) = accepted else { continue };
-                let (app, config, shutdown) = (app.clone(), Arc::clone(&config), shutdown.clone());
-                tracker.spawn(async move {
-                    let (read, write) = stream.into_split();
-                    conn::serve(read, write, None, app, &config, shutdown).await;
-                });
-            }
-        });
+        self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
         Ok(())
     }
 
@@ -321,28 +297,77 @@ fn spawn_worker(runner: &AppRunner, listener: std::net::TcpListener) {
         };
         runtime.block_on(async move {
             let Ok(listener) = TcpListener::from_std(listener) else { return };
-            let worker_tracker = TaskTracker::new();
-            loop {
-                let accepted = tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((stream, remote)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let (app, config, shutdown) = (app.clone(), Arc::clone(&config), shutdown.clone());
-                // Tracked twice: locally, so this runtime outlives its connections, and by
-                // the runner, so shutdown waits for them.
-                let token = tracker.token();
-                worker_tracker.spawn(async move {
-                    let (read, write) = stream.into_split();
-                    conn::serve(read, write, Some(remote), app, &config, shutdown).await;
-                    drop(token);
-                });
-            }
-            worker_tracker.close();
-            worker_tracker.wait().await;
+            // Connections are tracked twice: locally, so this runtime outlives them, and by
+            // the runner, so its shutdown waits for them.
+            let local = TaskTracker::new();
+            accept_loop(listener, app, config, shutdown, local.clone(), Some(tracker)).await;
+            local.close();
+            local.wait().await;
         });
     });
+}
+
+/// A listener whose connections `accept_loop` serves: TCP or Unix.
+trait Listen: Send + 'static {
+    type Read: ConnRead;
+    type Write: AsyncWrite + Send + Unpin + 'static;
+
+    fn accept_split(
+        &self,
+    ) -> impl Future<Output = std::io::Result<Accepted<Self::Read, Self::Write>>> + Send;
+}
+
+type Accepted<R, W> = (R, W, Option<SocketAddr>);
+
+impl Listen for TcpListener {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+
+    async fn accept_split(&self) -> std::io::Result<Accepted<Self::Read, Self::Write>> {
+        let (stream, remote) = self.accept().await?;
+        // Responses are written whole; Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        Ok((read, write, Some(remote)))
+    }
+}
+
+impl Listen for UnixListener {
+    type Read = tokio::net::unix::OwnedReadHalf;
+    type Write = tokio::net::unix::OwnedWriteHalf;
+
+    async fn accept_split(&self) -> std::io::Result<Accepted<Self::Read, Self::Write>> {
+        let (stream, _) = self.accept().await?;
+        let (read, write) = stream.into_split();
+        Ok((read, write, None))
+    }
+}
+
+/// Accepts until shutdown, serving each connection as a task on `tracker`; `hold`, if given,
+/// also waits for each connection (a worker's runner).
+async fn accept_loop<L: Listen>(
+    listener: L,
+    app: App,
+    config: Arc<ServerConfig>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    hold: Option<TaskTracker>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept_split() => accepted,
+        };
+        // A failed accept (a peer that reset, or a full file table) ends that connection,
+        // never the server.
+        let Ok((read, write, remote)) = accepted else { continue };
+        let (app, config, shutdown) = (app.clone(), Arc::clone(&config), shutdown.clone());
+        let token = hold.as_ref().map(TaskTracker::token);
+        tracker.spawn(async move {
+            conn::serve(read, write, remote, app, &config, shutdown).await;
+            drop(token);
+        });
+    }
 }
 
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
