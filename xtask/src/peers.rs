@@ -50,6 +50,8 @@ const APT_PEERS: &[AptPeer] = &[
     AptPeer { package: "wrk", probe: Probe::Command("wrk") },
     // A real DNS server on loopback for tandem-connect's custom-nameserver test.
     AptPeer { package: "dnsmasq-base", probe: Probe::Command("dnsmasq") },
+    // A real HTTP proxy on loopback for tandem-connect's CONNECT tunnel test.
+    AptPeer { package: "tinyproxy-bin", probe: Probe::Command("tinyproxy") },
     // For the .venv that holds aiohttp; only if python3 cannot make one.
     AptPeer { package: "python3-venv", probe: Probe::Venv },
 ];

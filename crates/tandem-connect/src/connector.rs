@@ -1,22 +1,33 @@
-//! The connector and its pool.
+//! The connector: aiohttp's `TCPConnector` (and `UnixConnector`), stringing the pool, DNS,
+//! TCP and TLS together behind [`Connector::connect`].
 //!
-//! FIRST VERSION: plain TCP, no pooling beyond an idle list per origin. The pool's limits,
-//! the DNS cache, TLS and proxies are being built behind this same API.
+//! A checkout first takes a slot from the pool (waiting, fairly, at most `pool_timeout`), then
+//! reuses an idle connection for the same origin and TLS settings, or opens one within
+//! `connect_timeout`: resolve, Happy Eyeballs, TLS. The slot travels with the [`Connection`]
+//! and is freed however the connection ends. The connection itself is in `connection.rs`, the
+//! per-checkout settings in `options.rs`.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
-use tokio::{
-    io::{AsyncRead, AsyncWrite},
-    net::TcpStream,
-};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::{
     Origin, Scheme,
+    connection::{Connection, ConnectionInfo},
+    dns::{DEFAULT_DNS_CACHE_MAX_SIZE, DEFAULT_TTL_DNS_CACHE, DnsStats, Resolver},
     error::{Error, Kind},
+    options::{ConnectEvents, ConnectOptions},
+    pool::{Pool, PoolKey, PoolStats},
+    proxy::{self, Proxy},
+    tcp::{self, AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY, TcpOptions},
+    tls::{self, TlsConfig},
+    unix,
 };
 
 /// aiohttp's `limit`: at most 100 connections in all (0 means no limit).
@@ -38,14 +49,23 @@ pub struct Connector {
 }
 
 struct Inner {
-    idle: Mutex<HashMap<Origin, Vec<Box<dyn Io>>>>,
-    force_close: bool,
+    pool: Arc<Pool>,
+    resolver: Resolver,
+    tcp: TcpOptions,
+    sock_connect_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    pool_timeout: Option<Duration>,
+    verify_ssl: bool,
+    /// The user's TLS settings, or the default ones built on first use.
+    tls: OnceLock<TlsConfig>,
+    unix_socket: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connector")
-            .field("force_close", &self.inner.force_close)
+            .field("unix_socket", &self.inner.unix_socket)
+            .field("stats", &self.pool_stats())
             .finish_non_exhaustive()
     }
 }
@@ -56,10 +76,52 @@ impl Default for Connector {
     }
 }
 
-/// Settings for a [`Connector`].
-#[derive(Clone, Debug, Default)]
+/// Settings for a [`Connector`], with aiohttp's defaults.
+#[derive(Clone, Debug)]
 pub struct ConnectorBuilder {
+    limit: usize,
+    limit_per_host: usize,
+    keepalive_timeout: Duration,
     force_close: bool,
+    use_dns_cache: bool,
+    ttl_dns_cache: Option<Duration>,
+    dns_cache_max_size: usize,
+    happy_eyeballs_delay: Option<Duration>,
+    family: Option<AddressFamily>,
+    local_address: Option<IpAddr>,
+    sock_connect_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    pool_timeout: Option<Duration>,
+    verify_ssl: bool,
+    tls: Option<TlsConfig>,
+    unix_socket: Option<PathBuf>,
+    overrides: HashMap<String, Vec<SocketAddr>>,
+    nameservers: Vec<SocketAddr>,
+}
+
+impl Default for ConnectorBuilder {
+    fn default() -> Self {
+        ConnectorBuilder {
+            limit: DEFAULT_LIMIT,
+            limit_per_host: DEFAULT_LIMIT_PER_HOST,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            force_close: false,
+            use_dns_cache: true,
+            ttl_dns_cache: Some(DEFAULT_TTL_DNS_CACHE),
+            dns_cache_max_size: DEFAULT_DNS_CACHE_MAX_SIZE,
+            happy_eyeballs_delay: Some(DEFAULT_HAPPY_EYEBALLS_DELAY),
+            family: None,
+            local_address: None,
+            sock_connect_timeout: None,
+            connect_timeout: None,
+            pool_timeout: None,
+            verify_ssl: true,
+            tls: None,
+            unix_socket: None,
+            overrides: HashMap::new(),
+            nameservers: Vec::new(),
+        }
+    }
 }
 
 impl ConnectorBuilder {
@@ -70,12 +132,164 @@ impl ConnectorBuilder {
         self
     }
 
+    /// At most this many connections in use at once (default 100; 0 means no limit). Further
+    /// checkouts wait, first come first served.
+    #[must_use]
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// At most this many connections in use per origin (default 0: no limit). As aiohttp's
+    /// connection key, an origin here also means its TLS settings and proxy.
+    #[must_use]
+    pub fn limit_per_host(mut self, limit: usize) -> Self {
+        self.limit_per_host = limit;
+        self
+    }
+
+    /// How long an idle connection is kept for reuse (default 15 s; zero keeps none).
+    #[must_use]
+    pub fn keepalive_timeout(mut self, timeout: Duration) -> Self {
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Whether resolved addresses are cached and concurrent lookups shared (default true).
+    #[must_use]
+    pub fn use_dns_cache(mut self, yes: bool) -> Self {
+        self.use_dns_cache = yes;
+        self
+    }
+
+    /// How long resolved addresses are cached (default 10 s; `None` caches them forever).
+    #[must_use]
+    pub fn ttl_dns_cache(mut self, ttl: Option<Duration>) -> Self {
+        self.ttl_dns_cache = ttl;
+        self
+    }
+
+    /// At most this many `(host, port)` answers are cached (default 1000).
+    #[must_use]
+    pub fn dns_cache_max_size(mut self, size: usize) -> Self {
+        self.dns_cache_max_size = size;
+        self
+    }
+
+    /// Asks these DNS servers (UDP, then TCP) instead of the system resolver, as aiohttp's
+    /// `AsyncResolver(nameservers=[...])`. The cache settings still apply.
+    #[must_use]
+    pub fn nameservers(mut self, servers: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.nameservers = servers.into_iter().collect();
+        self
+    }
+
+    /// Resolves `host` to `addrs` without asking DNS (an address with port 0 takes the
+    /// origin's port), as curl's `--resolve`.
+    #[must_use]
+    pub fn resolve(mut self, host: &str, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.overrides.insert(host.to_ascii_lowercase(), addrs.into_iter().collect());
+        self
+    }
+
+    /// How long one address is tried before the next starts alongside it (default 250 ms);
+    /// `None` tries addresses one at a time.
+    #[must_use]
+    pub fn happy_eyeballs_delay(mut self, delay: Option<Duration>) -> Self {
+        self.happy_eyeballs_delay = delay;
+        self
+    }
+
+    /// Connects over IPv4 only or IPv6 only (aiohttp's `family=`; default both).
+    #[must_use]
+    pub fn family(mut self, family: Option<AddressFamily>) -> Self {
+        self.family = family;
+        self
+    }
+
+    /// Connects from this local address (aiohttp's `local_addr=`); only addresses of its
+    /// family are tried.
+    #[must_use]
+    pub fn local_address(mut self, address: Option<IpAddr>) -> Self {
+        self.local_address = address;
+        self
+    }
+
+    /// A bound on each TCP connect attempt (aiohttp's `sock_connect`; default none).
+    #[must_use]
+    pub fn sock_connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.sock_connect_timeout = timeout;
+        self
+    }
+
+    /// A bound on opening a new connection: DNS, TCP and TLS (default none).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// A bound on waiting for a free slot under `limit`/`limit_per_host` (default none).
+    #[must_use]
+    pub fn pool_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.pool_timeout = timeout;
+        self
+    }
+
+    /// `false` accepts any server certificate (aiohttp's `ssl=False`). Ignored when
+    /// [`tls`](Self::tls) is given, whose settings win.
+    #[must_use]
+    pub fn verify_ssl(mut self, verify: bool) -> Self {
+        self.verify_ssl = verify;
+        self
+    }
+
+    /// The TLS settings for https origins: custom CAs, a client certificate, a pin.
+    #[must_use]
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Dials this Unix socket for every origin (aiohttp's `UnixConnector`).
+    #[must_use]
+    pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.unix_socket = Some(path.into());
+        self
+    }
+
     /// The connector.
     pub fn build(self) -> Connector {
+        let tls = OnceLock::new();
+        if let Some(config) = self.tls {
+            let _ = tls.set(config);
+        }
         Connector {
             inner: Arc::new(Inner {
-                idle: Mutex::new(HashMap::new()),
-                force_close: self.force_close,
+                pool: Arc::new(Pool::new(
+                    self.limit,
+                    self.limit_per_host,
+                    self.keepalive_timeout,
+                    self.force_close,
+                )),
+                resolver: Resolver::new(
+                    self.use_dns_cache,
+                    self.ttl_dns_cache,
+                    self.dns_cache_max_size,
+                    self.overrides,
+                    &self.nameservers,
+                ),
+                tcp: TcpOptions {
+                    happy_eyeballs_delay: self.happy_eyeballs_delay,
+                    family: self.family,
+                    local_address: self.local_address,
+                },
+                sock_connect_timeout: self.sock_connect_timeout,
+                connect_timeout: self.connect_timeout,
+                pool_timeout: self.pool_timeout,
+                verify_ssl: self.verify_ssl,
+                tls,
+                unix_socket: self.unix_socket,
             }),
         }
     }
@@ -94,74 +308,152 @@ impl Connector {
 
     /// A connection to `origin`: an idle pooled one if there is one, else a new one.
     pub async fn connect(&self, origin: &Origin) -> Result<Connection, Error> {
-        let idle = self.inner.idle.lock().ok().and_then(|mut idle| idle.get_mut(origin)?.pop());
-        if let Some(io) = idle {
-            return Ok(Connection {
-                io,
-                origin: origin.clone(),
-                connector: self.clone(),
-                reused: true,
-            });
+        self.connect_with(origin, &ConnectOptions::default()).await
+    }
+
+    /// As [`connect`](Self::connect), with TLS settings for this one connection (a
+    /// per-request `ssl=`); connections are pooled apart from those of other settings.
+    pub async fn connect_with_tls(
+        &self,
+        origin: &Origin,
+        tls: &TlsConfig,
+    ) -> Result<Connection, Error> {
+        self.connect_with(origin, &ConnectOptions::new().tls(tls.clone())).await
+    }
+
+    /// As [`connect`](Self::connect), with per-request settings that override the
+    /// connector's: TLS, proxy, TLS name, timeouts, and callbacks.
+    pub async fn connect_with(
+        &self,
+        origin: &Origin,
+        options: &ConnectOptions,
+    ) -> Result<Connection, Error> {
+        let tls = match (origin.scheme(), &options.tls) {
+            (Scheme::Http, _) => None,
+            (Scheme::Https, Some(tls)) => Some(tls.clone()),
+            (Scheme::Https, None) => Some(self.default_tls()?),
+        };
+        let key = PoolKey {
+            origin: origin.clone(),
+            tls: tls.as_ref().map_or(0, TlsConfig::id),
+            proxy: options.proxy.clone(),
+            server_name: options.server_hostname.clone().filter(|_| tls.is_some()),
+        };
+        let pool_timeout = options.pool_timeout.or(self.inner.pool_timeout);
+        let events = options.events.as_deref();
+        let lease = self.inner.pool.acquire(&key, pool_timeout, events).await?;
+        if let Some((io, info)) = self.inner.pool.take_idle(lease.key()) {
+            tracing::trace!(%origin, "reusing a pooled connection");
+            if let Some(ev) = events {
+                ev.reuseconn(origin);
+            }
+            return Ok(Connection { io, origin: origin.clone(), lease, info, reused: true });
+        }
+        let sock_connect = options.sock_connect_timeout.or(self.inner.sock_connect_timeout);
+        if let Some(ev) = events {
+            ev.create_start(origin);
+        }
+        let open = self.open(origin, tls.as_ref(), options, sock_connect, events);
+        let (io, info) = match options.connect_timeout.or(self.inner.connect_timeout) {
+            Some(t) => tokio::time::timeout(t, open)
+                .await
+                .map_err(|_| Error::bare(Kind::ConnectTimeout))??,
+            None => open.await?,
+        };
+        tracing::trace!(%origin, peer = ?info.peer_addr, "opened a connection");
+        if let Some(ev) = events {
+            ev.create_end(origin);
+        }
+        Ok(Connection { io, origin: origin.clone(), lease, info, reused: false })
+    }
+
+    /// Pool statistics per origin: idle, active and waiting.
+    pub fn pool_stats(&self) -> Vec<(Origin, PoolStats)> {
+        self.inner.pool.stats()
+    }
+
+    /// Pool statistics for one origin (all zero if it has none).
+    pub fn stats_for(&self, origin: &Origin) -> PoolStats {
+        self.pool_stats().into_iter().find(|(o, _)| o == origin).map(|(_, s)| s).unwrap_or_default()
+    }
+
+    /// DNS cache hits and misses so far.
+    pub fn dns_stats(&self) -> DnsStats {
+        self.inner.resolver.stats()
+    }
+
+    /// Forgets cached addresses of `host`, or of every host (aiohttp's `clear_dns_cache`).
+    pub fn clear_dns_cache(&self, host: Option<&str>) {
+        self.inner.resolver.clear(host);
+    }
+
+    /// Closes every idle pooled connection; connections in use are unaffected.
+    pub fn close_idle(&self) {
+        self.inner.pool.close_idle();
+    }
+
+    fn default_tls(&self) -> Result<TlsConfig, Error> {
+        if let Some(config) = self.inner.tls.get() {
+            return Ok(config.clone());
+        }
+        let built = TlsConfig::builder().verify_ssl(self.inner.verify_ssl).build()?;
+        Ok(self.inner.tls.get_or_init(|| built).clone())
+    }
+
+    async fn open(
+        &self,
+        origin: &Origin,
+        tls: Option<&TlsConfig>,
+        options: &ConnectOptions,
+        sock_connect: Option<Duration>,
+        events: Option<&dyn ConnectEvents>,
+    ) -> Result<(Box<dyn Io>, ConnectionInfo), Error> {
+        let mut info = ConnectionInfo::default();
+        let proxy = options.proxy.as_ref();
+        // Through a proxy, the TCP connection goes to the proxy.
+        let dial = proxy.map_or(origin, Proxy::origin);
+        let io: Box<dyn Io> = if let Some(path) = &self.inner.unix_socket {
+            unix::connect(path).await?
+        } else {
+            let addrs = self.inner.resolver.resolve(dial.host(), dial.port(), events).await?;
+            let stream = tcp::connect(&addrs, &self.inner.tcp, sock_connect).await?;
+            info.peer_addr = stream.peer_addr().ok();
+            info.local_addr = stream.local_addr().ok();
+            Box::new(stream)
+        };
+        let io = match proxy {
+            Some(p) => self.through_proxy(io, origin, p, tls).await?,
+            None => io,
+        };
+        let Some(tls) = tls else { return Ok((io, info)) };
+        let name = options.server_hostname.as_deref().unwrap_or(origin.host());
+        let (stream, tls_info) = tls::handshake(tls, name, io).await?;
+        info.tls = Some(tls_info);
+        Ok((Box::new(stream), info))
+    }
+}
+
+impl Connector {
+    /// TLS to an https proxy, then, for an https origin, the `CONNECT` tunnel. The proxy's
+    /// certificate is checked with the same settings as the origin's (as aiohttp does).
+    async fn through_proxy(
+        &self,
+        mut io: Box<dyn Io>,
+        origin: &Origin,
+        proxy: &Proxy,
+        tls: Option<&TlsConfig>,
+    ) -> Result<Box<dyn Io>, Error> {
+        if proxy.origin().scheme() == Scheme::Https {
+            let config = match tls {
+                Some(t) => t.clone(),
+                None => self.default_tls()?,
+            };
+            let (stream, _) = tls::handshake(&config, proxy.origin().host(), io).await?;
+            io = Box::new(stream);
         }
         if origin.scheme() == Scheme::Https {
-            return Err(Error::new(Kind::Unsupported, "https is not supported yet"));
+            io = proxy::connect_tunnel(io, origin, proxy).await?;
         }
-        let stream = TcpStream::connect((origin.host(), origin.port()))
-            .await
-            .map_err(|e| Error::new(Kind::Connect, e))?;
-        let _ = stream.set_nodelay(true);
-        Ok(Connection {
-            io: Box::new(stream),
-            origin: origin.clone(),
-            connector: self.clone(),
-            reused: false,
-        })
-    }
-}
-
-/// One connection from a [`Connector`]. Dropping it closes it; [`release`](Self::release)
-/// gives it back to the pool.
-pub struct Connection {
-    io: Box<dyn Io>,
-    origin: Origin,
-    connector: Connector,
-    reused: bool,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("origin", &self.origin)
-            .field("reused", &self.reused)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Connection {
-    /// The byte stream.
-    pub fn io(&mut self) -> &mut (dyn Io + 'static) {
-        &mut *self.io
-    }
-
-    /// The origin it goes to.
-    pub fn origin(&self) -> &Origin {
-        &self.origin
-    }
-
-    /// Whether it came from the pool (and so may have been closed by the server meanwhile:
-    /// a client retries a request that fails on a reused connection before any response).
-    pub fn is_reused(&self) -> bool {
-        self.reused
-    }
-
-    /// Gives the connection back for reuse. Call it only when the last response's body was
-    /// read to its end and the response allowed keep-alive.
-    pub fn release(self) {
-        if self.connector.inner.force_close {
-            return;
-        }
-        if let Ok(mut idle) = self.connector.inner.idle.lock() {
-            idle.entry(self.origin).or_default().push(self.io);
-        }
+        Ok(io)
     }
 }

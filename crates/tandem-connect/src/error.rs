@@ -12,12 +12,28 @@ struct Inner {
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Dns,
     Connect,
-    Timeout,
+    /// Establishing a new connection took longer than `connect_timeout`.
+    ConnectTimeout,
+    /// Every TCP attempt took longer than `sock_connect_timeout`.
+    SockConnectTimeout,
+    /// Waiting for a free slot in the pool took longer than `pool_timeout`.
+    PoolTimeout,
     Tls,
+    /// The server's certificate failed verification (a subset of `Tls`).
+    Certificate,
+    FingerprintMismatch {
+        expected: Vec<u8>,
+        got: Vec<u8>,
+    },
+    /// The proxy failed or refused the tunnel (with its status, if it answered).
+    Proxy(Option<u16>),
+    /// A setting could not be used: bad PEM, a fingerprint of the wrong length.
+    Config,
+    #[cfg_attr(unix, allow(dead_code, reason = "only non-Unix builds lack a transport"))]
     Unsupported,
 }
 
@@ -29,24 +45,90 @@ impl Error {
         Error { inner: Box::new(Inner { kind, source: Some(source.into()) }) }
     }
 
+    pub(crate) fn bare(kind: Kind) -> Self {
+        Error { inner: Box::new(Inner { kind, source: None }) }
+    }
+
     /// Name resolution failed.
     pub fn is_dns(&self) -> bool {
         self.inner.kind == Kind::Dns
     }
 
-    /// The TCP connection (or the Unix socket) could not be opened.
+    /// No connection could be opened: DNS, TCP, a connect timeout, TLS or the certificate
+    /// (aiohttp's `ClientConnectorError` family). A pool wait timeout is not a connect error.
     pub fn is_connect(&self) -> bool {
-        matches!(self.inner.kind, Kind::Connect | Kind::Dns | Kind::Timeout | Kind::Tls)
+        matches!(
+            self.inner.kind,
+            Kind::Connect
+                | Kind::Dns
+                | Kind::ConnectTimeout
+                | Kind::SockConnectTimeout
+                | Kind::Tls
+                | Kind::Certificate
+                | Kind::FingerprintMismatch { .. }
+                | Kind::Proxy(_)
+        )
     }
 
-    /// A connect timeout elapsed.
+    /// The proxy failed, or refused the `CONNECT` tunnel.
+    pub fn is_proxy(&self) -> bool {
+        matches!(self.inner.kind, Kind::Proxy(_))
+    }
+
+    /// The status the proxy refused the `CONNECT` tunnel with (407 asks for credentials).
+    pub fn proxy_status(&self) -> Option<u16> {
+        match self.inner.kind {
+            Kind::Proxy(status) => status,
+            _ => None,
+        }
+    }
+
+    /// A timeout elapsed: connecting, or waiting for a free slot in the pool.
     pub fn is_timeout(&self) -> bool {
-        self.inner.kind == Kind::Timeout
+        matches!(
+            self.inner.kind,
+            Kind::ConnectTimeout | Kind::SockConnectTimeout | Kind::PoolTimeout
+        )
     }
 
-    /// The TLS handshake failed.
+    /// The timeout was `connect_timeout` or `sock_connect_timeout`: a new connection could
+    /// not be opened in time.
+    pub fn is_connect_timeout(&self) -> bool {
+        matches!(self.inner.kind, Kind::ConnectTimeout | Kind::SockConnectTimeout)
+    }
+
+    /// The timeout was `sock_connect_timeout`: every TCP attempt took too long.
+    pub fn is_sock_connect_timeout(&self) -> bool {
+        self.inner.kind == Kind::SockConnectTimeout
+    }
+
+    /// The timeout was the wait for a free slot in the pool (`limit`/`limit_per_host`).
+    pub fn is_pool_timeout(&self) -> bool {
+        self.inner.kind == Kind::PoolTimeout
+    }
+
+    /// The TLS handshake failed, for any reason including the certificate and the pin.
     pub fn is_tls(&self) -> bool {
-        self.inner.kind == Kind::Tls
+        matches!(self.inner.kind, Kind::Tls | Kind::Certificate | Kind::FingerprintMismatch { .. })
+    }
+
+    /// The server's certificate was refused: untrusted, expired, or for another name.
+    pub fn is_certificate(&self) -> bool {
+        self.inner.kind == Kind::Certificate
+    }
+
+    /// The server's certificate did not match the pinned SHA-256 fingerprint: `(expected,
+    /// got)`, as aiohttp's `ServerFingerprintMismatch`.
+    pub fn fingerprint_mismatch(&self) -> Option<(&[u8], &[u8])> {
+        match &self.inner.kind {
+            Kind::FingerprintMismatch { expected, got } => Some((expected, got)),
+            _ => None,
+        }
+    }
+
+    /// A setting was unusable: PEM that does not parse, or a pin that is not a SHA-256 digest.
+    pub fn is_config(&self) -> bool {
+        self.inner.kind == Kind::Config
     }
 }
 
@@ -61,13 +143,23 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.inner.kind {
+        f.write_str(match &self.inner.kind {
             Kind::Dns => "name resolution failed",
             Kind::Connect => "connection failed",
-            Kind::Timeout => "connect timed out",
+            Kind::ConnectTimeout => "connect timed out",
+            Kind::SockConnectTimeout => "TCP connect timed out (sock_connect)",
+            Kind::PoolTimeout => "timed out waiting for a free connection slot",
             Kind::Tls => "TLS handshake failed",
+            Kind::Certificate => "server certificate verification failed",
+            Kind::FingerprintMismatch { .. } => "server certificate fingerprint mismatch",
+            Kind::Proxy(_) => "proxy error",
+            Kind::Config => "invalid connector setting",
             Kind::Unsupported => "unsupported",
-        })
+        })?;
+        if let Some(source) = &self.inner.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
     }
 }
 
@@ -79,8 +171,22 @@ impl std::error::Error for Error {
 
 #[cfg(test)]
 mod tests {
+    use super::{Error, Kind};
+
     #[test]
     fn error_is_a_pointer() {
         assert_eq!(std::mem::size_of::<super::Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn predicates_nest_as_aiohttp() {
+        let cert = Error::bare(Kind::Certificate);
+        assert!(cert.is_certificate() && cert.is_tls() && cert.is_connect());
+        let pin = Error::bare(Kind::FingerprintMismatch { expected: vec![1], got: vec![2] });
+        assert_eq!(pin.fingerprint_mismatch(), Some((&[1u8][..], &[2u8][..])));
+        assert!(pin.is_tls() && !pin.is_certificate());
+        let pool = Error::bare(Kind::PoolTimeout);
+        assert!(pool.is_timeout() && pool.is_pool_timeout() && !pool.is_connect());
+        assert!(Error::bare(Kind::ConnectTimeout).is_connect());
     }
 }

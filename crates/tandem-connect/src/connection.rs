@@ -1,0 +1,124 @@
+//! One connection handed out by the connector, and what is known about it.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::{Io, Origin, Proxy, TlsInfo, pool::Lease};
+
+/// What is known about a connection's transport.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The server's address (TCP only).
+    pub peer_addr: Option<SocketAddr>,
+    /// Our address (TCP only).
+    pub local_addr: Option<SocketAddr>,
+    /// The TLS session, for https.
+    pub tls: Option<TlsInfo>,
+}
+
+/// One connection from a [`Connector`](crate::Connector). Dropping it closes it;
+/// [`release`](Self::release) gives it back to the pool. Either way its slot in the pool is
+/// freed.
+pub struct Connection {
+    pub(crate) io: Box<dyn Io>,
+    pub(crate) origin: Origin,
+    pub(crate) lease: Lease,
+    pub(crate) info: ConnectionInfo,
+    pub(crate) reused: bool,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("origin", &self.origin)
+            .field("reused", &self.reused)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// The byte stream.
+    pub fn io(&mut self) -> &mut (dyn Io + 'static) {
+        &mut *self.io
+    }
+
+    /// The origin it goes to.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Whether it came from the pool (and so may have been closed by the server meanwhile:
+    /// a client retries a request that fails on a reused connection before any response).
+    pub fn is_reused(&self) -> bool {
+        self.reused
+    }
+
+    /// The proxy this connection goes through. For an http origin that means the client must
+    /// write absolute-form requests carrying the proxy's `Proxy-Authorization`; for https the
+    /// proxy is a tunnel and the client writes as usual.
+    pub fn proxy(&self) -> Option<&Proxy> {
+        self.lease.key().proxy.as_ref()
+    }
+
+    /// Addresses and the TLS session.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    /// Gives the connection back for reuse. Call it only when the last response's body was
+    /// read to its end and the response allowed keep-alive.
+    pub fn release(self) {
+        self.lease.release(self.io, self.info);
+    }
+}
+
+// A connection is itself a byte stream, so it can be moved whole into whatever outlives the
+// request (an upgraded WebSocket, say), keeping its pool slot until it is dropped, as
+// aiohttp counts WebSocket connections against `limit`.
+impl AsyncRead for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.io).poll_shutdown(cx)
+    }
+}

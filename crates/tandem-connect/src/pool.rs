@@ -1,0 +1,350 @@
+//! The connection pool: slots (`limit`, `limit_per_host`), idle connections per key, and the
+//! statistics the user reads.
+//!
+//! A slot is a semaphore permit. A [`Lease`] holds the permits of one open connection and
+//! gives them back when it is dropped, whether the connection was released to the pool or
+//! closed, so a leaked or panicking caller can never shrink the pool. Idle connections hold
+//! no permit (as in aiohttp, `limit` bounds connections in use), and expire after
+//! `keepalive_timeout`, checked when they are taken rather than by a background task: a pool
+//! nobody uses costs nothing, and an expired connection is never handed out.
+//!
+//! Fairness: tokio's `Semaphore` queues waiters first come, first served. A checkout takes its
+//! per-host permit first and the global one second, so a waiter parked on a busy host holds no
+//! global slot and never blocks other hosts; among waiters for the global slot the order is the
+//! order they arrived in.
+
+use std::{
+    collections::HashMap,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    task::{Context, Poll, Waker},
+    time::Duration,
+};
+
+use tokio::{
+    io::ReadBuf,
+    sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError},
+    time::Instant,
+};
+
+use crate::{
+    ConnectEvents, ConnectionInfo, Io, Origin, Proxy,
+    error::{Error, Kind},
+};
+
+/// What connections are pooled by: the origin, and which TLS settings made the connection, so
+/// a connection made without verification is never handed to a request that wants it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PoolKey {
+    pub(crate) origin: Origin,
+    /// 0 for plain connections, else the `TlsConfig`'s identity.
+    pub(crate) tls: u64,
+    /// The proxy (with its credentials) the connection goes through.
+    pub(crate) proxy: Option<Proxy>,
+    /// The TLS name, when it is not the origin's host (aiohttp #12835).
+    pub(crate) server_name: Option<String>,
+}
+
+/// A snapshot of the pool for one origin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections waiting in the pool for reuse (not yet expired).
+    pub idle: usize,
+    /// Connections checked out and in use.
+    pub active: usize,
+    /// Checkouts waiting for a free slot.
+    pub waiting: usize,
+}
+
+pub(crate) struct Pool {
+    all: Option<Arc<Semaphore>>,
+    limit_per_host: usize,
+    keepalive: Duration,
+    force_close: bool,
+    hosts: Mutex<HashMap<PoolKey, Host>>,
+}
+
+#[derive(Default)]
+struct Host {
+    /// Oldest first: checkout takes the newest (least likely to have been closed by the
+    /// server), expiry trims from the front.
+    idle: Vec<Idle>,
+    active: usize,
+    waiting: usize,
+    /// Present when `limit_per_host` is set.
+    slots: Option<Arc<Semaphore>>,
+}
+
+impl Host {
+    fn unused(&self) -> bool {
+        self.idle.is_empty() && self.active == 0 && self.waiting == 0
+    }
+}
+
+struct Idle {
+    io: Box<dyn Io>,
+    info: ConnectionInfo,
+    since: Instant,
+}
+
+impl Pool {
+    pub(crate) fn new(
+        limit: usize,
+        limit_per_host: usize,
+        keepalive: Duration,
+        force_close: bool,
+    ) -> Self {
+        Pool {
+            all: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
+            limit_per_host,
+            keepalive,
+            force_close,
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn hosts(&self) -> MutexGuard<'_, HashMap<PoolKey, Host>> {
+        // No code panics while holding the lock; if one ever did, the map is still consistent.
+        self.hosts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for a slot for `key`, at most `wait` if given.
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        key: &PoolKey,
+        wait: Option<Duration>,
+        events: Option<&dyn ConnectEvents>,
+    ) -> Result<Lease, Error> {
+        let per_host = {
+            let mut hosts = self.hosts();
+            let host = host_entry(&mut hosts, key);
+            host.waiting += 1;
+            if self.limit_per_host > 0 {
+                let slots =
+                    host.slots.get_or_insert_with(|| Arc::new(Semaphore::new(self.limit_per_host)));
+                Some(Arc::clone(slots))
+            } else {
+                None
+            }
+        };
+        // Counts this checkout as waiting until it has its slot or is cancelled.
+        let waiter = Waiter { pool: self, key };
+        let mut queued = false;
+        let take = async {
+            let host = match per_host {
+                Some(s) => Some(slot(s, &mut queued, key, events).await?),
+                None => None,
+            };
+            let all = match &self.all {
+                Some(s) => Some(slot(Arc::clone(s), &mut queued, key, events).await?),
+                None => None,
+            };
+            if queued {
+                if let Some(ev) = events {
+                    ev.queued_end(&key.origin);
+                }
+            }
+            Ok::<_, Error>((host, all))
+        };
+        let (host, all) = match wait {
+            Some(d) => tokio::time::timeout(d, take)
+                .await
+                .map_err(|_| Error::bare(Kind::PoolTimeout))??,
+            None => take.await?,
+        };
+        waiter.into_active();
+        Ok(Lease { pool: Arc::clone(self), key: key.clone(), _host: host, _all: all })
+    }
+
+    /// The newest idle connection for `key` that has not expired and is still open.
+    pub(crate) fn take_idle(&self, key: &PoolKey) -> Option<(Box<dyn Io>, ConnectionInfo)> {
+        loop {
+            let mut candidate = self.hosts().get_mut(key)?.idle.pop()?;
+            // Dropped (closed) outside the lock when it is refused.
+            if candidate.since.elapsed() < self.keepalive && still_open(&mut *candidate.io) {
+                return Some((candidate.io, candidate.info));
+            }
+        }
+    }
+
+    /// Puts a connection back, unless the pool closes every connection.
+    fn put_idle(&self, key: &PoolKey, io: Box<dyn Io>, info: ConnectionInfo) {
+        if self.force_close || self.keepalive.is_zero() {
+            return;
+        }
+        let expired: Vec<Idle> = {
+            let mut hosts = self.hosts();
+            let host = host_entry(&mut hosts, key);
+            let keep = self.keepalive;
+            let cut = host.idle.iter().take_while(|i| i.since.elapsed() >= keep).count();
+            let expired = host.idle.drain(..cut).collect();
+            host.idle.push(Idle { io, info, since: Instant::now() });
+            expired
+        };
+        drop(expired);
+    }
+
+    /// Closes every idle connection.
+    pub(crate) fn close_idle(&self) {
+        let idle: Vec<Vec<Idle>> = {
+            let mut hosts = self.hosts();
+            let idle = hosts.values_mut().map(|h| std::mem::take(&mut h.idle)).collect();
+            hosts.retain(|_, h| !h.unused());
+            idle
+        };
+        drop(idle);
+    }
+
+    /// Statistics per origin (summed over TLS settings).
+    pub(crate) fn stats(&self) -> Vec<(Origin, PoolStats)> {
+        let mut out: Vec<(Origin, PoolStats)> = Vec::new();
+        for (key, host) in self.hosts().iter() {
+            let idle = host.idle.iter().filter(|i| i.since.elapsed() < self.keepalive).count();
+            let s = PoolStats { idle, active: host.active, waiting: host.waiting };
+            if let Some((_, t)) = out.iter_mut().find(|(o, _)| *o == key.origin) {
+                t.idle += s.idle;
+                t.active += s.active;
+                t.waiting += s.waiting;
+            } else {
+                out.push((key.origin.clone(), s));
+            }
+        }
+        out
+    }
+}
+
+/// The entry for `key`, cloning the key only when it is new (the hot path of a busy pool
+/// finds it there).
+fn host_entry<'a>(hosts: &'a mut HashMap<PoolKey, Host>, key: &PoolKey) -> &'a mut Host {
+    if !hosts.contains_key(key) {
+        hosts.insert(key.clone(), Host::default());
+    }
+    hosts.get_mut(key).expect("inserted above")
+}
+
+/// A permit from `slots`: at once if one is free, else after waiting in line, which is
+/// reported once per checkout as "queued".
+async fn slot(
+    slots: Arc<Semaphore>,
+    queued: &mut bool,
+    key: &PoolKey,
+    events: Option<&dyn ConnectEvents>,
+) -> Result<OwnedSemaphorePermit, Error> {
+    // `try_acquire` fails while others wait (released permits go to waiters first), so
+    // trying first does not jump the queue.
+    match Arc::clone(&slots).try_acquire_owned() {
+        Ok(permit) => return Ok(permit),
+        Err(TryAcquireError::Closed) => return Err(Error::new(Kind::Connect, "pool closed")),
+        Err(TryAcquireError::NoPermits) => {}
+    }
+    if !*queued {
+        *queued = true;
+        if let Some(ev) = events {
+            ev.queued_start(&key.origin);
+        }
+    }
+    slots.acquire_owned().await.map_err(|e| Error::new(Kind::Connect, e))
+}
+
+/// Whether a pooled connection is still usable: it must have nothing to read. End of stream
+/// means the server closed it; bytes mean the server sent something nobody asked for, which
+/// must never be read as the next response, so the connection is dropped either way.
+///
+/// Best effort: a close that the runtime's reactor has not yet noticed reads as pending, so a
+/// reused connection can still turn out closed; the client retries a request that fails on a
+/// reused connection before any response (see [`crate::Connection::is_reused`]).
+fn still_open(io: &mut dyn Io) -> bool {
+    let mut byte = [0u8; 1];
+    let mut buf = ReadBuf::new(&mut byte);
+    let mut cx = Context::from_waker(Waker::noop());
+    matches!(Pin::new(io).poll_read(&mut cx, &mut buf), Poll::Pending)
+}
+
+/// Keeps a checkout counted as waiting; on success it turns into an active count, and if the
+/// checkout is cancelled or times out it is uncounted.
+struct Waiter<'a> {
+    pool: &'a Pool,
+    key: &'a PoolKey,
+}
+
+impl Waiter<'_> {
+    fn into_active(self) {
+        if let Some(h) = self.pool.hosts().get_mut(self.key) {
+            h.active += 1;
+            h.waiting -= 1;
+        }
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let mut hosts = self.pool.hosts();
+        if let Some(h) = hosts.get_mut(self.key) {
+            h.waiting -= 1;
+            if h.unused() {
+                hosts.remove(self.key);
+            }
+        }
+    }
+}
+
+/// The slot one open connection holds. Dropping it frees the slot.
+pub(crate) struct Lease {
+    pool: Arc<Pool>,
+    key: PoolKey,
+    _host: Option<OwnedSemaphorePermit>,
+    _all: Option<OwnedSemaphorePermit>,
+}
+
+impl Lease {
+    pub(crate) fn key(&self) -> &PoolKey {
+        &self.key
+    }
+
+    /// Returns the connection to the pool and frees the slot.
+    pub(crate) fn release(self, io: Box<dyn Io>, info: ConnectionInfo) {
+        self.pool.put_idle(&self.key, io, info);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut hosts = self.pool.hosts();
+        if let Some(h) = hosts.get_mut(&self.key) {
+            h.active -= 1;
+            if h.unused() {
+                hosts.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").field("key", &self.key).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::still_open;
+
+    #[tokio::test]
+    async fn a_pooled_connection_must_be_quiet_to_be_reused() {
+        let (mut quiet, _peer) = tokio::io::duplex(64);
+        assert!(still_open(&mut quiet));
+
+        // The server closed it while it sat in the pool.
+        let (mut closed, peer) = tokio::io::duplex(64);
+        drop(peer);
+        assert!(!still_open(&mut closed));
+
+        // The server sent bytes nobody asked for: they must never be read as a response.
+        let (mut chatty, mut peer) = tokio::io::duplex(64);
+        peer.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+        assert!(!still_open(&mut chatty));
+    }
+}

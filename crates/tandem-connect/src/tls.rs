@@ -1,0 +1,351 @@
+//! Client TLS on rustls (ring provider): aiohttp's `ssl=` choices.
+//!
+//! - default: verification against the webpki (Mozilla) roots, plus any custom CAs;
+//! - `verify_ssl(false)`: any certificate is accepted (handshake signatures are still checked,
+//!   so the peer must hold the key of the certificate it shows — it just is not trusted);
+//! - a client certificate and key;
+//! - a SHA-256 fingerprint pin: as in aiohttp, the chain is not verified, and the leaf's digest
+//!   must equal the pin, checked right after the handshake (so the mismatch is its own error
+//!   carrying both digests rather than a generic handshake failure).
+//!
+//! Every `TlsConfig` gets a process-unique id when built; the pool keys connections by it, so a
+//! connection made without verification is never reused for a request that asked for it.
+
+use std::{
+    fmt, io,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use rustls::{
+    ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::{CryptoProvider, ring::default_provider},
+    pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject},
+};
+use tokio_rustls::{TlsConnector, client::TlsStream};
+
+use crate::{
+    Io,
+    error::{Error, Kind},
+};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A SHA-256 digest of a server's DER leaf certificate, to pin (aiohttp's `Fingerprint`).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// A pin from a SHA-256 digest. MD5 (16 bytes) and SHA-1 (20 bytes) digests are refused,
+    /// as aiohttp refuses them: both are broken as pins.
+    pub fn sha256(digest: &[u8]) -> Result<Self, Error> {
+        if let Ok(d) = <[u8; 32]>::try_from(digest) {
+            return Ok(Fingerprint(d));
+        }
+        let why = match digest.len() {
+            16 => "MD5 fingerprints are not supported, use SHA-256",
+            20 => "SHA-1 fingerprints are not supported, use SHA-256",
+            _ => "a fingerprint must be a 32-byte SHA-256 digest",
+        };
+        Err(Error::new(Kind::Config, why))
+    }
+
+    /// The fingerprint of a DER certificate.
+    pub fn of_certificate(der: &[u8]) -> Self {
+        let d = ring::digest::digest(&ring::digest::SHA256, der);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        Fingerprint(out)
+    }
+
+    /// The digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fingerprint(")?;
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// TLS settings, built once and shared: cheap to clone.
+#[derive(Clone)]
+pub struct TlsConfig {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: u64,
+    client: Arc<ClientConfig>,
+    fingerprint: Option<Fingerprint>,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("id", &self.inner.id)
+            .field("fingerprint", &self.inner.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Verification against the webpki roots, no client certificate.
+    pub fn new() -> Result<Self, Error> {
+        Self::builder().build()
+    }
+
+    /// Settings to build.
+    pub fn builder() -> TlsConfigBuilder {
+        TlsConfigBuilder {
+            verify: true,
+            webpki_roots: true,
+            roots: Vec::new(),
+            identity: None,
+            fingerprint: None,
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+}
+
+/// Builds a [`TlsConfig`].
+pub struct TlsConfigBuilder {
+    verify: bool,
+    webpki_roots: bool,
+    roots: Vec<CertificateDer<'static>>,
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    fingerprint: Option<Fingerprint>,
+}
+
+impl fmt::Debug for TlsConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfigBuilder")
+            .field("verify", &self.verify)
+            .field("webpki_roots", &self.webpki_roots)
+            .field("roots", &self.roots.len())
+            .field("identity", &self.identity.is_some())
+            .field("fingerprint", &self.fingerprint)
+            .finish()
+    }
+}
+
+impl TlsConfigBuilder {
+    /// `false` accepts any server certificate (aiohttp's `ssl=False`). Dangerous: anyone on
+    /// the path can read and change the traffic.
+    #[must_use]
+    pub fn verify_ssl(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// Whether the built-in webpki root set is trusted (default true); custom CAs are trusted
+    /// either way.
+    #[must_use]
+    pub fn webpki_roots(mut self, yes: bool) -> Self {
+        self.webpki_roots = yes;
+        self
+    }
+
+    /// Trusts every certificate in a PEM bundle (aiohttp's `cafile`).
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
+        let certs = parse_certs(pem)?;
+        self.roots.extend(certs);
+        Ok(self)
+    }
+
+    /// Presents a client certificate: a PEM chain (leaf first) and a PEM private key
+    /// (aiohttp's `load_cert_chain`).
+    pub fn client_identity_pem(mut self, chain: &[u8], key: &[u8]) -> Result<Self, Error> {
+        let chain = parse_certs(chain)?;
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| Error::new(Kind::Config, e))?;
+        self.identity = Some((chain, key));
+        Ok(self)
+    }
+
+    /// Pins the server's leaf certificate; the chain is then not verified (as aiohttp).
+    #[must_use]
+    pub fn fingerprint(mut self, pin: Fingerprint) -> Self {
+        self.fingerprint = Some(pin);
+        self
+    }
+
+    /// The settings; fails if rustls refuses them (a key that does not match the certificate).
+    pub fn build(self) -> Result<TlsConfig, Error> {
+        let provider = Arc::new(default_provider());
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::new(Kind::Config, e))?;
+        let builder = if self.verify && self.fingerprint.is_none() {
+            let mut roots = RootCertStore::empty();
+            if self.webpki_roots {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            }
+            for cert in self.roots {
+                roots.add(cert).map_err(|e| Error::new(Kind::Config, e))?;
+            }
+            builder.with_root_certificates(roots)
+        } else {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        };
+        let mut client = match self.identity {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| Error::new(Kind::Config, e))?,
+            None => builder.with_no_client_auth(),
+        };
+        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(TlsConfig {
+            inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                client: Arc::new(client),
+                fingerprint: self.fingerprint,
+            }),
+        })
+    }
+}
+
+fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::new(Kind::Config, e))?;
+    if certs.is_empty() {
+        return Err(Error::new(Kind::Config, "no certificate in the PEM data"));
+    }
+    Ok(certs)
+}
+
+/// What the handshake settled, kept with the connection.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// The protocol version: `"TLSv1_3"` or `"TLSv1_2"`.
+    pub version: Option<&'static str>,
+    /// The ALPN protocol the server chose, if any.
+    pub alpn: Option<Vec<u8>>,
+    /// The server's leaf certificate, DER.
+    pub peer_certificate: Option<Vec<u8>>,
+}
+
+/// Runs the handshake over `io`, with SNI and certificate name `host`.
+pub(crate) async fn handshake(
+    config: &TlsConfig,
+    host: &str,
+    io: Box<dyn Io>,
+) -> Result<(TlsStream<Box<dyn Io>>, TlsInfo), Error> {
+    let name = ServerName::try_from(host.to_owned()).map_err(|e| Error::new(Kind::Tls, e))?;
+    let stream = TlsConnector::from(Arc::clone(&config.inner.client))
+        .connect(name, io)
+        .await
+        .map_err(classify)?;
+    let (_, conn) = stream.get_ref();
+    let leaf = conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+    if let Some(pin) = &config.inner.fingerprint {
+        let got = leaf.as_deref().map(Fingerprint::of_certificate);
+        if got.as_ref() != Some(pin) {
+            return Err(Error::bare(Kind::FingerprintMismatch {
+                expected: pin.0.to_vec(),
+                got: got.map(|g| g.0.to_vec()).unwrap_or_default(),
+            }));
+        }
+    }
+    let info = TlsInfo {
+        version: conn.protocol_version().and_then(|v| v.as_str()),
+        alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+        peer_certificate: leaf,
+    };
+    Ok((stream, info))
+}
+
+/// A verification failure is a certificate error; anything else in the handshake is TLS.
+fn classify(e: io::Error) -> Error {
+    let cert = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
+    Error::new(if cert { Kind::Certificate } else { Kind::Tls }, e)
+}
+
+/// Accepts any certificate, but still checks that the server signed the handshake with the
+/// certificate's key.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Fingerprint, TlsConfig};
+
+    #[test]
+    fn weak_pins_are_refused() {
+        assert!(Fingerprint::sha256(&[0; 16]).unwrap_err().is_config());
+        assert!(Fingerprint::sha256(&[0; 20]).unwrap_err().is_config());
+        assert!(Fingerprint::sha256(&[0; 31]).unwrap_err().is_config());
+        assert_eq!(Fingerprint::sha256(&[7; 32]).unwrap().as_bytes(), &[7; 32]);
+    }
+
+    #[test]
+    fn configs_have_distinct_ids_and_bad_pem_is_a_config_error() {
+        let a = TlsConfig::new().unwrap();
+        let b = TlsConfig::builder().verify_ssl(false).build().unwrap();
+        assert_ne!(a.id(), b.id());
+        assert_eq!(a.clone().id(), a.id());
+        let e = TlsConfig::builder().add_root_certificates_pem(b"not pem").unwrap_err();
+        assert!(e.is_config());
+    }
+}
