@@ -17,7 +17,7 @@ struct Message {
 }
 
 async fn plaintext(_req: Request) -> Response {
-    Response::text("Hello, World!").with_header("content-type", "text/plain")
+    Response::with_content_type("text/plain", "Hello, World!")
 }
 
 async fn json(_req: Request) -> Response {

@@ -86,6 +86,19 @@ impl Response {
         }
     }
 
+    /// A 200 response with a whole body and its `Content-Type`, set without parsing either:
+    /// the cheapest way to answer.
+    ///
+    /// ```
+    /// use tandem_server::Response;
+    ///
+    /// let hello = Response::with_content_type("text/plain", "Hello, World!");
+    /// assert_eq!(hello.headers()["content-type"], "text/plain");
+    /// ```
+    pub fn with_content_type(content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self::with_body(content_type, body.into())
+    }
+
     fn with_body(content_type: &'static str, body: Bytes) -> Self {
         let mut response = Response::new(StatusCode::OK);
         response.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

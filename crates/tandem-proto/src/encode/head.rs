@@ -103,8 +103,9 @@ pub fn encode_response_head(
         framing => framing,
     };
     let keep_alive = parts.keep_alive && framing != BodyFraming::UntilClose;
-    let mut len = checked_fields_len(parts.headers)?;
-    let connection: &[u8] = if parts.headers.contains_key(header::CONNECTION) {
+    let fields = checked_fields_len(parts.headers)?;
+    let mut len = fields.len;
+    let connection: &[u8] = if fields.connection {
         b""
     } else if !keep_alive && !http10 {
         b"connection: close\r\n"
@@ -113,7 +114,7 @@ pub fn encode_response_head(
     } else {
         b""
     };
-    let date = parts.date && !parts.headers.contains_key(header::DATE);
+    let date = parts.date && !fields.date;
     len += 13 + reason.len() + 2 + framing_len(framing) + connection.len() + 2;
     if date {
         len += DATE_FIELD_LEN;
@@ -160,7 +161,7 @@ pub fn encode_request_head(
     {
         return Err(ErrorKind::Unwritable.into());
     }
-    let len = checked_fields_len(parts.headers)?
+    let len = checked_fields_len(parts.headers)?.len
         + method.len()
         + 1
         + target.len()
@@ -183,8 +184,8 @@ pub fn encode_request_head(
 }
 
 /// Checks every field and returns the bytes they take. Framing fields are refused.
-fn checked_fields_len(headers: &HeaderMap) -> Result<usize, Error> {
-    let mut len = 0;
+fn checked_fields_len(headers: &HeaderMap) -> Result<FieldsSummary, Error> {
+    let mut summary = FieldsSummary::default();
     for (name, value) in headers {
         if name == header::CONTENT_LENGTH
             || name == header::TRANSFER_ENCODING
@@ -192,9 +193,20 @@ fn checked_fields_len(headers: &HeaderMap) -> Result<usize, Error> {
         {
             return Err(ErrorKind::Unwritable.into());
         }
-        len += name.as_str().len() + 2 + value.len() + 2;
+        summary.connection |= name == header::CONNECTION;
+        summary.date |= name == header::DATE;
+        summary.len += name.as_str().len() + 2 + value.len() + 2;
     }
-    Ok(len)
+    Ok(summary)
+}
+
+/// What the one pass over the caller's fields found: their size, and whether they already
+/// hold the fields the encoder would otherwise add (no second lookup per field needed).
+#[derive(Default)]
+struct FieldsSummary {
+    len: usize,
+    connection: bool,
+    date: bool,
 }
 
 fn put_fields(headers: &HeaderMap, dst: &mut BytesMut) {

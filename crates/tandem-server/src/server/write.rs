@@ -42,9 +42,15 @@ pub(crate) async fn write_response(
     if response.compress {
         compression::apply(&mut response, accept, head_only).await;
     }
+    // Framing fields belong to the encoder. Most responses set none, and a look along the
+    // few fields costs less than hashing for a removal that finds nothing.
     let headers = response.headers_mut();
-    let declared = headers.remove(header::CONTENT_LENGTH);
-    headers.remove(header::TRANSFER_ENCODING);
+    let framed =
+        headers.keys().any(|n| n == header::CONTENT_LENGTH || n == header::TRANSFER_ENCODING);
+    let declared = if framed { headers.remove(header::CONTENT_LENGTH) } else { None };
+    if framed {
+        headers.remove(header::TRANSFER_ENCODING);
+    }
     let status = response.status();
     // 1xx, 204 and 304 have no body whatever the handler set (RFC 9112 §6.3): bytes written
     // after such a head would be read as the next response.
