@@ -253,14 +253,14 @@ pub(crate) async fn apply(
     head_only: bool,
 ) {
     let status = response.status();
-    if !response.compress
+    if !response.inner.compress
         || head_only
         || status.is_informational()
         || matches!(
             status,
             StatusCode::NO_CONTENT | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
         )
-        || matches!(response.body, Body::Empty)
+        || matches!(response.inner.body, Body::Empty)
         || response.headers().contains_key(header::CONTENT_ENCODING)
     {
         return;
@@ -268,7 +268,7 @@ pub(crate) async fn apply(
     // Whether or not this client gets it compressed, the answer depends on Accept-Encoding.
     add_vary(response.headers_mut());
     let Some(coding) = accept.and_then(AcceptEncoding::preferred) else { return };
-    let body = match std::mem::replace(&mut response.body, Body::Empty) {
+    let body = match std::mem::replace(&mut response.inner.body, Body::Empty) {
         Body::Full(bytes) => {
             let compressed = if bytes.len() >= BLOCKING_THRESHOLD {
                 let input = bytes.clone();
@@ -283,7 +283,7 @@ pub(crate) async fn apply(
                 Err(err) => {
                     // Cannot happen writing to a Vec, but if it did, identity is still right.
                     tracing::error!(target: "tandem::server", error = %err, "compression failed");
-                    response.body = Body::Full(bytes);
+                    response.inner.body = Body::Full(bytes);
                     return;
                 }
             }
@@ -295,7 +295,7 @@ pub(crate) async fn apply(
         }
         Body::Empty => return,
     };
-    response.body = body;
+    response.inner.body = body;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
     // The encoded bytes differ from the identity ones, so a strong validator no longer

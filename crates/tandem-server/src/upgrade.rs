@@ -111,7 +111,7 @@ impl crate::Response {
         F: FnOnce(Upgraded) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.upgrade = Some(Box::new(move |io| Box::pin(f(io))));
+        self.inner.upgrade = Some(Box::new(move |io| Box::pin(f(io))));
         self
     }
 }

@@ -110,7 +110,7 @@ impl Conn<'_> {
             let mut response = app.dispatch(request).await;
             let status = response.status();
             let upgrade =
-                response.upgrade.take().filter(|_| status == StatusCode::SWITCHING_PROTOCOLS);
+                response.inner.upgrade.take().filter(|_| status == StatusCode::SWITCHING_PROTOCOLS);
             // If the handler has let go of the body, see now whether what it left unread can
             // be drained: when it cannot, the head must say `Connection: close`, and the
             // server must not wait for a body it will not read (a 413 for a declared

@@ -39,7 +39,7 @@ pub(crate) async fn write_response(
     head_only: bool,
     accept: Option<AcceptEncoding>,
 ) -> std::io::Result<Written> {
-    if response.compress {
+    if response.inner.compress {
         compression::apply(&mut response, accept, head_only).await;
     }
     // Framing fields belong to the encoder. Most responses set none, and a look along the
@@ -94,7 +94,7 @@ pub(crate) async fn write_response(
     if no_body {
         return Ok(written);
     }
-    match std::mem::replace(&mut response.body, Body::Empty) {
+    match std::mem::replace(&mut response.inner.body, Body::Empty) {
         Body::Empty => {}
         Body::Full(bytes) => {
             written.body_bytes = bytes.len() as u64;
