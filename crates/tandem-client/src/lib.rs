@@ -1,5 +1,93 @@
 //! Tandem's HTTP client: `ClientSession`, in the manner of aiohttp's.
 //!
-//! This crate is a skeleton for now: its work is tracked by the client issue. It will hold
-//! `ClientSession`, requests and responses, cookies, redirects, timeouts and decompression,
-//! over connections from `tandem-connect` framed by `tandem-proto`.
+//! A [`ClientSession`] holds a connection pool ([`Connector`]), a [`CookieJar`], default
+//! headers and a [`ClientTimeout`]; its `get`, `post`, ... methods return a
+//! [`RequestBuilder`], and `send` a [`ClientResponse`] whose body is read on demand. Requests
+//! are written by `tandem-proto`'s encoder and responses read by its parser, which is
+//! lenient where real servers need it and strict where smuggling lives.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use tandem_client::{ClientSession, ClientTimeout};
+//!
+//! # async fn demo() -> Result<(), tandem_client::Error> {
+//! let session = ClientSession::builder()
+//!     .base_url("http://127.0.0.1:8080/api/")
+//!     .header("x-client", "docs")
+//!     .timeout(ClientTimeout { sock_read: Some(Duration::from_secs(5)), ..Default::default() })
+//!     .build();
+//!
+//! // Query pairs are multi-valued and encoded as aiohttp encodes them.
+//! let mut resp = session.get("items").query(&[("tag", "a"), ("tag", "b c")]).send().await?;
+//! let items: serde_json::Value = resp.json().await?;
+//! println!("{} after {} redirects: {items}", resp.status(), resp.history().len());
+//!
+//! // Bodies: text, bytes, forms, JSON, or a stream.
+//! let resp = session.post("items").json(&items).send().await?.error_for_status()?;
+//!
+//! // A large body, piece by piece; the connection is pooled again at its end.
+//! let mut resp = session.get("export").send().await?;
+//! while let Some(piece) = resp.content().chunk().await? {
+//!     println!("{} bytes", piece.len());
+//! }
+//! # let _ = resp; Ok(()) }
+//! ```
+//!
+//! Every failure is one [`Error`], whose predicates follow aiohttp's exception classes:
+//! [`is_connect`](Error::is_connect), [`is_timeout`](Error::is_timeout) with a [`Phase`],
+//! [`is_payload`](Error::is_payload), [`is_status`](Error::is_status),
+//! [`is_invalid_url`](Error::is_invalid_url),
+//! [`is_too_many_redirects`](Error::is_too_many_redirects),
+//! [`is_disconnected`](Error::is_disconnected).
+
+mod conn;
+mod content;
+mod cookies;
+mod decompress;
+mod error;
+mod form;
+mod redirect;
+mod request;
+mod response;
+mod session;
+mod timeout;
+mod trace;
+
+pub use content::{Content, DEFAULT_MAX_LINE_SIZE};
+pub use cookies::CookieJar;
+pub use decompress::DEFAULT_MAX_DECOMPRESSED_SIZE;
+pub use error::{Error, Phase};
+pub use form::FormData;
+pub use request::{Body, RequestBuilder};
+pub use response::{ClientResponse, RequestInfo, ResponseInfo};
+pub use session::{ClientSession, ClientSessionBuilder, DEFAULT_MAX_REDIRECTS, USER_AGENT};
+pub use tandem_connect::{Connector, ConnectorBuilder, Proxy, TlsConfig, parse_proxy_url};
+pub use tandem_connect::{Origin, Scheme};
+pub use timeout::ClientTimeout;
+pub use trace::Trace;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+
+    fn response_is_send(r: ClientResponse) -> impl Send {
+        r
+    }
+
+    /// Sessions are shared across tasks, and requests and responses move between them.
+    #[test]
+    fn types_cross_tasks() {
+        let session = ClientSession::new();
+        send_sync(&session);
+        send_sync(&CookieJar::new());
+        let request = session.get("http://example.com/");
+        send(&request);
+        send(&request.send());
+        send_sync(&Error::bare(error::Kind::Payload));
+        let _ = response_is_send;
+    }
+}

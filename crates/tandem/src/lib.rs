@@ -10,8 +10,9 @@
 //! | [`http`] | `http` | the shared vocabulary: `Method`, `StatusCode`, `HeaderMap`, `Uri` |
 //! | [`bytes`] | `bytes` | `Bytes` and `BytesMut` |
 //! | [`web`] | `tandem-server` | `Application`, routes, `Request`, `Response`, `run_app` |
+//! | [`client`] | `tandem-client` | `ClientSession`, requests, responses, cookies, timeouts |
 //!
-//! The client and WebSocket modules arrive with their issues.
+//! The WebSocket module arrives with its issue.
 
 #[doc(no_inline)]
 pub use bytes;
@@ -19,6 +20,15 @@ pub use bytes;
 pub use http;
 #[doc(inline)]
 pub use tandem_proto as proto;
+
+/// The HTTP client: aiohttp's `ClientSession` and friends (`tandem-client`).
+pub mod client {
+    #[doc(inline)]
+    pub use tandem_client::*;
+}
+
+#[doc(inline)]
+pub use tandem_client::ClientSession;
 
 /// The web server: aiohttp's `web` module (`tandem-server`).
 pub mod web {

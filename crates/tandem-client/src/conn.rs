@@ -1,0 +1,356 @@
+//! One request on one connection: write it, read the head, and lend the connection to the
+//! body reader.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::{HeaderMap, Method, StatusCode, Version};
+use tandem_connect::{ConnectOptions, Connection, Connector, Origin};
+use tandem_proto::{
+    BodyDecoder, BodyEvent, BodyFraming, RequestParts, ResponseHead, ResponseParser,
+    encode_request_head,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use url::Url;
+
+use crate::{
+    Trace,
+    error::{Error, Kind},
+    request::StreamBody,
+    timeout::Deadlines,
+};
+
+/// How much to read at a time.
+const READ_SIZE: usize = 16 * 1024;
+/// Bodies up to this size are copied after the head and sent in one write.
+const COALESCE: usize = 64 * 1024;
+
+/// A request ready for the wire.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) url: &'a Url,
+    pub(crate) origin: &'a Origin,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: Option<&'a Bytes>,
+    /// Write the absolute-form target: the connection goes to an HTTP proxy.
+    pub(crate) absolute: bool,
+    /// The connector's per-request settings: proxy, TLS, `sock_connect`.
+    pub(crate) options: &'a ConnectOptions,
+}
+
+/// Sends `req` and reads its final response head. A request that fails on a pooled
+/// connection before any byte of response arrives is sent once more: the server may have
+/// closed the idle connection as we picked it up, and the request never reached it.
+pub(crate) async fn send(
+    connector: &Connector,
+    req: &Outgoing<'_>,
+    mut stream: Option<StreamBody>,
+    deadlines: &Deadlines,
+    traces: &[Arc<dyn Trace>],
+) -> Result<(ResponseHead, RawBody), Error> {
+    let mut head_buf = BytesMut::new();
+    let framing = match req.body {
+        _ if stream.is_some() => BodyFraming::Chunked,
+        Some(body) => BodyFraming::Length(body.len() as u64),
+        None if matches!(*req.method, Method::POST | Method::PUT | Method::PATCH) => {
+            BodyFraming::Length(0)
+        }
+        None => BodyFraming::Empty,
+    };
+    let target = match req.url.query() {
+        _ if req.absolute => req.url.as_str().to_owned(),
+        Some(q) => format!("{}?{q}", req.url.path()),
+        None => req.url.path().to_owned(),
+    };
+    let parts = RequestParts {
+        method: req.method,
+        target: &target,
+        version: Version::HTTP_11,
+        headers: req.headers,
+        framing,
+    };
+    // Checked before connecting: a method, target or field that could split the request
+    // is refused with nothing written.
+    encode_request_head(&parts, &mut head_buf).map_err(|e| Error::new(Kind::Request, e))?;
+    let mut tail = None;
+    if let Some(body) = req.body {
+        if body.len() <= COALESCE {
+            head_buf.extend_from_slice(body);
+        } else {
+            tail = Some(body);
+        }
+    }
+    let wire = head_buf.freeze();
+
+    let options = req.options;
+    let mut retried = false;
+    loop {
+        let mut conn = deadlines
+            .connect(async {
+                connector.connect_with(req.origin, options).await.map_err(Error::from)
+            })
+            .await?;
+        let reused = conn.is_reused();
+        for t in traces {
+            if reused {
+                t.on_connection_reuse(req.origin);
+            } else {
+                t.on_connection_create(req.origin);
+            }
+        }
+        let streamed = stream.is_some();
+        match exchange(&mut conn, &wire, tail, stream.as_mut(), req.method, deadlines).await {
+            Ok((head, buf)) => {
+                for t in traces {
+                    t.on_request_headers_sent(req.method, req.url, req.headers);
+                }
+                // A request that asked to close spends the connection whatever the answer.
+                let keep_alive = head.keep_alive() && !asked_to_close(req.headers);
+                let body = RawBody::new(conn, buf, &head, keep_alive, *deadlines);
+                return Ok((head, body));
+            }
+            Err(Failure { error, retryable }) => {
+                // A streamed body has been read, so it cannot be sent again.
+                if retryable && reused && !retried && !streamed {
+                    tracing::debug!(%error, "pooled connection failed before a response; retrying");
+                    retried = true;
+                    continue;
+                }
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// Whether the request's `Connection` field holds the `close` option.
+fn asked_to_close(headers: &HeaderMap) -> bool {
+    headers.get_all(http::header::CONNECTION).iter().any(|v| {
+        v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
+
+struct Failure {
+    error: Error,
+    /// Nothing of a response had arrived.
+    retryable: bool,
+}
+
+impl Failure {
+    fn fatal(error: Error) -> Self {
+        Failure { error, retryable: false }
+    }
+}
+
+async fn exchange(
+    conn: &mut Connection,
+    wire: &Bytes,
+    tail: Option<&Bytes>,
+    stream: Option<&mut StreamBody>,
+    method: &Method,
+    deadlines: &Deadlines,
+) -> Result<(ResponseHead, BytesMut), Failure> {
+    let io = conn.io();
+    let write = async {
+        let disconnected = |e| Error::new(Kind::Disconnected, e);
+        io.write_all(wire).await.map_err(disconnected)?;
+        if let Some(tail) = tail {
+            io.write_all(tail).await.map_err(disconnected)?;
+        }
+        if let Some(StreamBody(stream)) = stream {
+            let mut frame = BytesMut::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| Error::new(Kind::Request, e))?;
+                if chunk.is_empty() {
+                    continue;
+                }
+                frame.clear();
+                frame.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                io.write_all(&frame).await.map_err(disconnected)?;
+                io.write_all(&chunk).await.map_err(disconnected)?;
+                io.write_all(b"\r\n").await.map_err(disconnected)?;
+            }
+            io.write_all(b"0\r\n\r\n").await.map_err(disconnected)?;
+        }
+        io.flush().await.map_err(disconnected)
+    };
+    deadlines.run(None, write).await.map_err(|error| {
+        let retryable = error.is_disconnected();
+        Failure { error, retryable }
+    })?;
+
+    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    let mut received = false;
+    loop {
+        let mut parser = ResponseParser::new();
+        loop {
+            match parser.parse(&mut buf, method) {
+                Ok(Some(head)) => {
+                    // 1xx interim responses (100 Continue, 103 Early Hints) come before the
+                    // final one; a 101 we did not ask for is an error.
+                    if head.status() == StatusCode::SWITCHING_PROTOCOLS {
+                        return Err(Failure::fatal(Error::new(
+                            Kind::Response,
+                            "unexpected 101 Switching Protocols",
+                        )));
+                    }
+                    if head.status().is_informational() {
+                        break;
+                    }
+                    return Ok((head, buf));
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Failure::fatal(Error::new(Kind::Response, e))),
+            }
+            buf.reserve(READ_SIZE);
+            let n = deadlines
+                .read(async { io.read_buf(&mut buf).await.map_err(|e| Error::new(Kind::Io, e)) })
+                .await
+                .map_err(|error| {
+                    let retryable = !received && error.is_io();
+                    Failure { error, retryable }
+                })?;
+            if n == 0 {
+                return Err(Failure {
+                    error: Error::bare(Kind::Disconnected),
+                    retryable: !received,
+                });
+            }
+            received = true;
+        }
+    }
+}
+
+/// The response body as it comes off the connection, still content-encoded. The connection
+/// goes back to the pool exactly when the body ends, the response allows keep-alive, and
+/// nothing follows it in the buffer (bytes after a complete response mean the connection's
+/// framing cannot be trusted: checklist C48).
+pub(crate) struct RawBody {
+    conn: Option<Connection>,
+    buf: BytesMut,
+    decoder: BodyDecoder,
+    keep_alive: bool,
+    deadlines: Deadlines,
+    done: bool,
+}
+
+impl std::fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawBody").field("done", &self.done).finish_non_exhaustive()
+    }
+}
+
+impl RawBody {
+    fn new(
+        conn: Connection,
+        buf: BytesMut,
+        head: &ResponseHead,
+        keep_alive: bool,
+        deadlines: Deadlines,
+    ) -> Self {
+        let mut body = RawBody {
+            conn: Some(conn),
+            buf,
+            decoder: BodyDecoder::new(head.framing()),
+            keep_alive,
+            deadlines,
+            done: false,
+        };
+        if body.decoder.is_done() {
+            body.finish();
+        }
+        body
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn finish(&mut self) {
+        self.done = true;
+        if let Some(conn) = self.conn.take() {
+            if self.keep_alive && self.buf.is_empty() {
+                conn.release();
+            }
+        }
+        self.buf = BytesMut::new();
+    }
+
+    /// The next piece of the body, or `None` at its end.
+    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, Error> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(BodyEvent::Data(data))) => {
+                    if self.decoder.is_done() {
+                        self.finish();
+                    }
+                    if !data.is_empty() {
+                        return Ok(Some(data));
+                    }
+                }
+                Ok(Some(BodyEvent::Trailers(_))) => {}
+                Ok(Some(BodyEvent::End)) => self.finish(),
+                Ok(None) => self.read_more().await?,
+                Err(e) => {
+                    self.fail();
+                    return Err(Error::new(Kind::Payload, e));
+                }
+            }
+        }
+    }
+
+    async fn read_more(&mut self) -> Result<(), Error> {
+        let Some(conn) = self.conn.as_mut() else {
+            self.done = true;
+            return Ok(());
+        };
+        let io = conn.io();
+        let buf = &mut self.buf;
+        buf.reserve(READ_SIZE);
+        let read = self
+            .deadlines
+            .read(async { io.read_buf(buf).await.map_err(|e| Error::new(Kind::Payload, e)) })
+            .await;
+        match read {
+            Ok(0) => match self.decoder.decode_eof() {
+                Ok(_) => {
+                    // Delimited by close: complete, but the connection is spent.
+                    self.keep_alive = false;
+                    self.finish();
+                    Ok(())
+                }
+                Err(e) => {
+                    self.fail();
+                    Err(Error::new(Kind::Payload, e))
+                }
+            },
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.fail();
+                Err(e)
+            }
+        }
+    }
+
+    fn fail(&mut self) {
+        self.done = true;
+        self.conn = None;
+        self.buf = BytesMut::new();
+    }
+
+    /// Reads and discards the rest of the body if it is at most `limit` bytes, so the
+    /// connection can be reused; otherwise closes it.
+    pub(crate) async fn drain(&mut self, limit: usize) {
+        let mut seen = 0;
+        while seen <= limit {
+            match self.next().await {
+                Ok(Some(data)) => seen += data.len(),
+                Ok(None) | Err(_) => return,
+            }
+        }
+        self.fail();
+    }
+}

@@ -1,0 +1,187 @@
+//! `Content`: the response body as a stream, aiohttp's `resp.content` (`StreamReader`).
+
+use bytes::{Bytes, BytesMut};
+
+use crate::{
+    conn::RawBody,
+    decompress::Decompressor,
+    error::{Error, Kind},
+};
+
+/// aiohttp bounds `readline()` by its read buffer's high-water mark; ours is a named limit.
+pub const DEFAULT_MAX_LINE_SIZE: usize = 64 * 1024;
+
+/// Compressed bytes decoded per step: deflate expands at most about 1032 times, so one
+/// step yields at most about 2 MiB.
+const DECODE_STEP: usize = 2048;
+
+/// The body of a [`ClientResponse`](crate::ClientResponse), read piece by piece, with
+/// content-coding already removed.
+///
+/// Every method returns an empty result (or `None`) at the end of the body; an error means
+/// the body was truncated, malformed, too large once decompressed, or a timeout elapsed.
+#[derive(Debug)]
+pub struct Content {
+    raw: RawBody,
+    decoder: Option<Decompressor>,
+    /// Decoded bytes not yet handed out.
+    pending: BytesMut,
+    eof: bool,
+    max_line_size: usize,
+    raw_bytes: u64,
+    /// Compressed bytes received but not yet decoded.
+    undecoded: Bytes,
+}
+
+impl Content {
+    pub(crate) fn new(raw: RawBody, decoder: Option<Decompressor>, max_line_size: usize) -> Self {
+        Content {
+            raw,
+            decoder,
+            pending: BytesMut::new(),
+            eof: false,
+            max_line_size,
+            raw_bytes: 0,
+            undecoded: Bytes::new(),
+        }
+    }
+
+    /// Whether the whole body has been read and handed out.
+    pub fn at_eof(&self) -> bool {
+        self.eof && self.pending.is_empty()
+    }
+
+    /// Bytes received so far before decompression (aiohttp's `total_raw_bytes`).
+    pub fn total_raw_bytes(&self) -> u64 {
+        self.raw_bytes
+    }
+
+    /// Pulls one more piece into `pending`. Returns `false` at the end of the body.
+    async fn fill(&mut self) -> Result<bool, Error> {
+        loop {
+            if self.eof {
+                return Ok(false);
+            }
+            if let Some(decoder) = &mut self.decoder {
+                // Compressed input is decoded a slice at a time, so one piece of output
+                // stays small however well the input compresses.
+                while !self.undecoded.is_empty() {
+                    let take = self.undecoded.len().min(DECODE_STEP);
+                    let out = decoder.decode(&self.undecoded.split_to(take))?;
+                    if !out.is_empty() {
+                        self.push(out);
+                        return Ok(true);
+                    }
+                }
+            }
+            let Some(data) = self.raw.next().await? else {
+                self.eof = true;
+                if let Some(d) = &mut self.decoder {
+                    let rest = d.finish()?;
+                    if !rest.is_empty() {
+                        self.push(rest);
+                        return Ok(true);
+                    }
+                }
+                return Ok(false);
+            };
+            self.raw_bytes += data.len() as u64;
+            if self.decoder.is_some() {
+                self.undecoded = data;
+            } else if !data.is_empty() {
+                self.push(data);
+                return Ok(true);
+            }
+        }
+    }
+
+    fn push(&mut self, data: Bytes) {
+        if self.pending.is_empty() {
+            // Takes the buffer over without copying when nothing else holds it.
+            self.pending = BytesMut::from(data);
+        } else {
+            self.pending.extend_from_slice(&data);
+        }
+    }
+
+    /// The next piece of the body as it arrives, or `None` at the end (aiohttp's
+    /// `iter_any()`).
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        if self.pending.is_empty() && !self.fill().await? {
+            return Ok(None);
+        }
+        Ok(Some(self.pending.split().freeze()))
+    }
+
+    /// Whatever is available, waiting for at least one byte; empty at the end
+    /// (aiohttp's `readany()`).
+    pub async fn readany(&mut self) -> Result<Bytes, Error> {
+        Ok(self.chunk().await?.unwrap_or_default())
+    }
+
+    /// Up to `n` bytes, waiting for at least one; empty at the end. Calling it in a loop
+    /// is aiohttp's `iter_chunked(n)` except that pieces may be shorter than `n`.
+    pub async fn read(&mut self, n: usize) -> Result<Bytes, Error> {
+        if n == 0 {
+            return Ok(Bytes::new());
+        }
+        if self.pending.is_empty() && !self.fill().await? {
+            return Ok(Bytes::new());
+        }
+        let take = n.min(self.pending.len());
+        Ok(self.pending.split_to(take).freeze())
+    }
+
+    /// Exactly `n` bytes, or a payload error if the body ends first (aiohttp's
+    /// `readexactly`).
+    pub async fn read_exactly(&mut self, n: usize) -> Result<Bytes, Error> {
+        while self.pending.len() < n {
+            if !self.fill().await? {
+                return Err(Error::new(Kind::Payload, "body ended before the bytes asked for"));
+            }
+        }
+        Ok(self.pending.split_to(n).freeze())
+    }
+
+    /// The next line, with its `\n`; the last line may lack one; empty at the end. A line
+    /// longer than the line limit is a payload error.
+    pub async fn readline(&mut self) -> Result<Bytes, Error> {
+        let mut searched = 0;
+        loop {
+            if let Some(i) = memchr_nl(&self.pending[searched..]) {
+                let end = searched + i + 1;
+                if end > self.max_line_size {
+                    return Err(line_too_long());
+                }
+                return Ok(self.pending.split_to(end).freeze());
+            }
+            searched = self.pending.len();
+            if searched > self.max_line_size {
+                return Err(line_too_long());
+            }
+            if !self.fill().await? {
+                return Ok(self.pending.split().freeze());
+            }
+        }
+    }
+
+    /// The rest of the body.
+    pub async fn read_to_end(&mut self) -> Result<Bytes, Error> {
+        while self.fill().await? {}
+        Ok(self.pending.split().freeze())
+    }
+
+    /// Discards a short rest of the body so the connection can be reused.
+    pub(crate) async fn drain(&mut self, limit: usize) {
+        self.raw.drain(limit).await;
+        self.eof = self.raw.is_done();
+    }
+}
+
+fn memchr_nl(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+fn line_too_long() -> Error {
+    Error::new(Kind::Payload, "line longer than max_line_size")
+}

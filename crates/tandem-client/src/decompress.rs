@@ -1,0 +1,245 @@
+//! Streaming decompression of response bodies, bounded in output.
+//!
+//! Each decoder writes into a [`Sink`] that refuses to grow past the bound, so a bomb (1 MiB
+//! of gzip that inflates to 1 GiB, thousands of gzip members, a brotli bomb) stops with a
+//! payload error after at most `max` bytes of output, whatever size the input chunks are.
+
+use std::io::{self, Write};
+
+use bytes::Bytes;
+use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+
+use crate::error::{Error, Kind};
+
+/// aiohttp's bound on the decompressed size is per read; ours is on the whole body: 64 MiB.
+pub const DEFAULT_MAX_DECOMPRESSED_SIZE: u64 = 64 * 1024 * 1024;
+
+/// Collects decoded output, refusing to hold more than `max` bytes in all.
+#[derive(Debug)]
+struct Sink {
+    out: Vec<u8>,
+    total: u64,
+    max: u64,
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.total += buf.len() as u64;
+        if self.total > self.max {
+            return Err(io::Error::other(TooLarge));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct TooLarge;
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("decompressed body exceeds max_decompressed_size")
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+enum Codec {
+    Gzip(MultiGzDecoder<Sink>),
+    Zlib(ZlibDecoder<Sink>),
+    Deflate(DeflateDecoder<Sink>),
+    /// `deflate` before its first bytes arrive: aiohttp accepts both zlib-wrapped and raw
+    /// deflate under that name, since servers send both.
+    DeflateUnknown(u64),
+    Brotli(Box<brotli::DecompressorWriter<Sink>>),
+}
+
+/// One body's decoder for a `Content-Encoding`.
+pub(crate) struct Decompressor {
+    codec: Codec,
+}
+
+impl std::fmt::Debug for Decompressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decompressor")
+    }
+}
+
+fn sink(max: u64) -> Sink {
+    Sink { out: Vec::new(), total: 0, max }
+}
+
+impl Decompressor {
+    /// A decoder for `coding`, or `None` for identity or a coding we do not know (which is
+    /// passed through, as aiohttp does).
+    pub(crate) fn for_coding(coding: &[u8], max: u64) -> Option<Self> {
+        let coding = coding.trim_ascii();
+        let codec =
+            if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
+                Codec::Gzip(MultiGzDecoder::new(sink(max)))
+            } else if coding.eq_ignore_ascii_case(b"deflate") {
+                Codec::DeflateUnknown(max)
+            } else if coding.eq_ignore_ascii_case(b"br") {
+                Codec::Brotli(Box::new(brotli::DecompressorWriter::new(sink(max), 4096)))
+            } else {
+                return None;
+            };
+        Some(Decompressor { codec })
+    }
+
+    /// Decodes `input` and returns what it produced (possibly nothing yet).
+    pub(crate) fn decode(&mut self, input: &[u8]) -> Result<Bytes, Error> {
+        if input.is_empty() {
+            return Ok(Bytes::new());
+        }
+        if let Codec::DeflateUnknown(max) = self.codec {
+            // A zlib stream starts with CM = 8 and a header that is a multiple of 31.
+            let zlib = input.len() >= 2
+                && input[0] & 0x0f == 8
+                && (u16::from(input[0]) << 8 | u16::from(input[1])) % 31 == 0;
+            self.codec = if zlib {
+                Codec::Zlib(ZlibDecoder::new(sink(max)))
+            } else {
+                Codec::Deflate(DeflateDecoder::new(sink(max)))
+            };
+        }
+        let result = match &mut self.codec {
+            Codec::Gzip(d) => d.write_all(input),
+            Codec::Zlib(d) => d.write_all(input),
+            Codec::Deflate(d) => d.write_all(input),
+            Codec::Brotli(d) => d.write_all(input),
+            Codec::DeflateUnknown(_) => unreachable!("resolved above"),
+        };
+        result.map_err(payload)?;
+        Ok(self.take())
+    }
+
+    /// Ends the stream: flushes what the decoder still holds.
+    pub(crate) fn finish(&mut self) -> Result<Bytes, Error> {
+        let result = match &mut self.codec {
+            Codec::Gzip(d) => d.try_finish(),
+            Codec::Zlib(d) => d.try_finish(),
+            Codec::Deflate(d) => d.try_finish(),
+            // `close` reports a stream that ended before its last block.
+            Codec::Brotli(d) => d.close(),
+            Codec::DeflateUnknown(_) => Ok(()),
+        };
+        result.map_err(payload)?;
+        Ok(self.take())
+    }
+
+    fn take(&mut self) -> Bytes {
+        let sink = match &mut self.codec {
+            Codec::Gzip(d) => d.get_mut(),
+            Codec::Zlib(d) => d.get_mut(),
+            Codec::Deflate(d) => d.get_mut(),
+            Codec::Brotli(d) => d.get_mut(),
+            Codec::DeflateUnknown(_) => return Bytes::new(),
+        };
+        Bytes::from(std::mem::take(&mut sink.out))
+    }
+}
+
+fn payload(e: io::Error) -> Error {
+    Error::new(Kind::Payload, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder, write::ZlibEncoder};
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn decode_all(d: &mut Decompressor, input: &[u8], step: usize) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        for chunk in input.chunks(step) {
+            out.extend_from_slice(&d.decode(chunk)?);
+        }
+        out.extend_from_slice(&d.finish()?);
+        Ok(out)
+    }
+
+    #[test]
+    fn gzip_split_anywhere() {
+        let data = b"hello hello hello hello".repeat(100);
+        let z = gzip(&data);
+        for step in [1, 7, z.len()] {
+            let mut d = Decompressor::for_coding(b"gzip", 1 << 20).unwrap();
+            assert_eq!(decode_all(&mut d, &z, step).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn deflate_zlib_and_raw() {
+        let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(b"zlib body").unwrap();
+        let z = e.finish().unwrap();
+        let mut d = Decompressor::for_coding(b"deflate", 1 << 20).unwrap();
+        assert_eq!(decode_all(&mut d, &z, 100).unwrap(), b"zlib body");
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        e.write_all(b"raw body").unwrap();
+        let z = e.finish().unwrap();
+        let mut d = Decompressor::for_coding(b"Deflate", 1 << 20).unwrap();
+        assert_eq!(decode_all(&mut d, &z, 100).unwrap(), b"raw body");
+    }
+
+    #[test]
+    fn bomb_is_bounded() {
+        let z = gzip(&vec![0; 10 << 20]);
+        let mut d = Decompressor::for_coding(b"gzip", 1 << 20).unwrap();
+        assert!(decode_all(&mut d, &z, 4096).unwrap_err().is_payload());
+    }
+
+    #[test]
+    fn many_members_are_bounded() {
+        let member = gzip(&[b'a'; 1000]);
+        let z = member.repeat(2000);
+        let mut d = Decompressor::for_coding(b"gzip", 100_000).unwrap();
+        assert!(decode_all(&mut d, &z, 8192).unwrap_err().is_payload());
+        let mut d = Decompressor::for_coding(b"gzip", 10_000_000).unwrap();
+        assert_eq!(decode_all(&mut d, &z, 8192).unwrap().len(), 2_000_000);
+    }
+
+    #[test]
+    fn brotli_round_trip_and_bound() {
+        let data = vec![b'x'; 1 << 20];
+        let mut z = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut z, 4096, 5, 22);
+            w.write_all(&data).unwrap();
+        }
+        let mut d = Decompressor::for_coding(b"br", 2 << 20).unwrap();
+        assert_eq!(decode_all(&mut d, &z, 1000).unwrap().len(), 1 << 20);
+        let mut d = Decompressor::for_coding(b"br", 1000).unwrap();
+        assert!(decode_all(&mut d, &z, 1000).unwrap_err().is_payload());
+    }
+
+    #[test]
+    fn truncated_streams_are_errors() {
+        let z = gzip(&b"some text that compresses ".repeat(100));
+        let mut d = Decompressor::for_coding(b"gzip", 1 << 20).unwrap();
+        assert!(decode_all(&mut d, &z[..z.len() / 2], 100).unwrap_err().is_payload());
+        let mut z = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut z, 4096, 5, 22);
+            w.write_all(&b"some text that compresses ".repeat(100)).unwrap();
+        }
+        let mut d = Decompressor::for_coding(b"br", 1 << 20).unwrap();
+        assert!(decode_all(&mut d, &z[..z.len() / 2], 100).unwrap_err().is_payload());
+    }
+
+    #[test]
+    fn unknown_codings_pass_through() {
+        assert!(Decompressor::for_coding(b"identity", 1).is_none());
+        assert!(Decompressor::for_coding(b"zstd", 1).is_none());
+    }
+}

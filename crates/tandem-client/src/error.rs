@@ -1,0 +1,279 @@
+//! The one error type of `tandem-client`.
+//!
+//! aiohttp raises a hierarchy of exception classes (`ClientConnectorError`,
+//! `ServerTimeoutError`, `ClientPayloadError`, `ClientResponseError`, `InvalidURL`,
+//! `TooManyRedirects`, `ServerDisconnectedError`, ...). Rust has no class hierarchy, so one
+//! opaque [`Error`] answers the same questions through predicates. It is one pointer wide so
+//! `Result<T, Error>` stays small on every await point.
+
+use std::fmt;
+
+use http::StatusCode;
+use url::Url;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Which timeout of a [`ClientTimeout`](crate::ClientTimeout) elapsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// `total`: the whole request, from connecting to the end of the body.
+    Total,
+    /// `connect`: getting a connection, from the pool or new.
+    Connect,
+    /// `sock_connect`: opening a new connection.
+    SockConnect,
+    /// `sock_read`: the gap between two reads.
+    SockRead,
+}
+
+/// Why a request failed. Message text is not stable; use the predicates.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    url: Option<Url>,
+    source: Option<BoxError>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A connection could not be made (`ClientConnectorError`).
+    Connect,
+    /// A timeout elapsed.
+    Timeout(Phase),
+    /// The body was malformed, truncated or too large once decoded (`ClientPayloadError`).
+    Payload,
+    /// The response head was malformed (`ClientResponseError` from the parser).
+    Response,
+    /// A status of 400 or more, under `raise_for_status` (`ClientResponseError`).
+    Status(StatusCode),
+    /// The URL could not be used (`InvalidURL`), or a redirect's `Location` could not.
+    InvalidUrl { redirect: bool },
+    /// More redirects than `max_redirects` (`TooManyRedirects`).
+    TooManyRedirects,
+    /// The server closed the connection before a response (`ServerDisconnectedError`).
+    Disconnected,
+    /// The request could not be built or written: a bad header, method or body.
+    Request,
+    /// The body could not be decoded as asked: JSON, or the wrong content type
+    /// (`ContentTypeError`).
+    Decode,
+    /// Reading or writing the socket failed (`ClientOSError`).
+    Io,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind, source: impl Into<BoxError>) -> Self {
+        Error { inner: Box::new(Inner { kind, url: None, source: Some(source.into()) }) }
+    }
+
+    pub(crate) fn bare(kind: Kind) -> Self {
+        Error { inner: Box::new(Inner { kind, url: None, source: None }) }
+    }
+
+    pub(crate) fn timeout(phase: Phase) -> Self {
+        Self::bare(Kind::Timeout(phase))
+    }
+
+    pub(crate) fn with_url(mut self, url: &Url) -> Self {
+        if self.inner.url.is_none() {
+            self.inner.url = Some(url.clone());
+        }
+        self
+    }
+
+    /// The URL of the request that failed, if known.
+    pub fn url(&self) -> Option<&Url> {
+        self.inner.url.as_ref()
+    }
+
+    /// The same error without its URL, for logging where a URL may hold secrets.
+    #[must_use]
+    pub fn without_url(mut self) -> Self {
+        self.inner.url = None;
+        self
+    }
+
+    /// A connection could not be made: name resolution, refusal, TLS (`ClientConnectorError`).
+    pub fn is_connect(&self) -> bool {
+        self.inner.kind == Kind::Connect
+    }
+
+    /// A timeout elapsed; [`timeout_phase`](Self::timeout_phase) says which.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, Kind::Timeout(_))
+    }
+
+    /// Which timeout elapsed, if this is a timeout.
+    pub fn timeout_phase(&self) -> Option<Phase> {
+        match self.inner.kind {
+            Kind::Timeout(phase) => Some(phase),
+            _ => None,
+        }
+    }
+
+    /// The body was truncated, malformed, or over the decompressed-size bound
+    /// (`ClientPayloadError`).
+    pub fn is_payload(&self) -> bool {
+        self.inner.kind == Kind::Payload
+    }
+
+    /// The response head was malformed: a bad status line, a control byte in a field, too
+    /// many fields.
+    pub fn is_response(&self) -> bool {
+        self.inner.kind == Kind::Response
+    }
+
+    /// A status of 400 or more was turned into an error (`raise_for_status`).
+    pub fn is_status(&self) -> bool {
+        matches!(self.inner.kind, Kind::Status(_))
+    }
+
+    /// The status, if this is a status error.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self.inner.kind {
+            Kind::Status(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// The URL was invalid or not `http`/`https`, including a redirect's `Location`
+    /// (`InvalidURL`, `InvalidUrlRedirectClientError`, `NonHttpUrlRedirectClientError`).
+    pub fn is_invalid_url(&self) -> bool {
+        matches!(self.inner.kind, Kind::InvalidUrl { .. })
+    }
+
+    /// A redirect could not be followed: its `Location` was invalid or not HTTP, or there
+    /// were too many.
+    pub fn is_redirect(&self) -> bool {
+        matches!(self.inner.kind, Kind::InvalidUrl { redirect: true } | Kind::TooManyRedirects)
+    }
+
+    /// More redirects than `max_redirects` (`TooManyRedirects`).
+    pub fn is_too_many_redirects(&self) -> bool {
+        self.inner.kind == Kind::TooManyRedirects
+    }
+
+    /// The server closed the connection before answering (`ServerDisconnectedError`).
+    pub fn is_disconnected(&self) -> bool {
+        self.inner.kind == Kind::Disconnected
+    }
+
+    /// The request could not be built: a bad header, method, body or option. Nothing was
+    /// sent.
+    pub fn is_request(&self) -> bool {
+        self.inner.kind == Kind::Request
+    }
+
+    /// The body could not be decoded: invalid JSON, or not a JSON content type
+    /// (`ContentTypeError`).
+    pub fn is_decode(&self) -> bool {
+        self.inner.kind == Kind::Decode
+    }
+
+    /// Reading or writing the socket failed (`ClientOSError`).
+    pub fn is_io(&self) -> bool {
+        self.inner.kind == Kind::Io
+    }
+
+    /// A short stable name for the kind, for logs and exit messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self.inner.kind {
+            Kind::Connect => "connect",
+            Kind::Timeout(_) => "timeout",
+            Kind::Payload => "payload",
+            Kind::Response => "response",
+            Kind::Status(_) => "status",
+            Kind::InvalidUrl { .. } => "invalid-url",
+            Kind::TooManyRedirects => "too-many-redirects",
+            Kind::Disconnected => "disconnected",
+            Kind::Request => "request",
+            Kind::Decode => "decode",
+            Kind::Io => "io",
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind);
+        if let Some(url) = &self.inner.url {
+            d.field("url", &url.as_str());
+        }
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.inner.kind {
+            Kind::Connect => f.write_str("cannot connect")?,
+            Kind::Timeout(phase) => write!(f, "timed out ({phase:?})")?,
+            Kind::Payload => f.write_str("response payload is not complete or not valid")?,
+            Kind::Response => f.write_str("invalid response")?,
+            Kind::Status(status) => write!(f, "status {status}")?,
+            Kind::InvalidUrl { redirect: false } => f.write_str("invalid URL")?,
+            Kind::InvalidUrl { redirect: true } => f.write_str("invalid redirect URL")?,
+            Kind::TooManyRedirects => f.write_str("too many redirects")?,
+            Kind::Disconnected => f.write_str("server disconnected")?,
+            Kind::Request => f.write_str("invalid request")?,
+            Kind::Decode => f.write_str("cannot decode the body")?,
+            Kind::Io => f.write_str("connection error")?,
+        }
+        if let Some(url) = &self.inner.url {
+            write!(f, " for {url}")?;
+        }
+        if let Some(source) = &self.inner.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<tandem_connect::Error> for Error {
+    fn from(e: tandem_connect::Error) -> Self {
+        // The connector's timeouts: opening a socket is `sock_connect`; waiting for a pool
+        // slot, or the connector's own `connect_timeout`, is `connect`.
+        let kind = if e.is_sock_connect_timeout() {
+            Kind::Timeout(Phase::SockConnect)
+        } else if e.is_timeout() {
+            Kind::Timeout(Phase::Connect)
+        } else {
+            Kind::Connect
+        };
+        Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_a_pointer() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn without_url_drops_it() {
+        let url = Url::parse("http://user:secret@example.com/").unwrap();
+        let e = Error::bare(Kind::Payload).with_url(&url);
+        assert!(e.to_string().contains("secret"));
+        let e = e.without_url();
+        assert!(!e.to_string().contains("secret"));
+        assert!(e.is_payload());
+    }
+}

@@ -1,0 +1,127 @@
+//! Following redirects: which to follow, where to, and what the next request keeps.
+
+use http::{HeaderMap, Method, StatusCode, header};
+use url::Url;
+
+use crate::{
+    error::{Error, Kind},
+    request::Body,
+};
+
+/// Whether `status` is a redirect that carries a `Location` to follow.
+pub(crate) fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// The next URL: `location` resolved against `base`. An unparsable one, or one whose scheme
+/// is not `http` or `https` (`file:`, `javascript:`), is refused.
+pub(crate) fn next_url(base: &Url, location: &[u8]) -> Result<Url, Error> {
+    let invalid = |msg: &'static str| Error::new(Kind::InvalidUrl { redirect: true }, msg);
+    let location = std::str::from_utf8(location).map_err(|_| invalid("Location is not UTF-8"))?;
+    if location.bytes().any(|b| b.is_ascii_control()) {
+        return Err(invalid("Location holds a control character"));
+    }
+    let mut url =
+        base.join(location).map_err(|e| Error::new(Kind::InvalidUrl { redirect: true }, e))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("redirect to a non-HTTP URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("redirect URL has no host"));
+    }
+    url.set_fragment(None);
+    Ok(url)
+}
+
+/// Whether two URLs share an origin: scheme, host and port (aiohttp's `url.origin()`).
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Rewrites the method and body for the next hop: 303 becomes GET (except HEAD), and so do
+/// 301 and 302 after POST, with the body and its content fields dropped (urllib3
+/// CVE-2023-45803); 307 and 308 keep both. Returns whether the body was dropped.
+pub(crate) fn rewrite(
+    status: StatusCode,
+    method: &mut Method,
+    body: &mut Option<Body>,
+    headers: &mut HeaderMap,
+) -> bool {
+    let to_get = match status.as_u16() {
+        303 => *method != Method::HEAD,
+        301 | 302 => *method == Method::POST,
+        _ => false,
+    };
+    if to_get {
+        *method = Method::GET;
+        *body = None;
+        for name in [
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            header::CONTENT_LANGUAGE,
+            header::CONTENT_LOCATION,
+        ] {
+            headers.remove(name);
+        }
+    }
+    to_get
+}
+
+/// Drops credentials before a cross-origin hop: every copy of `Authorization`, `Cookie` and
+/// `Proxy-Authorization`, whatever case it was given in (a `HeaderMap` keys names
+/// case-insensitively, and `remove` removes all values).
+pub(crate) fn strip_credentials(headers: &mut HeaderMap) {
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::COOKIE);
+    headers.remove(header::PROXY_AUTHORIZATION);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn locations() {
+        let base = url("http://a.example/x/y");
+        assert_eq!(next_url(&base, b"z").unwrap().as_str(), "http://a.example/x/z");
+        assert_eq!(next_url(&base, b"//b.example/").unwrap().as_str(), "http://b.example/");
+        for bad in [&b"file:///etc/passwd"[..], b"javascript:alert(1)", b"ftp://x/", b"http://[::1"]
+        {
+            let e = next_url(&base, bad).unwrap_err();
+            assert!(e.is_invalid_url() && e.is_redirect(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        assert!(same_origin(&url("http://a/"), &url("http://a:80/x")));
+        assert!(!same_origin(&url("http://a/"), &url("https://a/")));
+        assert!(!same_origin(&url("http://a:1/"), &url("http://a:2/")));
+        assert!(!same_origin(&url("http://a/"), &url("http://b/")));
+    }
+
+    #[test]
+    fn rewrites() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        let mut method = Method::POST;
+        let mut body = Some(Body::from("x"));
+        rewrite(StatusCode::TEMPORARY_REDIRECT, &mut method, &mut body, &mut headers);
+        assert_eq!(method, Method::POST);
+        assert!(body.is_some());
+        rewrite(StatusCode::FOUND, &mut method, &mut body, &mut headers);
+        assert_eq!(method, Method::GET);
+        assert!(body.is_none() && headers.is_empty());
+        let mut method = Method::PUT;
+        rewrite(StatusCode::FOUND, &mut method, &mut body, &mut headers);
+        assert_eq!(method, Method::PUT);
+        rewrite(StatusCode::SEE_OTHER, &mut method, &mut body, &mut headers);
+        assert_eq!(method, Method::GET);
+    }
+}

@@ -1,0 +1,425 @@
+//! `RequestBuilder`: a request's options, checked before anything is sent.
+
+use std::{pin::Pin, time::Duration};
+
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use url::Url;
+
+use crate::{
+    ClientResponse, ClientSession, ClientTimeout,
+    error::{Error, Kind},
+};
+
+/// A request body with the content type aiohttp gives its kind.
+#[derive(Clone, Debug)]
+pub struct Body {
+    pub(crate) bytes: Bytes,
+    pub(crate) content_type: &'static str,
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        Body { bytes, content_type: "application/octet-stream" }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Bytes::from(bytes).into()
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(bytes: &'static [u8]) -> Self {
+        Bytes::from_static(bytes).into()
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Self {
+        Body { bytes: text.into(), content_type: "text/plain; charset=utf-8" }
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(text: &'static str) -> Self {
+        Body {
+            bytes: Bytes::from_static(text.as_bytes()),
+            content_type: "text/plain; charset=utf-8",
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A streamed request body: sent chunked, read once, so never resent.
+pub(crate) struct StreamBody(
+    pub(crate) Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>,
+);
+
+impl std::fmt::Debug for StreamBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamBody")
+    }
+}
+
+/// Per-request connection settings: aiohttp's `proxy=` and `ssl=`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConnSettings {
+    pub(crate) proxy: Option<tandem_connect::Proxy>,
+    pub(crate) tls: Option<tandem_connect::TlsConfig>,
+}
+
+/// A request being built; [`send`](Self::send) sends it. Errors in the options (a header
+/// that is not valid, a body that cannot be serialised) are kept and returned by `send`,
+/// before anything is sent.
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is sent"]
+pub struct RequestBuilder {
+    pub(crate) session: ClientSession,
+    pub(crate) spec: Result<RequestSpec, Error>,
+}
+
+/// Everything `send` needs.
+#[derive(Debug)]
+pub(crate) struct RequestSpec {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Option<Body>,
+    pub(crate) stream: Option<StreamBody>,
+    pub(crate) conn_settings: ConnSettings,
+    pub(crate) timeout: Option<ClientTimeout>,
+    pub(crate) allow_redirects: bool,
+    pub(crate) max_redirects: usize,
+    pub(crate) raise_for_status: Option<bool>,
+}
+
+impl RequestBuilder {
+    pub(crate) fn new(session: ClientSession, method: Method, url: &str) -> Self {
+        let spec = session.resolve_url(url).map(|url| {
+            // aiohttp: `head()` does not follow redirects unless asked.
+            let allow_redirects = method != Method::HEAD;
+            RequestSpec {
+                method,
+                url,
+                headers: HeaderMap::new(),
+                body: None,
+                stream: None,
+                conn_settings: ConnSettings::default(),
+                timeout: None,
+                allow_redirects,
+                max_redirects: session.inner.max_redirects,
+                raise_for_status: None,
+            }
+        });
+        RequestBuilder { session, spec }
+    }
+
+    fn with(mut self, f: impl FnOnce(&mut RequestSpec) -> Result<(), Error>) -> Self {
+        if let Ok(spec) = &mut self.spec {
+            if let Err(e) = f(spec) {
+                self.spec = Err(e.with_url(&spec.url));
+            }
+        }
+        self
+    }
+
+    /// Adds query parameters, multi-valued and in order, after any the URL has, encoded as
+    /// aiohttp (yarl) encodes them: space as `+`, and `&`, `=`, `+`, `;`, `#` and non-ASCII
+    /// percent-encoded.
+    pub fn query<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
+        self.with(|spec| {
+            let mut query = spec.url.query().unwrap_or_default().to_owned();
+            for (k, v) in pairs {
+                if !query.is_empty() {
+                    query.push('&');
+                }
+                quote_query_part(k.as_ref(), &mut query);
+                query.push('=');
+                quote_query_part(v.as_ref(), &mut query);
+            }
+            spec.url.set_query(Some(&query));
+            Ok(())
+        })
+    }
+
+    /// Adds a header. Names are case-insensitive; a value with CR, LF, NUL or another control
+    /// byte is refused here, so it can never split the request.
+    pub fn header<K, V>(self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: Into<http::Error>,
+        V: TryInto<HeaderValue>,
+        V::Error: Into<http::Error>,
+    {
+        self.with(|spec| {
+            let name = name.try_into().map_err(|e| Error::new(Kind::Request, e.into()))?;
+            let value = value.try_into().map_err(|e| Error::new(Kind::Request, e.into()))?;
+            spec.headers.append(name, value);
+            Ok(())
+        })
+    }
+
+    /// Adds a cookie for this request only, merged with the jar's. It goes in the `Cookie`
+    /// field, so a cross-origin redirect drops it (aiohttp #12550).
+    pub fn cookie(self, name: &str, value: &str) -> Self {
+        self.with(|spec| {
+            let mut line = spec
+                .headers
+                .get(header::COOKIE)
+                .map(|v| [v.as_bytes(), b"; "].concat())
+                .unwrap_or_default();
+            line.extend_from_slice(format!("{name}={value}").as_bytes());
+            let invalid = name.is_empty() || name.contains(['=', ';', ' ']) || value.contains(';');
+            if invalid {
+                return Err(Error::new(Kind::Request, "invalid cookie name or value"));
+            }
+            let value = HeaderValue::from_bytes(&line).map_err(|e| Error::new(Kind::Request, e))?;
+            spec.headers.insert(header::COOKIE, value);
+            Ok(())
+        })
+    }
+
+    /// Adds every header of `headers`.
+    pub fn headers(self, headers: &HeaderMap) -> Self {
+        self.with(|spec| {
+            for (name, value) in headers {
+                spec.headers.append(name, value.clone());
+            }
+            Ok(())
+        })
+    }
+
+    /// The body: bytes (`application/octet-stream`) or text (`text/plain; charset=utf-8`),
+    /// unless a `Content-Type` header says otherwise.
+    pub fn body(self, body: impl Into<Body>) -> Self {
+        let body = body.into();
+        self.with(|spec| {
+            spec.body = Some(body);
+            spec.stream = None;
+            Ok(())
+        })
+    }
+
+    /// A body read from `stream` as it is sent, with chunked framing
+    /// (`application/octet-stream` unless a `Content-Type` header says otherwise): a file
+    /// through `tokio_util::io::ReaderStream`, or another response's body. It can be sent
+    /// only once: a redirect that would resend it (307, 308) is a payload error, and a
+    /// request that fails on a pooled connection is not retried.
+    pub fn body_stream<S, E>(self, stream: S) -> Self
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.with(|spec| {
+            spec.body = None;
+            spec.stream = Some(StreamBody(Box::pin(stream.map_err(Into::into))));
+            Ok(())
+        })
+    }
+
+    /// A urlencoded form body (`application/x-www-form-urlencoded`).
+    pub fn form<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+            .finish();
+        self.with(|spec| {
+            spec.body = Some(Body {
+                bytes: encoded.into(),
+                content_type: "application/x-www-form-urlencoded",
+            });
+            Ok(())
+        })
+    }
+
+    /// A `multipart/form-data` body: text fields and files.
+    pub fn multipart(self, form: &crate::FormData) -> Self {
+        let content_type = form.content_type();
+        let bytes = form.to_bytes();
+        self.with(|spec| {
+            let value =
+                HeaderValue::try_from(content_type).map_err(|e| Error::new(Kind::Request, e))?;
+            spec.headers.insert(header::CONTENT_TYPE, value);
+            spec.body = Some(Body { bytes, content_type: "multipart/form-data" });
+            spec.stream = None;
+            Ok(())
+        })
+    }
+
+    /// A JSON body (`application/json`), serialised with `serde_json`.
+    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> Self {
+        let encoded = serde_json::to_vec(value);
+        self.with(|spec| {
+            let encoded = encoded.map_err(|e| Error::new(Kind::Request, e))?;
+            spec.body = Some(Body { bytes: encoded.into(), content_type: "application/json" });
+            Ok(())
+        })
+    }
+
+    /// HTTP Basic credentials: an `Authorization` header, which a cross-origin redirect
+    /// drops.
+    pub fn basic_auth(self, user: &str, password: &str) -> Self {
+        let value = basic_auth_value(user, password);
+        self.with(|spec| {
+            spec.headers.insert(header::AUTHORIZATION, value?);
+            Ok(())
+        })
+    }
+
+    /// Sends this request through `proxy`, instead of the session's.
+    pub fn proxy(self, proxy: tandem_connect::Proxy) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.proxy = Some(proxy);
+            Ok(())
+        })
+    }
+
+    /// TLS settings for this request (aiohttp's `ssl=`): verification off, a CA, a client
+    /// certificate or a pinned fingerprint. Its connections are pooled apart.
+    pub fn tls(self, tls: tandem_connect::TlsConfig) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.tls = Some(tls);
+            Ok(())
+        })
+    }
+
+    /// This request's timeouts, instead of the session's.
+    pub fn timeout(self, timeout: ClientTimeout) -> Self {
+        self.with(|spec| {
+            spec.timeout = Some(timeout);
+            Ok(())
+        })
+    }
+
+    /// Shorthand for a `total` timeout with the session's other limits.
+    pub fn total_timeout(self, total: Duration) -> Self {
+        let session_timeout = self.session.inner.timeout;
+        self.with(|spec| {
+            let base = spec.timeout.unwrap_or(session_timeout);
+            spec.timeout = Some(ClientTimeout { total: Some(total), ..base });
+            Ok(())
+        })
+    }
+
+    /// Whether to follow redirects (default: yes, except for HEAD).
+    pub fn allow_redirects(self, yes: bool) -> Self {
+        self.with(|spec| {
+            spec.allow_redirects = yes;
+            Ok(())
+        })
+    }
+
+    /// How many redirects to follow before failing with too-many-redirects (default 10).
+    /// `n` redirects are followed and the next one fails, as reqwest and awc count; aiohttp
+    /// fails on the `n`th itself, and treats 0 as no limit, where 0 here follows none.
+    pub fn max_redirects(self, n: usize) -> Self {
+        self.with(|spec| {
+            spec.max_redirects = n;
+            Ok(())
+        })
+    }
+
+    /// Whether a status of 400 or more is an error, instead of the session's setting.
+    pub fn raise_for_status(self, yes: bool) -> Self {
+        self.with(|spec| {
+            spec.raise_for_status = Some(yes);
+            Ok(())
+        })
+    }
+
+    /// Sends the request and reads the response head; the body is read from the
+    /// [`ClientResponse`].
+    pub async fn send(self) -> Result<ClientResponse, Error> {
+        let spec = self.spec?;
+        // Boxed: the request's state machine (parser, buffers, timers, redirect loop) is
+        // several KiB, too much to move around inside every caller's future.
+        Box::pin(crate::session::execute(&self.session, spec)).await
+    }
+}
+
+/// `Basic` + base64(`user:password`).
+pub(crate) fn basic_auth_value(user: &str, password: &str) -> Result<HeaderValue, Error> {
+    if user.contains(':') {
+        return Err(Error::new(Kind::Request, "a Basic auth login cannot contain ':'"));
+    }
+    let mut value = String::from("Basic ");
+    base64(format!("{user}:{password}").as_bytes(), &mut value);
+    HeaderValue::try_from(value).map_err(|e| Error::new(Kind::Request, e))
+}
+
+fn base64(input: &[u8], out: &mut String) {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(TABLE[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+}
+
+/// yarl's query-part quoter (`safe="?/:@"`, `qs=True`): unreserved characters, `!$'()*,`
+/// and `?/:@` stay; space becomes `+`; everything else is percent-encoded in upper case.
+fn quote_query_part(s: &str, out: &mut String) {
+    for &b in s.as_bytes() {
+        match b {
+            b' ' => out.push('+'),
+            b'a'..=b'z'
+            | b'A'..=b'Z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b'!'
+            | b'$'
+            | b'\''
+            | b'('
+            | b')'
+            | b'*'
+            | b','
+            | b'?'
+            | b'/'
+            | b':'
+            | b'@' => out.push(char::from(b)),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 15)]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        for (input, expected) in
+            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")]
+        {
+            let mut out = String::new();
+            base64(input.as_bytes(), &mut out);
+            assert_eq!(out, expected);
+        }
+        assert_eq!(basic_auth_value("user", "pass").unwrap(), "Basic dXNlcjpwYXNz");
+        assert!(basic_auth_value("a:b", "c").is_err());
+    }
+
+    #[test]
+    fn query_quoting_matches_yarl() {
+        let mut out = String::new();
+        quote_query_part("a b&c=d+e;f#g/h?i:j@k~é", &mut out);
+        assert_eq!(out, "a+b%26c%3Dd%2Be%3Bf%23g/h?i:j@k~%C3%A9");
+    }
+}

@@ -1,0 +1,276 @@
+//! `ClientResponse`: a response head, its redirect history, and its body.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, Version, header};
+use url::Url;
+
+use crate::{
+    content::Content,
+    error::{Error, Kind},
+};
+
+/// The request as it was sent (aiohttp's `request_info`): its method, URL and every field,
+/// the automatic ones included.
+#[derive(Clone, Debug)]
+pub struct RequestInfo {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+}
+
+impl RequestInfo {
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The fields sent, `Host` first.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+/// The head of one response: what [`ClientResponse::history`] keeps of each redirect hop.
+#[derive(Clone, Debug)]
+pub struct ResponseInfo {
+    pub(crate) url: Url,
+    pub(crate) status: StatusCode,
+    pub(crate) reason: String,
+    pub(crate) version: Version,
+    pub(crate) headers: HeaderMap,
+    /// The fields as received: positions into the head's bytes, so keeping them is free.
+    pub(crate) raw: tandem_proto::Fields,
+    pub(crate) request: RequestInfo,
+}
+
+impl ResponseInfo {
+    /// The request this answered.
+    pub fn request_info(&self) -> &RequestInfo {
+        &self.request
+    }
+
+    /// The fields as the server wrote them, in order, names in their original case and
+    /// values unconverted (aiohttp's `raw_headers`).
+    pub fn raw_headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.raw.iter()
+    }
+
+    /// The URL that answered.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The reason phrase as the server sent it.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The fields: case-insensitive and multi-valued.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+/// A response: its head is read, its body is read on demand through [`read`](Self::read),
+/// [`text`](Self::text), [`json`](Self::json) or [`content`](Self::content).
+///
+/// The connection goes back to the pool when the body has been read to its end (and the
+/// response allows keep-alive); dropping the response before that closes it.
+#[derive(Debug)]
+pub struct ClientResponse {
+    info: ResponseInfo,
+    history: Vec<ResponseInfo>,
+    content: Content,
+}
+
+impl ClientResponse {
+    pub(crate) fn new(info: ResponseInfo, content: Content) -> Self {
+        ClientResponse { info, history: Vec::new(), content }
+    }
+
+    pub(crate) fn set_history(&mut self, history: Vec<ResponseInfo>) {
+        self.history = history;
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.info.status
+    }
+
+    /// Whether the status is below 400 (aiohttp's `ok`).
+    pub fn ok(&self) -> bool {
+        self.info.status.as_u16() < 400
+    }
+
+    /// The reason phrase as the server sent it.
+    pub fn reason(&self) -> &str {
+        &self.info.reason
+    }
+
+    /// The fields: case-insensitive and multi-valued.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.info.headers
+    }
+
+    /// The final URL, after redirects.
+    pub fn url(&self) -> &Url {
+        &self.info.url
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.info.version
+    }
+
+    /// The fields as the server wrote them, in order and original case (aiohttp's
+    /// `raw_headers`).
+    pub fn raw_headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        self.info.raw_headers()
+    }
+
+    /// The request as sent (aiohttp's `request_info`).
+    pub fn request_info(&self) -> &RequestInfo {
+        &self.info.request
+    }
+
+    /// Each redirect response that led here, earliest first; empty if there were none.
+    pub fn history(&self) -> &[ResponseInfo] {
+        &self.history
+    }
+
+    /// The cookies this response set (its `Set-Cookie` fields); malformed ones are skipped.
+    pub fn cookies(&self) -> Vec<cookie::Cookie<'static>> {
+        self.info
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| cookie::Cookie::parse(v.to_owned()).ok())
+            .collect()
+    }
+
+    /// The media type of `Content-Type`, lower-cased, without parameters
+    /// (`application/octet-stream` when absent, as aiohttp).
+    pub fn content_type(&self) -> String {
+        let value = self
+            .info
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream");
+        value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    }
+
+    /// The `charset` parameter of `Content-Type`, if any.
+    pub fn charset(&self) -> Option<String> {
+        let value = self.info.headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+        value.split(';').skip(1).find_map(|param| {
+            let (name, value) = param.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| value.trim().trim_matches('"').to_owned())
+        })
+    }
+
+    /// The body as a stream.
+    pub fn content(&mut self) -> &mut Content {
+        &mut self.content
+    }
+
+    /// The body as a stream of pieces, consuming the response: to pipe it into another
+    /// request's [`body_stream`](crate::RequestBuilder::body_stream), say.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send {
+        futures_util::stream::try_unfold(self, |mut resp| async move {
+            Ok(resp.content.chunk().await?.map(|piece| (piece, resp)))
+        })
+    }
+
+    /// The whole (rest of the) body.
+    pub async fn read(&mut self) -> Result<Bytes, Error> {
+        let url = &self.info.url;
+        self.content.read_to_end().await.map_err(|e| e.with_url(url))
+    }
+
+    /// The body as text: decoded with the `charset` of `Content-Type`, else UTF-8.
+    /// Malformed sequences become U+FFFD.
+    pub async fn text(&mut self) -> Result<String, Error> {
+        let charset = self.charset();
+        self.text_with_charset(charset.as_deref().unwrap_or("utf-8")).await
+    }
+
+    /// The body as text decoded with `label` (any WHATWG encoding label), whatever
+    /// `Content-Type` says.
+    pub async fn text_with_charset(&mut self, label: &str) -> Result<String, Error> {
+        let encoding = encoding_rs::Encoding::for_label(label.as_bytes())
+            .ok_or_else(|| Error::new(Kind::Decode, format!("unknown charset {label:?}")))?;
+        let body = self.read().await?;
+        Ok(encoding.decode(&body).0.into_owned())
+    }
+
+    /// The body as JSON. As aiohttp, the content type must be `application/json` or end in
+    /// `+json`, else this is a decode error; [`json_unchecked`](Self::json_unchecked) skips
+    /// the check.
+    pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
+        let content_type = self.content_type();
+        if content_type != "application/json" && !content_type.ends_with("+json") {
+            return Err(Error::new(
+                Kind::Decode,
+                format!("attempt to decode JSON with unexpected mimetype: {content_type}"),
+            )
+            .with_url(&self.info.url));
+        }
+        self.json_unchecked().await
+    }
+
+    /// The body as JSON, whatever the content type. An empty body reads as `null`.
+    pub async fn json_unchecked<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
+        let body = self.read().await?;
+        // aiohttp returns `None` for an empty body; here that is JSON `null`, which an
+        // `Option<T>` reads as `None`.
+        let body: &[u8] = if body.trim_ascii().is_empty() { b"null" } else { &body };
+        serde_json::from_slice(body)
+            .map_err(|e| Error::new(Kind::Decode, e).with_url(&self.info.url))
+    }
+
+    /// `Err` with [`Error::is_status`] if the status is 400 or more (aiohttp's
+    /// `raise_for_status()`); the response is dropped, and its connection closed.
+    pub fn error_for_status(self) -> Result<Self, Error> {
+        if self.ok() {
+            Ok(self)
+        } else {
+            Err(Error::bare(Kind::Status(self.info.status)).with_url(&self.info.url))
+        }
+    }
+
+    /// The same check by reference.
+    pub fn raise_for_status(&self) -> Result<(), Error> {
+        if self.ok() {
+            Ok(())
+        } else {
+            Err(Error::bare(Kind::Status(self.info.status)).with_url(&self.info.url))
+        }
+    }
+
+    pub(crate) fn info(&self) -> &ResponseInfo {
+        &self.info
+    }
+
+    pub(crate) async fn drain(&mut self, limit: usize) {
+        self.content.drain(limit).await;
+    }
+}

@@ -1,0 +1,656 @@
+//! `ClientSession`: the shared settings, pool and jar, and the request loop with redirects.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use tandem_connect::{ConnectOptions, Connector, Origin, Proxy, ProxyEnv, Scheme};
+use tracing::Instrument;
+use url::{Host, Url};
+
+use crate::{
+    ClientResponse, ClientTimeout, CookieJar, RequestBuilder, Trace,
+    conn::{self, Outgoing},
+    content::{Content, DEFAULT_MAX_LINE_SIZE},
+    decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, Decompressor},
+    error::{Error, Kind},
+    redirect,
+    request::{ConnSettings, RequestSpec, StreamBody, basic_auth_value},
+    response::{RequestInfo, ResponseInfo},
+    timeout::Deadlines,
+};
+
+/// aiohttp's `max_redirects`.
+pub const DEFAULT_MAX_REDIRECTS: usize = 10;
+/// The `User-Agent` sent unless one is given.
+pub const USER_AGENT: &str =
+    concat!("tandem/", env!("CARGO_PKG_VERSION_MAJOR"), ".", env!("CARGO_PKG_VERSION_MINOR"));
+/// A redirect's body is read and discarded up to this size so the connection is reused;
+/// a longer one closes the connection instead.
+const REDIRECT_DRAIN_LIMIT: usize = 64 * 1024;
+
+/// aiohttp's `ClientSession`: a connection pool, a cookie jar, default headers and timeouts,
+/// shared by every request made through it. Cheap to clone: clones share everything.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tandem_client::Error> {
+/// let session = tandem_client::ClientSession::new();
+/// let mut resp = session.get("http://example.com/").query(&[("q", "a b")]).send().await?;
+/// println!("{} {}", resp.status(), resp.text().await?);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientSession {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) base_url: Option<Url>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) timeout: ClientTimeout,
+    pub(crate) connector: Connector,
+    pub(crate) raise_for_status: bool,
+    pub(crate) jar: CookieJar,
+    pub(crate) auto_decompress: bool,
+    pub(crate) max_decompressed_size: u64,
+    pub(crate) max_line_size: usize,
+    pub(crate) max_redirects: usize,
+    pub(crate) traces: Traces,
+    pub(crate) proxy: Option<Proxy>,
+    pub(crate) proxy_env: Option<ProxyEnv>,
+}
+
+/// The installed [`Trace`]s.
+#[derive(Default)]
+pub(crate) struct Traces(pub(crate) Vec<Arc<dyn Trace>>);
+
+impl std::fmt::Debug for Traces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} traces", self.0.len())
+    }
+}
+
+impl Default for ClientSession {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+/// Settings for a [`ClientSession`].
+#[derive(Debug)]
+#[must_use]
+pub struct ClientSessionBuilder {
+    inner: Inner,
+    error: Option<Error>,
+}
+
+impl ClientSessionBuilder {
+    /// Relative request URLs are joined to this one (RFC 3986); give it a trailing `/`.
+    pub fn base_url(mut self, url: &str) -> Self {
+        match parse_url(url) {
+            Ok(url) => self.inner.base_url = Some(url),
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
+    /// A header sent with every request (a request's own header of that name replaces it).
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: Into<http::Error>,
+        V: TryInto<HeaderValue>,
+        V::Error: Into<http::Error>,
+    {
+        match (name.try_into(), value.try_into()) {
+            (Ok(name), Ok(value)) => {
+                self.inner.headers.append(name, value);
+            }
+            (Err(e), _) => self.error = Some(Error::new(Kind::Request, e.into())),
+            (_, Err(e)) => self.error = Some(Error::new(Kind::Request, e.into())),
+        }
+        self
+    }
+
+    /// The default timeouts (aiohttp's: 300 s total, 30 s `sock_connect`).
+    pub fn timeout(mut self, timeout: ClientTimeout) -> Self {
+        self.inner.timeout = timeout;
+        self
+    }
+
+    /// The connector and pool to use (a new default one otherwise).
+    pub fn connector(mut self, connector: Connector) -> Self {
+        self.inner.connector = connector;
+        self
+    }
+
+    /// Makes every response with a status of 400 or more an error.
+    pub fn raise_for_status(mut self, yes: bool) -> Self {
+        self.inner.raise_for_status = yes;
+        self
+    }
+
+    /// The cookie jar (a new [`CookieJar`] otherwise; [`CookieJar::dummy`] for none).
+    pub fn cookie_jar(mut self, jar: CookieJar) -> Self {
+        self.inner.jar = jar;
+        self
+    }
+
+    /// Whether to decode gzip, deflate and br bodies (default: yes).
+    pub fn auto_decompress(mut self, yes: bool) -> Self {
+        self.inner.auto_decompress = yes;
+        self
+    }
+
+    /// The most bytes a compressed body may decode to (default 64 MiB); past it, reading
+    /// fails with a payload error.
+    pub fn max_decompressed_size(mut self, bytes: u64) -> Self {
+        self.inner.max_decompressed_size = bytes;
+        self
+    }
+
+    /// The longest line [`Content::readline`](crate::Content::readline) returns (64 KiB).
+    pub fn max_line_size(mut self, bytes: usize) -> Self {
+        self.inner.max_line_size = bytes;
+        self
+    }
+
+    /// The default number of redirects to follow (10).
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.inner.max_redirects = n;
+        self
+    }
+
+    /// Sends every request through `proxy` (aiohttp's `proxy=` on the session).
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.inner.proxy = Some(proxy);
+        self
+    }
+
+    /// Reads `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` from the environment now, and
+    /// chooses a proxy by them for every request and redirect hop (aiohttp's `trust_env`;
+    /// off by default).
+    pub fn trust_env(mut self, yes: bool) -> Self {
+        self.inner.proxy_env = yes.then(ProxyEnv::from_env);
+        self
+    }
+
+    /// Adds a receiver of request events (aiohttp's `trace_configs`).
+    pub fn trace(mut self, trace: Arc<dyn Trace>) -> Self {
+        self.inner.traces.0.push(trace);
+        self
+    }
+
+    /// The session, or the first error in its settings.
+    pub fn try_build(self) -> Result<ClientSession, Error> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(ClientSession { inner: Arc::new(self.inner) }),
+        }
+    }
+
+    /// The session.
+    ///
+    /// # Panics
+    ///
+    /// If a setting was invalid (a bad base URL or header); see [`try_build`](Self::try_build).
+    pub fn build(self) -> ClientSession {
+        self.try_build().expect("invalid ClientSession settings")
+    }
+}
+
+impl ClientSession {
+    /// A session with aiohttp's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Settings for a session.
+    pub fn builder() -> ClientSessionBuilder {
+        ClientSessionBuilder {
+            inner: Inner {
+                base_url: None,
+                headers: HeaderMap::new(),
+                timeout: ClientTimeout::default(),
+                connector: Connector::new(),
+                raise_for_status: false,
+                jar: CookieJar::new(),
+                auto_decompress: true,
+                max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
+                max_line_size: DEFAULT_MAX_LINE_SIZE,
+                max_redirects: DEFAULT_MAX_REDIRECTS,
+                traces: Traces::default(),
+                proxy: None,
+                proxy_env: None,
+            },
+            error: None,
+        }
+    }
+
+    /// The session's cookie jar.
+    pub fn cookie_jar(&self) -> &CookieJar {
+        &self.inner.jar
+    }
+
+    /// The session's connector.
+    pub fn connector(&self) -> &Connector {
+        &self.inner.connector
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, url)
+    }
+
+    /// A GET request.
+    pub fn get(&self, url: &str) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A POST request.
+    pub fn post(&self, url: &str) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A PUT request.
+    pub fn put(&self, url: &str) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A PATCH request.
+    pub fn patch(&self, url: &str) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A DELETE request.
+    pub fn delete(&self, url: &str) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A HEAD request; it does not follow redirects unless asked, as in aiohttp.
+    pub fn head(&self, url: &str) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// An OPTIONS request.
+    pub fn options(&self, url: &str) -> RequestBuilder {
+        self.request(Method::OPTIONS, url)
+    }
+
+    /// `url` joined to the base URL if it is relative, and checked.
+    pub(crate) fn resolve_url(&self, url: &str) -> Result<Url, Error> {
+        match (&self.inner.base_url, Url::parse(url)) {
+            (_, Ok(_)) => parse_url(url),
+            (Some(base), Err(url::ParseError::RelativeUrlWithoutBase)) => {
+                check_raw(url)?;
+                let joined = base.join(url).map_err(|e| invalid_url(e, url))?;
+                // The host came from the base URL, checked when the session was built.
+                Ok(joined)
+            }
+            (_, Err(e)) => Err(invalid_url(e, url)),
+        }
+    }
+}
+
+fn invalid_url(e: impl Into<Box<dyn std::error::Error + Send + Sync>>, url: &str) -> Error {
+    Error::new(Kind::InvalidUrl { redirect: false }, format!("{url:?}: {}", e.into()))
+}
+
+/// `url::Url` silently drops tab, CR and LF (the WHATWG rule); a URL holding them is refused
+/// instead, so what is sent is what was given.
+fn check_raw(url: &str) -> Result<(), Error> {
+    if url.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(invalid_url("control character or space in URL", url));
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_url(raw: &str) -> Result<Url, Error> {
+    check_raw(raw)?;
+    let url = Url::parse(raw).map_err(|e| invalid_url(e, raw))?;
+    check_url(url, raw)
+}
+
+fn check_url(url: Url, raw: &str) -> Result<Url, Error> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid_url("not an http or https URL", raw));
+    }
+    match url.host() {
+        None => return Err(invalid_url("no host", raw)),
+        Some(Host::Domain("")) => return Err(invalid_url("empty host", raw)),
+        Some(Host::Ipv4(ip)) => {
+            // WHATWG parsing turns `2130706433`, `017700000001` and `127.1` into
+            // 127.0.0.1; aiohttp 3.14.1 refuses such hosts, and so do we: only the
+            // canonical dotted form is an IPv4 host.
+            let canonical = ip.to_string();
+            if raw_host(raw).is_none_or(|h| h != canonical) {
+                return Err(invalid_url("non-canonical IPv4 host", raw));
+            }
+        }
+        Some(_) => {}
+    }
+    Ok(url)
+}
+
+/// The host as written in an absolute URL, without userinfo or port.
+fn raw_host(raw: &str) -> Option<&str> {
+    let rest = &raw[raw.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.starts_with('[') {
+        return Some(host);
+    }
+    Some(host.rsplit_once(':').map_or(host, |(h, _)| h))
+}
+
+fn origin_of(url: &Url) -> Result<Origin, Error> {
+    let scheme = match url.scheme() {
+        "https" => Scheme::Https,
+        _ => Scheme::Http,
+    };
+    let host = match url.host() {
+        Some(Host::Ipv6(ip)) => ip.to_string(),
+        Some(Host::Ipv4(ip)) => ip.to_string(),
+        Some(Host::Domain(d)) => d.to_owned(),
+        None => return Err(invalid_url("no host", url.as_str())),
+    };
+    Ok(Origin::new(scheme, &host, url.port_or_known_default().unwrap_or(scheme.default_port())))
+}
+
+/// The fields to send: `Host` first, then the session's and the request's (the request's
+/// replacing the session's), the automatic ones unless given, then cookies from the jar.
+fn wire_headers(
+    inner: &Inner,
+    url: &Url,
+    headers: &HeaderMap,
+    content_type: Option<&'static str>,
+) -> Result<HeaderMap, Error> {
+    let mut out = HeaderMap::with_capacity(headers.len() + inner.headers.len() + 6);
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => return Err(invalid_url("no host", url.as_str())),
+    };
+    out.insert(
+        header::HOST,
+        HeaderValue::try_from(host).map_err(|e| Error::new(Kind::Request, e))?,
+    );
+    for (name, value) in &inner.headers {
+        if !headers.contains_key(name) {
+            out.append(name, value.clone());
+        }
+    }
+    for (name, value) in headers {
+        if name == header::HOST {
+            out.insert(header::HOST, value.clone());
+        } else if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            // The body's own length frames it; a caller's framing field could disagree.
+        } else {
+            out.append(name, value.clone());
+        }
+    }
+    let defaults = [
+        (header::USER_AGENT, USER_AGENT),
+        (header::ACCEPT, "*/*"),
+        (
+            header::ACCEPT_ENCODING,
+            if inner.auto_decompress { "gzip, deflate, br" } else { "identity" },
+        ),
+    ];
+    for (name, value) in defaults {
+        if !out.contains_key(&name) {
+            out.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    if let Some(ct) = content_type {
+        if !out.contains_key(header::CONTENT_TYPE) {
+            out.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+    }
+    if let Some(cookies) = inner.jar.header_for(url) {
+        match out.get(header::COOKIE).map(|v| v.as_bytes().to_vec()) {
+            Some(mut given) => {
+                given.extend_from_slice(b"; ");
+                given.extend_from_slice(cookies.as_bytes());
+                if let Ok(v) = HeaderValue::from_bytes(&given) {
+                    out.insert(header::COOKIE, v);
+                }
+            }
+            None => {
+                out.insert(header::COOKIE, cookies);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Credentials in the URL (`http://user:pass@host/`) become a Basic `Authorization` field
+/// and are taken out of the URL, as aiohttp does.
+fn take_url_credentials(url: &mut Url, headers: &mut HeaderMap) -> Result<(), Error> {
+    if url.username().is_empty() && url.password().is_none() {
+        return Ok(());
+    }
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let user = decode(url.username());
+    let pass = decode(url.password().unwrap_or_default());
+    if !headers.contains_key(header::AUTHORIZATION) {
+        headers.insert(header::AUTHORIZATION, basic_auth_value(&user, &pass)?);
+    }
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Ok(())
+}
+
+pub(crate) async fn execute(
+    session: &ClientSession,
+    spec: RequestSpec,
+) -> Result<ClientResponse, Error> {
+    // A `tracing` span per request: free when no subscriber wants it, as the fields are
+    // only formatted for an enabled span.
+    let span = tracing::debug_span!("request", method = %spec.method, url = %spec.url);
+    let traces = &session.inner.traces.0;
+    if traces.is_empty() {
+        return run(session, spec).instrument(span).await;
+    }
+    let (method, url) = (spec.method.clone(), spec.url.clone());
+    for t in traces {
+        t.on_request_start(&method, &url, &spec.headers);
+    }
+    let result = run(session, spec).instrument(span).await;
+    for t in traces {
+        match &result {
+            Ok(resp) => t.on_request_end(&method, resp.url(), resp.status()),
+            Err(e) => t.on_request_exception(&method, &url, e),
+        }
+    }
+    result
+}
+
+async fn run(session: &ClientSession, spec: RequestSpec) -> Result<ClientResponse, Error> {
+    let inner = &*session.inner;
+    let RequestSpec {
+        mut method,
+        mut url,
+        mut headers,
+        mut body,
+        stream,
+        conn_settings,
+        timeout,
+        allow_redirects,
+        max_redirects,
+        raise_for_status,
+    } = spec;
+    let deadlines = Deadlines::start(timeout.unwrap_or(inner.timeout));
+    let raise_for_status = raise_for_status.unwrap_or(inner.raise_for_status);
+    url.set_fragment(None);
+    take_url_credentials(&mut url, &mut headers).map_err(|e| e.with_url(&url))?;
+    let mut history = Vec::new();
+    let streamed = stream.is_some();
+    let mut stream = stream;
+    loop {
+        let hop_body = (body.as_ref(), stream.take());
+        let mut response =
+            send_once(inner, &method, &url, &headers, hop_body, &conn_settings, &deadlines)
+                .await
+                .map_err(|e| e.with_url(&url))?;
+        let status = response.status();
+        let location = response.headers().get(header::LOCATION).map(|v| v.as_bytes().to_vec());
+        match location {
+            Some(location) if allow_redirects && redirect::is_redirect(status) => {
+                if history.len() >= max_redirects {
+                    return Err(Error::bare(Kind::TooManyRedirects).with_url(&url));
+                }
+                let next = redirect::next_url(&url, &location).map_err(|e| e.with_url(&url))?;
+                tracing::debug!(status = status.as_u16(), to = %next, "redirect");
+                for t in &inner.traces.0 {
+                    t.on_request_redirect(&method, &url, status, &next);
+                }
+                response.drain(REDIRECT_DRAIN_LIMIT).await;
+                history.push(response.info().clone());
+                drop(response);
+                let dropped = redirect::rewrite(status, &mut method, &mut body, &mut headers);
+                if streamed && !dropped {
+                    // aiohttp #12195: a consumed stream cannot be replayed, and sending an
+                    // empty body instead would be a silent corruption.
+                    return Err(
+                        Error::new(Kind::Payload, "cannot resend a streamed body").with_url(&url)
+                    );
+                }
+                if !redirect::same_origin(&url, &next) {
+                    redirect::strip_credentials(&mut headers);
+                }
+                url = next;
+                take_url_credentials(&mut url, &mut headers).map_err(|e| e.with_url(&url))?;
+            }
+            _ => {
+                response.set_history(history);
+                if raise_for_status {
+                    response.raise_for_status()?;
+                }
+                return Ok(response);
+            }
+        }
+    }
+}
+
+async fn send_once(
+    inner: &Inner,
+    method: &Method,
+    url: &Url,
+    headers: &HeaderMap,
+    (body, stream): (Option<&crate::request::Body>, Option<StreamBody>),
+    conn_settings: &ConnSettings,
+    deadlines: &Deadlines,
+) -> Result<ClientResponse, Error> {
+    let origin = origin_of(url)?;
+    let content_type = match (body, &stream) {
+        (Some(b), _) => Some(b.content_type),
+        (None, Some(_)) => Some("application/octet-stream"),
+        (None, None) => None,
+    };
+    let mut wire = wire_headers(inner, url, headers, content_type)?;
+    let mut options = ConnectOptions::new();
+    if let Some(limit) = deadlines.sock_connect() {
+        options = options.sock_connect_timeout(limit);
+    }
+    if let Some(tls) = &conn_settings.tls {
+        options = options.tls(tls.clone());
+    }
+    // The proxy is chosen again on every hop, so a redirect to another host (or to one
+    // NO_PROXY exempts) never carries the previous proxy or its credentials along.
+    let proxy = conn_settings
+        .proxy
+        .clone()
+        .or_else(|| inner.proxy.clone())
+        .or_else(|| inner.proxy_env.as_ref().and_then(|env| env.proxy_for(&origin, false)));
+    let mut absolute = false;
+    if let Some(proxy) = proxy {
+        if origin.scheme() == Scheme::Http {
+            // Plain http goes to the proxy itself, in absolute form, with its credentials;
+            // for https the proxy is a tunnel and sees only the CONNECT.
+            absolute = true;
+            if let Some(auth) = proxy.authorization_value() {
+                let value =
+                    HeaderValue::try_from(auth).map_err(|e| Error::new(Kind::Request, e))?;
+                wire.insert(header::PROXY_AUTHORIZATION, value);
+            }
+        }
+        options = options.proxy(proxy);
+    }
+    let outgoing = Outgoing {
+        method,
+        url,
+        origin: &origin,
+        headers: &wire,
+        body: body.map(|b| &b.bytes),
+        absolute,
+        options: &options,
+    };
+    let (head, raw) =
+        conn::send(&inner.connector, &outgoing, stream, deadlines, &inner.traces.0).await?;
+    let headers = head.fields().to_header_map();
+    inner.jar.update_from_headers(&headers, url);
+    let decoder = if inner.auto_decompress && !raw.is_done() {
+        headers.get(header::CONTENT_ENCODING).and_then(|coding| {
+            Decompressor::for_coding(coding.as_bytes(), inner.max_decompressed_size)
+        })
+    } else {
+        None
+    };
+    let info = ResponseInfo {
+        url: url.clone(),
+        status: head.status(),
+        reason: String::from_utf8_lossy(head.reason()).into_owned(),
+        version: head.version(),
+        headers,
+        raw: head.fields().clone(),
+        request: RequestInfo { method: method.clone(), url: url.clone(), headers: wire },
+    };
+    Ok(ClientResponse::new(info, Content::new(raw, decoder, inner.max_line_size)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        let s = ClientSession::new();
+        assert!(s.resolve_url("http://a.example/x").is_ok());
+        for bad in [
+            "ftp://a/",
+            "http://a/x\r\nX-Injected: 1",
+            "http://a/\tx",
+            "http://2130706433/",
+            "http://017700000001/",
+            "http://127.1/",
+            "relative/path",
+            "http://[::1",
+        ] {
+            assert!(s.resolve_url(bad).unwrap_err().is_invalid_url(), "{bad:?}");
+        }
+        assert!(s.resolve_url("http://127.0.0.1:8080/").is_ok());
+        assert!(s.resolve_url("http://user:pw@127.0.0.1:8080/").is_ok());
+        assert!(s.resolve_url("http://[::1]:8080/").is_ok());
+        let s = ClientSession::builder().base_url("http://a.example/api/").build();
+        assert_eq!(s.resolve_url("v1/x?q=1").unwrap().as_str(), "http://a.example/api/v1/x?q=1");
+        assert_eq!(s.resolve_url("http://b.example/").unwrap().as_str(), "http://b.example/");
+    }
+
+    #[test]
+    fn default_headers() {
+        let s =
+            ClientSession::builder().header("x-default", "1").header("accept", "text/html").build();
+        let url = Url::parse("http://a.example:8080/").unwrap();
+        let mut given = HeaderMap::new();
+        given.insert("x-default", HeaderValue::from_static("2"));
+        let out = wire_headers(&s.inner, &url, &given, Some("text/plain")).unwrap();
+        assert_eq!(out.keys().next(), Some(&header::HOST));
+        assert_eq!(out[header::HOST], "a.example:8080");
+        assert_eq!(out["x-default"], "2");
+        assert_eq!(out[header::ACCEPT], "text/html");
+        assert_eq!(out[header::USER_AGENT], USER_AGENT);
+        assert_eq!(out[header::ACCEPT_ENCODING], "gzip, deflate, br");
+        assert_eq!(out[header::CONTENT_TYPE], "text/plain");
+    }
+}

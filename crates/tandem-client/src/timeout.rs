@@ -1,0 +1,136 @@
+//! `ClientTimeout` and the deadlines a request runs under.
+
+use std::{future::Future, time::Duration};
+
+use tokio::time::Instant;
+
+use crate::error::{Error, Phase};
+
+/// aiohttp's `ClientTimeout`: each field `None` (or zero, as in aiohttp) means no limit.
+///
+/// The default is aiohttp's: `total` 300 s and `sock_connect` 30 s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientTimeout {
+    /// The whole request: connecting, sending, and reading the response body to its end.
+    pub total: Option<Duration>,
+    /// Getting a connection, from the pool or new.
+    pub connect: Option<Duration>,
+    /// Opening a new connection.
+    pub sock_connect: Option<Duration>,
+    /// The longest gap between two reads from the socket.
+    pub sock_read: Option<Duration>,
+}
+
+impl Default for ClientTimeout {
+    fn default() -> Self {
+        ClientTimeout {
+            total: Some(Duration::from_secs(300)),
+            connect: None,
+            sock_connect: Some(Duration::from_secs(30)),
+            sock_read: None,
+        }
+    }
+}
+
+impl ClientTimeout {
+    /// No limits at all.
+    pub const NONE: ClientTimeout =
+        ClientTimeout { total: None, connect: None, sock_connect: None, sock_read: None };
+
+    /// The default with `total` replaced.
+    pub fn total(total: Duration) -> Self {
+        ClientTimeout { total: Some(total), ..Self::default() }
+    }
+}
+
+/// The clocks of one request: the total deadline, fixed when it starts, and the per-read gap.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadlines {
+    pub(crate) total: Option<Instant>,
+    pub(crate) timeout: ClientTimeout,
+}
+
+impl Deadlines {
+    pub(crate) fn start(timeout: ClientTimeout) -> Self {
+        let limit = |d: Option<Duration>| d.filter(|d| !d.is_zero());
+        let timeout = ClientTimeout {
+            total: limit(timeout.total),
+            connect: limit(timeout.connect),
+            sock_connect: limit(timeout.sock_connect),
+            sock_read: limit(timeout.sock_read),
+        };
+        Deadlines { total: timeout.total.map(|t| Instant::now() + t), timeout }
+    }
+
+    /// Runs `fut` under the total deadline and, if given, a phase's own limit; the one that
+    /// ends first names the phase of the error.
+    pub(crate) async fn run<T>(
+        &self,
+        phase_limit: Option<(Phase, Duration)>,
+        fut: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let phase = phase_limit.map(|(phase, d)| (phase, Instant::now() + d));
+        let (phase, deadline) = match (self.total, phase) {
+            (Some(total), Some((p, at))) if at < total => (p, Some(at)),
+            (Some(total), _) => (Phase::Total, Some(total)),
+            (None, Some((p, at))) => (p, Some(at)),
+            (None, None) => (Phase::Total, None),
+        };
+        match deadline {
+            Some(at) => {
+                tokio::time::timeout_at(at, fut).await.map_err(|_| Error::timeout(phase))?
+            }
+            None => fut.await,
+        }
+    }
+
+    /// [`run`](Self::run) for one socket read.
+    pub(crate) async fn read<T>(
+        &self,
+        fut: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.run(self.timeout.sock_read.map(|d| (Phase::SockRead, d)), fut).await
+    }
+
+    /// [`run`](Self::run) for getting a connection, from the pool or new: `connect` bounds
+    /// it. `sock_connect`, which bounds only opening a new one, is the connector's to apply
+    /// (see [`sock_connect`](Self::sock_connect)).
+    pub(crate) async fn connect<T>(
+        &self,
+        fut: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        self.run(self.timeout.connect.map(|d| (Phase::Connect, d)), fut).await
+    }
+
+    /// The limit on opening a new connection.
+    pub(crate) fn sock_connect(&self) -> Option<Duration> {
+        self.timeout.sock_connect
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_shorter_clock_names_the_phase() {
+        let d = Deadlines::start(ClientTimeout {
+            total: Some(Duration::from_secs(10)),
+            sock_read: Some(Duration::from_secs(1)),
+            ..ClientTimeout::NONE
+        });
+        let e = d.read(std::future::pending::<Result<(), Error>>()).await.unwrap_err();
+        assert_eq!(e.timeout_phase(), Some(Phase::SockRead));
+        let d = Deadlines::start(ClientTimeout::total(Duration::from_millis(5)));
+        let e = d.read(std::future::pending::<Result<(), Error>>()).await.unwrap_err();
+        assert_eq!(e.timeout_phase(), Some(Phase::Total));
+        // Zero is no limit, as in aiohttp.
+        let d = Deadlines::start(ClientTimeout {
+            total: Some(Duration::ZERO),
+            sock_read: Some(Duration::from_secs(1)),
+            ..ClientTimeout::NONE
+        });
+        let e = d.read(std::future::pending::<Result<(), Error>>()).await.unwrap_err();
+        assert_eq!(e.timeout_phase(), Some(Phase::SockRead));
+    }
+}

@@ -1,0 +1,151 @@
+//! Reading bodies: the streaming reader, and transparent, bounded decompression.
+
+use std::io::Write;
+
+use tandem_client::ClientSession;
+use tandem_server::{Application, Request, Response};
+
+use crate::support::{RawServer, Server, read_request, session, within, write};
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Serves `body` once per request with `head` (without framing), chunked in pieces of
+/// `piece` bytes, each written separately.
+async fn chunked_server(head: &'static str, body: Vec<u8>, piece: usize) -> RawServer {
+    let body = std::sync::Arc::new(body);
+    RawServer::start(move |mut stream, _| {
+        let body = body.clone();
+        async move {
+            while read_request(&mut stream).await.is_some() {
+                write(
+                    &mut stream,
+                    format!("HTTP/1.1 200 OK\r\n{head}Transfer-Encoding: chunked\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await;
+                for part in body.chunks(piece) {
+                    write(&mut stream, format!("{:x}\r\n", part.len()).as_bytes()).await;
+                    write(&mut stream, part).await;
+                    write(&mut stream, b"\r\n").await;
+                }
+                write(&mut stream, b"0\r\n\r\n").await;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn readline_read_n_and_chunks() {
+    let server = chunked_server("", b"first\nsecond line\n\nlast".to_vec(), 3).await;
+    let s = session();
+    let mut resp = within(s.get(&server.url("/")).send()).await.unwrap();
+    let content = resp.content();
+    assert_eq!(within(content.readline()).await.unwrap(), "first\n");
+    let head = within(content.read(4)).await.unwrap();
+    assert!((1..=4).contains(&head.len()));
+    let line = within(content.readline()).await.unwrap();
+    assert_eq!([&head[..], &line[..]].concat(), b"second line\n");
+    let mut lines = Vec::new();
+    loop {
+        let line = within(content.readline()).await.unwrap();
+        if line.is_empty() {
+            break;
+        }
+        lines.push(line);
+    }
+    assert_eq!(lines.last().unwrap(), "last");
+    assert!(content.at_eof());
+    assert!(within(content.chunk()).await.unwrap().is_none());
+
+    let mut resp = within(s.get(&server.url("/")).send()).await.unwrap();
+    let mut total = Vec::new();
+    loop {
+        let piece = within(resp.content().read(5)).await.unwrap();
+        if piece.is_empty() {
+            break;
+        }
+        assert!(piece.len() <= 5);
+        total.extend_from_slice(&piece);
+    }
+    assert_eq!(total, b"first\nsecond line\n\nlast");
+    assert_eq!(server.connections(), 1, "both requests used one connection");
+}
+
+#[tokio::test]
+async fn readline_is_bounded() {
+    let server = chunked_server("", vec![b'x'; 100_000], 4096).await;
+    let s = ClientSession::builder().max_line_size(1000).build();
+    let mut resp = within(s.get(&server.url("/")).send()).await.unwrap();
+    assert!(within(resp.content().readline()).await.unwrap_err().is_payload());
+}
+
+fn compressing_app() -> Application {
+    let mut app = Application::new();
+    app.add_get("/text", |_req: Request| async {
+        let mut r = Response::text("tandem ".repeat(10_000));
+        r.enable_compression();
+        r
+    });
+    app
+}
+
+#[tokio::test]
+async fn decodes_what_the_server_compressed() {
+    let server = Server::start(compressing_app()).await;
+    let expected = "tandem ".repeat(10_000);
+    for coding in ["gzip", "deflate", "br"] {
+        let s = session();
+        let mut resp = within(s.get(&server.url("/text")).header("accept-encoding", coding).send())
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-encoding"], coding);
+        assert_eq!(within(resp.text()).await.unwrap(), expected, "{coding}");
+        assert!(resp.content().total_raw_bytes() < expected.len() as u64 / 10);
+    }
+    // The default Accept-Encoding offers all three.
+    let mut resp = within(session().get(&server.url("/text")).send()).await.unwrap();
+    assert!(resp.headers().contains_key("content-encoding"));
+    assert_eq!(within(resp.text()).await.unwrap(), expected);
+    let raw = ClientSession::builder().auto_decompress(false).build();
+    let mut resp = within(raw.get(&server.url("/text")).send()).await.unwrap();
+    assert!(!resp.headers().contains_key("content-encoding"));
+    assert_eq!(within(resp.text()).await.unwrap(), expected);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn gzip_bomb_is_bounded_and_streams() {
+    // 32 MiB of zeros: about 32 KiB compressed.
+    let bomb = gzip(&vec![0; 32 << 20]);
+    let server = chunked_server("Content-Encoding: gzip\r\n", bomb, 16 * 1024).await;
+    let small = ClientSession::builder().max_decompressed_size(1 << 20).build();
+    let mut resp = within(small.get(&server.url("/")).send()).await.unwrap();
+    let e = within(resp.read()).await.unwrap_err();
+    assert!(e.is_payload(), "{e}");
+    // Under the default bound the same body streams through in bounded pieces.
+    let s = session();
+    let mut resp = within(s.get(&server.url("/")).send()).await.unwrap();
+    let mut total = 0;
+    while let Some(piece) = within(resp.content().chunk()).await.unwrap() {
+        assert!(piece.len() <= 4 << 20);
+        total += piece.len();
+    }
+    assert_eq!(total, 32 << 20);
+}
+
+#[tokio::test]
+async fn many_gzip_members_are_decoded_and_bounded() {
+    let member = gzip(b"abc");
+    let body = member.repeat(2000);
+    let server = chunked_server("Content-Encoding: gzip\r\n", body, 8192).await;
+    let mut resp = within(session().get(&server.url("/")).send()).await.unwrap();
+    assert_eq!(within(resp.read()).await.unwrap().len(), 6000);
+    let small = ClientSession::builder().max_decompressed_size(3000).build();
+    let mut resp = within(small.get(&server.url("/")).send()).await.unwrap();
+    assert!(within(resp.read()).await.unwrap_err().is_payload());
+}

@@ -1,0 +1,250 @@
+//! Redirects: history, limits, method rewriting, and credentials across origins
+//! (checklist C40–C43).
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use tandem_server::{Application, Error, Request, Response, json_response};
+
+use crate::support::{Server, session, within};
+
+async fn echo(mut req: Request) -> Result<Response, Error> {
+    let mut headers = serde_json::Map::new();
+    for (name, value) in req.headers() {
+        let entry = headers.entry(name.as_str().to_owned()).or_insert_with(|| json!([]));
+        entry.as_array_mut().unwrap().push(json!(value.to_str().unwrap_or("?")));
+    }
+    let body = req.read().await?;
+    Ok(json_response(&json!({
+        "method": req.method().as_str(),
+        "path": req.raw_path(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    })))
+}
+
+fn app() -> Application {
+    let mut app = Application::new();
+    app.add_route(None, "/echo", echo);
+    app.add_get("/redirect/{n}", |req: Request| async move {
+        let n: u32 = req.match_info("n").unwrap().parse().unwrap();
+        if n == 0 {
+            return Response::text("done");
+        }
+        Response::new(StatusCode::FOUND).with_header("location", &format!("/redirect/{}", n - 1))
+    });
+    app.add_get("/loop", |_req: Request| async {
+        Response::new(StatusCode::FOUND).with_header("location", "/loop")
+    });
+    // `/r/{code}?to=URL`: any redirect status to any Location.
+    app.add_route(None, "/r/{code}", |mut req: Request| async move {
+        let _ = req.read().await;
+        let code: u16 = req.match_info("code").unwrap().parse().unwrap();
+        let to = req.query_get("to").unwrap().to_owned();
+        Response::text("moved")
+            .with_status(StatusCode::from_u16(code).unwrap())
+            .with_header("location", &to)
+    });
+    app
+}
+
+fn redirect_url(server: &Server, code: u16, to: &str) -> String {
+    let to: String = url::form_urlencoded::byte_serialize(to.as_bytes()).collect();
+    server.url(&format!("/r/{code}?to={to}"))
+}
+
+#[tokio::test]
+async fn follows_and_records_history() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let mut resp = within(s.get(&server.url("/redirect/3")).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.url().path(), "/redirect/0");
+    let hops: Vec<_> = resp.history().iter().map(|h| h.url().path().to_owned()).collect();
+    assert_eq!(hops, ["/redirect/3", "/redirect/2", "/redirect/1"]);
+    assert!(resp.history().iter().all(|h| h.status() == StatusCode::FOUND));
+    assert_eq!(within(resp.text()).await.unwrap(), "done");
+
+    let resp =
+        within(s.get(&server.url("/redirect/3")).allow_redirects(false).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert!(resp.history().is_empty());
+    // HEAD does not follow unless asked, as in aiohttp.
+    let resp = within(s.head(&server.url("/redirect/1")).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn loops_and_limits() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let e = within(s.get(&server.url("/loop")).send()).await.unwrap_err();
+    assert!(e.is_too_many_redirects() && e.is_redirect(), "{e}");
+    let e = within(s.get(&server.url("/redirect/3")).max_redirects(2).send()).await.unwrap_err();
+    assert!(e.is_too_many_redirects());
+    assert!(within(s.get(&server.url("/redirect/2")).max_redirects(2).send()).await.is_ok());
+    for bad in ["file:///etc/passwd", "javascript:alert(1)", "http://[::1"] {
+        let e = within(s.get(&redirect_url(&server, 302, bad)).send()).await.unwrap_err();
+        assert!(e.is_invalid_url() && e.is_redirect(), "{bad}: {e}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn methods_and_bodies_per_status() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let echo = server.url("/echo");
+    for (code, method, expect_method, keeps_body) in [
+        (301, Method::POST, "GET", false),
+        (302, Method::POST, "GET", false),
+        (303, Method::POST, "GET", false),
+        (303, Method::PUT, "GET", false),
+        (302, Method::PUT, "PUT", true),
+        (307, Method::POST, "POST", true),
+        (308, Method::PUT, "PUT", true),
+    ] {
+        let mut resp = within(
+            s.request(method.clone(), &redirect_url(&server, code, &echo)).body("payload").send(),
+        )
+        .await
+        .unwrap();
+        let v: Value = within(resp.json()).await.unwrap();
+        assert_eq!(v["method"], expect_method, "{code} {method}");
+        if keeps_body {
+            assert_eq!(v["body"], "payload", "{code} {method}");
+            assert_eq!(v["headers"]["content-type"][0], "text/plain; charset=utf-8");
+        } else {
+            assert_eq!(v["body"], "", "{code} {method}");
+            assert!(v["headers"].get("content-type").is_none(), "{code} {method}");
+            assert!(v["headers"].get("content-length").is_none(), "{code} {method}");
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+#[allow(clippy::many_single_char_names)]
+async fn credentials_are_dropped_across_origins_only() {
+    let a = Server::start(app()).await;
+    let b = Server::start(app()).await;
+    let s = session();
+    let send = |url: String| {
+        s.get(&url)
+            .header("Authorization", "Bearer one")
+            .header("AUTHORIZATION", "Bearer two")
+            .header("cookie", "c=1")
+            .header("Proxy-Authorization", "Basic x")
+            .header("x-keep", "1")
+            .send()
+    };
+    // Same origin: everything kept.
+    let mut resp = within(send(redirect_url(&a, 302, &a.url("/echo")))).await.unwrap();
+    let v: Value = within(resp.json()).await.unwrap();
+    assert_eq!(v["headers"]["authorization"], json!(["Bearer one", "Bearer two"]));
+    assert_eq!(v["headers"]["cookie"], json!(["c=1"]));
+    // Another port is another origin: all copies dropped, in any case.
+    for code in [302, 307] {
+        let mut resp = within(send(redirect_url(&a, code, &b.url("/echo")))).await.unwrap();
+        let v: Value = within(resp.json()).await.unwrap();
+        let h = &v["headers"];
+        assert!(h.get("authorization").is_none(), "{h}");
+        assert!(h.get("cookie").is_none(), "{h}");
+        assert!(h.get("proxy-authorization").is_none(), "{h}");
+        assert_eq!(h["x-keep"], json!(["1"]));
+    }
+    // `localhost` and 127.0.0.1 are different hosts, so different origins.
+    let other_host = b.url("/echo").replace("127.0.0.1", "localhost");
+    let mut resp = within(send(redirect_url(&a, 302, &other_host))).await.unwrap();
+    let v: Value = within(resp.json()).await.unwrap();
+    assert!(v["headers"].get("authorization").is_none());
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn streamed_bodies_are_sent_chunked_and_never_replayed() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let pieces = || {
+        futures_util::stream::iter(
+            ["one ", "two ", "three"].map(|p| Ok::<_, std::io::Error>(bytes::Bytes::from(p))),
+        )
+    };
+    let mut resp = within(s.post(&server.url("/echo")).body_stream(pieces()).send()).await.unwrap();
+    let v: Value = within(resp.json()).await.unwrap();
+    assert_eq!(v["body"], "one two three");
+    assert_eq!(v["headers"]["transfer-encoding"], json!(["chunked"]));
+    assert_eq!(v["headers"]["content-type"], json!(["application/octet-stream"]));
+
+    // 303 drops the body, so a stream is fine; 307 would resend it, which it cannot.
+    let to = server.url("/echo");
+    let mut resp = within(s.post(&redirect_url(&server, 303, &to)).body_stream(pieces()).send())
+        .await
+        .unwrap();
+    let v: Value = within(resp.json()).await.unwrap();
+    assert_eq!(v["method"], "GET");
+    let e = within(s.post(&redirect_url(&server, 307, &to)).body_stream(pieces()).send())
+        .await
+        .unwrap_err();
+    assert!(e.is_payload(), "{e}");
+
+    // Another response's body, piped through.
+    let source = within(s.get(&server.url("/redirect/0")).send()).await.unwrap();
+    let mut resp =
+        within(s.put(&server.url("/echo")).body_stream(source.into_stream()).send()).await.unwrap();
+    let v: Value = within(resp.json()).await.unwrap();
+    assert_eq!(v["body"], "done");
+    server.stop().await;
+}
+
+/// Records trace events as short strings.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<String>>);
+
+impl tandem_client::Trace for Recorder {
+    fn on_request_start(&self, method: &Method, url: &url::Url, _: &http::HeaderMap) {
+        self.0.lock().unwrap().push(format!("start {method} {}", url.path()));
+    }
+    fn on_connection_create(&self, _: &tandem_client::Origin) {
+        self.0.lock().unwrap().push("create".into());
+    }
+    fn on_connection_reuse(&self, _: &tandem_client::Origin) {
+        self.0.lock().unwrap().push("reuse".into());
+    }
+    fn on_request_redirect(&self, _: &Method, _: &url::Url, status: StatusCode, to: &url::Url) {
+        self.0.lock().unwrap().push(format!("redirect {} {}", status.as_u16(), to.path()));
+    }
+    fn on_request_end(&self, _: &Method, url: &url::Url, status: StatusCode) {
+        self.0.lock().unwrap().push(format!("end {} {}", status.as_u16(), url.path()));
+    }
+    fn on_request_exception(&self, _: &Method, _: &url::Url, error: &tandem_client::Error) {
+        self.0.lock().unwrap().push(format!("exception {}", error.kind_name()));
+    }
+}
+
+#[tokio::test]
+async fn trace_hooks_see_each_step() {
+    let server = Server::start(app()).await;
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let s = tandem_client::ClientSession::builder().trace(recorder.clone()).build();
+    let mut resp = within(s.get(&server.url("/redirect/1")).send()).await.unwrap();
+    within(resp.read()).await.unwrap();
+    let e = within(s.get(&server.url("/loop")).max_redirects(0).send()).await.unwrap_err();
+    assert!(e.is_too_many_redirects());
+    let events = recorder.0.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        [
+            "start GET /redirect/1",
+            "create",
+            "redirect 302 /redirect/0",
+            "reuse",
+            "end 200 /redirect/0",
+            "start GET /loop",
+            "reuse",
+            "exception too-many-redirects",
+        ]
+    );
+    server.stop().await;
+}

@@ -1,0 +1,325 @@
+//! Sessions against a Tandem server: request options, bodies, defaults, cookies, pooling.
+
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use tandem_client::{ClientSession, CookieJar};
+use tandem_server::{Application, CookieOptions, Error, Request, Response, json_response};
+
+use crate::support::{Server, session, within};
+
+/// Echoes the request as JSON: method, path, query string, headers, body.
+async fn echo(mut req: Request) -> Result<Response, Error> {
+    let mut headers = serde_json::Map::new();
+    for (name, value) in req.headers() {
+        headers.insert(name.as_str().to_owned(), json!(value.to_str().unwrap_or("?")));
+    }
+    let body = req.read().await?;
+    Ok(json_response(&json!({
+        "method": req.method().as_str(),
+        "path": req.raw_path(),
+        "query": req.query_string(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+        "remote_port": req.remote().map(|a| a.port()),
+    })))
+}
+
+fn app() -> Application {
+    let mut app = Application::new();
+    app.add_route(None, "/echo", echo);
+    app.add_route(None, "/api/v1/echo", echo);
+    app.add_get("/missing", |_req: Request| async {
+        Response::text("nope").with_status(StatusCode::NOT_FOUND)
+    });
+    app.add_get("/text", |_req: Request| async { Response::text("plain") });
+    app.add_get("/empty", |_req: Request| async { Response::new(StatusCode::NO_CONTENT) });
+    app.add_get("/latin1", |_req: Request| async {
+        let mut r = Response::bytes(&b"caf\xe9"[..]);
+        r.set_content_type("text/plain; charset=ISO-8859-1").unwrap();
+        r
+    });
+    app.add_get("/problem", |_req: Request| async {
+        let mut r = Response::bytes(&br#"{"title":"x"}"#[..]);
+        r.set_content_type("application/problem+json").unwrap();
+        r
+    });
+    app.add_get("/big", |_req: Request| async { Response::bytes(vec![b'x'; 1 << 20]) });
+    app.add_get("/set-cookie", |_req: Request| async {
+        let mut r = Response::text("set");
+        r.set_cookie("token", "abc", &CookieOptions::default())?;
+        Ok::<_, Error>(r)
+    });
+    app
+}
+
+async fn echo_json(session: &ClientSession, req: tandem_client::RequestBuilder) -> Value {
+    let _ = session;
+    let mut resp = within(req.send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    within(resp.json::<Value>()).await.unwrap()
+}
+
+#[tokio::test]
+async fn get_sends_defaults_query_and_headers() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let v = echo_json(
+        &s,
+        s.get(&server.url("/echo?x=0"))
+            .query(&[("a", "1"), ("a", "2"), ("b", "x y&z")])
+            .header("X-Custom", "yes"),
+    )
+    .await;
+    assert_eq!(v["method"], "GET");
+    assert_eq!(v["query"], "x=0&a=1&a=2&b=x+y%26z");
+    let h = &v["headers"];
+    assert_eq!(h["host"], server.addr.to_string());
+    assert_eq!(h["user-agent"], tandem_client::USER_AGENT);
+    assert_eq!(h["accept-encoding"], "gzip, deflate, br");
+    assert_eq!(h["x-custom"], "yes");
+    assert!(h.get("content-length").is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_get_aiohttp_content_types() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let url = server.url("/echo");
+    let v = echo_json(&s, s.post(&url).body("hello")).await;
+    assert_eq!(v["body"], "hello");
+    assert_eq!(v["headers"]["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(v["headers"]["content-length"], "5");
+    let v = echo_json(&s, s.put(&url).body(vec![1u8, 2, 3])).await;
+    assert_eq!(v["method"], "PUT");
+    assert_eq!(v["headers"]["content-type"], "application/octet-stream");
+    let v = echo_json(&s, s.patch(&url).form(&[("a", "1 2"), ("a", "&")])).await;
+    assert_eq!(v["body"], "a=1+2&a=%26");
+    assert_eq!(v["headers"]["content-type"], "application/x-www-form-urlencoded");
+    let v = echo_json(&s, s.post(&url).json(&json!({"k": [1, 2]}))).await;
+    assert_eq!(v["body"], r#"{"k":[1,2]}"#);
+    assert_eq!(v["headers"]["content-type"], "application/json");
+    let v = echo_json(&s, s.post(&url)).await;
+    assert_eq!(v["headers"]["content-length"], "0");
+    let v = echo_json(&s, s.delete(&url)).await;
+    assert_eq!(v["method"], "DELETE");
+    let v = echo_json(&s, s.request(Method::OPTIONS, &url).header("content-type", "text/x")).await;
+    assert_eq!(v["method"], "OPTIONS");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn basic_auth_and_url_credentials() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let v = echo_json(&s, s.get(&server.url("/echo")).basic_auth("user", "pass")).await;
+    assert_eq!(v["headers"]["authorization"], "Basic dXNlcjpwYXNz");
+    let url = format!("http://user:pa%20ss@{}/echo", server.addr);
+    let v = echo_json(&s, s.get(&url)).await;
+    assert_eq!(v["headers"]["authorization"], "Basic dXNlcjpwYSBzcw==");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn session_defaults_and_base_url() {
+    let server = Server::start(app()).await;
+    let s = ClientSession::builder()
+        .base_url(&server.url("/api/"))
+        .header("x-session", "1")
+        .header("user-agent", "custom/1")
+        .build();
+    let v = echo_json(&s, s.get("v1/echo").header("x-session", "2")).await;
+    assert_eq!(v["path"], "/api/v1/echo");
+    assert_eq!(v["headers"]["x-session"], "2");
+    assert_eq!(v["headers"]["user-agent"], "custom/1");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connection_is_reused_only_after_the_body_is_read() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let url = server.url("/echo");
+    let first = echo_json(&s, s.get(&url)).await["remote_port"].clone();
+    let second = echo_json(&s, s.get(&url)).await["remote_port"].clone();
+    assert_eq!(first, second, "a fully read keep-alive response gives its connection back");
+    // A response dropped before its body is read closes its connection: the next request
+    // needs a new one.
+    let resp = within(s.get(&server.url("/big")).send()).await.unwrap();
+    drop(resp);
+    let third = echo_json(&s, s.get(&url)).await["remote_port"].clone();
+    assert_ne!(third, first);
+    // Read to its end, the big body gives the connection back.
+    let mut resp = within(s.get(&server.url("/big")).send()).await.unwrap();
+    assert_eq!(within(resp.read()).await.unwrap().len(), 1 << 20);
+    let fourth = echo_json(&s, s.get(&url)).await["remote_port"].clone();
+    assert_eq!(fourth, third);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn status_errors() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let resp = within(s.get(&server.url("/missing")).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(!resp.ok());
+    let e = resp.error_for_status().unwrap_err();
+    assert!(e.is_status());
+    assert_eq!(e.status(), Some(StatusCode::NOT_FOUND));
+    assert!(e.url().unwrap().path().ends_with("/missing"));
+    let strict = ClientSession::builder().raise_for_status(true).build();
+    let e = within(strict.get(&server.url("/missing")).send()).await.unwrap_err();
+    assert_eq!(e.status(), Some(StatusCode::NOT_FOUND));
+    let ok = within(strict.get(&server.url("/missing")).raise_for_status(false).send()).await;
+    assert!(ok.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn text_and_json_decoding() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let mut resp = within(s.get(&server.url("/latin1")).send()).await.unwrap();
+    assert_eq!(resp.charset().as_deref(), Some("ISO-8859-1"));
+    assert_eq!(within(resp.text()).await.unwrap(), "café");
+    let mut resp = within(s.get(&server.url("/text")).send()).await.unwrap();
+    let e = within(resp.json::<Value>()).await.unwrap_err();
+    assert!(e.is_decode());
+    let mut resp = within(s.get(&server.url("/problem")).send()).await.unwrap();
+    assert_eq!(within(resp.json::<Value>()).await.unwrap()["title"], "x");
+    let mut resp = within(s.get(&server.url("/text")).send()).await.unwrap();
+    assert!(within(resp.json_unchecked::<Value>()).await.unwrap_err().is_decode());
+    // An empty body is aiohttp's `None`.
+    let mut resp = within(s.get(&server.url("/empty")).send()).await.unwrap();
+    assert_eq!(within(resp.json_unchecked::<Option<Value>>()).await.unwrap(), None);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn head_has_no_body() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let mut resp = within(s.head(&server.url("/big")).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(within(resp.read()).await.unwrap().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cookies_round_trip_through_the_jar() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let resp = within(s.get(&server.url("/set-cookie")).send()).await.unwrap();
+    assert_eq!(resp.cookies()[0].name(), "token");
+    let v = echo_json(&s, s.get(&server.url("/echo"))).await;
+    assert_eq!(v["headers"]["cookie"], "token=abc");
+    let url = url::Url::parse(&server.url("/")).unwrap();
+    assert_eq!(s.cookie_jar().filter_cookies(&url), [("token".into(), "abc".into())]);
+    // The default jar refuses IP hosts, as aiohttp's does.
+    let safe = ClientSession::builder().cookie_jar(CookieJar::new()).build();
+    within(safe.get(&server.url("/set-cookie")).send()).await.unwrap();
+    assert!(safe.cookie_jar().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_urls_and_headers_fail_before_sending() {
+    let s = session();
+    for url in ["ftp://127.0.0.1/", "http://127.0.0.1/a\r\nX: y", "not a url", "http://127.1/"] {
+        let e = within(s.get(url).send()).await.unwrap_err();
+        assert!(e.is_invalid_url(), "{url}: {e}");
+    }
+    let e = within(s.get("http://127.0.0.1:9/").header("x", "a\r\nb").send()).await.unwrap_err();
+    assert!(e.is_request(), "{e}");
+    let e = within(s.get("http://127.0.0.1:9/").header("bad name", "x").send()).await.unwrap_err();
+    assert!(e.is_request(), "{e}");
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let e = within(session().get(&format!("http://{addr}/")).send()).await.unwrap_err();
+    assert!(e.is_connect(), "{e}");
+    assert!(e.url().is_some());
+}
+
+#[tokio::test]
+async fn request_info_and_per_request_cookies() {
+    let server = Server::start(app()).await;
+    let s = session();
+    within(s.get(&server.url("/set-cookie")).send()).await.unwrap();
+    let mut resp = within(s.get(&server.url("/echo")).cookie("one", "1").cookie("two", "2").send())
+        .await
+        .unwrap();
+    let info = resp.request_info().clone();
+    let v: Value = within(resp.json()).await.unwrap();
+    assert_eq!(v["headers"]["cookie"], "one=1; two=2; token=abc");
+    assert_eq!(info.method(), Method::GET);
+    assert_eq!(info.url().path(), "/echo");
+    assert_eq!(info.headers()["cookie"], "one=1; two=2; token=abc");
+    assert_eq!(info.headers()["user-agent"], tandem_client::USER_AGENT);
+    let e = within(s.get(&server.url("/echo")).cookie("a;b", "1").send()).await.unwrap_err();
+    assert!(e.is_request());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_the_pool() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let s = s.clone();
+        let url = server.url("/echo");
+        tasks.push(tokio::spawn(async move {
+            for j in 0..10 {
+                let mut resp = s.get(&url).query(&[("n", format!("{i}-{j}"))]).send().await?;
+                let v: Value = resp.json().await?;
+                assert_eq!(v["query"], format!("n={i}-{j}"));
+            }
+            Ok::<_, tandem_client::Error>(())
+        }));
+    }
+    for task in tasks {
+        within(task).await.unwrap().unwrap();
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn multipart_forms_reach_the_server() {
+    use tandem_server::FormValue;
+    let mut app = Application::new();
+    app.add_post("/upload", |mut req: Request| async move {
+        let mut out = Vec::new();
+        for (name, value) in req.post().await? {
+            out.push(match value {
+                FormValue::Text(text) => format!("{name}={text}"),
+                FormValue::Bytes(bytes) => format!("{name}=<{} bytes>", bytes.len()),
+                FormValue::File(mut file) => {
+                    let data = file.read_to_end().await?;
+                    format!("{name}={}:{}:{}", file.filename(), file.content_type(), data.len())
+                }
+            });
+        }
+        Ok::<_, Error>(Response::text(out.join(";")))
+    });
+    let server = Server::start(app).await;
+    let form = tandem_client::FormData::new().text("title", "hello world").file(
+        "doc",
+        "notes.bin",
+        "application/octet-stream",
+        vec![7u8; 100_000],
+    );
+    let mut resp =
+        within(session().post(&server.url("/upload")).multipart(&form).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        within(resp.text()).await.unwrap(),
+        "title=hello world;doc=notes.bin:application/octet-stream:100000"
+    );
+    server.stop().await;
+}

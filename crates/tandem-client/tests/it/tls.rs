@@ -1,0 +1,128 @@
+//! HTTPS through the connector's rustls, against a TLS server in the test with a certificate
+//! made here; and credentials across an https-to-http redirect (checklist C41).
+
+use std::sync::{Arc, Mutex};
+
+use rcgen::{CertificateParams, KeyPair};
+use rustls::{
+    ServerConfig,
+    crypto::ring::default_provider,
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+};
+use tandem_client::{ClientSession, TlsConfig};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::support::{RawServer, read_request, session, within, write};
+
+/// An HTTPS server for `localhost` answering every request with `response`; returns its
+/// port and the certificate's PEM.
+async fn https_server(response: String) -> (u16, String) {
+    let key = KeyPair::generate().unwrap();
+    let cert =
+        CertificateParams::new(vec!["localhost".to_owned()]).unwrap().self_signed(&key).unwrap();
+    let pem = cert.pem();
+    let config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let response = Arc::new(response);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let response = response.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut buf = Vec::new();
+                let mut chunk = [0; 4096];
+                // One request per connection is enough here.
+                loop {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let Ok(n) = tls.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let _ = tls.write_all(response.as_bytes()).await;
+                        let _ = tls.shutdown().await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, pem)
+}
+
+fn trusting(pem: &str) -> ClientSession {
+    let tls =
+        TlsConfig::builder().add_root_certificates_pem(pem.as_bytes()).unwrap().build().unwrap();
+    ClientSession::builder()
+        .connector(tandem_client::Connector::builder().tls(tls).build())
+        .cookie_jar(tandem_client::CookieJar::unsafe_hosts())
+        .build()
+}
+
+#[tokio::test]
+async fn https_with_a_trusted_certificate() {
+    let (port, pem) = https_server(
+        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure".to_owned(),
+    )
+    .await;
+    let url = format!("https://localhost:{port}/");
+    let mut resp = within(trusting(&pem).get(&url).send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "secure");
+    // The default roots do not know this certificate.
+    let e = within(session().get(&url).send()).await.unwrap_err();
+    assert!(e.is_connect(), "{e}");
+    // Per request, verification can be turned off (aiohttp's `ssl=False`).
+    let insecure = TlsConfig::builder().verify_ssl(false).build().unwrap();
+    let mut resp = within(session().get(&url).tls(insecure).send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "secure");
+}
+
+#[tokio::test]
+async fn https_to_http_on_the_same_host_drops_credentials() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let plain = RawServer::start(move |mut stream, _| {
+        let record = record.clone();
+        async move {
+            while let Some(req) = read_request(&mut stream).await {
+                record.lock().unwrap().push(String::from_utf8(req).unwrap());
+                write(&mut stream, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nplain").await;
+            }
+        }
+    })
+    .await;
+    let location = format!("http://localhost:{}/landed", plain.addr.port());
+    let (port, pem) = https_server(format!(
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+    ))
+    .await;
+    let mut resp = within(
+        trusting(&pem)
+            .get(&format!("https://localhost:{port}/start"))
+            .header("authorization", "Bearer secret")
+            .header("cookie", "c=1")
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "plain");
+    assert_eq!(resp.history().len(), 1);
+    let seen = seen.lock().unwrap();
+    let lower = seen[0].to_ascii_lowercase();
+    assert!(lower.starts_with("get /landed "));
+    assert!(!lower.contains("authorization"), "{lower}");
+    assert!(!lower.contains("cookie"), "{lower}");
+}

@@ -1,0 +1,122 @@
+//! A small curl on `tandem::ClientSession`: prints the status line, then the body. It
+//! follows redirects and keeps cookies for the run; on failure it prints the error's kind
+//! and exits non-zero.
+//!
+//! ```text
+//! cargo run --example fetch -- [-X METHOD] [-H 'K: V']... [-d DATA | --json JSON] [--proxy URL] [--insecure] URL
+//! cargo run --example fetch -- -X POST --json '{"a": 1}' http://127.0.0.1:8080/echo
+//! ```
+
+use std::process::ExitCode;
+
+use tandem::{
+    ClientSession,
+    client::{Connector, CookieJar, Error, TlsConfig, parse_proxy_url},
+    http::Method,
+};
+use tokio::io::AsyncWriteExt;
+
+const USAGE: &str = "usage: fetch [-X METHOD] [-H 'K: V']... [-d DATA | --json JSON] [--proxy URL] [--insecure] URL";
+
+struct Args {
+    method: Option<Method>,
+    headers: Vec<(String, String)>,
+    data: Option<String>,
+    json: bool,
+    proxy: Option<String>,
+    insecure: bool,
+    url: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let mut method = None;
+    let mut headers = Vec::new();
+    let mut data = None;
+    let mut json = false;
+    let mut proxy = None;
+    let mut insecure = false;
+    let mut url = None;
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "-X" | "--request" => {
+                method = Some(Method::from_bytes(value()?.as_bytes()).map_err(|e| e.to_string())?);
+            }
+            "-H" | "--header" => {
+                let header = value()?;
+                let (name, val) =
+                    header.split_once(':').ok_or_else(|| format!("bad header {header:?}"))?;
+                headers.push((name.trim().to_owned(), val.trim().to_owned()));
+            }
+            "-d" | "--data" => data = Some(value()?),
+            "--json" => {
+                data = Some(value()?);
+                json = true;
+            }
+            "--proxy" => proxy = Some(value()?),
+            "-k" | "--insecure" => insecure = true,
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
+            _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
+        }
+    }
+    let url = url.ok_or_else(|| USAGE.to_owned())?;
+    Ok(Args { method, headers, data, json, proxy, insecure, url })
+}
+
+async fn fetch(args: Args) -> Result<(), Error> {
+    // Cookies are kept for this run, for IP hosts too (a local test server is the usual
+    // target of a small curl).
+    let mut session = ClientSession::builder().cookie_jar(CookieJar::unsafe_hosts());
+    if let Some(proxy) = &args.proxy {
+        session = session.proxy(parse_proxy_url(proxy)?);
+    }
+    if args.insecure {
+        // Certificates are not checked: for test servers only.
+        let tls = TlsConfig::builder().verify_ssl(false).build()?;
+        session = session.connector(Connector::builder().tls(tls).build());
+    }
+    let session = session.build();
+    let method =
+        args.method.unwrap_or(if args.data.is_some() { Method::POST } else { Method::GET });
+    let mut request = session.request(method, &args.url);
+    for (name, value) in &args.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    if let Some(data) = args.data {
+        if args.json {
+            request = request.header("content-type", "application/json");
+        }
+        request = request.body(data);
+    }
+    let mut response = request.send().await?;
+    println!("{:?} {} {}", response.version(), response.status().as_u16(), response.reason());
+    let mut stdout = tokio::io::stdout();
+    while let Some(chunk) = response.content().chunk().await? {
+        // A closed stdout (`| head`) ends the run quietly.
+        if stdout.write_all(&chunk).await.is_err() {
+            return Ok(());
+        }
+    }
+    let _ = stdout.flush().await;
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    match fetch(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fetch: {} error: {e}", e.kind_name());
+            ExitCode::FAILURE
+        }
+    }
+}
