@@ -1,0 +1,82 @@
+//! reqwest peer client for `cargo xtask bench client`: C tasks on one
+//! current-thread tokio runtime share one `reqwest::Client` (so one pool), and
+//! each loops `GET URL` + read the whole body until N seconds have passed.
+//!
+//! ```text
+//! reqwest_client --url U --secs N --concurrency C
+//! ```
+//!
+//! prints `requests=<completed> secs=<elapsed>`.
+
+use std::time::{Duration, Instant};
+
+struct Args {
+    url: String,
+    secs: f64,
+    concurrency: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = std::env::args().skip(1);
+    let (mut url, mut secs, mut concurrency) = (None, None, None);
+    while let Some(arg) = args.next() {
+        let (flag, value) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), args.next()),
+        };
+        let Some(value) = value else { usage(&arg) };
+        match flag.as_str() {
+            "--url" => url = Some(value),
+            "--secs" => secs = value.parse().ok().filter(|s: &f64| *s > 0.0),
+            "--concurrency" => concurrency = value.parse().ok().filter(|c| *c > 0),
+            _ => usage(&arg),
+        }
+    }
+    match (url, secs, concurrency) {
+        (Some(url), Some(secs), Some(concurrency)) => Args { url, secs, concurrency },
+        _ => usage("(missing or invalid --url, --secs or --concurrency)"),
+    }
+}
+
+fn usage(bad: &str) -> ! {
+    let name = std::env::args().next().unwrap_or_default();
+    eprintln!("usage: {name} --url U --secs N --concurrency C   (bad argument: {bad})");
+    std::process::exit(2)
+}
+
+/// GET + read the body until `deadline`; the number of requests completed.
+async fn worker(client: reqwest::Client, url: reqwest::Url, deadline: Instant) -> u64 {
+    let mut done = 0;
+    while Instant::now() < deadline {
+        let response = client.get(url.clone()).send().await.expect("GET failed");
+        assert!(response.status().is_success(), "GET {url}: {}", response.status());
+        response.bytes().await.expect("reading the body failed");
+        done += 1;
+    }
+    done
+}
+
+fn main() {
+    let args = parse_args();
+    let url: reqwest::Url = args.url.parse().unwrap_or_else(|_| usage(&args.url));
+    // No proxy from the environment: Tandem's session ignores it by default too.
+    let client = reqwest::Client::builder().no_proxy().build().expect("a plain-HTTP client builds");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime builds");
+    let (requests, elapsed) = runtime.block_on(async move {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs_f64(args.secs);
+        let tasks: Vec<_> = (0..args.concurrency)
+            .map(|_| tokio::spawn(worker(client.clone(), url.clone(), deadline)))
+            .collect();
+        let mut requests = 0;
+        for task in tasks {
+            requests += task.await.expect("a load task panicked");
+        }
+        (requests, start.elapsed())
+    });
+    println!("requests={requests} secs={:.3}", elapsed.as_secs_f64());
+}
