@@ -4,8 +4,11 @@
 //! `cargo xtask bench server [...]` is not a criterion bench: it is the
 //! server throughput harness in `bench/server.rs` (wrk against Tandem, hyper
 //! and actix-web), and `cargo xtask bench proto-count` counts instructions per
-//! parse under callgrind (`bench/instructions.rs`).
+//! parse under callgrind (`bench/instructions.rs`). `cargo xtask bench client`
+//! drives one fixed server with Tandem's client and with reqwest
+//! (`bench/client.rs`).
 
+mod client;
 mod instructions;
 mod load;
 mod server;
@@ -15,6 +18,7 @@ use crate::{Cmd, Result};
 pub(crate) fn run(args: &[String]) -> Result {
     match args.split_first().map(|(a, r)| (a.as_str(), r)) {
         Some(("server", rest)) => return server::run(rest),
+        Some(("client", rest)) => return client::run(rest),
         Some(("proto-count", [])) => return instructions::run(),
         _ => {}
     }

@@ -32,6 +32,9 @@ commands:
   bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web]
                                   wrk: our bench_server example vs hyper and actix-web
                                   (peers in benches/peers/; defaults 5 s, 3 rounds)
+  bench client [--secs N] [--rounds R]
+                                  ClientSession vs reqwest against hyper_server, 1 and 32
+                                  concurrent GET loops (defaults 5 s, 3 rounds)
   help                            print this message
 ";
 

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use crate::{Cmd, Result};
 
-/// The server runs on this core, wrk on the other: on a 2-core machine the
-/// two never steal each other's cycles.
+/// The server runs on this core, wrk (or the client under test) on the other:
+/// on a 2-core machine the two never steal each other's cycles.
 const SERVER_CORE: &str = "0";
-const WRK_CORE: &str = "1";
+pub(super) const LOAD_CORE: &str = "1";
 /// wrk's shape for every load: one thread, 64 keep-alive connections.
 const WRK_CONNECTIONS: &str = "-c64";
 /// Requests wrk writes back to back on each connection in the pipelined load.
@@ -78,6 +78,11 @@ impl Server {
         let mut server = Self { name, child, port };
         server.wait_ready()?;
         Ok(server)
+    }
+
+    /// The loopback port the server listens on.
+    pub(super) fn port(&self) -> u16 {
+        self.port
     }
 
     fn addr(&self) -> SocketAddr {
@@ -204,7 +209,7 @@ pub(super) fn run_load(
 ) -> Result<LoadResult> {
     let path = if matches!(load, Load::Json) { "/json" } else { "/plaintext" };
     let mut cmd = Cmd::new("taskset")
-        .args(["-c", WRK_CORE, "wrk", "-t1", WRK_CONNECTIONS])
+        .args(["-c", LOAD_CORE, "wrk", "-t1", WRK_CONNECTIONS])
         .arg(format!("-d{secs}s"));
     if let Load::Pipelined(script) = load {
         cmd = cmd.arg("-s").arg(&script.0);

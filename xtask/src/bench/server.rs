@@ -114,7 +114,7 @@ pub(crate) fn run(args: &[String]) -> Result {
 
     let report = report(&samples, &opts);
     println!("\n{report}");
-    save(&report);
+    save("server", &report);
     Ok(())
 }
 
@@ -260,7 +260,7 @@ fn json_executable(line: &str) -> Option<String> {
 /// Other work on the machine (a build, say) skews every number; say so.
 /// The load average would count our own previous server and wrk, so this
 /// samples how busy the CPUs are right now, over a quarter second.
-fn warn_if_busy() {
+pub(super) fn warn_if_busy() {
     let Some(a) = cpu_jiffies() else { return };
     std::thread::sleep(std::time::Duration::from_millis(250));
     let Some(b) = cpu_jiffies() else { return };
@@ -285,7 +285,7 @@ fn cpu_jiffies() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
     if v.len() % 2 == 1 { v[mid] } else { f64::midpoint(v[mid - 1], v[mid]) }
@@ -377,12 +377,18 @@ fn report(samples: &[(&str, Vec<Sample>)], opts: &Opts) -> String {
 }
 
 #[derive(Clone, Copy)]
-enum Target {
+pub(super) enum Target {
     AtLeast(f64),
     AtMost(f64),
 }
 
-fn ratio(out: &mut String, what: &str, ours: Option<f64>, theirs: Option<f64>, target: Target) {
+pub(super) fn ratio(
+    out: &mut String,
+    what: &str,
+    ours: Option<f64>,
+    theirs: Option<f64>,
+    target: Target,
+) {
     let (op, bound, met): (&str, f64, fn(f64, f64) -> bool) = match target {
         Target::AtLeast(b) => ("≥", b, |r, b| r >= b),
         Target::AtMost(b) => ("≤", b, |r, b| r <= b),
@@ -400,10 +406,11 @@ fn ratio(out: &mut String, what: &str, ours: Option<f64>, theirs: Option<f64>, t
     };
 }
 
-/// Keeps a copy under the gitignored bench-results/ for comparing runs later.
-fn save(report: &str) {
+/// Keeps a copy under the gitignored bench-results/ as `KIND-UNIXSECS.md`,
+/// for comparing runs later.
+pub(super) fn save(kind: &str, report: &str) {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let path = PathBuf::from("bench-results").join(format!("server-{secs}.md"));
+    let path = PathBuf::from("bench-results").join(format!("{kind}-{secs}.md"));
     match fs::create_dir_all("bench-results").and_then(|()| fs::write(&path, report)) {
         Ok(()) => println!("saved to {}", path.display()),
         Err(e) => println!("note: could not save {}: {e}", path.display()),

@@ -1,0 +1,306 @@
+//! `cargo xtask bench client [--secs N] [--rounds R]`: Tandem's HTTP client
+//! (`ClientSession`) against reqwest, both driving the same fixed server.
+//!
+//! Each round starts `benches/peers`' `hyper_server` pinned to core 0 and runs
+//! two loads against its `/plaintext`, each client pinned to core 1 on a
+//! current-thread runtime: one GET loop on one connection, then 32 concurrent
+//! GET loops sharing one session (one pool). Every loop reads each body whole.
+//! The clients are `examples/client_load.rs` and the peers' `reqwest_client`,
+//! the same program on the two libraries; their order alternates by round.
+//! The table shows the median requests/s of the rounds and each ratio against
+//! the 1.2× target, and the client's own CPU time per request (the loaders'
+//! `cpu=` field), which other load on the machine disturbs less.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use super::load::{self, Server};
+use super::server::{self, Target};
+use crate::{Cmd, Result};
+
+const USAGE: &str = "cargo xtask bench client [--secs N] [--rounds R]";
+const PEERS_MANIFEST: &str = "benches/peers/Cargo.toml";
+/// The route both clients fetch: 13 bytes of text/plain.
+const PATH: &str = "/plaintext";
+/// The loads: concurrent GET loops (1 = sequential on one connection).
+const CONCURRENCY: [usize; 2] = [1, 32];
+/// Tandem's requests/s over reqwest's that each load must reach.
+const TARGET: f64 = 1.2;
+
+/// The clients compared, in table order.
+const CLIENTS: [&str; 2] = ["tandem", "reqwest"];
+
+#[derive(Debug)]
+struct Opts {
+    secs: u64,
+    rounds: usize,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut opts = Opts { secs: 5, rounds: 3 };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("`{flag}` needs a value"))
+        };
+        match flag {
+            "--secs" => {
+                let v = value()?;
+                opts.secs = v
+                    .parse()
+                    .ok()
+                    .filter(|&s| s > 0)
+                    .ok_or(format!("--secs wants whole seconds > 0, got `{v}`"))?;
+            }
+            "--rounds" => {
+                let v = value()?;
+                opts.rounds = v
+                    .parse()
+                    .ok()
+                    .filter(|&r| r > 0)
+                    .ok_or(format!("--rounds wants a count > 0, got `{v}`"))?;
+            }
+            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
+        }
+    }
+    Ok(opts)
+}
+
+/// The executables one run needs.
+struct Exes {
+    server: PathBuf,
+    /// Indexed like [`CLIENTS`].
+    clients: [PathBuf; CLIENTS.len()],
+}
+
+pub(crate) fn run(args: &[String]) -> Result {
+    let opts = parse(args)?;
+    check_machine()?;
+    let exes = build()?;
+
+    // samples[load][client]: one per round.
+    let mut samples: [[Vec<Sample>; CLIENTS.len()]; CONCURRENCY.len()] = Default::default();
+    for round in 1..=opts.rounds {
+        println!("\n==> bench client: round {round}/{}", opts.rounds);
+        server::warn_if_busy();
+        // Killed when dropped, on every path out.
+        let hyper = Server::start("hyper_server", &exes.server, &[])?;
+        let url = format!("http://127.0.0.1:{}{PATH}", hyper.port());
+        for (load, &concurrency) in CONCURRENCY.iter().enumerate() {
+            // Alternate who goes first, so neither always meets a fresher server.
+            let mut order = [0, 1];
+            if round % 2 == 0 {
+                order.reverse();
+            }
+            for client in order {
+                let sample = run_client(&exes.clients[client], &url, opts.secs, concurrency)?;
+                println!(
+                    "  {} c={concurrency}: {:.0} req/s, client cpu {:.2} µs/req",
+                    CLIENTS[client], sample.req_per_sec, sample.cpu_us_per_req
+                );
+                samples[load][client].push(sample);
+            }
+        }
+    }
+
+    let report = report(&samples, &opts);
+    println!("\n{report}");
+    server::save("client", &report);
+    Ok(())
+}
+
+/// Two cores for the pinning, and taskset and setpriv on PATH.
+fn check_machine() -> Result {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cores < 2 {
+        return Err(format!("needs 2 cores (server on 0, client on 1); this machine has {cores}"));
+    }
+    for tool in ["taskset", "setpriv"] {
+        if !Cmd::new("sh").args(["-c", &format!("command -v {tool}")]).probe() {
+            return Err(format!("{tool} not found (Debian package util-linux)"));
+        }
+    }
+    Ok(())
+}
+
+fn build() -> Result<Exes> {
+    let mut built = server::cargo_build(&["--example", "client_load"])?;
+    built.extend(server::cargo_build(&[
+        "--manifest-path",
+        PEERS_MANIFEST,
+        "--bin",
+        "hyper_server",
+        "--bin",
+        "reqwest_client",
+    ])?);
+    let find = |file: &str| {
+        built
+            .iter()
+            .find(|p| p.file_name().is_some_and(|f| f == file))
+            .cloned()
+            .ok_or(format!("cargo built no `{file}` executable"))
+    };
+    Ok(Exes {
+        server: find("hyper_server")?,
+        clients: [find("client_load")?, find("reqwest_client")?],
+    })
+}
+
+/// What one client run measured.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    req_per_sec: f64,
+    /// The client process's CPU time per completed request.
+    cpu_us_per_req: f64,
+}
+
+/// Runs one client pinned to the load core.
+fn run_client(exe: &Path, url: &str, secs: u64, concurrency: usize) -> Result<Sample> {
+    let cmd = Cmd::new("taskset")
+        .args(["-c", load::LOAD_CORE])
+        .arg(exe)
+        .args(["--url", url, "--secs", &secs.to_string()])
+        .args(["--concurrency", &concurrency.to_string()]);
+    println!("$ {}", cmd.display());
+    let out = cmd
+        .command()
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not start `{}`: {e}", cmd.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "`{}` failed ({}):\n{text}{}",
+            cmd.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let (requests, elapsed, cpu) =
+        parse_output(&text).ok_or_else(|| format!("cannot parse the client's output:\n{text}"))?;
+    if requests == 0 || elapsed <= 0.0 {
+        return Err(format!("`{}` completed no requests:\n{text}", cmd.display()));
+    }
+    let requests = load::to_f64(requests);
+    Ok(Sample { req_per_sec: requests / elapsed, cpu_us_per_req: cpu * 1e6 / requests })
+}
+
+/// `requests=N secs=F cpu=C` → (N, F, C).
+fn parse_output(text: &str) -> Option<(u64, f64, f64)> {
+    let line = text.lines().find(|l| l.starts_with("requests="))?;
+    let (mut requests, mut secs, mut cpu) = (None, None, None);
+    for field in line.split_whitespace() {
+        match field.split_once('=') {
+            Some(("requests", v)) => requests = v.parse().ok(),
+            Some(("secs", v)) => secs = v.parse().ok(),
+            Some(("cpu", v)) => cpu = v.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((requests?, secs?, cpu?))
+}
+
+fn load_name(concurrency: usize) -> String {
+    if concurrency == 1 {
+        "sequential (1 connection)".to_owned()
+    } else {
+        format!("{concurrency} concurrent loops")
+    }
+}
+
+fn report(samples: &[[Vec<Sample>; CLIENTS.len()]; CONCURRENCY.len()], opts: &Opts) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## cargo xtask bench client: medians of {} round(s), {} s per load, GET {PATH} from \
+         hyper_server on core 0, each client on core 1 (current-thread runtime)\n",
+        opts.rounds, opts.secs
+    );
+    let _ = writeln!(
+        out,
+        "| load | tandem req/s | reqwest req/s | tandem ÷ reqwest | tandem client CPU µs/req | reqwest client CPU µs/req |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    let mut ratios = Vec::new();
+    for (load, &concurrency) in CONCURRENCY.iter().enumerate() {
+        let col = |client: usize, f: fn(&Sample) -> f64| {
+            server::median(samples[load][client].iter().map(f).collect())
+        };
+        let (ours, theirs) = (col(0, |s| s.req_per_sec), col(1, |s| s.req_per_sec));
+        let _ = writeln!(
+            out,
+            "| {} | {ours:.0} | {theirs:.0} | {:.2} | {:.2} | {:.2} |",
+            load_name(concurrency),
+            ours / theirs,
+            col(0, |s| s.cpu_us_per_req),
+            col(1, |s| s.cpu_us_per_req),
+        );
+        ratios.push((concurrency, ours, theirs));
+    }
+    out.push('\n');
+    for (concurrency, ours, theirs) in ratios {
+        server::ratio(
+            &mut out,
+            &format!("{}: tandem req/s ÷ reqwest req/s", load_name(concurrency)),
+            Some(ours),
+            Some(theirs),
+            Target::AtLeast(TARGET),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Opts, Sample, parse, parse_output, report};
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options() {
+        let o = parse(&[]).unwrap();
+        assert_eq!((o.secs, o.rounds), (5, 3));
+        let o = parse(&args(&["--secs", "3", "--rounds=1"])).unwrap();
+        assert_eq!((o.secs, o.rounds), (3, 1));
+        for bad in [&["--secs", "0"][..], &["--rounds"], &["--only", "tandem"], &["fast"]] {
+            assert!(parse(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_output() {
+        assert_eq!(parse_output("requests=12345 secs=3.001 cpu=2.5\n"), Some((12_345, 3.001, 2.5)));
+        assert_eq!(parse_output("warming up\nrequests=7 secs=1 cpu=0.5\n"), Some((7, 1.0, 0.5)));
+        assert_eq!(parse_output("requests=7 secs=1\n"), None);
+        assert_eq!(parse_output("garbage"), None);
+    }
+
+    #[test]
+    fn table() {
+        let s = |req_per_sec, cpu_us_per_req| Sample { req_per_sec, cpu_us_per_req };
+        let samples = [
+            [vec![s(120.0, 9.0), s(100.0, 11.0), s(110.0, 10.0)], vec![s(100.0, 12.0); 3]],
+            [vec![s(300.0, 3.0)], vec![s(400.0, 2.5)]],
+        ];
+        let text = report(&samples, &Opts { secs: 3, rounds: 3 });
+        let rows = [
+            "| sequential (1 connection) | 110 | 100 | 1.10 | 10.00 | 12.00 |",
+            "| 32 concurrent loops | 300 | 400 | 0.75 | 3.00 | 2.50 |",
+            "- sequential (1 connection): tandem req/s ÷ reqwest req/s: 1.10 (target ≥ 1.2: MISSED)",
+            "- 32 concurrent loops: tandem req/s ÷ reqwest req/s: 0.75 (target ≥ 1.2: MISSED)",
+        ];
+        for row in rows {
+            assert!(text.contains(row), "no `{row}` in:\n{text}");
+        }
+    }
+}
