@@ -25,7 +25,8 @@ usage: cargo xtask <command> [args]
 
 commands:
   ci                              run every check CI runs, in CI's order
-  peers                           install what the tests need (apt packages, .venv with aiohttp)
+  peers                           install what the tests need (apt packages, .venv with
+                                  aiohttp, httpbin and gunicorn)
   fuzz [--secs N] [--sanitizer S] [TARGET...]
                                   run the cargo-fuzz targets in fuzz/ (default 60 s each)
   bench [NAME] [-- ARGS...]       run criterion benches (all when no NAME), passing ARGS on

@@ -1,8 +1,8 @@
 //! `cargo xtask peers`: install the real programs the tests talk to.
 //!
-//! Tandem is tested against real peers (aiohttp itself, curl, wrk), not only
-//! against itself. CI runs on a fresh machine where nothing installed by hand
-//! survives, so this step must install everything, and it runs on every
+//! Tandem is tested against real peers (aiohttp itself, httpbin, curl, wrk),
+//! not only against itself. CI runs on a fresh machine where nothing installed
+//! by hand survives, so this step must install everything, and it runs on every
 //! `cargo xtask ci`, so when all is present it must only look, not install:
 //! a handful of cheap probes and no network.
 
@@ -16,7 +16,17 @@ use crate::{Cmd, Result};
 /// purpose, in its own commit.
 pub(crate) const AIOHTTP_VERSION: &str = "3.14.5";
 
-/// The Python environment for aiohttp, at the project root (gitignored).
+/// httpbin, served by gunicorn, for tandem-client's tests against a real
+/// third-party server (`crates/tandem-client/tests/it/httpbin.rs`). Both were
+/// the newest on `PyPI` when pinned (`pip index versions httpbin`); httpbin
+/// 0.10 runs on modern Python with the flask and werkzeug it declares, and
+/// pulls in brotlicffi for `/brotli`. Pinned exactly for the same reason as
+/// aiohttp.
+const HTTPBIN_VERSION: &str = "0.10.4";
+const GUNICORN_VERSION: &str = "27.0.1";
+
+/// The Python environment for aiohttp and httpbin, at the project root
+/// (gitignored).
 const VENV: &str = ".venv";
 
 /// How to tell that an apt package's job is already done without apt.
@@ -92,7 +102,11 @@ pub(crate) fn run() -> Result {
         create_venv()?;
     }
     install_aiohttp()?;
-    println!("peers: ready (aiohttp {AIOHTTP_VERSION} in {VENV})");
+    install_httpbin()?;
+    println!(
+        "peers: ready (aiohttp {AIOHTTP_VERSION}, httpbin {HTTPBIN_VERSION}, \
+         gunicorn {GUNICORN_VERSION} in {VENV})"
+    );
     Ok(())
 }
 
@@ -157,5 +171,43 @@ fn install_aiohttp() -> Result {
         Ok(())
     } else {
         Err(format!("after pip install, {VENV} has aiohttp {now:?}, want {AIOHTTP_VERSION}"))
+    }
+}
+
+/// What the venv's httpbin and gunicorn are, as `"<httpbin> <gunicorn>"`, or
+/// `None` if either fails to import (importing, not only asking pip's
+/// metadata, catches a broken dependency such as a werkzeug httpbin cannot
+/// load).
+fn httpbin_versions() -> Option<String> {
+    Cmd::new(venv_python())
+        .args([
+            "-c",
+            "import httpbin, gunicorn; from importlib.metadata import version; \
+             print(version('httpbin'), version('gunicorn'))",
+        ])
+        .read()
+}
+
+fn install_httpbin() -> Result {
+    let want = format!("{HTTPBIN_VERSION} {GUNICORN_VERSION}");
+    let installed = httpbin_versions();
+    println!(
+        "? {VENV} httpbin, gunicorn versions -> {}",
+        installed.as_deref().unwrap_or("not installed")
+    );
+    if installed.as_deref() == Some(want.as_str()) {
+        return Ok(());
+    }
+    Cmd::new(venv_python())
+        .args(["-m", "pip", "install", "--disable-pip-version-check"])
+        .arg(format!("httpbin=={HTTPBIN_VERSION}"))
+        .arg(format!("gunicorn=={GUNICORN_VERSION}"))
+        .env("PIP_NO_INPUT", "1")
+        .run()?;
+    let now = httpbin_versions();
+    if now.as_deref() == Some(want.as_str()) {
+        Ok(())
+    } else {
+        Err(format!("after pip install, {VENV} has httpbin, gunicorn {now:?}, want {want}"))
     }
 }

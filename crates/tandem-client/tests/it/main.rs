@@ -1,12 +1,13 @@
 //! Integration tests of `tandem-client`, in one binary so they link once.
 //!
 //! Every test talks to a real server on 127.0.0.1: a Tandem server for ordinary behaviour,
-//! raw TCP listeners that write hostile bytes (checklist C of `hostile-inputs.md`), and
-//! Python's aiohttp server for interop. Timeouts bound every wait; nothing sleeps to
-//! synchronise.
+//! raw TCP listeners that write hostile bytes (checklist C of `hostile-inputs.md`), httpbin
+//! under gunicorn as a real third-party server, and Python's aiohttp server for interop.
+//! Timeouts bound every wait; nothing sleeps to synchronise.
 
 mod content;
 mod hostile;
+mod httpbin;
 mod interop;
 mod redirects;
 mod session;
