@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
-use crate::{Cmd, Result, fmt_duration};
+use crate::{Cmd, Result, fmt_duration, for_each_arg};
 
 const DEFAULT_SECS: u64 = 60;
 const FUZZ_DIR: &str = "fuzz";
@@ -33,19 +33,7 @@ struct Opts {
 
 fn parse(args: &[String]) -> Result<Opts> {
     let mut opts = Opts { secs: DEFAULT_SECS, sanitizer: "address".into(), targets: Vec::new() };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        // Accept both `--secs 30` and `--secs=30`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("`{flag}` needs a value"))
-        };
+    for_each_arg(args, |flag, value| {
         match flag {
             "--secs" => {
                 let v = value()?;
@@ -60,7 +48,8 @@ fn parse(args: &[String]) -> Result<Opts> {
             }
             target => opts.targets.push(target.to_owned()),
         }
-    }
+        Ok(())
+    })?;
     Ok(opts)
 }
 

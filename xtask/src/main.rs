@@ -215,6 +215,42 @@ fn quote(s: &OsStr) -> String {
     if plain { s.into_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }
 }
 
+/// Walks a subcommand's arguments, calling `on(flag, value)` for each: `value()` takes the
+/// flag's value, written `--flag value` or `--flag=value`. A positional argument comes as
+/// `flag`, and its handler simply does not ask for a value.
+pub(crate) fn for_each_arg(
+    args: &[String],
+    mut on: impl FnMut(&str, &mut dyn FnMut() -> Result<String>) -> Result,
+) -> Result {
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("`{flag}` needs a value"))
+        };
+        on(flag, &mut value)?;
+    }
+    Ok(())
+}
+
+/// Parses `value` as a count above zero for `flag` (seconds, rounds).
+pub(crate) fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    flag: &str,
+    value: &str,
+) -> Result<T> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| *n > T::default())
+        .ok_or_else(|| format!("{flag} wants a whole number above 0, got `{value}`"))
+}
+
 /// `1m05.3s` / `4.2s`: short enough for a summary column.
 pub(crate) fn fmt_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();

@@ -17,7 +17,7 @@ use std::process::Stdio;
 
 use super::load::{self, Server};
 use super::server::{self, Target};
-use crate::{Cmd, Result};
+use crate::{Cmd, Result, for_each_arg, positive};
 
 const USAGE: &str = "cargo xtask bench client [--secs N] [--rounds R]";
 const PEERS_MANIFEST: &str = "benches/peers/Cargo.toml";
@@ -39,38 +39,14 @@ struct Opts {
 
 fn parse(args: &[String]) -> Result<Opts> {
     let mut opts = Opts { secs: 5, rounds: 3 };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("`{flag}` needs a value"))
-        };
+    for_each_arg(args, |flag, value| {
         match flag {
-            "--secs" => {
-                let v = value()?;
-                opts.secs = v
-                    .parse()
-                    .ok()
-                    .filter(|&s| s > 0)
-                    .ok_or(format!("--secs wants whole seconds > 0, got `{v}`"))?;
-            }
-            "--rounds" => {
-                let v = value()?;
-                opts.rounds = v
-                    .parse()
-                    .ok()
-                    .filter(|&r| r > 0)
-                    .ok_or(format!("--rounds wants a count > 0, got `{v}`"))?;
-            }
+            "--secs" => opts.secs = positive(flag, &value()?)?,
+            "--rounds" => opts.rounds = positive(flag, &value()?)?,
             other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
         }
-    }
+        Ok(())
+    })?;
     Ok(opts)
 }
 

@@ -14,7 +14,7 @@ use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::load::{self, Load, LoadResult, PipelineScript, Server};
-use crate::{Cmd, Result, peers};
+use crate::{Cmd, Result, for_each_arg, peers, positive};
 
 const USAGE: &str =
     "cargo xtask bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web]";
@@ -38,35 +38,10 @@ struct Opts {
 
 fn parse(args: &[String]) -> Result<Opts> {
     let mut opts = Opts { secs: 5, rounds: 3, only: None };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("`{flag}` needs a value"))
-        };
+    for_each_arg(args, |flag, value| {
         match flag {
-            "--secs" => {
-                let v = value()?;
-                opts.secs = v
-                    .parse()
-                    .ok()
-                    .filter(|&s| s > 0)
-                    .ok_or(format!("--secs wants whole seconds > 0, got `{v}`"))?;
-            }
-            "--rounds" => {
-                let v = value()?;
-                opts.rounds = v
-                    .parse()
-                    .ok()
-                    .filter(|&r| r > 0)
-                    .ok_or(format!("--rounds wants a count > 0, got `{v}`"))?;
-            }
+            "--secs" => opts.secs = positive(flag, &value()?)?,
+            "--rounds" => opts.rounds = positive(flag, &value()?)?,
             "--only" => {
                 let v = value()?;
                 let name =
@@ -77,7 +52,8 @@ fn parse(args: &[String]) -> Result<Opts> {
             }
             other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
         }
-    }
+        Ok(())
+    })?;
     Ok(opts)
 }
 
