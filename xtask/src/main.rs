@@ -200,6 +200,27 @@ impl Cmd {
         ok
     }
 
+    /// Prints and runs the command, and returns its stdout; a failure's error carries both
+    /// outputs, for a load tool whose report is the point.
+    pub(crate) fn capture(&self) -> Result<String> {
+        println!("$ {}", self.display());
+        let out = self
+            .command()
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("could not start `{}`: {e}", self.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            return Err(format!(
+                "`{}` failed ({}):\n{text}{}",
+                self.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(text)
+    }
+
     /// Runs quietly and returns trimmed stdout when the command succeeds.
     pub(crate) fn read(&self) -> Option<String> {
         let out = self.command().stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;

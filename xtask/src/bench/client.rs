@@ -13,7 +13,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use super::load::{self, Server};
 use super::server::{self, Target};
@@ -145,21 +144,7 @@ fn run_client(exe: &Path, url: &str, secs: u64, concurrency: usize) -> Result<Sa
         .arg(exe)
         .args(["--url", url, "--secs", &secs.to_string()])
         .args(["--concurrency", &concurrency.to_string()]);
-    println!("$ {}", cmd.display());
-    let out = cmd
-        .command()
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not start `{}`: {e}", cmd.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "`{}` failed ({}):\n{text}{}",
-            cmd.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
+    let text = cmd.capture()?;
     let (requests, elapsed, cpu) =
         parse_output(&text).ok_or_else(|| format!("cannot parse the client's output:\n{text}"))?;
     if requests == 0 || elapsed <= 0.0 {

@@ -218,24 +218,9 @@ pub(super) fn run_load(
     if let Load::Pipelined(_) = load {
         cmd = cmd.args(["--", &PIPELINE_DEPTH.to_string()]);
     }
-    println!("$ {}", cmd.display());
-
     let before = server.cpu_ticks()?;
-    let out = cmd
-        .command()
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("could not start `{}`: {e}", cmd.display()))?;
+    let text = cmd.capture()?;
     let after = server.cpu_ticks()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "`{}` failed ({}):\n{text}{}",
-            cmd.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
     let wrk = parse_wrk(&text).ok_or_else(|| format!("cannot parse wrk output:\n{text}"))?;
     if let Some(line) = text.lines().find(|l| l.contains("Non-2xx or 3xx responses")) {
         return Err(format!("{}: {path} answered errors under load: {}", server.name, line.trim()));
