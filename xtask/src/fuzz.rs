@@ -210,9 +210,7 @@ fn summary(results: &[(String, String)]) {
 mod tests {
     use super::parse;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::test_args as args;
 
     #[test]
     fn defaults_and_flags() {

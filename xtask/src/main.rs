@@ -260,6 +260,12 @@ pub(crate) fn for_each_arg(
     Ok(())
 }
 
+/// Owned arguments for the option parsers' tests.
+#[cfg(test)]
+pub(crate) fn test_args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| (*s).to_owned()).collect()
+}
+
 /// Parses `value` as a count above zero for `flag` (seconds, rounds).
 pub(crate) fn positive<T: std::str::FromStr + PartialOrd + Default>(
     flag: &str,

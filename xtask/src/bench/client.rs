@@ -223,9 +223,7 @@ fn report(samples: &[[Vec<Sample>; CLIENTS.len()]; CONCURRENCY.len()], opts: &Op
 mod tests {
     use super::{Opts, Sample, parse, parse_output, report};
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::test_args as args;
 
     #[test]
     fn options() {

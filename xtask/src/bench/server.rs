@@ -397,9 +397,7 @@ pub(super) fn save(kind: &str, report: &str) {
 mod tests {
     use super::{json_executable, median, parse, parse_nofile};
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::test_args as args;
 
     #[test]
     fn options() {
