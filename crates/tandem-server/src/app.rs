@@ -22,7 +22,7 @@ pub const DEFAULT_CLIENT_MAX_SIZE: usize = 1024 * 1024;
 type StateMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 type Signal = Arc<dyn Fn(App) -> BoxFuture<Result<(), Error>> + Send + Sync>;
 type CleanupCtx = Arc<dyn Fn(App) -> BoxFuture<Result<BoxFuture<()>, Error>> + Send + Sync>;
-type PrepareHook = Arc<dyn Fn(&mut Response) + Send + Sync>;
+type PrepareHook = Arc<dyn Fn(&Request, &mut Response) + Send + Sync>;
 
 struct RouteDef {
     method: Option<Method>,
@@ -229,11 +229,18 @@ impl Application {
         self
     }
 
-    /// Calls `f` on every response before its head is written (aiohttp's
-    /// `on_response_prepare`), for instance to add security headers.
+    /// Calls `f` with the request and its response before the response's head is written
+    /// (aiohttp's `on_response_prepare`, which is sent `(request, response)`), for instance
+    /// to add security headers or to vary them by path.
+    ///
+    /// The handler has consumed the request by then, so `f` sees a copy made as the request
+    /// was routed, before the middlewares ran: method, path, headers, `match_info`,
+    /// cookies, `app` and extensions set until then are there; the body is not, and neither
+    /// are extensions a middleware or the handler adds later. A sub-application's responses
+    /// get the enclosing applications' hooks first, then its own, as in aiohttp.
     pub fn on_response_prepare(
         &mut self,
-        f: impl Fn(&mut Response) + Send + Sync + 'static,
+        f: impl Fn(&Request, &mut Response) + Send + Sync + 'static,
     ) -> &mut Self {
         self.on_response_prepare.push(Arc::new(f));
         self
@@ -262,6 +269,15 @@ fn flatten(
 ) -> Result<(), String> {
     let node = shared.nodes.len();
     let middlewares: Vec<_> = outer.iter().chain(&app.middlewares).cloned().collect();
+    // aiohttp sends `on_response_prepare` of every application on the request's path,
+    // outermost first.
+    let on_response_prepare: Vec<_> = parent
+        .map(|p| shared.nodes[p].on_response_prepare.iter())
+        .into_iter()
+        .flatten()
+        .chain(&app.on_response_prepare)
+        .cloned()
+        .collect();
     let client_max_size = app
         .client_max_size
         .or_else(|| parent.map(|p| shared.nodes[p].client_max_size))
@@ -271,7 +287,7 @@ fn flatten(
         state: RwLock::new(app.state),
         middlewares: middlewares.clone().into(),
         client_max_size,
-        on_response_prepare: app.on_response_prepare.into(),
+        on_response_prepare: on_response_prepare.into(),
     });
     for route in app.routes {
         let path = format!("{prefix}{}", route.path);
@@ -382,10 +398,17 @@ impl App {
             Resolved::NotFound => (0, Arc::clone(&self.shared.not_found)),
         };
         let node_data = &self.shared.nodes[node];
+        // The hooks need the request after the handler has consumed it, so they get a copy
+        // without the body; it is made only when there are hooks, so an application
+        // without them pays one emptiness check.
+        let hooks = &node_data.on_response_prepare;
+        let prepared = (!hooks.is_empty()).then(|| req.without_body());
         let next = Next::new(Arc::clone(&node_data.middlewares), handler);
         let mut response = catch_panic(next.call(req)).await;
-        for hook in node_data.on_response_prepare.iter() {
-            hook(&mut response);
+        if let Some(req) = prepared {
+            for hook in hooks.iter() {
+                hook(&req, &mut response);
+            }
         }
         response
     }

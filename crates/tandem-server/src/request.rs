@@ -59,6 +59,25 @@ impl Request {
         Request { inner: Box::new(inner) }
     }
 
+    /// This request without its body, for the `on_response_prepare` hooks, which run after
+    /// the handler has consumed the request itself. The head is shared, not copied.
+    pub(crate) fn without_body(&self) -> Request {
+        let inner = &*self.inner;
+        let copy = Inner {
+            head: inner.head.clone(),
+            headers: inner.headers.clone(),
+            query: inner.query.clone(),
+            cookies: inner.cookies.clone(),
+            match_info: inner.match_info.clone(),
+            app: inner.app.clone(),
+            remote: inner.remote,
+            payload: Payload::default(),
+            body: None,
+            extensions: inner.extensions.clone(),
+        };
+        Request { inner: Box::new(copy) }
+    }
+
     pub(crate) fn set_match(&mut self, match_info: MatchInfo, app: App) {
         self.inner.match_info = match_info;
         self.inner.app = app;

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use tandem_server::{App, Application, Error, Request, Response};
+use tandem_server::{App, Application, Error, Next, Request, Response};
 use tokio::{net::TcpStream, sync::Notify};
 
 use crate::support::{Server, within};
@@ -54,8 +54,12 @@ fn signalled_app(events: &Events) -> Application {
             Ok::<_, Error>(())
         }
     });
-    app.on_response_prepare(|response: &mut Response| {
+    app.on_response_prepare(|req: &Request, response: &mut Response| {
         response.headers_mut().insert("x-frame-options", "DENY".parse().unwrap());
+        // The hook sees the request: its method, path and headers.
+        let seen =
+            format!("{} {} {}", req.method(), req.path(), req.header("x-probe").unwrap_or("-"));
+        response.headers_mut().insert("x-seen", seen.parse().unwrap());
     });
     app.add_get(
         "/pool",
@@ -73,8 +77,11 @@ async fn signals_run_in_order() {
     let pool = server.get("/pool").await;
     assert_eq!(pool.text(), "connected");
     assert_eq!(pool.header("x-frame-options"), Some("DENY"));
+    assert_eq!(pool.header("x-seen"), Some("GET /pool -"));
     // on_response_prepare sees the router's own answers too.
-    assert_eq!(server.get("/missing").await.header("x-frame-options"), Some("DENY"));
+    let missing = server.get("/missing").await;
+    assert_eq!(missing.header("x-frame-options"), Some("DENY"));
+    assert_eq!(missing.header("x-seen"), Some("GET /missing -"));
 
     assert!(server.stop().await);
     assert_eq!(
@@ -159,4 +166,37 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     assert!(at("shutdown") < at("handler done"));
     assert!(at("handler done") < at("ctx b teardown"));
     assert!(at("ctx a teardown") < at("cleanup"));
+}
+
+#[derive(Clone, Debug)]
+struct Tagged(&'static str);
+
+#[tokio::test]
+async fn response_prepare_gets_the_request_and_runs_outer_hooks_first() {
+    let mut admin = Application::new();
+    admin.on_response_prepare(|req: &Request, response: &mut Response| {
+        let chain = response.headers().get("x-hooks").map(|v| v.to_str().unwrap().to_owned());
+        let value =
+            format!("{},admin:{}", chain.unwrap_or_default(), req.match_info("id").unwrap());
+        response.headers_mut().insert("x-hooks", value.parse().unwrap());
+    });
+    admin.add_get("/item/{id}", |_req: Request| async { Response::text("item") });
+    let mut app = Application::new();
+    // The hook's copy is made when the request is routed, so an extension a middleware
+    // adds afterwards is not in it: this pins the documented boundary.
+    app.middleware(|mut req: Request, next: Next| async move {
+        req.extensions_mut().insert(Tagged("by middleware"));
+        next.run(req).await
+    });
+    app.on_response_prepare(|req: &Request, response: &mut Response| {
+        let tag = req.extensions().get::<Tagged>().map_or("none", |t| t.0);
+        let value = format!("root:{}:{tag}", req.header("x-probe").unwrap_or("-"));
+        response.headers_mut().insert("x-hooks", value.parse().unwrap());
+    });
+    app.add_subapp("/admin", admin);
+    let server = Server::start(app).await;
+
+    let resp = server.request(b"GET /admin/item/7 HTTP/1.1\r\nHost: t\r\nX-Probe: p\r\n\r\n").await;
+    assert_eq!(resp.header("x-hooks"), Some("root:p:none,admin:7"));
+    within(server.stop()).await;
 }
