@@ -1,8 +1,10 @@
 //! Streaming decompression of response bodies, bounded in output.
 //!
 //! Each decoder writes into a [`Sink`] that refuses to grow past the bound, so a bomb (1 MiB
-//! of gzip that inflates to 1 GiB, thousands of gzip members, a brotli bomb) stops with a
-//! payload error after at most `max` bytes of output, whatever size the input chunks are.
+//! of gzip that inflates to 1 GiB, thousands of gzip members, a brotli or zstd bomb) stops
+//! with a payload error after at most `max` bytes of output, whatever size the input chunks
+//! are. zstd's own memory is bounded too: a frame asking for a window over
+//! [`DEFAULT_ZSTD_WINDOW_LOG_MAX`] is refused before anything is allocated for it.
 
 use std::io::{self, Write};
 
@@ -13,6 +15,20 @@ use crate::error::{Error, Kind};
 
 /// aiohttp's bound on the decompressed size is per read; ours is on the whole body: 64 MiB.
 pub const DEFAULT_MAX_DECOMPRESSED_SIZE: u64 = 64 * 1024 * 1024;
+
+/// The largest zstd window a response may ask for, as a power of two: 2^23 = 8 MiB, the
+/// most RFC 9659 lets an HTTP `zstd` encoder use (libzstd would otherwise accept 128 MiB
+/// and allocate it for a hostile frame).
+pub const DEFAULT_ZSTD_WINDOW_LOG_MAX: u32 = 23;
+
+/// The bounds one body is decoded under.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// The most bytes the body may decode to.
+    pub(crate) max_size: u64,
+    /// The largest zstd window, as a power of two.
+    pub(crate) zstd_window_log_max: u32,
+}
 
 /// Collects decoded output, refusing to hold more than `max` bytes in all.
 #[derive(Debug)]
@@ -56,6 +72,7 @@ enum Codec {
     /// deflate under that name, since servers send both.
     DeflateUnknown(u64),
     Brotli(Box<brotli::DecompressorWriter<Sink>>),
+    Zstd(Box<zstd::stream::write::Decoder<'static, Sink>>),
 }
 
 /// One body's decoder for a `Content-Encoding`.
@@ -76,7 +93,8 @@ fn sink(max: u64) -> Sink {
 impl Decompressor {
     /// A decoder for `coding`, or `None` for identity or a coding we do not know (which is
     /// passed through, as aiohttp does).
-    pub(crate) fn for_coding(coding: &[u8], max: u64) -> Option<Self> {
+    pub(crate) fn for_coding(coding: &[u8], limits: Limits) -> Option<Self> {
+        let max = limits.max_size;
         let coding = coding.trim_ascii();
         let codec =
             if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
@@ -85,6 +103,12 @@ impl Decompressor {
                 Codec::DeflateUnknown(max)
             } else if coding.eq_ignore_ascii_case(b"br") {
                 Codec::Brotli(Box::new(brotli::DecompressorWriter::new(sink(max), 4096)))
+            } else if coding.eq_ignore_ascii_case(b"zstd") {
+                // Only allocation failure makes these fail; the body is then passed through
+                // undecoded rather than failing a request that may not be read at all.
+                let mut decoder = zstd::stream::write::Decoder::new(sink(max)).ok()?;
+                decoder.window_log_max(limits.zstd_window_log_max).ok()?;
+                Codec::Zstd(Box::new(decoder))
             } else {
                 return None;
             };
@@ -112,6 +136,9 @@ impl Decompressor {
             Codec::Zlib(d) => d.write_all(input),
             Codec::Deflate(d) => d.write_all(input),
             Codec::Brotli(d) => d.write_all(input),
+            // libzstd keeps decoded bytes in its own buffer until flushed; flushing hands
+            // them on now, so each step's output reaches the reader (and the bound) at once.
+            Codec::Zstd(d) => d.write_all(input).and_then(|()| d.flush()),
             Codec::DeflateUnknown(_) => unreachable!("resolved above"),
         };
         result.map_err(payload)?;
@@ -126,6 +153,8 @@ impl Decompressor {
             Codec::Deflate(d) => d.try_finish(),
             // `close` reports a stream that ended before its last block.
             Codec::Brotli(d) => d.close(),
+            // An `UnexpectedEof` error if the body ended inside a frame.
+            Codec::Zstd(d) => d.do_finish(),
             Codec::DeflateUnknown(_) => Ok(()),
         };
         result.map_err(payload)?;
@@ -138,6 +167,7 @@ impl Decompressor {
             Codec::Zlib(d) => d.get_mut(),
             Codec::Deflate(d) => d.get_mut(),
             Codec::Brotli(d) => d.get_mut(),
+            Codec::Zstd(d) => d.get_mut(),
             Codec::DeflateUnknown(_) => return Bytes::new(),
         };
         Bytes::from(std::mem::take(&mut sink.out))
@@ -152,6 +182,10 @@ fn payload(e: io::Error) -> Error {
 mod tests {
     use super::*;
     use flate2::{Compression, write::GzEncoder, write::ZlibEncoder};
+
+    fn limits(max_size: u64) -> Limits {
+        Limits { max_size, zstd_window_log_max: DEFAULT_ZSTD_WINDOW_LOG_MAX }
+    }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = GzEncoder::new(Vec::new(), Compression::default());
@@ -173,7 +207,7 @@ mod tests {
         let data = b"hello hello hello hello".repeat(100);
         let z = gzip(&data);
         for step in [1, 7, z.len()] {
-            let mut d = Decompressor::for_coding(b"gzip", 1 << 20).unwrap();
+            let mut d = Decompressor::for_coding(b"gzip", limits(1 << 20)).unwrap();
             assert_eq!(decode_all(&mut d, &z, step).unwrap(), data);
         }
     }
@@ -183,19 +217,19 @@ mod tests {
         let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
         e.write_all(b"zlib body").unwrap();
         let z = e.finish().unwrap();
-        let mut d = Decompressor::for_coding(b"deflate", 1 << 20).unwrap();
+        let mut d = Decompressor::for_coding(b"deflate", limits(1 << 20)).unwrap();
         assert_eq!(decode_all(&mut d, &z, 100).unwrap(), b"zlib body");
         let mut e = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
         e.write_all(b"raw body").unwrap();
         let z = e.finish().unwrap();
-        let mut d = Decompressor::for_coding(b"Deflate", 1 << 20).unwrap();
+        let mut d = Decompressor::for_coding(b"Deflate", limits(1 << 20)).unwrap();
         assert_eq!(decode_all(&mut d, &z, 100).unwrap(), b"raw body");
     }
 
     #[test]
     fn bomb_is_bounded() {
         let z = gzip(&vec![0; 10 << 20]);
-        let mut d = Decompressor::for_coding(b"gzip", 1 << 20).unwrap();
+        let mut d = Decompressor::for_coding(b"gzip", limits(1 << 20)).unwrap();
         assert!(decode_all(&mut d, &z, 4096).unwrap_err().is_payload());
     }
 
@@ -203,9 +237,9 @@ mod tests {
     fn many_members_are_bounded() {
         let member = gzip(&[b'a'; 1000]);
         let z = member.repeat(2000);
-        let mut d = Decompressor::for_coding(b"gzip", 100_000).unwrap();
+        let mut d = Decompressor::for_coding(b"gzip", limits(100_000)).unwrap();
         assert!(decode_all(&mut d, &z, 8192).unwrap_err().is_payload());
-        let mut d = Decompressor::for_coding(b"gzip", 10_000_000).unwrap();
+        let mut d = Decompressor::for_coding(b"gzip", limits(10_000_000)).unwrap();
         assert_eq!(decode_all(&mut d, &z, 8192).unwrap().len(), 2_000_000);
     }
 
@@ -217,29 +251,77 @@ mod tests {
             let mut w = brotli::CompressorWriter::new(&mut z, 4096, 5, 22);
             w.write_all(&data).unwrap();
         }
-        let mut d = Decompressor::for_coding(b"br", 2 << 20).unwrap();
+        let mut d = Decompressor::for_coding(b"br", limits(2 << 20)).unwrap();
         assert_eq!(decode_all(&mut d, &z, 1000).unwrap().len(), 1 << 20);
-        let mut d = Decompressor::for_coding(b"br", 1000).unwrap();
+        let mut d = Decompressor::for_coding(b"br", limits(1000)).unwrap();
         assert!(decode_all(&mut d, &z, 1000).unwrap_err().is_payload());
     }
 
     #[test]
     fn truncated_streams_are_errors() {
         let z = gzip(&b"some text that compresses ".repeat(100));
-        let mut d = Decompressor::for_coding(b"gzip", 1 << 20).unwrap();
+        let mut d = Decompressor::for_coding(b"gzip", limits(1 << 20)).unwrap();
         assert!(decode_all(&mut d, &z[..z.len() / 2], 100).unwrap_err().is_payload());
         let mut z = Vec::new();
         {
             let mut w = brotli::CompressorWriter::new(&mut z, 4096, 5, 22);
             w.write_all(&b"some text that compresses ".repeat(100)).unwrap();
         }
-        let mut d = Decompressor::for_coding(b"br", 1 << 20).unwrap();
+        let mut d = Decompressor::for_coding(b"br", limits(1 << 20)).unwrap();
         assert!(decode_all(&mut d, &z[..z.len() / 2], 100).unwrap_err().is_payload());
     }
 
     #[test]
     fn unknown_codings_pass_through() {
-        assert!(Decompressor::for_coding(b"identity", 1).is_none());
-        assert!(Decompressor::for_coding(b"zstd", 1).is_none());
+        assert!(Decompressor::for_coding(b"identity", limits(1)).is_none());
+        assert!(Decompressor::for_coding(b"compress", limits(1)).is_none());
+    }
+
+    #[test]
+    fn zstd_split_anywhere_and_bounded() {
+        let data = b"zstd zstd zstd zstd ".repeat(1000);
+        let z = zstd::encode_all(&data[..], 3).unwrap();
+        for step in [1, 13, z.len()] {
+            let mut d = Decompressor::for_coding(b"ZSTD", limits(1 << 20)).unwrap();
+            assert_eq!(decode_all(&mut d, &z, step).unwrap(), data);
+        }
+        // Two frames back to back are one body, as for gzip members.
+        let two = [z.clone(), z.clone()].concat();
+        let mut d = Decompressor::for_coding(b"zstd", limits(1 << 20)).unwrap();
+        assert_eq!(decode_all(&mut d, &two, 4096).unwrap().len(), 2 * data.len());
+        // A bomb: 10 MiB of zeros is a few hundred bytes of zstd.
+        let bomb = zstd::encode_all(&vec![0u8; 10 << 20][..], 19).unwrap();
+        assert!(bomb.len() < 4096);
+        let mut d = Decompressor::for_coding(b"zstd", limits(1 << 20)).unwrap();
+        assert!(decode_all(&mut d, &bomb, 1000).unwrap_err().is_payload());
+        // A frame cut short.
+        let mut d = Decompressor::for_coding(b"zstd", limits(1 << 20)).unwrap();
+        assert!(decode_all(&mut d, &z[..z.len() - 3], 100).unwrap_err().is_payload());
+    }
+
+    #[test]
+    fn zstd_window_over_the_limit_is_refused() {
+        // A frame compressed with a 2^24 window (long-distance mode) over 32 MiB of input,
+        // so the window is really used: one over the RFC 9659 limit of 2^23.
+        let mut data = Vec::new();
+        let mut x: u32 = 1;
+        for _ in 0..(1 << 20) {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        let data = data.repeat(8);
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+        encoder.window_log(24).unwrap();
+        encoder.long_distance_matching(true).unwrap();
+        encoder.write_all(&data).unwrap();
+        let z = encoder.finish().unwrap();
+        let mut d = Decompressor::for_coding(b"zstd", limits(1 << 30)).unwrap();
+        assert!(decode_all(&mut d, &z, 1 << 16).unwrap_err().is_payload());
+        let mut d = Decompressor::for_coding(
+            b"zstd",
+            Limits { max_size: 1 << 30, zstd_window_log_max: 24 },
+        )
+        .unwrap();
+        assert_eq!(decode_all(&mut d, &z, 1 << 16).unwrap().len(), data.len());
     }
 }

@@ -56,7 +56,7 @@ mod trace;
 
 pub use content::{Content, DEFAULT_MAX_LINE_SIZE};
 pub use cookies::CookieJar;
-pub use decompress::DEFAULT_MAX_DECOMPRESSED_SIZE;
+pub use decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX};
 pub use error::{Error, Phase};
 pub use form::FormData;
 pub use request::{Body, RequestBuilder};

@@ -11,7 +11,7 @@ use crate::{
     ClientResponse, ClientTimeout, CookieJar, RequestBuilder, Trace,
     conn::{self, Outgoing},
     content::{Content, DEFAULT_MAX_LINE_SIZE},
-    decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, Decompressor},
+    decompress::{self, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX, Decompressor},
     error::{Error, Kind},
     redirect,
     request::{ConnSettings, RequestSpec, StreamBody, basic_auth_value},
@@ -53,6 +53,7 @@ pub(crate) struct Inner {
     pub(crate) jar: CookieJar,
     pub(crate) auto_decompress: bool,
     pub(crate) max_decompressed_size: u64,
+    pub(crate) zstd_window_log_max: u32,
     pub(crate) max_line_size: usize,
     pub(crate) max_redirects: usize,
     pub(crate) traces: Traces,
@@ -136,7 +137,7 @@ impl ClientSessionBuilder {
         self
     }
 
-    /// Whether to decode gzip, deflate and br bodies (default: yes).
+    /// Whether to decode gzip, deflate, br and zstd bodies (default: yes).
     pub fn auto_decompress(mut self, yes: bool) -> Self {
         self.inner.auto_decompress = yes;
         self
@@ -146,6 +147,15 @@ impl ClientSessionBuilder {
     /// fails with a payload error.
     pub fn max_decompressed_size(mut self, bytes: u64) -> Self {
         self.inner.max_decompressed_size = bytes;
+        self
+    }
+
+    /// The largest window a zstd body may use, as a power of two (default
+    /// [`DEFAULT_ZSTD_WINDOW_LOG_MAX`], 8 MiB, the RFC 9659 limit); a body needing more is a
+    /// payload error when read. It bounds the memory one zstd body can make the client
+    /// allocate.
+    pub fn zstd_window_log_max(mut self, log: u32) -> Self {
+        self.inner.zstd_window_log_max = log;
         self
     }
 
@@ -217,6 +227,7 @@ impl ClientSession {
                 jar: CookieJar::new(),
                 auto_decompress: true,
                 max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
+                zstd_window_log_max: DEFAULT_ZSTD_WINDOW_LOG_MAX,
                 max_line_size: DEFAULT_MAX_LINE_SIZE,
                 max_redirects: DEFAULT_MAX_REDIRECTS,
                 traces: Traces::default(),
@@ -394,7 +405,8 @@ fn wire_headers(
         (header::ACCEPT, "*/*"),
         (
             header::ACCEPT_ENCODING,
-            if inner.auto_decompress { "gzip, deflate, br" } else { "identity" },
+            // zstd as aiohttp 3.12+ advertises it when it can decode it, as we always can.
+            if inner.auto_decompress { "gzip, deflate, br, zstd" } else { "identity" },
         ),
     ];
     for (name, value) in defaults {
@@ -592,7 +604,11 @@ async fn send_once(
     inner.jar.update_from_headers(&headers, url);
     let decoder = if inner.auto_decompress && !raw.is_done() {
         headers.get(header::CONTENT_ENCODING).and_then(|coding| {
-            Decompressor::for_coding(coding.as_bytes(), inner.max_decompressed_size)
+            let limits = decompress::Limits {
+                max_size: inner.max_decompressed_size,
+                zstd_window_log_max: inner.zstd_window_log_max,
+            };
+            Decompressor::for_coding(coding.as_bytes(), limits)
         })
     } else {
         None
@@ -650,7 +666,7 @@ mod tests {
         assert_eq!(out["x-default"], "2");
         assert_eq!(out[header::ACCEPT], "text/html");
         assert_eq!(out[header::USER_AGENT], USER_AGENT);
-        assert_eq!(out[header::ACCEPT_ENCODING], "gzip, deflate, br");
+        assert_eq!(out[header::ACCEPT_ENCODING], "gzip, deflate, br, zstd");
         assert_eq!(out[header::CONTENT_TYPE], "text/plain");
     }
 }

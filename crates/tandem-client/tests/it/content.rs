@@ -149,3 +149,18 @@ async fn many_gzip_members_are_decoded_and_bounded() {
     let mut resp = within(small.get(&server.url("/")).send()).await.unwrap();
     assert!(within(resp.read()).await.unwrap_err().is_payload());
 }
+
+#[tokio::test]
+async fn zstd_bodies_are_decoded_and_bounded() {
+    let text = "zstd body ".repeat(10_000);
+    let z = zstd::encode_all(text.as_bytes(), 3).unwrap();
+    let server = chunked_server("Content-Encoding: zstd\r\n", z, 1000).await;
+    let mut resp = within(session().get(&server.url("/")).send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), text);
+    // A bomb: 32 MiB of zeros in a few KiB of zstd stops at the bound.
+    let bomb = zstd::encode_all(&vec![0u8; 32 << 20][..], 19).unwrap();
+    let server = chunked_server("Content-Encoding: zstd\r\n", bomb, 4096).await;
+    let small = ClientSession::builder().max_decompressed_size(1 << 20).build();
+    let mut resp = within(small.get(&server.url("/")).send()).await.unwrap();
+    assert!(within(resp.read()).await.unwrap_err().is_payload());
+}

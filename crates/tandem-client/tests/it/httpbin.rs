@@ -149,7 +149,7 @@ async fn get_echoes_query_and_headers(hb: &Httpbin, s: &ClientSession) {
     let v: Value = within(resp.json()).await.unwrap();
     assert_eq!(v["args"], json!({"a": ["1", "2 3"], "b": "é"}));
     assert_eq!(v["headers"]["X-Tandem"], "yes");
-    assert_eq!(v["headers"]["Accept-Encoding"], "gzip, deflate, br");
+    assert_eq!(v["headers"]["Accept-Encoding"], "gzip, deflate, br, zstd");
     assert_eq!(v["headers"]["User-Agent"], USER_AGENT);
 }
 

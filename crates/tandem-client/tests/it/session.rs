@@ -75,7 +75,7 @@ async fn get_sends_defaults_query_and_headers() {
     let h = &v["headers"];
     assert_eq!(h["host"], server.addr.to_string());
     assert_eq!(h["user-agent"], tandem_client::USER_AGENT);
-    assert_eq!(h["accept-encoding"], "gzip, deflate, br");
+    assert_eq!(h["accept-encoding"], "gzip, deflate, br, zstd");
     assert_eq!(h["x-custom"], "yes");
     assert!(h.get("content-length").is_none());
     server.stop().await;
