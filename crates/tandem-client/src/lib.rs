@@ -61,7 +61,9 @@ pub use error::{Error, Phase};
 pub use form::FormData;
 pub use request::{Body, RequestBuilder};
 pub use response::{ClientResponse, RequestInfo, ResponseInfo};
-pub use session::{ClientSession, ClientSessionBuilder, DEFAULT_MAX_REDIRECTS, USER_AGENT};
+pub use session::{
+    BoxError, ClientSession, ClientSessionBuilder, DEFAULT_MAX_REDIRECTS, USER_AGENT,
+};
 pub use tandem_connect::{Connector, ConnectorBuilder, Proxy, TlsConfig, parse_proxy_url};
 pub use tandem_connect::{Origin, Scheme};
 pub use timeout::ClientTimeout;

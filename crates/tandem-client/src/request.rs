@@ -249,11 +249,19 @@ impl RequestBuilder {
         })
     }
 
-    /// A JSON body (`application/json`), serialised with `serde_json`.
+    /// A JSON body (`application/json`), serialised with the session's
+    /// [`json_serialize`](crate::ClientSessionBuilder::json_serialize) hook if it has one,
+    /// else with `serde_json`.
     pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> Self {
-        let encoded = serde_json::to_vec(value);
+        let encoded = match &self.session.inner.json_serialize {
+            Some(hook) => serde_json::to_value(value)
+                .map_err(|e| Error::new(Kind::Request, e))
+                .and_then(|v| (hook.0)(&v).map_err(|e| Error::new(Kind::Request, e)))
+                .map(String::into_bytes),
+            None => serde_json::to_vec(value).map_err(|e| Error::new(Kind::Request, e)),
+        };
         self.with(|spec| {
-            let encoded = encoded.map_err(|e| Error::new(Kind::Request, e))?;
+            let encoded = encoded?;
             spec.body = Some(Body { bytes: encoded.into(), content_type: "application/json" });
             Ok(())
         })

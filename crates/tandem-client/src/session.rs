@@ -59,6 +59,22 @@ pub(crate) struct Inner {
     pub(crate) traces: Traces,
     pub(crate) proxy: Option<Proxy>,
     pub(crate) proxy_env: Option<ProxyEnv>,
+    pub(crate) json_serialize: Option<JsonSerialize>,
+}
+
+/// The error a [`json_serialize`](ClientSessionBuilder::json_serialize) hook may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+type JsonSerializeFn = dyn Fn(&serde_json::Value) -> Result<String, BoxError> + Send + Sync;
+
+/// A session's `json_serialize` hook.
+#[derive(Clone)]
+pub(crate) struct JsonSerialize(pub(crate) Arc<JsonSerializeFn>);
+
+impl std::fmt::Debug for JsonSerialize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JsonSerialize")
+    }
 }
 
 /// The installed [`Trace`]s.
@@ -185,6 +201,27 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// The function [`RequestBuilder::json`] serialises bodies with (aiohttp's
+    /// `ClientSession(json_serialize=...)`); `serde_json`'s compact form otherwise.
+    ///
+    /// As in aiohttp the hook gets the value itself, here as a [`serde_json::Value`], and
+    /// returns the text to send. Converting to a `Value` first costs a copy of the value, so
+    /// a session without a hook serialises straight to bytes. An error from the hook is
+    /// returned by `send`, before anything is sent.
+    ///
+    /// ```
+    /// let session = tandem_client::ClientSession::builder()
+    ///     .json_serialize(|value| Ok(serde_json::to_string_pretty(value)?))
+    ///     .build();
+    /// ```
+    pub fn json_serialize<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&serde_json::Value) -> Result<String, BoxError> + Send + Sync + 'static,
+    {
+        self.inner.json_serialize = Some(JsonSerialize(Arc::new(f)));
+        self
+    }
+
     /// Adds a receiver of request events (aiohttp's `trace_configs`).
     pub fn trace(mut self, trace: Arc<dyn Trace>) -> Self {
         self.inner.traces.0.push(trace);
@@ -233,6 +270,7 @@ impl ClientSession {
                 traces: Traces::default(),
                 proxy: None,
                 proxy_env: None,
+                json_serialize: None,
             },
             error: None,
         }

@@ -323,3 +323,21 @@ async fn multipart_forms_reach_the_server() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn json_serialize_hook_serialises_json_bodies() {
+    let server = Server::start(app()).await;
+    // A hook that marks its output, so the test sees it was used.
+    let s = ClientSession::builder()
+        .json_serialize(|value| Ok(format!("/*hook*/{}", serde_json::to_string(value)?)))
+        .build();
+    let url = server.url("/echo");
+    let v = echo_json(&s, s.post(&url).json(&json!({"k": 1}))).await;
+    assert_eq!(v["body"], r#"/*hook*/{"k":1}"#);
+    assert_eq!(v["headers"]["content-type"], "application/json");
+    // A failing hook fails the request with its error.
+    let failing = ClientSession::builder().json_serialize(|_| Err("refused".into())).build();
+    let e = within(failing.post(&url).json(&json!(1)).send()).await.unwrap_err();
+    assert!(e.to_string().contains("refused"), "{e}");
+    server.stop().await;
+}
