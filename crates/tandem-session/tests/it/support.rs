@@ -1,0 +1,193 @@
+//! Test support: a Tandem server on a free port with a session app, and a redis-server of
+//! the test's own on a free loopback port.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use tandem_client::{ClientSession, CookieJar};
+use tandem_server::{AppRunner, Application, Request, Response};
+use tandem_session::{Error, SessionMiddleware, get_session, new_session};
+
+/// The longest any single wait in a test may take before it counts as a hang.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Awaits `fut`, failing the test if it takes longer than [`TIMEOUT`].
+pub(crate) async fn within<T>(fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TIMEOUT, fut).await.expect("the test step finished in time")
+}
+
+/// A client that keeps cookies for 127.0.0.1.
+pub(crate) fn client() -> ClientSession {
+    ClientSession::builder().cookie_jar(CookieJar::unsafe_hosts()).build()
+}
+
+/// A client that keeps no cookies, so a test sets the `Cookie` header itself.
+pub(crate) fn bare_client() -> ClientSession {
+    ClientSession::builder().cookie_jar(CookieJar::dummy()).build()
+}
+
+/// A running Tandem server.
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    runner: AppRunner,
+}
+
+impl Server {
+    pub(crate) async fn start(app: Application) -> Server {
+        let mut runner = AppRunner::new(app).expect("the app freezes");
+        runner.setup().await.expect("startup succeeds");
+        let addr = runner.tcp_site("127.0.0.1", 0).await.expect("bind 127.0.0.1:0");
+        Server { addr, runner }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub(crate) async fn stop(self) {
+        within(self.runner.cleanup()).await;
+    }
+}
+
+/// An app exercising every session operation:
+/// - `/count`: adds one to `n` and answers it;
+/// - `/peek`: answers `n` without changing anything;
+/// - `/login/{user}`: `new_session`, then sets `user`;
+/// - `/whoami`: answers `user`, or `anonymous`;
+/// - `/logout`: invalidates the session.
+pub(crate) fn app(middleware: SessionMiddleware) -> Application {
+    let mut app = Application::new();
+    app.middleware(middleware);
+    app.add_get("/count", |req: Request| async move {
+        let session = get_session(&req).await?;
+        let n = session.get_as::<u64>("n").unwrap_or(0) + 1;
+        session.insert("n", n);
+        Ok::<_, Error>(Response::text(n.to_string()))
+    });
+    app.add_get("/peek", |req: Request| async move {
+        let n = get_session(&req).await?.get_as::<u64>("n").unwrap_or(0);
+        Ok::<_, Error>(Response::text(n.to_string()))
+    });
+    app.add_get("/login/{user}", |req: Request| async move {
+        let session = new_session(&req).await?;
+        session.insert("user", req.match_info("user"));
+        Ok::<_, Error>(Response::text("welcome"))
+    });
+    app.add_get("/whoami", |req: Request| async move {
+        let user = get_session(&req).await?.get_as::<String>("user");
+        Ok::<_, Error>(Response::text(user.unwrap_or_else(|| "anonymous".to_owned())))
+    });
+    app.add_get("/logout", |req: Request| async move {
+        get_session(&req).await?.invalidate();
+        Ok::<_, Error>(Response::text("bye"))
+    });
+    app
+}
+
+/// GETs `url` and returns the `Set-Cookie` header (if any) and the body.
+pub(crate) async fn get(client: &ClientSession, url: &str) -> (Option<String>, String) {
+    get_with(client, url, None).await
+}
+
+/// GETs `url` sending `cookie` as the whole `Cookie` header.
+pub(crate) async fn get_with(
+    client: &ClientSession,
+    url: &str,
+    cookie: Option<&str>,
+) -> (Option<String>, String) {
+    let mut request = client.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let mut resp = within(request.send()).await.expect("the request succeeds");
+    assert_eq!(resp.status(), 200, "GET {url}");
+    let set_cookie = resp.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
+    (set_cookie, within(resp.text()).await.unwrap())
+}
+
+/// The value of the cookie a `Set-Cookie` header sets, still percent-encoded as sent (the
+/// server decodes it when it comes back in a `Cookie` header).
+pub(crate) fn cookie_value(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().unwrap();
+    pair.split_once('=').unwrap().1.to_owned()
+}
+
+/// A redis-server of the test's own on a free loopback port, with persistence off; killed
+/// when dropped.
+pub(crate) struct Redis {
+    child: Child,
+    pub(crate) port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// How many free ports to try before giving up: another process may take the port between
+/// our probe and redis-server's bind.
+const REDIS_START_ATTEMPTS: usize = 3;
+
+impl Redis {
+    pub(crate) async fn start() -> Redis {
+        for _ in 0..REDIS_START_ATTEMPTS {
+            let port = free_port();
+            let dir = tempfile::tempdir().unwrap();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server on PATH (`cargo xtask peers` installs it)");
+            let mut redis = Redis { child, port, _dir: dir };
+            if redis.ready().await {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start on a free port in {REDIS_START_ATTEMPTS} attempts");
+    }
+
+    /// Pings until the server answers, or it exits, or [`TIMEOUT`] passes.
+    async fn ready(&mut self) -> bool {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        let client = redis::Client::open(self.url()).unwrap();
+        while tokio::time::Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let pong: redis::RedisResult<String> =
+                    redis::cmd("PING").query_async(&mut conn).await;
+                if pong.is_ok() {
+                    return true;
+                }
+            }
+            // A bounded retry on connect: the server is not listening yet.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// A plain connection, to look at what the storage wrote.
+    pub(crate) async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(self.url()).unwrap();
+        within(client.get_multiplexed_async_connection()).await.unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
