@@ -102,6 +102,12 @@ pub(crate) async fn send(
         let streamed = stream.is_some();
         match exchange(&mut conn, &wire, tail, stream.as_mut(), req.method, deadlines).await {
             Ok((head, buf)) => {
+                // A 101 answers only a request that offered an `Upgrade`.
+                if head.status() == StatusCode::SWITCHING_PROTOCOLS
+                    && !req.headers.contains_key(http::header::UPGRADE)
+                {
+                    return Err(Error::new(Kind::Response, "unexpected 101 Switching Protocols"));
+                }
                 for t in traces {
                     t.on_request_headers_sent(req.method, req.url, req.headers);
                 }
@@ -187,12 +193,10 @@ async fn exchange(
             match parser.parse(&mut buf, method) {
                 Ok(Some(head)) => {
                     // 1xx interim responses (100 Continue, 103 Early Hints) come before the
-                    // final one; a 101 we did not ask for is an error.
+                    // final one. A 101 ends the exchange: `send` decides whether it was
+                    // asked for.
                     if head.status() == StatusCode::SWITCHING_PROTOCOLS {
-                        return Err(Failure::fatal(Error::new(
-                            Kind::Response,
-                            "unexpected 101 Switching Protocols",
-                        )));
+                        return Ok((head, buf));
                     }
                     if head.status().is_informational() {
                         break;
@@ -256,10 +260,23 @@ impl RawBody {
             deadlines,
             done: false,
         };
-        if body.decoder.is_done() {
+        // After a 101 the connection belongs to the new protocol: it is kept for
+        // `into_upgraded` and never pooled.
+        if head.status() == StatusCode::SWITCHING_PROTOCOLS {
+            body.keep_alive = false;
+            body.done = true;
+        } else if body.decoder.is_done() {
             body.finish();
         }
         body
+    }
+
+    /// The connection and the bytes read past the head, after a 101; `None` otherwise.
+    pub(crate) fn into_upgraded(mut self) -> Option<(Connection, BytesMut)> {
+        if self.keep_alive || !self.done {
+            return None;
+        }
+        Some((self.conn.take()?, std::mem::take(&mut self.buf)))
     }
 
     pub(crate) fn is_done(&self) -> bool {

@@ -46,6 +46,10 @@ impl Content {
         }
     }
 
+    pub(crate) fn into_raw(self) -> RawBody {
+        self.raw
+    }
+
     /// Whether the whole body has been read and handed out.
     pub fn at_eof(&self) -> bool {
         self.eof && self.pending.is_empty()

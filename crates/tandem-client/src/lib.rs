@@ -53,6 +53,7 @@ mod response;
 mod session;
 mod timeout;
 mod trace;
+mod upgrade;
 
 pub use content::{Content, DEFAULT_MAX_LINE_SIZE};
 pub use cookies::CookieJar;
@@ -68,6 +69,7 @@ pub use tandem_connect::{Connector, ConnectorBuilder, Proxy, TlsConfig, parse_pr
 pub use tandem_connect::{Origin, Scheme};
 pub use timeout::ClientTimeout;
 pub use trace::Trace;
+pub use upgrade::Upgraded;
 
 #[cfg(test)]
 mod tests {

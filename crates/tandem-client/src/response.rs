@@ -103,6 +103,11 @@ impl ClientResponse {
         ClientResponse { info, history: Vec::new(), content }
     }
 
+    /// The body reader's connection side, for [`upgrade`](Self::upgrade).
+    pub(crate) fn into_raw(self) -> crate::conn::RawBody {
+        self.content.into_raw()
+    }
+
     pub(crate) fn set_history(&mut self, history: Vec<ResponseInfo>) {
         self.history = history;
     }

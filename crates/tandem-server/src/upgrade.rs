@@ -50,6 +50,12 @@ impl Upgraded {
     pub async fn shutdown_requested(&self) {
         self.shutdown.cancelled().await;
     }
+
+    /// Like [`shutdown_requested`](Self::shutdown_requested), but owning what it waits on,
+    /// so it can be kept after the connection is split or moved.
+    pub fn shutdown_signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.shutdown.clone().cancelled_owned()
+    }
 }
 
 impl AsyncRead for Upgraded {

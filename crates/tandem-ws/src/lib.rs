@@ -1,4 +1,52 @@
-//! WebSocket support for Tandem, on both sides: `WebSocketResponse` in server handlers and
-//! `ws_connect` on client sessions.
+//! WebSockets for Tandem, on both sides: [`WebSocketResponse`] in server handlers and
+//! [`ws_connect`](WsConnectExt::ws_connect) on client sessions, with permessage-deflate
+//! (RFC 7692).
 //!
-//! This crate is a skeleton for now: its work is tracked by the WebSocket issue.
+//! Both sides give the same [`WebSocket`]: one task reads with
+//! [`receive`](WebSocket::receive) or as a `Stream` of [`Message`]s, any number of tasks send
+//! through it or its [`WsSender`]s. Pings are answered for you (`autoping`), a `heartbeat`
+//! pings on a timer and closes a connection that stopped answering, `max_msg_size` (4 MiB by
+//! default) caps every message after inflation, and a server shutting down closes its
+//! WebSockets with 1001 Going Away.
+//!
+//! The frame layer is our own rather than tungstenite's, which refuses the RSV1 bit that
+//! permessage-deflate sets on compressed messages; `docs/ARCHITECTURE.md` says more.
+//!
+//! ```no_run
+//! use tandem_server::{Application, HttpError, Request, Response};
+//! use tandem_ws::{Message, WebSocketResponse};
+//!
+//! async fn chat(req: Request) -> Result<Response, HttpError> {
+//!     WebSocketResponse::new().heartbeat(std::time::Duration::from_secs(30)).prepare(
+//!         &req,
+//!         |mut ws| async move {
+//!             while let Message::Text(text) = ws.receive().await {
+//!                 if ws.send_str(&format!("you said: {text}")).await.is_err() {
+//!                     break;
+//!                 }
+//!             }
+//!         },
+//!     )
+//! }
+//!
+//! let mut app = Application::new();
+//! app.router().add_get("/ws", chat);
+//! ```
+
+mod assemble;
+mod client;
+mod deflate;
+mod error;
+mod frame;
+mod handshake;
+mod message;
+mod send;
+mod server;
+mod socket;
+
+pub use client::{WsConnect, WsConnectExt};
+pub use error::{CloseCode, Error};
+pub use message::Message;
+pub use send::WsSender;
+pub use server::WebSocketResponse;
+pub use socket::{DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, WebSocket};

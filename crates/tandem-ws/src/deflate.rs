@@ -1,0 +1,321 @@
+//! permessage-deflate (RFC 7692): negotiating it in the handshake, and compressing and
+//! inflating messages.
+
+use std::fmt::Write as _;
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use crate::error::{CloseCode, Error};
+
+/// The extension's registered name.
+const NAME: &str = "permessage-deflate";
+/// Every deflated message ends with an empty stored block, `00 00 ff ff`, which the sender
+/// strips and the receiver puts back (RFC 7692 §7.2.1).
+const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+/// The window sizes zlib can produce: RFC 7692 allows 8, but zlib's raw deflate starts at 9,
+/// so an offer that insists on 8 is declined (as aiohttp declines it).
+const WINDOW_BITS: std::ops::RangeInclusive<u8> = 9..=15;
+/// Inflated output is produced at most this much at a time, so a bomb is caught after at
+/// most this many bytes past the limit.
+const INFLATE_STEP: usize = 64 * 1024;
+
+/// What both sides agreed to for one connection, from our point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Agreed {
+    /// Our compressor's window, in bits.
+    pub(crate) our_window: u8,
+    /// We start every message with an empty window.
+    pub(crate) our_no_context: bool,
+    /// The peer starts every message with an empty window, so our inflater may forget.
+    pub(crate) peer_no_context: bool,
+}
+
+/// One offer or answer: the extension's name and its parameters, values unquoted.
+fn parse_extensions(value: &str) -> impl Iterator<Item = (&str, Vec<(&str, Option<&str>)>)> {
+    value.split(',').map(|ext| {
+        let mut parts = ext.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let params = parts
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim().trim_matches('"'))),
+                None => (p, None),
+            })
+            .collect();
+        (name, params)
+    })
+}
+
+fn window(value: Option<&str>) -> Option<u8> {
+    let bits: u8 = value?.parse().ok()?;
+    (8..=15).contains(&bits).then_some(bits)
+}
+
+/// The server's side: picks the first offer it can honour, and returns what was agreed and
+/// the `Sec-WebSocket-Extensions` answer. Offers with unknown or repeated parameters, or
+/// values out of range, are skipped (RFC 7692 §5.1).
+pub(crate) fn negotiate_server<'a>(
+    offers: impl Iterator<Item = &'a str>,
+) -> Option<(Agreed, String)> {
+    'offers: for (name, params) in offers.flat_map(parse_extensions) {
+        if !name.eq_ignore_ascii_case(NAME) {
+            continue;
+        }
+        let mut agreed = Agreed { our_window: 15, our_no_context: false, peer_no_context: false };
+        let mut answer = String::from(NAME);
+        let mut seen = Vec::with_capacity(params.len());
+        for (key, value) in params {
+            if seen.contains(&key) {
+                continue 'offers;
+            }
+            seen.push(key);
+            match key {
+                "server_no_context_takeover" if value.is_none() => {
+                    agreed.our_no_context = true;
+                    answer.push_str("; server_no_context_takeover");
+                }
+                "client_no_context_takeover" if value.is_none() => {
+                    agreed.peer_no_context = true;
+                    answer.push_str("; client_no_context_takeover");
+                }
+                "server_max_window_bits" => match window(value) {
+                    Some(bits) if WINDOW_BITS.contains(&bits) => {
+                        agreed.our_window = bits;
+                        let _ = write!(answer, "; server_max_window_bits={bits}");
+                    }
+                    _ => continue 'offers,
+                },
+                // Only a hint that the client could use a smaller window: our inflater
+                // always has the full 32 KiB, so there is nothing to answer.
+                "client_max_window_bits" => {
+                    if value.is_some() && window(value).is_none() {
+                        continue 'offers;
+                    }
+                }
+                _ => continue 'offers,
+            }
+        }
+        return Some((agreed, answer));
+    }
+    None
+}
+
+/// The client's offer for a compressor window of `window_bits`.
+pub(crate) fn client_offer(window_bits: u8, no_context_takeover: bool) -> String {
+    let mut offer = String::from(NAME);
+    if window_bits < 15 {
+        let _ = write!(offer, "; client_max_window_bits={window_bits}");
+    } else {
+        offer.push_str("; client_max_window_bits");
+    }
+    if no_context_takeover {
+        offer.push_str("; client_no_context_takeover");
+    }
+    offer
+}
+
+/// The client's side: checks the server's answer against what was offered. An answer that
+/// names another extension, repeats one, or sets what was not offered fails the handshake.
+pub(crate) fn accept_client(
+    answer: Option<&str>,
+    offered_window: Option<u8>,
+    offered_no_context: bool,
+) -> Result<Option<Agreed>, Error> {
+    let Some(answer) = answer else { return Ok(None) };
+    let Some(offered_window) = offered_window else {
+        return Err(Error::handshake("server chose an extension that was not offered"));
+    };
+    let mut agreed: Option<Agreed> = None;
+    for (name, params) in parse_extensions(answer) {
+        if !name.eq_ignore_ascii_case(NAME) || agreed.is_some() {
+            return Err(Error::handshake(format!("server chose extension {name:?}, not offered")));
+        }
+        let mut this = Agreed {
+            our_window: offered_window,
+            our_no_context: offered_no_context,
+            peer_no_context: false,
+        };
+        for (key, value) in params {
+            match key {
+                "server_no_context_takeover" if value.is_none() => this.peer_no_context = true,
+                "client_no_context_takeover" if value.is_none() => this.our_no_context = true,
+                "server_max_window_bits" if window(value).is_some() => {}
+                "client_max_window_bits" => match window(value) {
+                    Some(bits) if WINDOW_BITS.contains(&bits) && bits <= offered_window => {
+                        this.our_window = bits;
+                    }
+                    _ => return Err(Error::handshake("bad client_max_window_bits in answer")),
+                },
+                _ => return Err(Error::handshake(format!("bad permessage-deflate answer {key:?}"))),
+            }
+        }
+        agreed = Some(this);
+    }
+    Ok(agreed)
+}
+
+/// Compresses outgoing messages.
+pub(crate) struct Deflater {
+    zlib: Compress,
+    no_context: bool,
+}
+
+impl Deflater {
+    pub(crate) fn new(agreed: Agreed) -> Self {
+        Deflater {
+            zlib: Compress::new_with_window_bits(Compression::fast(), false, agreed.our_window),
+            no_context: agreed.our_no_context,
+        }
+    }
+
+    /// Deflates one whole message into `out`, without the trailing `00 00 ff ff`.
+    pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(input.len() / 2 + 64);
+        let start = self.zlib.total_in();
+        loop {
+            let consumed = (self.zlib.total_in() - start) as usize;
+            // Sync-flushed output always ends in the empty stored block; a full buffer is
+            // the only reason to go round again.
+            let status = self.zlib.compress_vec(&input[consumed..], out, FlushCompress::Sync);
+            debug_assert!(status.is_ok(), "deflate cannot fail on valid state");
+            if out.len() < out.capacity() {
+                break;
+            }
+            out.reserve(out.capacity().max(64));
+        }
+        if out.ends_with(&TAIL) {
+            out.truncate(out.len() - TAIL.len());
+        }
+        if self.no_context {
+            self.zlib.reset();
+        }
+    }
+}
+
+/// Inflates incoming messages, within a size limit.
+pub(crate) struct Inflater {
+    zlib: Decompress,
+    no_context: bool,
+}
+
+impl Inflater {
+    pub(crate) fn new(agreed: Agreed) -> Self {
+        // The full window inflates whatever window the peer compressed with.
+        Inflater { zlib: Decompress::new(false), no_context: agreed.peer_no_context }
+    }
+
+    /// Inflates one frame's payload onto `out`; more than `limit` bytes in `out` is 1009.
+    pub(crate) fn inflate(
+        &mut self,
+        mut input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), Error> {
+        while !input.is_empty() {
+            let room = limit.saturating_sub(out.len()).saturating_add(1).min(INFLATE_STEP);
+            out.reserve(room);
+            let before = self.zlib.total_in();
+            let status = self
+                .zlib
+                .decompress_vec(input, out, FlushDecompress::Sync)
+                .map_err(|_| Error::protocol(CloseCode::INVALID_TEXT, "corrupt deflate data"))?;
+            input = &input[(self.zlib.total_in() - before) as usize..];
+            if out.len() > limit {
+                return Err(Error::too_big());
+            }
+            if status == Status::StreamEnd {
+                // A final block ends the stream; what follows starts a new one.
+                self.zlib.reset(false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a message: feeds the stripped tail, and forgets the window if the peer does.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), Error> {
+        self.inflate(&TAIL, out, limit)?;
+        // The tail may leave output pending when the buffer was exactly full.
+        loop {
+            let before = out.len();
+            out.reserve(INFLATE_STEP.min(limit.saturating_sub(out.len()).saturating_add(1)));
+            self.zlib
+                .decompress_vec(&[], out, FlushDecompress::Sync)
+                .map_err(|_| Error::protocol(CloseCode::INVALID_TEXT, "corrupt deflate data"))?;
+            if out.len() > limit {
+                return Err(Error::too_big());
+            }
+            if out.len() == before {
+                break;
+            }
+        }
+        if self.no_context {
+            self.zlib.reset(false);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agreed() -> Agreed {
+        Agreed { our_window: 15, our_no_context: false, peer_no_context: false }
+    }
+
+    #[test]
+    fn messages_round_trip_with_context_takeover() {
+        let mut deflater = Deflater::new(agreed());
+        let mut inflater = Inflater::new(agreed());
+        let mut wire = Vec::new();
+        for msg in [&b"hello hello hello"[..], b"hello again", b"", &vec![0u8; 100_000]] {
+            deflater.compress(msg, &mut wire);
+            let mut out = Vec::new();
+            inflater.inflate(&wire, &mut out, usize::MAX).unwrap();
+            inflater.finish(&mut out, usize::MAX).unwrap();
+            assert_eq!(out, msg);
+        }
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit() {
+        let mut deflater = Deflater::new(agreed());
+        let mut wire = Vec::new();
+        deflater.compress(&vec![0u8; 4 << 20], &mut wire);
+        assert!(wire.len() < 8 << 10, "zeros compress well: {}", wire.len());
+        let mut out = Vec::new();
+        let err = Inflater::new(agreed()).inflate(&wire, &mut out, 1 << 20).unwrap_err();
+        assert!(err.is_message_too_big());
+        assert!(out.len() <= (1 << 20) + INFLATE_STEP, "stopped near the limit: {}", out.len());
+    }
+
+    #[test]
+    fn the_server_takes_the_first_offer_it_can_honour() {
+        let offers = ["permessage-deflate; server_max_window_bits=8, permessage-deflate; \
+                       client_max_window_bits; server_no_context_takeover"];
+        let (agreed, answer) = negotiate_server(offers.into_iter()).unwrap();
+        assert_eq!(answer, "permessage-deflate; server_no_context_takeover");
+        assert!(agreed.our_no_context);
+        for bad in ["permessage-deflate; foo", "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+            "x-webkit-deflate-frame"]
+        {
+            assert_eq!(negotiate_server([bad].into_iter()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_client_refuses_answers_it_did_not_offer() {
+        assert!(accept_client(Some("permessage-deflate"), None, false).is_err());
+        assert!(accept_client(Some("x-foo"), Some(15), false).is_err());
+        assert!(accept_client(Some("permessage-deflate; client_max_window_bits=12"), Some(10), false)
+            .is_err());
+        let agreed =
+            accept_client(Some("permessage-deflate; client_max_window_bits=10"), Some(15), false)
+                .unwrap()
+                .unwrap();
+        assert_eq!(agreed.our_window, 10);
+        assert_eq!(accept_client(None, Some(15), false).unwrap(), None);
+    }
+}

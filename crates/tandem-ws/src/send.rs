@@ -1,0 +1,202 @@
+//! The writing side: one writer behind a lock, shared by every sender.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU16, Ordering},
+};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use crate::{
+    deflate::Deflater,
+    error::{CloseCode, Error},
+    frame::{self, OpCode, Role},
+};
+
+/// Frames up to this size are built in one buffer and written at once; the writer gives its
+/// buffer back to the allocator when a larger message leaves it above this.
+const KEEP_BUFFER: usize = 64 * 1024;
+/// A close reason is cut to fit a control frame with its two-byte code.
+const MAX_CLOSE_REASON: usize = frame::MAX_CONTROL_PAYLOAD - 2;
+
+type WriteIo = Box<dyn AsyncWrite + Send + Unpin>;
+
+struct Writer {
+    io: WriteIo,
+    buf: BytesMut,
+    deflater: Option<Deflater>,
+    deflated: Vec<u8>,
+}
+
+/// State both halves see.
+pub(crate) struct Shared {
+    writer: tokio::sync::Mutex<Writer>,
+    role: Role,
+    /// The close code received or sent, 0 until then.
+    close_code: AtomicU16,
+    /// A close frame went out: nothing may follow it. Written under the writer's lock.
+    close_sent: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn close_code(&self) -> Option<CloseCode> {
+        match self.close_code.load(Ordering::Relaxed) {
+            0 => None,
+            code => Some(CloseCode(code)),
+        }
+    }
+
+    pub(crate) fn close_sent(&self) -> bool {
+        self.close_sent.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_close_code(&self, code: CloseCode) {
+        let _ = self.close_code.compare_exchange(0, code.0, Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
+/// A handle that sends on a WebSocket. It is cheap to clone and may be used from many tasks
+/// at once, while one task reads: frames from concurrent senders never interleave.
+#[derive(Clone)]
+pub struct WsSender {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for WsSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsSender").field("role", &self.shared.role).finish_non_exhaustive()
+    }
+}
+
+impl WsSender {
+    pub(crate) fn new(io: WriteIo, role: Role, deflater: Option<Deflater>) -> Self {
+        let writer = Writer {
+            io,
+            buf: BytesMut::new(),
+            deflater,
+            deflated: Vec::new(),
+        };
+        WsSender {
+            shared: Arc::new(Shared {
+                writer: tokio::sync::Mutex::new(writer),
+                role,
+                close_code: AtomicU16::new(0),
+                close_sent: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Sends a text message, compressed if permessage-deflate was agreed.
+    pub async fn send_str(&self, text: &str) -> Result<(), Error> {
+        self.send_frame(OpCode::Text, text.as_bytes(), true).await
+    }
+
+    /// Sends a binary message, compressed if permessage-deflate was agreed.
+    pub async fn send_bytes(&self, data: &[u8]) -> Result<(), Error> {
+        self.send_frame(OpCode::Binary, data, true).await
+    }
+
+    /// Sends `value` as a JSON text message.
+    pub async fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), Error> {
+        let text = serde_json::to_string(value).map_err(Error::json)?;
+        self.send_str(&text).await
+    }
+
+    /// Sends a ping; the payload is cut to 125 bytes.
+    pub async fn ping(&self, payload: &[u8]) -> Result<(), Error> {
+        self.send_frame(OpCode::Ping, control_payload(payload), false).await
+    }
+
+    /// Sends an unsolicited pong; the payload is cut to 125 bytes.
+    pub async fn pong(&self, payload: &[u8]) -> Result<(), Error> {
+        self.send_frame(OpCode::Pong, control_payload(payload), false).await
+    }
+
+    /// Sends a close frame with `code` and `reason` (cut to 123 bytes at a character
+    /// boundary), if none was sent yet. The reading side then waits for the peer's answer.
+    /// Returns `false` if a close frame had already gone out.
+    pub async fn close(&self, code: CloseCode, reason: &str) -> Result<bool, Error> {
+        let mut cut = reason.len().min(MAX_CLOSE_REASON);
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let mut payload = Vec::with_capacity(2 + cut);
+        payload.extend_from_slice(&code.0.to_be_bytes());
+        payload.extend_from_slice(&reason.as_bytes()[..cut]);
+        self.send_close_payload(&payload, code).await
+    }
+
+    /// Sends a close frame carrying `payload` as is (the reader echoes a peer's close).
+    pub(crate) async fn send_close_payload(
+        &self,
+        payload: &[u8],
+        code: CloseCode,
+    ) -> Result<bool, Error> {
+        let mut w = self.shared.writer.lock().await;
+        if self.shared.close_sent.swap(true, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        self.shared.set_close_code(code);
+        w.write(self.shared.role, OpCode::Close, payload, false).await.map(|()| true)
+    }
+
+    /// Shuts the connection's write side: after the closing handshake, or on failure.
+    pub(crate) async fn shutdown(&self) {
+        let mut w = self.shared.writer.lock().await;
+        self.shared.close_sent.store(true, Ordering::Release);
+        let _ = w.io.shutdown().await;
+    }
+
+    pub(crate) async fn send_frame(
+        &self,
+        opcode: OpCode,
+        payload: &[u8],
+        compressible: bool,
+    ) -> Result<(), Error> {
+        let mut w = self.shared.writer.lock().await;
+        if self.shared.close_sent() {
+            return Err(Error::closed());
+        }
+        w.write(self.shared.role, opcode, payload, compressible).await
+    }
+}
+
+impl Writer {
+    async fn write(
+        &mut self,
+        role: Role,
+        opcode: OpCode,
+        payload: &[u8],
+        compressible: bool,
+    ) -> Result<(), Error> {
+        let mask = (role == Role::Client).then(rand::random::<[u8; 4]>);
+        let Writer { buf, deflater, deflated, .. } = self;
+        match deflater {
+            Some(deflater) if compressible => {
+                deflater.compress(payload, deflated);
+                frame::encode_frame(buf, opcode, true, true, mask, deflated);
+            }
+            _ => frame::encode_frame(buf, opcode, true, false, mask, payload),
+        }
+        let written = self.io.write_all(&self.buf).await;
+        let flushed = match written {
+            Ok(()) => self.io.flush().await,
+            Err(e) => Err(e),
+        };
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_BUFFER {
+            self.buf = BytesMut::new();
+            self.deflated = Vec::new();
+        }
+        flushed.map_err(Error::io)
+    }
+}
+
+fn control_payload(payload: &[u8]) -> &[u8] {
+    &payload[..payload.len().min(frame::MAX_CONTROL_PAYLOAD)]
+}

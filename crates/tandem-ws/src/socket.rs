@@ -1,0 +1,474 @@
+//! `WebSocket`: one open connection, on either side. The reading side lives here; the
+//! writing side is a shared [`WsSender`].
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, future::BoxFuture};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite},
+    time::Instant,
+};
+
+use crate::{
+    assemble::{Assembler, Event, invalid_text},
+    deflate::{Agreed, Deflater, Inflater},
+    error::{CloseCode, Error},
+    frame::{OpCode, Role},
+    message::Message,
+    send::WsSender,
+};
+
+/// aiohttp's default `max_msg_size`: larger messages close the connection with 1009.
+pub const DEFAULT_MAX_MSG_SIZE: usize = 4 * 1024 * 1024;
+/// How long `close` waits for the peer's close frame (aiohttp's `timeout`, 10 s).
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much is read from the connection at a time.
+const READ_SIZE: usize = 16 * 1024;
+
+/// Settings both sides share; the server's `WebSocketResponse` and the client's
+/// `WsConnect` builders fill them in.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) autoping: bool,
+    pub(crate) heartbeat: Option<Duration>,
+    pub(crate) receive_timeout: Option<Duration>,
+    pub(crate) max_msg_size: usize,
+    pub(crate) close_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            autoping: true,
+            heartbeat: None,
+            receive_timeout: None,
+            max_msg_size: DEFAULT_MAX_MSG_SIZE,
+            close_timeout: DEFAULT_CLOSE_TIMEOUT,
+        }
+    }
+}
+
+type ReadIo = Box<dyn AsyncRead + Send + Unpin>;
+type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Our close frame went out; the peer's is awaited until the deadline.
+    Closing(Instant),
+    Closed,
+}
+
+/// What woke a wait for bytes.
+enum Woke {
+    Read(std::io::Result<usize>),
+    Timer,
+    Shutdown,
+}
+
+/// The reading side: owned by one task at a time.
+struct Reader {
+    io: ReadIo,
+    buf: BytesMut,
+    assembler: Assembler,
+    sender: WsSender,
+    options: Options,
+    state: State,
+    /// The server's graceful shutdown: answered with 1001 Going Away.
+    shutdown: Option<Shutdown>,
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+}
+
+/// An open WebSocket, server or client side (aiohttp's `WebSocketResponse` once prepared,
+/// and `ClientWebSocketResponse`).
+///
+/// One task reads, with [`receive`](Self::receive) or as a [`Stream`] of messages that ends
+/// at the close; any number send, through this value or the [`WsSender`]s from
+/// [`sender`](Self::sender).
+pub struct WebSocket {
+    reader: Option<Box<Reader>>,
+    /// A `receive` in flight on behalf of `poll_next`, which owns the reader meanwhile.
+    pending: Option<BoxFuture<'static, (Box<Reader>, Message)>>,
+    sender: WsSender,
+    protocol: Option<String>,
+    stream_ended: bool,
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("protocol", &self.protocol)
+            .field("close_code", &self.close_code())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocket {
+    pub(crate) fn new<T>(
+        io: T,
+        role: Role,
+        agreed: Option<Agreed>,
+        options: Options,
+        protocol: Option<String>,
+        shutdown: Option<Shutdown>,
+    ) -> Self
+    where
+        T: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (read, write) = tokio::io::split(io);
+        let sender = WsSender::new(Box::new(write), role, agreed.map(Deflater::new));
+        let inflater = agreed.map(Inflater::new);
+        let next_ping = options.heartbeat.map(|every| Instant::now() + every);
+        let reader = Reader {
+            io: Box::new(read),
+            buf: BytesMut::new(),
+            assembler: Assembler::new(role, options.max_msg_size, inflater),
+            sender: sender.clone(),
+            options,
+            state: State::Open,
+            shutdown,
+            next_ping,
+            pong_deadline: None,
+        };
+        WebSocket {
+            reader: Some(Box::new(reader)),
+            pending: None,
+            sender,
+            protocol,
+            stream_ended: false,
+        }
+    }
+
+    /// The next message. Pings are answered (and pongs swallowed) while `autoping` is on;
+    /// a close frame is answered and returned as [`Message::Close`]; afterwards this
+    /// returns [`Message::Closed`].
+    ///
+    /// A `receive_timeout` that elapses returns [`Message::Error`] with
+    /// [`is_timeout`](Error::is_timeout), and leaves the connection open. The heartbeat's
+    /// pings go out, and its pongs are checked, while a `receive` is waiting.
+    pub async fn receive(&mut self) -> Message {
+        if let Some(pending) = self.pending.take() {
+            let (reader, message) = pending.await;
+            self.reader = Some(reader);
+            return message;
+        }
+        match self.reader.as_mut() {
+            Some(reader) => reader.receive().await,
+            None => Message::Closed,
+        }
+    }
+
+    /// The next message as text; any other message is an error.
+    pub async fn receive_str(&mut self) -> Result<String, Error> {
+        match self.receive().await {
+            Message::Text(text) => Ok(text),
+            Message::Error(e) => Err(e),
+            _ => Err(Error::closed()),
+        }
+    }
+
+    /// The next message as bytes: binary, or text as its UTF-8.
+    pub async fn receive_bytes(&mut self) -> Result<Bytes, Error> {
+        match self.receive().await {
+            Message::Binary(data) => Ok(data),
+            Message::Text(text) => Ok(Bytes::from(text)),
+            Message::Error(e) => Err(e),
+            _ => Err(Error::closed()),
+        }
+    }
+
+    /// The next message, parsed as JSON.
+    pub async fn receive_json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
+        let data = self.receive_bytes().await?;
+        serde_json::from_slice(&data).map_err(Error::json)
+    }
+
+    /// Sends a text message.
+    pub async fn send_str(&self, text: &str) -> Result<(), Error> {
+        self.sender.send_str(text).await
+    }
+
+    /// Sends a binary message.
+    pub async fn send_bytes(&self, data: &[u8]) -> Result<(), Error> {
+        self.sender.send_bytes(data).await
+    }
+
+    /// Sends `value` as a JSON text message.
+    pub async fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), Error> {
+        self.sender.send_json(value).await
+    }
+
+    /// Sends a ping.
+    pub async fn ping(&self, payload: &[u8]) -> Result<(), Error> {
+        self.sender.ping(payload).await
+    }
+
+    /// Sends a pong.
+    pub async fn pong(&self, payload: &[u8]) -> Result<(), Error> {
+        self.sender.pong(payload).await
+    }
+
+    /// Closes the WebSocket: sends a close frame, waits up to the close timeout for the
+    /// peer's, discarding messages meanwhile, then closes the connection. Returns `false`
+    /// if it was already closed.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<bool, Error> {
+        if self.is_closed() {
+            return Ok(false);
+        }
+        match self.sender.close(code, reason).await {
+            Ok(_) => {}
+            Err(e) if e.is_io() => {}
+            Err(e) => return Err(e),
+        }
+        while !matches!(
+            self.receive().await,
+            Message::Close(..) | Message::Closed | Message::Error(_)
+        ) {}
+        self.sender.shutdown().await;
+        Ok(true)
+    }
+
+    /// A handle for sending from other tasks.
+    pub fn sender(&self) -> WsSender {
+        self.sender.clone()
+    }
+
+    /// The subprotocol both sides agreed to, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+
+    /// The close code received or sent, once there is one (aiohttp's `close_code`).
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.sender.shared().close_code()
+    }
+
+    /// Whether the connection is closed: the closing handshake is over, or it failed.
+    pub fn is_closed(&self) -> bool {
+        self.reader.as_ref().is_some_and(|r| r.state == State::Closed)
+    }
+}
+
+/// Messages until the close, as aiohttp's `async for msg in ws`: `Close`, `Closing` and
+/// `Closed` end the stream; an `Error` is yielded, then the stream ends.
+impl Stream for WebSocket {
+    type Item = Message;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
+        if self.stream_ended {
+            return Poll::Ready(None);
+        }
+        if self.pending.is_none() {
+            let Some(mut reader) = self.reader.take() else { return Poll::Ready(None) };
+            self.pending = Some(Box::pin(async move {
+                let message = reader.receive().await;
+                (reader, message)
+            }));
+        }
+        let pending = self.pending.as_mut().expect("set above");
+        let (reader, message) = std::task::ready!(pending.as_mut().poll(cx));
+        self.pending = None;
+        self.reader = Some(reader);
+        match message {
+            Message::Close(..) | Message::Closing | Message::Closed => {
+                self.stream_ended = true;
+                Poll::Ready(None)
+            }
+            Message::Error(e) => {
+                self.stream_ended = true;
+                Poll::Ready(Some(Message::Error(e)))
+            }
+            message => Poll::Ready(Some(message)),
+        }
+    }
+}
+
+impl Reader {
+    async fn receive(&mut self) -> Message {
+        let deadline = self.options.receive_timeout.map(|t| Instant::now() + t);
+        loop {
+            match self.state {
+                State::Closed => return Message::Closed,
+                State::Open if self.sender.shared().close_sent() => {
+                    self.state = State::Closing(Instant::now() + self.options.close_timeout);
+                }
+                _ => {}
+            }
+            match self.assembler.next_event(&mut self.buf) {
+                Err(e) => return self.fail(e).await,
+                Ok(Some(event)) => {
+                    self.saw_traffic();
+                    if let Some(message) = self.on_event(event).await {
+                        return message;
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+            }
+            self.buf.reserve(READ_SIZE);
+            match self.wait(deadline).await {
+                Woke::Read(Ok(0)) => {
+                    // The peer went away without a closing handshake.
+                    self.sender.shared().set_close_code(CloseCode::ABNORMAL_CLOSURE);
+                    self.state = State::Closed;
+                    return Message::Closed;
+                }
+                Woke::Read(Ok(_)) => {}
+                Woke::Read(Err(e)) => return self.fail(Error::io(e)).await,
+                Woke::Shutdown => {
+                    self.shutdown = None;
+                    let _ = self.sender.close(CloseCode::GOING_AWAY, "server shutdown").await;
+                }
+                Woke::Timer => {
+                    if let Some(message) = self.on_timer(deadline).await {
+                        return message;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for bytes, a timer, or the server's shutdown.
+    async fn wait(&mut self, receive_deadline: Option<Instant>) -> Woke {
+        let closing = match self.state {
+            State::Closing(at) => Some(at),
+            _ => None,
+        };
+        let timer = [receive_deadline, self.next_ping, self.pong_deadline, closing]
+            .into_iter()
+            .flatten()
+            .min();
+        let Reader { io, buf, shutdown, .. } = self;
+        let shutdown_armed = shutdown.is_some() && closing.is_none();
+        tokio::select! {
+            biased;
+            read = io.read_buf(buf) => Woke::Read(read),
+            () = tokio::time::sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
+                Woke::Timer
+            }
+            () = async { shutdown.as_mut().expect("armed").await }, if shutdown_armed => {
+                Woke::Shutdown
+            }
+        }
+    }
+
+    /// Acts on whichever timers are due.
+    async fn on_timer(&mut self, receive_deadline: Option<Instant>) -> Option<Message> {
+        let now = Instant::now();
+        if self.pong_deadline.is_some_and(|at| at <= now) {
+            let e = Error::heartbeat_lost();
+            self.sender.shared().set_close_code(CloseCode::ABNORMAL_CLOSURE);
+            self.state = State::Closed;
+            self.sender.shutdown().await;
+            return Some(Message::Error(e));
+        }
+        if let State::Closing(at) = self.state {
+            if at <= now {
+                self.state = State::Closed;
+                self.sender.shutdown().await;
+                return Some(Message::Closed);
+            }
+        }
+        if receive_deadline.is_some_and(|at| at <= now) {
+            return Some(Message::Error(Error::timeout("no message within receive_timeout")));
+        }
+        if let (Some(at), Some(every)) = (self.next_ping, self.options.heartbeat) {
+            if at <= now {
+                self.next_ping = Some(now + every);
+                self.pong_deadline = Some(now + every / 2);
+                if let Err(e) = self.sender.ping(b"").await {
+                    if !e.is_closed() {
+                        return Some(self.fail(e).await);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Any frame from the peer shows it is alive, as aiohttp resets its heartbeat on any
+    /// message.
+    fn saw_traffic(&mut self) {
+        if let Some(every) = self.options.heartbeat {
+            self.pong_deadline = None;
+            self.next_ping = Some(Instant::now() + every);
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) -> Option<Message> {
+        let closing = self.state != State::Open;
+        match event {
+            // Messages that arrive after our close frame are dropped: the handler asked
+            // to stop.
+            Event::Message(..) if closing => None,
+            Event::Message(OpCode::Text, data) => Some(match String::from_utf8(data) {
+                Ok(text) => Message::Text(text),
+                Err(_) => return Some(self.fail(invalid_text()).await),
+            }),
+            Event::Message(_, data) => Some(Message::Binary(Bytes::from(data))),
+            Event::Control(OpCode::Ping, payload) => {
+                if !self.options.autoping {
+                    return Some(Message::Ping(payload));
+                }
+                match self.sender.send_frame(OpCode::Pong, &payload, false).await {
+                    Err(e) if !e.is_closed() => Some(self.fail(e).await),
+                    _ => None,
+                }
+            }
+            Event::Control(OpCode::Pong, payload) => {
+                (!self.options.autoping).then_some(Message::Pong(payload))
+            }
+            Event::Control(_, payload) => Some(self.on_close(&payload).await),
+        }
+    }
+
+    /// The peer's close frame: checked, answered with the same code unless ours went out
+    /// first, and the connection closed.
+    async fn on_close(&mut self, payload: &[u8]) -> Message {
+        let (code, reason) = match payload {
+            [] => (CloseCode::NO_STATUS, String::new()),
+            [_] => {
+                return self
+                    .fail(Error::protocol(CloseCode::PROTOCOL_ERROR, "one-byte close payload"))
+                    .await;
+            }
+            [hi, lo, reason @ ..] => {
+                let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+                if !code.is_allowed_on_wire() {
+                    return self
+                        .fail(Error::protocol(CloseCode::PROTOCOL_ERROR, "invalid close code"))
+                        .await;
+                }
+                match std::str::from_utf8(reason) {
+                    Ok(reason) => (code, reason.to_owned()),
+                    Err(_) => return self.fail(invalid_text()).await,
+                }
+            }
+        };
+        self.sender.shared().set_close_code(code);
+        let echo = if code == CloseCode::NO_STATUS { &[][..] } else { &payload[..2] };
+        let _ = self.sender.send_close_payload(echo, code).await;
+        self.state = State::Closed;
+        self.sender.shutdown().await;
+        Message::Close(code, reason)
+    }
+
+    /// Fails the connection: a close frame with the error's code when it has one a peer
+    /// may see, then the connection is shut.
+    async fn fail(&mut self, e: Error) -> Message {
+        if let Some(code) = e.close_code().filter(|c| c.is_allowed_on_wire()) {
+            let _ = self.sender.close(code, "").await;
+        }
+        self.sender.shared().set_close_code(e.close_code().unwrap_or(CloseCode::ABNORMAL_CLOSURE));
+        self.state = State::Closed;
+        self.sender.shutdown().await;
+        Message::Error(e)
+    }
+}
