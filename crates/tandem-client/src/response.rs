@@ -96,11 +96,28 @@ pub struct ClientResponse {
     info: ResponseInfo,
     history: Vec<ResponseInfo>,
     content: Content,
+    charset_fallback: Option<CharsetResolver>,
+}
+
+type CharsetResolverFn = dyn Fn(&ResponseInfo, &[u8]) -> String + Send + Sync;
+
+/// A session's `fallback_charset_resolver`.
+#[derive(Clone)]
+pub(crate) struct CharsetResolver(pub(crate) std::sync::Arc<CharsetResolverFn>);
+
+impl std::fmt::Debug for CharsetResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CharsetResolver")
+    }
 }
 
 impl ClientResponse {
-    pub(crate) fn new(info: ResponseInfo, content: Content) -> Self {
-        ClientResponse { info, history: Vec::new(), content }
+    pub(crate) fn new(
+        info: ResponseInfo,
+        content: Content,
+        charset_fallback: Option<CharsetResolver>,
+    ) -> Self {
+        ClientResponse { info, history: Vec::new(), content, charset_fallback }
     }
 
     /// The body reader's connection side, for [`upgrade`](Self::upgrade).
@@ -211,18 +228,36 @@ impl ClientResponse {
         self.content.read_to_end().await.map_err(|e| e.with_url(url))
     }
 
-    /// The body as text: decoded with the `charset` of `Content-Type`, else UTF-8.
-    /// Malformed sequences become U+FFFD.
+    /// The body as text. The encoding is, in order: the `charset` of `Content-Type`; a byte
+    /// order mark (UTF-8, UTF-16LE or UTF-16BE); UTF-8 if the body is valid UTF-8; else what
+    /// the session's
+    /// [`fallback_charset_resolver`](crate::ClientSessionBuilder::fallback_charset_resolver)
+    /// says (UTF-8 by default, as aiohttp's). Malformed sequences become U+FFFD; an unknown
+    /// charset is a decode error.
     pub async fn text(&mut self) -> Result<String, Error> {
-        let charset = self.charset();
-        self.text_with_charset(charset.as_deref().unwrap_or("utf-8")).await
+        if let Some(label) = self.charset() {
+            return self.text_with_charset(&label).await;
+        }
+        let body = self.read().await?;
+        // `decode` strips a BOM and decodes by it, so finding one settles the encoding.
+        let encoding = match encoding_rs::Encoding::for_bom(&body) {
+            Some((bom, _)) => bom,
+            None if std::str::from_utf8(&body).is_ok() => encoding_rs::UTF_8,
+            None => match &self.charset_fallback {
+                Some(resolver) => {
+                    let label = (resolver.0)(&self.info, &body);
+                    encoding_by_label(&label)?
+                }
+                None => encoding_rs::UTF_8,
+            },
+        };
+        Ok(encoding.decode(&body).0.into_owned())
     }
 
     /// The body as text decoded with `label` (any WHATWG encoding label), whatever
     /// `Content-Type` says.
     pub async fn text_with_charset(&mut self, label: &str) -> Result<String, Error> {
-        let encoding = encoding_rs::Encoding::for_label(label.as_bytes())
-            .ok_or_else(|| Error::new(Kind::Decode, format!("unknown charset {label:?}")))?;
+        let encoding = encoding_by_label(label)?;
         let body = self.read().await?;
         Ok(encoding.decode(&body).0.into_owned())
     }
@@ -278,4 +313,9 @@ impl ClientResponse {
     pub(crate) async fn drain(&mut self, limit: usize) {
         self.content.drain(limit).await;
     }
+}
+
+fn encoding_by_label(label: &str) -> Result<&'static encoding_rs::Encoding, Error> {
+    encoding_rs::Encoding::for_label(label.as_bytes())
+        .ok_or_else(|| Error::new(Kind::Decode, format!("unknown charset {label:?}")))
 }

@@ -15,7 +15,7 @@ use crate::{
     error::{Error, Kind},
     redirect,
     request::{ConnSettings, RequestSpec, StreamBody, basic_auth_value},
-    response::{RequestInfo, ResponseInfo},
+    response::{CharsetResolver, RequestInfo, ResponseInfo},
     timeout::Deadlines,
 };
 
@@ -60,6 +60,7 @@ pub(crate) struct Inner {
     pub(crate) proxy: Option<Proxy>,
     pub(crate) proxy_env: Option<ProxyEnv>,
     pub(crate) json_serialize: Option<JsonSerialize>,
+    pub(crate) charset_fallback: Option<CharsetResolver>,
 }
 
 /// The error a [`json_serialize`](ClientSessionBuilder::json_serialize) hook may return.
@@ -222,6 +223,25 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// How [`ClientResponse::text`] picks an encoding for a body whose `Content-Type` has
+    /// no charset, that has no byte order mark, and that is not valid UTF-8 (aiohttp's
+    /// `fallback_charset_resolver`): `f` gets the response and its body and returns an
+    /// encoding label such as `"windows-1252"`. Without it such a body is decoded as UTF-8
+    /// with U+FFFD for malformed sequences. An unknown label is a decode error.
+    ///
+    /// ```
+    /// let session = tandem_client::ClientSession::builder()
+    ///     .fallback_charset_resolver(|_resp, _body| "windows-1252".to_owned())
+    ///     .build();
+    /// ```
+    pub fn fallback_charset_resolver<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&ResponseInfo, &[u8]) -> String + Send + Sync + 'static,
+    {
+        self.inner.charset_fallback = Some(CharsetResolver(Arc::new(f)));
+        self
+    }
+
     /// Adds a receiver of request events (aiohttp's `trace_configs`).
     pub fn trace(mut self, trace: Arc<dyn Trace>) -> Self {
         self.inner.traces.0.push(trace);
@@ -271,6 +291,7 @@ impl ClientSession {
                 proxy: None,
                 proxy_env: None,
                 json_serialize: None,
+                charset_fallback: None,
             },
             error: None,
         }
@@ -660,7 +681,8 @@ async fn send_once(
         raw: head.fields().clone(),
         request: RequestInfo { method: method.clone(), url: url.clone(), headers: wire },
     };
-    Ok(ClientResponse::new(info, Content::new(raw, decoder, inner.max_line_size)))
+    let content = Content::new(raw, decoder, inner.max_line_size);
+    Ok(ClientResponse::new(info, content, inner.charset_fallback.clone()))
 }
 
 #[cfg(test)]

@@ -38,6 +38,18 @@ fn app() -> Application {
         r.set_content_type("text/plain; charset=ISO-8859-1").unwrap();
         r
     });
+    // Bodies with a `Content-Type` that names no charset, for detection.
+    for (path, body) in [
+        ("/bare/latin1", &b"caf\xe9"[..]),
+        ("/bare/utf8", "café".as_bytes()),
+        ("/bare/utf16", &b"\xff\xfec\0a\0f\0\xe9\0"[..]),
+    ] {
+        app.add_get(path, move |_req: Request| async move {
+            let mut r = Response::bytes(body);
+            r.set_content_type("text/plain").unwrap();
+            r
+        });
+    }
     app.add_get("/problem", |_req: Request| async {
         let mut r = Response::bytes(&br#"{"title":"x"}"#[..]);
         r.set_content_type("application/problem+json").unwrap();
@@ -339,5 +351,40 @@ async fn json_serialize_hook_serialises_json_bodies() {
     let failing = ClientSession::builder().json_serialize(|_| Err("refused".into())).build();
     let e = within(failing.post(&url).json(&json!(1)).send()).await.unwrap_err();
     assert!(e.to_string().contains("refused"), "{e}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn text_detects_the_charset_when_none_is_given() {
+    let server = Server::start(app()).await;
+    let text = |s: ClientSession, path: &'static str| {
+        let url = server.url(path);
+        async move {
+            let mut resp = within(s.get(&url).send()).await.unwrap();
+            assert_eq!(resp.charset(), None);
+            within(resp.text()).await
+        }
+    };
+    // Valid UTF-8 is UTF-8; a BOM decides; otherwise the default fallback is UTF-8 with
+    // U+FFFD, as aiohttp's default resolver.
+    assert_eq!(text(session(), "/bare/utf8").await.unwrap(), "café");
+    assert_eq!(text(session(), "/bare/utf16").await.unwrap(), "café");
+    assert_eq!(text(session(), "/bare/latin1").await.unwrap(), "caf\u{fffd}");
+    // A resolver is asked only for a body that is not UTF-8 and has no BOM.
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = asked.clone();
+    let s = ClientSession::builder()
+        .fallback_charset_resolver(move |resp, body| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(resp.status(), StatusCode::OK);
+            assert_eq!(body, b"caf\xe9");
+            "windows-1252".to_owned()
+        })
+        .build();
+    assert_eq!(text(s.clone(), "/bare/latin1").await.unwrap(), "café");
+    assert_eq!(text(s.clone(), "/bare/utf8").await.unwrap(), "café");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let bad = ClientSession::builder().fallback_charset_resolver(|_, _| "no-such".into()).build();
+    assert!(text(bad, "/bare/latin1").await.unwrap_err().is_decode());
     server.stop().await;
 }
