@@ -33,6 +33,8 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) origin: &'a Origin,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: Option<&'a Bytes>,
+    /// The path and query to send as they are, instead of `url`'s (aiohttp's `encoded`).
+    pub(crate) raw_target: Option<&'a str>,
     /// Write the absolute-form target: the connection goes to an HTTP proxy.
     pub(crate) absolute: bool,
     /// The connector's per-request settings: proxy, TLS, `sock_connect`.
@@ -58,10 +60,12 @@ pub(crate) async fn send(
         }
         None => BodyFraming::Empty,
     };
-    let target = match req.url.query() {
+    let target = match (req.raw_target, req.url.query()) {
+        (Some(raw), _) if req.absolute => format!("{}{raw}", &req.url[..url::Position::BeforePath]),
         _ if req.absolute => req.url.as_str().to_owned(),
-        Some(q) => format!("{}?{q}", req.url.path()),
-        None => req.url.path().to_owned(),
+        (Some(raw), _) => raw.to_owned(),
+        (None, Some(q)) => format!("{}?{q}", req.url.path()),
+        (None, None) => req.url.path().to_owned(),
     };
     let parts = RequestParts {
         method: req.method,

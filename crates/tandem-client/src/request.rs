@@ -95,13 +95,20 @@ pub(crate) struct RequestSpec {
     pub(crate) allow_redirects: bool,
     pub(crate) max_redirects: usize,
     pub(crate) raise_for_status: Option<bool>,
+    /// The path and query as written in the URL string, kept only when `url` serialises
+    /// them differently (it percent-encodes and normalises; see [`RequestBuilder::encoded`]).
+    pub(crate) raw_target: Option<String>,
+    /// Send `raw_target` instead of `url`'s path and query.
+    pub(crate) encoded: bool,
 }
 
 impl RequestBuilder {
     pub(crate) fn new(session: ClientSession, method: Method, url: &str) -> Self {
+        let raw = url;
         let spec = session.resolve_url(url).map(|url| {
             // aiohttp: `head()` does not follow redirects unless asked.
             let allow_redirects = method != Method::HEAD;
+            let raw_target = raw_target(raw, &url);
             RequestSpec {
                 method,
                 url,
@@ -113,6 +120,8 @@ impl RequestBuilder {
                 allow_redirects,
                 max_redirects: session.inner.max_redirects,
                 raise_for_status: None,
+                raw_target,
+                encoded: false,
             }
         });
         RequestBuilder { session, spec }
@@ -142,6 +151,35 @@ impl RequestBuilder {
                 quote_query_part(v.as_ref(), &mut query);
             }
             spec.url.set_query(Some(&query));
+            if let Some(raw) = &mut spec.raw_target {
+                let mut sep = if raw.contains('?') { '&' } else { '?' };
+                for (k, v) in pairs {
+                    raw.push(sep);
+                    sep = '&';
+                    quote_query_part(k.as_ref(), raw);
+                    raw.push('=');
+                    quote_query_part(v.as_ref(), raw);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// aiohttp's `encoded=True`: send the URL's path and query exactly as written, without
+    /// the normalising and quoting URL parsing does.
+    ///
+    /// By default the URL is parsed as a WHATWG URL (as yarl parses it for aiohttp), which
+    /// keeps existing `%XX` escapes as they are (`%2F` is not decoded, `%7e` not
+    /// upper-cased) but percent-encodes what may not appear (space, non-ASCII, `"`, `<`,
+    /// `>`, `` ` ``, `{`, `}` in the path; `'` in the query), removes `.` and `..` segments
+    /// (`%2e%2e` counts as `..`), and turns `\` into `/`. With `encoded(true)` none of that
+    /// happens to the path and query; the target must still be visible ASCII, or `send`
+    /// fails before connecting. Query pairs from [`query`](Self::query) are appended,
+    /// encoded. It applies to an absolute URL and the first hop only: a relative URL is
+    /// joined to the base URL by the WHATWG rules, and a redirect's `Location` is parsed.
+    pub fn encoded(self, yes: bool) -> Self {
+        self.with(|spec| {
+            spec.encoded = yes;
             Ok(())
         })
     }
@@ -348,6 +386,27 @@ impl RequestBuilder {
     }
 }
 
+/// The path and query of the absolute URL `raw` as written (without the fragment), if they
+/// differ from how `url`, parsed from it, serialises them; `None` when they are the same
+/// (most URLs), so keeping the raw form costs nothing then.
+fn raw_target(raw: &str, url: &Url) -> Option<String> {
+    // Only for an absolute URL: a relative one's query may itself hold "://".
+    let scheme = url.scheme();
+    if !raw.get(..scheme.len())?.eq_ignore_ascii_case(scheme) {
+        return None;
+    }
+    let rest = raw[scheme.len()..].strip_prefix("://")?;
+    let target = &rest[rest.find(['/', '?', '#'])?..];
+    let target = target.split_once('#').map_or(target, |(t, _)| t);
+    let parsed = &url[url::Position::BeforePath..url::Position::AfterQuery];
+    match target {
+        "" => None,
+        t if t == parsed => None,
+        t if t.starts_with('?') => Some(format!("/{t}")),
+        t => Some(t.to_owned()),
+    }
+}
+
 /// `Basic` + base64(`user:password`).
 pub(crate) fn basic_auth_value(user: &str, password: &str) -> Result<HeaderValue, Error> {
     if user.contains(':') {
@@ -422,6 +481,22 @@ mod tests {
         }
         assert_eq!(basic_auth_value("user", "pass").unwrap(), "Basic dXNlcjpwYXNz");
         assert!(basic_auth_value("a:b", "c").is_err());
+    }
+
+    #[test]
+    fn raw_target_is_kept_only_when_parsing_changes_it() {
+        let raw = |s: &str| raw_target(s, &Url::parse(s).unwrap());
+        assert_eq!(raw("http://a/x/y?q=1#f"), None);
+        assert_eq!(raw("http://a"), None);
+        assert_eq!(raw("http://a/%7e/b"), None);
+        assert_eq!(raw("http://a/x/../y"), Some("/x/../y".to_owned()));
+        assert_eq!(raw("http://a/{x}?q='1'#frag"), Some("/{x}?q='1'".to_owned()));
+        assert_eq!(raw("http://a?q='1'"), Some("/?q='1'".to_owned()));
+        let base = Url::parse("http://a/v1/").unwrap();
+        assert_eq!(
+            raw_target("x?next=http://b/{c}", &base.join("x?next=http://b/{c}").unwrap()),
+            None
+        );
     }
 
     #[test]

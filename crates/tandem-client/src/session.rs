@@ -550,7 +550,11 @@ async fn run(session: &ClientSession, spec: RequestSpec) -> Result<ClientRespons
         allow_redirects,
         max_redirects,
         raise_for_status,
+        raw_target,
+        encoded,
     } = spec;
+    // `encoded` applies to the URL as given: the first hop only.
+    let mut raw_target = raw_target.filter(|_| encoded);
     let deadlines = Deadlines::start(timeout.unwrap_or(inner.timeout));
     let raise_for_status = raise_for_status.unwrap_or(inner.raise_for_status);
     url.set_fragment(None);
@@ -560,10 +564,10 @@ async fn run(session: &ClientSession, spec: RequestSpec) -> Result<ClientRespons
     let mut stream = stream;
     loop {
         let hop_body = (body.as_ref(), stream.take());
-        let mut response =
-            send_once(inner, &method, &url, &headers, hop_body, &conn_settings, &deadlines)
-                .await
-                .map_err(|e| e.with_url(&url))?;
+        let hop = Hop { method: &method, url: &url, raw_target: raw_target.take() };
+        let mut response = send_once(inner, &hop, &headers, hop_body, &conn_settings, &deadlines)
+            .await
+            .map_err(|e| e.with_url(&url))?;
         let status = response.status();
         let location = response.headers().get(header::LOCATION).map(|v| v.as_bytes().to_vec());
         match location {
@@ -604,15 +608,23 @@ async fn run(session: &ClientSession, spec: RequestSpec) -> Result<ClientRespons
     }
 }
 
+/// What one hop sends to: the method, the URL, and the target as given when it is sent
+/// [`encoded`](crate::RequestBuilder::encoded).
+struct Hop<'a> {
+    method: &'a Method,
+    url: &'a Url,
+    raw_target: Option<String>,
+}
+
 async fn send_once(
     inner: &Inner,
-    method: &Method,
-    url: &Url,
+    hop: &Hop<'_>,
     headers: &HeaderMap,
     (body, stream): (Option<&crate::request::Body>, Option<StreamBody>),
     conn_settings: &ConnSettings,
     deadlines: &Deadlines,
 ) -> Result<ClientResponse, Error> {
+    let (method, url) = (hop.method, hop.url);
     let origin = origin_of(url)?;
     let content_type = match (body, &stream) {
         (Some(b), _) => Some(b.content_type),
@@ -654,6 +666,7 @@ async fn send_once(
         origin: &origin,
         headers: &wire,
         body: body.map(|b| &b.bytes),
+        raw_target: hop.raw_target.as_deref(),
         absolute,
         options: &options,
     };

@@ -388,3 +388,42 @@ async fn text_detects_the_charset_when_none_is_given() {
     assert!(text(bad, "/bare/latin1").await.unwrap_err().is_decode());
     server.stop().await;
 }
+
+/// A server that answers every request with its request line as the body.
+async fn request_line_server() -> crate::support::RawServer {
+    crate::support::RawServer::start(|mut stream, _| async move {
+        while let Some(req) = crate::support::read_request(&mut stream).await {
+            let line = req.split(|&b| b == b'\r').next().unwrap().to_vec();
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", line.len());
+            crate::support::write(&mut stream, &[head.as_bytes(), &line].concat()).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn encoded_sends_the_path_and_query_as_written() {
+    let server = request_line_server().await;
+    let s = session();
+    let line = |req: tandem_client::RequestBuilder| async move {
+        let mut resp = within(req.send()).await.unwrap();
+        within(resp.text()).await.unwrap()
+    };
+    let url = server.url("/a/%2e%2e/b/{x}/%7e?q='1'#frag");
+    // Parsed as a WHATWG URL: dot segments (even encoded) removed, `{}` and `'` quoted,
+    // other escapes kept as they are.
+    assert_eq!(line(s.get(&url)).await, "GET /b/%7Bx%7D/%7e?q=%271%27 HTTP/1.1");
+    assert_eq!(line(s.get(&url).encoded(true)).await, "GET /a/%2e%2e/b/{x}/%7e?q='1' HTTP/1.1");
+    // Query pairs are appended, encoded, to the target as written.
+    assert_eq!(
+        line(s.get(&url).encoded(true).query(&[("k", "a b")])).await,
+        "GET /a/%2e%2e/b/{x}/%7e?q='1'&k=a+b HTTP/1.1"
+    );
+    // A URL that parsing leaves alone is the same either way.
+    assert_eq!(line(s.get(&server.url("/p?x=%2F")).encoded(true)).await, "GET /p?x=%2F HTTP/1.1");
+    // Non-ASCII cannot go on the wire as is.
+    let e = within(s.get(&server.url("/é")).encoded(true).send()).await.unwrap_err();
+    assert!(e.is_request(), "{e}");
+    assert_eq!(server.connections(), 1, "refused before connecting");
+    assert_eq!(line(s.get(&server.url("/é"))).await, "GET /%C3%A9 HTTP/1.1");
+}
