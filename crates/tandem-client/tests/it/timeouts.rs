@@ -75,3 +75,44 @@ async fn connect_covers_waiting_for_a_pool_slot() {
     let e = within(s.get(&server.url("/")).send()).await.unwrap();
     assert_eq!(e.status(), 200);
 }
+
+/// A loopback address whose connects hang, made as tandem-connect's TCP tests make it: a
+/// listener with a backlog of 0 whose one queue place is taken by a connection nobody
+/// accepts, so Linux drops further SYNs (the accept queue is full) and a connect neither
+/// succeeds nor fails, as one to an unreachable host. Keep the returned values alive.
+async fn black_hole() -> (std::net::SocketAddr, tokio::net::TcpListener, tokio::net::TcpStream) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let filler = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
+    (addr, listener, filler)
+}
+
+#[tokio::test]
+async fn sock_connect_names_its_phase() {
+    let (addr, _listener, _filler) = black_hole().await;
+    let url = format!("http://{addr}/");
+    let s = ClientSession::builder()
+        .timeout(ClientTimeout {
+            sock_connect: Some(Duration::from_millis(100)),
+            ..ClientTimeout::default()
+        })
+        .build();
+    let e = within(s.get(&url).send()).await.unwrap_err();
+    assert!(e.is_timeout(), "{e}");
+    assert_eq!(e.timeout_phase(), Some(Phase::SockConnect), "{e}");
+    // Without sock_connect the same connect hangs until the total deadline, which names
+    // itself: so it was the phase's own clock that ended the first one.
+    let e = within(
+        s.get(&url)
+            .timeout(ClientTimeout {
+                sock_connect: None,
+                ..ClientTimeout::total(Duration::from_millis(100))
+            })
+            .send(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.timeout_phase(), Some(Phase::Total), "{e}");
+}
