@@ -12,9 +12,14 @@ async fn hello(req: Request) -> Response {
     Response::text(format!("Hello, {name}"))
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+/// The application, apart from serving it, so `tests/it` can run it under a `TestClient`.
+pub(crate) fn app() -> Application {
     let mut app = Application::new();
     app.add_get("/", hello);
     app.add_get("/hello/{name}", hello);
-    run_app(app, "127.0.0.1", 8080)
+    app
+}
+
+fn main() -> Result<(), tandem::web::Error> {
+    run_app(app(), "127.0.0.1", 8080)
 }

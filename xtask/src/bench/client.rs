@@ -5,11 +5,11 @@
 //! two loads against its `/plaintext`, each client pinned to core 1 on a
 //! current-thread runtime: one GET loop on one connection, then 32 concurrent
 //! GET loops sharing one session (one pool). Every loop reads each body whole.
-//! The clients are `examples/client_load.rs` and the peers' `reqwest_client`,
+//! The clients are `examples/loadtest.rs` and the peers' `reqwest_client`,
 //! the same program on the two libraries; their order alternates by round.
 //! The table shows the median requests/s of the rounds and each ratio against
 //! the 1.2× target, and the client's own CPU time per request (the loaders'
-//! `cpu=` field), which other load on the machine disturbs less.
+//! `client CPU` field), which other load on the machine disturbs less.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -107,7 +107,7 @@ fn check_machine() -> Result {
 }
 
 fn build() -> Result<Exes> {
-    let mut built = server::cargo_build(&["--example", "client_load"])?;
+    let mut built = server::cargo_build(&["--example", "loadtest"])?;
     built.extend(server::cargo_build(&[
         "--manifest-path",
         PEERS_MANIFEST,
@@ -125,7 +125,7 @@ fn build() -> Result<Exes> {
     };
     Ok(Exes {
         server: find("hyper_server")?,
-        clients: [find("client_load")?, find("reqwest_client")?],
+        clients: [find("loadtest")?, find("reqwest_client")?],
     })
 }
 
@@ -139,11 +139,13 @@ struct Sample {
 
 /// Runs one client pinned to the load core.
 fn run_client(exe: &Path, url: &str, secs: u64, concurrency: usize) -> Result<Sample> {
-    let cmd = Cmd::new("taskset")
-        .args(["-c", load::LOAD_CORE])
-        .arg(exe)
-        .args(["--url", url, "--secs", &secs.to_string()])
-        .args(["--concurrency", &concurrency.to_string()]);
+    let cmd = Cmd::new("taskset").args(["-c", load::LOAD_CORE]).arg(exe).args([
+        "-d",
+        &secs.to_string(),
+        "-c",
+        &concurrency.to_string(),
+        url,
+    ]);
     let text = cmd.capture()?;
     let (requests, elapsed, cpu) =
         parse_output(&text).ok_or_else(|| format!("cannot parse the client's output:\n{text}"))?;
@@ -154,19 +156,15 @@ fn run_client(exe: &Path, url: &str, secs: u64, concurrency: usize) -> Result<Sa
     Ok(Sample { req_per_sec: requests / elapsed, cpu_us_per_req: cpu * 1e6 / requests })
 }
 
-/// `requests=N secs=F cpu=C` → (N, F, C).
+/// The loaders' summary line, `N requests in Fs, ..., client CPU Cs` → (N, F, C).
 fn parse_output(text: &str) -> Option<(u64, f64, f64)> {
-    let line = text.lines().find(|l| l.starts_with("requests="))?;
-    let (mut requests, mut secs, mut cpu) = (None, None, None);
-    for field in line.split_whitespace() {
-        match field.split_once('=') {
-            Some(("requests", v)) => requests = v.parse().ok(),
-            Some(("secs", v)) => secs = v.parse().ok(),
-            Some(("cpu", v)) => cpu = v.parse().ok(),
-            _ => {}
-        }
-    }
-    Some((requests?, secs?, cpu?))
+    let line = text.lines().find(|l| l.contains(" requests in "))?;
+    let mut words = line.split_whitespace();
+    let requests = words.next()?.parse().ok()?;
+    let secs = words.nth(2)?.trim_end_matches(',').strip_suffix('s')?.parse().ok()?;
+    let (_, cpu) = line.split_once("client CPU ")?;
+    let cpu = cpu.trim().strip_suffix('s')?.parse().ok()?;
+    Some((requests, secs, cpu))
 }
 
 fn load_name(concurrency: usize) -> String {
@@ -238,9 +236,13 @@ mod tests {
 
     #[test]
     fn client_output() {
-        assert_eq!(parse_output("requests=12345 secs=3.001 cpu=2.5\n"), Some((12_345, 3.001, 2.5)));
-        assert_eq!(parse_output("warming up\nrequests=7 secs=1 cpu=0.5\n"), Some((7, 1.0, 0.5)));
-        assert_eq!(parse_output("requests=7 secs=1\n"), None);
+        let ours = "Running 3s test @ http://127.0.0.1:1/plaintext\n  32 connections, GET\n  \
+                    12345 requests in 3.001s, 0.16 MB read, client CPU 2.500s\n\
+                    Requests/sec: 4113.63\n";
+        assert_eq!(parse_output(ours), Some((12_345, 3.001, 2.5)));
+        let reqwest = "7 requests in 1.000s, client CPU 0.500s\n";
+        assert_eq!(parse_output(reqwest), Some((7, 1.0, 0.5)));
+        assert_eq!(parse_output("7 requests in 1.000s\n"), None);
         assert_eq!(parse_output("garbage"), None);
     }
 

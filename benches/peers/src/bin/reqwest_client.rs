@@ -1,12 +1,14 @@
 //! reqwest peer client for `cargo xtask bench client`: C tasks on one
 //! current-thread tokio runtime share one `reqwest::Client` (so one pool), and
-//! each loops `GET URL` + read the whole body until N seconds have passed.
+//! each loops `GET URL` + read the whole body until SECS seconds have passed.
+//! It is Tandem's `examples/loadtest.rs` on reqwest, cut to what the bench
+//! uses: the same command line and the same summary line.
 //!
 //! ```text
-//! reqwest_client --url U --secs N --concurrency C
+//! reqwest_client -d SECS -c C URL
 //! ```
 //!
-//! prints `requests=<completed> secs=<elapsed> cpu=<seconds on a CPU, all threads>`.
+//! prints `<completed> requests in <elapsed>s, client CPU <seconds on a CPU, all threads>s`.
 
 use std::time::{Duration, Instant};
 
@@ -20,27 +22,22 @@ fn parse_args() -> Args {
     let mut args = std::env::args().skip(1);
     let (mut url, mut secs, mut concurrency) = (None, None, None);
     while let Some(arg) = args.next() {
-        let (flag, value) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), args.next()),
-        };
-        let Some(value) = value else { usage(&arg) };
-        match flag.as_str() {
-            "--url" => url = Some(value),
-            "--secs" => secs = value.parse().ok().filter(|s: &f64| *s > 0.0),
-            "--concurrency" => concurrency = value.parse().ok().filter(|c| *c > 0),
+        match arg.as_str() {
+            "-d" => secs = args.next().and_then(|v| v.parse().ok()).filter(|s: &f64| *s > 0.0),
+            "-c" => concurrency = args.next().and_then(|v| v.parse().ok()).filter(|c| *c > 0),
+            _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
             _ => usage(&arg),
         }
     }
     match (url, secs, concurrency) {
         (Some(url), Some(secs), Some(concurrency)) => Args { url, secs, concurrency },
-        _ => usage("(missing or invalid --url, --secs or --concurrency)"),
+        _ => usage("(missing or invalid -d, -c or URL)"),
     }
 }
 
 fn usage(bad: &str) -> ! {
     let name = std::env::args().next().unwrap_or_default();
-    eprintln!("usage: {name} --url U --secs N --concurrency C   (bad argument: {bad})");
+    eprintln!("usage: {name} -d SECS -c C URL   (bad argument: {bad})");
     std::process::exit(2)
 }
 
@@ -85,7 +82,7 @@ fn main() {
         }
         (requests, start.elapsed())
     });
-    println!("requests={requests} secs={:.3} cpu={:.3}", elapsed.as_secs_f64(), cpu_secs());
+    println!("{requests} requests in {:.3}s, client CPU {:.3}s", elapsed.as_secs_f64(), cpu_secs());
 }
 
 /// Time this process's threads have spent on a CPU, from the first field of

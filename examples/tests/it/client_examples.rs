@@ -1,0 +1,97 @@
+//! The client examples' work, against Tandem servers under `TestClient`.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use tandem::{
+    ClientSession,
+    bytes::Bytes,
+    test::TestClient,
+    web::{Application, Request, Response},
+};
+
+use crate::{concurrent_fetch, download};
+
+/// Counts requests in flight in the handler, and the most seen at once.
+#[derive(Default)]
+struct InFlight {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+/// A server whose handler yields a few times while it counts itself in flight, so that
+/// concurrent requests overlap in it.
+async fn counting_server() -> (TestClient, Arc<InFlight>) {
+    let in_flight = Arc::new(InFlight::default());
+    let counter = Arc::clone(&in_flight);
+    let mut app = Application::new();
+    app.add_get("/", move |_req: Request| {
+        let counter = Arc::clone(&counter);
+        async move {
+            let now = counter.now.fetch_add(1, Ordering::SeqCst) + 1;
+            counter.max.fetch_max(now, Ordering::SeqCst);
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            counter.now.fetch_sub(1, Ordering::SeqCst);
+            Response::text("0123456789")
+        }
+    });
+    (TestClient::new(app).await.unwrap(), in_flight)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connector_limit_bounds_concurrency() {
+    let (server, in_flight) = counting_server().await;
+    let lengths = concurrent_fetch::with_connector_limit(&server.url("/"), 20, 3).await.unwrap();
+    assert_eq!(lengths, vec![10; 20]);
+    let max = in_flight.max.load(Ordering::SeqCst);
+    assert!((1..=3).contains(&max), "{max} requests were in flight at once");
+    server.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_semaphore_bounds_concurrency() {
+    let (server, in_flight) = counting_server().await;
+    let lengths = concurrent_fetch::with_semaphore(&server.url("/"), 20, 2).await.unwrap();
+    assert_eq!(lengths, vec![10; 20]);
+    let max = in_flight.max.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&max), "{max} requests were in flight at once");
+    server.close().await;
+}
+
+#[tokio::test]
+async fn a_failed_fetch_is_an_error() {
+    let server = TestClient::new(Application::new()).await.unwrap();
+    let err = concurrent_fetch::with_semaphore(&server.url("/missing"), 3, 2).await.unwrap_err();
+    assert!(err.is_status(), "{err:?}");
+    server.close().await;
+}
+
+#[tokio::test]
+async fn download_streams_the_body_to_a_file() {
+    // 4 MiB in 64 KiB chunks, sent chunked as they are made.
+    let chunk: Bytes = (0..65_536u32).map(|i| (i % 253) as u8).collect::<Vec<u8>>().into();
+    let expected: Vec<u8> = chunk.iter().copied().cycle().take(64 * chunk.len()).collect();
+    let mut app = Application::new();
+    app.add_get("/big", move |_req: Request| {
+        let chunk = chunk.clone();
+        async move {
+            let chunks = (0..64).map(move |_| Ok(chunk.clone()));
+            Response::stream(futures_util::stream::iter(chunks))
+        }
+    });
+    let server = TestClient::new(app).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    let session = ClientSession::new();
+    let written = download::download(&session, &server.url("/big"), &path).await.unwrap();
+    assert_eq!(written, expected.len() as u64);
+    assert!(std::fs::read(&path).unwrap() == expected, "the file holds the body");
+
+    let err = download::download(&session, &server.url("/missing"), &path).await.unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    server.close().await;
+}
