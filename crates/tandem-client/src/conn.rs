@@ -1,7 +1,7 @@
 //! One request on one connection: write it, read the head, and lend the connection to the
 //! body reader.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -39,6 +39,9 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) absolute: bool,
     /// The connector's per-request settings: proxy, TLS, `sock_connect`.
     pub(crate) options: &'a ConnectOptions,
+    /// The request carries `Expect: 100-continue`: send the body only after a 100, or after
+    /// this long without an answer.
+    pub(crate) expect_continue: Option<Duration>,
 }
 
 /// Sends `req` and reads its final response head. A request that fails on a pooled
@@ -77,9 +80,13 @@ pub(crate) async fn send(
     // Checked before connecting: a method, target or field that could split the request
     // is refused with nothing written.
     encode_request_head(&parts, &mut head_buf).map_err(|e| Error::new(Kind::Request, e))?;
+    // With `Expect: 100-continue` and a body, the head goes alone and the body waits for
+    // the server's go-ahead.
+    let has_body = !matches!(framing, BodyFraming::Empty | BodyFraming::Length(0));
+    let expect = req.expect_continue.filter(|_| has_body);
     let mut tail = None;
     if let Some(body) = req.body {
-        if body.len() <= COALESCE {
+        if body.len() <= COALESCE && expect.is_none() {
             head_buf.extend_from_slice(body);
         } else {
             tail = Some(body);
@@ -104,8 +111,9 @@ pub(crate) async fn send(
             }
         }
         let streamed = stream.is_some();
-        match exchange(&mut conn, &wire, tail, stream.as_mut(), req.method, deadlines).await {
-            Ok((head, buf)) => {
+        let body = Outbound { head: &wire, tail, stream: stream.as_mut(), expect };
+        match exchange(&mut conn, body, req.method, deadlines).await {
+            Ok((head, buf, body_sent)) => {
                 // A 101 answers only a request that offered an `Upgrade`.
                 if head.status() == StatusCode::SWITCHING_PROTOCOLS
                     && !req.headers.contains_key(http::header::UPGRADE)
@@ -115,8 +123,10 @@ pub(crate) async fn send(
                 for t in traces {
                     t.on_request_headers_sent(req.method, req.url, req.headers);
                 }
-                // A request that asked to close spends the connection whatever the answer.
-                let keep_alive = head.keep_alive() && !asked_to_close(req.headers);
+                // A request that asked to close spends the connection whatever the answer,
+                // and so does one whose announced body was never sent: the server may
+                // still be waiting for it.
+                let keep_alive = head.keep_alive() && !asked_to_close(req.headers) && body_sent;
                 let body = RawBody::new(conn, buf, &head, keep_alive, *deadlines);
                 return Ok((head, body));
             }
@@ -152,18 +162,67 @@ impl Failure {
     }
 }
 
+/// What to write: the head (and a small body coalesced with it), the rest of the body, and
+/// whether to wait for `100 Continue` between the two.
+struct Outbound<'a> {
+    head: &'a Bytes,
+    tail: Option<&'a Bytes>,
+    stream: Option<&'a mut StreamBody>,
+    expect: Option<Duration>,
+}
+
+/// Writes the request and reads the final response head. The flag is whether the body was
+/// sent: with `Expect: 100-continue` a final status that comes first means it is not.
 async fn exchange(
     conn: &mut Connection,
-    wire: &Bytes,
-    tail: Option<&Bytes>,
-    stream: Option<&mut StreamBody>,
+    out: Outbound<'_>,
     method: &Method,
     deadlines: &Deadlines,
-) -> Result<(ResponseHead, BytesMut), Failure> {
+) -> Result<(ResponseHead, BytesMut, bool), Failure> {
     let io = conn.io();
+    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    let mut received = false;
+    let write_failed = |error: Error| {
+        let retryable = error.is_disconnected();
+        Failure { error, retryable }
+    };
+    if let Some(wait) = out.expect {
+        let head = async {
+            io.write_all(out.head).await?;
+            io.flush().await
+        };
+        deadlines
+            .run(None, async { head.await.map_err(|e| Error::new(Kind::Disconnected, e)) })
+            .await
+            .map_err(write_failed)?;
+        // RFC 9110 §10.1.1: wait for 100 Continue, but not forever, since a server may not
+        // know the expectation; a final status first means the body is not wanted.
+        let answer = async {
+            loop {
+                let head = next_head(io, &mut buf, method, deadlines, &mut received).await?;
+                if head.status() == StatusCode::CONTINUE {
+                    return Ok(None);
+                }
+                if head.status() == StatusCode::SWITCHING_PROTOCOLS
+                    || !head.status().is_informational()
+                {
+                    return Ok(Some(head));
+                }
+            }
+        };
+        match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(Some(head))) => return Ok((head, buf, false)),
+            Ok(Ok(None)) | Err(_) => {}
+            Ok(Err(failure)) => return Err(failure),
+        }
+    }
+    let head = if out.expect.is_some() { None } else { Some(out.head) };
+    let (tail, stream) = (out.tail, out.stream);
     let write = async {
         let disconnected = |e| Error::new(Kind::Disconnected, e);
-        io.write_all(wire).await.map_err(disconnected)?;
+        if let Some(head) = head {
+            io.write_all(head).await.map_err(disconnected)?;
+        }
         if let Some(tail) = tail {
             io.write_all(tail).await.map_err(disconnected)?;
         }
@@ -184,48 +243,45 @@ async fn exchange(
         }
         io.flush().await.map_err(disconnected)
     };
-    deadlines.run(None, write).await.map_err(|error| {
-        let retryable = error.is_disconnected();
-        Failure { error, retryable }
-    })?;
+    deadlines.run(None, write).await.map_err(write_failed)?;
 
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
-    let mut received = false;
     loop {
-        let mut parser = ResponseParser::new();
-        loop {
-            match parser.parse(&mut buf, method) {
-                Ok(Some(head)) => {
-                    // 1xx interim responses (100 Continue, 103 Early Hints) come before the
-                    // final one. A 101 ends the exchange: `send` decides whether it was
-                    // asked for.
-                    if head.status() == StatusCode::SWITCHING_PROTOCOLS {
-                        return Ok((head, buf));
-                    }
-                    if head.status().is_informational() {
-                        break;
-                    }
-                    return Ok((head, buf));
-                }
-                Ok(None) => {}
-                Err(e) => return Err(Failure::fatal(Error::new(Kind::Response, e))),
-            }
-            buf.reserve(READ_SIZE);
-            let n = deadlines
-                .read(async { io.read_buf(&mut buf).await.map_err(|e| Error::new(Kind::Io, e)) })
-                .await
-                .map_err(|error| {
-                    let retryable = !received && error.is_io();
-                    Failure { error, retryable }
-                })?;
-            if n == 0 {
-                return Err(Failure {
-                    error: Error::bare(Kind::Disconnected),
-                    retryable: !received,
-                });
-            }
-            received = true;
+        let head = next_head(io, &mut buf, method, deadlines, &mut received).await?;
+        // 1xx interim responses (100 Continue, 103 Early Hints) come before the final one.
+        // A 101 ends the exchange: `send` decides whether it was asked for.
+        if head.status() == StatusCode::SWITCHING_PROTOCOLS || !head.status().is_informational() {
+            return Ok((head, buf, true));
         }
+    }
+}
+
+/// Reads the next response head, interim or final, from `buf` and the connection.
+async fn next_head<R: tokio::io::AsyncRead + Unpin + ?Sized>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    method: &Method,
+    deadlines: &Deadlines,
+    received: &mut bool,
+) -> Result<ResponseHead, Failure> {
+    let mut parser = ResponseParser::new();
+    loop {
+        match parser.parse(buf, method) {
+            Ok(Some(head)) => return Ok(head),
+            Ok(None) => {}
+            Err(e) => return Err(Failure::fatal(Error::new(Kind::Response, e))),
+        }
+        buf.reserve(READ_SIZE);
+        let n = deadlines
+            .read(async { io.read_buf(buf).await.map_err(|e| Error::new(Kind::Io, e)) })
+            .await
+            .map_err(|error| {
+                let retryable = !*received && error.is_io();
+                Failure { error, retryable }
+            })?;
+        if n == 0 {
+            return Err(Failure { error: Error::bare(Kind::Disconnected), retryable: !*received });
+        }
+        *received = true;
     }
 }
 

@@ -63,7 +63,8 @@ pub use form::FormData;
 pub use request::{Body, RequestBuilder};
 pub use response::{ClientResponse, RequestInfo, ResponseInfo};
 pub use session::{
-    BoxError, ClientSession, ClientSessionBuilder, DEFAULT_MAX_REDIRECTS, USER_AGENT,
+    BoxError, ClientSession, ClientSessionBuilder, DEFAULT_EXPECT_CONTINUE_TIMEOUT,
+    DEFAULT_MAX_REDIRECTS, USER_AGENT,
 };
 pub use tandem_connect::{Connector, ConnectorBuilder, Proxy, TlsConfig, parse_proxy_url};
 pub use tandem_connect::{Origin, Scheme};

@@ -305,6 +305,25 @@ impl RequestBuilder {
         })
     }
 
+    /// aiohttp's `expect100=True`: sends `Expect: 100-continue` and holds the body back
+    /// until the server answers `100 Continue`, so a server that refuses the request (401,
+    /// 413, 417...) can do so before a large body is sent. A final status that comes first
+    /// is the response, and the body is never sent (the connection is then closed, not
+    /// pooled); no answer within the session's
+    /// [`expect_continue_timeout`](crate::ClientSessionBuilder::expect_continue_timeout)
+    /// sends the body anyway. A request without a body sends the field and waits for
+    /// nothing.
+    pub fn expect_continue(self, yes: bool) -> Self {
+        self.with(|spec| {
+            if yes {
+                spec.headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+            } else {
+                spec.headers.remove(header::EXPECT);
+            }
+            Ok(())
+        })
+    }
+
     /// HTTP Basic credentials: an `Authorization` header, which a cross-origin redirect
     /// drops.
     pub fn basic_auth(self, user: &str, password: &str) -> Self {

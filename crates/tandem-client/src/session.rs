@@ -24,6 +24,11 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 /// The `User-Agent` sent unless one is given.
 pub const USER_AGENT: &str =
     concat!("tandem/", env!("CARGO_PKG_VERSION_MAJOR"), ".", env!("CARGO_PKG_VERSION_MINOR"));
+/// How long a request with `Expect: 100-continue` waits for the server's `100 Continue`
+/// before sending its body anyway (curl's default; aiohttp waits as long as its read
+/// timeouts allow, which is forever by default, hanging on a server that ignores the
+/// expectation).
+pub const DEFAULT_EXPECT_CONTINUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// A redirect's body is read and discarded up to this size so the connection is reused;
 /// a longer one closes the connection instead.
 const REDIRECT_DRAIN_LIMIT: usize = 64 * 1024;
@@ -61,6 +66,7 @@ pub(crate) struct Inner {
     pub(crate) proxy_env: Option<ProxyEnv>,
     pub(crate) json_serialize: Option<JsonSerialize>,
     pub(crate) charset_fallback: Option<CharsetResolver>,
+    pub(crate) expect_continue_timeout: std::time::Duration,
 }
 
 /// The error a [`json_serialize`](ClientSessionBuilder::json_serialize) hook may return.
@@ -242,6 +248,14 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// How long a request sent with
+    /// [`expect_continue`](crate::RequestBuilder::expect_continue) waits for `100 Continue`
+    /// before it sends its body anyway (default [`DEFAULT_EXPECT_CONTINUE_TIMEOUT`], 1 s).
+    pub fn expect_continue_timeout(mut self, wait: std::time::Duration) -> Self {
+        self.inner.expect_continue_timeout = wait;
+        self
+    }
+
     /// Adds a receiver of request events (aiohttp's `trace_configs`).
     pub fn trace(mut self, trace: Arc<dyn Trace>) -> Self {
         self.inner.traces.0.push(trace);
@@ -292,6 +306,7 @@ impl ClientSession {
                 proxy_env: None,
                 json_serialize: None,
                 charset_fallback: None,
+                expect_continue_timeout: DEFAULT_EXPECT_CONTINUE_TIMEOUT,
             },
             error: None,
         }
@@ -660,6 +675,12 @@ async fn send_once(
         }
         options = options.proxy(proxy);
     }
+    // aiohttp waits for 100 Continue whenever the request carries the expectation, whether
+    // `expect100=True` or the caller's own header put it there.
+    let expect_continue = wire
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+        .then_some(inner.expect_continue_timeout);
     let outgoing = Outgoing {
         method,
         url,
@@ -669,6 +690,7 @@ async fn send_once(
         raw_target: hop.raw_target.as_deref(),
         absolute,
         options: &options,
+        expect_continue,
     };
     let (head, raw) =
         conn::send(&inner.connector, &outgoing, stream, deadlines, &inner.traces.0).await?;

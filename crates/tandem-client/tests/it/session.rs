@@ -427,3 +427,121 @@ async fn encoded_sends_the_path_and_query_as_written() {
     assert_eq!(server.connections(), 1, "refused before connecting");
     assert_eq!(line(s.get(&server.url("/é"))).await, "GET /%C3%A9 HTTP/1.1");
 }
+
+/// Reads from `stream` until the end of a request head; returns the head and any bytes
+/// that came after it in the same reads.
+async fn read_head(stream: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let rest = buf.split_off(end + 4);
+            return (String::from_utf8(buf).unwrap(), rest);
+        }
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed before the head ended");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn expect_continue_against_a_tandem_server() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let url = server.url("/echo");
+    let v = echo_json(&s, s.post(&url).expect_continue(true).body("x".repeat(100_000))).await;
+    assert_eq!(v["headers"]["expect"], "100-continue");
+    assert_eq!(v["body"].as_str().unwrap().len(), 100_000);
+    // The connection went back to the pool and serves the next request.
+    let v = echo_json(&s, s.post(&url).expect_continue(true).body("again")).await;
+    assert_eq!(v["body"], "again");
+    let origin =
+        tandem_client::Origin::new(tandem_client::Scheme::Http, "127.0.0.1", server.addr.port());
+    assert_eq!(s.connector().stats_for(&origin).idle, 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn expect_continue_holds_the_body_until_100() {
+    use tokio::io::AsyncReadExt;
+    let server = crate::support::RawServer::start(|mut stream, _| async move {
+        let (head, early) = read_head(&mut stream).await;
+        assert!(head.to_ascii_lowercase().contains("expect: 100-continue"), "{head}");
+        // Nothing of the body may come before the go-ahead.
+        assert!(early.is_empty(), "body sent before 100 Continue");
+        crate::support::write(&mut stream, b"HTTP/1.1 100 Continue\r\n\r\n").await;
+        let mut body = vec![0; 5];
+        stream.read_exact(&mut body).await.unwrap();
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}",
+            String::from_utf8(body).unwrap()
+        );
+        crate::support::write(&mut stream, reply.as_bytes()).await;
+    })
+    .await;
+    let s = session();
+    let mut resp =
+        within(s.post(&server.url("/")).expect_continue(true).body("hello").send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(within(resp.text()).await.unwrap(), "hello");
+}
+
+#[tokio::test]
+async fn expect_continue_gets_an_early_final_status_without_sending_the_body() {
+    use tokio::io::AsyncReadExt;
+    let (sent, mut after) = tokio::sync::mpsc::unbounded_channel();
+    let server = crate::support::RawServer::start(move |mut stream, _| {
+        let sent = sent.clone();
+        async move {
+            let (_, early) = read_head(&mut stream).await;
+            crate::support::write(
+                &mut stream,
+                b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 4\r\n\r\nnope",
+            )
+            .await;
+            // Everything the client writes from here until it closes the connection.
+            let mut rest = early;
+            stream.read_to_end(&mut rest).await.unwrap();
+            sent.send(rest).unwrap();
+        }
+    })
+    .await;
+    let s = session();
+    let mut resp =
+        within(s.post(&server.url("/")).expect_continue(true).body("x".repeat(1000)).send())
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::EXPECTATION_FAILED);
+    assert_eq!(within(resp.text()).await.unwrap(), "nope");
+    // The connection is not pooled (the server might still expect the body): it closes,
+    // and no byte of the body was ever written.
+    assert_eq!(within(after.recv()).await.unwrap(), b"");
+}
+
+#[tokio::test]
+async fn expect_continue_sends_the_body_when_no_answer_comes() {
+    use tokio::io::AsyncReadExt;
+    // A server that ignores the expectation and just waits for the body.
+    let server = crate::support::RawServer::start(|mut stream, _| async move {
+        let (_, mut body) = read_head(&mut stream).await;
+        let mut chunk = [0; 4096];
+        while body.len() < 5 {
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0);
+            body.extend_from_slice(&chunk[..n]);
+        }
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}",
+            String::from_utf8(body).unwrap()
+        );
+        crate::support::write(&mut stream, reply.as_bytes()).await;
+    })
+    .await;
+    let s = ClientSession::builder()
+        .expect_continue_timeout(std::time::Duration::from_millis(50))
+        .build();
+    let mut resp =
+        within(s.post(&server.url("/")).expect_continue(true).body("hello").send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "hello");
+}
