@@ -50,7 +50,10 @@ impl ClientResponse {
             .into_upgraded()
             .map(|(conn, buffered)| Upgraded { conn, buffered })
             .ok_or_else(|| {
-                Error::new(Kind::Response, format!("expected 101 Switching Protocols, got {status}"))
+                Error::new(
+                    Kind::Response,
+                    format!("expected 101 Switching Protocols, got {status}"),
+                )
             })
     }
 }
