@@ -4,4 +4,5 @@
 
 mod cookie;
 mod redis;
+mod redis_server;
 mod support;

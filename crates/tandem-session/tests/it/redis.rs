@@ -5,7 +5,10 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use tandem_session::{DEFAULT_COOKIE_NAME, RedisStorage, SessionMiddleware};
 
-use crate::support::{Redis, Server, app, bare_client, client, cookie_value, get, get_with};
+use crate::{
+    redis_server::Redis,
+    support::{Server, app, bare_client, client, cookie_value, get, get_with},
+};
 
 async fn storage(redis: &Redis) -> RedisStorage {
     RedisStorage::connect(&redis.url()).await.expect("connect to the test's redis-server")

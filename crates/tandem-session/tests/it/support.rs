@@ -1,12 +1,6 @@
-//! Test support: a Tandem server on a free port with a session app, and a redis-server of
-//! the test's own on a free loopback port.
+//! Test support: a Tandem server on a free port with a session app.
 
-use std::{
-    future::Future,
-    net::SocketAddr,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tandem_client::{ClientSession, CookieJar};
 use tandem_server::{AppRunner, Application, Request, Response};
@@ -114,80 +108,4 @@ pub(crate) async fn get_with(
 pub(crate) fn cookie_value(set_cookie: &str) -> String {
     let pair = set_cookie.split(';').next().unwrap();
     pair.split_once('=').unwrap().1.to_owned()
-}
-
-/// A redis-server of the test's own on a free loopback port, with persistence off; killed
-/// when dropped.
-pub(crate) struct Redis {
-    child: Child,
-    pub(crate) port: u16,
-    _dir: tempfile::TempDir,
-}
-
-/// How many free ports to try before giving up: another process may take the port between
-/// our probe and redis-server's bind.
-const REDIS_START_ATTEMPTS: usize = 3;
-
-impl Redis {
-    pub(crate) async fn start() -> Redis {
-        for _ in 0..REDIS_START_ATTEMPTS {
-            let port = free_port();
-            let dir = tempfile::tempdir().unwrap();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server on PATH (`cargo xtask peers` installs it)");
-            let mut redis = Redis { child, port, _dir: dir };
-            if redis.ready().await {
-                return redis;
-            }
-        }
-        panic!("redis-server did not start on a free port in {REDIS_START_ATTEMPTS} attempts");
-    }
-
-    /// Pings until the server answers, or it exits, or [`TIMEOUT`] passes.
-    async fn ready(&mut self) -> bool {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        let client = redis::Client::open(self.url()).unwrap();
-        while tokio::time::Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                let pong: redis::RedisResult<String> =
-                    redis::cmd("PING").query_async(&mut conn).await;
-                if pong.is_ok() {
-                    return true;
-                }
-            }
-            // A bounded retry on connect: the server is not listening yet.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// A plain connection, to look at what the storage wrote.
-    pub(crate) async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        let client = redis::Client::open(self.url()).unwrap();
-        within(client.get_multiplexed_async_connection()).await.unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
