@@ -217,3 +217,18 @@ pub mod prelude {
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+
+/// The guide's Rust examples (`docs/guide/`), compiled as doc tests so they stay true.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../../docs/guide/client-quickstart.md")]
+    mod client_quickstart {}
+    #[doc = include_str!("../../../docs/guide/client-advanced.md")]
+    mod client_advanced {}
+    #[doc = include_str!("../../../docs/guide/server-quickstart.md")]
+    mod server_quickstart {}
+    #[doc = include_str!("../../../docs/guide/server-advanced.md")]
+    mod server_advanced {}
+    #[doc = include_str!("../../../docs/guide/testing.md")]
+    mod testing {}
+}
