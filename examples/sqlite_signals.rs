@@ -1,4 +1,4 @@
-//! Signals and `cleanup_ctx` with an SQLite database, as the seeds' blog posts example: the
+//! Signals and `cleanup_ctx` with an `SQLite` database, as the seeds' blog posts example: the
 //! database is opened at startup and closed at cleanup, by one function that sets up and
 //! returns its own teardown (aiohttp's `cleanup_ctx`, an async generator there). The
 //! `on_startup`, `on_shutdown` and `on_cleanup` signals log the server's life.
@@ -9,7 +9,7 @@
 //! curl http://127.0.0.1:8080/posts
 //! ```
 //!
-//! SQLite calls block, so handlers run them on tokio's blocking pool
+//! `SQLite` calls block, so handlers run them on tokio's blocking pool
 //! (`spawn_blocking`) rather than on the thread that serves connections.
 
 use std::{
@@ -137,8 +137,10 @@ pub(crate) fn app(db_path: PathBuf) -> Application {
         println!("shutdown: finishing the requests in flight");
         Ok(())
     });
-    app.on_cleanup(|_app: App| async {
-        println!("cleanup: the database is closed");
+    // Cleanup signals run after the cleanup contexts' teardowns.
+    app.on_cleanup(|app: App| async move {
+        let closed = app.state::<Db>().is_none_or(|db| db.is_closed());
+        println!("cleanup: the database is {}", if closed { "closed" } else { "still open" });
         Ok(())
     });
     app.add_post("/post", new_post);
