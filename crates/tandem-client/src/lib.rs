@@ -34,6 +34,37 @@
 //! # let _ = resp; Ok(()) }
 //! ```
 //!
+//! The client on its own against a local server (here a Tandem one, on a free loopback
+//! port), keeping the cookie the server sets:
+//!
+//! ```
+//! use tandem_client::{ClientSession, CookieJar};
+//! use tandem_server::{AppRunner, Application, Request, Response};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut app = Application::new();
+//! app.add_get("/visit", |req: Request| async move {
+//!     let seen = req.cookie("seen").is_some();
+//!     let mut resp = Response::text(if seen { "welcome back" } else { "hello" });
+//!     resp.set_cookie("seen", "1", &Default::default()).expect("a valid cookie");
+//!     resp
+//! });
+//! let mut runner = AppRunner::new(app).expect("the routes are valid");
+//! runner.setup().await.expect("no startup signal fails");
+//! let addr = runner.tcp_site("127.0.0.1", 0).await.expect("a free port");
+//!
+//! // The default jar ignores IP hosts, as aiohttp's; this one keeps their cookies.
+//! let session = ClientSession::builder()
+//!     .base_url(&format!("http://{addr}/"))
+//!     .cookie_jar(CookieJar::unsafe_hosts())
+//!     .build();
+//! assert_eq!(session.get("visit").send().await?.text().await?, "hello");
+//! assert_eq!(session.get("visit").send().await?.text().await?, "welcome back");
+//! runner.cleanup().await;
+//! # Ok(()) }
+//! ```
+//!
 //! Every failure is one [`Error`], whose predicates follow aiohttp's exception classes:
 //! [`is_connect`](Error::is_connect), [`is_timeout`](Error::is_timeout) with a [`Phase`],
 //! [`is_payload`](Error::is_payload), [`is_status`](Error::is_status),

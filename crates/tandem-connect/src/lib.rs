@@ -7,6 +7,52 @@
 //! allows it, the client calls [`Connection::release`] to give it back for reuse. Dropping a
 //! connection instead closes it, which is always safe.
 //!
+//! The connector works on its own, under any protocol that runs over a byte stream. Here
+//! it dials a loopback server twice; the second request gets the same connection back from
+//! the pool:
+//!
+//! ```
+//! use tandem_connect::{Connector, Origin, Scheme};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use tokio::net::TcpListener;
+//!
+//! const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A server that answers every request head on a connection with RESPONSE.
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let port = listener.local_addr()?.port();
+//! tokio::spawn(async move {
+//!     while let Ok((mut socket, _)) = listener.accept().await {
+//!         let mut seen = Vec::new();
+//!         let mut buf = [0; 512];
+//!         while let Ok(n @ 1..) = socket.read(&mut buf).await {
+//!             seen.extend_from_slice(&buf[..n]);
+//!             while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+//!                 seen.drain(..end + 4);
+//!                 socket.write_all(RESPONSE).await.unwrap();
+//!             }
+//!         }
+//!     }
+//! });
+//!
+//! let connector = Connector::builder().limit(10).build();
+//! let origin = Origin::new(Scheme::Http, "127.0.0.1", port);
+//! for round in 0..2 {
+//!     let mut conn = connector.connect(&origin).await?;
+//!     assert_eq!(conn.is_reused(), round == 1);
+//!     conn.io().write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await?;
+//!     let mut response = vec![0; RESPONSE.len()];
+//!     conn.io().read_exact(&mut response).await?;
+//!     assert_eq!(response, RESPONSE);
+//!     // The whole response was read, so the connection can serve another request.
+//!     conn.release();
+//! }
+//! assert_eq!(connector.stats_for(&origin).idle, 1);
+//! # Ok(()) }
+//! ```
+//!
 //! Modules by concern: `pool` (slots, idle connections, statistics), `dns` (cache and
 //! single-flight), `tcp` (Happy Eyeballs), `tls` (rustls settings and the handshake), `unix`,
 //! `proxy` (`CONNECT` tunnels), `proxy_env` (`trust_env`),

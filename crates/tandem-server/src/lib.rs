@@ -19,6 +19,35 @@
 //! app.add_get("/{name}", hello);
 //! run_app(app, "127.0.0.1", 8080).unwrap();
 //! ```
+//!
+//! Inside a runtime of your own, [`AppRunner`] serves the same application; this one
+//! listens on a free loopback port and answers a request written by hand:
+//!
+//! ```
+//! use tandem_server::{AppRunner, Application, Request, Response};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut app = Application::new();
+//! app.add_get("/hello/{name}", |req: Request| async move {
+//!     Response::text(format!("Hello, {}", req.match_info("name").unwrap_or("")))
+//! });
+//! let mut runner = AppRunner::new(app).expect("the routes are valid");
+//! runner.setup().await.expect("no startup signal fails");
+//! let addr = runner.tcp_site("127.0.0.1", 0).await.expect("a free port");
+//!
+//! let mut stream = tokio::net::TcpStream::connect(addr).await?;
+//! stream.write_all(b"GET /hello/tandem HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await?;
+//! let mut response = String::new();
+//! stream.read_to_string(&mut response).await?;
+//! assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+//! assert!(response.ends_with("\r\n\r\nHello, tandem"), "{response}");
+//!
+//! // Graceful: shutdown signals, requests in flight finished, then cleanup.
+//! assert!(runner.cleanup().await);
+//! # Ok(()) }
+//! ```
 
 mod app;
 mod compression;
