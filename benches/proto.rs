@@ -100,6 +100,7 @@ fn encode(c: &mut Criterion) {
         reason: None,
         version: Version::HTTP_11,
         headers: &headers,
+        content_type: None,
         framing: BodyFraming::Length(13),
         keep_alive: true,
         date: false,

@@ -23,6 +23,9 @@ pub struct ResponseParts<'a> {
     /// The fields to write, in map order. `Content-Length` and `Transfer-Encoding` must
     /// not be among them: the framing below writes them, so they can never disagree.
     pub headers: &'a HeaderMap,
+    /// A `Content-Type` to write before `headers`, which must then not hold one: a response
+    /// whose only field is its content type needs no map at all.
+    pub content_type: Option<&'a str>,
     /// How the body will be delimited.
     pub framing: BodyFraming,
     /// Whether the connection stays open afterwards. `false` writes `Connection: close`
@@ -68,6 +71,7 @@ pub struct RequestParts<'a> {
 ///     reason: None,
 ///     version: Version::HTTP_11,
 ///     headers: &headers,
+///     content_type: None,
 ///     framing: BodyFraming::Length(5),
 ///     keep_alive: true,
 ///     date: false,
@@ -105,6 +109,13 @@ pub fn encode_response_head(
     let keep_alive = parts.keep_alive && framing != BodyFraming::UntilClose;
     let fields = checked_fields_len(parts.headers)?;
     let mut len = fields.len;
+    let content_type = parts.content_type.map(str::as_bytes);
+    if let Some(value) = content_type {
+        if !is_field_text(value) {
+            return Err(ErrorKind::Unwritable.into());
+        }
+        len += CONTENT_TYPE.len() + value.len() + 2;
+    }
     let connection: &[u8] = if fields.connection {
         b""
     } else if !keep_alive && !http10 {
@@ -126,6 +137,11 @@ pub fn encode_response_head(
     dst.put_u8(b' ');
     dst.put_slice(reason);
     dst.put_slice(b"\r\n");
+    if let Some(value) = content_type {
+        dst.put_slice(CONTENT_TYPE);
+        dst.put_slice(value);
+        dst.put_slice(b"\r\n");
+    }
     put_fields(parts.headers, dst);
     put_framing(framing, dst);
     dst.put_slice(connection);
@@ -139,6 +155,8 @@ pub fn encode_response_head(
     dst.put_slice(b"\r\n");
     Ok(BodyEncoder::new(framing))
 }
+
+const CONTENT_TYPE: &[u8] = b"content-type: ";
 
 /// `date: ` + an IMF-fixdate + CRLF.
 const DATE_FIELD_LEN: usize = 6 + super::date::DATE_LEN + 2;

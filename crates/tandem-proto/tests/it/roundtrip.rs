@@ -108,6 +108,7 @@ fn responses_round_trip() {
             reason,
             version,
             headers: &fields,
+            content_type: None,
             framing,
             keep_alive,
             date: true,
@@ -140,6 +141,7 @@ fn obs_text_reason_round_trips() {
         reason: Some("Tr\u{e8}s bien"),
         version: Version::HTTP_11,
         headers: &none,
+        content_type: None,
         framing: BodyFraming::Length(0),
         keep_alive: true,
         date: false,
@@ -163,6 +165,7 @@ fn response_splitting_is_refused_before_writing() {
             reason: Some(reason),
             version: Version::HTTP_11,
             headers: &none,
+            content_type: None,
             framing: BodyFraming::Length(0),
             keep_alive: true,
             date: false,
@@ -172,6 +175,42 @@ fn response_splitting_is_refused_before_writing() {
         assert_eq!(err.kind(), ErrorKind::Unwritable, "{reason:?}");
         assert_eq!(&dst[..], EARLIER, "{reason:?} wrote bytes");
     }
+    // The content type given beside the map is checked the same way.
+    for content_type in ["text/plain\r\nSet-Cookie: a=b", "a\nb", "a\0"] {
+        let parts = ResponseParts {
+            status: StatusCode::OK,
+            reason: None,
+            version: Version::HTTP_11,
+            headers: &none,
+            content_type: Some(content_type),
+            framing: BodyFraming::Length(0),
+            keep_alive: true,
+            date: false,
+        };
+        let mut dst = BytesMut::from(EARLIER);
+        assert!(encode_response_head(&parts, &mut dst).is_err(), "{content_type:?}");
+        assert_eq!(&dst[..], EARLIER, "{content_type:?} wrote bytes");
+    }
+}
+
+#[test]
+fn content_type_beside_the_map_comes_first() {
+    let parts = ResponseParts {
+        status: StatusCode::OK,
+        reason: None,
+        version: Version::HTTP_11,
+        headers: &headers(&[("x-a", "1")]),
+        content_type: Some("text/plain"),
+        framing: BodyFraming::Length(2),
+        keep_alive: true,
+        date: false,
+    };
+    let mut dst = BytesMut::new();
+    encode_response_head(&parts, &mut dst).unwrap();
+    assert_eq!(
+        &dst[..],
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-a: 1\r\ncontent-length: 2\r\n\r\n"
+    );
 }
 
 #[test]
@@ -219,6 +258,7 @@ fn framing_the_encoder_cannot_keep_is_refused() {
         reason: None,
         version: Version::HTTP_11,
         headers: &with_cl,
+        content_type: None,
         framing: BodyFraming::Length(5),
         keep_alive: true,
         date: false,

@@ -2,7 +2,7 @@
 
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
-use http::{StatusCode, Version, header};
+use http::{HeaderMap, StatusCode, Version, header};
 use tandem_proto::{BodyFraming, ResponseParts, encode_response_head};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -42,15 +42,7 @@ pub(crate) async fn write_response(
     if response.inner.compress {
         compression::apply(&mut response, accept, head_only).await;
     }
-    // Framing fields belong to the encoder. Most responses set none, and a look along the
-    // few fields costs less than hashing for a removal that finds nothing.
-    let headers = response.headers_mut();
-    let framed =
-        headers.keys().any(|n| n == header::CONTENT_LENGTH || n == header::TRANSFER_ENCODING);
-    let declared = if framed { headers.remove(header::CONTENT_LENGTH) } else { None };
-    if framed {
-        headers.remove(header::TRANSFER_ENCODING);
-    }
+    let declared = take_framing_fields(&mut response);
     let status = response.status();
     // 1xx, 204 and 304 have no body whatever the handler set (RFC 9112 §6.3): bytes written
     // after such a head would be read as the next response.
@@ -67,11 +59,19 @@ pub(crate) async fn write_response(
             .and_then(|v| v.to_str().ok().and_then(|v| v.parse().ok()))
             .map_or(BodyFraming::Chunked, BodyFraming::Length),
     };
+    // A response whose only field is its constructor's content type has no map: its
+    // `Content-Type` is written from the static string beside an empty one.
+    let no_fields = HeaderMap::new();
+    let (headers, content_type) = match response.wire_headers() {
+        Ok(headers) => (headers, None),
+        Err(content_type) => (&no_fields, content_type),
+    };
     let parts = ResponseParts {
         status,
         reason: response.reason(),
         version,
-        headers: response.headers(),
+        headers,
+        content_type,
         framing,
         keep_alive,
         date: true,
@@ -142,4 +142,20 @@ pub(crate) async fn write_response(
         io.write_all_buf(wbuf).await?;
     }
     Ok(written)
+}
+
+/// Removes `Content-Length` and `Transfer-Encoding`, which belong to the encoder, and
+/// returns the `Content-Length` a streamed body declared. Most responses set neither (most
+/// have no header map at all), and a look along the few fields costs less than hashing for
+/// a removal that finds nothing.
+fn take_framing_fields(response: &mut Response) -> Option<http::HeaderValue> {
+    let framed = response.wire_headers().is_ok_and(|headers| {
+        headers.keys().any(|n| n == header::CONTENT_LENGTH || n == header::TRANSFER_ENCODING)
+    });
+    if !framed {
+        return None;
+    }
+    let headers = response.headers_mut();
+    headers.remove(header::TRANSFER_ENCODING);
+    headers.remove(header::CONTENT_LENGTH)
 }
