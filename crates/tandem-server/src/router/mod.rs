@@ -7,7 +7,10 @@
 
 mod pattern;
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    hash::{BuildHasherDefault, Hasher},
+};
 
 use http::Method;
 
@@ -59,6 +62,46 @@ impl Resource {
     }
 }
 
+/// The hasher of the plain-path table: FxHash's multiply-rotate over 8 bytes at a time,
+/// instead of the default SipHash, which cost about 110 instructions per request
+/// (callgrind; 5893 -> 5763 per pipelined plaintext request with this one). SipHash's keys
+/// defend a map whose *keys* an attacker chooses; these keys are the application's routes,
+/// fixed before the first request, and a lookup with a hostile path only probes among them.
+#[derive(Default)]
+pub(crate) struct PathHasher(u64);
+
+impl PathHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for PathHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        let mut word = [0; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        // The length goes in with the tail, so "a" and "a\0" differ.
+        self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 56));
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// What the router found.
 pub(crate) enum Resolved<'a> {
     Found { resource: &'a Resource, handler: &'a BoxHandler, match_info: MatchInfo },
@@ -69,7 +112,7 @@ pub(crate) enum Resolved<'a> {
 #[derive(Default)]
 pub(crate) struct Router {
     resources: Vec<Resource>,
-    plain: HashMap<String, usize>,
+    plain: HashMap<String, usize, BuildHasherDefault<PathHasher>>,
     patterns: Vec<usize>,
     names: HashMap<String, usize>,
 }
@@ -186,6 +229,27 @@ mod tests {
         }
         assert_eq!(router.url_for("user", &[("id", "9")]).unwrap(), "/u/9");
         assert!(router.url_for("nobody", &[]).is_err());
+    }
+
+    #[test]
+    fn many_plain_paths_resolve() {
+        // Enough routes for the table to spread over many buckets, with paths that share
+        // prefixes, differ only in their tail or length, and cross the 8-byte chunks.
+        let mut router = Router::default();
+        let paths: Vec<String> = (0..300).map(|i| format!("/api/v1/items/{i}/x")).collect();
+        for path in &paths {
+            router.add(Some(Method::GET), path, handler(), None, 0).unwrap();
+        }
+        router.add(Some(Method::GET), "/a", handler(), None, 0).unwrap();
+        router.add(Some(Method::GET), "/a\0", handler(), None, 0).unwrap();
+        for (i, path) in paths.iter().enumerate() {
+            match router.resolve(&Method::GET, path) {
+                Resolved::Found { resource, .. } => assert_eq!(resource.pattern.source(), path),
+                _ => panic!("{path} not found ({i})"),
+            }
+        }
+        assert!(matches!(router.resolve(&Method::GET, "/api/v1/items/300/x"), Resolved::NotFound));
+        assert!(matches!(router.resolve(&Method::GET, "/a\0\0"), Resolved::NotFound));
     }
 
     #[test]
