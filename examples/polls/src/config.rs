@@ -1,0 +1,162 @@
+//! The configuration file: TOML, every key optional, defaults that work on a laptop.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the app reads from its config file (`config/polls.toml` shows every key).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen.
+    pub server: Server,
+    /// The `SQLite` database.
+    pub database: Database,
+    /// Where sessions live and how their cookie looks.
+    pub session: Session,
+    /// Where the CSS comes from.
+    #[serde(rename = "static")]
+    pub static_files: Static,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    /// Default `127.0.0.1`.
+    pub host: String,
+    /// Default 8080; 0 picks a free port (the address is printed).
+    pub port: u16,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server { host: "127.0.0.1".to_owned(), port: 8080 }
+    }
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// The `SQLite` file, created and seeded on first run. Default `polls.sqlite3` in the
+    /// working directory (gitignored in this repository).
+    pub path: PathBuf,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database { path: PathBuf::from("polls.sqlite3") }
+    }
+}
+
+/// Which session storage.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// The encrypted cookie: no server needed.
+    #[default]
+    Cookie,
+    /// Redis, for several instances behind a load balancer.
+    Redis,
+}
+
+/// `[session]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Session {
+    /// `cookie` (default) or `redis`.
+    pub storage: StorageKind,
+    /// The cookie storage's secret, at least 32 bytes. Empty (the default): a random key
+    /// for this run, so sessions end when the process does.
+    pub secret_key: String,
+    /// The Redis server, for `storage = "redis"`.
+    pub redis_url: String,
+    /// The Redis key prefix.
+    pub key_prefix: String,
+    /// How long a Redis session lives after its last change, in seconds.
+    pub ttl_secs: u64,
+    /// The session cookie's name.
+    pub cookie_name: String,
+    /// The cookie's `Max-Age` in seconds; 0 (the default) for a browser-session cookie.
+    pub max_age_secs: i64,
+    /// The cookie's `Secure` attribute: turn it on behind HTTPS.
+    pub secure: bool,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            storage: StorageKind::Cookie,
+            secret_key: String::new(),
+            redis_url: "redis://127.0.0.1:6379/0".to_owned(),
+            key_prefix: "polls_session:".to_owned(),
+            ttl_secs: tandem_session::DEFAULT_TTL.as_secs(),
+            cookie_name: "POLLS_SESSION".to_owned(),
+            max_age_secs: 0,
+            secure: false,
+        }
+    }
+}
+
+/// `[static]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Static {
+    /// The folder served at `/static`. Default: this package's `static/` folder.
+    pub dir: PathBuf,
+}
+
+impl Default for Static {
+    fn default() -> Self {
+        Static { dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("static") }
+    }
+}
+
+impl Config {
+    /// Reads and parses the TOML file at `path`.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("config {}: {e}", path.display()))
+    }
+
+    /// Parses a TOML config.
+    pub fn parse(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_all_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!((config.server.host.as_str(), config.server.port), ("127.0.0.1", 8080));
+        assert_eq!(config.session.storage, StorageKind::Cookie);
+        assert_eq!(config.database.path, Path::new("polls.sqlite3"));
+        assert!(config.static_files.dir.join("style.css").is_file());
+    }
+
+    #[test]
+    fn keys_override_and_typos_are_refused() {
+        let config = Config::parse(
+            "[server]\nport = 0\n[session]\nstorage = \"redis\"\nkey_prefix = \"p:\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.server.port, 0);
+        assert_eq!(config.session.storage, StorageKind::Redis);
+        assert_eq!(config.session.key_prefix, "p:");
+        assert_eq!(config.session.cookie_name, "POLLS_SESSION");
+        assert!(Config::parse("[server]\nprot = 1\n").is_err());
+        assert!(Config::parse("[session]\nstorage = \"memcached\"\n").is_err());
+    }
+
+    #[test]
+    fn the_shipped_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/polls.toml");
+        Config::load(&path).unwrap();
+    }
+}

@@ -1,0 +1,81 @@
+//! The polls app from aiohttp's server tutorial, on Tandem: a question list, a detail page
+//! with a voting form (CSRF-checked against the session), results, templates, static CSS,
+//! error pages, `SQLite`, and sessions that remember each visitor's votes.
+//!
+//! `main.rs` reads the config and serves [`build_app`]; the integration tests serve the same
+//! application on a free loopback port.
+
+pub mod config;
+pub mod db;
+pub mod errors;
+pub mod views;
+
+use std::time::Duration;
+
+use tandem_server::{Application, CookieOptions, StaticOptions};
+use tandem_session::{CookieStorage, RedisStorage, SessionMiddleware, default_cookie_options};
+use tandem_templates::{Loader, Templates};
+
+pub use config::Config;
+pub use db::Db;
+
+/// The templates, compiled into the binary so it runs from any directory.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("index.html", include_str!("../templates/index.html")),
+    ("detail.html", include_str!("../templates/detail.html")),
+    ("results.html", include_str!("../templates/results.html")),
+    ("404.html", include_str!("../templates/404.html")),
+    ("500.html", include_str!("../templates/500.html")),
+];
+
+/// The session middleware the config asks for.
+pub async fn sessions(config: &config::Session) -> Result<SessionMiddleware, String> {
+    let middleware = match config.storage {
+        config::StorageKind::Cookie if config.secret_key.is_empty() => {
+            tracing::warn!(target: "polls", "no session secret_key configured: sessions last until restart");
+            SessionMiddleware::new(CookieStorage::generate())
+        }
+        config::StorageKind::Cookie => SessionMiddleware::new(
+            CookieStorage::new(config.secret_key.as_bytes()).map_err(|e| e.to_string())?,
+        ),
+        config::StorageKind::Redis => {
+            let storage = RedisStorage::connect(&config.redis_url)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{e}: {}",
+                        std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default()
+                    )
+                })?
+                .key_prefix(&config.key_prefix)
+                .ttl(Duration::from_secs(config.ttl_secs));
+            SessionMiddleware::new(storage)
+        }
+    };
+    let options = CookieOptions {
+        max_age: (config.max_age_secs > 0).then_some(config.max_age_secs),
+        secure: config.secure,
+        ..default_cookie_options()
+    };
+    Ok(middleware.cookie_name(&config.cookie_name).cookie_options(options))
+}
+
+/// The whole application for `config`, on the database `db`. Async because a Redis
+/// session storage connects here.
+pub async fn build_app(config: &Config, db: Db) -> Result<Application, String> {
+    let mut app = Application::new();
+    app.set_state(db);
+    app.set_state(Templates::new(Loader::Embedded(TEMPLATES)));
+    // Outermost, so that a failure in the session middleware gets the 500 page too.
+    app.middleware(errors::error_pages);
+    app.middleware(sessions(&config.session).await?);
+    app.add_get("/", views::index).name("index");
+    app.add_get(r"/poll/{question_id:\d+}", views::detail).name("poll");
+    app.add_post(r"/poll/{question_id:\d+}/vote", views::vote).name("vote");
+    app.add_get(r"/poll/{question_id:\d+}/results", views::results).name("results");
+    app.add_static("/static", &config.static_files.dir, StaticOptions::default())
+        .map_err(|e| e.to_string())?
+        .name("static");
+    Ok(app)
+}

@@ -1,0 +1,72 @@
+//! `polls [--config PATH]`: serves the polls app until Ctrl+C or SIGTERM.
+
+use std::path::PathBuf;
+
+use polls::{Config, Db, build_app};
+use tandem_server::AppRunner;
+
+const USAGE: &str = "usage: polls [--config PATH]  (TOML; see examples/polls/config/polls.toml)";
+
+fn config_path() -> Result<Option<PathBuf>, String> {
+    let mut args = std::env::args().skip(1);
+    let mut path = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" | "-c" => path = Some(args.next().ok_or(USAGE)?.into()),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    Ok(path)
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("polls: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let config = match config_path()? {
+        Some(path) => Config::load(&path)?,
+        None => Config::default(),
+    };
+    let db = Db::open(&config.database.path)
+        .map_err(|e| format!("database {}: {e}", config.database.path.display()))?;
+    // Our own runtime rather than run_app's: the Redis session storage connects before the
+    // app is built, and its connection must live on the runtime that serves.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    runtime.block_on(async {
+        let app = build_app(&config, db).await?;
+        let mut runner = AppRunner::new(app).map_err(|e| e.to_string())?;
+        runner.setup().await.map_err(|e| e.to_string())?;
+        let addr = runner
+            .tcp_site(&config.server.host, config.server.port)
+            .await
+            .map_err(|e| format!("listen on {}:{}: {e}", config.server.host, config.server.port))?;
+        // Tests and scripts read this line to learn the port when the config says 0.
+        println!("polls: listening on http://{addr}/");
+        wait_for_stop().await;
+        runner.cleanup().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_stop() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
