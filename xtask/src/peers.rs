@@ -50,9 +50,8 @@ struct AptPeer {
 }
 
 /// Every Debian package the tests need, in one place. A later peer is one
-/// more entry: `redis-server`, `tinyproxy` and `dnsmasq` with
-/// `Probe::Command` of the same name, `python3-httpbin` with
-/// `Probe::Installed`.
+/// more entry: `Probe::Command` for a package with a command of its own,
+/// `Probe::Installed` for one without (`python3-httpbin`, say).
 const APT_PEERS: &[AptPeer] = &[
     // HTTP/1.1 client other than our own, for interop and smoke tests.
     AptPeer { package: "curl", probe: Probe::Command("curl") },
@@ -62,6 +61,10 @@ const APT_PEERS: &[AptPeer] = &[
     AptPeer { package: "dnsmasq-base", probe: Probe::Command("dnsmasq") },
     // A real HTTP proxy on loopback for tandem-connect's CONNECT tunnel test.
     AptPeer { package: "tinyproxy-bin", probe: Probe::Command("tinyproxy") },
+    // Session storage for tandem-session's Redis tests and the polls scale-out test.
+    AptPeer { package: "redis-server", probe: Probe::Command("redis-server") },
+    // The load balancer in front of two polls instances in the scale-out test.
+    AptPeer { package: "nginx", probe: Probe::Command("nginx") },
     // For the .venv that holds aiohttp; only if python3 cannot make one.
     AptPeer { package: "python3-venv", probe: Probe::Venv },
 ];
