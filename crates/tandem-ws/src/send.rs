@@ -37,6 +37,9 @@ pub(crate) struct Shared {
     close_code: AtomicU16,
     /// A close frame went out: nothing may follow it. Written under the writer's lock.
     close_sent: AtomicBool,
+    /// The reading side saw the end: the closing handshake finished, or the connection
+    /// failed.
+    closed: AtomicBool,
 }
 
 impl Shared {
@@ -49,6 +52,14 @@ impl Shared {
 
     pub(crate) fn close_sent(&self) -> bool {
         self.close_sent.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_closed(&self) {
+        self.closed.store(true, Ordering::Release);
     }
 
     pub(crate) fn set_close_code(&self, code: CloseCode) {
@@ -83,6 +94,7 @@ impl WsSender {
                 role,
                 close_code: AtomicU16::new(0),
                 close_sent: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
             }),
         }
     }

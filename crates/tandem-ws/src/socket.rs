@@ -93,12 +93,32 @@ struct Reader {
 /// at the close; any number send, through this value or the [`WsSender`]s from
 /// [`sender`](Self::sender).
 pub struct WebSocket {
+    /// Only ever reached through `get_mut`, which costs nothing: the mutex is there to make
+    /// `WebSocket` `Sync`, so a handler can hold `&ws` across an `await` in a spawned task.
+    read: std::sync::Mutex<ReadSide>,
+    sender: WsSender,
+    protocol: Option<String>,
+}
+
+struct ReadSide {
     reader: Option<Box<Reader>>,
     /// A `receive` in flight on behalf of `poll_next`, which owns the reader meanwhile.
     pending: Option<BoxFuture<'static, (Box<Reader>, Message)>>,
-    sender: WsSender,
-    protocol: Option<String>,
     stream_ended: bool,
+}
+
+impl ReadSide {
+    async fn receive(&mut self) -> Message {
+        if let Some(pending) = self.pending.take() {
+            let (reader, message) = pending.await;
+            self.reader = Some(reader);
+            return message;
+        }
+        match self.reader.as_mut() {
+            Some(reader) => reader.receive().await,
+            None => Message::Closed,
+        }
+    }
 }
 
 impl std::fmt::Debug for WebSocket {
@@ -137,13 +157,12 @@ impl WebSocket {
             next_ping,
             pong_deadline: None,
         };
-        WebSocket {
-            reader: Some(Box::new(reader)),
-            pending: None,
-            sender,
-            protocol,
-            stream_ended: false,
-        }
+        let read = ReadSide { reader: Some(Box::new(reader)), pending: None, stream_ended: false };
+        WebSocket { read: std::sync::Mutex::new(read), sender, protocol }
+    }
+
+    fn read_side(&mut self) -> &mut ReadSide {
+        self.read.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The next message. Pings are answered (and pongs swallowed) while `autoping` is on;
@@ -154,15 +173,7 @@ impl WebSocket {
     /// [`is_timeout`](Error::is_timeout), and leaves the connection open. The heartbeat's
     /// pings go out, and its pongs are checked, while a `receive` is waiting.
     pub async fn receive(&mut self) -> Message {
-        if let Some(pending) = self.pending.take() {
-            let (reader, message) = pending.await;
-            self.reader = Some(reader);
-            return message;
-        }
-        match self.reader.as_mut() {
-            Some(reader) => reader.receive().await,
-            None => Message::Closed,
-        }
+        self.read_side().receive().await
     }
 
     /// The next message as text; any other message is an error.
@@ -252,7 +263,7 @@ impl WebSocket {
 
     /// Whether the connection is closed: the closing handshake is over, or it failed.
     pub fn is_closed(&self) -> bool {
-        self.reader.as_ref().is_some_and(|r| r.state == State::Closed)
+        self.sender.shared().is_closed()
     }
 }
 
@@ -262,27 +273,28 @@ impl Stream for WebSocket {
     type Item = Message;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message>> {
-        if self.stream_ended {
+        let this = self.read_side();
+        if this.stream_ended {
             return Poll::Ready(None);
         }
-        if self.pending.is_none() {
-            let Some(mut reader) = self.reader.take() else { return Poll::Ready(None) };
-            self.pending = Some(Box::pin(async move {
+        if this.pending.is_none() {
+            let Some(mut reader) = this.reader.take() else { return Poll::Ready(None) };
+            this.pending = Some(Box::pin(async move {
                 let message = reader.receive().await;
                 (reader, message)
             }));
         }
-        let pending = self.pending.as_mut().expect("set above");
+        let pending = this.pending.as_mut().expect("set above");
         let (reader, message) = std::task::ready!(pending.as_mut().poll(cx));
-        self.pending = None;
-        self.reader = Some(reader);
+        this.pending = None;
+        this.reader = Some(reader);
         match message {
             Message::Close(..) | Message::Closing | Message::Closed => {
-                self.stream_ended = true;
+                this.stream_ended = true;
                 Poll::Ready(None)
             }
             Message::Error(e) => {
-                self.stream_ended = true;
+                this.stream_ended = true;
                 Poll::Ready(Some(Message::Error(e)))
             }
             message => Poll::Ready(Some(message)),
@@ -317,7 +329,7 @@ impl Reader {
                 Woke::Read(Ok(0)) => {
                     // The peer went away without a closing handshake.
                     self.sender.shared().set_close_code(CloseCode::ABNORMAL_CLOSURE);
-                    self.state = State::Closed;
+                    self.set_closed();
                     return Message::Closed;
                 }
                 Woke::Read(Ok(_)) => {}
@@ -365,13 +377,13 @@ impl Reader {
         if self.pong_deadline.is_some_and(|at| at <= now) {
             let e = Error::heartbeat_lost();
             self.sender.shared().set_close_code(CloseCode::ABNORMAL_CLOSURE);
-            self.state = State::Closed;
+            self.set_closed();
             self.sender.shutdown().await;
             return Some(Message::Error(e));
         }
         if let State::Closing(at) = self.state {
             if at <= now {
-                self.state = State::Closed;
+                self.set_closed();
                 self.sender.shutdown().await;
                 return Some(Message::Closed);
             }
@@ -391,6 +403,11 @@ impl Reader {
             }
         }
         None
+    }
+
+    fn set_closed(&mut self) {
+        self.state = State::Closed;
+        self.sender.shared().set_closed();
     }
 
     /// Any frame from the peer shows it is alive, as aiohttp resets its heartbeat on any
@@ -455,7 +472,7 @@ impl Reader {
         self.sender.shared().set_close_code(code);
         let echo = if code == CloseCode::NO_STATUS { &[][..] } else { &payload[..2] };
         let _ = self.sender.send_close_payload(echo, code).await;
-        self.state = State::Closed;
+        self.set_closed();
         self.sender.shutdown().await;
         Message::Close(code, reason)
     }
@@ -467,7 +484,7 @@ impl Reader {
             let _ = self.sender.close(code, "").await;
         }
         self.sender.shared().set_close_code(e.close_code().unwrap_or(CloseCode::ABNORMAL_CLOSURE));
-        self.state = State::Closed;
+        self.set_closed();
         self.sender.shutdown().await;
         Message::Error(e)
     }
