@@ -6,6 +6,7 @@
 
 mod bench;
 mod ci;
+mod e2e;
 mod fuzz;
 mod peers;
 
@@ -36,6 +37,9 @@ commands:
   bench client [--secs N] [--rounds R]
                                   ClientSession vs reqwest against hyper_server, 1 and 32
                                   concurrent GET loops (defaults 5 s, 3 rounds)
+  e2e                             the polls demo end to end: two instances behind nginx
+                                  with Redis sessions, then headless Chromium votes
+                                  (installs redis-server, nginx and chromium if missing)
   help                            print this message
 ";
 
@@ -70,6 +74,10 @@ fn dispatch(args: &[String]) -> Result {
         "peers" => {
             no_args("peers", rest)?;
             peers::run()
+        }
+        "e2e" => {
+            no_args("e2e", rest)?;
+            e2e::run()
         }
         "fuzz" => fuzz::run(rest),
         "bench" => bench::run(rest),

@@ -74,9 +74,7 @@ pub(crate) fn run() -> Result {
     let mut missing = Vec::new();
     for peer in APT_PEERS {
         let present = match peer.probe {
-            Probe::Command(cmd) => {
-                Cmd::new("sh").arg("-c").arg(format!("command -v {cmd}")).probe()
-            }
+            Probe::Command(cmd) => has_command(cmd),
             Probe::Installed => dpkg_installed(peer.package),
             Probe::Venv => {
                 // Trying is the only reliable test: Debian's python3 imports
@@ -111,6 +109,18 @@ pub(crate) fn run() -> Result {
          gunicorn {GUNICORN_VERSION} in {VENV})"
     );
     Ok(())
+}
+
+fn has_command(cmd: &str) -> bool {
+    Cmd::new("sh").arg("-c").arg(format!("command -v {cmd}")).probe()
+}
+
+/// Installs those of `needed` (apt package, the command it provides) whose command is
+/// missing: for peers that only `cargo xtask e2e` uses, such as the browser CI never runs.
+pub(crate) fn ensure_commands(needed: &[(&str, &str)]) -> Result {
+    let missing: Vec<&str> =
+        needed.iter().filter(|(_, cmd)| !has_command(cmd)).map(|(package, _)| *package).collect();
+    if missing.is_empty() { Ok(()) } else { apt_install(&missing) }
 }
 
 fn dpkg_installed(package: &str) -> bool {
