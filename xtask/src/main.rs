@@ -4,6 +4,7 @@
 //! needs nothing but cargo. `.ci/run` ends in `cargo xtask ci`, so what runs
 //! locally and what runs in CI are the same steps by construction.
 
+mod autobahn;
 mod bench;
 mod ci;
 mod e2e;
@@ -37,6 +38,10 @@ commands:
   bench client [--secs N] [--rounds R]
                                   ClientSession vs reqwest against hyper_server, 1 and 32
                                   concurrent GET loops (defaults 5 s, 3 rounds)
+  autobahn [--quick] [--bless] [server|client]
+                                  the WebSocket conformance suite against our server and
+                                  client, diffed against autobahn/expected-*.txt (--quick:
+                                  the groups CI runs; --bless: record the full results)
   e2e                             the polls demo end to end: two instances behind nginx
                                   with Redis sessions, then headless Chromium votes
                                   (installs redis-server, nginx and chromium if missing)
@@ -80,6 +85,7 @@ fn dispatch(args: &[String]) -> Result {
             e2e::run()
         }
         "fuzz" => fuzz::run(rest),
+        "autobahn" => autobahn::run(rest),
         "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

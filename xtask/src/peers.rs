@@ -25,6 +25,10 @@ pub(crate) const AIOHTTP_VERSION: &str = "3.14.5";
 const HTTPBIN_VERSION: &str = "0.10.4";
 const GUNICORN_VERSION: &str = "27.0.1";
 
+/// Python's websockets, an independent WebSocket client for tandem-ws's interop tests;
+/// the newest on `PyPI` when pinned.
+const WEBSOCKETS_VERSION: &str = "17.4";
+
 /// The Python environment for aiohttp and httpbin, at the project root
 /// (gitignored).
 const VENV: &str = ".venv";
@@ -104,8 +108,9 @@ pub(crate) fn run() -> Result {
     }
     install_aiohttp()?;
     install_httpbin()?;
+    install_websockets()?;
     println!(
-        "peers: ready (aiohttp {AIOHTTP_VERSION}, httpbin {HTTPBIN_VERSION}, \
+        "peers: ready (aiohttp {AIOHTTP_VERSION}, websockets {WEBSOCKETS_VERSION}, httpbin {HTTPBIN_VERSION}, \
          gunicorn {GUNICORN_VERSION} in {VENV})"
     );
     Ok(())
@@ -165,26 +170,10 @@ fn create_venv() -> Result {
 }
 
 fn install_aiohttp() -> Result {
-    let installed =
-        Cmd::new(venv_python()).args(["-c", "import aiohttp; print(aiohttp.__version__)"]).read();
-    println!("? {VENV} aiohttp version -> {}", installed.as_deref().unwrap_or("not installed"));
-    if installed.as_deref() == Some(AIOHTTP_VERSION) {
-        return Ok(());
-    }
-    Cmd::new(venv_python())
-        .args(["-m", "pip", "install", "--disable-pip-version-check"])
-        .arg(format!("aiohttp=={AIOHTTP_VERSION}"))
-        // Never stop to ask anything: CI has no stdin.
-        .env("PIP_NO_INPUT", "1")
-        .run()?;
-    // Check what pip did rather than trusting its exit code alone.
-    let now =
-        Cmd::new(venv_python()).args(["-c", "import aiohttp; print(aiohttp.__version__)"]).read();
-    if now.as_deref() == Some(AIOHTTP_VERSION) {
-        Ok(())
-    } else {
-        Err(format!("after pip install, {VENV} has aiohttp {now:?}, want {AIOHTTP_VERSION}"))
-    }
+    let version = || {
+        Cmd::new(venv_python()).args(["-c", "import aiohttp; print(aiohttp.__version__)"]).read()
+    };
+    install_pinned("aiohttp", AIOHTTP_VERSION, version, &[format!("aiohttp=={AIOHTTP_VERSION}")])
 }
 
 /// What the venv's httpbin and gunicorn are, as `"<httpbin> <gunicorn>"`, or
@@ -202,25 +191,50 @@ fn httpbin_versions() -> Option<String> {
 }
 
 fn install_httpbin() -> Result {
-    let want = format!("{HTTPBIN_VERSION} {GUNICORN_VERSION}");
-    let installed = httpbin_versions();
-    println!(
-        "? {VENV} httpbin, gunicorn versions -> {}",
-        installed.as_deref().unwrap_or("not installed")
-    );
-    if installed.as_deref() == Some(want.as_str()) {
+    install_pinned(
+        "httpbin, gunicorn",
+        &format!("{HTTPBIN_VERSION} {GUNICORN_VERSION}"),
+        httpbin_versions,
+        &[format!("httpbin=={HTTPBIN_VERSION}"), format!("gunicorn=={GUNICORN_VERSION}")],
+    )
+}
+
+fn install_websockets() -> Result {
+    let version = || {
+        Cmd::new(venv_python())
+            .args(["-c", "import websockets; print(websockets.__version__)"])
+            .read()
+    };
+    install_pinned(
+        "websockets",
+        WEBSOCKETS_VERSION,
+        version,
+        &[format!("websockets=={WEBSOCKETS_VERSION}")],
+    )
+}
+
+/// Installs `requirements` with pip unless `installed()` already answers `want`, then
+/// checks the answer again rather than trusting pip's exit code alone.
+fn install_pinned(
+    what: &str,
+    want: &str,
+    installed: impl Fn() -> Option<String>,
+    requirements: &[String],
+) -> Result {
+    let found = installed();
+    println!("? {VENV} {what} version -> {}", found.as_deref().unwrap_or("not installed"));
+    if found.as_deref() == Some(want) {
         return Ok(());
     }
     Cmd::new(venv_python())
         .args(["-m", "pip", "install", "--disable-pip-version-check"])
-        .arg(format!("httpbin=={HTTPBIN_VERSION}"))
-        .arg(format!("gunicorn=={GUNICORN_VERSION}"))
+        .args(requirements)
         .env("PIP_NO_INPUT", "1")
         .run()?;
-    let now = httpbin_versions();
-    if now.as_deref() == Some(want.as_str()) {
+    let now = installed();
+    if now.as_deref() == Some(want) {
         Ok(())
     } else {
-        Err(format!("after pip install, {VENV} has httpbin, gunicorn {now:?}, want {want}"))
+        Err(format!("after pip install, {VENV} has {what} {now:?}, want {want}"))
     }
 }
