@@ -3,14 +3,15 @@
 //! `TCPConnector(limit=C)`), and each sends requests back to back, reading every body whole.
 //!
 //! ```text
-//! cargo run --release --example loadtest -- [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... URL
+//! cargo run --release --example loadtest -- [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... [--timeout SECS] URL
 //! cargo run --release --example loadtest -- -c 64 -d 10 http://127.0.0.1:8080/plaintext
 //! ```
 //!
 //! It runs for SECS seconds (10 by default) or until N requests have completed, with a
 //! progress bar when stdout is a terminal, then prints the latency percentiles, the errors
 //! by kind, the non-2xx/3xx count, the client's own CPU time, the body throughput, and last
-//! `Requests/sec: R`, as wrk does. `cargo xtask bench client` runs it against reqwest's
+//! `Requests/sec: R`, as wrk does. As in wrk, a request that takes longer than `--timeout`
+//! (2 s by default) counts as a `timeout` error. `cargo xtask bench client` runs it against reqwest's
 //! equivalent (`benches/peers`' `reqwest_client`) and reads the `requests in` line.
 //!
 //! This is the seeds' concurrency test done right: the connection count is bounded by the
@@ -38,16 +39,19 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tandem::{
     ClientSession,
     bytes::Bytes,
-    client::{ClientResponse, Connector, Error},
+    client::{ClientResponse, ClientTimeout, Connector, Error},
     http::Method,
 };
 
-const USAGE: &str =
-    "usage: loadtest [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... URL";
+const USAGE: &str = "usage: loadtest [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... \
+                     [--timeout SECS] URL";
 
 /// wrk's defaults: 10 connections for 10 seconds.
 const DEFAULT_CONNECTIONS: usize = 10;
 const DEFAULT_SECS: f64 = 10.0;
+/// wrk's default request timeout. It is the session's only timeout: one deadline per request
+/// costs less client CPU than the default's several, and it bounds connecting too.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The histogram's range, in microseconds: 1 µs to an hour, at 3 significant digits.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
 /// How often the progress bar is redrawn.
@@ -69,6 +73,7 @@ struct Args {
     method: Method,
     body: Option<Bytes>,
     headers: Vec<(String, String)>,
+    timeout: Duration,
     url: String,
 }
 
@@ -78,22 +83,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut connections = DEFAULT_CONNECTIONS;
     let mut method = Method::GET;
     let mut headers = Vec::new();
+    let mut timeout = DEFAULT_TIMEOUT;
     let mut url = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"));
         match arg.as_str() {
             "-n" => requests = Some(positive::<u64>(&arg, &value()?)?),
             // wrk writes durations as `10s`; plain seconds work too.
-            "-d" => {
-                let text = value()?;
-                let secs_value = text.strip_suffix('s').unwrap_or(&text).parse::<f64>();
-                match secs_value {
-                    Ok(s) if s > 0.0 && s.is_finite() => secs = Some(s),
-                    _ => {
-                        return Err(format!("-d needs a positive number of seconds, not {text:?}"));
-                    }
-                }
-            }
+            "-d" => secs = Some(seconds(&arg, &value()?)?),
+            "--timeout" => timeout = Duration::from_secs_f64(seconds(&arg, &value()?)?),
             "-c" => connections = positive(&arg, &value()?)?,
             "-m" => {
                 method = Method::from_bytes(value()?.as_bytes()).map_err(|e| e.to_string())?;
@@ -123,7 +121,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         None => None,
     };
     let url = url.ok_or_else(|| USAGE.to_owned())?;
-    Ok(Args { stop, connections, method, body, headers, url })
+    Ok(Args { stop, connections, method, body, headers, timeout, url })
+}
+
+/// A positive number of seconds; wrk writes durations as `10s`, and plain numbers work too.
+fn seconds(flag: &str, text: &str) -> Result<f64, String> {
+    match text.strip_suffix('s').unwrap_or(text).parse::<f64>() {
+        // Bounded so that `Duration::from_secs_f64` cannot overflow.
+        Ok(s) if s > 0.0 && s < 1e9 => Ok(s),
+        _ => Err(format!("{flag} needs a positive number of seconds, not {text:?}")),
+    }
 }
 
 fn positive<T: std::str::FromStr + PartialOrd + Default>(
@@ -270,8 +277,9 @@ async fn tick(bar: ProgressBar, load: Arc<Load>, start: Instant) {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let mut builder =
-        ClientSession::builder().connector(Connector::builder().limit(args.connections).build());
+    let mut builder = ClientSession::builder()
+        .connector(Connector::builder().limit(args.connections).build())
+        .timeout(ClientTimeout { total: Some(args.timeout), ..ClientTimeout::NONE });
     for (name, value) in &args.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
@@ -422,10 +430,15 @@ mod tests {
         assert_eq!((a.stop, a.connections, &a.method), (Stop::Requests(500), 8, &Method::POST));
         assert_eq!(a.headers, [("X-A".to_owned(), "b".to_owned())]);
         assert_eq!(parse(&["-d", "2.5s", "http://h/"]).unwrap().stop, Stop::Secs(2.5));
+        assert_eq!(parse(&["http://h/"]).unwrap().timeout, DEFAULT_TIMEOUT);
+        let a = parse(&["--timeout", "0.5", "http://h/"]).unwrap();
+        assert_eq!(a.timeout, Duration::from_millis(500));
         for bad in [
             &["-n", "1", "-d", "1", "http://h/"][..],
             &["-c", "0", "http://h/"],
             &["-d", "-1", "http://h/"],
+            &["-d", "inf", "http://h/"],
+            &["--timeout", "0", "http://h/"],
             &["-H", "no-colon", "http://h/"],
             &["--body-file", "/nonexistent/body", "http://h/"],
             &["-c", "4"],
