@@ -106,14 +106,20 @@ impl Assembler {
         match (head.opcode, self.message) {
             (op, _) if op.is_control() => {}
             (OpCode::Continuation, None) => {
-                return Err(Error::protocol(CloseCode::PROTOCOL_ERROR, "continuation with no start"));
+                return Err(Error::protocol(
+                    CloseCode::PROTOCOL_ERROR,
+                    "continuation with no start",
+                ));
             }
             (OpCode::Continuation, Some(_)) if head.rsv1 => {
                 return Err(Error::protocol(CloseCode::PROTOCOL_ERROR, "RSV1 on a continuation"));
             }
             (OpCode::Continuation, Some(_)) => {}
             (_, Some(_)) => {
-                return Err(Error::protocol(CloseCode::PROTOCOL_ERROR, "new message inside another"));
+                return Err(Error::protocol(
+                    CloseCode::PROTOCOL_ERROR,
+                    "new message inside another",
+                ));
             }
             (op, None) => {
                 self.message = Some(op);
@@ -187,7 +193,9 @@ mod tests {
         let mut buf = frame(OpCode::Text, false, b"hel");
         buf.extend_from_slice(&frame(OpCode::Ping, true, b"p"));
         buf.extend_from_slice(&frame(OpCode::Continuation, true, b"lo"));
-        assert!(matches!(asm.next_event(&mut buf), Ok(Some(Event::Control(OpCode::Ping, p))) if &p[..] == b"p"));
+        assert!(
+            matches!(asm.next_event(&mut buf), Ok(Some(Event::Control(OpCode::Ping, p))) if &p[..] == b"p")
+        );
         match asm.next_event(&mut buf) {
             Ok(Some(Event::Message(OpCode::Text, data))) => assert_eq!(data, b"hello"),
             other => panic!("{other:?}"),
@@ -198,7 +206,8 @@ mod tests {
     fn invalid_utf8_fails_at_the_fragment_that_breaks_it() {
         let mut asm = Assembler::new(Role::Server, 1 << 20, None);
         // "κόσμε" then 0xED 0xA0 0x80 (a surrogate), in a first, unfinished fragment.
-        let mut buf = frame(OpCode::Text, false, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80");
+        let mut buf =
+            frame(OpCode::Text, false, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80");
         let err = asm.next_event(&mut buf).unwrap_err();
         assert_eq!(err.close_code(), Some(CloseCode::INVALID_TEXT));
     }
@@ -209,7 +218,9 @@ mod tests {
         let mut buf = frame(OpCode::Text, false, b"\xce");
         assert!(asm.next_event(&mut buf).unwrap().is_none());
         buf.extend_from_slice(&frame(OpCode::Continuation, true, b"\xba"));
-        assert!(matches!(asm.next_event(&mut buf), Ok(Some(Event::Message(OpCode::Text, d))) if d == "κ".as_bytes()));
+        assert!(
+            matches!(asm.next_event(&mut buf), Ok(Some(Event::Message(OpCode::Text, d))) if d == "κ".as_bytes())
+        );
     }
 
     #[test]
@@ -234,10 +245,16 @@ mod tests {
     fn sequencing_errors_are_protocol_errors() {
         let mut asm = Assembler::new(Role::Server, 1 << 20, None);
         let mut buf = frame(OpCode::Continuation, true, b"x");
-        assert_eq!(asm.next_event(&mut buf).unwrap_err().close_code(), Some(CloseCode::PROTOCOL_ERROR));
+        assert_eq!(
+            asm.next_event(&mut buf).unwrap_err().close_code(),
+            Some(CloseCode::PROTOCOL_ERROR)
+        );
         let mut asm = Assembler::new(Role::Server, 1 << 20, None);
         let mut buf = frame(OpCode::Text, false, b"x");
         buf.extend_from_slice(&frame(OpCode::Text, true, b"y"));
-        assert_eq!(asm.next_event(&mut buf).unwrap_err().close_code(), Some(CloseCode::PROTOCOL_ERROR));
+        assert_eq!(
+            asm.next_event(&mut buf).unwrap_err().close_code(),
+            Some(CloseCode::PROTOCOL_ERROR)
+        );
     }
 }

@@ -207,7 +207,9 @@ impl WsConnect {
                 (None, _) => None,
                 (Some(p), None) if self.protocols.iter().any(|o| o == p) => Some(p.to_owned()),
                 _ => {
-                    return Err(Error::handshake("server chose a subprotocol that was not offered"));
+                    return Err(Error::handshake(
+                        "server chose a subprotocol that was not offered",
+                    ));
                 }
             }
         };

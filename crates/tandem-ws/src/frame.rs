@@ -227,7 +227,9 @@ mod tests {
 
     #[test]
     fn a_huge_declared_length_is_refused_from_the_head_alone() {
-        let mut buf = BytesMut::from(&[0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4][..]);
+        let mut buf = BytesMut::from(
+            &[0x82, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4][..],
+        );
         let err = decode_head(&mut buf, Role::Server, false, 16 << 20).unwrap_err();
         assert_eq!(err.close_code(), Some(CloseCode::MESSAGE_TOO_BIG));
         let mut buf = BytesMut::from(&[0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4][..]);

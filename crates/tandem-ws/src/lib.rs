@@ -30,7 +30,7 @@
 //! }
 //!
 //! let mut app = Application::new();
-//! app.router().add_get("/ws", chat);
+//! app.add_get("/ws", chat);
 //! ```
 
 mod assemble;

@@ -7,6 +7,7 @@ use std::sync::{
 
 use bytes::BytesMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     deflate::Deflater,
@@ -40,6 +41,9 @@ pub(crate) struct Shared {
     /// The reading side saw the end: the closing handshake finished, or the connection
     /// failed.
     closed: AtomicBool,
+    /// Cancelled when the connection is given up (a lost heartbeat, a failure): a send
+    /// stuck on a peer that stopped reading returns instead of holding the writer forever.
+    abort: CancellationToken,
 }
 
 impl Shared {
@@ -62,6 +66,11 @@ impl Shared {
         self.closed.store(true, Ordering::Release);
     }
 
+    /// Gives the connection up: sends in progress fail at once.
+    pub(crate) fn abort(&self) {
+        self.abort.cancel();
+    }
+
     pub(crate) fn set_close_code(&self, code: CloseCode) {
         let _ = self.close_code.compare_exchange(0, code.0, Ordering::Relaxed, Ordering::Relaxed);
     }
@@ -82,12 +91,7 @@ impl std::fmt::Debug for WsSender {
 
 impl WsSender {
     pub(crate) fn new(io: WriteIo, role: Role, deflater: Option<Deflater>) -> Self {
-        let writer = Writer {
-            io,
-            buf: BytesMut::new(),
-            deflater,
-            deflated: Vec::new(),
-        };
+        let writer = Writer { io, buf: BytesMut::new(), deflater, deflated: Vec::new() };
         WsSender {
             shared: Arc::new(Shared {
                 writer: tokio::sync::Mutex::new(writer),
@@ -95,6 +99,7 @@ impl WsSender {
                 close_code: AtomicU16::new(0),
                 close_sent: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
+                abort: CancellationToken::new(),
             }),
         }
     }
@@ -154,7 +159,7 @@ impl WsSender {
             return Ok(false);
         }
         self.shared.set_close_code(code);
-        w.write(self.shared.role, OpCode::Close, payload, false).await.map(|()| true)
+        w.write(&self.shared, OpCode::Close, payload, false).await.map(|()| true)
     }
 
     /// Shuts the connection's write side: after the closing handshake, or on failure.
@@ -174,19 +179,19 @@ impl WsSender {
         if self.shared.close_sent() {
             return Err(Error::closed());
         }
-        w.write(self.shared.role, opcode, payload, compressible).await
+        w.write(&self.shared, opcode, payload, compressible).await
     }
 }
 
 impl Writer {
     async fn write(
         &mut self,
-        role: Role,
+        shared: &Shared,
         opcode: OpCode,
         payload: &[u8],
         compressible: bool,
     ) -> Result<(), Error> {
-        let mask = (role == Role::Client).then(rand::random::<[u8; 4]>);
+        let mask = (shared.role == Role::Client).then(rand::random::<[u8; 4]>);
         let Writer { buf, deflater, deflated, .. } = self;
         match deflater {
             Some(deflater) if compressible => {
@@ -195,10 +200,14 @@ impl Writer {
             }
             _ => frame::encode_frame(buf, opcode, true, false, mask, payload),
         }
-        let written = self.io.write_all(&self.buf).await;
-        let flushed = match written {
-            Ok(()) => self.io.flush().await,
-            Err(e) => Err(e),
+        let Writer { io, buf, .. } = self;
+        let flushed = tokio::select! {
+            biased;
+            () = shared.abort.cancelled() => Err(std::io::ErrorKind::ConnectionAborted.into()),
+            written = async {
+                io.write_all(buf).await?;
+                io.flush().await
+            } => written,
         };
         self.buf.clear();
         if self.buf.capacity() > KEEP_BUFFER {

@@ -98,6 +98,7 @@ pub struct WebSocket {
     read: std::sync::Mutex<ReadSide>,
     sender: WsSender,
     protocol: Option<String>,
+    compressed: bool,
 }
 
 struct ReadSide {
@@ -158,7 +159,12 @@ impl WebSocket {
             pong_deadline: None,
         };
         let read = ReadSide { reader: Some(Box::new(reader)), pending: None, stream_ended: false };
-        WebSocket { read: std::sync::Mutex::new(read), sender, protocol }
+        WebSocket {
+            read: std::sync::Mutex::new(read),
+            sender,
+            protocol,
+            compressed: agreed.is_some(),
+        }
     }
 
     fn read_side(&mut self) -> &mut ReadSide {
@@ -254,6 +260,11 @@ impl WebSocket {
     /// The subprotocol both sides agreed to, if any.
     pub fn protocol(&self) -> Option<&str> {
         self.protocol.as_deref()
+    }
+
+    /// Whether permessage-deflate was agreed: messages are then compressed both ways.
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
     }
 
     /// The close code received or sent, once there is one (aiohttp's `close_code`).
@@ -375,11 +386,7 @@ impl Reader {
     async fn on_timer(&mut self, receive_deadline: Option<Instant>) -> Option<Message> {
         let now = Instant::now();
         if self.pong_deadline.is_some_and(|at| at <= now) {
-            let e = Error::heartbeat_lost();
-            self.sender.shared().set_close_code(CloseCode::ABNORMAL_CLOSURE);
-            self.set_closed();
-            self.sender.shutdown().await;
-            return Some(Message::Error(e));
+            return Some(self.fail(Error::heartbeat_lost()).await);
         }
         if let State::Closing(at) = self.state {
             if at <= now {
@@ -393,12 +400,15 @@ impl Reader {
         }
         if let (Some(at), Some(every)) = (self.next_ping, self.options.heartbeat) {
             if at <= now {
+                let deadline = now + every / 2;
                 self.next_ping = Some(now + every);
-                self.pong_deadline = Some(now + every / 2);
-                if let Err(e) = self.sender.ping(b"").await {
-                    if !e.is_closed() {
-                        return Some(self.fail(e).await);
-                    }
+                self.pong_deadline = Some(deadline);
+                // A peer that stopped reading leaves the ping stuck behind full buffers:
+                // that is a lost heartbeat too.
+                match tokio::time::timeout_at(deadline, self.sender.ping(b"")).await {
+                    Err(_) => return Some(self.fail(Error::heartbeat_lost()).await),
+                    Ok(Err(e)) if !e.is_closed() => return Some(self.fail(e).await),
+                    Ok(_) => {}
                 }
             }
         }
@@ -479,11 +489,15 @@ impl Reader {
 
     /// Fails the connection: a close frame with the error's code when it has one a peer
     /// may see, then the connection is shut.
+    /// The close frame waits at most the close timeout for a writer that a peer which
+    /// stopped reading may be holding up; then every send in progress is aborted.
     async fn fail(&mut self, e: Error) -> Message {
         if let Some(code) = e.close_code().filter(|c| c.is_allowed_on_wire()) {
-            let _ = self.sender.close(code, "").await;
+            let close = self.sender.close(code, "");
+            let _ = tokio::time::timeout(self.options.close_timeout, close).await;
         }
         self.sender.shared().set_close_code(e.close_code().unwrap_or(CloseCode::ABNORMAL_CLOSURE));
+        self.sender.shared().abort();
         self.set_closed();
         self.sender.shutdown().await;
         Message::Error(e)

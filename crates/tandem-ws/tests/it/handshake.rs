@@ -1,0 +1,187 @@
+//! The opening handshake on both sides (checklist E57 and E61).
+
+use tandem_client::ClientSession;
+use tandem_server::{HttpError, Request, Response};
+use tandem_ws::{Message, WebSocketResponse, WsConnectExt};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
+
+use crate::support::{Server, upgrade_request, within};
+
+async fn echo(req: Request) -> Result<Response, HttpError> {
+    WebSocketResponse::new().protocols(["chat", "superchat"]).prepare(&req, |mut ws| async move {
+        while let Message::Text(text) = ws.receive().await {
+            let _ = ws.send_str(&text).await;
+        }
+    })
+}
+
+fn status_of(response: &str) -> &str {
+    response.split(' ').nth(1).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_valid_handshake_gets_the_rfc_accept_key() {
+    let server = Server::start("/ws", echo).await;
+    let mut raw = server.raw_ws("/ws", "").await;
+    assert!(
+        raw.head.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{}",
+        raw.head
+    );
+    raw.send_frame(0x81, b"hi").await;
+    let frame = raw.frame().await.unwrap();
+    assert_eq!((frame.opcode, &frame.payload[..]), (1, &b"hi"[..]));
+}
+
+#[tokio::test]
+async fn bad_handshakes_are_refused_and_not_upgraded() {
+    let server = Server::start("/ws", echo).await;
+    let cases = [
+        (
+            upgrade_request("/ws", "")
+                .replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 12"),
+            "426",
+        ),
+        (upgrade_request("/ws", "").replace("Sec-WebSocket-Version: 13\r\n", ""), "400"),
+        (upgrade_request("/ws", "").replace("dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ=="), "400"),
+        (
+            upgrade_request("/ws", "")
+                .replace("dGhlIHNhbXBsZSBub25jZQ==", "!!!!!!!!!!!!!!!!!!!!!!!!"),
+            "400",
+        ),
+        (
+            upgrade_request("/ws", "").replace("Connection: Upgrade", "Connection: notupgrade"),
+            "400",
+        ),
+        (upgrade_request("/ws", "").replace("Upgrade: websocket", "Upgrade: h2c"), "400"),
+        (upgrade_request("/ws", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"), "400"),
+    ];
+    for (request, status) in cases {
+        let response = refused(&server, &request).await;
+        assert_eq!(status_of(&response), status, "{request:?} -> {response}");
+    }
+    let version_7 = upgrade_request("/ws", "").replace("Version: 13", "Version: 7");
+    let response = refused(&server, &version_7).await;
+    assert!(response.contains("sec-websocket-version: 13\r\n"), "{response}");
+}
+
+/// Sends a handshake that must fail, asking the server to close after answering.
+async fn refused(server: &Server, request: &str) -> String {
+    let request = request.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n");
+    let response = server.raw_exchange(request.as_bytes()).await;
+    assert!(!response.starts_with("HTTP/1.1 101"), "{response}");
+    response
+}
+
+/// A rejected upgrade that carries a body: 400, and the body is read as a body, so the
+/// request hidden in it is never dispatched (checklist E57).
+#[tokio::test]
+async fn an_upgrade_with_a_body_is_refused_and_its_body_is_not_a_request() {
+    let hidden = "GET /ws HTTP/1.1\r\nHost: t\r\n\r\n";
+    let request = upgrade_request("/ws", &format!("Content-Length: {}\r\n", hidden.len()));
+    let server = Server::start("/ws", echo).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(format!("{request}{hidden}").as_bytes()).await.unwrap();
+    stream.write_all(b"GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    within(stream.read_to_end(&mut out)).await.unwrap();
+    let out = String::from_utf8_lossy(&out);
+    let statuses: Vec<&str> =
+        out.match_indices("HTTP/1.1 ").map(|(at, _)| &out[at + 9..at + 12]).collect();
+    assert_eq!(statuses, ["400", "404"], "{out}");
+}
+
+#[tokio::test]
+async fn subprotocols_origin_and_the_session_headers_reach_the_handler() {
+    let server = Server::start("/ws", |req: Request| async move {
+        let origin = req.header("origin").unwrap_or_default().to_owned();
+        let token = req.header("x-token").unwrap_or_default().to_owned();
+        WebSocketResponse::new().protocols(["superchat"]).prepare(&req, move |ws| async move {
+            let _ = ws.send_str(&format!("{origin} {token} {:?}", ws.protocol())).await;
+        })
+    })
+    .await;
+    let session = ClientSession::builder().header("x-token", "abc").build();
+    let mut ws = session
+        .ws_connect(&server.ws_url("/ws"))
+        .protocols(["chat", "superchat"])
+        .origin("http://example.com")
+        .await
+        .unwrap();
+    assert_eq!(ws.protocol(), Some("superchat"));
+    assert_eq!(ws.receive_str().await.unwrap(), r#"http://example.com abc Some("superchat")"#);
+    // No overlap: no subprotocol, and the handshake still succeeds (as aiohttp).
+    let ws = session.ws_connect(&server.ws_url("/ws")).protocols(["mqtt"]).await.unwrap();
+    assert_eq!(ws.protocol(), None);
+}
+
+/// A one-shot HTTP server that answers any request with `response`, where `{accept}`
+/// becomes the right accept key.
+async fn fake_server(response: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0; 4096];
+        let mut head = String::new();
+        while !head.contains("\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            head.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let key = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("sec-websocket-key: ")
+                    .or_else(|| l.strip_prefix("Sec-WebSocket-Key: "))
+            })
+            .unwrap()
+            .trim()
+            .to_owned();
+        let accept = {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+            ctx.update(key.as_bytes());
+            ctx.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ctx.finish())
+        };
+        let _ = stream.write_all(response.replace("{accept}", &accept).as_bytes()).await;
+        let _ = stream.shutdown().await;
+    });
+    format!("ws://{addr}/")
+}
+
+const OK_101: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                      Sec-WebSocket-Accept: {accept}\r\n";
+
+#[tokio::test]
+async fn the_client_refuses_a_bad_answer() {
+    let session = ClientSession::new();
+    let cases: [(&'static str, &str); 6] = [
+        ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "invalid response status"),
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+            "invalid challenge response",
+        ),
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: {accept}\r\n\r\n",
+            "invalid upgrade header",
+        ),
+        (const_str(OK_101, "Sec-WebSocket-Protocol: chat\r\n\r\n"), "subprotocol"),
+        (const_str(OK_101, "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"), "extension"),
+        (const_str(OK_101, "Sec-WebSocket-Extensions: x-custom\r\n\r\n"), "extension"),
+    ];
+    for (response, why) in cases {
+        let url = fake_server(response).await;
+        let err = within(session.ws_connect(&url).connect()).await.unwrap_err();
+        assert!(err.is_handshake(), "{response:?}: {err}");
+        assert!(err.to_string().contains(why), "{response:?}: {err}");
+    }
+}
+
+fn const_str(head: &str, tail: &str) -> &'static str {
+    Box::leak(format!("{head}{tail}").into_boxed_str())
+}

@@ -1,0 +1,213 @@
+//! Checklist E of the threat model: frames and floods from a hostile client, answered with
+//! the right close code and bounded memory.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tandem_server::Request;
+use tandem_ws::WebSocketResponse;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{Frame, Server, masked_frame, upgrade_request, within};
+
+/// What the handler's `receive` returned, for the test to check.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+async fn server(max_msg_size: usize) -> (Server, Seen) {
+    let seen: Seen = Arc::default();
+    let log = Arc::clone(&seen);
+    let server = Server::start("/ws", move |req: Request| {
+        let log = Arc::clone(&log);
+        async move {
+            WebSocketResponse::new().max_msg_size(max_msg_size).prepare(
+                &req,
+                move |mut ws| async move {
+                    loop {
+                        let msg = ws.receive().await;
+                        let end = msg.is_close();
+                        log.lock().unwrap().push(format!("{msg:?}"));
+                        if end {
+                            break;
+                        }
+                    }
+                },
+            )
+        }
+    })
+    .await;
+    (server, seen)
+}
+
+/// Sends `frames` after the handshake (with `extra` handshake lines) and returns the close
+/// frame the server answered with, checking the server then closed the connection.
+async fn close_answer(server: &Server, extra: &str, frames: &[u8]) -> Frame {
+    let mut raw = server.raw_ws("/ws", extra).await;
+    // The server may close before reading everything: a failed write is fine.
+    let _ = raw.stream.write_all(frames).await;
+    let close = within(raw.frame()).await.expect("a close frame");
+    assert_eq!(close.opcode, 8, "{close:?}");
+    assert_eq!(within(raw.frame()).await, None, "then the connection closes");
+    close
+}
+
+#[tokio::test]
+async fn a_declared_length_of_2_pow_63_minus_1_is_1009_without_allocating() {
+    let (server, seen) = server(tandem_ws::DEFAULT_MAX_MSG_SIZE).await;
+    let mut head = vec![0x82, 0xFF];
+    head.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
+    head.extend_from_slice(&[1, 2, 3, 4]);
+    assert_eq!(close_answer(&server, "", &head).await.close_code(), Some(1009));
+    // A length with the top bit set is not a length at all.
+    let mut head = vec![0x82, 0xFF];
+    head.extend_from_slice(&(1u64 << 63).to_be_bytes());
+    head.extend_from_slice(&[1, 2, 3, 4]);
+    assert_eq!(close_answer(&server, "", &head).await.close_code(), Some(1002));
+    server.stop().await;
+    assert!(seen.lock().unwrap().iter().all(|m| m.starts_with("Error")), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_frame_over_max_msg_size_is_refused_from_its_head() {
+    let (server, seen) = server(1000).await;
+    // Only the head is sent: the refusal cannot have waited for the payload.
+    let frame = masked_frame(0x82, &[0; 1001]);
+    assert_eq!(close_answer(&server, "", &frame[..8]).await.close_code(), Some(1009));
+    server.stop().await;
+    assert!(seen.lock().unwrap()[0].contains("TooBig"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_flood_of_one_byte_continuations_is_capped() {
+    let (server, _) = server(10_000).await;
+    let mut frames = masked_frame(0x02, b"x");
+    for _ in 0..100_000 {
+        frames.extend_from_slice(&masked_frame(0x00, b"x"));
+    }
+    assert_eq!(close_answer(&server, "", &frames).await.close_code(), Some(1009));
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut z = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut out = Vec::with_capacity(data.len() / 100 + 1024);
+    z.compress_vec(data, &mut out, flate2::FlushCompress::Sync).unwrap();
+    assert!(out.ends_with(&[0, 0, 0xFF, 0xFF]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+#[tokio::test]
+async fn a_deflate_bomb_is_1009_and_rsv1_without_deflate_is_1002() {
+    let (server, seen) = server(1 << 20).await;
+    let bomb = deflate(&vec![0; 8 << 20]);
+    assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
+    let close = close_answer(&server, offer, &masked_frame(0xC2, &bomb)).await;
+    assert_eq!(close.close_code(), Some(1009));
+    // The same frame on a connection that did not agree to compression.
+    let close = close_answer(&server, "", &masked_frame(0xC2, &bomb)).await;
+    assert_eq!(close.close_code(), Some(1002));
+    // And compressed text that inflates fine is a message.
+    let mut raw = server.raw_ws("/ws", offer).await;
+    raw.send_frame(0xC1, &deflate(b"squeezed")).await;
+    raw.send_frame(0x88, &1000u16.to_be_bytes()).await;
+    assert_eq!(within(raw.frame()).await.unwrap().close_code(), Some(1000));
+    server.stop().await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen[2], r#"Text("squeezed")"#, "{seen:?}");
+}
+
+#[tokio::test]
+async fn broken_frames_get_their_close_codes() {
+    let (server, _) = server(1 << 20).await;
+    let cases: [(Vec<u8>, u16); 7] = [
+        (masked_frame(0x81, b"\xff\xfe"), 1007), // text that is not UTF-8
+        (masked_frame(0x88, &[0x03]), 1002),     // one-byte close payload
+        (masked_frame(0x88, &999u16.to_be_bytes()), 1002), // a code no one may send
+        (masked_frame(0x88, &1005u16.to_be_bytes()), 1002),
+        (masked_frame(0x83, b""), 1002),      // reserved opcode
+        (masked_frame(0x09, b""), 1002),      // fragmented ping
+        (vec![0x81, 0x02, b'h', b'i'], 1002), // unmasked client frame
+    ];
+    for (frame, code) in cases {
+        assert_eq!(close_answer(&server, "", &frame).await.close_code(), Some(code), "{frame:?}");
+    }
+}
+
+/// A handshake head dribbled a byte at a time is refused at the head limit: the server
+/// never reads far past it (RUSTSEC-2023-0065).
+#[tokio::test]
+async fn a_dribbled_header_flood_is_refused_at_the_head_limit() {
+    let (server, _) = server(1 << 20).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let head = upgrade_request("/ws", "X-Flood: ");
+    let head = head.trim_end_matches("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut sent = head.len();
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        while write.write_all(b"a").await.is_ok() {
+            sent += 1;
+            if sent > 1 << 20 {
+                break;
+            }
+        }
+        sent
+    });
+    let mut answer = Vec::new();
+    within(read.read_to_end(&mut answer)).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let sent = within(writer).await.unwrap();
+    assert!(sent < 1 << 20, "the server stopped reading long before 1 MiB: {sent}");
+}
+
+/// A client that stops reading while the server sends: the sends block (memory stays
+/// bounded by the socket buffers and one message), and the heartbeat gives the
+/// connection up, which also ends the blocked send.
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_dropped_by_the_heartbeat() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = Mutex::new(Some(tx));
+    let server = Server::start("/ws", move |req: Request| {
+        let tx = tx.lock().unwrap().take();
+        async move {
+            WebSocketResponse::new().heartbeat(Duration::from_millis(100)).prepare(
+                &req,
+                move |mut ws| async move {
+                    let sender = ws.sender();
+                    let flood = tokio::spawn(async move {
+                        let chunk = vec![b'x'; 64 << 10];
+                        let mut sent = 0usize;
+                        loop {
+                            if let Err(e) = sender.send_bytes(&chunk).await {
+                                return (sent, e.to_string());
+                            }
+                            sent += 1;
+                        }
+                    });
+                    let msg = ws.receive().await;
+                    let (sent, error) = flood.await.unwrap();
+                    let _ = tx.unwrap().send((format!("{msg:?}"), sent, error));
+                },
+            )
+        }
+    })
+    .await;
+    let _raw = server.raw_ws("/ws", "").await;
+    let (msg, sent, error) = within(rx).await.unwrap();
+    assert!(msg.contains("Timeout"), "{msg}");
+    assert!(sent < 1000, "sends blocked instead of buffering: {sent} x 64 KiB");
+    assert!(error.contains("closed") || error.contains("abort"), "{error}");
+}
+
+#[tokio::test]
+async fn handler_sees_reserved_bits_as_an_error() {
+    let (server, seen) = server(1 << 20).await;
+    let close = close_answer(&server, "", &masked_frame(0xA1, b"x")).await;
+    assert_eq!(close.close_code(), Some(1002));
+    server.stop().await;
+    assert!(seen.lock().unwrap()[0].starts_with("Error"), "{seen:?}");
+}

@@ -1,0 +1,8 @@
+//! tandem-ws's integration tests: real Tandem servers and clients on 127.0.0.1, raw bytes
+//! where the wire is the point, and Python's websockets and aiohttp as independent peers.
+
+mod handshake;
+mod hostile;
+mod interop;
+mod messages;
+mod support;
