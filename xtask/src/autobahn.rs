@@ -9,14 +9,14 @@
 use std::{
     fmt::Write as _,
     fs,
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, Stdio},
+    process::Stdio,
     thread,
     time::{Duration, Instant},
 };
 
-use crate::{Cmd, Result, for_each_arg};
+use crate::{Cmd, Killed, Result, for_each_arg, free_port};
 
 /// Groups that run in seconds; CI runs these (`--quick`). Groups 9, 12 and 13 move hundreds
 /// of megabytes through the suite's Python and take about half an hour on two cores.
@@ -131,7 +131,7 @@ fn tools_dir() -> Result<PathBuf> {
 /// Our echo server under the suite's fuzzing client.
 fn test_server(tools: &Path, work: &Path, cases: &[&str]) -> Result<PathBuf> {
     let port = free_port()?;
-    let _server = Guard(
+    let _server = Killed(
         Cmd::new("target/release/examples/autobahn")
             .args(["server", "--port", &port.to_string()])
             .command()
@@ -168,7 +168,7 @@ fn test_client(tools: &Path, work: &Path, cases: &[&str]) -> Result<PathBuf> {
     let outdir = work.join("client");
     let spec = work.join("fuzzingserver.json");
     write_spec(&spec, &format!(r#""url": "ws://127.0.0.1:{port}""#), &outdir, cases)?;
-    let _suite = Guard(
+    let _suite = Killed(
         Cmd::new("bash")
             .arg(tools.join("wstest.sh"))
             .args(["-m", "fuzzingserver", "-u", "0", "-s"])
@@ -193,21 +193,6 @@ fn write_spec(path: &Path, peer: &str, outdir: &Path, cases: &[&str]) -> Result 
         outdir.display()
     );
     fs::write(path, spec).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Kills a child process when the step ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// Polls until something accepts on `port`: the child's readiness, bounded.

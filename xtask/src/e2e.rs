@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{Cmd, Result, fmt_duration, peers};
+use crate::{Cmd, Killed, Result, fmt_duration, peers};
 
 /// The longest one browser step (a navigation, a form post) may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -60,16 +60,6 @@ pub(crate) fn run() -> Result {
     println!("  {:<24} {:>9}", "total", fmt_duration(start.elapsed()));
     println!("e2e: all passed");
     Ok(())
-}
-
-/// A child process killed and reaped when dropped, whatever the outcome.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn browser_votes() -> Result {

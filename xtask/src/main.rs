@@ -292,6 +292,23 @@ pub(crate) fn positive<T: std::str::FromStr + PartialOrd + Default>(
         .ok_or_else(|| format!("{flag} wants a whole number above 0, got `{value}`"))
 }
 
+/// A port the kernel just handed out and that nothing holds now.
+pub(crate) fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| format!("cannot bind a probe port on 127.0.0.1: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// A child process killed and reaped when dropped, whatever the outcome.
+pub(crate) struct Killed(pub(crate) std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `1m05.3s` / `4.2s`: short enough for a summary column.
 pub(crate) fn fmt_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();

@@ -4,13 +4,13 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Cmd, Result};
+use crate::{Cmd, Result, free_port};
 
 /// The server runs on this core, wrk (or the client under test) on the other:
 /// on a 2-core machine the two never steal each other's cycles.
@@ -138,13 +138,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port the kernel just handed out and that nothing holds now.
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| format!("cannot bind a probe port on 127.0.0.1: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// utime and stime are fields 14 and 15 of /proc/PID/stat. Field 2 (the
