@@ -33,6 +33,13 @@ mod static_files;
 #[allow(dead_code)]
 #[path = "../../upload.rs"]
 mod upload;
+#[allow(dead_code)]
+#[path = "../../ws_chat.rs"]
+mod ws_chat;
+#[allow(dead_code)]
+#[path = "../../ws_echo_client.rs"]
+mod ws_echo_client;
 
 mod client_examples;
 mod server_examples;
+mod ws_examples;
