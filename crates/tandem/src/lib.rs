@@ -211,6 +211,10 @@ pub mod prelude {
         Application, HttpError, IntoResponse, Next, Request, Response, RouteTable, json_response,
         run_app,
     };
+
+    #[cfg(feature = "ws")]
+    #[doc(no_inline)]
+    pub use tandem_ws::{Message, WebSocketResponse, WsConnectExt};
 }
 
 /// README.md's Rust examples, compiled as doc tests so they stay true.
@@ -231,4 +235,6 @@ mod guide {
     mod server_advanced {}
     #[doc = include_str!("../../../docs/guide/testing.md")]
     mod testing {}
+    #[doc = include_str!("../../../docs/guide/websockets.md")]
+    mod websockets {}
 }
