@@ -22,7 +22,8 @@ pub enum Message {
     /// The peer sent a close frame: its code ([`CloseCode::NO_STATUS`] when it had none)
     /// and reason. The close was answered; the next `receive` returns `Closed`.
     Close(CloseCode, String),
-    /// We sent a close frame and are waiting for the peer's.
+    /// We sent a close frame (from a [`WsSender`](crate::WsSender), or for the server's
+    /// shutdown) and are waiting for the peer's; returned once, then `receive` waits for it.
     Closing,
     /// The connection is closed; every later `receive` returns this again.
     Closed,

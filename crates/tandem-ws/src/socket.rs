@@ -319,8 +319,11 @@ impl Reader {
         loop {
             match self.state {
                 State::Closed => return Message::Closed,
+                // Our close frame went out (from another task, or for the server's
+                // shutdown): say so once, as aiohttp's CLOSING, then wait for the answer.
                 State::Open if self.sender.shared().close_sent() => {
                     self.state = State::Closing(Instant::now() + self.options.close_timeout);
+                    return Message::Closing;
                 }
                 _ => {}
             }

@@ -237,3 +237,35 @@ async fn a_message_over_max_msg_size_closes_with_1009() {
         }
     }
 }
+
+/// A close sent through a `WsSender` shows up in the reader as `Closing`, then the peer's
+/// answer as `Close`, as aiohttp's CLOSING and CLOSE.
+#[tokio::test]
+async fn a_close_from_a_sender_is_closing_then_close() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let server = Server::start("/ws", move |req: Request| {
+        let tx = tx.lock().unwrap().take();
+        async move {
+            WebSocketResponse::new().prepare(&req, move |mut ws| async move {
+                let sender = ws.sender();
+                tokio::spawn(async move { sender.close(CloseCode(4100), "from a task").await })
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let first = ws.receive().await;
+                let second = ws.receive().await;
+                let _ = tx.unwrap().send(format!("{first:?} {second:?} {}", ws.is_closed()));
+            })
+        }
+    })
+    .await;
+    let mut ws = ClientSession::new().ws_connect(&server.ws_url("/ws")).await.unwrap();
+    match within(ws.receive()).await {
+        Message::Close(code, reason) => {
+            assert_eq!((code.0, reason.as_str()), (4100, "from a task"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(within(rx).await.unwrap(), r#"Closing Close(CloseCode(4100), "") true"#);
+}
