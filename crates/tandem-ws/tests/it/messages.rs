@@ -263,7 +263,7 @@ async fn a_close_from_a_sender_is_closing_then_close() {
     let mut ws = ClientSession::new().ws_connect(&server.ws_url("/ws")).await.unwrap();
     match within(ws.receive()).await {
         Message::Close(code, reason) => {
-            assert_eq!((code.0, reason.as_str()), (4100, "from a task"))
+            assert_eq!((code.0, reason.as_str()), (4100, "from a task"));
         }
         other => panic!("{other:?}"),
     }
