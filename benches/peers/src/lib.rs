@@ -1,4 +1,7 @@
-//! What both peer servers share: the `--port P` flag and the JSON body type.
+//! What the peers share: the servers' `--port P` flag and JSON body type, and
+//! the load clients' command line and CPU clock.
+
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -16,6 +19,7 @@ pub const PLAINTEXT: &[u8] = b"Hello, World!";
 /// usage message on anything else.
 #[must_use]
 pub fn port_from_args() -> u16 {
+    const SYNOPSIS: &str = "--port P";
     let mut args = std::env::args().skip(1);
     let mut port = None;
     while let Some(arg) = args.next() {
@@ -26,14 +30,77 @@ pub fn port_from_args() -> u16 {
         };
         match value.and_then(|v| v.parse().ok()) {
             Some(p) => port = Some(p),
-            None => usage(&arg),
+            None => usage(SYNOPSIS, &arg),
         }
     }
-    port.unwrap_or_else(|| usage("(missing --port)"))
+    port.unwrap_or_else(|| usage(SYNOPSIS, "(missing --port)"))
 }
 
-fn usage(bad: &str) -> ! {
+/// A load client's command line, as Tandem's loaders take it:
+/// `-d SECS -c C URL`, plus `-s SIZE` for the WebSocket clients.
+pub struct LoadArgs {
+    pub url: String,
+    /// How long to load, in seconds.
+    pub secs: f64,
+    /// Concurrent loops (each on its own connection for the WebSocket clients).
+    pub concurrency: usize,
+    /// The message size in bytes; 0 unless `with_size`.
+    pub size: usize,
+}
+
+/// Parses a load client's command line; `-s SIZE` is required when
+/// `with_size`, refused otherwise. Exits with a usage message on anything bad.
+#[must_use]
+pub fn load_args(with_size: bool) -> LoadArgs {
+    let synopsis = if with_size { "-d SECS -c C -s SIZE URL" } else { "-d SECS -c C URL" };
+    let mut args = std::env::args().skip(1);
+    let (mut url, mut secs, mut concurrency, mut size) = (None, None, None, None);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-d" => secs = args.next().and_then(|v| v.parse().ok()).filter(|s: &f64| *s > 0.0),
+            "-c" => concurrency = args.next().and_then(|v| v.parse().ok()).filter(|c| *c > 0),
+            "-s" if with_size => size = args.next().and_then(|v| v.parse().ok()),
+            _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
+            _ => usage(synopsis, &arg),
+        }
+    }
+    match (url, secs, concurrency, size.or((!with_size).then_some(0))) {
+        (Some(url), Some(secs), Some(concurrency), Some(size)) => {
+            LoadArgs { url, secs, concurrency, size }
+        }
+        _ => usage(synopsis, "(a missing or invalid argument)"),
+    }
+}
+
+/// Prints the usage line and exits with status 2.
+pub fn usage(synopsis: &str, bad: &str) -> ! {
     let name = std::env::args().next().unwrap_or_default();
-    eprintln!("usage: {name} --port P   (bad argument: {bad})");
+    eprintln!("usage: {name} {synopsis}   (bad argument: {bad})");
     std::process::exit(2)
+}
+
+/// Time this process's threads have spent on a CPU, from the first field of
+/// each `/proc/self/task/*/schedstat` (nanoseconds); 0 where that is missing.
+#[must_use]
+pub fn cpu_secs() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let nanos: u64 = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos).as_secs_f64()
+}
+
+/// The largest WebSocket message either tungstenite peer accepts: room for the
+/// bench's 1 MiB messages, the same limit Tandem's `bench_server` and
+/// `ws_load` set (tungstenite's own defaults, 64 MiB and 16 MiB, would do too,
+/// but like for like is simpler to reason about).
+pub const WS_MAX_MSG_SIZE: usize = 2 * 1024 * 1024;
+
+/// tungstenite's settings for both WebSocket peers: defaults but the limits.
+#[must_use]
+pub fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(WS_MAX_MSG_SIZE))
+        .max_frame_size(Some(WS_MAX_MSG_SIZE))
 }

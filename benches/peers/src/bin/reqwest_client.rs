@@ -12,34 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-struct Args {
-    url: String,
-    secs: f64,
-    concurrency: usize,
-}
-
-fn parse_args() -> Args {
-    let mut args = std::env::args().skip(1);
-    let (mut url, mut secs, mut concurrency) = (None, None, None);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "-d" => secs = args.next().and_then(|v| v.parse().ok()).filter(|s: &f64| *s > 0.0),
-            "-c" => concurrency = args.next().and_then(|v| v.parse().ok()).filter(|c| *c > 0),
-            _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
-            _ => usage(&arg),
-        }
-    }
-    match (url, secs, concurrency) {
-        (Some(url), Some(secs), Some(concurrency)) => Args { url, secs, concurrency },
-        _ => usage("(missing or invalid -d, -c or URL)"),
-    }
-}
-
-fn usage(bad: &str) -> ! {
-    let name = std::env::args().next().unwrap_or_default();
-    eprintln!("usage: {name} -d SECS -c C URL   (bad argument: {bad})");
-    std::process::exit(2)
-}
+use bench_peers::{cpu_secs, load_args, usage};
 
 /// GET + read the body until `deadline`; the number of requests completed.
 ///
@@ -57,10 +30,10 @@ async fn worker(client: reqwest::Client, url: String, deadline: Instant) -> u64 
 }
 
 fn main() {
-    let args = parse_args();
+    let args = load_args(false);
     // Checked once here, so a bad URL is a usage error rather than a panic.
     if reqwest::Url::parse(&args.url).is_err() {
-        usage(&args.url);
+        usage("-d SECS -c C URL", &args.url);
     }
     let url = args.url;
     // No proxy from the environment: Tandem's session ignores it by default too.
@@ -83,15 +56,4 @@ fn main() {
         (requests, start.elapsed())
     });
     println!("{requests} requests in {:.3}s, client CPU {:.3}s", elapsed.as_secs_f64(), cpu_secs());
-}
-
-/// Time this process's threads have spent on a CPU, from the first field of
-/// each `/proc/self/task/*/schedstat` (nanoseconds); 0 where that is missing.
-fn cpu_secs() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
-    let nanos: u64 = tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(nanos).as_secs_f64()
 }
