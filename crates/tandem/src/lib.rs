@@ -10,7 +10,7 @@
 //! | [`client`] | `tandem-client` | `ClientSession`, requests, responses, cookies, timeouts, the connector | `client` |
 //! | [`connect`] | `tandem-connect` | the connector on its own: DNS, TCP, TLS, proxies, the pool | `client` |
 //! | `ws` | `tandem-ws` | WebSockets for handlers and sessions | `ws` |
-//! | [`test`] | this crate | [`TestClient`](test::TestClient): an app on a loopback port and a session for it | `client` + `server` |
+//! | [`test`](mod@test) | this crate | [`TestClient`](test::TestClient): an app on a loopback port and a session for it | `client` + `server` |
 //! | [`proto`] | `tandem-proto` | the sans-IO HTTP/1.1 wire protocol | always |
 //! | [`http`] | `http` | the shared vocabulary: `Method`, `StatusCode`, `HeaderMap`, `Uri` | always |
 //! | [`bytes`] | `bytes` | `Bytes` and `BytesMut` | always |
@@ -145,7 +145,7 @@
 //! | `server` | yes | [`web`] |
 //! | `ws` | yes | `ws` (and `client` and `server`, which it builds on) |
 //!
-//! [`test`] needs `client` and `server`. With `default-features = false` only [`proto`],
+//! [`test`](mod@test) needs `client` and `server`. With `default-features = false` only [`proto`],
 //! [`http`] and [`bytes`] remain. TLS (rustls), DNS (system and hickory) and compression
 //! (gzip, deflate, br) are always built into the client and server, which have no features
 //! of their own yet, so the facade offers no flags for them.
