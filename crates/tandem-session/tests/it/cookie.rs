@@ -148,3 +148,21 @@ async fn get_session_without_the_middleware_is_an_error() {
     assert_eq!(resp.status(), 500);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn setup_installs_the_middleware_with_the_default_cookie() {
+    let mut app = tandem_server::Application::new();
+    tandem_session::setup(&mut app, CookieStorage::generate());
+    app.add_get("/", |req: tandem_server::Request| async move {
+        let session = tandem_session::get_session(&req).await?;
+        session.insert("seen", true);
+        Ok::<_, tandem_session::Error>("ok")
+    });
+    let server = Server::start(app).await;
+    let (set_cookie, body) = get(&client(), &server.url("/")).await;
+    assert_eq!(body, "ok");
+    let set_cookie = set_cookie.unwrap();
+    assert!(set_cookie.starts_with(&format!("{DEFAULT_COOKIE_NAME}=")), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
+    server.stop().await;
+}
