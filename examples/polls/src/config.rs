@@ -42,11 +42,24 @@ pub struct Database {
     /// The `SQLite` file, created and seeded on first run. Default `polls.sqlite3` in the
     /// working directory (gitignored in this repository).
     pub path: PathBuf,
+    /// How long a write waits for another instance's, in milliseconds (default
+    /// [`crate::db::DEFAULT_BUSY_TIMEOUT`], 5000).
+    pub busy_timeout_ms: u64,
 }
 
 impl Default for Database {
     fn default() -> Self {
-        Database { path: PathBuf::from("polls.sqlite3") }
+        Database {
+            path: PathBuf::from("polls.sqlite3"),
+            busy_timeout_ms: crate::db::DEFAULT_BUSY_TIMEOUT.as_millis() as u64,
+        }
+    }
+}
+
+impl Database {
+    /// `busy_timeout_ms` as a duration.
+    pub fn busy_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.busy_timeout_ms)
     }
 }
 
@@ -137,6 +150,7 @@ mod tests {
         assert_eq!((config.server.host.as_str(), config.server.port), ("127.0.0.1", 8080));
         assert_eq!(config.session.storage, StorageKind::Cookie);
         assert_eq!(config.database.path, Path::new("polls.sqlite3"));
+        assert_eq!(config.database.busy_timeout(), crate::db::DEFAULT_BUSY_TIMEOUT);
         assert!(config.static_files.dir.join("style.css").is_file());
     }
 

@@ -13,9 +13,9 @@ use std::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-/// How long a query waits for another process's write lock (two instances on one file)
-/// before failing.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default of `[database] busy_timeout_ms`: how long a query waits for another
+/// process's write lock (two instances on one file) before failing.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A poll question.
 #[derive(Clone, Debug, Serialize)]
@@ -56,10 +56,11 @@ pub type DbError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Db {
     /// Opens (creating if needed) the database at `path` and seeds it if it has no
-    /// questions. Blocking: call it before serving.
-    pub fn open(path: &Path) -> rusqlite::Result<Db> {
+    /// questions; a write waits up to `busy_timeout` for another process's. Blocking: call
+    /// it before serving.
+    pub fn open(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Db> {
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.busy_timeout(busy_timeout)?;
         // WAL lets readers in one process go on while another writes: two instances may
         // share the file (docs/deployment.md).
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -175,7 +176,7 @@ mod tests {
     async fn created_seeded_once_and_voted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("polls.sqlite3");
-        let db = Db::open(&path).unwrap();
+        let db = Db::open(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
         let questions = db.questions().await.unwrap();
         assert_eq!(questions.len(), SEED.len());
         let (question, choices) = db.question(questions[0].id).await.unwrap().unwrap();
@@ -185,7 +186,7 @@ mod tests {
         drop(db);
 
         // A second open (a restart, or a second instance) does not seed again.
-        let db = Db::open(&path).unwrap();
+        let db = Db::open(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
         assert_eq!(db.questions().await.unwrap().len(), SEED.len());
         let (_, choices) = db.question(question.id).await.unwrap().unwrap();
         assert_eq!(choices.iter().map(|c| c.votes).collect::<Vec<_>>(), [0, 1, 0]);

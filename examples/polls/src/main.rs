@@ -38,7 +38,7 @@ fn run() -> Result<(), String> {
         Some(path) => Config::load(&path)?,
         None => Config::default(),
     };
-    let db = Db::open(&config.database.path)
+    let db = Db::open(&config.database.path, config.database.busy_timeout())
         .map_err(|e| format!("database {}: {e}", config.database.path.display()))?;
     // Our own runtime rather than run_app's: the Redis session storage connects before the
     // app is built, and its connection must live on the runtime that serves.

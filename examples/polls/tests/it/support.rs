@@ -3,7 +3,7 @@
 
 use std::{future::Future, time::Duration};
 
-use polls::{Config, Db, build_app};
+use polls::{Config, Db, build_app, db::DEFAULT_BUSY_TIMEOUT};
 use tandem_client::{ClientResponse, ClientSession, CookieJar};
 use tandem_server::AppRunner;
 
@@ -30,7 +30,7 @@ pub(crate) struct Polls {
 impl Polls {
     pub(crate) async fn start() -> Polls {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("polls.sqlite3")).unwrap();
+        let db = Db::open(&dir.path().join("polls.sqlite3"), DEFAULT_BUSY_TIMEOUT).unwrap();
         let app = build_app(&Config::default(), db).await.unwrap();
         let mut runner = AppRunner::new(app).unwrap();
         runner.setup().await.unwrap();
