@@ -34,6 +34,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+
+use cpu_time::cpu_secs;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use tandem::{
@@ -67,7 +71,7 @@ enum Stop {
 }
 
 #[derive(Debug)]
-struct Args {
+pub(crate) struct Args {
     stop: Stop,
     connections: usize,
     method: Method,
@@ -77,7 +81,7 @@ struct Args {
     url: String,
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
     let mut args = args.into_iter();
     let (mut requests, mut secs, mut body_file) = (None, None, None);
     let mut connections = DEFAULT_CONNECTIONS;
@@ -144,13 +148,13 @@ fn positive<T: std::str::FromStr + PartialOrd + Default>(
 }
 
 /// What one task measured; the tasks' reports are merged at the end.
-struct Report {
-    latency_us: Histogram<u64>,
+pub(crate) struct Report {
+    pub(crate) latency_us: Histogram<u64>,
     /// Failed requests by [`Error::kind_name`].
-    errors: BTreeMap<&'static str, u64>,
+    pub(crate) errors: BTreeMap<&'static str, u64>,
     /// Responses whose status was not 2xx or 3xx (wrk's count of the same name).
-    non_success: u64,
-    body_bytes: u64,
+    pub(crate) non_success: u64,
+    pub(crate) body_bytes: u64,
 }
 
 impl Report {
@@ -173,7 +177,7 @@ impl Report {
         self.body_bytes += other.body_bytes;
     }
 
-    fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.latency_us.len() + self.errors.values().sum::<u64>()
     }
 }
@@ -276,7 +280,8 @@ async fn tick(bar: ProgressBar, load: Arc<Load>, start: Instant) {
     }
 }
 
-fn run(args: Args) -> Result<(), Error> {
+/// Runs the load; what it measured, and how long it took.
+pub(crate) fn run(args: Args) -> Result<(Report, Duration), Error> {
     let mut builder = ClientSession::builder()
         .connector(Connector::builder().limit(args.connections).build())
         .timeout(ClientTimeout { total: Some(args.timeout), ..ClientTimeout::NONE });
@@ -290,14 +295,7 @@ fn run(args: Args) -> Result<(), Error> {
         .build()
         .expect("a current-thread runtime builds");
 
-    let what = match args.stop {
-        Stop::Requests(n) => format!("{n} requests"),
-        Stop::Secs(s) => format!("{s}s"),
-    };
-    println!("Running {what} test @ {}", args.url);
-    println!("  {} connections, {}", args.connections, args.method);
-
-    let (report, elapsed) = runtime.block_on(async move {
+    Ok(runtime.block_on(async move {
         let start = Instant::now();
         let secs = match args.stop {
             Stop::Secs(s) => s,
@@ -326,9 +324,7 @@ fn run(args: Args) -> Result<(), Error> {
             bar.finish_and_clear();
         }
         (report, elapsed)
-    });
-    print!("{}", summary(&report, elapsed, cpu_secs()));
-    Ok(())
+    }))
 }
 
 /// The report after the run; its last line is `Requests/sec: R`.
@@ -385,17 +381,6 @@ fn micros(us: u64) -> String {
     }
 }
 
-/// Time this process's threads have spent on a CPU, from the first field of
-/// each `/proc/self/task/*/schedstat` (nanoseconds); 0 where that is missing.
-fn cpu_secs() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
-    let nanos: u64 = tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
-        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    Duration::from_nanos(nanos).as_secs_f64()
-}
-
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
@@ -404,8 +389,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let what = match args.stop {
+        Stop::Requests(n) => format!("{n} requests"),
+        Stop::Secs(s) => format!("{s}s"),
+    };
+    println!("Running {what} test @ {}", args.url);
+    println!("  {} connections, {}", args.connections, args.method);
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok((report, elapsed)) => {
+            print!("{}", summary(&report, elapsed, cpu_secs()));
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("loadtest: {} error: {e}", e.kind_name());
             ExitCode::FAILURE

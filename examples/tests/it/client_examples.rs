@@ -12,7 +12,7 @@ use tandem::{
     web::{Application, Request, Response},
 };
 
-use crate::{concurrent_fetch, download};
+use crate::{concurrent_fetch, download, loadtest};
 
 /// Counts requests in flight in the handler, and the most seen at once.
 #[derive(Default)]
@@ -93,5 +93,47 @@ async fn download_streams_the_body_to_a_file() {
 
     let err = download::download(&session, &server.url("/missing"), &path).await.unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
+    server.close().await;
+}
+
+/// Runs `loadtest` with `args` on a thread of its own, as its `main` does: it builds its own
+/// runtime, which cannot start inside the test's.
+async fn loadtest(args: &[&str]) -> loadtest::Report {
+    let args = loadtest::parse_args(args.iter().map(|&a| a.to_owned())).unwrap();
+    let run = std::thread::spawn(move || loadtest::run(args).map(|(report, _)| report));
+    tokio::task::spawn_blocking(move || run.join().expect("loadtest panicked"))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadtest_counts_every_request() {
+    let (server, in_flight) = counting_server().await;
+    let mut app = Application::new();
+    app.add_get("/fail", |_req: Request| async { tandem::http::StatusCode::SERVICE_UNAVAILABLE });
+    let failing = TestClient::new(app).await.unwrap();
+
+    let report = loadtest(&["-n", "300", "-c", "4", &server.url("/")]).await;
+    assert_eq!(report.requests(), 300);
+    assert_eq!(report.latency_us.len(), 300);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!((report.non_success, report.body_bytes), (0, 3_000));
+    let max = in_flight.max.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&max), "{max} requests were in flight at once");
+
+    // A 503 is a response, not an error; so is the 405 of a method the route does not take.
+    let report = loadtest(&["-n", "20", "-c", "2", &failing.url("/fail")]).await;
+    assert_eq!((report.requests(), report.non_success), (20, 20));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let report = loadtest(&["-n", "10", "-c", "2", "-m", "POST", &failing.url("/fail")]).await;
+    assert_eq!((report.requests(), report.non_success), (10, 10));
+
+    // Nothing listens on the server's port once it is closed: every request is an error.
+    let closed = failing.url("/fail");
+    failing.close().await;
+    let report = loadtest(&["-n", "5", "-c", "2", &closed]).await;
+    assert_eq!(report.errors.get("connect"), Some(&5), "{:?}", report.errors);
+    assert_eq!(report.latency_us.len(), 0);
     server.close().await;
 }

@@ -16,6 +16,9 @@ mod hello;
 #[path = "../../json_api.rs"]
 mod json_api;
 #[allow(dead_code)]
+#[path = "../../loadtest.rs"]
+mod loadtest;
+#[allow(dead_code)]
 #[path = "../../middlewares.rs"]
 mod middlewares;
 #[allow(dead_code)]
