@@ -10,7 +10,7 @@ use tandem_server::Request;
 use tandem_ws::WebSocketResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Frame, Server, masked_frame, upgrade_request, within};
+use crate::support::{Frame, Server, masked_frame, report, upgrade_request, within};
 
 /// What the handler's `receive` returned, for the test to check.
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -169,10 +169,9 @@ async fn a_dribbled_header_flood_is_refused_at_the_head_limit() {
 /// connection up, which also ends the blocked send.
 #[tokio::test]
 async fn a_peer_that_stops_reading_is_dropped_by_the_heartbeat() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = Mutex::new(Some(tx));
+    let (report, rx) = report();
     let server = Server::start("/ws", move |req: Request| {
-        let tx = tx.lock().unwrap().take();
+        let report = report.clone();
         async move {
             WebSocketResponse::new().heartbeat(Duration::from_millis(100)).prepare(
                 &req,
@@ -190,7 +189,7 @@ async fn a_peer_that_stops_reading_is_dropped_by_the_heartbeat() {
                     });
                     let msg = ws.receive().await;
                     let (sent, error) = flood.await.unwrap();
-                    let _ = tx.unwrap().send((format!("{msg:?}"), sent, error));
+                    report.send((format!("{msg:?}"), sent, error));
                 },
             )
         }

@@ -8,7 +8,7 @@ use tandem_client::ClientSession;
 use tandem_server::{HttpError, Request, Response};
 use tandem_ws::{CloseCode, Message, WebSocketResponse, WsConnectExt};
 
-use crate::support::{Server, within};
+use crate::support::{Server, report, within};
 
 async fn echo(req: Request) -> Result<Response, HttpError> {
     WebSocketResponse::new().prepare(&req, |mut ws| async move {
@@ -50,14 +50,13 @@ async fn text_binary_and_json_echo_with_and_without_compression() {
 
 #[tokio::test]
 async fn the_handler_sees_the_clients_close_code_and_reason() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
+    let (report, rx) = report();
     let server = Server::start("/ws", move |req: Request| {
-        let tx = tx.lock().unwrap().take();
+        let report = report.clone();
         async move {
             WebSocketResponse::new().prepare(&req, move |mut ws| async move {
                 let msg = ws.receive().await;
-                let _ = tx.unwrap().send(format!("{msg:?} then {:?}", ws.receive().await));
+                report.send(format!("{msg:?} then {:?}", ws.receive().await));
             })
         }
     })
@@ -148,17 +147,16 @@ async fn receive_timeout_returns_a_timeout_and_keeps_the_connection() {
 /// A client that stops answering pings is dropped once half the heartbeat passes.
 #[tokio::test]
 async fn the_heartbeat_closes_a_silent_peer() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
+    let (report, rx) = report();
     let server = Server::start("/ws", move |req: Request| {
-        let tx = tx.lock().unwrap().take();
+        let report = report.clone();
         async move {
             WebSocketResponse::new().heartbeat(Duration::from_millis(100)).prepare(
                 &req,
                 move |mut ws| async move {
                     let msg = ws.receive().await;
                     let lost = matches!(&msg, Message::Error(e) if e.is_timeout());
-                    let _ = tx.unwrap().send((lost, ws.close_code()));
+                    report.send((lost, ws.close_code()));
                 },
             )
         }
@@ -242,10 +240,9 @@ async fn a_message_over_max_msg_size_closes_with_1009() {
 /// answer as `Close`, as aiohttp's CLOSING and CLOSE.
 #[tokio::test]
 async fn a_close_from_a_sender_is_closing_then_close() {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let tx = std::sync::Mutex::new(Some(tx));
+    let (report, rx) = report();
     let server = Server::start("/ws", move |req: Request| {
-        let tx = tx.lock().unwrap().take();
+        let report = report.clone();
         async move {
             WebSocketResponse::new().prepare(&req, move |mut ws| async move {
                 let sender = ws.sender();
@@ -255,7 +252,7 @@ async fn a_close_from_a_sender_is_closing_then_close() {
                     .unwrap();
                 let first = ws.receive().await;
                 let second = ws.receive().await;
-                let _ = tx.unwrap().send(format!("{first:?} {second:?} {}", ws.is_closed()));
+                report.send(format!("{first:?} {second:?} {}", ws.is_closed()));
             })
         }
     })

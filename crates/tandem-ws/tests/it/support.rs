@@ -4,16 +4,45 @@
 //! Timeouts here are upper bounds that turn a hang into a failure; no test sleeps to
 //! synchronise.
 
-use std::{future::IntoFuture, net::SocketAddr, time::Duration};
+use std::{
+    future::IntoFuture,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tandem_server::{AppRunner, Application, Handler};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
+    sync::oneshot,
 };
 
 /// The longest any single wait may take before it counts as a hang.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a handler reports back to its test, once: cloned into the route's handler, sent from
+/// inside the WebSocket callback.
+pub(crate) struct Report<T>(Arc<Mutex<Option<oneshot::Sender<T>>>>);
+
+impl<T> Clone for Report<T> {
+    fn clone(&self) -> Self {
+        Report(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Report<T> {
+    pub(crate) fn send(&self, value: T) {
+        if let Some(tx) = self.0.lock().unwrap().take() {
+            let _ = tx.send(value);
+        }
+    }
+}
+
+pub(crate) fn report<T>() -> (Report<T>, oneshot::Receiver<T>) {
+    let (tx, rx) = oneshot::channel();
+    (Report(Arc::new(Mutex::new(Some(tx)))), rx)
+}
 
 /// A handshake request for `path`, with a valid key; `extra` lines end in `\r\n`.
 pub(crate) fn upgrade_request(path: &str, extra: &str) -> String {
