@@ -6,10 +6,16 @@
 //!
 //! - `GET /plaintext`: `Hello, World!` as text/plain;
 //! - `GET /json`: `{"message":"Hello, World!"}`, serialised per request;
-//! - `POST /echo`: the request body, read whole within the default 1 MiB limit.
+//! - `POST /echo`: the request body, read whole within the default 1 MiB limit;
+//! - `GET /ws`: a WebSocket echo for `cargo xtask bench ws`, taking messages up to 2 MiB.
 
 use serde::Serialize;
-use tandem::web::{Application, Request, Response, RunOptions, json_response};
+use tandem::web::{Application, HttpError, Request, Response, RunOptions, json_response};
+use tandem::ws::{Message as WsMessage, WebSocket, WebSocketResponse};
+
+/// Room for the WebSocket bench's 1 MiB messages (aiohttp's 4 MiB default would do too;
+/// `ws_load` and the tungstenite peers set the same 2 MiB).
+const WS_MAX_MSG_SIZE: usize = 2 * 1024 * 1024;
 
 #[derive(Serialize)]
 struct Message {
@@ -26,6 +32,24 @@ async fn json(_req: Request) -> Response {
 
 async fn echo(mut req: Request) -> Result<Response, tandem::web::Error> {
     Ok(Response::bytes(req.read().await?))
+}
+
+async fn websocket(req: Request) -> Result<Response, HttpError> {
+    WebSocketResponse::new().max_msg_size(WS_MAX_MSG_SIZE).prepare(&req, ws_echo)
+}
+
+/// Sends each text and binary message back; anything else (a close, an error) ends it.
+async fn ws_echo(mut ws: WebSocket) {
+    loop {
+        let sent = match ws.receive().await {
+            WsMessage::Text(text) => ws.send_str(&text).await,
+            WsMessage::Binary(data) => ws.send_bytes(&data).await,
+            _ => break,
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
 }
 
 fn main() -> Result<(), tandem::web::Error> {
@@ -45,5 +69,6 @@ fn main() -> Result<(), tandem::web::Error> {
     app.add_get("/plaintext", plaintext);
     app.add_get("/json", json);
     app.add_post("/echo", echo);
+    app.add_get("/ws", websocket);
     RunOptions::new("127.0.0.1", port).workers(workers).multi_thread(multi_thread).run(app)
 }
