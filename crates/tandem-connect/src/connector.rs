@@ -357,7 +357,7 @@ impl Connector {
         // about 2 KiB, which would otherwise sit inside every checkout's future, and so
         // inside every request's, though most requests reuse a pooled connection; callgrind
         // counted the copies of that space into each request's box in the client (with the
-    // client's own changes in the same commit: 60,912 -> 48,475 instructions per request).
+        // client's own changes in the same commit: 60,912 -> 48,475 instructions per request).
         let open = Box::pin(self.open(origin, tls.as_ref(), options, sock_connect, events));
         let (io, info) = match options.connect_timeout.or(self.inner.connect_timeout) {
             Some(t) => tokio::time::timeout(t, open)
