@@ -6,12 +6,14 @@
 //! and actix-web), and `cargo xtask bench proto-count` counts instructions per
 //! parse under callgrind (`bench/instructions.rs`). `cargo xtask bench client`
 //! drives one fixed server with Tandem's client and with reqwest
-//! (`bench/client.rs`).
+//! (`bench/client.rs`). `cargo xtask bench ws` drives Tandem's WebSockets and
+//! tokio-tungstenite, each client against each server (`bench/ws.rs`).
 
 mod client;
 mod instructions;
 mod load;
 mod server;
+mod ws;
 
 use crate::{Cmd, Result};
 
@@ -19,6 +21,7 @@ pub(crate) fn run(args: &[String]) -> Result {
     match args.split_first().map(|(a, r)| (a.as_str(), r)) {
         Some(("server", rest)) => return server::run(rest),
         Some(("client", rest)) => return client::run(rest),
+        Some(("ws", rest)) => return ws::run(rest),
         Some(("proto-count", [])) => return instructions::run(),
         _ => {}
     }

@@ -15,11 +15,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::load::{self, Server};
-use super::server::{self, Target};
+use super::server::{self, PEERS_MANIFEST, Target, find_exe};
 use crate::{Cmd, Result, for_each_arg, positive};
 
 const USAGE: &str = "cargo xtask bench client [--secs N] [--rounds R]";
-const PEERS_MANIFEST: &str = "benches/peers/Cargo.toml";
 /// The route both clients fetch: 13 bytes of text/plain.
 const PATH: &str = "/plaintext";
 /// The loads: concurrent GET loops (1 = sequential on one connection).
@@ -76,10 +75,17 @@ pub(crate) fn run(args: &[String]) -> Result {
                 order.reverse();
             }
             for client in order {
-                let sample = run_client(&exes.clients[client], &url, opts.secs, concurrency)?;
+                let sample = run_client(
+                    &exes.clients[client],
+                    &url,
+                    opts.secs,
+                    concurrency,
+                    &[],
+                    "requests",
+                )?;
                 println!(
                     "  {} c={concurrency}: {:.0} req/s, client cpu {:.2} µs/req",
-                    CLIENTS[client], sample.req_per_sec, sample.cpu_us_per_req
+                    CLIENTS[client], sample.per_sec, sample.cpu_us_each
                 );
                 samples[load][client].push(sample);
             }
@@ -93,7 +99,7 @@ pub(crate) fn run(args: &[String]) -> Result {
 }
 
 /// Two cores for the pinning, and taskset and setpriv on PATH.
-fn check_machine() -> Result {
+pub(super) fn check_machine() -> Result {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if cores < 2 {
         return Err(format!("needs 2 cores (server on 0, client on 1); this machine has {cores}"));
@@ -116,49 +122,51 @@ fn build() -> Result<Exes> {
         "--bin",
         "reqwest_client",
     ])?);
-    let find = |file: &str| {
-        built
-            .iter()
-            .find(|p| p.file_name().is_some_and(|f| f == file))
-            .cloned()
-            .ok_or(format!("cargo built no `{file}` executable"))
-    };
     Ok(Exes {
-        server: find("hyper_server")?,
-        clients: [find("loadtest")?, find("reqwest_client")?],
+        server: find_exe(&built, "hyper_server")?,
+        clients: [find_exe(&built, "loadtest")?, find_exe(&built, "reqwest_client")?],
     })
 }
 
-/// What one client run measured.
+/// What one client run measured, per request (or per WebSocket message echoed).
 #[derive(Clone, Copy, Debug)]
-struct Sample {
-    req_per_sec: f64,
-    /// The client process's CPU time per completed request.
-    cpu_us_per_req: f64,
+pub(super) struct Sample {
+    /// Requests or messages completed.
+    pub(super) done: f64,
+    pub(super) per_sec: f64,
+    /// The client process's CPU time per completed request or message.
+    pub(super) cpu_us_each: f64,
 }
 
-/// Runs one client pinned to the load core.
-fn run_client(exe: &Path, url: &str, secs: u64, concurrency: usize) -> Result<Sample> {
-    let cmd = Cmd::new("taskset").args(["-c", load::LOAD_CORE]).arg(exe).args([
-        "-d",
-        &secs.to_string(),
-        "-c",
-        &concurrency.to_string(),
-        url,
-    ]);
+/// Runs one loader pinned to the load core: `EXE -d SECS -c CONCURRENCY EXTRA... URL`,
+/// whose summary line counts `unit`s ("requests", "messages").
+pub(super) fn run_client(
+    exe: &Path,
+    url: &str,
+    secs: u64,
+    concurrency: usize,
+    extra: &[&str],
+    unit: &str,
+) -> Result<Sample> {
+    let cmd = Cmd::new("taskset")
+        .args(["-c", load::LOAD_CORE])
+        .arg(exe)
+        .args(["-d", &secs.to_string(), "-c", &concurrency.to_string()])
+        .args(extra)
+        .arg(url);
     let text = cmd.capture()?;
-    let (requests, elapsed, cpu) =
-        parse_output(&text).ok_or_else(|| format!("cannot parse the client's output:\n{text}"))?;
-    if requests == 0 || elapsed <= 0.0 {
-        return Err(format!("`{}` completed no requests:\n{text}", cmd.display()));
+    let (done, elapsed, cpu) = parse_output(&text, unit)
+        .ok_or_else(|| format!("cannot parse the client's output:\n{text}"))?;
+    if done == 0 || elapsed <= 0.0 {
+        return Err(format!("`{}` completed no {unit}:\n{text}", cmd.display()));
     }
-    let requests = load::to_f64(requests);
-    Ok(Sample { req_per_sec: requests / elapsed, cpu_us_per_req: cpu * 1e6 / requests })
+    let done = load::to_f64(done);
+    Ok(Sample { done, per_sec: done / elapsed, cpu_us_each: cpu * 1e6 / done })
 }
 
-/// The loaders' summary line, `N requests in Fs, ..., client CPU Cs` → (N, F, C).
-fn parse_output(text: &str) -> Option<(u64, f64, f64)> {
-    let line = text.lines().find(|l| l.contains(" requests in "))?;
+/// The loaders' summary line, `N UNIT in Fs, ..., client CPU Cs` → (N, F, C).
+fn parse_output(text: &str, unit: &str) -> Option<(u64, f64, f64)> {
+    let line = text.lines().find(|l| l.contains(&format!(" {unit} in ")))?;
     let mut words = line.split_whitespace();
     let requests = words.next()?.parse().ok()?;
     let secs = words.nth(2)?.trim_end_matches(',').strip_suffix('s')?.parse().ok()?;
@@ -193,14 +201,14 @@ fn report(samples: &[[Vec<Sample>; CLIENTS.len()]; CONCURRENCY.len()], opts: &Op
         let col = |client: usize, f: fn(&Sample) -> f64| {
             server::median(samples[load][client].iter().map(f).collect())
         };
-        let (ours, theirs) = (col(0, |s| s.req_per_sec), col(1, |s| s.req_per_sec));
+        let (ours, theirs) = (col(0, |s| s.per_sec), col(1, |s| s.per_sec));
         let _ = writeln!(
             out,
             "| {} | {ours:.0} | {theirs:.0} | {:.2} | {:.2} | {:.2} |",
             load_name(concurrency),
             ours / theirs,
-            col(0, |s| s.cpu_us_per_req),
-            col(1, |s| s.cpu_us_per_req),
+            col(0, |s| s.cpu_us_each),
+            col(1, |s| s.cpu_us_each),
         );
         ratios.push((concurrency, ours, theirs));
     }
@@ -239,16 +247,19 @@ mod tests {
         let ours = "Running 3s test @ http://127.0.0.1:1/plaintext\n  32 connections, GET\n  \
                     12345 requests in 3.001s, 0.16 MB read, client CPU 2.500s\n\
                     Requests/sec: 4113.63\n";
-        assert_eq!(parse_output(ours), Some((12_345, 3.001, 2.5)));
+        assert_eq!(parse_output(ours, "requests"), Some((12_345, 3.001, 2.5)));
         let reqwest = "7 requests in 1.000s, client CPU 0.500s\n";
-        assert_eq!(parse_output(reqwest), Some((7, 1.0, 0.5)));
-        assert_eq!(parse_output("7 requests in 1.000s\n"), None);
-        assert_eq!(parse_output("garbage"), None);
+        assert_eq!(parse_output(reqwest, "requests"), Some((7, 1.0, 0.5)));
+        let ws = "9 messages in 2.000s, client CPU 0.250s\n";
+        assert_eq!(parse_output(ws, "messages"), Some((9, 2.0, 0.25)));
+        assert_eq!(parse_output(ws, "requests"), None);
+        assert_eq!(parse_output("7 requests in 1.000s\n", "requests"), None);
+        assert_eq!(parse_output("garbage", "requests"), None);
     }
 
     #[test]
     fn table() {
-        let s = |req_per_sec, cpu_us_per_req| Sample { req_per_sec, cpu_us_per_req };
+        let s = |per_sec, cpu_us_each| Sample { done: 1.0, per_sec, cpu_us_each };
         let samples = [
             [vec![s(120.0, 9.0), s(100.0, 11.0), s(110.0, 10.0)], vec![s(100.0, 12.0); 3]],
             [vec![s(300.0, 3.0)], vec![s(400.0, 2.5)]],

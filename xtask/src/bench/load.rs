@@ -119,7 +119,7 @@ impl Server {
     }
 
     /// The process's user + system CPU time so far, all threads, in clock ticks.
-    fn cpu_ticks(&self) -> Result<u64> {
+    pub(super) fn cpu_ticks(&self) -> Result<u64> {
         let path = format!("/proc/{}/stat", self.child.id());
         let stat = fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
         parse_cpu_ticks(&stat).ok_or_else(|| format!("cannot parse utime/stime in {path}"))
@@ -138,6 +138,11 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Clock ticks per second, the unit of [`Server::cpu_ticks`].
+pub(super) fn clk_tck() -> u64 {
+    Cmd::new("getconf").arg("CLK_TCK").read().and_then(|s| s.parse().ok()).unwrap_or(100)
 }
 
 /// utime and stime are fields 14 and 15 of /proc/PID/stat. Field 2 (the

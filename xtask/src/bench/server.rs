@@ -18,7 +18,8 @@ use crate::{Cmd, Result, for_each_arg, peers, positive};
 
 const USAGE: &str =
     "cargo xtask bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web]";
-const PEERS_MANIFEST: &str = "benches/peers/Cargo.toml";
+/// The peers' own workspace (`benches/peers/`), built with `--manifest-path`.
+pub(super) const PEERS_MANIFEST: &str = "benches/peers/Cargo.toml";
 /// Idle keep-alive connections opened for the memory probe.
 const IDLE_CONNS: usize = 5_000;
 /// File descriptors the probe needs in xtask and in the server (which
@@ -72,8 +73,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         SERVERS.into_iter().filter(|s| opts.only.is_none_or(|o| o == *s)).collect();
     check_machine()?;
     let exes = build(&servers)?;
-    let clk_tck =
-        Cmd::new("getconf").arg("CLK_TCK").read().and_then(|s| s.parse().ok()).unwrap_or(100);
+    let clk_tck = load::clk_tck();
     let script = PipelineScript::write()?;
 
     let mut samples: Vec<(&str, Vec<Sample>)> = servers.iter().map(|s| (*s, Vec::new())).collect();
@@ -187,10 +187,18 @@ fn build(servers: &[&'static str]) -> Result<Vec<(&'static str, PathBuf)>> {
                 "hyper" => "hyper_server",
                 _ => "actix_server",
             };
-            let exe = built.iter().find(|p| p.file_name().is_some_and(|f| f == file));
-            exe.map(|p| (*name, p.clone())).ok_or(format!("cargo built no `{file}` executable"))
+            find_exe(&built, file).map(|exe| (*name, exe))
         })
         .collect()
+}
+
+/// The executable named `file` among those [`cargo_build`] returned.
+pub(super) fn find_exe(built: &[PathBuf], file: &str) -> Result<PathBuf> {
+    built
+        .iter()
+        .find(|p| p.file_name().is_some_and(|f| f == file))
+        .cloned()
+        .ok_or(format!("cargo built no `{file}` executable"))
 }
 
 /// `cargo build --release ARGS`, returning the executables cargo reports
