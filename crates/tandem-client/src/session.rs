@@ -365,10 +365,12 @@ impl ClientSession {
 
     /// `url` joined to the base URL if it is relative, and checked.
     pub(crate) fn resolve_url(&self, url: &str) -> Result<Url, Error> {
+        // One parse: an absolute URL was parsed twice here before, to tell it from a
+        // relative one and again to check it, about 6,000 instructions each (callgrind).
+        check_raw(url)?;
         match (&self.inner.base_url, Url::parse(url)) {
-            (_, Ok(_)) => parse_url(url),
+            (_, Ok(parsed)) => check_url(parsed, url),
             (Some(base), Err(url::ParseError::RelativeUrlWithoutBase)) => {
-                check_raw(url)?;
                 let joined = base.join(url).map_err(|e| invalid_url(e, url))?;
                 // The host came from the base URL, checked when the session was built.
                 Ok(joined)
@@ -407,9 +409,11 @@ fn check_url(url: Url, raw: &str) -> Result<Url, Error> {
         Some(Host::Ipv4(ip)) => {
             // WHATWG parsing turns `2130706433`, `017700000001` and `127.1` into
             // 127.0.0.1; aiohttp 3.14.1 refuses such hosts, and so do we: only the
-            // canonical dotted form is an IPv4 host.
-            let canonical = ip.to_string();
-            if raw_host(raw).is_none_or(|h| h != canonical) {
+            // canonical dotted form is an IPv4 host. std's parser accepts exactly that
+            // form (four decimal octets, no leading zeros), and costs far less than
+            // formatting the address to compare (about 4,500 instructions a request).
+            let canonical = raw_host(raw).and_then(|h| h.parse::<std::net::Ipv4Addr>().ok());
+            if canonical != Some(ip) {
                 return Err(invalid_url("non-canonical IPv4 host", raw));
             }
         }
@@ -435,9 +439,10 @@ fn origin_of(url: &Url) -> Result<Origin, Error> {
         _ => Scheme::Http,
     };
     let host = match url.host() {
+        // The URL's own serialisation of an IPv4 address is the dotted form, so it is
+        // copied rather than formatted again.
         Some(Host::Ipv6(ip)) => ip.to_string(),
-        Some(Host::Ipv4(ip)) => ip.to_string(),
-        Some(Host::Domain(d)) => d.to_owned(),
+        Some(Host::Ipv4(_) | Host::Domain(_)) => url.host_str().unwrap_or_default().to_owned(),
         None => return Err(invalid_url("no host", url.as_str())),
     };
     Ok(Origin::new(scheme, &host, url.port_or_known_default().unwrap_or(scheme.default_port())))
@@ -452,14 +457,15 @@ fn wire_headers(
     content_type: Option<&'static str>,
 ) -> Result<HeaderMap, Error> {
     let mut out = HeaderMap::with_capacity(headers.len() + inner.headers.len() + 6);
-    let host = match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        (None, _) => return Err(invalid_url("no host", url.as_str())),
-    };
+    if url.host_str().is_none() {
+        return Err(invalid_url("no host", url.as_str()));
+    }
+    // The URL's serialised `host[:port]`, the port there only when it is not the default:
+    // a slice, where formatting the two cost about 1,500 instructions a request.
+    let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
     out.insert(
         header::HOST,
-        HeaderValue::try_from(host).map_err(|e| Error::new(Kind::Request, e))?,
+        HeaderValue::from_str(host).map_err(|e| Error::new(Kind::Request, e))?,
     );
     for (name, value) in &inner.headers {
         if !headers.contains_key(name) {
@@ -763,6 +769,9 @@ mod tests {
             "http://2130706433/",
             "http://017700000001/",
             "http://127.1/",
+            "http://0x7f.0.0.1/",
+            "http://127.0.0.01/",
+            "http://127.000.0.1/",
             "relative/path",
             "http://[::1",
         ] {
@@ -771,6 +780,7 @@ mod tests {
         assert!(s.resolve_url("http://127.0.0.1:8080/").is_ok());
         assert!(s.resolve_url("http://user:pw@127.0.0.1:8080/").is_ok());
         assert!(s.resolve_url("http://[::1]:8080/").is_ok());
+        assert!(s.resolve_url("http://user@10.0.0.255:80/").is_ok());
         let s = ClientSession::builder().base_url("http://a.example/api/").build();
         assert_eq!(s.resolve_url("v1/x?q=1").unwrap().as_str(), "http://a.example/api/v1/x?q=1");
         assert_eq!(s.resolve_url("http://b.example/").unwrap().as_str(), "http://b.example/");
@@ -786,6 +796,11 @@ mod tests {
         let out = wire_headers(&s.inner, &url, &given, Some("text/plain")).unwrap();
         assert_eq!(out.keys().next(), Some(&header::HOST));
         assert_eq!(out[header::HOST], "a.example:8080");
+        for (url, host) in [("http://a:80/", "a"), ("https://u:p@[::1]:8443/x", "[::1]:8443")] {
+            let url = Url::parse(url).unwrap();
+            let out = wire_headers(&s.inner, &url, &HeaderMap::new(), None).unwrap();
+            assert_eq!(out[header::HOST], host);
+        }
         assert_eq!(out["x-default"], "2");
         assert_eq!(out[header::ACCEPT], "text/html");
         assert_eq!(out[header::USER_AGENT], USER_AGENT);
