@@ -93,6 +93,14 @@ impl ResponseInfo {
 /// response allows keep-alive); dropping the response before that closes it.
 #[derive(Debug)]
 pub struct ClientResponse {
+    // Boxed: a response is about 1.3 KiB, and it is moved out through the exchange, the
+    // redirect loop and the caller's own futures; a pointer moves for free (callgrind:
+    // 35,453 -> 33,888 instructions per sequential request, most of it `memcpy`).
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     info: ResponseInfo,
     history: Vec<ResponseInfo>,
     content: Content,
@@ -117,67 +125,69 @@ impl ClientResponse {
         content: Content,
         charset_fallback: Option<CharsetResolver>,
     ) -> Self {
-        ClientResponse { info, history: Vec::new(), content, charset_fallback }
+        let inner = Inner { info, history: Vec::new(), content, charset_fallback };
+        ClientResponse { inner: Box::new(inner) }
     }
 
     /// The body reader's connection side, for [`upgrade`](Self::upgrade).
     pub(crate) fn into_raw(self) -> crate::conn::RawBody {
-        self.content.into_raw()
+        self.inner.content.into_raw()
     }
 
     pub(crate) fn set_history(&mut self, history: Vec<ResponseInfo>) {
-        self.history = history;
+        self.inner.history = history;
     }
 
     /// The status.
     pub fn status(&self) -> StatusCode {
-        self.info.status
+        self.inner.info.status
     }
 
     /// Whether the status is below 400 (aiohttp's `ok`).
     pub fn ok(&self) -> bool {
-        self.info.status.as_u16() < 400
+        self.inner.info.status.as_u16() < 400
     }
 
     /// The reason phrase as the server sent it.
     pub fn reason(&self) -> &str {
-        &self.info.reason
+        &self.inner.info.reason
     }
 
     /// The fields: case-insensitive and multi-valued.
     pub fn headers(&self) -> &HeaderMap {
-        &self.info.headers
+        &self.inner.info.headers
     }
 
     /// The final URL, after redirects.
     pub fn url(&self) -> &Url {
-        &self.info.url
+        &self.inner.info.url
     }
 
     /// The HTTP version.
     pub fn version(&self) -> Version {
-        self.info.version
+        self.inner.info.version
     }
 
     /// The fields as the server wrote them, in order and original case (aiohttp's
     /// `raw_headers`).
     pub fn raw_headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
-        self.info.raw_headers()
+        self.inner.info.raw_headers()
     }
 
     /// The request as sent (aiohttp's `request_info`).
     pub fn request_info(&self) -> &RequestInfo {
-        &self.info.request
+        &self.inner.info.request
     }
 
     /// Each redirect response that led here, earliest first; empty if there were none.
     pub fn history(&self) -> &[ResponseInfo] {
-        &self.history
+        &self.inner.history
     }
 
     /// The cookies this response set (its `Set-Cookie` fields); malformed ones are skipped.
     pub fn cookies(&self) -> Vec<cookie::Cookie<'static>> {
-        self.info
+        self.inner
+            .info
             .headers
             .get_all(header::SET_COOKIE)
             .iter()
@@ -190,6 +200,7 @@ impl ClientResponse {
     /// (`application/octet-stream` when absent, as aiohttp).
     pub fn content_type(&self) -> String {
         let value = self
+            .inner
             .info
             .headers
             .get(header::CONTENT_TYPE)
@@ -200,7 +211,7 @@ impl ClientResponse {
 
     /// The `charset` parameter of `Content-Type`, if any.
     pub fn charset(&self) -> Option<String> {
-        let value = self.info.headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+        let value = self.inner.info.headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
         value.split(';').skip(1).find_map(|param| {
             let (name, value) = param.split_once('=')?;
             name.trim()
@@ -211,21 +222,21 @@ impl ClientResponse {
 
     /// The body as a stream.
     pub fn content(&mut self) -> &mut Content {
-        &mut self.content
+        &mut self.inner.content
     }
 
     /// The body as a stream of pieces, consuming the response: to pipe it into another
     /// request's [`body_stream`](crate::RequestBuilder::body_stream), say.
     pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send {
         futures_util::stream::try_unfold(self, |mut resp| async move {
-            Ok(resp.content.chunk().await?.map(|piece| (piece, resp)))
+            Ok(resp.inner.content.chunk().await?.map(|piece| (piece, resp)))
         })
     }
 
     /// The whole (rest of the) body.
     pub async fn read(&mut self) -> Result<Bytes, Error> {
-        let url = &self.info.url;
-        self.content.read_to_end().await.map_err(|e| e.with_url(url))
+        let url = &self.inner.info.url;
+        self.inner.content.read_to_end().await.map_err(|e| e.with_url(url))
     }
 
     /// The body as text. The encoding is, in order: the `charset` of `Content-Type`; a byte
@@ -243,9 +254,9 @@ impl ClientResponse {
         let encoding = match encoding_rs::Encoding::for_bom(&body) {
             Some((bom, _)) => bom,
             None if std::str::from_utf8(&body).is_ok() => encoding_rs::UTF_8,
-            None => match &self.charset_fallback {
+            None => match &self.inner.charset_fallback {
                 Some(resolver) => {
-                    let label = (resolver.0)(&self.info, &body);
+                    let label = (resolver.0)(&self.inner.info, &body);
                     encoding_by_label(&label)?
                 }
                 None => encoding_rs::UTF_8,
@@ -272,7 +283,7 @@ impl ClientResponse {
                 Kind::Decode,
                 format!("attempt to decode JSON with unexpected mimetype: {content_type}"),
             )
-            .with_url(&self.info.url));
+            .with_url(&self.inner.info.url));
         }
         self.json_unchecked().await
     }
@@ -284,7 +295,7 @@ impl ClientResponse {
         // `Option<T>` reads as `None`.
         let body: &[u8] = if body.trim_ascii().is_empty() { b"null" } else { &body };
         serde_json::from_slice(body)
-            .map_err(|e| Error::new(Kind::Decode, e).with_url(&self.info.url))
+            .map_err(|e| Error::new(Kind::Decode, e).with_url(&self.inner.info.url))
     }
 
     /// `Err` with [`Error::is_status`] if the status is 400 or more (aiohttp's
@@ -293,7 +304,7 @@ impl ClientResponse {
         if self.ok() {
             Ok(self)
         } else {
-            Err(Error::bare(Kind::Status(self.info.status)).with_url(&self.info.url))
+            Err(Error::bare(Kind::Status(self.inner.info.status)).with_url(&self.inner.info.url))
         }
     }
 
@@ -302,16 +313,16 @@ impl ClientResponse {
         if self.ok() {
             Ok(())
         } else {
-            Err(Error::bare(Kind::Status(self.info.status)).with_url(&self.info.url))
+            Err(Error::bare(Kind::Status(self.inner.info.status)).with_url(&self.inner.info.url))
         }
     }
 
     pub(crate) fn info(&self) -> &ResponseInfo {
-        &self.info
+        &self.inner.info
     }
 
     pub(crate) async fn drain(&mut self, limit: usize) {
-        self.content.drain(limit).await;
+        self.inner.content.drain(limit).await;
     }
 }
 
