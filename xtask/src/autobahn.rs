@@ -70,7 +70,15 @@ pub(crate) fn run(args: &[String]) -> Result {
     let opts = parse(args)?;
     let tools = tools_dir()?;
     Cmd::new("bash").arg(tools.join("setup.sh")).run()?;
-    Cmd::cargo().args(["build", "--release", "--example", "autobahn"]).run()?;
+    // The quick groups move little data, so CI's debug build (already made by the test
+    // step) serves; the whole suite, with its 16 MiB messages, wants release.
+    let profile = if opts.quick { "debug" } else { "release" };
+    let mut build = Cmd::cargo().args(["build", "--example", "autobahn"]);
+    if !opts.quick {
+        build = build.arg("--release");
+    }
+    build.run()?;
+    let exe = PathBuf::from(format!("target/{profile}/examples/autobahn"));
     let work = PathBuf::from("target/autobahn");
     fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
     let cases: Vec<&str> = if opts.quick { QUICK_CASES.to_vec() } else { vec!["*"] };
@@ -81,8 +89,8 @@ pub(crate) fn run(args: &[String]) -> Result {
         }
         let started = Instant::now();
         let report = match side {
-            Side::Server => test_server(&tools, &work, &cases)?,
-            Side::Client => test_client(&tools, &work, &cases)?,
+            Side::Server => test_server(&exe, &tools, &work, &cases)?,
+            Side::Client => test_client(&exe, &tools, &work, &cases)?,
         };
         let got = verdicts(
             &fs::read_to_string(&report).map_err(|e| format!("{}: {e}", report.display()))?,
@@ -129,10 +137,10 @@ fn tools_dir() -> Result<PathBuf> {
 }
 
 /// Our echo server under the suite's fuzzing client.
-fn test_server(tools: &Path, work: &Path, cases: &[&str]) -> Result<PathBuf> {
+fn test_server(exe: &Path, tools: &Path, work: &Path, cases: &[&str]) -> Result<PathBuf> {
     let port = free_port()?;
     let _server = Killed(
-        Cmd::new("target/release/examples/autobahn")
+        Cmd::new(exe)
             .args(["server", "--port", &port.to_string()])
             .command()
             .stdout(Stdio::null())
@@ -163,7 +171,7 @@ fn test_server(tools: &Path, work: &Path, cases: &[&str]) -> Result<PathBuf> {
 }
 
 /// Our client against the suite's fuzzing server.
-fn test_client(tools: &Path, work: &Path, cases: &[&str]) -> Result<PathBuf> {
+fn test_client(exe: &Path, tools: &Path, work: &Path, cases: &[&str]) -> Result<PathBuf> {
     let port = free_port()?;
     let outdir = work.join("client");
     let spec = work.join("fuzzingserver.json");
@@ -179,9 +187,7 @@ fn test_client(tools: &Path, work: &Path, cases: &[&str]) -> Result<PathBuf> {
             .map_err(|e| format!("starting wstest: {e}"))?,
     );
     wait_for_port(port)?;
-    Cmd::new("target/release/examples/autobahn")
-        .args(["client", "--url", &format!("ws://127.0.0.1:{port}")])
-        .run()?;
+    Cmd::new(exe).args(["client", "--url", &format!("ws://127.0.0.1:{port}")]).run()?;
     Ok(outdir.join("index.json"))
 }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::{Cmd, Result, fmt_duration, peers};
+use crate::{Cmd, Result, autobahn, fmt_duration, peers};
 
 /// What a step does: an in-process function or an external command.
 enum Action {
@@ -32,6 +32,12 @@ fn steps() -> Vec<Step> {
             action: cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
         },
         Step { name: "test", action: cargo(&["test", "--workspace"]) },
+        // WebSocket conformance, both sides, on the groups that take seconds; the whole
+        // suite is `cargo xtask autobahn` (about half an hour).
+        Step {
+            name: "autobahn (quick)",
+            action: Action::Func(|| autobahn::run(&["--quick".to_owned()])),
+        },
         // The parser's tests again with overflow checks off (release profile).
         // aiohttp's CVE-2025-69227 was a guard that held only while Python's
         // asserts were on (`python -O` strips them, leaving a DoS). Rust's
