@@ -40,6 +40,38 @@ pub const FLUSH_BYTES: usize = 64 * 1024;
 /// gives up and closes instead.
 pub const MAX_DRAIN: u64 = 64 * 1024;
 
+/// Buffers kept per thread for connections that wake from idle: an idle connection gives
+/// its read and write buffers back (so it holds only its socket), and the next one to wake
+/// takes them instead of allocating. Under keep-alive load every request starts idle, and
+/// freeing and allocating two buffers each time cost about 800 instructions a request
+/// (callgrind, one request per round trip: 10,915 -> 10,072). At most this many wait per
+/// thread (the default of [`ServerConfig::spare_buffers`]); the rest are freed, so idle
+/// connections never hold more than this between them.
+pub const SPARE_BUFFERS: usize = 32;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty buffer, from the thread's spares if it has one.
+fn spare_buffer() -> BytesMut {
+    SPARE.with(|spare| spare.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Keeps `buf`, emptied, for [`spare_buffer`] if fewer than `keep` wait; else frees it.
+fn give_back(mut buf: BytesMut, keep: usize) {
+    if buf.capacity() == 0 {
+        return;
+    }
+    buf.clear();
+    SPARE.with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < keep {
+            spare.push(buf);
+        }
+    });
+}
+
 /// Serves one connection until it closes, fails, times out or the server shuts down.
 pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
     read: R,
@@ -235,8 +267,8 @@ impl Conn<'_> {
         let read = self.read.as_mut().expect("the read half is home between requests");
         if idle {
             // Give the buffers back while nothing is expected.
-            read.buf = BytesMut::new();
-            self.wbuf = BytesMut::new();
+            give_back(std::mem::take(&mut read.buf), self.config.spare_buffers);
+            give_back(std::mem::take(&mut self.wbuf), self.config.spare_buffers);
             let ready = poll_fn(|cx| read.io.poll_read_ready(cx));
             tokio::select! {
                 biased;
@@ -244,6 +276,8 @@ impl Conn<'_> {
                 () = self.timer.as_mut() => return Ok(Wait::TimedOut),
                 r = ready => r?,
             }
+            read.buf = spare_buffer();
+            self.wbuf = spare_buffer();
         }
         read.buf.reserve(READ_CHUNK);
         tokio::select! {
@@ -314,5 +348,25 @@ impl Conn<'_> {
         let response = Response::text(body).with_status(status);
         write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false, None).await?;
         io.write_all_buf(&mut self.wbuf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spare_buffers_are_bounded_and_empty() {
+        for _ in 0..3 {
+            give_back(BytesMut::from(&b"leftover"[..]), 2);
+        }
+        give_back(BytesMut::new(), 2);
+        let (a, b, c) = (spare_buffer(), spare_buffer(), spare_buffer());
+        assert!(a.is_empty() && a.capacity() >= 8);
+        assert!(b.is_empty() && b.capacity() >= 8);
+        // Only two were kept, and an unallocated buffer is never kept.
+        assert_eq!(c.capacity(), 0);
+        give_back(a, 0);
+        assert_eq!(spare_buffer().capacity(), 0);
     }
 }

@@ -13,7 +13,7 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-pub use conn::{FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES};
+pub use conn::{FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, SPARE_BUFFERS};
 pub(crate) use write::Writer;
 
 use crate::{App, Application, Error, handler::BoxFuture, payload::ConnRead};
@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How long shutdown waits for in-flight requests ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
     pub shutdown_timeout: Duration,
+    /// How many buffers idle connections leave on each thread for the next to wake
+    /// ([`SPARE_BUFFERS`]); 0 frees them instead.
+    pub spare_buffers: usize,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +54,7 @@ impl Default for ServerConfig {
             head_timeout: DEFAULT_HEAD_TIMEOUT,
             limits: Limits::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            spare_buffers: SPARE_BUFFERS,
         }
     }
 }
