@@ -9,7 +9,7 @@ use std::{
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::{Io, Origin, Proxy, TlsInfo, pool::Lease};
+use crate::{Io, Origin, Proxy, pool::Lease};
 
 /// What is known about a connection's transport.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +21,18 @@ pub struct ConnectionInfo {
     pub local_addr: Option<SocketAddr>,
     /// The TLS session, for https.
     pub tls: Option<TlsInfo>,
+}
+
+/// What the handshake settled, kept with the connection.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// The protocol version: `"TLSv1_3"` or `"TLSv1_2"`.
+    pub version: Option<&'static str>,
+    /// The ALPN protocol the server chose, if any.
+    pub alpn: Option<Vec<u8>>,
+    /// The server's leaf certificate, DER.
+    pub peer_certificate: Option<Vec<u8>>,
 }
 
 /// One connection from a [`Connector`](crate::Connector). Dropping it closes it;

@@ -96,6 +96,7 @@ pub struct ConnectorBuilder {
     tls: Option<TlsConfig>,
     unix_socket: Option<PathBuf>,
     overrides: HashMap<String, Vec<SocketAddr>>,
+    #[cfg(feature = "dns")]
     nameservers: Vec<SocketAddr>,
 }
 
@@ -119,6 +120,7 @@ impl Default for ConnectorBuilder {
             tls: None,
             unix_socket: None,
             overrides: HashMap::new(),
+            #[cfg(feature = "dns")]
             nameservers: Vec::new(),
         }
     }
@@ -177,7 +179,9 @@ impl ConnectorBuilder {
     }
 
     /// Asks these DNS servers (UDP, then TCP) instead of the system resolver, as aiohttp's
-    /// `AsyncResolver(nameservers=[...])`. The cache settings still apply.
+    /// `AsyncResolver(nameservers=[...])`. The cache settings still apply. Needs the `dns`
+    /// feature (hickory); without it the system resolver is the only one.
+    #[cfg(feature = "dns")]
     #[must_use]
     pub fn nameservers(mut self, servers: impl IntoIterator<Item = SocketAddr>) -> Self {
         self.nameservers = servers.into_iter().collect();
@@ -264,6 +268,14 @@ impl ConnectorBuilder {
         if let Some(config) = self.tls {
             let _ = tls.set(config);
         }
+        let resolver = Resolver::new(
+            self.use_dns_cache,
+            self.ttl_dns_cache,
+            self.dns_cache_max_size,
+            self.overrides,
+        );
+        #[cfg(feature = "dns")]
+        let resolver = resolver.with_nameservers(&self.nameservers);
         Connector {
             inner: Arc::new(Inner {
                 pool: Arc::new(Pool::new(
@@ -272,13 +284,7 @@ impl ConnectorBuilder {
                     self.keepalive_timeout,
                     self.force_close,
                 )),
-                resolver: Resolver::new(
-                    self.use_dns_cache,
-                    self.ttl_dns_cache,
-                    self.dns_cache_max_size,
-                    self.overrides,
-                    &self.nameservers,
-                ),
+                resolver,
                 tcp: TcpOptions {
                     happy_eyeballs_delay: self.happy_eyeballs_delay,
                     family: self.family,
@@ -401,7 +407,7 @@ impl Connector {
         if let Some(config) = self.inner.tls.get() {
             return Ok(config.clone());
         }
-        let built = TlsConfig::builder().verify_ssl(self.inner.verify_ssl).build()?;
+        let built = tls::default_config(self.inner.verify_ssl)?;
         Ok(self.inner.tls.get_or_init(|| built).clone())
     }
 

@@ -10,7 +10,8 @@
 //! The resolver behind the cache is the system's (`getaddrinfo` on a blocking thread, via
 //! `tokio::net::lookup_host`) or, given nameservers, hickory's, as aiohttp's
 //! `AsyncResolver(nameservers=[...])`. Hickory's own cache is turned off: ours is the one
-//! whose TTL the user set.
+//! whose TTL the user set. Without the `dns` feature there is no hickory, and so no custom
+//! nameservers.
 
 use std::{
     collections::HashMap,
@@ -23,6 +24,7 @@ use std::{
     time::Duration,
 };
 
+#[cfg(feature = "dns")]
 use hickory_resolver::{
     TokioResolver,
     config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts},
@@ -68,6 +70,7 @@ pub(crate) struct Resolver {
     /// Fixed answers per host, as reqwest's `resolve_to_addrs`; checked before anything else.
     overrides: HashMap<String, Vec<SocketAddr>>,
     /// Custom nameservers; `None` means the system resolver.
+    #[cfg(feature = "dns")]
     hickory: Option<TokioResolver>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -79,17 +82,24 @@ impl Resolver {
         ttl: Option<Duration>,
         max_size: usize,
         overrides: HashMap<String, Vec<SocketAddr>>,
-        nameservers: &[SocketAddr],
     ) -> Self {
         Resolver {
             cache: use_cache.then(|| Mutex::new(HashMap::new())),
             ttl,
             max_size: max_size.max(1),
             overrides,
-            hickory: (!nameservers.is_empty()).then(|| hickory(nameservers)),
+            #[cfg(feature = "dns")]
+            hickory: None,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
+    }
+
+    /// Asks `nameservers` instead of the system resolver (none: the system resolver).
+    #[cfg(feature = "dns")]
+    pub(crate) fn with_nameservers(mut self, nameservers: &[SocketAddr]) -> Self {
+        self.hickory = (!nameservers.is_empty()).then(|| hickory(nameservers));
+        self
     }
 
     fn cache(&self) -> Option<MutexGuard<'_, Cache>> {
@@ -211,15 +221,7 @@ impl Resolver {
         if let Some(ev) = events {
             ev.dns_resolvehost_start(host);
         }
-        let addrs: Arc<[SocketAddr]> = match &self.hickory {
-            None => tokio::net::lookup_host((host, port)).await?.collect(),
-            Some(r) => {
-                // A trailing dot makes the name fully qualified: no search-domain guessing.
-                let fqdn = if host.ends_with('.') { host.to_owned() } else { format!("{host}.") };
-                let found = r.lookup_ip(fqdn).await.map_err(io::Error::other)?;
-                found.iter().map(|ip| SocketAddr::new(ip, port)).collect()
-            }
-        };
+        let addrs = self.ask(host, port).await?;
         if addrs.is_empty() {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no addresses"));
         }
@@ -228,10 +230,23 @@ impl Resolver {
         }
         Ok((addrs, Instant::now()))
     }
+
+    /// The custom nameservers if there are any, else the system resolver.
+    async fn ask(&self, host: &str, port: u16) -> io::Result<Arc<[SocketAddr]>> {
+        #[cfg(feature = "dns")]
+        if let Some(r) = &self.hickory {
+            // A trailing dot makes the name fully qualified: no search-domain guessing.
+            let fqdn = if host.ends_with('.') { host.to_owned() } else { format!("{host}.") };
+            let found = r.lookup_ip(fqdn).await.map_err(io::Error::other)?;
+            return Ok(found.iter().map(|ip| SocketAddr::new(ip, port)).collect());
+        }
+        Ok(tokio::net::lookup_host((host, port)).await?.collect())
+    }
 }
 
 /// A hickory resolver that asks `nameservers` over UDP, falling back to TCP for truncated
 /// answers, and returns both families for Happy Eyeballs to choose from.
+#[cfg(feature = "dns")]
 fn hickory(nameservers: &[SocketAddr]) -> TokioResolver {
     let mut config = ResolverConfig::new();
     for &addr in nameservers {
@@ -258,7 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn ip_literals_skip_the_resolver() {
-        let r = Resolver::new(true, Some(Duration::from_secs(10)), 1000, HashMap::new(), &[]);
+        let r = Resolver::new(true, Some(Duration::from_secs(10)), 1000, HashMap::new());
         let a = r.resolve("127.0.0.1", 80, None).await.unwrap();
         assert_eq!(a[0].to_string(), "127.0.0.1:80");
         let a = r.resolve("::1", 443, None).await.unwrap();
@@ -268,7 +283,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn cache_hits_then_expires() {
-        let r = Resolver::new(true, Some(Duration::from_secs(10)), 1000, HashMap::new(), &[]);
+        let r = Resolver::new(true, Some(Duration::from_secs(10)), 1000, HashMap::new());
         r.resolve("localhost", 80, None).await.unwrap();
         r.resolve("localhost", 80, None).await.unwrap();
         assert_eq!((r.stats().misses, r.stats().hits), (1, 1));
@@ -282,7 +297,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_lookups_share_one_flight() {
-        let r = Resolver::new(true, None, 1000, HashMap::new(), &[]);
+        let r = Resolver::new(true, None, 1000, HashMap::new());
         let (a, b, c) = tokio::join!(
             r.resolve("localhost", 80, None),
             r.resolve("localhost", 80, None),
@@ -294,7 +309,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_cache_is_bounded() {
-        let r = Resolver::new(true, None, 1, HashMap::new(), &[]);
+        let r = Resolver::new(true, None, 1, HashMap::new());
         r.resolve("localhost", 80, None).await.unwrap();
         r.resolve("localhost", 81, None).await.unwrap();
         assert_eq!(r.cache().unwrap().len(), 1);
@@ -304,7 +319,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_cache_every_lookup_resolves() {
-        let r = Resolver::new(false, None, 1000, HashMap::new(), &[]);
+        let r = Resolver::new(false, None, 1000, HashMap::new());
         r.resolve("localhost", 80, None).await.unwrap();
         r.resolve("localhost", 80, None).await.unwrap();
         assert_eq!((r.stats().misses, r.stats().hits), (2, 0));
@@ -312,7 +327,7 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_dns_errors_and_not_cached() {
-        let r = Resolver::new(true, None, 1000, HashMap::new(), &[]);
+        let r = Resolver::new(true, None, 1000, HashMap::new());
         let e = r.resolve("no-such-host.invalid", 80, None).await.unwrap_err();
         assert!(e.is_dns() && e.is_connect());
         r.resolve("no-such-host.invalid", 80, None).await.unwrap_err();

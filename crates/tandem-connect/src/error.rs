@@ -22,9 +22,11 @@ pub(crate) enum Kind {
     SockConnectTimeout,
     /// Waiting for a free slot in the pool took longer than `pool_timeout`.
     PoolTimeout,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code, reason = "only the handshake fails so"))]
     Tls,
     /// The server's certificate failed verification (a subset of `Tls`).
     Certificate,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code, reason = "only the handshake fails so"))]
     FingerprintMismatch {
         expected: Vec<u8>,
         got: Vec<u8>,
@@ -33,7 +35,10 @@ pub(crate) enum Kind {
     Proxy(Option<u16>),
     /// A setting could not be used: bad PEM, a fingerprint of the wrong length.
     Config,
-    #[cfg_attr(unix, allow(dead_code, reason = "only non-Unix builds lack a transport"))]
+    #[cfg_attr(
+        all(unix, feature = "tls"),
+        allow(dead_code, reason = "only non-Unix builds, or builds without TLS, lack a transport")
+    )]
     Unsupported,
 }
 

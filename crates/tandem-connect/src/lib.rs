@@ -53,6 +53,13 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | `tls`   | on | https origins and proxies on rustls (ring, webpki roots): [`TlsConfig`]'s constructors, `TlsConfigBuilder`, `Fingerprint`. Without it `TlsConfig` is a type with no value, so the `tls(...)` setters keep their signatures, and connecting to an https origin fails with "TLS support not compiled in (enable the `tls` feature)". |
+//! | `dns`   | on | `ConnectorBuilder::nameservers`, through hickory. Without it names go to the system resolver (`getaddrinfo`) only; the cache and overrides work the same. |
+//!
 //! Modules by concern: `pool` (slots, idle connections, statistics), `dns` (cache and
 //! single-flight), `tcp` (Happy Eyeballs), `tls` (rustls settings and the handshake), `unix`,
 //! `proxy` (`CONNECT` tunnels), `proxy_env` (`trust_env`),
@@ -68,10 +75,14 @@ mod pool;
 mod proxy;
 mod proxy_env;
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
 mod tls;
 mod unix;
 
-pub use connection::{Connection, ConnectionInfo};
+pub use connection::{Connection, ConnectionInfo, TlsInfo};
 pub use connector::{
     Connector, ConnectorBuilder, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_LIMIT, DEFAULT_LIMIT_PER_HOST,
     Io,
@@ -84,4 +95,6 @@ pub use pool::PoolStats;
 pub use proxy::Proxy;
 pub use proxy_env::{ProxyEnv, parse_proxy_url};
 pub use tcp::{AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY};
-pub use tls::{Fingerprint, TlsConfig, TlsConfigBuilder, TlsInfo};
+pub use tls::TlsConfig;
+#[cfg(feature = "tls")]
+pub use tls::{Fingerprint, TlsConfigBuilder};

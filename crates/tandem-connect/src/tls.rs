@@ -28,7 +28,7 @@ use rustls::{
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
 use crate::{
-    Io,
+    Io, TlsInfo,
     error::{Error, Kind},
 };
 
@@ -216,6 +216,11 @@ impl TlsConfigBuilder {
     }
 }
 
+/// The connector's settings when the user gave none: the webpki roots, verified or not.
+pub(crate) fn default_config(verify_ssl: bool) -> Result<TlsConfig, Error> {
+    TlsConfig::builder().verify_ssl(verify_ssl).build()
+}
+
 fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
@@ -224,18 +229,6 @@ fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
         return Err(Error::new(Kind::Config, "no certificate in the PEM data"));
     }
     Ok(certs)
-}
-
-/// What the handshake settled, kept with the connection.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct TlsInfo {
-    /// The protocol version: `"TLSv1_3"` or `"TLSv1_2"`.
-    pub version: Option<&'static str>,
-    /// The ALPN protocol the server chose, if any.
-    pub alpn: Option<Vec<u8>>,
-    /// The server's leaf certificate, DER.
-    pub peer_certificate: Option<Vec<u8>>,
 }
 
 /// Runs the handshake over `io`, with SNI and certificate name `host`.

@@ -59,6 +59,7 @@ async fn unknown_hosts_are_dns_errors() {
 
 /// A dnsmasq on loopback that answers `*.tandem.test` with 127.0.0.1 and refuses the rest;
 /// killed when dropped. A missing dnsmasq fails the test; `cargo xtask peers` installs it.
+#[cfg(feature = "dns")]
 async fn dnsmasq() -> Option<(tokio::process::Child, std::net::SocketAddr)> {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -103,6 +104,7 @@ async fn dnsmasq() -> Option<(tokio::process::Child, std::net::SocketAddr)> {
     Some((child, ([127, 0, 0, 1], port).into()))
 }
 
+#[cfg(feature = "dns")]
 fn which(cmd: &str) -> Result<std::path::PathBuf, ()> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -112,6 +114,7 @@ fn which(cmd: &str) -> Result<std::path::PathBuf, ()> {
         .ok_or(())
 }
 
+#[cfg(feature = "dns")]
 #[tokio::test]
 async fn custom_nameservers_answer_through_the_cache() {
     let Some((_dnsmasq, ns)) = dnsmasq().await else { return };

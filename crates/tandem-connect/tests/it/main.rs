@@ -2,9 +2,14 @@
 //! bounded by a timeout; ordering is established by polling futures, never by sleeping.
 
 mod dns;
+#[cfg(not(feature = "tls"))]
+mod no_tls;
 mod pool;
+// The proxy tests run TLS servers and tunnel https through them.
+#[cfg(feature = "tls")]
 mod proxy;
 mod tcp;
+#[cfg(feature = "tls")]
 mod tls;
 mod unix;
 
