@@ -83,6 +83,20 @@ impl AsyncWrite for Upgraded {
         Pin::new(&mut self.write).poll_write(cx, buf)
     }
 
+    /// Forwarded, so a protocol that writes a head and a payload from separate buffers gets
+    /// one `writev` rather than a write per buffer (tokio's default writes only the first).
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.write).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.write.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.write).poll_flush(cx)
     }

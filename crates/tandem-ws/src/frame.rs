@@ -170,8 +170,26 @@ pub(crate) fn encode_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) {
-    let len = payload.len();
-    out.reserve(14 + len);
+    out.reserve(14 + payload.len());
+    encode_head(out, opcode, fin, rsv1, mask, payload.len());
+    let start = out.len();
+    out.put_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut out[start..], key, 0);
+    }
+}
+
+/// Appends the head of a frame whose payload is `len` bytes: all that precedes the payload,
+/// the mask key included.
+pub(crate) fn encode_head(
+    out: &mut BytesMut,
+    opcode: OpCode,
+    fin: bool,
+    rsv1: bool,
+    mask: Option<[u8; 4]>,
+    len: usize,
+) {
+    out.reserve(14);
     out.put_u8(u8::from(fin) << 7 | u8::from(rsv1) << 6 | opcode.bits());
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     if len < 126 {
@@ -183,13 +201,8 @@ pub(crate) fn encode_frame(
         out.put_u8(mask_bit | 0x7F);
         out.put_u64(len as u64);
     }
-    let start = out.len() + mask.map_or(0, |_| 4);
     if let Some(key) = mask {
         out.put_slice(&key);
-    }
-    out.put_slice(payload);
-    if let Some(key) = mask {
-        apply_mask(&mut out[start..], key, 0);
     }
 }
 

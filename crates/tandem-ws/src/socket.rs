@@ -381,7 +381,10 @@ impl Reader {
         tokio::select! {
             biased;
             read = io.read_buf(buf) => Woke::Read(read),
-            () = tokio::time::sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
+            // In an async block, so a wait with no timer armed (the usual case) builds no
+            // `Sleep`: select! evaluates disabled branches' expressions too. Measured with
+            // the abort change in `Writer::write`: -6% instructions per 32 B echo.
+            () = async { tokio::time::sleep_until(timer.expect("armed")).await }, if timer.is_some() => {
                 Woke::Timer
             }
             () = async { shutdown.as_mut().expect("armed").await }, if shutdown_armed => {
