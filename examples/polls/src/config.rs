@@ -10,7 +10,7 @@ use serde::Deserialize;
 pub struct Config {
     /// Where to listen.
     pub server: Server,
-    /// The `SQLite` database.
+    /// The database: `SQLite` by default, or `PostgreSQL`.
     pub database: Database,
     /// Where sessions live and how their cookie looks.
     pub session: Session,
@@ -39,6 +39,9 @@ impl Default for Server {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Database {
+    /// A `PostgreSQL` server to use instead of `SQLite`, such as
+    /// `postgres://polls@127.0.0.1:5432/polls` (no TLS). Empty (the default): `SQLite`.
+    pub url: String,
     /// The `SQLite` file, created and seeded on first run. Default `polls.sqlite3` in the
     /// working directory (gitignored in this repository).
     pub path: PathBuf,
@@ -50,6 +53,7 @@ pub struct Database {
 impl Default for Database {
     fn default() -> Self {
         Database {
+            url: String::new(),
             path: PathBuf::from("polls.sqlite3"),
             busy_timeout_ms: crate::db::DEFAULT_BUSY_TIMEOUT.as_millis() as u64,
         }
@@ -150,6 +154,7 @@ mod tests {
         assert_eq!((config.server.host.as_str(), config.server.port), ("127.0.0.1", 8080));
         assert_eq!(config.session.storage, StorageKind::Cookie);
         assert_eq!(config.database.path, Path::new("polls.sqlite3"));
+        assert_eq!(config.database.url, "", "SQLite unless PostgreSQL is asked for");
         assert_eq!(config.database.busy_timeout(), crate::db::DEFAULT_BUSY_TIMEOUT);
         assert!(config.static_files.dir.join("style.css").is_file());
     }

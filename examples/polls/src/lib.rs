@@ -1,6 +1,6 @@
 //! The polls app from aiohttp's server tutorial, on Tandem: a question list, a detail page
 //! with a voting form (CSRF-checked against the session), results, templates, static CSS,
-//! error pages, `SQLite`, and sessions that remember each visitor's votes.
+//! error pages, `SQLite` or `PostgreSQL`, and sessions that remember each visitor's votes.
 //!
 //! `main.rs` reads the config and serves [`build_app`]; the integration tests serve the same
 //! application on a free loopback port.
@@ -29,6 +29,22 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("500.html", include_str!("../templates/500.html")),
 ];
 
+/// `error` and each of its causes: the Redis and `PostgreSQL` clients' errors often say only
+/// there what failed ("Connection refused"). A cause the message already ends with, as some
+/// errors print their cause themselves, is not repeated.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let said = e.to_string();
+        if !text.ends_with(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = e.source();
+    }
+    text
+}
+
 /// The session middleware the config asks for.
 pub async fn sessions(config: &config::Session) -> Result<SessionMiddleware, String> {
     let middleware = match config.storage {
@@ -42,12 +58,7 @@ pub async fn sessions(config: &config::Session) -> Result<SessionMiddleware, Str
         config::StorageKind::Redis => {
             let storage = RedisStorage::connect(&config.redis_url)
                 .await
-                .map_err(|e| {
-                    format!(
-                        "{e}: {}",
-                        std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default()
-                    )
-                })?
+                .map_err(|e| with_causes(&e))?
                 .key_prefix(&config.key_prefix)
                 .ttl(Duration::from_secs(config.ttl_secs));
             SessionMiddleware::new(storage)

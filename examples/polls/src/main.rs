@@ -38,15 +38,24 @@ fn run() -> Result<(), String> {
         Some(path) => Config::load(&path)?,
         None => Config::default(),
     };
-    let db = Db::open(&config.database.path, config.database.busy_timeout())
-        .map_err(|e| format!("database {}: {e}", config.database.path.display()))?;
-    // Our own runtime rather than run_app's: the Redis session storage connects before the
-    // app is built, and its connection must live on the runtime that serves.
+    // Our own runtime rather than run_app's: the PostgreSQL pool and the Redis session
+    // storage connect before the app is built, and their connections must live on the
+    // runtime that serves.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
     runtime.block_on(async {
+        let db = Db::open(&config.database).await.map_err(|e| {
+            let database = &config.database;
+            // Not the URL: it may hold a password.
+            let name = if database.url.is_empty() {
+                database.path.display().to_string()
+            } else {
+                "(PostgreSQL)".to_owned()
+            };
+            format!("database {name}: {}", polls::with_causes(&*e))
+        })?;
         let app = build_app(&config, db).await?;
         let mut runner = AppRunner::new(app).map_err(|e| e.to_string())?;
         runner.setup().await.map_err(|e| e.to_string())?;

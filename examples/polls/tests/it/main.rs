@@ -1,8 +1,10 @@
 //! Integration tests of the polls demo: the app served on a free loopback port and driven as
-//! a browser without scripts would, with plain HTML forms through Tandem's client; and the
-//! scale-out setup, two `polls` processes behind nginx sharing sessions in Redis.
+//! a browser without scripts would, with plain HTML forms through Tandem's client, on
+//! `SQLite` and on a `PostgreSQL` server of the test's own; and the scale-out setup, two
+//! `polls` processes behind nginx sharing sessions in Redis.
 
 mod pages;
+mod postgres_server;
 #[path = "../../../../crates/tandem-session/tests/it/redis_server.rs"]
 mod redis_server;
 mod scale_out;

@@ -1,10 +1,14 @@
 //! The pages as plain HTML forms: list, detail, vote with the CSRF token, results; the
 //! refusals; the error pages.
 
+use polls::{Db, config};
 use tandem_server::{Application, Request};
 
-use crate::support::{
-    Polls, browser, choices, csrf_token, form_action, get, post_form, question_links, within,
+use crate::{
+    postgres_server::Postgres,
+    support::{
+        Polls, browser, choices, csrf_token, form_action, get, post_form, question_links, within,
+    },
 };
 
 /// Opens the first question from the list, as a visitor would; returns its URL and page.
@@ -21,7 +25,25 @@ async fn open_question(polls: &Polls, client: &tandem_client::ClientSession) -> 
 
 #[tokio::test]
 async fn list_detail_vote_results_counts_votes() {
-    let polls = Polls::start().await;
+    counts_votes(Polls::start().await).await;
+}
+
+#[tokio::test]
+async fn the_same_pages_on_postgresql() {
+    let server = Postgres::start().await;
+    let database = config::Database { url: server.url(), ..Default::default() };
+    counts_votes(Polls::start_on(database.clone()).await).await;
+
+    // A restart finds the tables and the votes, and does not seed again.
+    let db = within(Db::open(&database)).await.unwrap();
+    let questions = within(db.questions()).await.unwrap();
+    assert_eq!(questions.len(), 2, "{questions:?}");
+    let (_, choices) = within(db.question(questions[0].id)).await.unwrap().unwrap();
+    assert_eq!(choices.iter().map(|c| c.votes).collect::<Vec<_>>(), [0, 2, 0]);
+}
+
+/// Two visitors vote for the same choice of the first question.
+async fn counts_votes(polls: Polls) {
     let ann = browser();
     let (_, page) = open_question(&polls, &ann).await;
     assert!(page.contains("<form") && page.contains("method=\"post\""), "{page}");

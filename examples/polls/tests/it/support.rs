@@ -3,7 +3,7 @@
 
 use std::{future::Future, time::Duration};
 
-use polls::{Config, Db, build_app, db::DEFAULT_BUSY_TIMEOUT};
+use polls::{Config, Db, build_app, config};
 use tandem_client::{ClientResponse, ClientSession, CookieJar};
 use tandem_server::AppRunner;
 
@@ -28,9 +28,16 @@ pub(crate) struct Polls {
 }
 
 impl Polls {
+    /// On a fresh `SQLite` file.
     pub(crate) async fn start() -> Polls {
+        Polls::start_on(config::Database::default()).await
+    }
+
+    /// On `database`; an `SQLite` file in a fresh folder unless it has a `url`.
+    pub(crate) async fn start_on(database: config::Database) -> Polls {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("polls.sqlite3"), DEFAULT_BUSY_TIMEOUT).unwrap();
+        let database = config::Database { path: dir.path().join("polls.sqlite3"), ..database };
+        let db = within(Db::open(&database)).await.unwrap();
         let app = build_app(&Config::default(), db).await.unwrap();
         let mut runner = AppRunner::new(app).unwrap();
         runner.setup().await.unwrap();
