@@ -16,7 +16,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{Cmd, Killed, Result, for_each_arg, free_port};
+use crate::{
+    Cmd, Killed, Result,
+    bench::server::{cargo_build_profile, find_exe},
+    for_each_arg, free_port,
+};
 
 /// Groups that run in seconds; CI runs these (`--quick`). Groups 9, 12 and 13 move hundreds
 /// of megabytes through the suite's Python and take about half an hour on two cores.
@@ -72,13 +76,8 @@ pub(crate) fn run(args: &[String]) -> Result {
     Cmd::new("bash").arg(tools.join("setup.sh")).run()?;
     // The quick groups move little data, so CI's debug build (already made by the test
     // step) serves; the whole suite, with its 16 MiB messages, wants release.
-    let profile = if opts.quick { "debug" } else { "release" };
-    let mut build = Cmd::cargo().args(["build", "--example", "autobahn"]);
-    if !opts.quick {
-        build = build.arg("--release");
-    }
-    build.run()?;
-    let exe = PathBuf::from(format!("target/{profile}/examples/autobahn"));
+    let built = cargo_build_profile(!opts.quick, &["--example", "autobahn"])?;
+    let exe = find_exe(&built, "autobahn")?;
     let work = PathBuf::from("target/autobahn");
     fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
     let cases: Vec<&str> = if opts.quick { QUICK_CASES.to_vec() } else { vec!["*"] };

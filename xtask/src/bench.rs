@@ -12,7 +12,7 @@
 mod client;
 mod instructions;
 mod load;
-mod server;
+pub(crate) mod server;
 mod ws;
 
 use crate::{Cmd, Result};

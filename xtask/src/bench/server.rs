@@ -193,7 +193,7 @@ fn build(servers: &[&'static str]) -> Result<Vec<(&'static str, PathBuf)>> {
 }
 
 /// The executable named `file` among those [`cargo_build`] returned.
-pub(super) fn find_exe(built: &[PathBuf], file: &str) -> Result<PathBuf> {
+pub(crate) fn find_exe(built: &[PathBuf], file: &str) -> Result<PathBuf> {
     built
         .iter()
         .find(|p| p.file_name().is_some_and(|f| f == file))
@@ -204,10 +204,16 @@ pub(super) fn find_exe(built: &[PathBuf], file: &str) -> Result<PathBuf> {
 /// `cargo build --release ARGS`, returning the executables cargo reports
 /// (so a custom `CARGO_TARGET_DIR` or `build.target-dir` is honoured).
 pub(super) fn cargo_build(args: &[&str]) -> Result<Vec<PathBuf>> {
-    let cmd = Cmd::cargo()
-        .args(["build", "--release"])
-        .args(args)
-        .arg("--message-format=json-render-diagnostics");
+    cargo_build_profile(true, args)
+}
+
+/// `cargo build [--release] ARGS`, returning the executables cargo reports.
+pub(crate) fn cargo_build_profile(release: bool, args: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut cmd = Cmd::cargo().arg("build");
+    if release {
+        cmd = cmd.arg("--release");
+    }
+    let cmd = cmd.args(args).arg("--message-format=json-render-diagnostics");
     println!("$ {}", cmd.display());
     // Diagnostics and progress go to our stderr as usual; stdout is the JSON.
     let out = cmd
