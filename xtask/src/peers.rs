@@ -39,8 +39,7 @@ enum Probe {
     /// The package provides this command on PATH (`command -v`).
     Command(&'static str),
     /// dpkg says the package is installed, for packages with no command of
-    /// their own (python3-httpbin, say).
-    #[expect(dead_code, reason = "no current peer lacks a command; kept for the next one")]
+    /// their own on PATH (postgresql's are in /usr/lib/postgresql/<version>/bin).
     Installed,
     /// `python3 -m venv` can create the project's venv. python3 here may be
     /// a pyenv build that has venv built in, in which case Debian's
@@ -55,7 +54,7 @@ struct AptPeer {
 
 /// Every Debian package the tests need, in one place. A later peer is one
 /// more entry: `Probe::Command` for a package with a command of its own,
-/// `Probe::Installed` for one without (`python3-httpbin`, say).
+/// `Probe::Installed` for one without (`postgresql`, whose commands are off PATH).
 const APT_PEERS: &[AptPeer] = &[
     // HTTP/1.1 client other than our own, for interop and smoke tests.
     AptPeer { package: "curl", probe: Probe::Command("curl") },
@@ -69,6 +68,8 @@ const APT_PEERS: &[AptPeer] = &[
     AptPeer { package: "redis-server", probe: Probe::Command("redis-server") },
     // The load balancer in front of two polls instances in the scale-out test.
     AptPeer { package: "nginx", probe: Probe::Command("nginx") },
+    // The polls demo's PostgreSQL backend test, which runs initdb and postgres itself.
+    AptPeer { package: "postgresql", probe: Probe::Installed },
     // For the .venv that holds aiohttp; only if python3 cannot make one.
     AptPeer { package: "python3-venv", probe: Probe::Venv },
 ];
