@@ -2,7 +2,7 @@
 //! default) or in `PostgreSQL` (`[database] url`).
 //!
 //! The app's queries are written once: the same SQL runs on both backends, through one
-//! private [`Db::query`] that each backend answers its own way. Only opening (the schema's
+//! private `Db::query` that each backend answers its own way. Only opening (the schema's
 //! types, how two instances starting together are kept from seeding twice) differs.
 
 use std::{
