@@ -5,13 +5,29 @@
 //! with a payload error after at most `max` bytes of output, whatever size the input chunks
 //! are. zstd's own memory is bounded too: a frame asking for a window over
 //! [`DEFAULT_ZSTD_WINDOW_LOG_MAX`] is refused before anything is allocated for it.
+//!
+//! Without the `compression` feature there are no decoders: [`Decompressor`] has no value,
+//! the session advertises `Accept-Encoding: identity`, and an encoded body is handed over as
+//! it came, as aiohttp does with `auto_decompress=False`.
 
+#[cfg(feature = "compression")]
 use std::io::{self, Write};
 
 use bytes::Bytes;
+#[cfg(feature = "compression")]
 use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 
-use crate::error::{Error, Kind};
+use crate::error::Error;
+#[cfg(feature = "compression")]
+use crate::error::Kind;
+
+/// What the session asks for when `auto_decompress` is on: every coding it can decode (zstd
+/// too, as aiohttp 3.12+ advertises it when it can decode it).
+#[cfg(feature = "compression")]
+pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+/// Nothing can be decoded without the `compression` feature.
+#[cfg(not(feature = "compression"))]
+pub(crate) const ACCEPT_ENCODING: &str = "identity";
 
 /// aiohttp's bound on the decompressed size is per read; ours is on the whole body: 64 MiB.
 pub const DEFAULT_MAX_DECOMPRESSED_SIZE: u64 = 64 * 1024 * 1024;
@@ -23,6 +39,10 @@ pub const DEFAULT_ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
 /// The bounds one body is decoded under.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(
+    not(feature = "compression"),
+    allow(dead_code, reason = "the session sets them whether or not there are decoders")
+)]
 pub(crate) struct Limits {
     /// The most bytes the body may decode to.
     pub(crate) max_size: u64,
@@ -31,6 +51,7 @@ pub(crate) struct Limits {
 }
 
 /// Collects decoded output, refusing to hold more than `max` bytes in all.
+#[cfg(feature = "compression")]
 #[derive(Debug)]
 struct Sink {
     out: Vec<u8>,
@@ -38,6 +59,7 @@ struct Sink {
     max: u64,
 }
 
+#[cfg(feature = "compression")]
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.total += buf.len() as u64;
@@ -53,17 +75,21 @@ impl Write for Sink {
     }
 }
 
+#[cfg(feature = "compression")]
 #[derive(Debug)]
 struct TooLarge;
 
+#[cfg(feature = "compression")]
 impl std::fmt::Display for TooLarge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("decompressed body exceeds max_decompressed_size")
     }
 }
 
+#[cfg(feature = "compression")]
 impl std::error::Error for TooLarge {}
 
+#[cfg(feature = "compression")]
 enum Codec {
     Gzip(MultiGzDecoder<Sink>),
     Zlib(ZlibDecoder<Sink>),
@@ -76,8 +102,31 @@ enum Codec {
 }
 
 /// One body's decoder for a `Content-Encoding`.
+#[cfg(feature = "compression")]
 pub(crate) struct Decompressor {
     codec: Codec,
+}
+
+/// Without the `compression` feature there is never a decoder.
+#[cfg(not(feature = "compression"))]
+pub(crate) struct Decompressor {
+    never: std::convert::Infallible,
+}
+
+#[cfg(not(feature = "compression"))]
+impl Decompressor {
+    /// `None`: every body is passed through.
+    pub(crate) fn for_coding(_coding: &[u8], _limits: Limits) -> Option<Self> {
+        None
+    }
+
+    pub(crate) fn decode(&mut self, _input: &[u8]) -> Result<Bytes, Error> {
+        match self.never {}
+    }
+
+    pub(crate) fn finish(&mut self) -> Result<Bytes, Error> {
+        match self.never {}
+    }
 }
 
 impl std::fmt::Debug for Decompressor {
@@ -86,10 +135,12 @@ impl std::fmt::Debug for Decompressor {
     }
 }
 
+#[cfg(feature = "compression")]
 fn sink(max: u64) -> Sink {
     Sink { out: Vec::new(), total: 0, max }
 }
 
+#[cfg(feature = "compression")]
 impl Decompressor {
     /// A decoder for `coding`, or `None` for identity or a coding we do not know (which is
     /// passed through, as aiohttp does).
@@ -174,11 +225,12 @@ impl Decompressor {
     }
 }
 
+#[cfg(feature = "compression")]
 fn payload(e: io::Error) -> Error {
     Error::new(Kind::Payload, e)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "compression"))]
 mod tests {
     use super::*;
     use flate2::{Compression, write::GzEncoder, write::ZlibEncoder};

@@ -71,6 +71,14 @@
 //! [`is_invalid_url`](Error::is_invalid_url),
 //! [`is_too_many_redirects`](Error::is_too_many_redirects),
 //! [`is_disconnected`](Error::is_disconnected).
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | `tls` | on | https, through tandem-connect's `tls`. Without it [`TlsConfig`] cannot be built and an https URL fails to connect with "TLS support not compiled in (enable the `tls` feature)". |
+//! | `dns` | on | custom nameservers on the [`Connector`], through tandem-connect's `dns`; without it, the system resolver only. |
+//! | `compression` | on | decoding gzip, deflate, br and zstd bodies ([`ClientSessionBuilder::auto_decompress`]). Without it the session sends `Accept-Encoding: identity` and hands an encoded body over as it came, as aiohttp does with `auto_decompress=False`; the decompression settings have no effect. |
 
 mod conn;
 mod content;

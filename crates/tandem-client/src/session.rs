@@ -520,8 +520,7 @@ fn wire_headers(
         (header::ACCEPT, "*/*"),
         (
             header::ACCEPT_ENCODING,
-            // zstd as aiohttp 3.12+ advertises it when it can decode it, as we always can.
-            if inner.auto_decompress { "gzip, deflate, br, zstd" } else { "identity" },
+            if inner.auto_decompress { decompress::ACCEPT_ENCODING } else { "identity" },
         ),
     ];
     for (name, value) in defaults {
@@ -845,7 +844,7 @@ mod tests {
         assert_eq!(out["x-default"], "2");
         assert_eq!(out[header::ACCEPT], "text/html");
         assert_eq!(out[header::USER_AGENT], USER_AGENT);
-        assert_eq!(out[header::ACCEPT_ENCODING], "gzip, deflate, br, zstd");
+        assert_eq!(out[header::ACCEPT_ENCODING], decompress::ACCEPT_ENCODING);
         assert_eq!(out[header::CONTENT_TYPE], "text/plain");
     }
 }

@@ -144,11 +144,15 @@
 //! | `client` | yes | [`client`], [`connect`], [`ClientSession`] |
 //! | `server` | yes | [`web`] |
 //! | `ws` | yes | `ws` (and `client` and `server`, which it builds on) |
+//! | `tls` | yes | https in the client: rustls on ring with the webpki roots, `TlsConfig`'s builder, certificate pins. Without it an https URL fails with "TLS support not compiled in (enable the `tls` feature)". |
+//! | `dns` | yes | custom nameservers for the client's connector (hickory). Without it names go to the system resolver only; the DNS cache works the same. |
+//! | `compression` | yes | the client's decoding of gzip, deflate, br and zstd bodies. Without it the client sends `Accept-Encoding: identity` and hands an encoded body over as it came, as aiohttp with `auto_decompress=False`. |
 //!
 //! [`test`](mod@test) needs `client` and `server`. With `default-features = false` only [`proto`],
-//! [`http`] and [`bytes`] remain. TLS (rustls), DNS (system and hickory) and compression
-//! (gzip, deflate, br) are always built into the client and server, which have no features
-//! of their own yet, so the facade offers no flags for them.
+//! [`http`] and [`bytes`] remain. `tls`, `dns` and `compression` refine the client and turn
+//! nothing on by themselves: `features = ["client", "tls"]` is an https client without
+//! hickory or decoders. The server's response compression and request inflation, and the
+//! WebSocket permessage-deflate, are always built.
 //!
 //! # The guide
 //!

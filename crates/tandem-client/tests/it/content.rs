@@ -1,5 +1,6 @@
 //! Reading bodies: the streaming reader, and transparent, bounded decompression.
 
+#[cfg(feature = "compression")]
 use std::io::Write;
 
 use tandem_client::ClientSession;
@@ -7,6 +8,7 @@ use tandem_server::{Application, Request, Response};
 
 use crate::support::{RawServer, Server, read_request, session, within, write};
 
+#[cfg(feature = "compression")]
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();
@@ -94,6 +96,7 @@ fn compressing_app() -> Application {
     app
 }
 
+#[cfg(feature = "compression")]
 #[tokio::test]
 async fn decodes_what_the_server_compressed() {
     let server = Server::start(compressing_app()).await;
@@ -118,6 +121,26 @@ async fn decodes_what_the_server_compressed() {
     server.stop().await;
 }
 
+/// Without the `compression` feature the session asks for `identity`, and a body the server
+/// encodes anyway reaches the caller as it came.
+#[cfg(not(feature = "compression"))]
+#[tokio::test]
+async fn without_decoders_bodies_pass_through() {
+    let server = Server::start(compressing_app()).await;
+    let mut resp = within(session().get(&server.url("/text")).send()).await.unwrap();
+    assert_eq!(resp.request_info().headers()["accept-encoding"], "identity");
+    assert!(!resp.headers().contains_key("content-encoding"));
+    drop(within(resp.read()).await.unwrap());
+    let mut resp =
+        within(session().get(&server.url("/text")).header("accept-encoding", "gzip").send())
+            .await
+            .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert_eq!(within(resp.read()).await.unwrap()[..2], [0x1f, 0x8b]);
+    server.stop().await;
+}
+
+#[cfg(feature = "compression")]
 #[tokio::test]
 async fn gzip_bomb_is_bounded_and_streams() {
     // 32 MiB of zeros: about 32 KiB compressed.
@@ -138,6 +161,7 @@ async fn gzip_bomb_is_bounded_and_streams() {
     assert_eq!(total, 32 << 20);
 }
 
+#[cfg(feature = "compression")]
 #[tokio::test]
 async fn many_gzip_members_are_decoded_and_bounded() {
     let member = gzip(b"abc");
@@ -150,6 +174,7 @@ async fn many_gzip_members_are_decoded_and_bounded() {
     assert!(within(resp.read()).await.unwrap_err().is_payload());
 }
 
+#[cfg(feature = "compression")]
 #[tokio::test]
 async fn zstd_bodies_are_decoded_and_bounded() {
     let text = "zstd body ".repeat(10_000);

@@ -13,4 +13,5 @@ mod redirects;
 mod session;
 mod support;
 mod timeouts;
+#[cfg(feature = "tls")]
 mod tls;
