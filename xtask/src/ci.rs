@@ -75,10 +75,10 @@ fn steps() -> Vec<Step> {
     ]
 }
 
-/// The facade with only the wire protocol, and with a bare client: no TLS, hickory or
-/// decoders.
+/// The facade with only the wire protocol, with a bare client (no TLS, hickory or decoders),
+/// and with a bare server (no encoders).
 fn lean_builds() -> Result {
-    for features in [&[][..], &["--features", "client"]] {
+    for features in [&[][..], &["--features", "client"], &["--features", "server"]] {
         Cmd::cargo()
             .args(["clippy", "-p", "tandem", "--no-default-features"])
             .args(features)

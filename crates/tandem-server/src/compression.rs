@@ -9,24 +9,36 @@
 //! A whole body is compressed in one go (off the runtime's threads when large); a streamed
 //! body chunk by chunk, each chunk flushed so that a stream that trickles (server-sent
 //! events, progress) still reaches the client as it is produced.
+//!
+//! Without the `compression` feature there are no encoders and [`apply`] leaves every
+//! response as it is; `Accept-Encoding` is still parsed, to pick precompressed static files.
 
+#[cfg(feature = "compression")]
 use std::io::Write;
 
+#[cfg(feature = "compression")]
 use bytes::Bytes;
+#[cfg(feature = "compression")]
 use futures_util::StreamExt;
+#[cfg(feature = "compression")]
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use crate::response::{Body, BodyStream, Response};
+use crate::response::Response;
+#[cfg(feature = "compression")]
+use crate::response::{Body, BodyStream};
 
 /// A whole body at least this large is compressed on the blocking pool, so one big response
 /// does not stall every other connection on its worker thread.
+#[cfg(feature = "compression")]
 const BLOCKING_THRESHOLD: usize = 64 * 1024;
 
 /// Brotli quality for on-the-fly compression. 11 (the default) is far too slow for a
 /// response; 4 is about as fast as gzip's default level and still smaller.
+#[cfg(feature = "compression")]
 const BROTLI_QUALITY: u32 = 4;
 
 /// Brotli window, log2: 4 MiB, the library's usual choice.
+#[cfg(feature = "compression")]
 const BROTLI_WINDOW: u32 = 22;
 
 /// A content coding we can produce.
@@ -35,11 +47,16 @@ pub(crate) enum Coding {
     Br,
     Gzip,
     /// HTTP's "deflate" is the zlib format (RFC 9110 §8.4.1.2), not raw deflate.
+    #[cfg_attr(
+        not(feature = "compression"),
+        allow(dead_code, reason = "only compressing a response picks it; files have no .deflate")
+    )]
     Deflate,
 }
 
 impl Coding {
     /// The server's order of preference, used on ties in q.
+    #[cfg(feature = "compression")]
     pub(crate) const PREFERENCE: [Coding; 3] = [Coding::Br, Coding::Gzip, Coding::Deflate];
 
     /// The token in `Content-Encoding`.
@@ -117,6 +134,7 @@ impl AcceptEncoding {
     }
 
     /// The best coding we produce that the client accepts.
+    #[cfg(feature = "compression")]
     pub(crate) fn preferred(self) -> Option<Coding> {
         self.ranked(&Coding::PREFERENCE).first().copied()
     }
@@ -144,6 +162,7 @@ fn parse_q(value: &[u8]) -> Option<u16> {
 }
 
 /// An incremental compressor writing into a `Vec` it hands out after each chunk.
+#[cfg(feature = "compression")]
 enum Encoder {
     Gzip(flate2::write::GzEncoder<Vec<u8>>),
     Deflate(flate2::write::ZlibEncoder<Vec<u8>>),
@@ -151,6 +170,7 @@ enum Encoder {
     Br(Box<brotli::CompressorWriter<Vec<u8>>>),
 }
 
+#[cfg(feature = "compression")]
 impl Encoder {
     fn new(coding: Coding) -> Self {
         let level = flate2::Compression::default();
@@ -202,6 +222,7 @@ impl Encoder {
 }
 
 /// Compresses a whole body.
+#[cfg(feature = "compression")]
 fn compress_all(coding: Coding, data: &[u8]) -> std::io::Result<Bytes> {
     let mut encoder = Encoder::new(coding);
     encoder.writer().write_all(data)?;
@@ -210,6 +231,7 @@ fn compress_all(coding: Coding, data: &[u8]) -> std::io::Result<Bytes> {
 
 /// Compresses a stream chunk by chunk. An error from the inner stream ends it; the writer
 /// then cuts the response short.
+#[cfg(feature = "compression")]
 fn compress_stream(coding: Coding, stream: BodyStream) -> BodyStream {
     let state = (stream, Some(Encoder::new(coding)));
     futures_util::stream::unfold(state, |(mut stream, mut encoder)| async move {
@@ -231,6 +253,7 @@ fn compress_stream(coding: Coding, stream: BodyStream) -> BodyStream {
 }
 
 /// Adds `Accept-Encoding` to `Vary`, unless it is there already or `Vary` is `*`.
+#[cfg(feature = "compression")]
 fn add_vary(headers: &mut HeaderMap) {
     let listed = headers.get_all(header::VARY).iter().any(|v| {
         v.to_str().is_ok_and(|v| {
@@ -247,6 +270,7 @@ fn add_vary(headers: &mut HeaderMap) {
 /// accepts a coding we produce. Left alone: HEAD (no body is sent, and compressing only to
 /// learn a length would be waste), 1xx, 204, 206 (a range of the identity bytes must not be
 /// re-encoded), 304, empty bodies and bodies that already carry a `Content-Encoding`.
+#[cfg(feature = "compression")]
 pub(crate) async fn apply(
     response: &mut Response,
     accept: Option<AcceptEncoding>,
@@ -311,7 +335,18 @@ pub(crate) async fn apply(
     }
 }
 
-#[cfg(test)]
+/// Without the `compression` feature there is nothing to compress with: `enable_compression`
+/// has no effect.
+#[cfg(not(feature = "compression"))]
+#[allow(clippy::unused_async, reason = "the writer awaits it, as it awaits the real one")]
+pub(crate) async fn apply(
+    _response: &mut Response,
+    _accept: Option<AcceptEncoding>,
+    _head_only: bool,
+) {
+}
+
+#[cfg(all(test, feature = "compression"))]
 mod tests {
     use super::*;
 

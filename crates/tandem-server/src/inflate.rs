@@ -3,20 +3,27 @@
 //! The decoders write into a buffer that refuses to grow past `client_max_size`, so a
 //! compression bomb (aiohttp CVE-2025-69223: a megabyte that inflates to gigabytes) costs
 //! at most the limit in memory before it is answered with 413 (checklist B34).
+//!
+//! Without the `compression` feature there are no decoders: [`Inflater`] has no value and
+//! every coding but `identity` is refused with 415, as an unknown one is.
 
+#[cfg(feature = "compression")]
 use std::io::{self, Write};
 
+#[cfg(feature = "compression")]
 use flate2::write::{MultiGzDecoder, ZlibDecoder};
 
 use crate::HttpError;
 
 /// A buffer that refuses to hold more than its limit.
+#[cfg(feature = "compression")]
 pub(crate) struct Bounded {
     out: Vec<u8>,
     limit: usize,
     exceeded: bool,
 }
 
+#[cfg(feature = "compression")]
 impl Write for Bounded {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.out.len() + buf.len() > self.limit {
@@ -33,12 +40,14 @@ impl Write for Bounded {
 }
 
 /// A streaming decoder for one request body.
+#[cfg(feature = "compression")]
 pub(crate) enum Inflater {
     Gzip(MultiGzDecoder<Bounded>),
     Deflate(ZlibDecoder<Bounded>),
     Brotli(Box<brotli::DecompressorWriter<Bounded>>),
 }
 
+#[cfg(feature = "compression")]
 impl Inflater {
     /// The decoder for `coding`, or `None` for `identity`. Any other coding is a 415.
     pub(crate) fn for_coding(coding: &str, limit: usize) -> Result<Option<Inflater>, HttpError> {
@@ -48,10 +57,7 @@ impl Inflater {
             "gzip" | "x-gzip" => Inflater::Gzip(MultiGzDecoder::new(out)),
             "deflate" => Inflater::Deflate(ZlibDecoder::new(out)),
             "br" => Inflater::Brotli(Box::new(brotli::DecompressorWriter::new(out, 4096))),
-            _ => {
-                return Err(HttpError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
-                    .with_text("415: unsupported Content-Encoding"));
-            }
+            _ => return Err(unsupported()),
         }))
     }
 
@@ -105,7 +111,51 @@ impl Inflater {
     }
 }
 
-#[cfg(test)]
+/// Without the `compression` feature there is never a decoder.
+#[cfg(not(feature = "compression"))]
+pub(crate) struct Inflater {
+    never: std::convert::Infallible,
+}
+
+#[cfg(not(feature = "compression"))]
+impl Inflater {
+    /// `None` for `identity`; any other coding is a 415.
+    pub(crate) fn for_coding(coding: &str, _limit: usize) -> Result<Option<Inflater>, HttpError> {
+        let coding = coding.trim();
+        if coding.is_empty() || coding.eq_ignore_ascii_case("identity") {
+            Ok(None)
+        } else {
+            Err(unsupported())
+        }
+    }
+
+    pub(crate) fn write(&mut self, _chunk: &[u8], _limit: usize) -> Result<(), HttpError> {
+        match self.never {}
+    }
+
+    pub(crate) fn finish(self, _limit: usize) -> Result<Vec<u8>, HttpError> {
+        match self.never {}
+    }
+}
+
+fn unsupported() -> HttpError {
+    HttpError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        .with_text("415: unsupported Content-Encoding")
+}
+
+#[cfg(all(test, not(feature = "compression")))]
+mod identity_only {
+    use super::Inflater;
+
+    #[test]
+    fn every_coding_but_identity_is_415() {
+        assert!(Inflater::for_coding(" Identity ", 10).unwrap().is_none());
+        assert!(Inflater::for_coding("", 10).unwrap().is_none());
+        assert_eq!(Inflater::for_coding("gzip", 10).err().map(|e| e.status().as_u16()), Some(415));
+    }
+}
+
+#[cfg(all(test, feature = "compression"))]
 mod tests {
     use std::io::Write;
 

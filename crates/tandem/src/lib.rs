@@ -146,13 +146,13 @@
 //! | `ws` | yes | `ws` (and `client` and `server`, which it builds on) |
 //! | `tls` | yes | https in the client: rustls on ring with the webpki roots, `TlsConfig`'s builder, certificate pins. Without it an https URL fails with "TLS support not compiled in (enable the `tls` feature)". |
 //! | `dns` | yes | custom nameservers for the client's connector (hickory). Without it names go to the system resolver only; the DNS cache works the same. |
-//! | `compression` | yes | the client's decoding of gzip, deflate, br and zstd bodies. Without it the client sends `Accept-Encoding: identity` and hands an encoded body over as it came, as aiohttp with `auto_decompress=False`. |
+//! | `compression` | yes | the client's decoding of gzip, deflate, br and zstd bodies; the server's `enable_compression` (br, gzip, deflate) and compressed request bodies. Without it the client sends `Accept-Encoding: identity` and hands an encoded body over as it came, as aiohttp with `auto_decompress=False`; the server's `enable_compression` does nothing and a request body in any coding but identity gets 415. Precompressed static files (`.br`, `.gz`) are served either way. |
 //!
 //! [`test`](mod@test) needs `client` and `server`. With `default-features = false` only [`proto`],
-//! [`http`] and [`bytes`] remain. `tls`, `dns` and `compression` refine the client and turn
-//! nothing on by themselves: `features = ["client", "tls"]` is an https client without
-//! hickory or decoders. The server's response compression and request inflation, and the
-//! WebSocket permessage-deflate, are always built.
+//! [`http`] and [`bytes`] remain. `tls`, `dns` and `compression` refine the client and the
+//! server and turn neither on by themselves: `features = ["client", "tls"]` is an https client
+//! without hickory or decoders. WebSocket permessage-deflate is part of `ws`, whatever
+//! `compression` says.
 //!
 //! # The guide
 //!

@@ -10,7 +10,9 @@ use std::{
 
 use tandem_server::{Application, FileResponse, Request, Response, file_response};
 
-use crate::files_support::{HELLO, Server, Tree, big_bytes, curl, decode, get, request, tree};
+#[cfg(feature = "compression")]
+use crate::files_support::decode;
+use crate::files_support::{HELLO, Server, Tree, big_bytes, curl, get, request, tree};
 
 /// `/hello` serves `hello.txt`, `/file/{name}` any file of the tree through `file_response`,
 /// `/small-chunks/{name}` with 7-byte chunks, `/compressed/{name}` with compression on.
@@ -249,6 +251,7 @@ async fn missing_directories_and_fifos_are_404() {
     server.stop().await;
 }
 
+#[cfg(feature = "compression")]
 #[tokio::test]
 async fn compression_of_a_file_streams_it_chunked() {
     let tree = tree();

@@ -4,7 +4,6 @@
 
 use std::{
     fmt::Write,
-    io::Read,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -143,7 +142,10 @@ pub(crate) async fn curl(url: &str, args: &[&str]) -> Reply {
 }
 
 /// Decodes a body with the named content coding (`None`: identity).
+#[cfg(feature = "compression")]
 pub(crate) fn decode(coding: Option<&str>, body: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+
     let mut out = Vec::new();
     match coding {
         None => out.extend_from_slice(body),

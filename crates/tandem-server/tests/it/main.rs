@@ -1,9 +1,11 @@
 //! Integration tests of `tandem-server`, in one binary so they link once. Every test talks
 //! to a real server on 127.0.0.1.
 
+#[cfg(feature = "compression")]
 mod compression;
 mod file_response;
 mod files_support;
+#[cfg(feature = "compression")]
 mod inflate;
 mod interop;
 mod lifecycle;
