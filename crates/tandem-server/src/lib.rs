@@ -48,6 +48,14 @@
 //! assert!(runner.cleanup().await);
 //! # Ok(()) }
 //! ```
+//!
+//! # Features
+//!
+//! `compression` (default on) builds flate2 and brotli for
+//! [`Response::enable_compression`] (br, gzip, deflate) and for compressed request bodies.
+//! Without it `enable_compression` does nothing and a request body in any coding but
+//! `identity` is refused with 415; precompressed static files (`.br`, `.gz`) are served
+//! either way.
 
 mod app;
 mod compression;
