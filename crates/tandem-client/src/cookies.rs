@@ -54,13 +54,20 @@ impl CookieJar {
     /// Stores the `Set-Cookie` fields of a response from `url`. Malformed cookies are skipped
     /// without stopping the others.
     pub fn update_from_headers(&self, headers: &HeaderMap, url: &Url) {
+        self.update_from_values(
+            headers.get_all(header::SET_COOKIE).iter().map(http::HeaderValue::as_bytes),
+            url,
+        );
+    }
+
+    /// [`update_from_headers`](Self::update_from_headers) over the `Set-Cookie` values
+    /// themselves, as the client reads them from the raw fields.
+    pub(crate) fn update_from_values<'a>(&self, values: impl Iterator<Item = &'a [u8]>, url: &Url) {
         if !self.accepts(url) {
             return;
         }
-        let cookies: Vec<_> = headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+        let cookies: Vec<_> = values
+            .filter_map(|v| std::str::from_utf8(v).ok())
             .filter_map(|v| cookie::Cookie::parse(v.to_owned()).ok())
             .collect();
         if !cookies.is_empty() {

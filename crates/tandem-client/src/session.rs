@@ -649,7 +649,7 @@ fn run(
                     .await
                     .map_err(|e| e.with_url(&url))?;
             let status = response.status();
-            let location = response.headers().get(header::LOCATION).map(|v| v.as_bytes().to_vec());
+            let location = response.info().raw.get("location").map(<[u8]>::to_vec);
             match location {
                 Some(location) if allow_redirects && redirect::is_redirect(status) => {
                     if history.len() >= max_redirects {
@@ -761,15 +761,15 @@ async fn send_once(
     };
     let (head, raw) =
         conn::send(&inner.connector, &outgoing, stream, deadlines, &inner.traces.0).await?;
-    let headers = head.fields().to_header_map();
-    inner.jar.update_from_headers(&headers, url);
+    let fields = head.fields();
+    inner.jar.update_from_values(fields.get_all("set-cookie"), url);
     let decoder = if inner.auto_decompress && !raw.is_done() {
-        headers.get(header::CONTENT_ENCODING).and_then(|coding| {
+        fields.get("content-encoding").and_then(|coding| {
             let limits = decompress::Limits {
                 max_size: inner.max_decompressed_size,
                 zstd_window_log_max: inner.zstd_window_log_max,
             };
-            Decompressor::for_coding(coding.as_bytes(), limits)
+            Decompressor::for_coding(coding, limits)
         })
     } else {
         None
@@ -779,8 +779,8 @@ async fn send_once(
         status: head.status(),
         reason: String::from_utf8_lossy(head.reason()).into_owned(),
         version: head.version(),
-        headers,
-        raw: head.fields().clone(),
+        headers: std::sync::OnceLock::new(),
+        raw: fields.clone(),
         request: RequestInfo { method: method.clone(), url: url.clone(), headers: wire },
     };
     let content = Content::new(raw, decoder, inner.max_line_size);
