@@ -1,7 +1,7 @@
 //! `cargo xtask autobahn`: the WebSocket conformance suite (Autobahn|Testsuite) against our
 //! server and our client, diffed against the results committed in `autobahn/`.
 //!
-//! The suite comes from `../shared/tools/autobahn/` (its own Python 2.7, no Docker). Each
+//! The suite is installed by `autobahn/setup.sh` (its own Python 2.7, no Docker). Each
 //! case's verdict (`behavior` and `behaviorClose`) is compared, durations are not, so any
 //! change, better or worse, shows as a diff to review; `--bless` writes the new results as
 //! the expectation.
@@ -19,7 +19,7 @@ use std::{
 use crate::{
     Cmd, Killed, Result,
     bench::server::{cargo_build_profile, find_exe},
-    for_each_arg, free_port,
+    for_each_arg, free_port, peers,
 };
 
 /// Groups that run in seconds; CI runs these (`--quick`). Groups 9, 12 and 13 move hundreds
@@ -73,7 +73,13 @@ fn parse(args: &[String]) -> Result<Options> {
 pub(crate) fn run(args: &[String]) -> Result {
     let opts = parse(args)?;
     let tools = tools_dir()?;
-    Cmd::new("bash").arg(tools.join("setup.sh")).run()?;
+    // setup.sh fetches wheels with pip: the project's venv (made by `cargo xtask peers`)
+    // has pip even where the system's python3 does not.
+    let mut setup = Cmd::new("bash").arg(tools.join("setup.sh"));
+    if std::path::Path::new(&peers::venv_python()).exists() {
+        setup = setup.env("PYTHON3", peers::venv_python());
+    }
+    setup.run()?;
     // The quick groups move little data, so CI's debug build (already made by the test
     // step) serves; the whole suite, with its 16 MiB messages, wants release.
     let built = cargo_build_profile(!opts.quick, &["--example", "autobahn"])?;
@@ -124,14 +130,15 @@ pub(crate) fn run(args: &[String]) -> Result {
     if failures.is_empty() { Ok(()) } else { Err(failures.join("\n")) }
 }
 
-/// `../shared/tools/autobahn`, next to the checkout, or `$AUTOBAHN_TOOLS`.
+/// `autobahn/` (setup.sh and wstest.sh, kept in the repository so a fresh machine needs
+/// nothing else), or `$AUTOBAHN_TOOLS`.
 fn tools_dir() -> Result<PathBuf> {
-    let dir = std::env::var_os("AUTOBAHN_TOOLS")
-        .map_or_else(|| PathBuf::from("../shared/tools/autobahn"), PathBuf::from);
+    let dir =
+        std::env::var_os("AUTOBAHN_TOOLS").map_or_else(|| PathBuf::from("autobahn"), PathBuf::from);
     if dir.join("wstest.sh").is_file() {
         Ok(dir)
     } else {
-        Err(format!("no Autobahn tools at {} (set AUTOBAHN_TOOLS)", dir.display()))
+        Err(format!("no wstest.sh in {} (set AUTOBAHN_TOOLS)", dir.display()))
     }
 }
 

@@ -155,7 +155,7 @@ pub(crate) fn apt_install(packages: &[&str]) -> Result {
     apt(&["install", "-y", "--no-install-recommends"]).args(packages).run()
 }
 
-fn venv_python() -> String {
+pub(crate) fn venv_python() -> String {
     format!("{VENV}/bin/python")
 }
 
