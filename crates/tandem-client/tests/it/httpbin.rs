@@ -22,7 +22,7 @@ use tokio::{
     process::{Child, Command},
 };
 
-use crate::support::{session, within};
+use crate::support::{ACCEPT_ENCODING, session, within};
 
 /// How long gunicorn may take to boot before the test fails.
 const STARTUP: Duration = Duration::from_secs(30);
@@ -130,7 +130,10 @@ async fn against_httpbin() {
     status_and_bytes(&hb, &s).await;
     redirects(&hb, &s).await;
     cookies(&hb, &s).await;
-    decompression(&hb, &s).await;
+    // httpbin encodes these whatever was asked, so without decoders they stay encoded.
+    if cfg!(feature = "compression") {
+        decompression(&hb, &s).await;
+    }
     streaming(&hb, &s).await;
     // Last: it keeps one of the two workers asleep for three seconds.
     delay_cut_short(&hb, &s).await;
@@ -149,7 +152,7 @@ async fn get_echoes_query_and_headers(hb: &Httpbin, s: &ClientSession) {
     let v: Value = within(resp.json()).await.unwrap();
     assert_eq!(v["args"], json!({"a": ["1", "2 3"], "b": "é"}));
     assert_eq!(v["headers"]["X-Tandem"], "yes");
-    assert_eq!(v["headers"]["Accept-Encoding"], "gzip, deflate, br, zstd");
+    assert_eq!(v["headers"]["Accept-Encoding"], ACCEPT_ENCODING);
     assert_eq!(v["headers"]["User-Agent"], USER_AGENT);
 }
 

@@ -24,6 +24,11 @@ use tokio::{
 /// The longest any single wait in a test may take before it counts as a hang.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The session's default `Accept-Encoding`: what it can decode, which is nothing without the
+/// `compression` feature.
+pub(crate) const ACCEPT_ENCODING: &str =
+    if cfg!(feature = "compression") { "gzip, deflate, br, zstd" } else { "identity" };
+
 /// Awaits `fut`, failing the test if it takes longer than [`TIMEOUT`].
 pub(crate) async fn within<T>(fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(TIMEOUT, fut).await.expect("the test step finished in time")
