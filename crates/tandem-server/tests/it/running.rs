@@ -3,7 +3,7 @@
 use std::{
     fmt::Write as _,
     io::{Read, Write},
-    sync::{Arc, Mutex},
+    sync::Mutex,
 };
 
 use tandem_server::{AppRunner, Application, Request, Response, RunOptions};
@@ -37,6 +37,7 @@ async fn a_unix_site_serves() {
 
 /// Serves with `options` on a thread, makes `n` requests on separate connections, stops.
 fn serve_and_stop(options: RunOptions, n: usize) -> Vec<String> {
+    install_access_log();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let options = options.on_listening(move |addr| addr_tx.send(addr).unwrap());
@@ -80,9 +81,23 @@ fn workers_on_one_multi_thread_runtime_serve_and_stop() {
     );
 }
 
-/// Records the fields of `tandem::access` events.
-#[derive(Clone, Default)]
-struct AccessLog(Arc<Mutex<Vec<String>>>);
+/// `tandem::access` events, with the thread that emitted each.
+static ACCESS_LINES: Mutex<Vec<(std::thread::ThreadId, String)>> = Mutex::new(Vec::new());
+
+/// Records the fields of `tandem::access` events into [`ACCESS_LINES`].
+///
+/// Installed once as the process's global subscriber rather than as a thread-local one:
+/// tracing caches each callsite's interest across threads, and a test on another thread
+/// that reached the access-log callsite while a thread-local subscriber was being
+/// installed could leave it cached as "never" (one run in twenty lost its lines).
+struct AccessLog;
+
+pub(crate) fn install_access_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::subscriber::set_global_default(AccessLog).expect("no other global subscriber");
+    });
+}
 
 impl tracing::Subscriber for AccessLog {
     fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
@@ -102,7 +117,7 @@ impl tracing::Subscriber for AccessLog {
         }
         let mut fields = Fields(String::new());
         event.record(&mut fields);
-        self.0.lock().unwrap().push(fields.0);
+        ACCESS_LINES.lock().unwrap().push((std::thread::current().id(), fields.0));
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
@@ -110,14 +125,20 @@ impl tracing::Subscriber for AccessLog {
 
 #[tokio::test]
 async fn every_request_is_in_the_access_log() {
-    let log = AccessLog::default();
-    // The test runtime is single-threaded, so a thread-local default sees the server too.
-    let _guard = tracing::subscriber::set_default(log.clone());
+    install_access_log();
+    // The test runtime is single-threaded, so the server's lines are this thread's.
+    let me = std::thread::current().id();
     let server = crate::support::Server::start(hello_app()).await;
     assert_eq!(server.get("/").await.status, 200);
     assert_eq!(server.get("/missing?x=1").await.status, 404);
     assert!(server.stop().await);
-    let lines = log.0.lock().unwrap().clone();
+    let lines: Vec<String> = ACCESS_LINES
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(thread, _)| *thread == me)
+        .map(|(_, line)| line.clone())
+        .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(
         lines[0].contains("method=GET")

@@ -31,6 +31,8 @@ impl Server {
 
     /// Serves `app` with `config`.
     pub(crate) async fn start_with(app: Application, config: ServerConfig) -> Server {
+        // Before any server can reach the access-log callsite (see `install_access_log`).
+        crate::running::install_access_log();
         let mut runner = AppRunner::with_config(app, config).expect("the app freezes");
         runner.setup().await.expect("startup signals succeed");
         let addr = runner.tcp_site("127.0.0.1", 0).await.expect("bind 127.0.0.1:0");
