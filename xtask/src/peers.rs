@@ -39,7 +39,7 @@ enum Probe {
     /// The package provides this command on PATH (`command -v`).
     Command(&'static str),
     /// dpkg says the package is installed, for packages with no command of
-    /// their own on PATH (postgresql's are in /usr/lib/postgresql/<version>/bin).
+    /// their own on PATH (postgresql's are in `/usr/lib/postgresql/<version>/bin`).
     Installed,
     /// `python3 -m venv` can create the project's venv. python3 here may be
     /// a pyenv build that has venv built in, in which case Debian's

@@ -97,7 +97,7 @@ struct WsSample {
     server_cpu_us_each: f64,
 }
 
-/// samples[load][pair]: one per round.
+/// `samples[load][pair]`: one per round.
 type Samples = [[Vec<WsSample>; PAIRS.len()]; LOADS.len()];
 
 pub(crate) fn run(args: &[String]) -> Result {
