@@ -12,8 +12,10 @@ use crate::{
 /// What the assembler hands up.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// A whole text or binary message (text already checked to be UTF-8).
-    Message(OpCode, Vec<u8>),
+    /// A whole text message.
+    Text(String),
+    /// A whole binary message.
+    Binary(Vec<u8>),
     /// A ping, pong or close frame, with its payload.
     Control(OpCode, Bytes),
 }
@@ -186,10 +188,12 @@ impl Assembler {
         }
         let op = self.message.take().expect("a data frame belongs to a message");
         let data = std::mem::take(&mut self.data);
-        if op == OpCode::Text && std::str::from_utf8(&data[self.utf8_checked..]).is_err() {
-            return Err(invalid_text());
+        if op != OpCode::Text {
+            return Ok(Event::Binary(data));
         }
-        Ok(Event::Message(op, data))
+        // The one full check, which the String then carries: the checks as bytes arrived
+        // only made a bad message fail early.
+        String::from_utf8(data).map(Event::Text).map_err(|_| invalid_text())
     }
 }
 
@@ -217,7 +221,7 @@ mod tests {
             matches!(asm.next_event(&mut buf), Ok(Some(Event::Control(OpCode::Ping, p))) if &p[..] == b"p")
         );
         match asm.next_event(&mut buf) {
-            Ok(Some(Event::Message(OpCode::Text, data))) => assert_eq!(data, b"hello"),
+            Ok(Some(Event::Text(text))) => assert_eq!(text, "hello"),
             other => panic!("{other:?}"),
         }
     }
@@ -238,9 +242,7 @@ mod tests {
         let mut buf = frame(OpCode::Text, false, b"\xce");
         assert!(asm.next_event(&mut buf).unwrap().is_none());
         buf.extend_from_slice(&frame(OpCode::Continuation, true, b"\xba"));
-        assert!(
-            matches!(asm.next_event(&mut buf), Ok(Some(Event::Message(OpCode::Text, d))) if d == "κ".as_bytes())
-        );
+        assert!(matches!(asm.next_event(&mut buf), Ok(Some(Event::Text(t))) if t == "κ"));
     }
 
     #[test]

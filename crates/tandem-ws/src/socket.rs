@@ -445,12 +445,9 @@ impl Reader {
         match event {
             // Messages that arrive after our close frame are dropped: the handler asked
             // to stop.
-            Event::Message(..) if closing => None,
-            Event::Message(OpCode::Text, data) => Some(match String::from_utf8(data) {
-                Ok(text) => Message::Text(text),
-                Err(_) => return Some(self.fail(invalid_text()).await),
-            }),
-            Event::Message(_, data) => Some(Message::Binary(Bytes::from(data))),
+            Event::Text(_) | Event::Binary(_) if closing => None,
+            Event::Text(text) => Some(Message::Text(text)),
+            Event::Binary(data) => Some(Message::Binary(Bytes::from(data))),
             Event::Control(OpCode::Ping, payload) => {
                 if !self.options.autoping {
                     return Some(Message::Ping(payload));
