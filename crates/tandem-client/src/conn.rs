@@ -1,14 +1,14 @@
 //! One request on one connection: write it, read the head, and lend the connection to the
 //! body reader.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderMap, Method, StatusCode, Version};
 use tandem_connect::{ConnectOptions, Connection, Connector, Origin};
 use tandem_proto::{
-    BodyDecoder, BodyEvent, BodyFraming, RequestParts, ResponseHead, ResponseParser,
+    BodyDecoder, BodyEvent, BodyFraming, EncodedFields, RequestParts, ResponseHead, ResponseParser,
     encode_request_head,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,7 +31,7 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) method: &'a Method,
     pub(crate) url: &'a Url,
     pub(crate) origin: &'a Origin,
-    pub(crate) headers: &'a HeaderMap,
+    pub(crate) headers: &'a EncodedFields,
     pub(crate) body: Option<&'a Bytes>,
     /// The path and query to send as they are, instead of `url`'s (aiohttp's `encoded`).
     pub(crate) raw_target: Option<&'a str>,
@@ -63,18 +63,21 @@ pub(crate) async fn send(
         }
         None => BodyFraming::Empty,
     };
-    let target = match (req.raw_target, req.url.query()) {
-        (Some(raw), _) if req.absolute => format!("{}{raw}", &req.url[..url::Position::BeforePath]),
-        _ if req.absolute => req.url.as_str().to_owned(),
-        (Some(raw), _) => raw.to_owned(),
-        (None, Some(q)) => format!("{}?{q}", req.url.path()),
-        (None, None) => req.url.path().to_owned(),
+    // The path and query lie next to each other in the URL's serialisation: a slice of
+    // it, with no copy, is the usual target.
+    let target = match req.raw_target {
+        Some(raw) if req.absolute => {
+            Cow::Owned(format!("{}{raw}", &req.url[..url::Position::BeforePath]))
+        }
+        _ if req.absolute => Cow::Borrowed(req.url.as_str()),
+        Some(raw) => Cow::Borrowed(raw),
+        None => Cow::Borrowed(&req.url[url::Position::BeforePath..url::Position::AfterQuery]),
     };
     let parts = RequestParts {
         method: req.method,
         target: &target,
         version: Version::HTTP_11,
-        headers: req.headers,
+        headers: req.headers.into(),
         framing,
     };
     // Checked before connecting: a method, target or field that could split the request
@@ -116,17 +119,18 @@ pub(crate) async fn send(
             Ok((head, buf, body_sent)) => {
                 // A 101 answers only a request that offered an `Upgrade`.
                 if head.status() == StatusCode::SWITCHING_PROTOCOLS
-                    && !req.headers.contains_key(http::header::UPGRADE)
+                    && !req.headers.headers().contains_key(http::header::UPGRADE)
                 {
                     return Err(Error::new(Kind::Response, "unexpected 101 Switching Protocols"));
                 }
                 for t in traces {
-                    t.on_request_headers_sent(req.method, req.url, req.headers);
+                    t.on_request_headers_sent(req.method, req.url, req.headers.headers());
                 }
                 // A request that asked to close spends the connection whatever the answer,
                 // and so does one whose announced body was never sent: the server may
                 // still be waiting for it.
-                let keep_alive = head.keep_alive() && !asked_to_close(req.headers) && body_sent;
+                let keep_alive =
+                    head.keep_alive() && !asked_to_close(req.headers.headers()) && body_sent;
                 let body = RawBody::new(conn, buf, &head, keep_alive, *deadlines);
                 return Ok((head, body));
             }

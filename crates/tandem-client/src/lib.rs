@@ -93,6 +93,7 @@ mod session;
 mod timeout;
 mod trace;
 mod upgrade;
+mod wire;
 
 pub use content::{Content, DEFAULT_MAX_LINE_SIZE};
 pub use cookies::CookieJar;

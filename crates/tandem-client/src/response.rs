@@ -1,7 +1,10 @@
 //! `ClientResponse`: a response head, its redirect history, and its body.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
+use tandem_proto::EncodedFields;
 use url::Url;
 
 use crate::{
@@ -15,7 +18,7 @@ use crate::{
 pub struct RequestInfo {
     pub(crate) method: Method,
     pub(crate) url: Url,
-    pub(crate) headers: HeaderMap,
+    pub(crate) headers: Arc<EncodedFields>,
 }
 
 impl RequestInfo {
@@ -31,16 +34,16 @@ impl RequestInfo {
 
     /// The fields sent, `Host` first.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.headers.headers()
     }
 }
 
 /// The head of one response: what [`ClientResponse::history`] keeps of each redirect hop.
 #[derive(Clone, Debug)]
 pub struct ResponseInfo {
-    pub(crate) url: Url,
     pub(crate) status: StatusCode,
-    pub(crate) reason: String,
+    /// Borrowed when it is the status's canonical phrase, as it nearly always is.
+    pub(crate) reason: std::borrow::Cow<'static, str>,
     pub(crate) version: Version,
     /// `raw` as a `HeaderMap`, built on first use: the client itself reads the few fields
     /// it needs from `raw`, and a caller who reads only the status and body never pays for
@@ -65,7 +68,7 @@ impl ResponseInfo {
 
     /// The URL that answered.
     pub fn url(&self) -> &Url {
-        &self.url
+        &self.request.url
     }
 
     /// The status.
@@ -168,7 +171,7 @@ impl ClientResponse {
 
     /// The final URL, after redirects.
     pub fn url(&self) -> &Url {
-        &self.inner.info.url
+        &self.inner.info.request.url
     }
 
     /// The HTTP version.
@@ -236,7 +239,7 @@ impl ClientResponse {
 
     /// The whole (rest of the) body.
     pub async fn read(&mut self) -> Result<Bytes, Error> {
-        let url = &self.inner.info.url;
+        let url = &self.inner.info.request.url;
         self.inner.content.read_to_end().await.map_err(|e| e.with_url(url))
     }
 
@@ -284,7 +287,7 @@ impl ClientResponse {
                 Kind::Decode,
                 format!("attempt to decode JSON with unexpected mimetype: {content_type}"),
             )
-            .with_url(&self.inner.info.url));
+            .with_url(&self.inner.info.request.url));
         }
         self.json_unchecked().await
     }
@@ -296,7 +299,7 @@ impl ClientResponse {
         // `Option<T>` reads as `None`.
         let body: &[u8] = if body.trim_ascii().is_empty() { b"null" } else { &body };
         serde_json::from_slice(body)
-            .map_err(|e| Error::new(Kind::Decode, e).with_url(&self.inner.info.url))
+            .map_err(|e| Error::new(Kind::Decode, e).with_url(&self.inner.info.request.url))
     }
 
     /// `Err` with [`Error::is_status`] if the status is 400 or more (aiohttp's
@@ -305,7 +308,8 @@ impl ClientResponse {
         if self.ok() {
             Ok(self)
         } else {
-            Err(Error::bare(Kind::Status(self.inner.info.status)).with_url(&self.inner.info.url))
+            Err(Error::bare(Kind::Status(self.inner.info.status))
+                .with_url(&self.inner.info.request.url))
         }
     }
 
@@ -314,7 +318,8 @@ impl ClientResponse {
         if self.ok() {
             Ok(())
         } else {
-            Err(Error::bare(Kind::Status(self.inner.info.status)).with_url(&self.inner.info.url))
+            Err(Error::bare(Kind::Status(self.inner.info.status))
+                .with_url(&self.inner.info.request.url))
         }
     }
 

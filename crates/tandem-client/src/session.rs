@@ -18,6 +18,7 @@ use crate::{
     request::{ConnSettings, RequestSpec, StreamBody, basic_auth_value},
     response::{CharsetResolver, RequestInfo, ResponseInfo},
     timeout::Deadlines,
+    wire::{FieldsCache, request_fields},
 };
 
 /// aiohttp's `max_redirects`.
@@ -69,6 +70,7 @@ pub(crate) struct Inner {
     pub(crate) charset_fallback: Option<CharsetResolver>,
     pub(crate) expect_continue_timeout: std::time::Duration,
     last_url: LastUrl,
+    pub(crate) fields_cache: FieldsCache,
 }
 
 /// The last URL string the session resolved, and its result. Parsing and checking a URL
@@ -333,6 +335,7 @@ impl ClientSession {
                 charset_fallback: None,
                 expect_continue_timeout: DEFAULT_EXPECT_CONTINUE_TIMEOUT,
                 last_url: LastUrl::default(),
+                fields_cache: FieldsCache::default(),
             },
             error: None,
         }
@@ -414,7 +417,10 @@ impl ClientSession {
     }
 }
 
-fn invalid_url(e: impl Into<Box<dyn std::error::Error + Send + Sync>>, url: &str) -> Error {
+pub(crate) fn invalid_url(
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    url: &str,
+) -> Error {
     Error::new(Kind::InvalidUrl { redirect: false }, format!("{url:?}: {}", e.into()))
 }
 
@@ -480,74 +486,6 @@ fn origin_of(url: &Url) -> Result<Origin, Error> {
         None => return Err(invalid_url("no host", url.as_str())),
     };
     Ok(Origin::new(scheme, &host, url.port_or_known_default().unwrap_or(scheme.default_port())))
-}
-
-/// The fields to send: `Host` first, then the session's and the request's (the request's
-/// replacing the session's), the automatic ones unless given, then cookies from the jar.
-fn wire_headers(
-    inner: &Inner,
-    url: &Url,
-    headers: &HeaderMap,
-    content_type: Option<&'static str>,
-) -> Result<HeaderMap, Error> {
-    let mut out = HeaderMap::with_capacity(headers.len() + inner.headers.len() + 6);
-    if url.host_str().is_none() {
-        return Err(invalid_url("no host", url.as_str()));
-    }
-    // The URL's serialised `host[:port]`, the port there only when it is not the default:
-    // a slice, where formatting the two cost about 1,500 instructions a request.
-    let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
-    out.insert(
-        header::HOST,
-        HeaderValue::from_str(host).map_err(|e| Error::new(Kind::Request, e))?,
-    );
-    for (name, value) in &inner.headers {
-        if !headers.contains_key(name) {
-            out.append(name, value.clone());
-        }
-    }
-    for (name, value) in headers {
-        if name == header::HOST {
-            out.insert(header::HOST, value.clone());
-        } else if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            // The body's own length frames it; a caller's framing field could disagree.
-        } else {
-            out.append(name, value.clone());
-        }
-    }
-    let defaults = [
-        (header::USER_AGENT, USER_AGENT),
-        (header::ACCEPT, "*/*"),
-        (
-            header::ACCEPT_ENCODING,
-            if inner.auto_decompress { decompress::ACCEPT_ENCODING } else { "identity" },
-        ),
-    ];
-    for (name, value) in defaults {
-        if !out.contains_key(&name) {
-            out.insert(name, HeaderValue::from_static(value));
-        }
-    }
-    if let Some(ct) = content_type {
-        if !out.contains_key(header::CONTENT_TYPE) {
-            out.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-        }
-    }
-    if let Some(cookies) = inner.jar.header_for(url) {
-        match out.get(header::COOKIE).map(|v| v.as_bytes().to_vec()) {
-            Some(mut given) => {
-                given.extend_from_slice(b"; ");
-                given.extend_from_slice(cookies.as_bytes());
-                if let Ok(v) = HeaderValue::from_bytes(&given) {
-                    out.insert(header::COOKIE, v);
-                }
-            }
-            None => {
-                out.insert(header::COOKIE, cookies);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Credentials in the URL (`http://user:pass@host/`) become a Basic `Authorization` field
@@ -713,7 +651,6 @@ async fn send_once(
         (None, Some(_)) => Some("application/octet-stream"),
         (None, None) => None,
     };
-    let mut wire = wire_headers(inner, url, headers, content_type)?;
     let mut options = ConnectOptions::new();
     if let Some(limit) = deadlines.sock_connect() {
         options = options.sock_connect_timeout(limit);
@@ -729,6 +666,7 @@ async fn send_once(
         .or_else(|| inner.proxy.clone())
         .or_else(|| inner.proxy_env.as_ref().and_then(|env| env.proxy_for(&origin, false)));
     let mut absolute = false;
+    let mut proxy_authorization = None;
     if let Some(proxy) = proxy {
         if origin.scheme() == Scheme::Http {
             // Plain http goes to the proxy itself, in absolute form, with its credentials;
@@ -737,14 +675,16 @@ async fn send_once(
             if let Some(auth) = proxy.authorization_value() {
                 let value =
                     HeaderValue::try_from(auth).map_err(|e| Error::new(Kind::Request, e))?;
-                wire.insert(header::PROXY_AUTHORIZATION, value);
+                proxy_authorization = Some(value);
             }
         }
         options = options.proxy(proxy);
     }
+    let wire = request_fields(inner, url, headers, content_type, proxy_authorization)?;
     // aiohttp waits for 100 Continue whenever the request carries the expectation, whether
     // `expect100=True` or the caller's own header put it there.
     let expect_continue = wire
+        .headers()
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
         .then_some(inner.expect_continue_timeout);
@@ -775,9 +715,11 @@ async fn send_once(
         None
     };
     let info = ResponseInfo {
-        url: url.clone(),
         status: head.status(),
-        reason: String::from_utf8_lossy(head.reason()).into_owned(),
+        reason: match head.status().canonical_reason() {
+            Some(canonical) if canonical.as_bytes() == head.reason() => canonical.into(),
+            _ => String::from_utf8_lossy(head.reason()).into_owned().into(),
+        },
         version: head.version(),
         headers: std::sync::OnceLock::new(),
         raw: fields.clone(),
@@ -824,27 +766,5 @@ mod tests {
         }
         assert!(s.resolve_url("http://2130706433/").is_err());
         assert!(s.resolve_url("http://2130706433/").is_err());
-    }
-
-    #[test]
-    fn default_headers() {
-        let s =
-            ClientSession::builder().header("x-default", "1").header("accept", "text/html").build();
-        let url = Url::parse("http://a.example:8080/").unwrap();
-        let mut given = HeaderMap::new();
-        given.insert("x-default", HeaderValue::from_static("2"));
-        let out = wire_headers(&s.inner, &url, &given, Some("text/plain")).unwrap();
-        assert_eq!(out.keys().next(), Some(&header::HOST));
-        assert_eq!(out[header::HOST], "a.example:8080");
-        for (url, host) in [("http://a:80/", "a"), ("https://u:p@[::1]:8443/x", "[::1]:8443")] {
-            let url = Url::parse(url).unwrap();
-            let out = wire_headers(&s.inner, &url, &HeaderMap::new(), None).unwrap();
-            assert_eq!(out[header::HOST], host);
-        }
-        assert_eq!(out["x-default"], "2");
-        assert_eq!(out[header::ACCEPT], "text/html");
-        assert_eq!(out[header::USER_AGENT], USER_AGENT);
-        assert_eq!(out[header::ACCEPT_ENCODING], decompress::ACCEPT_ENCODING);
-        assert_eq!(out[header::CONTENT_TYPE], "text/plain");
     }
 }

@@ -64,7 +64,10 @@ pub use decode::{
 };
 pub use encode::{
     body::BodyEncoder,
-    head::{RequestParts, ResponseParts, encode_request_head, encode_response_head},
+    head::{
+        EncodedFields, RequestFields, RequestParts, ResponseParts, encode_request_head,
+        encode_response_head,
+    },
 };
 pub use error::{Error, ErrorKind};
 pub use head::{BodyFraming, Fields, RequestHead, ResponseHead};

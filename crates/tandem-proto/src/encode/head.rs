@@ -1,6 +1,6 @@
 //! Writing request and response heads.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode, Version, header};
 
 use super::{body::BodyEncoder, date::with_date, is_field_text};
@@ -46,11 +46,89 @@ pub struct RequestParts<'a> {
     /// `HTTP/1.1` or `HTTP/1.0`.
     pub version: Version,
     /// The fields to write (including `Host`), without `Content-Length` or
-    /// `Transfer-Encoding`.
-    pub headers: &'a HeaderMap,
+    /// `Transfer-Encoding`: a map, or fields encoded once ([`EncodedFields`]).
+    pub headers: RequestFields<'a>,
     /// How the body will be delimited: `Empty` writes no length, `Length(0)` writes
     /// `Content-Length: 0`. A request body cannot run until close.
     pub framing: BodyFraming,
+}
+
+/// The fields of a request head to write: a map, checked and written on every call, or
+/// [`EncodedFields`], checked and written once.
+#[derive(Clone, Copy, Debug)]
+pub enum RequestFields<'a> {
+    /// Checked and written by each [`encode_request_head`].
+    Map(&'a HeaderMap),
+    /// Checked and written already: copied as they are.
+    Encoded(&'a EncodedFields),
+}
+
+impl RequestFields<'_> {
+    /// The fields as a map.
+    pub fn map(&self) -> &HeaderMap {
+        match self {
+            RequestFields::Map(map) => map,
+            RequestFields::Encoded(encoded) => encoded.headers(),
+        }
+    }
+}
+
+impl<'a> From<&'a HeaderMap> for RequestFields<'a> {
+    fn from(map: &'a HeaderMap) -> Self {
+        RequestFields::Map(map)
+    }
+}
+
+impl<'a> From<&'a EncodedFields> for RequestFields<'a> {
+    fn from(encoded: &'a EncodedFields) -> Self {
+        RequestFields::Encoded(encoded)
+    }
+}
+
+/// Request fields checked and written once, for a client that sends the same fields on
+/// many requests: a head then costs one copy of these bytes instead of a walk over the map
+/// that checks and formats every field again.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use http::{HeaderMap, Method, Version, header};
+/// use tandem_proto::{BodyFraming, EncodedFields, RequestParts, encode_request_head};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::HOST, "example.com".parse().unwrap());
+/// let fields = EncodedFields::new(headers).unwrap();
+/// for path in ["/a", "/b"] {
+///     let parts = RequestParts {
+///         method: &Method::GET,
+///         target: path,
+///         version: Version::HTTP_11,
+///         headers: (&fields).into(),
+///         framing: BodyFraming::Empty,
+///     };
+///     let mut dst = BytesMut::new();
+///     encode_request_head(&parts, &mut dst).unwrap();
+///     assert_eq!(dst, format!("GET {path} HTTP/1.1\r\nhost: example.com\r\n\r\n"));
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct EncodedFields {
+    headers: HeaderMap,
+    bytes: Bytes,
+}
+
+impl EncodedFields {
+    /// Checks and writes `headers`. Refused as [`encode_request_head`] refuses them: a
+    /// `Content-Length` or `Transfer-Encoding` field, or a value with a control byte.
+    pub fn new(headers: HeaderMap) -> Result<Self, Error> {
+        let mut bytes = BytesMut::with_capacity(checked_fields_len(&headers)?.len);
+        put_fields(&headers, &mut bytes);
+        Ok(EncodedFields { headers, bytes: bytes.freeze() })
+    }
+
+    /// The fields as a map.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
 }
 
 /// Writes a response head into `dst` and returns the encoder for its body.
@@ -179,13 +257,11 @@ pub fn encode_request_head(
     {
         return Err(ErrorKind::Unwritable.into());
     }
-    let len = checked_fields_len(parts.headers)?.len
-        + method.len()
-        + 1
-        + target.len()
-        + 11
-        + framing_len(parts.framing)
-        + 2;
+    let fields_len = match parts.headers {
+        RequestFields::Map(map) => checked_fields_len(map)?.len,
+        RequestFields::Encoded(encoded) => encoded.bytes.len(),
+    };
+    let len = fields_len + method.len() + 1 + target.len() + 11 + framing_len(parts.framing) + 2;
     dst.reserve(len);
     dst.put_slice(method);
     dst.put_u8(b' ');
@@ -195,7 +271,10 @@ pub fn encode_request_head(
     } else {
         b" HTTP/1.1\r\n"
     });
-    put_fields(parts.headers, dst);
+    match parts.headers {
+        RequestFields::Map(map) => put_fields(map, dst),
+        RequestFields::Encoded(encoded) => dst.put_slice(&encoded.bytes),
+    }
     put_framing(parts.framing, dst);
     dst.put_slice(b"\r\n");
     Ok(BodyEncoder::new(parts.framing))

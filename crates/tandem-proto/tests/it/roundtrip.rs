@@ -68,7 +68,8 @@ fn requests_round_trip() {
         (Method::GET, "http://h.example/x", Version::HTTP_10, BodyFraming::Length(2), &[b"ok"], &none),
     ];
     for (method, target, version, framing, chunks, trailers) in cases {
-        let parts = RequestParts { method: &method, target, version, headers: &plain, framing };
+        let parts =
+            RequestParts { method: &method, target, version, headers: (&plain).into(), framing };
         let mut dst = BytesMut::new();
         let body = encode_request_head(&parts, &mut dst).expect("a writable head");
         write_body(body, chunks, trailers, &mut dst);
@@ -222,7 +223,7 @@ fn request_line_injection_is_refused_before_writing() {
             method: &Method::GET,
             target,
             version: Version::HTTP_11,
-            headers: &host,
+            headers: (&host).into(),
             framing: BodyFraming::Empty,
         };
         let mut dst = BytesMut::from(EARLIER);
@@ -247,7 +248,13 @@ fn framing_the_encoder_cannot_keep_is_refused() {
         (&host, Version::HTTP_10, BodyFraming::Chunked),
     ];
     for (headers, version, framing) in cases {
-        let parts = RequestParts { method: &Method::POST, target: "/", version, headers, framing };
+        let parts = RequestParts {
+            method: &Method::POST,
+            target: "/",
+            version,
+            headers: headers.into(),
+            framing,
+        };
         let mut dst = BytesMut::from(EARLIER);
         let err = encode_request_head(&parts, &mut dst).expect_err("unwritable");
         assert_eq!(err.kind(), ErrorKind::Unwritable, "{framing:?} {headers:?}");
