@@ -23,7 +23,8 @@ const DECODE_STEP: usize = 2048;
 #[derive(Debug)]
 pub struct Content {
     raw: RawBody,
-    decoder: Option<Decompressor>,
+    /// Boxed: a decoder's state is large, and most responses have none.
+    decoder: Option<Box<Decompressor>>,
     /// Decoded bytes not yet handed out.
     pending: BytesMut,
     eof: bool,
@@ -37,7 +38,7 @@ impl Content {
     pub(crate) fn new(raw: RawBody, decoder: Option<Decompressor>, max_line_size: usize) -> Self {
         Content {
             raw,
-            decoder,
+            decoder: decoder.map(Box::new),
             pending: BytesMut::new(),
             eof: false,
             max_line_size,

@@ -480,9 +480,9 @@ fn origin_of(url: &Url) -> Result<Origin, Error> {
     };
     let host = match url.host() {
         // The URL's own serialisation of an IPv4 address is the dotted form, so it is
-        // copied rather than formatted again.
-        Some(Host::Ipv6(ip)) => ip.to_string(),
-        Some(Host::Ipv4(_) | Host::Domain(_)) => url.host_str().unwrap_or_default().to_owned(),
+        // borrowed rather than formatted again.
+        Some(Host::Ipv6(ip)) => std::borrow::Cow::Owned(ip.to_string()),
+        Some(Host::Ipv4(_) | Host::Domain(_)) => url.host_str().unwrap_or_default().into(),
         None => return Err(invalid_url("no host", url.as_str())),
     };
     Ok(Origin::new(scheme, &host, url.port_or_known_default().unwrap_or(scheme.default_port())))

@@ -40,16 +40,17 @@ pub struct TlsInfo {
 /// freed.
 pub struct Connection {
     pub(crate) io: Box<dyn Io>,
-    pub(crate) origin: Origin,
     pub(crate) lease: Lease,
-    pub(crate) info: ConnectionInfo,
+    /// Boxed, as it is only read: a connection is moved several times a request (into the
+    /// response's body reader, back into the pool), and the box keeps each move small.
+    pub(crate) info: Box<ConnectionInfo>,
     pub(crate) reused: bool,
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("origin", &self.origin)
+            .field("origin", self.origin())
             .field("reused", &self.reused)
             .field("info", &self.info)
             .finish_non_exhaustive()
@@ -64,7 +65,7 @@ impl Connection {
 
     /// The origin it goes to.
     pub fn origin(&self) -> &Origin {
-        &self.origin
+        &self.lease.key().origin
     }
 
     /// Whether it came from the pool (and so may have been closed by the server meanwhile:

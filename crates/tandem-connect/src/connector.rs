@@ -353,7 +353,7 @@ impl Connector {
             if let Some(ev) = events {
                 ev.reuseconn(origin);
             }
-            return Ok(Connection { io, origin: origin.clone(), lease, info, reused: true });
+            return Ok(Connection { io, lease, info, reused: true });
         }
         let sock_connect = options.sock_connect_timeout.or(self.inner.sock_connect_timeout);
         if let Some(ev) = events {
@@ -375,7 +375,7 @@ impl Connector {
         if let Some(ev) = events {
             ev.create_end(origin);
         }
-        Ok(Connection { io, origin: origin.clone(), lease, info, reused: false })
+        Ok(Connection { io, lease, info: Box::new(info), reused: false })
     }
 
     /// Pool statistics per origin: idle, active and waiting.

@@ -1,6 +1,6 @@
 //! Where a connection goes: scheme, host and port, the pool's key.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 /// `http` or `https`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,14 +26,21 @@ impl Scheme {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Origin {
     scheme: Scheme,
-    host: String,
+    /// Shared: an origin is cloned into the pool's key, the lease and the connection on
+    /// every checkout, and a reference count is all a clone then costs.
+    host: Arc<str>,
     port: u16,
 }
 
 impl Origin {
     /// An origin; the host is lower-cased (host names are case-insensitive).
     pub fn new(scheme: Scheme, host: &str, port: u16) -> Self {
-        Origin { scheme, host: host.to_ascii_lowercase(), port }
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Arc::from(host.to_ascii_lowercase())
+        } else {
+            Arc::from(host)
+        };
+        Origin { scheme, host, port }
     }
 
     /// The scheme.
