@@ -191,33 +191,12 @@ async fn exchange(
         Failure { error, retryable }
     };
     if let Some(wait) = out.expect {
-        let head = async {
-            io.write_all(out.head).await?;
-            io.flush().await
-        };
-        deadlines
-            .run(None, async { head.await.map_err(|e| Error::new(Kind::Disconnected, e)) })
-            .await
-            .map_err(write_failed)?;
-        // RFC 9110 §10.1.1: wait for 100 Continue, but not forever, since a server may not
-        // know the expectation; a final status first means the body is not wanted.
-        let answer = async {
-            loop {
-                let head = next_head(io, &mut buf, method, deadlines, &mut received).await?;
-                if head.status() == StatusCode::CONTINUE {
-                    return Ok(None);
-                }
-                if head.status() == StatusCode::SWITCHING_PROTOCOLS
-                    || !head.status().is_informational()
-                {
-                    return Ok(Some(head));
-                }
-            }
-        };
-        match tokio::time::timeout(wait, answer).await {
-            Ok(Ok(Some(head))) => return Ok((head, buf, false)),
-            Ok(Ok(None)) | Err(_) => {}
-            Ok(Err(failure)) => return Err(failure),
+        // Boxed, as the streamed body below: rare paths whose state would otherwise sit in
+        // every request's future (and be copied into its box).
+        let early =
+            await_continue(io, out.head, (&mut buf, &mut received), method, deadlines, wait);
+        if let Some(head) = Box::pin(early).await? {
+            return Ok((head, buf, false));
         }
     }
     let head = if out.expect.is_some() { None } else { Some(out.head) };
@@ -230,20 +209,8 @@ async fn exchange(
         if let Some(tail) = tail {
             io.write_all(tail).await.map_err(disconnected)?;
         }
-        if let Some(StreamBody(stream)) = stream {
-            let mut frame = BytesMut::new();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| Error::new(Kind::Request, e))?;
-                if chunk.is_empty() {
-                    continue;
-                }
-                frame.clear();
-                frame.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-                io.write_all(&frame).await.map_err(disconnected)?;
-                io.write_all(&chunk).await.map_err(disconnected)?;
-                io.write_all(b"\r\n").await.map_err(disconnected)?;
-            }
-            io.write_all(b"0\r\n\r\n").await.map_err(disconnected)?;
+        if let Some(stream) = stream {
+            Box::pin(write_chunked(io, stream)).await?;
         }
         io.flush().await.map_err(disconnected)
     };
@@ -257,6 +224,70 @@ async fn exchange(
             return Ok((head, buf, true));
         }
     }
+}
+
+/// Sends the head of a request that expects `100 Continue` and waits for the answer: `None`
+/// to go on with the body (a 100, or no answer within `wait`), or the final head that came
+/// first, meaning the body is not wanted.
+async fn await_continue(
+    io: &mut (dyn tandem_connect::Io + 'static),
+    head: &Bytes,
+    (buf, received): (&mut BytesMut, &mut bool),
+    method: &Method,
+    deadlines: &Deadlines,
+    wait: Duration,
+) -> Result<Option<ResponseHead>, Failure> {
+    let write = async {
+        io.write_all(head).await?;
+        io.flush().await
+    };
+    deadlines
+        .run(None, async { write.await.map_err(|e| Error::new(Kind::Disconnected, e)) })
+        .await
+        .map_err(|error| {
+            let retryable = error.is_disconnected();
+            Failure { error, retryable }
+        })?;
+    // RFC 9110 §10.1.1: wait for 100 Continue, but not forever, since a server may not
+    // know the expectation; a final status first means the body is not wanted.
+    let answer = async {
+        loop {
+            let head = next_head(io, buf, method, deadlines, received).await?;
+            if head.status() == StatusCode::CONTINUE {
+                return Ok(None);
+            }
+            if head.status() == StatusCode::SWITCHING_PROTOCOLS || !head.status().is_informational()
+            {
+                return Ok(Some(head));
+            }
+        }
+    };
+    match tokio::time::timeout(wait, answer).await {
+        Ok(Ok(Some(head))) => Ok(Some(head)),
+        Ok(Ok(None)) | Err(_) => Ok(None),
+        Ok(Err(failure)) => Err(failure),
+    }
+}
+
+/// Writes a streamed body in chunked framing, ending with the last chunk.
+async fn write_chunked(
+    io: &mut (dyn tandem_connect::Io + 'static),
+    StreamBody(stream): &mut StreamBody,
+) -> Result<(), Error> {
+    let disconnected = |e| Error::new(Kind::Disconnected, e);
+    let mut frame = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::new(Kind::Request, e))?;
+        if chunk.is_empty() {
+            continue;
+        }
+        frame.clear();
+        frame.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        io.write_all(&frame).await.map_err(disconnected)?;
+        io.write_all(&chunk).await.map_err(disconnected)?;
+        io.write_all(b"\r\n").await.map_err(disconnected)?;
+    }
+    io.write_all(b"0\r\n\r\n").await.map_err(disconnected)
 }
 
 /// Reads the next response head, interim or final, from `buf` and the connection.

@@ -215,6 +215,46 @@ impl Pool {
         Ok(Lease { pool: Arc::clone(self), key: key.clone(), _host: host, _all: all })
     }
 
+    /// The newest usable idle connection for `key` with its slots, if slots are free now:
+    /// a checkout that needs no waiting. `try_acquire` fails while others wait (released
+    /// permits go to waiters first), so this never jumps the queue.
+    pub(crate) fn try_reuse(
+        self: &Arc<Self>,
+        key: &PoolKey,
+    ) -> Option<(Lease, Box<dyn Io>, Box<ConnectionInfo>)> {
+        loop {
+            let mut candidate = self.hosts().get_mut(key)?.idle.pop()?;
+            // Dropped (closed) outside the lock when it is refused.
+            if candidate.since.elapsed() >= self.keepalive || !still_open(&mut *candidate.io) {
+                continue;
+            }
+            let mut hosts = self.hosts();
+            let host = hosts.get_mut(key)?;
+            let slots = (|| {
+                let per_host = match (&host.slots, self.limit_per_host) {
+                    (_, 0) => None,
+                    (Some(s), _) => Some(Arc::clone(s).try_acquire_owned().ok()?),
+                    (None, _) => return None,
+                };
+                let all = match &self.all {
+                    Some(s) => Some(Arc::clone(s).try_acquire_owned().ok()?),
+                    None => None,
+                };
+                Some((per_host, all))
+            })();
+            let Some((per_host, all)) = slots else {
+                // Back where it was, for the checkout that waits for a slot.
+                host.idle.push(candidate);
+                return None;
+            };
+            host.active += 1;
+            drop(hosts);
+            let lease =
+                Lease { pool: Arc::clone(self), key: key.clone(), _host: per_host, _all: all };
+            return Some((lease, candidate.io, candidate.info));
+        }
+    }
+
     /// The newest idle connection for `key` that has not expired and is still open.
     pub(crate) fn take_idle(&self, key: &PoolKey) -> Option<(Box<dyn Io>, Box<ConnectionInfo>)> {
         loop {

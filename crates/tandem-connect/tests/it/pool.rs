@@ -97,6 +97,31 @@ async fn waiters_are_served_first_come_first_served() {
     prompt(w2).await.unwrap();
 }
 
+/// An idle connection is taken at once only with a free slot: a released connection's slot
+/// goes to the checkout already waiting, and a later one waits behind it.
+#[tokio::test]
+async fn an_idle_connection_does_not_jump_the_queue() {
+    let server = Server::start().await;
+    let connector = Connector::builder().limit(1).build();
+    let origin = server.origin();
+    let first = prompt(connector.connect(&origin)).await.unwrap();
+    let mut waiter = Box::pin(connector.connect(&origin));
+    assert!(still_pending(&mut waiter).await);
+
+    first.release();
+    let mut later = Box::pin(connector.connect(&origin));
+    assert!(still_pending(&mut later).await, "took the slot the waiter was promised");
+    let second = prompt(waiter).await.unwrap();
+    assert!(second.is_reused());
+    assert_eq!(connector.stats_for(&origin), PoolStats { idle: 0, active: 1, waiting: 1 });
+
+    second.release();
+    let third = prompt(later).await.unwrap();
+    assert!(third.is_reused());
+    assert_eq!(connector.stats_for(&origin), PoolStats { idle: 0, active: 1, waiting: 0 });
+    prompt(server.accepted(1)).await;
+}
+
 #[tokio::test]
 async fn waiting_is_bounded_by_pool_timeout() {
     let server = Server::start().await;
