@@ -8,10 +8,13 @@
 //! drives one fixed server with Tandem's client and with reqwest
 //! (`bench/client.rs`). `cargo xtask bench ws` drives Tandem's WebSockets and
 //! tokio-tungstenite, each client against each server (`bench/ws.rs`).
+//! `cargo xtask bench loadtest` sets `examples/loadtest.rs` beside wrk against
+//! our server (`bench/loadtest.rs`).
 
 mod client;
 mod instructions;
 mod load;
+mod loadtest;
 pub(crate) mod server;
 mod ws;
 
@@ -22,6 +25,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         Some(("server", rest)) => return server::run(rest),
         Some(("client", rest)) => return client::run(rest),
         Some(("ws", rest)) => return ws::run(rest),
+        Some(("loadtest", rest)) => return loadtest::run(rest),
         Some(("proto-count", [])) => return instructions::run(),
         _ => {}
     }

@@ -38,6 +38,9 @@ commands:
   bench client [--secs N] [--rounds R]
                                   ClientSession vs reqwest against hyper_server, 1 and 32
                                   concurrent GET loops (defaults 5 s, 3 rounds)
+  bench loadtest [--secs N] [--rounds R]
+                                  examples/loadtest vs wrk, both driving bench_server with
+                                  64 connections (target: at least 0.8x wrk's req/s)
   bench ws [--secs N] [--rounds R]
                                   WebSocket echo: ws_load and bench_server's /ws vs
                                   tokio-tungstenite, 1 and 64 connections, 32 B and 1 MiB

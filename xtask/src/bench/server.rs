@@ -116,7 +116,7 @@ fn measure(
 
 /// Two cores for the pinning, taskset and wrk on PATH, and enough file
 /// descriptors for 5,000 connections on each side.
-fn check_machine() -> Result {
+pub(super) fn check_machine() -> Result {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     if cores < 2 {
         return Err(format!("needs 2 cores (server on 0, wrk on 1); this machine has {cores}"));
