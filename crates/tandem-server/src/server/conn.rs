@@ -7,7 +7,13 @@
 //! complete request. An idle connection gives its buffers back, so it holds only the socket
 //! and this task.
 
-use std::{future::poll_fn, net::SocketAddr, pin::Pin, time::Instant};
+use std::{
+    future::{Future, poll_fn},
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
 
 use bytes::{BufMut, BytesMut};
 use http::{Method, StatusCode, Version};
@@ -17,7 +23,7 @@ use tokio::{
     sync::oneshot,
     time::{Sleep, sleep_until},
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{
     ServerConfig,
@@ -81,12 +87,15 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
     config: &ServerConfig,
     shutdown: CancellationToken,
 ) {
+    let now = tokio::time::Instant::now();
     let mut conn = Conn {
         read: Some(ReadState { io: Box::new(read), buf: BytesMut::new() }),
         wbuf: BytesMut::new(),
         parser: RequestParser::with_limits(config.limits),
-        timer: Box::pin(sleep_until(tokio::time::Instant::now())),
+        timer: Box::pin(sleep_until(now)),
+        armed: now,
         config,
+        stopping: Box::pin(shutdown.clone().cancelled_owned()),
         shutdown,
     };
     let mut write: Writer = Box::new(write);
@@ -101,7 +110,15 @@ struct Conn<'a> {
     wbuf: BytesMut,
     parser: RequestParser,
     timer: Pin<Box<Sleep>>,
+    /// The deadline `timer` is set to, which may be earlier than the one a wait wants: a
+    /// keep-alive deadline only ever moves later, so the timer is left where it is and,
+    /// when it fires early, set again then. Resetting a tokio `Sleep` on every request
+    /// (it leaves and rejoins the timer wheel) cost about 300 instructions a request.
+    armed: tokio::time::Instant,
     config: &'a ServerConfig,
+    /// `shutdown.cancelled()`, made once per connection: a fresh one per wait registered
+    /// itself with the token again every request.
+    stopping: Pin<Box<WaitForCancellationFutureOwned>>,
     shutdown: CancellationToken,
 }
 
@@ -225,7 +242,12 @@ impl Conn<'_> {
         let mut head_started: Option<tokio::time::Instant> = None;
         loop {
             let read = self.read.as_mut().expect("the read half is home between requests");
-            match self.parser.parse(&mut read.buf) {
+            // An empty buffer holds no head to find: after each response to a request that
+            // came alone, the parser (httparse, then the scanner) would only say so.
+            // callgrind, keep-alive plaintext: 7,377 -> 7,072 instructions a request.
+            let parsed =
+                if read.buf.is_empty() { Ok(None) } else { self.parser.parse(&mut read.buf) };
+            match parsed {
                 Ok(Some(head)) => return Ok(Some(head)),
                 Ok(None) => {}
                 Err(err) => {
@@ -243,7 +265,7 @@ impl Conn<'_> {
             } else {
                 *head_started.get_or_insert(now) + self.config.head_timeout
             };
-            match self.fill(idle, deadline).await? {
+            match self.fill(idle, now, deadline).await? {
                 Wait::Data => {}
                 Wait::Closed | Wait::Shutdown => return Ok(None),
                 Wait::TimedOut if idle => return Ok(None),
@@ -262,29 +284,60 @@ impl Conn<'_> {
 
     /// Reads more bytes, waiting at most until `deadline`. An idle connection waits for
     /// readability with its buffers released, and stops waiting on shutdown.
-    async fn fill(&mut self, idle: bool, deadline: tokio::time::Instant) -> std::io::Result<Wait> {
-        self.timer.as_mut().reset(deadline);
+    ///
+    /// One poll function does it all, trying the socket first: the wake that follows a
+    /// request's arrival reads it at once, without polling the shutdown token and the timer
+    /// again, and without the two `select!`s (readiness, then the read) this used to take
+    /// (callgrind, keep-alive plaintext: 8,341 -> 7,649 instructions a request, with the timer
+    /// and shutdown changes beside it).
+    async fn fill(
+        &mut self,
+        idle: bool,
+        now: tokio::time::Instant,
+        deadline: tokio::time::Instant,
+    ) -> std::io::Result<Wait> {
+        // Checked here, not only by the timer: a peer whose bytes are always ready would
+        // otherwise never let the timer be looked at.
+        if now >= deadline {
+            return Ok(Wait::TimedOut);
+        }
+        if self.armed > deadline || self.armed <= now {
+            self.timer.as_mut().reset(deadline);
+            self.armed = deadline;
+        }
+        let spare = self.config.spare_buffers;
         let read = self.read.as_mut().expect("the read half is home between requests");
-        if idle {
-            // Give the buffers back while nothing is expected.
-            give_back(std::mem::take(&mut read.buf), self.config.spare_buffers);
-            give_back(std::mem::take(&mut self.wbuf), self.config.spare_buffers);
-            let ready = poll_fn(|cx| read.io.poll_read_ready(cx));
-            tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => return Ok(Wait::Shutdown),
-                () = self.timer.as_mut() => return Ok(Wait::TimedOut),
-                r = ready => r?,
+        // Give the buffers back while nothing is expected.
+        let mut released = idle;
+        if released {
+            give_back(std::mem::take(&mut read.buf), spare);
+            give_back(std::mem::take(&mut self.wbuf), spare);
+        }
+        let (wbuf, timer, armed, stopping) =
+            (&mut self.wbuf, &mut self.timer, &mut self.armed, &mut self.stopping);
+        poll_fn(|cx| {
+            if released {
+                match read.io.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {
+                        read.buf = spare_buffer();
+                        *wbuf = spare_buffer();
+                        released = false;
+                    }
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                    Poll::Pending => {
+                        return wait_others(cx, idle, stopping, timer, armed, deadline);
+                    }
+                }
             }
-            read.buf = spare_buffer();
-            self.wbuf = spare_buffer();
-        }
-        read.buf.reserve(READ_CHUNK);
-        tokio::select! {
-            biased;
-            () = self.timer.as_mut() => Ok(Wait::TimedOut),
-            n = read.io.read_buf(&mut read.buf) => Ok(if n? == 0 { Wait::Closed } else { Wait::Data }),
-        }
+            read.buf.reserve(READ_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut read.io), cx, &mut read.buf) {
+                Poll::Ready(Ok(0)) => Poll::Ready(Ok(Wait::Closed)),
+                Poll::Ready(Ok(_)) => Poll::Ready(Ok(Wait::Data)),
+                Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+                Poll::Pending => wait_others(cx, idle, stopping, timer, armed, deadline),
+            }
+        })
+        .await
     }
 
     fn lend_body(
@@ -349,6 +402,32 @@ impl Conn<'_> {
         write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false, None).await?;
         io.write_all_buf(&mut self.wbuf).await
     }
+}
+
+/// After the socket said "not yet": polls the shutdown token (when idle) and the timer.
+/// A timer set earlier than `deadline` (see `Conn::armed`) that fires is set again.
+fn wait_others(
+    cx: &mut Context<'_>,
+    idle: bool,
+    stopping: &mut Pin<Box<WaitForCancellationFutureOwned>>,
+    timer: &mut Pin<Box<Sleep>>,
+    armed: &mut tokio::time::Instant,
+    deadline: tokio::time::Instant,
+) -> Poll<std::io::Result<Wait>> {
+    if idle && stopping.as_mut().poll(cx).is_ready() {
+        return Poll::Ready(Ok(Wait::Shutdown));
+    }
+    if timer.as_mut().poll(cx).is_pending() {
+        return Poll::Pending;
+    }
+    if *armed < deadline && tokio::time::Instant::now() < deadline {
+        timer.as_mut().reset(deadline);
+        *armed = deadline;
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+    }
+    Poll::Ready(Ok(Wait::TimedOut))
 }
 
 #[cfg(test)]
