@@ -1,6 +1,6 @@
 //! `RequestBuilder`: a request's options, checked before anything is sent.
 
-use std::{pin::Pin, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
@@ -86,7 +86,7 @@ pub struct RequestBuilder {
 #[derive(Debug)]
 pub(crate) struct RequestSpec {
     pub(crate) method: Method,
-    pub(crate) url: Url,
+    pub(crate) url: Arc<Url>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Option<Body>,
     pub(crate) stream: Option<StreamBody>,
@@ -150,7 +150,7 @@ impl RequestBuilder {
                 query.push('=');
                 quote_query_part(v.as_ref(), &mut query);
             }
-            spec.url.set_query(Some(&query));
+            Arc::make_mut(&mut spec.url).set_query(Some(&query));
             if let Some(raw) = &mut spec.raw_target {
                 let mut sep = if raw.contains('?') { '&' } else { '?' };
                 for (k, v) in pairs {

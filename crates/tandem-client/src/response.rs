@@ -17,7 +17,7 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct RequestInfo {
     pub(crate) method: Method,
-    pub(crate) url: Url,
+    pub(crate) url: Arc<Url>,
     pub(crate) headers: Arc<EncodedFields>,
 }
 

@@ -81,18 +81,34 @@ pub(crate) struct Inner {
 /// only on the string and the session's base URL, so a hit is exactly what parsing again
 /// would give.
 #[derive(Debug, Default)]
-struct LastUrl(std::sync::Mutex<Option<(Box<str>, Url)>>);
+///
+/// The entry also keeps the URL's origin, which a request to that very URL (the same `Arc`)
+/// then takes instead of working it out again.
+struct LastUrl(std::sync::Mutex<Option<Resolved>>);
+
+/// The URL string as given, what it resolved to, and its origin.
+type Resolved = (Box<str>, Arc<Url>, Origin);
 
 impl LastUrl {
-    fn get(&self, raw: &str) -> Option<Url> {
+    fn get(&self, raw: &str) -> Option<Arc<Url>> {
         let last = self.0.lock().ok()?;
-        last.as_ref().filter(|(seen, _)| **seen == *raw).map(|(_, url)| url.clone())
+        last.as_ref().filter(|(seen, ..)| **seen == *raw).map(|(_, url, _)| url.clone())
     }
 
-    fn set(&self, raw: &str, url: &Url) {
+    fn set(&self, raw: &str, url: &Arc<Url>) {
+        let Ok(origin) = origin_of(url) else { return };
         if let Ok(mut last) = self.0.lock() {
-            *last = Some((raw.into(), url.clone()));
+            *last = Some((raw.into(), url.clone(), origin));
         }
+    }
+
+    fn origin(&self, url: &Arc<Url>) -> Result<Origin, Error> {
+        if let Ok(last) = self.0.lock() {
+            if let Some((_, _, origin)) = last.as_ref().filter(|(_, u, _)| Arc::ptr_eq(u, url)) {
+                return Ok(origin.clone());
+            }
+        }
+        origin_of(url)
     }
 }
 
@@ -391,12 +407,13 @@ impl ClientSession {
         self.request(Method::OPTIONS, url)
     }
 
-    /// `url` joined to the base URL if it is relative, and checked.
-    pub(crate) fn resolve_url(&self, url: &str) -> Result<Url, Error> {
+    /// `url` joined to the base URL if it is relative, and checked. Shared: a request, its
+    /// response and the cache hold the same URL, copied only if a request changes it.
+    pub(crate) fn resolve_url(&self, url: &str) -> Result<Arc<Url>, Error> {
         if let Some(hit) = self.inner.last_url.get(url) {
             return Ok(hit);
         }
-        let resolved = self.resolve_url_uncached(url)?;
+        let resolved = Arc::new(self.resolve_url_uncached(url)?);
         self.inner.last_url.set(url, &resolved);
         Ok(resolved)
     }
@@ -490,10 +507,11 @@ fn origin_of(url: &Url) -> Result<Origin, Error> {
 
 /// Credentials in the URL (`http://user:pass@host/`) become a Basic `Authorization` field
 /// and are taken out of the URL, as aiohttp does.
-fn take_url_credentials(url: &mut Url, headers: &mut HeaderMap) -> Result<(), Error> {
+fn take_url_credentials(url: &mut Arc<Url>, headers: &mut HeaderMap) -> Result<(), Error> {
     if url.username().is_empty() && url.password().is_none() {
         return Ok(());
     }
+    let url = Arc::make_mut(url);
     let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
     let user = decode(url.username());
     let pass = decode(url.password().unwrap_or_default());
@@ -574,7 +592,9 @@ fn run(
         let mut raw_target = raw_target.filter(|_| encoded);
         let deadlines = Deadlines::start(timeout.unwrap_or(inner.timeout));
         let raise_for_status = raise_for_status.unwrap_or(inner.raise_for_status);
-        url.set_fragment(None);
+        if url.fragment().is_some() {
+            Arc::make_mut(&mut url).set_fragment(None);
+        }
         take_url_credentials(&mut url, &mut headers).map_err(|e| e.with_url(&url))?;
         let mut history = Vec::new();
         let streamed = stream.is_some();
@@ -613,7 +633,7 @@ fn run(
                     if !redirect::same_origin(&url, &next) {
                         redirect::strip_credentials(&mut headers);
                     }
-                    url = next;
+                    url = Arc::new(next);
                     take_url_credentials(&mut url, &mut headers).map_err(|e| e.with_url(&url))?;
                 }
                 _ => {
@@ -632,7 +652,7 @@ fn run(
 /// [`encoded`](crate::RequestBuilder::encoded).
 struct Hop<'a> {
     method: &'a Method,
-    url: &'a Url,
+    url: &'a Arc<Url>,
     raw_target: Option<String>,
 }
 
@@ -645,7 +665,7 @@ async fn send_once(
     deadlines: &Deadlines,
 ) -> Result<ClientResponse, Error> {
     let (method, url) = (hop.method, hop.url);
-    let origin = origin_of(url)?;
+    let origin = inner.last_url.origin(hop.url)?;
     let content_type = match (body, &stream) {
         (Some(b), _) => Some(b.content_type),
         (None, Some(_)) => Some("application/octet-stream"),
@@ -723,7 +743,7 @@ async fn send_once(
         version: head.version(),
         headers: std::sync::OnceLock::new(),
         raw: fields.clone(),
-        request: RequestInfo { method: method.clone(), url: url.clone(), headers: wire },
+        request: RequestInfo { method: method.clone(), url: Arc::clone(url), headers: wire },
     };
     let content = Content::new(raw, decoder, inner.max_line_size);
     Ok(ClientResponse::new(info, content, inner.charset_fallback.clone()))
@@ -762,9 +782,24 @@ mod tests {
         // The cached last URL answers only for its own string, errors are never cached, and
         // each answer is what parsing gives.
         for raw in ["v1/x", "v1/x", "http://b.example/y", "v1/x", "http://b.example/y"] {
-            assert_eq!(s.resolve_url(raw).unwrap(), s.resolve_url_uncached(raw).unwrap());
+            assert_eq!(*s.resolve_url(raw).unwrap(), s.resolve_url_uncached(raw).unwrap());
         }
         assert!(s.resolve_url("http://2130706433/").is_err());
         assert!(s.resolve_url("http://2130706433/").is_err());
+    }
+
+    /// The cached URL is shared with the requests made from it; one that changes its URL
+    /// changes its own copy, and the origin kept with the entry is the URL's.
+    #[test]
+    fn a_request_changing_its_url_leaves_the_cached_one() {
+        let s = ClientSession::new();
+        let raw = "http://u:p@a.example:81/x#f";
+        let b = s.get(raw).query(&[("q", "1")]);
+        assert_eq!(b.spec.as_ref().unwrap().url.as_str(), "http://u:p@a.example:81/x?q=1#f");
+        let cached = s.resolve_url(raw).unwrap();
+        assert_eq!(cached.as_str(), raw);
+        assert_eq!(s.inner.last_url.origin(&cached).unwrap(), origin_of(&cached).unwrap());
+        let other = Arc::new(Url::parse("https://b.example/").unwrap());
+        assert_eq!(s.inner.last_url.origin(&other).unwrap().port(), 443);
     }
 }
