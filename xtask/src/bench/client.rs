@@ -29,19 +29,22 @@ const TARGET: f64 = 1.2;
 /// The clients compared, in table order.
 const CLIENTS: [&str; 2] = ["tandem", "reqwest"];
 
+/// The options the client, loadtest and ws benches share: seconds per load and rounds.
 #[derive(Debug)]
-struct Opts {
-    secs: u64,
-    rounds: usize,
+pub(super) struct Opts {
+    pub(super) secs: u64,
+    pub(super) rounds: usize,
 }
 
-fn parse(args: &[String]) -> Result<Opts> {
+/// `--secs N` (default 5) and `--rounds R` (default 3); anything else is refused with
+/// `usage`.
+pub(super) fn parse_rounds(args: &[String], usage: &str) -> Result<Opts> {
     let mut opts = Opts { secs: 5, rounds: 3 };
     for_each_arg(args, |flag, value| {
         match flag {
             "--secs" => opts.secs = positive(flag, &value()?)?,
             "--rounds" => opts.rounds = positive(flag, &value()?)?,
-            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
+            other => return Err(format!("unknown argument `{other}` (usage: {usage})")),
         }
         Ok(())
     })?;
@@ -56,7 +59,7 @@ struct Exes {
 }
 
 pub(crate) fn run(args: &[String]) -> Result {
-    let opts = parse(args)?;
+    let opts = parse_rounds(args, USAGE)?;
     check_machine()?;
     let exes = build()?;
 
@@ -227,12 +230,13 @@ fn report(samples: &[[Vec<Sample>; CLIENTS.len()]; CONCURRENCY.len()], opts: &Op
 
 #[cfg(test)]
 mod tests {
-    use super::{Opts, Sample, parse, parse_output, report};
+    use super::{Opts, Sample, USAGE, parse_output, parse_rounds, report};
 
     use crate::test_args as args;
 
     #[test]
     fn options() {
+        let parse = |a: &[String]| parse_rounds(a, USAGE);
         let o = parse(&[]).unwrap();
         assert_eq!((o.secs, o.rounds), (5, 3));
         let o = parse(&args(&["--secs", "3", "--rounds=1"])).unwrap();

@@ -8,35 +8,16 @@
 
 use std::fmt::Write as _;
 
-use super::client::{Sample, run_client};
+use super::client::{Opts, Sample, parse_rounds, run_client};
 use super::load::{self, Load, Server};
 use super::server::{self, Target, find_exe};
-use crate::{Result, for_each_arg, positive};
+use crate::Result;
 
 const USAGE: &str = "cargo xtask bench loadtest [--secs N] [--rounds R]";
 /// wrk's shape in every load (`-t1 -c64`), given to loadtest as `-c 64`.
 const CONNECTIONS: usize = 64;
 /// loadtest's requests/s over wrk's that the run must reach.
 const TARGET: f64 = 0.8;
-
-#[derive(Debug)]
-struct Opts {
-    secs: u64,
-    rounds: usize,
-}
-
-fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts { secs: 5, rounds: 3 };
-    for_each_arg(args, |flag, value| {
-        match flag {
-            "--secs" => opts.secs = positive(flag, &value()?)?,
-            "--rounds" => opts.rounds = positive(flag, &value()?)?,
-            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
-        }
-        Ok(())
-    })?;
-    Ok(opts)
-}
 
 /// One round: wrk's requests/s, and loadtest's run.
 struct Round {
@@ -45,7 +26,7 @@ struct Round {
 }
 
 pub(crate) fn run(args: &[String]) -> Result {
-    let opts = parse(args)?;
+    let opts = parse_rounds(args, USAGE)?;
     server::check_machine()?;
     let built = server::cargo_build(&["--example", "bench_server", "--example", "loadtest"])?;
     let (server_exe, loadtest) = (find_exe(&built, "bench_server")?, find_exe(&built, "loadtest")?);
@@ -113,20 +94,7 @@ fn report(rounds: &[Round], opts: &Opts) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Opts, Round, Sample, parse, report};
-
-    use crate::test_args as args;
-
-    #[test]
-    fn options() {
-        let o = parse(&[]).unwrap();
-        assert_eq!((o.secs, o.rounds), (5, 3));
-        let o = parse(&args(&["--secs", "2", "--rounds=5"])).unwrap();
-        assert_eq!((o.secs, o.rounds), (2, 5));
-        for bad in [&["--secs", "0"][..], &["-c", "8"], &["fast"]] {
-            assert!(parse(&args(bad)).is_err(), "{bad:?}");
-        }
-    }
+    use super::{Opts, Round, Sample, report};
 
     #[test]
     fn table() {

@@ -17,10 +17,10 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use super::client::{self, Sample};
+use super::client::{self, Opts, Sample, parse_rounds};
 use super::load::{self, Server};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe};
-use crate::{Result, for_each_arg, positive};
+use crate::Result;
 
 const USAGE: &str = "cargo xtask bench ws [--secs N] [--rounds R]";
 
@@ -47,25 +47,6 @@ const TUNGSTENITE: usize = 1;
 /// (client, server) pairs, in table order: the two like-for-like pairs, then the crosses.
 const PAIRS: [(usize, usize); 4] =
     [(TANDEM, TANDEM), (TUNGSTENITE, TUNGSTENITE), (TANDEM, TUNGSTENITE), (TUNGSTENITE, TANDEM)];
-
-#[derive(Debug)]
-struct Opts {
-    secs: u64,
-    rounds: usize,
-}
-
-fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts { secs: 5, rounds: 3 };
-    for_each_arg(args, |flag, value| {
-        match flag {
-            "--secs" => opts.secs = positive(flag, &value()?)?,
-            "--rounds" => opts.rounds = positive(flag, &value()?)?,
-            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
-        }
-        Ok(())
-    })?;
-    Ok(opts)
-}
 
 /// The executables one run needs, each indexed like [`STACKS`].
 struct Exes {
@@ -101,7 +82,7 @@ struct WsSample {
 type Samples = [[Vec<WsSample>; PAIRS.len()]; LOADS.len()];
 
 pub(crate) fn run(args: &[String]) -> Result {
-    let opts = parse(args)?;
+    let opts = parse_rounds(args, USAGE)?;
     client::check_machine()?;
     let exes = build()?;
     let clk_tck = load::clk_tck();
@@ -208,19 +189,7 @@ fn report(samples: &Samples, opts: &Opts) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Opts, Sample, Samples, WsSample, parse, report};
-    use crate::test_args as args;
-
-    #[test]
-    fn options() {
-        let o = parse(&[]).unwrap();
-        assert_eq!((o.secs, o.rounds), (5, 3));
-        let o = parse(&args(&["--secs=2", "--rounds", "1"])).unwrap();
-        assert_eq!((o.secs, o.rounds), (2, 1));
-        for bad in [&["--secs", "0"][..], &["--rounds"], &["--only", "tandem"], &["fast"]] {
-            assert!(parse(&args(bad)).is_err(), "{bad:?}");
-        }
-    }
+    use super::{Opts, Sample, Samples, WsSample, report};
 
     #[test]
     fn table() {
