@@ -183,8 +183,10 @@ async fn exchange(
     method: &Method,
     deadlines: &Deadlines,
 ) -> Result<(ResponseHead, BytesMut, bool), Failure> {
+    // The connection's own buffer: on a reused connection whose last response is gone, the
+    // memory its reader used, so a request allocates no buffer (`next_head` reserves room).
+    let mut buf = conn.take_read_buf();
     let io = conn.io();
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut received = false;
     let write_failed = |error: Error| {
         let retryable = error.is_disconnected();
@@ -380,8 +382,9 @@ impl RawBody {
 
     fn finish(&mut self) {
         self.done = true;
-        if let Some(conn) = self.conn.take() {
+        if let Some(mut conn) = self.conn.take() {
             if self.keep_alive && self.buf.is_empty() {
+                conn.set_read_buf(std::mem::take(&mut self.buf));
                 conn.release();
             }
         }

@@ -9,6 +9,8 @@ use std::{
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use bytes::BytesMut;
+
 use crate::{Io, Origin, Proxy, pool::Lease};
 
 /// What is known about a connection's transport.
@@ -39,12 +41,26 @@ pub struct TlsInfo {
 /// [`release`](Self::release) gives it back to the pool. Either way its slot in the pool is
 /// freed.
 pub struct Connection {
-    pub(crate) io: Box<dyn Io>,
+    pub(crate) parts: Parts,
     pub(crate) lease: Lease,
+    pub(crate) reused: bool,
+}
+
+/// What a connection keeps in the pool between checkouts.
+pub(crate) struct Parts {
+    pub(crate) io: Box<dyn Io>,
     /// Boxed, as it is only read: a connection is moved several times a request (into the
     /// response's body reader, back into the pool), and the box keeps each move small.
     pub(crate) info: Box<ConnectionInfo>,
-    pub(crate) reused: bool,
+    /// The buffer the last checkout read into, left empty: the next one reads into the same
+    /// memory instead of allocating and freeing a buffer per request.
+    pub(crate) read_buf: BytesMut,
+}
+
+impl Parts {
+    pub(crate) fn new(io: Box<dyn Io>, info: ConnectionInfo) -> Self {
+        Parts { io, info: Box::new(info), read_buf: BytesMut::new() }
+    }
 }
 
 impl std::fmt::Debug for Connection {
@@ -52,7 +68,7 @@ impl std::fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("origin", self.origin())
             .field("reused", &self.reused)
-            .field("info", &self.info)
+            .field("info", &self.parts.info)
             .finish_non_exhaustive()
     }
 }
@@ -60,7 +76,7 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// The byte stream.
     pub fn io(&mut self) -> &mut (dyn Io + 'static) {
-        &mut *self.io
+        &mut *self.parts.io
     }
 
     /// The origin it goes to.
@@ -83,13 +99,27 @@ impl Connection {
 
     /// Addresses and the TLS session.
     pub fn info(&self) -> &ConnectionInfo {
-        &self.info
+        &self.parts.info
     }
 
     /// Gives the connection back for reuse. Call it only when the last response's body was
     /// read to its end and the response allowed keep-alive.
     pub fn release(self) {
-        self.lease.release(self.io, self.info);
+        self.lease.release(self.parts);
+    }
+
+    /// Takes the read buffer kept with the connection: empty, but with the memory the
+    /// connection's last reader used when no one holds on to it. Give it back with
+    /// [`set_read_buf`](Self::set_read_buf) before [`release`](Self::release) to keep it.
+    pub fn take_read_buf(&mut self) -> BytesMut {
+        std::mem::take(&mut self.parts.read_buf)
+    }
+
+    /// Keeps `buf` with the connection for its next checkout; it is cleared first, since
+    /// bytes read on a connection must never be read as the next response.
+    pub fn set_read_buf(&mut self, mut buf: BytesMut) {
+        buf.clear();
+        self.parts.read_buf = buf;
     }
 }
 
@@ -102,7 +132,7 @@ impl AsyncRead for Connection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.io).poll_read(cx, buf)
+        Pin::new(&mut *self.parts.io).poll_read(cx, buf)
     }
 }
 
@@ -112,7 +142,7 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.io).poll_write(cx, buf)
+        Pin::new(&mut *self.parts.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -120,18 +150,18 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.io).poll_write_vectored(cx, bufs)
+        Pin::new(&mut *self.parts.io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.parts.io.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.io).poll_flush(cx)
+        Pin::new(&mut *self.parts.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.io).poll_shutdown(cx)
+        Pin::new(&mut *self.parts.io).poll_shutdown(cx)
     }
 }

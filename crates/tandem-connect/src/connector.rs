@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::{
     Origin, Scheme,
-    connection::{Connection, ConnectionInfo},
+    connection::{Connection, ConnectionInfo, Parts},
     dns::{DEFAULT_DNS_CACHE_MAX_SIZE, DEFAULT_TTL_DNS_CACHE, DnsStats, Resolver},
     error::{Error, Kind},
     options::{ConnectEvents, ConnectOptions},
@@ -356,17 +356,12 @@ impl Connector {
             options.server_hostname.clone().filter(|_| tls.is_some()),
         );
         let events = options.events.as_deref();
-        if let Some((lease, io, info)) = self.inner.pool.try_reuse(&key) {
+        if let Some((lease, parts)) = self.inner.pool.try_reuse(&key) {
             tracing::trace!(%origin, "reusing a pooled connection");
             if let Some(ev) = events {
                 ev.reuseconn(origin);
             }
-            return Either::Left(std::future::ready(Ok(Connection {
-                io,
-                lease,
-                info,
-                reused: true,
-            })));
+            return Either::Left(std::future::ready(Ok(Connection { parts, lease, reused: true })));
         }
         Either::Right(Box::pin(self.checkout(origin, options, tls, key)))
     }
@@ -382,12 +377,12 @@ impl Connector {
         let pool_timeout = options.pool_timeout.or(self.inner.pool_timeout);
         let events = options.events.as_deref();
         let lease = self.inner.pool.acquire(&key, pool_timeout, events).await?;
-        if let Some((io, info)) = self.inner.pool.take_idle(lease.key()) {
+        if let Some(parts) = self.inner.pool.take_idle(lease.key()) {
             tracing::trace!(%origin, "reusing a pooled connection");
             if let Some(ev) = events {
                 ev.reuseconn(origin);
             }
-            return Ok(Connection { io, lease, info, reused: true });
+            return Ok(Connection { parts, lease, reused: true });
         }
         let sock_connect = options.sock_connect_timeout.or(self.inner.sock_connect_timeout);
         if let Some(ev) = events {
@@ -407,7 +402,7 @@ impl Connector {
         if let Some(ev) = events {
             ev.create_end(origin);
         }
-        Ok(Connection { io, lease, info: Box::new(info), reused: false })
+        Ok(Connection { parts: Parts::new(io, info), lease, reused: false })
     }
 
     /// Pool statistics per origin: idle, active and waiting.

@@ -29,7 +29,8 @@ use tokio::{
 };
 
 use crate::{
-    ConnectEvents, ConnectionInfo, Io, Origin, Proxy,
+    ConnectEvents, Io, Origin, Proxy,
+    connection::Parts,
     error::{Error, Kind},
 };
 
@@ -141,8 +142,7 @@ impl Host {
 }
 
 struct Idle {
-    io: Box<dyn Io>,
-    info: Box<ConnectionInfo>,
+    parts: Parts,
     since: Instant,
 }
 
@@ -218,14 +218,12 @@ impl Pool {
     /// The newest usable idle connection for `key` with its slots, if slots are free now:
     /// a checkout that needs no waiting. `try_acquire` fails while others wait (released
     /// permits go to waiters first), so this never jumps the queue.
-    pub(crate) fn try_reuse(
-        self: &Arc<Self>,
-        key: &PoolKey,
-    ) -> Option<(Lease, Box<dyn Io>, Box<ConnectionInfo>)> {
+    pub(crate) fn try_reuse(self: &Arc<Self>, key: &PoolKey) -> Option<(Lease, Parts)> {
         loop {
             let mut candidate = self.hosts().get_mut(key)?.idle.pop()?;
             // Dropped (closed) outside the lock when it is refused.
-            if candidate.since.elapsed() >= self.keepalive || !still_open(&mut *candidate.io) {
+            if candidate.since.elapsed() >= self.keepalive || !still_open(&mut *candidate.parts.io)
+            {
                 continue;
             }
             let mut hosts = self.hosts();
@@ -251,23 +249,23 @@ impl Pool {
             drop(hosts);
             let lease =
                 Lease { pool: Arc::clone(self), key: key.clone(), _host: per_host, _all: all };
-            return Some((lease, candidate.io, candidate.info));
+            return Some((lease, candidate.parts));
         }
     }
 
     /// The newest idle connection for `key` that has not expired and is still open.
-    pub(crate) fn take_idle(&self, key: &PoolKey) -> Option<(Box<dyn Io>, Box<ConnectionInfo>)> {
+    pub(crate) fn take_idle(&self, key: &PoolKey) -> Option<Parts> {
         loop {
             let mut candidate = self.hosts().get_mut(key)?.idle.pop()?;
             // Dropped (closed) outside the lock when it is refused.
-            if candidate.since.elapsed() < self.keepalive && still_open(&mut *candidate.io) {
-                return Some((candidate.io, candidate.info));
+            if candidate.since.elapsed() < self.keepalive && still_open(&mut *candidate.parts.io) {
+                return Some(candidate.parts);
             }
         }
     }
 
     /// Puts a connection back, unless the pool closes every connection.
-    fn put_idle(&self, key: &PoolKey, io: Box<dyn Io>, info: Box<ConnectionInfo>) {
+    fn put_idle(&self, key: &PoolKey, parts: Parts) {
         if self.force_close || self.keepalive.is_zero() {
             return;
         }
@@ -277,7 +275,7 @@ impl Pool {
             let keep = self.keepalive;
             let cut = host.idle.iter().take_while(|i| i.since.elapsed() >= keep).count();
             let expired = host.idle.drain(..cut).collect();
-            host.idle.push(Idle { io, info, since: Instant::now() });
+            host.idle.push(Idle { parts, since: Instant::now() });
             expired
         };
         drop(expired);
@@ -398,8 +396,8 @@ impl Lease {
     }
 
     /// Returns the connection to the pool and frees the slot.
-    pub(crate) fn release(self, io: Box<dyn Io>, info: Box<ConnectionInfo>) {
-        self.pool.put_idle(&self.key, io, info);
+    pub(crate) fn release(self, parts: Parts) {
+        self.pool.put_idle(&self.key, parts);
     }
 }
 

@@ -30,6 +30,26 @@ async fn released_connections_are_reused_and_dropped_ones_closed() {
     prompt(server.accepted(2)).await;
 }
 
+/// The read buffer a connection's user leaves comes back with it, emptied: its memory is
+/// reused, never its bytes.
+#[tokio::test]
+async fn a_pooled_connection_keeps_its_read_buffer_empty() {
+    let server = Server::start().await;
+    let connector = Connector::new();
+    let origin = server.origin();
+    let mut conn = prompt(connector.connect(&origin)).await.unwrap();
+    assert!(conn.take_read_buf().is_empty());
+    let mut left = bytes::BytesMut::with_capacity(4096);
+    left.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+    conn.set_read_buf(left);
+    conn.release();
+    let mut conn = prompt(connector.connect(&origin)).await.unwrap();
+    assert!(conn.is_reused());
+    let buf = conn.take_read_buf();
+    assert!(buf.is_empty(), "bytes of an earlier exchange survived: {buf:?}");
+    assert!(buf.capacity() >= 4096, "the memory was not kept");
+}
+
 #[tokio::test]
 async fn force_close_never_pools() {
     let server = Server::start().await;
