@@ -27,7 +27,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{
     ServerConfig,
-    write::{Writer, write_response},
+    write::{Writer, flush, write_response},
 };
 use crate::{
     App, Request, Response,
@@ -149,7 +149,7 @@ impl Conn<'_> {
             if head.expect_continue() && framing != BodyFraming::Empty {
                 // aiohttp's default expect handler: answer 100 before the handler runs.
                 self.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                io.write_all_buf(&mut self.wbuf).await?;
+                flush(io, &mut self.wbuf).await?;
             }
             // Read now, as the head moves into the request; only a response that asks to be
             // compressed uses it. A few `Copy` q-values, so nothing is allocated.
@@ -207,7 +207,7 @@ impl Conn<'_> {
                     micros = started.elapsed().as_micros() as u64, "request");
             }
             if !keep_alive {
-                io.write_all_buf(&mut self.wbuf).await?;
+                flush(io, &mut self.wbuf).await?;
                 return Ok(());
             }
             pipelined += 1;
@@ -216,7 +216,7 @@ impl Conn<'_> {
                 || pipelined >= MAX_PIPELINED_RESPONSES
                 || self.wbuf.len() >= FLUSH_BYTES
             {
-                io.write_all_buf(&mut self.wbuf).await?;
+                flush(io, &mut self.wbuf).await?;
                 pipelined = 0;
             }
         }
@@ -225,7 +225,7 @@ impl Conn<'_> {
     /// Hands the connection to an upgrade callback after its 101 went out, and serves the
     /// new protocol to its end inside this task, so graceful shutdown still tracks it.
     async fn switch(&mut self, io: &mut Writer, upgrade: OnUpgrade) -> std::io::Result<()> {
-        io.write_all_buf(&mut self.wbuf).await?;
+        flush(io, &mut self.wbuf).await?;
         // A request that lent its body out has no read half to give: refuse by closing.
         let Some(read) = self.read.take() else { return Ok(()) };
         let write = std::mem::replace(io, Box::new(tokio::io::sink()));
@@ -256,7 +256,7 @@ impl Conn<'_> {
                 }
             }
             if !self.wbuf.is_empty() {
-                io.write_all_buf(&mut self.wbuf).await?;
+                flush(io, &mut self.wbuf).await?;
             }
             let idle = read.buf.is_empty();
             let now = tokio::time::Instant::now();
@@ -400,7 +400,7 @@ impl Conn<'_> {
         let body = format!("{}: {reason}\n\n{detail}\n", status.as_u16());
         let response = Response::text(body).with_status(status);
         write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false, None).await?;
-        io.write_all_buf(&mut self.wbuf).await
+        flush(io, &mut self.wbuf).await
     }
 }
 

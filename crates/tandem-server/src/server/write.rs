@@ -1,5 +1,7 @@
 //! Writing a response: its head through `tandem-proto`, then its body.
 
+use std::{future::poll_fn, pin::Pin, sync::OnceLock};
+
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, Version, header};
@@ -14,6 +16,10 @@ use crate::{
 /// A whole body larger than this is written straight from its own buffer after the head,
 /// rather than copied into the write buffer.
 const COPY_LIMIT: usize = 16 * 1024;
+
+/// The fields of a response that has no map: shared, as building and dropping an empty map
+/// per response cost about 50 instructions.
+static NO_FIELDS: OnceLock<HeaderMap> = OnceLock::new();
 
 /// The write half of a connection.
 pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
@@ -61,10 +67,9 @@ pub(crate) async fn write_response(
     };
     // A response whose only field is its constructor's content type has no map: its
     // `Content-Type` is written from the static string beside an empty one.
-    let no_fields = HeaderMap::new();
     let (headers, content_type) = match response.wire_headers() {
         Ok(headers) => (headers, None),
-        Err(content_type) => (&no_fields, content_type),
+        Err(content_type) => (NO_FIELDS.get_or_init(HeaderMap::new), content_type),
     };
     let parts = ResponseParts {
         status,
@@ -104,7 +109,7 @@ pub(crate) async fn write_response(
             if bytes.len() <= COPY_LIMIT {
                 wbuf.extend_from_slice(&bytes);
             } else {
-                io.write_all_buf(wbuf).await?;
+                flush(io, wbuf).await?;
                 io.write_all(&bytes).await?;
             }
         }
@@ -116,7 +121,7 @@ pub(crate) async fn write_response(
                         // The head is out; the only honest signal left is to cut the body
                         // short and close, so the peer sees an incomplete message.
                         tracing::error!(target: "tandem::server", error = %err, "response stream failed");
-                        io.write_all_buf(wbuf).await?;
+                        flush(io, wbuf).await?;
                         written.keep_alive = false;
                         return Ok(written);
                     }
@@ -125,10 +130,10 @@ pub(crate) async fn write_response(
                 let Ok(suffix) = encoder.encode_prefix(chunk.len(), wbuf) else {
                     // More bytes than the declared Content-Length: stop and close.
                     written.keep_alive = false;
-                    io.write_all_buf(wbuf).await?;
+                    flush(io, wbuf).await?;
                     return Ok(written);
                 };
-                io.write_all_buf(wbuf).await?;
+                flush(io, wbuf).await?;
                 io.write_all(&chunk).await?;
                 wbuf.extend_from_slice(suffix);
             }
@@ -139,9 +144,26 @@ pub(crate) async fn write_response(
         written.keep_alive = false;
     }
     if wbuf.has_remaining() && !written.keep_alive {
-        io.write_all_buf(wbuf).await?;
+        flush(io, wbuf).await?;
     }
     Ok(written)
+}
+
+/// Writes all of `buf` and empties it.
+///
+/// tokio's `write_all_buf` writes vectored, gathering a buffer's chunks into 64 `IoSlice`s
+/// it initialises on every poll, for a `BytesMut` that is always one slice: a plain
+/// `poll_write` costs less (callgrind, keep-alive plaintext: 7,072 -> 6,895 instructions a
+/// request).
+pub(crate) async fn flush(io: &mut Writer, buf: &mut BytesMut) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        let n = poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, buf)).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        buf.advance(n);
+    }
+    Ok(())
 }
 
 /// Removes `Content-Length` and `Transfer-Encoding`, which belong to the encoder, and
