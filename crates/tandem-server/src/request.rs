@@ -104,6 +104,11 @@ impl Request {
         self.inner.head.path()
     }
 
+    /// [`raw_path`](Self::raw_path) as bytes, without its UTF-8 check, for the router.
+    pub(crate) fn raw_path_bytes(&self) -> &[u8] {
+        self.inner.head.path_bytes()
+    }
+
     /// The query string, without `?`.
     pub fn query_string(&self) -> &str {
         self.inner.head.query().unwrap_or_default()

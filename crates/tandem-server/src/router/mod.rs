@@ -112,7 +112,7 @@ pub(crate) enum Resolved<'a> {
 #[derive(Default)]
 pub(crate) struct Router {
     resources: Vec<Resource>,
-    plain: HashMap<String, usize, BuildHasherDefault<PathHasher>>,
+    plain: HashMap<Box<[u8]>, usize, BuildHasherDefault<PathHasher>>,
     patterns: Vec<usize>,
     names: HashMap<String, usize>,
 }
@@ -137,7 +137,7 @@ impl Router {
             let index = self.resources.len();
             if pattern.is_plain() {
                 // The first plain resource for a path wins, as the first match does.
-                self.plain.entry(path.to_owned()).or_insert(index);
+                self.plain.entry(path.as_bytes().into()).or_insert(index);
             } else {
                 self.patterns.push(index);
             }
@@ -170,13 +170,23 @@ impl Router {
     }
 
     /// Finds the handler for `method` on the raw (percent-encoded) `path`.
-    pub(crate) fn resolve(&self, method: &Method, path: &str) -> Resolved<'_> {
+    ///
+    /// The path is taken as bytes: plain paths are looked up without a UTF-8 check of the
+    /// request's path, and only patterns, which match text, pay for one.
+    pub(crate) fn resolve(
+        &self,
+        method: &Method,
+        path: &(impl AsRef<[u8]> + ?Sized),
+    ) -> Resolved<'_> {
+        let path = path.as_ref();
         let mut allowed = Vec::new();
         let plain = self.plain.get(path).map(|&i| (i, Vec::new()));
+        let text =
+            if self.patterns.is_empty() { "" } else { std::str::from_utf8(path).unwrap_or("") };
         let dynamic = self
             .patterns
             .iter()
-            .filter_map(|&i| self.resources[i].pattern.matches(path).map(|values| (i, values)));
+            .filter_map(|&i| self.resources[i].pattern.matches(text).map(|values| (i, values)));
         for (index, values) in plain.into_iter().chain(dynamic) {
             let resource = &self.resources[index];
             match resource.handler(method) {
