@@ -2,6 +2,7 @@
 //! shutdown.
 
 mod conn;
+use conn::Shutdown;
 mod write;
 
 use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
@@ -11,7 +12,7 @@ use tokio::{
     io::AsyncWrite,
     net::{TcpListener, UnixListener},
 };
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::task::TaskTracker;
 
 pub use conn::{FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, SPARE_BUFFERS};
 pub(crate) use write::Writer;
@@ -82,7 +83,7 @@ pub struct AppRunner {
     app: App,
     config: Arc<ServerConfig>,
     tracker: TaskTracker,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
     teardowns: Vec<BoxFuture<()>>,
 }
 
@@ -104,7 +105,7 @@ impl AppRunner {
             app: app.freeze()?,
             config: Arc::new(config),
             tracker: TaskTracker::new(),
-            shutdown: CancellationToken::new(),
+            shutdown: Shutdown::default(),
             teardowns: Vec::new(),
         })
     }
@@ -142,7 +143,7 @@ impl AppRunner {
         Ok(())
     }
 
-    fn parts(&self) -> (App, Arc<ServerConfig>, TaskTracker, CancellationToken) {
+    fn parts(&self) -> (App, Arc<ServerConfig>, TaskTracker, Shutdown) {
         (self.app.clone(), Arc::clone(&self.config), self.tracker.clone(), self.shutdown.clone())
     }
 
@@ -353,13 +354,13 @@ async fn accept_loop<L: Listen>(
     listener: L,
     app: App,
     config: Arc<ServerConfig>,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
     tracker: TaskTracker,
     hold: Option<TaskTracker>,
 ) {
     loop {
         let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = shutdown.token().cancelled() => break,
             accepted = listener.accept_split() => accepted,
         };
         // A failed accept (a peer that reset, or a full file table) ends that connection,

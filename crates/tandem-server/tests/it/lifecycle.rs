@@ -200,3 +200,25 @@ async fn response_prepare_gets_the_request_and_runs_outer_hooks_first() {
     assert_eq!(resp.header("x-hooks"), Some("root:p:none,admin:7"));
     within(server.stop()).await;
 }
+
+/// Idle keep-alive connections close at shutdown, long before their keep-alive timeout:
+/// those that have served requests (whose waits keep the shutdown signal registered from
+/// one request to the next) as well as one that never sent a byte.
+#[tokio::test]
+async fn idle_keep_alive_connections_close_at_shutdown() {
+    let mut app = Application::new();
+    app.add_get("/", |_req: Request| async { "x" });
+    let server = Server::start(app).await;
+    let mut used = server.connect().await;
+    for _ in 0..3 {
+        used.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+        assert_eq!(used.response().await.status, 200);
+    }
+    let mut fresh = server.connect().await;
+    // Let both connections settle into their idle waits.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let stopping = tokio::spawn(server.stop());
+    assert!(within(used.closes_quietly()).await);
+    assert!(within(fresh.closes_quietly()).await);
+    assert!(within(stopping).await.unwrap(), "no connection held the shutdown up");
+}
