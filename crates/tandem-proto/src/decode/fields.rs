@@ -3,7 +3,7 @@
 
 use crate::{
     error::{Error, ErrorKind},
-    head::{FieldSpan, Span},
+    head::{FieldSpan, Span, span_list},
     semantics::{
         ConnectionOptions, TransferCoding, check_host, parse_content_length,
         parse_transfer_encoding,
@@ -91,7 +91,7 @@ pub(crate) fn parse_fields(
     role: Role,
 ) -> Result<(Vec<FieldSpan>, FramingFields), Error> {
     let strict = role == Role::Request;
-    let mut spans = Vec::with_capacity(fields.len());
+    let mut spans = span_list(fields.len());
     let mut found = FramingFields::default();
     let mut seen = 0u16;
     let mut once = |bit: u16| -> Result<(), Error> {
