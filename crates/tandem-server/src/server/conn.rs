@@ -31,7 +31,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{
     ServerConfig,
-    write::{Writer, flush, write_response},
+    write::{Writer, flush, write_now, write_response},
 };
 use crate::{
     App, Request, Response,
@@ -301,16 +301,16 @@ impl Conn<'_> {
                     Err(oneshot::error::TryRecvError::Closed) => keep_alive = false,
                 }
             }
-            let written = write_response(
-                io,
-                &mut self.wbuf,
-                response,
-                version,
-                keep_alive,
-                method == Method::HEAD,
-                accept,
-            )
-            .await?;
+            let head_only = method == Method::HEAD;
+            let written = match write_now(&mut self.wbuf, response, version, keep_alive, head_only)
+            {
+                Ok(written) => written,
+                Err(response) => {
+                    let wbuf = &mut self.wbuf;
+                    write_response(io, wbuf, response, version, keep_alive, head_only, accept)
+                        .await?
+                }
+            };
             keep_alive &= written.keep_alive;
             if let Some((read, decoder, drainable)) = returned {
                 if drainable {

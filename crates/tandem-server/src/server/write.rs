@@ -5,7 +5,7 @@ use std::{future::poll_fn, pin::Pin, sync::OnceLock};
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, Version, header};
-use tandem_proto::{BodyFraming, ResponseParts, encode_response_head};
+use tandem_proto::{BodyEncoder, BodyFraming, ResponseParts, encode_response_head};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::{
@@ -48,57 +48,22 @@ pub(crate) async fn write_response(
     if response.inner.compress {
         compression::apply(&mut response, accept, head_only).await;
     }
-    let declared = take_framing_fields(&mut response);
-    let status = response.status();
-    // 1xx, 204 and 304 have no body whatever the handler set (RFC 9112 §6.3): bytes written
-    // after such a head would be read as the next response.
-    let no_body = head_only
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    let framing = match response.body() {
-        _ if status == StatusCode::NO_CONTENT || status.is_informational() => BodyFraming::Empty,
-        _ if status == StatusCode::NOT_MODIFIED => BodyFraming::Empty,
-        Body::Empty => BodyFraming::Length(0),
-        Body::Full(bytes) => BodyFraming::Length(bytes.len() as u64),
-        Body::Stream(_) => declared
-            .and_then(|v| v.to_str().ok().and_then(|v| v.parse().ok()))
-            .map_or(BodyFraming::Chunked, BodyFraming::Length),
-    };
-    // A response whose only field is its constructor's content type has no map: its
-    // `Content-Type` is written from the static string beside an empty one.
-    let (headers, content_type) = match response.wire_headers() {
-        Ok(headers) => (headers, None),
-        Err(content_type) => (NO_FIELDS.get_or_init(HeaderMap::new), content_type),
-    };
-    let parts = ResponseParts {
-        status,
-        reason: response.reason(),
-        version,
-        headers,
-        content_type,
-        framing,
-        keep_alive,
-        date: true,
-    };
     let mark = wbuf.len();
-    let mut encoder = match encode_response_head(&parts, wbuf) {
-        Ok(encoder) => encoder,
-        Err(err) => {
-            tracing::error!(target: "tandem::server", error = %err, "response head refused");
-            wbuf.truncate(mark);
-            let fallback = Response::text("500: Internal Server Error")
-                .with_status(StatusCode::INTERNAL_SERVER_ERROR);
-            return Box::pin(write_response(io, wbuf, fallback, version, false, head_only, None))
+    let (mut encoder, mut written) =
+        match encode_head(wbuf, &mut response, version, keep_alive, head_only) {
+            Ok((Some(encoder), written)) => (encoder, written),
+            Ok((None, written)) => return Ok(written),
+            Err(err) => {
+                tracing::error!(target: "tandem::server", error = %err, "response head refused");
+                wbuf.truncate(mark);
+                let fallback = Response::text("500: Internal Server Error")
+                    .with_status(StatusCode::INTERNAL_SERVER_ERROR);
+                return Box::pin(write_response(
+                    io, wbuf, fallback, version, false, head_only, None,
+                ))
                 .await;
-        }
-    };
-    let keep_alive =
-        keep_alive && !(framing == BodyFraming::Chunked && version == Version::HTTP_10);
-    let mut written = Written { keep_alive, body_bytes: 0 };
-    if no_body {
-        return Ok(written);
-    }
+            }
+        };
     match std::mem::replace(&mut response.inner.body, Body::Empty) {
         Body::Empty => {}
         Body::Full(bytes) => {
@@ -171,6 +136,100 @@ pub(crate) async fn flush(io: &mut Writer, buf: &mut BytesMut) -> std::io::Resul
         }
     }
     Ok(())
+}
+
+/// Writes `response` into `wbuf` without awaiting when nothing in it needs the
+/// connection: no compression, and a body that is empty or small enough to copy. Gives the
+/// response back otherwise (or if its head is refused, which [`write_response`] answers),
+/// untouched but for framing fields it would drop anyway.
+///
+/// Most responses go this way and skip `write_response`'s `async` state machine
+/// (callgrind, keep-alive plaintext: 5,791 -> 5,732 instructions a request).
+pub(crate) fn write_now(
+    wbuf: &mut BytesMut,
+    mut response: Response,
+    version: Version,
+    keep_alive: bool,
+    head_only: bool,
+) -> Result<Written, Response> {
+    let small = !response.inner.compress
+        && match response.body() {
+            Body::Empty => true,
+            Body::Full(bytes) => bytes.len() <= COPY_LIMIT,
+            Body::Stream(_) => false,
+        };
+    if !small {
+        return Err(response);
+    }
+    let mark = wbuf.len();
+    let (mut encoder, mut written) =
+        match encode_head(wbuf, &mut response, version, keep_alive, head_only) {
+            Ok((Some(encoder), written)) => (encoder, written),
+            Ok((None, written)) => return Ok(written),
+            Err(_) => {
+                wbuf.truncate(mark);
+                return Err(response);
+            }
+        };
+    if let Body::Full(bytes) = &response.inner.body {
+        written.body_bytes = bytes.len() as u64;
+        let _ = encoder.encode_prefix(bytes.len(), wbuf);
+        wbuf.extend_from_slice(bytes);
+    }
+    if encoder.finish(None, wbuf).is_err() {
+        written.keep_alive = false;
+    }
+    Ok(written)
+}
+
+/// Writes `response`'s head into `wbuf` (nothing if it is refused) and returns what is
+/// known of the exchange so far, with the body's encoder, or `None` if no body may follow
+/// the head: 1xx, 204, 304, or an answer to HEAD.
+fn encode_head(
+    wbuf: &mut BytesMut,
+    response: &mut Response,
+    version: Version,
+    keep_alive: bool,
+    head_only: bool,
+) -> Result<(Option<BodyEncoder>, Written), tandem_proto::Error> {
+    let declared = take_framing_fields(response);
+    let status = response.status();
+    // 1xx, 204 and 304 have no body whatever the handler set (RFC 9112 §6.3): bytes written
+    // after such a head would be read as the next response.
+    let no_body = head_only
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = match response.body() {
+        _ if status == StatusCode::NO_CONTENT || status.is_informational() => BodyFraming::Empty,
+        _ if status == StatusCode::NOT_MODIFIED => BodyFraming::Empty,
+        Body::Empty => BodyFraming::Length(0),
+        Body::Full(bytes) => BodyFraming::Length(bytes.len() as u64),
+        Body::Stream(_) => declared
+            .and_then(|v| v.to_str().ok().and_then(|v| v.parse().ok()))
+            .map_or(BodyFraming::Chunked, BodyFraming::Length),
+    };
+    // A response whose only field is its constructor's content type has no map: its
+    // `Content-Type` is written from the static string beside an empty one.
+    let (headers, content_type) = match response.wire_headers() {
+        Ok(headers) => (headers, None),
+        Err(content_type) => (NO_FIELDS.get_or_init(HeaderMap::new), content_type),
+    };
+    let parts = ResponseParts {
+        status,
+        reason: response.reason(),
+        version,
+        headers,
+        content_type,
+        framing,
+        keep_alive,
+        date: true,
+    };
+    let encoder = encode_response_head(&parts, wbuf)?;
+    let keep_alive =
+        keep_alive && !(framing == BodyFraming::Chunked && version == Version::HTTP_10);
+    let written = Written { keep_alive, body_bytes: 0 };
+    Ok(((!no_body).then_some(encoder), written))
 }
 
 /// Removes `Content-Length` and `Transfer-Encoding`, which belong to the encoder, and
