@@ -61,11 +61,11 @@ impl Content {
         self.raw_bytes
     }
 
-    /// Pulls one more piece into `pending`. Returns `false` at the end of the body.
-    async fn fill(&mut self) -> Result<bool, Error> {
+    /// The next decoded piece of the body, not yet in `pending`; `None` at its end.
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, Error> {
         loop {
             if self.eof {
-                return Ok(false);
+                return Ok(None);
             }
             if let Some(decoder) = &mut self.decoder {
                 // Compressed input is decoded a slice at a time, so one piece of output
@@ -74,8 +74,7 @@ impl Content {
                     let take = self.undecoded.len().min(DECODE_STEP);
                     let out = decoder.decode(&self.undecoded.split_to(take))?;
                     if !out.is_empty() {
-                        self.push(out);
-                        return Ok(true);
+                        return Ok(Some(out));
                     }
                 }
             }
@@ -84,20 +83,27 @@ impl Content {
                 if let Some(d) = &mut self.decoder {
                     let rest = d.finish()?;
                     if !rest.is_empty() {
-                        self.push(rest);
-                        return Ok(true);
+                        return Ok(Some(rest));
                     }
                 }
-                return Ok(false);
+                return Ok(None);
             };
             self.raw_bytes += data.len() as u64;
             if self.decoder.is_some() {
                 self.undecoded = data;
             } else if !data.is_empty() {
-                self.push(data);
-                return Ok(true);
+                return Ok(Some(data));
             }
         }
+    }
+
+    /// Pulls one more piece into `pending`. Returns `false` at the end of the body.
+    async fn fill(&mut self) -> Result<bool, Error> {
+        let Some(piece) = self.next_piece().await? else {
+            return Ok(false);
+        };
+        self.push(piece);
+        Ok(true)
     }
 
     fn push(&mut self, data: Bytes) {
@@ -112,10 +118,12 @@ impl Content {
     /// The next piece of the body as it arrives, or `None` at the end (aiohttp's
     /// `iter_any()`).
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
-        if self.pending.is_empty() && !self.fill().await? {
-            return Ok(None);
+        if !self.pending.is_empty() {
+            return Ok(Some(self.pending.split().freeze()));
         }
-        Ok(Some(self.pending.split().freeze()))
+        // Straight from the reader: through `pending`, a piece that shares the connection's
+        // read buffer was copied out of it, costing two allocations besides.
+        self.next_piece().await
     }
 
     /// Whatever is available, waiting for at least one byte; empty at the end
@@ -172,6 +180,17 @@ impl Content {
 
     /// The rest of the body.
     pub async fn read_to_end(&mut self) -> Result<Bytes, Error> {
+        // A body that comes in one piece, as most short ones do, is handed out as it came.
+        if self.pending.is_empty() {
+            let Some(first) = self.next_piece().await? else {
+                return Ok(Bytes::new());
+            };
+            let Some(second) = self.next_piece().await? else {
+                return Ok(first);
+            };
+            self.push(first);
+            self.push(second);
+        }
         while self.fill().await? {}
         Ok(self.pending.split().freeze())
     }
