@@ -212,7 +212,13 @@ impl Pool {
             None => take.await?,
         };
         waiter.into_active();
-        Ok(Lease { pool: Arc::clone(self), key: key.clone(), _host: host, _all: all })
+        Ok(Lease {
+            pool: Arc::clone(self),
+            key: key.clone(),
+            _host: host,
+            _all: all,
+            returned: false,
+        })
     }
 
     /// The newest usable idle connection for `key` with its slots, if slots are free now:
@@ -247,8 +253,13 @@ impl Pool {
             };
             host.active += 1;
             drop(hosts);
-            let lease =
-                Lease { pool: Arc::clone(self), key: key.clone(), _host: per_host, _all: all };
+            let lease = Lease {
+                pool: Arc::clone(self),
+                key: key.clone(),
+                _host: per_host,
+                _all: all,
+                returned: false,
+            };
             return Some((lease, candidate.parts));
         }
     }
@@ -264,14 +275,17 @@ impl Pool {
         }
     }
 
-    /// Puts a connection back, unless the pool closes every connection.
-    fn put_idle(&self, key: &PoolKey, parts: Parts) {
+    /// Puts a connection back, unless the pool closes every connection, and counts it no
+    /// longer active, in the same visit to the map; `false` when it was not put back (the
+    /// lease's drop then does the counting).
+    fn put_idle(&self, key: &PoolKey, parts: Parts) -> bool {
         if self.force_close || self.keepalive.is_zero() {
-            return;
+            return false;
         }
         let expired: Vec<Idle> = {
             let mut hosts = self.hosts();
             let host = host_entry(&mut hosts, key);
+            host.active -= 1;
             let keep = self.keepalive;
             let cut = host.idle.iter().take_while(|i| i.since.elapsed() >= keep).count();
             let expired = host.idle.drain(..cut).collect();
@@ -279,6 +293,7 @@ impl Pool {
             expired
         };
         drop(expired);
+        true
     }
 
     /// Closes every idle connection.
@@ -388,6 +403,9 @@ pub(crate) struct Lease {
     key: PoolKey,
     _host: Option<OwnedSemaphorePermit>,
     _all: Option<OwnedSemaphorePermit>,
+    /// The connection went back to the pool, which counted it inactive then; the drop
+    /// only frees the slots. (Two visits to the map became one.)
+    returned: bool,
 }
 
 impl Lease {
@@ -396,13 +414,16 @@ impl Lease {
     }
 
     /// Returns the connection to the pool and frees the slot.
-    pub(crate) fn release(self, parts: Parts) {
-        self.pool.put_idle(&self.key, parts);
+    pub(crate) fn release(mut self, parts: Parts) {
+        self.returned = self.pool.put_idle(&self.key, parts);
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        if self.returned {
+            return;
+        }
         let mut hosts = self.pool.hosts();
         if let Some(h) = hosts.get_mut(&self.key) {
             h.active -= 1;
