@@ -5,10 +5,10 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::{HeaderMap, Method, StatusCode, Version};
+use http::{Method, StatusCode, Version};
 use tandem_connect::{ConnectOptions, Connection, Connector, Origin};
 use tandem_proto::{
-    BodyDecoder, BodyEvent, BodyFraming, EncodedFields, RequestParts, ResponseHead, ResponseParser,
+    BodyDecoder, BodyEvent, BodyFraming, RequestParts, ResponseHead, ResponseParser,
     encode_request_head,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,6 +19,7 @@ use crate::{
     error::{Error, Kind},
     request::StreamBody,
     timeout::Deadlines,
+    wire::Wire,
 };
 
 /// How much to read at a time.
@@ -31,7 +32,7 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) method: &'a Method,
     pub(crate) url: &'a Url,
     pub(crate) origin: &'a Origin,
-    pub(crate) headers: &'a EncodedFields,
+    pub(crate) headers: &'a Wire,
     pub(crate) body: Option<&'a Bytes>,
     /// The path and query to send as they are, instead of `url`'s (aiohttp's `encoded`).
     pub(crate) raw_target: Option<&'a str>,
@@ -77,7 +78,7 @@ pub(crate) async fn send(
         method: req.method,
         target: &target,
         version: Version::HTTP_11,
-        headers: req.headers.into(),
+        headers: (&req.headers.fields).into(),
         framing,
     };
     // Checked before connecting: a method, target or field that could split the request
@@ -129,8 +130,7 @@ pub(crate) async fn send(
                 // A request that asked to close spends the connection whatever the answer,
                 // and so does one whose announced body was never sent: the server may
                 // still be waiting for it.
-                let keep_alive =
-                    head.keep_alive() && !asked_to_close(req.headers.headers()) && body_sent;
+                let keep_alive = head.keep_alive() && !req.headers.close && body_sent;
                 let body = RawBody::new(conn, buf, &head, keep_alive, *deadlines);
                 return Ok((head, body));
             }
@@ -145,13 +145,6 @@ pub(crate) async fn send(
             }
         }
     }
-}
-
-/// Whether the request's `Connection` field holds the `close` option.
-fn asked_to_close(headers: &HeaderMap) -> bool {
-    headers.get_all(http::header::CONNECTION).iter().any(|v| {
-        v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
 }
 
 struct Failure {
