@@ -67,16 +67,6 @@ pub enum RequestFields<'a> {
     Encoded(&'a EncodedFields),
 }
 
-impl RequestFields<'_> {
-    /// The fields as a map.
-    pub fn map(&self) -> &HeaderMap {
-        match self {
-            RequestFields::Map(map) => map,
-            RequestFields::Encoded(encoded) => encoded.headers(),
-        }
-    }
-}
-
 impl<'a> From<&'a HeaderMap> for RequestFields<'a> {
     fn from(map: &'a HeaderMap) -> Self {
         RequestFields::Map(map)
@@ -125,7 +115,7 @@ impl EncodedFields {
     /// `Content-Length` or `Transfer-Encoding` field, or a value with a control byte.
     pub fn new(headers: HeaderMap) -> Result<Self, Error> {
         let mut bytes = BytesMut::with_capacity(checked_fields_len(&headers)?.len);
-        put_fields(&headers, &mut bytes);
+        put_fields(&headers, &mut |field| bytes.put_slice(field));
         Ok(EncodedFields { headers, bytes: bytes.freeze() })
     }
 
@@ -375,22 +365,9 @@ fn write_response_head(
         out.put(b"\r\n");
     }
     if !parts.headers.is_empty() {
-        for (name, value) in parts.headers {
-            out.put(name.as_str().as_bytes());
-            out.put(b": ");
-            out.put(value.as_bytes());
-            out.put(b"\r\n");
-        }
+        put_fields(parts.headers, &mut |bytes| out.put(bytes));
     }
-    match framing {
-        BodyFraming::Length(n) => {
-            out.put(b"content-length: ");
-            out.put(itoa::Buffer::new().format(n).as_bytes());
-            out.put(b"\r\n");
-        }
-        BodyFraming::Chunked => out.put(b"transfer-encoding: chunked\r\n"),
-        BodyFraming::Empty | BodyFraming::UntilClose => {}
-    }
+    put_framing(framing, &mut |bytes| out.put(bytes));
     out.put(connection);
     if date {
         with_date(|value| {
@@ -484,10 +461,10 @@ pub fn encode_request_head(
         b" HTTP/1.1\r\n"
     });
     match parts.headers {
-        RequestFields::Map(map) => put_fields(map, dst),
+        RequestFields::Map(map) => put_fields(map, &mut |bytes| dst.put_slice(bytes)),
         RequestFields::Encoded(encoded) => dst.put_slice(&encoded.bytes),
     }
-    put_framing(parts.framing, dst);
+    put_framing(parts.framing, &mut |bytes| dst.put_slice(bytes));
     dst.put_slice(b"\r\n");
     Ok(BodyEncoder::new(parts.framing))
 }
@@ -518,12 +495,14 @@ struct FieldsSummary {
     date: bool,
 }
 
-fn put_fields(headers: &HeaderMap, dst: &mut BytesMut) {
+/// Writes each field as `name: value` CRLF through `put`, which appends bytes to a
+/// buffer (a `BytesMut`, or a response head's stack [`Scratch`]).
+fn put_fields(headers: &HeaderMap, put: &mut impl FnMut(&[u8])) {
     for (name, value) in headers {
-        dst.put_slice(name.as_str().as_bytes());
-        dst.put_slice(b": ");
-        dst.put_slice(value.as_bytes());
-        dst.put_slice(b"\r\n");
+        put(name.as_str().as_bytes());
+        put(b": ");
+        put(value.as_bytes());
+        put(b"\r\n");
     }
 }
 
@@ -538,14 +517,15 @@ fn framing_len(framing: BodyFraming) -> usize {
     }
 }
 
-fn put_framing(framing: BodyFraming, dst: &mut BytesMut) {
+/// Writes the framing field, if the framing has one, through `put` (as [`put_fields`]).
+fn put_framing(framing: BodyFraming, put: &mut impl FnMut(&[u8])) {
     match framing {
         BodyFraming::Length(n) => {
-            dst.put_slice(b"content-length: ");
-            dst.put_slice(itoa::Buffer::new().format(n).as_bytes());
-            dst.put_slice(b"\r\n");
+            put(b"content-length: ");
+            put(itoa::Buffer::new().format(n).as_bytes());
+            put(b"\r\n");
         }
-        BodyFraming::Chunked => dst.put_slice(b"transfer-encoding: chunked\r\n"),
+        BodyFraming::Chunked => put(b"transfer-encoding: chunked\r\n"),
         BodyFraming::Empty | BodyFraming::UntilClose => {}
     }
 }
