@@ -25,7 +25,7 @@ use crate::{
     dns::{DEFAULT_DNS_CACHE_MAX_SIZE, DEFAULT_TTL_DNS_CACHE, DnsStats, Resolver},
     error::{Error, Kind},
     options::{ConnectEvents, ConnectOptions},
-    pool::{Pool, PoolKey, PoolStats},
+    pool::{Lease, Pool, PoolKey, PoolStats},
     proxy::{self, Proxy},
     tcp::{self, AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY, TcpOptions},
     tls::{self, TlsConfig},
@@ -303,6 +303,20 @@ impl ConnectorBuilder {
     }
 }
 
+/// A pooled connection handed out again, traced and reported as reused.
+fn reused(
+    origin: &Origin,
+    events: Option<&dyn ConnectEvents>,
+    lease: Lease,
+    parts: Parts,
+) -> Connection {
+    tracing::trace!(%origin, "reusing a pooled connection");
+    if let Some(ev) = events {
+        ev.reuseconn(origin);
+    }
+    Connection { parts, lease, reused: true }
+}
+
 impl Connector {
     /// A connector with aiohttp's defaults.
     pub fn new() -> Self {
@@ -357,11 +371,7 @@ impl Connector {
         );
         let events = options.events.as_deref();
         if let Some((lease, parts)) = self.inner.pool.try_reuse(&key) {
-            tracing::trace!(%origin, "reusing a pooled connection");
-            if let Some(ev) = events {
-                ev.reuseconn(origin);
-            }
-            return Either::Left(std::future::ready(Ok(Connection { parts, lease, reused: true })));
+            return Either::Left(std::future::ready(Ok(reused(origin, events, lease, parts))));
         }
         Either::Right(Box::pin(self.checkout(origin, options, tls, key)))
     }
@@ -378,11 +388,7 @@ impl Connector {
         let events = options.events.as_deref();
         let lease = self.inner.pool.acquire(&key, pool_timeout, events).await?;
         if let Some(parts) = self.inner.pool.take_idle(lease.key()) {
-            tracing::trace!(%origin, "reusing a pooled connection");
-            if let Some(ev) = events {
-                ev.reuseconn(origin);
-            }
-            return Ok(Connection { parts, lease, reused: true });
+            return Ok(reused(origin, events, lease, parts));
         }
         let sock_connect = options.sock_connect_timeout.or(self.inner.sock_connect_timeout);
         if let Some(ev) = events {

@@ -225,52 +225,56 @@ impl Pool {
     /// a checkout that needs no waiting. `try_acquire` fails while others wait (released
     /// permits go to waiters first), so this never jumps the queue.
     pub(crate) fn try_reuse(self: &Arc<Self>, key: &PoolKey) -> Option<(Lease, Parts)> {
-        loop {
-            let mut candidate = self.hosts().get_mut(key)?.idle.pop()?;
-            // Dropped (closed) outside the lock when it is refused.
-            if candidate.since.elapsed() >= self.keepalive || !still_open(&mut *candidate.parts.io)
-            {
-                continue;
-            }
-            let mut hosts = self.hosts();
-            let host = hosts.get_mut(key)?;
-            let slots = (|| {
-                let per_host = match (&host.slots, self.limit_per_host) {
-                    (_, 0) => None,
-                    (Some(s), _) => Some(Arc::clone(s).try_acquire_owned().ok()?),
-                    (None, _) => return None,
-                };
-                let all = match &self.all {
-                    Some(s) => Some(Arc::clone(s).try_acquire_owned().ok()?),
-                    None => None,
-                };
-                Some((per_host, all))
-            })();
-            let Some((per_host, all)) = slots else {
-                // Back where it was, for the checkout that waits for a slot.
-                host.idle.push(candidate);
-                return None;
-            };
-            host.active += 1;
-            drop(hosts);
-            let lease = Lease {
-                pool: Arc::clone(self),
-                key: key.clone(),
-                _host: per_host,
-                _all: all,
-                returned: false,
-            };
-            return Some((lease, candidate.parts));
-        }
+        let candidate = self.pop_usable(key)?;
+        let mut hosts = self.hosts();
+        let host = hosts.get_mut(key)?;
+        let Some((per_host, all)) = self.free_slots(host) else {
+            // Back where it was, for the checkout that waits for a slot.
+            host.idle.push(candidate);
+            return None;
+        };
+        host.active += 1;
+        drop(hosts);
+        let lease = Lease {
+            pool: Arc::clone(self),
+            key: key.clone(),
+            _host: per_host,
+            _all: all,
+            returned: false,
+        };
+        Some((lease, candidate.parts))
+    }
+
+    /// `host`'s slot (if `limit_per_host` is set) and a global one (if `limit` is), when
+    /// both are free now; `None` if either is not.
+    fn free_slots(
+        &self,
+        host: &Host,
+    ) -> Option<(Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>)> {
+        let per_host = match (&host.slots, self.limit_per_host) {
+            (_, 0) => None,
+            (Some(s), _) => Some(Arc::clone(s).try_acquire_owned().ok()?),
+            (None, _) => return None,
+        };
+        let all = match &self.all {
+            Some(s) => Some(Arc::clone(s).try_acquire_owned().ok()?),
+            None => None,
+        };
+        Some((per_host, all))
     }
 
     /// The newest idle connection for `key` that has not expired and is still open.
     pub(crate) fn take_idle(&self, key: &PoolKey) -> Option<Parts> {
+        self.pop_usable(key).map(|idle| idle.parts)
+    }
+
+    /// Pops idle connections for `key`, newest first, until one has not expired and is
+    /// still open; the others are dropped (closed) outside the lock.
+    fn pop_usable(&self, key: &PoolKey) -> Option<Idle> {
         loop {
             let mut candidate = self.hosts().get_mut(key)?.idle.pop()?;
-            // Dropped (closed) outside the lock when it is refused.
             if candidate.since.elapsed() < self.keepalive && still_open(&mut *candidate.parts.io) {
-                return Some(candidate.parts);
+                return Some(candidate);
             }
         }
     }
