@@ -157,6 +157,12 @@ impl Failure {
     fn fatal(error: Error) -> Self {
         Failure { error, retryable: false }
     }
+
+    /// Writing the request failed: worth sending again only if the peer had gone.
+    fn write(error: Error) -> Self {
+        let retryable = error.is_disconnected();
+        Failure { error, retryable }
+    }
 }
 
 /// What to write: the head (and a small body coalesced with it), the rest of the body, and
@@ -181,10 +187,6 @@ async fn exchange(
     let mut buf = conn.take_read_buf();
     let io = conn.io();
     let mut received = false;
-    let write_failed = |error: Error| {
-        let retryable = error.is_disconnected();
-        Failure { error, retryable }
-    };
     if let Some(wait) = out.expect {
         // Boxed, as the streamed body below: rare paths whose state would otherwise sit in
         // every request's future (and be copied into its box).
@@ -209,7 +211,7 @@ async fn exchange(
         }
         io.flush().await.map_err(disconnected)
     };
-    deadlines.run(None, write).await.map_err(write_failed)?;
+    deadlines.run(None, write).await.map_err(Failure::write)?;
 
     loop {
         let head = next_head(io, &mut buf, method, deadlines, &mut received).await?;
@@ -239,10 +241,7 @@ async fn await_continue(
     deadlines
         .run(None, async { write.await.map_err(|e| Error::new(Kind::Disconnected, e)) })
         .await
-        .map_err(|error| {
-            let retryable = error.is_disconnected();
-            Failure { error, retryable }
-        })?;
+        .map_err(Failure::write)?;
     // RFC 9110 §10.1.1: wait for 100 Continue, but not forever, since a server may not
     // know the expectation; a final status first means the body is not wanted.
     let answer = async {

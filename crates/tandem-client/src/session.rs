@@ -80,10 +80,10 @@ pub(crate) struct Inner {
 /// (callgrind: 33,888 -> 26,520 instructions per sequential request); resolving depends
 /// only on the string and the session's base URL, so a hit is exactly what parsing again
 /// would give.
-#[derive(Debug, Default)]
 ///
 /// The entry also keeps the URL's origin, which a request to that very URL (the same `Arc`)
 /// then takes instead of working it out again.
+#[derive(Debug, Default)]
 struct LastUrl(std::sync::Mutex<Option<Resolved>>);
 
 /// The URL string as given, what it resolved to, and its origin.
