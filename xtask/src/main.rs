@@ -32,7 +32,7 @@ commands:
   fuzz [--secs N] [--sanitizer S] [TARGET...]
                                   run the cargo-fuzz targets in fuzz/ (default 60 s each)
   bench [NAME] [-- ARGS...]       run criterion benches (all when no NAME), passing ARGS on
-  bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web]
+  bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web|floor]
                                   wrk: our bench_server example vs hyper and actix-web
                                   (peers in benches/peers/; defaults 5 s, 3 rounds)
   bench client [--secs N] [--rounds R]

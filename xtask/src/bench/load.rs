@@ -80,6 +80,11 @@ impl Server {
         Ok(server)
     }
 
+    /// The name it was started under.
+    pub(super) fn name(&self) -> &'static str {
+        self.name
+    }
+
     /// The loopback port the server listens on.
     pub(super) fn port(&self) -> u16 {
         self.port
@@ -187,6 +192,16 @@ pub(super) enum Load<'a> {
     Plaintext,
     Pipelined(&'a PipelineScript),
     Json,
+}
+
+impl Load<'_> {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Load::Plaintext => "plaintext",
+            Load::Pipelined(_) => "pipelined",
+            Load::Json => "json",
+        }
+    }
 }
 
 /// What one load measured.

@@ -1,15 +1,20 @@
 //! `cargo xtask bench server [--secs N] [--rounds R] [--only NAME]`: Tandem's
 //! single-worker HTTP server against hyper and actix-web on one worker each.
 //!
-//! Each round starts every server pinned to core 0 and drives it with wrk
-//! pinned to core 1 (plaintext keep-alive, plaintext pipelined 16 deep, JSON),
-//! reading the server's CPU time around each load, then measures what 5,000
-//! idle keep-alive connections cost it in RSS. The table shows the median of
+//! Each round starts every server pinned to core 0, then runs each load
+//! (plaintext keep-alive, plaintext pipelined 16 deep, JSON) against each
+//! server in turn with wrk pinned to core 1, reading the server's CPU time
+//! around it, then measures what 5,000 idle keep-alive connections cost each
+//! server in RSS. The table shows the median of
 //! the rounds. The peers live in `benches/peers/`, a workspace of their own.
+//!
+//! The last row is the floor: `tokio_floor` answers with canned bytes and parses no HTTP,
+//! so it costs only the sockets and tokio. What a server spends above it is what its
+//! HTTP layer costs; the report prints that for Tandem and hyper.
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,7 +22,7 @@ use super::load::{self, Load, LoadResult, PipelineScript, Server};
 use crate::{Cmd, Result, for_each_arg, peers, positive};
 
 const USAGE: &str =
-    "cargo xtask bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web]";
+    "cargo xtask bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web|floor]";
 /// The peers' own workspace (`benches/peers/`), built with `--manifest-path`.
 pub(super) const PEERS_MANIFEST: &str = "benches/peers/Cargo.toml";
 /// Idle keep-alive connections opened for the memory probe.
@@ -28,7 +33,7 @@ const NOFILE_NEEDED: u64 = IDLE_CONNS as u64 + 1_024;
 const NOFILE_RAISED: u64 = 65_536;
 
 /// The servers compared, in the order they run and print.
-const SERVERS: [&str; 3] = ["tandem", "hyper", "actix-web"];
+const SERVERS: [&str; 4] = ["tandem", "hyper", "actix-web", "floor"];
 
 #[derive(Debug)]
 struct Opts {
@@ -78,11 +83,9 @@ pub(crate) fn run(args: &[String]) -> Result {
 
     let mut samples: Vec<(&str, Vec<Sample>)> = servers.iter().map(|s| (*s, Vec::new())).collect();
     for round in 1..=opts.rounds {
-        for (name, exe) in &exes {
-            println!("\n==> bench server: round {round}/{}: {name}", opts.rounds);
-            warn_if_busy();
-            let sample = measure(name, exe, &opts, &script, clk_tck)?;
-            if let Some((_, v)) = samples.iter_mut().find(|(n, _)| n == name) {
+        println!("\n==> bench server: round {round}/{}", opts.rounds);
+        for (name, sample) in measure_round(&exes, round, &opts, &script, clk_tck)? {
+            if let Some((_, v)) = samples.iter_mut().find(|(n, _)| *n == name) {
                 v.push(sample);
             }
         }
@@ -94,24 +97,45 @@ pub(crate) fn run(args: &[String]) -> Result {
     Ok(())
 }
 
-/// The whole measurement of one server; the server is killed when `server`
-/// drops, whether this returns early or not.
-fn measure(
-    name: &'static str,
-    exe: &Path,
+/// One round: every server started at once (each pinned to core 0, idle while another is
+/// driven), then each load run against each server in turn, so the figures a ratio divides
+/// are taken seconds apart rather than a whole server's run apart: this machine drifts by
+/// tens of percent over minutes. The order rotates each round. The servers are killed when
+/// they drop, whether this returns early or not.
+fn measure_round(
+    exes: &[(&'static str, PathBuf)],
+    round: usize,
     opts: &Opts,
     script: &PipelineScript,
     clk_tck: u64,
-) -> Result<Sample> {
-    // Our example takes `--workers`; the peers are single-worker by build.
-    let extra: &[&str] = if name == "tandem" { &["--workers", "1"] } else { &[] };
-    let server = Server::start(name, exe, extra)?;
-    let plaintext = load::run_load(&server, Load::Plaintext, opts.secs, clk_tck)?;
-    let pipelined = load::run_load(&server, Load::Pipelined(script), opts.secs, clk_tck)?;
-    let json = load::run_load(&server, Load::Json, opts.secs, clk_tck)?;
-    let idle_bytes = load::idle_bytes_per_conn(&server, IDLE_CONNS)?;
-    println!("  {idle_bytes:.0} bytes per idle connection");
-    Ok(Sample { plaintext, pipelined, json, idle_bytes })
+) -> Result<Vec<(&'static str, Sample)>> {
+    let mut started = Vec::new();
+    for (name, exe) in exes {
+        // Our example takes `--workers`; the peers are single-worker by build.
+        let extra: &[&str] = if *name == "tandem" { &["--workers", "1"] } else { &[] };
+        started.push(Server::start(name, exe, extra)?);
+    }
+    let count = started.len();
+    started.rotate_left((round - 1) % count);
+    let loads = [Load::Plaintext, Load::Pipelined(script), Load::Json];
+    let mut results: Vec<Vec<LoadResult>> = started.iter().map(|_| Vec::new()).collect();
+    for load in &loads {
+        for (server, results) in started.iter().zip(&mut results) {
+            warn_if_busy();
+            println!("{}: {}", server.name(), load.name());
+            results.push(load::run_load(server, *load, opts.secs, clk_tck)?);
+        }
+    }
+    started
+        .iter()
+        .zip(results)
+        .map(|(server, r)| {
+            let idle_bytes = load::idle_bytes_per_conn(server, IDLE_CONNS)?;
+            println!("{}: {idle_bytes:.0} bytes per idle connection", server.name());
+            let sample = Sample { plaintext: r[0], pipelined: r[1], json: r[2], idle_bytes };
+            Ok((server.name(), sample))
+        })
+        .collect()
 }
 
 /// Two cores for the pinning, taskset and wrk on PATH, and enough file
@@ -185,6 +209,7 @@ fn build(servers: &[&'static str]) -> Result<Vec<(&'static str, PathBuf)>> {
             let file = match *name {
                 "tandem" => "bench_server",
                 "hyper" => "hyper_server",
+                "floor" => "tokio_floor",
                 _ => "actix_server",
             };
             find_exe(&built, file).map(|exe| (*name, exe))
@@ -369,7 +394,21 @@ fn report(samples: &[(&str, Vec<Sample>)], opts: &Opts) -> String {
         get("hyper", IDLE),
         Target::AtMost(0.5),
     );
+    above_floor(&mut out, "plaintext", PLAIN_US, get);
+    above_floor(&mut out, "json", JSON_US, get);
     out
+}
+
+/// What Tandem and hyper spend per request above the floor, in one load: their HTTP layers.
+fn above_floor(out: &mut String, load: &str, col: usize, get: impl Fn(&str, usize) -> Option<f64>) {
+    let Some(floor) = get("floor", col) else { return };
+    let _ = write!(out, "- {load} floor (tokio_floor, no HTTP): {floor:.2} µs/req");
+    for name in ["tandem", "hyper"] {
+        if let Some(us) = get(name, col) {
+            let _ = write!(out, "; {name} +{:.2}", us - floor);
+        }
+    }
+    out.push('\n');
 }
 
 #[derive(Clone, Copy)]
