@@ -314,21 +314,27 @@ pub(super) fn median(mut v: Vec<f64>) -> f64 {
 
 /// Per-server medians, in table order.
 struct Medians {
-    cols: [f64; 7],
+    cols: [f64; COLUMNS],
+}
+
+const COLUMNS: usize = 7;
+
+/// Column `col` of the table, from one round's sample.
+fn column(s: &Sample, col: usize) -> f64 {
+    match col {
+        0 => s.plaintext.req_per_sec,
+        1 => s.plaintext.cpu_us_per_req,
+        2 => s.pipelined.req_per_sec,
+        3 => s.pipelined.cpu_us_per_req,
+        4 => s.json.req_per_sec,
+        5 => s.json.cpu_us_per_req,
+        _ => s.idle_bytes,
+    }
 }
 
 fn medians(samples: &[Sample]) -> Medians {
-    let col = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
     Medians {
-        cols: [
-            col(|s| s.plaintext.req_per_sec),
-            col(|s| s.plaintext.cpu_us_per_req),
-            col(|s| s.pipelined.req_per_sec),
-            col(|s| s.pipelined.cpu_us_per_req),
-            col(|s| s.json.req_per_sec),
-            col(|s| s.json.cpu_us_per_req),
-            col(|s| s.idle_bytes),
-        ],
+        cols: std::array::from_fn(|col| median(samples.iter().map(|s| column(s, col)).collect())),
     }
 }
 
@@ -341,7 +347,7 @@ fn report(samples: &[(&str, Vec<Sample>)], opts: &Opts) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## cargo xtask bench server: medians of {} round(s), {} s per load, wrk -t1 -c64 on core 1, server on core 0\n",
+        "## cargo xtask bench server: medians of {} round(s) (ratios: the median of each round's ratio), {} s per load, wrk -t1 -c64 on core 1, server on core 0\n",
         opts.rounds, opts.secs
     );
     let _ = writeln!(
@@ -361,37 +367,49 @@ fn report(samples: &[(&str, Vec<Sample>)], opts: &Opts) -> String {
     }
     let get =
         |name: &str, col: usize| meds.iter().find(|(n, _)| *n == name).map(|(_, m)| m.cols[col]);
+    // The ratios divide figures of the same round, taken seconds apart, and report the
+    // median of the rounds' ratios: the machine drifts between rounds more than the
+    // servers differ.
+    let rounds = |name: &str, col: usize| {
+        samples
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.iter().map(|x| column(x, col)).collect::<Vec<f64>>())
+    };
     let best_peer = |col: usize| {
-        let peers = [get("hyper", col), get("actix-web", col)];
-        peers.into_iter().flatten().reduce(f64::min)
+        let peers = [rounds("hyper", col), rounds("actix-web", col)];
+        peers
+            .into_iter()
+            .flatten()
+            .reduce(|a, b| a.iter().zip(&b).map(|(a, b)| a.min(*b)).collect())
     };
     out.push('\n');
-    ratio(
+    paired_ratio(
         &mut out,
         "tandem pipelined req/s ÷ actix-web pipelined req/s",
-        get("tandem", PIPE_RPS),
-        get("actix-web", PIPE_RPS),
+        rounds("tandem", PIPE_RPS),
+        rounds("actix-web", PIPE_RPS),
         Target::AtLeast(1.2),
     );
-    ratio(
+    paired_ratio(
         &mut out,
         "tandem plaintext µs/req ÷ min(hyper, actix-web)",
-        get("tandem", PLAIN_US),
+        rounds("tandem", PLAIN_US),
         best_peer(PLAIN_US),
         Target::AtMost(0.95),
     );
-    ratio(
+    paired_ratio(
         &mut out,
         "tandem json µs/req ÷ min(hyper, actix-web)",
-        get("tandem", JSON_US),
+        rounds("tandem", JSON_US),
         best_peer(JSON_US),
         Target::AtMost(0.95),
     );
-    ratio(
+    paired_ratio(
         &mut out,
         "tandem idle bytes/conn ÷ hyper idle bytes/conn",
-        get("tandem", IDLE),
-        get("hyper", IDLE),
+        rounds("tandem", IDLE),
+        rounds("hyper", IDLE),
         Target::AtMost(0.5),
     );
     above_floor(&mut out, "plaintext", PLAIN_US, get);
@@ -424,21 +442,45 @@ pub(super) fn ratio(
     theirs: Option<f64>,
     target: Target,
 ) {
-    let (op, bound, met): (&str, f64, fn(f64, f64) -> bool) = match target {
-        Target::AtLeast(b) => ("≥", b, |r, b| r >= b),
-        Target::AtMost(b) => ("≤", b, |r, b| r <= b),
-    };
-    let _ = match (ours, theirs) {
-        (Some(a), Some(b)) if b > 0.0 => {
-            let r = a / b;
-            let verdict = if met(r, bound) { "met" } else { "MISSED" };
-            writeln!(out, "- {what}: {r:.2} (target {op} {bound}: {verdict})")
+    match (ours, theirs) {
+        (Some(a), Some(b)) if b > 0.0 => verdict(out, what, a / b, target, ""),
+        _ => not_measured(out, what),
+    }
+}
+
+/// The median of the per-round ratios of `ours` to `theirs`, with each round's ratio.
+fn paired_ratio(
+    out: &mut String,
+    what: &str,
+    ours: Option<Vec<f64>>,
+    theirs: Option<Vec<f64>>,
+    target: Target,
+) {
+    let ratios: Option<Vec<f64>> = ours.zip(theirs).and_then(|(ours, theirs)| {
+        ours.iter().zip(&theirs).map(|(a, b)| (*b > 0.0).then(|| a / b)).collect()
+    });
+    match ratios {
+        Some(ratios) if !ratios.is_empty() => {
+            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            let detail = format!("; rounds: {}", each.join(", "));
+            verdict(out, what, median(ratios), target, &detail);
         }
-        _ => writeln!(
-            out,
-            "- {what}: n/a (not all of its servers were measured, or the divisor is 0)"
-        ),
+        _ => not_measured(out, what),
+    }
+}
+
+fn verdict(out: &mut String, what: &str, r: f64, target: Target, detail: &str) {
+    let (op, bound, met) = match target {
+        Target::AtLeast(b) => ("≥", b, r >= b),
+        Target::AtMost(b) => ("≤", b, r <= b),
     };
+    let verdict = if met { "met" } else { "MISSED" };
+    let _ = writeln!(out, "- {what}: {r:.2} (target {op} {bound}: {verdict}{detail})");
+}
+
+fn not_measured(out: &mut String, what: &str) {
+    let _ =
+        writeln!(out, "- {what}: n/a (not all of its servers were measured, or the divisor is 0)");
 }
 
 /// Keeps a copy under the gitignored bench-results/ as `KIND-UNIXSECS.md`,
@@ -454,7 +496,7 @@ pub(super) fn save(kind: &str, report: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::{json_executable, median, parse, parse_nofile};
+    use super::{Target, json_executable, median, paired_ratio, parse, parse_nofile};
 
     use crate::test_args as args;
 
@@ -468,6 +510,20 @@ mod tests {
         for bad in [&["--secs", "0"][..], &["--rounds"], &["--only", "nginx"], &["fast"]] {
             assert!(parse(&args(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn paired_ratios_take_the_median_of_the_rounds() {
+        let mut out = String::new();
+        let ours = Some(vec![1.0, 3.0, 2.0]);
+        paired_ratio(&mut out, "x", ours.clone(), Some(vec![2.0; 3]), Target::AtMost(0.95));
+        assert_eq!(out, "- x: 1.00 (target ≤ 0.95: MISSED; rounds: 0.50, 1.50, 1.00)\n");
+        out.clear();
+        paired_ratio(&mut out, "x", ours.clone(), Some(vec![4.0; 3]), Target::AtMost(0.95));
+        assert!(out.starts_with("- x: 0.50 (target ≤ 0.95: met;"), "{out}");
+        out.clear();
+        paired_ratio(&mut out, "x", ours, Some(vec![2.0, 0.0, 2.0]), Target::AtLeast(1.2));
+        assert!(out.contains("n/a"), "{out}");
     }
 
     #[test]
