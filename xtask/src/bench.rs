@@ -4,7 +4,8 @@
 //! `cargo xtask bench server [...]` is not a criterion bench: it is the
 //! server throughput harness in `bench/server.rs` (wrk against Tandem, hyper
 //! and actix-web), and `cargo xtask bench proto-count` counts instructions per
-//! parse under callgrind (`bench/instructions.rs`). `cargo xtask bench client`
+//! parse under callgrind (`bench/instructions.rs`), as `cargo xtask bench server-count`
+//! counts each server's per request (`bench/server_count.rs`). `cargo xtask bench client`
 //! drives one fixed server with Tandem's client and with reqwest
 //! (`bench/client.rs`). `cargo xtask bench ws` drives Tandem's WebSockets and
 //! tokio-tungstenite, each client against each server (`bench/ws.rs`).
@@ -16,6 +17,7 @@ mod instructions;
 mod load;
 mod loadtest;
 pub(crate) mod server;
+mod server_count;
 mod ws;
 
 use crate::{Cmd, Result};
@@ -27,6 +29,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         Some(("ws", rest)) => return ws::run(rest),
         Some(("loadtest", rest)) => return loadtest::run(rest),
         Some(("proto-count", [])) => return instructions::run(),
+        Some(("server-count", [])) => return server_count::run(),
         _ => {}
     }
     command(args)?.run()

@@ -35,6 +35,7 @@ commands:
   bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web|floor]
                                   wrk: our bench_server example vs hyper and actix-web
                                   (peers in benches/peers/; defaults 5 s, 3 rounds)
+  bench server-count              the same servers' instructions per request under callgrind
   bench client [--secs N] [--rounds R]
                                   ClientSession vs reqwest against hyper_server, 1 and 32
                                   concurrent GET loops (defaults 5 s, 3 rounds)

@@ -57,6 +57,17 @@ impl Server {
     /// Starts `exe --port P extra...` pinned to the server core on a free
     /// port, and returns once it accepts TCP connections.
     pub(super) fn start(name: &'static str, exe: &Path, extra: &[&str]) -> Result<Self> {
+        Self::start_under(name, &[], exe, extra)
+    }
+
+    /// As [`start`](Self::start), with `exe` run by `wrapper` (valgrind, say), which
+    /// must exec it in the same process.
+    pub(super) fn start_under(
+        name: &'static str,
+        wrapper: &[&str],
+        exe: &Path,
+        extra: &[&str],
+    ) -> Result<Self> {
         let port = free_port()?;
         // The Drop guard below kills the server on every path out that
         // unwinds; `setpriv --pdeathsig` also covers xtask itself being
@@ -65,6 +76,7 @@ impl Server {
         // pid is the server's own.
         let cmd = Cmd::new("setpriv")
             .args(["--pdeathsig", "KILL", "taskset", "-c", SERVER_CORE])
+            .args(wrapper)
             .arg(exe)
             .args(["--port", &port.to_string()])
             .args(extra);
@@ -83,6 +95,11 @@ impl Server {
     /// The name it was started under.
     pub(super) fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// The process id (the server's own: setpriv and taskset exec in turn).
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The loopback port the server listens on.
@@ -207,6 +224,7 @@ impl Load<'_> {
 /// What one load measured.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LoadResult {
+    pub(super) requests: u64,
     pub(super) req_per_sec: f64,
     /// Server CPU time (user + system) per completed request.
     pub(super) cpu_us_per_req: f64,
@@ -246,6 +264,7 @@ pub(super) fn run_load(
     }
     let cpu_secs = to_f64(after.saturating_sub(before)) / to_f64(clk_tck);
     let result = LoadResult {
+        requests: wrk.requests,
         req_per_sec: wrk.req_per_sec,
         cpu_us_per_req: cpu_secs * 1e6 / to_f64(wrk.requests),
     };

@@ -33,7 +33,7 @@ const NOFILE_NEEDED: u64 = IDLE_CONNS as u64 + 1_024;
 const NOFILE_RAISED: u64 = 65_536;
 
 /// The servers compared, in the order they run and print.
-const SERVERS: [&str; 4] = ["tandem", "hyper", "actix-web", "floor"];
+pub(super) const SERVERS: [&str; 4] = ["tandem", "hyper", "actix-web", "floor"];
 
 #[derive(Debug)]
 struct Opts {
@@ -111,9 +111,7 @@ fn measure_round(
 ) -> Result<Vec<(&'static str, Sample)>> {
     let mut started = Vec::new();
     for (name, exe) in exes {
-        // Our example takes `--workers`; the peers are single-worker by build.
-        let extra: &[&str] = if *name == "tandem" { &["--workers", "1"] } else { &[] };
-        started.push(Server::start(name, exe, extra)?);
+        started.push(Server::start(name, exe, server_args(name))?);
     }
     let count = started.len();
     started.rotate_left((round - 1) % count);
@@ -136,6 +134,12 @@ fn measure_round(
             Ok((server.name(), sample))
         })
         .collect()
+}
+
+/// What the servers take besides `--port`: our example takes `--workers`; the peers are
+/// single-worker by build.
+pub(super) fn server_args(name: &str) -> &'static [&'static str] {
+    if name == "tandem" { &["--workers", "1"] } else { &[] }
 }
 
 /// Two cores for the pinning, taskset and wrk on PATH, and enough file
@@ -195,7 +199,7 @@ fn parse_nofile(limits: &str) -> Option<(u64, u64)> {
 }
 
 /// Builds what `servers` need and returns each one's executable.
-fn build(servers: &[&'static str]) -> Result<Vec<(&'static str, PathBuf)>> {
+pub(super) fn build(servers: &[&'static str]) -> Result<Vec<(&'static str, PathBuf)>> {
     let mut built = Vec::new();
     if servers.contains(&"tandem") {
         built.extend(cargo_build(&["--example", "bench_server"])?);
