@@ -1,7 +1,11 @@
 //! What the peers share: the servers' `--port P` flag and JSON body type, and
 //! the load clients' command line and CPU clock.
 
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
 
 use serde::Serialize;
 
@@ -14,6 +18,26 @@ pub struct Message {
 
 /// The body of `GET /plaintext`.
 pub const PLAINTEXT: &[u8] = b"Hello, World!";
+
+/// Serves 127.0.0.1:`--port` on one current-thread tokio runtime (one thread in all):
+/// every accepted connection gets `TCP_NODELAY` and a task of its own running `serve`.
+pub fn serve_each_connection<F, Fut>(serve: F) -> std::io::Result<()>
+where
+    F: Fn(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let port = port_from_args();
+    tokio::runtime::Builder::new_current_thread().enable_io().build()?.block_on(async move {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(serve(stream));
+        }
+    })
+}
 
 /// Parses `--port P` (or `--port=P`) from the command line; exits with a
 /// usage message on anything else.

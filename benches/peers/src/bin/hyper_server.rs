@@ -2,9 +2,8 @@
 //! together, on a current-thread tokio runtime (one thread in all).
 
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
 
-use bench_peers::{Message, PLAINTEXT, port_from_args};
+use bench_peers::{Message, PLAINTEXT, serve_each_connection};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -12,7 +11,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
 fn respond(req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let (body, content_type) = match (req.method(), req.uri().path()) {
@@ -34,22 +32,12 @@ fn respond(req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
 }
 
 fn main() -> std::io::Result<()> {
-    let port = port_from_args();
-    tokio::runtime::Builder::new_current_thread().enable_io().build()?.block_on(async move {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(async move {
-                let service = service_fn(|req| async move { Ok::<_, Infallible>(respond(&req)) });
-                let _ = http1::Builder::new()
-                    .keep_alive(true)
-                    .pipeline_flush(true)
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+    serve_each_connection(|stream| async move {
+        let service = service_fn(|req| async move { Ok::<_, Infallible>(respond(&req)) });
+        let _ = http1::Builder::new()
+            .keep_alive(true)
+            .pipeline_flush(true)
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
     })
 }

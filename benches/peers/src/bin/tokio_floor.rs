@@ -6,11 +6,9 @@
 //! loopback delivery its `send` runs) and tokio's wake-up, with no HTTP at all, so each
 //! server's distance above it is what its HTTP layer costs.
 
-use std::net::{Ipv4Addr, SocketAddr};
-
-use bench_peers::port_from_args;
+use bench_peers::serve_each_connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// A response the size of the others' (their fields, and a date of the real length).
 const PLAINTEXT: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 13\r\n\
@@ -38,15 +36,7 @@ async fn serve(mut stream: TcpStream) -> std::io::Result<()> {
 }
 
 fn main() -> std::io::Result<()> {
-    let port = port_from_args();
-    tokio::runtime::Builder::new_current_thread().enable_io().build()?.block_on(async move {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            tokio::spawn(serve(stream));
-        }
+    serve_each_connection(|stream| async move {
+        let _ = serve(stream).await;
     })
 }
