@@ -8,6 +8,9 @@ Accept: text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q
 Connection: keep-alive\r\n\
 \r\n";
 
+/// What plain `wrk` sends, as `cargo xtask bench server` runs it: a request line and Host.
+pub(crate) const WRK: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+
 /// A Chromium navigation with its client hints and a session cookie: about 700 bytes.
 pub(crate) const BROWSER: &[u8] = b"GET /articles/2026/12/tandem-release?ref=home HTTP/1.1\r\n\
 Host: www.example.com\r\n\
@@ -41,8 +44,9 @@ pub(crate) fn thirty_two_headers() -> Vec<u8> {
 }
 
 /// Every input, by name.
-pub(crate) fn all() -> [(&'static str, Vec<u8>); 3] {
+pub(crate) fn all() -> [(&'static str, Vec<u8>); 4] {
     [
+        ("wrk", WRK.to_vec()),
         ("techempower", TECHEMPOWER.to_vec()),
         ("browser", BROWSER.to_vec()),
         ("32_headers", thirty_two_headers()),

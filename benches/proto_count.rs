@@ -3,7 +3,7 @@
 //! parse path to raw httparse can be quoted even on a busy, noisy machine.
 //!
 //! ```text
-//! proto_count <tandem|httparse|httparse_uninit> <techempower|browser|32_headers> <iterations>
+//! proto_count <tandem|httparse|httparse_uninit> <wrk|techempower|browser|32_headers> <iterations>
 //! ```
 //!
 //! Run without arguments (as `cargo bench` does) it parses each input once and exits.

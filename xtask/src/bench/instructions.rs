@@ -14,7 +14,7 @@ use crate::{Cmd, Result};
 const FEW: u64 = 1_000;
 const MANY: u64 = 21_000;
 const PARSERS: [&str; 3] = ["tandem", "httparse", "httparse_uninit"];
-const INPUTS: [&str; 3] = ["techempower", "browser", "32_headers"];
+const INPUTS: [&str; 4] = ["wrk", "techempower", "browser", "32_headers"];
 
 pub(crate) fn run() -> Result {
     crate::peers::apt_install(&["valgrind"])?;
