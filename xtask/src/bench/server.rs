@@ -1,12 +1,13 @@
 //! `cargo xtask bench server [--secs N] [--rounds R] [--only NAME]`: Tandem's
-//! single-worker HTTP server against hyper and actix-web on one worker each.
+//! single-worker HTTP server against hyper and actix-web on one worker each,
+//! above a floor.
 //!
 //! Each round starts every server pinned to core 0, then runs each load
 //! (plaintext keep-alive, plaintext pipelined 16 deep, JSON) against each
 //! server in turn with wrk pinned to core 1, reading the server's CPU time
 //! around it, then measures what 5,000 idle keep-alive connections cost each
-//! server in RSS. The table shows the median of
-//! the rounds. The peers live in `benches/peers/`, a workspace of their own.
+//! server in RSS. The table shows the median of the rounds. The peers live in
+//! `benches/peers/`, a workspace of their own.
 //!
 //! The last row is the floor: `tokio_floor` answers with canned bytes and parses no HTTP,
 //! so it costs only the sockets and tokio. What a server spends above it is what its
