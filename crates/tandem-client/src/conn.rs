@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use http::{Method, StatusCode, Version};
 use tandem_connect::{ConnectOptions, Connection, Connector, Origin};
 use tandem_proto::{
-    BodyDecoder, BodyEvent, BodyFraming, RequestParts, ResponseHead, ResponseParser,
+    BodyDecoder, BodyEvent, BodyFraming, EncodedFields, RequestParts, ResponseHead, ResponseParser,
     encode_request_head,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +19,6 @@ use crate::{
     error::{Error, Kind},
     request::StreamBody,
     timeout::Deadlines,
-    wire::Wire,
 };
 
 /// How much to read at a time.
@@ -32,7 +31,7 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) method: &'a Method,
     pub(crate) url: &'a Url,
     pub(crate) origin: &'a Origin,
-    pub(crate) headers: &'a Wire,
+    pub(crate) headers: &'a EncodedFields,
     pub(crate) body: Option<&'a Bytes>,
     /// The path and query to send as they are, instead of `url`'s (aiohttp's `encoded`).
     pub(crate) raw_target: Option<&'a str>,
@@ -78,7 +77,7 @@ pub(crate) async fn send(
         method: req.method,
         target: &target,
         version: Version::HTTP_11,
-        headers: (&req.headers.fields).into(),
+        headers: req.headers.into(),
         framing,
     };
     // Checked before connecting: a method, target or field that could split the request
@@ -130,7 +129,7 @@ pub(crate) async fn send(
                 // A request that asked to close spends the connection whatever the answer,
                 // and so does one whose announced body was never sent: the server may
                 // still be waiting for it.
-                let keep_alive = head.keep_alive() && !req.headers.close && body_sent;
+                let keep_alive = head.keep_alive() && !req.headers.asks_to_close() && body_sent;
                 let body = RawBody::new(conn, buf, &head, keep_alive, *deadlines);
                 return Ok((head, body));
             }

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, Version};
+use tandem_proto::EncodedFields;
 use url::Url;
 
 use crate::{
     content::Content,
     error::{Error, Kind},
-    wire::Wire,
 };
 
 /// The request as it was sent (aiohttp's `request_info`): its method, URL and every field,
@@ -18,7 +18,7 @@ use crate::{
 pub struct RequestInfo {
     pub(crate) method: Method,
     pub(crate) url: Arc<Url>,
-    pub(crate) headers: Arc<Wire>,
+    pub(crate) headers: Arc<EncodedFields>,
 }
 
 impl RequestInfo {

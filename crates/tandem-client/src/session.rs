@@ -703,7 +703,7 @@ async fn send_once(
     let wire = request_fields(inner, url, headers, content_type, proxy_authorization)?;
     // aiohttp waits for 100 Continue whenever the request carries the expectation, whether
     // `expect100=True` or the caller's own header put it there.
-    let expect_continue = wire.expect_continue.then_some(inner.expect_continue_timeout);
+    let expect_continue = wire.expects_continue().then_some(inner.expect_continue_timeout);
     let outgoing = Outgoing {
         method,
         url,

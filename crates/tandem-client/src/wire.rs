@@ -28,51 +28,20 @@ pub(crate) struct FieldsCache(Mutex<Option<Cached>>);
 struct Cached {
     host: Box<str>,
     content_type: Option<&'static str>,
-    fields: Arc<Wire>,
+    fields: Arc<EncodedFields>,
 }
 
 impl FieldsCache {
-    fn get(&self, host: &str, content_type: Option<&'static str>) -> Option<Arc<Wire>> {
+    fn get(&self, host: &str, content_type: Option<&'static str>) -> Option<Arc<EncodedFields>> {
         let last = self.0.lock().ok()?;
         let hit = last.as_ref()?;
         (*hit.host == *host && hit.content_type == content_type).then(|| hit.fields.clone())
     }
 
-    fn set(&self, host: &str, content_type: Option<&'static str>, fields: &Arc<Wire>) {
+    fn set(&self, host: &str, content_type: Option<&'static str>, fields: &Arc<EncodedFields>) {
         if let Ok(mut last) = self.0.lock() {
             *last = Some(Cached { host: host.into(), content_type, fields: fields.clone() });
         }
-    }
-}
-
-/// The fields a request sends, checked and encoded, with what the exchange needs to know of
-/// them, read once when they are built rather than looked up in the map on every request.
-#[derive(Debug)]
-pub(crate) struct Wire {
-    pub(crate) fields: EncodedFields,
-    /// `Connection: close` is among them: the connection is spent after this request.
-    pub(crate) close: bool,
-    /// `Expect: 100-continue` is among them.
-    pub(crate) expect_continue: bool,
-}
-
-impl Wire {
-    fn new(map: HeaderMap) -> Result<Self, Error> {
-        let close = map.get_all(header::CONNECTION).iter().any(|v| {
-            v.as_bytes()
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-        });
-        let expect_continue = map
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let fields = EncodedFields::new(map).map_err(|e| Error::new(Kind::Request, e))?;
-        Ok(Wire { fields, close, expect_continue })
-    }
-
-    /// The fields as a map.
-    pub(crate) fn headers(&self) -> &HeaderMap {
-        self.fields.headers()
     }
 }
 
@@ -84,7 +53,7 @@ pub(crate) fn request_fields(
     headers: &HeaderMap,
     content_type: Option<&'static str>,
     proxy_authorization: Option<HeaderValue>,
-) -> Result<Arc<Wire>, Error> {
+) -> Result<Arc<EncodedFields>, Error> {
     if url.host_str().is_none() {
         return Err(invalid_url("no host", url.as_str()));
     }
@@ -102,7 +71,7 @@ pub(crate) fn request_fields(
     if let Some(value) = proxy_authorization {
         map.insert(header::PROXY_AUTHORIZATION, value);
     }
-    let fields = Arc::new(Wire::new(map)?);
+    let fields = Arc::new(EncodedFields::new(map).map_err(|e| Error::new(Kind::Request, e))?);
     if reusable {
         inner.fields_cache.set(host, content_type, &fields);
     }

@@ -11,7 +11,7 @@ use super::{
 use crate::{
     BodyFraming,
     error::{Error, ErrorKind},
-    semantics::is_token,
+    semantics::{ConnectionOptions, is_token},
 };
 
 /// A response head to write with [`encode_response_head`].
@@ -108,6 +108,10 @@ impl<'a> From<&'a EncodedFields> for RequestFields<'a> {
 pub struct EncodedFields {
     headers: HeaderMap,
     bytes: Bytes,
+    /// Read once here, with the parser's own `Connection` rules, so a client that sends
+    /// the same fields again does not look them up each time.
+    close: bool,
+    expect_continue: bool,
 }
 
 impl EncodedFields {
@@ -116,12 +120,35 @@ impl EncodedFields {
     pub fn new(headers: HeaderMap) -> Result<Self, Error> {
         let mut bytes = BytesMut::with_capacity(checked_fields_len(&headers)?.len);
         put_fields(&headers, &mut |field| bytes.put_slice(field));
-        Ok(EncodedFields { headers, bytes: bytes.freeze() })
+        let mut connection = ConnectionOptions::default();
+        for value in &headers.get_all(header::CONNECTION) {
+            connection.add(value.as_bytes());
+        }
+        let expect_continue = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        Ok(EncodedFields {
+            headers,
+            bytes: bytes.freeze(),
+            close: connection.close,
+            expect_continue,
+        })
     }
 
     /// The fields as a map.
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
+    }
+
+    /// Whether a `Connection` field holds the `close` option: the connection is spent
+    /// after the request.
+    pub fn asks_to_close(&self) -> bool {
+        self.close
+    }
+
+    /// Whether the (first) `Expect` field is `100-continue`.
+    pub fn expects_continue(&self) -> bool {
+        self.expect_continue
     }
 }
 
@@ -533,6 +560,29 @@ fn put_framing(framing: BodyFraming, put: &mut impl FnMut(&[u8])) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_fields_read_close_and_expect_continue() {
+        let fields = |pairs: &[(header::HeaderName, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(name, value.parse().unwrap());
+            }
+            EncodedFields::new(map).unwrap()
+        };
+        let plain = fields(&[(header::HOST, "a")]);
+        assert!(!plain.asks_to_close() && !plain.expects_continue());
+        for value in ["close", "CLOSE", "keep-alive, Close", " upgrade ,close "] {
+            assert!(fields(&[(header::CONNECTION, value)]).asks_to_close(), "{value:?}");
+        }
+        for value in ["keep-alive", "closed", "upgrade"] {
+            assert!(!fields(&[(header::CONNECTION, value)]).asks_to_close(), "{value:?}");
+        }
+        let second = fields(&[(header::CONNECTION, "keep-alive"), (header::CONNECTION, "close")]);
+        assert!(second.asks_to_close());
+        assert!(fields(&[(header::EXPECT, "100-Continue")]).expects_continue());
+        assert!(!fields(&[(header::EXPECT, "100-continue-ish")]).expects_continue());
+    }
 
     /// Every head written through the kept head is the head written from its parts, hit or
     /// miss, in any order.
