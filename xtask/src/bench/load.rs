@@ -211,7 +211,12 @@ pub(super) enum Load<'a> {
     Json,
 }
 
-impl Load<'_> {
+impl<'a> Load<'a> {
+    /// The three loads, in the order the reports' columns list them.
+    pub(super) fn all(script: &'a PipelineScript) -> [Load<'a>; 3] {
+        [Load::Plaintext, Load::Pipelined(script), Load::Json]
+    }
+
     pub(super) fn name(&self) -> &'static str {
         match self {
             Load::Plaintext => "plaintext",

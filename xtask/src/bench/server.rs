@@ -116,7 +116,7 @@ fn measure_round(
     }
     let count = started.len();
     started.rotate_left((round - 1) % count);
-    let loads = [Load::Plaintext, Load::Pipelined(script), Load::Json];
+    let loads = Load::all(script);
     let mut results: Vec<Vec<LoadResult>> = started.iter().map(|_| Vec::new()).collect();
     for load in &loads {
         for (server, results) in started.iter().zip(&mut results) {

@@ -30,7 +30,7 @@ pub(crate) fn run() -> Result {
     let exes = server::build(&SERVERS)?;
     let script = PipelineScript::write()?;
     fs::create_dir_all(OUT_DIR).map_err(|e| format!("creating {OUT_DIR}: {e}"))?;
-    let loads = [Load::Plaintext, Load::Pipelined(&script), Load::Json];
+    let loads = Load::all(&script);
     let mut counts: Vec<(&str, Vec<f64>)> = Vec::new();
     for (name, exe) in &exes {
         let per_load = loads.iter().map(|l| per_request(name, exe, *l)).collect::<Result<_>>()?;
