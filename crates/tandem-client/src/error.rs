@@ -78,9 +78,11 @@ impl Error {
         Self::bare(Kind::Timeout(phase))
     }
 
+    /// Records the URL that failed, without its userinfo: an error's message is shown and
+    /// logged, and the password in `http://user:password@host/` must not be.
     pub(crate) fn with_url(mut self, url: &Url) -> Self {
         if self.inner.url.is_none() {
-            self.inner.url = Some(url.clone());
+            self.inner.url = Some(crate::redact::url(url).into_owned());
         }
         self
     }
@@ -269,11 +271,20 @@ mod tests {
 
     #[test]
     fn without_url_drops_it() {
-        let url = Url::parse("http://user:secret@example.com/").unwrap();
+        let url = Url::parse("http://example.com/private-path").unwrap();
         let e = Error::bare(Kind::Payload).with_url(&url);
-        assert!(e.to_string().contains("secret"));
+        assert!(e.to_string().contains("private-path"));
         let e = e.without_url();
-        assert!(!e.to_string().contains("secret"));
+        assert!(!e.to_string().contains("private-path"));
         assert!(e.is_payload());
+    }
+
+    #[test]
+    fn the_url_is_kept_without_its_userinfo() {
+        let url = Url::parse("http://user:secret@example.com/x").unwrap();
+        let e = Error::bare(Kind::Payload).with_url(&url);
+        assert_eq!(e.url().map(Url::as_str), Some("http://example.com/x"));
+        assert!(!e.to_string().contains("secret"), "{e}");
+        assert!(!format!("{e:?}").contains("secret"), "{e:?}");
     }
 }

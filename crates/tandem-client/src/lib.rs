@@ -86,6 +86,7 @@ mod cookies;
 mod decompress;
 mod error;
 mod form;
+mod redact;
 mod redirect;
 mod request;
 mod response;

@@ -14,6 +14,7 @@ use crate::{
     content::{Content, DEFAULT_MAX_LINE_SIZE},
     decompress::{self, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX, Decompressor},
     error::{Error, Kind},
+    redact::{self, Redacted},
     redirect,
     request::{ConnSettings, RequestSpec, StreamBody, basic_auth_value},
     response::{CharsetResolver, RequestInfo, ResponseInfo},
@@ -438,6 +439,7 @@ pub(crate) fn invalid_url(
     e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     url: &str,
 ) -> Error {
+    let url = redact::raw(url);
     Error::new(Kind::InvalidUrl { redirect: false }, format!("{url:?}: {}", e.into()))
 }
 
@@ -538,8 +540,9 @@ pub(crate) fn execute(
     spec: RequestSpec,
 ) -> impl Future<Output = Result<ClientResponse, Error>> + '_ {
     // A `tracing` span per request: free when no subscriber wants it, as the fields are
-    // only formatted for an enabled span.
-    let span = tracing::debug_span!("request", method = %spec.method, url = %spec.url);
+    // only formatted for an enabled span. The URL still holds any credentials the caller
+    // put in it (they become `Authorization` later), so it is logged without them.
+    let span = tracing::debug_span!("request", method = %spec.method, url = %Redacted(&spec.url));
     if session.inner.traces.0.is_empty() {
         Either::Left(run(session, spec).instrument(span))
     } else {
@@ -614,7 +617,7 @@ fn run(
                         return Err(Error::bare(Kind::TooManyRedirects).with_url(&url));
                     }
                     let next = redirect::next_url(&url, &location).map_err(|e| e.with_url(&url))?;
-                    tracing::debug!(status = status.as_u16(), to = %next, "redirect");
+                    tracing::debug!(status = status.as_u16(), to = %Redacted(&next), "redirect");
                     for t in &inner.traces.0 {
                         t.on_request_redirect(&method, &url, status, &next);
                     }

@@ -9,6 +9,7 @@ mod content;
 mod hostile;
 mod httpbin;
 mod interop;
+mod logs;
 mod redirects;
 mod session;
 mod support;
