@@ -67,6 +67,9 @@ pub enum ErrorKind {
     Trailer,
     /// The trailer section exceeds its size or count limit.
     TrailerTooLarge,
+    /// The body is longer than the limit set with
+    /// [`BodyDecoder::set_max_size`](crate::BodyDecoder::set_max_size).
+    BodyTooLarge,
     /// The connection closed before the body was complete.
     IncompleteBody,
     /// The connection closed in the middle of a head.
@@ -103,6 +106,7 @@ impl Error {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
             ErrorKind::Expectation => StatusCode::EXPECTATION_FAILED,
+            ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -117,6 +121,7 @@ impl Error {
                 | ErrorKind::HeadTooLarge
                 | ErrorKind::ChunkExtensionTooLarge
                 | ErrorKind::TrailerTooLarge
+                | ErrorKind::BodyTooLarge
         )
     }
 
@@ -140,6 +145,7 @@ impl Error {
                 | ErrorKind::ChunkData
                 | ErrorKind::Trailer
                 | ErrorKind::TrailerTooLarge
+                | ErrorKind::BodyTooLarge
                 | ErrorKind::IncompleteBody
         )
     }
@@ -179,6 +185,7 @@ impl fmt::Display for Error {
             ErrorKind::ChunkData => "chunk data not terminated by CRLF",
             ErrorKind::Trailer => "invalid trailer field",
             ErrorKind::TrailerTooLarge => "trailer section too large",
+            ErrorKind::BodyTooLarge => "body larger than the limit",
             ErrorKind::IncompleteBody => "connection closed before the body was complete",
             ErrorKind::IncompleteHead => "connection closed in the middle of a message head",
             ErrorKind::Unwritable => "refusing to write a byte that would split the message",

@@ -85,9 +85,9 @@ pub use payload::Payload;
 pub use request::Request;
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use server::{
-    AppRunner, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
-    FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, RunOptions, SPARE_BUFFERS, ServerConfig,
-    run_app,
+    AppRunner, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, FLUSH_BYTES, MAX_DRAIN,
+    MAX_PIPELINED_RESPONSES, RunOptions, SPARE_BUFFERS, ServerConfig, run_app,
 };
 pub use static_files::StaticOptions;
 pub use upgrade::Upgraded;

@@ -4,8 +4,16 @@
 //! as the body is being read, and gets them back when the payload is dropped: when the
 //! handler returns, or when a streamed response that holds the payload (an echo) ends.
 //! Requests without a body never lend anything, so a GET allocates no channel.
+//!
+//! A body that breaks (bad framing, a peer that closed or stalled) ends the connection: the
+//! payload drops what it borrowed at once, without sending it home, so the connection sees
+//! its read half is gone, answers with `Connection: close` and closes. No byte after the
+//! error is ever parsed as a request, whatever the handler does with the error.
 
-use std::task::{Context, Poll};
+use std::{
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
@@ -52,6 +60,8 @@ struct Lent {
     read: ReadState,
     decoder: BodyDecoder,
     home: oneshot::Sender<Returned>,
+    /// How long one read may wait for the next bytes of the body.
+    read_timeout: Duration,
 }
 
 /// A request body, read chunk by chunk: aiohttp's `request.content`.
@@ -64,6 +74,8 @@ pub struct Payload {
     // (into its handler's future, say) copies 16 bytes rather than 170.
     lent: Option<Box<Lent>>,
     trailers: Option<Box<HeaderMap>>,
+    /// The error that broke the body, returned again by every later read.
+    failed: Option<HttpError>,
 }
 
 impl std::fmt::Debug for Payload {
@@ -74,39 +86,70 @@ impl std::fmt::Debug for Payload {
 
 impl Payload {
     /// A payload reading `decoder`'s body from `read`, returned on drop through `home`.
+    /// `read_timeout` bounds each wait for more of the body.
     pub(crate) fn lend(
         read: ReadState,
         decoder: BodyDecoder,
         home: oneshot::Sender<Returned>,
+        read_timeout: Duration,
     ) -> Self {
-        Payload { lent: Some(Box::new(Lent { read, decoder, home })), trailers: None }
+        Payload {
+            lent: Some(Box::new(Lent { read, decoder, home, read_timeout })),
+            trailers: None,
+            failed: None,
+        }
     }
 
     /// The next chunk of the body, or `None` at its end.
     ///
-    /// A malformed chunked body is a 400, and a connection closed mid-body is a 400 too;
-    /// either way the connection is closed once the handler returns.
+    /// A malformed body is a 400 (413 for a chunk larger than a limit set by
+    /// [`Request::read`](crate::Request::read)), a connection closed mid-body is a 400 too,
+    /// and a body whose next bytes take longer than the body timeout is a 408. Each is
+    /// final: every later call returns the same error, and the connection closes after the
+    /// response, which says `Connection: close` if it has not started yet.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
+        if let Some(failed) = &self.failed {
+            return Err(failed.clone());
+        }
         let Some(lent) = &mut self.lent else { return Ok(None) };
-        loop {
+        let failure = loop {
             match lent.decoder.decode(&mut lent.read.buf) {
                 Ok(Some(BodyEvent::Data(data))) => return Ok(Some(data)),
                 Ok(Some(BodyEvent::Trailers(trailers))) => self.trailers = Some(Box::new(trailers)),
                 Ok(Some(BodyEvent::End)) => return Ok(None),
                 Ok(None) => {
                     lent.read.buf.reserve(READ_CHUNK);
-                    let n = lent
-                        .read
-                        .io
-                        .read_buf(&mut lent.read.buf)
-                        .await
-                        .map_err(|_| incomplete())?;
-                    if n == 0 {
-                        return lent.decoder.decode_eof().map(|_| None).map_err(|_| incomplete());
+                    let read = lent.read.io.read_buf(&mut lent.read.buf);
+                    match tokio::time::timeout(lent.read_timeout, read).await {
+                        Ok(Ok(0)) => match lent.decoder.decode_eof() {
+                            Ok(_) => return Ok(None),
+                            Err(_) => break incomplete(),
+                        },
+                        Ok(Ok(_)) => {}
+                        Ok(Err(_)) => break incomplete(),
+                        Err(_) => {
+                            break HttpError::new(http::StatusCode::REQUEST_TIMEOUT)
+                                .with_text("408: request body not received in time");
+                        }
                     }
                 }
-                Err(err) => return Err(HttpError::bad_request().with_text(format!("400: {err}"))),
+                Err(err) => {
+                    break HttpError::new(err.status())
+                        .with_text(format!("{}: {err}", err.status().as_u16()));
+                }
             }
+        };
+        // Dropped, not sent home: the connection sees its read half gone and closes.
+        self.lent = None;
+        self.failed = Some(failure.clone());
+        Err(failure)
+    }
+
+    /// Refuses a body of more than `max` bytes from here on with a 413, as early as its
+    /// framing allows (see [`BodyDecoder::set_max_size`]).
+    pub(crate) fn set_max_size(&mut self, max: usize) {
+        if let Some(lent) = &mut self.lent {
+            lent.decoder.set_max_size(max as u64);
         }
     }
 
@@ -135,7 +178,7 @@ impl Drop for Payload {
     fn drop(&mut self) {
         if let Some(lent) = self.lent.take() {
             // The connection may be gone already (it was shut down); then so is the socket.
-            let Lent { read, decoder, home } = *lent;
+            let Lent { read, decoder, home, .. } = *lent;
             let _ = home.send((read, decoder));
         }
     }

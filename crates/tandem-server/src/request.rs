@@ -228,12 +228,16 @@ impl Request {
         let coding = self.header("content-encoding").unwrap_or_default();
         let mut inflater = crate::inflate::Inflater::for_coding(coding, limit)?;
         let mut body = BytesMut::new();
-        let mut received = 0;
-        while let Some(chunk) = self.inner.payload.chunk().await? {
-            received += chunk.len();
-            if received > limit {
-                return Err(HttpError::payload_too_large(limit, None));
+        // A chunk that declares more than the limit allows is refused from its size line,
+        // rather than awaited (it may never come).
+        self.inner.payload.set_max_size(limit);
+        while let Some(chunk) = self.inner.payload.chunk().await.map_err(|err| {
+            if err.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                HttpError::payload_too_large(limit, None)
+            } else {
+                err
             }
+        })? {
             match &mut inflater {
                 Some(inflater) => inflater.write(&chunk, limit)?,
                 None => body.extend_from_slice(&chunk),

@@ -80,7 +80,13 @@ impl ChunkedDecoder {
         self.step == Step::Done
     }
 
-    pub(super) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<BodyEvent>, Error> {
+    /// Decodes what `buf` holds, refusing a chunk that declares more than `allowed` bytes.
+    /// The caller stops calling after an error: the state it leaves is not meaningful.
+    pub(super) fn decode(
+        &mut self,
+        buf: &mut BytesMut,
+        allowed: u64,
+    ) -> Result<Option<BodyEvent>, Error> {
         loop {
             match self.step {
                 Step::Done => return Ok(Some(BodyEvent::End)),
@@ -112,6 +118,11 @@ impl ChunkedDecoder {
                     let Some(&byte) = buf.first() else { return Ok(None) };
                     buf.advance(1);
                     self.step_line(byte)?;
+                    // Checked with each digit, so a chunk too large for what is left of the
+                    // body limit is refused from its size line, before its data is awaited.
+                    if self.step == Step::Size && self.size > allowed {
+                        return Err(ErrorKind::BodyTooLarge.into());
+                    }
                 }
             }
         }

@@ -31,7 +31,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{
     ServerConfig,
-    write::{Writer, flush, write_now, write_response},
+    write::{SendTimeout, Writer, flush, write_now, write_response},
 };
 use crate::{
     App, Request, Response,
@@ -116,7 +116,7 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
             stopping_registered: false,
         },
     };
-    let mut write: Writer = Box::new(write);
+    let mut write: Writer = Box::new(SendTimeout::new(write, config.send_timeout));
     if let Err(err) = conn.run(&mut write, remote, &app).await {
         tracing::debug!(target: "tandem::server", error = %err, "connection ended");
     }
@@ -287,7 +287,11 @@ impl Conn<'_> {
                         home = None;
                     }
                     Err(oneshot::error::TryRecvError::Empty) => {}
-                    Err(oneshot::error::TryRecvError::Closed) => keep_alive = false,
+                    // The payload broke and dropped the read half: close after this response.
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        keep_alive = false;
+                        home = None;
+                    }
                 }
             }
             let head_only = method == Method::HEAD;
@@ -303,12 +307,12 @@ impl Conn<'_> {
             keep_alive &= written.keep_alive;
             if let Some((read, decoder, drainable)) = returned {
                 if drainable {
-                    keep_alive &= self.drain(read, decoder).await;
+                    keep_alive &= self.drain(io, read, decoder).await?;
                 } else {
                     self.read = Some(read);
                 }
             } else if let Some(home) = home {
-                keep_alive &= self.take_back(home).await;
+                keep_alive &= self.take_back(io, home).await?;
             }
             if let Some(upgrade) = upgrade {
                 return self.switch(io, upgrade).await;
@@ -466,34 +470,41 @@ impl Conn<'_> {
         let (home, back) = oneshot::channel();
         let read = self.read.take().expect("the read half is home between requests");
         let decoder = BodyDecoder::with_limits(framing, self.parser.limits());
-        (Payload::lend(read, decoder, home), Some(back))
+        (Payload::lend(read, decoder, home, self.config.body_timeout), Some(back))
     }
 
     /// Takes the read half back from the request's payload and discards any body the
-    /// handler left unread, up to `MAX_DRAIN`. Returns whether the connection can go on.
-    async fn take_back(&mut self, home: oneshot::Receiver<Returned>) -> bool {
-        let Ok((read, decoder)) = home.await else { return false };
-        self.drain(read, decoder).await
+    /// handler left unread, up to `MAX_DRAIN`. Returns whether the connection can go on: not
+    /// if the payload broke, as it then drops the read half rather than send it home.
+    async fn take_back(
+        &mut self,
+        io: &mut Writer,
+        home: oneshot::Receiver<Returned>,
+    ) -> std::io::Result<bool> {
+        let Ok((read, decoder)) = home.await else { return Ok(false) };
+        self.drain(io, read, decoder).await
     }
 
     /// Discards what is left of a body, up to `MAX_DRAIN`, and keeps the read half.
-    /// Returns whether the connection can go on.
-    async fn drain(&mut self, mut read: ReadState, mut decoder: BodyDecoder) -> bool {
-        let mut drained = 0u64;
+    /// Returns whether the connection can go on: a body that breaks, stalls past the body
+    /// timeout or runs past the limit ends it. The response is flushed before any wait, so
+    /// a peer that waits for it before sending the rest of its body is not kept waiting.
+    async fn drain(
+        &mut self,
+        io: &mut Writer,
+        mut read: ReadState,
+        mut decoder: BodyDecoder,
+    ) -> std::io::Result<bool> {
+        decoder.set_max_size(MAX_DRAIN);
         let done = loop {
             match decoder.decode(&mut read.buf) {
-                Ok(Some(BodyEvent::Data(data))) => {
-                    drained += data.len() as u64;
-                    if drained > MAX_DRAIN {
-                        break false;
-                    }
-                }
-                Ok(Some(BodyEvent::Trailers(_))) => {}
+                Ok(Some(BodyEvent::Data(_) | BodyEvent::Trailers(_))) => {}
                 Ok(Some(BodyEvent::End)) => break true,
                 Ok(None) => {
+                    flush(io, &mut self.wbuf).await?;
                     read.buf.reserve(READ_CHUNK);
-                    let deadline = tokio::time::Instant::now() + self.config.head_timeout;
-                    match tokio::time::timeout_at(deadline, read.io.read_buf(&mut read.buf)).await {
+                    let timeout = self.config.body_timeout;
+                    match tokio::time::timeout(timeout, read.io.read_buf(&mut read.buf)).await {
                         Ok(Ok(n)) if n > 0 => {}
                         _ => break false,
                     }
@@ -501,8 +512,10 @@ impl Conn<'_> {
                 Err(_) => break false,
             }
         };
-        self.read = Some(read);
-        done
+        if done {
+            self.read = Some(read);
+        }
+        Ok(done)
     }
 
     async fn respond_error(

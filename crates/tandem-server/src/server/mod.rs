@@ -32,6 +32,16 @@ pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// `shutdown_timeout`, 60 s.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a client may take between two reads of a request body: 60 s, as nginx's
+/// `client_body_timeout`. Past it the read fails with a 408 (the handler's response, if it
+/// has not started yet), and the connection closes. aiohttp has no such timer, so a client
+/// that declares a body and stalls holds its connection for as long as it likes there.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a response may wait between two successful writes to a client that does not
+/// read: 60 s, as nginx's `send_timeout`. Past it the connection closes.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Per-connection settings.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -43,6 +53,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How long shutdown waits for in-flight requests ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
     pub shutdown_timeout: Duration,
+    /// The longest wait between two reads of a request body ([`DEFAULT_BODY_TIMEOUT`]).
+    pub body_timeout: Duration,
+    /// The longest wait between two writes of a response ([`DEFAULT_SEND_TIMEOUT`]).
+    pub send_timeout: Duration,
     /// How many buffers idle connections leave on each thread for the next to wake
     /// ([`SPARE_BUFFERS`]); 0 frees them instead.
     pub spare_buffers: usize,
@@ -55,8 +69,26 @@ impl Default for ServerConfig {
             head_timeout: DEFAULT_HEAD_TIMEOUT,
             limits: Limits::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
             spare_buffers: SPARE_BUFFERS,
         }
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`body_timeout`](Self::body_timeout).
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// Sets [`send_timeout`](Self::send_timeout).
+    #[must_use]
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
     }
 }
 

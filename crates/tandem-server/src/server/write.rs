@@ -1,12 +1,22 @@
 //! Writing a response: its head through `tandem-proto`, then its body.
 
-use std::{future::poll_fn, pin::Pin, sync::OnceLock};
+use std::{
+    future::poll_fn,
+    io::IoSlice,
+    pin::Pin,
+    sync::OnceLock,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, Version, header};
 use tandem_proto::{BodyEncoder, BodyFraming, ResponseParts, encode_response_head};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::{
+    io::{AsyncWrite, AsyncWriteExt},
+    time::{Instant, Sleep},
+};
 
 use crate::{
     compression::{self, AcceptEncoding},
@@ -23,6 +33,89 @@ static NO_FIELDS: OnceLock<HeaderMap> = OnceLock::new();
 
 /// The write half of a connection.
 pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A connection's write half that fails with `TimedOut` once a write has waited longer than
+/// the send timeout since the last one that made progress, so a client that never reads
+/// cannot hold a connection (and its buffers) forever.
+///
+/// The timer is made, or set, only when a write has to wait: a socket that takes every
+/// write at once, as under keep-alive load, never touches the timer wheel.
+pub(crate) struct SendTimeout<W> {
+    io: W,
+    limit: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Whether `timer` is set for the wait under way.
+    waiting: bool,
+}
+
+impl<W> SendTimeout<W> {
+    pub(crate) fn new(io: W, limit: Duration) -> Self {
+        SendTimeout { io, limit, timer: None, waiting: false }
+    }
+
+    /// After a pending write: `Ready(TimedOut)` once the wait has lasted the limit.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Error> {
+        let deadline = Instant::now() + self.limit;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.waiting {
+            timer.as_mut().reset(deadline);
+            self.waiting = true;
+        }
+        timer.as_mut().poll(cx).map(|()| std::io::ErrorKind::TimedOut.into())
+    }
+
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match polled {
+            Poll::Pending => self.poll_expired(cx).map(Err),
+            ready @ Poll::Ready(_) => {
+                self.waiting = false;
+                ready
+            }
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for SendTimeout<W> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.watch(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.watch(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_flush(cx);
+        this.watch(cx, polled)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.watch(cx, polled)
+    }
+}
 
 /// How a response was sent.
 pub(crate) struct Written {

@@ -337,3 +337,95 @@ async fn error_messages_do_not_reflect_input() {
     }
     server.stop().await;
 }
+
+fn short_body_and_send_timeouts() -> ServerConfig {
+    ServerConfig::default()
+        .with_body_timeout(Duration::from_millis(200))
+        .with_send_timeout(Duration::from_millis(200))
+}
+
+/// A body that stalls after its head is cut off by the body timeout: a 408 while no response
+/// has started, then close. Before the timer, each held its connection for good.
+#[tokio::test]
+async fn a_stalled_body_is_a_408_then_close() {
+    let secret = Counter::default();
+    let server = Server::start_with(app(&secret), short_body_and_send_timeouts()).await;
+    for stalled in [
+        &b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789"[..],
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1000\r\nabc",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+    ] {
+        let mut client = server.connect().await;
+        client.send(stalled).await;
+        let started = Instant::now();
+        let resp = client.response().await;
+        assert_eq!(resp.status, 408, "{}", resp.text());
+        assert_eq!(resp.header("connection"), Some("close"));
+        assert!(client.closes_quietly().await);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    assert_eq!(secret.get(), 0);
+    server.stop().await;
+}
+
+/// A handler that answers without reading: its response goes out at once, and the unread
+/// body that then stalls closes the connection after the body timeout, with nothing more.
+#[tokio::test]
+async fn an_unread_body_that_stalls_closes_after_the_response() {
+    let server = Server::start_with(app(&Counter::default()), short_body_and_send_timeouts()).await;
+    let mut client = server.connect().await;
+    client.send(b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc").await;
+    let resp = client.response().await;
+    assert_eq!(resp.text(), "ignored");
+    assert!(client.closes_quietly().await);
+
+    // The same with a chunked body, which the drain reads without knowing its length.
+    let mut client = server.connect().await;
+    client
+        .send(b"POST /ignore HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        .await;
+    assert_eq!(client.response().await.text(), "ignored");
+    assert!(client.closes_quietly().await);
+    server.stop().await;
+}
+
+/// Ends when dropped: the server let go of the response it was writing.
+struct DropSignal(Arc<Notify>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
+/// A client that never reads its response is cut off by the send timeout once the socket's
+/// buffers are full; before the timer, the response's writer waited for it forever.
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off() {
+    const CHUNK: usize = 64 * 1024;
+    const CHUNKS: usize = 1024;
+    let dropped = Arc::new(Notify::new());
+    let mut app = Application::new();
+    let signal = Arc::clone(&dropped);
+    app.add_get("/big", move |_req: Request| {
+        let guard = DropSignal(Arc::clone(&signal));
+        async move {
+            let chunks = futures_util::stream::unfold((0, guard), |(n, guard)| async move {
+                (n < CHUNKS).then(|| {
+                    (
+                        Ok::<_, tandem_server::Error>(bytes::Bytes::from(vec![b'x'; CHUNK])),
+                        (n + 1, guard),
+                    )
+                })
+            });
+            Response::stream(chunks)
+        }
+    });
+    let server = Server::start_with(app, short_body_and_send_timeouts()).await;
+    let mut client = server.connect().await;
+    client.send(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    within(dropped.notified()).await;
+    let received = client.read_to_close().await;
+    assert!(received.len() < CHUNK * CHUNKS, "the response was cut short");
+    server.stop().await;
+}
