@@ -20,7 +20,7 @@ use futures_util::Stream;
 use http::HeaderMap;
 use tandem_proto::{BodyDecoder, BodyEvent};
 use tokio::{
-    io::{AsyncRead, AsyncReadExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite},
     sync::oneshot,
 };
 
@@ -44,6 +44,37 @@ impl ConnRead for tokio::net::tcp::OwnedReadHalf {
 impl ConnRead for tokio::net::unix::OwnedReadHalf {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.as_ref().poll_read_ready(cx)
+    }
+}
+
+/// The read half of any other stream. It cannot say it is readable without a read, so it
+/// always says "try": an idle connection takes its buffers for each read that finds
+/// nothing and gives them back after.
+///
+/// The mutex only makes a `Send` stream `Sync`, as a request must be; it is never locked,
+/// since every read has `&mut` access (`Mutex::get_mut`).
+pub(crate) struct AnyRead<T>(std::sync::Mutex<tokio::io::ReadHalf<T>>);
+
+impl<T> AnyRead<T> {
+    pub(crate) fn new(read: tokio::io::ReadHalf<T>) -> Self {
+        AnyRead(std::sync::Mutex::new(read))
+    }
+}
+
+impl<T: AsyncRead> AsyncRead for AnyRead<T> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let read = self.get_mut().0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::pin::Pin::new(read).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Send + 'static> ConnRead for AnyRead<T> {
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 

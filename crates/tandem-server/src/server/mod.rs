@@ -9,7 +9,7 @@ use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration
 
 use tandem_proto::Limits;
 use tokio::{
-    io::AsyncWrite,
+    io::{AsyncRead, AsyncWrite},
     net::{TcpListener, UnixListener},
 };
 use tokio_util::task::TaskTracker;
@@ -17,7 +17,11 @@ use tokio_util::task::TaskTracker;
 pub use conn::{FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, SPARE_BUFFERS};
 pub(crate) use write::Writer;
 
-use crate::{App, Application, Error, handler::BoxFuture, payload::ConnRead};
+use crate::{
+    App, Application, Error,
+    handler::BoxFuture,
+    payload::{AnyRead, ConnRead},
+};
 
 /// How long an idle keep-alive connection stays open: 75 s, aiohttp's default before 3.11
 /// (3630 s since), nginx's too. Shorter frees idle sockets sooner.
@@ -173,6 +177,43 @@ impl AppRunner {
         let (app, config, tracker, shutdown) = self.parts();
         self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
         Ok(())
+    }
+
+    /// Serves one connection over any byte stream (an in-memory duplex, a stream a TLS
+    /// acceptor handed over) until it closes, fails, times out or the server shuts down.
+    /// `remote` is what [`Request::remote`](crate::Request::remote) reports. The runner's
+    /// shutdown waits for it like for a connection its own sites accepted.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tandem_server::Error> {
+    /// use tandem_server::{AppRunner, Application, Request};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// let mut app = Application::new();
+    /// app.add_get("/", |_req: Request| async { "hi" });
+    /// let runner = AppRunner::new(app)?;
+    /// let (mut client, server) = tokio::io::duplex(4096);
+    /// tokio::spawn(runner.serve_connection(server, None));
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await?;
+    /// let mut response = String::new();
+    /// client.read_to_string(&mut response).await?;
+    /// assert!(response.starts_with("HTTP/1.1 200 OK") && response.ends_with("hi"));
+    /// # Ok(()) }
+    /// ```
+    pub fn serve_connection<T>(
+        &self,
+        io: T,
+        remote: Option<SocketAddr>,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (app, config, _, shutdown) = self.parts();
+        let (read, write) = tokio::io::split(io);
+        self.tracker.track_future(async move {
+            conn::serve(AnyRead::new(read), write, remote, app, &config, shutdown).await;
+        })
     }
 
     fn parts(&self) -> (App, Arc<ServerConfig>, TaskTracker, Shutdown) {
