@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::{
     Trace,
-    error::{Error, Kind},
+    error::{Error, Failed, Kind},
     request::StreamBody,
     timeout::Deadlines,
 };
@@ -317,6 +317,9 @@ async fn next_head<R: tokio::io::AsyncRead + Unpin + ?Sized>(
 /// goes back to the pool exactly when the body ends, the response allows keep-alive, and
 /// nothing follows it in the buffer (bytes after a complete response mean the connection's
 /// framing cannot be trusted: checklist C48).
+///
+/// An error is final: the connection is dropped with it (whatever follows a broken body is
+/// never read as a response), and every later read returns the error again.
 pub(crate) struct RawBody {
     conn: Option<Connection>,
     buf: BytesMut,
@@ -324,6 +327,8 @@ pub(crate) struct RawBody {
     keep_alive: bool,
     deadlines: Deadlines,
     done: bool,
+    /// Boxed: only a body that broke has one.
+    failed: Option<Box<Failed>>,
 }
 
 impl std::fmt::Debug for RawBody {
@@ -347,6 +352,7 @@ impl RawBody {
             keep_alive,
             deadlines,
             done: false,
+            failed: None,
         };
         // After a 101 the connection belongs to the new protocol: it is kept for
         // `into_upgraded` and never pooled.
@@ -367,6 +373,7 @@ impl RawBody {
         Some((self.conn.take()?, std::mem::take(&mut self.buf)))
     }
 
+    /// The body ended, well or not: nothing more will be read.
     pub(crate) fn is_done(&self) -> bool {
         self.done
     }
@@ -385,6 +392,9 @@ impl RawBody {
     /// The next piece of the body, or `None` at its end.
     pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, Error> {
         loop {
+            if let Some(failed) = &self.failed {
+                return Err(failed.again());
+            }
             if self.done {
                 return Ok(None);
             }
@@ -400,10 +410,7 @@ impl RawBody {
                 Ok(Some(BodyEvent::Trailers(_))) => {}
                 Ok(Some(BodyEvent::End)) => self.finish(),
                 Ok(None) => self.read_more().await?,
-                Err(e) => {
-                    self.fail();
-                    return Err(Error::new(Kind::Payload, e));
-                }
+                Err(e) => return Err(self.fail(Error::new(Kind::Payload, e))),
             }
         }
     }
@@ -428,20 +435,22 @@ impl RawBody {
                     self.finish();
                     Ok(())
                 }
-                Err(e) => {
-                    self.fail();
-                    Err(Error::new(Kind::Payload, e))
-                }
+                Err(e) => Err(self.fail(Error::new(Kind::Payload, e))),
             },
             Ok(_) => Ok(()),
-            Err(e) => {
-                self.fail();
-                Err(e)
-            }
+            Err(e) => Err(self.fail(e)),
         }
     }
 
-    fn fail(&mut self) {
+    /// Ends the body with `error`: the connection is closed, and later reads fail too.
+    fn fail(&mut self, error: Error) -> Error {
+        self.discard();
+        self.failed = Some(Box::new(error.to_failed()));
+        error
+    }
+
+    /// Ends the body and closes the connection.
+    fn discard(&mut self) {
         self.done = true;
         self.conn = None;
         self.buf = BytesMut::new();
@@ -457,6 +466,6 @@ impl RawBody {
                 Ok(None) | Err(_) => return,
             }
         }
-        self.fail();
+        self.discard();
     }
 }

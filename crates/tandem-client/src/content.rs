@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use crate::{
     conn::RawBody,
     decompress::Decompressor,
-    error::{Error, Kind},
+    error::{Error, Failed, Kind},
 };
 
 /// aiohttp bounds `readline()` by its read buffer's high-water mark; ours is a named limit.
@@ -20,6 +20,8 @@ const DECODE_STEP: usize = 2048;
 ///
 /// Every method returns an empty result (or `None`) at the end of the body; an error means
 /// the body was truncated, malformed, too large once decompressed, or a timeout elapsed.
+/// Such an error is final: every later read returns it again (only a line over the line
+/// limit leaves the body readable), and the connection is closed, never reused.
 #[derive(Debug)]
 pub struct Content {
     raw: RawBody,
@@ -32,6 +34,8 @@ pub struct Content {
     raw_bytes: u64,
     /// Compressed bytes received but not yet decoded.
     undecoded: Bytes,
+    /// The error the body failed with, if it did: boxed, as it is rare.
+    failed: Option<Box<Failed>>,
 }
 
 impl Content {
@@ -44,6 +48,7 @@ impl Content {
             max_line_size,
             raw_bytes: 0,
             undecoded: Bytes::new(),
+            failed: None,
         }
     }
 
@@ -61,8 +66,22 @@ impl Content {
         self.raw_bytes
     }
 
-    /// The next decoded piece of the body, not yet in `pending`; `None` at its end.
+    /// The next decoded piece of the body, not yet in `pending`; `None` at its end. An error
+    /// is kept and returned again by every later call.
     async fn next_piece(&mut self) -> Result<Option<Bytes>, Error> {
+        if let Some(failed) = &self.failed {
+            return Err(failed.again());
+        }
+        let piece = self.decode_piece().await;
+        if let Err(e) = &piece {
+            self.failed = Some(Box::new(e.to_failed()));
+            // What was read of a body that broke is not handed out after the error.
+            self.pending.clear();
+        }
+        piece
+    }
+
+    async fn decode_piece(&mut self) -> Result<Option<Bytes>, Error> {
         loop {
             if self.eof {
                 return Ok(None);

@@ -87,6 +87,15 @@ impl Error {
         self
     }
 
+    /// What a body reader keeps of this error, to fail every later read the same way.
+    pub(crate) fn to_failed(&self) -> Failed {
+        let message = match &self.inner.source {
+            Some(source) => source.to_string(),
+            None => self.to_string(),
+        };
+        Failed { kind: self.inner.kind, message: message.into() }
+    }
+
     /// The URL of the request that failed, if known.
     pub fn url(&self) -> Option<&Url> {
         self.inner.url.as_ref()
@@ -196,6 +205,21 @@ impl Error {
             Kind::Decode => "decode",
             Kind::Io => "io",
         }
+    }
+}
+
+/// The error a response body failed with, kept so that every later read fails too, of the
+/// same kind: a body that broke never reads as complete, nor as a shorter body.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    kind: Kind,
+    message: Box<str>,
+}
+
+impl Failed {
+    /// The error again, for a read after the one that failed.
+    pub(crate) fn again(&self) -> Error {
+        Error::new(self.kind, format!("the body failed earlier: {}", self.message))
     }
 }
 

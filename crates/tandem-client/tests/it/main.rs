@@ -5,6 +5,7 @@
 //! under gunicorn as a real third-party server, and Python's aiohttp server for interop.
 //! Timeouts bound every wait; nothing sleeps to synchronise.
 
+mod body_errors;
 mod content;
 mod hostile;
 mod httpbin;
