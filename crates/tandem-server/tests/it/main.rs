@@ -15,6 +15,7 @@ mod request_api;
 mod responses;
 mod routing;
 mod running;
+mod smuggling;
 mod static_files;
 mod support;
 mod upgrade;
