@@ -255,6 +255,10 @@ impl Conn<'_> {
             let version = head.version();
             let framing = head.framing();
             let mut keep_alive = head.keep_alive() && !self.waits.shutdown.is_cancelled();
+            // A proxy may start tunnelling once it has forwarded an upgrade or CONNECT,
+            // whatever the answer: unless the connection switches, the bytes after such a
+            // request are never parsed as requests (WebSocket smuggling), it closes instead.
+            let tunnel_asked = head.upgrade().is_some() || head.is_connect();
             let log = tracing::enabled!(target: "tandem::access", tracing::Level::INFO)
                 .then(|| (Instant::now(), head.target().to_owned()));
 
@@ -272,6 +276,7 @@ impl Conn<'_> {
             let status = response.status();
             let upgrade =
                 response.inner.upgrade.take().filter(|_| status == StatusCode::SWITCHING_PROTOCOLS);
+            keep_alive &= !tunnel_asked || upgrade.is_some();
             // If the handler has let go of the body, see now whether what it left unread can
             // be drained: when it cannot, the head must say `Connection: close`, and the
             // server must not wait for a body it will not read (a 413 for a declared

@@ -495,6 +495,27 @@ fn message_cases(t: &mut Table) {
     t.refused("A 23 Host: a b", 400, b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n");
     // V38.
     t.refused("V38 double spaces", 400, b"GET  /  HTTP/1.1\r\nHost: t\r\n\r\n");
+}
+
+/// §3.1 V39–V40: upgrades answered without switching, and bodies on a GET.
+fn tunnel_and_get_body_cases(t: &mut Table) {
+    // V39: an upgrade (or CONNECT) answered without switching: a proxy may be tunnelling
+    // already, so what follows is never parsed as a request.
+    t.push(
+        "V39 upgrade answered 200",
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+        Expect::AnsweredThenClosed,
+    );
+    t.push(
+        "V39 upgrade with a body answered 200",
+        &post(b"Connection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n", b"hello"),
+        Expect::AnsweredThenClosed,
+    );
+    t.refused(
+        "V39 CONNECT answered without a tunnel",
+        404,
+        b"CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n",
+    );
     // V40: a GET body is framed by its length, read or not.
     t.served(
         "V40 GET with a body",
@@ -914,6 +935,7 @@ async fn hostile_requests_never_let_the_next_one_through() {
     field_cases(&mut table);
     chunked_cases(&mut table);
     message_cases(&mut table);
+    tunnel_and_get_body_cases(&mut table);
     let cases = table.cases;
     let total = cases.len();
     let secrets: Arc<Vec<Counter>> = Arc::new((0..total).map(|_| Counter::default()).collect());

@@ -77,7 +77,8 @@ async fn refused(server: &Server, request: &str) -> String {
 }
 
 /// A rejected upgrade that carries a body: 400, and the body is read as a body, so the
-/// request hidden in it is never dispatched (checklist E57).
+/// request hidden in it is never dispatched (checklist E57); nor is the request after it,
+/// as a refused upgrade closes the connection (a proxy may be tunnelling already).
 #[tokio::test]
 async fn an_upgrade_with_a_body_is_refused_and_its_body_is_not_a_request() {
     let hidden = "GET /ws HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -91,7 +92,7 @@ async fn an_upgrade_with_a_body_is_refused_and_its_body_is_not_a_request() {
     let out = String::from_utf8_lossy(&out);
     let statuses: Vec<&str> =
         out.match_indices("HTTP/1.1 ").map(|(at, _)| &out[at + 9..at + 12]).collect();
-    assert_eq!(statuses, ["400", "404"], "{out}");
+    assert_eq!(statuses, ["400"], "{out}");
 }
 
 #[tokio::test]
