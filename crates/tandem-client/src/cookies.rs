@@ -18,11 +18,23 @@ use crate::error::{Error, Kind};
 /// As aiohttp's, it refuses cookies from hosts that are IP addresses, and sends none to them,
 /// unless made with [`unsafe_hosts`](Self::unsafe_hosts) (aiohttp's `CookieJar(unsafe=True)`);
 /// [`dummy`](Self::dummy) keeps nothing (aiohttp's `DummyCookieJar`).
-#[derive(Clone, Debug, Default)]
+///
+/// Its `Debug` shows how many cookies it holds, not their values.
+#[derive(Clone, Default)]
 pub struct CookieJar {
     store: Arc<Mutex<CookieStore>>,
     allow_ip_hosts: bool,
     dummy: bool,
+}
+
+impl std::fmt::Debug for CookieJar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieJar")
+            .field("cookies", &self.len())
+            .field("allow_ip_hosts", &self.allow_ip_hosts)
+            .field("dummy", &self.dummy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CookieJar {

@@ -7,7 +7,31 @@
 
 use std::{borrow::Cow, fmt};
 
+use http::{HeaderMap, HeaderName, header};
 use url::{Position, Url};
+
+/// Fields whose values are credentials: never printed, by a log or by `Debug`.
+const SECRET_FIELDS: [HeaderName; 4] =
+    [header::AUTHORIZATION, header::PROXY_AUTHORIZATION, header::COOKIE, header::SET_COOKIE];
+
+/// A `HeaderMap` for `Debug`, with the values of `Authorization`, `Proxy-Authorization`,
+/// `Cookie` and `Set-Cookie` replaced by `<redacted>`: a caller who logs `?response` or
+/// `?session` must not log the credentials in them.
+pub(crate) struct Fields<'a>(pub(crate) &'a HeaderMap);
+
+impl fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in self.0 {
+            if SECRET_FIELDS.contains(name) {
+                map.entry(name, &format_args!("<redacted>"));
+            } else {
+                map.entry(name, value);
+            }
+        }
+        map.finish()
+    }
+}
 
 /// `url` printed without its userinfo: `http://user:pw@h/x` prints as `http://h/x`. Only
 /// formats when printed, so a `tracing` field costs nothing while no subscriber wants it.
@@ -57,6 +81,24 @@ pub(crate) fn raw(raw: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_fields_are_not_printed() {
+        let mut map = HeaderMap::new();
+        for (name, value) in [
+            ("Authorization", "Basic dXNlcjpzZWNyZXQ="),
+            ("proxy-authorization", "Basic secret"),
+            ("cookie", "sid=secret"),
+            ("set-cookie", "sid=secret; Path=/"),
+            ("x-visible", "shown"),
+        ] {
+            map.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        }
+        let shown = format!("{:?}", Fields(&map));
+        assert!(!shown.contains("secret") && !shown.contains("dXNlcjpzZWNyZXQ"), "{shown}");
+        assert!(shown.contains("\"authorization\": <redacted>"), "{shown}");
+        assert!(shown.contains("\"x-visible\": \"shown\""), "{shown}");
+    }
 
     #[test]
     fn userinfo_is_never_printed() {

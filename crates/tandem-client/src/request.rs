@@ -10,6 +10,7 @@ use url::Url;
 use crate::{
     ClientResponse, ClientSession, ClientTimeout,
     error::{Error, Kind},
+    redact::{Fields, Redacted},
 };
 
 /// A request body with the content type aiohttp gives its kind.
@@ -83,7 +84,6 @@ pub struct RequestBuilder {
 }
 
 /// Everything `send` needs.
-#[derive(Debug)]
 pub(crate) struct RequestSpec {
     pub(crate) method: Method,
     pub(crate) url: Arc<Url>,
@@ -100,6 +100,21 @@ pub(crate) struct RequestSpec {
     pub(crate) raw_target: Option<String>,
     /// Send `raw_target` instead of `url`'s path and query.
     pub(crate) encoded: bool,
+}
+
+/// Without the URL's userinfo, credential fields' values, or the body.
+impl std::fmt::Debug for RequestSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestSpec")
+            .field("method", &self.method)
+            .field("url", &format_args!("{}", Redacted(&self.url)))
+            .field("headers", &Fields(&self.headers))
+            .field("conn_settings", &self.conn_settings)
+            .field("timeout", &self.timeout)
+            .field("allow_redirects", &self.allow_redirects)
+            .field("max_redirects", &self.max_redirects)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RequestBuilder {

@@ -10,15 +10,26 @@ use url::Url;
 use crate::{
     content::Content,
     error::{Error, Kind},
+    redact::{Fields, Redacted},
 };
 
 /// The request as it was sent (aiohttp's `request_info`): its method, URL and every field,
-/// the automatic ones included.
-#[derive(Clone, Debug)]
+/// the automatic ones included. Its `Debug` leaves out the values of credential fields.
+#[derive(Clone)]
 pub struct RequestInfo {
     pub(crate) method: Method,
     pub(crate) url: Arc<Url>,
     pub(crate) headers: Arc<EncodedFields>,
+}
+
+impl std::fmt::Debug for RequestInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestInfo")
+            .field("method", &self.method)
+            .field("url", &format_args!("{}", Redacted(&self.url)))
+            .field("headers", &Fields(self.headers()))
+            .finish()
+    }
 }
 
 impl RequestInfo {
@@ -39,7 +50,8 @@ impl RequestInfo {
 }
 
 /// The head of one response: what [`ClientResponse::history`] keeps of each redirect hop.
-#[derive(Clone, Debug)]
+/// Its `Debug` leaves out the values of credential fields (`Set-Cookie`, and the request's).
+#[derive(Clone)]
 pub struct ResponseInfo {
     pub(crate) status: StatusCode,
     /// Borrowed when it is the status's canonical phrase, as it nearly always is.
@@ -52,6 +64,18 @@ pub struct ResponseInfo {
     /// The fields as received: positions into the head's bytes, so keeping them is free.
     pub(crate) raw: tandem_proto::Fields,
     pub(crate) request: RequestInfo,
+}
+
+impl std::fmt::Debug for ResponseInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseInfo")
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("version", &self.version)
+            .field("headers", &Fields(self.headers()))
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ResponseInfo {

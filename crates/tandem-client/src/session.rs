@@ -51,7 +51,6 @@ pub struct ClientSession {
     pub(crate) inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) base_url: Option<Url>,
     pub(crate) headers: HeaderMap,
@@ -72,6 +71,29 @@ pub(crate) struct Inner {
     pub(crate) expect_continue_timeout: std::time::Duration,
     last_url: LastUrl,
     pub(crate) fields_cache: FieldsCache,
+}
+
+/// Without credentials: the base URL's userinfo and credential fields' values are left out,
+/// and so are the caches (the last URL as given, the last fields sent).
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let base_url = self.base_url.as_ref().map(|url| Redacted(url).to_string());
+        f.debug_struct("ClientSession")
+            .field("base_url", &base_url)
+            .field("headers", &redact::Fields(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("connector", &self.connector)
+            .field("raise_for_status", &self.raise_for_status)
+            .field("jar", &self.jar)
+            .field("auto_decompress", &self.auto_decompress)
+            .field("max_decompressed_size", &self.max_decompressed_size)
+            .field("max_line_size", &self.max_line_size)
+            .field("max_redirects", &self.max_redirects)
+            .field("traces", &self.traces)
+            .field("proxy", &self.proxy)
+            .field("proxy_env", &self.proxy_env)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The last URL string the session resolved, and its result. Parsing and checking a URL

@@ -1,7 +1,8 @@
 //! No secret reaches a log: every span and event of the client, the connector and the
 //! server, at TRACE, captured while requests carry credentials in the URL, `Authorization`,
-//! `Cookie` and `Proxy-Authorization`, through a redirect and a proxy; and errors whose
-//! message names a URL with credentials in it.
+//! `Cookie` and `Proxy-Authorization`, through a redirect and a proxy; errors whose message
+//! names a URL with credentials in it; and responses, requests and sessions logged with
+//! `Debug`.
 
 use std::{
     fmt::{self, Write as _},
@@ -124,6 +125,10 @@ fn app() -> Application {
             field("proxy-authorization")
         ))
     });
+    // A cookie for the jar, so that a session's `Debug` has one to leave out.
+    app.add_get("/login", |_req: Request| async {
+        Response::text("in").with_header("set-cookie", "token=cookie-value-set; Path=/")
+    });
     app
 }
 
@@ -169,6 +174,20 @@ async fn nothing_secret_is_logged_at_trace() {
     for e in &errors {
         tracing::error!(error = %e, debug = ?e, "request failed");
     }
+
+    // Values logged with `Debug`, as callers log them: a response (its request's fields and
+    // its `Set-Cookie`), a request being built, and a session with a cookie in its jar and
+    // credentials in its default fields and base URL.
+    let mut login = within(s.get(&format!("http://127.0.0.1:{port}/login")).send()).await.unwrap();
+    assert_eq!(within(login.text()).await.unwrap(), "in");
+    assert_eq!(s.cookie_jar().len(), 1);
+    let builder = s.get(&url).header("authorization", "Bearer bearer-token-value");
+    let with_defaults = tandem_client::ClientSession::builder()
+        .base_url(&format!("http://user:secret@127.0.0.1:{port}/"))
+        .header("authorization", "Bearer bearer-token-value")
+        .header("cookie", "sid=cookie-value")
+        .build();
+    tracing::debug!(response = ?resp, login = ?login, ?builder, session = ?s, ?with_defaults, "values");
     server.stop().await;
     drop(guard);
 
@@ -179,6 +198,8 @@ async fn nothing_secret_is_logged_at_trace() {
     assert!(text.contains("message=redirect"), "{text}");
     assert!(text.contains(&format!("to=http://127.0.0.1:{port}/final")), "{text}");
     assert!(text.contains("event tandem::access"), "{text}");
+    assert!(text.contains("\"authorization\": <redacted>"), "{text}");
+    assert!(text.contains("\"set-cookie\": <redacted>"), "{text}");
     for secret in SECRETS {
         assert!(!text.contains(secret), "{secret:?} was logged:\n{text}");
     }
