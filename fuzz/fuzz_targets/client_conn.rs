@@ -16,9 +16,11 @@
 //!
 //! The invariants, besides no panic: a body error is final (a read after it fails too); a
 //! connection never carries another request after a response that the sans-IO parser and
-//! decoder find broken, incomplete or closing, nor after one the client failed to read (a
-//! framing error, a timeout); a body never yields more than the input, or the decompression
-//! limit, holds.
+//! decoder, reading the connection's bytes whole, find broken, incomplete or closing, nor
+//! after a request whose response the client failed to read (a framing error, a timeout);
+//! a body never yields more than the input, or the decompression limit, holds. Requests
+//! carry their number in `x-seq`, and the server records each as it arrives, even while it
+//! is still writing the previous answer, so "after" is the order the client sent them in.
 #![no_main]
 
 use std::{
@@ -34,8 +36,11 @@ use tandem_client::{ClientSession, ClientTimeout, Connector, Error};
 use tandem_proto::{BodyDecoder, BodyEvent, ResponseParser};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{UnixListener, UnixStream},
-    task::JoinSet,
+    net::{
+        UnixListener,
+        unix::{OwnedReadHalf, OwnedWriteHalf},
+    },
+    sync::mpsc,
 };
 
 /// What the decompressors may produce per response.
@@ -46,11 +51,12 @@ const MAX_DECOMPRESSED: u64 = 1 << 20;
 struct State {
     /// The answers not yet given, in order.
     answers: Vec<Vec<u8>>,
-    /// The connection each request arrived on, in order.
-    requests: Vec<usize>,
-    /// Connections whose response broke: none may carry another request.
-    poisoned: Vec<usize>,
-    /// A request arrived on a poisoned connection.
+    /// Every request as it arrived: its connection and the client's sequence number.
+    arrivals: Vec<(usize, u64)>,
+    /// Connections after whose last answer the reference finds the stream broken: any
+    /// request arriving on one of them is a violation.
+    broken: Vec<usize>,
+    /// The first violation seen.
     violation: Option<String>,
 }
 
@@ -75,31 +81,40 @@ fn harness() -> Harness {
     Harness { runtime, path }
 }
 
-/// Reads one request head (the client sends no bodies here) and returns its method; `None`
-/// at EOF.
-async fn read_head(stream: &mut UnixStream, buf: &mut Vec<u8>) -> Option<Method> {
+/// Reads one request head (the client sends no bodies here) and returns its method and
+/// `x-seq`; `None` at EOF.
+async fn read_head(read: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> Option<(Method, u64)> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head: Vec<u8> = buf.drain(..end + 4).collect();
-            let method = head.split(|&b| b == b' ').next().unwrap_or_default();
-            return Some(Method::from_bytes(method).unwrap_or(Method::GET));
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let method = head.split(' ').next().unwrap_or_default();
+            let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+            let seq = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase().strip_prefix("x-seq:").map(str::to_owned)
+                })
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(u64::MAX);
+            return Some((method, seq));
         }
         let mut chunk = [0; 1024];
-        match stream.read(&mut chunk).await {
+        match read.read(&mut chunk).await {
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
 }
 
-/// Whether a client may reuse the connection after `answer` to a `method` request, by the
-/// sans-IO parser and body decoder: interim heads, then a final head that keeps the
-/// connection alive and a body that ends well. Bytes after it are not judged here: the
-/// client may have finished the response before they arrive.
-fn reusable(answer: &[u8], method: &Method) -> bool {
-    let mut buf = BytesMut::from(answer);
+/// Whether the next response in `stream` (what is left of earlier answers on the
+/// connection, then this one) leaves the connection reusable, by the sans-IO parser and
+/// body decoder: interim heads, then a final head that keeps the connection alive and a
+/// body that ends well. What follows it stays in `stream` for the next answer; the client
+/// may have finished this response before those bytes arrived.
+fn reusable(stream: &mut BytesMut, method: &Method) -> bool {
     loop {
-        let head = match ResponseParser::new().parse(&mut buf, method) {
+        let head = match ResponseParser::new().parse(stream, method) {
             Ok(Some(head)) => head,
             Ok(None) | Err(_) => return false,
         };
@@ -116,7 +131,7 @@ fn reusable(answer: &[u8], method: &Method) -> bool {
         }
         let mut body = BodyDecoder::new(head.framing());
         loop {
-            match body.decode(&mut buf) {
+            match body.decode(stream) {
                 Ok(Some(BodyEvent::End)) => return true,
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => return false,
@@ -125,36 +140,55 @@ fn reusable(answer: &[u8], method: &Method) -> bool {
     }
 }
 
-/// One server connection: each request takes the next answer, written `write_size` bytes
-/// at a time; with no answer left, the connection closes.
-async fn serve(
-    mut stream: UnixStream,
+/// The reading side of one server connection: records each request as it arrives (even
+/// while the previous answer is still being written) and hands its method to the writer.
+async fn read_requests(
+    mut read: OwnedReadHalf,
     index: usize,
     state: Shared,
-    write_size: usize,
-    half_close: bool,
+    requests: mpsc::UnboundedSender<Method>,
 ) {
     let mut buf = Vec::new();
-    while let Some(method) = read_head(&mut stream, &mut buf).await {
+    while let Some((method, seq)) = read_head(&mut read, &mut buf).await {
+        {
+            let mut state = state.lock().unwrap();
+            state.arrivals.push((index, seq));
+            if state.broken.contains(&index) && state.violation.is_none() {
+                state.violation = Some(format!(
+                    "request {seq} arrived on connection {index}, after a response the reference finds broken"
+                ));
+            }
+        }
+        let _ = requests.send(method);
+    }
+}
+
+/// The writing side: each request takes the next answer, written `write_size` bytes at a
+/// time; with no answer left, it stops writing.
+async fn write_answers(
+    mut write: OwnedWriteHalf,
+    index: usize,
+    state: Shared,
+    mut requests: mpsc::UnboundedReceiver<Method>,
+    (write_size, half_close): (usize, bool),
+) {
+    let mut stream = BytesMut::new();
+    while let Some(method) = requests.recv().await {
         let answer = {
             let mut state = state.lock().unwrap();
-            state.requests.push(index);
-            if state.poisoned.contains(&index) {
-                state.violation =
-                    Some(format!("a request on connection {index}, after its response broke"));
-            }
             if state.answers.is_empty() {
                 return;
             }
             let answer = state.answers.remove(0);
-            if !reusable(&answer, &method) {
-                state.poisoned.push(index);
+            stream.extend_from_slice(&answer);
+            if !reusable(&mut stream, &method) {
+                state.broken.push(index);
             }
             answer
         };
         let size = if write_size == 0 { answer.len().max(1) } else { write_size };
         for piece in answer.chunks(size) {
-            if stream.write_all(piece).await.is_err() {
+            if write.write_all(piece).await.is_err() {
                 return;
             }
             // Each write arrives as its own read: the client runs before the next one (the
@@ -162,7 +196,8 @@ async fn serve(
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         if half_close {
-            let _ = stream.shutdown().await;
+            let _ = write.shutdown().await;
+            return;
         }
     }
 }
@@ -176,32 +211,27 @@ fn breaks_the_connection(e: &Error) -> bool {
     framing || e.is_timeout() || e.is_io() || e.is_disconnected() || e.is_response()
 }
 
-/// Marks the connection that answered the last request as one that must not be reused.
-fn poison(state: &Shared) {
-    let mut state = state.lock().unwrap();
-    if let Some(&last) = state.requests.last() {
-        state.poisoned.push(last);
-    }
-}
-
 /// A read after a failed one must fail too.
 async fn assert_final(resp: &mut tandem_client::ClientResponse, first: &Error) {
     let again = resp.content().read(1).await;
     assert!(again.is_err(), "a read after {first} succeeded: {again:?}");
 }
 
-async fn client(session: &ClientSession, state: &Shared, requests: &[(bool, u8)], bound: u64) {
-    for &(head, mode) in requests {
+/// Sends each request in turn and reads its body as told; returns the sequence numbers of
+/// the requests that failed in a way that spends their connection.
+async fn client(session: &ClientSession, requests: &[(bool, u8)], bound: u64) -> Vec<u64> {
+    let mut failed_requests = Vec::new();
+    for (seq, &(head, mode)) in (0u64..).zip(requests) {
         let builder = if head {
             session.head("http://fuzz.invalid/")
         } else {
             session.get("http://fuzz.invalid/")
         };
-        let mut resp = match builder.send().await {
+        let mut resp = match builder.header("x-seq", seq.to_string()).send().await {
             Ok(resp) => resp,
             Err(e) => {
                 if breaks_the_connection(&e) {
-                    poison(state);
+                    failed_requests.push(seq);
                 }
                 continue;
             }
@@ -234,8 +264,23 @@ async fn client(session: &ClientSession, state: &Shared, requests: &[(bool, u8)]
             assert!(!e.is_request(), "a response read failed as a request error: {e}");
             assert_final(&mut resp, &e).await;
             if breaks_the_connection(&e) {
-                poison(state);
+                failed_requests.push(seq);
             }
+        }
+    }
+    failed_requests
+}
+
+/// A request that failed spends the connection its last attempt went out on (the last to
+/// arrive with its number): no later request may arrive on that connection.
+fn check_failed(arrivals: &[(usize, u64)], failed: &[u64]) {
+    for &seq in failed {
+        let Some(&(conn, _)) = arrivals.iter().rev().find(|(_, s)| *s == seq) else { continue };
+        if let Some((_, later)) = arrivals.iter().find(|(c, s)| *c == conn && *s > seq) {
+            panic!(
+                "request {later} went out on connection {conn} after request {seq} failed on it \
+                 (arrivals: {arrivals:?})"
+            );
         }
     }
 }
@@ -245,8 +290,7 @@ fuzz_target!(|input: &[u8]| {
     let count = usize::from(control[0] & 3) + 1;
     let requests: Vec<(bool, u8)> =
         (0..count).map(|i| (control[0] >> (2 + i) & 1 == 1, control[1] >> (2 * i) & 3)).collect();
-    let write_size = usize::from(control[2]);
-    let half_close = control[3] & 1 == 1;
+    let writes = (usize::from(control[2]), control[3] & 1 == 1);
     let decompress = control[3] & 2 == 2;
     let answers = split_answers(rest);
     let bound = (rest.len() as u64).max(MAX_DECOMPRESSED);
@@ -256,16 +300,22 @@ fuzz_target!(|input: &[u8]| {
         let harness = cell.get_or_insert_with(harness);
         let state: Shared = Arc::new(Mutex::new(State { answers, ..State::default() }));
         let path = harness.path.clone();
-        harness.runtime.block_on(async {
+        let failed = harness.runtime.block_on(async {
             let _ = std::fs::remove_file(&path);
             let listener = UnixListener::bind(&path).unwrap();
-            let mut server = JoinSet::new();
-            let accept_state = state.clone();
-            server.spawn(async move {
-                let mut conns = JoinSet::new();
+            let readers = Arc::new(Mutex::new(Vec::new()));
+            let writers = Arc::new(Mutex::new(Vec::new()));
+            let (accept_state, accept_readers, accept_writers) =
+                (state.clone(), readers.clone(), writers.clone());
+            let accept = tokio::spawn(async move {
                 let mut index = 0;
                 while let Ok((stream, _)) = listener.accept().await {
-                    conns.spawn(serve(stream, index, accept_state.clone(), write_size, half_close));
+                    let (read, write) = stream.into_split();
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let reader = read_requests(read, index, accept_state.clone(), tx);
+                    let writer = write_answers(write, index, accept_state.clone(), rx, writes);
+                    accept_readers.lock().unwrap().push(tokio::spawn(reader));
+                    accept_writers.lock().unwrap().push(tokio::spawn(writer));
                     index += 1;
                 }
             });
@@ -279,14 +329,25 @@ fuzz_target!(|input: &[u8]| {
                 .max_decompressed_size(MAX_DECOMPRESSED)
                 .max_redirects(3)
                 .build();
-            client(&session, &state, &requests, bound).await;
+            let failed = client(&session, &requests, bound).await;
+            // Every connection closes with the session; each reader then records what
+            // was still on its way and ends at EOF.
             drop(session);
-            server.shutdown().await;
+            accept.abort();
+            let readers = std::mem::take(&mut *readers.lock().unwrap());
+            for reader in readers {
+                let _ = tokio::time::timeout(Duration::from_secs(60), reader).await;
+            }
+            for writer in std::mem::take(&mut *writers.lock().unwrap()) {
+                writer.abort();
+            }
+            failed
         });
         let state = state.lock().unwrap();
         if let Some(violation) = &state.violation {
-            panic!("{violation} (requests per connection: {:?})", state.requests);
+            panic!("{violation} (arrivals: {:?})", state.arrivals);
         }
+        check_failed(&state.arrivals, &failed);
     });
 });
 
