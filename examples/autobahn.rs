@@ -9,7 +9,7 @@
 //! every case of a `wstest -m fuzzingserver`, echoing likewise, then asks for the report.
 //! Group 9 sends messages of up to 16 MiB, so both sides allow that much.
 
-use tandem::{
+use tandem_http::{
     ClientSession,
     web::{Application, HttpError, Request, Response, run_app},
     ws::{Message, WebSocket, WebSocketResponse, WsConnectExt},
@@ -40,7 +40,7 @@ async fn run_client(base: &str) -> Result<(), Box<dyn std::error::Error>> {
     let session = ClientSession::new();
     let mut ws = session.ws_connect(&format!("{base}/getCaseCount")).await?;
     let count: u32 = ws.receive_str().await?.parse()?;
-    ws.close(tandem::ws::CloseCode::OK, "").await?;
+    ws.close(tandem_http::ws::CloseCode::OK, "").await?;
     for case in 1..=count {
         let url = format!("{base}/runCase?case={case}&agent={AGENT}");
         match session.ws_connect(&url).compress(15).max_msg_size(MAX_MSG_SIZE).await {
@@ -49,7 +49,7 @@ async fn run_client(base: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let mut ws = session.ws_connect(&format!("{base}/updateReports?agent={AGENT}")).await?;
-    ws.close(tandem::ws::CloseCode::OK, "").await?;
+    ws.close(tandem_http::ws::CloseCode::OK, "").await?;
     Ok(())
 }
 

@@ -10,8 +10,8 @@
 //! - `GET /ws`: a WebSocket echo for `cargo xtask bench ws`, taking messages up to 2 MiB.
 
 use serde::Serialize;
-use tandem::web::{Application, HttpError, Request, Response, RunOptions, json_response};
-use tandem::ws::{Message as WsMessage, WebSocket, WebSocketResponse};
+use tandem_http::web::{Application, HttpError, Request, Response, RunOptions, json_response};
+use tandem_http::ws::{Message as WsMessage, WebSocket, WebSocketResponse};
 
 /// Room for the WebSocket bench's 1 MiB messages (aiohttp's 4 MiB default would do too;
 /// `ws_load` and the tungstenite peers set the same 2 MiB).
@@ -30,7 +30,7 @@ async fn json(_req: Request) -> Response {
     json_response(&Message { message: "Hello, World!" })
 }
 
-async fn echo(mut req: Request) -> Result<Response, tandem::web::Error> {
+async fn echo(mut req: Request) -> Result<Response, tandem_http::web::Error> {
     Ok(Response::bytes(req.read().await?))
 }
 
@@ -52,7 +52,7 @@ async fn ws_echo(mut ws: WebSocket) {
     }
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+fn main() -> Result<(), tandem_http::web::Error> {
     let mut port = 8080;
     let mut workers = 1;
     let mut multi_thread = false;

@@ -12,7 +12,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use tandem::{
+use tandem_http::{
     ClientSession,
     client::{Connector, Error},
 };

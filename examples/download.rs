@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use tandem::ClientSession;
+use tandem_http::ClientSession;
 
 /// A failed request or a failed write.
 type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -1,4 +1,4 @@
-//! A small curl on `tandem::ClientSession`: prints the status line, then the body. It
+//! A small curl on `tandem_http::ClientSession`: prints the status line, then the body. It
 //! follows redirects and keeps cookies for the run; on failure it prints the error's kind
 //! and exits non-zero.
 //!
@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use tandem::{
+use tandem_http::{
     ClientSession,
     client::{Connector, CookieJar, Error, TlsConfig, parse_proxy_url},
     http::Method,

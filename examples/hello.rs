@@ -5,7 +5,7 @@
 //! curl http://127.0.0.1:8080/hello/tandem
 //! ```
 
-use tandem::web::{Application, Request, Response, run_app};
+use tandem_http::web::{Application, Request, Response, run_app};
 
 async fn hello(req: Request) -> Response {
     let name = req.match_info("name").unwrap_or("Anonymous");
@@ -20,6 +20,6 @@ pub(crate) fn app() -> Application {
     app
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+fn main() -> Result<(), tandem_http::web::Error> {
     run_app(app(), "127.0.0.1", 8080)
 }

@@ -10,9 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tandem::web::{Application, HttpError, Request, Response, json_response, run_app};
+use tandem_http::web::{Application, HttpError, Request, Response, json_response, run_app};
 
-async fn echo_key(mut req: Request) -> Result<Response, tandem::web::Error> {
+async fn echo_key(mut req: Request) -> Result<Response, tandem_http::web::Error> {
     let args: Value = req.json().await?;
     let key = args.get("key").ok_or_else(|| HttpError::bad_request().with_text("no \"key\""))?;
     Ok(json_response(&json!({ "value": key })))
@@ -31,7 +31,7 @@ pub(crate) struct Total {
     pub(crate) total_cents: u64,
 }
 
-async fn add_item(mut req: Request) -> Result<Response, tandem::web::Error> {
+async fn add_item(mut req: Request) -> Result<Response, tandem_http::web::Error> {
     let item: NewItem = req.json().await?;
     let total_cents = item
         .price_cents
@@ -47,6 +47,6 @@ pub(crate) fn app() -> Application {
     app
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+fn main() -> Result<(), tandem_http::web::Error> {
     run_app(app(), "127.0.0.1", 8080)
 }

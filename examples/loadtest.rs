@@ -40,7 +40,7 @@ mod cpu_time;
 use cpu_time::cpu_secs;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use tandem::{
+use tandem_http::{
     ClientSession,
     bytes::Bytes,
     client::{ClientResponse, ClientTimeout, Connector, Error},

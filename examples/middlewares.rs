@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use tandem::{
+use tandem_http::{
     http::StatusCode,
     web::{Application, Next, Request, Response, run_app},
 };
@@ -52,7 +52,7 @@ async fn index(_req: Request) -> Response {
 
 /// A handler that fails: the error is logged and answered 500, which the middleware turns
 /// into its page.
-async fn boom(_req: Request) -> Result<Response, tandem::web::Error> {
+async fn boom(_req: Request) -> Result<Response, tandem_http::web::Error> {
     Err(std::io::Error::other("the database is on fire"))?
 }
 
@@ -65,6 +65,6 @@ pub(crate) fn app() -> Application {
     app
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+fn main() -> Result<(), tandem_http::web::Error> {
     run_app(app(), "127.0.0.1", 8080)
 }

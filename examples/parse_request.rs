@@ -8,7 +8,7 @@
 
 use std::io::Read;
 
-use tandem::{
+use tandem_http::{
     bytes::BytesMut,
     proto::{BodyDecoder, BodyEvent, RequestParser},
 };

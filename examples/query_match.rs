@@ -9,7 +9,7 @@
 //! curl http://127.0.0.1:8080/items/42
 //! ```
 
-use tandem::web::{Application, HttpError, Request, Response, run_app};
+use tandem_http::web::{Application, HttpError, Request, Response, run_app};
 
 async fn greet_user(req: Request) -> Response {
     let user = req.match_info("username").unwrap_or("");
@@ -41,6 +41,6 @@ pub(crate) fn app() -> Application {
     app
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+fn main() -> Result<(), tandem_http::web::Error> {
     run_app(app(), "127.0.0.1", 8080)
 }

@@ -8,7 +8,9 @@
 //! ```
 
 use serde_json::json;
-use tandem::web::{Application, HttpError, Request, Response, RouteTable, json_response, run_app};
+use tandem_http::web::{
+    Application, HttpError, Request, Response, RouteTable, json_response, run_app,
+};
 
 async fn hello(_req: Request) -> Response {
     Response::text("Hello, world")
@@ -16,7 +18,7 @@ async fn hello(_req: Request) -> Response {
 
 /// Reads the posted form (urlencoded or multipart) only once its body has arrived, as
 /// aiohttp's `await request.post()` does.
-async fn demo1(mut req: Request) -> Result<Response, tandem::web::Error> {
+async fn demo1(mut req: Request) -> Result<Response, tandem_http::web::Error> {
     let name = req.match_info("name").unwrap_or("Anonymous").to_owned();
     let form = req.post().await?;
     let key =
@@ -37,6 +39,6 @@ pub(crate) fn app() -> Application {
     app
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+fn main() -> Result<(), tandem_http::web::Error> {
     run_app(app(), "127.0.0.1", 8080)
 }

@@ -20,7 +20,9 @@ use std::{
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tandem::web::{App, Application, Error, HttpError, Request, Response, json_response, run_app};
+use tandem_http::web::{
+    App, Application, Error, HttpError, Request, Response, json_response, run_app,
+};
 
 /// The open database, as application state: aiohttp's `app["DB"]`. `None` once cleanup has
 /// closed it.

@@ -9,9 +9,9 @@
 
 use std::path::Path;
 
-use tandem::web::{Application, Request, Response, StaticOptions, run_app};
+use tandem_http::web::{Application, Request, Response, StaticOptions, run_app};
 
-pub(crate) fn app(root: &Path) -> Result<Application, tandem::web::Error> {
+pub(crate) fn app(root: &Path) -> Result<Application, tandem_http::web::Error> {
     let mut app = Application::new();
     app.add_get("/", |_req: Request| async {
         Response::html(r#"<a href="/static/">the files</a>"#)
@@ -21,7 +21,7 @@ pub(crate) fn app(root: &Path) -> Result<Application, tandem::web::Error> {
     Ok(app)
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+fn main() -> Result<(), tandem_http::web::Error> {
     let root = std::env::args().nth(1).unwrap_or_else(|| ".".to_owned());
     run_app(app(Path::new(&root))?, "127.0.0.1", 8080)
 }

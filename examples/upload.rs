@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tandem::web::{Application, HttpError, Request, Response, run_app};
+use tandem_http::web::{Application, HttpError, Request, Response, run_app};
 use tokio::io::AsyncWriteExt;
 
 const PAGE: &str = r#"<!doctype html>
@@ -26,7 +26,7 @@ const PAGE: &str = r#"<!doctype html>
 /// Where uploads go, kept as application state.
 struct UploadDir(PathBuf);
 
-async fn login(mut req: Request) -> Result<Response, tandem::web::Error> {
+async fn login(mut req: Request) -> Result<Response, tandem_http::web::Error> {
     let form = req.post().await?;
     match (form.get("user"), form.get("password")) {
         (Some(user), Some(_)) if !user.is_empty() => Ok(Response::text(format!("Welcome, {user}"))),
@@ -34,7 +34,7 @@ async fn login(mut req: Request) -> Result<Response, tandem::web::Error> {
     }
 }
 
-async fn store_file(mut req: Request) -> Result<Response, tandem::web::Error> {
+async fn store_file(mut req: Request) -> Result<Response, tandem_http::web::Error> {
     let dir = req.state::<UploadDir>().expect("app() sets the upload directory");
     let mut reader = req.multipart()?;
     while let Some(mut part) = reader.next_part().await? {
@@ -74,7 +74,7 @@ pub(crate) fn app(upload_dir: &Path) -> Application {
     app
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+fn main() -> Result<(), tandem_http::web::Error> {
     let dir = std::env::args().nth(1).map_or_else(std::env::temp_dir, PathBuf::from);
     println!("uploads go to {}", dir.display());
     run_app(app(&dir), "127.0.0.1", 8080)

@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use tandem::{
+use tandem_http::{
     web::{Application, HttpError, Request, Response, run_app},
     ws::{Message, WebSocketResponse, WsSender},
 };
@@ -99,6 +99,6 @@ pub(crate) fn app() -> Application {
     app
 }
 
-fn main() -> Result<(), tandem::web::Error> {
+fn main() -> Result<(), tandem_http::web::Error> {
     run_app(app(), "127.0.0.1", 8080)
 }

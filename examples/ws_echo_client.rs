@@ -6,7 +6,7 @@
 //! cargo run --example ws_echo_client -- ws://127.0.0.1:8080/ws
 //! ```
 
-use tandem::{
+use tandem_http::{
     ClientSession,
     ws::{CloseCode, Message, WebSocket, WsConnectExt},
 };
@@ -17,7 +17,7 @@ pub(crate) async fn talk<R>(
     mut ws: WebSocket,
     input: R,
     mut out: impl std::io::Write,
-) -> Result<(), tandem::ws::Error>
+) -> Result<(), tandem_http::ws::Error>
 where
     R: tokio::io::AsyncBufRead + Unpin,
 {

@@ -18,7 +18,7 @@ use std::{
 mod cpu_time;
 
 use cpu_time::cpu_secs;
-use tandem::{
+use tandem_http::{
     ClientSession,
     ws::{CloseCode, Error, Message, WsConnectExt},
 };

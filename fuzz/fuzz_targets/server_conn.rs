@@ -17,7 +17,7 @@ use std::{
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tandem_proto::{BodyDecoder, BodyEvent, Limits, RequestParser};
-use tandem_server::{AppRunner, Application, Request, Response};
+use tandem_web::{AppRunner, Application, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type Seen = Arc<Mutex<Vec<String>>>;

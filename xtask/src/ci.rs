@@ -80,7 +80,7 @@ fn steps() -> Vec<Step> {
 fn lean_builds() -> Result {
     for features in [&[][..], &["--features", "client"], &["--features", "server"]] {
         Cmd::cargo()
-            .args(["clippy", "-p", "tandem", "--no-default-features"])
+            .args(["clippy", "-p", "tandem-http", "--no-default-features"])
             .args(features)
             .args(["--", "-D", "warnings"])
             .run()?;

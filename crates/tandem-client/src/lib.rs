@@ -39,7 +39,7 @@
 //!
 //! ```
 //! use tandem_client::{ClientSession, CookieJar};
-//! use tandem_server::{AppRunner, Application, Request, Response};
+//! use tandem_web::{AppRunner, Application, Request, Response};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

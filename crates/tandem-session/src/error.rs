@@ -5,7 +5,7 @@ use std::fmt;
 /// A session error: the middleware is not installed, the storage failed (Redis unreachable,
 /// say), or a session could not be saved (too large for a cookie).
 ///
-/// It converts into [`tandem_server::Error`], so `?` in a handler answers 500 and logs it.
+/// It converts into [`tandem_web::Error`], so `?` in a handler answers 500 and logs it.
 /// Message text is for people and not a stable API; use the predicates.
 pub struct Error {
     inner: Box<Inner>,

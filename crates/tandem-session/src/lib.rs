@@ -1,15 +1,15 @@
 //! Sessions for Tandem servers: `aiohttp_session` for Rust.
 //!
-//! Install a [`SessionMiddleware`] on the [`Application`](tandem_server::Application) with a
+//! Install a [`SessionMiddleware`] on the [`Application`](tandem_web::Application) with a
 //! storage, then call [`get_session`] in a handler. A session is a map of JSON values; it is
 //! loaded on the first [`get_session`] of a request (a request that never asks pays
 //! nothing) and saved after the handler returns if it changed.
 //!
 //! ```no_run
-//! use tandem_server::{Application, Request, Response};
+//! use tandem_web::{Application, Request, Response};
 //! use tandem_session::{CookieStorage, SessionMiddleware, get_session};
 //!
-//! async fn counter(req: Request) -> Result<Response, tandem_server::Error> {
+//! async fn counter(req: Request) -> Result<Response, tandem_web::Error> {
 //!     let session = get_session(&req).await?;
 //!     let visits = session.get_as::<u64>("visits").unwrap_or(0) + 1;
 //!     session.insert("visits", visits);

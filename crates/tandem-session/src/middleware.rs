@@ -5,7 +5,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use tandem_server::{
+use tandem_web::{
     Application, BoxFuture, CookieOptions, HttpError, IntoResponse, Middleware, Next, Request,
     Response,
 };
@@ -34,7 +34,7 @@ pub fn default_cookie_options() -> CookieOptions {
 /// use sessions.
 ///
 /// ```
-/// use tandem_server::{Application, CookieOptions};
+/// use tandem_web::{Application, CookieOptions};
 /// use tandem_session::{CookieStorage, SessionMiddleware, default_cookie_options};
 ///
 /// let sessions = SessionMiddleware::new(CookieStorage::generate())
@@ -180,7 +180,7 @@ impl Config {
         session: &Session,
         had_cookie: bool,
         response: &mut Response,
-    ) -> Result<(), tandem_server::Error> {
+    ) -> Result<(), tandem_web::Error> {
         let (retired, action) = {
             let mut state = session.state();
             let action = if state.invalidated {

@@ -5,7 +5,7 @@ use std::fmt;
 /// A template error: no [`crate::setup`] on the application, or minijinja could not load or
 /// render the template (its message names the template and line).
 ///
-/// It converts into [`tandem_server::Error`], so `?` in a handler answers 500 and logs it.
+/// It converts into [`tandem_web::Error`], so `?` in a handler answers 500 and logs it.
 pub struct Error {
     inner: Box<Inner>,
 }

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use serde::Serialize;
-//! use tandem_server::{Application, Request, StaticOptions};
+//! use tandem_web::{Application, Request, StaticOptions};
 //! use tandem_templates::{Loader, render_template, template};
 //!
 //! #[derive(Serialize)]
@@ -15,11 +15,11 @@
 //!     names: Vec<String>,
 //! }
 //!
-//! async fn index(_req: Request) -> Result<Index, tandem_server::Error> {
+//! async fn index(_req: Request) -> Result<Index, tandem_web::Error> {
 //!     Ok(Index { names: vec!["<b>escaped</b>".into()] })
 //! }
 //!
-//! async fn about(req: Request) -> Result<tandem_server::Response, tandem_templates::Error> {
+//! async fn about(req: Request) -> Result<tandem_web::Response, tandem_templates::Error> {
 //!     render_template("about.html", &req, serde_json::json!({"version": 1}))
 //! }
 //!
@@ -28,7 +28,7 @@
 //! app.add_get("/", template("index.html", index)).name("index");
 //! app.add_get("/about", about);
 //! app.add_static("/static", "static", StaticOptions::default())?.name("static");
-//! # Ok::<(), tandem_server::Error>(())
+//! # Ok::<(), tandem_web::Error>(())
 //! ```
 //!
 //! Inside templates, as in `aiohttp_jinja2`:

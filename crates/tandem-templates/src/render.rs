@@ -7,7 +7,7 @@ use minijinja::{
     value::{Kwargs, Object, from_args},
 };
 use serde::Serialize;
-use tandem_server::{App, Application, Handler, Request, Response};
+use tandem_web::{App, Application, Handler, Request, Response};
 
 use crate::Error;
 
@@ -114,7 +114,7 @@ where
     F: Fn(Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<C, E>> + Send + 'static,
     C: Serialize,
-    E: Into<tandem_server::Error>,
+    E: Into<tandem_web::Error>,
 {
     move |req: Request| {
         // The request moves into the handler; rendering needs only the application.
@@ -123,7 +123,7 @@ where
         async move {
             let context = context.await.map_err(Into::into)?;
             let html = templates(&app)?.render(name, &app, context)?;
-            Ok::<_, tandem_server::Error>(Response::html(html))
+            Ok::<_, tandem_web::Error>(Response::html(html))
         }
     }
 }

@@ -13,7 +13,7 @@
 //! permessage-deflate sets on compressed messages; `docs/ARCHITECTURE.md` says more.
 //!
 //! ```no_run
-//! use tandem_server::{Application, HttpError, Request, Response};
+//! use tandem_web::{Application, HttpError, Request, Response};
 //! use tandem_ws::{Message, WebSocketResponse};
 //!
 //! async fn chat(req: Request) -> Result<Response, HttpError> {

@@ -4,7 +4,7 @@ use std::{future::Future, time::Duration};
 
 use http::{HeaderValue, Method, StatusCode, header};
 use tandem_proto::BodyFraming;
-use tandem_server::{HttpError, Request, Response};
+use tandem_web::{HttpError, Request, Response};
 
 use crate::{
     deflate,
@@ -22,7 +22,7 @@ use crate::{
 /// they see any other response.
 ///
 /// ```
-/// use tandem_server::{HttpError, Request, Response};
+/// use tandem_web::{HttpError, Request, Response};
 /// use tandem_ws::{Message, WebSocketResponse};
 ///
 /// async fn echo(req: Request) -> Result<Response, HttpError> {

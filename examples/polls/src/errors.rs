@@ -1,7 +1,7 @@
 //! The error-page middleware: 404 and 500 answers as pages in the site's layout.
 
-use tandem_server::{Next, Request, Response};
 use tandem_templates::Templates;
+use tandem_web::{Next, Request, Response};
 
 /// Renders `404.html` or `500.html` in place of the plain-text body of a 404 or 500, as the
 /// aiohttp tutorial's `error_middleware` does; the status stays. Add it first, so that it

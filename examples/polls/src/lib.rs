@@ -12,9 +12,9 @@ pub mod views;
 
 use std::time::Duration;
 
-use tandem_server::{Application, CookieOptions, StaticOptions};
 use tandem_session::{CookieStorage, RedisStorage, SessionMiddleware, default_cookie_options};
 use tandem_templates::{Loader, Templates};
+use tandem_web::{Application, CookieOptions, StaticOptions};
 
 pub use config::Config;
 pub use db::Db;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use polls::{Config, Db, build_app};
-use tandem_server::AppRunner;
+use tandem_web::AppRunner;
 
 const USAGE: &str = "usage: polls [--config PATH]  (TOML; see examples/polls/config/polls.toml)";
 

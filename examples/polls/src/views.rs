@@ -4,13 +4,13 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use http::StatusCode;
 use serde::Serialize;
-use tandem_server::{HttpError, Request, Response};
 use tandem_session::{Session, get_session};
 use tandem_templates::render_template;
+use tandem_web::{HttpError, Request, Response};
 
 use crate::db::{Choice, Db, Question};
 
-type Result<T> = std::result::Result<T, tandem_server::Error>;
+type Result<T> = std::result::Result<T, tandem_web::Error>;
 
 /// The session key of the visitor's CSRF token.
 const CSRF_KEY: &str = "csrf_token";
@@ -18,7 +18,7 @@ const CSRF_KEY: &str = "csrf_token";
 const VOTES_KEY: &str = "votes";
 
 fn db(req: &Request) -> Result<Arc<Db>> {
-    req.state::<Db>().ok_or_else(|| tandem_server::Error::new("no database in the app's state"))
+    req.state::<Db>().ok_or_else(|| tandem_web::Error::new("no database in the app's state"))
 }
 
 fn question_id(req: &Request) -> Result<i64> {
@@ -29,7 +29,7 @@ fn question_id(req: &Request) -> Result<i64> {
 }
 
 async fn load_question(req: &Request, id: i64) -> Result<(Question, Vec<Choice>)> {
-    let found = db(req)?.question(id).await.map_err(tandem_server::Error::new)?;
+    let found = db(req)?.question(id).await.map_err(tandem_web::Error::new)?;
     found.ok_or_else(|| HttpError::not_found().with_text("404: no such question").into())
 }
 
@@ -63,7 +63,7 @@ struct ListedQuestion {
 
 /// `GET /`: every question, marking those this visitor voted on.
 pub async fn index(req: Request) -> Result<Response> {
-    let questions = db(&req)?.questions().await.map_err(tandem_server::Error::new)?;
+    let questions = db(&req)?.questions().await.map_err(tandem_web::Error::new)?;
     let voted = votes(&get_session(&req).await?);
     let questions: Vec<_> = questions
         .into_iter()
@@ -120,7 +120,7 @@ pub async fn vote(mut req: Request) -> Result<Response> {
         page.set_status(StatusCode::BAD_REQUEST);
         return Ok(page);
     };
-    if !db(&req)?.vote(id, choice).await.map_err(tandem_server::Error::new)? {
+    if !db(&req)?.vote(id, choice).await.map_err(tandem_web::Error::new)? {
         return Err(HttpError::not_found().into());
     }
     let mut voted = votes(&session);

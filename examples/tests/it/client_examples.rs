@@ -5,7 +5,7 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use tandem::{
+use tandem_http::{
     ClientSession,
     bytes::Bytes,
     test::TestClient,
@@ -111,7 +111,9 @@ async fn loadtest(args: &[&str]) -> loadtest::Report {
 async fn loadtest_counts_every_request() {
     let (server, in_flight) = counting_server().await;
     let mut app = Application::new();
-    app.add_get("/fail", |_req: Request| async { tandem::http::StatusCode::SERVICE_UNAVAILABLE });
+    app.add_get("/fail", |_req: Request| async {
+        tandem_http::http::StatusCode::SERVICE_UNAVAILABLE
+    });
     let failing = TestClient::new(app).await.unwrap();
 
     let report = loadtest(&["-n", "300", "-c", "4", &server.url("/")]).await;

@@ -1,13 +1,13 @@
 //! The server examples' applications, exercised through `TestClient`.
 
 use serde_json::{Value, json};
-use tandem::{client::FormData, http::StatusCode, test::TestClient};
+use tandem_http::{client::FormData, http::StatusCode, test::TestClient};
 
 use crate::{
     hello, json_api, middlewares, query_match, route_table, sqlite_signals, static_files, upload,
 };
 
-async fn client(app: tandem::web::Application) -> TestClient {
+async fn client(app: tandem_http::web::Application) -> TestClient {
     TestClient::new(app).await.expect("the example's app starts")
 }
 

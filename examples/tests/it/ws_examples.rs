@@ -1,7 +1,7 @@
 //! The WebSocket examples: the chat room with three members, and the echo client talking
 //! to it.
 
-use tandem::{test::TestClient, ws::WsConnectExt};
+use tandem_http::{test::TestClient, ws::WsConnectExt};
 use tokio::io::BufReader;
 
 use crate::{ws_chat, ws_echo_client};
@@ -30,6 +30,6 @@ async fn the_chat_room_relays_to_everyone_else() {
     }
     drop(bob);
     assert_eq!(alice.receive_str().await.unwrap(), "user 1 left");
-    assert!(alice.close(tandem::ws::CloseCode::OK, "").await.unwrap());
+    assert!(alice.close(tandem_http::ws::CloseCode::OK, "").await.unwrap());
     assert!(client.close().await, "nothing was left in flight");
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use tandem_client::ClientSession;
-use tandem_server::{Application, Request, Response};
+use tandem_web::{Application, Request, Response};
 
 use crate::support::{RawServer, Server, read_request, session, within, write};
 

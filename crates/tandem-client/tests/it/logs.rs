@@ -14,7 +14,7 @@ use std::{
 
 use http::StatusCode;
 use tandem_client::{Origin, Proxy, Scheme};
-use tandem_server::{Application, Request, Response};
+use tandem_web::{Application, Request, Response};
 use tracing::{
     Event, Metadata, Subscriber,
     field::{Field, Visit},

@@ -3,7 +3,7 @@
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tandem_server::{Application, Error, Request, Response, json_response};
+use tandem_web::{Application, Error, Request, Response, json_response};
 
 use crate::support::{Server, session, within};
 

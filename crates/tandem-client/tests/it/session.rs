@@ -3,7 +3,7 @@
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tandem_client::{ClientSession, CookieJar};
-use tandem_server::{Application, CookieOptions, Error, Request, Response, json_response};
+use tandem_web::{Application, CookieOptions, Error, Request, Response, json_response};
 
 use crate::support::{ACCEPT_ENCODING, Server, session, within};
 
@@ -303,7 +303,7 @@ async fn concurrent_requests_share_the_pool() {
 
 #[tokio::test]
 async fn multipart_forms_reach_the_server() {
-    use tandem_server::FormValue;
+    use tandem_web::FormValue;
     let mut app = Application::new();
     app.add_post("/upload", |mut req: Request| async move {
         let mut out = Vec::new();
@@ -446,7 +446,7 @@ async fn read_head(stream: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
 }
 
 #[tokio::test]
-async fn expect_continue_against_a_tandem_server() {
+async fn expect_continue_against_a_tandem_web() {
     let server = Server::start(app()).await;
     let s = session();
     let url = server.url("/echo");

@@ -14,7 +14,7 @@ use std::{
 };
 
 use tandem_client::{ClientSession, CookieJar};
-use tandem_server::{AppRunner, Application};
+use tandem_web::{AppRunner, Application};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},

@@ -1,9 +1,9 @@
 //! The encrypted cookie storage through a real server.
 
-use tandem_server::CookieOptions;
 use tandem_session::{
     CookieStorage, DEFAULT_COOKIE_NAME, SessionMiddleware, default_cookie_options,
 };
+use tandem_web::CookieOptions;
 
 use crate::support::{Server, app, bare_client, client, cookie_value, get, get_with};
 
@@ -137,8 +137,8 @@ async fn a_session_older_than_max_age_starts_afresh() {
 
 #[tokio::test]
 async fn get_session_without_the_middleware_is_an_error() {
-    let mut app = tandem_server::Application::new();
-    app.add_get("/", |req: tandem_server::Request| async move {
+    let mut app = tandem_web::Application::new();
+    app.add_get("/", |req: tandem_web::Request| async move {
         let err = tandem_session::get_session(&req).await.unwrap_err();
         assert!(err.is_not_installed());
         Err::<&str, _>(err)
@@ -151,9 +151,9 @@ async fn get_session_without_the_middleware_is_an_error() {
 
 #[tokio::test]
 async fn setup_installs_the_middleware_with_the_default_cookie() {
-    let mut app = tandem_server::Application::new();
+    let mut app = tandem_web::Application::new();
     tandem_session::setup(&mut app, CookieStorage::generate());
-    app.add_get("/", |req: tandem_server::Request| async move {
+    app.add_get("/", |req: tandem_web::Request| async move {
         let session = tandem_session::get_session(&req).await?;
         session.insert("seen", true);
         Ok::<_, tandem_session::Error>("ok")

@@ -3,8 +3,8 @@
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use tandem_client::{ClientSession, CookieJar};
-use tandem_server::{AppRunner, Application, Request, Response};
 use tandem_session::{Error, SessionMiddleware, get_session, new_session};
+use tandem_web::{AppRunner, Application, Request, Response};
 
 /// The longest any single wait in a test may take before it counts as a hang.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);

@@ -4,8 +4,8 @@ use std::{future::Future, time::Duration};
 
 use serde::Serialize;
 use tandem_client::ClientSession;
-use tandem_server::{AppRunner, Application, HttpError, Request, StaticOptions};
 use tandem_templates::{Loader, Templates, render_template, template};
+use tandem_web::{AppRunner, Application, HttpError, Request, StaticOptions};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 

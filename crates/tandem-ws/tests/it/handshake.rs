@@ -1,7 +1,7 @@
 //! The opening handshake on both sides (checklist E57 and E61).
 
 use tandem_client::ClientSession;
-use tandem_server::{HttpError, Request, Response};
+use tandem_web::{HttpError, Request, Response};
 use tandem_ws::{Message, WebSocketResponse, WsConnectExt};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use tandem_server::Request;
+use tandem_web::Request;
 use tandem_ws::WebSocketResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

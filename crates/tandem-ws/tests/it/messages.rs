@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tandem_client::ClientSession;
-use tandem_server::{HttpError, Request, Response};
+use tandem_web::{HttpError, Request, Response};
 use tandem_ws::{CloseCode, Message, WebSocketResponse, WsConnectExt};
 
 use crate::support::{Server, report, within};

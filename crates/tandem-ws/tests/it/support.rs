@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use tandem_server::{AppRunner, Application, Handler};
+use tandem_web::{AppRunner, Application, Handler};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,

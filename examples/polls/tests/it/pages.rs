@@ -2,7 +2,7 @@
 //! refusals; the error pages.
 
 use polls::{Db, config};
-use tandem_server::{Application, Request};
+use tandem_web::{Application, Request};
 
 use crate::{
     postgres_server::Postgres,
@@ -177,7 +177,7 @@ async fn a_failing_handler_gets_the_500_page() {
     app.add_get("/boom", |_req: Request| async {
         Err::<&str, _>(std::io::Error::other("the disk is on fire"))
     });
-    let mut runner = tandem_server::AppRunner::new(app).unwrap();
+    let mut runner = tandem_web::AppRunner::new(app).unwrap();
     runner.setup().await.unwrap();
     let addr = runner.tcp_site("127.0.0.1", 0).await.unwrap();
     let (status, body) = get(&browser(), &format!("http://{addr}/boom")).await;

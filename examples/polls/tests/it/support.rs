@@ -5,7 +5,7 @@ use std::{future::Future, time::Duration};
 
 use polls::{Config, Db, build_app, config};
 use tandem_client::{ClientResponse, ClientSession, CookieJar};
-use tandem_server::AppRunner;
+use tandem_web::AppRunner;
 
 /// The longest any single wait in a test may take before it counts as a hang.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);

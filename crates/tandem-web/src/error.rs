@@ -1,0 +1,228 @@
+//! Errors a handler returns: HTTP exceptions with a status, and any other error, which
+//! becomes a 500.
+
+use std::fmt;
+
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+
+use crate::response::{IntoResponse, Response};
+
+/// An HTTP error answered with its status: aiohttp's `HTTPException` family.
+///
+/// Return it from a handler (`Err(HttpError::not_found())?`) and the client gets its
+/// status, text and headers. The constructors follow aiohttp's class names:
+/// `HTTPNotFound` is [`HttpError::not_found`], `HTTPFound(location)` is
+/// [`HttpError::found`], and [`HttpError::new`] covers every other 4xx and 5xx.
+///
+/// ```
+/// use tandem_web::HttpError;
+///
+/// let err = HttpError::not_found().with_text("no such poll");
+/// assert_eq!(err.status(), 404);
+/// ```
+#[derive(Clone, Debug)]
+pub struct HttpError {
+    // Boxed so `Result<T, HttpError>` stays a pointer wide on the happy path.
+    inner: Box<HttpErrorInner>,
+}
+
+#[derive(Clone, Debug)]
+struct HttpErrorInner {
+    status: StatusCode,
+    text: Option<String>,
+    headers: HeaderMap,
+}
+
+impl HttpError {
+    /// An error with `status` and the default text, `"<code>: <reason>"`, as aiohttp's.
+    pub fn new(status: StatusCode) -> Self {
+        HttpError {
+            inner: Box::new(HttpErrorInner { status, text: None, headers: HeaderMap::new() }),
+        }
+    }
+
+    /// Replaces the body text.
+    #[must_use]
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.inner.text = Some(text.into());
+        self
+    }
+
+    /// Adds a header to the response. Invalid names or values are dropped, never written.
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            self.inner.headers.append(n, v);
+        }
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.inner.status
+    }
+
+    /// The body text.
+    pub fn text(&self) -> String {
+        self.inner.text.clone().unwrap_or_else(|| default_text(self.inner.status))
+    }
+
+    fn redirect(status: StatusCode, location: &str) -> Self {
+        HttpError::new(status).with_header(header::LOCATION.as_str(), location)
+    }
+
+    /// 400 (`HTTPBadRequest`).
+    pub fn bad_request() -> Self {
+        HttpError::new(StatusCode::BAD_REQUEST)
+    }
+    /// 401 (`HTTPUnauthorized`).
+    pub fn unauthorized() -> Self {
+        HttpError::new(StatusCode::UNAUTHORIZED)
+    }
+    /// 403 (`HTTPForbidden`).
+    pub fn forbidden() -> Self {
+        HttpError::new(StatusCode::FORBIDDEN)
+    }
+    /// 404 (`HTTPNotFound`).
+    pub fn not_found() -> Self {
+        HttpError::new(StatusCode::NOT_FOUND)
+    }
+    /// 405 (`HTTPMethodNotAllowed`) with the `Allow` list.
+    pub fn method_not_allowed(allowed: &[http::Method]) -> Self {
+        let allow = allowed.iter().map(http::Method::as_str).collect::<Vec<_>>().join(", ");
+        HttpError::new(StatusCode::METHOD_NOT_ALLOWED).with_header(header::ALLOW.as_str(), &allow)
+    }
+    /// 413 (`HTTPRequestEntityTooLarge`), naming the limit as aiohttp does.
+    pub fn payload_too_large(limit: usize, actual: Option<u64>) -> Self {
+        let actual = actual.map_or_else(|| "more".to_owned(), |n| n.to_string());
+        HttpError::new(StatusCode::PAYLOAD_TOO_LARGE).with_text(format!(
+            "Maximum request body size {limit} exceeded, actual body size {actual}"
+        ))
+    }
+    /// 500 (`HTTPInternalServerError`).
+    pub fn internal_server_error() -> Self {
+        HttpError::new(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+    /// 301 (`HTTPMovedPermanently`) to `location`.
+    pub fn moved_permanently(location: &str) -> Self {
+        Self::redirect(StatusCode::MOVED_PERMANENTLY, location)
+    }
+    /// 302 (`HTTPFound`) to `location`.
+    pub fn found(location: &str) -> Self {
+        Self::redirect(StatusCode::FOUND, location)
+    }
+    /// 303 (`HTTPSeeOther`) to `location`.
+    pub fn see_other(location: &str) -> Self {
+        Self::redirect(StatusCode::SEE_OTHER, location)
+    }
+    /// 307 (`HTTPTemporaryRedirect`) to `location`.
+    pub fn temporary_redirect(location: &str) -> Self {
+        Self::redirect(StatusCode::TEMPORARY_REDIRECT, location)
+    }
+    /// 308 (`HTTPPermanentRedirect`) to `location`.
+    pub fn permanent_redirect(location: &str) -> Self {
+        Self::redirect(StatusCode::PERMANENT_REDIRECT, location)
+    }
+}
+
+fn default_text(status: StatusCode) -> String {
+    format!("{}: {}", status.as_u16(), status.canonical_reason().unwrap_or("Unknown"))
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let text = self.text();
+        let mut response = Response::text(text).with_status(self.inner.status);
+        for (name, value) in self.inner.headers {
+            if let Some(name) = name {
+                response.headers_mut().append(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// The error type handlers and middlewares return.
+///
+/// It holds either an [`HttpError`], answered with its status, or any other error, which is
+/// logged and answered `500 Internal Server Error` without its details. Any
+/// `std::error::Error` converts into it, so `?` works on IO, JSON and database errors.
+pub struct Error {
+    inner: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl Error {
+    /// Wraps any error.
+    pub fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error { inner: err.into() }
+    }
+
+    /// The HTTP error inside, if this is one.
+    pub fn as_http(&self) -> Option<&HttpError> {
+        self.inner.downcast_ref::<HttpError>()
+    }
+
+    /// Whether this becomes a 500 rather than an HTTP error's own status.
+    pub fn is_internal(&self) -> bool {
+        self.as_http().is_none()
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
+    fn from(err: E) -> Self {
+        Error { inner: Box::new(err) }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match self.inner.downcast::<HttpError>() {
+            Ok(http) => http.into_response(),
+            Err(other) => {
+                tracing::error!(target: "tandem::server", error = %other, "handler failed");
+                HttpError::internal_server_error().into_response()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_text_is_aiohttps() {
+        assert_eq!(HttpError::not_found().text(), "404: Not Found");
+        let allow = HttpError::method_not_allowed(&[http::Method::GET, http::Method::HEAD]);
+        assert_eq!(allow.into_response().headers()["allow"], "GET, HEAD");
+    }
+
+    #[test]
+    fn other_errors_become_500_and_http_errors_keep_their_status() {
+        let io = Error::from(std::io::Error::other("disk on fire"));
+        assert!(io.is_internal());
+        assert_eq!(io.into_response().status(), 500);
+        let http = Error::from(HttpError::forbidden());
+        assert_eq!(http.into_response().status(), 403);
+    }
+}

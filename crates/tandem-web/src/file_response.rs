@@ -1,0 +1,411 @@
+//! Serving one file: aiohttp's `web.FileResponse`.
+//!
+//! Validators (`ETag`, `Last-Modified`), conditional requests (304, 412), a single byte range
+//! (206, 416) and precompressed `.br` / `.gz` siblings, with the file streamed in chunks so
+//! it is never read whole into memory.
+//!
+//! Only regular files are served. The path is `stat`ed before it is opened, so a FIFO or a
+//! device is refused without being opened, and it is opened non-blocking and `fstat`ed
+//! again, so one swapped in between cannot block a thread either (unix).
+
+use std::{
+    io::SeekFrom,
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use futures_util::StreamExt;
+use http::{HeaderValue, Method, StatusCode, header};
+use tokio::{
+    fs::File,
+    io::{AsyncReadExt, AsyncSeekExt},
+};
+
+use crate::{
+    HttpError, Request,
+    compression::{AcceptEncoding, Coding},
+    response::{Body, Response},
+};
+
+/// The size of the chunks a file is read and sent in, unless
+/// [`FileResponse::chunk_size`] says otherwise.
+pub const DEFAULT_FILE_CHUNK_SIZE: usize = 64 * 1024;
+
+/// A file to send in answer to a request: aiohttp's `web.FileResponse`.
+///
+/// [`serve`](Self::serve) looks at the request (conditional headers, `Range`,
+/// `Accept-Encoding`) and gives the response: 200 with the file streamed in chunks, 206 for
+/// one satisfiable byte range, 304 or 412 for conditional requests, 416 for a range it will
+/// not serve; or an [`HttpError`], 404 for a missing path or anything but a regular file, 403
+/// when the file cannot be read. [`file_response`] is the one-call form.
+///
+/// ```no_run
+/// use tandem_web::{FileResponse, HttpError, Request, Response};
+///
+/// async fn download(req: Request) -> Result<Response, HttpError> {
+///     FileResponse::new("/srv/files/report.pdf").chunk_size(256 * 1024).serve(&req).await
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct FileResponse {
+    path: PathBuf,
+    chunk_size: usize,
+}
+
+/// Serves the file at `path` in answer to `req`; see [`FileResponse`].
+pub async fn file_response(req: &Request, path: impl AsRef<Path>) -> Result<Response, HttpError> {
+    FileResponse::new(path.as_ref()).serve(req).await
+}
+
+impl FileResponse {
+    /// The file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileResponse { path: path.into(), chunk_size: DEFAULT_FILE_CHUNK_SIZE }
+    }
+
+    /// Sets the size of the chunks the file is read and sent in (at least 1 byte).
+    #[must_use]
+    pub fn chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// Builds the response to `req`.
+    pub async fn serve(self, req: &Request) -> Result<Response, HttpError> {
+        // A precompressed sibling the client accepts comes first (br before gzip on a tie),
+        // as aiohttp does; then the file itself.
+        let accept = req.header("accept-encoding").map(|v| AcceptEncoding::parse(v.as_bytes()));
+        let mut chosen = None;
+        for coding in accept.map(|a| a.ranked(&[Coding::Br, Coding::Gzip])).unwrap_or_default() {
+            if let Some(found) = open_sibling(&self.path, coding).await {
+                chosen = Some((found, Some(coding)));
+                break;
+            }
+        }
+        let ((file, meta), coding) = match chosen {
+            Some(found) => found,
+            None => (open_regular(&self.path).await?, None),
+        };
+
+        let size = meta.len();
+        let modified = meta.modified().ok();
+        let mut response = Response::new(StatusCode::OK);
+        let headers = response.headers_mut();
+        let etag = etag(modified, size);
+        headers.insert(header::ETAG, header_value(&etag));
+        if let Some(modified) = modified {
+            headers.insert(header::LAST_MODIFIED, header_value(&httpdate::fmt_http_date(modified)));
+        }
+        let mime = mime_guess::from_path(&self.path).first_or_octet_stream();
+        headers.insert(header::CONTENT_TYPE, header_value(mime.as_ref()));
+        if let Some(coding) = coding {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
+            headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+
+        match preconditions(req, &etag, modified) {
+            Precondition::Proceed => {}
+            Precondition::NotModified => {
+                // A 304 carries the validators; the writer sends no body or length.
+                response.set_status(StatusCode::NOT_MODIFIED);
+                return Ok(response);
+            }
+            Precondition::Failed => return Ok(Response::new(StatusCode::PRECONDITION_FAILED)),
+        }
+
+        response.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        let is_get = matches!(*req.method(), Method::GET | Method::HEAD);
+        let range = match req.header("range") {
+            Some(range) if is_get && if_range_holds(req, &etag, modified) => {
+                let Some(range) = parse_range(range, size) else {
+                    // aiohttp's answer to any range it will not serve, with the size.
+                    let mut refused = Response::new(StatusCode::RANGE_NOT_SATISFIABLE);
+                    let content_range = format!("bytes */{size}");
+                    refused
+                        .headers_mut()
+                        .insert(header::CONTENT_RANGE, header_value(&content_range));
+                    return Ok(refused);
+                };
+                Some(range)
+            }
+            _ => None,
+        };
+        let (start, count) = match range {
+            Some((start, end)) => {
+                response.set_status(StatusCode::PARTIAL_CONTENT);
+                let content_range = format!("bytes {start}-{end}/{size}");
+                response.headers_mut().insert(header::CONTENT_RANGE, header_value(&content_range));
+                (start, end - start + 1)
+            }
+            None => (0, size),
+        };
+        if count > 0 {
+            let stream = read_stream(file, start, count, self.chunk_size).await.map_err(|err| {
+                tracing::error!(target: "tandem::server", error = %err, "file seek failed");
+                HttpError::internal_server_error()
+            })?;
+            response.set_body(stream);
+            // Sent with this length, not chunked; HEAD gets the same header and no body.
+            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+        }
+        Ok(response)
+    }
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    // Every value built here is ASCII (digits, hex, a date, a MIME type).
+    HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `"<mtime in ns, hex>-<size, hex>"`, aiohttp's strong `ETag`.
+fn etag(modified: Option<SystemTime>, size: u64) -> String {
+    let nanos =
+        modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    format!("\"{nanos:x}-{size:x}\"")
+}
+
+/// The file from `start`, `count` bytes, in chunks of `chunk_size`.
+async fn read_stream(
+    mut file: File,
+    start: u64,
+    count: u64,
+    chunk_size: usize,
+) -> std::io::Result<Body> {
+    if start > 0 {
+        file.seek(SeekFrom::Start(start)).await?;
+    }
+    let reader = tokio_util::io::ReaderStream::with_capacity(file.take(count), chunk_size);
+    Ok(Body::Stream(reader.map(|chunk| chunk.map_err(crate::Error::from)).boxed()))
+}
+
+/// Opens a regular file, following symlinks. 404 for anything else or a path that cannot
+/// be opened; 403 when permission is denied (aiohttp's answers).
+async fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), HttpError> {
+    let refuse = |err: std::io::Error| {
+        tracing::debug!(target: "tandem::server", path = %path.display(), error = %err, "file refused");
+        if err.kind() == std::io::ErrorKind::PermissionDenied {
+            HttpError::forbidden()
+        } else {
+            HttpError::not_found()
+        }
+    };
+    let meta = tokio::fs::metadata(path).await.map_err(refuse)?;
+    if !meta.is_file() {
+        return Err(HttpError::not_found());
+    }
+    let file = open_options(false).open(path).await.map_err(refuse)?;
+    let meta = file.metadata().await.map_err(refuse)?;
+    if !meta.is_file() {
+        return Err(HttpError::not_found());
+    }
+    Ok((file, meta))
+}
+
+/// Opens `path` + `.br` or `.gz` if it is a regular file and not a symlink: `lstat`ed, then
+/// opened with `O_NOFOLLOW` so a link swapped in afterwards is refused too (CVE-2024-42367:
+/// a sibling linked out of the static root must never be served). Any failure means "no
+/// sibling".
+async fn open_sibling(path: &Path, coding: Coding) -> Option<(File, std::fs::Metadata)> {
+    let extension = match coding {
+        Coding::Br => ".br",
+        Coding::Gzip => ".gz",
+        Coding::Deflate => return None,
+    };
+    let mut name = path.as_os_str().to_owned();
+    name.push(extension);
+    let sibling = PathBuf::from(name);
+    let meta = tokio::fs::symlink_metadata(&sibling).await.ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    let file = open_options(true).open(&sibling).await.ok()?;
+    let meta = file.metadata().await.ok()?;
+    meta.is_file().then_some((file, meta))
+}
+
+/// Read-only, and on unix non-blocking (opening a FIFO never waits for a writer; reads of
+/// a regular file are unaffected) and, for siblings, refusing a symlink as the last part.
+fn open_options(no_follow: bool) -> tokio::fs::OpenOptions {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NONBLOCK | if no_follow { libc::O_NOFOLLOW } else { 0 });
+    #[cfg(not(unix))]
+    let _ = no_follow;
+    options
+}
+
+enum Precondition {
+    Proceed,
+    NotModified,
+    Failed,
+}
+
+/// The conditional headers, in RFC 9110 §13.2.2's order (aiohttp's too): `If-Match`, else
+/// `If-Unmodified-Since` (412); then `If-None-Match`, else `If-Modified-Since` (304 for GET
+/// and HEAD, 412 otherwise). Dates compare at whole seconds, the precision of
+/// `Last-Modified`, so a client echoing it back gets its 304.
+fn preconditions(req: &Request, etag: &str, modified: Option<SystemTime>) -> Precondition {
+    let is_get = matches!(*req.method(), Method::GET | Method::HEAD);
+    let modified = modified.map(unix_seconds);
+    if let Some(if_match) = req.header("if-match") {
+        if !etag_matches(if_match, etag, false) {
+            return Precondition::Failed;
+        }
+    } else if let Some(since) = req.header("if-unmodified-since").and_then(parse_date) {
+        if modified.is_some_and(|m| m > since) {
+            return Precondition::Failed;
+        }
+    }
+    let unchanged = if let Some(if_none_match) = req.header("if-none-match") {
+        etag_matches(if_none_match, etag, true)
+    } else if let Some(since) = req.header("if-modified-since").and_then(parse_date) {
+        // A date in the future is not a valid validator (RFC 7232 §3.3): ignore it, or a
+        // client with a fast clock would never see the file change.
+        let now = unix_seconds(SystemTime::now());
+        is_get && since <= now && modified.is_some_and(|m| m <= since)
+    } else {
+        false
+    };
+    match unchanged {
+        false => Precondition::Proceed,
+        true if is_get => Precondition::NotModified,
+        true => Precondition::Failed,
+    }
+}
+
+/// Whether a `Range` may be honoured under `If-Range`: absent, or it names the current
+/// representation (the strong `ETag`, or exactly the `Last-Modified` date). Otherwise the
+/// whole file is sent.
+fn if_range_holds(req: &Request, etag: &str, modified: Option<SystemTime>) -> bool {
+    let Some(value) = req.header("if-range") else { return true };
+    let value = value.trim();
+    if value.starts_with('"') || value.starts_with("W/") {
+        // A weak tag never matches here (§13.1.5).
+        return value == etag;
+    }
+    parse_date(value).is_some_and(|date| modified.map(unix_seconds) == Some(date))
+}
+
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// An HTTP-date as Unix seconds; malformed dates are ignored, as the RFC requires.
+fn parse_date(value: &str) -> Option<u64> {
+    httpdate::parse_http_date(value.trim()).ok().map(unix_seconds)
+}
+
+/// Whether a list of entity tags (or `*`) names `etag`. Weak comparison ignores `W/`; strong
+/// comparison never matches a weak tag. Parsing stops at the first malformed element and
+/// keeps those before it, as aiohttp does.
+fn etag_matches(list: &str, etag: &str, weak: bool) -> bool {
+    let list = list.trim();
+    if list == "*" {
+        return true;
+    }
+    let mut rest = list;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return false;
+        }
+        let is_weak = rest.starts_with("W/");
+        let tag = if is_weak { &rest[2..] } else { rest };
+        let Some(body) = tag.strip_prefix('"') else { return false };
+        let Some(end) = body.find('"') else { return false };
+        let candidate = &tag[..end + 2];
+        if (weak || !is_weak) && candidate == etag {
+            return true;
+        }
+        rest = &body[end + 1..];
+    }
+}
+
+/// Parses `Range` against a file of `size` bytes into an inclusive `(first, last)`, or
+/// `None` for a 416.
+///
+/// Exactly aiohttp's grammar, `^bytes=(\d*)-(\d*)$` with ASCII digits: one range only, so
+/// a list of ranges (`0-0,0-0,...`, the "Apache Killer") is refused rather than answered
+/// with a multipart body. Unlike aiohttp, `bytes=-0` is refused (a zero-length suffix is
+/// unsatisfiable, RFC 9110 §14.1.2) where aiohttp sends the whole file as a 206. A last
+/// position past the end, however many digits, is clamped to the end.
+fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
+    let spec = value.strip_prefix("bytes=")?;
+    let (first, last) = spec.split_once('-')?;
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(first) || !digits(last) {
+        return None;
+    }
+    // Saturating: 20 digits of position mean "past the end", not an overflow.
+    let number = |s: &str| {
+        s.bytes().fold(0u64, |n, d| n.saturating_mul(10).saturating_add(u64::from(d - b'0')))
+    };
+    match (first.is_empty(), last.is_empty()) {
+        (true, true) => None,
+        (true, false) => {
+            let suffix = number(last).min(size);
+            (suffix > 0).then(|| (size - suffix, size - 1))
+        }
+        (false, open) => {
+            let first = number(first);
+            let last = if open { u64::MAX } else { number(last) };
+            (first <= last && first < size).then(|| (first, last.min(size - 1)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-4", 12), Some((0, 4)));
+        assert_eq!(parse_range("bytes=6-", 12), Some((6, 11)));
+        assert_eq!(parse_range("bytes=-3", 12), Some((9, 11)));
+        assert_eq!(parse_range("bytes=-1000", 12), Some((0, 11)));
+        assert_eq!(parse_range("bytes=0-999", 12), Some((0, 11)));
+        assert_eq!(parse_range("bytes=0-18446744073709551616", 12), Some((0, 11)));
+        assert_eq!(parse_range("bytes=11-11", 12), Some((11, 11)));
+        for refused in [
+            "bytes=-0",
+            "bytes=5-1",
+            "bytes=12-",
+            "bytes=99999999999-",
+            "bytes=0-0,0-0",
+            "bytes=0-,0-,0-",
+            "bytes=¹-²",
+            "items=0-1",
+            "bytes=",
+            "bytes=-",
+            "bytes= 0-1",
+            "bytes=0-1 ",
+            "Bytes=0-1",
+            "bytes=+1-2",
+        ] {
+            assert_eq!(parse_range(refused, 12), None, "{refused}");
+        }
+        assert_eq!(parse_range("bytes=0-", 0), None);
+    }
+
+    #[test]
+    fn etag_lists() {
+        let tag = "\"1a-2b\"";
+        assert!(etag_matches("*", tag, false));
+        assert!(etag_matches("\"1a-2b\"", tag, false));
+        assert!(etag_matches("\"x\", \"1a-2b\"", tag, false));
+        assert!(etag_matches("W/\"1a-2b\"", tag, true));
+        assert!(!etag_matches("W/\"1a-2b\"", tag, false));
+        assert!(!etag_matches("\"x\"", tag, true));
+        assert!(!etag_matches("garbage, \"1a-2b\"", tag, true));
+        assert!(!etag_matches("\"unterminated", tag, true));
+        assert!(etag_matches("\"a,b\",\"1a-2b\"", tag, true));
+    }
+
+    #[test]
+    fn etag_format_is_aiohttps() {
+        let time = UNIX_EPOCH + std::time::Duration::from_nanos(0x1234);
+        assert_eq!(etag(Some(time), 255), "\"1234-ff\"");
+    }
+}

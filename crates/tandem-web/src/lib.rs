@@ -1,0 +1,93 @@
+//! Tandem's web server: aiohttp's `web` module for Rust.
+//!
+//! Build an [`Application`] with routes, middlewares and signals, then serve it with
+//! [`run_app`] (blocking, like aiohttp's) or an [`AppRunner`] inside your own runtime.
+//! Requests are framed by `tandem-proto`, whose aiohttp-strict parser decides what reaches a
+//! handler: a malformed request gets a 4xx and the connection is closed, and nothing after
+//! it is dispatched.
+//!
+//! ```no_run
+//! use tandem_web::{Application, Request, Response, run_app};
+//!
+//! async fn hello(req: Request) -> Response {
+//!     let name = req.match_info("name").unwrap_or("Anonymous");
+//!     Response::text(format!("Hello, {name}"))
+//! }
+//!
+//! let mut app = Application::new();
+//! app.add_get("/", hello);
+//! app.add_get("/{name}", hello);
+//! run_app(app, "127.0.0.1", 8080).unwrap();
+//! ```
+//!
+//! Inside a runtime of your own, [`AppRunner`] serves the same application; this one
+//! listens on a free loopback port and answers a request written by hand:
+//!
+//! ```
+//! use tandem_web::{AppRunner, Application, Request, Response};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut app = Application::new();
+//! app.add_get("/hello/{name}", |req: Request| async move {
+//!     Response::text(format!("Hello, {}", req.match_info("name").unwrap_or("")))
+//! });
+//! let mut runner = AppRunner::new(app).expect("the routes are valid");
+//! runner.setup().await.expect("no startup signal fails");
+//! let addr = runner.tcp_site("127.0.0.1", 0).await.expect("a free port");
+//!
+//! let mut stream = tokio::net::TcpStream::connect(addr).await?;
+//! stream.write_all(b"GET /hello/tandem HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await?;
+//! let mut response = String::new();
+//! stream.read_to_string(&mut response).await?;
+//! assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+//! assert!(response.ends_with("\r\n\r\nHello, tandem"), "{response}");
+//!
+//! // Graceful: shutdown signals, requests in flight finished, then cleanup.
+//! assert!(runner.cleanup().await);
+//! # Ok(()) }
+//! ```
+//!
+//! # Features
+//!
+//! `compression` (default on) builds flate2 and brotli for
+//! [`Response::enable_compression`] (br, gzip, deflate) and for compressed request bodies.
+//! Without it `enable_compression` does nothing and a request body in any coding but
+//! `identity` is refused with 415; precompressed static files (`.br`, `.gz`) are served
+//! either way.
+
+mod app;
+mod compression;
+mod cookies;
+mod error;
+mod file_response;
+mod handler;
+mod inflate;
+mod multipart;
+mod payload;
+mod request;
+mod response;
+mod router;
+mod server;
+mod static_files;
+mod upgrade;
+
+pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
+pub use cookies::CookieOptions;
+pub use error::{Error, HttpError};
+pub use file_response::{DEFAULT_FILE_CHUNK_SIZE, FileResponse, file_response};
+pub use handler::{BoxFuture, Handler, Middleware, Next};
+pub use multipart::{
+    FileField, Form, FormValue, MAX_BOUNDARY_LEN, MAX_PART_HEAD, MultipartReader, Part,
+};
+pub use payload::Payload;
+pub use request::Request;
+pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
+pub use server::{
+    AppRunner, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, FLUSH_BYTES, MAX_DRAIN,
+    MAX_PIPELINED_RESPONSES, RunOptions, SPARE_BUFFERS, ServerConfig, run_app,
+};
+pub use static_files::StaticOptions;
+pub use upgrade::Upgraded;

@@ -1,0 +1,474 @@
+//! Running an application: `run_app`, `AppRunner` and its TCP and Unix sites, graceful
+//! shutdown.
+
+mod conn;
+use conn::Shutdown;
+mod write;
+
+use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+use tandem_proto::Limits;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::{TcpListener, UnixListener},
+};
+use tokio_util::task::TaskTracker;
+
+pub use conn::{FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, SPARE_BUFFERS};
+pub(crate) use write::Writer;
+
+use crate::{
+    App, Application, Error,
+    handler::BoxFuture,
+    payload::{AnyRead, ConnRead},
+};
+
+/// How long an idle keep-alive connection stays open: 75 s, aiohttp's default before 3.11
+/// (3630 s since), nginx's too. Shorter frees idle sockets sooner.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// How long a client may take to send a whole request head once it has started one, then
+/// 408 and close: 30 s, as hyper. aiohttp has no such timer, so a slowloris client holds a
+/// connection for as long as it likes there.
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for in-flight requests before it drops them: aiohttp's
+/// `shutdown_timeout`, 60 s.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a client may take between two reads of a request body: 60 s, as nginx's
+/// `client_body_timeout`. Past it the read fails with a 408 (the handler's response, if it
+/// has not started yet), and the connection closes. aiohttp has no such timer, so a client
+/// that declares a body and stalls holds its connection for as long as it likes there.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a response may wait between two successful writes to a client that does not
+/// read: 60 s, as nginx's `send_timeout`. Past it the connection closes.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Per-connection settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Idle keep-alive timeout ([`DEFAULT_KEEPALIVE_TIMEOUT`]).
+    pub keepalive_timeout: Duration,
+    /// Request-head timeout ([`DEFAULT_HEAD_TIMEOUT`]).
+    pub head_timeout: Duration,
+    /// Parser limits (see [`tandem_proto::Limits`]).
+    pub limits: Limits,
+    /// How long shutdown waits for in-flight requests ([`DEFAULT_SHUTDOWN_TIMEOUT`]).
+    pub shutdown_timeout: Duration,
+    /// The longest wait between two reads of a request body ([`DEFAULT_BODY_TIMEOUT`]).
+    pub body_timeout: Duration,
+    /// The longest wait between two writes of a response ([`DEFAULT_SEND_TIMEOUT`]).
+    pub send_timeout: Duration,
+    /// How many buffers idle connections leave on each thread for the next to wake
+    /// ([`SPARE_BUFFERS`]); 0 frees them instead.
+    pub spare_buffers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            head_timeout: DEFAULT_HEAD_TIMEOUT,
+            limits: Limits::default(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            spare_buffers: SPARE_BUFFERS,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`body_timeout`](Self::body_timeout).
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// Sets [`send_timeout`](Self::send_timeout).
+    #[must_use]
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+}
+
+/// Runs an application inside an existing tokio runtime: aiohttp's `AppRunner`.
+///
+/// `setup` runs the startup signals; sites then serve it; `cleanup` shuts down gracefully:
+/// the `on_shutdown` signals, stop accepting, let in-flight requests finish (up to the
+/// shutdown timeout), then the cleanup contexts and `on_cleanup` signals.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), tandem_web::Error> {
+/// use tandem_web::{AppRunner, Application, Request, Response};
+///
+/// let mut app = Application::new();
+/// app.add_get("/", |_req: Request| async { Response::text("hi") });
+/// let mut runner = AppRunner::new(app)?;
+/// runner.setup().await?;
+/// let addr = runner.tcp_site("127.0.0.1", 8080).await?;
+/// println!("serving on {addr}");
+/// runner.cleanup().await;
+/// # Ok(()) }
+/// ```
+pub struct AppRunner {
+    app: App,
+    config: Arc<ServerConfig>,
+    tracker: TaskTracker,
+    shutdown: Shutdown,
+    teardowns: Vec<BoxFuture<()>>,
+}
+
+impl std::fmt::Debug for AppRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRunner").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl AppRunner {
+    /// Freezes `app` for running, with the default [`ServerConfig`].
+    pub fn new(app: Application) -> Result<Self, Error> {
+        Self::with_config(app, ServerConfig::default())
+    }
+
+    /// Freezes `app` for running with `config`.
+    pub fn with_config(app: Application, config: ServerConfig) -> Result<Self, Error> {
+        Ok(AppRunner {
+            app: app.freeze()?,
+            config: Arc::new(config),
+            tracker: TaskTracker::new(),
+            shutdown: Shutdown::default(),
+            teardowns: Vec::new(),
+        })
+    }
+
+    /// The frozen application.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Runs the startup signals and cleanup-context setups.
+    pub async fn setup(&mut self) -> Result<(), Error> {
+        self.teardowns = self.app.startup().await?;
+        Ok(())
+    }
+
+    /// Listens on `host:port` (port 0 picks a free one) and serves; returns the address.
+    pub async fn tcp_site(&self, host: &str, port: u16) -> Result<SocketAddr, Error> {
+        let listener = TcpListener::bind((host, port)).await?;
+        let addr = listener.local_addr()?;
+        self.serve_tcp(listener);
+        Ok(addr)
+    }
+
+    /// Serves on an already bound listener (for `SO_REUSEPORT` workers, or tests).
+    pub fn serve_tcp(&self, listener: TcpListener) {
+        let (app, config, tracker, shutdown) = self.parts();
+        self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
+    }
+
+    /// Listens on a Unix socket at `path` and serves (aiohttp's `UnixSite`).
+    pub fn unix_site(&self, path: &Path) -> Result<(), Error> {
+        let listener = UnixListener::bind(path)?;
+        let (app, config, tracker, shutdown) = self.parts();
+        self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
+        Ok(())
+    }
+
+    /// Serves one connection over any byte stream (an in-memory duplex, a stream a TLS
+    /// acceptor handed over) until it closes, fails, times out or the server shuts down.
+    /// `remote` is what [`Request::remote`](crate::Request::remote) reports. The runner's
+    /// shutdown waits for it like for a connection its own sites accepted.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tandem_web::Error> {
+    /// use tandem_web::{AppRunner, Application, Request};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// let mut app = Application::new();
+    /// app.add_get("/", |_req: Request| async { "hi" });
+    /// let runner = AppRunner::new(app)?;
+    /// let (mut client, server) = tokio::io::duplex(4096);
+    /// tokio::spawn(runner.serve_connection(server, None));
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await?;
+    /// let mut response = String::new();
+    /// client.read_to_string(&mut response).await?;
+    /// assert!(response.starts_with("HTTP/1.1 200 OK") && response.ends_with("hi"));
+    /// # Ok(()) }
+    /// ```
+    pub fn serve_connection<T>(
+        &self,
+        io: T,
+        remote: Option<SocketAddr>,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (app, config, _, shutdown) = self.parts();
+        let (read, write) = tokio::io::split(io);
+        self.tracker.track_future(async move {
+            conn::serve(AnyRead::new(read), write, remote, app, &config, shutdown).await;
+        })
+    }
+
+    fn parts(&self) -> (App, Arc<ServerConfig>, TaskTracker, Shutdown) {
+        (self.app.clone(), Arc::clone(&self.config), self.tracker.clone(), self.shutdown.clone())
+    }
+
+    /// Shuts down gracefully and runs the cleanup signals. Returns whether every in-flight
+    /// request finished within the shutdown timeout.
+    pub async fn cleanup(self) -> bool {
+        self.app.shutdown_signals().await;
+        self.shutdown.cancel();
+        self.tracker.close();
+        let finished =
+            tokio::time::timeout(self.config.shutdown_timeout, self.tracker.wait()).await.is_ok();
+        if !finished {
+            tracing::warn!(target: "tandem::server", "shutdown timeout: in-flight requests were dropped");
+        }
+        self.app.cleanup(self.teardowns).await;
+        finished
+    }
+}
+
+/// Serves `app` on `host:port` until SIGINT or SIGTERM, then shuts down gracefully:
+/// aiohttp's `web.run_app`. It blocks, running its own single-threaded tokio runtime.
+///
+/// Prints aiohttp's banner once listening:
+///
+/// ```text
+/// ======== Running on http://127.0.0.1:8080 ========
+/// (Press CTRL+C to quit)
+/// ```
+pub fn run_app(app: Application, host: &str, port: u16) -> Result<(), Error> {
+    RunOptions::new(host, port).run(app)
+}
+
+/// `run_app` with more knobs: workers and connection settings.
+#[derive(Clone)]
+pub struct RunOptions {
+    host: String,
+    port: u16,
+    workers: usize,
+    multi_thread: bool,
+    config: ServerConfig,
+    on_listening: Option<Arc<std::sync::Mutex<Option<ListeningHook>>>>,
+}
+
+type ListeningHook = Box<dyn FnOnce(SocketAddr) + Send>;
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("workers", &self.workers)
+            .field("multi_thread", &self.multi_thread)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunOptions {
+    /// Serve on `host:port` with one worker.
+    pub fn new(host: &str, port: u16) -> Self {
+        RunOptions {
+            host: host.to_owned(),
+            port,
+            workers: 1,
+            multi_thread: false,
+            config: ServerConfig::default(),
+            on_listening: None,
+        }
+    }
+
+    /// Runs `n` workers. By default each is a thread with its own single-threaded runtime and
+    /// its own `SO_REUSEPORT` listener, so the kernel spreads connections and no task ever
+    /// moves between threads.
+    #[must_use]
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Runs the workers as one multi-threaded runtime sharing one listener instead.
+    #[must_use]
+    pub fn multi_thread(mut self, yes: bool) -> Self {
+        self.multi_thread = yes;
+        self
+    }
+
+    /// Connection settings.
+    #[must_use]
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Serves `app` until SIGINT or SIGTERM.
+    pub fn run(self, app: Application) -> Result<(), Error> {
+        self.run_until(app, wait_for_signal())
+    }
+
+    /// Serves `app` until `stop` completes, then shuts down gracefully as on a signal. With
+    /// port 0, [`on_listening`](Self::on_listening) tells where it listens.
+    pub fn run_until(self, app: Application, stop: impl Future<Output = ()>) -> Result<(), Error> {
+        let mut builder = if self.multi_thread {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(self.workers);
+            b
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        let runtime = builder.enable_all().build()?;
+        runtime.block_on(self.serve(app, stop))
+    }
+
+    /// Calls `f` with the bound address once the server listens (before the banner).
+    #[must_use]
+    pub fn on_listening(mut self, f: impl FnOnce(SocketAddr) + Send + 'static) -> Self {
+        self.on_listening = Some(Arc::new(std::sync::Mutex::new(Some(Box::new(f)))));
+        self
+    }
+
+    async fn serve(self, app: Application, stop: impl Future<Output = ()>) -> Result<(), Error> {
+        let mut runner = AppRunner::with_config(app, self.config.clone())?;
+        runner.setup().await?;
+        let per_thread = if self.multi_thread { 1 } else { self.workers };
+        let addr = if per_thread == 1 {
+            runner.tcp_site(&self.host, self.port).await?
+        } else {
+            let addr = tokio::net::lookup_host((self.host.as_str(), self.port))
+                .await?
+                .next()
+                .ok_or_else(|| Error::new("no address for host"))?;
+            let first = reuseport_listener(addr)?;
+            let addr = first.local_addr()?;
+            runner.serve_tcp(TcpListener::from_std(first)?);
+            for _ in 1..per_thread {
+                spawn_worker(&runner, reuseport_listener(addr)?);
+            }
+            addr
+        };
+        let listening = self.on_listening.as_ref().and_then(|f| f.lock().ok()?.take());
+        if let Some(listening) = listening {
+            listening(addr);
+        }
+        println!("======== Running on http://{addr} ========\n(Press CTRL+C to quit)");
+        stop.await;
+        runner.cleanup().await;
+        Ok(())
+    }
+}
+
+/// Starts a worker thread with its own runtime serving `listener` for `runner`'s app.
+fn spawn_worker(runner: &AppRunner, listener: std::net::TcpListener) {
+    let (app, config, tracker, shutdown) = runner.parts();
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        runtime.block_on(async move {
+            let Ok(listener) = TcpListener::from_std(listener) else { return };
+            // Connections are tracked twice: locally, so this runtime outlives them, and by
+            // the runner, so its shutdown waits for them.
+            let local = TaskTracker::new();
+            accept_loop(listener, app, config, shutdown, local.clone(), Some(tracker)).await;
+            local.close();
+            local.wait().await;
+        });
+    });
+}
+
+/// A listener whose connections `accept_loop` serves: TCP or Unix.
+trait Listen: Send + 'static {
+    type Read: ConnRead;
+    type Write: AsyncWrite + Send + Unpin + 'static;
+
+    fn accept_split(
+        &self,
+    ) -> impl Future<Output = std::io::Result<Accepted<Self::Read, Self::Write>>> + Send;
+}
+
+type Accepted<R, W> = (R, W, Option<SocketAddr>);
+
+impl Listen for TcpListener {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+
+    async fn accept_split(&self) -> std::io::Result<Accepted<Self::Read, Self::Write>> {
+        let (stream, remote) = self.accept().await?;
+        // Responses are written whole; Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        Ok((read, write, Some(remote)))
+    }
+}
+
+impl Listen for UnixListener {
+    type Read = tokio::net::unix::OwnedReadHalf;
+    type Write = tokio::net::unix::OwnedWriteHalf;
+
+    async fn accept_split(&self) -> std::io::Result<Accepted<Self::Read, Self::Write>> {
+        let (stream, _) = self.accept().await?;
+        let (read, write) = stream.into_split();
+        Ok((read, write, None))
+    }
+}
+
+/// Accepts until shutdown, serving each connection as a task on `tracker`; `hold`, if given,
+/// also waits for each connection (a worker's runner).
+async fn accept_loop<L: Listen>(
+    listener: L,
+    app: App,
+    config: Arc<ServerConfig>,
+    shutdown: Shutdown,
+    tracker: TaskTracker,
+    hold: Option<TaskTracker>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.token().cancelled() => break,
+            accepted = listener.accept_split() => accepted,
+        };
+        // A failed accept (a peer that reset, or a full file table) ends that connection,
+        // never the server.
+        let Ok((read, write, remote)) = accepted else { continue };
+        let (app, config, shutdown) = (app.clone(), Arc::clone(&config), shutdown.clone());
+        let token = hold.as_ref().map(TaskTracker::token);
+        tracker.spawn(async move {
+            conn::serve(read, write, remote, app, &config, shutdown).await;
+            drop(token);
+        });
+    }
+}
+
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket =
+        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Waits for SIGINT (Ctrl+C) or SIGTERM.
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = async {
+            match term.as_mut() {
+                Some(term) => { term.recv().await; }
+                None => std::future::pending().await,
+            }
+        } => {}
+    }
+}

@@ -1,0 +1,22 @@
+//! Integration tests of `tandem-web`, in one binary so they link once. Every test talks
+//! to a real server on 127.0.0.1.
+
+#[cfg(feature = "compression")]
+mod compression;
+mod file_response;
+mod files_support;
+#[cfg(feature = "compression")]
+mod inflate;
+mod interop;
+mod lifecycle;
+mod middleware;
+mod multipart;
+mod request_api;
+mod responses;
+mod routing;
+mod running;
+mod smuggling;
+mod static_files;
+mod support;
+mod upgrade;
+mod wire;

@@ -1,0 +1,153 @@
+//! Running an application: a Unix site, `RunOptions` workers both ways, the access log.
+
+use std::{
+    fmt::Write as _,
+    io::{Read, Write},
+    sync::Mutex,
+};
+
+use tandem_web::{AppRunner, Application, Request, Response, RunOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::within;
+
+fn hello_app() -> Application {
+    let mut app = Application::new();
+    app.add_get("/", |_req: Request| async { Response::text("hello") });
+    app
+}
+
+#[tokio::test]
+async fn a_unix_site_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tandem.sock");
+    let mut runner = AppRunner::new(hello_app()).unwrap();
+    runner.setup().await.unwrap();
+    runner.unix_site(&path).unwrap();
+
+    let mut stream = within(tokio::net::UnixStream::connect(&path)).await.unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut reply = Vec::new();
+    within(stream.read_to_end(&mut reply)).await.unwrap();
+    let reply = String::from_utf8(reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\nhello"), "{reply}");
+    assert!(runner.cleanup().await);
+}
+
+/// Serves with `options` on a thread, makes `n` requests on separate connections, stops.
+fn serve_and_stop(options: RunOptions, n: usize) -> Vec<String> {
+    install_access_log();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let options = options.on_listening(move |addr| addr_tx.send(addr).unwrap());
+    let server = std::thread::spawn(move || {
+        options.run_until(hello_app(), async move {
+            let _ = stop_rx.await;
+        })
+    });
+    let addr =
+        addr_rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the server listens");
+    let replies = (0..n)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            stream.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+            let mut reply = String::new();
+            stream.read_to_string(&mut reply).unwrap();
+            reply
+        })
+        .collect();
+    stop_tx.send(()).unwrap();
+    server.join().unwrap().unwrap();
+    replies
+}
+
+#[test]
+fn workers_with_reuseport_serve_and_stop() {
+    let replies = serve_and_stop(RunOptions::new("127.0.0.1", 0).workers(2), 16);
+    assert!(
+        replies.iter().all(|r| r.starts_with("HTTP/1.1 200 OK") && r.ends_with("hello")),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn workers_on_one_multi_thread_runtime_serve_and_stop() {
+    let replies = serve_and_stop(RunOptions::new("127.0.0.1", 0).workers(2).multi_thread(true), 16);
+    assert!(
+        replies.iter().all(|r| r.starts_with("HTTP/1.1 200 OK") && r.ends_with("hello")),
+        "{replies:?}"
+    );
+}
+
+/// `tandem::access` events, with the thread that emitted each.
+static ACCESS_LINES: Mutex<Vec<(std::thread::ThreadId, String)>> = Mutex::new(Vec::new());
+
+/// Records the fields of `tandem::access` events into [`ACCESS_LINES`].
+///
+/// Installed once as the process's global subscriber rather than as a thread-local one:
+/// tracing caches each callsite's interest across threads, and a test on another thread
+/// that reached the access-log callsite while a thread-local subscriber was being
+/// installed could leave it cached as "never" (one run in twenty lost its lines).
+struct AccessLog;
+
+pub(crate) fn install_access_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::subscriber::set_global_default(AccessLog).expect("no other global subscriber");
+    });
+}
+
+impl tracing::Subscriber for AccessLog {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "tandem::access"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Fields(String);
+        impl tracing::field::Visit for Fields {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                let _ = write!(self.0, "{}={value:?} ", field.name());
+            }
+        }
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        ACCESS_LINES.lock().unwrap().push((std::thread::current().id(), fields.0));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn every_request_is_in_the_access_log() {
+    install_access_log();
+    // The test runtime is single-threaded, so the server's lines are this thread's.
+    let me = std::thread::current().id();
+    let server = crate::support::Server::start(hello_app()).await;
+    assert_eq!(server.get("/").await.status, 200);
+    assert_eq!(server.get("/missing?x=1").await.status, 404);
+    assert!(server.stop().await);
+    let lines: Vec<String> = ACCESS_LINES
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(thread, _)| *thread == me)
+        .map(|(_, line)| line.clone())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].contains("method=GET")
+            && lines[0].contains("target=/ ")
+            && lines[0].contains("status=200"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("target=/missing?x=1") && lines[1].contains("status=404"),
+        "{lines:?}"
+    );
+}

@@ -1,0 +1,328 @@
+//! `add_static`: content types, HEAD, traversal (checklist F64–F70 of the hostile-inputs
+//! reference), symlinks, precompressed siblings, FIFOs and directory listings.
+#![cfg(unix)]
+
+use std::time::{Duration, Instant};
+
+use tandem_web::{Application, StaticOptions};
+
+use crate::files_support::{HELLO, Server, Tree, big_bytes, curl, get, leaks, request, tree};
+
+async fn serve(tree: &Tree, options: StaticOptions) -> Server {
+    let mut app = Application::new();
+    app.add_static("/static", &tree.root, options).unwrap();
+    Server::start(app).await
+}
+
+#[tokio::test]
+async fn content_types_and_validators() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    for (file, content_type) in [
+        ("hello.txt", "text/plain"),
+        ("page.html", "text/html"),
+        ("style.css", "text/css"),
+        ("data.json", "application/json"),
+        ("image.png", "image/png"),
+        ("blob.unknownext", "application/octet-stream"),
+    ] {
+        let reply = curl(&server.url(&format!("/static/{file}")), &[]).await;
+        assert_eq!(reply.status, 200, "{file}");
+        assert_eq!(reply.header("content-type"), Some(content_type), "{file}");
+        assert_eq!(reply.body, std::fs::read(tree.path(file)).unwrap(), "{file}");
+        assert_eq!(reply.header("content-length"), Some(reply.body.len().to_string().as_str()));
+        assert_eq!(reply.header("accept-ranges"), Some("bytes"));
+        assert!(reply.header("last-modified").is_some_and(|v| v.ends_with(" GMT")));
+        let etag = reply.header("etag").unwrap();
+        let (mtime, size) = etag.trim_matches('"').split_once('-').unwrap();
+        assert!(etag.starts_with('"') && etag.ends_with('"'), "strong: {etag}");
+        assert!(u128::from_str_radix(mtime, 16).is_ok());
+        assert_eq!(u64::from_str_radix(size, 16).unwrap(), reply.body.len() as u64);
+    }
+    let empty = curl(&server.url("/static/empty.txt"), &[]).await;
+    assert_eq!((empty.status, empty.header("content-length")), (200, Some("0")));
+    let alias = curl(&server.url("/static/alias.txt"), &[]).await;
+    assert_eq!((alias.status, alias.text().as_str()), (200, HELLO), "a link inside the root");
+    let nested = curl(&server.url("/static/sub/inner.txt"), &[]).await;
+    assert_eq!((nested.status, nested.text().as_str()), (200, "inner"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn big_file_is_streamed_with_its_length() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    let reply = curl(&server.url("/static/big.bin"), &[]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, big_bytes(300 * 1024 + 7));
+    assert_eq!(reply.header("content-length"), Some("307207"));
+    assert_eq!(reply.header("transfer-encoding"), None, "a file is not chunked");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn head_has_the_length_and_no_body() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    let reply = request(server.addr, "HEAD", "/static/big.bin", &[]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-length"), Some("307207"));
+    assert!(reply.body.is_empty(), "HEAD sent {} body bytes", reply.body.len());
+    let curl_head = curl(&server.url("/static/hello.txt"), &["-I"]).await;
+    assert_eq!(curl_head.header("content-length"), Some("12"));
+    assert_eq!(curl_head.header("content-type"), Some("text/plain"));
+    server.stop().await;
+}
+
+/// F64, F65: every traversal string, sent raw, gets exactly the answer a missing file gets,
+/// and never a byte from outside the root. The parser lets them all through (none is a 400),
+/// so each refusal here is the static handler's. Several name files that exist outside the
+/// root, and `a%00` a file (`a`) that exists inside it, so a 404 is not luck.
+#[tokio::test]
+async fn traversal_set_is_the_same_404_as_a_missing_file() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    let missing = get(server.addr, "/static/no-such-file", &[]).await;
+    assert_eq!(missing.status, 404);
+    let deep = "../".repeat(12);
+    let targets = [
+        format!("/static/{deep}etc/passwd"),
+        "/static/../../etc/passwd".to_owned(),
+        "/static/../outside/secret.txt".to_owned(),
+        "/static/%2e%2e/%2e%2e/etc/passwd".to_owned(),
+        "/static/%2e%2e/outside/secret.txt".to_owned(),
+        format!("/static/{}etc/passwd", "%2E%2E%2F".repeat(12)),
+        "/static/%2E%2E%2Foutside%2Fsecret.txt".to_owned(),
+        format!("/static/{}etc/passwd", "..%2f".repeat(12)),
+        "/static/..%2foutside%2fsecret.txt".to_owned(),
+        "/static/%252e%252e/%252e%252e/etc/passwd".to_owned(),
+        "/static/%252e%252e%252foutside%252fsecret.txt".to_owned(),
+        "/static/..\\..\\windows\\win.ini".to_owned(),
+        "/static/..\\outside\\secret.txt".to_owned(),
+        "/static/..%5c..%5cwindows".to_owned(),
+        "/static/..%5coutside%5csecret.txt".to_owned(),
+        "/static/C:/windows/win.ini".to_owned(),
+        "/static/c:%5cwindows%5cwin.ini".to_owned(),
+        "/static//etc/passwd".to_owned(),
+        format!("/static//{}", tree.outside.join("secret.txt").display()),
+        "/static/%2fetc%2fpasswd".to_owned(),
+        "/static/\\\\server\\share".to_owned(),
+        "/static/%5c%5cserver%5cshare".to_owned(),
+        "/static/a%00.txt".to_owned(),
+        "/static/a%00".to_owned(),
+        "/static/hello.txt%00.png".to_owned(),
+        "/static/sub/../../outside/secret.txt".to_owned(),
+        "/static/sub/%2e%2e/hello.txt".to_owned(),
+        "/static/.../hello.txt".to_owned(),
+        "/static/hello.txt::$DATA".to_owned(),
+    ];
+    for target in &targets {
+        let reply = get(server.addr, target, &[]).await;
+        assert!(!leaks(&reply), "{target} leaked: {}", reply.text());
+        assert_eq!(reply.status, 404, "{target}");
+        assert_eq!(reply.body, missing.body, "{target}: same body as a missing file");
+        assert_eq!(reply.header("content-type"), missing.header("content-type"), "{target}");
+    }
+    // curl as the client, told not to normalise.
+    for target in ["/static/../../etc/passwd", "/static/%2e%2e/outside/secret.txt"] {
+        let reply = curl(&server.url(target), &[]).await;
+        assert_eq!(reply.status, 404, "{target}");
+        assert!(!leaks(&reply), "{target}");
+    }
+    server.stop().await;
+}
+
+/// F66: symlinks out of the root, a symlinked directory, a loop.
+#[tokio::test]
+async fn symlinks_stay_in_the_sandbox() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    for target in [
+        "/static/link_out.txt",
+        "/static/linkdir/secret.txt",
+        "/static/linkdir/",
+        "/static/linkdir",
+        "/static/loop1",
+        "/static/loop2/x",
+    ] {
+        let started = Instant::now();
+        let reply = get(server.addr, target, &[("Accept-Encoding", "gzip, br")]).await;
+        assert_eq!(reply.status, 404, "{target}");
+        assert!(!leaks(&reply), "{target}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{target} was slow");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn follow_symlinks_lets_links_out_but_not_the_url() {
+    let tree = tree();
+    let options = StaticOptions { follow_symlinks: true, ..StaticOptions::default() };
+    let server = serve(&tree, options).await;
+    let link = get(server.addr, "/static/link_out.txt", &[]).await;
+    assert_eq!(link.status, 200, "the owner's link may point out");
+    assert!(leaks(&link));
+    let through_dir = get(server.addr, "/static/linkdir/secret.txt", &[]).await;
+    assert_eq!(through_dir.status, 200);
+    for target in [
+        "/static/../outside/secret.txt",
+        "/static/%2e%2e/outside/secret.txt",
+        "/static/..%2foutside%2fsecret.txt",
+        "/static//etc/passwd",
+        "/static/loop1",
+    ] {
+        let reply = get(server.addr, target, &[]).await;
+        assert_eq!(reply.status, 404, "{target}");
+        assert!(!leaks(&reply), "{target}");
+    }
+    server.stop().await;
+}
+
+/// F66 for precompressed siblings (CVE-2024-42367) and the happy path.
+#[tokio::test]
+async fn precompressed_siblings() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    let cases = [
+        ("gzip", Some("gzip"), "gzip sibling bytes"),
+        ("br", Some("br"), "br sibling bytes"),
+        ("gzip, deflate, br", Some("br"), "br sibling bytes"),
+        ("br;q=0.5, gzip", Some("gzip"), "gzip sibling bytes"),
+        ("br;q=0, gzip;q=0", None, "identity bytes"),
+        ("identity", None, "identity bytes"),
+        ("deflate", None, "identity bytes"),
+    ];
+    for (accept, coding, body) in cases {
+        let reply = get(server.addr, "/static/pre.txt", &[("Accept-Encoding", accept)]).await;
+        assert_eq!(reply.status, 200, "{accept}");
+        assert_eq!(reply.header("content-encoding"), coding, "{accept}");
+        assert_eq!(reply.text(), body, "{accept}");
+        assert_eq!(reply.header("content-type"), Some("text/plain"), "{accept}");
+        if coding.is_some() {
+            assert_eq!(reply.header("vary"), Some("Accept-Encoding"));
+        }
+    }
+    let plain = get(server.addr, "/static/pre.txt", &[]).await;
+    assert_eq!((plain.header("content-encoding"), plain.text().as_str()), (None, "identity bytes"));
+
+    // A sibling that is a symlink out of the root is skipped: the identity file is sent.
+    for accept in ["gzip", "br", "gzip, br"] {
+        let reply = get(server.addr, "/static/evil.txt", &[("Accept-Encoding", accept)]).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("content-encoding"), None, "{accept}");
+        assert_eq!(reply.text(), "evil identity");
+        let ghost = get(server.addr, "/static/ghost.txt", &[("Accept-Encoding", accept)]).await;
+        assert_eq!(ghost.status, 404, "a sibling alone does not make a file");
+        assert!(!leaks(&ghost));
+    }
+    let direct = get(server.addr, "/static/evil.txt.gz", &[]).await;
+    assert_eq!(direct.status, 404);
+    assert!(!leaks(&direct));
+    let dir_sibling = get(server.addr, "/static/dirsib.txt", &[("Accept-Encoding", "gzip")]).await;
+    assert_eq!((dir_sibling.status, dir_sibling.text().as_str()), (200, "dirsib identity"));
+    server.stop().await;
+}
+
+/// F67: a FIFO is refused at once, without opening it for reading (which would block).
+#[tokio::test]
+async fn fifo_is_404_without_blocking() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions { show_index: true, ..StaticOptions::default() }).await;
+    for method in ["GET", "HEAD"] {
+        let started = Instant::now();
+        let reply = request(server.addr, method, "/static/fifo", &[]).await;
+        assert_eq!(reply.status, 404, "{method}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{method} blocked");
+    }
+    // The listing stats the FIFO too, and must not block either.
+    let listing = get(server.addr, "/static/", &[]).await;
+    assert_eq!(listing.status, 200);
+    assert!(listing.text().contains(">fifo</a>"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn directories_without_index_are_403_and_never_redirected() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    for target in ["/static/sub", "/static/sub/", "/static/", "/static/sub/deeper"] {
+        let reply = get(server.addr, target, &[]).await;
+        assert_eq!(reply.status, 403, "{target}");
+        assert_eq!(reply.header("location"), None, "{target}");
+    }
+    server.stop().await;
+}
+
+/// F68: names are escaped in the listing (CVE-2024-27306).
+#[tokio::test]
+async fn index_escapes_names() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions { show_index: true, ..StaticOptions::default() }).await;
+    let reply = curl(&server.url("/static/"), &[]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("text/html; charset=utf-8"));
+    let html = reply.text();
+    assert!(html.contains("<title>Index of /</title>"), "{html}");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;.txt</a>"), "{html}");
+    assert!(html.contains(">&lt;script&gt;alert(&quot;x&quot;)&amp;amp.html</a>"), "{html}");
+    assert!(!html.contains("<img") && !html.contains("<script"), "{html}");
+    assert!(
+        html.contains("href=\"/static/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.txt\""),
+        "{html}"
+    );
+    assert!(html.contains("<li><a href=\"/static/sub/\">sub/</a></li>"), "{html}");
+    assert!(html.contains("<li><a href=\"/static/hello.txt\">hello.txt</a></li>"), "{html}");
+
+    // Without the trailing slash the links still point inside the directory.
+    let sub = get(server.addr, "/static/sub", &[]).await;
+    assert_eq!(sub.status, 200);
+    assert_eq!(sub.header("location"), None);
+    let html = sub.text();
+    assert!(html.contains("<title>Index of /sub</title>"), "{html}");
+    assert!(html.contains("href=\"/static/sub/inner.txt\""), "{html}");
+    assert!(html.contains("href=\"/static/sub/deeper/\""), "{html}");
+    // The linked file itself is escaped on the way back, too.
+    let xss =
+        curl(&server.url("/static/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.txt"), &[]).await;
+    assert_eq!((xss.status, xss.text().as_str()), (200, "xss"));
+    server.stop().await;
+}
+
+/// F70: served at `/`, a path beginning with `//` is refused, never redirected, and a
+/// listing's links never start with `//`.
+#[tokio::test]
+async fn double_slash_paths_never_make_an_off_origin_link() {
+    let tree = tree();
+    let mut app = Application::new();
+    app.add_static("/", &tree.root, StaticOptions { show_index: true, ..StaticOptions::default() })
+        .unwrap();
+    let server = Server::start(app).await;
+    for target in ["//sub", "//evil.example/sub", "//evil.example/%2e%2e/sub", "///sub/"] {
+        let reply = get(server.addr, target, &[]).await;
+        assert_eq!(reply.header("location"), None, "{target}");
+        assert!(!reply.text().contains("href=\"//"), "{target}");
+        assert_eq!(reply.status, 404, "{target}");
+    }
+    let listing = get(server.addr, "/sub", &[]).await;
+    assert_eq!(listing.status, 200);
+    assert!(listing.text().contains("href=\"/sub/inner.txt\""), "{}", listing.text());
+    assert!(!listing.text().contains("href=\"//"));
+    let file = get(server.addr, "/hello.txt", &[]).await;
+    assert_eq!((file.status, file.text().as_str()), (200, HELLO));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn add_static_checks_its_arguments() {
+    let tree = tree();
+    let mut app = Application::new();
+    assert!(app.add_static("/s", tree.root.join("nope"), StaticOptions::default()).is_err());
+    assert!(app.add_static("/s", tree.root.join("hello.txt"), StaticOptions::default()).is_err());
+    assert!(app.add_static("s", &tree.root, StaticOptions::default()).is_err());
+    assert!(app.add_static("/{x}", &tree.root, StaticOptions::default()).is_err());
+    app.add_static("/files/", &tree.root, StaticOptions::default()).unwrap().name("files");
+    let server = Server::start(app).await;
+    let reply = get(server.addr, "/files/hello.txt", &[]).await;
+    assert_eq!((reply.status, reply.text().as_str()), (200, HELLO));
+    server.stop().await;
+}
