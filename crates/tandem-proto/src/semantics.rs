@@ -196,15 +196,19 @@ fn is_target_text(target: &[u8]) -> bool {
 
 /// Checks a request target against its method (RFC 9112 §3.2): origin-form for most,
 /// authority-form only and always for CONNECT, `*` only for OPTIONS, and absolute-form
-/// with an `http` or `https` scheme.
+/// with an `http` or `https` scheme. An authority with userinfo (`user:pass@host`) is
+/// refused, as RFC 9110 §4.2.4 asks of recipients: http URIs must not carry credentials,
+/// and a target that did would put them in every access log.
 pub(crate) fn check_target(method: &http::Method, target: &[u8]) -> Result<(), Error> {
     if target.is_empty() || !is_target_text(target) {
         return Err(ErrorKind::Target.into());
     }
+    let no_userinfo = |authority: &http::uri::Authority| !authority.as_str().contains('@');
     let valid = if *method == http::Method::CONNECT {
         // authority-form: host ":" port, and nothing else.
         !target.contains(&b'/')
-            && http::uri::Authority::try_from(target).is_ok_and(|a| a.port_u16().is_some())
+            && http::uri::Authority::try_from(target)
+                .is_ok_and(|a| a.port_u16().is_some() && no_userinfo(&a))
     } else if target[0] == b'/' {
         // origin-form. `//x` is a legal absolute-path (RFC 9110 §4.1); it reaches the
         // router as a path, never as an authority (see `RequestHead::uri`).
@@ -213,7 +217,8 @@ pub(crate) fn check_target(method: &http::Method, target: &[u8]) -> Result<(), E
         *method == http::Method::OPTIONS
     } else {
         http::Uri::try_from(target).is_ok_and(|uri| {
-            matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some()
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.authority().is_some_and(no_userinfo)
         })
     };
     if valid { Ok(()) } else { Err(ErrorKind::Target.into()) }
@@ -291,6 +296,9 @@ mod tests {
             (Method::GET, b"ftp://h/x"),
             (Method::CONNECT, b"/"),
             (Method::CONNECT, b"h.example"),
+            (Method::GET, b"http://user:secret@h.example/x"),
+            (Method::GET, b"http://user@h.example/x"),
+            (Method::CONNECT, b"user:secret@h.example:443"),
         ] {
             assert!(check_target(&method, bad).is_err(), "{method} {bad:?}");
         }

@@ -137,8 +137,8 @@ impl WebSocketResponse {
             .find(|offered| self.protocols.iter().any(|p| p == offered))
             .map(str::to_owned);
         if protocol.is_none() && headers.contains_key(header::SEC_WEBSOCKET_PROTOCOL) {
-            tracing::warn!(offered = ?headers.get(header::SEC_WEBSOCKET_PROTOCOL),
-                "no WebSocket subprotocol in common; continuing without one");
+            // The offered values are not logged: some clients carry bearer tokens there.
+            tracing::warn!("no WebSocket subprotocol in common; continuing without one");
         }
         let agreed = if self.compress {
             deflate::negotiate_server(
