@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ["server", "--port", port] => {
             let mut app = Application::new();
             app.add_get("/", handler);
-            run_app(app, "127.0.0.1", port.parse()?).map_err(|e| e.to_string().into())
+            Ok(run_app(app, "127.0.0.1", port.parse()?)?)
         }
         ["client", "--url", url] => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -38,7 +38,7 @@ impl Db {
         tokio::task::spawn_blocking(move || {
             let guard = self.0.lock().map_err(|_| Error::new("a database call panicked"))?;
             let conn = guard.as_ref().ok_or_else(|| Error::new("the database is closed"))?;
-            Ok(f(conn)?)
+            f(conn).map_err(Error::new)
         })
         .await?
     }
@@ -124,7 +124,8 @@ pub(crate) fn app(db_path: PathBuf) -> Application {
     app.cleanup_ctx(move |app: App| {
         let path = db_path.clone();
         async move {
-            let conn = tokio::task::spawn_blocking(move || open(&path)).await??;
+            let conn =
+                tokio::task::spawn_blocking(move || open(&path)).await?.map_err(Error::new)?;
             app.set_state(Db(Mutex::new(Some(conn))));
             Ok(async move {
                 let db = app.state::<Db>().expect("set above");

@@ -50,9 +50,9 @@
 //!     resp.set_cookie("seen", "1", &Default::default()).expect("a valid cookie");
 //!     resp
 //! });
-//! let mut runner = AppRunner::new(app).expect("the routes are valid");
-//! runner.setup().await.expect("no startup signal fails");
-//! let addr = runner.tcp_site("127.0.0.1", 0).await.expect("a free port");
+//! let mut runner = AppRunner::new(app)?;
+//! runner.setup().await?;
+//! let addr = runner.tcp_site("127.0.0.1", 0).await?;
 //!
 //! // The default jar ignores IP hosts, as aiohttp's; this one keeps their cookies.
 //! let session = ClientSession::builder()

@@ -33,10 +33,13 @@
 //!     Response::text(format!("Hello, {name}"))
 //! }
 //!
-//! let mut app = Application::new();
-//! app.add_get("/", hello);
-//! app.add_get("/hello/{name}", hello);
-//! run_app(app, "127.0.0.1", 8080).unwrap();
+//! fn main() -> anyhow::Result<()> {
+//!     let mut app = Application::new();
+//!     app.add_get("/", hello);
+//!     app.add_get("/hello/{name}", hello);
+//!     run_app(app, "127.0.0.1", 8080)?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! ## A client
@@ -80,7 +83,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut app = Application::new();
 //! app.add_post("/add", add);
-//! let client = TestClient::new(app).await.expect("the app starts");
+//! let client = TestClient::new(app).await?;
 //!
 //! let mut resp = client.post("/add").json(&[1, 2, 39]).send().await?;
 //! assert_eq!(resp.json::<Sum>().await?, Sum { total: 42 });
@@ -94,9 +97,11 @@
 //!
 //! ## Middleware and errors
 //!
-//! Handlers may return `Result<_, tandem_http::web::Error>`, so `?` works on any error: an
+//! Handlers may return `Result<_, tandem_http::web::Error>`, `anyhow::Result<_>` or
+//! `Result<_, Box<dyn Error + Send + Sync>>`, so `?` works inside: an
 //! [`HttpError`](web::HttpError) is answered with its status, anything else with a 500
-//! whose details stay in the log. Middlewares wrap every handler of an application:
+//! whose details stay in the log. Every Tandem error implements `std::error::Error`, so `?`
+//! carries it on into `anyhow` or a boxed error from `main`. Middlewares wrap every handler of an application:
 //!
 //! ```
 //! use tandem_http::prelude::*;
@@ -115,7 +120,7 @@
 //! let mut app = Application::new();
 //! app.middleware(error_pages);
 //! app.add_get("/", |_req: Request| async { "home" });
-//! let client = TestClient::new(app).await.expect("the app starts");
+//! let client = TestClient::new(app).await?;
 //! let mut resp = client.get("/missing").send().await?;
 //! assert_eq!(resp.status(), 404);
 //! assert_eq!(resp.text().await?, "<h1>Nothing here</h1>");
@@ -146,6 +151,7 @@
 //! | `ws` | yes | `ws` (and `client` and `server`, which it builds on) |
 //! | `tls` | yes | https in the client: rustls on ring with the webpki roots, `TlsConfig`'s builder, certificate pins. Without it an https URL fails with "TLS support not compiled in (enable the `tls` feature)". |
 //! | `dns` | yes | custom nameservers for the client's connector (hickory). Without it names go to the system resolver only; the DNS cache works the same. |
+//! | `anyhow` | yes | handlers may return `anyhow::Result<_>`: `From<anyhow::Error>` for [`web::Error`], keeping an `HttpError`'s status. |
 //! | `compression` | yes | the client's decoding of gzip, deflate, br and zstd bodies; the server's `enable_compression` (br, gzip, deflate) and compressed request bodies. Without it the client sends `Accept-Encoding: identity` and hands an encoded body over as it came, as aiohttp with `auto_decompress=False`; the server's `enable_compression` does nothing and a request body in any coding but identity gets 415. Precompressed static files (`.br`, `.gz`) are served either way. |
 //!
 //! [`test`](mod@test) needs `client` and `server`. With `default-features = false` only [`proto`],

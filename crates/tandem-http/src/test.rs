@@ -25,7 +25,7 @@ use tandem_web::{App, AppRunner, Application, Error};
 ///     Response::text(format!("Hello, {}", req.match_info("name").unwrap_or("?")))
 /// });
 ///
-/// let client = TestClient::new(app).await.expect("the app starts");
+/// let client = TestClient::new(app).await?;
 /// let mut resp = client.get("/hello/tandem").send().await?;
 /// assert_eq!(resp.status(), 200);
 /// assert_eq!(resp.text().await?, "Hello, tandem");

@@ -75,6 +75,12 @@ impl Error {
     }
 }
 
+impl From<Error> for tandem_web::Error {
+    fn from(err: Error) -> Self {
+        tandem_web::Error::new(err)
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")

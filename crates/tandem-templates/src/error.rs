@@ -37,6 +37,12 @@ impl From<minijinja::Error> for Error {
     }
 }
 
+impl From<Error> for tandem_web::Error {
+    fn from(err: Error) -> Self {
+        tandem_web::Error::new(err)
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.inner {

@@ -150,19 +150,63 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// The error type handlers and middlewares return.
+/// The error type of this crate: what [`run_app`](crate::run_app), [`AppRunner`](crate::AppRunner)
+/// and handlers return.
 ///
 /// It holds either an [`HttpError`], answered with its status, or any other error, which is
-/// logged and answered `500 Internal Server Error` without its details. Any
-/// `std::error::Error` converts into it, so `?` works on IO, JSON and database errors.
+/// logged and answered `500 Internal Server Error` without its details.
+///
+/// It implements [`std::error::Error`], so `?` carries it into `anyhow::Error` or
+/// `Box<dyn std::error::Error>` from `main` or any function of yours.
+///
+/// A handler may return `Result<_, E>` for any `E` that converts into it. `?` converts an
+/// [`HttpError`], [`std::io::Error`], `serde_json::Error`, `http`'s errors, UTF-8 and number
+/// parsing errors, tokio's `JoinError`, a `Box<dyn std::error::Error + Send + Sync>` (and so
+/// a message: `Err("no such user".into())`), and, with the `anyhow` feature (on by default
+/// in `tandem-http`), an `anyhow::Error`: a handler may return `anyhow::Result<_>` and `?`
+/// anything. Wrap any other error with [`Error::new`] (`.map_err(Error::new)?`), or
+/// implement `From<YourError> for tandem_web::Error`. An [`HttpError`] inside (under a
+/// context too) still answers with its own status.
+///
+/// A blanket `From<E: std::error::Error>` cannot coexist with this type being a
+/// `std::error::Error` itself (the two would overlap at `From<Error> for Error`), which is why
+/// the list above is a list.
+///
+/// ```
+/// use tandem_web::{Application, Error, HttpError, Request, Response};
+///
+/// async fn item(req: Request) -> Result<Response, Error> {
+///     let id = req.match_info("id").unwrap_or_default();
+///     if id == "0" {
+///         return Err(HttpError::not_found().into());
+///     }
+///     let text = std::fs::read_to_string("/dev/null")?;
+///     Ok(Response::text(format!("{id}{text}")))
+/// }
+///
+/// fn main() -> anyhow::Result<()> {
+///     let mut app = Application::new();
+///     app.add_get("/items/{id}", item);
+///     let _runner = tandem_web::AppRunner::new(app)?;
+///     Ok(())
+/// }
+/// ```
+///
+/// Its message is the wrapped error's, and its [`source`](std::error::Error::source) the
+/// wrapped error's source: it is transparent. Message texts are not stable.
 pub struct Error {
     inner: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl Error {
-    /// Wraps any error.
+    /// Wraps any error (or a message: `Error::new("no address for host")`).
     pub fn new(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Error { inner: err.into() }
+        let inner = err.into();
+        // One level of wrapping: an `Error` wrapped again is the same error.
+        match inner.downcast::<Error>() {
+            Ok(error) => *error,
+            Err(inner) => Error { inner },
+        }
     }
 
     /// The HTTP error inside, if this is one.
@@ -174,11 +218,61 @@ impl Error {
     pub fn is_internal(&self) -> bool {
         self.as_http().is_none()
     }
+
+    /// The wrapped error.
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync> {
+        self.inner
+    }
 }
 
-impl<E: std::error::Error + Send + Sync + 'static> From<E> for Error {
-    fn from(err: E) -> Self {
-        Error { inner: Box::new(err) }
+/// `From` for the errors a handler meets most, so `?` converts them. A blanket impl over
+/// every `std::error::Error` would collide with `Error`'s own `std::error::Error` impl.
+macro_rules! from_errors {
+    ($($ty:ty),* $(,)?) => {$(
+        impl From<$ty> for Error {
+            fn from(err: $ty) -> Self {
+                Error { inner: Box::new(err) }
+            }
+        }
+    )*};
+}
+
+from_errors!(
+    HttpError,
+    std::io::Error,
+    serde_json::Error,
+    http::Error,
+    http::header::InvalidHeaderName,
+    http::header::InvalidHeaderValue,
+    http::uri::InvalidUri,
+    std::str::Utf8Error,
+    std::string::FromUtf8Error,
+    std::num::ParseIntError,
+    std::num::ParseFloatError,
+    tokio::task::JoinError,
+);
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for Error {
+    fn from(err: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Error::new(err)
+    }
+}
+
+/// An `anyhow::Error` converts with any [`HttpError`] inside it, under any context, so a
+/// handler returning `anyhow::Result<_>` answers `Err(HttpError::not_found())?` with a 404.
+#[cfg(feature = "anyhow")]
+impl From<anyhow::Error> for Error {
+    fn from(err: anyhow::Error) -> Self {
+        let http = err
+            .downcast_ref::<HttpError>()
+            .or_else(|| err.downcast_ref::<Error>().and_then(Error::as_http));
+        match http {
+            Some(http) => http.clone().into(),
+            None => match err.downcast::<Error>() {
+                Ok(error) => error,
+                Err(err) => Error { inner: err.into() },
+            },
+        }
     }
 }
 
@@ -194,11 +288,26 @@ impl fmt::Display for Error {
     }
 }
 
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.source()
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self.inner.downcast::<HttpError>() {
             Ok(http) => http.into_response(),
             Err(other) => {
+                // An `HttpError` under a context (`anyhow`'s `.context(..)`) still decides
+                // the status.
+                let mut source = other.source();
+                while let Some(err) = source {
+                    if let Some(http) = err.downcast_ref::<HttpError>() {
+                        return http.clone().into_response();
+                    }
+                    source = err.source();
+                }
                 tracing::error!(target: "tandem::server", error = %other, "handler failed");
                 HttpError::internal_server_error().into_response()
             }
@@ -220,9 +329,45 @@ mod tests {
     #[test]
     fn other_errors_become_500_and_http_errors_keep_their_status() {
         let io = Error::from(std::io::Error::other("disk on fire"));
+        assert_eq!(io.to_string(), "disk on fire");
         assert!(io.is_internal());
         assert_eq!(io.into_response().status(), 500);
         let http = Error::from(HttpError::forbidden());
         assert_eq!(http.into_response().status(), 403);
+    }
+
+    #[test]
+    fn the_error_is_a_std_error_one_pointer_wide() {
+        fn is_std_error<E: std::error::Error + Send + Sync + 'static>() {}
+        is_std_error::<Error>();
+        // Box<dyn Error> is a fat pointer; boxing keeps `Result<(), Error>` at two words.
+        assert!(std::mem::size_of::<Error>() <= 2 * std::mem::size_of::<usize>());
+        let wrapped = Error::new(Error::from(HttpError::forbidden()));
+        assert_eq!(wrapped.as_http().map(HttpError::status), Some(StatusCode::FORBIDDEN));
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(wrapped);
+        assert_eq!(Error::from(boxed).into_response().status(), 403);
+    }
+
+    #[derive(Debug)]
+    struct Context(HttpError);
+
+    impl fmt::Display for Context {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("while looking")
+        }
+    }
+
+    impl std::error::Error for Context {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_http_error_under_a_context_keeps_its_status() {
+        let err = Error::new(Context(HttpError::not_found()));
+        assert_eq!(err.into_response().status(), 404);
+        let text: Box<dyn std::error::Error + Send + Sync> = "plain text".into();
+        assert_eq!(Error::from(text).into_response().status(), 500);
     }
 }

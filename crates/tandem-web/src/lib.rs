@@ -14,10 +14,12 @@
 //!     Response::text(format!("Hello, {name}"))
 //! }
 //!
-//! let mut app = Application::new();
-//! app.add_get("/", hello);
-//! app.add_get("/{name}", hello);
-//! run_app(app, "127.0.0.1", 8080).unwrap();
+//! fn main() -> Result<(), tandem_web::Error> {
+//!     let mut app = Application::new();
+//!     app.add_get("/", hello);
+//!     app.add_get("/{name}", hello);
+//!     run_app(app, "127.0.0.1", 8080)
+//! }
 //! ```
 //!
 //! Inside a runtime of your own, [`AppRunner`] serves the same application; this one
@@ -33,9 +35,9 @@
 //! app.add_get("/hello/{name}", |req: Request| async move {
 //!     Response::text(format!("Hello, {}", req.match_info("name").unwrap_or("")))
 //! });
-//! let mut runner = AppRunner::new(app).expect("the routes are valid");
-//! runner.setup().await.expect("no startup signal fails");
-//! let addr = runner.tcp_site("127.0.0.1", 0).await.expect("a free port");
+//! let mut runner = AppRunner::new(app)?;
+//! runner.setup().await?;
+//! let addr = runner.tcp_site("127.0.0.1", 0).await?;
 //!
 //! let mut stream = tokio::net::TcpStream::connect(addr).await?;
 //! stream.write_all(b"GET /hello/tandem HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await?;
@@ -56,6 +58,9 @@
 //! Without it `enable_compression` does nothing and a request body in any coding but
 //! `identity` is refused with 415; precompressed static files (`.br`, `.gz`) are served
 //! either way.
+//!
+//! `anyhow` (default on) converts `anyhow::Error` into [`Error`], so a handler may return
+//! `anyhow::Result<_>`; an [`HttpError`] inside it keeps its status.
 
 mod app;
 mod compression;

@@ -298,12 +298,10 @@ impl Request {
     /// The body as a stream of parts: aiohttp's `await request.multipart()`. 400 unless the
     /// body is `multipart/*` with a valid boundary (at most 70 characters). Not limited by
     /// `client_max_size`; see [`MultipartReader`].
-    #[allow(clippy::result_large_err, reason = "the crate's error type, on the error path only")]
     pub fn multipart(&mut self) -> Result<MultipartReader, HttpError> {
         self.multipart_with_limit(None)
     }
 
-    #[allow(clippy::result_large_err, reason = "the crate's error type, on the error path only")]
     fn multipart_with_limit(&mut self, limit: Option<usize>) -> Result<MultipartReader, HttpError> {
         let content_type = self.header("content-type").unwrap_or_default();
         let boundary = crate::multipart::boundary(content_type)?;
@@ -312,7 +310,6 @@ impl Request {
 
     /// Refuses at once a body whose `Content-Length` is over `limit`, rather than reading up
     /// to the limit first.
-    #[allow(clippy::result_large_err, reason = "the crate's error type, on the error path only")]
     fn check_declared_length(&self, limit: usize) -> Result<(), HttpError> {
         match self.inner.head.framing() {
             BodyFraming::Length(n) if n > limit as u64 => {

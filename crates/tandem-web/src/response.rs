@@ -382,6 +382,9 @@ impl IntoResponse for StatusCode {
     }
 }
 
+/// A handler's `Result`: `Ok` is the response, `Err` anything that converts into
+/// [`crate::Error`]: an [`HttpError`](crate::HttpError) answers with its status, anything else
+/// with a logged 500.
 impl<T: IntoResponse, E: Into<crate::Error>> IntoResponse for Result<T, E> {
     fn into_response(self) -> Response {
         match self {

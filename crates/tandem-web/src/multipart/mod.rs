@@ -11,10 +11,6 @@
 //! Error messages are fixed texts: none repeats a name, a file name or a header the client
 //! sent.
 
-// Every fallible step here answers the crate's `HttpError` (128 bytes): on the error path
-// only, where its size costs nothing worth boxing for.
-#![allow(clippy::result_large_err)]
-
 mod decode;
 mod form;
 mod guard;

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "compression")]
 mod compression;
+mod errors;
 mod file_response;
 mod files_support;
 #[cfg(feature = "compression")]
