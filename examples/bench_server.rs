@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! cargo run --release --example bench_server -- --port P [--workers N] [--multi-thread]
+//!     [--tls-cert PEM --tls-key PEM]
 //! ```
+//!
+//! With `--tls-cert` (a chain, leaf first) and `--tls-key` it serves the same routes over
+//! HTTPS instead (`cargo xtask bench tls`).
 //!
 //! - `GET /plaintext`: `Hello, World!` as text/plain;
 //! - `GET /json`: `{"message":"Hello, World!"}`, serialised per request;
@@ -10,7 +14,9 @@
 //! - `GET /ws`: a WebSocket echo for `cargo xtask bench ws`, taking messages up to 2 MiB.
 
 use serde::Serialize;
-use tandem_http::web::{Application, HttpError, Request, Response, RunOptions, json_response};
+use tandem_http::web::{
+    Application, HttpError, Request, Response, RunOptions, TlsConfig, json_response,
+};
 use tandem_http::ws::{Message as WsMessage, WebSocket, WebSocketResponse};
 
 /// Room for the WebSocket bench's 1 MiB messages (aiohttp's 4 MiB default would do too;
@@ -56,12 +62,15 @@ fn main() -> Result<(), tandem_http::web::Error> {
     let mut port = 8080;
     let mut workers = 1;
     let mut multi_thread = false;
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().and_then(|p| p.parse().ok()).expect("--port N"),
             "--workers" => workers = args.next().and_then(|n| n.parse().ok()).expect("--workers N"),
             "--multi-thread" => multi_thread = true,
+            "--tls-cert" => tls_cert = Some(args.next().expect("--tls-cert PEM")),
+            "--tls-key" => tls_key = Some(args.next().expect("--tls-key PEM")),
             other => panic!("unknown argument {other:?}"),
         }
     }
@@ -70,5 +79,12 @@ fn main() -> Result<(), tandem_http::web::Error> {
     app.add_get("/json", json);
     app.add_post("/echo", echo);
     app.add_get("/ws", websocket);
-    RunOptions::new("127.0.0.1", port).workers(workers).multi_thread(multi_thread).run(app)
+    let mut options =
+        RunOptions::new("127.0.0.1", port).workers(workers).multi_thread(multi_thread);
+    match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => options = options.tls(TlsConfig::from_pem_files(cert, key)?),
+        (None, None) => {}
+        _ => panic!("--tls-cert and --tls-key go together"),
+    }
+    options.run(app)
 }

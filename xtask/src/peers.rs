@@ -58,6 +58,9 @@ struct AptPeer {
 const APT_PEERS: &[AptPeer] = &[
     // HTTP/1.1 client other than our own, for interop and smoke tests.
     AptPeer { package: "curl", probe: Probe::Command("curl") },
+    // `openssl s_client`, a TLS client other than rustls, for the HTTPS server's ALPN, SNI
+    // and client-certificate tests.
+    AptPeer { package: "openssl", probe: Probe::Command("openssl") },
     // Load generator for server throughput checks on loopback.
     AptPeer { package: "wrk", probe: Probe::Command("wrk") },
     // A real DNS server on loopback for tandem-connect's custom-nameserver test.

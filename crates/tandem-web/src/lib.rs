@@ -66,6 +66,7 @@ mod app;
 mod compression;
 mod cookies;
 mod error;
+mod extract;
 mod file_response;
 mod handler;
 mod inflate;
@@ -92,7 +93,9 @@ pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use server::{
     AppRunner, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, FLUSH_BYTES, MAX_DRAIN,
-    MAX_PIPELINED_RESPONSES, RunOptions, SPARE_BUFFERS, ServerConfig, run_app,
+    MAX_PIPELINED_RESPONSES, RunOptions, SPARE_BUFFERS, ServerConfig, TlsInfo, run_app,
 };
+#[cfg(feature = "tls")]
+pub use server::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
 pub use static_files::StaticOptions;
 pub use upgrade::Upgraded;

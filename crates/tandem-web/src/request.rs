@@ -7,7 +7,9 @@ use http::{Extensions, HeaderMap, Method, Version};
 use serde::de::DeserializeOwned;
 use tandem_proto::{BodyFraming, RequestHead};
 
-use crate::{Form, HttpError, MultipartReader, app::App, payload::Payload, router::MatchInfo};
+use crate::{
+    Form, HttpError, MultipartReader, TlsInfo, app::App, payload::Payload, router::MatchInfo,
+};
 
 /// An HTTP request: aiohttp's `web.Request`.
 ///
@@ -35,6 +37,7 @@ struct Inner {
     payload: Payload,
     body: Option<Bytes>,
     extensions: Extensions,
+    tls: Option<Arc<TlsInfo>>,
 }
 
 impl Request {
@@ -55,6 +58,7 @@ impl Request {
             payload,
             body: None,
             extensions: Extensions::new(),
+            tls: None,
         };
         Request { inner: Box::new(inner) }
     }
@@ -74,6 +78,7 @@ impl Request {
             payload: Payload::default(),
             body: None,
             extensions: inner.extensions.clone(),
+            tls: inner.tls.clone(),
         };
         Request { inner: Box::new(copy) }
     }
@@ -136,6 +141,11 @@ impl Request {
         self.inner.match_info.get(name)
     }
 
+    /// Every path variable, for [`match_info_as`](Self::match_info_as).
+    pub(crate) fn match_info_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.inner.match_info.pairs()
+    }
+
     /// The headers, case-insensitive and multi-valued.
     pub fn headers(&self) -> &HeaderMap {
         self.inner.headers.get_or_init(|| self.inner.head.fields().to_header_map())
@@ -172,6 +182,27 @@ impl Request {
     /// The peer's address (`None` on a Unix socket).
     pub fn remote(&self) -> Option<SocketAddr> {
         self.inner.remote
+    }
+
+    /// What the TLS handshake of this request's connection settled; `None` over plain
+    /// HTTP.
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.inner.tls.as_deref()
+    }
+
+    pub(crate) fn set_tls(&mut self, tls: Arc<TlsInfo>) {
+        self.inner.tls = Some(tls);
+    }
+
+    /// `"https"` on a TLS connection, else `"http"` (aiohttp's `request.scheme`, from the
+    /// transport; `Forwarded` headers are not read).
+    pub fn scheme(&self) -> &'static str {
+        if self.inner.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// Whether the connection is TLS (aiohttp's `request.secure`).
+    pub fn secure(&self) -> bool {
+        self.inner.tls.is_some()
     }
 
     /// The application serving this request: its state and `url_for`.

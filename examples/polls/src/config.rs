@@ -27,11 +27,21 @@ pub struct Server {
     pub host: String,
     /// Default 8080; 0 picks a free port (the address is printed).
     pub port: u16,
+    /// A PEM certificate chain (leaf first, as certbot's `fullchain.pem`): with `tls_key`,
+    /// the app is served over HTTPS. Empty (the default): plain HTTP.
+    pub tls_cert: PathBuf,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: PathBuf,
 }
 
 impl Default for Server {
     fn default() -> Self {
-        Server { host: "127.0.0.1".to_owned(), port: 8080 }
+        Server {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+        }
     }
 }
 

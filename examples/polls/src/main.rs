@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use polls::{Config, Db, build_app};
-use tandem_web::AppRunner;
+use tandem_web::{AppRunner, TlsConfig};
 
 const USAGE: &str = "usage: polls [--config PATH]  (TOML; see examples/polls/config/polls.toml)";
 
@@ -59,16 +59,31 @@ fn run() -> Result<(), String> {
         let app = build_app(&config, db).await?;
         let mut runner = AppRunner::new(app).map_err(|e| e.to_string())?;
         runner.setup().await.map_err(|e| e.to_string())?;
-        let addr = runner
-            .tcp_site(&config.server.host, config.server.port)
-            .await
-            .map_err(|e| format!("listen on {}:{}: {e}", config.server.host, config.server.port))?;
+        let server = &config.server;
+        let (host, port) = (server.host.as_str(), server.port);
+        let listened = match tls(server)? {
+            Some(tls) => runner.tls_site(host, port, &tls).await.map(|addr| ("https", addr)),
+            None => runner.tcp_site(host, port).await.map(|addr| ("http", addr)),
+        };
+        let (scheme, addr) = listened.map_err(|e| format!("listen on {host}:{port}: {e}"))?;
         // Tests and scripts read this line to learn the port when the config says 0.
-        println!("polls: listening on http://{addr}/");
+        println!("polls: listening on {scheme}://{addr}/");
         wait_for_stop().await;
         runner.cleanup().await;
         Ok(())
     })
+}
+
+/// The HTTPS settings when the config names a certificate and key.
+fn tls(server: &polls::config::Server) -> Result<Option<TlsConfig>, String> {
+    let (cert, key) = (&server.tls_cert, &server.tls_key);
+    match (cert.as_os_str().is_empty(), key.as_os_str().is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => TlsConfig::from_pem_files(cert, key)
+            .map(Some)
+            .map_err(|e| format!("TLS certificate and key: {e}")),
+        _ => Err("[server] tls_cert and tls_key go together".to_owned()),
+    }
 }
 
 async fn wait_for_stop() {

@@ -91,6 +91,61 @@ impl RequestParser {
         }))
     }
 
+    /// Checks a head that did not arrive as HTTP/1.1 bytes (an HTTP/2 stream's, or one a
+    /// tower service or test built) by the same rules and limits as one that did, and
+    /// returns it as a [`RequestHead`]: it is written out as an HTTP/1.1 head and parsed.
+    /// Only the version is kept as given, so an HTTP/2 request says `HTTP/2.0`.
+    ///
+    /// `Host` comes from the URI's authority when the fields have none (as HTTP/2's
+    /// `:authority` does); a request with neither is refused, as on the wire. The body's
+    /// framing is read from the fields, and is [`BodyFraming::Empty`] when they declare none.
+    ///
+    /// ```
+    /// use tandem_proto::RequestParser;
+    ///
+    /// let (parts, ()) = http::Request::post("http://example.test/items?page=2")
+    ///     .header("content-length", "5")
+    ///     .body(())
+    ///     .unwrap()
+    ///     .into_parts();
+    /// let head = RequestParser::new().parse_parts(&parts).unwrap();
+    /// assert_eq!((head.path(), head.query()), ("/items", Some("page=2")));
+    /// assert_eq!(head.fields().get("host"), Some(&b"example.test"[..]));
+    ///
+    /// let (bad, ()) = http::Request::get("/").body(()).unwrap().into_parts();
+    /// assert!(RequestParser::new().parse_parts(&bad).is_err(), "no Host");
+    /// ```
+    pub fn parse_parts(&self, parts: &http::request::Parts) -> Result<RequestHead, Error> {
+        let target = if parts.method == http::Method::CONNECT {
+            parts.uri.authority().map_or("", |a| a.as_str())
+        } else {
+            parts.uri.path_and_query().map_or("/", |p| p.as_str())
+        };
+        let mut bytes = BytesMut::with_capacity(256);
+        for part in [parts.method.as_str().as_bytes(), b" ", target.as_bytes(), b" HTTP/1.1\r\n"] {
+            bytes.extend_from_slice(part);
+        }
+        if let Some(authority) = parts.uri.authority()
+            && !parts.headers.contains_key(http::header::HOST)
+        {
+            for part in [&b"host: "[..], authority.as_str().as_bytes(), b"\r\n"] {
+                bytes.extend_from_slice(part);
+            }
+        }
+        for (name, value) in &parts.headers {
+            for part in [name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
+                bytes.extend_from_slice(part);
+            }
+        }
+        bytes.extend_from_slice(b"\r\n");
+        let mut parser = RequestParser::with_limits(self.limits);
+        let mut head = parser.parse(&mut bytes)?.ok_or(ErrorKind::IncompleteHead)?;
+        if matches!(parts.version, http::Version::HTTP_2 | http::Version::HTTP_3) {
+            head.version = parts.version;
+        }
+        Ok(head)
+    }
+
     /// Tells the parser the connection has closed: bytes of a head left in `buf` are an
     /// [`ErrorKind::IncompleteHead`]; an empty buffer is a clean end.
     pub fn parse_eof(&self, buf: &BytesMut) -> Result<(), Error> {
@@ -179,4 +234,57 @@ fn parse_borrowed<'b>(
         upgrade: connection.upgrade && upgrade && http11,
     };
     Ok(Some((len, Parsed { method, version, target, spans, framing, flags })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(request: http::request::Builder) -> http::request::Parts {
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn parts_obey_the_wire_rules() {
+        let parser = RequestParser::new();
+        let refused = [
+            parts(
+                http::Request::post("http://h.test/")
+                    .header("content-length", "1")
+                    .header("content-length", "2"),
+            ),
+            parts(
+                http::Request::post("http://h.test/")
+                    .header("content-length", "1")
+                    .header("transfer-encoding", "chunked"),
+            ),
+            parts(http::Request::get("http://h.test/").header("host", "a").header("host", "b")),
+            parts(http::Request::get("http://h.test/").header("x", "a".repeat(9000))),
+        ];
+        for parts in refused {
+            assert!(parser.parse_parts(&parts).is_err(), "{parts:?}");
+        }
+    }
+
+    #[test]
+    fn parts_keep_their_meaning() {
+        let parser = RequestParser::new();
+        let mut h2 = parts(http::Request::get("https://h.test/a?b=c").header("x-a", "1"));
+        h2.version = Version::HTTP_2;
+        let head = parser.parse_parts(&h2).unwrap();
+        assert_eq!(head.version(), Version::HTTP_2);
+        assert_eq!(head.target(), "/a?b=c");
+        assert_eq!(head.framing(), BodyFraming::Empty);
+        assert_eq!(head.fields().get("x-a"), Some(&b"1"[..]));
+
+        let connect = parts(http::Request::connect("h.test:443"));
+        assert_eq!(parser.parse_parts(&connect).unwrap().target(), "h.test:443");
+
+        let chunked = parts(
+            http::Request::post("/up")
+                .header("host", "h.test")
+                .header("transfer-encoding", "chunked"),
+        );
+        assert_eq!(parser.parse_parts(&chunked).unwrap().framing(), BodyFraming::Chunked);
+    }
 }

@@ -34,7 +34,7 @@ use super::{
     write::{SendTimeout, Writer, flush, write_now, write_response},
 };
 use crate::{
-    App, Request, Response,
+    App, Request, Response, TlsInfo,
     compression::AcceptEncoding,
     payload::{ConnRead, Payload, READ_CHUNK, ReadState, Returned},
     upgrade::{OnUpgrade, Upgraded},
@@ -91,7 +91,8 @@ fn spare_pair() -> (BytesMut, BytesMut) {
     })
 }
 
-/// Serves one connection until it closes, fails, times out or the server shuts down.
+/// Serves one connection until it closes, fails, times out or the server shuts down. `tls`
+/// is what its handshake settled, if it had one, given to each of its requests.
 pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
     read: R,
     write: W,
@@ -99,6 +100,7 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
     app: App,
     config: &ServerConfig,
     shutdown: Shutdown,
+    tls: Option<Arc<TlsInfo>>,
 ) {
     let now = tokio::time::Instant::now();
     let mut conn = Conn {
@@ -106,6 +108,7 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
         wbuf: BytesMut::new(),
         parser: RequestParser::with_limits(config.limits),
         config,
+        tls,
         waits: Waits {
             timer: Box::pin(sleep_until(now)),
             armed: now,
@@ -152,6 +155,7 @@ struct Conn<'a> {
     wbuf: BytesMut,
     parser: RequestParser,
     config: &'a ServerConfig,
+    tls: Option<Arc<TlsInfo>>,
     waits: Waits,
 }
 
@@ -271,7 +275,10 @@ impl Conn<'_> {
             // compressed uses it. A few `Copy` q-values, so nothing is allocated.
             let accept = head.fields().get("accept-encoding").map(AcceptEncoding::parse);
             let (payload, home) = self.lend_body(framing);
-            let request = Request::new(head, app.clone(), remote, payload);
+            let mut request = Request::new(head, app.clone(), remote, payload);
+            if let Some(tls) = &self.tls {
+                request.set_tls(Arc::clone(tls));
+            }
             let mut response = app.dispatch(request).await;
             let status = response.status();
             let upgrade =

@@ -3,6 +3,9 @@
 
 mod conn;
 use conn::Shutdown;
+#[cfg(feature = "tls")]
+mod tls;
+mod tls_info;
 mod write;
 
 use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
@@ -15,6 +18,9 @@ use tokio::{
 use tokio_util::task::TaskTracker;
 
 pub use conn::{FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, SPARE_BUFFERS};
+#[cfg(feature = "tls")]
+pub use tls::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
+pub use tls_info::TlsInfo;
 pub(crate) use write::Writer;
 
 use crate::{
@@ -212,7 +218,7 @@ impl AppRunner {
         let (app, config, _, shutdown) = self.parts();
         let (read, write) = tokio::io::split(io);
         self.tracker.track_future(async move {
-            conn::serve(AnyRead::new(read), write, remote, app, &config, shutdown).await;
+            conn::serve(AnyRead::new(read), write, remote, app, &config, shutdown, None).await;
         })
     }
 
@@ -258,6 +264,8 @@ pub struct RunOptions {
     multi_thread: bool,
     config: ServerConfig,
     on_listening: Option<Arc<std::sync::Mutex<Option<ListeningHook>>>>,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsConfig>,
 }
 
 type ListeningHook = Box<dyn FnOnce(SocketAddr) + Send>;
@@ -270,6 +278,7 @@ impl std::fmt::Debug for RunOptions {
             .field("workers", &self.workers)
             .field("multi_thread", &self.multi_thread)
             .field("config", &self.config)
+            .field("tls", &self.scheme())
             .finish_non_exhaustive()
     }
 }
@@ -284,7 +293,28 @@ impl RunOptions {
             multi_thread: false,
             config: ServerConfig::default(),
             on_listening: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Serves HTTPS with `tls` (aiohttp's `ssl_context=`). The handshake counts against
+    /// [`ServerConfig::head_timeout`]; keep a clone of `tls` to
+    /// [`reload`](TlsConfig::reload) its certificate while serving.
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    #[cfg_attr(not(feature = "tls"), allow(clippy::unused_self, reason = "reads only `tls`"))]
+    fn scheme(&self) -> &'static str {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return "https";
+        }
+        "http"
     }
 
     /// Runs `n` workers. By default each is a thread with its own single-threaded runtime and
@@ -341,7 +371,10 @@ impl RunOptions {
         runner.setup().await?;
         let per_thread = if self.multi_thread { 1 } else { self.workers };
         let addr = if per_thread == 1 {
-            runner.tcp_site(&self.host, self.port).await?
+            let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
+            let addr = listener.local_addr()?;
+            self.serve_on(&runner, listener);
+            addr
         } else {
             let addr = tokio::net::lookup_host((self.host.as_str(), self.port))
                 .await?
@@ -349,9 +382,9 @@ impl RunOptions {
                 .ok_or_else(|| Error::new("no address for host"))?;
             let first = reuseport_listener(addr)?;
             let addr = first.local_addr()?;
-            runner.serve_tcp(TcpListener::from_std(first)?);
+            self.serve_on(&runner, TcpListener::from_std(first)?);
             for _ in 1..per_thread {
-                spawn_worker(&runner, reuseport_listener(addr)?);
+                self.spawn_worker(&runner, reuseport_listener(addr)?);
             }
             addr
         };
@@ -359,30 +392,57 @@ impl RunOptions {
         if let Some(listening) = listening {
             listening(addr);
         }
-        println!("======== Running on http://{addr} ========\n(Press CTRL+C to quit)");
+        let scheme = self.scheme();
+        println!("======== Running on {scheme}://{addr} ========\n(Press CTRL+C to quit)");
         stop.await;
         runner.cleanup().await;
         Ok(())
     }
 }
 
-/// Starts a worker thread with its own runtime serving `listener` for `runner`'s app.
-fn spawn_worker(runner: &AppRunner, listener: std::net::TcpListener) {
-    let (app, config, tracker, shutdown) = runner.parts();
-    std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+impl RunOptions {
+    /// Serves `listener` on `runner`, with TLS if these options have it.
+    #[cfg_attr(not(feature = "tls"), allow(clippy::unused_self, reason = "reads only `tls`"))]
+    fn serve_on(&self, runner: &AppRunner, listener: TcpListener) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            runner.serve_tls(listener, tls);
             return;
-        };
-        runtime.block_on(async move {
-            let Ok(listener) = TcpListener::from_std(listener) else { return };
-            // Connections are tracked twice: locally, so this runtime outlives them, and by
-            // the runner, so its shutdown waits for them.
-            let local = TaskTracker::new();
-            accept_loop(listener, app, config, shutdown, local.clone(), Some(tracker)).await;
-            local.close();
-            local.wait().await;
+        }
+        runner.serve_tcp(listener);
+    }
+
+    /// Starts a worker thread with its own runtime serving `listener` for `runner`'s app.
+    #[cfg_attr(not(feature = "tls"), allow(clippy::unused_self, reason = "reads only `tls`"))]
+    fn spawn_worker(&self, runner: &AppRunner, listener: std::net::TcpListener) {
+        let (app, config, tracker, shutdown) = runner.parts();
+        #[cfg(feature = "tls")]
+        let tls = self.tls.clone();
+        std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(listener) = TcpListener::from_std(listener) else { return };
+                // Connections are tracked twice: locally, so this runtime outlives them, and
+                // by the runner, so its shutdown waits for them.
+                let local = TaskTracker::new();
+                let hold = Some(tracker);
+                #[cfg(feature = "tls")]
+                if let Some(tls) = tls {
+                    tls::accept_loop(listener, tls, app, config, shutdown, local.clone(), hold)
+                        .await;
+                    local.close();
+                    local.wait().await;
+                    return;
+                }
+                accept_loop(listener, app, config, shutdown, local.clone(), hold).await;
+                local.close();
+                local.wait().await;
+            });
         });
-    });
+    }
 }
 
 /// A listener whose connections `accept_loop` serves: TCP or Unix.
@@ -442,7 +502,7 @@ async fn accept_loop<L: Listen>(
         let (app, config, shutdown) = (app.clone(), Arc::clone(&config), shutdown.clone());
         let token = hold.as_ref().map(TaskTracker::token);
         tracker.spawn(async move {
-            conn::serve(read, write, remote, app, &config, shutdown).await;
+            conn::serve(read, write, remote, app, &config, shutdown, None).await;
             drop(token);
         });
     }

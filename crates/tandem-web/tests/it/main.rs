@@ -19,5 +19,7 @@ mod running;
 mod smuggling;
 mod static_files;
 mod support;
+#[cfg(feature = "tls")]
+mod tls;
 mod upgrade;
 mod wire;

@@ -3,6 +3,7 @@
 //! `SQLite` and on a `PostgreSQL` server of the test's own; and the scale-out setup, two
 //! `polls` processes behind nginx sharing sessions in Redis.
 
+mod https;
 mod pages;
 mod postgres_server;
 #[path = "../../../../crates/tandem-session/tests/it/redis_server.rs"]

@@ -1,0 +1,625 @@
+//! HTTPS: the server's rustls against curl, Python's aiohttp client, `openssl s_client`,
+//! Tandem's own client and a bare tokio-rustls client, with certificates made here by
+//! rcgen; SNI, mutual TLS, reloading, `RunOptions::tls`; and hostile peers: plaintext on the
+//! TLS port, a stalled handshake, wrong or missing client certificates, an unknown SNI name.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Output, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tandem_web::{
+    AppRunner, Application, ClientAuth, Identity, Request, RunOptions, ServerConfig, TlsConfig,
+    TlsInfo,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+use crate::support::{TIMEOUT, within};
+
+/// How long one client process may run.
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ===== certificates =====
+
+/// A certificate authority made for one test.
+struct Ca {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+/// A certificate it issued, with its key, as PEM and DER.
+struct Leaf {
+    chain_pem: String,
+    key_pem: String,
+    der: CertificateDer<'static>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).unwrap();
+        Ca { cert, key }
+    }
+
+    fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// A server certificate for `names`, its common name the first of them.
+    fn server(&self, names: &[&str]) -> Leaf {
+        self.issue(names, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// A client certificate with common name `name`.
+    fn client(&self, name: &str) -> Leaf {
+        self.issue(&[name], ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    fn issue(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
+        let key = KeyPair::generate().unwrap();
+        let sans: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
+        params.extended_key_usages = vec![usage];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        Leaf { chain_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().clone() }
+    }
+}
+
+impl Leaf {
+    fn identity(&self) -> Identity {
+        Identity::from_pem(self.chain_pem.as_bytes(), self.key_pem.as_bytes()).unwrap()
+    }
+
+    /// Writes the chain and key into `dir` as `NAME.pem` and `NAME.key`.
+    fn write(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+        std::fs::write(&cert, &self.chain_pem).unwrap();
+        std::fs::write(&key, &self.key_pem).unwrap();
+        (cert, key)
+    }
+}
+
+/// FNV-1a, to name a certificate in a response line.
+fn fnv(data: &[u8]) -> u64 {
+    data.iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+// ===== the server =====
+
+/// `/info` tells what the handler sees of the connection; `/len` counts a body. Every
+/// request that reaches a handler is counted.
+fn app(dispatched: &Arc<AtomicUsize>) -> Application {
+    let mut app = Application::new();
+    let count = Arc::clone(dispatched);
+    app.add_get("/info", move |req: Request| {
+        count.fetch_add(1, Ordering::SeqCst);
+        async move { info_line(&req) }
+    });
+    let count = Arc::clone(dispatched);
+    app.add_post("/len", move |mut req: Request| {
+        count.fetch_add(1, Ordering::SeqCst);
+        async move { Ok::<_, tandem_web::HttpError>(format!("{} bytes", req.read().await?.len())) }
+    });
+    app
+}
+
+fn info_line(req: &Request) -> String {
+    let tls = req.tls();
+    let alpn = tls.and_then(TlsInfo::alpn_protocol).map(String::from_utf8_lossy);
+    let peers = tls.map_or(&[][..], TlsInfo::peer_certificates);
+    format!(
+        "{} secure={} version={} cipher={} sni={} alpn={} peers={} leaf={:x}",
+        req.scheme(),
+        req.secure(),
+        tls.map_or("-", TlsInfo::version),
+        tls.map_or("-", TlsInfo::cipher_suite),
+        tls.and_then(TlsInfo::server_name).unwrap_or("-"),
+        alpn.as_deref().unwrap_or("-"),
+        peers.len(),
+        peers.first().map_or(0, |c| fnv(c)),
+    )
+}
+
+struct TlsServer {
+    addr: SocketAddr,
+    runner: AppRunner,
+    dispatched: Arc<AtomicUsize>,
+}
+
+impl TlsServer {
+    async fn start(tls: &TlsConfig) -> TlsServer {
+        TlsServer::start_with(tls, ServerConfig::default()).await
+    }
+
+    async fn start_with(tls: &TlsConfig, config: ServerConfig) -> TlsServer {
+        let dispatched = Arc::new(AtomicUsize::new(0));
+        let mut runner = AppRunner::with_config(app(&dispatched), config).unwrap();
+        runner.setup().await.unwrap();
+        let addr = runner.tls_site("127.0.0.1", 0, tls).await.unwrap();
+        TlsServer { addr, runner, dispatched }
+    }
+
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    fn dispatched(&self) -> usize {
+        self.dispatched.load(Ordering::SeqCst)
+    }
+
+    async fn stop(self) {
+        assert!(within(self.runner.cleanup()).await, "in-flight requests finished");
+    }
+}
+
+// ===== peers =====
+
+/// Runs `program` to its end (bounded), feeding it `stdin`; success or not is the caller's
+/// to judge.
+async fn run(program: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin).await.unwrap();
+    drop(input);
+    tokio::time::timeout(PROCESS_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{program} did not finish in time"))
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// curl with the CA, `name` resolved to 127.0.0.1; returns its output, or its exit code.
+async fn curl(name: &str, port: u16, ca: &Path, extra: &[&str]) -> Result<String, i32> {
+    let resolve = format!("{name}:{port}:127.0.0.1");
+    let url = format!("https://{name}:{port}/info");
+    let ca = ca.to_str().unwrap();
+    let mut args = vec!["-sS", "--max-time", "30", "--resolve", &resolve, "--cacert", ca];
+    args.extend_from_slice(extra);
+    args.push(&url);
+    let output = run("curl", &args, b"").await;
+    if output.status.success() {
+        Ok(String::from_utf8(output.stdout).unwrap())
+    } else {
+        Err(output.status.code().unwrap_or(-1))
+    }
+}
+
+/// `openssl s_client` sending one request with `Connection: close`; its whole output.
+async fn s_client(port: u16, args: &[&str]) -> String {
+    let connect = format!("127.0.0.1:{port}");
+    let mut all = vec!["s_client", "-connect", &connect, "-ign_eof"];
+    all.extend_from_slice(args);
+    let request = b"GET /info HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    text(&run("openssl", &all, request).await)
+}
+
+/// A bare rustls client trusting `ca`, offering `alpn`; the stream after the handshake.
+async fn rustls_connect(
+    port: u16,
+    ca: &Ca,
+    name: &str,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = within(TcpStream::connect(("127.0.0.1", port))).await.unwrap();
+    let name = ServerName::try_from(name.to_owned()).unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    within(connector.connect(name, tcp)).await.unwrap()
+}
+
+/// One keep-alive `GET /info` on `stream`; the body.
+async fn get_info<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+) -> String {
+    stream.write_all(b"GET /info HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0; 4096];
+    // The body is one line without a newline; the head says how long it is.
+    loop {
+        let n = within(stream.read(&mut chunk)).await.unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ")?.parse().ok())
+                .unwrap();
+            if body.len() >= length {
+                return body.to_owned();
+            }
+        }
+    }
+}
+
+fn tandem_session(tls: tandem_client::TlsConfig) -> tandem_client::ClientSession {
+    tandem_client::ClientSession::builder()
+        .connector(tandem_client::Connector::builder().tls(tls).build())
+        .build()
+}
+
+// ===== tests =====
+
+#[tokio::test]
+async fn curl_verifies_the_certificate_and_handlers_see_the_tls_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let (cert, key) = ca.server(&["localhost"]).write(dir.path(), "server");
+    let server = TlsServer::start(&TlsConfig::from_pem_files(&cert, &key).unwrap()).await;
+
+    let line = curl("localhost", server.port(), &ca_path, &[]).await.unwrap();
+    assert_eq!(
+        line,
+        "https secure=true version=TLSv1.3 cipher=TLS13_AES_256_GCM_SHA384 sni=localhost \
+         alpn=http/1.1 peers=0 leaf=0"
+    );
+    let line = curl("localhost", server.port(), &ca_path, &["--tls-max", "1.2"]).await.unwrap();
+    assert!(line.contains(" version=TLSv1.2 cipher=TLS_ECDHE_ECDSA_WITH_"), "{line}");
+    // Another CA's bundle does not trust it: the certificate really is checked.
+    let other = dir.path().join("other.pem");
+    std::fs::write(&other, Ca::new("other CA").pem()).unwrap();
+    assert_eq!(curl("localhost", server.port(), &other, &[]).await, Err(60));
+    assert_eq!(server.dispatched(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn python_aiohttp_with_an_ssl_context() {
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv/bin/python");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    let server = TlsServer::start(&tls).await;
+    // Both requests go on one connection (aiohttp keeps it alive), the second with a body
+    // read through TLS; then a context without the CA is refused.
+    let script = r#"
+import asyncio, ssl, sys, aiohttp
+async def main(url, cafile):
+    ctx = ssl.create_default_context(cafile=cafile)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url + "/info", ssl=ctx) as r:
+            print(r.status, await r.text())
+        async with s.post(url + "/len", data=bytes(range(256)) * 2048, ssl=ctx) as r:
+            print(r.status, await r.text())
+        try:
+            async with s.get(url + "/info", ssl=ssl.create_default_context()) as r:
+                print("unexpected", r.status)
+        except aiohttp.ClientConnectorCertificateError:
+            print("refused")
+asyncio.run(main(*sys.argv[1:]))
+"#;
+    let url = format!("https://localhost:{}", server.port());
+    let output = run(python, &["-c", script, &url, ca_path.to_str().unwrap()], b"").await;
+    assert!(output.status.success(), "{}", text(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("200 https secure=true version=TLSv1.3 "), "{stdout}");
+    assert!(lines[0].contains(" sni=localhost alpn=- peers=0"), "{stdout}");
+    assert_eq!(lines[1], "200 524288 bytes");
+    assert_eq!(lines[2], "refused");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn openssl_s_client_alpn_and_required_client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("server CA");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let clients = Ca::new("client CA");
+    let client = clients.client("alice");
+    let (client_cert, client_key) = client.write(dir.path(), "alice");
+    let (stranger_cert, stranger_key) =
+        Ca::new("another client CA").client("mallory").write(dir.path(), "mallory");
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity())
+        .client_auth(ClientAuth::Required, clients.pem().as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    let server = TlsServer::start(&tls).await;
+    let (ca_arg, cert, key) =
+        (ca_path.to_str().unwrap(), client_cert.to_str().unwrap(), client_key.to_str().unwrap());
+    let common = ["-servername", "localhost", "-CAfile", ca_arg, "-verify_return_error"];
+
+    let out = s_client(
+        server.port(),
+        &[&common[..], &["-alpn", "h2,http/1.1", "-cert", cert, "-key", key]].concat(),
+    )
+    .await;
+    assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
+    assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+    let expected = format!("sni=localhost alpn=http/1.1 peers=1 leaf={:x}", fnv(&client.der));
+    assert!(out.contains("HTTP/1.1 200 OK") && out.contains(&expected), "{out}");
+    assert_eq!(server.dispatched(), 1);
+
+    // Only h2 offered: refused in the handshake rather than answered in HTTP/1.1.
+    let out = s_client(
+        server.port(),
+        &[&common[..], &["-alpn", "h2", "-cert", cert, "-key", key]].concat(),
+    )
+    .await;
+    assert!(out.contains("no application protocol"), "{out}");
+    // No certificate, or one another CA issued: refused, and nothing reaches a handler.
+    let out = s_client(server.port(), &common).await;
+    assert!(!out.contains("HTTP/1.1"), "{out}");
+    let (stranger_cert, stranger_key) =
+        (stranger_cert.to_str().unwrap(), stranger_key.to_str().unwrap());
+    let out = s_client(
+        server.port(),
+        &[&common[..], &["-cert", stranger_cert, "-key", stranger_key]].concat(),
+    )
+    .await;
+    assert!(!out.contains("HTTP/1.1"), "{out}");
+    assert!(out.contains("alert"), "{out}");
+    assert_eq!(server.dispatched(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tandem_client_verifies_pins_and_presents_client_certificates() {
+    let ca = Ca::new("server CA");
+    let leaf = ca.server(&["localhost"]);
+    let clients = Ca::new("client CA");
+    let alice = clients.client("alice");
+    let tls = TlsConfig::builder(leaf.identity())
+        .client_auth(ClientAuth::Optional, clients.pem().as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    let server = TlsServer::start(&tls).await;
+    let url = format!("https://localhost:{}/info", server.port());
+    let trusting = || {
+        tandem_client::TlsConfig::builder()
+            .webpki_roots(false)
+            .add_root_certificates_pem(ca.pem().as_bytes())
+            .unwrap()
+    };
+    let get = |tls: tandem_client::TlsConfig| {
+        let url = url.clone();
+        async move {
+            let mut resp = within(tandem_session(tls).get(&url).send()).await?;
+            within(resp.text()).await
+        }
+    };
+
+    // Optional: without a certificate the client is served and shows none.
+    let line = get(trusting().build().unwrap()).await.unwrap();
+    assert!(line.starts_with("https secure=true version=TLSv1.3 "), "{line}");
+    assert!(line.ends_with(" sni=localhost alpn=http/1.1 peers=0 leaf=0"), "{line}");
+    // With one, the handler sees it.
+    let with_cert = trusting()
+        .client_identity_pem(alice.chain_pem.as_bytes(), alice.key_pem.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    let line = get(with_cert).await.unwrap();
+    assert!(line.ends_with(&format!(" peers=1 leaf={:x}", fnv(&alice.der))), "{line}");
+    // Pinned by the leaf's SHA-256 instead of a CA.
+    let pin = tandem_connect::Fingerprint::of_certificate(&leaf.der);
+    let pinned = tandem_client::TlsConfig::builder().fingerprint(pin).build().unwrap();
+    assert!(get(pinned).await.is_ok());
+    let wrong = tandem_connect::Fingerprint::of_certificate(&alice.der);
+    let wrong = tandem_client::TlsConfig::builder().fingerprint(wrong).build().unwrap();
+    assert!(get(wrong).await.is_err());
+    // The default roots do not know the test CA.
+    let err = get(tandem_client::TlsConfig::new().unwrap()).await.unwrap_err();
+    assert!(err.is_connect(), "{err}");
+    // Even when optional, a certificate the CA bundle did not issue is refused.
+    let mallory = Ca::new("another client CA").client("mallory");
+    let stranger = trusting()
+        .client_identity_pem(mallory.chain_pem.as_bytes(), mallory.key_pem.as_bytes())
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(get(stranger).await.is_err());
+    assert_eq!(server.dispatched(), 3);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sni_chooses_the_certificate_and_other_names_get_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity())
+        .sni("alpha.test", ca.server(&["alpha.test"]).identity())
+        .sni("Beta.Test", ca.server(&["beta.test"]).identity())
+        .build()
+        .unwrap();
+    let server = TlsServer::start(&tls).await;
+    // Each name verifies only if its own certificate was chosen.
+    for name in ["alpha.test", "beta.test", "localhost"] {
+        let line = curl(name, server.port(), &ca_path, &[]).await.unwrap();
+        assert!(line.contains(&format!(" sni={name} ")), "{line}");
+    }
+    // A name with no certificate of its own gets the default one, which the client then
+    // refuses as not valid for that name (curl's 60).
+    assert_eq!(curl("gamma.test", server.port(), &ca_path, &[]).await, Err(60));
+    assert_eq!(server.dispatched(), 3);
+    let out = s_client(server.port(), &["-servername", "gamma.test"]).await;
+    assert!(out.replace(' ', "").contains("subject=CN=localhost"), "{out}");
+    server.stop().await;
+
+    // A certificate is checked against the name it is added for.
+    let wrong = TlsConfig::builder(ca.server(&["localhost"]).identity())
+        .sni("alpha.test", ca.server(&["beta.test"]).identity())
+        .build();
+    assert!(wrong.unwrap_err().to_string().contains("alpha.test"));
+    let bad_key = Identity::from_pem(
+        ca.server(&["localhost"]).chain_pem.as_bytes(),
+        ca.server(&["localhost"]).key_pem.as_bytes(),
+    );
+    assert!(bad_key.is_err(), "a key that is not the certificate's");
+}
+
+#[tokio::test]
+async fn reload_serves_the_new_certificate_to_new_connections_only() {
+    let ca = Ca::new("test CA");
+    let (first, second) = (ca.server(&["localhost"]), ca.server(&["localhost"]));
+    let tls = TlsConfig::builder(first.identity()).build().unwrap();
+    let server = TlsServer::start(&tls).await;
+    let leaf = |s: &tokio_rustls::client::TlsStream<TcpStream>| {
+        s.get_ref().1.peer_certificates().unwrap()[0].clone()
+    };
+
+    let mut old = rustls_connect(server.port(), &ca, "localhost").await;
+    assert_eq!(leaf(&old), first.der);
+    assert!(get_info(&mut old).await.starts_with("https "));
+    // Reloaded through a clone, as a renewal job holding its own handle would.
+    tls.clone().reload(second.identity());
+    let mut new = rustls_connect(server.port(), &ca, "localhost").await;
+    assert_eq!(leaf(&new), second.der);
+    assert!(get_info(&mut new).await.starts_with("https "));
+    // The connection opened before goes on, on its own session.
+    assert!(get_info(&mut old).await.starts_with("https "));
+    // An SNI certificate can be added to the running server too.
+    let alpha_leaf = ca.server(&["alpha.test"]);
+    tls.reload_sni("alpha.test", alpha_leaf.identity()).unwrap();
+    let alpha = rustls_connect(server.port(), &ca, "alpha.test").await;
+    assert_eq!(leaf(&alpha), alpha_leaf.der);
+    assert!(tls.reload_sni("beta.test", first.identity()).is_err());
+    drop((old, new, alpha));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn run_options_serve_https_with_one_worker_and_with_several() {
+    let ca = Ca::new("test CA");
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    for workers in [1, 2] {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let dispatched = Arc::new(AtomicUsize::new(0));
+        let options = RunOptions::new("127.0.0.1", 0)
+            .workers(workers)
+            .tls(tls.clone())
+            .on_listening(move |addr| addr_tx.send(addr).unwrap());
+        let app = app(&dispatched);
+        let thread = std::thread::spawn(move || {
+            options.run_until(app, async move {
+                let _ = stop_rx.await;
+            })
+        });
+        let addr: SocketAddr = addr_rx.recv_timeout(TIMEOUT).expect("the server listens");
+        for _ in 0..4 {
+            let mut stream = rustls_connect(addr.port(), &ca, "localhost").await;
+            let line = get_info(&mut stream).await;
+            assert!(line.starts_with("https secure=true "), "{line}");
+        }
+        stop_tx.send(()).unwrap();
+        thread.join().unwrap().unwrap();
+        assert_eq!(dispatched.load(Ordering::SeqCst), 4);
+    }
+}
+
+#[tokio::test]
+async fn plaintext_http_on_the_tls_port_is_closed_unanswered() {
+    let ca = Ca::new("test CA");
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    let server = TlsServer::start(&tls).await;
+    let mut stream = within(TcpStream::connect(server.addr)).await.unwrap();
+    stream.write_all(b"GET /info HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut reply = Vec::new();
+    // Closed (perhaps after a TLS alert, perhaps with a reset): either ends the read.
+    let _ = within(stream.read_to_end(&mut reply)).await;
+    assert!(!reply.windows(5).any(|w| w == b"HTTP/"), "{reply:?}");
+    assert_eq!(server.dispatched(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_is_cut_off_by_the_head_timeout() {
+    const HEAD_TIMEOUT: Duration = Duration::from_millis(300);
+    let ca = Ca::new("test CA");
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    // The keep-alive timeout stays long: only the head timeout can end these.
+    let config = ServerConfig { head_timeout: HEAD_TIMEOUT, ..ServerConfig::default() };
+    let server = TlsServer::start_with(&tls, config).await;
+    // One says nothing; one starts a ClientHello record (handshake, TLS 1.0 record version,
+    // 512 bytes to come) and stops.
+    for opening in [&b""[..], b"\x16\x03\x01\x02\x00\x01"] {
+        let started = Instant::now();
+        let mut stream = within(TcpStream::connect(server.addr)).await.unwrap();
+        stream.write_all(opening).await.unwrap();
+        let mut reply = Vec::new();
+        let _ = within(stream.read_to_end(&mut reply)).await;
+        let waited = started.elapsed();
+        assert!(waited >= HEAD_TIMEOUT, "closed after {waited:?}, before the timeout");
+        assert!(!reply.windows(5).any(|w| w == b"HTTP/"), "{reply:?}");
+    }
+    // A proper client is still served.
+    let mut stream = rustls_connect(server.port(), &ca, "localhost").await;
+    assert!(get_info(&mut stream).await.starts_with("https "));
+    drop(stream);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_stalled_handshake() {
+    let ca = Ca::new("test CA");
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    // The default head timeout (30 s) is longer than the wait `stop` allows.
+    let server = TlsServer::start(&tls).await;
+    let mut stalled = within(TcpStream::connect(server.addr)).await.unwrap();
+    stalled.write_all(b"\x16\x03\x01").await.unwrap();
+    // Connections are accepted in order, so once this one is answered the stalled one has
+    // been accepted and is in its handshake.
+    let mut stream = rustls_connect(server.port(), &ca, "localhost").await;
+    assert!(get_info(&mut stream).await.starts_with("https "));
+    drop(stream);
+    server.stop().await;
+    let mut rest = Vec::new();
+    let _ = within(stalled.read_to_end(&mut rest)).await;
+}
