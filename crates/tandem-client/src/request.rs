@@ -154,26 +154,48 @@ impl RequestBuilder {
     /// Adds query parameters, multi-valued and in order, after any the URL has, encoded as
     /// aiohttp (yarl) encodes them: space as `+`, and `&`, `=`, `+`, `;`, `#` and non-ASCII
     /// percent-encoded.
-    pub fn query<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
+    ///
+    /// `params` is anything serde serializes as a urlencoded form: pairs
+    /// (`&[("a", "1"), ("a", "2")]`), a map, or a struct whose fields are the names, where a
+    /// sequence repeats its name (`tag: vec!["x", "y"]` is `tag=x&tag=y`) and `None` is left
+    /// out. A value that cannot be a query (a nested struct) makes `send` fail.
+    ///
+    /// ```
+    /// # let session = tandem_client::ClientSession::new();
+    /// #[derive(serde::Serialize)]
+    /// struct Search<'a> {
+    ///     q: &'a str,
+    ///     tag: Vec<&'a str>,
+    ///     page: Option<u32>,
+    /// }
+    ///
+    /// let request = session
+    ///     .get("http://127.0.0.1:8080/search")
+    ///     .query(&Search { q: "a b", tag: vec!["x", "y"], page: None });
+    /// // Sends GET /search?q=a+b&tag=x&tag=y
+    /// ```
+    pub fn query<T: serde::Serialize + ?Sized>(self, params: &T) -> Self {
+        let pairs = urlencoded_pairs(params);
         self.with(|spec| {
+            let pairs = pairs?;
             let mut query = spec.url.query().unwrap_or_default().to_owned();
-            for (k, v) in pairs {
+            for (k, v) in &pairs {
                 if !query.is_empty() {
                     query.push('&');
                 }
-                quote_query_part(k.as_ref(), &mut query);
+                quote_query_part(k, &mut query);
                 query.push('=');
-                quote_query_part(v.as_ref(), &mut query);
+                quote_query_part(v, &mut query);
             }
             Arc::make_mut(&mut spec.url).set_query(Some(&query));
             if let Some(raw) = &mut spec.raw_target {
                 let mut sep = if raw.contains('?') { '&' } else { '?' };
-                for (k, v) in pairs {
+                for (k, v) in &pairs {
                     raw.push(sep);
                     sep = '&';
-                    quote_query_part(k.as_ref(), raw);
+                    quote_query_part(k, raw);
                     raw.push('=');
-                    quote_query_part(v.as_ref(), raw);
+                    quote_query_part(v, raw);
                 }
             }
             Ok(())
@@ -274,14 +296,14 @@ impl RequestBuilder {
         })
     }
 
-    /// A urlencoded form body (`application/x-www-form-urlencoded`).
-    pub fn form<K: AsRef<str>, V: AsRef<str>>(self, pairs: &[(K, V)]) -> Self {
-        let encoded = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
-            .finish();
+    /// A urlencoded form body (`application/x-www-form-urlencoded`) from anything serde
+    /// serializes as one: pairs, a map, or a struct, where a sequence repeats its name, as
+    /// for [`query`](Self::query). A value that cannot be a form makes `send` fail.
+    pub fn form<T: serde::Serialize + ?Sized>(self, form: &T) -> Self {
+        let encoded = serde_html_form::to_string(form).map_err(|e| Error::new(Kind::Request, e));
         self.with(|spec| {
             spec.body = Some(Body {
-                bytes: encoded.into(),
+                bytes: encoded?.into(),
                 content_type: "application/x-www-form-urlencoded",
             });
             Ok(())
@@ -464,6 +486,15 @@ fn base64(input: &[u8], out: &mut String) {
             }
         }
     }
+}
+
+/// `params` serialized as a urlencoded form and split back into decoded pairs, so that
+/// [`RequestBuilder::query`] quotes them as yarl does rather than as a form does.
+fn urlencoded_pairs<T: serde::Serialize + ?Sized>(
+    params: &T,
+) -> Result<Vec<(String, String)>, Error> {
+    let encoded = serde_html_form::to_string(params).map_err(|e| Error::new(Kind::Request, e))?;
+    Ok(form_urlencoded::parse(encoded.as_bytes()).into_owned().collect())
 }
 
 /// yarl's query-part quoter (`safe="?/:@"`, `qs=True`): unreserved characters, `!$'()*,`

@@ -12,6 +12,7 @@ mod httpbin;
 mod interop;
 mod logs;
 mod redirects;
+mod serde_data;
 mod session;
 mod support;
 mod timeouts;
