@@ -381,8 +381,11 @@ impl App {
         App { shared: Arc::clone(&self.shared), node }
     }
 
-    /// Routes `req`, runs the middlewares and the handler, and catches a panic as a 500.
-    pub(crate) async fn dispatch(&self, mut req: Request) -> Response {
+    /// Routes `req`, runs the middlewares and the handler, and catches a panic as a 500:
+    /// the entry point below every server. Tandem's connections call it with the requests
+    /// they parse; [`Request::from_http`] builds one from an `http::Request` for a test, a
+    /// TLS terminator or another protocol's server, and [`App::handle`] does both ends.
+    pub async fn dispatch(&self, mut req: Request) -> Response {
         let not_allowed: BoxHandler;
         let (node, handler) = match self.shared.router.resolve(req.method(), req.raw_path_bytes()) {
             Resolved::Found { resource, handler, match_info } => {

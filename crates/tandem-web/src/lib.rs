@@ -76,6 +76,7 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod service;
 mod static_files;
 mod upgrade;
 
@@ -87,7 +88,7 @@ pub use handler::{BoxFuture, Handler, Middleware, Next};
 pub use multipart::{
     FileField, Form, FormValue, MAX_BOUNDARY_LEN, MAX_PART_HEAD, MultipartReader, Part,
 };
-pub use payload::Payload;
+pub use payload::{BoxError, Payload};
 pub use request::Request;
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use server::{
@@ -97,5 +98,6 @@ pub use server::{
 };
 #[cfg(feature = "tls")]
 pub use server::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
+pub use service::ServiceBody;
 pub use static_files::StaticOptions;
 pub use upgrade::Upgraded;

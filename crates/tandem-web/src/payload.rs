@@ -104,6 +104,8 @@ pub struct Payload {
     // Boxed: a request without a body carries two null pointers, and moving a request
     // (into its handler's future, say) copies 16 bytes rather than 170.
     lent: Option<Box<Lent>>,
+    /// A body that did not come from this server's connection (a tower request's).
+    foreign: Option<Box<ForeignBody>>,
     trailers: Option<Box<HeaderMap>>,
     /// The error that broke the body, returned again by every later read.
     failed: Option<HttpError>,
@@ -111,7 +113,9 @@ pub struct Payload {
 
 impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Payload").field("reading", &self.lent.is_some()).finish_non_exhaustive()
+        f.debug_struct("Payload")
+            .field("reading", &(self.lent.is_some() || self.foreign.is_some()))
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,9 +130,26 @@ impl Payload {
     ) -> Self {
         Payload {
             lent: Some(Box::new(Lent { read, decoder, home, read_timeout })),
+            foreign: None,
             trailers: None,
             failed: None,
         }
+    }
+
+    /// A payload reading any [`http_body::Body`]: how a request that came through tower
+    /// (or any other server) carries its body. Handlers see no difference; a body error is
+    /// a 400 and final, as on a connection.
+    pub fn from_body<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let body = http_body_util::BodyExt::boxed_unsync(http_body_util::BodyExt::map_err(
+            body,
+            Into::<BoxError>::into,
+        ));
+        let foreign = ForeignBody { body: std::sync::Mutex::new(body), allowed: u64::MAX };
+        Payload { lent: None, foreign: Some(Box::new(foreign)), trailers: None, failed: None }
     }
 
     /// The next chunk of the body, or `None` at its end.
@@ -141,6 +162,16 @@ impl Payload {
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, HttpError> {
         if let Some(failed) = &self.failed {
             return Err(failed.clone());
+        }
+        if let Some(foreign) = &mut self.foreign {
+            return match foreign.next(&mut self.trailers).await {
+                Ok(chunk) => Ok(chunk),
+                Err(failure) => {
+                    self.foreign = None;
+                    self.failed = Some(failure.clone());
+                    Err(failure)
+                }
+            };
         }
         let Some(lent) = &mut self.lent else { return Ok(None) };
         let failure = loop {
@@ -182,6 +213,9 @@ impl Payload {
         if let Some(lent) = &mut self.lent {
             lent.decoder.set_max_size(max as u64);
         }
+        if let Some(foreign) = &mut self.foreign {
+            foreign.allowed = max as u64;
+        }
     }
 
     /// The trailer fields of a chunked body, once it has been read to its end.
@@ -198,6 +232,50 @@ impl Payload {
                 Err(err) => Some((Err(err.into()), payload)),
             }
         })
+    }
+}
+
+/// The error type a foreign body's errors are boxed into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body from elsewhere, read frame by frame.
+struct ForeignBody {
+    /// The mutex only makes the `Send` body `Sync`, as a request must be; it is never
+    /// locked, since every read has `&mut` access (`Mutex::get_mut`).
+    body: std::sync::Mutex<http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>>,
+    /// Bytes still allowed by [`Payload::set_max_size`].
+    allowed: u64,
+}
+
+impl ForeignBody {
+    async fn next(
+        &mut self,
+        trailers: &mut Option<Box<HeaderMap>>,
+    ) -> Result<Option<Bytes>, HttpError> {
+        let too_large = || HttpError::new(http::StatusCode::PAYLOAD_TOO_LARGE);
+        let body = self.body.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A declared length over the limit is refused before any of it is awaited.
+        if http_body::Body::size_hint(body).lower() > self.allowed {
+            return Err(too_large());
+        }
+        loop {
+            let Some(frame) = http_body_util::BodyExt::frame(body).await else { return Ok(None) };
+            let frame = frame.map_err(|err| {
+                HttpError::bad_request().with_text(format!("400: request body failed: {err}"))
+            })?;
+            match frame.into_data() {
+                Ok(data) => {
+                    self.allowed =
+                        self.allowed.checked_sub(data.len() as u64).ok_or_else(too_large)?;
+                    return Ok(Some(data));
+                }
+                Err(frame) => {
+                    if let Ok(fields) = frame.into_trailers() {
+                        *trailers = Some(Box::new(fields));
+                    }
+                }
+            }
+        }
     }
 }
 

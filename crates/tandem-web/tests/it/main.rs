@@ -16,6 +16,7 @@ mod request_api;
 mod responses;
 mod routing;
 mod running;
+mod service;
 mod smuggling;
 mod static_files;
 mod support;

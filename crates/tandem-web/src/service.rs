@@ -1,0 +1,277 @@
+//! The seam to the rest of the ecosystem: a frozen [`App`] answers `http::Request`s as a
+//! tower [`Service`](tower_service::Service), its response [`Body`] is an
+//! [`http_body::Body`], and any tower service can be mounted under a path prefix.
+//!
+//! Tandem's own server does not come this way: it builds a [`Request`] straight from the
+//! parsed head and the connection, and calls [`App::dispatch`]. This path converts at both
+//! ends, so its cost falls only on requests that arrive through another server or a test.
+
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderMap, header};
+use http_body::{Frame, SizeHint};
+use tandem_proto::RequestParser;
+
+use crate::{
+    App, Application, BoxFuture, HttpError, IntoResponse, Payload, Request, Response,
+    compression::{self, AcceptEncoding},
+    payload::BoxError,
+    response::Body,
+};
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = crate::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let body = self.get_mut();
+        match body {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(bytes) => {
+                let bytes = std::mem::take(bytes);
+                *body = Body::Empty;
+                Poll::Ready((!bytes.is_empty()).then(|| Ok(Frame::data(bytes))))
+            }
+            Body::Stream(stream) => {
+                stream.poll_next_unpin(cx).map(|c| c.map(|c| c.map(Frame::data)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Full(bytes) => bytes.is_empty(),
+            Body::Stream(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Empty => SizeHint::with_exact(0),
+            Body::Full(bytes) => SizeHint::with_exact(bytes.len() as u64),
+            Body::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// Fields that describe one connection's framing: never copied between a Tandem response
+/// and an `http::Response`, as each side frames its own message.
+const HOP_BY_HOP: [header::HeaderName; 5] =
+    [header::CONNECTION, header::TRANSFER_ENCODING, header::UPGRADE, header::TE, header::TRAILER];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+}
+
+impl App {
+    /// Answers one `http::Request` without a server: the request's head is checked by the
+    /// wire's rules (a malformed one is answered 400 and reaches no handler), then routed,
+    /// the middlewares and handler run, and the response comes back as an
+    /// `http::Response`, compressed if the handler asked and the request accepts it.
+    ///
+    /// This is what the tower [`Service`](tower_service::Service) implementation calls. A
+    /// WebSocket upgrade cannot be handed over this way: it needs Tandem's own server.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tandem_web::Error> {
+    /// use tandem_web::{Application, Request};
+    ///
+    /// let mut app = Application::new();
+    /// app.add_get("/hello/{name}", |req: Request| async move {
+    ///     format!("Hello, {}", req.match_info("name").unwrap_or_default())
+    /// });
+    /// let app = app.freeze()?;
+    /// let req = http::Request::get("http://localhost/hello/tower").body(String::new()).unwrap();
+    /// let resp = app.handle(req).await;
+    /// assert_eq!(resp.status(), 200);
+    /// # Ok(()) }
+    /// ```
+    pub async fn handle<B>(&self, req: http::Request<B>) -> http::Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let request = match Request::from_http(req, self) {
+            Ok(request) => request,
+            Err(refused) => return into_http(refused.into_response()),
+        };
+        let accept = request.head().fields().get("accept-encoding").map(AcceptEncoding::parse);
+        let head_only = request.method() == http::Method::HEAD;
+        let mut response = self.dispatch(request).await;
+        if response.inner.compress {
+            compression::apply(&mut response, accept, head_only).await;
+        }
+        into_http(response)
+    }
+}
+
+impl Request {
+    /// A request for `app` from an `http::Request`, for [`App::dispatch`]: its head is
+    /// checked by the wire's rules (a 400 or 431 otherwise, as a connection would answer),
+    /// its extensions are kept, and a `SocketAddr` among them is its remote address.
+    pub fn from_http<B>(req: http::Request<B>, app: &App) -> Result<Request, HttpError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = req.into_parts();
+        let head = RequestParser::new().parse_parts(&parts).map_err(|err| {
+            HttpError::new(err.status()).with_text(format!("{}: {err}", err.status().as_u16()))
+        })?;
+        let remote = parts.extensions.get::<std::net::SocketAddr>().copied();
+        let mut request = Request::new(head, app.clone(), remote, Payload::from_body(body));
+        *request.extensions_mut() = parts.extensions;
+        Ok(request)
+    }
+}
+
+/// A Tandem response as an `http::Response`.
+fn into_http(mut response: Response) -> http::Response<Body> {
+    let mut headers = std::mem::take(response.headers_mut());
+    strip_hop_by_hop(&mut headers);
+    let body = std::mem::replace(&mut response.inner.body, Body::Empty);
+    let mut out = http::Response::new(body);
+    *out.status_mut() = response.status();
+    *out.headers_mut() = headers;
+    out
+}
+
+/// A frozen app is a tower service: any tower-compatible server (hyper-util's, for one) can
+/// host it, and tower's test helpers can call it.
+impl<B> tower_service::Service<http::Request<B>> for App
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<http::Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let app = self.clone();
+        Box::pin(async move { Ok(app.handle(req).await) })
+    }
+}
+
+/// The request body a mounted service receives: the Tandem request's [`Payload`], frame by
+/// frame.
+pub type ServiceBody = http_body_util::combinators::UnsyncBoxBody<Bytes, crate::Error>;
+
+impl Application {
+    /// Mounts any tower `Service` under `prefix`: every method, `prefix` itself and every
+    /// path below it. The service sees the path without the prefix (`/api/users` under
+    /// `/api` arrives as `/users`), the query, the headers and the body as a stream, so a
+    /// team can move from axum to Tandem one route at a time, or mount any tower app.
+    ///
+    /// An error from the service is a 500; a response's hop-by-hop fields are dropped, and
+    /// Tandem frames its body.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use tandem_web::{Application, ServiceBody};
+    ///
+    /// let service = tower::service_fn(|req: http::Request<ServiceBody>| async move {
+    ///     Ok::<_, Infallible>(http::Response::new(format!("tower saw {}", req.uri().path())))
+    /// });
+    /// let mut app = Application::new();
+    /// app.add_service("/legacy", service);
+    /// ```
+    pub fn add_service<S, ResB>(&mut self, prefix: &str, service: S) -> &mut Self
+    where
+        S: tower_service::Service<http::Request<ServiceBody>, Response = http::Response<ResB>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        ResB: http_body::Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
+        let prefix = prefix.trim_end_matches('/').to_owned();
+        let handler = {
+            let prefix = prefix.clone();
+            move |req: Request| call_mounted(service.clone(), prefix.len(), req)
+        };
+        self.add_route(None, &format!("{prefix}/{{tail:.*}}"), handler.clone());
+        if !prefix.is_empty() {
+            self.add_route(None, &prefix, handler);
+        }
+        self
+    }
+}
+
+async fn call_mounted<S, ResB>(mut service: S, prefix_len: usize, mut req: Request) -> Response
+where
+    S: tower_service::Service<http::Request<ServiceBody>, Response = http::Response<ResB>>,
+    S::Error: Into<BoxError>,
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    let path = &req.raw_path()[prefix_len..];
+    let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
+    let target = match req.query_string() {
+        "" => path,
+        query => format!("{path}?{query}"),
+    };
+    let mut builder = http::Request::builder().method(req.method().clone()).uri(target);
+    if let Some(headers) = builder.headers_mut() {
+        *headers = req.headers().clone();
+        strip_hop_by_hop(headers);
+    }
+    let frames = req.take_content().into_stream().map(|chunk| chunk.map(Frame::data));
+    let body = http_body_util::BodyExt::boxed_unsync(http_body_util::StreamBody::new(frames));
+    let Ok(request) = builder.body(body) else {
+        return HttpError::bad_request().into_response();
+    };
+    let answered = async {
+        std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+        service.call(request).await
+    };
+    match answered.await {
+        Ok(response) => from_http(response),
+        Err(err) => {
+            let err: BoxError = err.into();
+            tracing::error!(target: "tandem::server", error = %err, "mounted service failed");
+            HttpError::internal_server_error().into_response()
+        }
+    }
+}
+
+/// An `http::Response` from a mounted service as a Tandem response, its body streamed.
+fn from_http<ResB>(response: http::Response<ResB>) -> Response
+where
+    ResB: http_body::Body<Data = Bytes> + Send + 'static,
+    ResB::Error: Into<BoxError>,
+{
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let body = http_body_util::BodyExt::map_err(body, crate::Error::new);
+    let frames = http_body_util::BodyStream::new(body).filter_map(|frame| {
+        std::future::ready(match frame {
+            Ok(frame) => frame.into_data().ok().map(Ok),
+            Err(err) => Some(Err(err)),
+        })
+    });
+    let mut out = Response::stream(frames).with_status(parts.status);
+    *out.headers_mut() = parts.headers;
+    out
+}

@@ -1,0 +1,141 @@
+//! The tower seam: an app answering `http::Request`s as a service, served by hyper-util's
+//! server, and an axum `Router` mounted inside a Tandem app.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tandem_web::{Application, HttpError, Request, Response, ServiceBody};
+use tower::ServiceExt;
+
+use crate::support::{Counter, Server, within};
+
+fn app(calls: &Counter) -> Application {
+    let mut app = Application::new();
+    app.add_get("/hello/{name}", |req: Request| async move {
+        Response::text(format!("Hello, {}", req.match_info("name").unwrap_or_default()))
+    });
+    let calls = calls.clone();
+    app.add_post("/echo", move |mut req: Request| {
+        calls.hit();
+        async move { Ok::<_, HttpError>(Response::bytes(req.read().await?)) }
+    });
+    app
+}
+
+async fn text(resp: http::Response<tandem_web::Body>) -> String {
+    let body = within(resp.into_body().collect()).await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn an_app_is_a_tower_service() {
+    let calls = Counter::default();
+    let app = app(&calls).freeze().unwrap();
+
+    let req = http::Request::get("http://t/hello/tower").body(Full::new(Bytes::new())).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(text(resp).await, "Hello, tower");
+
+    let req = http::Request::post("http://t/echo").body(Full::new(Bytes::from("ping"))).unwrap();
+    assert_eq!(text(app.clone().oneshot(req).await.unwrap()).await, "ping");
+    assert_eq!(calls.get(), 1);
+
+    // The wire's rules hold: conflicting lengths are refused before any handler runs.
+    let req = http::Request::post("http://t/echo")
+        .header("content-length", "4")
+        .header("content-length", "5")
+        .body(Full::new(Bytes::from("ping")))
+        .unwrap();
+    assert_eq!(app.clone().oneshot(req).await.unwrap().status(), 400);
+    assert_eq!(calls.get(), 1);
+
+    // client_max_size holds for a body that declares more, before any of it is read.
+    let big = Full::new(Bytes::from(vec![b'x'; tandem_web::DEFAULT_CLIENT_MAX_SIZE + 1]));
+    let req = http::Request::post("http://t/echo").body(big).unwrap();
+    assert_eq!(app.clone().oneshot(req).await.unwrap().status(), 413);
+
+    let req = http::Request::get("http://t/nowhere").body(Full::new(Bytes::new())).unwrap();
+    assert_eq!(app.oneshot(req).await.unwrap().status(), 404);
+}
+
+/// Any tower-compatible server can host a Tandem app: here hyper-util's, on a real socket.
+#[tokio::test]
+async fn hyper_serves_a_tandem_app() {
+    let app = app(&Counter::default()).freeze().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let service = hyper_util::service::TowerToHyperService::new(app);
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await
+    });
+    let mut client = crate::support::Client::connect(addr).await;
+    client.send(b"GET /hello/hyper HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert_eq!(client.response().await.text(), "Hello, hyper");
+    client
+        .send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        .await;
+    assert_eq!(client.response().await.text(), "abcde");
+    within(server).await.unwrap().unwrap();
+}
+
+/// An axum `Router` mounted under `/legacy` sees paths without the prefix, the query, the
+/// headers and the body; the Tandem routes beside it are untouched.
+#[tokio::test]
+async fn an_axum_router_mounted_under_a_prefix() {
+    use axum::{Router, extract::Path, routing::get, routing::post};
+
+    let legacy = Router::new()
+        .route("/users/{id}", get(|Path(id): Path<u32>| async move { format!("user {id}") }))
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .route("/", get(|| async { "legacy root" }));
+    let mut app = app(&Counter::default());
+    app.add_service("/legacy", legacy);
+    let server = Server::start(app).await;
+
+    assert_eq!(server.get("/legacy/users/7").await.text(), "user 7");
+    assert_eq!(server.get("/legacy").await.text(), "legacy root");
+    assert_eq!(server.get("/legacy/users/x").await.status, 400);
+    assert_eq!(server.get("/legacy/none").await.status, 404);
+    let echoed = server
+        .request(b"POST /legacy/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+        .await;
+    assert_eq!(echoed.text(), "hello");
+    assert_eq!(server.get("/hello/tandem").await.text(), "Hello, tandem");
+    server.stop().await;
+}
+
+/// A service's error is a 500, and the connection goes on.
+#[tokio::test]
+async fn a_failing_mounted_service_is_a_500() {
+    let failing = tower::service_fn(|_req: http::Request<ServiceBody>| async {
+        Err::<http::Response<String>, _>(std::io::Error::other("boom"))
+    });
+    let ok = tower::service_fn(|req: http::Request<ServiceBody>| async move {
+        let query = req.uri().query().unwrap_or_default().to_owned();
+        Ok::<_, Infallible>(http::Response::new(format!("{} {query}", req.uri().path())))
+    });
+    let mut app = Application::new();
+    app.add_service("/fails", failing).add_service("/ok/", ok);
+    let server = Server::start(app).await;
+    assert_eq!(server.get("/fails/x").await.status, 500);
+    assert_eq!(server.get("/ok/a/b?c=d").await.text(), "/a/b c=d");
+    server.stop().await;
+}
+
+/// The response body is an `http_body::Body` for any consumer.
+#[tokio::test]
+async fn response_bodies_are_http_bodies() {
+    let full = tandem_web::Body::Full(Bytes::from("abc"));
+    assert_eq!(http_body::Body::size_hint(&full).exact(), Some(3));
+    assert_eq!(full.collect().await.unwrap().to_bytes(), "abc");
+    let chunks = futures_util::stream::iter([Ok(Bytes::from("a")), Ok(Bytes::from("b"))]);
+    let stream = tandem_web::Body::Stream(Box::pin(chunks));
+    assert_eq!(stream.collect().await.unwrap().to_bytes(), "ab");
+    assert!(http_body::Body::is_end_stream(&tandem_web::Body::Empty));
+}
