@@ -59,6 +59,8 @@ pub struct Application {
     cleanup_ctx: Vec<CleanupCtx>,
     on_response_prepare: Vec<PrepareHook>,
     client_max_size: Option<usize>,
+    /// tower layers around the whole app, the first added outermost.
+    pub(crate) layers: Vec<crate::service::LayerFn>,
 }
 
 impl std::fmt::Debug for Application {
@@ -248,15 +250,21 @@ impl Application {
 
     /// Checks and freezes the application: patterns compile, names are unique, methods are
     /// not added twice to a path.
-    pub fn freeze(self) -> Result<App, Error> {
+    pub fn freeze(mut self) -> Result<App, Error> {
         let mut shared = Shared {
             router: Router::default(),
             nodes: Vec::new(),
             signals: Signals::default(),
             not_found: Arc::new(|_req: Request| async { HttpError::not_found() }),
         };
+        let layers = std::mem::take(&mut self.layers);
         flatten(self, "", None, &mut shared, &[]).map_err(Error::new)?;
-        Ok(App { shared: Arc::new(shared), node: 0 })
+        let app = App { shared: Arc::new(shared), node: 0, layered: None };
+        if layers.is_empty() {
+            return Ok(app);
+        }
+        let layered = crate::service::wrap(app.clone(), layers);
+        Ok(App { layered: Some(Arc::new(layered)), ..app })
     }
 }
 
@@ -299,6 +307,11 @@ fn flatten(
     s.on_cleanup.extend(app.on_cleanup.into_iter().map(|f| (node, f)));
     s.cleanup_ctx.extend(app.cleanup_ctx.into_iter().map(|f| (node, f)));
     for (sub_prefix, sub) in app.subapps {
+        if !sub.layers.is_empty() {
+            return Err(format!(
+                "tower layers wrap the whole app: add those of {sub_prefix} to the root"
+            ));
+        }
         flatten(sub, &format!("{prefix}{sub_prefix}"), Some(node), shared, &middlewares)?;
     }
     Ok(())
@@ -335,6 +348,9 @@ struct Shared {
 pub struct App {
     shared: Arc<Shared>,
     node: usize,
+    /// The app inside its tower layers, if it has any; requests then go through them. The
+    /// app inside holds no layers, so it dispatches directly.
+    pub(crate) layered: Option<Arc<crate::service::LayeredService>>,
 }
 
 impl std::fmt::Debug for App {
@@ -378,7 +394,7 @@ impl App {
     }
 
     fn at(&self, node: usize) -> App {
-        App { shared: Arc::clone(&self.shared), node }
+        App { shared: Arc::clone(&self.shared), node, layered: None }
     }
 
     /// Routes `req`, runs the middlewares and the handler, and catches a panic as a 500:
@@ -386,6 +402,9 @@ impl App {
     /// they parse; [`Request::from_http`] builds one from an `http::Request` for a test, a
     /// TLS terminator or another protocol's server, and [`App::handle`] does both ends.
     pub async fn dispatch(&self, mut req: Request) -> Response {
+        if let Some(layered) = &self.layered {
+            return crate::service::call_layered(layered, req).await;
+        }
         let not_allowed: BoxHandler;
         let (node, handler) = match self.shared.router.resolve(req.method(), req.raw_path_bytes()) {
             Resolved::Found { resource, handler, match_info } => {

@@ -105,6 +105,17 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        if let Some(layered) = &self.layered {
+            let req = req.map(|body| {
+                http_body_util::BodyExt::boxed_unsync(http_body_util::BodyExt::map_err(
+                    body,
+                    crate::Error::new,
+                ))
+            });
+            let Ok(response) =
+                tower::ServiceExt::oneshot(LayeredService::clone(layered), req).await;
+            return response.map(|body| Body::Stream(Box::pin(data_frames(body))));
+        }
         let request = match Request::from_http(req, self) {
             Ok(request) => request,
             Err(refused) => return into_http(refused.into_response()),
@@ -228,18 +239,7 @@ where
 {
     let path = &req.raw_path()[prefix_len..];
     let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
-    let target = match req.query_string() {
-        "" => path,
-        query => format!("{path}?{query}"),
-    };
-    let mut builder = http::Request::builder().method(req.method().clone()).uri(target);
-    if let Some(headers) = builder.headers_mut() {
-        *headers = req.headers().clone();
-        strip_hop_by_hop(headers);
-    }
-    let frames = req.take_content().into_stream().map(|chunk| chunk.map(Frame::data));
-    let body = http_body_util::BodyExt::boxed_unsync(http_body_util::StreamBody::new(frames));
-    let Ok(request) = builder.body(body) else {
+    let Some(request) = into_http_request(&mut req, path) else {
         return HttpError::bad_request().into_response();
     };
     let answered = async {
@@ -256,7 +256,47 @@ where
     }
 }
 
-/// An `http::Response` from a mounted service as a Tandem response, its body streamed.
+/// `req` as an `http::Request` for a tower service, at `path` (with its query), its body
+/// taken as a stream, and its extensions and remote address carried along.
+fn into_http_request(req: &mut Request, path: String) -> Option<http::Request<ServiceBody>> {
+    let target = match req.query_string() {
+        "" => path,
+        query => format!("{path}?{query}"),
+    };
+    let mut builder =
+        http::Request::builder().method(req.method().clone()).uri(target).version(req.version());
+    if let Some(headers) = builder.headers_mut() {
+        *headers = req.headers().clone();
+        strip_hop_by_hop(headers);
+    }
+    if let Some(extensions) = builder.extensions_mut() {
+        *extensions = std::mem::take(req.extensions_mut());
+        if let Some(remote) = req.remote() {
+            extensions.insert(remote);
+        }
+    }
+    let frames = req.take_content().into_stream().map(|chunk| chunk.map(Frame::data));
+    builder
+        .body(http_body_util::BodyExt::boxed_unsync(http_body_util::StreamBody::new(frames)))
+        .ok()
+}
+
+/// The data frames of `body`, as a response body stream; trailers are dropped.
+fn data_frames<B>(body: B) -> impl futures_util::Stream<Item = Result<Bytes, crate::Error>> + Send
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let body = http_body_util::BodyExt::map_err(body, crate::Error::new);
+    http_body_util::BodyStream::new(body).filter_map(|frame| {
+        std::future::ready(match frame {
+            Ok(frame) => frame.into_data().ok().map(Ok),
+            Err(err) => Some(Err(err)),
+        })
+    })
+}
+
+/// An `http::Response` from a tower service as a Tandem response, its body streamed.
 fn from_http<ResB>(response: http::Response<ResB>) -> Response
 where
     ResB: http_body::Body<Data = Bytes> + Send + 'static,
@@ -264,14 +304,102 @@ where
 {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let body = http_body_util::BodyExt::map_err(body, crate::Error::new);
-    let frames = http_body_util::BodyStream::new(body).filter_map(|frame| {
-        std::future::ready(match frame {
-            Ok(frame) => frame.into_data().ok().map(Ok),
-            Err(err) => Some(Err(err)),
-        })
-    });
-    let mut out = Response::stream(frames).with_status(parts.status);
+    let mut out = Response::stream(data_frames(body)).with_status(parts.status);
     *out.headers_mut() = parts.headers;
     out
+}
+
+/// The app inside its layers, as the server calls it.
+pub(crate) type LayeredService = tower::util::BoxCloneSyncService<
+    http::Request<ServiceBody>,
+    http::Response<ServiceBody>,
+    Infallible,
+>;
+
+/// One layer, applied at `freeze` to what is inside it.
+pub(crate) type LayerFn = Box<dyn FnOnce(LayeredService) -> LayeredService + Send + Sync>;
+
+/// `app` inside `layers`, the first added outermost.
+pub(crate) fn wrap(app: App, layers: Vec<LayerFn>) -> LayeredService {
+    let inner = tower::service_fn(move |req: http::Request<ServiceBody>| {
+        let app = app.clone();
+        async move {
+            let response = app.handle(req).await;
+            Ok::<_, Infallible>(response.map(box_body))
+        }
+    });
+    layers.into_iter().rev().fold(LayeredService::new(inner), |inner, layer| layer(inner))
+}
+
+fn box_body<B>(body: B) -> ServiceBody
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    http_body_util::BodyExt::boxed_unsync(http_body_util::BodyExt::map_err(body, crate::Error::new))
+}
+
+/// A request Tandem's server parsed, through the app's layers.
+pub(crate) async fn call_layered(layered: &LayeredService, mut req: Request) -> Response {
+    let path = req.raw_path().to_owned();
+    let Some(request) = into_http_request(&mut req, path) else {
+        return HttpError::bad_request().into_response();
+    };
+    drop(req);
+    let Ok(response) = tower::ServiceExt::oneshot(layered.clone(), request).await;
+    from_http(response)
+}
+
+impl Application {
+    /// Wraps the whole app in a tower [`Layer`](tower_layer::Layer): tower-http's CORS,
+    /// timeouts, tracing, or any other. Tandem's server runs the layered app, and so does
+    /// the app as a tower `Service`. Layers run outside the middlewares and the router,
+    /// the first added outermost; an error from one is a 500. Only the root application
+    /// takes layers.
+    ///
+    /// With no layer added, nothing of tower is on the request path. With one, each
+    /// request is converted to an `http::Request` and back, and a WebSocket upgrade cannot
+    /// pass through (it needs the connection, which tower does not carry).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tandem_web::{Application, Request};
+    ///
+    /// let mut app = Application::new();
+    /// app.add_get("/", |_req: Request| async { "hi" });
+    /// app.layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)));
+    /// ```
+    pub fn layer<L, ResB>(&mut self, layer: L) -> &mut Self
+    where
+        L: tower_layer::Layer<LayeredService> + Send + Sync + 'static,
+        L::Service: tower_service::Service<http::Request<ServiceBody>, Response = http::Response<ResB>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower_service::Service<http::Request<ServiceBody>>>::Future: Send + 'static,
+        <L::Service as tower_service::Service<http::Request<ServiceBody>>>::Error: Into<BoxError>,
+        ResB: http_body::Body<Data = Bytes> + Send + 'static,
+        ResB::Error: Into<BoxError>,
+    {
+        self.layers.push(Box::new(move |inner| {
+            let service = layer.layer(inner);
+            LayeredService::new(tower::service_fn(move |req| {
+                let service = service.clone();
+                async move {
+                    let response = match tower::ServiceExt::oneshot(service, req).await {
+                        Ok(response) => response.map(box_body),
+                        Err(err) => {
+                            let err: BoxError = err.into();
+                            tracing::error!(target: "tandem::server", error = %err, "tower layer failed");
+                            into_http(HttpError::internal_server_error().into_response())
+                                .map(box_body)
+                        }
+                    };
+                    Ok::<_, Infallible>(response)
+                }
+            }))
+        }));
+        self
+    }
 }

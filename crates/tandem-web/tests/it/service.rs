@@ -139,3 +139,81 @@ async fn response_bodies_are_http_bodies() {
     assert_eq!(stream.collect().await.unwrap().to_bytes(), "ab");
     assert!(http_body::Body::is_end_stream(&tandem_web::Body::Empty));
 }
+
+/// tower-http's layers around a Tandem app, run by Tandem's own server: CORS answers a
+/// preflight itself and marks responses, a timeout cuts a stuck handler off, tracing
+/// passes requests through, and the first layer added is the outermost.
+#[tokio::test]
+async fn tower_layers_wrap_the_app_on_tandems_server() {
+    use std::{sync::Arc, time::Duration};
+    use tower_http::{cors::CorsLayer, timeout::TimeoutLayer, trace::TraceLayer};
+
+    let stuck = Arc::new(tokio::sync::Notify::new());
+    let mut app = app(&Counter::default());
+    let never = Arc::clone(&stuck);
+    app.add_get("/stuck", move |_req: Request| {
+        let never = Arc::clone(&never);
+        async move {
+            never.notified().await;
+            "released"
+        }
+    });
+    let tag = |value: &'static str| {
+        tower::util::MapResponseLayer::new(move |mut resp: http::Response<ServiceBody>| {
+            resp.headers_mut().append("x-layer", http::HeaderValue::from_static(value));
+            resp
+        })
+    };
+    app.layer(tag("outer"))
+        .layer(CorsLayer::permissive())
+        .layer(TimeoutLayer::with_status_code(
+            http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(100),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(tag("inner"));
+    let server = Server::start(app).await;
+
+    let hello = server
+        .request(b"GET /hello/cors HTTP/1.1\r\nHost: t\r\nOrigin: http://elsewhere.test\r\n\r\n")
+        .await;
+    assert_eq!(hello.text(), "Hello, cors");
+    assert_eq!(hello.header("access-control-allow-origin"), Some("*"));
+    let order: Vec<_> = hello.header_all("x-layer").collect();
+    assert_eq!(order, ["inner", "outer"], "the inner layer sees the response first");
+
+    let preflight = server
+        .request(b"OPTIONS /echo HTTP/1.1\r\nHost: t\r\nOrigin: http://elsewhere.test\r\nAccess-Control-Request-Method: POST\r\n\r\n")
+        .await;
+    assert_eq!(preflight.status, 200);
+    assert!(preflight.header("access-control-allow-methods").is_some());
+
+    let echoed =
+        server.request(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody").await;
+    assert_eq!(echoed.text(), "body");
+
+    assert_eq!(server.get("/stuck").await.status, 408);
+    server.stop().await;
+}
+
+/// Without layers nothing of tower is on the path; with them, a frozen app called as a
+/// service goes through them too.
+#[tokio::test]
+async fn a_layered_app_called_as_a_service_runs_its_layers() {
+    let mut app = app(&Counter::default());
+    app.layer(tower_http::cors::CorsLayer::permissive());
+    let app = app.freeze().unwrap();
+    let req = http::Request::get("http://t/hello/svc")
+        .header("origin", "http://elsewhere.test")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    assert_eq!(text(resp).await, "Hello, svc");
+
+    let mut sub = Application::new();
+    sub.layer(tower_http::cors::CorsLayer::permissive());
+    let mut root = Application::new();
+    root.add_subapp("/sub", sub);
+    assert!(root.freeze().is_err(), "layers belong to the root app");
+}
