@@ -48,9 +48,21 @@ impl HttpError {
         self
     }
 
-    /// Adds a header to the response. Invalid names or values are dropped, never written.
+    /// Sets a header of the response, replacing any of that name (its `Content-Type`,
+    /// say), as [`Response::with_header`] does. Invalid names or values are dropped, never
+    /// written.
     #[must_use]
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            self.inner.headers.insert(n, v);
+        }
+        self
+    }
+
+    /// Adds a header to the response beside any of that name (a second `Set-Cookie`, say).
+    /// Invalid names or values are dropped, never written.
+    #[must_use]
+    pub fn append_header(mut self, name: &str, value: &str) -> Self {
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
             self.inner.headers.append(n, v);
         }
@@ -141,9 +153,21 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let text = self.text();
         let mut response = Response::text(text).with_status(self.inner.status);
+        let headers = response.headers_mut();
+        // The error's fields replace the plain-text response's (its Content-Type above
+        // all); several values of one name all go out.
+        let mut last = None;
         for (name, value) in self.inner.headers {
-            if let Some(name) = name {
-                response.headers_mut().append(name, value);
+            match name {
+                Some(name) => {
+                    headers.insert(name.clone(), value);
+                    last = Some(name);
+                }
+                None => {
+                    if let Some(name) = &last {
+                        headers.append(name, value);
+                    }
+                }
             }
         }
         response

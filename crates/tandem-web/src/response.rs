@@ -4,7 +4,7 @@ use std::{fmt, pin::Pin, sync::OnceLock};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
 /// A stream of body chunks.
@@ -207,17 +207,24 @@ impl Response {
         self.inner.headers.get().ok_or(self.inner.content_type)
     }
 
-    /// Sets a header, replacing any of that name, builder style. Panics on an invalid
-    /// value, as a literal header in code is a bug; use [`headers_mut`](Self::headers_mut)
-    /// for untrusted input.
-    ///
-    /// # Panics
-    ///
-    /// If `value` is not a valid header value.
+    /// Sets a header, replacing any of that name, builder style, as
+    /// [`HttpError::with_header`](crate::HttpError::with_header) does. An invalid name or
+    /// value (a CR or LF in it, say) is dropped, never written.
     #[must_use]
-    pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
-        let value = HeaderValue::try_from(value).expect("a valid header value");
-        self.headers_mut().insert(name, value);
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            self.headers_mut().insert(n, v);
+        }
+        self
+    }
+
+    /// Adds a header beside any of that name, builder style. An invalid name or value is
+    /// dropped, never written.
+    #[must_use]
+    pub fn append_header(mut self, name: &str, value: &str) -> Self {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            self.headers_mut().append(n, v);
+        }
         self
     }
 

@@ -251,3 +251,35 @@ async fn no_body_after_head_204_and_304() {
     assert_eq!(calls.get(), 1);
     server.stop().await;
 }
+
+/// `with_header` replaces on a response and on an error alike, so an error that sets its
+/// own `Content-Type` goes out with one; `append_header` adds beside; an invalid value is
+/// dropped, never a panic or a split head.
+#[tokio::test]
+async fn with_header_replaces_and_append_header_adds() {
+    let mut app = Application::new();
+    app.add_get("/error", |_req: Request| async {
+        HttpError::new(StatusCode::UNPROCESSABLE_ENTITY)
+            .with_text(r#"{"error":"bad"}"#)
+            .with_header("content-type", "application/json")
+            .append_header("x-why", "one")
+            .append_header("x-why", "two")
+    });
+    app.add_get("/response", |_req: Request| async {
+        Response::text("t")
+            .with_header("content-type", "text/csv")
+            .append_header("x-why", "a")
+            .append_header("x-why", "b")
+            .with_header("x-bad", "split\r\nx-injected: 1")
+    });
+    let server = Server::start(app).await;
+    for path in ["/error", "/response"] {
+        let resp = server.get(path).await;
+        assert_eq!(resp.header_all("content-type").count(), 1, "{path}: {:?}", resp.headers);
+        assert_eq!(resp.header_all("x-why").count(), 2, "{path}");
+        assert!(resp.header("x-injected").is_none() && resp.header("x-bad").is_none());
+    }
+    assert_eq!(server.get("/error").await.header("content-type"), Some("application/json"));
+    assert_eq!(server.get("/response").await.header("content-type"), Some("text/csv"));
+    server.stop().await;
+}
