@@ -113,6 +113,22 @@ impl Error {
         self.inner.kind == Kind::Connect
     }
 
+    /// The connection was refused: nothing listens at the address (`ECONNREFUSED`). A
+    /// connect error, so [`is_connect`](Self::is_connect) is true too.
+    pub fn is_connection_refused(&self) -> bool {
+        let mut source = std::error::Error::source(self);
+        while let Some(err) = source {
+            if err
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+            {
+                return self.is_connect();
+            }
+            source = err.source();
+        }
+        false
+    }
+
     /// A timeout elapsed; [`timeout_phase`](Self::timeout_phase) says which.
     pub fn is_timeout(&self) -> bool {
         matches!(self.inner.kind, Kind::Timeout(_))

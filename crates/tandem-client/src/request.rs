@@ -361,6 +361,18 @@ impl RequestBuilder {
         })
     }
 
+    /// A bearer token: `Authorization: Bearer <token>`, which a cross-origin redirect
+    /// drops, marked sensitive so no `Debug` output shows it.
+    pub fn bearer_auth(self, token: &str) -> Self {
+        self.with(|spec| {
+            let mut value = HeaderValue::try_from(format!("Bearer {token}"))
+                .map_err(|e| Error::new(Kind::Request, e))?;
+            value.set_sensitive(true);
+            spec.headers.insert(header::AUTHORIZATION, value);
+            Ok(())
+        })
+    }
+
     /// HTTP Basic credentials: an `Authorization` header, which a cross-origin redirect
     /// drops.
     pub fn basic_auth(self, user: &str, password: &str) -> Self {

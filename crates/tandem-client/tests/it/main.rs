@@ -7,6 +7,7 @@
 
 mod body_errors;
 mod content;
+mod credentials;
 mod hostile;
 mod httpbin;
 mod interop;
