@@ -41,6 +41,34 @@ impl HttpError {
         }
     }
 
+    /// An error whose body is `value` as JSON (`Content-Type: application/json`), for JSON
+    /// APIs: `Err(HttpError::json(StatusCode::NOT_FOUND, &json!({"error": "no such poll"})))`.
+    /// A value that does not serialize leaves the default text.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tandem_web::HttpError;
+    ///
+    /// let err = HttpError::json(StatusCode::NOT_FOUND, &serde_json::json!({"error": "gone"}));
+    /// let response = err.into_response();
+    /// assert_eq!(response.status(), 404);
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// ```
+    pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, value: &T) -> Self {
+        match serde_json::to_string(value) {
+            Ok(text) => HttpError::new(status)
+                .with_text(text)
+                .with_header(header::CONTENT_TYPE.as_str(), "application/json"),
+            Err(_) => HttpError::new(status),
+        }
+    }
+
+    /// The response this error is answered with; the same as [`IntoResponse`]'s, callable
+    /// without importing the trait.
+    pub fn into_response(self) -> Response {
+        IntoResponse::into_response(self)
+    }
+
     /// Replaces the body text.
     #[must_use]
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
