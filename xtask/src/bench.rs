@@ -10,7 +10,8 @@
 //! (`bench/client.rs`). `cargo xtask bench ws` drives Tandem's WebSockets and
 //! tokio-tungstenite, each client against each server (`bench/ws.rs`).
 //! `cargo xtask bench loadtest` sets `examples/loadtest.rs` beside wrk against
-//! our server (`bench/loadtest.rs`).
+//! our server (`bench/loadtest.rs`). `cargo xtask bench tls` sets Tandem's HTTPS server
+//! beside hyper on the same rustls, with nginx for reference (`bench/tls.rs`).
 
 mod client;
 mod instructions;
@@ -18,6 +19,7 @@ mod load;
 mod loadtest;
 pub(crate) mod server;
 mod server_count;
+mod tls;
 mod ws;
 
 use crate::{Cmd, Result};
@@ -28,6 +30,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         Some(("client", rest)) => return client::run(rest),
         Some(("ws", rest)) => return ws::run(rest),
         Some(("loadtest", rest)) => return loadtest::run(rest),
+        Some(("tls", rest)) => return tls::run(rest),
         Some(("proto-count", [])) => return instructions::run(),
         Some(("server-count", [])) => return server_count::run(),
         _ => {}

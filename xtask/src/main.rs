@@ -45,6 +45,9 @@ commands:
   bench ws [--secs N] [--rounds R]
                                   WebSocket echo: ws_load and bench_server's /ws vs
                                   tokio-tungstenite, 1 and 64 connections, 32 B and 1 MiB
+  bench tls [--secs N] [--rounds R]
+                                  HTTPS: bench_server vs hyper on the same rustls, nginx for
+                                  reference; keep-alive, new and resumed connections
   autobahn [--quick] [--bless] [server|client]
                                   the WebSocket conformance suite against our server and
                                   client, diffed against autobahn/expected-*.txt (--quick:

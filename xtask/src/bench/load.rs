@@ -281,13 +281,13 @@ pub(super) fn run_load(
 }
 
 #[derive(Debug, PartialEq)]
-struct WrkOutput {
-    req_per_sec: f64,
-    requests: u64,
+pub(super) struct WrkOutput {
+    pub(super) req_per_sec: f64,
+    pub(super) requests: u64,
 }
 
 /// Pulls `Requests/sec: R` and `N requests in T, ...` out of wrk's report.
-fn parse_wrk(text: &str) -> Option<WrkOutput> {
+pub(super) fn parse_wrk(text: &str) -> Option<WrkOutput> {
     let mut req_per_sec = None;
     let mut requests = None;
     for line in text.lines().map(str::trim) {

@@ -1,0 +1,362 @@
+//! `cargo xtask bench tls [--secs N] [--rounds R]`: Tandem's HTTPS server against hyper
+//! behind tokio-rustls (the same rustls, ring provider and session cache), with nginx
+//! (Debian's, on OpenSSL) as a reference.
+//!
+//! Each round starts the three servers pinned to core 0, one thread or process each, with
+//! one ECDSA P-256 certificate made by `openssl req` for the run, and runs each load against
+//! each in turn from core 1, reading the server's CPU time around it:
+//!
+//! - keep-alive: wrk, 64 connections, `GET /plaintext` over HTTPS;
+//! - new connections: the same with `Connection: close`, so every request is a full handshake
+//!   (wrk never resumes a session);
+//! - sequential handshakes: `openssl s_time -new`, one connection at a time, no resumption;
+//! - resumed: `openssl s_time -reuse`, every connection resuming the first one's session
+//!   (the share actually resumed, from `s_time`'s `r` marks, is printed beside it).
+//!
+//! The table shows the medians of the rounds; the ratios set Tandem against hyper.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::load::{self, Server, to_f64};
+use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, ratio};
+use crate::{Cmd, Result, for_each_arg, positive};
+
+const USAGE: &str = "cargo xtask bench tls [--secs N] [--rounds R]";
+
+/// The servers compared, in the order they run and print.
+const SERVERS: [&str; 3] = ["tandem", "hyper", "nginx"];
+
+/// nginx in the foreground as one process (its CPU time is then the server's), serving
+/// `/plaintext` as the others do, with an OpenSSL session cache so `-reuse` can resume.
+const NGINX_CONF: &str = "\
+daemon off;
+master_process off;
+worker_processes 1;
+error_log stderr error;
+pid @DIR@/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path @DIR@/body;
+    proxy_temp_path @DIR@/proxy;
+    fastcgi_temp_path @DIR@/fastcgi;
+    uwsgi_temp_path @DIR@/uwsgi;
+    scgi_temp_path @DIR@/scgi;
+    keepalive_requests 10000000;
+    ssl_session_cache builtin:20480;
+    ssl_session_tickets off;
+    server {
+        listen 127.0.0.1:@PORT@ ssl;
+        ssl_certificate @DIR@/cert.pem;
+        ssl_certificate_key @DIR@/key.pem;
+        location = /plaintext { default_type text/plain; return 200 'Hello, World!'; }
+    }
+}
+";
+
+/// Starts nginx as `Server::start` starts the others (`EXE --port P`): it writes the
+/// config with the port and execs nginx, so the pid stays the server's.
+const NGINX_SH: &str = "\
+#!/bin/sh
+set -e
+sed \"s/@PORT@/$2/\" '@DIR@/nginx.conf.in' > '@DIR@/nginx.conf'
+exec nginx -p '@DIR@' -c '@DIR@/nginx.conf'
+";
+
+#[derive(Debug)]
+struct Opts {
+    secs: u64,
+    rounds: usize,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut opts = Opts { secs: 5, rounds: 3 };
+    for_each_arg(args, |flag, value| {
+        match flag {
+            "--secs" => opts.secs = positive(flag, &value()?)?,
+            "--rounds" => opts.rounds = positive(flag, &value()?)?,
+            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
+        }
+        Ok(())
+    })?;
+    Ok(opts)
+}
+
+/// The four loads, in column order.
+#[derive(Clone, Copy)]
+enum Load {
+    KeepAlive,
+    NewConns,
+    Sequential,
+    Resumed,
+}
+
+const LOADS: [Load; 4] = [Load::KeepAlive, Load::NewConns, Load::Sequential, Load::Resumed];
+
+impl Load {
+    fn name(self) -> &'static str {
+        match self {
+            Load::KeepAlive => "keep-alive",
+            Load::NewConns => "new connections",
+            Load::Sequential => "sequential handshakes",
+            Load::Resumed => "resumed",
+        }
+    }
+}
+
+/// What one load against one server measured.
+#[derive(Clone, Copy, Debug, Default)]
+struct Measure {
+    per_sec: f64,
+    cpu_us_each: f64,
+    /// For `Resumed`: the share of connections `s_time` marked as resumed.
+    resumed: f64,
+}
+
+/// The run's scratch folder: certificate, nginx's files. Removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(super) fn run(args: &[String]) -> Result {
+    let opts = parse(args)?;
+    server::check_machine()?;
+    for tool in ["openssl", "nginx"] {
+        if !Cmd::new("sh").args(["-c", &format!("command -v {tool}")]).probe() {
+            crate::peers::apt_install(&[tool])?;
+        }
+    }
+    let scratch = prepare()?;
+    let exes = build(&scratch.0)?;
+    let clk_tck = load::clk_tck();
+    let cert = scratch.0.join("cert.pem");
+    let key = scratch.0.join("key.pem");
+    let tls_args = ["--tls-cert", path_str(&cert)?, "--tls-key", path_str(&key)?];
+
+    let mut samples: Vec<Vec<[Measure; 4]>> = SERVERS.iter().map(|_| Vec::new()).collect();
+    for round in 1..=opts.rounds {
+        println!("\n==> bench tls: round {round}/{}", opts.rounds);
+        let mut started = Vec::new();
+        for (name, exe) in &exes {
+            let extra: Vec<&str> = match *name {
+                "tandem" => [&["--workers", "1"][..], &tls_args].concat(),
+                "hyper" => tls_args.to_vec(),
+                _ => Vec::new(),
+            };
+            started.push(Server::start(name, exe, &extra)?);
+        }
+        let mut order: Vec<usize> = (0..started.len()).collect();
+        order.rotate_left((round - 1) % started.len());
+        let mut round_results = vec![[Measure::default(); 4]; started.len()];
+        for (col, load) in LOADS.into_iter().enumerate() {
+            for &i in &order {
+                server::warn_if_busy();
+                println!("{}: {}", started[i].name(), load.name());
+                round_results[i][col] = measure(&started[i], load, opts.secs, clk_tck)?;
+            }
+        }
+        for (i, result) in round_results.into_iter().enumerate() {
+            samples[i].push(result);
+        }
+    }
+    let report = report(&samples, &opts);
+    println!("\n{report}");
+    server::save("tls", &report);
+    Ok(())
+}
+
+/// The scratch folder with a certificate for `localhost` and nginx's start script.
+fn prepare() -> Result<Scratch> {
+    let dir = std::env::temp_dir().join(format!("tandem-bench-tls-{}", std::process::id()));
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let scratch = Scratch(dir);
+    let dir = &scratch.0;
+    Cmd::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .capture()?;
+    let dir_str = path_str(dir)?;
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        fs::write(&path, text.replace("@DIR@", dir_str))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write("nginx.conf.in", NGINX_CONF)?;
+    write("nginx.sh", NGINX_SH)?;
+    Cmd::new("chmod").arg("+x").arg(dir.join("nginx.sh")).capture()?;
+    Ok(scratch)
+}
+
+fn build(scratch: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
+    let mut built = server::cargo_build(&["--example", "bench_server"])?;
+    built.extend(server::cargo_build(&[
+        "--manifest-path",
+        PEERS_MANIFEST,
+        "--bin",
+        "hyper_tls_server",
+    ])?);
+    Ok(vec![
+        ("tandem", find_exe(&built, "bench_server")?),
+        ("hyper", find_exe(&built, "hyper_tls_server")?),
+        ("nginx", scratch.join("nginx.sh")),
+    ])
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| format!("{} is not UTF-8", path.display()))
+}
+
+/// Runs `load` against `server` for `secs` from the load core, with the server's CPU time
+/// read around it.
+fn measure(server: &Server, load: Load, secs: u64, clk_tck: u64) -> Result<Measure> {
+    let url = format!("https://127.0.0.1:{}/plaintext", server.port());
+    let before = server.cpu_ticks()?;
+    let started = Instant::now();
+    let (count, per_sec, resumed) = match load {
+        Load::KeepAlive | Load::NewConns => {
+            let mut cmd = Cmd::new("taskset")
+                .args(["-c", load::LOAD_CORE, "wrk", "-t1", "-c64"])
+                .arg(format!("-d{secs}s"));
+            if let Load::NewConns = load {
+                cmd = cmd.args(["-H", "Connection: close"]);
+            }
+            let text = cmd.arg(&url).capture()?;
+            if let Some(line) = text.lines().find(|l| l.contains("Non-2xx or 3xx responses")) {
+                return Err(format!("{}: errors under load: {}", server.name(), line.trim()));
+            }
+            let wrk = load::parse_wrk(&text)
+                .ok_or_else(|| format!("cannot parse wrk output:\n{text}"))?;
+            (wrk.requests, wrk.req_per_sec, 0.0)
+        }
+        Load::Sequential | Load::Resumed => {
+            let connect = format!("127.0.0.1:{}", server.port());
+            let reuse = if let Load::Resumed = load { "-reuse" } else { "-new" };
+            let text = Cmd::new("taskset")
+                .args(["-c", load::LOAD_CORE, "openssl", "s_time", "-connect", &connect])
+                .args(["-www", "/plaintext", "-time", &secs.to_string(), reuse])
+                .capture()?;
+            let elapsed = started.elapsed().as_secs_f64();
+            let (count, resumed) = parse_s_time(&text)
+                .ok_or_else(|| format!("cannot parse s_time output:\n{text}"))?;
+            (count, to_f64(count) / elapsed, resumed)
+        }
+    };
+    let after = server.cpu_ticks()?;
+    if count == 0 {
+        return Err(format!("{}: {} completed nothing", server.name(), load.name()));
+    }
+    let cpu_secs = to_f64(after.saturating_sub(before)) / to_f64(clk_tck);
+    let measure = Measure { per_sec, cpu_us_each: cpu_secs * 1e6 / to_f64(count), resumed };
+    println!(
+        "  {per_sec:.0}/s, {count} in all, server cpu {cpu_secs:.2} s, {:.1} µs each{}",
+        measure.cpu_us_each,
+        if let Load::Resumed = load {
+            format!(", {:.0}% resumed", resumed * 100.0)
+        } else {
+            String::new()
+        }
+    );
+    Ok(measure)
+}
+
+/// The connection count from `s_time`'s `N connections in Xs; ...` line, and the share of
+/// its progress marks that say the session was resumed (`r`; a full handshake prints the
+/// protocol's digit, or `*`).
+fn parse_s_time(text: &str) -> Option<(u64, f64)> {
+    let line = text.lines().rev().find(|l| l.contains(" connections in ") && l.contains(';'))?;
+    let count: u64 = line.split_whitespace().next()?.parse().ok()?;
+    let marks: String =
+        text.lines().filter(|l| !l.is_empty() && l.chars().all(|c| "r123*t".contains(c))).collect();
+    let resumed = marks.chars().filter(|c| *c == 'r').count();
+    let share =
+        if marks.is_empty() { 0.0 } else { to_f64(resumed as u64) / to_f64(marks.len() as u64) };
+    Some((count, share))
+}
+
+fn report(samples: &[Vec<[Measure; 4]>], opts: &Opts) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## cargo xtask bench tls: medians of {} round(s), {} s per load, clients on core 1, server on core 0\n",
+        opts.rounds, opts.secs
+    );
+    let _ = writeln!(
+        out,
+        "| server | keep-alive req/s | µs/req | new conns/s (wrk -c64) | µs/conn | sequential handshakes/s | µs/conn | resumed/s | µs/conn | resumed |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let med = |i: usize, col: usize, f: fn(&Measure) -> f64| {
+        median(samples[i].iter().map(|r| f(&r[col])).collect())
+    };
+    for (i, name) in SERVERS.iter().enumerate() {
+        let _ = write!(out, "| {name} ");
+        for col in 0..LOADS.len() {
+            let _ = write!(
+                out,
+                "| {:.0} | {:.1} ",
+                med(i, col, |m| m.per_sec),
+                med(i, col, |m| m.cpu_us_each)
+            );
+        }
+        let _ = writeln!(out, "| {:.0}% |", med(i, 3, |m| m.resumed) * 100.0);
+    }
+    out.push('\n');
+    for (col, load) in LOADS.into_iter().enumerate() {
+        ratio(
+            &mut out,
+            &format!("tandem ÷ hyper, {} per second", load.name()),
+            Some(med(0, col, |m| m.per_sec)),
+            Some(med(1, col, |m| m.per_sec)),
+            Target::AtLeast(1.0),
+        );
+        ratio(
+            &mut out,
+            &format!("tandem ÷ hyper, {} server µs each", load.name()),
+            Some(med(0, col, |m| m.cpu_us_each)),
+            Some(med(1, col, |m| m.cpu_us_each)),
+            Target::AtMost(1.0),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse, parse_s_time};
+
+    use crate::test_args as args;
+
+    #[test]
+    fn options() {
+        let o = parse(&[]).unwrap();
+        assert_eq!((o.secs, o.rounds), (5, 3));
+        let o = parse(&args(&["--secs=2", "--rounds", "1"])).unwrap();
+        assert_eq!((o.secs, o.rounds), (2, 1));
+        assert!(parse(&args(&["--only", "nginx"])).is_err());
+    }
+
+    #[test]
+    fn s_time_report() {
+        let text = "Collecting connection statistics for 5 seconds\n\
+                    rrrrrrrr3\n\
+                    rr\n\n\
+                    812 connections in 1.37s; 592.70 connections/user sec, bytes read 113680\n\
+                    812 connections in 6 real seconds, 140 bytes read per connection\n";
+        let (count, share) = parse_s_time(text).unwrap();
+        assert_eq!(count, 812);
+        assert!((share - 10.0 / 11.0).abs() < 1e-9, "{share}");
+        assert_eq!(parse_s_time("nothing"), None);
+    }
+}
