@@ -44,9 +44,10 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) expect_continue: Option<Duration>,
 }
 
-/// Sends `req` and reads its final response head. A request that fails on a pooled
-/// connection before any byte of response arrives is sent once more: the server may have
-/// closed the idle connection as we picked it up, and the request never reached it.
+/// Sends `req` and reads its final response head. An idempotent request that fails on a
+/// pooled connection before any byte of response arrives is sent once more: the server may
+/// have closed the idle connection as we picked it up (RFC 9112 §9.3.1). Any other method
+/// is not, as aiohttp's rule: the server may have acted on it before the connection broke.
 pub(crate) async fn send(
     connector: &Connector,
     req: &Outgoing<'_>,
@@ -135,7 +136,7 @@ pub(crate) async fn send(
             }
             Err(Failure { error, retryable }) => {
                 // A streamed body has been read, so it cannot be sent again.
-                if retryable && reused && !retried && !streamed {
+                if retryable && reused && !retried && !streamed && is_idempotent(req.method) {
                     tracing::debug!(%error, "pooled connection failed before a response; retrying");
                     retried = true;
                     continue;
@@ -144,6 +145,15 @@ pub(crate) async fn send(
             }
         }
     }
+}
+
+/// RFC 9110 §9.2.2's idempotent methods: sending one twice has the effect of sending it
+/// once (aiohttp's list for its one retry on a stale connection).
+pub(crate) fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
 struct Failure {

@@ -192,6 +192,36 @@ async fn stale_pooled_connection_is_retried_once() {
     assert_eq!(server.connections(), 2);
 }
 
+/// The server reads the second request on a kept-alive connection and closes without an
+/// answer, as one whose keep-alive timer fired just then: the request may or may not have
+/// been acted on. A GET is sent again on a new connection; a POST is not (it could pay
+/// twice), and fails as disconnected, as aiohttp's client does.
+#[tokio::test]
+async fn a_stale_pooled_connection_is_retried_only_for_idempotent_methods() {
+    let server = RawServer::start(|mut stream, index| async move {
+        let mut n = 0;
+        while read_request(&mut stream).await.is_some() {
+            n += 1;
+            if index % 2 == 0 && n == 2 {
+                return;
+            }
+            write(&mut stream, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+        }
+    })
+    .await;
+    let s = session();
+    assert_eq!(body_of(&server.url("/"), &s).await, "ok");
+    assert_eq!(body_of(&server.url("/"), &s).await, "ok", "the GET was sent again");
+    assert_eq!(server.connections(), 2);
+    // Connection 1 is pooled now, but it is an odd one, which answers always: open a third.
+    drop(s);
+    let s = session();
+    assert_eq!(body_of(&server.url("/"), &s).await, "ok");
+    let e = within(s.post(&server.url("/")).body("pay").send()).await.unwrap_err();
+    assert!(e.is_disconnected(), "{e}");
+    assert_eq!(server.connections(), 3, "the POST was not sent again");
+}
+
 #[tokio::test]
 async fn a_new_connection_closed_without_answer_is_disconnected() {
     let server = RawServer::start(|mut stream, _| async move {
