@@ -59,6 +59,10 @@ fn steps() -> Vec<Step> {
                     .env("RUSTDOCFLAGS", "-D rustdoc::broken-intra-doc-links -D warnings"),
             ),
         },
+        // Every published crate packages and builds from its package alone: no doc test or
+        // include_str! reaches outside its folder, and each crate's dependencies on the others
+        // resolve among the packages being made.
+        Step { name: "package", action: Action::Func(package) },
         // Benches rot silently when nobody runs them; building them is cheap.
         Step { name: "bench (build only)", action: cargo(&["bench", "--workspace", "--no-run"]) },
         // fuzz/ is its own workspace (cargo-fuzz's layout), so `--workspace`
@@ -86,6 +90,50 @@ fn lean_builds() -> Result {
             .run()?;
     }
     Ok(())
+}
+
+/// `cargo package` for every crate under `crates/` (the published ones; a crate's folder is
+/// its package's name), together, so that the unpublished crates' packages stand in for
+/// crates.io, and verified (each is built from its `.crate`).
+fn package() -> Result {
+    let mut packages = Vec::new();
+    for entry in std::fs::read_dir("crates").map_err(|e| format!("read crates/: {e}"))? {
+        let path = entry.map_err(|e| format!("read crates/: {e}"))?.path();
+        if path.join("Cargo.toml").exists()
+            && let Some(name) = path.file_name().and_then(|n| n.to_str())
+        {
+            packages.push(name.to_owned());
+        }
+    }
+    packages.sort();
+    // Cargo unpacks the packages it verifies into `$CARGO_HOME/registry/src/-HASH/NAME-VERSION`
+    // and reuses that copy on the next run at the same version, so a later run would build a
+    // crate against its dependencies as an earlier run packaged them. Remove our copies first.
+    let cargo_home = std::env::var_os("CARGO_HOME").map(std::path::PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".cargo"))
+    });
+    if let Some(src) = cargo_home.map(|home| home.join("registry").join("src"))
+        && let Ok(registries) = std::fs::read_dir(&src)
+    {
+        for registry in registries.flatten() {
+            // Overlay registries of local packages are the ones named `-HASH`.
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            for unpacked in std::fs::read_dir(registry.path()).into_iter().flatten().flatten() {
+                let name = unpacked.file_name().to_string_lossy().into_owned();
+                if packages.iter().any(|p| name.starts_with(&format!("{p}-"))) {
+                    std::fs::remove_dir_all(unpacked.path())
+                        .map_err(|e| format!("remove {}: {e}", unpacked.path().display()))?;
+                }
+            }
+        }
+    }
+    let mut cmd = Cmd::cargo().args(["package", "--allow-dirty"]);
+    for name in &packages {
+        cmd = cmd.args(["-p", name]);
+    }
+    cmd.run()
 }
 
 pub(crate) fn run() -> Result {

@@ -246,10 +246,10 @@ impl Browser {
         let deadline = Instant::now() + STEP_TIMEOUT;
         while Instant::now() < deadline {
             // Mid-navigation the old document may be gone: an exception is "not yet".
-            if let Ok(text) = self.eval(&probe) {
-                if let Some(text) = text.strip_prefix('=') {
-                    return Ok(text.split_whitespace().collect::<Vec<_>>().join(" "));
-                }
+            if let Ok(text) = self.eval(&probe)
+                && let Some(text) = text.strip_prefix('=')
+            {
+                return Ok(text.split_whitespace().collect::<Vec<_>>().join(" "));
             }
             std::thread::sleep(POLL_INTERVAL);
         }

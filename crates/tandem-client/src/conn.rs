@@ -390,11 +390,12 @@ impl RawBody {
 
     fn finish(&mut self) {
         self.done = true;
-        if let Some(mut conn) = self.conn.take() {
-            if self.keep_alive && self.buf.is_empty() {
-                conn.set_read_buf(std::mem::take(&mut self.buf));
-                conn.release();
-            }
+        if let Some(mut conn) = self.conn.take()
+            && self.keep_alive
+            && self.buf.is_empty()
+        {
+            conn.set_read_buf(std::mem::take(&mut self.buf));
+            conn.release();
         }
         self.buf = BytesMut::new();
     }

@@ -137,3 +137,8 @@ mod tests {
         let _ = response_is_send;
     }
 }
+
+/// README.md's example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -143,10 +143,10 @@ impl RequestBuilder {
     }
 
     fn with(mut self, f: impl FnOnce(&mut RequestSpec) -> Result<(), Error>) -> Self {
-        if let Ok(spec) = &mut self.spec {
-            if let Err(e) = f(spec) {
-                self.spec = Err(e.with_url(&spec.url));
-            }
+        if let Ok(spec) = &mut self.spec
+            && let Err(e) = f(spec)
+        {
+            self.spec = Err(e.with_url(&spec.url));
         }
         self
     }

@@ -126,10 +126,10 @@ impl LastUrl {
     }
 
     fn origin(&self, url: &Arc<Url>) -> Result<Origin, Error> {
-        if let Ok(last) = self.0.lock() {
-            if let Some((_, _, origin)) = last.as_ref().filter(|(_, u, _)| Arc::ptr_eq(u, url)) {
-                return Ok(origin.clone());
-            }
+        if let Ok(last) = self.0.lock()
+            && let Some((_, _, origin)) = last.as_ref().filter(|(_, u, _)| Arc::ptr_eq(u, url))
+        {
+            return Ok(origin.clone());
         }
         origin_of(url)
     }

@@ -62,10 +62,8 @@ pub(crate) fn request_fields(
     let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
     let cookies = inner.jar.header_for(url);
     let reusable = headers.is_empty() && cookies.is_none() && proxy_authorization.is_none();
-    if reusable {
-        if let Some(hit) = inner.fields_cache.get(host, content_type) {
-            return Ok(hit);
-        }
+    if reusable && let Some(hit) = inner.fields_cache.get(host, content_type) {
+        return Ok(hit);
     }
     let mut map = wire_headers(inner, host, headers, content_type, cookies)?;
     if let Some(value) = proxy_authorization {
@@ -119,10 +117,10 @@ fn wire_headers(
             out.insert(name, HeaderValue::from_static(value));
         }
     }
-    if let Some(ct) = content_type {
-        if !out.contains_key(header::CONTENT_TYPE) {
-            out.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-        }
+    if let Some(ct) = content_type
+        && !out.contains_key(header::CONTENT_TYPE)
+    {
+        out.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     if let Some(cookies) = cookies {
         match out.get(header::COOKIE).map(|v| v.as_bytes().to_vec()) {

@@ -166,10 +166,10 @@ impl Resolver {
         match answer {
             Ok((addrs, _)) => Ok(Arc::clone(addrs)),
             Err(e) => {
-                if let Some(mut cache) = self.cache() {
-                    if cache.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight)) {
-                        cache.remove(&key);
-                    }
+                if let Some(mut cache) = self.cache()
+                    && cache.get(&key).is_some_and(|f| Arc::ptr_eq(f, &flight))
+                {
+                    cache.remove(&key);
                 }
                 Err(dns_error(io::Error::new(e.kind(), e.to_string())))
             }

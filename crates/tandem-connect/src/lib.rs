@@ -98,3 +98,8 @@ pub use tcp::{AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use tls::TlsConfig;
 #[cfg(feature = "tls")]
 pub use tls::{Fingerprint, TlsConfigBuilder};
+
+/// README.md's example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

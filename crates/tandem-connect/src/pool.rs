@@ -198,10 +198,8 @@ impl Pool {
                 Some(s) => Some(slot(Arc::clone(s), &mut queued, key, events).await?),
                 None => None,
             };
-            if queued {
-                if let Some(ev) = events {
-                    ev.queued_end(&key.origin);
-                }
+            if queued && let Some(ev) = events {
+                ev.queued_end(&key.origin);
             }
             Ok::<_, Error>((host, all))
         };

@@ -99,10 +99,10 @@ impl ProxyEnv {
 
 /// `host:port`, `[v6]:port` or a bare name.
 fn split_port(entry: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = entry.strip_prefix('[') {
-        if let Some((ip, after)) = rest.split_once(']') {
-            return (ip, after.strip_prefix(':').and_then(|p| p.parse().ok()));
-        }
+    if let Some(rest) = entry.strip_prefix('[')
+        && let Some((ip, after)) = rest.split_once(']')
+    {
+        return (ip, after.strip_prefix(':').and_then(|p| p.parse().ok()));
     }
     match entry.rsplit_once(':') {
         // One colon: a port. More: a bare IPv6 address.

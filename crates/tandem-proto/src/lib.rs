@@ -75,3 +75,8 @@ pub use limits::{
     DEFAULT_MAX_CHUNK_EXTENSIONS_SIZE, DEFAULT_MAX_FIELD_SIZE, DEFAULT_MAX_HEAD_SIZE,
     DEFAULT_MAX_HEADERS, DEFAULT_MAX_LINE_SIZE, DEFAULT_MAX_TRAILER_SIZE, Limits,
 };
+
+/// README.md's example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

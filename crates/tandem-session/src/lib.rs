@@ -51,3 +51,8 @@ pub use middleware::{
 pub use redis_storage::{DEFAULT_KEY_PREFIX, DEFAULT_TTL, RedisStorage};
 pub use session::Session;
 pub use storage::{Storage, StorageFuture, Stored};
+
+/// README.md's example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -46,3 +46,8 @@ mod render;
 
 pub use error::Error;
 pub use render::{Loader, Templates, render_string, render_template, setup, template};
+
+/// README.md's example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

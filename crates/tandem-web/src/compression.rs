@@ -324,13 +324,13 @@ pub(crate) async fn apply(
     headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
     // The encoded bytes differ from the identity ones, so a strong validator no longer
     // holds for them (RFC 9110 §8.8.1); nginx weakens it the same way.
-    if let Some(etag) = headers.get(header::ETAG) {
-        if etag.as_bytes().starts_with(b"\"") {
-            let mut weak = b"W/".to_vec();
-            weak.extend_from_slice(etag.as_bytes());
-            if let Ok(weak) = HeaderValue::from_bytes(&weak) {
-                headers.insert(header::ETAG, weak);
-            }
+    if let Some(etag) = headers.get(header::ETAG)
+        && etag.as_bytes().starts_with(b"\"")
+    {
+        let mut weak = b"W/".to_vec();
+        weak.extend_from_slice(etag.as_bytes());
+        if let Ok(weak) = HeaderValue::from_bytes(&weak) {
+            headers.insert(header::ETAG, weak);
         }
     }
 }

@@ -252,10 +252,10 @@ fn preconditions(req: &Request, etag: &str, modified: Option<SystemTime>) -> Pre
         if !etag_matches(if_match, etag, false) {
             return Precondition::Failed;
         }
-    } else if let Some(since) = req.header("if-unmodified-since").and_then(parse_date) {
-        if modified.is_some_and(|m| m > since) {
-            return Precondition::Failed;
-        }
+    } else if let Some(since) = req.header("if-unmodified-since").and_then(parse_date)
+        && modified.is_some_and(|m| m > since)
+    {
+        return Precondition::Failed;
     }
     let unchanged = if let Some(if_none_match) = req.header("if-none-match") {
         etag_matches(if_none_match, etag, true)

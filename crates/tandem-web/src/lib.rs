@@ -101,3 +101,8 @@ pub use server::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
 pub use service::ServiceBody;
 pub use static_files::StaticOptions;
 pub use upgrade::Upgraded;
+
+/// README.md's example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

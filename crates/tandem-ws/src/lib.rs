@@ -50,3 +50,8 @@ pub use message::Message;
 pub use send::WsSender;
 pub use server::WebSocketResponse;
 pub use socket::{DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, WebSocket};
+
+/// README.md's example, compiled as a doc test so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

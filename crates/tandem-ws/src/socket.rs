@@ -399,28 +399,28 @@ impl Reader {
         if self.pong_deadline.is_some_and(|at| at <= now) {
             return Some(self.fail(Error::heartbeat_lost()).await);
         }
-        if let State::Closing(at) = self.state {
-            if at <= now {
-                self.set_closed();
-                self.sender.shutdown().await;
-                return Some(Message::Closed);
-            }
+        if let State::Closing(at) = self.state
+            && at <= now
+        {
+            self.set_closed();
+            self.sender.shutdown().await;
+            return Some(Message::Closed);
         }
         if receive_deadline.is_some_and(|at| at <= now) {
             return Some(Message::Error(Error::timeout("no message within receive_timeout")));
         }
-        if let (Some(at), Some(every)) = (self.next_ping, self.options.heartbeat) {
-            if at <= now {
-                let deadline = now + every / 2;
-                self.next_ping = Some(now + every);
-                self.pong_deadline = Some(deadline);
-                // A peer that stopped reading leaves the ping stuck behind full buffers:
-                // that is a lost heartbeat too.
-                match tokio::time::timeout_at(deadline, self.sender.ping(b"")).await {
-                    Err(_) => return Some(self.fail(Error::heartbeat_lost()).await),
-                    Ok(Err(e)) if !e.is_closed() => return Some(self.fail(e).await),
-                    Ok(_) => {}
-                }
+        if let (Some(at), Some(every)) = (self.next_ping, self.options.heartbeat)
+            && at <= now
+        {
+            let deadline = now + every / 2;
+            self.next_ping = Some(now + every);
+            self.pong_deadline = Some(deadline);
+            // A peer that stopped reading leaves the ping stuck behind full buffers:
+            // that is a lost heartbeat too.
+            match tokio::time::timeout_at(deadline, self.sender.ping(b"")).await {
+                Err(_) => return Some(self.fail(Error::heartbeat_lost()).await),
+                Ok(Err(e)) if !e.is_closed() => return Some(self.fail(e).await),
+                Ok(_) => {}
             }
         }
         None

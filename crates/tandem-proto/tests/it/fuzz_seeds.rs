@@ -41,10 +41,10 @@ fn expected() -> BTreeMap<&'static str, BTreeMap<String, Vec<u8>>> {
         let name = slug(&case.name, &requests);
         requests.insert(name.clone(), case.input.clone());
         let lower = String::from_utf8_lossy(&case.input).to_ascii_lowercase();
-        if lower.contains("transfer-encoding: chunked") {
-            if let Some(at) = case.input.windows(4).position(|w| w == b"\r\n\r\n") {
-                chunked.insert(name, case.input[at + 4..].to_vec());
-            }
+        if lower.contains("transfer-encoding: chunked")
+            && let Some(at) = case.input.windows(4).position(|w| w == b"\r\n\r\n")
+        {
+            chunked.insert(name, case.input[at + 4..].to_vec());
         }
     }
     BTreeMap::from([("parse_request", requests), ("chunked", chunked)])

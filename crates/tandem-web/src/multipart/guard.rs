@@ -72,10 +72,10 @@ impl Guard {
     /// Checks the next chunk of the body.
     pub(crate) fn check(&mut self, chunk: &[u8]) -> Result<(), HttpError> {
         self.total += chunk.len() as u64;
-        if let Some(limit) = self.limit {
-            if self.total > limit as u64 {
-                return Err(HttpError::payload_too_large(limit, None));
-            }
+        if let Some(limit) = self.limit
+            && self.total > limit as u64
+        {
+            return Err(HttpError::payload_too_large(limit, None));
         }
         let mut rest = chunk;
         while !rest.is_empty() {

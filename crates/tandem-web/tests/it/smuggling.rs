@@ -857,14 +857,14 @@ fn check(case: &Case, exchange: &Exchange, secret_runs: usize) -> Vec<String> {
             if finals.len() != *responses || finals.iter().any(|r| r.status != 200) {
                 fail(format!("not {responses} responses, all 200"));
             }
-            if let Some((body, first)) = body.as_ref().zip(finals.first()) {
-                if first.body != *body {
-                    fail(format!(
-                        "the first body is {} bytes, not the {} expected",
-                        first.body.len(),
-                        body.len()
-                    ));
-                }
+            if let Some((body, first)) = body.as_ref().zip(finals.first())
+                && first.body != *body
+            {
+                fail(format!(
+                    "the first body is {} bytes, not the {} expected",
+                    first.body.len(),
+                    body.len()
+                ));
             }
             if finals.last().is_some_and(|r| r.body != b"secret") {
                 fail("the last response is not the appended request's".into());
