@@ -174,11 +174,25 @@ pub use http;
 #[doc(inline)]
 pub use tandem_proto as proto;
 
-/// The HTTP client: aiohttp's `ClientSession` and friends (`tandem-client`).
+/// The HTTP client: aiohttp's `ClientSession` and friends (`tandem-client`), named one by
+/// one rather than by glob, so that what `tandem-client` adds is a choice here too.
 #[cfg(feature = "client")]
 pub mod client {
     #[doc(inline)]
-    pub use tandem_client::*;
+    pub use tandem_client::{
+        Body, BoxError, ClientResponse, ClientSession, ClientSessionBuilder, ClientTimeout,
+        Connector, ConnectorBuilder, Content, CookieJar, Error, FormData, Origin, Phase, Proxy,
+        RequestBuilder, RequestInfo, ResponseInfo, Scheme, TlsConfig, Trace, USER_AGENT, Upgraded,
+        parse_proxy_url,
+    };
+    /// The client's defaults, each with the setting that changes it.
+    pub mod defaults {
+        #[doc(inline)]
+        pub use tandem_client::{
+            DEFAULT_EXPECT_CONTINUE_TIMEOUT, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_MAX_LINE_SIZE,
+            DEFAULT_MAX_REDIRECTS, DEFAULT_ZSTD_WINDOW_LOG_MAX,
+        };
+    }
 }
 
 #[cfg(feature = "client")]
@@ -191,11 +205,30 @@ pub use tandem_client::ClientSession;
 #[doc(inline)]
 pub use tandem_connect as connect;
 
-/// The web server: aiohttp's `web` module (`tandem-web`).
+/// The web server: aiohttp's `web` module (`tandem-web`), named one by one rather than by
+/// glob, so that what `tandem-web` adds is a choice here too.
 #[cfg(feature = "server")]
 pub mod web {
     #[doc(inline)]
-    pub use tandem_web::*;
+    pub use tandem_web::{
+        App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, Error,
+        FileField, FileResponse, Form, FormValue, Handler, HttpError, IntoResponse, Middleware,
+        MultipartReader, Next, Part, Payload, Request, Response, RouteRef, RouteTable, RunOptions,
+        ServerConfig, ServiceBody, StaticOptions, TlsInfo, Upgraded, file_response, json_response,
+        run_app,
+    };
+    #[cfg(feature = "tls")]
+    #[doc(inline)]
+    pub use tandem_web::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
+    /// The server's defaults and limits, each with the setting that changes it.
+    pub mod defaults {
+        #[doc(inline)]
+        pub use tandem_web::{
+            DEFAULT_BODY_TIMEOUT, DEFAULT_CLIENT_MAX_SIZE, DEFAULT_FILE_CHUNK_SIZE,
+            DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_SEND_TIMEOUT,
+            DEFAULT_SHUTDOWN_TIMEOUT, MAX_BOUNDARY_LEN, MAX_DRAIN, MAX_PART_HEAD, SPARE_BUFFERS,
+        };
+    }
 }
 
 /// WebSockets on both sides (`tandem-ws`).

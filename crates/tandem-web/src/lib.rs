@@ -93,8 +93,8 @@ pub use request::Request;
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use server::{
     AppRunner, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
-    DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, FLUSH_BYTES, MAX_DRAIN,
-    MAX_PIPELINED_RESPONSES, RunOptions, SPARE_BUFFERS, ServerConfig, TlsInfo, run_app,
+    DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_DRAIN, RunOptions, SPARE_BUFFERS,
+    ServerConfig, TlsInfo, run_app,
 };
 #[cfg(feature = "tls")]
 pub use server::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};

@@ -40,11 +40,12 @@ use crate::{
     upgrade::{OnUpgrade, Upgraded},
 };
 
-/// Responses gathered before a flush when requests are pipelined (actix-web allows 16).
-pub const MAX_PIPELINED_RESPONSES: usize = 16;
+/// Responses gathered before a flush when requests are pipelined (actix-web allows 16). A
+/// tuning constant of the connection loop, not a setting: private.
+const MAX_PIPELINED_RESPONSES: usize = 16;
 
-/// Bytes of gathered responses that force a flush.
-pub const FLUSH_BYTES: usize = 64 * 1024;
+/// Bytes of gathered responses that force a flush (a tuning constant, private).
+const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Unread request body a connection reads and discards after the handler returns, before it
 /// gives up and closes instead.

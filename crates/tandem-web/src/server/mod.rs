@@ -17,7 +17,7 @@ use tokio::{
 };
 use tokio_util::task::TaskTracker;
 
-pub use conn::{FLUSH_BYTES, MAX_DRAIN, MAX_PIPELINED_RESPONSES, SPARE_BUFFERS};
+pub use conn::{MAX_DRAIN, SPARE_BUFFERS};
 #[cfg(feature = "tls")]
 pub use tls::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
 pub use tls_info::TlsInfo;
@@ -52,8 +52,11 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// read: 60 s, as nginx's `send_timeout`. Past it the connection closes.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Per-connection settings.
+/// Per-connection settings: [`ServerConfig::default`], then a `with_*` method for each
+/// setting to change. Its fields are public to read; new ones may come in a minor release, so
+/// it is built through the methods rather than with a struct literal.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Idle keep-alive timeout ([`DEFAULT_KEEPALIVE_TIMEOUT`]).
     pub keepalive_timeout: Duration,
@@ -87,6 +90,41 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// Sets [`keepalive_timeout`](Self::keepalive_timeout).
+    #[must_use]
+    pub fn with_keepalive_timeout(mut self, timeout: Duration) -> Self {
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Sets [`head_timeout`](Self::head_timeout).
+    #[must_use]
+    pub fn with_head_timeout(mut self, timeout: Duration) -> Self {
+        self.head_timeout = timeout;
+        self
+    }
+
+    /// Sets [`limits`](Self::limits).
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`shutdown_timeout`](Self::shutdown_timeout).
+    #[must_use]
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Sets [`spare_buffers`](Self::spare_buffers).
+    #[must_use]
+    pub fn with_spare_buffers(mut self, buffers: usize) -> Self {
+        self.spare_buffers = buffers;
+        self
+    }
+
     /// Sets [`body_timeout`](Self::body_timeout).
     #[must_use]
     pub fn with_body_timeout(mut self, timeout: Duration) -> Self {

@@ -585,7 +585,7 @@ async fn a_stalled_handshake_is_cut_off_by_the_head_timeout() {
     let ca = Ca::new("test CA");
     let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
     // The keep-alive timeout stays long: only the head timeout can end these.
-    let config = ServerConfig { head_timeout: HEAD_TIMEOUT, ..ServerConfig::default() };
+    let config = ServerConfig::default().with_head_timeout(HEAD_TIMEOUT);
     let server = TlsServer::start_with(&tls, config).await;
     // One says nothing; one starts a ClientHello record (handshake, TLS 1.0 record version,
     // 512 bytes to come) and stops.

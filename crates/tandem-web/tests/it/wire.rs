@@ -29,11 +29,9 @@ fn app(secret: &Counter) -> Application {
 }
 
 fn short_timeouts() -> ServerConfig {
-    ServerConfig {
-        head_timeout: Duration::from_millis(200),
-        keepalive_timeout: Duration::from_millis(200),
-        ..ServerConfig::default()
-    }
+    ServerConfig::default()
+        .with_head_timeout(Duration::from_millis(200))
+        .with_keepalive_timeout(Duration::from_millis(200))
 }
 
 #[tokio::test]
