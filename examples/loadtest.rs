@@ -284,7 +284,7 @@ async fn tick(bar: ProgressBar, load: Arc<Load>, start: Instant) {
 pub(crate) fn run(args: Args) -> Result<(Report, Duration), Error> {
     let mut builder = ClientSession::builder()
         .connector(Connector::builder().limit(args.connections).build())
-        .timeout(ClientTimeout { total: Some(args.timeout), ..ClientTimeout::NONE });
+        .timeout(ClientTimeout::NONE.with_total(args.timeout));
     for (name, value) in &args.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }

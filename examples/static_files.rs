@@ -16,7 +16,7 @@ pub(crate) fn app(root: &Path) -> Result<Application, tandem_http::web::Error> {
     app.add_get("/", |_req: Request| async {
         Response::html(r#"<a href="/static/">the files</a>"#)
     });
-    let options = StaticOptions { show_index: true, ..StaticOptions::default() };
+    let options = StaticOptions::default().with_show_index(true);
     app.add_static("/static", root, options)?.name("static");
     Ok(app)
 }

@@ -321,10 +321,10 @@ fuzz_target!(|input: &[u8]| {
             });
             let session = ClientSession::builder()
                 .connector(Connector::builder().unix_socket(&path).build())
-                .timeout(ClientTimeout {
-                    sock_read: Some(Duration::from_secs(5)),
-                    ..ClientTimeout::total(Duration::from_secs(30))
-                })
+                .timeout(
+                    ClientTimeout::total(Duration::from_secs(30))
+                        .with_sock_read(Duration::from_secs(5)),
+                )
                 .auto_decompress(decompress)
                 .max_decompressed_size(MAX_DECOMPRESSED)
                 .max_redirects(3)

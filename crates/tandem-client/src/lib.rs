@@ -15,7 +15,7 @@
 //! let session = ClientSession::builder()
 //!     .base_url("http://127.0.0.1:8080/api/")
 //!     .header("x-client", "docs")
-//!     .timeout(ClientTimeout { sock_read: Some(Duration::from_secs(5)), ..Default::default() })
+//!     .timeout(ClientTimeout::default().with_sock_read(Duration::from_secs(5)))
 //!     .build();
 //!
 //! // Query pairs are multi-valued and encoded as aiohttp encodes them.

@@ -14,8 +14,21 @@ use crate::error::{Error, Phase};
 
 /// aiohttp's `ClientTimeout`: each field `None` (or zero, as in aiohttp) means no limit.
 ///
-/// The default is aiohttp's: `total` 300 s and `sock_connect` 30 s.
+/// The default is aiohttp's: `total` 300 s and `sock_connect` 30 s. Start from
+/// `ClientTimeout::default()`, [`ClientTimeout::NONE`] or [`ClientTimeout::total`] and change
+/// a field with the `with_*` methods (non-exhaustive, so that a new phase is not a breaking
+/// change):
+///
+/// ```
+/// use std::time::Duration;
+/// use tandem_client::ClientTimeout;
+///
+/// let timeout = ClientTimeout::default().with_sock_read(Duration::from_secs(5));
+/// assert_eq!(timeout.sock_read, Some(Duration::from_secs(5)));
+/// assert_eq!(ClientTimeout::NONE.with_total(None), ClientTimeout::NONE);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientTimeout {
     /// The whole request: connecting, sending, and reading the response body to its end.
     pub total: Option<Duration>,
@@ -46,6 +59,34 @@ impl ClientTimeout {
     /// The default with `total` replaced.
     pub fn total(total: Duration) -> Self {
         ClientTimeout { total: Some(total), ..Self::default() }
+    }
+
+    /// Sets [`total`](Self::total) (`None`: no limit).
+    #[must_use]
+    pub fn with_total(mut self, total: impl Into<Option<Duration>>) -> Self {
+        self.total = total.into();
+        self
+    }
+
+    /// Sets [`connect`](Self::connect) (`None`: no limit).
+    #[must_use]
+    pub fn with_connect(mut self, connect: impl Into<Option<Duration>>) -> Self {
+        self.connect = connect.into();
+        self
+    }
+
+    /// Sets [`sock_connect`](Self::sock_connect) (`None`: no limit).
+    #[must_use]
+    pub fn with_sock_connect(mut self, sock_connect: impl Into<Option<Duration>>) -> Self {
+        self.sock_connect = sock_connect.into();
+        self
+    }
+
+    /// Sets [`sock_read`](Self::sock_read) (`None`: no limit).
+    #[must_use]
+    pub fn with_sock_read(mut self, sock_read: impl Into<Option<Duration>>) -> Self {
+        self.sock_read = sock_read.into();
+        self
     }
 }
 

@@ -44,8 +44,10 @@ pub const DEFAULT_TTL_DNS_CACHE: Duration = Duration::from_secs(10);
 /// aiohttp's `dns_cache_max_size`: at most 1000 cached hosts.
 pub const DEFAULT_DNS_CACHE_MAX_SIZE: usize = 1000;
 
-/// DNS cache counters, for tests and for the curious.
+/// DNS cache counters, for tests and for the curious (non-exhaustive: read its fields; new
+/// ones may come).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DnsStats {
     /// Lookups answered from the cache or by joining a lookup already in flight.
     pub hits: u64,

@@ -105,8 +105,9 @@ impl Hasher for KeyHasher {
 
 type Hosts = HashMap<PoolKey, Host, BuildHasherDefault<KeyHasher>>;
 
-/// A snapshot of the pool for one origin.
+/// A snapshot of the pool for one origin (non-exhaustive: read its fields; new ones may come).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolStats {
     /// Open connections waiting in the pool for reuse (not yet expired).
     pub idle: usize,

@@ -6,8 +6,7 @@ use std::{
 };
 
 use tandem_web::{
-    Application, BoxFuture, CookieOptions, HttpError, IntoResponse, Middleware, Next, Request,
-    Response,
+    Application, BoxFuture, CookieOptions, HttpError, Middleware, Next, Request, Response,
 };
 use tokio::sync::OnceCell;
 
@@ -21,12 +20,7 @@ pub const DEFAULT_COOKIE_NAME: &str = "TANDEM_SESSION";
 /// `Max-Age` (a browser-session cookie) and no `Secure`, which a deployment behind HTTPS
 /// should turn on.
 pub fn default_cookie_options() -> CookieOptions {
-    CookieOptions {
-        path: Some("/".to_owned()),
-        httponly: true,
-        samesite: Some("Lax".to_owned()),
-        ..CookieOptions::default()
-    }
+    CookieOptions::default().with_path("/").with_httponly(true).with_samesite("Lax")
 }
 
 /// The middleware that loads sessions on demand and saves them after the handler:
@@ -39,11 +33,7 @@ pub fn default_cookie_options() -> CookieOptions {
 ///
 /// let sessions = SessionMiddleware::new(CookieStorage::generate())
 ///     .cookie_name("polls_session")
-///     .cookie_options(CookieOptions {
-///         max_age: Some(3600),
-///         secure: true,
-///         ..default_cookie_options()
-///     });
+///     .cookie_options(default_cookie_options().with_max_age(3600).with_secure(true));
 /// let mut app = Application::new();
 /// app.middleware(sessions);
 /// ```

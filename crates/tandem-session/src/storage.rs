@@ -10,7 +10,11 @@ use crate::Error;
 pub type StorageFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
 /// A session as a storage keeps it: `aiohttp_session`'s `{"created": ..., "session": {...}}`.
+///
+/// Non-exhaustive, so that a new field is not a breaking change: a [`Storage`] of your own
+/// builds one with [`Stored::new`].
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Stored {
     /// The session id, for storages that keep sessions server-side; `None` in a cookie.
     pub identity: Option<String>,
@@ -18,6 +22,14 @@ pub struct Stored {
     pub created: u64,
     /// The session's values.
     pub data: Map<String, Value>,
+}
+
+impl Stored {
+    /// A session as stored: its id (if the storage keeps sessions server-side), when it was
+    /// created (seconds since the Unix epoch), and its values.
+    pub fn new(identity: Option<String>, created: u64, data: Map<String, Value>) -> Self {
+        Stored { identity, created, data }
+    }
 }
 
 /// Where sessions live: `aiohttp_session`'s `AbstractStorage`, without the cookie handling,

@@ -6,7 +6,16 @@ use http::HeaderValue;
 
 /// The attributes of a cookie set with [`crate::Response::set_cookie`], named as aiohttp's
 /// `set_cookie` arguments. `path` defaults to `/`, as in aiohttp.
+///
+/// Built from `CookieOptions::default()` with the `with_*` methods (non-exhaustive, so that a
+/// new attribute is not a breaking change):
+///
+/// ```
+/// let options = tandem_web::CookieOptions::default().with_max_age(3600).with_httponly(true);
+/// assert_eq!(options.max_age, Some(3600));
+/// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct CookieOptions {
     /// `Domain`.
     pub domain: Option<String>,
@@ -22,6 +31,57 @@ pub struct CookieOptions {
     pub httponly: bool,
     /// `SameSite`: `"Strict"`, `"Lax"` or `"None"`.
     pub samesite: Option<String>,
+}
+
+impl CookieOptions {
+    /// Sets [`domain`](Self::domain).
+    #[must_use]
+    pub fn with_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// Sets [`path`](Self::path).
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Sets [`max_age`](Self::max_age), in seconds; `None` removes it.
+    #[must_use]
+    pub fn with_max_age(mut self, seconds: impl Into<Option<i64>>) -> Self {
+        self.max_age = seconds.into();
+        self
+    }
+
+    /// Sets [`expires`](Self::expires); `None` removes it.
+    #[must_use]
+    pub fn with_expires(mut self, at: impl Into<Option<SystemTime>>) -> Self {
+        self.expires = at.into();
+        self
+    }
+
+    /// Sets [`secure`](Self::secure).
+    #[must_use]
+    pub fn with_secure(mut self, yes: bool) -> Self {
+        self.secure = yes;
+        self
+    }
+
+    /// Sets [`httponly`](Self::httponly).
+    #[must_use]
+    pub fn with_httponly(mut self, yes: bool) -> Self {
+        self.httponly = yes;
+        self
+    }
+
+    /// Sets [`samesite`](Self::samesite): `"Strict"`, `"Lax"` or `"None"`.
+    #[must_use]
+    pub fn with_samesite(mut self, samesite: impl Into<String>) -> Self {
+        self.samesite = Some(samesite.into());
+        self
+    }
 }
 
 pub(crate) fn set_cookie_header(

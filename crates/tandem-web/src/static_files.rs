@@ -30,8 +30,10 @@ use crate::{Error, HttpError, Request, file_response::FileResponse, response::Re
 const NAME_ENCODE: &AsciiSet =
     &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-/// Options for [`crate::Application::add_static`].
+/// Options for [`crate::Application::add_static`]: `StaticOptions::default()`, then the
+/// `with_*` methods. Non-exhaustive, so that a new option is not a breaking change.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct StaticOptions {
     /// List a directory's entries as HTML (aiohttp's `show_index`). Without it a directory
     /// is 403, as in aiohttp.
@@ -40,6 +42,22 @@ pub struct StaticOptions {
     /// `break_symlink_sandbox`). The URL still cannot climb out of the root; only links
     /// placed in it by whoever owns the directory can.
     pub follow_symlinks: bool,
+}
+
+impl StaticOptions {
+    /// Sets [`show_index`](Self::show_index).
+    #[must_use]
+    pub fn with_show_index(mut self, yes: bool) -> Self {
+        self.show_index = yes;
+        self
+    }
+
+    /// Sets [`follow_symlinks`](Self::follow_symlinks).
+    #[must_use]
+    pub fn with_follow_symlinks(mut self, yes: bool) -> Self {
+        self.follow_symlinks = yes;
+        self
+    }
 }
 
 /// A directory served under a URL prefix.

@@ -64,11 +64,9 @@ pub async fn sessions(config: &config::Session) -> Result<SessionMiddleware, Str
             SessionMiddleware::new(storage)
         }
     };
-    let options = CookieOptions {
-        max_age: (config.max_age_secs > 0).then_some(config.max_age_secs),
-        secure: config.secure,
-        ..default_cookie_options()
-    };
+    let options = default_cookie_options()
+        .with_max_age((config.max_age_secs > 0).then_some(config.max_age_secs))
+        .with_secure(config.secure);
     Ok(middleware.cookie_name(&config.cookie_name).cookie_options(options))
 }
 

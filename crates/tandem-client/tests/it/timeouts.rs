@@ -19,10 +19,7 @@ async fn silent() -> RawServer {
 async fn sock_read_and_total() {
     let server = silent().await;
     let s = ClientSession::builder()
-        .timeout(ClientTimeout {
-            sock_read: Some(Duration::from_millis(200)),
-            ..ClientTimeout::default()
-        })
+        .timeout(ClientTimeout::default().with_sock_read(Duration::from_millis(200)))
         .build();
     let e = within(s.get(&server.url("/")).send()).await.unwrap_err();
     assert!(e.is_timeout(), "{e}");
@@ -63,10 +60,7 @@ async fn connect_covers_waiting_for_a_pool_slot() {
     .await;
     let s = ClientSession::builder()
         .connector(tandem_client::Connector::builder().limit(1).build())
-        .timeout(ClientTimeout {
-            connect: Some(Duration::from_millis(200)),
-            ..ClientTimeout::default()
-        })
+        .timeout(ClientTimeout::default().with_connect(Duration::from_millis(200)))
         .build();
     let held = within(s.get(&server.url("/")).send()).await.unwrap();
     let e = within(s.get(&server.url("/")).send()).await.unwrap_err();
@@ -94,10 +88,7 @@ async fn sock_connect_names_its_phase() {
     let (addr, _listener, _filler) = black_hole().await;
     let url = format!("http://{addr}/");
     let s = ClientSession::builder()
-        .timeout(ClientTimeout {
-            sock_connect: Some(Duration::from_millis(100)),
-            ..ClientTimeout::default()
-        })
+        .timeout(ClientTimeout::default().with_sock_connect(Duration::from_millis(100)))
         .build();
     let e = within(s.get(&url).send()).await.unwrap_err();
     assert!(e.is_timeout(), "{e}");
@@ -106,10 +97,7 @@ async fn sock_connect_names_its_phase() {
     // itself: so it was the phase's own clock that ended the first one.
     let e = within(
         s.get(&url)
-            .timeout(ClientTimeout {
-                sock_connect: None,
-                ..ClientTimeout::total(Duration::from_millis(100))
-            })
+            .timeout(ClientTimeout::total(Duration::from_millis(100)).with_sock_connect(None))
             .send(),
     )
     .await

@@ -42,12 +42,8 @@ async fn default_cookie_is_httponly_lax_and_a_browser_session_cookie() {
 
 #[tokio::test]
 async fn cookie_attributes_are_configurable() {
-    let options = CookieOptions {
-        max_age: Some(600),
-        secure: true,
-        samesite: Some("Strict".into()),
-        ..default_cookie_options()
-    };
+    let options =
+        default_cookie_options().with_max_age(600).with_secure(true).with_samesite("Strict");
     let server = Server::start(app(middleware().cookie_name("sid").cookie_options(options))).await;
     // A bare client: the cookie is Secure, so a jar would rightly not send it over http.
     let (set_cookie, _) = get(&bare_client(), &server.url("/count")).await;
@@ -122,12 +118,12 @@ async fn login_renews_and_logout_deletes_the_cookie() {
 #[tokio::test]
 async fn a_session_older_than_max_age_starts_afresh() {
     // A cookie from a storage with the same key, created long ago, replayed later.
-    let options = CookieOptions { max_age: Some(60), ..default_cookie_options() };
+    let options = default_cookie_options().with_max_age(60);
     let server = Server::start(app(middleware().cookie_options(options))).await;
     let storage = CookieStorage::new(SECRET).unwrap();
     let mut data = serde_json::Map::new();
     data.insert("n".into(), 41.into());
-    let old = tandem_session::Stored { identity: None, created: 1_000, data };
+    let old = tandem_session::Stored::new(None, 1_000, data);
     let value = tandem_session::Storage::save(&storage, &old).await.unwrap();
     let cookie = format!("{DEFAULT_COOKIE_NAME}={value}");
     let (_, body) = get_with(&bare_client(), &server.url("/count"), Some(&cookie)).await;

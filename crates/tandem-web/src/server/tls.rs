@@ -360,7 +360,11 @@ pub(super) async fn accept_loop(
         let (tls, app, config, shutdown) =
             (tls.clone(), app.clone(), Arc::clone(&config), shutdown.clone());
         let token = hold.as_ref().map(TaskTracker::token);
-        tracker.spawn(async move {
+        // Boxed: the task's future holds a handshake's and then a connection's whole state
+        // (several KiB), and spawning moves it by value through tokio's layers, a copy each
+        // time; boxed, they move a pointer. callgrind, a new connection per request:
+        // 1,260,250 -> 1,219,855 instructions a connection (hyper: 1,194,514).
+        tracker.spawn(Box::pin(async move {
             if let Some(stream) = handshake(&tls, stream, remote, &config, &shutdown).await {
                 let info = Some(Arc::new(tls_info(&stream)));
                 let (read, write) = tokio::io::split(stream);
@@ -368,7 +372,7 @@ pub(super) async fn accept_loop(
                     .await;
             }
             drop(token);
-        });
+        }));
     }
 }
 

@@ -51,7 +51,7 @@ fn app() -> Application {
     });
     app.add_get("/login", |_req: Request| async {
         let mut response = Response::text("logged in");
-        let options = CookieOptions { httponly: true, ..CookieOptions::default() };
+        let options = CookieOptions::default().with_httponly(true);
         response.set_cookie("session", "s3cret value", &options)?;
         Ok::<_, Error>(response)
     });

@@ -22,15 +22,14 @@ fn app() -> Application {
     });
     app.add_get("/cookies", |_req: Request| async {
         let mut response = Response::text("cookies");
-        let options = CookieOptions {
-            domain: Some("example.com".into()),
-            path: Some("/app".into()),
-            max_age: Some(3600),
-            expires: Some(UNIX_EPOCH + Duration::from_secs(2_000_000_000)),
-            secure: true,
-            httponly: true,
-            samesite: Some("Strict".into()),
-        };
+        let options = CookieOptions::default()
+            .with_domain("example.com")
+            .with_path("/app")
+            .with_max_age(3600)
+            .with_expires(UNIX_EPOCH + Duration::from_secs(2_000_000_000))
+            .with_secure(true)
+            .with_httponly(true)
+            .with_samesite("Strict");
         response.set_cookie("sid", "a b;c", &options)?;
         response.set_cookie("plain", "v", &CookieOptions::default())?;
         response.del_cookie("old", "/", Some("example.com"))?;

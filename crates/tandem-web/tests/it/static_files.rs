@@ -157,7 +157,7 @@ async fn symlinks_stay_in_the_sandbox() {
 #[tokio::test]
 async fn follow_symlinks_lets_links_out_but_not_the_url() {
     let tree = tree();
-    let options = StaticOptions { follow_symlinks: true, ..StaticOptions::default() };
+    let options = StaticOptions::default().with_follow_symlinks(true);
     let server = serve(&tree, options).await;
     let link = get(server.addr, "/static/link_out.txt", &[]).await;
     assert_eq!(link.status, 200, "the owner's link may point out");
@@ -227,7 +227,7 @@ async fn precompressed_siblings() {
 #[tokio::test]
 async fn fifo_is_404_without_blocking() {
     let tree = tree();
-    let server = serve(&tree, StaticOptions { show_index: true, ..StaticOptions::default() }).await;
+    let server = serve(&tree, StaticOptions::default().with_show_index(true)).await;
     for method in ["GET", "HEAD"] {
         let started = Instant::now();
         let reply = request(server.addr, method, "/static/fifo", &[]).await;
@@ -257,7 +257,7 @@ async fn directories_without_index_are_403_and_never_redirected() {
 #[tokio::test]
 async fn index_escapes_names() {
     let tree = tree();
-    let server = serve(&tree, StaticOptions { show_index: true, ..StaticOptions::default() }).await;
+    let server = serve(&tree, StaticOptions::default().with_show_index(true)).await;
     let reply = curl(&server.url("/static/"), &[]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("text/html; charset=utf-8"));
@@ -294,8 +294,7 @@ async fn index_escapes_names() {
 async fn double_slash_paths_never_make_an_off_origin_link() {
     let tree = tree();
     let mut app = Application::new();
-    app.add_static("/", &tree.root, StaticOptions { show_index: true, ..StaticOptions::default() })
-        .unwrap();
+    app.add_static("/", &tree.root, StaticOptions::default().with_show_index(true)).unwrap();
     let server = Server::start(app).await;
     for target in ["//sub", "//evil.example/sub", "//evil.example/%2e%2e/sub", "///sub/"] {
         let reply = get(server.addr, target, &[]).await;
