@@ -98,6 +98,12 @@ pub use server::{
 };
 #[cfg(feature = "tls")]
 pub use server::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
+pub use server::{
+    DEFAULT_H2_CONNECTION_WINDOW, DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS,
+    DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS,
+    DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS, DEFAULT_H2_MAX_SEND_BUFFER_SIZE,
+    DEFAULT_H2_STREAM_WINDOW, Http2Config,
+};
 pub use service::ServiceBody;
 pub use static_files::StaticOptions;
 pub use upgrade::Upgraded;

@@ -260,8 +260,12 @@ impl ForeignBody {
         }
         loop {
             let Some(frame) = http_body_util::BodyExt::frame(body).await else { return Ok(None) };
-            let frame = frame.map_err(|err| {
-                HttpError::bad_request().with_text(format!("400: request body failed: {err}"))
+            // A body that fails with an `HttpError` (an HTTP/2 stream's 408) keeps its status.
+            let frame = frame.map_err(|err| match err.downcast::<HttpError>() {
+                Ok(failure) => *failure,
+                Err(err) => {
+                    HttpError::bad_request().with_text(format!("400: request body failed: {err}"))
+                }
             })?;
             match frame.into_data() {
                 Ok(data) => {

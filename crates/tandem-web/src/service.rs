@@ -19,7 +19,7 @@ use http_body::{Frame, SizeHint};
 use tandem_proto::RequestParser;
 
 use crate::{
-    App, Application, BoxFuture, HttpError, IntoResponse, Payload, Request, Response,
+    App, Application, BoxFuture, HttpError, Payload, Request, Response,
     compression::{self, AcceptEncoding},
     payload::BoxError,
     response::Body,
@@ -133,7 +133,8 @@ impl App {
 impl Request {
     /// A request for `app` from an `http::Request`, for [`App::dispatch`]: its head is
     /// checked by the wire's rules (a 400 or 431 otherwise, as a connection would answer),
-    /// its extensions are kept, and a `SocketAddr` among them is its remote address.
+    /// its extensions are kept, a `SocketAddr` among them is its remote address, and an
+    /// `Arc<TlsInfo>` its [`tls`](Request::tls).
     pub fn from_http<B>(req: http::Request<B>, app: &App) -> Result<Request, HttpError>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -145,6 +146,10 @@ impl Request {
         })?;
         let remote = parts.extensions.get::<std::net::SocketAddr>().copied();
         let mut request = Request::new(head, app.clone(), remote, Payload::from_body(body));
+        // How Tandem's HTTP/2 driver passes on its connection's TLS facts.
+        if let Some(tls) = parts.extensions.get::<std::sync::Arc<crate::TlsInfo>>() {
+            request.set_tls(std::sync::Arc::clone(tls));
+        }
         *request.extensions_mut() = parts.extensions;
         Ok(request)
     }

@@ -110,6 +110,8 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
         parser: RequestParser::with_limits(config.limits),
         config,
         tls,
+        fresh: true,
+        h2_preface: false,
         waits: Waits {
             timer: Box::pin(sleep_until(now)),
             armed: now,
@@ -157,6 +159,10 @@ struct Conn<'a> {
     parser: RequestParser,
     config: &'a ServerConfig,
     tls: Option<Arc<TlsInfo>>,
+    /// No request has been read yet: only now may the HTTP/2 preface come.
+    fresh: bool,
+    /// The connection opened with the HTTP/2 preface (h2c by prior knowledge).
+    h2_preface: bool,
     waits: Waits,
 }
 
@@ -255,7 +261,13 @@ impl Conn<'_> {
     ) -> std::io::Result<()> {
         let mut pipelined = 0;
         loop {
-            let Some(head) = self.read_head(io).await? else { return Ok(()) };
+            let Some(head) = self.read_head(io).await? else {
+                if self.h2_preface {
+                    return self.switch_h2(io, remote, app).await;
+                }
+                return Ok(());
+            };
+            self.fresh = false;
             let method = head.method().clone();
             let version = head.version();
             let framing = head.framing();
@@ -332,7 +344,7 @@ impl Conn<'_> {
             }
             if let Some((started, target)) = log {
                 tracing::info!(target: "tandem::access", remote = ?remote, %method, %target,
-                    status = status.as_u16(), bytes = written.body_bytes,
+                    ?version, status = status.as_u16(), bytes = written.body_bytes,
                     micros = started.elapsed().as_micros() as u64, "request");
             }
             if !keep_alive {
@@ -362,6 +374,23 @@ impl Conn<'_> {
         Ok(())
     }
 
+    /// Serves HTTP/2 on a connection that opened with its preface, the bytes read so far
+    /// included, inside this task (so graceful shutdown still tracks it).
+    async fn switch_h2(
+        &mut self,
+        io: &mut Writer,
+        remote: Option<SocketAddr>,
+        app: &App,
+    ) -> std::io::Result<()> {
+        let Some(read) = self.read.take() else { return Ok(()) };
+        let write = std::mem::replace(io, Box::new(tokio::io::sink()));
+        let shutdown = self.waits.shutdown.clone();
+        let stream = Upgraded::new(read.io, read.buf, write, shutdown.token.clone());
+        let config = Arc::new(self.config.clone());
+        super::h2::serve(stream, remote, app.clone(), config, shutdown, self.tls.clone()).await;
+        Ok(())
+    }
+
     /// Reads until a whole head has arrived. `None` means the connection should close
     /// quietly (the peer left, went idle too long, or the server is shutting down).
     async fn read_head(
@@ -379,6 +408,14 @@ impl Conn<'_> {
             match parsed {
                 Ok(Some(head)) => return Ok(Some(head)),
                 Ok(None) => {}
+                // The HTTP/1.1 parser refuses `PRI * HTTP/2.0`: on a fresh connection that may
+                // be HTTP/2's preface, handed over once all 24 bytes are in.
+                Err(_) if self.fresh && super::h2::may_be_preface(&read.buf) => {
+                    if read.buf.len() >= super::h2::PREFACE.len() {
+                        self.h2_preface = true;
+                        return Ok(None);
+                    }
+                }
                 Err(err) => {
                     self.respond_error(io, err.status(), &err.to_string()).await?;
                     return Ok(None);

@@ -3,6 +3,7 @@
 
 mod conn;
 use conn::Shutdown;
+mod h2;
 #[cfg(feature = "tls")]
 mod tls;
 mod tls_info;
@@ -18,6 +19,12 @@ use tokio::{
 use tokio_util::task::TaskTracker;
 
 pub use conn::{MAX_DRAIN, SPARE_BUFFERS};
+pub use h2::{
+    DEFAULT_H2_CONNECTION_WINDOW, DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS,
+    DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS,
+    DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS, DEFAULT_H2_MAX_SEND_BUFFER_SIZE,
+    DEFAULT_H2_STREAM_WINDOW, Http2Config,
+};
 #[cfg(feature = "tls")]
 pub use tls::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
 pub use tls_info::TlsInfo;
@@ -73,6 +80,8 @@ pub struct ServerConfig {
     /// How many buffers idle connections leave on each thread for the next to wake
     /// ([`SPARE_BUFFERS`]); 0 frees them instead.
     pub spare_buffers: usize,
+    /// HTTP/2's limits ([`Http2Config`]'s defaults).
+    pub http2: Http2Config,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +94,7 @@ impl Default for ServerConfig {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             send_timeout: DEFAULT_SEND_TIMEOUT,
             spare_buffers: SPARE_BUFFERS,
+            http2: Http2Config::default(),
         }
     }
 }
@@ -136,6 +146,13 @@ impl ServerConfig {
     #[must_use]
     pub fn with_send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout;
+        self
+    }
+
+    /// Sets [`http2`](Self::http2).
+    #[must_use]
+    pub fn with_http2(mut self, http2: Http2Config) -> Self {
+        self.http2 = http2;
         self
     }
 }

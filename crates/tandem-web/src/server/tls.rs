@@ -9,8 +9,9 @@
 //!
 //! Each accepted socket shakes hands in its own task (a slow client never holds up the
 //! accept loop), bounded by [`ServerConfig::head_timeout`] and by the server's shutdown;
-//! then the stream is split and served by `conn::serve` like any byte stream, with the
-//! handshake's facts as a [`TlsInfo`] shared by its requests.
+//! then the stream is split and served by `conn::serve` like any byte stream, or by the
+//! HTTP/2 driver when ALPN settled on `h2`, with the handshake's facts as a [`TlsInfo`]
+//! shared by its requests.
 
 use std::{
     collections::HashMap,
@@ -34,10 +35,10 @@ use tokio_util::task::TaskTracker;
 use super::{AppRunner, ServerConfig, TlsInfo, conn, conn::Shutdown};
 use crate::{App, Error, payload::AnyRead};
 
-/// The application protocols offered through ALPN. A client that offers ALPN but none of
-/// these is refused in the handshake (RFC 7301, 3.2), rather than spoken HTTP/1.1 to when it
-/// asked for something else.
-const ALPN: &[&[u8]] = &[b"http/1.1"];
+/// The application protocols offered through ALPN, HTTP/2 first. A client that offers ALPN
+/// but none of these is refused in the handshake (RFC 7301, 3.2), rather than spoken
+/// HTTP/1.1 to when it asked for something else; one that offers none gets HTTP/1.1.
+const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
 
 // ===== Identity =====
 
@@ -366,7 +367,13 @@ pub(super) async fn accept_loop(
         // 1,260,250 -> 1,219,855 instructions a connection (hyper: 1,194,514).
         tracker.spawn(Box::pin(async move {
             if let Some(stream) = handshake(&tls, stream, remote, &config, &shutdown).await {
-                let info = Some(Arc::new(tls_info(&stream)));
+                let info = Arc::new(tls_info(&stream));
+                if info.alpn_protocol() == Some(b"h2") {
+                    super::h2::serve(stream, Some(remote), app, config, shutdown, Some(info)).await;
+                    drop(token);
+                    return;
+                }
+                let info = Some(info);
                 let (read, write) = tokio::io::split(stream);
                 conn::serve(AnyRead::new(read), write, Some(remote), app, &config, shutdown, info)
                     .await;

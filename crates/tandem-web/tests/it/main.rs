@@ -6,6 +6,7 @@ mod compression;
 mod errors;
 mod file_response;
 mod files_support;
+mod h2;
 #[cfg(feature = "compression")]
 mod inflate;
 mod interop;

@@ -84,6 +84,12 @@ fn workers_on_one_multi_thread_runtime_serve_and_stop() {
 /// `tandem::access` events, with the thread that emitted each.
 static ACCESS_LINES: Mutex<Vec<(std::thread::ThreadId, String)>> = Mutex::new(Vec::new());
 
+/// The `tandem::access` lines emitted on `thread`.
+pub(crate) fn access_lines(thread: std::thread::ThreadId) -> Vec<String> {
+    let lines = ACCESS_LINES.lock().unwrap();
+    lines.iter().filter(|(t, _)| *t == thread).map(|(_, line)| line.clone()).collect()
+}
+
 /// Records the fields of `tandem::access` events into [`ACCESS_LINES`].
 ///
 /// Installed once as the process's global subscriber rather than as a thread-local one:

@@ -295,11 +295,12 @@ async fn curl_verifies_the_certificate_and_handlers_see_the_tls_facts() {
     let (cert, key) = ca.server(&["localhost"]).write(dir.path(), "server");
     let server = TlsServer::start(&TlsConfig::from_pem_files(&cert, &key).unwrap()).await;
 
+    // curl offers h2 first, and gets it: the TLS facts reach HTTP/2's requests too.
     let line = curl("localhost", server.port(), &ca_path, &[]).await.unwrap();
     assert_eq!(
         line,
         "https secure=true version=TLSv1.3 cipher=TLS13_AES_256_GCM_SHA384 sni=localhost \
-         alpn=http/1.1 peers=0 leaf=0"
+         alpn=h2 peers=0 leaf=0"
     );
     let line = curl("localhost", server.port(), &ca_path, &["--tls-max", "1.2"]).await.unwrap();
     assert!(line.contains(" version=TLSv1.2 cipher=TLS_ECDHE_ECDSA_WITH_"), "{line}");
@@ -374,7 +375,7 @@ async fn openssl_s_client_alpn_and_required_client_certificates() {
 
     let out = s_client(
         server.port(),
-        &[&common[..], &["-alpn", "h2,http/1.1", "-cert", cert, "-key", key]].concat(),
+        &[&common[..], &["-alpn", "http/1.1", "-cert", cert, "-key", key]].concat(),
     )
     .await;
     assert!(out.contains("ALPN protocol: http/1.1"), "{out}");
@@ -383,10 +384,18 @@ async fn openssl_s_client_alpn_and_required_client_certificates() {
     assert!(out.contains("HTTP/1.1 200 OK") && out.contains(&expected), "{out}");
     assert_eq!(server.dispatched(), 1);
 
-    // Only h2 offered: refused in the handshake rather than answered in HTTP/1.1.
+    // h2 is offered first and chosen when the client offers it.
     let out = s_client(
         server.port(),
-        &[&common[..], &["-alpn", "h2", "-cert", cert, "-key", key]].concat(),
+        &[&common[..], &["-alpn", "h2,http/1.1", "-cert", cert, "-key", key]].concat(),
+    )
+    .await;
+    assert!(out.contains("ALPN protocol: h2"), "{out}");
+    // Only protocols the server does not speak: refused in the handshake rather than
+    // answered in HTTP/1.1.
+    let out = s_client(
+        server.port(),
+        &[&common[..], &["-alpn", "h3,spdy/3.1", "-cert", cert, "-key", key]].concat(),
     )
     .await;
     assert!(out.contains("no application protocol"), "{out}");

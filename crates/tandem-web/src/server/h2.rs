@@ -1,0 +1,662 @@
+//! HTTP/2: the driver between the `h2` crate's streams and the app.
+//!
+//! `h2` speaks the protocol: framing, HPACK, flow control, stream states, and the limits of
+//! [`Http2Config`]. This file only turns each stream into an `http::Request` whose body reads
+//! the stream, answers it through [`App::handle`] (so routing, middlewares, tower layers and
+//! compression are the same as on HTTP/1.1), and streams the response back within the
+//! peer's flow-control window.
+//!
+//! A connection arrives here two ways: h2c by prior knowledge, when a plaintext connection
+//! opens with the HTTP/2 preface (`conn.rs` sees it where the HTTP/1.1 parser refuses the
+//! request line `PRI * HTTP/2.0`), and over TLS when ALPN settled on `h2` (`tls.rs`).
+//!
+//! Each stream is a task in the connection's `JoinSet`, so the connection's task (which
+//! the server's shutdown tracks) outlives them all, and dropping it ends them. A stream the
+//! peer resets cancels its handler at once, as a closed connection would on HTTP/1.1: a
+//! rapid-reset peer (CVE-2023-44487) never has more handlers running than the stream limit
+//! allows, and past twice that, new streams are refused while cancelled ones wind down.
+
+use std::{
+    cell::RefCell,
+    future::{Future, poll_fn},
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant, SystemTime},
+};
+
+use bytes::Bytes;
+use h2::{
+    Reason, RecvStream, SendStream,
+    server::{Connection, SendResponse},
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
+use http_body::{Body as _, Frame, SizeHint};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    task::JoinSet,
+    time::Sleep,
+};
+
+use super::{ServerConfig, conn::Shutdown};
+use crate::{App, HttpError, TlsInfo, response::Body};
+
+/// The 24 bytes every HTTP/2 connection opens with (RFC 9113, 3.4).
+pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Streams one HTTP/2 connection may have open at once: 100, the least RFC 9113 (6.5.2)
+/// recommends, nginx's `http2_max_concurrent_streams` is 128 and hyper's 200. Each open
+/// stream can be a running handler; a peer that opens more is refused by `h2`.
+pub const DEFAULT_H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+
+/// The flow-control window each request body starts with: 256 KiB, against the protocol's
+/// 64 KiB, so an upload is not held to one window per round trip. A body the handler does
+/// not read stops at this many bytes buffered.
+pub const DEFAULT_H2_STREAM_WINDOW: u32 = 256 * 1024;
+
+/// The flow-control window of the connection as a whole: 1 MiB. Whatever the number of
+/// streams, no more than this of request bodies waits unread in one connection's memory.
+pub const DEFAULT_H2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+
+/// Streams this server reset whose state it keeps, to ignore the frames still in flight
+/// for them: 200. Past it the oldest is forgotten (and a frame for it is a connection
+/// error), so a peer cannot grow this state without bound.
+pub const DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS: usize = 200;
+
+/// Streams the peer opened and reset before the server accepted them that may wait in the
+/// accept queue: 20, as hyper. Past it the connection ends with `ENHANCE_YOUR_CALM`: the
+/// defence `h2` has against rapid reset (CVE-2023-44487).
+pub const DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+
+/// Streams the server may reset for the peer's protocol errors on one connection: 1024,
+/// as hyper. Past it the connection ends with `ENHANCE_YOUR_CALM`, so a peer cannot make
+/// the server answer errors forever.
+pub const DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
+/// Response bytes one stream may queue ahead of the socket: 128 KiB (`h2`'s default is
+/// about 400 KiB). A response waits for room rather than buffer more, so a connection's
+/// queued output is at most this times its open streams.
+pub const DEFAULT_H2_MAX_SEND_BUFFER_SIZE: usize = 128 * 1024;
+
+/// HTTP/2 settings: the limits `h2` enforces for each connection. The size of a request's
+/// header list is not here: it is the HTTP/1.1 head limit,
+/// [`Limits::max_head_size`](tandem_proto::Limits::max_head_size) of
+/// [`ServerConfig::limits`] (64 KiB by default), counted as RFC 9113 counts it (each field's
+/// name and value plus 32 bytes); the field count and sizes are then checked by the same
+/// rules as an HTTP/1.1 head. The request body limit is the app's `client_max_size`, as on
+/// HTTP/1.1, and [`ServerConfig`]'s body, send, keep-alive, head and shutdown timeouts apply
+/// (the head timeout to the connection preface and settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Http2Config {
+    /// Concurrent streams per connection ([`DEFAULT_H2_MAX_CONCURRENT_STREAMS`]).
+    pub max_concurrent_streams: u32,
+    /// Each stream's initial receive window ([`DEFAULT_H2_STREAM_WINDOW`]).
+    pub stream_window: u32,
+    /// The connection's receive window ([`DEFAULT_H2_CONNECTION_WINDOW`]).
+    pub connection_window: u32,
+    /// Locally reset streams remembered ([`DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS`]).
+    pub max_concurrent_reset_streams: usize,
+    /// Remotely reset streams waiting to be accepted
+    /// ([`DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS`]).
+    pub max_pending_accept_reset_streams: usize,
+    /// Resets the peer's errors may cause ([`DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS`]).
+    pub max_local_error_reset_streams: usize,
+    /// Bytes queued per stream ([`DEFAULT_H2_MAX_SEND_BUFFER_SIZE`]).
+    pub max_send_buffer_size: usize,
+}
+
+impl Default for Http2Config {
+    fn default() -> Self {
+        Http2Config {
+            max_concurrent_streams: DEFAULT_H2_MAX_CONCURRENT_STREAMS,
+            stream_window: DEFAULT_H2_STREAM_WINDOW,
+            connection_window: DEFAULT_H2_CONNECTION_WINDOW,
+            max_concurrent_reset_streams: DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS,
+            max_pending_accept_reset_streams: DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS,
+            max_local_error_reset_streams: DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS,
+            max_send_buffer_size: DEFAULT_H2_MAX_SEND_BUFFER_SIZE,
+        }
+    }
+}
+
+impl Http2Config {
+    /// Sets [`max_concurrent_streams`](Self::max_concurrent_streams).
+    #[must_use]
+    pub fn with_max_concurrent_streams(mut self, max: u32) -> Self {
+        self.max_concurrent_streams = max;
+        self
+    }
+
+    /// Sets [`stream_window`](Self::stream_window) and
+    /// [`connection_window`](Self::connection_window), each at least the protocol's
+    /// 65,535 bytes and at most 2³¹ − 1.
+    #[must_use]
+    pub fn with_windows(mut self, stream: u32, connection: u32) -> Self {
+        self.stream_window = stream.clamp(65_535, (1 << 31) - 1);
+        self.connection_window = connection.clamp(65_535, (1 << 31) - 1);
+        self
+    }
+
+    /// Sets [`max_concurrent_reset_streams`](Self::max_concurrent_reset_streams).
+    #[must_use]
+    pub fn with_max_concurrent_reset_streams(mut self, max: usize) -> Self {
+        self.max_concurrent_reset_streams = max;
+        self
+    }
+
+    /// Sets [`max_pending_accept_reset_streams`](Self::max_pending_accept_reset_streams).
+    #[must_use]
+    pub fn with_max_pending_accept_reset_streams(mut self, max: usize) -> Self {
+        self.max_pending_accept_reset_streams = max;
+        self
+    }
+
+    /// Sets [`max_local_error_reset_streams`](Self::max_local_error_reset_streams).
+    #[must_use]
+    pub fn with_max_local_error_reset_streams(mut self, max: usize) -> Self {
+        self.max_local_error_reset_streams = max;
+        self
+    }
+
+    /// Sets [`max_send_buffer_size`](Self::max_send_buffer_size), at most 4 GiB − 1.
+    #[must_use]
+    pub fn with_max_send_buffer_size(mut self, max: usize) -> Self {
+        self.max_send_buffer_size = max.min(u32::MAX as usize);
+        self
+    }
+
+    fn builder(&self, config: &ServerConfig) -> h2::server::Builder {
+        let header_list = u32::try_from(config.limits.get_max_head_size()).unwrap_or(u32::MAX);
+        let mut builder = h2::server::Builder::new();
+        builder
+            .max_concurrent_streams(self.max_concurrent_streams)
+            .initial_window_size(self.stream_window)
+            .initial_connection_window_size(self.connection_window)
+            .max_header_list_size(header_list)
+            .max_concurrent_reset_streams(self.max_concurrent_reset_streams)
+            .max_pending_accept_reset_streams(self.max_pending_accept_reset_streams)
+            .max_local_error_reset_streams(Some(self.max_local_error_reset_streams))
+            .max_send_buffer_size(self.max_send_buffer_size);
+        builder
+    }
+}
+
+/// Whether `buf`, the first bytes of a connection, could be the HTTP/2 preface: it is one
+/// or a prefix of one.
+pub(crate) fn may_be_preface(buf: &[u8]) -> bool {
+    let n = buf.len().min(PREFACE.len());
+    buf[..n] == PREFACE[..n]
+}
+
+/// What every stream of a connection shares.
+struct Shared {
+    app: App,
+    config: Arc<ServerConfig>,
+    remote: Option<SocketAddr>,
+    tls: Option<Arc<TlsInfo>>,
+}
+
+/// Serves one HTTP/2 connection, from its preface (still unread in `io`) to its end: the
+/// peer closes it, an error, the keep-alive timeout with no stream open, or the server's
+/// shutdown (GOAWAY, then open streams finish, for at most the shutdown timeout).
+pub(crate) async fn serve<T>(
+    io: T,
+    remote: Option<SocketAddr>,
+    app: App,
+    config: Arc<ServerConfig>,
+    shutdown: Shutdown,
+    tls: Option<Arc<TlsInfo>>,
+) where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let handshake = config.http2.builder(&config).handshake::<T, Bytes>(io);
+    let handshake = tokio::time::timeout(config.head_timeout, handshake);
+    let mut connection = tokio::select! {
+        () = shutdown.token().cancelled() => return,
+        outcome = handshake => match outcome {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(err)) => {
+                tracing::debug!(target: "tandem::server", ?remote, error = %err, "HTTP/2 handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(target: "tandem::server", ?remote, "HTTP/2 handshake timed out");
+                return;
+            }
+        },
+    };
+    let shared = Arc::new(Shared { app, config: Arc::clone(&config), remote, tls });
+    if let Err(err) = drive(&mut connection, &shared, &shutdown).await {
+        tracing::debug!(target: "tandem::server", ?remote, error = %err, "HTTP/2 connection ended");
+    }
+}
+
+/// Accepts streams until the connection ends, each answered by a task of its own.
+async fn drive<T>(
+    connection: &mut Connection<T, Bytes>,
+    shared: &Arc<Shared>,
+    shutdown: &Shutdown,
+) -> Result<(), h2::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let config = &shared.config;
+    // Handlers of streams the peer reset end at their next poll; until they have, they
+    // count here but not in `h2`'s stream limit. Past twice that limit, refuse new ones.
+    let most = (config.http2.max_concurrent_streams as usize).max(1) * 2;
+    let mut streams = JoinSet::new();
+    let idle = tokio::time::sleep(config.keepalive_timeout);
+    tokio::pin!(idle);
+    // Set once GOAWAY is sent: how long open streams may still take.
+    let mut closing: Option<Pin<Box<Sleep>>> = None;
+    loop {
+        tokio::select! {
+            biased;
+            Some(_) = streams.join_next(), if !streams.is_empty() => {
+                if streams.is_empty() {
+                    idle.as_mut().reset(tokio::time::Instant::now() + config.keepalive_timeout);
+                }
+            }
+            accepted = connection.accept() => match accepted {
+                Some(Ok((request, mut respond))) => {
+                    if streams.len() >= most {
+                        respond.send_reset(Reason::REFUSED_STREAM);
+                    } else {
+                        streams.spawn(answer(Arc::clone(shared), request, respond));
+                    }
+                }
+                Some(Err(err)) => return Err(err),
+                None => return Ok(()),
+            },
+            () = shutdown.token().cancelled(), if closing.is_none() => {
+                connection.graceful_shutdown();
+                closing = Some(Box::pin(tokio::time::sleep(config.shutdown_timeout)));
+            }
+            () = &mut idle, if streams.is_empty() && closing.is_none() => {
+                connection.graceful_shutdown();
+                closing = Some(Box::pin(tokio::time::sleep(config.shutdown_timeout)));
+            }
+            () = async { closing.as_mut().expect("guarded").await }, if closing.is_some() => {
+                return close(connection).await;
+            }
+        }
+        // Once GOAWAY is out and no stream is open, close rather than wait for the peer
+        // to acknowledge the PING of the graceful shutdown: its final GOAWAY names the
+        // last stream the server took, so a request in flight is known unprocessed.
+        // A stream that arrived just before the GOAWAY is taken first.
+        if closing.is_some() && streams.is_empty() {
+            match futures_util::FutureExt::now_or_never(connection.accept()) {
+                Some(Some(Ok((request, respond)))) => {
+                    streams.spawn(answer(Arc::clone(shared), request, respond));
+                }
+                Some(Some(Err(err))) => return Err(err),
+                Some(None) => return Ok(()),
+                None => return close(connection).await,
+            }
+        }
+    }
+}
+
+/// Ends the connection with a final GOAWAY, given a moment to go out.
+async fn close<T>(connection: &mut Connection<T, Bytes>) -> Result<(), h2::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    connection.abrupt_shutdown(Reason::NO_ERROR);
+    let flush = poll_fn(|cx| connection.poll_closed(cx));
+    let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
+    Ok(())
+}
+
+/// Answers one stream: its request through the app, then the response, logged.
+async fn answer(
+    shared: Arc<Shared>,
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
+    let (mut parts, recv) = request.into_parts();
+    let started = Instant::now();
+    let method = parts.method.clone();
+    let log = tracing::enabled!(target: "tandem::access", tracing::Level::INFO).then(|| {
+        if method == Method::CONNECT {
+            parts.uri.authority().map(ToString::to_string).unwrap_or_default()
+        } else {
+            parts.uri.path_and_query().map_or_else(|| "/".to_owned(), ToString::to_string)
+        }
+    });
+    join_cookies(&mut parts.headers);
+    if let Some(remote) = shared.remote {
+        parts.extensions.insert(remote);
+    }
+    if let Some(tls) = &shared.tls {
+        parts.extensions.insert(Arc::clone(tls));
+    }
+    let length = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let body = RequestBody::new(recv, shared.config.body_timeout, length);
+    let handled = shared.app.handle(http::Request::from_parts(parts, body));
+    tokio::pin!(handled);
+    // A reset cancels the handler, as a closed connection does on HTTP/1.1.
+    let response = poll_fn(|cx| {
+        if respond.poll_reset(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        handled.as_mut().poll(cx).map(Some)
+    })
+    .await;
+    let Some(response) = response else { return };
+    let status = response.status();
+    let head_only = method == Method::HEAD;
+    let sent = send(respond, response, head_only, shared.config.send_timeout).await;
+    if let Err(err) = &sent {
+        tracing::debug!(target: "tandem::server", remote = ?shared.remote, error = %err, "HTTP/2 response not sent");
+    }
+    if let Some(target) = log {
+        tracing::info!(target: "tandem::access", remote = ?shared.remote, %method, %target,
+            version = ?Version::HTTP_2, status = status.as_u16(), bytes = sent.unwrap_or(0),
+            micros = started.elapsed().as_micros() as u64, "request");
+    }
+}
+
+/// HTTP/2 may split `Cookie` into one field per cookie (RFC 9113, 8.2.3); joined again
+/// with `"; "` before the app sees them, as on HTTP/1.1.
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut cookies = headers.get_all(header::COOKIE).iter();
+    if cookies.next().is_none() || cookies.next().is_none() {
+        return;
+    }
+    let joined: Vec<&[u8]> =
+        headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes).collect();
+    if let Ok(value) = HeaderValue::from_bytes(&joined.join(&b"; "[..])) {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
+/// Why a response did not go out whole.
+#[derive(Debug)]
+enum SendError {
+    H2(h2::Error),
+    Reset(Reason),
+    Body(crate::Error),
+    TimedOut,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::H2(err) => write!(f, "{err}"),
+            SendError::Reset(reason) => write!(f, "stream reset by the peer: {reason}"),
+            SendError::Body(err) => write!(f, "response body failed: {err}"),
+            SendError::TimedOut => {
+                f.write_str("the peer's window stayed shut past the send timeout")
+            }
+        }
+    }
+}
+
+impl From<h2::Error> for SendError {
+    fn from(err: h2::Error) -> Self {
+        SendError::H2(err)
+    }
+}
+
+/// Sends `response` on the stream: its head, then its body as the peer's window allows,
+/// then its trailers if it has any. Returns the body bytes sent.
+///
+/// A request body not received whole by then is cut short by `h2` with
+/// `RST_STREAM(NO_ERROR)` once the stream is dropped (RFC 9113, 8.1): a 413 answered early
+/// tells the peer to stop sending, not that it failed.
+async fn send(
+    mut respond: SendResponse<Bytes>,
+    response: http::Response<Body>,
+    head_only: bool,
+    send_timeout: Duration,
+) -> Result<u64, SendError> {
+    let (mut parts, body) = response.into_parts();
+    let status = parts.status;
+    // As on HTTP/1.1, 1xx, 204 and 304 carry no body, nor does an answer to HEAD.
+    let bodiless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let declare = !bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH);
+    if let Some(length) = body.size_hint().exact().filter(|_| declare) {
+        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    if !parts.headers.contains_key(header::DATE) {
+        parts.headers.insert(header::DATE, date());
+    }
+    let end = head_only || bodiless || body.is_end_stream();
+    let mut stream = respond.send_response(http::Response::from_parts(parts, ()), end)?;
+    if end {
+        return Ok(0);
+    }
+    send_body(&mut stream, body, send_timeout).await
+}
+
+/// Sends `body` on `stream`, and its trailers if it has any; returns the bytes sent.
+async fn send_body(
+    stream: &mut SendStream<Bytes>,
+    mut body: Body,
+    send_timeout: Duration,
+) -> Result<u64, SendError> {
+    let mut sent = 0;
+    loop {
+        let frame = poll_fn(|cx| {
+            if let Poll::Ready(reset) = stream.poll_reset(cx) {
+                return Poll::Ready(Err(reset.map_or_else(SendError::H2, SendError::Reset)));
+            }
+            Pin::new(&mut body).poll_frame(cx).map(Ok)
+        })
+        .await?;
+        let frame = match frame {
+            None => {
+                stream.send_data(Bytes::new(), true)?;
+                return Ok(sent);
+            }
+            Some(Err(err)) => {
+                stream.send_reset(Reason::INTERNAL_ERROR);
+                return Err(SendError::Body(err));
+            }
+            Some(Ok(frame)) => frame,
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                let last = body.is_end_stream();
+                sent += data.len() as u64;
+                send_data(stream, data, last, send_timeout).await?;
+                if last {
+                    return Ok(sent);
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    stream.send_trailers(trailers)?;
+                    return Ok(sent);
+                }
+            }
+        }
+    }
+}
+
+/// Sends `data` in pieces as the peer's window opens, each wait bounded by `timeout`: a
+/// peer that never opens its window has the stream reset, not held forever.
+async fn send_data(
+    stream: &mut SendStream<Bytes>,
+    mut data: Bytes,
+    last: bool,
+    timeout: Duration,
+) -> Result<(), SendError> {
+    if data.is_empty() {
+        if last {
+            stream.send_data(data, true)?;
+        }
+        return Ok(());
+    }
+    while !data.is_empty() {
+        stream.reserve_capacity(data.len());
+        let granted = tokio::time::timeout(timeout, poll_fn(|cx| poll_room(stream, cx))).await;
+        let room = match granted {
+            Ok(Ok(room)) => room,
+            Ok(Err(err)) => return Err(err),
+            Err(_) => {
+                stream.send_reset(Reason::CANCEL);
+                return Err(SendError::TimedOut);
+            }
+        };
+        let piece = data.split_to(room.min(data.len()));
+        stream.send_data(piece, last && data.is_empty())?;
+    }
+    Ok(())
+}
+
+/// Waits for send capacity, or for the stream's end.
+fn poll_room(
+    stream: &mut SendStream<Bytes>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<usize, SendError>> {
+    loop {
+        if stream.capacity() > 0 {
+            return Poll::Ready(Ok(stream.capacity()));
+        }
+        match stream.poll_capacity(cx) {
+            Poll::Ready(Some(Ok(0))) => {}
+            Poll::Ready(Some(Ok(room))) => return Poll::Ready(Ok(room)),
+            Poll::Ready(Some(Err(err))) => return Poll::Ready(Err(err.into())),
+            Poll::Ready(None) => {
+                return Poll::Ready(Err(SendError::Reset(Reason::STREAM_CLOSED)));
+            }
+            Poll::Pending => {
+                if let Poll::Ready(reset) = stream.poll_reset(cx) {
+                    return Poll::Ready(Err(reset.map_or_else(SendError::H2, SendError::Reset)));
+                }
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+/// The `Date` field, formatted once a second per thread.
+fn date() -> HeaderValue {
+    thread_local! {
+        static DATE: RefCell<(u64, HeaderValue)> =
+            const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|date| {
+        let mut date = date.borrow_mut();
+        if date.0 != second {
+            let formatted = httpdate::fmt_http_date(now);
+            if let Ok(value) = HeaderValue::from_str(&formatted) {
+                *date = (second, value);
+            }
+        }
+        date.1.clone()
+    })
+}
+
+/// A request body read from its stream: each chunk's flow-control capacity is released as
+/// the handler takes it (so a handler that reads slowly slows the peer), and each wait for
+/// more is bounded by the body timeout (a 408, as on HTTP/1.1).
+struct RequestBody {
+    recv: RecvStream,
+    timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Whether `timer` is set for the wait under way.
+    waiting: bool,
+    /// What `Content-Length` declared and has not arrived yet.
+    remaining: Option<u64>,
+    data_done: bool,
+    done: bool,
+}
+
+impl RequestBody {
+    fn new(recv: RecvStream, timeout: Duration, length: Option<u64>) -> Self {
+        RequestBody {
+            recv,
+            timeout,
+            timer: None,
+            waiting: false,
+            remaining: length,
+            data_done: false,
+            done: false,
+        }
+    }
+
+    /// After a `Pending` from the stream: a 408 once the wait has lasted the timeout.
+    fn poll_timer(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.waiting {
+            timer.as_mut().reset(deadline);
+            self.waiting = true;
+        }
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.done = true;
+        let timed_out = HttpError::new(StatusCode::REQUEST_TIMEOUT)
+            .with_text("408: request body not received in time");
+        Poll::Ready(Some(Err(timed_out)))
+    }
+}
+
+fn broken(err: &h2::Error) -> HttpError {
+    HttpError::bad_request().with_text(format!("400: request body failed: {err}"))
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if !this.data_done {
+            match this.recv.poll_data(cx) {
+                Poll::Ready(Some(Ok(data))) => {
+                    let _ = this.recv.flow_control().release_capacity(data.len());
+                    this.waiting = false;
+                    this.remaining = this.remaining.map(|n| n.saturating_sub(data.len() as u64));
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(broken(&err))));
+                }
+                Poll::Ready(None) => this.data_done = true,
+                Poll::Pending => return this.poll_timer(cx),
+            }
+        }
+        match this.recv.poll_trailers(cx) {
+            Poll::Ready(Ok(trailers)) => {
+                this.done = true;
+                Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))))
+            }
+            Poll::Ready(Err(err)) => {
+                this.done = true;
+                Poll::Ready(Some(Err(broken(&err))))
+            }
+            Poll::Pending => this.poll_timer(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.recv.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.remaining.map_or_else(SizeHint::default, SizeHint::with_exact)
+    }
+}
