@@ -10,6 +10,7 @@ use url::Url;
 use crate::{
     ClientResponse, ClientSession, ClientTimeout,
     error::{Error, Kind},
+    middleware::{Middleware, RequestMiddlewares},
     redact::{Fields, Redacted},
 };
 
@@ -100,6 +101,8 @@ pub(crate) struct RequestSpec {
     pub(crate) raw_target: Option<String>,
     /// Send `raw_target` instead of `url`'s path and query.
     pub(crate) encoded: bool,
+    /// The request's own middlewares, if it has any or opts out of the session's.
+    pub(crate) middlewares: Option<Box<RequestMiddlewares>>,
 }
 
 /// Without the URL's userinfo, credential fields' values, or the body.
@@ -137,6 +140,7 @@ impl RequestBuilder {
                 raise_for_status: None,
                 raw_target,
                 encoded: false,
+                middlewares: None,
             }
         });
         RequestBuilder { session, spec }
@@ -444,13 +448,35 @@ impl RequestBuilder {
         })
     }
 
+    /// Adds a middleware for this request only (aiohttp's per-request `middlewares=`). It
+    /// runs inside the session's, which still run unless
+    /// [`session_middlewares(false)`](Self::session_middlewares) is given; aiohttp's
+    /// per-request list, which replaces the session's, is both together.
+    pub fn middleware(self, middleware: impl Middleware) -> Self {
+        let middleware: Arc<dyn Middleware> = Arc::new(middleware);
+        self.with(|spec| {
+            spec.middlewares.get_or_insert_default().list.push(middleware);
+            Ok(())
+        })
+    }
+
+    /// Whether the session's middlewares run for this request (default: yes). A middleware
+    /// that sends requests of its own through the session (fetching a token) sends them
+    /// with `false`, so they do not pass through it again (aiohttp's `middlewares=()`).
+    pub fn session_middlewares(self, yes: bool) -> Self {
+        self.with(|spec| {
+            spec.middlewares.get_or_insert_default().skip_session = !yes;
+            Ok(())
+        })
+    }
+
     /// Sends the request and reads the response head; the body is read from the
     /// [`ClientResponse`].
     pub async fn send(self) -> Result<ClientResponse, Error> {
         let spec = self.spec?;
         // Boxed: the request's state machine (parser, buffers, timers, redirect loop) is
         // several KiB, too much to move around inside every caller's future.
-        Box::pin(crate::session::execute(&self.session, spec)).await
+        Box::pin(crate::execute::execute(&self.session, spec)).await
     }
 }
 

@@ -351,10 +351,20 @@ impl ClientResponse {
         &self.inner.info
     }
 
+    /// Reads and discards the rest of the body (aiohttp's `release()`), so the connection
+    /// goes back to the pool; a body of more than 64 KiB closes the connection instead. A
+    /// middleware that sends a request again calls it on the response it throws away.
+    pub async fn release(&mut self) {
+        self.drain(RELEASE_LIMIT).await;
+    }
+
     pub(crate) async fn drain(&mut self, limit: usize) {
         self.inner.content.drain(limit).await;
     }
 }
+
+/// What [`ClientResponse::release`] reads before it closes the connection instead.
+const RELEASE_LIMIT: usize = 64 * 1024;
 
 fn encoding_by_label(label: &str) -> Result<&'static encoding_rs::Encoding, Error> {
     encoding_rs::Encoding::for_label(label.as_bytes())

@@ -2,24 +2,20 @@
 
 use std::sync::Arc;
 
-use futures_util::future::Either;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
-use tandem_connect::{ConnectOptions, Connector, Origin, Proxy, ProxyEnv, Scheme};
-use tracing::Instrument;
+use tandem_connect::{Connector, Origin, Proxy, ProxyEnv, Scheme};
 use url::{Host, Url};
 
 use crate::{
-    ClientResponse, ClientTimeout, CookieJar, RequestBuilder, Trace,
-    conn::{self, Outgoing},
-    content::{Content, DEFAULT_MAX_LINE_SIZE},
-    decompress::{self, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX, Decompressor},
+    ClientTimeout, CookieJar, RequestBuilder, Trace,
+    content::DEFAULT_MAX_LINE_SIZE,
+    decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX},
     error::{Error, Kind},
+    middleware::{Chain, Middleware, RequestMiddlewares},
     redact::{self, Redacted},
-    redirect,
-    request::{ConnSettings, RequestSpec, StreamBody, basic_auth_value},
-    response::{CharsetResolver, RequestInfo, ResponseInfo},
-    timeout::Deadlines,
-    wire::{FieldsCache, request_fields},
+    request::basic_auth_value,
+    response::{CharsetResolver, ResponseInfo},
+    wire::FieldsCache,
 };
 
 /// aiohttp's `max_redirects`.
@@ -32,9 +28,6 @@ pub const USER_AGENT: &str =
 /// timeouts allow, which is forever by default, hanging on a server that ignores the
 /// expectation).
 pub const DEFAULT_EXPECT_CONTINUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-/// A redirect's body is read and discarded up to this size so the connection is reused;
-/// a longer one closes the connection instead.
-const REDIRECT_DRAIN_LIMIT: usize = 64 * 1024;
 
 /// aiohttp's `ClientSession`: a connection pool, a cookie jar, default headers and timeouts,
 /// shared by every request made through it. Cheap to clone: clones share everything.
@@ -69,8 +62,10 @@ pub(crate) struct Inner {
     pub(crate) json_serialize: Option<JsonSerialize>,
     pub(crate) charset_fallback: Option<CharsetResolver>,
     pub(crate) expect_continue_timeout: std::time::Duration,
-    last_url: LastUrl,
+    pub(crate) last_url: LastUrl,
     pub(crate) fields_cache: FieldsCache,
+    /// The session's middlewares, outermost first; `None` when there are none.
+    pub(crate) middlewares: Option<Chain>,
 }
 
 /// Without credentials: the base URL's userinfo and credential fields' values are left out,
@@ -92,6 +87,7 @@ impl std::fmt::Debug for Inner {
             .field("traces", &self.traces)
             .field("proxy", &self.proxy)
             .field("proxy_env", &self.proxy_env)
+            .field("middlewares", &self.middlewares.as_ref().map_or(0, |c| c.len()))
             .finish_non_exhaustive()
     }
 }
@@ -107,7 +103,7 @@ impl std::fmt::Debug for Inner {
 /// The entry also keeps the URL's origin, which a request to that very URL (the same `Arc`)
 /// then takes instead of working it out again.
 #[derive(Debug, Default)]
-struct LastUrl(std::sync::Mutex<Option<Resolved>>);
+pub(crate) struct LastUrl(std::sync::Mutex<Option<Resolved>>);
 
 /// The URL string as given, what it resolved to, and its origin.
 type Resolved = (Box<str>, Arc<Url>, Origin);
@@ -171,6 +167,7 @@ impl Default for ClientSession {
 #[must_use]
 pub struct ClientSessionBuilder {
     inner: Inner,
+    middlewares: RequestMiddlewares,
     error: Option<Error>,
 }
 
@@ -328,8 +325,30 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// Adds a middleware (aiohttp's `ClientSession(middlewares=...)`), around every hop of
+    /// every request: the first added is the outermost, and a request's own run inside the
+    /// session's. See [`Middleware`].
+    ///
+    /// ```
+    /// use tandem_client::{ClientNext, ClientRequest, ClientResponse, ClientSession, Error};
+    ///
+    /// async fn tag(mut req: ClientRequest, next: ClientNext) -> Result<ClientResponse, Error> {
+    ///     req.headers_mut().insert("x-via", "tandem".parse().unwrap());
+    ///     next.run(req).await
+    /// }
+    ///
+    /// let session = ClientSession::builder().middleware(tag).build();
+    /// ```
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middlewares.list.push(Arc::new(middleware));
+        self
+    }
+
     /// The session, or the first error in its settings.
-    pub fn try_build(self) -> Result<ClientSession, Error> {
+    pub fn try_build(mut self) -> Result<ClientSession, Error> {
+        if !self.middlewares.list.is_empty() {
+            self.inner.middlewares = Some(self.middlewares.list.into());
+        }
         match self.error {
             Some(e) => Err(e),
             None => Ok(ClientSession { inner: Arc::new(self.inner) }),
@@ -375,7 +394,9 @@ impl ClientSession {
                 expect_continue_timeout: DEFAULT_EXPECT_CONTINUE_TIMEOUT,
                 last_url: LastUrl::default(),
                 fields_cache: FieldsCache::default(),
+                middlewares: None,
             },
+            middlewares: RequestMiddlewares::default(),
             error: None,
         }
     }
@@ -514,7 +535,25 @@ fn raw_host(raw: &str) -> Option<&str> {
     Some(host.rsplit_once(':').map_or(host, |(h, _)| h))
 }
 
-fn origin_of(url: &Url) -> Result<Origin, Error> {
+impl LastUrl {
+    /// `url`'s origin, taken from the cache when `url` is the cached URL itself.
+    pub(crate) fn origin_for(&self, url: &Arc<Url>) -> Result<Origin, Error> {
+        self.origin(url)
+    }
+}
+
+/// A hop's URL, which a middleware may have changed: `http` or `https`, with a host.
+pub(crate) fn check_hop_url(url: &Url) -> Result<(), Error> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid_url("not an http or https URL", url.as_str()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid_url("no host", url.as_str()));
+    }
+    Ok(())
+}
+
+pub(crate) fn origin_of(url: &Url) -> Result<Origin, Error> {
     let scheme = match url.scheme() {
         "https" => Scheme::Https,
         _ => Scheme::Http,
@@ -531,7 +570,10 @@ fn origin_of(url: &Url) -> Result<Origin, Error> {
 
 /// Credentials in the URL (`http://user:pass@host/`) become a Basic `Authorization` field
 /// and are taken out of the URL, as aiohttp does.
-fn take_url_credentials(url: &mut Arc<Url>, headers: &mut HeaderMap) -> Result<(), Error> {
+pub(crate) fn take_url_credentials(
+    url: &mut Arc<Url>,
+    headers: &mut HeaderMap,
+) -> Result<(), Error> {
     if url.username().is_empty() && url.password().is_none() {
         return Ok(());
     }
@@ -545,229 +587,6 @@ fn take_url_credentials(url: &mut Arc<Url>, headers: &mut HeaderMap) -> Result<(
     let _ = url.set_username("");
     let _ = url.set_password(None);
     Ok(())
-}
-
-/// Sends `spec` through the redirect loop, with the request's `tracing` span and trace
-/// hooks.
-///
-/// Not an `async fn`, and neither is `run`: an `async fn` keeps its arguments in its state
-/// for its whole life, so a request's ~500-byte spec sat in this function's state, again in
-/// `run`'s, and a third time in `run`'s destructured locals, and every byte of that state is
-/// copied when `RequestBuilder::send` boxes it. Returning the future directly keeps one copy.
-/// With `Deadlines`' combinators and the connector's boxed `open`, a request's future went
-/// from 5784 to 2608 bytes, and callgrind's count per sequential request from 60,912 to
-/// 48,475 instructions (most of the difference `memcpy`).
-pub(crate) fn execute(
-    session: &ClientSession,
-    spec: RequestSpec,
-) -> impl Future<Output = Result<ClientResponse, Error>> + '_ {
-    // A `tracing` span per request: free when no subscriber wants it, as the fields are
-    // only formatted for an enabled span. The URL still holds any credentials the caller
-    // put in it (they become `Authorization` later), so it is logged without them.
-    let span = tracing::debug_span!("request", method = %spec.method, url = %Redacted(&spec.url));
-    if session.inner.traces.0.is_empty() {
-        Either::Left(run(session, spec).instrument(span))
-    } else {
-        // Boxed, so the untraced path's future is not as large as this one.
-        Either::Right(Box::pin(traced(session, spec, span)))
-    }
-}
-
-async fn traced(
-    session: &ClientSession,
-    spec: RequestSpec,
-    span: tracing::Span,
-) -> Result<ClientResponse, Error> {
-    let traces = &session.inner.traces.0;
-    let (method, url) = (spec.method.clone(), spec.url.clone());
-    for t in traces {
-        t.on_request_start(&method, &url, &spec.headers);
-    }
-    let result = run(session, spec).instrument(span).await;
-    for t in traces {
-        match &result {
-            Ok(resp) => t.on_request_end(&method, resp.url(), resp.status()),
-            Err(e) => t.on_request_exception(&method, &url, e),
-        }
-    }
-    result
-}
-
-fn run(
-    session: &ClientSession,
-    spec: RequestSpec,
-) -> impl Future<Output = Result<ClientResponse, Error>> + '_ {
-    let RequestSpec {
-        mut method,
-        mut url,
-        mut headers,
-        mut body,
-        stream,
-        conn_settings,
-        timeout,
-        allow_redirects,
-        max_redirects,
-        raise_for_status,
-        raw_target,
-        encoded,
-    } = spec;
-    async move {
-        let inner = &*session.inner;
-        // `encoded` applies to the URL as given: the first hop only.
-        let mut raw_target = raw_target.filter(|_| encoded);
-        let deadlines = Deadlines::start(timeout.unwrap_or(inner.timeout));
-        let raise_for_status = raise_for_status.unwrap_or(inner.raise_for_status);
-        if url.fragment().is_some() {
-            Arc::make_mut(&mut url).set_fragment(None);
-        }
-        take_url_credentials(&mut url, &mut headers).map_err(|e| e.with_url(&url))?;
-        let mut history = Vec::new();
-        let streamed = stream.is_some();
-        let mut stream = stream;
-        loop {
-            let hop_body = (body.as_ref(), stream.take());
-            let hop = Hop { method: &method, url: &url, raw_target: raw_target.take() };
-            let mut response =
-                send_once(inner, &hop, &headers, hop_body, &conn_settings, &deadlines)
-                    .await
-                    .map_err(|e| e.with_url(&url))?;
-            let status = response.status();
-            let location = response.info().raw.get("location").map(<[u8]>::to_vec);
-            match location {
-                Some(location) if allow_redirects && redirect::is_redirect(status) => {
-                    if history.len() >= max_redirects {
-                        return Err(Error::bare(Kind::TooManyRedirects).with_url(&url));
-                    }
-                    let next = redirect::next_url(&url, &location).map_err(|e| e.with_url(&url))?;
-                    tracing::debug!(status = status.as_u16(), to = %Redacted(&next), "redirect");
-                    for t in &inner.traces.0 {
-                        t.on_request_redirect(&method, &url, status, &next);
-                    }
-                    // Boxed: a redirect is rare, and its drain's state would otherwise sit in
-                    // every request's future.
-                    Box::pin(response.drain(REDIRECT_DRAIN_LIMIT)).await;
-                    history.push(response.info().clone());
-                    drop(response);
-                    let dropped = redirect::rewrite(status, &mut method, &mut body, &mut headers);
-                    if streamed && !dropped {
-                        // aiohttp #12195: a consumed stream cannot be replayed, and sending an
-                        // empty body instead would be a silent corruption.
-                        return Err(Error::new(Kind::Payload, "cannot resend a streamed body")
-                            .with_url(&url));
-                    }
-                    if !redirect::same_origin(&url, &next) {
-                        redirect::strip_credentials(&mut headers);
-                    }
-                    url = Arc::new(next);
-                    take_url_credentials(&mut url, &mut headers).map_err(|e| e.with_url(&url))?;
-                }
-                _ => {
-                    response.set_history(history);
-                    if raise_for_status {
-                        response.raise_for_status()?;
-                    }
-                    return Ok(response);
-                }
-            }
-        }
-    }
-}
-
-/// What one hop sends to: the method, the URL, and the target as given when it is sent
-/// [`encoded`](crate::RequestBuilder::encoded).
-struct Hop<'a> {
-    method: &'a Method,
-    url: &'a Arc<Url>,
-    raw_target: Option<String>,
-}
-
-async fn send_once(
-    inner: &Inner,
-    hop: &Hop<'_>,
-    headers: &HeaderMap,
-    (body, stream): (Option<&crate::request::Body>, Option<StreamBody>),
-    conn_settings: &ConnSettings,
-    deadlines: &Deadlines,
-) -> Result<ClientResponse, Error> {
-    let (method, url) = (hop.method, hop.url);
-    let origin = inner.last_url.origin(hop.url)?;
-    let content_type = match (body, &stream) {
-        (Some(b), _) => Some(b.content_type),
-        (None, Some(_)) => Some("application/octet-stream"),
-        (None, None) => None,
-    };
-    let mut options = ConnectOptions::new();
-    if let Some(limit) = deadlines.sock_connect() {
-        options = options.sock_connect_timeout(limit);
-    }
-    if let Some(tls) = &conn_settings.tls {
-        options = options.tls(tls.clone());
-    }
-    // The proxy is chosen again on every hop, so a redirect to another host (or to one
-    // NO_PROXY exempts) never carries the previous proxy or its credentials along.
-    let proxy = conn_settings
-        .proxy
-        .clone()
-        .or_else(|| inner.proxy.clone())
-        .or_else(|| inner.proxy_env.as_ref().and_then(|env| env.proxy_for(&origin, false)));
-    let mut absolute = false;
-    let mut proxy_authorization = None;
-    if let Some(proxy) = proxy {
-        if origin.scheme() == Scheme::Http {
-            // Plain http goes to the proxy itself, in absolute form, with its credentials;
-            // for https the proxy is a tunnel and sees only the CONNECT.
-            absolute = true;
-            if let Some(auth) = proxy.authorization_value() {
-                let value =
-                    HeaderValue::try_from(auth).map_err(|e| Error::new(Kind::Request, e))?;
-                proxy_authorization = Some(value);
-            }
-        }
-        options = options.proxy(proxy);
-    }
-    let wire = request_fields(inner, url, headers, content_type, proxy_authorization)?;
-    // aiohttp waits for 100 Continue whenever the request carries the expectation, whether
-    // `expect100=True` or the caller's own header put it there.
-    let expect_continue = wire.expects_continue().then_some(inner.expect_continue_timeout);
-    let outgoing = Outgoing {
-        method,
-        url,
-        origin: &origin,
-        headers: &wire,
-        body: body.map(|b| &b.bytes),
-        raw_target: hop.raw_target.as_deref(),
-        absolute,
-        options: &options,
-        expect_continue,
-    };
-    let (head, raw) =
-        conn::send(&inner.connector, &outgoing, stream, deadlines, &inner.traces.0).await?;
-    let fields = head.fields();
-    inner.jar.update_from_values(fields.get_all("set-cookie"), url);
-    let decoder = if inner.auto_decompress && !raw.is_done() {
-        fields.get("content-encoding").and_then(|coding| {
-            let limits = decompress::Limits {
-                max_size: inner.max_decompressed_size,
-                zstd_window_log_max: inner.zstd_window_log_max,
-            };
-            Decompressor::for_coding(coding, limits)
-        })
-    } else {
-        None
-    };
-    let info = ResponseInfo {
-        status: head.status(),
-        reason: match head.status().canonical_reason() {
-            Some(canonical) if canonical.as_bytes() == head.reason() => canonical.into(),
-            _ => String::from_utf8_lossy(head.reason()).into_owned().into(),
-        },
-        version: head.version(),
-        headers: std::sync::OnceLock::new(),
-        raw: fields.clone(),
-        request: RequestInfo { method: method.clone(), url: Arc::clone(url), headers: wire },
-    };
-    let content = Content::new(raw, decoder, inner.max_line_size);
-    Ok(ClientResponse::new(info, content, inner.charset_fallback.clone()))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod hostile;
 mod httpbin;
 mod interop;
 mod logs;
+mod middleware;
 mod redirects;
 mod serde_data;
 mod session;
