@@ -29,6 +29,12 @@ const GUNICORN_VERSION: &str = "27.0.1";
 /// the newest on `PyPI` when pinned.
 const WEBSOCKETS_VERSION: &str = "17.4";
 
+/// Python's httpx with its HTTP/2 extra (the `h2` library), a second HTTP/2 client for
+/// tandem-web's h2c tests (`crates/tandem-web/tests/it/h2.rs`); both the newest on `PyPI`
+/// when pinned.
+const HTTPX_VERSION: &str = "0.29.0";
+const PY_H2_VERSION: &str = "4.4.1";
+
 /// The Python environment for aiohttp and httpbin, at the project root
 /// (gitignored).
 const VENV: &str = ".venv";
@@ -63,6 +69,9 @@ const APT_PEERS: &[AptPeer] = &[
     AptPeer { package: "openssl", probe: Probe::Command("openssl") },
     // Load generator for server throughput checks on loopback.
     AptPeer { package: "wrk", probe: Probe::Command("wrk") },
+    // `nghttp`, an HTTP/2 client other than curl, for the server's h2c tests (several
+    // streams on one connection, an upload cut short with a 413).
+    AptPeer { package: "nghttp2-client", probe: Probe::Command("nghttp") },
     // A real DNS server on loopback for tandem-connect's custom-nameserver test.
     AptPeer { package: "dnsmasq-base", probe: Probe::Command("dnsmasq") },
     // A real HTTP proxy on loopback for tandem-connect's CONNECT tunnel test.
@@ -113,9 +122,10 @@ pub(crate) fn run() -> Result {
     install_aiohttp()?;
     install_httpbin()?;
     install_websockets()?;
+    install_httpx()?;
     println!(
         "peers: ready (aiohttp {AIOHTTP_VERSION}, websockets {WEBSOCKETS_VERSION}, httpbin {HTTPBIN_VERSION}, \
-         gunicorn {GUNICORN_VERSION} in {VENV})"
+         gunicorn {GUNICORN_VERSION}, httpx {HTTPX_VERSION} with h2 {PY_H2_VERSION} in {VENV})"
     );
     Ok(())
 }
@@ -214,6 +224,20 @@ fn install_websockets() -> Result {
         WEBSOCKETS_VERSION,
         version,
         &[format!("websockets=={WEBSOCKETS_VERSION}")],
+    )
+}
+
+fn install_httpx() -> Result {
+    let versions = || {
+        Cmd::new(venv_python())
+            .args(["-c", "import httpx, h2; print(httpx.__version__, h2.__version__)"])
+            .read()
+    };
+    install_pinned(
+        "httpx, h2",
+        &format!("{HTTPX_VERSION} {PY_H2_VERSION}"),
+        versions,
+        &[format!("httpx[http2]=={HTTPX_VERSION}"), format!("h2=={PY_H2_VERSION}")],
     )
 }
 
