@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tandem_session::{CookieStorage, RedisStorage, SessionMiddleware, default_cookie_options};
 use tandem_templates::{Loader, Templates};
-use tandem_web::{Application, CookieOptions, StaticOptions};
+use tandem_web::{Application, StaticOptions};
 
 pub use config::Config;
 pub use db::Db;

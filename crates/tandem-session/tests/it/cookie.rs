@@ -3,7 +3,6 @@
 use tandem_session::{
     CookieStorage, DEFAULT_COOKIE_NAME, SessionMiddleware, default_cookie_options,
 };
-use tandem_web::CookieOptions;
 
 use crate::support::{Server, app, bare_client, client, cookie_value, get, get_with};
 
