@@ -454,7 +454,7 @@ pub(super) fn ratio(
 }
 
 /// The median of the per-round ratios of `ours` to `theirs`, with each round's ratio.
-fn paired_ratio(
+pub(super) fn paired_ratio(
     out: &mut String,
     what: &str,
     ours: Option<Vec<f64>>,

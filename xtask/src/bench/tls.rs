@@ -13,7 +13,9 @@
 //! - resumed: `openssl s_time -reuse`, every connection resuming the first one's session
 //!   (the share actually resumed, from `s_time`'s `r` marks, is printed beside it).
 //!
-//! The table shows the medians of the rounds; the ratios set Tandem against hyper.
+//! The table shows the medians of the rounds; the ratios set Tandem against hyper, each the
+//! median of the rounds' own ratios, as in `bench server`: the machine drifts between rounds
+//! more than the servers differ.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::load::{self, Server, to_f64};
-use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, ratio};
+use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
 use crate::{Cmd, Result, for_each_arg, positive};
 
 const USAGE: &str = "cargo xtask bench tls [--secs N] [--rounds R]";
@@ -313,19 +315,22 @@ fn report(samples: &[Vec<[Measure; 4]>], opts: &Opts) -> String {
         let _ = writeln!(out, "| {:.0}% |", med(i, 3, |m| m.resumed) * 100.0);
     }
     out.push('\n');
+    let rounds = |i: usize, col: usize, f: fn(&Measure) -> f64| {
+        Some(samples[i].iter().map(|r| f(&r[col])).collect::<Vec<f64>>())
+    };
     for (col, load) in LOADS.into_iter().enumerate() {
-        ratio(
+        paired_ratio(
             &mut out,
             &format!("tandem ÷ hyper, {} per second", load.name()),
-            Some(med(0, col, |m| m.per_sec)),
-            Some(med(1, col, |m| m.per_sec)),
+            rounds(0, col, |m| m.per_sec),
+            rounds(1, col, |m| m.per_sec),
             Target::AtLeast(1.0),
         );
-        ratio(
+        paired_ratio(
             &mut out,
             &format!("tandem ÷ hyper, {} server µs each", load.name()),
-            Some(med(0, col, |m| m.cpu_us_each)),
-            Some(med(1, col, |m| m.cpu_us_each)),
+            rounds(0, col, |m| m.cpu_us_each),
+            rounds(1, col, |m| m.cpu_us_each),
             Target::AtMost(1.0),
         );
     }
