@@ -212,10 +212,10 @@ pub mod web {
     #[doc(inline)]
     pub use tandem_web::{
         App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, Error,
-        FileField, FileResponse, Form, FormValue, Handler, HttpError, IntoResponse, Middleware,
-        MultipartReader, Next, Part, Payload, Request, Response, RouteRef, RouteTable, RunOptions,
-        ServerConfig, ServiceBody, StaticOptions, TlsInfo, Upgraded, file_response, json_response,
-        run_app,
+        FileField, FileResponse, Form, FormValue, Handler, Http2Config, HttpError, IntoResponse,
+        Middleware, MultipartReader, Next, Part, Payload, Request, Response, RouteRef, RouteTable,
+        RunOptions, ServerConfig, ServiceBody, StaticOptions, TlsInfo, Upgraded, file_response,
+        json_response, run_app,
     };
     #[cfg(feature = "tls")]
     #[doc(inline)]
@@ -225,8 +225,12 @@ pub mod web {
         #[doc(inline)]
         pub use tandem_web::{
             DEFAULT_BODY_TIMEOUT, DEFAULT_CLIENT_MAX_SIZE, DEFAULT_FILE_CHUNK_SIZE,
-            DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_SEND_TIMEOUT,
-            DEFAULT_SHUTDOWN_TIMEOUT, MAX_BOUNDARY_LEN, MAX_DRAIN, MAX_PART_HEAD, SPARE_BUFFERS,
+            DEFAULT_H2_CONNECTION_WINDOW, DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS,
+            DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS,
+            DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS, DEFAULT_H2_MAX_SEND_BUFFER_SIZE,
+            DEFAULT_H2_STREAM_WINDOW, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
+            DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_BOUNDARY_LEN, MAX_DRAIN,
+            MAX_PART_HEAD, SPARE_BUFFERS,
         };
     }
 }
