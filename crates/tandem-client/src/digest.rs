@@ -408,8 +408,10 @@ impl Challenge {
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        // A `qop` offering only options we do not know cannot be answered.
-        if get("qop").is_some() && qops.is_empty() {
+        // A `qop` offering only options we do not know cannot be answered, and neither can
+        // a `-sess` algorithm without one: its key needs a `cnonce`, which RFC 2617 forbids
+        // sending without `qop`.
+        if (get("qop").is_some() || algorithm.sess) && qops.is_empty() {
             return None;
         }
         Some(Challenge {
@@ -530,7 +532,7 @@ mod tests {
     #[test]
     fn challenges_are_split_and_unquoted() {
         let parsed = parse_challenges(
-            r#"Basic realm="x", Digest realm="a \"b\", c", nonce=n1, algorithm=SHA-256-sess, stale=TRUE, Bearer"#,
+            r#"Basic realm="x", Digest realm="a \"b\", c", nonce=n1, algorithm=SHA-256-sess, qop=auth, stale=TRUE, Bearer"#,
         );
         let schemes: Vec<_> = parsed.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(schemes, ["Basic", "Digest", "Bearer"]);
@@ -538,11 +540,15 @@ mod tests {
         assert_eq!(c.realm, "a \"b\", c");
         assert_eq!(c.nonce, "n1");
         assert_eq!(c.algorithm, Algorithm { hash: Hash::Sha256, sess: true });
-        assert!(c.stale && c.qops.is_empty());
+        assert!(c.stale);
+        assert_eq!(c.qops, [Qop::Auth]);
         assert!(Challenge::from_params(&[("nonce".into(), "n".into())]).is_some());
         assert!(Challenge::from_params(&[("realm".into(), "r".into())]).is_none());
         let unknown = [("nonce".into(), "n".into()), ("algorithm".into(), "SHA-1".into())];
         assert!(Challenge::from_params(&unknown).is_none());
+        let sess_without_qop =
+            [("nonce".into(), "n".into()), ("algorithm".into(), "MD5-sess".into())];
+        assert!(Challenge::from_params(&sess_without_qop).is_none());
         assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
     }
 

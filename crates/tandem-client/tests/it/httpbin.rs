@@ -16,7 +16,9 @@ use std::{
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use tandem_client::{ClientSession, FormData, Phase, USER_AGENT};
+use tandem_client::{
+    ClientNext, ClientRequest, ClientSession, CookieJar, DigestAuth, FormData, Phase, USER_AGENT,
+};
 use tokio::{
     net::TcpStream,
     process::{Child, Command},
@@ -135,6 +137,7 @@ async fn against_httpbin() {
         decompression(&hb, &s).await;
     }
     streaming(&hb, &s).await;
+    digest_auth(&hb).await;
     // Last: it keeps one of the two workers asleep for three seconds.
     delay_cut_short(&hb, &s).await;
 }
@@ -320,4 +323,73 @@ async fn delay_cut_short(hb: &Httpbin, s: &ClientSession) {
     assert_eq!(e.timeout_phase(), Some(Phase::Total));
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "{took:?}");
+}
+
+/// `DigestAuth` against httpbin's `/digest-auth/{qop}/{user}/{passwd}/{algorithm}[/{stale_after}]`:
+/// each algorithm httpbin has and both qops, challenged once then preemptive; wrong
+/// credentials; and a nonce httpbin declares stale after one use.
+async fn digest_auth(hb: &Httpbin) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    let sends = Arc::new(AtomicUsize::new(0));
+    let count = sends.clone();
+    // Inside the digest middleware: counts what reaches httpbin.
+    let counted = move |req: ClientRequest, next: ClientNext| {
+        count.fetch_add(1, Ordering::SeqCst);
+        next.run(req)
+    };
+    let counted = Arc::new(counted);
+    // httpbin keeps its stale-nonce state in cookies.
+    let digest_session = |password: &str| {
+        ClientSession::builder()
+            .cookie_jar(CookieJar::unsafe_hosts())
+            .middleware(DigestAuth::new("user", password))
+            .build()
+    };
+    let get = |s: &ClientSession, path: &str| {
+        let counted = counted.clone();
+        let req = s
+            .get(&hb.url(path))
+            .middleware(move |req: ClientRequest, next: ClientNext| counted(req, next));
+        async move {
+            let mut resp = within(req.send()).await.unwrap();
+            let status = resp.status();
+            let body = within(resp.text()).await.unwrap();
+            (status, body)
+        }
+    };
+    for qop in ["auth", "auth-int"] {
+        for alg in ["MD5", "SHA-256", "SHA-512"] {
+            let s = digest_session("passwd");
+            let path = format!("/digest-auth/{qop}/user/passwd/{alg}");
+            sends.store(0, Ordering::SeqCst);
+            let (status, body) = get(&s, &path).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            let body: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body, json!({"authenticated": true, "user": "user"}));
+            assert_eq!(sends.load(Ordering::SeqCst), 2, "{path}: challenged, then answered");
+            let (status, _) = get(&s, &path).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert_eq!(sends.load(Ordering::SeqCst), 3, "{path}: preemptive");
+        }
+    }
+
+    let s = digest_session("wrong");
+    sends.store(0, Ordering::SeqCst);
+    let (status, _) = get(&s, "/digest-auth/auth/user/passwd/MD5").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(sends.load(Ordering::SeqCst), 2);
+
+    // Stale after one use: the second request's preemptive credentials meet a stale
+    // challenge, and are sent again with the new nonce.
+    let s = digest_session("passwd");
+    sends.store(0, Ordering::SeqCst);
+    let path = "/digest-auth/auth/user/passwd/MD5/1";
+    assert_eq!(get(&s, path).await.0, StatusCode::OK);
+    assert_eq!(sends.load(Ordering::SeqCst), 2);
+    assert_eq!(get(&s, path).await.0, StatusCode::OK);
+    assert_eq!(sends.load(Ordering::SeqCst), 4, "preemptive, stale, answered");
 }

@@ -8,6 +8,7 @@
 mod body_errors;
 mod content;
 mod credentials;
+mod digest;
 mod hostile;
 mod httpbin;
 mod interop;
