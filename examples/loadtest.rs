@@ -3,9 +3,13 @@
 //! `TCPConnector(limit=C)`), and each sends requests back to back, reading every body whole.
 //!
 //! ```text
-//! cargo run --release --example loadtest -- [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... [--timeout SECS] URL
+//! cargo run --release --example loadtest -- [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... [--timeout SECS] [--cacert PEM | --insecure] URL
 //! cargo run --release --example loadtest -- -c 64 -d 10 http://127.0.0.1:8080/plaintext
 //! ```
+//!
+//! For an https URL, `--cacert PEM` trusts the certificates in that file instead of the
+//! webpki roots (curl's `--cacert`, for a server with a certificate of its own making), and
+//! `--insecure` (`-k`) checks none, as wrk never does.
 //!
 //! It runs for SECS seconds (10 by default) or until N requests have completed, with a
 //! progress bar when stdout is a terminal, then prints the latency percentiles, the errors
@@ -43,12 +47,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tandem_http::{
     ClientSession,
     bytes::Bytes,
-    client::{ClientResponse, ClientTimeout, Connector, Error},
+    client::{ClientResponse, ClientTimeout, Connector, Error, TlsConfig},
     http::Method,
 };
 
 const USAGE: &str = "usage: loadtest [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... \
-                     [--timeout SECS] URL";
+                     [--timeout SECS] [--cacert PEM | --insecure] URL";
 
 /// wrk's defaults: 10 connections for 10 seconds.
 const DEFAULT_CONNECTIONS: usize = 10;
@@ -78,6 +82,8 @@ pub(crate) struct Args {
     body: Option<Bytes>,
     headers: Vec<(String, String)>,
     timeout: Duration,
+    /// `--cacert` or `--insecure`; `None` keeps the client's default verification.
+    tls: Option<TlsConfig>,
     url: String,
 }
 
@@ -88,6 +94,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args,
     let mut method = Method::GET;
     let mut headers = Vec::new();
     let mut timeout = DEFAULT_TIMEOUT;
+    let (mut cacert, mut insecure) = (None, false);
     let mut url = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"));
@@ -101,6 +108,8 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args,
                 method = Method::from_bytes(value()?.as_bytes()).map_err(|e| e.to_string())?;
             }
             "--body-file" => body_file = Some(value()?),
+            "--cacert" => cacert = Some(value()?),
+            "-k" | "--insecure" => insecure = true,
             "-H" => {
                 let header = value()?;
                 let (name, val) =
@@ -124,8 +133,30 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args,
         }
         None => None,
     };
+    let tls = match (cacert, insecure) {
+        (Some(_), true) => {
+            return Err(format!("--cacert and --insecure exclude each other\n{USAGE}"));
+        }
+        (Some(path), false) => {
+            let pem = std::fs::read(&path).map_err(|e| format!("--cacert {path}: {e}"))?;
+            let tls = TlsConfig::builder()
+                .webpki_roots(false)
+                .add_root_certificates_pem(&pem)
+                .map_err(|e| format!("--cacert {path}: {e}"))?
+                .build()
+                .map_err(|e| format!("--cacert {path}: {e}"))?;
+            Some(tls)
+        }
+        (None, true) => Some(
+            TlsConfig::builder()
+                .verify_ssl(false)
+                .build()
+                .map_err(|e| format!("--insecure: {e}"))?,
+        ),
+        (None, false) => None,
+    };
     let url = url.ok_or_else(|| USAGE.to_owned())?;
-    Ok(Args { stop, connections, method, body, headers, timeout, url })
+    Ok(Args { stop, connections, method, body, headers, timeout, tls, url })
 }
 
 /// A positive number of seconds; wrk writes durations as `10s`, and plain numbers work too.
@@ -282,8 +313,12 @@ async fn tick(bar: ProgressBar, load: Arc<Load>, start: Instant) {
 
 /// Runs the load; what it measured, and how long it took.
 pub(crate) fn run(args: Args) -> Result<(Report, Duration), Error> {
+    let mut connector = Connector::builder().limit(args.connections);
+    if let Some(tls) = args.tls {
+        connector = connector.tls(tls);
+    }
     let mut builder = ClientSession::builder()
-        .connector(Connector::builder().limit(args.connections).build())
+        .connector(connector.build())
         .timeout(ClientTimeout::NONE.with_total(args.timeout));
     for (name, value) in &args.headers {
         builder = builder.header(name.as_str(), value.as_str());
@@ -427,6 +462,8 @@ mod tests {
         assert_eq!(parse(&["http://h/"]).unwrap().timeout, DEFAULT_TIMEOUT);
         let a = parse(&["--timeout", "0.5", "http://h/"]).unwrap();
         assert_eq!(a.timeout, Duration::from_millis(500));
+        assert!(a.tls.is_none());
+        assert!(parse(&["-k", "https://h/"]).unwrap().tls.is_some());
         for bad in [
             &["-n", "1", "-d", "1", "http://h/"][..],
             &["-c", "0", "http://h/"],
@@ -435,6 +472,9 @@ mod tests {
             &["--timeout", "0", "http://h/"],
             &["-H", "no-colon", "http://h/"],
             &["--body-file", "/nonexistent/body", "http://h/"],
+            &["--cacert", "/nonexistent/ca.pem", "https://h/"],
+            &["--cacert", "/dev/null", "https://h/"],
+            &["--cacert", "/dev/null", "--insecure", "https://h/"],
             &["-c", "4"],
             &["http://a/", "http://b/"],
         ] {

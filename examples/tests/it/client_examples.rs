@@ -139,3 +139,37 @@ async fn loadtest_counts_every_request() {
     assert_eq!(report.latency_us.len(), 0);
     server.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadtest_drives_https_with_cacert_or_insecure() {
+    use tandem_http::web::{AppRunner, Identity, TlsConfig};
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let identity =
+        Identity::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap();
+    let mut app = Application::new();
+    app.add_get("/", |req: Request| async move { Response::text(req.scheme()) });
+    let mut runner = AppRunner::new(app).unwrap();
+    runner.setup().await.unwrap();
+    let tls = TlsConfig::builder(identity).build().unwrap();
+    let addr = runner.tls_site("127.0.0.1", 0, &tls).await.unwrap();
+    let url = format!("https://localhost:{}/", addr.port());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.pem()).unwrap();
+
+    let report = loadtest(&["-n", "50", "-c", "4", "--cacert", ca.to_str().unwrap(), &url]).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!((report.requests(), report.body_bytes), (50, 50 * "https".len() as u64));
+    let report = loadtest(&["-n", "20", "-c", "2", "--insecure", &url]).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.requests(), 20);
+    // The webpki roots do not know this certificate: every request fails to connect.
+    let report = loadtest(&["-n", "5", "-c", "1", &url]).await;
+    assert_eq!(report.errors.get("connect"), Some(&5), "{:?}", report.errors);
+    assert!(runner.cleanup().await);
+}
