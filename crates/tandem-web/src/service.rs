@@ -140,8 +140,13 @@ impl Request {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let (parts, body) = req.into_parts();
-        let head = RequestParser::new().parse_parts(&parts).map_err(|err| {
+        let (mut parts, body) = req.into_parts();
+        // Tandem's HTTP/2 driver passes its server's limits along; others get the defaults.
+        let parser = match parts.extensions.remove::<crate::server::HeadLimits>() {
+            Some(limits) => RequestParser::with_limits(limits.0),
+            None => RequestParser::new(),
+        };
+        let head = parser.parse_parts(&parts).map_err(|err| {
             HttpError::new(err.status()).with_text(format!("{}: {err}", err.status().as_u16()))
         })?;
         let remote = parts.extensions.get::<std::net::SocketAddr>().copied();

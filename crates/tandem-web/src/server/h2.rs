@@ -88,6 +88,7 @@ pub const DEFAULT_H2_MAX_SEND_BUFFER_SIZE: usize = 128 * 1024;
 /// HTTP/1.1, and [`ServerConfig`]'s body, send, keep-alive, head and shutdown timeouts apply
 /// (the head timeout to the connection preface and settings).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Http2Config {
     /// Concurrent streams per connection ([`DEFAULT_H2_MAX_CONCURRENT_STREAMS`]).
     pub max_concurrent_streams: u32,
@@ -188,6 +189,11 @@ pub(crate) fn may_be_preface(buf: &[u8]) -> bool {
     let n = buf.len().min(PREFACE.len());
     buf[..n] == PREFACE[..n]
 }
+
+/// The server's head limits, for `Request::from_http` to check an HTTP/2 request's fields
+/// by (rather than the defaults it uses for a request from elsewhere).
+#[derive(Clone, Copy)]
+pub(crate) struct HeadLimits(pub(crate) tandem_proto::Limits);
 
 /// What every stream of a connection shares.
 struct Shared {
@@ -332,6 +338,7 @@ async fn answer(
     if let Some(tls) = &shared.tls {
         parts.extensions.insert(Arc::clone(tls));
     }
+    parts.extensions.insert(HeadLimits(shared.config.limits));
     let length = parts
         .headers
         .get(header::CONTENT_LENGTH)

@@ -19,6 +19,7 @@ use tokio::{
 use tokio_util::task::TaskTracker;
 
 pub use conn::{MAX_DRAIN, SPARE_BUFFERS};
+pub(crate) use h2::HeadLimits;
 pub use h2::{
     DEFAULT_H2_CONNECTION_WINDOW, DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS,
     DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS,

@@ -724,3 +724,35 @@ async fn settings_carry_the_configured_limits() {
     assert!(pairs.contains(&(6, 64 * 1024)), "{pairs:?}");
     assert!(server.stop().await);
 }
+
+/// The server's head limits apply to HTTP/2 requests as to HTTP/1.1 ones: here a field
+/// count of 6, which `:authority` (as `Host`) and four fields exceed.
+#[tokio::test]
+async fn configured_head_limits_apply_to_http2() {
+    let limits = tandem_proto::Limits::default().max_headers(4);
+    let (server, gauge) = start(ServerConfig::default().with_limits(limits)).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    let mut block = get_block("/hello");
+    for name in [&b"x-a"[..], b"x-b", b"x-c", b"x-d"] {
+        field(&mut block, name, b"1");
+    }
+    conn.send(&frame(HEADERS, END_STREAM | END_HEADERS, 1, &block)).await;
+    assert_eq!(conn.response(1).await.0, Some(431));
+    assert_eq!(gauge.hello.load(Ordering::SeqCst), 0);
+    assert!(server.stop().await);
+}
+
+/// A connection with no stream open is closed after the keep-alive timeout, with GOAWAY.
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
+    let config = ServerConfig::default().with_keepalive_timeout(Duration::from_millis(200));
+    let (server, _) = start(config).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    conn.get(1, "/hello").await;
+    assert_eq!(conn.response(1).await.0, Some(200));
+    // The graceful GOAWAY first, then the final one: stream 1 was the last, NO_ERROR.
+    let last = |f: &Frame| f.kind == GOAWAY && f.goaway_parts() == (1, 0);
+    assert!(conn.until(last).await.is_some(), "a final GOAWAY");
+    assert!(conn.until(|_| false).await.is_none(), "closed");
+    assert!(server.stop().await);
+}
