@@ -94,6 +94,7 @@ mod redact;
 mod redirect;
 mod request;
 mod response;
+mod retry;
 mod session;
 mod timeout;
 mod trace;
@@ -109,6 +110,7 @@ pub use form::FormData;
 pub use middleware::{BoxFuture, ClientNext, ClientRequest, Middleware};
 pub use request::{Body, RequestBuilder};
 pub use response::{ClientResponse, RequestInfo, ResponseInfo};
+pub use retry::{DEFAULT_RETRY_STATUSES, Retry, RetryBudget};
 pub use session::{
     BoxError, ClientSession, ClientSessionBuilder, DEFAULT_EXPECT_CONTINUE_TIMEOUT,
     DEFAULT_MAX_REDIRECTS, USER_AGENT,

@@ -15,6 +15,7 @@ mod interop;
 mod logs;
 mod middleware;
 mod redirects;
+mod retry;
 mod serde_data;
 mod session;
 mod support;
