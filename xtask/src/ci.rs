@@ -80,9 +80,16 @@ fn steps() -> Vec<Step> {
 }
 
 /// The facade with only the wire protocol, with a bare client (no TLS, hickory or decoders),
-/// and with a bare server (no encoders).
+/// and with a bare server (no encoders), each also with WebSockets on that side alone.
 fn lean_builds() -> Result {
-    for features in [&[][..], &["--features", "client"], &["--features", "server"]] {
+    let lean: [&[&str]; 5] = [
+        &[],
+        &["--features", "client"],
+        &["--features", "server"],
+        &["--features", "client,ws"],
+        &["--features", "server,ws"],
+    ];
+    for features in lean {
         Cmd::cargo()
             .args(["clippy", "-p", "tandem-http", "--no-default-features"])
             .args(features)

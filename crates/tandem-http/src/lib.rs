@@ -148,7 +148,7 @@
 //! |---|---|---|
 //! | `client` | yes | [`client`], [`connect`], [`ClientSession`] |
 //! | `server` | yes | [`web`] |
-//! | `ws` | yes | `ws` (and `client` and `server`, which it builds on) |
+//! | `ws` | yes | `ws`, on the sides that are on: `ws_connect` with `client`, `WebSocketResponse` with `server`, and `WebSocket::from_raw_socket` either way |
 //! | `tls` | yes | https in the client: rustls on ring with the webpki roots, `TlsConfig`'s builder, certificate pins. Without it an https URL fails with "TLS support not compiled in (enable the `tls` feature)". |
 //! | `dns` | yes | custom nameservers for the client's connector (hickory). Without it names go to the system resolver only; the DNS cache works the same. |
 //! | `anyhow` | yes | handlers may return `anyhow::Result<_>`: `From<anyhow::Error>` for [`web::Error`], keeping an `HttpError`'s status. |
@@ -261,7 +261,15 @@ pub mod prelude {
 
     #[cfg(feature = "ws")]
     #[doc(no_inline)]
-    pub use tandem_ws::{Message, WebSocketResponse, WsConnectExt};
+    pub use tandem_ws::Message;
+
+    #[cfg(all(feature = "ws", feature = "server"))]
+    #[doc(no_inline)]
+    pub use tandem_ws::WebSocketResponse;
+
+    #[cfg(all(feature = "ws", feature = "client"))]
+    #[doc(no_inline)]
+    pub use tandem_ws::WsConnectExt;
 }
 
 /// README.md's example, compiled as a doc test so that it stays true. The repository's

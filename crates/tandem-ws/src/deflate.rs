@@ -1,17 +1,20 @@
 //! permessage-deflate (RFC 7692): negotiating it in the handshake, and compressing and
 //! inflating messages.
 
+#[cfg(any(feature = "client", feature = "server"))]
 use std::fmt::Write as _;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
 use crate::error::{CloseCode, Error};
 
+#[cfg(any(feature = "client", feature = "server"))]
 /// The extension's registered name.
 const NAME: &str = "permessage-deflate";
 /// Every deflated message ends with an empty stored block, `00 00 ff ff`, which the sender
 /// strips and the receiver puts back (RFC 7692 §7.2.1).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xFF, 0xFF];
+#[cfg(any(feature = "client", feature = "server"))]
 /// The window sizes zlib can produce: RFC 7692 allows 8, but zlib's raw deflate starts at 9,
 /// so an offer that insists on 8 is declined (as aiohttp declines it).
 const WINDOW_BITS: std::ops::RangeInclusive<u8> = 9..=15;
@@ -30,6 +33,7 @@ pub(crate) struct Agreed {
     pub(crate) peer_no_context: bool,
 }
 
+#[cfg(any(feature = "client", feature = "server"))]
 /// One offer or answer: the extension's name and its parameters, values unquoted.
 fn parse_extensions(value: &str) -> impl Iterator<Item = (&str, Vec<(&str, Option<&str>)>)> {
     value.split(',').map(|ext| {
@@ -46,11 +50,13 @@ fn parse_extensions(value: &str) -> impl Iterator<Item = (&str, Vec<(&str, Optio
     })
 }
 
+#[cfg(any(feature = "client", feature = "server"))]
 fn window(value: Option<&str>) -> Option<u8> {
     let bits: u8 = value?.parse().ok()?;
     (8..=15).contains(&bits).then_some(bits)
 }
 
+#[cfg(feature = "server")]
 /// The server's side: picks the first offer it can honour, and returns what was agreed and
 /// the `Sec-WebSocket-Extensions` answer. Offers with unknown or repeated parameters, or
 /// values out of range, are skipped (RFC 7692 §5.1).
@@ -100,6 +106,7 @@ pub(crate) fn negotiate_server<'a>(
     None
 }
 
+#[cfg(feature = "client")]
 /// The client's offer for a compressor window of `window_bits`.
 pub(crate) fn client_offer(window_bits: u8, no_context_takeover: bool) -> String {
     let mut offer = String::from(NAME);
@@ -114,6 +121,7 @@ pub(crate) fn client_offer(window_bits: u8, no_context_takeover: bool) -> String
     offer
 }
 
+#[cfg(feature = "client")]
 /// The client's side: checks the server's answer against what was offered. An answer that
 /// names another extension, repeats one, or sets what was not offered fails the handshake.
 pub(crate) fn accept_client(

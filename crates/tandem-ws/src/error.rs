@@ -76,6 +76,7 @@ pub struct Error {
 }
 
 impl Error {
+    #[cfg(any(feature = "client", feature = "server"))]
     pub(crate) fn handshake(why: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error { kind: Kind::Handshake, code: None, source: Some(why.into()) }
     }
@@ -116,6 +117,7 @@ impl Error {
         Error { kind: Kind::Json, code: None, source: Some(e.into()) }
     }
 
+    #[cfg(feature = "client")]
     pub(crate) fn client(e: tandem_client::Error) -> Self {
         Error { kind: Kind::Client, code: None, source: Some(e.into()) }
     }

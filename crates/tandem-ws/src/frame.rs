@@ -62,10 +62,13 @@ pub(crate) struct FrameHead {
     pub(crate) len: u64,
 }
 
-/// Which side of the connection we are: servers require masked frames, clients unmasked.
+/// Which side of the connection a [`WebSocket`](crate::WebSocket) is: a client masks the
+/// frames it sends and requires unmasked ones, a server the reverse (RFC 6455 §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
+pub enum Role {
+    /// The side that accepted the connection.
     Server,
+    /// The side that opened it.
     Client,
 }
 

@@ -14,11 +14,13 @@ pub(crate) fn accept_key(key: &[u8]) -> String {
     STANDARD.encode(ctx.finish())
 }
 
+#[cfg(feature = "client")]
 /// A fresh `Sec-WebSocket-Key`: 16 random bytes, base64-encoded.
 pub(crate) fn new_key() -> String {
     STANDARD.encode(rand::random::<[u8; 16]>())
 }
 
+#[cfg(feature = "server")]
 /// Whether a key is the base64 of exactly 16 bytes, as RFC 6455 §4.2.1 requires.
 pub(crate) fn key_is_valid(key: &[u8]) -> bool {
     key.len() == 24 && STANDARD.decode(key).is_ok_and(|k| k.len() == 16)

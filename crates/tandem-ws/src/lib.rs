@@ -32,24 +32,43 @@
 //! let mut app = Application::new();
 //! app.add_get("/ws", chat);
 //! ```
+//!
+//! A connection whose opening handshake was done elsewhere (another HTTP stack, a proxy, a
+//! test) becomes a `WebSocket` with [`WebSocket::from_raw_socket`], over any
+//! `AsyncRead + AsyncWrite`. Every [`WsSender`] is a `futures::Sink` of [`Message`]s.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `client` | on | `ws_connect` on `tandem-client` sessions (`WsConnectExt`, `WsConnect`) |
+//! | `server` | on | `WebSocketResponse` in `tandem-web` handlers |
+//!
+//! With neither, [`WebSocket::from_raw_socket`] remains, and neither HTTP crate is built.
 
 mod assemble;
+#[cfg(feature = "client")]
 mod client;
 mod deflate;
 mod error;
 mod frame;
+#[cfg(any(feature = "client", feature = "server"))]
 mod handshake;
 mod message;
 mod send;
+#[cfg(feature = "server")]
 mod server;
 mod socket;
 
+#[cfg(feature = "client")]
 pub use client::{WsConnect, WsConnectExt};
 pub use error::{CloseCode, Error};
+pub use frame::Role;
 pub use message::Message;
 pub use send::WsSender;
+#[cfg(feature = "server")]
 pub use server::WebSocketResponse;
-pub use socket::{DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, WebSocket};
+pub use socket::{DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, WebSocket, WebSocketConfig};
 
 /// README.md's example, compiled as a doc test so that it stays true.
 #[cfg(doctest)]

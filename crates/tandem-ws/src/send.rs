@@ -1,18 +1,23 @@
 //! The writing side: one writer behind a lock, shared by every sender.
 
 use std::{
+    future::Future,
     io::IoSlice,
+    pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU16, Ordering},
     },
+    task::{Context, Poll, ready},
 };
 
 use bytes::BytesMut;
+use futures_util::Sink;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    Message,
     deflate::Deflater,
     error::{CloseCode, Error},
     frame::{self, OpCode, Role},
@@ -84,9 +89,24 @@ impl Shared {
 
 /// A handle that sends on a WebSocket. It is cheap to clone and may be used from many tasks
 /// at once, while one task reads: frames from concurrent senders never interleave.
-#[derive(Clone)]
+///
+/// It is also a [`Sink`] of [`Message`]s (`Text`, `Binary`, `Ping`, `Pong` and `Close`), so
+/// `SinkExt::send`, `forward` and `send_all` work on it; closing the sink sends a close frame
+/// (1000) if none went out yet.
 pub struct WsSender {
     shared: Arc<Shared>,
+    /// The send the `Sink` started and has not finished: one at a time, per handle. Only
+    /// reached through `get_mut`, which costs nothing: the mutex keeps `WsSender` `Sync`
+    /// though the future in it is not.
+    pending: std::sync::Mutex<Option<Pending>>,
+}
+
+type Pending = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+impl Clone for WsSender {
+    fn clone(&self) -> Self {
+        WsSender { shared: Arc::clone(&self.shared), pending: std::sync::Mutex::new(None) }
+    }
 }
 
 impl std::fmt::Debug for WsSender {
@@ -99,6 +119,7 @@ impl WsSender {
     pub(crate) fn new(io: WriteIo, role: Role, deflater: Option<Deflater>) -> Self {
         let writer = Writer { io, buf: BytesMut::new(), deflater, deflated: Vec::new() };
         WsSender {
+            pending: std::sync::Mutex::new(None),
             shared: Arc::new(Shared {
                 writer: tokio::sync::Mutex::new(writer),
                 role,
@@ -186,6 +207,65 @@ impl WsSender {
             return Err(Error::closed());
         }
         w.write(&self.shared, opcode, payload, compressible).await
+    }
+}
+
+// ===== impl Sink =====
+
+impl WsSender {
+    /// Drives the send the `Sink` started, if any, to its end.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let slot = self.pending_mut();
+        let Some(pending) = slot.as_mut() else { return Poll::Ready(Ok(())) };
+        let result = ready!(pending.as_mut().poll(cx));
+        *slot = None;
+        Poll::Ready(result)
+    }
+
+    fn pending_mut(&mut self) -> &mut Option<Pending> {
+        self.pending.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Sink<Message> for WsSender {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.get_mut().poll_pending(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
+        let this = self.get_mut();
+        let sender = this.clone();
+        *this.pending_mut() = Some(match message {
+            Message::Text(text) => Box::pin(async move { sender.send_str(&text).await }),
+            Message::Binary(data) => Box::pin(async move { sender.send_bytes(&data).await }),
+            Message::Ping(data) => Box::pin(async move { sender.ping(&data).await }),
+            Message::Pong(data) => Box::pin(async move { sender.pong(&data).await }),
+            Message::Close(code, reason) => {
+                Box::pin(async move { sender.close(code, &reason).await.map(drop) })
+            }
+            // States of the connection, not frames: nothing to send.
+            _ => return Err(Error::closed()),
+        });
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        // Every send writes and flushes its frame; finishing it is the flush.
+        self.get_mut().poll_pending(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        if this.shared.close_sent() {
+            return Poll::Ready(Ok(()));
+        }
+        let sender = this.clone();
+        *this.pending_mut() =
+            Some(Box::pin(async move { sender.close(CloseCode::OK, "").await.map(drop) }));
+        this.poll_pending(cx)
     }
 }
 

@@ -59,6 +59,65 @@ impl Default for Options {
     }
 }
 
+/// Settings for a [`WebSocket`] made with [`WebSocket::from_raw_socket`], over a connection
+/// whose opening handshake was done elsewhere. The defaults are aiohttp's, as for
+/// [`WebSocketResponse`](crate::WebSocketResponse) and `ws_connect`.
+#[derive(Debug, Clone, Default)]
+pub struct WebSocketConfig {
+    options: Options,
+    protocol: Option<String>,
+}
+
+impl WebSocketConfig {
+    /// The defaults: `autoping` on, no heartbeat, no receive timeout, a 4 MiB message limit
+    /// ([`DEFAULT_MAX_MSG_SIZE`]) and a 10 s close timeout ([`DEFAULT_CLOSE_TIMEOUT`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether pings are answered (and pongs swallowed) by `receive` itself (default: yes).
+    #[must_use]
+    pub fn autoping(mut self, yes: bool) -> Self {
+        self.options.autoping = yes;
+        self
+    }
+
+    /// Pings every `every`, and closes the connection if no pong comes within half of it.
+    #[must_use]
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.options.heartbeat = Some(every);
+        self
+    }
+
+    /// How long `receive` waits for a message before it returns a timeout error.
+    #[must_use]
+    pub fn receive_timeout(mut self, timeout: Duration) -> Self {
+        self.options.receive_timeout = Some(timeout);
+        self
+    }
+
+    /// The largest message accepted; a larger one closes the connection with 1009.
+    #[must_use]
+    pub fn max_msg_size(mut self, bytes: usize) -> Self {
+        self.options.max_msg_size = bytes;
+        self
+    }
+
+    /// How long `close` waits for the peer's close frame.
+    #[must_use]
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.options.close_timeout = timeout;
+        self
+    }
+
+    /// The subprotocol the handshake agreed on, for [`WebSocket::protocol`].
+    #[must_use]
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocol = Some(protocol.into());
+        self
+    }
+}
+
 type ReadIo = Box<dyn AsyncRead + Send + Unpin>;
 type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -170,6 +229,33 @@ impl WebSocket {
             protocol,
             compressed: agreed.is_some(),
         }
+    }
+
+    /// A WebSocket over `io`, a connection whose opening handshake was done elsewhere (by
+    /// another HTTP server or client, or a test): from here on its bytes are WebSocket frames.
+    /// `role` says which side this is. permessage-deflate is not on: it needs what the
+    /// handshake negotiated, which only Tandem's own handshakes know.
+    ///
+    /// ```
+    /// use futures_util::SinkExt;
+    /// use tandem_ws::{Message, Role, WebSocket, WebSocketConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tandem_ws::Error> {
+    /// let (a, b) = tokio::io::duplex(4096);
+    /// let client = WebSocket::from_raw_socket(a, Role::Client, WebSocketConfig::new());
+    /// let mut server = WebSocket::from_raw_socket(b, Role::Server, WebSocketConfig::new());
+    ///
+    /// let mut sender = client.sender();
+    /// sender.send(Message::Text("hello".into())).await?;
+    /// assert_eq!(server.receive_str().await?, "hello");
+    /// # Ok(()) }
+    /// ```
+    pub fn from_raw_socket<T>(io: T, role: Role, config: WebSocketConfig) -> Self
+    where
+        T: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        WebSocket::new(io, role, None, config.options, config.protocol, None)
     }
 
     fn read_side(&mut self) -> &mut ReadSide {

@@ -5,4 +5,5 @@ mod handshake;
 mod hostile;
 mod interop;
 mod messages;
+mod raw;
 mod support;
