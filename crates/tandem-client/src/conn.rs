@@ -19,6 +19,7 @@ use crate::{
     error::{Error, Failed, Kind},
     request::StreamBody,
     timeout::Deadlines,
+    trace::ChunkTrace,
 };
 
 /// How much to read at a time.
@@ -115,7 +116,13 @@ pub(crate) async fn send(
             }
         }
         let streamed = stream.is_some();
-        let body = Outbound { head: &wire, tail, stream: stream.as_mut(), expect };
+        let on_chunk = |chunk: &[u8]| {
+            for t in traces {
+                t.on_request_chunk_sent(req.method, req.url, chunk);
+            }
+        };
+        let body =
+            Outbound { head: &wire, tail, stream: stream.as_mut(), expect, on_chunk: &on_chunk };
         match exchange(&mut conn, body, req.method, deadlines).await {
             Ok((head, buf, body_sent)) => {
                 // A 101 answers only a request that offered an `Upgrade`.
@@ -126,12 +133,22 @@ pub(crate) async fn send(
                 }
                 for t in traces {
                     t.on_request_headers_sent(req.method, req.url, req.headers.headers());
+                    if let Some(body) = req.body.filter(|b| body_sent && !b.is_empty()) {
+                        t.on_request_chunk_sent(req.method, req.url, body);
+                    }
                 }
                 // A request that asked to close spends the connection whatever the answer,
                 // and so does one whose announced body was never sent: the server may
                 // still be waiting for it.
                 let keep_alive = head.keep_alive() && !req.headers.asks_to_close() && body_sent;
-                let body = RawBody::new(conn, buf, &head, keep_alive, *deadlines);
+                let mut body = RawBody::new(conn, buf, &head, keep_alive, *deadlines);
+                if !traces.is_empty() {
+                    body.trace = Some(Box::new(ChunkTrace {
+                        traces: traces.to_vec(),
+                        method: req.method.clone(),
+                        url: req.url.clone(),
+                    }));
+                }
                 return Ok((head, body));
             }
             Err(Failure { error, retryable }) => {
@@ -181,6 +198,8 @@ struct Outbound<'a> {
     tail: Option<&'a Bytes>,
     stream: Option<&'a mut StreamBody>,
     expect: Option<Duration>,
+    /// Told of each streamed chunk written.
+    on_chunk: &'a (dyn Fn(&[u8]) + Sync),
 }
 
 /// Writes the request and reads the final response head. The flag is whether the body was
@@ -206,7 +225,7 @@ async fn exchange(
         }
     }
     let head = if out.expect.is_some() { None } else { Some(out.head) };
-    let (tail, stream) = (out.tail, out.stream);
+    let (tail, stream, on_chunk) = (out.tail, out.stream, out.on_chunk);
     let write = async {
         let disconnected = |e| Error::new(Kind::Disconnected, e);
         if let Some(head) = head {
@@ -216,7 +235,7 @@ async fn exchange(
             io.write_all(tail).await.map_err(disconnected)?;
         }
         if let Some(stream) = stream {
-            Box::pin(write_chunked(io, stream)).await?;
+            Box::pin(write_chunked(io, stream, on_chunk)).await?;
         }
         io.flush().await.map_err(disconnected)
     };
@@ -276,6 +295,7 @@ async fn await_continue(
 async fn write_chunked(
     io: &mut (dyn tandem_connect::Io + 'static),
     StreamBody(stream): &mut StreamBody,
+    on_chunk: &(dyn Fn(&[u8]) + Sync),
 ) -> Result<(), Error> {
     let disconnected = |e| Error::new(Kind::Disconnected, e);
     let mut frame = BytesMut::new();
@@ -289,6 +309,7 @@ async fn write_chunked(
         io.write_all(&frame).await.map_err(disconnected)?;
         io.write_all(&chunk).await.map_err(disconnected)?;
         io.write_all(b"\r\n").await.map_err(disconnected)?;
+        on_chunk(&chunk);
     }
     io.write_all(b"0\r\n\r\n").await.map_err(disconnected)
 }
@@ -339,6 +360,8 @@ pub(crate) struct RawBody {
     done: bool,
     /// Boxed: only a body that broke has one.
     failed: Option<Box<Failed>>,
+    /// The session's traces, told of each chunk; only a traced session's bodies have one.
+    trace: Option<Box<ChunkTrace>>,
 }
 
 impl std::fmt::Debug for RawBody {
@@ -363,6 +386,7 @@ impl RawBody {
             deadlines,
             done: false,
             failed: None,
+            trace: None,
         };
         // After a 101 the connection belongs to the new protocol: it is kept for
         // `into_upgraded` and never pooled.
@@ -411,6 +435,11 @@ impl RawBody {
             }
             match self.decoder.decode(&mut self.buf) {
                 Ok(Some(BodyEvent::Data(data))) => {
+                    if let Some(trace) = &self.trace
+                        && !data.is_empty()
+                    {
+                        trace.received(&data);
+                    }
                     if self.decoder.is_done() {
                         self.finish();
                     }

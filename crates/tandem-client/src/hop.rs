@@ -48,6 +48,9 @@ pub(crate) async fn send_once(
     if let Some(limit) = deadlines.sock_connect() {
         options = options.sock_connect_timeout(limit);
     }
+    if let Some(events) = &inner.trace_events {
+        options = options.events(events.clone());
+    }
     if let Some(tls) = &conn_settings.tls {
         options = options.tls(tls.clone());
     }

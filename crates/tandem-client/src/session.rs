@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     pub(crate) fields_cache: FieldsCache,
     /// The session's middlewares, outermost first; `None` when there are none.
     pub(crate) middlewares: Option<Chain>,
+    /// The connector's events for the traces, when there are any.
+    pub(crate) trace_events: Option<Arc<dyn tandem_connect::ConnectEvents>>,
 }
 
 /// Without credentials: the base URL's userinfo and credential fields' values are left out,
@@ -349,6 +351,10 @@ impl ClientSessionBuilder {
         if !self.middlewares.list.is_empty() {
             self.inner.middlewares = Some(self.middlewares.list.into());
         }
+        if !self.inner.traces.0.is_empty() {
+            let events = crate::trace::TraceEvents(self.inner.traces.0.clone());
+            self.inner.trace_events = Some(Arc::new(events));
+        }
         match self.error {
             Some(e) => Err(e),
             None => Ok(ClientSession { inner: Arc::new(self.inner) }),
@@ -395,6 +401,7 @@ impl ClientSession {
                 last_url: LastUrl::default(),
                 fields_cache: FieldsCache::default(),
                 middlewares: None,
+                trace_events: None,
             },
             middlewares: RequestMiddlewares::default(),
             error: None,

@@ -22,3 +22,4 @@ mod support;
 mod timeouts;
 #[cfg(feature = "tls")]
 mod tls;
+mod trace_signals;
