@@ -17,7 +17,6 @@ use std::{
 };
 
 use futures_util::future::Either;
-use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::{
     Origin, Scheme,
@@ -39,9 +38,9 @@ pub const DEFAULT_LIMIT_PER_HOST: usize = 0;
 /// aiohttp's `keepalive_timeout` for idle pooled connections: 15 s.
 pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A byte stream a connection runs over: TCP, TLS over TCP, or a Unix socket.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+/// A byte stream a connection runs over: TCP, TLS over TCP, or a Unix socket (the trait
+/// `tandem-io` defines for every crate).
+pub use tandem_io::Io;
 
 /// Opens and pools connections: aiohttp's `TCPConnector`. Cheap to clone; clones share the
 /// pool.

@@ -10,15 +10,12 @@
 //! taken for the origin's TLS. Bytes that arrive after a 2xx head belong to the tunnel and are
 //! handed on, not dropped.
 
-use std::{
-    fmt, io,
-    pin::Pin,
-    task::{Context, Poll},
-};
+use std::fmt;
 
-use bytes::{Buf, BytesMut};
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use bytes::BytesMut;
 use tandem_proto::ResponseParser;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::{
     Io, Origin,
@@ -53,7 +50,7 @@ impl Proxy {
     /// or credentials in the proxy URL).
     #[must_use]
     pub fn basic_auth(mut self, user: &str, password: &str) -> Self {
-        let token = base64(format!("{user}:{password}").as_bytes());
+        let token = STANDARD.encode(format!("{user}:{password}").as_bytes());
         self.authorization = Some(format!("Basic {token}"));
         self
     }
@@ -124,81 +121,18 @@ pub(crate) async fn connect_tunnel(
     if buf.is_empty() {
         return Ok(io);
     }
-    Ok(Box::new(Prefixed { prefix: buf, io }))
-}
-
-/// A stream whose first bytes were already read into `prefix`.
-struct Prefixed {
-    prefix: BytesMut,
-    io: Box<dyn Io>,
-}
-
-impl AsyncRead for Prefixed {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.prefix.has_remaining() {
-            let n = self.prefix.len().min(buf.remaining());
-            buf.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Prefixed {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
-/// Standard base64 with padding (RFC 4648 §4), for Basic credentials.
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    Ok(Box::new(tandem_io::Rewind::new(io, buf)))
 }
 
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    use super::{Proxy, base64, connect_tunnel};
+    use super::{Proxy, connect_tunnel};
     use crate::{Origin, Scheme};
 
     #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        let cases =
-            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
-        for (plain, encoded) in cases {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
+    fn basic_credentials_are_base64_and_never_printed() {
         let p = Proxy::new(Origin::new(Scheme::Http, "p", 3128)).basic_auth("user", "pass");
         assert_eq!(p.authorization_value(), Some("Basic dXNlcjpwYXNz"));
         assert!(!format!("{p:?}").contains("dXNlcjpwYXNz"), "credentials are not printed");

@@ -214,8 +214,8 @@ pub mod web {
         App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, Error,
         FileField, FileResponse, Form, FormValue, Handler, Http2Config, HttpError, IntoResponse,
         Middleware, MultipartReader, Next, Part, Payload, Request, Response, RouteRef, RouteTable,
-        RunOptions, ServerConfig, ServiceBody, StaticOptions, TlsInfo, Upgraded, file_response,
-        json_response, run_app,
+        RunOptions, ServerConfig, ServiceBody, StaticOptions, TlsInfo, Upgraded, escape_html,
+        file_response, json_response, run_app,
     };
     #[cfg(feature = "tls")]
     #[doc(inline)]

@@ -105,7 +105,7 @@ pub use server::{
     DEFAULT_H2_STREAM_WINDOW, Http2Config,
 };
 pub use service::ServiceBody;
-pub use static_files::StaticOptions;
+pub use static_files::{StaticOptions, escape_html};
 pub use upgrade::Upgraded;
 
 /// README.md's example, compiled as a doc test so that it stays true.

@@ -145,22 +145,36 @@ async fn listing(req: &Request, dir: &Path, rel: &Path) -> Result<Response, Http
         base.push('/');
     }
     let rel = rel.to_string_lossy().replace('\\', "/");
-    let title = format!("Index of /{}", escape(&rel));
+    let title = format!("Index of /{}", escape_html(&rel));
     let mut html = format!(
         "<html>\n<head>\n<title>{title}</title>\n</head>\n<body>\n<h1>{title}</h1>\n<ul>\n"
     );
     for (name, is_dir) in entries {
         let slash = if is_dir { "/" } else { "" };
         let href = format!("{base}{}{slash}", utf8_percent_encode(&name, NAME_ENCODE));
-        let _ =
-            writeln!(html, "<li><a href=\"{}\">{}{slash}</a></li>", escape(&href), escape(&name));
+        let _ = writeln!(
+            html,
+            "<li><a href=\"{}\">{}{slash}</a></li>",
+            escape_html(&href),
+            escape_html(&name)
+        );
     }
     html.push_str("</ul>\n</body>\n</html>");
     Ok(Response::html(html))
 }
 
-/// Escapes text for HTML content and quoted attribute values.
-fn escape(text: &str) -> String {
+/// Escapes text for HTML content and for quoted attribute values: `&`, `<`, `>`, `"` and `'`
+/// become character references, and nothing else changes (a URL keeps its `/`). The one
+/// escaping function of Tandem: the static index pages and `tandem-templates`' `url_for` and
+/// `static` use it.
+///
+/// ```
+/// assert_eq!(
+///     tandem_web::escape_html(r#"<a href="/x?a=1&b='2'">"#),
+///     "&lt;a href=&quot;/x?a=1&amp;b=&#x27;2&#x27;&quot;&gt;"
+/// );
+/// ```
+pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -207,7 +221,7 @@ mod tests {
     #[test]
     fn escaping() {
         assert_eq!(
-            escape("<img src=x onerror=alert(1)>&\"'"),
+            escape_html("<img src=x onerror=alert(1)>&\"'"),
             "&lt;img src=x onerror=alert(1)&gt;&amp;&quot;&#x27;"
         );
     }

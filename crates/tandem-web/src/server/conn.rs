@@ -37,7 +37,7 @@ use crate::{
     App, Request, Response, TlsInfo,
     compression::AcceptEncoding,
     payload::{ConnRead, Payload, READ_CHUNK, ReadState, Returned},
-    upgrade::{OnUpgrade, Upgraded},
+    upgrade::{OnUpgrade, upgraded},
 };
 
 /// Responses gathered before a flush when requests are pipelined (actix-web allows 16). A
@@ -370,7 +370,7 @@ impl Conn<'_> {
         // A request that lent its body out has no read half to give: refuse by closing.
         let Some(read) = self.read.take() else { return Ok(()) };
         let write = std::mem::replace(io, Box::new(tokio::io::sink()));
-        upgrade(Upgraded::new(read.io, read.buf, write, self.waits.shutdown.token.clone())).await;
+        upgrade(upgraded(read.io, read.buf, write, self.waits.shutdown.token.clone())).await;
         Ok(())
     }
 
@@ -385,7 +385,7 @@ impl Conn<'_> {
         let Some(read) = self.read.take() else { return Ok(()) };
         let write = std::mem::replace(io, Box::new(tokio::io::sink()));
         let shutdown = self.waits.shutdown.clone();
-        let stream = Upgraded::new(read.io, read.buf, write, shutdown.token.clone());
+        let stream = upgraded(read.io, read.buf, write, shutdown.token.clone());
         let config = Arc::new(self.config.clone());
         super::h2::serve(stream, remote, app.clone(), config, shutdown, self.tls.clone()).await;
         Ok(())
