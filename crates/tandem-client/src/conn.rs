@@ -19,6 +19,7 @@ use crate::{
     error::{Error, Failed, Kind},
     request::StreamBody,
     timeout::Deadlines,
+    timings::Recorder,
     trace::ChunkTrace,
 };
 
@@ -54,7 +55,7 @@ pub(crate) async fn send(
     req: &Outgoing<'_>,
     mut stream: Option<StreamBody>,
     deadlines: &Deadlines,
-    traces: &[Arc<dyn Trace>],
+    (traces, timing): (&[Arc<dyn Trace>], Option<Arc<Recorder>>),
 ) -> Result<(ResponseHead, RawBody), Error> {
     let mut head_buf = BytesMut::new();
     let framing = match req.body {
@@ -121,8 +122,14 @@ pub(crate) async fn send(
                 t.on_request_chunk_sent(req.method, req.url, chunk);
             }
         };
-        let body =
-            Outbound { head: &wire, tail, stream: stream.as_mut(), expect, on_chunk: &on_chunk };
+        let body = Outbound {
+            head: &wire,
+            tail,
+            stream: stream.as_mut(),
+            expect,
+            on_chunk: &on_chunk,
+            timing: timing.as_deref(),
+        };
         match exchange(&mut conn, body, req.method, deadlines).await {
             Ok((head, buf, body_sent)) => {
                 // A 101 answers only a request that offered an `Upgrade`.
@@ -131,23 +138,17 @@ pub(crate) async fn send(
                 {
                     return Err(Error::new(Kind::Response, "unexpected 101 Switching Protocols"));
                 }
-                for t in traces {
-                    t.on_request_headers_sent(req.method, req.url, req.headers.headers());
-                    if let Some(body) = req.body.filter(|b| body_sent && !b.is_empty()) {
-                        t.on_request_chunk_sent(req.method, req.url, body);
-                    }
-                }
                 // A request that asked to close spends the connection whatever the answer,
                 // and so does one whose announced body was never sent: the server may
                 // still be waiting for it.
                 let keep_alive = head.keep_alive() && !req.headers.asks_to_close() && body_sent;
-                let mut body = RawBody::new(conn, buf, &head, keep_alive, *deadlines);
+                if let Some(timing) = &timing {
+                    timing.first_byte(reused);
+                }
+                let mut body =
+                    RawBody::new(conn, buf, &head, keep_alive, *deadlines, timing.clone());
                 if !traces.is_empty() {
-                    body.trace = Some(Box::new(ChunkTrace {
-                        traces: traces.to_vec(),
-                        method: req.method.clone(),
-                        url: req.url.clone(),
-                    }));
+                    body.trace = Some(report_sent(req, traces, body_sent));
                 }
                 return Ok((head, body));
             }
@@ -162,6 +163,22 @@ pub(crate) async fn send(
             }
         }
     }
+}
+
+/// Tells the traces the request went out (its head, and a whole body), and returns what
+/// its response body reports its chunks to.
+fn report_sent(req: &Outgoing<'_>, traces: &[Arc<dyn Trace>], body_sent: bool) -> Box<ChunkTrace> {
+    for t in traces {
+        t.on_request_headers_sent(req.method, req.url, req.headers.headers());
+        if let Some(body) = req.body.filter(|b| body_sent && !b.is_empty()) {
+            t.on_request_chunk_sent(req.method, req.url, body);
+        }
+    }
+    Box::new(ChunkTrace {
+        traces: traces.to_vec(),
+        method: req.method.clone(),
+        url: req.url.clone(),
+    })
 }
 
 /// RFC 9110 §9.2.2's idempotent methods: sending one twice has the effect of sending it
@@ -200,6 +217,8 @@ struct Outbound<'a> {
     expect: Option<Duration>,
     /// Told of each streamed chunk written.
     on_chunk: &'a (dyn Fn(&[u8]) + Sync),
+    /// Told when the request has been written.
+    timing: Option<&'a Recorder>,
 }
 
 /// Writes the request and reads the final response head. The flag is whether the body was
@@ -225,7 +244,7 @@ async fn exchange(
         }
     }
     let head = if out.expect.is_some() { None } else { Some(out.head) };
-    let (tail, stream, on_chunk) = (out.tail, out.stream, out.on_chunk);
+    let (tail, stream, on_chunk, timing) = (out.tail, out.stream, out.on_chunk, out.timing);
     let write = async {
         let disconnected = |e| Error::new(Kind::Disconnected, e);
         if let Some(head) = head {
@@ -240,6 +259,9 @@ async fn exchange(
         io.flush().await.map_err(disconnected)
     };
     deadlines.run(None, write).await.map_err(Failure::write)?;
+    if let Some(timing) = timing {
+        timing.sent();
+    }
 
     loop {
         let head = next_head(io, &mut buf, method, deadlines, &mut received).await?;
@@ -362,6 +384,8 @@ pub(crate) struct RawBody {
     failed: Option<Box<Failed>>,
     /// The session's traces, told of each chunk; only a traced session's bodies have one.
     trace: Option<Box<ChunkTrace>>,
+    /// Told when the body ends, under `timings(true)`.
+    timing: Option<Arc<Recorder>>,
 }
 
 impl std::fmt::Debug for RawBody {
@@ -377,6 +401,7 @@ impl RawBody {
         head: &ResponseHead,
         keep_alive: bool,
         deadlines: Deadlines,
+        timing: Option<Arc<Recorder>>,
     ) -> Self {
         let mut body = RawBody {
             conn: Some(conn),
@@ -387,6 +412,7 @@ impl RawBody {
             done: false,
             failed: None,
             trace: None,
+            timing,
         };
         // After a 101 the connection belongs to the new protocol: it is kept for
         // `into_upgraded` and never pooled.
@@ -412,8 +438,16 @@ impl RawBody {
         self.done
     }
 
+    /// What the exchange's steps took, under `timings(true)`.
+    pub(crate) fn timings(&self) -> Option<crate::Timings> {
+        self.timing.as_ref().map(|t| t.timings())
+    }
+
     fn finish(&mut self) {
         self.done = true;
+        if let Some(timing) = &self.timing {
+            timing.end();
+        }
         if let Some(mut conn) = self.conn.take()
             && self.keep_alive
             && self.buf.is_empty()

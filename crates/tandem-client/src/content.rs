@@ -39,6 +39,11 @@ pub struct Content {
 }
 
 impl Content {
+    /// The exchange's timings, if the session records them.
+    pub(crate) fn timings(&self) -> Option<crate::Timings> {
+        self.raw.timings()
+    }
+
     pub(crate) fn new(raw: RawBody, decoder: Option<Decompressor>, max_line_size: usize) -> Self {
         Content {
             raw,

@@ -63,6 +63,8 @@ pub(crate) enum Kind {
     Decode,
     /// Reading or writing the socket failed (`ClientOSError`).
     Io,
+    /// A middleware failed the request with an error of its own.
+    Middleware,
 }
 
 impl Error {
@@ -206,6 +208,23 @@ impl Error {
         self.inner.kind == Kind::Io
     }
 
+    /// An error a [`Middleware`](crate::Middleware) returns of its own: a rate limiter
+    /// that refuses, a policy that forbids an address. `source` is the error's
+    /// [`source`](std::error::Error::source), for the caller to downcast.
+    ///
+    /// ```
+    /// let e = tandem_client::Error::middleware("private addresses are not allowed");
+    /// assert!(e.is_middleware());
+    /// ```
+    pub fn middleware(source: impl Into<BoxError>) -> Error {
+        Error::new(Kind::Middleware, source)
+    }
+
+    /// The error is a middleware's own ([`Error::middleware`]).
+    pub fn is_middleware(&self) -> bool {
+        self.inner.kind == Kind::Middleware
+    }
+
     /// A short stable name for the kind, for logs and exit messages.
     pub fn kind_name(&self) -> &'static str {
         match self.inner.kind {
@@ -220,6 +239,7 @@ impl Error {
             Kind::Request => "request",
             Kind::Decode => "decode",
             Kind::Io => "io",
+            Kind::Middleware => "middleware",
         }
     }
 }
@@ -268,6 +288,7 @@ impl fmt::Display for Error {
             Kind::Request => f.write_str("invalid request")?,
             Kind::Decode => f.write_str("cannot decode the body")?,
             Kind::Io => f.write_str("connection error")?,
+            Kind::Middleware => f.write_str("refused by a middleware")?,
         }
         if let Some(url) = &self.inner.url {
             write!(f, " for {url}")?;

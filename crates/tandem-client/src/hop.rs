@@ -16,6 +16,7 @@ use crate::{
     response::{RequestInfo, ResponseInfo},
     session::Inner,
     timeout::Deadlines,
+    timings::Recorder,
     wire::request_fields,
 };
 
@@ -48,7 +49,10 @@ pub(crate) async fn send_once(
     if let Some(limit) = deadlines.sock_connect() {
         options = options.sock_connect_timeout(limit);
     }
-    if let Some(events) = &inner.trace_events {
+    let timing = inner.timings.then(|| Recorder::start(inner.trace_events.clone()));
+    if let Some(timing) = &timing {
+        options = options.events(timing.clone());
+    } else if let Some(events) = &inner.trace_events {
         options = options.events(events.clone());
     }
     if let Some(tls) = &conn_settings.tls {
@@ -92,7 +96,8 @@ pub(crate) async fn send_once(
         expect_continue,
     };
     let (head, raw) =
-        conn::send(&inner.connector, &outgoing, stream, deadlines, &inner.traces.0).await?;
+        conn::send(&inner.connector, &outgoing, stream, deadlines, (&inner.traces.0, timing))
+            .await?;
     let fields = head.fields();
     inner.jar.update_from_values(fields.get_all("set-cookie"), url);
     let decoder = if inner.auto_decompress && !raw.is_done() {

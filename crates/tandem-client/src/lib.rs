@@ -97,6 +97,7 @@ mod response;
 mod retry;
 mod session;
 mod timeout;
+mod timings;
 mod trace;
 mod upgrade;
 mod wire;
@@ -118,6 +119,7 @@ pub use session::{
 pub use tandem_connect::{Connector, ConnectorBuilder, Proxy, TlsConfig, parse_proxy_url};
 pub use tandem_connect::{Origin, Scheme};
 pub use timeout::ClientTimeout;
+pub use timings::Timings;
 pub use trace::Trace;
 pub use upgrade::Upgraded;
 

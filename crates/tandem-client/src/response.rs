@@ -351,6 +351,13 @@ impl ClientResponse {
         &self.inner.info
     }
 
+    /// How long each step of this exchange took (its last hop's), when the session
+    /// records [`timings`](crate::ClientSessionBuilder::timings); `None` otherwise. `total`
+    /// is known once the body has been read to its end.
+    pub fn timings(&self) -> Option<crate::Timings> {
+        self.inner.content.timings()
+    }
+
     /// Reads and discards the rest of the body (aiohttp's `release()`), so the connection
     /// goes back to the pool; a body of more than 64 KiB closes the connection instead. A
     /// middleware that sends a request again calls it on the response it throws away.

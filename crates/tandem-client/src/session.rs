@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     pub(crate) middlewares: Option<Chain>,
     /// The connector's events for the traces, when there are any.
     pub(crate) trace_events: Option<Arc<dyn tandem_connect::ConnectEvents>>,
+    /// Record each response's [`Timings`](crate::Timings).
+    pub(crate) timings: bool,
 }
 
 /// Without credentials: the base URL's userinfo and credential fields' values are left out,
@@ -327,6 +329,14 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// Records how long each step of every exchange takes, for
+    /// [`ClientResponse::timings`](crate::ClientResponse::timings) (default: no; it costs a
+    /// few clock readings and an allocation per request).
+    pub fn timings(mut self, yes: bool) -> Self {
+        self.inner.timings = yes;
+        self
+    }
+
     /// Adds a middleware (aiohttp's `ClientSession(middlewares=...)`), around every hop of
     /// every request: the first added is the outermost, and a request's own run inside the
     /// session's. See [`Middleware`].
@@ -402,6 +412,7 @@ impl ClientSession {
                 fields_cache: FieldsCache::default(),
                 middlewares: None,
                 trace_events: None,
+                timings: false,
             },
             middlewares: RequestMiddlewares::default(),
             error: None,

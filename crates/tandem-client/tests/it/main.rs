@@ -20,6 +20,7 @@ mod serde_data;
 mod session;
 mod support;
 mod timeouts;
+mod timings;
 #[cfg(feature = "tls")]
 mod tls;
 mod trace_signals;

@@ -159,3 +159,24 @@ async fn a_middleware_changing_the_url_to_a_non_http_one_fails_the_hop() {
     assert!(e.is_invalid_url(), "{e}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_middleware_can_refuse_without_sending() {
+    let server = Server::start(app()).await;
+    let session = ClientSession::builder()
+        .middleware(|req: ClientRequest, next: ClientNext| async move {
+            if req.url().path().starts_with("/guarded") {
+                return Err(Error::middleware("no guarded paths from here"));
+            }
+            next.run(req).await
+        })
+        .build();
+    let e = within(session.get(&server.url("/guarded")).send()).await.unwrap_err();
+    assert!(e.is_middleware(), "{e}");
+    assert_eq!(e.url().map(url::Url::path), Some("/guarded"));
+    let source = std::error::Error::source(&e).map(ToString::to_string);
+    assert_eq!(source.as_deref(), Some("no guarded paths from here"));
+    let resp = within(session.get(&server.url("/marks")).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    server.stop().await;
+}
