@@ -31,6 +31,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         Some(("ws", rest)) => return ws::run(rest),
         Some(("loadtest", rest)) => return loadtest::run(rest),
         Some(("tls", rest)) => return tls::run(rest),
+        Some(("tls-client", rest)) => return tls::run_client(rest),
         Some(("proto-count", [])) => return instructions::run(),
         Some(("server-count", [])) => return server_count::run(),
         _ => {}

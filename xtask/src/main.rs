@@ -48,6 +48,9 @@ commands:
   bench tls [--secs N] [--rounds R]
                                   HTTPS: bench_server vs hyper on the same rustls, nginx for
                                   reference; keep-alive, new and resumed connections
+  bench tls-client [--secs N] [--rounds R]
+                                  HTTPS client: loadtest vs reqwest on the same rustls,
+                                  against nginx; 1 and 32 loops, new connections
   autobahn [--quick] [--bless] [server|client]
                                   the WebSocket conformance suite against our server and
                                   client, diffed against autobahn/expected-*.txt (--quick:

@@ -61,7 +61,10 @@ pub fn port_from_args() -> u16 {
 }
 
 /// A load client's command line, as Tandem's loaders take it:
-/// `-d SECS -c C URL`, plus `-s SIZE` for the WebSocket clients.
+/// `-d SECS -c C URL`, plus `-s SIZE` for the WebSocket clients, and for the HTTP client
+/// `--cacert PEM` (trust that file's certificates instead of any other) and `--close` (a new
+/// connection per request, `Connection: close`, as Tandem's loader's
+/// `-H 'Connection: close'`).
 pub struct LoadArgs {
     pub url: String,
     /// How long to load, in seconds.
@@ -70,6 +73,10 @@ pub struct LoadArgs {
     pub concurrency: usize,
     /// The message size in bytes; 0 unless `with_size`.
     pub size: usize,
+    /// `--cacert PEM`.
+    pub cacert: Option<String>,
+    /// `--close`.
+    pub close: bool,
 }
 
 /// Parses a load client's command line; `-s SIZE` is required when
@@ -79,18 +86,21 @@ pub fn load_args(with_size: bool) -> LoadArgs {
     let synopsis = if with_size { "-d SECS -c C -s SIZE URL" } else { "-d SECS -c C URL" };
     let mut args = std::env::args().skip(1);
     let (mut url, mut secs, mut concurrency, mut size) = (None, None, None, None);
+    let (mut cacert, mut close) = (None, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-d" => secs = args.next().and_then(|v| v.parse().ok()).filter(|s: &f64| *s > 0.0),
             "-c" => concurrency = args.next().and_then(|v| v.parse().ok()).filter(|c| *c > 0),
             "-s" if with_size => size = args.next().and_then(|v| v.parse().ok()),
+            "--cacert" if !with_size => cacert = args.next(),
+            "--close" if !with_size => close = true,
             _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
             _ => usage(synopsis, &arg),
         }
     }
     match (url, secs, concurrency, size.or((!with_size).then_some(0))) {
         (Some(url), Some(secs), Some(concurrency), Some(size)) => {
-            LoadArgs { url, secs, concurrency, size }
+            LoadArgs { url, secs, concurrency, size, cacert, close }
         }
         _ => usage(synopsis, "(a missing or invalid argument)"),
     }

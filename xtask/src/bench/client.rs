@@ -158,6 +158,12 @@ pub(super) fn run_client(
         .args(extra)
         .arg(url);
     let text = cmd.capture()?;
+    // loadtest counts failed requests among those it completed, and reports them apart.
+    let errors =
+        text.lines().map(str::trim).find(|l| l.starts_with("Errors:") && *l != "Errors: none");
+    if let Some(line) = errors {
+        return Err(format!("`{}` failed requests: {line}\n{text}", cmd.display()));
+    }
     let (done, elapsed, cpu) = parse_output(&text, unit)
         .ok_or_else(|| format!("cannot parse the client's output:\n{text}"))?;
     if done == 0 || elapsed <= 0.0 {

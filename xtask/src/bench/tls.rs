@@ -13,6 +13,13 @@
 //! - resumed: `openssl s_time -reuse`, every connection resuming the first one's session
 //!   (the share actually resumed, from `s_time`'s `r` marks, is printed beside it).
 //!
+//! `cargo xtask bench tls-client [--secs N] [--rounds R]` is the client side: Tandem's
+//! `ClientSession` (`examples/loadtest.rs`) against reqwest on a rustls `ClientConfig` with
+//! the same ring provider (`benches/peers`' `reqwest_client`), both trusting only the run's
+//! certificate, fetching `/plaintext` over HTTPS from nginx on core 0: one loop on one
+//! connection, 32 concurrent loops, and 32 loops each opening a new connection per request
+//! (`Connection: close`; both clients may resume the session, as nginx caches it).
+//!
 //! The table shows the medians of the rounds; the ratios set Tandem against hyper, each the
 //! median of the rounds' own ratios, as in `bench server`: the machine drifts between rounds
 //! more than the servers differ.
@@ -22,11 +29,23 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::client::{self as http_client, Sample};
 use super::load::{self, Server, to_f64};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
 use crate::{Cmd, Result, for_each_arg, positive};
 
 const USAGE: &str = "cargo xtask bench tls [--secs N] [--rounds R]";
+const CLIENT_USAGE: &str = "cargo xtask bench tls-client [--secs N] [--rounds R]";
+
+/// The client loads: concurrent loops, and whether each request opens a new connection.
+const CLIENT_LOADS: [(usize, bool, &str); 3] = [
+    (1, false, "sequential (1 connection)"),
+    (32, false, "32 concurrent loops"),
+    (32, true, "32 loops, a new connection per request"),
+];
+/// Tandem's requests/s over reqwest's that each client load must reach (the 1.2×
+/// at 32 concurrent and for new connections, parity sequentially).
+const CLIENT_TARGETS: [f64; 3] = [1.0, 1.2, 1.2];
 
 /// The servers compared, in the order they run and print.
 const SERVERS: [&str; 3] = ["tandem", "hyper", "nginx"];
@@ -183,7 +202,10 @@ fn prepare() -> Result<Scratch> {
     Cmd::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
         .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // Not a CA (`req -x509` makes one by default), so the clients of `tls-client`, which
+        // verify, take it as a server's certificate: webpki refuses a CA as an end entity.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(dir.join("key.pem"))
         .arg("-out")
@@ -332,6 +354,112 @@ fn report(samples: &[Vec<[Measure; 4]>], opts: &Opts) -> String {
             rounds(0, col, |m| m.cpu_us_each),
             rounds(1, col, |m| m.cpu_us_each),
             Target::AtMost(1.0),
+        );
+    }
+    out
+}
+
+/// `cargo xtask bench tls-client`: see the module's documentation.
+pub(super) fn run_client(args: &[String]) -> Result {
+    let opts = parse(args).map_err(|e| e.replace(USAGE, CLIENT_USAGE))?;
+    http_client::check_machine()?;
+    for tool in ["openssl", "nginx"] {
+        if !Cmd::new("sh").args(["-c", &format!("command -v {tool}")]).probe() {
+            crate::peers::apt_install(&[tool])?;
+        }
+    }
+    let scratch = prepare()?;
+    let mut built = server::cargo_build(&["--example", "loadtest"])?;
+    built.extend(server::cargo_build(&[
+        "--manifest-path",
+        PEERS_MANIFEST,
+        "--bin",
+        "reqwest_client",
+    ])?);
+    let clients = [find_exe(&built, "loadtest")?, find_exe(&built, "reqwest_client")?];
+    let ca = scratch.0.join("cert.pem");
+    let ca = path_str(&ca)?;
+    // samples[load][client], one per round.
+    let mut samples: [[Vec<Sample>; 2]; 3] = Default::default();
+    for round in 1..=opts.rounds {
+        println!("\n==> bench tls-client: round {round}/{}", opts.rounds);
+        server::warn_if_busy();
+        let nginx = Server::start("nginx", &scratch.0.join("nginx.sh"), &[])?;
+        // An IP address the certificate names: no name to resolve, and no IPv6 attempt
+        // first, for either client.
+        let url = format!("https://127.0.0.1:{}/plaintext", nginx.port());
+        for (load, &(concurrency, close, name)) in CLIENT_LOADS.iter().enumerate() {
+            let mut order = [0, 1];
+            if round % 2 == 0 {
+                order.reverse();
+            }
+            for client in order {
+                let extra: Vec<&str> = match (client, close) {
+                    (0, false) => vec!["--cacert", ca],
+                    (0, true) => vec!["--cacert", ca, "-H", "Connection: close"],
+                    (_, false) => vec!["--cacert", ca],
+                    (_, true) => vec!["--cacert", ca, "--close"],
+                };
+                let sample = http_client::run_client(
+                    &clients[client],
+                    &url,
+                    opts.secs,
+                    concurrency,
+                    &extra,
+                    "requests",
+                )?;
+                println!(
+                    "  {} {name}: {:.0} req/s, client cpu {:.1} µs/req",
+                    ["tandem", "reqwest"][client],
+                    sample.per_sec,
+                    sample.cpu_us_each
+                );
+                samples[load][client].push(sample);
+            }
+        }
+    }
+    let report = client_report(&samples, &opts);
+    println!("\n{report}");
+    server::save("tls-client", &report);
+    Ok(())
+}
+
+fn client_report(samples: &[[Vec<Sample>; 2]; 3], opts: &Opts) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "## cargo xtask bench tls-client: medians of {} round(s), {} s per load, GET /plaintext over HTTPS from nginx on core 0, each client on core 1\n",
+        opts.rounds, opts.secs
+    );
+    let _ = writeln!(
+        out,
+        "| load | tandem req/s | reqwest req/s | tandem client CPU µs/req | reqwest client CPU µs/req |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for (load, &(_, _, name)) in CLIENT_LOADS.iter().enumerate() {
+        let col = |client: usize, f: fn(&Sample) -> f64| {
+            median(samples[load][client].iter().map(f).collect())
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {:.0} | {:.0} | {:.1} | {:.1} |",
+            col(0, |s| s.per_sec),
+            col(1, |s| s.per_sec),
+            col(0, |s| s.cpu_us_each),
+            col(1, |s| s.cpu_us_each),
+        );
+    }
+    out.push('\n');
+    for (load, &(_, _, name)) in CLIENT_LOADS.iter().enumerate() {
+        let rounds = |client: usize| {
+            Some(samples[load][client].iter().map(|s| s.per_sec).collect::<Vec<f64>>())
+        };
+        paired_ratio(
+            &mut out,
+            &format!("{name}: tandem req/s ÷ reqwest req/s"),
+            rounds(0),
+            rounds(1),
+            Target::AtLeast(CLIENT_TARGETS[load]),
         );
     }
     out

@@ -5,8 +5,12 @@
 //! uses: the same command line and the same summary line.
 //!
 //! ```text
-//! reqwest_client -d SECS -c C URL
+//! reqwest_client -d SECS -c C [--cacert PEM] [--close] URL
 //! ```
+//!
+//! For `cargo xtask bench tls-client`, `--cacert` trusts only that file's certificates,
+//! through a rustls `ClientConfig` on the ring provider (Tandem's), and `--close` sends
+//! `Connection: close`, so each request opens a new connection.
 //!
 //! prints `<completed> requests in <elapsed>s, client CPU <seconds on a CPU, all threads>s`.
 
@@ -29,6 +33,25 @@ async fn worker(client: reqwest::Client, url: String, deadline: Instant) -> u64 
     done
 }
 
+/// rustls on ring trusting only the certificates in `path`, ALPN `http/1.1`, as Tandem's
+/// `TlsConfig` with `webpki_roots(false)` and that file's roots.
+fn tls_config(path: &str) -> rustls::ClientConfig {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).expect("--cacert PEM readable") {
+        roots.add(cert.expect("a PEM certificate")).expect("a CA certificate rustls takes");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring's defaults")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
 fn main() {
     let args = load_args(false);
     // Checked once here, so a bad URL is a usage error rather than a panic.
@@ -36,8 +59,20 @@ fn main() {
         usage("-d SECS -c C URL", &args.url);
     }
     let url = args.url;
+    // reqwest's rustls has no provider of its own here; even a plain-HTTP client builds its
+    // TLS settings, so ring is made the process's default first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // No proxy from the environment: Tandem's session ignores it by default too.
-    let client = reqwest::Client::builder().no_proxy().build().expect("a plain-HTTP client builds");
+    let mut builder = reqwest::Client::builder().no_proxy();
+    if let Some(path) = &args.cacert {
+        builder = builder.tls_backend_preconfigured(tls_config(path));
+    }
+    if args.close {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::CONNECTION, "close".parse().expect("a valid value"));
+        builder = builder.default_headers(headers);
+    }
+    let client = builder.build().expect("the client builds");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
