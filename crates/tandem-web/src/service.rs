@@ -372,12 +372,12 @@ impl Application {
     /// pass through (it needs the connection, which tower does not carry).
     ///
     /// ```
-    /// use std::time::Duration;
     /// use tandem_web::{Application, Request};
+    /// use tower_http::cors::CorsLayer;
     ///
     /// let mut app = Application::new();
     /// app.add_get("/", |_req: Request| async { "hi" });
-    /// app.layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)));
+    /// app.layer(CorsLayer::permissive());
     /// ```
     pub fn layer<L, ResB>(&mut self, layer: L) -> &mut Self
     where
