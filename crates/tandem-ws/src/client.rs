@@ -3,7 +3,6 @@
 use std::{
     future::{Future, IntoFuture},
     pin::Pin,
-    time::Duration,
 };
 
 use http::{StatusCode, header};
@@ -97,36 +96,7 @@ impl WsConnect {
         self
     }
 
-    /// Answer pings and swallow pongs inside `receive` (default on).
-    pub fn autoping(mut self, yes: bool) -> Self {
-        self.options.autoping = yes;
-        self
-    }
-
-    /// Ping every `every`, and close the connection if no frame arrives within half of it.
-    pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.options.heartbeat = Some(every);
-        self
-    }
-
-    /// How long one `receive` may wait (default: forever).
-    pub fn receive_timeout(mut self, timeout: Duration) -> Self {
-        self.options.receive_timeout = Some(timeout);
-        self
-    }
-
-    /// The largest message accepted, after inflation; a larger one closes with 1009.
-    /// Default [`DEFAULT_MAX_MSG_SIZE`](crate::DEFAULT_MAX_MSG_SIZE); 0 means no limit.
-    pub fn max_msg_size(mut self, bytes: usize) -> Self {
-        self.options.max_msg_size = bytes;
-        self
-    }
-
-    /// How long `close` waits for the server's close frame.
-    pub fn close_timeout(mut self, timeout: Duration) -> Self {
-        self.options.close_timeout = timeout;
-        self
-    }
+    options_setters!();
 
     /// Sets the `Origin` field, as a browser would.
     pub fn origin(self, origin: &str) -> Self {

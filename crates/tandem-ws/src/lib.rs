@@ -46,6 +46,50 @@
 //!
 //! With neither, [`WebSocket::from_raw_socket`] remains, and neither HTTP crate is built.
 
+/// The settings every way of making a WebSocket shares (`WebSocketResponse`, `WsConnect` and
+/// `WebSocketConfig`), written once: each of those types has an `options: Options` field.
+/// `$attr` goes on every method (`#[must_use]`, where the type itself is not must-use).
+macro_rules! options_setters {
+    ($(#[$attr:meta])*) => {
+        /// Answer pings and swallow pongs inside `receive` (default on).
+        $(#[$attr])*
+        pub fn autoping(mut self, yes: bool) -> Self {
+            self.options.autoping = yes;
+            self
+        }
+
+        /// Ping every `every`, and close the connection if no frame arrives within half of it.
+        $(#[$attr])*
+        pub fn heartbeat(mut self, every: std::time::Duration) -> Self {
+            self.options.heartbeat = Some(every);
+            self
+        }
+
+        /// How long one `receive` may wait (default: forever).
+        $(#[$attr])*
+        pub fn receive_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.receive_timeout = Some(timeout);
+            self
+        }
+
+        /// The largest message accepted, after inflation; a larger one closes with 1009.
+        /// Default [`DEFAULT_MAX_MSG_SIZE`](crate::DEFAULT_MAX_MSG_SIZE); 0 means no limit.
+        $(#[$attr])*
+        pub fn max_msg_size(mut self, bytes: usize) -> Self {
+            self.options.max_msg_size = bytes;
+            self
+        }
+
+        /// How long `close` waits for the peer's close frame. Default
+        /// [`DEFAULT_CLOSE_TIMEOUT`](crate::DEFAULT_CLOSE_TIMEOUT).
+        $(#[$attr])*
+        pub fn close_timeout(mut self, timeout: std::time::Duration) -> Self {
+            self.options.close_timeout = timeout;
+            self
+        }
+    };
+}
+
 mod assemble;
 #[cfg(feature = "client")]
 mod client;

@@ -1,6 +1,6 @@
 //! The server side: aiohttp's `WebSocketResponse`, used from a handler.
 
-use std::{future::Future, time::Duration};
+use std::future::Future;
 
 use http::{HeaderValue, Method, StatusCode, header};
 use tandem_proto::BodyFraming;
@@ -69,47 +69,12 @@ impl WebSocketResponse {
         self
     }
 
-    /// Answer pings and swallow pongs inside `receive` (default on).
-    #[must_use]
-    pub fn autoping(mut self, yes: bool) -> Self {
-        self.options.autoping = yes;
-        self
-    }
-
-    /// Ping every `every`, and close the connection if no frame arrives within half of it.
-    #[must_use]
-    pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.options.heartbeat = Some(every);
-        self
-    }
-
-    /// How long one `receive` may wait (default: forever).
-    #[must_use]
-    pub fn receive_timeout(mut self, timeout: Duration) -> Self {
-        self.options.receive_timeout = Some(timeout);
-        self
-    }
-
-    /// The largest message accepted, after inflation; a larger one closes with 1009.
-    /// Default [`DEFAULT_MAX_MSG_SIZE`](crate::DEFAULT_MAX_MSG_SIZE); 0 means no limit.
-    #[must_use]
-    pub fn max_msg_size(mut self, bytes: usize) -> Self {
-        self.options.max_msg_size = bytes;
-        self
-    }
+    options_setters!(#[must_use]);
 
     /// Accept permessage-deflate when offered (default on, as in aiohttp).
     #[must_use]
     pub fn compress(mut self, yes: bool) -> Self {
         self.compress = yes;
-        self
-    }
-
-    /// How long `close` waits for the client's close frame. Default
-    /// [`DEFAULT_CLOSE_TIMEOUT`](crate::DEFAULT_CLOSE_TIMEOUT).
-    #[must_use]
-    pub fn close_timeout(mut self, timeout: Duration) -> Self {
-        self.options.close_timeout = timeout;
         self
     }
 

@@ -75,40 +75,7 @@ impl WebSocketConfig {
         Self::default()
     }
 
-    /// Whether pings are answered (and pongs swallowed) by `receive` itself (default: yes).
-    #[must_use]
-    pub fn autoping(mut self, yes: bool) -> Self {
-        self.options.autoping = yes;
-        self
-    }
-
-    /// Pings every `every`, and closes the connection if no pong comes within half of it.
-    #[must_use]
-    pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.options.heartbeat = Some(every);
-        self
-    }
-
-    /// How long `receive` waits for a message before it returns a timeout error.
-    #[must_use]
-    pub fn receive_timeout(mut self, timeout: Duration) -> Self {
-        self.options.receive_timeout = Some(timeout);
-        self
-    }
-
-    /// The largest message accepted; a larger one closes the connection with 1009.
-    #[must_use]
-    pub fn max_msg_size(mut self, bytes: usize) -> Self {
-        self.options.max_msg_size = bytes;
-        self
-    }
-
-    /// How long `close` waits for the peer's close frame.
-    #[must_use]
-    pub fn close_timeout(mut self, timeout: Duration) -> Self {
-        self.options.close_timeout = timeout;
-        self
-    }
+    options_setters!(#[must_use]);
 
     /// The subprotocol the handshake agreed on, for [`WebSocket::protocol`].
     #[must_use]
