@@ -425,6 +425,23 @@ impl RawBody {
         body
     }
 
+    /// A body with no connection behind it, whose bytes are `body`: what a fault
+    /// injected in place of a server's answer reads. A head that declares more than `body`
+    /// holds reads as a truncated body.
+    pub(crate) fn synthetic(head: &ResponseHead, body: &[u8], deadlines: Deadlines) -> Self {
+        RawBody {
+            conn: None,
+            buf: BytesMut::from(body),
+            decoder: BodyDecoder::new(head.framing()),
+            keep_alive: false,
+            deadlines,
+            done: false,
+            failed: None,
+            trace: None,
+            timing: None,
+        }
+    }
+
     /// The connection and the bytes read past the head, after a 101; `None` otherwise.
     pub(crate) fn into_upgraded(mut self) -> Option<(Connection, BytesMut)> {
         if self.keep_alive || !self.done {
@@ -491,8 +508,15 @@ impl RawBody {
 
     async fn read_more(&mut self) -> Result<(), Error> {
         let Some(conn) = self.conn.as_mut() else {
-            self.done = true;
-            return Ok(());
+            // Only a made-up body (`synthetic`) reads with no connection: its bytes are all
+            // in the buffer, and its end is where they end.
+            return match self.decoder.decode_eof() {
+                Ok(_) => {
+                    self.done = true;
+                    Ok(())
+                }
+                Err(e) => Err(self.fail(Error::new(Kind::Payload, e))),
+            };
         };
         let io = conn.io();
         let buf = &mut self.buf;

@@ -206,6 +206,16 @@ impl ClientRequest {
         })
     }
 
+    /// The URL, shared.
+    pub(crate) fn url_arc(&self) -> Arc<Url> {
+        self.url.clone()
+    }
+
+    /// The request's deadlines.
+    pub(crate) fn deadlines(&self) -> Deadlines {
+        self.deadlines
+    }
+
     /// The session sending the request.
     pub fn session(&self) -> &ClientSession {
         &self.session

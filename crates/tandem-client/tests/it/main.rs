@@ -9,6 +9,7 @@ mod body_errors;
 mod content;
 mod credentials;
 mod digest;
+mod faults;
 mod hostile;
 mod httpbin;
 mod interop;
