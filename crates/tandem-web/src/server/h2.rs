@@ -269,7 +269,7 @@ where
                     if streams.len() >= most {
                         respond.send_reset(Reason::REFUSED_STREAM);
                     } else {
-                        streams.spawn(answer(Arc::clone(shared), request, respond));
+                        streams.spawn(Box::pin(answer(Arc::clone(shared), request, respond)));
                     }
                 }
                 Some(Err(err)) => return Err(err),
@@ -294,7 +294,7 @@ where
         if closing.is_some() && streams.is_empty() {
             match futures_util::FutureExt::now_or_never(connection.accept()) {
                 Some(Some(Ok((request, respond)))) => {
-                    streams.spawn(answer(Arc::clone(shared), request, respond));
+                    streams.spawn(Box::pin(answer(Arc::clone(shared), request, respond)));
                 }
                 Some(Some(Err(err))) => return Err(err),
                 Some(None) => return Ok(()),
@@ -316,6 +316,10 @@ where
 }
 
 /// Answers one stream: its request through the app, then the response, logged.
+///
+/// Spawned boxed: the future holds the whole dispatch (several KiB), and tokio moves a
+/// task's future by value as it spawns, stores and finishes it; boxed, it moves a pointer.
+/// callgrind, h2load -c16 -m32 plaintext: memcpy was 6,100 of 34,300 instructions a request.
 async fn answer(
     shared: Arc<Shared>,
     request: http::Request<RecvStream>,
