@@ -18,10 +18,26 @@ struct Item {
     count: u32,
 }
 
-/// `POST /items/{id}` with a JSON body: a handler returning `anyhow::Result`, where `?`
-/// takes Tandem's own errors and anyone else's.
+#[derive(Deserialize)]
+struct ItemPath {
+    id: u64,
+}
+
+#[derive(Deserialize)]
+struct Options {
+    #[serde(default)]
+    tag: Vec<String>,
+}
+
+/// `POST /items/{id}?tag=..` with a JSON body: a handler returning `anyhow::Result`, where `?`
+/// takes Tandem's own errors and anyone else's, and serde reads the path, query and body.
 async fn create(mut req: Request) -> anyhow::Result<Response> {
-    let id: u64 = req.match_info("id").unwrap_or_default().parse()?;
+    let ItemPath { id } = req.match_info_as()?;
+    let Options { tag } = req.query_as()?;
+    if tag.iter().any(|t| t == "broken") {
+        // Any other error: a 500.
+        let _: u32 = "not a number".parse()?;
+    }
     let new: NewItem = req.json().await?;
     if new.name.is_empty() {
         return Err(HttpError::bad_request().with_text("an item needs a name").into());
@@ -57,8 +73,13 @@ mod tests {
         // Tandem's HttpError, through anyhow, keeps its status.
         let resp = client.post("/items/7").json(&body("", 3)).send().await?;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-        // A number that does not parse is any other error: a 500.
-        let resp = client.post("/items/seven").json(&body("a", 1)).send().await?;
+        // A path variable that does not fit is a 400 that names it.
+        let mut resp = client.post("/items/seven").json(&body("a", 1)).send().await?;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert!(resp.text().await?.contains("`id`"));
+        // Any other error is a 500.
+        let query = [("tag", "fine"), ("tag", "broken")];
+        let resp = client.post("/items/7").query(&query).json(&body("a", 1)).send().await?;
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(client.close().await);
         Ok(())
