@@ -756,3 +756,55 @@ async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
     assert!(conn.until(|_| false).await.is_none(), "closed");
     assert!(server.stop().await);
 }
+
+/// Handlers work unchanged over HTTP/2: a file with a range (206), a compressed response,
+/// and request trailers (sent as raw frames) read through the payload.
+#[tokio::test]
+async fn files_ranges_compression_and_request_trailers_work_over_http2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("digits.txt");
+    std::fs::write(&file, "0123456789".repeat(100)).unwrap();
+    let mut app = Application::new();
+    app.add_get("/file", move |req: Request| {
+        let file = file.clone();
+        async move { tandem_web::file_response(&req, &file).await }
+    });
+    app.add_get("/compressed", |_req: Request| async {
+        let mut response = Response::text("squeeze me ".repeat(200));
+        response.enable_compression();
+        response
+    });
+    app.add_post("/trailers", |mut req: Request| async move {
+        let body = req.read().await.unwrap_or_default();
+        let trailer = req
+            .content()
+            .trailers()
+            .and_then(|t| t.get("x-checksum"))
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        format!("{} bytes, checksum {}", body.len(), trailer.unwrap_or_default())
+    });
+    let server = Server::start(app).await;
+    let h2c = "--http2-prior-knowledge";
+    let out = curl(&[h2c, "-r", "10-19", "-w", " %{http_code}", &server.url("/file")]).await;
+    assert_eq!(out, "0123456789 206");
+    let out = curl(&[h2c, "--compressed", "-D", "-", &server.url("/compressed")]).await;
+    let lower = out.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-encoding: br") || lower.contains("content-encoding: gzip"),
+        "{out}"
+    );
+    assert!(out.ends_with(&"squeeze me ".repeat(200)), "{out}");
+
+    let mut conn = Raw::open(server.addr, &[]).await;
+    let mut block = vec![0x83, 0x86]; // :method POST, :scheme http
+    field_indexed_name(&mut block, 4, b"/trailers");
+    field_indexed_name(&mut block, 1, b"t");
+    conn.send(&frame(HEADERS, END_HEADERS, 1, &block)).await;
+    conn.send(&frame(DATA, 0, 1, b"hello")).await;
+    let mut trailers = Vec::new();
+    field(&mut trailers, b"x-checksum", b"abc");
+    conn.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &trailers)).await;
+    let (status, body) = conn.response(1).await;
+    assert_eq!((status, &body[..]), (Some(200), &b"5 bytes, checksum abc"[..]));
+    assert!(server.stop().await);
+}
