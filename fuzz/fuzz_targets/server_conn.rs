@@ -141,6 +141,11 @@ fuzz_target!(|input: &[u8]| {
             };
             tokio::join!(serve, write, read);
         });
+        // A connection that opens with HTTP/2's preface is served as h2c, whose requests
+        // this HTTP/1.1 oracle cannot list; it must still end, which the run above shows.
+        if data.starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") {
+            return;
+        }
         let seen = harness.seen.lock().unwrap().clone();
         let allowed = reachable(data);
         assert!(
