@@ -4,16 +4,19 @@
 use std::sync::Arc;
 
 use futures_util::future::Either;
+use http::{HeaderMap, header};
 use tracing::Instrument;
+use url::Url;
 
 use crate::{
     ClientResponse, ClientSession,
     error::{Error, Kind},
     hop::{Hop, send_once},
     middleware::{self, HopInput},
+    netrc::Netrc,
     redact::Redacted,
     redirect,
-    request::RequestSpec,
+    request::{RequestSpec, basic_auth_value},
     session::take_url_credentials,
     timeout::Deadlines,
 };
@@ -108,6 +111,9 @@ fn run(
         let mut stream = stream;
         let chain = middleware::chain_for(inner.middlewares.as_ref(), middlewares.as_deref());
         loop {
+            if let Some(netrc) = &inner.netrc {
+                netrc_credentials(netrc, &url, &mut headers);
+            }
             let mut response = if let Some(chain) = &chain {
                 // Boxed apart, so the path without middlewares keeps its future as it was.
                 let input = HopInput {
@@ -171,5 +177,21 @@ fn run(
                 }
             }
         }
+    }
+}
+
+/// A hop without credentials of its own gets its host's from `.netrc` (aiohttp's
+/// `trust_env`). A cross-origin redirect strips the previous host's, so each host only ever
+/// gets its own.
+fn netrc_credentials(netrc: &Netrc, url: &Url, headers: &mut HeaderMap) {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return;
+    }
+    let Some((login, password)) = url.host_str().and_then(|host| netrc.lookup(host)) else {
+        return;
+    };
+    if let Ok(mut value) = basic_auth_value(login, password) {
+        value.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, value);
     }
 }

@@ -91,6 +91,7 @@ mod faults;
 mod form;
 mod hop;
 mod middleware;
+mod netrc;
 mod redact;
 mod redirect;
 mod request;

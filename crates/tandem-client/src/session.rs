@@ -12,6 +12,7 @@ use crate::{
     decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX},
     error::{Error, Kind},
     middleware::{Chain, Middleware, RequestMiddlewares},
+    netrc::Netrc,
     redact::{self, Redacted},
     request::basic_auth_value,
     response::{CharsetResolver, ResponseInfo},
@@ -70,6 +71,8 @@ pub(crate) struct Inner {
     pub(crate) trace_events: Option<Arc<dyn tandem_connect::ConnectEvents>>,
     /// Record each response's [`Timings`](crate::Timings).
     pub(crate) timings: bool,
+    /// Credentials from `.netrc`, under `trust_env` or `netrc_file`.
+    pub(crate) netrc: Option<Netrc>,
 }
 
 /// Without credentials: the base URL's userinfo and credential fields' values are left out,
@@ -269,9 +272,22 @@ impl ClientSessionBuilder {
 
     /// Reads `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` from the environment now, and
     /// chooses a proxy by them for every request and redirect hop (aiohttp's `trust_env`;
-    /// off by default).
+    /// off by default). It also reads the `.netrc` file (`NETRC`, else `~/.netrc`), whose
+    /// login and password for a host become Basic credentials for requests to that host
+    /// that carry none of their own, as aiohttp does.
     pub fn trust_env(mut self, yes: bool) -> Self {
         self.inner.proxy_env = yes.then(ProxyEnv::from_env);
+        self.inner.netrc = if yes { Netrc::from_env() } else { None };
+        self
+    }
+
+    /// Reads credentials from the `.netrc` file at `path` now, as
+    /// [`trust_env`](Self::trust_env) does from the default one: a request to a host the
+    /// file names (or any host, with a `default` entry) that carries no `Authorization` of
+    /// its own sends the file's login and password as Basic credentials. A file that cannot
+    /// be read is ignored.
+    pub fn netrc_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.inner.netrc = Netrc::from_file(path.as_ref());
         self
     }
 
@@ -413,6 +429,7 @@ impl ClientSession {
                 middlewares: None,
                 trace_events: None,
                 timings: false,
+                netrc: None,
             },
             middlewares: RequestMiddlewares::default(),
             error: None,

@@ -15,6 +15,7 @@ mod httpbin;
 mod interop;
 mod logs;
 mod middleware;
+mod netrc;
 mod redirects;
 mod retry;
 mod serde_data;
