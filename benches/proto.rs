@@ -12,7 +12,7 @@ use std::{hint::black_box, mem::MaybeUninit};
 
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use http::{HeaderMap, HeaderValue, StatusCode, Version, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use tandem_proto::{BodyFraming, Limits, RequestParser, ResponseParts, encode_response_head};
 
 #[path = "inputs.rs"]
@@ -95,16 +95,8 @@ fn encode(c: &mut Criterion) {
     headers.insert(header::SERVER, HeaderValue::from_static("tandem"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-request-id", HeaderValue::from_static("5f2b1c"));
-    let parts = ResponseParts {
-        status: StatusCode::OK,
-        reason: None,
-        version: Version::HTTP_11,
-        headers: &headers,
-        content_type: None,
-        framing: BodyFraming::Length(13),
-        keep_alive: true,
-        date: false,
-    };
+    let parts =
+        ResponseParts::new(StatusCode::OK, &headers, BodyFraming::Length(13)).with_date(false);
     let mut buf = BytesMut::with_capacity(4096);
     c.bench_function("encode_response_head_4_headers", |b| {
         b.iter(|| {

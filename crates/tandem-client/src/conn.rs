@@ -5,7 +5,7 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::{Method, StatusCode, Version};
+use http::{Method, StatusCode};
 use tandem_connect::{ConnectOptions, Connection, Connector, Origin};
 use tandem_proto::{
     BodyDecoder, BodyEvent, BodyFraming, EncodedFields, RequestParts, ResponseHead, ResponseParser,
@@ -76,13 +76,7 @@ pub(crate) async fn send(
         Some(raw) => Cow::Borrowed(raw),
         None => Cow::Borrowed(&req.url[url::Position::BeforePath..url::Position::AfterQuery]),
     };
-    let parts = RequestParts {
-        method: req.method,
-        target: &target,
-        version: Version::HTTP_11,
-        headers: req.headers.into(),
-        framing,
-    };
+    let parts = RequestParts::new(req.method, &target, req.headers.into(), framing);
     // Checked before connecting: a method, target or field that could split the request
     // is refused with nothing written.
     encode_request_head(&parts, &mut head_buf).map_err(|e| Error::new(Kind::Request, e))?;

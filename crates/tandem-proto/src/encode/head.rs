@@ -14,8 +14,11 @@ use crate::{
     semantics::{ConnectionOptions, is_token},
 };
 
-/// A response head to write with [`encode_response_head`].
+/// A response head to write with [`encode_response_head`]: [`ResponseParts::new`], then a
+/// `with_*` method for each part that is not the default. Non-exhaustive, so that a new part
+/// is not a breaking change.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ResponseParts<'a> {
     /// The status code.
     pub status: StatusCode,
@@ -39,8 +42,11 @@ pub struct ResponseParts<'a> {
     pub date: bool,
 }
 
-/// A request head to write with [`encode_request_head`].
+/// A request head to write with [`encode_request_head`]: [`RequestParts::new`], and
+/// [`with_version`](RequestParts::with_version) for HTTP/1.0. Non-exhaustive, so that a new
+/// part is not a breaking change.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct RequestParts<'a> {
     /// The method.
     pub method: &'a Method,
@@ -55,6 +61,85 @@ pub struct RequestParts<'a> {
     /// How the body will be delimited: `Empty` writes no length, `Length(0)` writes
     /// `Content-Length: 0`. A request body cannot run until close.
     pub framing: BodyFraming,
+}
+
+impl<'a> ResponseParts<'a> {
+    /// A `status` response with `headers` and the body `framing`, for an HTTP/1.1 peer: the
+    /// canonical reason, no separate content type, keep-alive, and a `Date` field.
+    #[inline]
+    pub const fn new(status: StatusCode, headers: &'a HeaderMap, framing: BodyFraming) -> Self {
+        ResponseParts {
+            status,
+            reason: None,
+            version: Version::HTTP_11,
+            headers,
+            content_type: None,
+            framing,
+            keep_alive: true,
+            date: true,
+        }
+    }
+
+    /// Sets [`reason`](Self::reason).
+    #[inline]
+    #[must_use]
+    pub const fn with_reason(mut self, reason: Option<&'a str>) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    /// Sets [`version`](Self::version).
+    #[inline]
+    #[must_use]
+    pub const fn with_version(mut self, version: Version) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Sets [`content_type`](Self::content_type).
+    #[inline]
+    #[must_use]
+    pub const fn with_content_type(mut self, content_type: Option<&'a str>) -> Self {
+        self.content_type = content_type;
+        self
+    }
+
+    /// Sets [`keep_alive`](Self::keep_alive).
+    #[inline]
+    #[must_use]
+    pub const fn with_keep_alive(mut self, keep_alive: bool) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Sets [`date`](Self::date).
+    #[inline]
+    #[must_use]
+    pub const fn with_date(mut self, date: bool) -> Self {
+        self.date = date;
+        self
+    }
+}
+
+impl<'a> RequestParts<'a> {
+    /// A `method` request for `target` with `headers` and the body `framing`, as HTTP/1.1.
+    #[inline]
+    pub const fn new(
+        method: &'a Method,
+        target: &'a str,
+        headers: RequestFields<'a>,
+        framing: BodyFraming,
+    ) -> Self {
+        RequestParts { method, target, version: Version::HTTP_11, headers, framing }
+    }
+
+    /// Sets [`version`](Self::version).
+    #[inline]
+    #[must_use]
+    pub const fn with_version(mut self, version: Version) -> Self {
+        self.version = version;
+        self
+    }
 }
 
 /// The fields of a request head to write: a map, checked and written on every call, or
@@ -92,13 +177,7 @@ impl<'a> From<&'a EncodedFields> for RequestFields<'a> {
 /// headers.insert(header::HOST, "example.com".parse().unwrap());
 /// let fields = EncodedFields::new(headers).unwrap();
 /// for path in ["/a", "/b"] {
-///     let parts = RequestParts {
-///         method: &Method::GET,
-///         target: path,
-///         version: Version::HTTP_11,
-///         headers: (&fields).into(),
-///         framing: BodyFraming::Empty,
-///     };
+///     let parts = RequestParts::new(&Method::GET, path, (&fields).into(), BodyFraming::Empty);
 ///     let mut dst = BytesMut::new();
 ///     encode_request_head(&parts, &mut dst).unwrap();
 ///     assert_eq!(dst, format!("GET {path} HTTP/1.1\r\nhost: example.com\r\n\r\n"));
@@ -165,16 +244,8 @@ impl EncodedFields {
 /// let mut headers = HeaderMap::new();
 /// headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
 /// let mut dst = BytesMut::new();
-/// let parts = ResponseParts {
-///     status: StatusCode::OK,
-///     reason: None,
-///     version: Version::HTTP_11,
-///     headers: &headers,
-///     content_type: None,
-///     framing: BodyFraming::Length(5),
-///     keep_alive: true,
-///     date: false,
-/// };
+/// let parts =
+///     ResponseParts::new(StatusCode::OK, &headers, BodyFraming::Length(5)).with_date(false);
 /// let mut body = encode_response_head(&parts, &mut dst).unwrap();
 /// body.encode(b"hello", &mut dst).unwrap();
 /// body.finish(None, &mut dst).unwrap();
@@ -183,7 +254,7 @@ impl EncodedFields {
 ///     b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nhello"
 /// );
 ///
-/// let split = ResponseParts { reason: Some("OK\r\nSet-Cookie: a=b"), ..parts };
+/// let split = parts.with_reason(Some("OK\r\nSet-Cookie: a=b"));
 /// let mut dst = BytesMut::new();
 /// assert!(encode_response_head(&split, &mut dst).is_err());
 /// assert!(dst.is_empty());

@@ -69,7 +69,7 @@ fn requests_round_trip() {
     ];
     for (method, target, version, framing, chunks, trailers) in cases {
         let parts =
-            RequestParts { method: &method, target, version, headers: (&plain).into(), framing };
+            RequestParts::new(&method, target, (&plain).into(), framing).with_version(version);
         let mut dst = BytesMut::new();
         let body = encode_request_head(&parts, &mut dst).expect("a writable head");
         write_body(body, chunks, trailers, &mut dst);
@@ -104,16 +104,10 @@ fn responses_round_trip() {
         (StatusCode::NO_CONTENT, None, Version::HTTP_11, BodyFraming::Empty, true, &[], &none),
     ];
     for (status, reason, version, framing, keep_alive, chunks, trailers) in cases {
-        let parts = ResponseParts {
-            status,
-            reason,
-            version,
-            headers: &fields,
-            content_type: None,
-            framing,
-            keep_alive,
-            date: true,
-        };
+        let parts = ResponseParts::new(status, &fields, framing)
+            .with_reason(reason)
+            .with_version(version)
+            .with_keep_alive(keep_alive);
         let mut dst = BytesMut::new();
         let body = encode_response_head(&parts, &mut dst).expect("a writable head");
         write_body(body, chunks, trailers, &mut dst);
@@ -137,16 +131,9 @@ fn responses_round_trip() {
 #[test]
 fn obs_text_reason_round_trips() {
     let none = HeaderMap::new();
-    let parts = ResponseParts {
-        status: StatusCode::OK,
-        reason: Some("Tr\u{e8}s bien"),
-        version: Version::HTTP_11,
-        headers: &none,
-        content_type: None,
-        framing: BodyFraming::Length(0),
-        keep_alive: true,
-        date: false,
-    };
+    let parts = ResponseParts::new(StatusCode::OK, &none, BodyFraming::Length(0))
+        .with_reason(Some("Tr\u{e8}s bien"))
+        .with_date(false);
     let mut dst = BytesMut::new();
     encode_response_head(&parts, &mut dst).expect("obs-text is writable");
     let outcome = try_check_response(&dst, &Method::GET).expect("deliveries agree");
@@ -161,16 +148,9 @@ const EARLIER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
 fn response_splitting_is_refused_before_writing() {
     let none = HeaderMap::new();
     for reason in ["OK\r\nSet-Cookie: a=b", "OK\rX", "OK\nX", "OK\0", "OK\x01", "OK\x7f"] {
-        let parts = ResponseParts {
-            status: StatusCode::OK,
-            reason: Some(reason),
-            version: Version::HTTP_11,
-            headers: &none,
-            content_type: None,
-            framing: BodyFraming::Length(0),
-            keep_alive: true,
-            date: false,
-        };
+        let parts = ResponseParts::new(StatusCode::OK, &none, BodyFraming::Length(0))
+            .with_reason(Some(reason))
+            .with_date(false);
         let mut dst = BytesMut::from(EARLIER);
         let err = encode_response_head(&parts, &mut dst).expect_err(reason);
         assert_eq!(err.kind(), ErrorKind::Unwritable, "{reason:?}");
@@ -178,16 +158,9 @@ fn response_splitting_is_refused_before_writing() {
     }
     // The content type given beside the map is checked the same way.
     for content_type in ["text/plain\r\nSet-Cookie: a=b", "a\nb", "a\0"] {
-        let parts = ResponseParts {
-            status: StatusCode::OK,
-            reason: None,
-            version: Version::HTTP_11,
-            headers: &none,
-            content_type: Some(content_type),
-            framing: BodyFraming::Length(0),
-            keep_alive: true,
-            date: false,
-        };
+        let parts = ResponseParts::new(StatusCode::OK, &none, BodyFraming::Length(0))
+            .with_content_type(Some(content_type))
+            .with_date(false);
         let mut dst = BytesMut::from(EARLIER);
         assert!(encode_response_head(&parts, &mut dst).is_err(), "{content_type:?}");
         assert_eq!(&dst[..], EARLIER, "{content_type:?} wrote bytes");
@@ -196,16 +169,10 @@ fn response_splitting_is_refused_before_writing() {
 
 #[test]
 fn content_type_beside_the_map_comes_first() {
-    let parts = ResponseParts {
-        status: StatusCode::OK,
-        reason: None,
-        version: Version::HTTP_11,
-        headers: &headers(&[("x-a", "1")]),
-        content_type: Some("text/plain"),
-        framing: BodyFraming::Length(2),
-        keep_alive: true,
-        date: false,
-    };
+    let fields = headers(&[("x-a", "1")]);
+    let parts = ResponseParts::new(StatusCode::OK, &fields, BodyFraming::Length(2))
+        .with_content_type(Some("text/plain"))
+        .with_date(false);
     let mut dst = BytesMut::new();
     encode_response_head(&parts, &mut dst).unwrap();
     assert_eq!(
@@ -219,13 +186,7 @@ fn request_line_injection_is_refused_before_writing() {
     let host = headers(&[("host", "a")]);
     let targets = ["/\r\nX: y", "/a\rb", "/a\nb", "/a\0b", "/a b", "/caf\u{e9}", "", "/a\x7f"];
     for target in targets {
-        let parts = RequestParts {
-            method: &Method::GET,
-            target,
-            version: Version::HTTP_11,
-            headers: (&host).into(),
-            framing: BodyFraming::Empty,
-        };
+        let parts = RequestParts::new(&Method::GET, target, (&host).into(), BodyFraming::Empty);
         let mut dst = BytesMut::from(EARLIER);
         let err = encode_request_head(&parts, &mut dst).expect_err(target);
         assert_eq!(err.kind(), ErrorKind::Unwritable, "{target:?}");
@@ -248,28 +209,15 @@ fn framing_the_encoder_cannot_keep_is_refused() {
         (&host, Version::HTTP_10, BodyFraming::Chunked),
     ];
     for (headers, version, framing) in cases {
-        let parts = RequestParts {
-            method: &Method::POST,
-            target: "/",
-            version,
-            headers: headers.into(),
-            framing,
-        };
+        let parts =
+            RequestParts::new(&Method::POST, "/", headers.into(), framing).with_version(version);
         let mut dst = BytesMut::from(EARLIER);
         let err = encode_request_head(&parts, &mut dst).expect_err("unwritable");
         assert_eq!(err.kind(), ErrorKind::Unwritable, "{framing:?} {headers:?}");
         assert_eq!(&dst[..], EARLIER);
     }
-    let status = ResponseParts {
-        status: StatusCode::OK,
-        reason: None,
-        version: Version::HTTP_11,
-        headers: &with_cl,
-        content_type: None,
-        framing: BodyFraming::Length(5),
-        keep_alive: true,
-        date: false,
-    };
+    let status =
+        ResponseParts::new(StatusCode::OK, &with_cl, BodyFraming::Length(5)).with_date(false);
     let mut dst = BytesMut::from(EARLIER);
     assert_eq!(encode_response_head(&status, &mut dst).unwrap_err().kind(), ErrorKind::Unwritable);
     assert_eq!(&dst[..], EARLIER);

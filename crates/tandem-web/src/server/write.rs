@@ -308,16 +308,11 @@ fn encode_head(
         Ok(headers) => (headers, None),
         Err(content_type) => (NO_FIELDS.get_or_init(HeaderMap::new), content_type),
     };
-    let parts = ResponseParts {
-        status,
-        reason: response.reason(),
-        version,
-        headers,
-        content_type,
-        framing,
-        keep_alive,
-        date: true,
-    };
+    let parts = ResponseParts::new(status, headers, framing)
+        .with_reason(response.reason())
+        .with_version(version)
+        .with_content_type(content_type)
+        .with_keep_alive(keep_alive);
     let encoder = encode_response_head(&parts, wbuf)?;
     let keep_alive =
         keep_alive && !(framing == BodyFraming::Chunked && version == Version::HTTP_10);
