@@ -312,7 +312,7 @@ impl ClientSessionBuilder {
         self
     }
 
-    /// How [`ClientResponse::text`] picks an encoding for a body whose `Content-Type` has
+    /// How [`ClientResponse::text`](crate::ClientResponse::text) picks an encoding for a body whose `Content-Type` has
     /// no charset, that has no byte order mark, and that is not valid UTF-8 (aiohttp's
     /// `fallback_charset_resolver`): `f` gets the response and its body and returns an
     /// encoding label such as `"windows-1252"`. Without it such a body is decoded as UTF-8
