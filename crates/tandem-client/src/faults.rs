@@ -227,7 +227,7 @@ impl Middleware for FaultInjection {
 
 /// A response that no server sent: `status`, the fields `fields`, a `Content-Length` of
 /// `declared` and the bytes `body` (fewer than declared make a truncated body).
-fn made_up(
+pub(crate) fn made_up(
     req: &ClientRequest,
     status: StatusCode,
     fields: &[(http::HeaderName, http::HeaderValue)],

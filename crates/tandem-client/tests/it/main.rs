@@ -10,6 +10,7 @@ mod content;
 mod credentials;
 mod digest;
 mod faults;
+mod har;
 mod hostile;
 mod httpbin;
 mod interop;
