@@ -11,9 +11,11 @@
 //! tokio-tungstenite, each client against each server (`bench/ws.rs`).
 //! `cargo xtask bench loadtest` sets `examples/loadtest.rs` beside wrk against
 //! our server (`bench/loadtest.rs`). `cargo xtask bench tls` sets Tandem's HTTPS server
-//! beside hyper on the same rustls, with nginx for reference (`bench/tls.rs`).
+//! beside hyper on the same rustls, with nginx for reference (`bench/tls.rs`), and `cargo
+//! xtask bench h2` its HTTP/2 server (h2c) beside hyper's under h2load (`bench/h2.rs`).
 
 mod client;
+mod h2;
 mod instructions;
 mod load;
 mod loadtest;
@@ -31,6 +33,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         Some(("ws", rest)) => return ws::run(rest),
         Some(("loadtest", rest)) => return loadtest::run(rest),
         Some(("tls", rest)) => return tls::run(rest),
+        Some(("h2", rest)) => return h2::run(rest),
         Some(("tls-client", rest)) => return tls::run_client(rest),
         Some(("proto-count", [])) => return instructions::run(),
         Some(("server-count", [])) => return server_count::run(),
