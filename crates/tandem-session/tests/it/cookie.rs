@@ -4,7 +4,7 @@ use tandem_session::{
     CookieStorage, DEFAULT_COOKIE_NAME, SessionMiddleware, default_cookie_options,
 };
 
-use crate::support::{Server, app, bare_client, client, cookie_value, get, get_with};
+use crate::support::{app, bare_client, client, cookie_value, get, get_with, start};
 
 const SECRET: &[u8] = b"a test secret that is long enough for HKDF";
 
@@ -14,7 +14,7 @@ fn middleware() -> SessionMiddleware {
 
 #[tokio::test]
 async fn a_session_lives_across_requests_and_unchanged_ones_send_no_cookie() {
-    let server = Server::start(app(middleware())).await;
+    let server = start(app(middleware())).await;
     let client = client();
     for expected in ["1", "2", "3"] {
         let (set_cookie, body) = get(&client, &server.url("/count")).await;
@@ -24,26 +24,26 @@ async fn a_session_lives_across_requests_and_unchanged_ones_send_no_cookie() {
     let (set_cookie, body) = get(&client, &server.url("/peek")).await;
     assert_eq!(body, "3");
     assert_eq!(set_cookie, None, "an unchanged session is not written again");
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
 async fn default_cookie_is_httponly_lax_and_a_browser_session_cookie() {
-    let server = Server::start(app(middleware())).await;
+    let server = start(app(middleware())).await;
     let (set_cookie, _) = get(&client(), &server.url("/count")).await;
     let set_cookie = set_cookie.unwrap();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     assert!(set_cookie.contains("Path=/"), "{set_cookie}");
     assert!(!set_cookie.contains("Max-Age") && !set_cookie.contains("Secure"), "{set_cookie}");
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
 async fn cookie_attributes_are_configurable() {
     let options =
         default_cookie_options().with_max_age(600).with_secure(true).with_samesite("Strict");
-    let server = Server::start(app(middleware().cookie_name("sid").cookie_options(options))).await;
+    let server = start(app(middleware().cookie_name("sid").cookie_options(options))).await;
     // A bare client: the cookie is Secure, so a jar would rightly not send it over http.
     let (set_cookie, _) = get(&bare_client(), &server.url("/count")).await;
     let set_cookie = set_cookie.unwrap();
@@ -53,12 +53,12 @@ async fn cookie_attributes_are_configurable() {
     let cookie = format!("sid={}", cookie_value(&set_cookie));
     let (_, body) = get_with(&bare_client(), &server.url("/count"), Some(&cookie)).await;
     assert_eq!(body, "2");
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
 async fn tampered_foreign_and_garbage_cookies_give_a_fresh_session() {
-    let server = Server::start(app(middleware())).await;
+    let server = start(app(middleware())).await;
     let bare = bare_client();
     let (set_cookie, _) = get(&bare, &server.url("/count")).await;
     let value = cookie_value(&set_cookie.unwrap());
@@ -69,7 +69,7 @@ async fn tampered_foreign_and_garbage_cookies_give_a_fresh_session() {
     tampered[at] = if tampered[at] == b'a' { b'b' } else { b'a' };
     let tampered = String::from_utf8(tampered).unwrap();
 
-    let other = Server::start(app(SessionMiddleware::new(CookieStorage::generate()))).await;
+    let other = start(app(SessionMiddleware::new(CookieStorage::generate()))).await;
     let (foreign, _) = get(&bare, &other.url("/count")).await;
     let foreign = cookie_value(&foreign.unwrap());
 
@@ -92,13 +92,13 @@ async fn tampered_foreign_and_garbage_cookies_give_a_fresh_session() {
     let cookie = format!("{DEFAULT_COOKIE_NAME}={value}");
     let (_, body) = get_with(&bare, &server.url("/count"), Some(&cookie)).await;
     assert_eq!(body, "2");
-    other.stop().await;
-    server.stop().await;
+    other.close().await;
+    server.close().await;
 }
 
 #[tokio::test]
 async fn login_renews_and_logout_deletes_the_cookie() {
-    let server = Server::start(app(middleware())).await;
+    let server = start(app(middleware())).await;
     let client = client();
     get(&client, &server.url("/count")).await;
     let (set_cookie, _) = get(&client, &server.url("/login/ann")).await;
@@ -111,14 +111,14 @@ async fn login_renews_and_logout_deletes_the_cookie() {
     let set_cookie = set_cookie.expect("log-out deletes the cookie");
     assert!(set_cookie.contains("Max-Age=0"), "{set_cookie}");
     assert_eq!(get(&client, &server.url("/whoami")).await.1, "anonymous");
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
 async fn a_session_older_than_max_age_starts_afresh() {
     // A cookie from a storage with the same key, created long ago, replayed later.
     let options = default_cookie_options().with_max_age(60);
-    let server = Server::start(app(middleware().cookie_options(options))).await;
+    let server = start(app(middleware().cookie_options(options))).await;
     let storage = CookieStorage::new(SECRET).unwrap();
     let mut data = serde_json::Map::new();
     data.insert("n".into(), 41.into());
@@ -127,7 +127,7 @@ async fn a_session_older_than_max_age_starts_afresh() {
     let cookie = format!("{DEFAULT_COOKIE_NAME}={value}");
     let (_, body) = get_with(&bare_client(), &server.url("/count"), Some(&cookie)).await;
     assert_eq!(body, "1", "the expired session is not revived");
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
@@ -138,10 +138,10 @@ async fn get_session_without_the_middleware_is_an_error() {
         assert!(err.is_not_installed());
         Err::<&str, _>(err)
     });
-    let server = Server::start(app).await;
+    let server = start(app).await;
     let resp = crate::support::within(client().get(&server.url("/")).send()).await.unwrap();
     assert_eq!(resp.status(), 500);
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
@@ -153,11 +153,11 @@ async fn setup_installs_the_middleware_with_the_default_cookie() {
         session.insert("seen", true);
         Ok::<_, tandem_session::Error>("ok")
     });
-    let server = Server::start(app).await;
+    let server = start(app).await;
     let (set_cookie, body) = get(&client(), &server.url("/")).await;
     assert_eq!(body, "ok");
     let set_cookie = set_cookie.unwrap();
     assert!(set_cookie.starts_with(&format!("{DEFAULT_COOKIE_NAME}=")), "{set_cookie}");
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
-    server.stop().await;
+    server.close().await;
 }

@@ -7,7 +7,7 @@ use tandem_session::{DEFAULT_COOKIE_NAME, RedisStorage, SessionMiddleware};
 
 use crate::{
     redis_server::Redis,
-    support::{Server, app, bare_client, client, cookie_value, get, get_with},
+    support::{app, bare_client, client, cookie_value, get, get_with, start},
 };
 
 async fn storage(redis: &Redis) -> RedisStorage {
@@ -18,7 +18,7 @@ async fn storage(redis: &Redis) -> RedisStorage {
 async fn sessions_live_in_redis_under_the_prefix_with_a_ttl() {
     let redis = Redis::start().await;
     let storage = storage(&redis).await.key_prefix("polls:").ttl(Duration::from_secs(300));
-    let server = Server::start(app(SessionMiddleware::new(storage))).await;
+    let server = start(app(SessionMiddleware::new(storage))).await;
     let client = client();
     get(&client, &server.url("/count")).await;
     let (set_cookie, body) = get(&client, &server.url("/count")).await;
@@ -33,26 +33,26 @@ async fn sessions_live_in_redis_under_the_prefix_with_a_ttl() {
     assert!(record["created"].as_u64().unwrap() > 0);
     let ttl: i64 = conn.ttl(format!("polls:{id}")).await.unwrap();
     assert!((1..=300).contains(&ttl), "ttl {ttl}");
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
 async fn two_servers_share_sessions_through_redis() {
     let redis = Redis::start().await;
-    let one = Server::start(app(SessionMiddleware::new(storage(&redis).await))).await;
-    let two = Server::start(app(SessionMiddleware::new(storage(&redis).await))).await;
+    let one = start(app(SessionMiddleware::new(storage(&redis).await))).await;
+    let two = start(app(SessionMiddleware::new(storage(&redis).await))).await;
     let (set_cookie, _) = get(&bare_client(), &one.url("/login/bob")).await;
     let cookie = format!("{DEFAULT_COOKIE_NAME}={}", cookie_value(&set_cookie.unwrap()));
     let (_, body) = get_with(&bare_client(), &two.url("/whoami"), Some(&cookie)).await;
     assert_eq!(body, "bob");
-    one.stop().await;
-    two.stop().await;
+    one.close().await;
+    two.close().await;
 }
 
 #[tokio::test]
 async fn login_rotates_the_id_and_deletes_the_old_record() {
     let redis = Redis::start().await;
-    let server = Server::start(app(SessionMiddleware::new(storage(&redis).await))).await;
+    let server = start(app(SessionMiddleware::new(storage(&redis).await))).await;
     let client = client();
     let (before, _) = get(&client, &server.url("/count")).await;
     let before = cookie_value(&before.unwrap());
@@ -76,13 +76,13 @@ async fn login_rotates_the_id_and_deletes_the_old_record() {
     assert!(deleted.unwrap().contains("Max-Age=0"));
     let gone: bool = conn.exists(format!("tandem_session:{after}")).await.unwrap();
     assert!(!gone, "log-out deletes the record");
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
 async fn unknown_malformed_and_corrupt_ids_give_a_fresh_session_with_a_new_id() {
     let redis = Redis::start().await;
-    let server = Server::start(app(SessionMiddleware::new(storage(&redis).await))).await;
+    let server = start(app(SessionMiddleware::new(storage(&redis).await))).await;
     let mut conn = redis.conn().await;
     let planted = "0123456789abcdef0123456789abcdef";
     let corrupt = "fedcba9876543210fedcba9876543210";
@@ -96,17 +96,17 @@ async fn unknown_malformed_and_corrupt_ids_give_a_fresh_session_with_a_new_id() 
         let id = cookie_value(&set_cookie.unwrap());
         assert_ne!(id, hostile, "the client never chooses its id");
     }
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
 async fn redis_down_is_a_500_not_a_panic() {
     let redis = Redis::start().await;
-    let server = Server::start(app(SessionMiddleware::new(storage(&redis).await))).await;
+    let server = start(app(SessionMiddleware::new(storage(&redis).await))).await;
     let client = client();
     get(&client, &server.url("/count")).await;
     drop(redis);
     let resp = crate::support::within(client.get(&server.url("/count")).send()).await.unwrap();
     assert_eq!(resp.status(), 500);
-    server.stop().await;
+    server.close().await;
 }

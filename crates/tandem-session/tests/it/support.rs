@@ -1,10 +1,11 @@
 //! Test support: a Tandem server on a free port with a session app.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, time::Duration};
 
 use tandem_client::{ClientSession, CookieJar};
+use tandem_http::test::TestClient;
 use tandem_session::{Error, SessionMiddleware, get_session, new_session};
-use tandem_web::{AppRunner, Application, Request, Response};
+use tandem_web::{Application, Request, Response};
 
 /// The longest any single wait in a test may take before it counts as a hang.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,27 +25,11 @@ pub(crate) fn bare_client() -> ClientSession {
     ClientSession::builder().cookie_jar(CookieJar::dummy()).build()
 }
 
-/// A running Tandem server.
-pub(crate) struct Server {
-    pub(crate) addr: SocketAddr,
-    runner: AppRunner,
-}
-
-impl Server {
-    pub(crate) async fn start(app: Application) -> Server {
-        let mut runner = AppRunner::new(app).expect("the app freezes");
-        runner.setup().await.expect("startup succeeds");
-        let addr = runner.tcp_site("127.0.0.1", 0).await.expect("bind 127.0.0.1:0");
-        Server { addr, runner }
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub(crate) async fn stop(self) {
-        within(self.runner.cleanup()).await;
-    }
+/// A running Tandem server on a free loopback port: `tandem_http::test::TestClient`, the one
+/// harness for that, rather than a copy of it here. The tests use their own sessions (with
+/// and without a cookie jar) against its URLs.
+pub(crate) async fn start(app: Application) -> TestClient {
+    within(TestClient::new(app)).await.expect("the app starts")
 }
 
 /// An app exercising every session operation:

@@ -3,9 +3,9 @@
 use std::{future::Future, time::Duration};
 
 use serde::Serialize;
-use tandem_client::ClientSession;
+use tandem_http::test::TestClient;
 use tandem_templates::{Loader, Templates, render_template, template};
-use tandem_web::{AppRunner, Application, HttpError, Request, StaticOptions};
+use tandem_web::{Application, HttpError, Request, StaticOptions};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -58,34 +58,20 @@ fn app(loader: Loader, static_dir: &std::path::Path) -> Application {
     app
 }
 
-struct Running {
-    runner: AppRunner,
-    base: String,
-    client: ClientSession,
+/// The app on a free loopback port, under `tandem_http::test::TestClient`.
+async fn start(app: Application) -> TestClient {
+    within(TestClient::new(app)).await.expect("the app starts")
 }
 
-impl Running {
-    async fn start(app: Application) -> Running {
-        let mut runner = AppRunner::new(app).expect("the app freezes");
-        runner.setup().await.unwrap();
-        let addr = runner.tcp_site("127.0.0.1", 0).await.unwrap();
-        Running { runner, base: format!("http://{addr}"), client: ClientSession::new() }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String, String) {
-        let mut resp =
-            within(self.client.get(&format!("{}{path}", self.base)).send()).await.unwrap();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (resp.status().as_u16(), content_type, within(resp.text()).await.unwrap())
-    }
-
-    async fn stop(self) {
-        within(self.runner.cleanup()).await;
-    }
+/// `GET path`: the status, the content type and the body.
+async fn get(server: &TestClient, path: &str) -> (u16, String, String) {
+    let mut resp = within(server.get(path).send()).await.unwrap();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (resp.status().as_u16(), content_type, within(resp.text()).await.unwrap())
 }
 
 fn folder() -> tempfile::TempDir {
@@ -100,8 +86,8 @@ fn folder() -> tempfile::TempDir {
     dir
 }
 
-async fn check_list(server: &Running) {
-    let (status, content_type, body) = server.get("/").await;
+async fn check_list(server: &TestClient) {
+    let (status, content_type, body) = get(server, "/").await;
     assert_eq!(status, 200);
     assert_eq!(content_type, "text/html; charset=utf-8");
     assert!(
@@ -111,22 +97,19 @@ async fn check_list(server: &Running) {
     assert!(body.contains("<a href=\"/items/22\">plain</a>"), "{body}");
     assert!(body.contains("<link href=\"/static/css/site.css\">"), "{body}");
     // The static URL a template builds is one the server serves.
-    assert_eq!(server.get("/static/css/site.css").await.2, "body {}");
+    assert_eq!(get(server, "/static/css/site.css").await.2, "body {}");
 }
 
 #[tokio::test]
 async fn folder_templates_with_url_for_static_and_escaping() {
     let dir = folder();
-    let server = Running::start(app(
-        Loader::folder(dir.path().join("templates")),
-        &dir.path().join("static"),
-    ))
-    .await;
+    let server =
+        start(app(Loader::folder(dir.path().join("templates")), &dir.path().join("static"))).await;
     check_list(&server).await;
     // Not .html: no escaping.
-    let (status, _, body) = server.get("/render?name=plain.txt").await;
+    let (status, _, body) = get(&server, "/render?name=plain.txt").await;
     assert_eq!((status, body.as_str()), (200, "name: <i>x</i>"));
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
@@ -134,28 +117,25 @@ async fn embedded_templates_render_the_same() {
     static EMBEDDED: &[(&str, &str)] =
         &[("list.html", LIST), ("plain.txt", PLAIN), ("bad.html", BAD_ROUTE)];
     let dir = folder();
-    let server = Running::start(app(Loader::Embedded(EMBEDDED), &dir.path().join("static"))).await;
+    let server = start(app(Loader::Embedded(EMBEDDED), &dir.path().join("static"))).await;
     check_list(&server).await;
-    assert_eq!(server.get("/items/7").await.2, "name: 7");
-    server.stop().await;
+    assert_eq!(get(&server, "/items/7").await.2, "name: 7");
+    server.close().await;
 }
 
 #[tokio::test]
 async fn handler_errors_pass_through_and_template_errors_are_500() {
     let dir = folder();
-    let server = Running::start(app(
-        Loader::folder(dir.path().join("templates")),
-        &dir.path().join("static"),
-    ))
-    .await;
-    let (status, _, body) = server.get("/?missing=1").await;
+    let server =
+        start(app(Loader::folder(dir.path().join("templates")), &dir.path().join("static"))).await;
+    let (status, _, body) = get(&server, "/?missing=1").await;
     assert_eq!((status, body.as_str()), (404, "no such list"));
     for path in ["nope.html", "bad.html", "../secret.html", "/etc/passwd"] {
-        let (status, _, body) = server.get(&format!("/render?name={path}")).await;
+        let (status, _, body) = get(&server, &format!("/render?name={path}")).await;
         assert_eq!(status, 500, "{path}: {body}");
         assert!(!body.contains("outside") && !body.contains("root:"), "{path}");
     }
-    server.stop().await;
+    server.close().await;
 }
 
 #[tokio::test]
@@ -166,9 +146,9 @@ async fn render_without_setup_is_an_error() {
         assert!(err.is_not_installed());
         Err::<&str, _>(err)
     });
-    let server = Running::start(app).await;
-    assert_eq!(server.get("/").await.0, 500);
-    server.stop().await;
+    let server = start(app).await;
+    assert_eq!(get(&server, "/").await.0, 500);
+    server.close().await;
 }
 
 #[tokio::test]
@@ -183,7 +163,7 @@ async fn static_route_name_and_environment_are_configurable() {
     app.add_static("/assets", dir.path().join("static"), StaticOptions::default())
         .unwrap()
         .name("assets");
-    let server = Running::start(app).await;
-    assert_eq!(server.get("/").await.2, "/assets/a.css X");
-    server.stop().await;
+    let server = start(app).await;
+    assert_eq!(get(&server, "/").await.2, "/assets/a.css X");
+    server.close().await;
 }
