@@ -11,7 +11,8 @@ use std::{
     time::Duration,
 };
 
-use tandem_web::{AppRunner, Application, Handler};
+use tandem_http::test::TestClient;
+use tandem_web::{Application, Handler};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -56,10 +57,11 @@ pub(crate) async fn within<F: IntoFuture>(fut: F) -> F::Output {
     tokio::time::timeout(TIMEOUT, fut.into_future()).await.expect("timed out: a peer hung")
 }
 
-/// A running server with one route.
+/// A running server with one route: `tandem_http::test::TestClient`, the one harness for an
+/// app on a loopback port, with the raw-socket helpers these tests need beside it.
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
-    runner: AppRunner,
+    client: TestClient,
 }
 
 impl Server {
@@ -70,10 +72,8 @@ impl Server {
     }
 
     pub(crate) async fn start_app(app: Application) -> Server {
-        let mut runner = AppRunner::new(app).expect("the app freezes");
-        runner.setup().await.expect("startup signals succeed");
-        let addr = runner.tcp_site("127.0.0.1", 0).await.expect("bind 127.0.0.1:0");
-        Server { addr, runner }
+        let client = within(TestClient::new(app)).await.expect("the app starts");
+        Server { addr: client.addr(), client }
     }
 
     pub(crate) fn ws_url(&self, path: &str) -> String {
@@ -82,7 +82,7 @@ impl Server {
 
     /// Graceful shutdown; returns whether everything in flight finished.
     pub(crate) async fn stop(self) -> bool {
-        within(self.runner.cleanup()).await
+        within(self.client.close()).await
     }
 
     /// A raw connection that has completed the handshake for `path`.
