@@ -105,14 +105,20 @@ fn run(
         if url.fragment().is_some() {
             Arc::make_mut(&mut url).set_fragment(None);
         }
-        take_url_credentials(&mut url, &mut headers).map_err(|e| e.with_url(&url))?;
+        take_url_credentials(&mut url, &mut headers, true).map_err(|e| e.with_url(&url))?;
+        // The origin the session's own credentials go to: its base URL's, else this
+        // request's first.
+        let auth_origin = inner
+            .auth
+            .as_ref()
+            .map(|_| inner.base_url.as_ref().map_or_else(|| (*url).clone(), Clone::clone));
         let mut history = Vec::new();
         let streamed = stream.is_some();
         let mut stream = stream;
         let chain = middleware::chain_for(inner.middlewares.as_ref(), middlewares.as_deref());
         loop {
-            if let Some(netrc) = &inner.netrc {
-                netrc_credentials(netrc, &url, &mut headers);
+            if inner.auth.is_some() || inner.netrc.is_some() {
+                hop_credentials(inner, auth_origin.as_ref(), &url, &mut headers);
             }
             let mut response = if let Some(chain) = &chain {
                 // Boxed apart, so the path without middlewares keeps its future as it was.
@@ -166,7 +172,8 @@ fn run(
                         redirect::strip_credentials(&mut headers);
                     }
                     url = Arc::new(next);
-                    take_url_credentials(&mut url, &mut headers).map_err(|e| e.with_url(&url))?;
+                    take_url_credentials(&mut url, &mut headers, false)
+                        .map_err(|e| e.with_url(&url))?;
                 }
                 _ => {
                     response.set_history(history);
@@ -177,6 +184,25 @@ fn run(
                 }
             }
         }
+    }
+}
+
+/// A hop without credentials of its own gets the session's (`basic_auth`), when it goes to
+/// their origin, else its host's from `.netrc`.
+fn hop_credentials(
+    inner: &crate::session::Inner,
+    auth_origin: Option<&Url>,
+    url: &Url,
+    headers: &mut HeaderMap,
+) {
+    if let (Some(auth), Some(origin)) = (&inner.auth, auth_origin)
+        && !headers.contains_key(header::AUTHORIZATION)
+        && redirect::same_origin(origin, url)
+    {
+        headers.insert(header::AUTHORIZATION, auth.clone());
+    }
+    if let Some(netrc) = &inner.netrc {
+        netrc_credentials(netrc, url, headers);
     }
 }
 

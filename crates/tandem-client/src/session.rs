@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     pub(crate) timings: bool,
     /// Credentials from `.netrc`, under `trust_env` or `netrc_file`.
     pub(crate) netrc: Option<Netrc>,
+    /// The session's own `Authorization` (`basic_auth`), for its origin only.
+    pub(crate) auth: Option<HeaderValue>,
 }
 
 /// Without credentials: the base URL's userinfo and credential fields' values are left out,
@@ -270,6 +272,21 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// HTTP Basic credentials for the session (aiohttp's `ClientSession(auth=...)`), sent
+    /// only to the base URL's origin (or, without a base URL, to the origin each request
+    /// was made to, never to a redirect's other origin), and only by a request without an
+    /// `Authorization` of its own.
+    pub fn basic_auth(mut self, user: &str, password: &str) -> Self {
+        match basic_auth_value(user, password) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                self.inner.auth = Some(value);
+            }
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
     /// Reads `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` from the environment now, and
     /// chooses a proxy by them for every request and redirect hop (aiohttp's `trust_env`;
     /// off by default). It also reads the `.netrc` file (`NETRC`, else `~/.netrc`), whose
@@ -430,6 +447,7 @@ impl ClientSession {
                 trace_events: None,
                 timings: false,
                 netrc: None,
+                auth: None,
             },
             middlewares: RequestMiddlewares::default(),
             error: None,
@@ -605,12 +623,24 @@ pub(crate) fn origin_of(url: &Url) -> Result<Origin, Error> {
 
 /// Credentials in the URL (`http://user:pass@host/`) become a Basic `Authorization` field
 /// and are taken out of the URL, as aiohttp does.
+///
+/// On the request as the caller gave it (`first`), credentials in the URL together with an
+/// `Authorization` of the request's own are an error, as aiohttp's "Cannot combine AUTH
+/// argument with credentials encoded in URL": which one was meant cannot be told. On a
+/// redirect's URL, the credentials already held are kept.
 pub(crate) fn take_url_credentials(
     url: &mut Arc<Url>,
     headers: &mut HeaderMap,
+    first: bool,
 ) -> Result<(), Error> {
     if url.username().is_empty() && url.password().is_none() {
         return Ok(());
+    }
+    if first && headers.contains_key(header::AUTHORIZATION) {
+        return Err(Error::new(
+            Kind::Request,
+            "credentials in the URL and an Authorization of the request's own cannot be combined",
+        ));
     }
     let url = Arc::make_mut(url);
     let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();

@@ -39,3 +39,57 @@ async fn a_refused_connection_says_so() {
     let err = within(session().get("http://[::1/").send()).await.unwrap_err();
     assert!(!err.is_connection_refused());
 }
+
+fn two_apps() -> (Application, Application) {
+    let make = || {
+        let mut app = Application::new();
+        app.add_get("/whoami", |req: Request| async move {
+            Response::text(req.header("authorization").unwrap_or("none").to_owned())
+        });
+        app.add_get("/go", |req: Request| async move {
+            let to = req.query_get("to").unwrap_or_default().to_owned();
+            Response::new(http::StatusCode::FOUND).with_header("location", &to)
+        });
+        app
+    };
+    (make(), make())
+}
+
+async fn text(req: tandem_client::RequestBuilder) -> String {
+    within(within(req.send()).await.unwrap().text()).await.unwrap()
+}
+
+#[tokio::test]
+async fn session_auth_goes_to_its_origin_only() {
+    let (a, b) = two_apps();
+    let (a, b) = (Server::start(a).await, Server::start(b).await);
+    let basic = "Basic dXNlcjpwYXNz";
+    // With a base URL: its origin only.
+    let s = tandem_client::ClientSession::builder()
+        .base_url(&a.url("/"))
+        .basic_auth("user", "pass")
+        .build();
+    assert_eq!(text(s.get("whoami")).await, basic);
+    assert_eq!(text(s.get(&b.url("/whoami"))).await, "none");
+    assert_eq!(text(s.get(&format!("go?to={}", b.url("/whoami")))).await, "none");
+    assert_eq!(text(s.get("whoami").bearer_auth("t")).await, "Bearer t");
+    // Without one: the origin each request is made to, and no redirect elsewhere.
+    let s = tandem_client::ClientSession::builder().basic_auth("user", "pass").build();
+    assert_eq!(text(s.get(&b.url("/whoami"))).await, basic);
+    assert_eq!(text(s.get(&a.url(&format!("/go?to={}", b.url("/whoami"))))).await, "none");
+    assert!(!format!("{s:?}").contains("dXNlcjpwYXNz"));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn url_credentials_with_an_explicit_authorization_are_an_error() {
+    let (a, _) = two_apps();
+    let a = Server::start(a).await;
+    let with_creds = format!("http://u:p@{}/whoami", a.addr);
+    let e = within(session().get(&with_creds).bearer_auth("t").send()).await.unwrap_err();
+    assert!(e.is_request(), "{e}");
+    assert!(!e.to_string().contains("u:p"), "{e}");
+    assert_eq!(text(session().get(&with_creds)).await, "Basic dTpw");
+    a.stop().await;
+}
