@@ -22,6 +22,7 @@ mod loadtest;
 pub(crate) mod server;
 mod server_count;
 mod tls;
+mod tls_count;
 mod ws;
 
 use crate::{Cmd, Result};
@@ -35,6 +36,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         Some(("tls", rest)) => return tls::run(rest),
         Some(("h2", rest)) => return h2::run(rest),
         Some(("tls-client", rest)) => return tls::run_client(rest),
+        Some(("tls-count", [])) => return tls_count::run(),
         Some(("proto-count", [])) => return instructions::run(),
         Some(("server-count", [])) => return server_count::run(),
         _ => {}

@@ -51,6 +51,8 @@ commands:
   bench tls-client [--secs N] [--rounds R]
                                   HTTPS client: loadtest vs reqwest on the same rustls,
                                   against nginx; 1 and 32 loops, new connections
+  bench tls-count                 Tandem's and hyper's HTTPS servers' instructions per
+                                  request under callgrind, keep-alive and new connections
   autobahn [--quick] [--bless] [server|client]
                                   the WebSocket conformance suite against our server and
                                   client, diffed against autobahn/expected-*.txt (--quick:

@@ -138,7 +138,7 @@ struct Measure {
 }
 
 /// The run's scratch folder: certificate, nginx's files. Removed on drop.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -194,7 +194,7 @@ pub(super) fn run(args: &[String]) -> Result {
 }
 
 /// The scratch folder with a certificate for `localhost` and nginx's start script.
-fn prepare() -> Result<Scratch> {
+pub(super) fn prepare() -> Result<Scratch> {
     let dir = std::env::temp_dir().join(format!("tandem-bench-tls-{}", std::process::id()));
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let scratch = Scratch(dir);
@@ -223,7 +223,7 @@ fn prepare() -> Result<Scratch> {
     Ok(scratch)
 }
 
-fn build(scratch: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
+pub(super) fn build(scratch: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
     let mut built = server::cargo_build(&["--example", "bench_server"])?;
     built.extend(server::cargo_build(&[
         "--manifest-path",
@@ -238,7 +238,7 @@ fn build(scratch: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
     ])
 }
 
-fn path_str(path: &Path) -> Result<&str> {
+pub(super) fn path_str(path: &Path) -> Result<&str> {
     path.to_str().ok_or_else(|| format!("{} is not UTF-8", path.display()))
 }
 
