@@ -387,7 +387,9 @@ impl Conn<'_> {
         let shutdown = self.waits.shutdown.clone();
         let stream = upgraded(read.io, read.buf, write, shutdown.token.clone());
         let config = Arc::new(self.config.clone());
-        super::h2::serve(stream, remote, app.clone(), config, shutdown, self.tls.clone()).await;
+        // Boxed, so an HTTP/1.1 connection's future does not carry HTTP/2's state inline.
+        let h2 = super::h2::serve(stream, remote, app.clone(), config, shutdown, self.tls.clone());
+        Box::pin(h2).await;
         Ok(())
     }
 
