@@ -369,7 +369,10 @@ pub(super) async fn accept_loop(
             if let Some(stream) = handshake(&tls, stream, remote, &config, &shutdown).await {
                 let info = Arc::new(tls_info(&stream));
                 if info.alpn_protocol() == Some(b"h2") {
-                    super::h2::serve(stream, Some(remote), app, config, shutdown, Some(info)).await;
+                    // Boxed: the task's future then holds HTTP/1.1's state or a pointer.
+                    let h2 =
+                        super::h2::serve(stream, Some(remote), app, config, shutdown, Some(info));
+                    Box::pin(h2).await;
                     drop(token);
                     return;
                 }
