@@ -3,7 +3,8 @@
 //! and exits non-zero.
 //!
 //! ```text
-//! cargo run --example fetch -- [-X METHOD] [-H 'K: V']... [-d DATA | --json JSON] [--proxy URL] [--insecure] URL
+//! cargo run --example fetch -- [-X METHOD] [-H 'K: V']... [-d DATA | --json JSON] [--proxy URL] [--insecure]
+//!                               [--digest USER:PASS] [--retry N] [--har FILE] URL
 //! cargo run --example fetch -- -X POST --json '{"a": 1}' http://127.0.0.1:8080/echo
 //! ```
 
@@ -11,12 +12,14 @@ use std::process::ExitCode;
 
 use tandem_http::{
     ClientSession,
-    client::{Connector, CookieJar, Error, TlsConfig, parse_proxy_url},
+    client::{
+        Connector, CookieJar, DigestAuth, Error, HarRecorder, Retry, TlsConfig, parse_proxy_url,
+    },
     http::Method,
 };
 use tokio::io::AsyncWriteExt;
 
-const USAGE: &str = "usage: fetch [-X METHOD] [-H 'K: V']... [-d DATA | --json JSON] [--proxy URL] [--insecure] URL";
+const USAGE: &str = "usage: fetch [-X METHOD] [-H 'K: V']... [-d DATA | --json JSON] [--proxy URL] [--insecure] [--digest USER:PASS] [--retry N] [--har FILE] URL";
 
 struct Args {
     method: Option<Method>,
@@ -25,6 +28,12 @@ struct Args {
     json: bool,
     proxy: Option<String>,
     insecure: bool,
+    /// Digest credentials, `USER:PASS`.
+    digest: Option<(String, String)>,
+    /// Retries of a failed idempotent request.
+    retry: Option<u32>,
+    /// Where to write the exchanges as a HAR log.
+    har: Option<String>,
     url: String,
 }
 
@@ -36,6 +45,7 @@ fn parse_args() -> Result<Args, String> {
     let mut json = false;
     let mut proxy = None;
     let mut insecure = false;
+    let (mut digest, mut retry, mut har) = (None, None, None);
     let mut url = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -56,13 +66,20 @@ fn parse_args() -> Result<Args, String> {
             }
             "--proxy" => proxy = Some(value()?),
             "-k" | "--insecure" => insecure = true,
+            "--digest" => {
+                let credentials = value()?;
+                let (user, pass) = credentials.split_once(':').ok_or("--digest wants USER:PASS")?;
+                digest = Some((user.to_owned(), pass.to_owned()));
+            }
+            "--retry" => retry = Some(value()?.parse().map_err(|_| "--retry wants a number")?),
+            "--har" => har = Some(value()?),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
             _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
         }
     }
     let url = url.ok_or_else(|| USAGE.to_owned())?;
-    Ok(Args { method, headers, data, json, proxy, insecure, url })
+    Ok(Args { method, headers, data, json, proxy, insecure, digest, retry, har, url })
 }
 
 async fn fetch(args: Args) -> Result<(), Error> {
@@ -76,6 +93,17 @@ async fn fetch(args: Args) -> Result<(), Error> {
         // Certificates are not checked: for test servers only.
         let tls = TlsConfig::builder().verify_ssl(false).build()?;
         session = session.connector(Connector::builder().tls(tls).build());
+    }
+    // Retries outermost, so each attempt is authenticated and recorded.
+    if let Some(retries) = args.retry {
+        session = session.middleware(Retry::new().max_retries(retries));
+    }
+    if let Some((user, pass)) = &args.digest {
+        session = session.middleware(DigestAuth::new(user, pass));
+    }
+    let har = args.har.as_ref().map(|_| HarRecorder::new());
+    if let Some(har) = &har {
+        session = session.middleware(har.clone()).timings(true);
     }
     let session = session.build();
     let method =
@@ -100,6 +128,9 @@ async fn fetch(args: Args) -> Result<(), Error> {
         }
     }
     let _ = stdout.flush().await;
+    if let (Some(har), Some(path)) = (har, &args.har) {
+        har.save(path).map_err(Error::middleware)?;
+    }
     Ok(())
 }
 

@@ -180,17 +180,18 @@ pub use tandem_proto as proto;
 pub mod client {
     #[doc(inline)]
     pub use tandem_client::{
-        Body, BoxError, ClientResponse, ClientSession, ClientSessionBuilder, ClientTimeout,
-        Connector, ConnectorBuilder, Content, CookieJar, Error, FormData, Origin, Phase, Proxy,
-        RequestBuilder, RequestInfo, ResponseInfo, Scheme, TlsConfig, Trace, USER_AGENT, Upgraded,
-        parse_proxy_url,
+        Body, BoxError, ClientNext, ClientRequest, ClientResponse, ClientSession,
+        ClientSessionBuilder, ClientTimeout, Connector, ConnectorBuilder, Content, CookieJar,
+        DigestAuth, Error, FaultError, FaultInjection, FormData, HarRecorder, HarReplay,
+        Middleware, Origin, Phase, Proxy, RequestBuilder, RequestInfo, ResponseInfo, Retry,
+        RetryBudget, Scheme, Timings, TlsConfig, Trace, USER_AGENT, Upgraded, parse_proxy_url,
     };
     /// The client's defaults, each with the setting that changes it.
     pub mod defaults {
         #[doc(inline)]
         pub use tandem_client::{
             DEFAULT_EXPECT_CONTINUE_TIMEOUT, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_MAX_LINE_SIZE,
-            DEFAULT_MAX_REDIRECTS, DEFAULT_ZSTD_WINDOW_LOG_MAX,
+            DEFAULT_MAX_REDIRECTS, DEFAULT_RETRY_STATUSES, DEFAULT_ZSTD_WINDOW_LOG_MAX,
         };
     }
 }
