@@ -136,6 +136,28 @@ fn package() -> Result {
             }
         }
     }
+    // Cargo also takes a registry crate's build for fresh whatever its source now says: it
+    // lists no source files to compare (the dep-info of a path crate lists its `src/` files;
+    // a registry crate's lists none). Drop the builds of our packages that an earlier run
+    // verified, found that way, and keep every other build.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| std::path::PathBuf::from("target"), std::path::PathBuf::from);
+    let fingerprints = target.join("debug").join(".fingerprint");
+    for entry in std::fs::read_dir(&fingerprints).into_iter().flatten().flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("tandem-") {
+            continue;
+        }
+        let from_registry =
+            std::fs::read_dir(entry.path()).into_iter().flatten().flatten().any(|file| {
+                file.file_name().to_string_lossy().starts_with("dep-lib-")
+                    && std::fs::read(file.path())
+                        .is_ok_and(|info| !info.windows(4).any(|w| w == b"src/"))
+            });
+        if from_registry {
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| format!("remove {}: {e}", entry.path().display()))?;
+        }
+    }
     let mut cmd = Cmd::cargo().args(["package", "--allow-dirty"]);
     for name in &packages {
         cmd = cmd.args(["-p", name]);
