@@ -169,6 +169,15 @@ fn default_text(status: StatusCode) -> String {
     format!("{}: {}", status.as_u16(), status.canonical_reason().unwrap_or("Unknown"))
 }
 
+/// A message the protocol refused, answered with the status `tandem-proto` gives it and its
+/// fixed text (never the peer's bytes): how a broken body or an unacceptable head reaches a
+/// handler or a client.
+impl From<tandem_proto::Error> for HttpError {
+    fn from(err: tandem_proto::Error) -> Self {
+        HttpError::new(err.status()).with_text(format!("{}: {err}", err.status().as_u16()))
+    }
+}
+
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text())

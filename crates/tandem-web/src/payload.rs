@@ -163,48 +163,20 @@ impl Payload {
         if let Some(failed) = &self.failed {
             return Err(failed.clone());
         }
-        if let Some(foreign) = &mut self.foreign {
-            return match foreign.next(&mut self.trailers).await {
-                Ok(chunk) => Ok(chunk),
-                Err(failure) => {
-                    self.foreign = None;
-                    self.failed = Some(failure.clone());
-                    Err(failure)
-                }
-            };
-        }
-        let Some(lent) = &mut self.lent else { return Ok(None) };
-        let failure = loop {
-            match lent.decoder.decode(&mut lent.read.buf) {
-                Ok(Some(BodyEvent::Data(data))) => return Ok(Some(data)),
-                Ok(Some(BodyEvent::Trailers(trailers))) => self.trailers = Some(Box::new(trailers)),
-                Ok(Some(BodyEvent::End)) => return Ok(None),
-                Ok(None) => {
-                    lent.read.buf.reserve(READ_CHUNK);
-                    let read = lent.read.io.read_buf(&mut lent.read.buf);
-                    match tokio::time::timeout(lent.read_timeout, read).await {
-                        Ok(Ok(0)) => match lent.decoder.decode_eof() {
-                            Ok(_) => return Ok(None),
-                            Err(_) => break incomplete(),
-                        },
-                        Ok(Ok(_)) => {}
-                        Ok(Err(_)) => break incomplete(),
-                        Err(_) => {
-                            break HttpError::new(http::StatusCode::REQUEST_TIMEOUT)
-                                .with_text("408: request body not received in time");
-                        }
-                    }
-                }
-                Err(err) => {
-                    break HttpError::new(err.status())
-                        .with_text(format!("{}: {err}", err.status().as_u16()));
-                }
-            }
+        let read = if let Some(foreign) = &mut self.foreign {
+            foreign.next(&mut self.trailers).await
+        } else if let Some(lent) = &mut self.lent {
+            lent.next(&mut self.trailers).await
+        } else {
+            return Ok(None);
         };
-        // Dropped, not sent home: the connection sees its read half gone and closes.
-        self.lent = None;
-        self.failed = Some(failure.clone());
-        Err(failure)
+        if let Err(failure) = &read {
+            // Dropped, not sent home: the connection sees its read half gone and closes.
+            self.lent = None;
+            self.foreign = None;
+            self.failed = Some(failure.clone());
+        }
+        read
     }
 
     /// Refuses a body of more than `max` bytes from here on with a 413, as early as its
@@ -232,6 +204,41 @@ impl Payload {
                 Err(err) => Some((Err(err.into()), payload)),
             }
         })
+    }
+}
+
+impl Lent {
+    /// The next chunk from the connection, each wait bounded by the body timeout.
+    async fn next(
+        &mut self,
+        trailers: &mut Option<Box<HeaderMap>>,
+    ) -> Result<Option<Bytes>, HttpError> {
+        loop {
+            match self.decoder.decode(&mut self.read.buf)? {
+                Some(BodyEvent::Data(data)) => return Ok(Some(data)),
+                Some(BodyEvent::Trailers(fields)) => *trailers = Some(Box::new(fields)),
+                Some(BodyEvent::End) => return Ok(None),
+                None => {
+                    self.read.buf.reserve(READ_CHUNK);
+                    let read = self.read.io.read_buf(&mut self.read.buf);
+                    match tokio::time::timeout(self.read_timeout, read).await {
+                        Ok(Ok(0)) => {
+                            return self
+                                .decoder
+                                .decode_eof()
+                                .map(|_| None)
+                                .map_err(|_| incomplete());
+                        }
+                        Ok(Ok(_)) => {}
+                        Ok(Err(_)) => return Err(incomplete()),
+                        Err(_) => {
+                            return Err(HttpError::new(http::StatusCode::REQUEST_TIMEOUT)
+                                .with_text("408: request body not received in time"));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -152,9 +152,7 @@ impl Request {
             Some(limits) => RequestParser::with_limits(limits.0),
             None => RequestParser::new(),
         };
-        let head = parser.parse_parts(&parts).map_err(|err| {
-            HttpError::new(err.status()).with_text(format!("{}: {err}", err.status().as_u16()))
-        })?;
+        let head = parser.parse_parts(&parts)?;
         let remote = parts.extensions.get::<std::net::SocketAddr>().copied();
         let mut request = Request::new(head, app.clone(), remote, Payload::from_body(body));
         // How Tandem's HTTP/2 driver passes on its connection's TLS facts.
