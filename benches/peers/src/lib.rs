@@ -1,4 +1,4 @@
-//! What the peers share: the servers' `--port P` flag and JSON body type, and
+//! What the peers share: the servers' `--port P` flag, JSON body type and hyper answer, and
 //! the load clients' command line and CPU clock.
 
 use std::future::Future;
@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
+use bytes::Bytes;
+use http_body_util::Full;
 use serde::Serialize;
 
 /// The TechEmpower JSON test's body, serialized anew for every request.
@@ -18,6 +20,27 @@ pub struct Message {
 
 /// The body of `GET /plaintext`.
 pub const PLAINTEXT: &[u8] = b"Hello, World!";
+
+/// The hyper peers' answer to `req`: the two TechEmpower routes, 404 otherwise.
+pub fn hyper_respond(req: &hyper::Request<hyper::body::Incoming>) -> hyper::Response<Full<Bytes>> {
+    let (body, content_type) = match (req.method(), req.uri().path()) {
+        (&hyper::Method::GET, "/plaintext") => (Bytes::from_static(PLAINTEXT), "text/plain"),
+        (&hyper::Method::GET, "/json") => {
+            let body = serde_json::to_vec(&Message { message: "Hello, World!" })
+                .expect("a struct of one string always serializes");
+            (Bytes::from(body), "application/json")
+        }
+        _ => {
+            let mut res = hyper::Response::new(Full::new(Bytes::new()));
+            *res.status_mut() = hyper::StatusCode::NOT_FOUND;
+            return res;
+        }
+    };
+    let mut res = hyper::Response::new(Full::new(body));
+    res.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
+    res
+}
 
 /// Serves 127.0.0.1:`--port` on one current-thread tokio runtime (one thread in all):
 /// every accepted connection gets `TCP_NODELAY` and a task of its own running `serve`.

@@ -8,38 +8,15 @@ use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use bench_peers::{Message, PLAINTEXT, usage};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use bench_peers::{hyper_respond, usage};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 const SYNOPSIS: &str = "--port P --tls-cert PEM --tls-key PEM";
-
-fn respond(req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-    let (body, content_type) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/plaintext") => (Bytes::from_static(PLAINTEXT), "text/plain"),
-        (&Method::GET, "/json") => {
-            let body = serde_json::to_vec(&Message { message: "Hello, World!" })
-                .expect("a struct of one string always serializes");
-            (Bytes::from(body), "application/json")
-        }
-        _ => {
-            let mut res = Response::new(Full::new(Bytes::new()));
-            *res.status_mut() = StatusCode::NOT_FOUND;
-            return res;
-        }
-    };
-    let mut res = Response::new(Full::new(body));
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    res
-}
 
 /// `(port, cert path, key path)` from the command line.
 fn args() -> (u16, String, String) {
@@ -86,7 +63,8 @@ fn main() -> std::io::Result<()> {
             // client never holds up the accept loop.
             tokio::spawn(async move {
                 let Ok(stream) = acceptor.accept(stream).await else { return };
-                let service = service_fn(|req| async move { Ok::<_, Infallible>(respond(&req)) });
+                let service =
+                    service_fn(|req| async move { Ok::<_, Infallible>(hyper_respond(&req)) });
                 let _ = http1::Builder::new()
                     .keep_alive(true)
                     .pipeline_flush(true)
