@@ -547,18 +547,39 @@ async fn accept_loop<L: Listen>(
     tracker: TaskTracker,
     hold: Option<TaskTracker>,
 ) {
+    let serve = |(read, write, remote)| {
+        let (app, config, shutdown) = (app.clone(), Arc::clone(&config), shutdown.clone());
+        async move { conn::serve(read, write, remote, app, &config, shutdown, None).await }
+    };
+    accept_each(|| listener.accept_split(), &shutdown, &tracker, hold.as_ref(), serve).await;
+}
+
+/// The accept loop of every site: takes connections from `accept` until shutdown and runs
+/// what `serve` makes of each as a task on `tracker`; `hold`, if given, also waits for each
+/// (a worker's runner). A failed accept (a peer that reset, or a full file table) ends that
+/// connection, never the server.
+pub(super) async fn accept_each<T, Accept, Accepted, Serve, Served>(
+    mut accept: Accept,
+    shutdown: &Shutdown,
+    tracker: &TaskTracker,
+    hold: Option<&TaskTracker>,
+    serve: Serve,
+) where
+    Accept: FnMut() -> Accepted,
+    Accepted: Future<Output = std::io::Result<T>>,
+    Serve: Fn(T) -> Served,
+    Served: Future<Output = ()> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             () = shutdown.token().cancelled() => break,
-            accepted = listener.accept_split() => accepted,
+            accepted = accept() => accepted,
         };
-        // A failed accept (a peer that reset, or a full file table) ends that connection,
-        // never the server.
-        let Ok((read, write, remote)) = accepted else { continue };
-        let (app, config, shutdown) = (app.clone(), Arc::clone(&config), shutdown.clone());
-        let token = hold.as_ref().map(TaskTracker::token);
+        let Ok(accepted) = accepted else { continue };
+        let token = hold.map(TaskTracker::token);
+        let connection = serve(accepted);
         tracker.spawn(async move {
-            conn::serve(read, write, remote, app, &config, shutdown, None).await;
+            connection.await;
             drop(token);
         });
     }

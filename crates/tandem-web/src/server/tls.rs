@@ -349,41 +349,39 @@ pub(super) async fn accept_loop(
     tracker: TaskTracker,
     hold: Option<TaskTracker>,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.token().cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        // A failed accept ends that connection, never the server.
-        let Ok((stream, remote)) = accepted else { continue };
+    let serve = |(stream, remote): (TcpStream, SocketAddr)| {
         // Responses are written whole; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
         let (tls, app, config, shutdown) =
             (tls.clone(), app.clone(), Arc::clone(&config), shutdown.clone());
-        let token = hold.as_ref().map(TaskTracker::token);
         // Boxed: the task's future holds a handshake's and then a connection's whole state
         // (several KiB), and spawning moves it by value through tokio's layers, a copy each
-        // time; boxed, they move a pointer. callgrind, a new connection per request:
-        // 1,260,250 -> 1,219,855 instructions a connection (hyper: 1,194,514).
-        tracker.spawn(Box::pin(async move {
-            if let Some(stream) = handshake(&tls, stream, remote, &config, &shutdown).await {
-                let info = Arc::new(tls_info(&stream));
-                if info.alpn_protocol() == Some(b"h2") {
-                    // Boxed: the task's future then holds HTTP/1.1's state or a pointer.
-                    let h2 =
-                        super::h2::serve(stream, Some(remote), app, config, shutdown, Some(info));
-                    Box::pin(h2).await;
-                    drop(token);
-                    return;
-                }
-                let info = Some(info);
-                let (read, write) = tokio::io::split(stream);
-                conn::serve(AnyRead::new(read), write, Some(remote), app, &config, shutdown, info)
-                    .await;
+        // time; boxed, they move a pointer.
+        Box::pin(async move {
+            let Some(stream) = handshake(&tls, stream, remote, &config, &shutdown).await else {
+                return;
+            };
+            let info = Arc::new(tls_info(&stream));
+            if info.alpn_protocol() == Some(b"h2") {
+                // Boxed: the task's future then holds HTTP/1.1's state or a pointer.
+                let h2 = super::h2::serve(stream, Some(remote), app, config, shutdown, Some(info));
+                Box::pin(h2).await;
+                return;
             }
-            drop(token);
-        }));
-    }
+            let (read, write) = tokio::io::split(stream);
+            conn::serve(
+                AnyRead::new(read),
+                write,
+                Some(remote),
+                app,
+                &config,
+                shutdown,
+                Some(info),
+            )
+            .await;
+        })
+    };
+    super::accept_each(|| listener.accept(), &shutdown, &tracker, hold.as_ref(), serve).await;
 }
 
 /// The server side of the handshake, within the head timeout: a client that stalls in it
