@@ -47,17 +47,29 @@ impl ConnRead for tokio::net::unix::OwnedReadHalf {
     }
 }
 
+/// A `Send` value made `Sync`, as everything a request holds must be, for a value only ever
+/// used through `&mut` (a stream, a body): the mutex is never locked, as `get_mut` needs
+/// none (`std::sync::Exclusive` once it is stable).
+pub(crate) struct Exclusive<T>(std::sync::Mutex<T>);
+
+impl<T> Exclusive<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Exclusive(std::sync::Mutex::new(value))
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// The read half of any other stream. It cannot say it is readable without a read, so it
 /// always says "try": an idle connection takes its buffers for each read that finds
 /// nothing and gives them back after.
-///
-/// The mutex only makes a `Send` stream `Sync`, as a request must be; it is never locked,
-/// since every read has `&mut` access (`Mutex::get_mut`).
-pub(crate) struct AnyRead<T>(std::sync::Mutex<tokio::io::ReadHalf<T>>);
+pub(crate) struct AnyRead<T>(Exclusive<tokio::io::ReadHalf<T>>);
 
 impl<T> AnyRead<T> {
     pub(crate) fn new(read: tokio::io::ReadHalf<T>) -> Self {
-        AnyRead(std::sync::Mutex::new(read))
+        AnyRead(Exclusive::new(read))
     }
 }
 
@@ -67,7 +79,7 @@ impl<T: AsyncRead> AsyncRead for AnyRead<T> {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let read = self.get_mut().0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let read = self.get_mut().0.get_mut();
         std::pin::Pin::new(read).poll_read(cx, buf)
     }
 }
@@ -148,7 +160,7 @@ impl Payload {
             body,
             Into::<BoxError>::into,
         ));
-        let foreign = ForeignBody { body: std::sync::Mutex::new(body), allowed: u64::MAX };
+        let foreign = ForeignBody { body: Exclusive::new(body), allowed: u64::MAX };
         Payload { lent: None, foreign: Some(Box::new(foreign)), trailers: None, failed: None }
     }
 
@@ -247,9 +259,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A body from elsewhere, read frame by frame.
 struct ForeignBody {
-    /// The mutex only makes the `Send` body `Sync`, as a request must be; it is never
-    /// locked, since every read has `&mut` access (`Mutex::get_mut`).
-    body: std::sync::Mutex<http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>>,
+    body: Exclusive<http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>>,
     /// Bytes still allowed by [`Payload::set_max_size`].
     allowed: u64,
 }
@@ -260,7 +270,7 @@ impl ForeignBody {
         trailers: &mut Option<Box<HeaderMap>>,
     ) -> Result<Option<Bytes>, HttpError> {
         let too_large = || HttpError::new(http::StatusCode::PAYLOAD_TOO_LARGE);
-        let body = self.body.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let body = self.body.get_mut();
         // A declared length over the limit is refused before any of it is awaited.
         if http_body::Body::size_hint(body).lower() > self.allowed {
             return Err(too_large());
