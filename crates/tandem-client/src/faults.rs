@@ -202,20 +202,7 @@ impl Middleware for FaultInjection {
                     let mut resp = next.run(req).await?;
                     let Some(info) = info else { return Ok(resp) };
                     let status = resp.status();
-                    let kept: Vec<_> = resp
-                        .headers()
-                        .iter()
-                        .filter(|(name, _)| {
-                            !matches!(
-                                *name,
-                                &header::CONTENT_LENGTH
-                                    | &header::TRANSFER_ENCODING
-                                    | &header::CONTENT_ENCODING
-                                    | &header::CONNECTION
-                            )
-                        })
-                        .map(|(n, v)| (n.clone(), v.clone()))
-                        .collect();
+                    let kept = fields_to_remake(resp.headers());
                     let body = resp.read().await?;
                     let cut = body.slice(..body.len() / 2);
                     made_up(&info, status, &kept, &cut, body.len())
@@ -223,6 +210,27 @@ impl Middleware for FaultInjection {
             }
         })
     }
+}
+
+/// The fields of a response that is read whole and made up again with [`made_up`]: all
+/// but those of its framing and coding, which describe the bytes as they came off the wire,
+/// not the body handed on.
+pub(crate) fn fields_to_remake(
+    headers: &http::HeaderMap,
+) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                *name,
+                &header::CONTENT_LENGTH
+                    | &header::TRANSFER_ENCODING
+                    | &header::CONTENT_ENCODING
+                    | &header::CONNECTION
+            )
+        })
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
 }
 
 /// A response that no server sent: `status`, the fields `fields`, a `Content-Length` of

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::{
     ClientNext, ClientRequest, ClientResponse, Error,
-    faults::made_up,
+    faults::{fields_to_remake, made_up},
     middleware::{BoxFuture, Middleware},
 };
 
@@ -139,20 +139,7 @@ impl Middleware for HarRecorder {
             let mut body = None;
             if self.bodies {
                 let status = resp.status();
-                let kept: Vec<_> = resp
-                    .headers()
-                    .iter()
-                    .filter(|(n, _)| {
-                        !matches!(
-                            *n,
-                            &header::CONTENT_LENGTH
-                                | &header::TRANSFER_ENCODING
-                                | &header::CONTENT_ENCODING
-                                | &header::CONNECTION
-                        )
-                    })
-                    .map(|(n, v)| (n.clone(), v.clone()))
-                    .collect();
+                let kept = fields_to_remake(resp.headers());
                 let bytes = resp.read().await?;
                 t = resp.timings();
                 if let Some(info) = info {
