@@ -13,9 +13,10 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use super::client::{Opts, parse_rounds};
 use super::load::{self, LOAD_CORE, Server, to_f64};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
-use crate::{Cmd, Result, for_each_arg, positive};
+use crate::{Cmd, Result};
 
 const USAGE: &str = "cargo xtask bench h2 [--secs N] [--rounds R]";
 
@@ -29,24 +30,6 @@ const PATHS: [&str; 2] = ["/plaintext", "/json"];
 const CONNECTIONS: &str = "16";
 const STREAMS: &str = "32";
 
-struct Opts {
-    secs: u64,
-    rounds: usize,
-}
-
-fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts { secs: 5, rounds: 3 };
-    for_each_arg(args, |flag, value| {
-        match flag {
-            "--secs" => opts.secs = positive(flag, &value()?)?,
-            "--rounds" => opts.rounds = positive(flag, &value()?)?,
-            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
-        }
-        Ok(())
-    })?;
-    Ok(opts)
-}
-
 /// One load's result on one server.
 #[derive(Clone, Copy)]
 struct Measured {
@@ -55,7 +38,7 @@ struct Measured {
 }
 
 pub(crate) fn run(args: &[String]) -> Result {
-    let opts = parse(args)?;
+    let opts = parse_rounds(args, USAGE)?;
     server::check_machine()?;
     crate::peers::ensure_commands(&[("nghttp2-client", "h2load")])?;
     let exes = build()?;

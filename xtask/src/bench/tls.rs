@@ -29,10 +29,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::client::{self as http_client, Sample};
+use super::client::{self as http_client, Opts, Sample, parse_rounds};
 use super::load::{self, Server, to_f64};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
-use crate::{Cmd, Result, for_each_arg, positive};
+use crate::{Cmd, Result};
 
 const USAGE: &str = "cargo xtask bench tls [--secs N] [--rounds R]";
 const CLIENT_USAGE: &str = "cargo xtask bench tls-client [--secs N] [--rounds R]";
@@ -87,25 +87,6 @@ sed \"s/@PORT@/$2/\" '@DIR@/nginx.conf.in' > '@DIR@/nginx.conf'
 exec nginx -p '@DIR@' -c '@DIR@/nginx.conf'
 ";
 
-#[derive(Debug)]
-struct Opts {
-    secs: u64,
-    rounds: usize,
-}
-
-fn parse(args: &[String]) -> Result<Opts> {
-    let mut opts = Opts { secs: 5, rounds: 3 };
-    for_each_arg(args, |flag, value| {
-        match flag {
-            "--secs" => opts.secs = positive(flag, &value()?)?,
-            "--rounds" => opts.rounds = positive(flag, &value()?)?,
-            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
-        }
-        Ok(())
-    })?;
-    Ok(opts)
-}
-
 /// The four loads, in column order.
 #[derive(Clone, Copy)]
 enum Load {
@@ -147,7 +128,7 @@ impl Drop for Scratch {
 }
 
 pub(super) fn run(args: &[String]) -> Result {
-    let opts = parse(args)?;
+    let opts = parse_rounds(args, USAGE)?;
     server::check_machine()?;
     for tool in ["openssl", "nginx"] {
         if !Cmd::new("sh").args(["-c", &format!("command -v {tool}")]).probe() {
@@ -361,7 +342,7 @@ fn report(samples: &[Vec<[Measure; 4]>], opts: &Opts) -> String {
 
 /// `cargo xtask bench tls-client`: see the module's documentation.
 pub(super) fn run_client(args: &[String]) -> Result {
-    let opts = parse(args).map_err(|e| e.replace(USAGE, CLIENT_USAGE))?;
+    let opts = parse_rounds(args, CLIENT_USAGE)?;
     http_client::check_machine()?;
     for tool in ["openssl", "nginx"] {
         if !Cmd::new("sh").args(["-c", &format!("command -v {tool}")]).probe() {
@@ -467,12 +448,13 @@ fn client_report(samples: &[[Vec<Sample>; 2]; 3], opts: &Opts) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse, parse_s_time};
+    use super::{USAGE, parse_rounds, parse_s_time};
 
     use crate::test_args as args;
 
     #[test]
     fn options() {
+        let parse = |a: &[String]| parse_rounds(a, USAGE);
         let o = parse(&[]).unwrap();
         assert_eq!((o.secs, o.rounds), (5, 3));
         let o = parse(&args(&["--secs=2", "--rounds", "1"])).unwrap();
