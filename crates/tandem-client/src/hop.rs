@@ -60,11 +60,13 @@ pub(crate) async fn send_once(
     }
     // The proxy is chosen again on every hop, so a redirect to another host (or to one
     // NO_PROXY exempts) never carries the previous proxy or its credentials along.
-    let proxy = conn_settings
-        .proxy
-        .clone()
-        .or_else(|| inner.proxy.clone())
-        .or_else(|| inner.proxy_env.as_ref().and_then(|env| env.proxy_for(&origin, false)));
+    let proxy = conn_settings.proxy.clone().or_else(|| inner.proxy.clone()).or_else(|| {
+        let proxy = inner.proxy_env.as_ref()?.proxy_for(&origin, false)?;
+        Some(match &inner.netrc {
+            Some(netrc) => netrc.proxy_credentials(proxy),
+            None => proxy,
+        })
+    });
     let mut absolute = false;
     let mut proxy_authorization = None;
     if let Some(proxy) = proxy {

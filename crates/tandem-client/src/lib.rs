@@ -121,7 +121,9 @@ pub use session::{
     BoxError, ClientSession, ClientSessionBuilder, DEFAULT_EXPECT_CONTINUE_TIMEOUT,
     DEFAULT_MAX_REDIRECTS, USER_AGENT,
 };
-pub use tandem_connect::{Connector, ConnectorBuilder, Proxy, TlsConfig, parse_proxy_url};
+pub use tandem_connect::{
+    Connector, ConnectorBuilder, Proxy, ProxyEnv, TlsConfig, parse_proxy_url,
+};
 pub use tandem_connect::{Origin, Scheme};
 pub use timeout::ClientTimeout;
 pub use timings::Timings;

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tandem_connect::Proxy;
+
 /// The entries of a `.netrc` file: a login and password per machine, and a default.
 #[derive(Clone, Default)]
 pub(crate) struct Netrc {
@@ -113,6 +115,18 @@ impl Netrc {
             .or(self.default.as_ref())?;
         Some((&entry.login, &entry.password))
     }
+
+    /// A proxy from the environment without credentials of its own gets its host's from
+    /// the file, as aiohttp's `trust_env` gives them (a proxy URL's own userinfo wins).
+    pub(crate) fn proxy_credentials(&self, proxy: Proxy) -> Proxy {
+        if proxy.authorization_value().is_some() {
+            return proxy;
+        }
+        match self.lookup(proxy.origin().host()) {
+            Some((login, password)) => proxy.basic_auth(login, password),
+            None => proxy,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -133,5 +147,24 @@ mod tests {
         assert!(netrc.machines.iter().all(|(h, _)| h != "evil"), "a macro's body is skipped");
         assert!(!format!("{netrc:?}").contains("s3cret"));
         assert_eq!(Netrc::parse("machine x login y").lookup("z"), None);
+    }
+
+    #[test]
+    fn an_environment_proxy_without_credentials_gets_its_hosts() {
+        use tandem_connect::{Origin, Scheme};
+        let netrc = Netrc::parse(
+            "machine proxy.example login pu password pp
+",
+        );
+        let bare = Proxy::new(Origin::new(Scheme::Http, "proxy.example", 3128));
+        let given = netrc.proxy_credentials(bare.clone());
+        assert_eq!(given.authorization_value(), Some("Basic cHU6cHA="));
+        let own = bare.basic_auth("me", "mine");
+        assert_eq!(
+            netrc.proxy_credentials(own.clone()).authorization_value(),
+            own.authorization_value()
+        );
+        let elsewhere = Proxy::new(Origin::new(Scheme::Http, "other.example", 3128));
+        assert_eq!(netrc.proxy_credentials(elsewhere).authorization_value(), None);
     }
 }

@@ -291,10 +291,20 @@ impl ClientSessionBuilder {
     /// chooses a proxy by them for every request and redirect hop (aiohttp's `trust_env`;
     /// off by default). It also reads the `.netrc` file (`NETRC`, else `~/.netrc`), whose
     /// login and password for a host become Basic credentials for requests to that host
-    /// that carry none of their own, as aiohttp does.
+    /// that carry none of their own, and for a proxy from the environment whose URL has
+    /// none, as aiohttp does.
     pub fn trust_env(mut self, yes: bool) -> Self {
         self.inner.proxy_env = yes.then(ProxyEnv::from_env);
         self.inner.netrc = if yes { Netrc::from_env() } else { None };
+        self
+    }
+
+    /// Chooses a proxy by `env` for every request and redirect hop, as
+    /// [`trust_env`](Self::trust_env) does with the process environment's settings; build
+    /// `env` with [`ProxyEnv::from_vars`] to take them from elsewhere. A proxy it names
+    /// without credentials gets its host's from the `.netrc` file, if one was read.
+    pub fn proxy_env(mut self, env: ProxyEnv) -> Self {
+        self.inner.proxy_env = Some(env);
         self
     }
 
