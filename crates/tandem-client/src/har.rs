@@ -248,7 +248,7 @@ impl HarRecorder {
             "blocked": ms(t.and_then(|t| t.queued)),
             "dns": ms(t.and_then(|t| t.dns)),
             "connect": ms(t.and_then(|t| t.connect)),
-            "ssl": -1,
+            "ssl": ms(t.and_then(|t| t.tls)),
             "send": ms(Some(sent.map_or(Duration::ZERO, |s| {
                 s.saturating_sub(connect_end.unwrap_or_default())
             }))),

@@ -25,6 +25,9 @@ pub struct Timings {
     pub dns: Option<Duration>,
     /// Opening a new connection: DNS, TCP, a proxy's tunnel and the TLS handshake.
     pub connect: Option<Duration>,
+    /// The TLS handshake with the origin, a part of `connect`; `None` for plain HTTP and a
+    /// reused connection (curl's `time_appconnect` less its `time_connect`).
+    pub tls: Option<Duration>,
     /// Whether the connection came from the pool.
     pub reused: bool,
     /// From the start until the request, head and body, was written.
@@ -49,6 +52,7 @@ struct Steps {
     queued: Option<(Instant, Option<Instant>)>,
     dns: Option<(Instant, Option<Instant>)>,
     connect: Option<(Instant, Option<Instant>)>,
+    tls: Option<(Instant, Option<Instant>)>,
     reused: bool,
     sent: Option<Instant>,
     first_byte: Option<Instant>,
@@ -97,6 +101,7 @@ impl Recorder {
             queued: span(steps.queued),
             dns: span(steps.dns),
             connect: span(steps.connect),
+            tls: span(steps.tls),
             reused: steps.reused,
             request_sent: since(steps.sent),
             first_byte: since(steps.first_byte),
@@ -135,6 +140,22 @@ impl ConnectEvents for Recorder {
         }
         if let Some(t) = &self.traces {
             t.create_end(origin);
+        }
+    }
+
+    fn tls_handshake_start(&self, origin: &Origin) {
+        self.steps().tls = Some((Instant::now(), None));
+        if let Some(t) = &self.traces {
+            t.tls_handshake_start(origin);
+        }
+    }
+
+    fn tls_handshake_end(&self, origin: &Origin) {
+        if let Some((_, end)) = &mut self.steps().tls {
+            *end = Some(Instant::now());
+        }
+        if let Some(t) = &self.traces {
+            t.tls_handshake_end(origin);
         }
     }
 

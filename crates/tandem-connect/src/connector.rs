@@ -470,7 +470,13 @@ impl Connector {
         };
         let Some(tls) = tls else { return Ok((io, info)) };
         let name = options.server_hostname.as_deref().unwrap_or(origin.host());
+        if let Some(ev) = events {
+            ev.tls_handshake_start(origin);
+        }
         let (stream, tls_info) = tls::handshake(tls, name, io).await?;
+        if let Some(ev) = events {
+            ev.tls_handshake_end(origin);
+        }
         info.tls = Some(tls_info);
         Ok((Box::new(stream), info))
     }

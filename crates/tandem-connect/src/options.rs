@@ -25,6 +25,14 @@ pub trait ConnectEvents: Send + Sync {
     fn create_end(&self, origin: &Origin) {
         let _ = origin;
     }
+    /// The TLS handshake with the origin starts (after TCP and any proxy tunnel).
+    fn tls_handshake_start(&self, origin: &Origin) {
+        let _ = origin;
+    }
+    /// The TLS handshake with the origin is done.
+    fn tls_handshake_end(&self, origin: &Origin) {
+        let _ = origin;
+    }
     /// An idle pooled connection is reused.
     fn reuseconn(&self, origin: &Origin) {
         let _ = origin;

@@ -183,8 +183,9 @@ pub mod client {
         Body, BoxError, ClientNext, ClientRequest, ClientResponse, ClientSession,
         ClientSessionBuilder, ClientTimeout, Connector, ConnectorBuilder, Content, CookieJar,
         DigestAuth, Error, FaultError, FaultInjection, FormData, HarRecorder, HarReplay,
-        Middleware, Origin, Phase, Proxy, RequestBuilder, RequestInfo, ResponseInfo, Retry,
-        RetryBudget, Scheme, Timings, TlsConfig, Trace, USER_AGENT, Upgraded, parse_proxy_url,
+        Middleware, Origin, Phase, Proxy, ProxyEnv, RequestBuilder, RequestInfo, ResponseInfo,
+        Retry, RetryBudget, Scheme, Timings, TlsConfig, Trace, USER_AGENT, Upgraded,
+        parse_proxy_url,
     };
     /// The client's defaults, each with the setting that changes it.
     pub mod defaults {

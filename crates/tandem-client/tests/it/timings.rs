@@ -23,7 +23,7 @@ async fn each_step_is_timed() {
     assert_eq!(before.total, None, "the body is not read yet");
     assert_eq!(within(resp.text()).await.unwrap(), "hello");
     let t = resp.timings().unwrap();
-    assert!(!t.reused && t.queued.is_none());
+    assert!(!t.reused && t.queued.is_none() && t.tls.is_none(), "plain HTTP: {t:?}");
     let (dns, connect) = (t.dns.unwrap(), t.connect.unwrap());
     assert!(dns <= connect, "{t:?}");
     let (sent, first, total) = (t.request_sent.unwrap(), t.first_byte.unwrap(), t.total.unwrap());

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use rcgen::{CertificateParams, KeyPair};
 use rustls::{
     ServerConfig,
-    crypto::ring::default_provider,
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
 };
 use tandem_client::{ClientSession, TlsConfig};
@@ -22,9 +21,8 @@ async fn https_server(response: String) -> (u16, String) {
     let cert =
         CertificateParams::new(vec!["localhost".to_owned()]).unwrap().self_signed(&key).unwrap();
     let pem = cert.pem();
-    let config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
+    // rustls's process-wide provider: ring, the only one this workspace turns on.
+    let config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(
             vec![CertificateDer::from(cert.der().to_vec())],
@@ -64,12 +62,34 @@ async fn https_server(response: String) -> (u16, String) {
 }
 
 fn trusting(pem: &str) -> ClientSession {
+    trusting_builder(pem).build()
+}
+
+fn trusting_builder(pem: &str) -> tandem_client::ClientSessionBuilder {
     let tls =
         TlsConfig::builder().add_root_certificates_pem(pem.as_bytes()).unwrap().build().unwrap();
     ClientSession::builder()
         .connector(tandem_client::Connector::builder().tls(tls).build())
         .cookie_jar(tandem_client::CookieJar::unsafe_hosts())
-        .build()
+}
+
+/// The TLS handshake is timed on its own, inside `connect`, and a HAR entry shows it as `ssl`.
+#[tokio::test]
+async fn the_tls_handshake_is_timed() {
+    let (port, pem) = https_server(
+        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure".to_owned(),
+    )
+    .await;
+    let har = tandem_client::HarRecorder::new();
+    let session = trusting_builder(&pem).timings(true).middleware(har.clone()).build();
+    let mut resp = within(session.get(&format!("https://localhost:{port}/")).send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "secure");
+    let t = resp.timings().unwrap();
+    let (tls, connect) = (t.tls.unwrap(), t.connect.unwrap());
+    assert!(tls > std::time::Duration::ZERO && tls <= connect, "{t:?}");
+    let entry = &har.to_json()["log"]["entries"][0];
+    let ssl = entry["timings"]["ssl"].as_f64().unwrap();
+    assert!(ssl > 0.0 && ssl <= entry["timings"]["connect"].as_f64().unwrap(), "{entry}");
 }
 
 #[tokio::test]
