@@ -71,6 +71,27 @@ impl Fields {
         Fields { raw, spans }
     }
 
+    /// The fields of `map`, in its order: a head that arrived in another form, such as an
+    /// HTTP/2 HEADERS frame, read through the same lookups. Names and values are copied
+    /// into one buffer.
+    pub fn from_header_map(map: &HeaderMap) -> Self {
+        let size = map.iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+        let mut raw = Vec::with_capacity(size);
+        let mut spans = span_list(map.len());
+        for (name, value) in map {
+            let at = |raw: &Vec<u8>, len: usize| {
+                let start = raw.len() as u32;
+                Span { start, end: start + len as u32 }
+            };
+            let name_span = at(&raw, name.as_str().len());
+            raw.extend_from_slice(name.as_str().as_bytes());
+            let value_span = at(&raw, value.len());
+            raw.extend_from_slice(value.as_bytes());
+            spans.push(FieldSpan { name: name_span, value: value_span });
+        }
+        Fields { raw: raw.into(), spans }
+    }
+
     /// The number of fields.
     pub fn len(&self) -> usize {
         self.spans.len()
@@ -369,5 +390,20 @@ mod tests {
             assert_eq!(head.path(), path, "{text:?}");
             assert_eq!(head.path_bytes(), path.as_bytes(), "{text:?}");
         }
+    }
+
+    /// Fields made from a map read as the map: in order, repeated names kept.
+    #[test]
+    fn fields_from_a_header_map() {
+        let mut map = http::HeaderMap::new();
+        map.append("set-cookie", "a=1".parse().unwrap());
+        map.insert("content-type", "text/plain".parse().unwrap());
+        map.append("set-cookie", "b=2".parse().unwrap());
+        let fields = super::Fields::from_header_map(&map);
+        assert_eq!(fields.len(), 3);
+        assert_eq!(fields.get("Content-Type"), Some(&b"text/plain"[..]));
+        assert_eq!(fields.get_all("set-cookie").collect::<Vec<_>>(), [b"a=1", b"b=2"]);
+        assert_eq!(fields.to_header_map(), map);
+        assert!(super::Fields::from_header_map(&http::HeaderMap::new()).is_empty());
     }
 }
