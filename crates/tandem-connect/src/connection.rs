@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use bytes::BytesMut;
 
-use crate::{Io, Origin, Proxy, pool::Lease};
+use crate::{Http2Stream, Io, Origin, Proxy, pool::Lease};
 
 /// What is known about a connection's transport.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +35,26 @@ pub struct TlsInfo {
     pub alpn: Option<Vec<u8>>,
     /// The server's leaf certificate, DER.
     pub peer_certificate: Option<Vec<u8>>,
+}
+
+/// What [`Connector::checkout`](crate::Connector::checkout) hands one request: a connection
+/// of its own for HTTP/1.1, or a share of one for HTTP/2.
+#[derive(Debug)]
+pub enum Checkout {
+    /// An HTTP/1.1 connection, the request's alone until it is released or dropped.
+    Http1(Connection),
+    /// A stream on an HTTP/2 connection that other requests share.
+    Http2(Http2Stream),
+}
+
+impl Checkout {
+    /// Whether the connection was open before this checkout.
+    pub fn is_reused(&self) -> bool {
+        match self {
+            Checkout::Http1(conn) => conn.is_reused(),
+            Checkout::Http2(stream) => stream.is_reused(),
+        }
+    }
 }
 
 /// One connection from a [`Connector`](crate::Connector). Dropping it closes it;

@@ -2,11 +2,13 @@
 //! TCP and TLS together behind [`Connector::connect`].
 //!
 //! A checkout takes an idle connection for the same origin and TLS settings at once when a
-//! slot is free. Otherwise it takes a slot from the pool (waiting, fairly, at most
-//! `pool_timeout`), then reuses an idle connection, or opens one within `connect_timeout`:
-//! resolve, Happy Eyeballs, TLS. The slot travels with the [`Connection`]
-//! and is freed however the connection ends. The connection itself is in `connection.rs`, the
-//! per-checkout settings in `options.rs`.
+//! slot is free, or a stream on a pooled HTTP/2 connection with room. Otherwise it takes a
+//! slot from the pool (waiting, fairly, at most `pool_timeout`), then reuses an idle
+//! connection, or opens one within `connect_timeout`: resolve, Happy Eyeballs, TLS (and ALPN),
+//! then HTTP/2's preface if the connection is to speak it. The slot travels with the
+//! [`Connection`] (or stays with the shared HTTP/2 connection while it carries requests) and
+//! is freed however the connection ends. The connection itself is in `connection.rs`, the
+//! per-checkout settings in `options.rs`, HTTP/2's handshake in `http2.rs`.
 
 use std::{
     collections::HashMap,
@@ -16,15 +18,16 @@ use std::{
     time::Duration,
 };
 
-use futures_util::future::Either;
+use futures_util::{FutureExt as _, future::Either};
 
 use crate::{
-    Origin, Scheme,
-    connection::{Connection, ConnectionInfo, Parts},
+    Http2, Origin, Scheme,
+    connection::{Checkout, Connection, ConnectionInfo, Parts},
     dns::{DEFAULT_DNS_CACHE_MAX_SIZE, DEFAULT_TTL_DNS_CACHE, DnsStats, Resolver},
     error::{Error, Kind},
+    http2::{self, Http2Settings},
     options::{ConnectEvents, ConnectOptions},
-    pool::{Lease, Pool, PoolKey, PoolStats},
+    pool::{Pool, PoolKey, PoolStats, Reused, SharedCheckout},
     proxy::{self, Proxy},
     tcp::{self, AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY, TcpOptions},
     tls::{self, TlsConfig},
@@ -60,6 +63,7 @@ struct Inner {
     /// The user's TLS settings, or the default ones built on first use.
     tls: OnceLock<TlsConfig>,
     unix_socket: Option<PathBuf>,
+    http2: Http2Settings,
 }
 
 impl std::fmt::Debug for Connector {
@@ -99,6 +103,7 @@ pub struct ConnectorBuilder {
     overrides: HashMap<String, Vec<SocketAddr>>,
     #[cfg(feature = "dns")]
     nameservers: Vec<SocketAddr>,
+    http2: Http2Settings,
 }
 
 impl Default for ConnectorBuilder {
@@ -123,6 +128,7 @@ impl Default for ConnectorBuilder {
             overrides: HashMap::new(),
             #[cfg(feature = "dns")]
             nameservers: Vec::new(),
+            http2: Http2Settings::default(),
         }
     }
 }
@@ -263,6 +269,34 @@ impl ConnectorBuilder {
         self
     }
 
+    /// Whether [`Connector::checkout`] may hand out HTTP/2 connections (default
+    /// [`Http2::Auto`]: over TLS when the server chooses `h2`).
+    #[must_use]
+    pub fn http2(mut self, mode: Http2) -> Self {
+        self.http2.mode = mode;
+        self
+    }
+
+    /// The receive windows of HTTP/2 connections: each response body's, and each
+    /// connection's (defaults [`DEFAULT_HTTP2_STREAM_WINDOW`](crate::DEFAULT_HTTP2_STREAM_WINDOW),
+    /// 2 MiB, and [`DEFAULT_HTTP2_CONNECTION_WINDOW`](crate::DEFAULT_HTTP2_CONNECTION_WINDOW),
+    /// 5 MiB), each at least the protocol's 65,535 bytes and at most 2³¹ − 1.
+    #[must_use]
+    pub fn http2_windows(mut self, stream: u32, connection: u32) -> Self {
+        self.http2.stream_window = stream.clamp(65_535, (1 << 31) - 1);
+        self.http2.connection_window = connection.clamp(65_535, (1 << 31) - 1);
+        self
+    }
+
+    /// The largest header list an HTTP/2 response may carry (default
+    /// [`DEFAULT_HTTP2_MAX_HEADER_LIST_SIZE`](crate::DEFAULT_HTTP2_MAX_HEADER_LIST_SIZE),
+    /// 64 KiB); a larger one fails its request.
+    #[must_use]
+    pub fn http2_max_header_list_size(mut self, bytes: u32) -> Self {
+        self.http2.max_header_list_size = bytes;
+        self
+    }
+
     /// The connector.
     pub fn build(self) -> Connector {
         let tls = OnceLock::new();
@@ -297,23 +331,32 @@ impl ConnectorBuilder {
                 verify_ssl: self.verify_ssl,
                 tls,
                 unix_socket: self.unix_socket,
+                http2: self.http2,
             }),
         }
     }
 }
 
-/// A pooled connection handed out again, traced and reported as reused.
-fn reused(
-    origin: &Origin,
-    events: Option<&dyn ConnectEvents>,
-    lease: Lease,
-    parts: Parts,
-) -> Connection {
+/// What a checkout that may speak HTTP/2 found among the shared connections.
+enum Share {
+    /// A stream on one of them.
+    Stream(crate::Http2Stream),
+    /// None can take it: the slot to open a connection with, and whether the key already
+    /// has HTTP/2 connections.
+    Open { lease: crate::pool::Lease, shares: bool },
+}
+
+/// A pooled connection handed out again (or a stream on one), traced and reported as
+/// reused.
+fn reused(origin: &Origin, events: Option<&dyn ConnectEvents>, reused: Reused) -> Checkout {
     tracing::trace!(%origin, "reusing a pooled connection");
     if let Some(ev) = events {
         ev.reuseconn(origin);
     }
-    Connection { parts, lease, reused: true }
+    match reused {
+        Reused::Http1(lease, parts) => Checkout::Http1(Connection { parts, lease, reused: true }),
+        Reused::Http2(stream) => Checkout::Http2(stream),
+    }
 }
 
 impl Connector {
@@ -343,17 +386,50 @@ impl Connector {
     }
 
     /// As [`connect`](Self::connect), with per-request settings that override the
-    /// connector's: TLS, proxy, TLS name, timeouts, and callbacks.
-    ///
-    /// An idle pooled connection with a free slot is taken at once, with no future to
-    /// run; only a checkout that must wait for a slot or open a connection builds one, on
-    /// the heap. A pooled checkout is most of a busy client's, and the waiting and opening
-    /// machinery (about 750 bytes of state) otherwise sat inside every caller's future.
+    /// connector's: TLS, proxy, TLS name, timeouts, and callbacks. The connection is a byte
+    /// stream for HTTP/1.1 (ALPN offers `http/1.1` alone); [`checkout`](Self::checkout) may
+    /// hand out HTTP/2.
     pub fn connect_with<'a>(
         &'a self,
         origin: &'a Origin,
         options: &'a ConnectOptions,
     ) -> impl Future<Output = Result<Connection, Error>> + Send + 'a {
+        self.checkout_as(origin, options, Http2::Never).map(|checkout| match checkout? {
+            Checkout::Http1(conn) => Ok(conn),
+            Checkout::Http2(_) => Err(Error::new(Kind::Connect, "HTTP/2 where HTTP/1.1 was asked")),
+        })
+    }
+
+    /// A connection for one HTTP request, by the [`Http2`] mode of `options` (else the
+    /// connector's): an HTTP/1.1 [`Connection`] of the request's own, or an
+    /// [`Http2Stream`](crate::Http2Stream) on a shared HTTP/2 connection. Plain `http`
+    /// speaks HTTP/2 only by [`Http2::PriorKnowledge`], and never through an HTTP proxy
+    /// (which takes absolute-form HTTP/1.1 requests).
+    ///
+    /// A stream on a pooled HTTP/2 connection, or an idle pooled connection with a free
+    /// slot, is taken at once, with no future to run; only a checkout that must wait for a
+    /// slot or open a connection builds one, on the heap. A pooled checkout is most of a
+    /// busy client's, and the waiting and opening machinery (about 750 bytes of state)
+    /// otherwise sat inside every caller's future.
+    pub fn checkout<'a>(
+        &'a self,
+        origin: &'a Origin,
+        options: &'a ConnectOptions,
+    ) -> impl Future<Output = Result<Checkout, Error>> + Send + 'a {
+        let mode = options.http2.unwrap_or(self.inner.http2.mode);
+        let mode = match origin.scheme() {
+            Scheme::Http if options.proxy.is_some() || mode == Http2::Auto => Http2::Never,
+            _ => mode,
+        };
+        self.checkout_as(origin, options, mode)
+    }
+
+    fn checkout_as<'a>(
+        &'a self,
+        origin: &'a Origin,
+        options: &'a ConnectOptions,
+        mode: Http2,
+    ) -> impl Future<Output = Result<Checkout, Error>> + Send + 'a {
         let tls = match (origin.scheme(), &options.tls) {
             (Scheme::Http, _) => None,
             (Scheme::Https, Some(tls)) => Some(tls.clone()),
@@ -369,26 +445,39 @@ impl Connector {
             options.server_hostname.clone().filter(|_| tls.is_some()),
         );
         let events = options.events.as_deref();
-        if let Some((lease, parts)) = self.inner.pool.try_reuse(&key) {
-            return Either::Left(std::future::ready(Ok(reused(origin, events, lease, parts))));
+        if let Some(found) = self.inner.pool.try_reuse(&key, mode) {
+            return Either::Left(std::future::ready(Ok(reused(origin, events, found))));
         }
-        Either::Right(Box::pin(self.checkout(origin, options, tls, key)))
+        Either::Right(Box::pin(self.wait_and_open(origin, options, tls, key, mode)))
     }
 
-    /// A checkout that waits for a slot, then reuses an idle connection or opens one.
-    async fn checkout(
+    /// A checkout that waits: for a slot, or for an HTTP/2 connection being opened. Then
+    /// it shares an HTTP/2 connection, reuses an idle one, or opens one.
+    async fn wait_and_open(
         &self,
         origin: &Origin,
         options: &ConnectOptions,
         tls: Option<TlsConfig>,
         key: PoolKey,
-    ) -> Result<Connection, Error> {
+        mode: Http2,
+    ) -> Result<Checkout, Error> {
+        let pool = &self.inner.pool;
         let pool_timeout = options.pool_timeout.or(self.inner.pool_timeout);
         let events = options.events.as_deref();
-        let lease = self.inner.pool.acquire(&key, pool_timeout, events).await?;
-        if let Some(parts) = self.inner.pool.take_idle(lease.key()) {
-            return Ok(reused(origin, events, lease, parts));
+        let (lease, shares) = if mode == Http2::Never {
+            (pool.acquire(&key, pool_timeout, events).await?, false)
+        } else {
+            match self.share(&key, pool_timeout, events).await? {
+                Share::Stream(stream) => return Ok(reused(origin, events, Reused::Http2(stream))),
+                Share::Open { lease, shares } => (lease, shares),
+            }
+        };
+        if mode != Http2::PriorKnowledge
+            && let Some(parts) = pool.take_idle(lease.key())
+        {
+            return Ok(reused(origin, events, Reused::Http1(lease, parts)));
         }
+        let opening = (mode == Http2::PriorKnowledge || shares).then(|| pool.opening_shared(&key));
         let sock_connect = options.sock_connect_timeout.or(self.inner.sock_connect_timeout);
         if let Some(ev) = events {
             ev.create_start(origin);
@@ -396,7 +485,7 @@ impl Connector {
         // Boxed: opening (DNS, happy eyeballs, TLS, a proxy tunnel) is a state machine of
         // about 2 KiB, which would otherwise sit inside this checkout's future beside the
         // wait for a slot.
-        let open = Box::pin(self.open(origin, tls.as_ref(), options, sock_connect, events));
+        let open = Box::pin(self.open(origin, tls.as_ref(), options, sock_connect, events, mode));
         let (io, info) = match options.connect_timeout.or(self.inner.connect_timeout) {
             Some(t) => tokio::time::timeout(t, open)
                 .await
@@ -404,10 +493,67 @@ impl Connector {
             None => open.await?,
         };
         tracing::trace!(%origin, peer = ?info.peer_addr, "opened a connection");
+        let h2 = match mode {
+            Http2::PriorKnowledge => true,
+            Http2::Auto => info.tls.as_ref().and_then(|t| t.alpn.as_deref()) == Some(b"h2"),
+            Http2::Never => false,
+        };
+        let checkout = if h2 {
+            let weak = Arc::downgrade(pool);
+            let (id, send) = http2::handshake(io, &self.inner.http2, weak, key).await?;
+            Checkout::Http2(pool.add_shared(lease, id, send, info))
+        } else {
+            Checkout::Http1(Connection { parts: Parts::new(io, info), lease, reused: false })
+        };
+        // Only now may the checkouts waiting for it look again.
+        drop(opening);
         if let Some(ev) = events {
             ev.create_end(origin);
         }
-        Ok(Connection { parts: Parts::new(io, info), lease, reused: false })
+        Ok(checkout)
+    }
+
+    /// A stream on one of `key`'s HTTP/2 connections, waiting for one being opened or for a
+    /// slot to make an idle one active; or, when none can take it, the slot to open another.
+    async fn share(
+        &self,
+        key: &PoolKey,
+        pool_timeout: Option<Duration>,
+        events: Option<&dyn ConnectEvents>,
+    ) -> Result<Share, Error> {
+        let pool = &self.inner.pool;
+        let mut lease = None;
+        // Whether the key has HTTP/2 connections: a new one will most likely speak it too,
+        // so other checkouts wait for it.
+        let mut shares = false;
+        loop {
+            match pool.shared_checkout(key, &mut lease) {
+                SharedCheckout::Stream(stream) => return Ok(Share::Stream(stream)),
+                SharedCheckout::Opening(opened) => {
+                    opened.await;
+                    continue;
+                }
+                SharedCheckout::Full if lease.is_none() => {
+                    shares = true;
+                    // Another connection if a slot is free now, else a place in the queue
+                    // of a busy one.
+                    lease = pool.try_lease(key);
+                    if lease.is_none() {
+                        if let Some(stream) = pool.queue_stream(key) {
+                            return Ok(Share::Stream(stream));
+                        }
+                        continue;
+                    }
+                }
+                SharedCheckout::Full | SharedCheckout::NeedsSlot => shares = true,
+                SharedCheckout::Nothing => {}
+            }
+            if let Some(lease) = lease {
+                return Ok(Share::Open { lease, shares });
+            }
+            // With a slot, an idle HTTP/2 connection can take the request, or a new one open.
+            lease = Some(pool.acquire(key, pool_timeout, events).await?);
+        }
     }
 
     /// Pool statistics per origin: idle, active and waiting.
@@ -450,6 +596,7 @@ impl Connector {
         options: &ConnectOptions,
         sock_connect: Option<Duration>,
         events: Option<&dyn ConnectEvents>,
+        http2: Http2,
     ) -> Result<(Box<dyn Io>, ConnectionInfo), Error> {
         let mut info = ConnectionInfo::default();
         let proxy = options.proxy.as_ref();
@@ -473,7 +620,7 @@ impl Connector {
         if let Some(ev) = events {
             ev.tls_handshake_start(origin);
         }
-        let (stream, tls_info) = tls::handshake(tls, name, io).await?;
+        let (stream, tls_info) = tls::handshake(tls, name, io, http2).await?;
         if let Some(ev) = events {
             ev.tls_handshake_end(origin);
         }
@@ -497,7 +644,9 @@ impl Connector {
                 Some(t) => t.clone(),
                 None => self.default_tls()?,
             };
-            let (stream, _) = tls::handshake(&config, proxy.origin().host(), io).await?;
+            // The proxy speaks HTTP/1.1: a `CONNECT`, or absolute-form requests.
+            let (stream, _) =
+                tls::handshake(&config, proxy.origin().host(), io, Http2::Never).await?;
             io = Box::new(stream);
         }
         if origin.scheme() == Scheme::Https {

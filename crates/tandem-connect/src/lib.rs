@@ -60,15 +60,21 @@
 //! | `tls`   | on | https origins and proxies on rustls (ring, webpki roots): [`TlsConfig`]'s constructors, `TlsConfigBuilder`, `Fingerprint`. Without it `TlsConfig` is a type with no value, so the `tls(...)` setters keep their signatures, and connecting to an https origin fails with "TLS support not compiled in (enable the `tls` feature)". |
 //! | `dns`   | on | `ConnectorBuilder::nameservers`, through hickory. Without it names go to the system resolver (`getaddrinfo`) only; the cache and overrides work the same. |
 //!
-//! Modules by concern: `pool` (slots, idle connections, statistics), `dns` (cache and
-//! single-flight), `tcp` (Happy Eyeballs), `tls` (rustls settings and the handshake), `unix`,
-//! `proxy` (`CONNECT` tunnels), `proxy_env` (`trust_env`),
-//! and `connector`, which strings them together.
+//! HTTP/2 connections are pooled too, shared rather than lent: [`Connector::checkout`] hands a
+//! request either an HTTP/1.1 [`Connection`] of its own or an [`Http2Stream`], its share of
+//! an HTTP/2 connection (on the [`h2`] crate), by the [`Http2`] mode and what ALPN settles.
+//!
+//! Modules by concern: `pool` (slots, idle connections, statistics; `pool/shared.rs` for
+//! HTTP/2), `dns` (cache and single-flight), `tcp` (Happy Eyeballs), `tls` (rustls settings
+//! and the handshake), `http2` (the `h2` handshake and connection task), `unix`, `proxy`
+//! (`CONNECT` tunnels), `proxy_env` (`trust_env`), and `connector`, which strings them
+//! together.
 
 mod connection;
 mod connector;
 mod dns;
 mod error;
+mod http2;
 mod options;
 mod origin;
 mod pool;
@@ -82,13 +88,19 @@ mod tls;
 mod tls;
 mod unix;
 
-pub use connection::{Connection, ConnectionInfo, TlsInfo};
+pub use connection::{Checkout, Connection, ConnectionInfo, TlsInfo};
 pub use connector::{
     Connector, ConnectorBuilder, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_LIMIT, DEFAULT_LIMIT_PER_HOST,
     Io,
 };
 pub use dns::{DEFAULT_DNS_CACHE_MAX_SIZE, DEFAULT_TTL_DNS_CACHE, DnsStats};
 pub use error::Error;
+#[doc(no_inline)]
+pub use h2;
+pub use http2::{
+    DEFAULT_HTTP2_CONNECTION_WINDOW, DEFAULT_HTTP2_MAX_HEADER_LIST_SIZE,
+    DEFAULT_HTTP2_STREAM_WINDOW, Http2, Http2Stream,
+};
 pub use options::{ConnectEvents, ConnectOptions};
 pub use origin::{Origin, Scheme};
 pub use pool::PoolStats;

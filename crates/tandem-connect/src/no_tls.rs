@@ -8,7 +8,7 @@
 use std::{convert::Infallible, fmt};
 
 use crate::{
-    Io, TlsInfo,
+    Http2, Io, TlsInfo,
     error::{Error, Kind},
 };
 
@@ -41,6 +41,7 @@ pub(crate) async fn handshake(
     config: &TlsConfig,
     _host: &str,
     _io: Box<dyn Io>,
+    _http2: Http2,
 ) -> Result<(Box<dyn Io>, TlsInfo), Error> {
     match config.never {}
 }

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{Origin, Proxy, TlsConfig};
+use crate::{Http2, Origin, Proxy, TlsConfig};
 
 /// Callbacks for what a checkout does, as aiohttp's `TraceConfig` connection and DNS signals.
 /// Every method does nothing by default; they are called inline, so keep them quick.
@@ -66,6 +66,7 @@ pub struct ConnectOptions {
     pub(crate) pool_timeout: Option<Duration>,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) sock_connect_timeout: Option<Duration>,
+    pub(crate) http2: Option<Http2>,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -78,6 +79,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("pool_timeout", &self.pool_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("sock_connect_timeout", &self.sock_connect_timeout)
+            .field("http2", &self.http2)
             .finish()
     }
 }
@@ -138,6 +140,14 @@ impl ConnectOptions {
     #[must_use]
     pub fn sock_connect_timeout(mut self, timeout: Duration) -> Self {
         self.sock_connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether [`Connector::checkout`](crate::Connector::checkout) may hand out HTTP/2
+    /// (the connector's [`http2`](crate::ConnectorBuilder::http2) setting otherwise).
+    #[must_use]
+    pub fn http2(mut self, mode: Http2) -> Self {
+        self.http2 = Some(mode);
         self
     }
 }

@@ -22,13 +22,13 @@ use std::{
 use rustls::{
     ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    crypto::{CryptoProvider, ring::default_provider},
+    crypto::CryptoProvider,
     pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject},
 };
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
 use crate::{
-    Io, TlsInfo,
+    Http2, Io, TlsInfo,
     error::{Error, Kind},
 };
 
@@ -85,7 +85,10 @@ pub struct TlsConfig {
 
 struct Inner {
     id: u64,
-    client: Arc<ClientConfig>,
+    /// The same settings three times, offering by ALPN what each [`Http2`] mode allows:
+    /// `http/1.1`; `h2` then `http/1.1`; `h2` alone. The trust settings are one, so the
+    /// three share the pool's key.
+    clients: [Arc<ClientConfig>; 3],
     fingerprint: Option<Fingerprint>,
 }
 
@@ -183,7 +186,7 @@ impl TlsConfigBuilder {
 
     /// The settings; fails if rustls refuses them (a key that does not match the certificate).
     pub fn build(self) -> Result<TlsConfig, Error> {
-        let provider = Arc::new(default_provider());
+        let provider = Arc::new(ring_provider());
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::new(Kind::Config, e))?;
@@ -199,17 +202,23 @@ impl TlsConfigBuilder {
         } else {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
         };
-        let mut client = match self.identity {
+        let client = match self.identity {
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| Error::new(Kind::Config, e))?,
             None => builder.with_no_client_auth(),
         };
-        client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let offering = |protocols: &[&[u8]]| {
+            let mut config = client.clone();
+            config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+            Arc::new(config)
+        };
+        let clients =
+            [offering(&[b"http/1.1"]), offering(&[b"h2", b"http/1.1"]), offering(&[b"h2"])];
         Ok(TlsConfig {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                client: Arc::new(client),
+                clients,
                 fingerprint: self.fingerprint,
             }),
         })
@@ -231,17 +240,22 @@ fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
     Ok(certs)
 }
 
-/// Runs the handshake over `io`, with SNI and certificate name `host`.
+/// Runs the handshake over `io`, with SNI and certificate name `host`, offering by ALPN the
+/// protocols `http2` allows.
 pub(crate) async fn handshake(
     config: &TlsConfig,
     host: &str,
     io: Box<dyn Io>,
+    http2: Http2,
 ) -> Result<(TlsStream<Box<dyn Io>>, TlsInfo), Error> {
     let name = ServerName::try_from(host.to_owned()).map_err(|e| Error::new(Kind::Tls, e))?;
-    let stream = TlsConnector::from(Arc::clone(&config.inner.client))
-        .connect(name, io)
-        .await
-        .map_err(classify)?;
+    let client = match http2 {
+        Http2::Never => &config.inner.clients[0],
+        Http2::Auto => &config.inner.clients[1],
+        Http2::PriorKnowledge => &config.inner.clients[2],
+    };
+    let stream =
+        TlsConnector::from(Arc::clone(client)).connect(name, io).await.map_err(classify)?;
     let (_, conn) = stream.get_ref();
     let leaf = conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
     if let Some(pin) = &config.inner.fingerprint {
@@ -318,6 +332,17 @@ impl ServerCertVerifier for AcceptAny {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// rustls's provider on ring.
+#[allow(
+    deprecated,
+    reason = "rustls 0.23.48 deprecates ring's provider (it has no post-quantum key exchange) \
+              with no undeprecated way to build it, and 0.24 moves it to the rustls-ring \
+              crate; Tandem stays on ring, as aws-lc-rs needs cmake and a long C build"
+)]
+fn ring_provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 #[cfg(test)]

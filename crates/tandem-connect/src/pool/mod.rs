@@ -12,6 +12,8 @@
 //! per-host permit first and the global one second, so a waiter parked on a busy host holds no
 //! global slot and never blocks other hosts; among waiters for the global slot the order is the
 //! order they arrived in.
+//!
+//! HTTP/2 connections are shared rather than checked out; `shared.rs` keeps them.
 
 use std::{
     collections::HashMap,
@@ -24,15 +26,19 @@ use std::{
 
 use tokio::{
     io::ReadBuf,
-    sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError},
+    sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError},
     time::Instant,
 };
 
 use crate::{
-    ConnectEvents, Io, Origin, Proxy,
+    ConnectEvents, Http2, Http2Stream, Io, Origin, Proxy,
     connection::Parts,
     error::{Error, Kind},
 };
+
+mod shared;
+
+pub(crate) use shared::{SharedCheckout, next_shared_id};
 
 /// What connections are pooled by: the origin, and which TLS settings made the connection, so
 /// a connection made without verification is never handed to a request that wants it.
@@ -115,6 +121,9 @@ pub struct PoolStats {
     pub active: usize,
     /// Checkouts waiting for a free slot.
     pub waiting: usize,
+    /// Requests in flight on HTTP/2 connections: each such connection counts once in
+    /// `active` (or, with none, in `idle`) however many it carries.
+    pub streams: usize,
 }
 
 pub(crate) struct Pool {
@@ -134,13 +143,27 @@ struct Host {
     waiting: usize,
     /// Present when `limit_per_host` is set.
     slots: Option<Arc<Semaphore>>,
+    /// HTTP/2 connections, oldest first, idle or carrying requests.
+    shared: Vec<shared::Shared>,
+    /// HTTP/2 connections being opened, which checkouts wait for rather than open their own.
+    opening: usize,
+    /// Woken when a connection being opened is ready, or failed.
+    opened: Option<Arc<Notify>>,
 }
 
 impl Host {
     fn unused(&self) -> bool {
-        self.idle.is_empty() && self.active == 0 && self.waiting == 0
+        self.idle.is_empty()
+            && self.active == 0
+            && self.waiting == 0
+            && self.shared.is_empty()
+            && self.opening == 0
     }
 }
+
+/// The permits one connection holds: its host's (under `limit_per_host`) and the global one
+/// (under `limit`).
+type Slots = (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>);
 
 struct Idle {
     parts: Parts,
@@ -211,45 +234,58 @@ impl Pool {
             None => take.await?,
         };
         waiter.into_active();
-        Ok(Lease {
-            pool: Arc::clone(self),
-            key: key.clone(),
-            _host: host,
-            _all: all,
-            returned: false,
-        })
+        Ok(Lease { pool: Arc::clone(self), key: key.clone(), slots: (host, all), returned: false })
     }
 
-    /// The newest usable idle connection for `key` with its slots, if slots are free now:
-    /// a checkout that needs no waiting. `try_acquire` fails while others wait (released
-    /// permits go to waiters first), so this never jumps the queue.
-    pub(crate) fn try_reuse(self: &Arc<Self>, key: &PoolKey) -> Option<(Lease, Parts)> {
-        let candidate = self.pop_usable(key)?;
+    /// A connection for `key` that is there now, with its slots if slots are free now: a
+    /// checkout that needs no waiting. A stream on an HTTP/2 connection comes first (unless
+    /// `http2` is `Never`), then the newest usable idle HTTP/1.1 connection (unless it is
+    /// `PriorKnowledge`). `try_acquire` fails while others wait (released permits go to
+    /// waiters first), so this never jumps the queue.
+    pub(crate) fn try_reuse(self: &Arc<Self>, key: &PoolKey, http2: Http2) -> Option<Reused> {
+        let mut candidate = {
+            let mut hosts = self.hosts();
+            let host = hosts.get_mut(key)?;
+            if http2 != Http2::Never
+                && !host.shared.is_empty()
+                && let SharedCheckout::Stream(stream) = self.shared_stream(host, key, None)
+            {
+                return Some(Reused::Http2(stream));
+            }
+            if http2 == Http2::PriorKnowledge {
+                return None;
+            }
+            host.idle.pop()?
+        };
+        while !self.usable(&mut candidate) {
+            candidate = self.hosts().get_mut(key)?.idle.pop()?;
+        }
         let mut hosts = self.hosts();
         let host = hosts.get_mut(key)?;
-        let Some((per_host, all)) = self.free_slots(host) else {
+        let Some(slots) = self.free_slots(host) else {
             // Back where it was, for the checkout that waits for a slot.
             host.idle.push(candidate);
             return None;
         };
         host.active += 1;
         drop(hosts);
-        let lease = Lease {
-            pool: Arc::clone(self),
-            key: key.clone(),
-            _host: per_host,
-            _all: all,
-            returned: false,
-        };
-        Some((lease, candidate.parts))
+        let lease = Lease { pool: Arc::clone(self), key: key.clone(), slots, returned: false };
+        Some(Reused::Http1(lease, candidate.parts))
+    }
+
+    /// A slot for `key` if one is free now, without waiting (and without jumping the
+    /// queue of those who wait).
+    pub(crate) fn try_lease(self: &Arc<Self>, key: &PoolKey) -> Option<Lease> {
+        let mut hosts = self.hosts();
+        let host = host_entry(&mut hosts, key);
+        let slots = self.free_slots(host)?;
+        host.active += 1;
+        Some(Lease { pool: Arc::clone(self), key: key.clone(), slots, returned: false })
     }
 
     /// `host`'s slot (if `limit_per_host` is set) and a global one (if `limit` is), when
     /// both are free now; `None` if either is not.
-    fn free_slots(
-        &self,
-        host: &Host,
-    ) -> Option<(Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>)> {
+    fn free_slots(&self, host: &Host) -> Option<Slots> {
         let per_host = match (&host.slots, self.limit_per_host) {
             (_, 0) => None,
             (Some(s), _) => Some(Arc::clone(s).try_acquire_owned().ok()?),
@@ -272,10 +308,15 @@ impl Pool {
     fn pop_usable(&self, key: &PoolKey) -> Option<Idle> {
         loop {
             let mut candidate = self.hosts().get_mut(key)?.idle.pop()?;
-            if candidate.since.elapsed() < self.keepalive && still_open(&mut *candidate.parts.io) {
+            if self.usable(&mut candidate) {
                 return Some(candidate);
             }
         }
+    }
+
+    /// Whether an idle connection has not expired and is still open.
+    fn usable(&self, idle: &mut Idle) -> bool {
+        idle.since.elapsed() < self.keepalive && still_open(&mut *idle.parts.io)
     }
 
     /// Puts a connection back, unless the pool closes every connection, and counts it no
@@ -299,11 +340,14 @@ impl Pool {
         true
     }
 
-    /// Closes every idle connection.
+    /// Closes every idle connection, HTTP/2 ones with no request in flight too.
     pub(crate) fn close_idle(&self) {
-        let idle: Vec<Vec<Idle>> = {
+        let idle: Vec<(Vec<Idle>, Vec<shared::Shared>)> = {
             let mut hosts = self.hosts();
-            let idle = hosts.values_mut().map(|h| std::mem::take(&mut h.idle)).collect();
+            let idle = hosts
+                .values_mut()
+                .map(|h| (std::mem::take(&mut h.idle), shared::take_idle(&mut h.shared)))
+                .collect();
             hosts.retain(|_, h| !h.unused());
             idle
         };
@@ -315,11 +359,18 @@ impl Pool {
         let mut out: Vec<(Origin, PoolStats)> = Vec::new();
         for (key, host) in self.hosts().iter() {
             let idle = host.idle.iter().filter(|i| i.since.elapsed() < self.keepalive).count();
-            let s = PoolStats { idle, active: host.active, waiting: host.waiting };
+            let (shared_idle, streams) = shared::counts(&host.shared, self.keepalive);
+            let s = PoolStats {
+                idle: idle + shared_idle,
+                active: host.active,
+                waiting: host.waiting,
+                streams,
+            };
             if let Some((_, t)) = out.iter_mut().find(|(o, _)| *o == key.origin) {
                 t.idle += s.idle;
                 t.active += s.active;
                 t.waiting += s.waiting;
+                t.streams += s.streams;
             } else {
                 out.push((key.origin.clone(), s));
             }
@@ -400,14 +451,22 @@ impl Drop for Waiter<'_> {
     }
 }
 
+/// A connection the pool handed out at once, with no waiting.
+pub(crate) enum Reused {
+    /// An idle HTTP/1.1 connection, and the slot it now holds.
+    Http1(Lease, Parts),
+    /// A stream on an HTTP/2 connection.
+    Http2(Http2Stream),
+}
+
 /// The slot one open connection holds. Dropping it frees the slot.
 pub(crate) struct Lease {
     pool: Arc<Pool>,
     key: PoolKey,
-    _host: Option<OwnedSemaphorePermit>,
-    _all: Option<OwnedSemaphorePermit>,
-    /// The connection went back to the pool, which counted it inactive then; the drop
-    /// only frees the slots. (Two visits to the map became one.)
+    slots: Slots,
+    /// The connection went back to the pool, which counted it inactive then (or became a
+    /// shared HTTP/2 connection, which counts itself); the drop only frees the slots. (Two
+    /// visits to the map became one.)
     returned: bool,
 }
 
@@ -419,6 +478,12 @@ impl Lease {
     /// Returns the connection to the pool and frees the slot.
     pub(crate) fn release(mut self, parts: Parts) {
         self.returned = self.pool.put_idle(&self.key, parts);
+    }
+
+    /// The permits, for a connection that keeps them (and its count in `active`) itself.
+    fn into_slots(mut self) -> Slots {
+        self.returned = true;
+        std::mem::take(&mut self.slots)
     }
 }
 
