@@ -13,7 +13,10 @@
 //! our server (`bench/loadtest.rs`). `cargo xtask bench tls` sets Tandem's HTTPS server
 //! beside hyper on the same rustls, with nginx for reference (`bench/tls.rs`), and `cargo
 //! xtask bench h2` its HTTP/2 server (h2c) beside hyper's under h2load (`bench/h2.rs`).
+//! `cargo xtask bench build` times a hello-world server's cold build, Tandem's beside axum's
+//! (`bench/build.rs`).
 
+mod build;
 mod client;
 mod h2;
 mod instructions;
@@ -29,6 +32,7 @@ use crate::{Cmd, Result};
 
 pub(crate) fn run(args: &[String]) -> Result {
     match args.split_first().map(|(a, r)| (a.as_str(), r)) {
+        Some(("build", rest)) => return build::run(rest),
         Some(("server", rest)) => return server::run(rest),
         Some(("client", rest)) => return client::run(rest),
         Some(("ws", rest)) => return ws::run(rest),

@@ -36,6 +36,8 @@ commands:
                                   wrk: our bench_server example vs hyper and actix-web
                                   (peers in benches/peers/; defaults 5 s, 3 rounds)
   bench server-count              the same servers' instructions per request under callgrind
+  bench build [--rounds R]        a hello-world server's cold debug build time: axum 0.8,
+                                  Tandem server-only and Tandem default, side by side
   bench client [--secs N] [--rounds R]
                                   ClientSession vs reqwest against hyper_server, 1 and 32
                                   concurrent GET loops (defaults 5 s, 3 rounds)
