@@ -341,9 +341,9 @@ impl ConnectorBuilder {
 enum Share {
     /// A stream on one of them.
     Stream(crate::Http2Stream),
-    /// None can take it: the slot to open a connection with, and whether the key already
-    /// has HTTP/2 connections.
-    Open { lease: crate::pool::Lease, shares: bool },
+    /// None can take it: the slot to open a connection with, and the stream limit of the
+    /// key's HTTP/2 connections, when it has some.
+    Open { lease: crate::pool::Lease, limit: Option<usize> },
 }
 
 /// A pooled connection handed out again (or a stream on one), traced and reported as
@@ -464,12 +464,12 @@ impl Connector {
         let pool = &self.inner.pool;
         let pool_timeout = options.pool_timeout.or(self.inner.pool_timeout);
         let events = options.events.as_deref();
-        let (lease, shares) = if mode == Http2::Never {
-            (pool.acquire(&key, pool_timeout, events).await?, false)
+        let (lease, limit) = if mode == Http2::Never {
+            (pool.acquire(&key, pool_timeout, events).await?, None)
         } else {
             match self.share(&key, pool_timeout, events).await? {
                 Share::Stream(stream) => return Ok(reused(origin, events, Reused::Http2(stream))),
-                Share::Open { lease, shares } => (lease, shares),
+                Share::Open { lease, limit } => (lease, limit),
             }
         };
         if mode != Http2::PriorKnowledge
@@ -477,7 +477,8 @@ impl Connector {
         {
             return Ok(reused(origin, events, Reused::Http1(lease, parts)));
         }
-        let opening = (mode == Http2::PriorKnowledge || shares).then(|| pool.opening_shared(&key));
+        let opening =
+            (mode == Http2::PriorKnowledge || limit.is_some()).then(|| pool.opening_shared(&key));
         let sock_connect = options.sock_connect_timeout.or(self.inner.sock_connect_timeout);
         if let Some(ev) = events {
             ev.create_start(origin);
@@ -500,7 +501,7 @@ impl Connector {
         };
         let checkout = if h2 {
             let weak = Arc::downgrade(pool);
-            let (id, send) = http2::handshake(io, &self.inner.http2, weak, key).await?;
+            let (id, send) = http2::handshake(io, &self.inner.http2, limit, weak, key).await?;
             Checkout::Http2(pool.add_shared(lease, id, send, info))
         } else {
             Checkout::Http1(Connection { parts: Parts::new(io, info), lease, reused: false })
@@ -523,9 +524,9 @@ impl Connector {
     ) -> Result<Share, Error> {
         let pool = &self.inner.pool;
         let mut lease = None;
-        // Whether the key has HTTP/2 connections: a new one will most likely speak it too,
-        // so other checkouts wait for it.
-        let mut shares = false;
+        // The stream limit of the key's HTTP/2 connections, if it has any: a new one will
+        // most likely speak HTTP/2 too (other checkouts wait for it), under the same limit.
+        let mut limit = None;
         loop {
             match pool.shared_checkout(key, &mut lease) {
                 SharedCheckout::Stream(stream) => return Ok(Share::Stream(stream)),
@@ -533,8 +534,8 @@ impl Connector {
                     opened.await;
                     continue;
                 }
-                SharedCheckout::Full if lease.is_none() => {
-                    shares = true;
+                SharedCheckout::Full(most) if lease.is_none() => {
+                    limit = Some(most);
                     // Another connection if a slot is free now, else a place in the queue
                     // of a busy one.
                     lease = pool.try_lease(key);
@@ -545,11 +546,12 @@ impl Connector {
                         continue;
                     }
                 }
-                SharedCheckout::Full | SharedCheckout::NeedsSlot => shares = true,
+                SharedCheckout::Full(most) => limit = Some(most),
+                SharedCheckout::NeedsSlot => {}
                 SharedCheckout::Nothing => {}
             }
             if let Some(lease) = lease {
-                return Ok(Share::Open { lease, shares });
+                return Ok(Share::Open { lease, limit });
             }
             // With a slot, an idle HTTP/2 connection can take the request, or a new one open.
             lease = Some(pool.acquire(key, pool_timeout, events).await?);

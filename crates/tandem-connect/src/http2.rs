@@ -125,13 +125,22 @@ impl Http2Stream {
 /// Opens HTTP/2 on `io` (the preface and our settings are written; the server's come with
 /// its first frames), and spawns the task that drives the connection for as long as it
 /// lives, taking it out of `pool` when it ends. Returns the connection's id and handle.
+///
+/// Until the server's settings arrive the connection assumes `max_streams` concurrent
+/// streams: the limit the server gave the key's other connections, else none (RFC 9113
+/// §5.1.2: there is none until the server sets one).
 pub(crate) async fn handshake(
     io: Box<dyn Io>,
     settings: &Http2Settings,
+    max_streams: Option<usize>,
     pool: Weak<Pool>,
     key: PoolKey,
 ) -> Result<(u64, SendRequest<Bytes>), Error> {
-    let (send, conn) = h2::client::Builder::new()
+    let mut builder = h2::client::Builder::new();
+    if let Some(max) = max_streams {
+        builder.initial_max_send_streams(max);
+    }
+    let (send, conn) = builder
         .initial_window_size(settings.stream_window)
         .initial_connection_window_size(settings.connection_window)
         .max_header_list_size(settings.max_header_list_size)

@@ -64,8 +64,9 @@ pub(crate) enum SharedCheckout {
     Stream(Http2Stream),
     /// A connection is being opened for the key: this resolves when it is ready, or failed.
     Opening(OwnedNotified),
-    /// Every one is at the server's stream limit.
-    Full,
+    /// Every one is at the server's stream limit, the lowest of which this is: a new
+    /// connection assumes it until the server says otherwise.
+    Full(usize),
     /// One has room but is idle, and no slot is free to make it active.
     NeedsSlot,
     /// There is none.
@@ -105,10 +106,11 @@ impl Pool {
             let opened = host.opened.get_or_insert_with(Default::default);
             return SharedCheckout::Opening(Arc::clone(opened).notified_owned());
         }
-        match (needs_slot, host.shared.is_empty()) {
+        let limit = host.shared.iter().map(|c| c.send.current_max_send_streams()).min();
+        match (needs_slot, limit) {
             (true, _) => SharedCheckout::NeedsSlot,
-            (false, false) => SharedCheckout::Full,
-            (false, true) => SharedCheckout::Nothing,
+            (false, Some(limit)) => SharedCheckout::Full(limit),
+            (false, None) => SharedCheckout::Nothing,
         }
     }
 
