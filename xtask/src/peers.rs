@@ -72,6 +72,9 @@ const APT_PEERS: &[AptPeer] = &[
     // `nghttp`, an HTTP/2 client other than curl, for the server's h2c tests (several
     // streams on one connection, an upload cut short with a 413).
     AptPeer { package: "nghttp2-client", probe: Probe::Command("nghttp") },
+    // `nghttpd`, an HTTP/2 server other than our own and hyper's, for tandem-client's HTTP/2
+    // tests over TLS (ALPN) and h2c.
+    AptPeer { package: "nghttp2-server", probe: Probe::Command("nghttpd") },
     // A real DNS server on loopback for tandem-connect's custom-nameserver test.
     AptPeer { package: "dnsmasq-base", probe: Probe::Command("dnsmasq") },
     // A real HTTP proxy on loopback for tandem-connect's CONNECT tunnel test.
