@@ -85,13 +85,16 @@ pub fn port_from_args() -> u16 {
 
 /// A load client's command line, as Tandem's loaders take it:
 /// `-d SECS -c C URL`, plus `-s SIZE` for the WebSocket clients, and for the HTTP client
-/// `--cacert PEM` (trust that file's certificates instead of any other) and `--close` (a new
-/// connection per request, `Connection: close`, as Tandem's loader's
-/// `-H 'Connection: close'`).
+/// `-n N` instead of `-d` (stop after N requests), `--cacert PEM` (trust that file's
+/// certificates instead of any other), `--close` (a new connection per request,
+/// `Connection: close`, as Tandem's loader's `-H 'Connection: close'`) and
+/// `--http2-prior-knowledge` (h2c, all loops sharing one connection).
 pub struct LoadArgs {
     pub url: String,
-    /// How long to load, in seconds.
+    /// How long to load, in seconds; 0 under `-n`.
     pub secs: f64,
+    /// `-n N`: how many requests in all, instead of a time.
+    pub requests: Option<u64>,
     /// Concurrent loops (each on its own connection for the WebSocket clients).
     pub concurrency: usize,
     /// The message size in bytes; 0 unless `with_size`.
@@ -100,19 +103,26 @@ pub struct LoadArgs {
     pub cacert: Option<String>,
     /// `--close`.
     pub close: bool,
+    /// `--http2-prior-knowledge`.
+    pub http2_prior_knowledge: bool,
 }
 
 /// Parses a load client's command line; `-s SIZE` is required when
 /// `with_size`, refused otherwise. Exits with a usage message on anything bad.
 #[must_use]
 pub fn load_args(with_size: bool) -> LoadArgs {
-    let synopsis = if with_size { "-d SECS -c C -s SIZE URL" } else { "-d SECS -c C URL" };
+    let synopsis = if with_size { "-d SECS -c C -s SIZE URL" } else { "(-d SECS | -n N) -c C URL" };
     let mut args = std::env::args().skip(1);
     let (mut url, mut secs, mut concurrency, mut size) = (None, None, None, None);
-    let (mut cacert, mut close) = (None, false);
+    let (mut cacert, mut close, mut requests, mut http2_prior_knowledge) =
+        (None, false, None, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-d" => secs = args.next().and_then(|v| v.parse().ok()).filter(|s: &f64| *s > 0.0),
+            "-n" if !with_size => {
+                requests = args.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0)
+            }
+            "--http2-prior-knowledge" if !with_size => http2_prior_knowledge = true,
             "-c" => concurrency = args.next().and_then(|v| v.parse().ok()).filter(|c| *c > 0),
             "-s" if with_size => size = args.next().and_then(|v| v.parse().ok()),
             "--cacert" if !with_size => cacert = args.next(),
@@ -121,10 +131,22 @@ pub fn load_args(with_size: bool) -> LoadArgs {
             _ => usage(synopsis, &arg),
         }
     }
+    let secs = match (secs, requests) {
+        (Some(secs), None) => Some(secs),
+        (None, Some(_)) => Some(0.0),
+        _ => None,
+    };
     match (url, secs, concurrency, size.or((!with_size).then_some(0))) {
-        (Some(url), Some(secs), Some(concurrency), Some(size)) => {
-            LoadArgs { url, secs, concurrency, size, cacert, close }
-        }
+        (Some(url), Some(secs), Some(concurrency), Some(size)) => LoadArgs {
+            url,
+            secs,
+            requests,
+            concurrency,
+            size,
+            cacert,
+            close,
+            http2_prior_knowledge,
+        },
         _ => usage(synopsis, "(a missing or invalid argument)"),
     }
 }

@@ -5,26 +5,52 @@
 //! uses: the same command line and the same summary line.
 //!
 //! ```text
-//! reqwest_client -d SECS -c C [--cacert PEM] [--close] URL
+//! reqwest_client (-d SECS | -n N) -c C [--cacert PEM] [--close] [--http2-prior-knowledge] URL
 //! ```
 //!
 //! For `cargo xtask bench tls-client`, `--cacert` trusts only that file's certificates,
 //! through a rustls `ClientConfig` on the ring provider (Tandem's), and `--close` sends
-//! `Connection: close`, so each request opens a new connection.
+//! `Connection: close`, so each request opens a new connection. For `cargo xtask bench
+//! h2`, `-n N` stops after N requests in all, and `--http2-prior-knowledge` speaks h2c,
+//! every loop on the one connection reqwest keeps.
 //!
 //! prints `<completed> requests in <elapsed>s, client CPU <seconds on a CPU, all threads>s`.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use bench_peers::{cpu_secs, load_args, usage};
 
-/// GET + read the body until `deadline`; the number of requests completed.
+/// When the loops stop: at a time, or once this many requests in all have been claimed.
+enum Stop {
+    At(Instant),
+    After(Arc<AtomicU64>),
+}
+
+impl Stop {
+    /// Claims one more request, or says the run is over.
+    fn next(&self) -> bool {
+        match self {
+            Stop::At(deadline) => Instant::now() < *deadline,
+            Stop::After(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+}
+
+/// GET + read the body until `stop` says so; the number of requests completed.
 ///
 /// The URL goes in as a string, as it does to Tandem's `session.get(&url)`, so
 /// both clients parse it on every request.
-async fn worker(client: reqwest::Client, url: String, deadline: Instant) -> u64 {
+async fn worker(client: reqwest::Client, url: String, stop: Arc<Stop>) -> u64 {
     let mut done = 0;
-    while Instant::now() < deadline {
+    while stop.next() {
         let response = client.get(url.as_str()).send().await.expect("GET failed");
         assert!(response.status().is_success(), "GET {url}: {}", response.status());
         response.bytes().await.expect("reading the body failed");
@@ -67,6 +93,9 @@ fn main() {
     if let Some(path) = &args.cacert {
         builder = builder.tls_backend_preconfigured(tls_config(path));
     }
+    if args.http2_prior_knowledge {
+        builder = builder.http2_prior_knowledge();
+    }
     if args.close {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::CONNECTION, "close".parse().expect("a valid value"));
@@ -80,9 +109,12 @@ fn main() {
         .expect("a current-thread runtime builds");
     let (requests, elapsed) = runtime.block_on(async move {
         let start = Instant::now();
-        let deadline = start + Duration::from_secs_f64(args.secs);
+        let stop = Arc::new(match args.requests {
+            Some(n) => Stop::After(Arc::new(AtomicU64::new(n))),
+            None => Stop::At(start + Duration::from_secs_f64(args.secs)),
+        });
         let tasks: Vec<_> = (0..args.concurrency)
-            .map(|_| tokio::spawn(worker(client.clone(), url.clone(), deadline)))
+            .map(|_| tokio::spawn(worker(client.clone(), url.clone(), Arc::clone(&stop))))
             .collect();
         let mut requests = 0;
         for task in tasks {
