@@ -35,6 +35,11 @@ fn steps() -> Vec<Step> {
         // those crates lean, so the gates would rot unseen. Clippy costs what `check` does
         // and also fails on an import that a gate left unused.
         Step { name: "features (clippy)", action: Action::Func(lean_builds) },
+        // A user's crate resolves our dependencies afresh, to their newest compatible
+        // versions: a deprecation there (rustls 0.23.48 deprecated a function we call) would
+        // warn in their build before ours. Checked with a copy of the workspace whose lock
+        // file is updated, so ours stays as it is.
+        Step { name: "fresh dependencies", action: Action::Func(fresh_dependencies) },
         Step { name: "test", action: cargo(&["test", "--workspace"]) },
         // WebSocket conformance, both sides, on the groups that take seconds; the whole
         // suite is `cargo xtask autobahn` (about half an hour).
@@ -97,6 +102,40 @@ fn lean_builds() -> Result {
             .run()?;
     }
     Ok(())
+}
+
+/// Where [`fresh_dependencies`] copies the workspace, and builds it (a target folder of its
+/// own, kept between runs, as every dependency is built with `-D warnings` flags).
+const FRESH_DIR: &str = "target/fresh-deps";
+
+/// `cargo check` of every target with warnings denied, in a copy of the workspace (its
+/// tracked and untracked-but-not-ignored files) whose dependencies `cargo update` moved to
+/// their newest compatible versions.
+fn fresh_dependencies() -> Result {
+    let copy = Path::new(FRESH_DIR).join("workspace");
+    let _ = std::fs::remove_dir_all(&copy);
+    let listed = Cmd::new("git")
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .capture()?;
+    for file in listed.split('\0').filter(|f| !f.is_empty()) {
+        let (from, to) = (Path::new(file), copy.join(file));
+        // A tracked file deleted in the working tree is listed but gone.
+        if !from.is_file() {
+            continue;
+        }
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        }
+        std::fs::copy(from, &to).map_err(|e| format!("copy {file}: {e}"))?;
+    }
+    let manifest = copy.join("Cargo.toml");
+    Cmd::cargo().arg("update").arg("--manifest-path").arg(&manifest).run()?;
+    Cmd::cargo()
+        .args(["check", "--workspace", "--all-targets", "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", Path::new(FRESH_DIR).join("target"))
+        .env("RUSTFLAGS", "-D warnings")
+        .run()
 }
 
 /// `cargo package` for every crate under `crates/` (the published ones; a crate's folder is

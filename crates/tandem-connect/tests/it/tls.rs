@@ -5,7 +5,6 @@ use std::{net::SocketAddr, sync::Arc};
 use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::{
     RootCertStore, ServerConfig,
-    crypto::ring::default_provider,
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
     server::WebPkiClientVerifier,
 };
@@ -81,17 +80,14 @@ pub(crate) fn acceptor(leaf: &Leaf) -> TlsAcceptor {
 }
 
 fn server_acceptor(leaf: &Leaf, client_ca: Option<&Ca>) -> TlsAcceptor {
-    let provider = Arc::new(default_provider());
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .unwrap();
+    // rustls's process-wide provider, which its `ring` feature (the only one this workspace
+    // turns on) selects.
+    let builder = ServerConfig::builder();
     let builder = match client_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             roots.add(ca.cert.der().clone()).unwrap();
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .unwrap();
+            let verifier = WebPkiClientVerifier::builder(Arc::new(roots)).build().unwrap();
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),

@@ -23,7 +23,7 @@ use std::{
 
 use rustls::{
     ProtocolVersion, RootCertStore,
-    crypto::{CryptoProvider, ring::default_provider},
+    crypto::CryptoProvider,
     pki_types::{CertificateDer, DnsName, PrivateKeyDer, ServerName, pem::PemObject},
     server::{ClientHello, ParsedCertificate, ResolvesServerCert, WebPkiClientVerifier},
     sign::CertifiedKey,
@@ -260,8 +260,15 @@ impl TlsConfigBuilder {
     }
 }
 
+/// rustls's provider on ring.
+#[allow(
+    deprecated,
+    reason = "rustls 0.23.48 deprecates ring's provider (it has no post-quantum key exchange) \
+              with no undeprecated way to build it, and 0.24 moves it to the rustls-ring \
+              crate; Tandem stays on ring, as aws-lc-rs needs cmake and a long C build"
+)]
 fn provider() -> CryptoProvider {
-    default_provider()
+    rustls::crypto::ring::default_provider()
 }
 
 fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
