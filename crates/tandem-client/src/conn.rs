@@ -20,7 +20,7 @@ use crate::{
     request::StreamBody,
     timeout::Deadlines,
     timings::Recorder,
-    trace::ChunkTrace,
+    trace::{ChunkTrace, TraceRequestCtx},
 };
 
 /// How much to read at a time.
@@ -55,7 +55,7 @@ pub(crate) async fn send(
     req: &Outgoing<'_>,
     mut stream: Option<StreamBody>,
     deadlines: &Deadlines,
-    (traces, timing): (&[Arc<dyn Trace>], Option<Arc<Recorder>>),
+    Observers { traces, ctx, timing }: Observers<'_>,
 ) -> Result<(ResponseHead, RawBody), Error> {
     let mut head_buf = BytesMut::new();
     let framing = match req.body {
@@ -105,15 +105,15 @@ pub(crate) async fn send(
         let reused = conn.is_reused();
         for t in traces {
             if reused {
-                t.on_connection_reuse(req.origin);
+                t.on_connection_reuse(ctx, req.origin);
             } else {
-                t.on_connection_create(req.origin);
+                t.on_connection_create(ctx, req.origin);
             }
         }
         let streamed = stream.is_some();
         let on_chunk = |chunk: &[u8]| {
             for t in traces {
-                t.on_request_chunk_sent(req.method, req.url, chunk);
+                t.on_request_chunk_sent(ctx, req.method, req.url, chunk);
             }
         };
         let body = Outbound {
@@ -142,7 +142,7 @@ pub(crate) async fn send(
                 let mut body =
                     RawBody::new(conn, buf, &head, keep_alive, *deadlines, timing.clone());
                 if !traces.is_empty() {
-                    body.trace = Some(report_sent(req, traces, body_sent));
+                    body.trace = Some(report_sent(req, (traces, ctx), body_sent));
                 }
                 return Ok((head, body));
             }
@@ -159,17 +159,30 @@ pub(crate) async fn send(
     }
 }
 
+/// Who is told of one hop's steps: the session's traces, with the request's context, and
+/// the timings recorder.
+pub(crate) struct Observers<'a> {
+    pub(crate) traces: &'a [Arc<dyn Trace>],
+    pub(crate) ctx: &'a TraceRequestCtx,
+    pub(crate) timing: Option<Arc<Recorder>>,
+}
+
 /// Tells the traces the request went out (its head, and a whole body), and returns what
 /// its response body reports its chunks to.
-fn report_sent(req: &Outgoing<'_>, traces: &[Arc<dyn Trace>], body_sent: bool) -> Box<ChunkTrace> {
+fn report_sent(
+    req: &Outgoing<'_>,
+    (traces, ctx): (&[Arc<dyn Trace>], &TraceRequestCtx),
+    body_sent: bool,
+) -> Box<ChunkTrace> {
     for t in traces {
-        t.on_request_headers_sent(req.method, req.url, req.headers.headers());
+        t.on_request_headers_sent(ctx, req.method, req.url, req.headers.headers());
         if let Some(body) = req.body.filter(|b| body_sent && !b.is_empty()) {
-            t.on_request_chunk_sent(req.method, req.url, body);
+            t.on_request_chunk_sent(ctx, req.method, req.url, body);
         }
     }
     Box::new(ChunkTrace {
         traces: traces.to_vec(),
+        ctx: ctx.clone(),
         method: req.method.clone(),
         url: req.url.clone(),
     })

@@ -64,14 +64,15 @@ async fn traced(
 ) -> Result<ClientResponse, Error> {
     let traces = &session.inner.traces.0;
     let (method, url) = (spec.method.clone(), spec.url.clone());
+    let ctx = spec.conn_settings.trace_ctx.clone();
     for t in traces {
-        t.on_request_start(&method, &url, &spec.headers);
+        t.on_request_start(&ctx, &method, &url, &spec.headers);
     }
     let result = run(session, spec).instrument(span).await;
     for t in traces {
         match &result {
-            Ok(resp) => t.on_request_end(&method, resp.url(), resp.status()),
-            Err(e) => t.on_request_exception(&method, &url, e),
+            Ok(resp) => t.on_request_end(&ctx, &method, resp.url(), resp.status()),
+            Err(e) => t.on_request_exception(&ctx, &method, &url, e),
         }
     }
     result
@@ -153,8 +154,9 @@ fn run(
                         to = %Redacted(&next),
                         "redirect"
                     );
+                    let ctx = &conn_settings.trace_ctx;
                     for t in &inner.traces.0 {
-                        t.on_request_redirect(&method, &url, status, &next);
+                        t.on_request_redirect(ctx, &method, &url, status, &next);
                     }
                     // Boxed: a redirect is rare, and its drain's state would otherwise sit in
                     // every request's future.

@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::{
     ClientResponse,
-    conn::{self, Outgoing},
+    conn::{self, Observers, Outgoing},
     content::Content,
     decompress::{self, Decompressor},
     error::{Error, Kind},
@@ -17,6 +17,7 @@ use crate::{
     session::Inner,
     timeout::Deadlines,
     timings::Recorder,
+    trace::TraceEvents,
     wire::request_fields,
 };
 
@@ -49,11 +50,21 @@ pub(crate) async fn send_once(
     if let Some(limit) = deadlines.sock_connect() {
         options = options.sock_connect_timeout(limit);
     }
-    let timing = inner.timings.then(|| Recorder::start(inner.trace_events.clone()));
+    // A request sent with a trace context tells the connector's events to the traces with
+    // it; the others share the session's events, built once.
+    let trace_events = match &inner.trace_events {
+        Some(_) if !conn_settings.trace_ctx.is_empty() => {
+            let traces = inner.traces.0.clone();
+            let events = TraceEvents { traces, ctx: conn_settings.trace_ctx.clone() };
+            Some(Arc::new(events) as Arc<dyn tandem_connect::ConnectEvents>)
+        }
+        events => events.clone(),
+    };
+    let timing = inner.timings.then(|| Recorder::start(trace_events.clone()));
     if let Some(timing) = &timing {
         options = options.events(timing.clone());
-    } else if let Some(events) = &inner.trace_events {
-        options = options.events(events.clone());
+    } else if let Some(events) = trace_events {
+        options = options.events(events);
     }
     if let Some(tls) = &conn_settings.tls {
         options = options.tls(tls.clone());
@@ -97,9 +108,8 @@ pub(crate) async fn send_once(
         options: &options,
         expect_continue,
     };
-    let (head, raw) =
-        conn::send(&inner.connector, &outgoing, stream, deadlines, (&inner.traces.0, timing))
-            .await?;
+    let observers = Observers { traces: &inner.traces.0, ctx: &conn_settings.trace_ctx, timing };
+    let (head, raw) = conn::send(&inner.connector, &outgoing, stream, deadlines, observers).await?;
     let fields = head.fields();
     inner.jar.update_from_values(fields.get_all("set-cookie"), url);
     let decoder = if inner.auto_decompress && !raw.is_done() {

@@ -127,8 +127,10 @@ pub use tandem_connect::{
 pub use tandem_connect::{Origin, Scheme};
 pub use timeout::ClientTimeout;
 pub use timings::Timings;
-pub use trace::Trace;
+pub use trace::{Trace, TraceRequestCtx};
 pub use upgrade::Upgraded;
+/// The URL type of requests, responses and trace hooks (the `url` crate's).
+pub use url::Url;
 
 #[cfg(test)]
 mod tests {

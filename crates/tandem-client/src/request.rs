@@ -73,6 +73,8 @@ impl std::fmt::Debug for StreamBody {
 pub(crate) struct ConnSettings {
     pub(crate) proxy: Option<tandem_connect::Proxy>,
     pub(crate) tls: Option<tandem_connect::TlsConfig>,
+    /// What the session's trace hooks get for this request (aiohttp's `trace_request_ctx`).
+    pub(crate) trace_ctx: crate::trace::TraceRequestCtx,
 }
 
 /// A request being built; [`send`](Self::send) sends it. Errors in the options (a header
@@ -392,6 +394,16 @@ impl RequestBuilder {
     pub fn proxy(self, proxy: tandem_connect::Proxy) -> Self {
         self.with(|spec| {
             spec.conn_settings.proxy = Some(proxy);
+            Ok(())
+        })
+    }
+
+    /// A value the session's [`Trace`](crate::Trace) hooks get with every event of this
+    /// request, its redirects and its connection (aiohttp's `trace_request_ctx=`): read it
+    /// with [`TraceRequestCtx::get`](crate::TraceRequestCtx::get).
+    pub fn trace_request_ctx(self, value: impl std::any::Any + Send + Sync) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.trace_ctx = crate::trace::TraceRequestCtx::new(value);
             Ok(())
         })
     }

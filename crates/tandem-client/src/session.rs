@@ -405,7 +405,10 @@ impl ClientSessionBuilder {
             self.inner.middlewares = Some(self.middlewares.list.into());
         }
         if !self.inner.traces.0.is_empty() {
-            let events = crate::trace::TraceEvents(self.inner.traces.0.clone());
+            let events = crate::trace::TraceEvents {
+                traces: self.inner.traces.0.clone(),
+                ctx: crate::trace::TraceRequestCtx::default(),
+            };
             self.inner.trace_events = Some(Arc::new(events));
         }
         match self.error {

@@ -184,8 +184,8 @@ pub mod client {
         ClientSessionBuilder, ClientTimeout, Connector, ConnectorBuilder, Content, CookieJar,
         DigestAuth, Error, FaultError, FaultInjection, FormData, HarRecorder, HarReplay,
         Middleware, Origin, Phase, Proxy, ProxyEnv, RequestBuilder, RequestInfo, ResponseInfo,
-        Retry, RetryBudget, Scheme, Timings, TlsConfig, Trace, USER_AGENT, Upgraded,
-        parse_proxy_url,
+        Retry, RetryBudget, Scheme, Timings, TlsConfig, Trace, TraceRequestCtx, USER_AGENT,
+        Upgraded, Url, parse_proxy_url,
     };
     /// The client's defaults, each with the setting that changes it.
     pub mod defaults {

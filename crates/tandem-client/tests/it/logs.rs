@@ -138,6 +138,10 @@ fn app() -> Application {
 async fn nothing_secret_is_logged_at_trace() {
     let capture = Capture::default();
     let guard = tracing::subscriber::set_default(capture.clone());
+    // Other tests' threads, with no subscriber, may have hit a callsite (the redirect event)
+    // first and cached "never" for it while this subscriber was being registered; asking
+    // every callsite again now makes the capture see them all.
+    tracing::callsite::rebuild_interest_cache();
     let server = Server::start(app()).await;
     let port = server.addr.port();
     let s = session();

@@ -203,22 +203,47 @@ async fn streamed_bodies_are_sent_chunked_and_never_replayed() {
 struct Recorder(std::sync::Mutex<Vec<String>>);
 
 impl tandem_client::Trace for Recorder {
-    fn on_request_start(&self, method: &Method, url: &url::Url, _: &http::HeaderMap) {
+    fn on_request_start(
+        &self,
+        _: &tandem_client::TraceRequestCtx,
+        method: &Method,
+        url: &url::Url,
+        _: &http::HeaderMap,
+    ) {
         self.0.lock().unwrap().push(format!("start {method} {}", url.path()));
     }
-    fn on_connection_create(&self, _: &tandem_client::Origin) {
+    fn on_connection_create(&self, _: &tandem_client::TraceRequestCtx, _: &tandem_client::Origin) {
         self.0.lock().unwrap().push("create".into());
     }
-    fn on_connection_reuse(&self, _: &tandem_client::Origin) {
+    fn on_connection_reuse(&self, _: &tandem_client::TraceRequestCtx, _: &tandem_client::Origin) {
         self.0.lock().unwrap().push("reuse".into());
     }
-    fn on_request_redirect(&self, _: &Method, _: &url::Url, status: StatusCode, to: &url::Url) {
+    fn on_request_redirect(
+        &self,
+        _: &tandem_client::TraceRequestCtx,
+        _: &Method,
+        _: &url::Url,
+        status: StatusCode,
+        to: &url::Url,
+    ) {
         self.0.lock().unwrap().push(format!("redirect {} {}", status.as_u16(), to.path()));
     }
-    fn on_request_end(&self, _: &Method, url: &url::Url, status: StatusCode) {
+    fn on_request_end(
+        &self,
+        _: &tandem_client::TraceRequestCtx,
+        _: &Method,
+        url: &url::Url,
+        status: StatusCode,
+    ) {
         self.0.lock().unwrap().push(format!("end {} {}", status.as_u16(), url.path()));
     }
-    fn on_request_exception(&self, _: &Method, _: &url::Url, error: &tandem_client::Error) {
+    fn on_request_exception(
+        &self,
+        _: &tandem_client::TraceRequestCtx,
+        _: &Method,
+        _: &url::Url,
+        error: &tandem_client::Error,
+    ) {
         self.0.lock().unwrap().push(format!("exception {}", error.kind_name()));
     }
 }
