@@ -280,6 +280,13 @@ impl Error {
         self.as_http().is_none()
     }
 
+    /// [`run_app`](crate::run_app) (or [`RunOptions::run`](crate::RunOptions::run)) was
+    /// called on a thread that already runs a tokio runtime, inside `#[tokio::main]` say,
+    /// where it cannot start its own: await [`serve`](crate::serve) there instead.
+    pub fn is_inside_runtime(&self) -> bool {
+        self.inner.is::<crate::server::InsideRuntime>()
+    }
+
     /// The wrapped error.
     pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync> {
         self.inner

@@ -1,7 +1,8 @@
 //! Tandem's web server: aiohttp's `web` module for Rust.
 //!
 //! Build an [`Application`] with routes, middlewares and signals, then serve it with
-//! [`run_app`] (blocking, like aiohttp's) or an [`AppRunner`] inside your own runtime.
+//! [`run_app`] (blocking, like aiohttp's), by awaiting [`serve`] inside your own runtime
+//! (`#[tokio::main]`), or with an [`AppRunner`] for finer control.
 //! Requests are framed by `tandem-proto`, whose aiohttp-strict parser decides what reaches a
 //! handler: a malformed request gets a 4xx and the connection is closed, and nothing after
 //! it is dispatched.
@@ -93,8 +94,8 @@ pub use request::Request;
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use server::{
     AppRunner, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
-    DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_DRAIN, RunOptions, SPARE_BUFFERS,
-    ServerConfig, TlsInfo, run_app,
+    DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, IntoListener, MAX_DRAIN, RunOptions,
+    SPARE_BUFFERS, Serve, ServerConfig, TlsInfo, run_app, serve,
 };
 #[cfg(feature = "tls")]
 pub use server::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};

@@ -1,9 +1,10 @@
-//! Running an application: `run_app`, `AppRunner` and its TCP and Unix sites, graceful
-//! shutdown.
+//! Running an application: `AppRunner` and its TCP and Unix sites, graceful shutdown;
+//! `run_app` and `serve` in `run.rs`.
 
 mod conn;
 use conn::Shutdown;
 mod h2;
+mod run;
 #[cfg(feature = "tls")]
 mod tls;
 mod tls_info;
@@ -26,6 +27,8 @@ pub use h2::{
     DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS, DEFAULT_H2_MAX_SEND_BUFFER_SIZE,
     DEFAULT_H2_STREAM_WINDOW, Http2Config,
 };
+pub(crate) use run::InsideRuntime;
+pub use run::{IntoListener, RunOptions, Serve, run_app, serve};
 #[cfg(feature = "tls")]
 pub use tls::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
 pub use tls_info::TlsInfo;
@@ -221,7 +224,7 @@ impl AppRunner {
 
     /// Listens on `host:port` (port 0 picks a free one) and serves; returns the address.
     pub async fn tcp_site(&self, host: &str, port: u16) -> Result<SocketAddr, Error> {
-        let listener = TcpListener::bind((host, port)).await?;
+        let listener = run::bind_tcp(host, port).await?;
         let addr = listener.local_addr()?;
         self.serve_tcp(listener);
         Ok(addr)
@@ -235,7 +238,8 @@ impl AppRunner {
 
     /// Listens on a Unix socket at `path` and serves (aiohttp's `UnixSite`).
     pub fn unix_site(&self, path: &Path) -> Result<(), Error> {
-        let listener = UnixListener::bind(path)?;
+        let listener =
+            UnixListener::bind(path).map_err(|err| run::bind_error(&path.display(), err))?;
         let (app, config, tracker, shutdown) = self.parts();
         self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
         Ok(())
@@ -295,209 +299,6 @@ impl AppRunner {
         }
         self.app.cleanup(self.teardowns).await;
         finished
-    }
-}
-
-/// Serves `app` on `host:port` until SIGINT or SIGTERM, then shuts down gracefully:
-/// aiohttp's `web.run_app`. It blocks, running its own single-threaded tokio runtime.
-///
-/// Prints aiohttp's banner once listening:
-///
-/// ```text
-/// ======== Running on http://127.0.0.1:8080 ========
-/// (Press CTRL+C to quit)
-/// ```
-pub fn run_app(app: Application, host: &str, port: u16) -> Result<(), Error> {
-    RunOptions::new(host, port).run(app)
-}
-
-/// `run_app` with more knobs: workers and connection settings.
-#[derive(Clone)]
-pub struct RunOptions {
-    host: String,
-    port: u16,
-    workers: usize,
-    multi_thread: bool,
-    config: ServerConfig,
-    on_listening: Option<Arc<std::sync::Mutex<Option<ListeningHook>>>>,
-    #[cfg(feature = "tls")]
-    tls: Option<TlsConfig>,
-}
-
-type ListeningHook = Box<dyn FnOnce(SocketAddr) + Send>;
-
-impl std::fmt::Debug for RunOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunOptions")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("workers", &self.workers)
-            .field("multi_thread", &self.multi_thread)
-            .field("config", &self.config)
-            .field("tls", &self.scheme())
-            .finish_non_exhaustive()
-    }
-}
-
-impl RunOptions {
-    /// Serve on `host:port` with one worker.
-    pub fn new(host: &str, port: u16) -> Self {
-        RunOptions {
-            host: host.to_owned(),
-            port,
-            workers: 1,
-            multi_thread: false,
-            config: ServerConfig::default(),
-            on_listening: None,
-            #[cfg(feature = "tls")]
-            tls: None,
-        }
-    }
-
-    /// Serves HTTPS with `tls` (aiohttp's `ssl_context=`). The handshake counts against
-    /// [`ServerConfig::head_timeout`]; keep a clone of `tls` to
-    /// [`reload`](TlsConfig::reload) its certificate while serving.
-    #[cfg(feature = "tls")]
-    #[must_use]
-    pub fn tls(mut self, tls: TlsConfig) -> Self {
-        self.tls = Some(tls);
-        self
-    }
-
-    #[cfg_attr(not(feature = "tls"), allow(clippy::unused_self, reason = "reads only `tls`"))]
-    fn scheme(&self) -> &'static str {
-        #[cfg(feature = "tls")]
-        if self.tls.is_some() {
-            return "https";
-        }
-        "http"
-    }
-
-    /// Runs `n` workers. By default each is a thread with its own single-threaded runtime and
-    /// its own `SO_REUSEPORT` listener, so the kernel spreads connections and no task ever
-    /// moves between threads.
-    #[must_use]
-    pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n.max(1);
-        self
-    }
-
-    /// Runs the workers as one multi-threaded runtime sharing one listener instead.
-    #[must_use]
-    pub fn multi_thread(mut self, yes: bool) -> Self {
-        self.multi_thread = yes;
-        self
-    }
-
-    /// Connection settings.
-    #[must_use]
-    pub fn config(mut self, config: ServerConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Serves `app` until SIGINT or SIGTERM.
-    pub fn run(self, app: Application) -> Result<(), Error> {
-        self.run_until(app, wait_for_signal())
-    }
-
-    /// Serves `app` until `stop` completes, then shuts down gracefully as on a signal. With
-    /// port 0, [`on_listening`](Self::on_listening) tells where it listens.
-    pub fn run_until(self, app: Application, stop: impl Future<Output = ()>) -> Result<(), Error> {
-        let mut builder = if self.multi_thread {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(self.workers);
-            b
-        } else {
-            tokio::runtime::Builder::new_current_thread()
-        };
-        let runtime = builder.enable_all().build()?;
-        runtime.block_on(self.serve(app, stop))
-    }
-
-    /// Calls `f` with the bound address once the server listens (before the banner).
-    #[must_use]
-    pub fn on_listening(mut self, f: impl FnOnce(SocketAddr) + Send + 'static) -> Self {
-        self.on_listening = Some(Arc::new(std::sync::Mutex::new(Some(Box::new(f)))));
-        self
-    }
-
-    async fn serve(self, app: Application, stop: impl Future<Output = ()>) -> Result<(), Error> {
-        let mut runner = AppRunner::with_config(app, self.config.clone())?;
-        runner.setup().await?;
-        let per_thread = if self.multi_thread { 1 } else { self.workers };
-        let addr = if per_thread == 1 {
-            let listener = TcpListener::bind((self.host.as_str(), self.port)).await?;
-            let addr = listener.local_addr()?;
-            self.serve_on(&runner, listener);
-            addr
-        } else {
-            let addr = tokio::net::lookup_host((self.host.as_str(), self.port))
-                .await?
-                .next()
-                .ok_or_else(|| Error::new("no address for host"))?;
-            let first = reuseport_listener(addr)?;
-            let addr = first.local_addr()?;
-            self.serve_on(&runner, TcpListener::from_std(first)?);
-            for _ in 1..per_thread {
-                self.spawn_worker(&runner, reuseport_listener(addr)?);
-            }
-            addr
-        };
-        let listening = self.on_listening.as_ref().and_then(|f| f.lock().ok()?.take());
-        if let Some(listening) = listening {
-            listening(addr);
-        }
-        let scheme = self.scheme();
-        println!("======== Running on {scheme}://{addr} ========\n(Press CTRL+C to quit)");
-        stop.await;
-        runner.cleanup().await;
-        Ok(())
-    }
-}
-
-impl RunOptions {
-    /// Serves `listener` on `runner`, with TLS if these options have it.
-    #[cfg_attr(not(feature = "tls"), allow(clippy::unused_self, reason = "reads only `tls`"))]
-    fn serve_on(&self, runner: &AppRunner, listener: TcpListener) {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            runner.serve_tls(listener, tls);
-            return;
-        }
-        runner.serve_tcp(listener);
-    }
-
-    /// Starts a worker thread with its own runtime serving `listener` for `runner`'s app.
-    #[cfg_attr(not(feature = "tls"), allow(clippy::unused_self, reason = "reads only `tls`"))]
-    fn spawn_worker(&self, runner: &AppRunner, listener: std::net::TcpListener) {
-        let (app, config, tracker, shutdown) = runner.parts();
-        #[cfg(feature = "tls")]
-        let tls = self.tls.clone();
-        std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                let Ok(listener) = TcpListener::from_std(listener) else { return };
-                // Connections are tracked twice: locally, so this runtime outlives them, and
-                // by the runner, so its shutdown waits for them.
-                let local = TaskTracker::new();
-                let hold = Some(tracker);
-                #[cfg(feature = "tls")]
-                if let Some(tls) = tls {
-                    tls::accept_loop(listener, tls, app, config, shutdown, local.clone(), hold)
-                        .await;
-                    local.close();
-                    local.wait().await;
-                    return;
-                }
-                accept_loop(listener, app, config, shutdown, local.clone(), hold).await;
-                local.close();
-                local.wait().await;
-            });
-        });
     }
 }
 
@@ -582,30 +383,5 @@ pub(super) async fn accept_each<T, Accept, Accepted, Serve, Served>(
             connection.await;
             drop(token);
         });
-    }
-}
-
-fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket =
-        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
-}
-
-/// Waits for SIGINT (Ctrl+C) or SIGTERM.
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = async {
-            match term.as_mut() {
-                Some(term) => { term.recv().await; }
-                None => std::future::pending().await,
-            }
-        } => {}
     }
 }

@@ -331,7 +331,7 @@ impl AppRunner {
         port: u16,
         tls: &TlsConfig,
     ) -> Result<SocketAddr, Error> {
-        let listener = TcpListener::bind((host, port)).await?;
+        let listener = super::run::bind_tcp(host, port).await?;
         let addr = listener.local_addr()?;
         self.serve_tls(listener, tls);
         Ok(addr)

@@ -1,9 +1,11 @@
-//! Running an application: a Unix site, `RunOptions` workers both ways, the access log.
+//! Running an application: a Unix site, `RunOptions` workers both ways, `serve` in a
+//! runtime, bind failures, the access log.
 
 use std::{
     fmt::Write as _,
+    future::IntoFuture,
     io::{Read, Write},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use tandem_web::{AppRunner, Application, Request, Response, RunOptions};
@@ -42,7 +44,7 @@ fn serve_and_stop(options: RunOptions, n: usize) -> Vec<String> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let options = options.on_listening(move |addr| addr_tx.send(addr).unwrap());
     let server = std::thread::spawn(move || {
-        options.run_until(hello_app(), async move {
+        options.run_until(hello_app(), || async move {
             let _ = stop_rx.await;
         })
     });
@@ -156,4 +158,98 @@ async fn every_request_is_in_the_access_log() {
         lines[1].contains("target=/missing?x=1") && lines[1].contains("status=404"),
         "{lines:?}"
     );
+}
+
+#[tokio::test]
+async fn run_app_inside_a_runtime_is_an_error_that_says_so() {
+    let err = tandem_web::run_app(hello_app(), "127.0.0.1", 0).unwrap_err();
+    assert!(err.is_inside_runtime(), "{err}");
+    assert!(err.to_string().contains("tandem_web::serve"), "{err}");
+}
+
+#[test]
+fn run_until_makes_its_stop_future_inside_the_server_runtime() {
+    // `tokio::time::sleep` needs a runtime where it is made, as many futures do: made
+    // before `run_until` starts its runtime, it would panic.
+    RunOptions::new("127.0.0.1", 0)
+        .run_until(hello_app(), || tokio::time::sleep(std::time::Duration::from_millis(1)))
+        .unwrap();
+}
+
+#[tokio::test]
+async fn serve_in_a_runtime_drains_and_runs_the_signals() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+    let entered_tx = Mutex::new(Some(entered_tx));
+    let release = Arc::new(tokio::sync::Notify::new());
+    let mut app = hello_app();
+    let r = Arc::clone(&release);
+    app.add_get("/slow", move |_req: Request| {
+        let (r, entered) = (Arc::clone(&r), entered_tx.lock().unwrap().take());
+        async move {
+            let _ = entered.map(|e| e.send(()));
+            r.notified().await;
+            Response::text("finished")
+        }
+    });
+    for (signal, name) in [(0, "shutdown"), (1, "cleanup")] {
+        let e = Arc::clone(&events);
+        let record = move |_app: tandem_web::App| {
+            e.lock().unwrap().push(name);
+            async { Ok::<_, tandem_web::Error>(()) }
+        };
+        if signal == 0 {
+            app.on_shutdown(record)
+        } else {
+            app.on_cleanup(record)
+        };
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        tandem_web::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    let mut stream = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
+    stream.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    within(entered).await.unwrap();
+    stop.send(()).unwrap();
+    // The request in flight finishes after shutdown has begun.
+    release.notify_one();
+    let mut reply = String::new();
+    within(stream.read_to_string(&mut reply)).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK") && reply.ends_with("finished"), "{reply}");
+    within(server).await.unwrap().unwrap();
+    assert_eq!(*events.lock().unwrap(), ["shutdown", "cleanup"]);
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_an_error_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let named = |err: tandem_web::Error| {
+        let chain = format!("{:#}", anyhow::Error::from(err));
+        assert!(chain.contains(&format!("cannot listen on {addr}:")), "{chain}");
+        assert!(chain.contains("in use"), "{chain}");
+    };
+    named(tandem_web::serve(addr, hello_app()).await.unwrap_err());
+    named(tandem_web::serve(addr.to_string(), hello_app()).await.unwrap_err());
+    named(tandem_web::serve(("127.0.0.1", addr.port()), hello_app()).await.unwrap_err());
+    let runner = AppRunner::new(hello_app()).unwrap();
+    named(runner.tcp_site("127.0.0.1", addr.port()).await.unwrap_err());
+    // Outside the runtime, as `run_app` runs.
+    let port = addr.port();
+    let run = std::thread::spawn(move || {
+        RunOptions::new("127.0.0.1", port).run_until(hello_app(), || async {})
+    });
+    named(run.join().unwrap().unwrap_err());
+    let run = std::thread::spawn(move || {
+        RunOptions::new("127.0.0.1", port).workers(2).run_until(hello_app(), || async {})
+    });
+    named(run.join().unwrap().unwrap_err());
+    drop(taken);
 }

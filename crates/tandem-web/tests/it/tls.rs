@@ -553,7 +553,7 @@ async fn run_options_serve_https_with_one_worker_and_with_several() {
             .on_listening(move |addr| addr_tx.send(addr).unwrap());
         let app = app(&dispatched);
         let thread = std::thread::spawn(move || {
-            options.run_until(app, async move {
+            options.run_until(app, || async move {
                 let _ = stop_rx.await;
             })
         });
