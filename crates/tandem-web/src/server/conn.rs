@@ -293,6 +293,9 @@ impl Conn<'_> {
                 request.set_tls(Arc::clone(tls));
             }
             let mut response = app.dispatch(request).await;
+            // A shutdown that began while the handler ran: the response says so, so that a
+            // client or proxy does not send its next request on a connection about to close.
+            keep_alive &= !self.waits.shutdown.is_cancelled();
             let status = response.status();
             let upgrade =
                 response.inner.upgrade.take().filter(|_| status == StatusCode::SWITCHING_PROTOCOLS);

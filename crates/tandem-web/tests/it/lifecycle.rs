@@ -158,6 +158,7 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
     let resp = client.response().await;
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body.len(), 100_000);
+    assert_eq!(resp.header("connection"), Some("close"), "the response says it is the last");
     assert!(client.closes_quietly().await, "the connection closes after the last response");
     assert!(within(stopping).await.unwrap(), "every in-flight request finished");
 
