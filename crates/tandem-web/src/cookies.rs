@@ -1,8 +1,12 @@
 //! Cookies: reading the request's `Cookie` header, and writing `Set-Cookie`.
 
-use std::time::SystemTime;
+use std::{
+    fmt::Write as _,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use http::HeaderValue;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 /// The attributes of a cookie set with [`crate::Response::set_cookie`], named as aiohttp's
 /// `set_cookie` arguments. `path` defaults to `/`, as in aiohttp.
@@ -84,48 +88,71 @@ impl CookieOptions {
     }
 }
 
+/// Bytes of a cookie value that are percent-encoded: those RFC 6265's `cookie-octet` leaves
+/// out (controls, space, `"`, `,`, `;`, `\\`), and `%` itself so that decoding gives the value
+/// back. Non-ASCII is always encoded.
+const VALUE_ENCODE: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b',').add(b';').add(b'\\').add(b'%');
+
+/// The last second an HTTP date can write (9999-12-31 23:59:59 UTC).
+const LAST_HTTP_DATE: u64 = 253_402_300_799;
+
+/// The `Set-Cookie` value for `name`, `value` and `options`.
+///
+/// Written here rather than by the `cookie` crate: the header is the name, the encoded value
+/// and a few `; Attribute=value` pairs, and the one date in it is what `httpdate` (already
+/// the `Date` header's) formats; `cookie` would build the `time` crate for it.
 pub(crate) fn set_cookie_header(
     name: &str,
     value: &str,
     options: &CookieOptions,
 ) -> Result<HeaderValue, crate::Error> {
-    let invalid = |what: &str| {
-        crate::HttpError::internal_server_error().with_text(format!("invalid cookie {what}"))
+    let invalid = |what: &str| -> crate::Error {
+        crate::HttpError::internal_server_error().with_text(format!("invalid cookie {what}")).into()
     };
     if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
-        return Err(invalid("name").into());
+        return Err(invalid("name"));
     }
-    let mut cookie = cookie::Cookie::new(name.to_owned(), value.to_owned());
-    cookie.set_path(options.path.clone().unwrap_or_else(|| "/".to_owned()));
+    let mut text = format!("{name}={}", utf8_percent_encode(value, VALUE_ENCODE));
+    // An attribute value may not end the attribute (`;`) or the header (a control byte).
+    let mut attribute = |name: &str, value: &str| {
+        if value.bytes().any(|b| b == b';' || b.is_ascii_control()) {
+            return Err(invalid(name));
+        }
+        let _ = write!(text, "; {name}={value}");
+        Ok(())
+    };
+    attribute("Path", options.path.as_deref().unwrap_or("/"))?;
     if let Some(domain) = &options.domain {
-        cookie.set_domain(domain.clone());
+        attribute("Domain", domain)?;
     }
     if let Some(max_age) = options.max_age {
-        cookie.set_max_age(cookie::time::Duration::seconds(max_age));
+        attribute("Max-Age", &max_age.to_string())?;
     }
     if let Some(expires) = options.expires {
-        let secs = expires.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let at = cookie::time::OffsetDateTime::from_unix_timestamp(
-            i64::try_from(secs).unwrap_or(i64::MAX),
-        )
-        .map_err(|_| invalid("expiry"))?;
-        cookie.set_expires(at);
+        // Before 1970 is as expired as 1970.
+        let secs = expires.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if secs > LAST_HTTP_DATE {
+            return Err(invalid("expiry"));
+        }
+        attribute("Expires", &httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs)))?;
     }
-    cookie.set_secure(options.secure);
-    cookie.set_http_only(options.httponly);
     if let Some(samesite) = &options.samesite {
         let samesite = match samesite.to_ascii_lowercase().as_str() {
-            "strict" => cookie::SameSite::Strict,
-            "lax" => cookie::SameSite::Lax,
-            "none" => cookie::SameSite::None,
-            _ => return Err(invalid("SameSite").into()),
+            "strict" => "Strict",
+            "lax" => "Lax",
+            "none" => "None",
+            _ => return Err(invalid("SameSite")),
         };
-        cookie.set_same_site(samesite);
+        attribute("SameSite", samesite)?;
     }
-    // The value is percent-encoded, so no byte of it can end the header or add an
-    // attribute; the attributes themselves are checked by `HeaderValue`.
-    let text = cookie.encoded().to_string();
-    HeaderValue::try_from(text).map_err(|_| invalid("attribute").into())
+    if options.secure {
+        text.push_str("; Secure");
+    }
+    if options.httponly {
+        text.push_str("; HttpOnly");
+    }
+    HeaderValue::try_from(text).map_err(|_| invalid("attribute"))
 }
 
 fn is_cookie_name_byte(b: u8) -> bool {
@@ -178,6 +205,19 @@ mod tests {
             assert!(text.contains(part), "{text} lacks {part}");
         }
         assert!(set_cookie_header("bad name", "v", &options).is_err());
+        let injected =
+            CookieOptions { path: Some("/; Domain=evil.example".into()), ..options.clone() };
+        assert!(set_cookie_header("n", "v", &injected).is_err());
+        let far = CookieOptions {
+            expires: Some(UNIX_EPOCH + Duration::from_secs(LAST_HTTP_DATE + 1)),
+            ..options.clone()
+        };
+        assert!(set_cookie_header("n", "v", &far).is_err());
+        let expired = CookieOptions { expires: Some(UNIX_EPOCH), ..CookieOptions::default() };
+        assert_eq!(
+            set_cookie_header("n", "a=b/c%", &expired).unwrap(),
+            "n=a=b/c%25; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+        );
         assert!(
             set_cookie_header(
                 "n",

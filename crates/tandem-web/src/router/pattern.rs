@@ -1,10 +1,19 @@
 //! Route patterns: `/hello/{name}`, `/items/{id:\d+}`, `/static/{path:.*}`.
+//!
+//! A pattern whose variables are all whole segments of the default kind (`/users/{id}/posts`,
+//! the common shape) is matched by walking the path: each variable takes up to the next `/`.
+//! Any other (a variable with its own regex, or one sharing a segment with text, as in
+//! `/{name}.html`) is one anchored regex, as aiohttp compiles it. Both run in time linear in
+//! the path, which the client chooses.
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use regex::Regex;
+use regex_lite::Regex;
 
 /// What a path segment variable matches by default: aiohttp's `[^{}/]+`.
 const SEGMENT: &str = "[^{}/]+";
+
+/// [`SEGMENT`] as one variable's anchored regex.
+const DEFAULT_VAR: &str = "^(?:[^{}/]+)$";
 
 /// Characters percent-encoded when a value spanning segments (`{path:.*}`) is put into a
 /// URL by `url_for`: everything a path may not hold raw (RFC 3986), keeping `/`.
@@ -34,13 +43,23 @@ enum Part {
     Var { name: String, regex: Regex, spans_segments: bool },
 }
 
+/// How a pattern is matched against a path.
+#[derive(Debug)]
+enum Matcher {
+    /// No variables: string equality.
+    Plain,
+    /// Only whole-segment `{name}` variables: [`Pattern::match_segments`].
+    Segments,
+    /// Anything else: the whole pattern as one regex, a capture group per variable.
+    Regex(Regex),
+}
+
 /// A compiled route pattern.
 #[derive(Debug)]
 pub(crate) struct Pattern {
     source: String,
     parts: Vec<Part>,
-    /// `None` for a plain path, matched by string equality.
-    regex: Option<Regex>,
+    matcher: Matcher,
     names: Vec<String>,
 }
 
@@ -98,7 +117,7 @@ impl Pattern {
         let mut pattern = String::from("^");
         for part in &parts {
             match part {
-                Part::Literal(text) => pattern.push_str(&regex::escape(text)),
+                Part::Literal(text) => pattern.push_str(&regex_lite::escape(text)),
                 Part::Var { name, regex, .. } => {
                     if names.contains(name) {
                         return Err(format!("variable {name:?} appears twice in {source:?}"));
@@ -113,12 +132,16 @@ impl Pattern {
             }
         }
         pattern.push('$');
-        let regex = if names.is_empty() {
-            None
+        let matcher = if names.is_empty() {
+            Matcher::Plain
+        } else if whole_default_segments(&parts) {
+            Matcher::Segments
         } else {
-            Some(Regex::new(&pattern).map_err(|e| format!("bad pattern {source:?}: {e}"))?)
+            Matcher::Regex(
+                Regex::new(&pattern).map_err(|e| format!("bad pattern {source:?}: {e}"))?,
+            )
         };
-        Ok(Pattern { source: source.to_owned(), parts, regex, names })
+        Ok(Pattern { source: source.to_owned(), parts, matcher, names })
     }
 
     /// The pattern as written.
@@ -128,21 +151,45 @@ impl Pattern {
 
     /// Whether this is a plain path with no variables.
     pub(crate) fn is_plain(&self) -> bool {
-        self.regex.is_none()
+        matches!(self.matcher, Matcher::Plain)
     }
 
     /// Matches a raw (percent-encoded) path, returning the decoded variables.
     pub(crate) fn matches(&self, path: &str) -> Option<Vec<(String, String)>> {
-        let Some(regex) = &self.regex else {
-            return (path == self.source).then(Vec::new);
+        let regex = match &self.matcher {
+            Matcher::Plain => return (path == self.source).then(Vec::new),
+            Matcher::Segments => return self.match_segments(path),
+            Matcher::Regex(regex) => regex,
         };
         let captures = regex.captures(path)?;
         let values = self.names.iter().enumerate().map(|(i, name)| {
             let raw = captures.get(i + 1).map_or("", |m| m.as_str());
-            let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned();
-            (name.clone(), value)
+            (name.clone(), decode(raw))
         });
         Some(values.collect())
+    }
+
+    /// What the regex `^literal([^{}/]+)literal...$` would find, for a pattern in which
+    /// each variable is followed by `/` or the end: there a variable's value can only run to
+    /// the next `/`, so one pass finds it without backtracking.
+    fn match_segments(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let mut rest = path;
+        let mut values = Vec::with_capacity(self.names.len());
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => rest = rest.strip_prefix(text.as_str())?,
+                Part::Var { name, .. } => {
+                    let end = rest.find('/').unwrap_or(rest.len());
+                    let raw = &rest[..end];
+                    if raw.is_empty() || raw.contains(['{', '}']) {
+                        return None;
+                    }
+                    values.push((name.clone(), decode(raw)));
+                    rest = &rest[end..];
+                }
+            }
+        }
+        rest.is_empty().then_some(values)
     }
 
     /// Builds a URL path from `params`: aiohttp's `url_for`. Each value must match its
@@ -175,6 +222,27 @@ impl Pattern {
     }
 }
 
+/// Whether every variable is a default `{name}` followed by `/` or nothing, the shape
+/// [`Pattern::match_segments`] matches.
+fn whole_default_segments(parts: &[Part]) -> bool {
+    parts.iter().enumerate().all(|(i, part)| match part {
+        Part::Literal(_) => true,
+        Part::Var { regex, .. } => {
+            regex.as_str() == DEFAULT_VAR
+                && match parts.get(i + 1) {
+                    None => true,
+                    Some(Part::Literal(next)) => next.starts_with('/'),
+                    Some(Part::Var { .. }) => false,
+                }
+        }
+    })
+}
+
+/// A matched value, percent-decoded.
+fn decode(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +266,38 @@ mod tests {
             Some(vec![("path".into(), "css/site.css".into())])
         );
         assert!(Pattern::parse("/plain").unwrap().is_plain());
+    }
+
+    #[test]
+    fn whole_segments_match_by_hand_as_the_regex_would() {
+        let posts = Pattern::parse("/users/{id}/posts/{post}").unwrap();
+        assert!(matches!(posts.matcher, Matcher::Segments));
+        let regex = Regex::new("^/users/([^{}/]+)/posts/([^{}/]+)$").unwrap();
+        for path in [
+            "/users/42/posts/7",
+            "/users/4%2F2/posts/a%20b",
+            "/users//posts/7",
+            "/users/42/posts/",
+            "/users/42/posts/7/",
+            "/users/a{b/posts/7",
+            "/users/42/post/7",
+            "/users/42",
+            "/users/42/posts/7/8",
+        ] {
+            let by_regex = regex.captures(path).map(|c| {
+                vec![("id".to_owned(), decode(&c[1])), ("post".to_owned(), decode(&c[2]))]
+            });
+            assert_eq!(posts.matches(path), by_regex, "{path}");
+        }
+        // A variable sharing its segment with text, or with a regex of its own, is matched
+        // by the regex.
+        for source in ["/{name}.html", r"/items/{id:\d+}", "/{a}{b}"] {
+            assert!(matches!(Pattern::parse(source).unwrap().matcher, Matcher::Regex(_)));
+        }
+        assert_eq!(
+            Pattern::parse("/{name}.html").unwrap().matches("/index.html"),
+            Some(vec![("name".into(), "index".into())])
+        );
     }
 
     #[test]

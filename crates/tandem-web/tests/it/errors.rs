@@ -2,13 +2,16 @@
 //! `anyhow` and boxed errors, and handlers may return those too.
 
 use anyhow::Context as _;
-use tandem_web::{AppRunner, Application, Error, HttpError, Request, Response};
+use tandem_web::{AppRunner, Application, Request};
 
-use crate::support::Server;
-
+/// Handlers returning `anyhow::Result` need the `anyhow` feature.
 #[cfg(feature = "anyhow")]
 #[tokio::test]
 async fn handlers_return_anyhow_and_boxed_errors_and_keep_http_statuses() {
+    use tandem_web::{Error, HttpError, Response};
+
+    use crate::support::Server;
+
     let mut app = Application::new();
     app.add_get("/anyhow/missing", |_req: Request| async {
         let found: Result<Response, HttpError> = Err(HttpError::not_found());

@@ -16,7 +16,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use tandem_web::{AppRunner, Application, Http2Config, Request, Response, ServerConfig};
+use tandem_web::{Application, Http2Config, Request, Response, ServerConfig};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -227,7 +227,7 @@ async fn curl_negotiates_h2_over_tls_by_alpn() {
     .unwrap();
     let tls = tandem_web::TlsConfig::builder(identity).build().unwrap();
     let gauge = Arc::new(Gauge::default());
-    let mut runner = AppRunner::new(app(&gauge)).unwrap();
+    let mut runner = tandem_web::AppRunner::new(app(&gauge)).unwrap();
     runner.setup().await.unwrap();
     let addr = runner.tls_site("127.0.0.1", 0, &tls).await.unwrap();
     let resolve = format!("localhost:{}:127.0.0.1", addr.port());
