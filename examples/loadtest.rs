@@ -88,7 +88,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let mut args = args.into_iter();
+    use lexopt::prelude::*;
     let (mut requests, mut secs, mut body_file) = (None, None, None);
     let mut connections = DEFAULT_CONNECTIONS;
     let mut method = Method::GET;
@@ -96,29 +96,39 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args,
     let mut timeout = DEFAULT_TIMEOUT;
     let (mut cacert, mut insecure) = (None, false);
     let mut url = None;
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "-n" => requests = Some(positive::<u64>(&arg, &value()?)?),
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(|e| bad(&e))? {
+        let flag = match arg {
+            Short(c) => format!("-{c}"),
+            Long(name) => format!("--{name}"),
+            Value(_) => String::new(),
+        };
+        match arg {
+            Short('n') => requests = Some(positive::<u64>(&flag, &value_of(&mut parser)?)?),
             // wrk writes durations as `10s`; plain seconds work too.
-            "-d" => secs = Some(seconds(&arg, &value()?)?),
-            "--timeout" => timeout = Duration::from_secs_f64(seconds(&arg, &value()?)?),
-            "-c" => connections = positive(&arg, &value()?)?,
-            "-m" => {
-                method = Method::from_bytes(value()?.as_bytes()).map_err(|e| e.to_string())?;
+            Short('d') => secs = Some(seconds(&flag, &value_of(&mut parser)?)?),
+            Long("timeout") => {
+                timeout = Duration::from_secs_f64(seconds(&flag, &value_of(&mut parser)?)?)
             }
-            "--body-file" => body_file = Some(value()?),
-            "--cacert" => cacert = Some(value()?),
-            "-k" | "--insecure" => insecure = true,
-            "-H" => {
-                let header = value()?;
+            Short('c') => connections = positive(&flag, &value_of(&mut parser)?)?,
+            Short('m') => {
+                method = Method::from_bytes(value_of(&mut parser)?.as_bytes())
+                    .map_err(|e| e.to_string())?;
+            }
+            Long("body-file") => body_file = Some(value_of(&mut parser)?),
+            Long("cacert") => cacert = Some(value_of(&mut parser)?),
+            Short('k') | Long("insecure") => insecure = true,
+            Short('H') => {
+                let header = value_of(&mut parser)?;
                 let (name, val) =
                     header.split_once(':').ok_or_else(|| format!("bad header {header:?}"))?;
                 headers.push((name.trim().to_owned(), val.trim().to_owned()));
             }
-            "-h" | "--help" => return Err(USAGE.to_owned()),
-            _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
-            _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
+            Short('h') | Long("help") => return Err(USAGE.to_owned()),
+            Value(v) if url.is_none() => {
+                url = Some(v.string().map_err(|e| bad(&e))?);
+            }
+            _ => return Err(bad(&arg.unexpected())),
         }
     }
     let stop = match (requests, secs) {
@@ -157,6 +167,16 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args,
     };
     let url = url.ok_or_else(|| USAGE.to_owned())?;
     Ok(Args { stop, connections, method, body, headers, timeout, tls, url })
+}
+
+/// A bad argument, with the usage line.
+fn bad(e: &lexopt::Error) -> String {
+    format!("{e}\n{USAGE}")
+}
+
+/// The value of the option that `parser` just returned, as UTF-8.
+fn value_of(parser: &mut lexopt::Parser) -> Result<String, String> {
+    parser.value().and_then(lexopt::ValueExt::string).map_err(|e| bad(&e))
 }
 
 /// A positive number of seconds; wrk writes durations as `10s`, and plain numbers work too.

@@ -17,9 +17,9 @@ use std::{
 };
 
 use crate::{
-    Cmd, Killed, Result,
+    Cmd, Killed, Result, arg_parser, bad_arg,
     bench::server::{cargo_build_profile, find_exe},
-    for_each_arg, free_port, peers,
+    free_port, peers,
 };
 
 /// Groups that run in seconds; CI runs these (`--quick`). Groups 9, 12 and 13 move hundreds
@@ -52,18 +52,21 @@ impl Side {
     }
 }
 
+const USAGE: &str = "cargo xtask autobahn [--quick] [--bless] [server|client]";
+
 fn parse(args: &[String]) -> Result<Options> {
+    use lexopt::prelude::*;
     let mut opts = Options { quick: false, bless: false, side: None };
-    for_each_arg(args, |flag, _| {
-        match flag {
-            "--quick" => opts.quick = true,
-            "--bless" => opts.bless = true,
-            "server" => opts.side = Some(Side::Server),
-            "client" => opts.side = Some(Side::Client),
-            other => return Err(format!("autobahn: unknown argument `{other}`")),
+    let mut parser = arg_parser(args);
+    while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, USAGE))? {
+        match arg {
+            Long("quick") => opts.quick = true,
+            Long("bless") => opts.bless = true,
+            Value(side) if side == "server" => opts.side = Some(Side::Server),
+            Value(side) if side == "client" => opts.side = Some(Side::Client),
+            _ => return Err(bad_arg(&arg.unexpected(), USAGE)),
         }
-        Ok(())
-    })?;
+    }
     if opts.quick && opts.bless {
         return Err("autobahn: --bless records the full suite; drop --quick".into());
     }

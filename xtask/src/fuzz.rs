@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
-use crate::{Cmd, Result, fmt_duration, for_each_arg};
+use crate::{Cmd, Result, arg_parser, bad_arg, fmt_duration};
 
 const DEFAULT_SECS: u64 = 60;
 const FUZZ_DIR: &str = "fuzz";
@@ -31,25 +31,27 @@ struct Opts {
     targets: Vec<String>,
 }
 
+const USAGE: &str = "cargo xtask fuzz [--secs N] [--sanitizer address|none] [TARGET...]";
+
 fn parse(args: &[String]) -> Result<Opts> {
+    use lexopt::prelude::*;
     let mut opts = Opts { secs: DEFAULT_SECS, sanitizer: "address".into(), targets: Vec::new() };
-    for_each_arg(args, |flag, value| {
-        match flag {
-            "--secs" => {
-                let v = value()?;
+    let mut parser = arg_parser(args);
+    let text = |value: std::ffi::OsString| value.to_string_lossy().into_owned();
+    while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, USAGE))? {
+        match arg {
+            Long("secs") => {
+                let v = text(parser.value().map_err(|e| bad_arg(&e, USAGE))?);
                 opts.secs =
                     v.parse().map_err(|_| format!("--secs wants whole seconds, got `{v}`"))?;
             }
-            "--sanitizer" => opts.sanitizer = value()?,
-            f if f.starts_with('-') => {
-                return Err(format!(
-                    "unknown fuzz option `{f}` (usage: cargo xtask fuzz [--secs N] [--sanitizer address|none] [TARGET...])"
-                ));
+            Long("sanitizer") => {
+                opts.sanitizer = text(parser.value().map_err(|e| bad_arg(&e, USAGE))?);
             }
-            target => opts.targets.push(target.to_owned()),
+            Value(target) => opts.targets.push(text(target)),
+            _ => return Err(bad_arg(&arg.unexpected(), USAGE)),
         }
-        Ok(())
-    })?;
+    }
     Ok(opts)
 }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::server::{self, median};
-use crate::{Cmd, Result, for_each_arg, positive};
+use crate::{Cmd, Result, arg_parser, bad_arg, positive};
 
 const USAGE: &str = "cargo xtask bench build [--rounds R]";
 
@@ -106,14 +106,15 @@ struct Built {
 }
 
 pub(crate) fn run(args: &[String]) -> Result {
+    use lexopt::prelude::*;
     let mut rounds = 1;
-    for_each_arg(args, |flag, value| {
-        match flag {
-            "--rounds" => rounds = positive(flag, &value()?)?,
-            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
+    let mut parser = arg_parser(args);
+    while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, USAGE))? {
+        match arg {
+            Long("rounds") => rounds = positive(&mut parser, "--rounds")?,
+            _ => return Err(bad_arg(&arg.unexpected(), USAGE)),
         }
-        Ok(())
-    })?;
+    }
     // main() has made the workspace root the working directory.
     let root = std::env::current_dir().map_err(|e| e.to_string())?;
     let facade = root.join("crates").join("tandem-http");

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::load::{self, Server};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe};
-use crate::{Cmd, Result, for_each_arg, positive};
+use crate::{Cmd, Result, arg_parser, bad_arg, positive};
 
 const USAGE: &str = "cargo xtask bench client [--secs N] [--rounds R]";
 /// The route both clients fetch: 13 bytes of text/plain.
@@ -39,15 +39,16 @@ pub(super) struct Opts {
 /// `--secs N` (default 5) and `--rounds R` (default 3); anything else is refused with
 /// `usage`.
 pub(super) fn parse_rounds(args: &[String], usage: &str) -> Result<Opts> {
+    use lexopt::prelude::*;
     let mut opts = Opts { secs: 5, rounds: 3 };
-    for_each_arg(args, |flag, value| {
-        match flag {
-            "--secs" => opts.secs = positive(flag, &value()?)?,
-            "--rounds" => opts.rounds = positive(flag, &value()?)?,
-            other => return Err(format!("unknown argument `{other}` (usage: {usage})")),
+    let mut parser = arg_parser(args);
+    while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, usage))? {
+        match arg {
+            Long("secs") => opts.secs = positive(&mut parser, "--secs")?,
+            Long("rounds") => opts.rounds = positive(&mut parser, "--rounds")?,
+            _ => return Err(bad_arg(&arg.unexpected(), usage)),
         }
-        Ok(())
-    })?;
+    }
     Ok(opts)
 }
 

@@ -20,7 +20,7 @@ use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::load::{self, Load, LoadResult, PipelineScript, Server};
-use crate::{Cmd, Result, for_each_arg, peers, positive};
+use crate::{Cmd, Result, arg_parser, bad_arg, peers, positive};
 
 const USAGE: &str =
     "cargo xtask bench server [--secs N] [--rounds R] [--only tandem|hyper|actix-web|floor]";
@@ -44,23 +44,25 @@ struct Opts {
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
+    use lexopt::prelude::*;
     let mut opts = Opts { secs: 5, rounds: 3, only: None };
-    for_each_arg(args, |flag, value| {
-        match flag {
-            "--secs" => opts.secs = positive(flag, &value()?)?,
-            "--rounds" => opts.rounds = positive(flag, &value()?)?,
-            "--only" => {
-                let v = value()?;
+    let mut parser = arg_parser(args);
+    while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, USAGE))? {
+        match arg {
+            Long("secs") => opts.secs = positive(&mut parser, "--secs")?,
+            Long("rounds") => opts.rounds = positive(&mut parser, "--rounds")?,
+            Long("only") => {
+                let v = parser.value().map_err(|e| bad_arg(&e, USAGE))?;
+                let v = v.to_string_lossy();
                 let name =
                     SERVERS.into_iter().find(|s| *s == v || (v == "actix" && *s == "actix-web"));
                 opts.only = Some(
                     name.ok_or(format!("no server `{v}`; servers are: {}", SERVERS.join(", ")))?,
                 );
             }
-            other => return Err(format!("unknown argument `{other}` (usage: {USAGE})")),
+            _ => return Err(bad_arg(&arg.unexpected(), USAGE)),
         }
-        Ok(())
-    })?;
+    }
     Ok(opts)
 }
 
