@@ -25,6 +25,7 @@ mod loadtest;
 pub(crate) mod server;
 mod server_count;
 mod tls;
+pub(crate) use tls::prepare as tls_scratch;
 mod tls_count;
 mod ws;
 

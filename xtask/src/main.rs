@@ -10,6 +10,7 @@ mod bench;
 mod ci;
 mod e2e;
 mod fuzz;
+mod har_check;
 mod peers;
 
 use std::env;
@@ -63,6 +64,8 @@ commands:
   e2e                             the polls demo end to end: two instances behind nginx
                                   with Redis sessions, then headless Chromium votes
                                   (installs redis-server, nginx and chromium if missing)
+  har-check                       a HAR recorded by examples/fetch over HTTP and HTTPS,
+                                  parsed by Chromium DevTools' own HAR parser under node
   help                            print this message
 ";
 
@@ -101,6 +104,10 @@ fn dispatch(args: &[String]) -> Result {
         "e2e" => {
             no_args("e2e", rest)?;
             e2e::run()
+        }
+        "har-check" => {
+            no_args("har-check", rest)?;
+            har_check::run()
         }
         "fuzz" => fuzz::run(rest),
         "autobahn" => autobahn::run(rest),

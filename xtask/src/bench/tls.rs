@@ -119,7 +119,13 @@ struct Measure {
 }
 
 /// The run's scratch folder: certificate, nginx's files. Removed on drop.
-pub(super) struct Scratch(pub(super) PathBuf);
+pub(crate) struct Scratch(pub(super) PathBuf);
+
+impl Scratch {
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -175,7 +181,7 @@ pub(super) fn run(args: &[String]) -> Result {
 }
 
 /// The scratch folder with a certificate for `localhost` and nginx's start script.
-pub(super) fn prepare() -> Result<Scratch> {
+pub(crate) fn prepare() -> Result<Scratch> {
     let dir = std::env::temp_dir().join(format!("tandem-bench-tls-{}", std::process::id()));
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let scratch = Scratch(dir);
