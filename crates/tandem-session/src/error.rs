@@ -2,11 +2,17 @@
 
 use std::fmt;
 
+use http::StatusCode;
+use tandem_web::HttpError;
+
 /// A session error: the middleware is not installed, the storage failed (Redis unreachable,
 /// say), or a session could not be saved (too large for a cookie).
 ///
-/// It converts into [`tandem_web::Error`], so `?` in a handler answers 500 and logs it.
-/// Message text is for people and not a stable API; use the predicates.
+/// It converts into [`tandem_web::Error`], so `?` in a handler answers with it: a failing
+/// storage (Redis down) is a `503 Service Unavailable`, which says "try again shortly" to a
+/// browser, a load balancer and a monitor alike, and is logged here with its causes; any
+/// other session error is a 500. Message text is for people and not a stable API; use the
+/// predicates.
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -41,7 +47,10 @@ impl Error {
         )
     }
 
-    pub(crate) fn storage(
+    /// A storage's backend failed: what a [`Storage`](crate::Storage) of your own returns
+    /// when its server cannot be reached. `message` says what was tried, `source` why it
+    /// failed.
+    pub fn storage(
         message: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
@@ -77,7 +86,14 @@ impl Error {
 
 impl From<Error> for tandem_web::Error {
     fn from(err: Error) -> Self {
-        tandem_web::Error::new(err)
+        if !err.is_storage() {
+            return tandem_web::Error::new(err);
+        }
+        // The 503 keeps no source, so the causes ("Connection refused") are logged here,
+        // where they are still known.
+        tracing::error!(target: "tandem::session", error = &err as &(dyn std::error::Error + 'static),
+            "session storage unavailable");
+        HttpError::new(StatusCode::SERVICE_UNAVAILABLE).into()
     }
 }
 
@@ -106,6 +122,17 @@ impl std::error::Error for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_storage_is_a_503_and_other_errors_a_500() {
+        use tandem_web::IntoResponse as _;
+
+        let down = Error::storage("Redis GET failed", std::io::Error::other("refused"));
+        assert_eq!(tandem_web::Error::from(down).into_response().status(), 503);
+        let too_large = Error::too_large(5000, 4096);
+        assert_eq!(tandem_web::Error::from(too_large).into_response().status(), 500);
+        assert_eq!(tandem_web::Error::from(Error::not_installed()).into_response().status(), 500);
+    }
 
     #[test]
     fn error_is_a_pointer_and_sendable() {

@@ -33,6 +33,12 @@
 //!   Redis under a key prefix with a TTL, so several instances behind a load balancer share
 //!   it.
 //!
+//! When the storage fails (Redis is down), [`get_session`]'s error converts into a
+//! `503 Service Unavailable` for the handler's `?`, and so does a session that cannot be
+//! saved after the handler: requests that need a session fail at once, clearly, and succeed
+//! again as soon as the storage answers, without a restart. [`check_storage`] asks the
+//! storage whether it answers, for a `/healthz` route.
+//!
 //! Log-ins should call [`new_session`]: it starts a session under a new id and deletes the
 //! old record, so an id planted before log-in (session fixation) is worth nothing after.
 
@@ -46,9 +52,13 @@ mod storage;
 pub use cookie_storage::{CookieStorage, DEFAULT_MAX_COOKIE_SIZE, MIN_SECRET_LEN};
 pub use error::Error;
 pub use middleware::{
-    DEFAULT_COOKIE_NAME, SessionMiddleware, default_cookie_options, get_session, new_session, setup,
+    DEFAULT_COOKIE_NAME, SessionMiddleware, check_storage, default_cookie_options, get_session,
+    new_session, setup,
 };
-pub use redis_storage::{DEFAULT_KEY_PREFIX, DEFAULT_TTL, RedisStorage};
+pub use redis_storage::{
+    DEFAULT_KEY_PREFIX, DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_RESPONSE_TIMEOUT, DEFAULT_TTL,
+    RedisStorage,
+};
 pub use session::Session;
 pub use storage::{Storage, StorageFuture, Stored};
 

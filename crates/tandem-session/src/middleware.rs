@@ -6,7 +6,8 @@ use std::{
 };
 
 use tandem_web::{
-    Application, BoxFuture, CookieOptions, HttpError, Middleware, Next, Request, Response,
+    Application, BoxFuture, CookieOptions, HttpError, IntoResponse as _, Middleware, Next, Request,
+    Response,
 };
 use tokio::sync::OnceCell;
 
@@ -149,6 +150,27 @@ pub async fn get_session(req: &Request) -> Result<Session, Error> {
     slot.0.session.get_or_try_init(|| slot.0.load()).await.cloned()
 }
 
+/// Asks the session storage of the request's [`SessionMiddleware`] whether its backend
+/// answers (a Redis `PING`; the cookie storage has none and always does), for a health
+/// check route that a load balancer or an orchestrator probes. It loads no session.
+///
+/// ```
+/// use tandem_web::{HttpError, Request, Response};
+///
+/// async fn healthz(req: Request) -> Result<Response, HttpError> {
+///     match tandem_session::check_storage(&req).await {
+///         Ok(()) => Ok(Response::text("ok")),
+///         Err(_) => Err(HttpError::new(http::StatusCode::SERVICE_UNAVAILABLE)),
+///     }
+/// }
+/// ```
+///
+/// Errors if no [`SessionMiddleware`] is installed, or if the storage fails.
+pub async fn check_storage(req: &Request) -> Result<(), Error> {
+    let slot = req.extensions().get::<Slot>().ok_or_else(Error::not_installed)?;
+    slot.0.config.storage.check().await
+}
+
 /// Starts a fresh empty session under a new identity, replacing the request's session, and
 /// deletes the old one's record when the response goes: `aiohttp_session`'s `new_session`,
 /// for log-in. Handles from [`get_session`] earlier in the request see the new session.
@@ -216,6 +238,9 @@ impl Middleware for SessionMiddleware {
             let Some(session) = slot.session.get() else { return response };
             match slot.config.finish(session, had_cookie, &mut response).await {
                 Ok(()) => response,
+                // A storage that failed is already a logged 503 (see `Error`); the handler's
+                // answer is replaced either way, as its effects on the session are lost.
+                Err(err) if !err.is_internal() => err.into_response(),
                 Err(err) => {
                     tracing::error!(target: "tandem::session", error = %err, "saving the session failed");
                     HttpError::internal_server_error().into_response()

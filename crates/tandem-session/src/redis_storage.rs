@@ -2,7 +2,10 @@
 
 use std::{fmt, time::Duration};
 
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::{
+    FromRedisValue,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -15,6 +18,16 @@ pub const DEFAULT_KEY_PREFIX: &str = "tandem_session:";
 /// The default [`RedisStorage::ttl`]: one day. Each save sets the key to expire this long
 /// after it; keep it at least the cookie's `max_age`, or sessions end before their cookies.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The default time [`RedisStorage::connect`] gives one attempt to connect to Redis, the
+/// redis crate's own: on loopback or a LAN a refusal comes at once; this bounds a server
+/// that does not answer at all.
+pub const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The default time [`RedisStorage::connect`] gives one command, the redis crate's own: Redis
+/// answers a session's `GET` or `SET` in well under a millisecond, so a command this slow
+/// means the server is stuck, and the request that needed it gets a 503 rather than a hang.
+pub const DEFAULT_REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Session ids are 128 random bits as 32 lower-case hex digits (a v4 UUID without dashes).
 const ID_LEN: usize = 32;
@@ -53,14 +66,38 @@ impl RedisStorage {
         RedisStorage { conn, key_prefix: DEFAULT_KEY_PREFIX.to_owned(), ttl: DEFAULT_TTL }
     }
 
-    /// Connects to the Redis server at `url` (`redis://127.0.0.1:6379/0`).
+    /// Connects to the Redis server at `url` (`redis://127.0.0.1:6379/0`) with
+    /// [`manager_config`](Self::manager_config)'s settings.
     pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::connect_with(url, Self::manager_config()).await
+    }
+
+    /// Connects to the Redis server at `url` with `config`: start from
+    /// [`manager_config`](Self::manager_config) to change a timeout.
+    pub async fn connect_with(url: &str, config: ConnectionManagerConfig) -> Result<Self, Error> {
         let client = redis::Client::open(url)
             .map_err(|e| Error::storage(format!("bad Redis URL {url:?}"), e))?;
-        let conn = ConnectionManager::new(client)
+        let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| Error::storage(format!("cannot connect to Redis at {url}"), e))?;
         Ok(Self::new(conn))
+    }
+
+    /// The connection manager settings [`connect`](Self::connect) uses, made for a store
+    /// that every request may need: one connection attempt per command while Redis is
+    /// unreachable, under [`DEFAULT_REDIS_CONNECT_TIMEOUT`], and each command under
+    /// [`DEFAULT_REDIS_RESPONSE_TIMEOUT`].
+    ///
+    /// The redis crate's own default retries a lost connection six times with exponential
+    /// backoff, and every command waits for those attempts: requests would hang for seconds
+    /// while Redis is down, and a backoff step could hold them up to seconds after it is
+    /// back. Without retries a command fails at once (its request gets a 503), and the next
+    /// command tries again, so service resumes with the first request after Redis returns.
+    pub fn manager_config() -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_number_of_retries(0)
+            .set_connection_timeout(Some(DEFAULT_REDIS_CONNECT_TIMEOUT))
+            .set_response_timeout(Some(DEFAULT_REDIS_RESPONSE_TIMEOUT))
     }
 
     /// The prefix of every session key (default [`DEFAULT_KEY_PREFIX`]), to keep several
@@ -84,8 +121,20 @@ impl RedisStorage {
         format!("{}{identity}", self.key_prefix)
     }
 
-    fn redis_error(what: &str) -> impl FnOnce(redis::RedisError) -> Error + '_ {
-        move |e| Error::storage(format!("Redis {what} failed"), e)
+    /// Runs `cmd` (whose first argument names it in an error), and once more if it failed
+    /// for want of a connection. The connection manager learns that its connection is gone
+    /// from the command that fails, and only then starts to reconnect: without the second
+    /// try, the first request after Redis returns would fail too. Every command here (`GET`,
+    /// `SET` with an expiry, `DEL`, `PING`) may safely run twice.
+    async fn run<T: FromRedisValue>(&self, name: &str, cmd: &redis::Cmd) -> Result<T, Error> {
+        let mut conn = self.conn.clone();
+        let result = match cmd.query_async(&mut conn).await {
+            Err(e) if e.is_io_error() || e.is_unrecoverable_error() => {
+                cmd.query_async(&mut conn).await
+            }
+            result => result,
+        };
+        result.map_err(|e| Error::storage(format!("Redis {name} failed"), e))
     }
 }
 
@@ -99,9 +148,8 @@ impl Storage for RedisStorage {
             if !is_identity(cookie) {
                 return Ok(None);
             }
-            let mut conn = self.conn.clone();
             let json: Option<String> =
-                conn.get(self.key(cookie)).await.map_err(Self::redis_error("GET"))?;
+                self.run("GET", redis::cmd("GET").arg(self.key(cookie))).await?;
             // A record that is not a session (written by something else) is no session.
             let record = json.and_then(|j| serde_json::from_str::<Record>(&j).ok());
             Ok(record.map(|r| Stored {
@@ -121,19 +169,23 @@ impl Storage for RedisStorage {
             let record = Record { created: session.created, session: session.data.clone() };
             let json = serde_json::to_string(&record)
                 .map_err(|e| Error::storage("cannot serialise the session", e))?;
-            let mut conn = self.conn.clone();
-            let () = conn
-                .set_ex(self.key(&identity), json, self.ttl.as_secs().max(1))
-                .await
-                .map_err(Self::redis_error("SET"))?;
+            let mut set = redis::cmd("SET");
+            set.arg(self.key(&identity)).arg(json).arg("EX").arg(self.ttl.as_secs().max(1));
+            let () = self.run("SET", &set).await?;
             Ok(identity)
         })
     }
 
     fn delete<'a>(&'a self, identity: &'a str) -> StorageFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let _: i64 = conn.del(self.key(identity)).await.map_err(Self::redis_error("DEL"))?;
+            let _: i64 = self.run("DEL", redis::cmd("DEL").arg(self.key(identity))).await?;
+            Ok(())
+        })
+    }
+
+    fn check(&self) -> StorageFuture<'_, ()> {
+        Box::pin(async move {
+            let _: String = self.run("PING", &redis::cmd("PING")).await?;
             Ok(())
         })
     }

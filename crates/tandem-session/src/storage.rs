@@ -53,4 +53,11 @@ pub trait Storage: Send + Sync + 'static {
         let _ = identity;
         Box::pin(async { Ok(()) })
     }
+
+    /// Whether the backend answers now, for a health check
+    /// ([`check_storage`](crate::check_storage)); an error is [`Error::is_storage`]. The
+    /// default, right for a storage with no backend, always succeeds.
+    fn check(&self) -> StorageFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -1,6 +1,9 @@
 //! The configuration file: TOML, every key optional, defaults that work on a laptop.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::Deserialize;
 
@@ -32,6 +35,9 @@ pub struct Server {
     pub tls_cert: PathBuf,
     /// The PEM private key of `tls_cert`.
     pub tls_key: PathBuf,
+    /// On SIGTERM or Ctrl+C, how long in-flight requests may take to finish before they are
+    /// dropped, in seconds (default [`tandem_web::DEFAULT_SHUTDOWN_TIMEOUT`], 60).
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for Server {
@@ -41,7 +47,15 @@ impl Default for Server {
             port: 8080,
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
+            shutdown_timeout_secs: tandem_web::DEFAULT_SHUTDOWN_TIMEOUT.as_secs(),
         }
+    }
+}
+
+impl Server {
+    /// `shutdown_timeout_secs` as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
     }
 }
 
@@ -58,6 +72,12 @@ pub struct Database {
     /// How long a write waits for another instance's, in milliseconds (default
     /// [`crate::db::DEFAULT_BUSY_TIMEOUT`], 5000).
     pub busy_timeout_ms: u64,
+    /// The most `PostgreSQL` connections this instance opens (default
+    /// [`crate::db::DEFAULT_POOL_SIZE`], 16).
+    pub pool_size: usize,
+    /// How long a request waits for a `PostgreSQL` connection, free or new, before it is
+    /// answered 503, in milliseconds (default [`crate::db::DEFAULT_POOL_TIMEOUT`], 2000).
+    pub pool_timeout_ms: u64,
 }
 
 impl Default for Database {
@@ -65,16 +85,28 @@ impl Default for Database {
         Database {
             url: String::new(),
             path: PathBuf::from("polls.sqlite3"),
-            busy_timeout_ms: crate::db::DEFAULT_BUSY_TIMEOUT.as_millis() as u64,
+            busy_timeout_ms: millis(crate::db::DEFAULT_BUSY_TIMEOUT),
+            pool_size: crate::db::DEFAULT_POOL_SIZE,
+            pool_timeout_ms: millis(crate::db::DEFAULT_POOL_TIMEOUT),
         }
     }
 }
 
 impl Database {
     /// `busy_timeout_ms` as a duration.
-    pub fn busy_timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.busy_timeout_ms)
+    pub fn busy_timeout(&self) -> Duration {
+        Duration::from_millis(self.busy_timeout_ms)
     }
+
+    /// `pool_timeout_ms` as a duration.
+    pub fn pool_timeout(&self) -> Duration {
+        Duration::from_millis(self.pool_timeout_ms)
+    }
+}
+
+/// A default duration as the config writes it. Every default is seconds long.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Which session storage.
@@ -103,6 +135,12 @@ pub struct Session {
     pub key_prefix: String,
     /// How long a Redis session lives after its last change, in seconds.
     pub ttl_secs: u64,
+    /// How long one attempt to connect to Redis may take, in milliseconds (default
+    /// [`tandem_session::DEFAULT_REDIS_CONNECT_TIMEOUT`], 1000).
+    pub redis_connect_timeout_ms: u64,
+    /// How long one Redis command may take, in milliseconds (default
+    /// [`tandem_session::DEFAULT_REDIS_RESPONSE_TIMEOUT`], 500).
+    pub redis_response_timeout_ms: u64,
     /// The session cookie's name.
     pub cookie_name: String,
     /// The cookie's `Max-Age` in seconds; 0 (the default) for a browser-session cookie.
@@ -119,6 +157,8 @@ impl Default for Session {
             redis_url: "redis://127.0.0.1:6379/0".to_owned(),
             key_prefix: "polls_session:".to_owned(),
             ttl_secs: tandem_session::DEFAULT_TTL.as_secs(),
+            redis_connect_timeout_ms: millis(tandem_session::DEFAULT_REDIS_CONNECT_TIMEOUT),
+            redis_response_timeout_ms: millis(tandem_session::DEFAULT_REDIS_RESPONSE_TIMEOUT),
             cookie_name: "POLLS_SESSION".to_owned(),
             max_age_secs: 0,
             secure: false,
@@ -166,6 +206,8 @@ mod tests {
         assert_eq!(config.database.path, Path::new("polls.sqlite3"));
         assert_eq!(config.database.url, "", "SQLite unless PostgreSQL is asked for");
         assert_eq!(config.database.busy_timeout(), crate::db::DEFAULT_BUSY_TIMEOUT);
+        assert_eq!(config.database.pool_timeout(), crate::db::DEFAULT_POOL_TIMEOUT);
+        assert_eq!(config.server.shutdown_timeout(), tandem_web::DEFAULT_SHUTDOWN_TIMEOUT);
         assert!(config.static_files.dir.join("style.css").is_file());
     }
 

@@ -1,6 +1,7 @@
 //! The polls app from aiohttp's server tutorial, on Tandem: a question list, a detail page
-//! with a voting form (CSRF-checked against the session), results, templates, static CSS,
-//! error pages, `SQLite` or `PostgreSQL`, and sessions that remember each visitor's votes.
+//! with a voting form (CSRF-checked against the session, counted once however often it is
+//! sent), results kept current over a WebSocket, templates, static CSS, error pages,
+//! `SQLite` or `PostgreSQL`, sessions that remember each visitor's votes, and `/healthz`.
 //!
 //! `main.rs` reads the config and serves [`build_app`]; the integration tests serve the same
 //! application on a free loopback port.
@@ -8,6 +9,7 @@
 pub mod config;
 pub mod db;
 pub mod errors;
+pub mod live;
 pub mod views;
 
 use std::time::Duration;
@@ -27,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("results.html", include_str!("../templates/results.html")),
     ("404.html", include_str!("../templates/404.html")),
     ("500.html", include_str!("../templates/500.html")),
+    ("503.html", include_str!("../templates/503.html")),
 ];
 
 /// `error` and each of its causes: the Redis and `PostgreSQL` clients' errors often say only
@@ -56,7 +59,14 @@ pub async fn sessions(config: &config::Session) -> Result<SessionMiddleware, Str
             CookieStorage::new(config.secret_key.as_bytes()).map_err(|e| e.to_string())?,
         ),
         config::StorageKind::Redis => {
-            let storage = RedisStorage::connect(&config.redis_url)
+            let manager = RedisStorage::manager_config()
+                .set_connection_timeout(Some(Duration::from_millis(
+                    config.redis_connect_timeout_ms,
+                )))
+                .set_response_timeout(Some(Duration::from_millis(
+                    config.redis_response_timeout_ms,
+                )));
+            let storage = RedisStorage::connect_with(&config.redis_url, manager)
                 .await
                 .map_err(|e| with_causes(&e))?
                 .key_prefix(&config.key_prefix)
@@ -83,6 +93,8 @@ pub async fn build_app(config: &Config, db: Db) -> Result<Application, String> {
     app.add_get(r"/poll/{question_id:\d+}", views::detail).name("poll");
     app.add_post(r"/poll/{question_id:\d+}/vote", views::vote).name("vote");
     app.add_get(r"/poll/{question_id:\d+}/results", views::results).name("results");
+    app.add_get(r"/poll/{question_id:\d+}/live", live::live).name("live");
+    app.add_get("/healthz", views::healthz).name("healthz");
     app.add_static("/static", &config.static_files.dir, StaticOptions::default())
         .map_err(|e| e.to_string())?
         .name("static");

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use polls::{Config, Db, build_app};
-use tandem_web::{AppRunner, TlsConfig};
+use tandem_web::{AppRunner, ServerConfig, TlsConfig};
 
 const USAGE: &str = "usage: polls [--config PATH]  (TOML; see examples/polls/config/polls.toml)";
 
@@ -54,10 +54,12 @@ fn run() -> Result<(), String> {
             } else {
                 "(PostgreSQL)".to_owned()
             };
-            format!("database {name}: {}", polls::with_causes(&*e))
+            format!("database {name}: {}", polls::with_causes(&e))
         })?;
         let app = build_app(&config, db).await?;
-        let mut runner = AppRunner::new(app).map_err(|e| e.to_string())?;
+        let server_config =
+            ServerConfig::default().with_shutdown_timeout(config.server.shutdown_timeout());
+        let mut runner = AppRunner::with_config(app, server_config).map_err(|e| e.to_string())?;
         runner.setup().await.map_err(|e| e.to_string())?;
         let server = &config.server;
         let (host, port) = (server.host.as_str(), server.port);
@@ -69,8 +71,13 @@ fn run() -> Result<(), String> {
         // Tests and scripts read this line to learn the port when the config says 0.
         println!("polls: listening on {scheme}://{addr}/");
         wait_for_stop().await;
-        runner.cleanup().await;
-        Ok(())
+        // Stops accepting, lets the requests in flight finish, closes WebSockets with 1001.
+        if runner.cleanup().await {
+            println!("polls: stopped");
+            Ok(())
+        } else {
+            Err("shutdown timeout: requests still in flight were dropped".to_owned())
+        }
     })
 }
 

@@ -6,9 +6,9 @@ use http::StatusCode;
 use serde::Serialize;
 use tandem_session::{Session, get_session};
 use tandem_templates::render_template;
-use tandem_web::{HttpError, Request, Response};
+use tandem_web::{HttpError, Request, Response, json_response};
 
-use crate::db::{Choice, Db, Question};
+use crate::db::{self, Choice, Db, Question, Vote};
 
 type Result<T> = std::result::Result<T, tandem_web::Error>;
 
@@ -16,20 +16,22 @@ type Result<T> = std::result::Result<T, tandem_web::Error>;
 const CSRF_KEY: &str = "csrf_token";
 /// The session key of the visitor's votes: question id (as text) to choice id.
 const VOTES_KEY: &str = "votes";
+/// The vote form's field of its vote id.
+const VOTE_ID_KEY: &str = "vote_id";
 
-fn db(req: &Request) -> Result<Arc<Db>> {
+pub(crate) fn db(req: &Request) -> Result<Arc<Db>> {
     req.state::<Db>().ok_or_else(|| tandem_web::Error::new("no database in the app's state"))
 }
 
-fn question_id(req: &Request) -> Result<i64> {
+pub(crate) fn question_id(req: &Request) -> Result<i64> {
     // The route only matches digits; too many of them for an i64 is no question either.
     req.match_info("question_id")
         .and_then(|id| id.parse().ok())
         .ok_or_else(|| HttpError::not_found().into())
 }
 
-async fn load_question(req: &Request, id: i64) -> Result<(Question, Vec<Choice>)> {
-    let found = db(req)?.question(id).await.map_err(tandem_web::Error::new)?;
+pub(crate) async fn load_question(req: &Request, id: i64) -> Result<(Question, Vec<Choice>)> {
+    let found = db(req)?.question(id).await?;
     found.ok_or_else(|| HttpError::not_found().with_text("404: no such question").into())
 }
 
@@ -63,7 +65,7 @@ struct ListedQuestion {
 
 /// `GET /`: every question, marking those this visitor voted on.
 pub async fn index(req: Request) -> Result<Response> {
-    let questions = db(&req)?.questions().await.map_err(tandem_web::Error::new)?;
+    let questions = db(&req)?.questions().await?;
     let voted = votes(&get_session(&req).await?);
     let questions: Vec<_> = questions
         .into_iter()
@@ -77,6 +79,8 @@ struct Detail {
     question: Question,
     choices: Vec<Choice>,
     csrf_token: String,
+    /// A fresh one for each form shown, so that the form sent twice counts once.
+    vote_id: String,
     voted_for: Option<i64>,
     error: Option<&'static str>,
 }
@@ -87,6 +91,7 @@ async fn detail_page(req: &Request, id: i64, error: Option<&'static str>) -> Res
     let page = Detail {
         voted_for: votes(&session).get(&id.to_string()).copied(),
         csrf_token: csrf_token(&session),
+        vote_id: db::new_vote_id(),
         question,
         choices,
         error,
@@ -100,8 +105,9 @@ pub async fn detail(req: Request) -> Result<Response> {
     detail_page(&req, id, None).await
 }
 
-/// `POST /poll/{question_id}/vote`: checks the CSRF token, counts the vote, remembers it in
-/// the session and redirects to the results (so a reload does not vote twice).
+/// `POST /poll/{question_id}/vote`: checks the CSRF token, counts the vote (once per form:
+/// see [`db::Vote`]), remembers it in the session and redirects to the results (so a
+/// reload does not vote twice).
 pub async fn vote(mut req: Request) -> Result<Response> {
     let id = question_id(&req)?;
     let (_, choices) = load_question(&req, id).await?;
@@ -110,9 +116,7 @@ pub async fn vote(mut req: Request) -> Result<Response> {
     let expected = session.get_as::<String>(CSRF_KEY);
     let given = form.get(CSRF_KEY).unwrap_or_default();
     if !expected.is_some_and(|expected| same_token(&expected, given)) {
-        return Err(HttpError::forbidden()
-            .with_text("403: the form is stale or forged; reload the question and vote again")
-            .into());
+        return Err(stale_form());
     }
     let choice = form.get("choice").and_then(|c| c.parse::<i64>().ok());
     let Some(choice) = choice.filter(|c| choices.iter().any(|x| x.id == *c)) else {
@@ -120,14 +124,24 @@ pub async fn vote(mut req: Request) -> Result<Response> {
         page.set_status(StatusCode::BAD_REQUEST);
         return Ok(page);
     };
-    if !db(&req)?.vote(id, choice).await.map_err(tandem_web::Error::new)? {
-        return Err(HttpError::not_found().into());
-    }
+    let vote_id = form.get(VOTE_ID_KEY).filter(|v| db::is_vote_id(v)).ok_or_else(stale_form)?;
+    let counted = match db(&req)?.vote(id, choice, vote_id).await? {
+        Vote::Counted => choice,
+        Vote::AlreadyCounted { choice } => choice,
+        // The choice is the question's, so the vote id was sent for another question.
+        Vote::NotAChoice => return Err(stale_form()),
+    };
     let mut voted = votes(&session);
-    voted.insert(id.to_string(), choice);
+    voted.insert(id.to_string(), counted);
     session.insert(VOTES_KEY, voted);
     let results = req.app().url_for("results", &[("question_id", &id.to_string())])?;
     Ok(Response::new(StatusCode::FOUND).with_header("location", &results))
+}
+
+fn stale_form() -> tandem_web::Error {
+    HttpError::forbidden()
+        .with_text("403: the form is stale or forged; reload the question and vote again")
+        .into()
 }
 
 #[derive(Serialize)]
@@ -143,6 +157,27 @@ pub async fn results(req: Request) -> Result<Response> {
     let (question, choices) = load_question(&req, id).await?;
     let voted_for = votes(&get_session(&req).await?).get(&id.to_string()).copied();
     Ok(render_template("results.html", &req, Results { question, choices, voted_for })?)
+}
+
+/// `GET /healthz`: whether this instance's dependencies answer, the database and the
+/// session storage, for a load balancer or an orchestrator to probe: 200 and
+/// `{"database":"ok","sessions":"ok"}`, or 503 with `"unavailable"` for what failed. It
+/// loads no session and writes nothing, and each check is bounded by its client's timeouts.
+pub async fn healthz(req: Request) -> Result<Response> {
+    let db = db(&req)?;
+    let (database, sessions) = tokio::join!(db.check(), tandem_session::check_storage(&req));
+    if let Err(err) = &database {
+        tracing::warn!(target: "polls", error = err as &(dyn std::error::Error + 'static), "health: database");
+    }
+    if let Err(err) = &sessions {
+        tracing::warn!(target: "polls", error = err as &(dyn std::error::Error + 'static), "health: sessions");
+    }
+    let state = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let (database, sessions) = (database.is_ok(), sessions.is_ok());
+    let status =
+        if database && sessions { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({ "database": state(database), "sessions": state(sessions) });
+    Ok(json_response(&body).with_status(status))
 }
 
 #[cfg(test)]

@@ -161,3 +161,10 @@ async fn setup_installs_the_middleware_with_the_default_cookie() {
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
     server.close().await;
 }
+
+#[tokio::test]
+async fn the_cookie_storage_is_always_healthy() {
+    let server = start(app(SessionMiddleware::new(CookieStorage::generate()))).await;
+    assert_eq!(get(&client(), &server.url("/healthz")).await.1, "ok");
+    server.close().await;
+}

@@ -3,6 +3,7 @@
 //! redis-server the harness starts on a free loopback port.
 
 mod cookie;
+mod failing_storage;
 mod redis;
 mod redis_server;
 mod support;

@@ -7,7 +7,7 @@ use tandem_session::{DEFAULT_COOKIE_NAME, RedisStorage, SessionMiddleware};
 
 use crate::{
     redis_server::Redis,
-    support::{app, bare_client, client, cookie_value, get, get_with, start},
+    support::{app, bare_client, client, cookie_value, get, get_with, start, within},
 };
 
 async fn storage(redis: &Redis) -> RedisStorage {
@@ -99,14 +99,30 @@ async fn unknown_malformed_and_corrupt_ids_give_a_fresh_session_with_a_new_id() 
     server.close().await;
 }
 
+/// Redis crashes and comes back on the same port, with its append-only file: while it is
+/// down, a request that needs the session gets a 503 at once (no retry loop holding it);
+/// the first request after it returns is served, by the same storage with no restart; the
+/// session written before the crash is still there.
 #[tokio::test]
-async fn redis_down_is_a_500_not_a_panic() {
-    let redis = Redis::start().await;
+async fn redis_down_is_a_prompt_503_and_service_resumes_when_it_returns() {
+    let mut redis = Redis::start().await;
     let server = start(app(SessionMiddleware::new(storage(&redis).await))).await;
     let client = client();
     get(&client, &server.url("/count")).await;
-    drop(redis);
-    let resp = crate::support::within(client.get(&server.url("/count")).send()).await.unwrap();
-    assert_eq!(resp.status(), 500);
+    assert_eq!(get(&client, &server.url("/healthz")).await.1, "ok");
+    redis.kill();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let resp = within(client.get(&server.url("/count")).send()).await.unwrap();
+        assert_eq!(resp.status(), 503);
+        let limit = tandem_session::DEFAULT_REDIS_CONNECT_TIMEOUT;
+        assert!(started.elapsed() < limit, "answered in {:?}", started.elapsed());
+    }
+    let health = within(client.get(&server.url("/healthz")).send()).await.unwrap();
+    assert_eq!(health.status(), 503, "the health check sees it too");
+    redis.restart().await;
+    assert_eq!(get(&client, &server.url("/healthz")).await.1, "ok");
+    let (_, body) = get(&client, &server.url("/count")).await;
+    assert_eq!(body, "2", "the session from before the crash, counted on");
     server.close().await;
 }

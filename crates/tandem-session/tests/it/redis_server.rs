@@ -15,12 +15,13 @@ async fn within<T>(fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(TIMEOUT, fut).await.expect("the redis step finished in time")
 }
 
-/// A redis-server of the test's own on a free loopback port, with persistence off; killed
-/// when dropped.
+/// A redis-server of the test's own on a free loopback port, with the append-only file of
+/// docs/deployment.md (every write appended, the file synced every second, read back at
+/// start), so that [`Redis::restart`] finds the data again; killed when dropped.
 pub(crate) struct Redis {
     child: Child,
     pub(crate) port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// How many free ports to try before giving up: another process may take the port between
@@ -32,20 +33,25 @@ impl Redis {
         for _ in 0..REDIS_START_ATTEMPTS {
             let port = free_port();
             let dir = tempfile::tempdir().unwrap();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server on PATH (`cargo xtask peers` installs it)");
-            let mut redis = Redis { child, port, _dir: dir };
+            let child = spawn(port, dir.path());
+            let mut redis = Redis { child, port, dir };
             if redis.ready().await {
                 return redis;
             }
         }
         panic!("redis-server did not start on a free port in {REDIS_START_ATTEMPTS} attempts");
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits for it to be gone.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and folder, after [`Redis::kill`].
+    pub(crate) async fn restart(&mut self) {
+        self.child = spawn(self.port, self.dir.path());
+        assert!(self.ready().await, "redis-server did not start again on port {}", self.port);
     }
 
     /// Pings until the server answers, or it exits, or [`TIMEOUT`] passes.
@@ -80,10 +86,20 @@ impl Redis {
     }
 }
 
+fn spawn(port: u16, dir: &std::path::Path) -> Child {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--appendonly", "yes", "--appendfsync", "everysec"])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server on PATH (`cargo xtask peers` installs it)")
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 

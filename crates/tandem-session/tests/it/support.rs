@@ -4,7 +4,7 @@ use std::{future::Future, time::Duration};
 
 use tandem_client::{ClientSession, CookieJar};
 use tandem_http::test::TestClient;
-use tandem_session::{Error, SessionMiddleware, get_session, new_session};
+use tandem_session::{Error, SessionMiddleware, check_storage, get_session, new_session};
 use tandem_web::{Application, Request, Response};
 
 /// The longest any single wait in a test may take before it counts as a hang.
@@ -37,7 +37,8 @@ pub(crate) async fn start(app: Application) -> TestClient {
 /// - `/peek`: answers `n` without changing anything;
 /// - `/login/{user}`: `new_session`, then sets `user`;
 /// - `/whoami`: answers `user`, or `anonymous`;
-/// - `/logout`: invalidates the session.
+/// - `/logout`: invalidates the session;
+/// - `/healthz`: `ok` if the storage answers (a 503 if not).
 pub(crate) fn app(middleware: SessionMiddleware) -> Application {
     let mut app = Application::new();
     app.middleware(middleware);
@@ -63,6 +64,10 @@ pub(crate) fn app(middleware: SessionMiddleware) -> Application {
     app.add_get("/logout", |req: Request| async move {
         get_session(&req).await?.invalidate();
         Ok::<_, Error>(Response::text("bye"))
+    });
+    app.add_get("/healthz", |req: Request| async move {
+        check_storage(&req).await?;
+        Ok::<_, Error>(Response::text("ok"))
     });
     app
 }

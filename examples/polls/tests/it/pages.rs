@@ -7,7 +7,8 @@ use tandem_web::{Application, Request};
 use crate::{
     postgres_server::Postgres,
     support::{
-        Polls, browser, choices, csrf_token, form_action, get, post_form, question_links, within,
+        Polls, browser, choices, csrf_token, form_action, get, post_form, question_links, vote_id,
+        within,
     },
 };
 
@@ -50,10 +51,10 @@ async fn counts_votes(polls: Polls) {
     let options = choices(&page);
     assert_eq!(options.len(), 3, "{page}");
 
-    let token = csrf_token(&page);
+    let (token, id) = (csrf_token(&page), vote_id(&page));
     let action = polls.url(&form_action(&page));
-    let (status, results) =
-        post_form(&ann, &action, &[("csrf_token", &token), ("choice", &options[1])]).await;
+    let form = [("csrf_token", token.as_str()), ("vote_id", &id), ("choice", &options[1])];
+    let (status, results) = post_form(&ann, &action, &form).await;
     assert_eq!(status, 200, "{results}");
     assert!(results.contains("The server -- 1 vote<"), "{results}");
     assert!(results.contains("The client -- 0 votes"), "{results}");
@@ -61,9 +62,9 @@ async fn counts_votes(polls: Polls) {
     // A second visitor, with a session and token of her own.
     let bea = browser();
     let (_, page) = open_question(&polls, &bea).await;
-    let token = csrf_token(&page);
-    let (_, results) =
-        post_form(&bea, &action, &[("csrf_token", &token), ("choice", &options[1])]).await;
+    let (token, id) = (csrf_token(&page), vote_id(&page));
+    let form = [("csrf_token", token.as_str()), ("vote_id", &id), ("choice", &options[1])];
+    let (_, results) = post_form(&bea, &action, &form).await;
     assert!(results.contains("The server -- 2 votes"), "{results}");
     polls.stop().await;
 }
@@ -77,7 +78,11 @@ async fn the_session_remembers_the_vote() {
     let (_, results) = post_form(
         &client,
         &polls.url(&form_action(&page)),
-        &[("csrf_token", &csrf_token(&page)), ("choice", &choices(&page)[2])],
+        &[
+            ("csrf_token", &csrf_token(&page)),
+            ("vote_id", &vote_id(&page)),
+            ("choice", &choices(&page)[2]),
+        ],
     )
     .await;
     assert!(results.contains("<li class=\"mine\">Both, in tandem -- 1 vote</li>"), "{results}");
@@ -98,16 +103,20 @@ async fn votes_without_the_sessions_token_are_refused() {
     let (url, page) = open_question(&polls, &ann).await;
     let action = polls.url(&form_action(&page));
     let choice = choices(&page)[0].clone();
-    let anns_token = csrf_token(&page);
+    let (anns_token, id) = (csrf_token(&page), vote_id(&page));
 
     // Bea's session has a token of its own; Ann's (seen in a forged page) is not it.
     let bea = browser();
     get(&bea, &url).await;
     let forged = [
-        vec![("choice", choice.as_str())],
-        vec![("csrf_token", ""), ("choice", &choice)],
-        vec![("csrf_token", "0123456789abcdef0123456789abcdef"), ("choice", &choice)],
-        vec![("csrf_token", &anns_token), ("choice", &choice)],
+        vec![("vote_id", id.as_str()), ("choice", &choice)],
+        vec![("csrf_token", ""), ("vote_id", &id), ("choice", &choice)],
+        vec![
+            ("csrf_token", "0123456789abcdef0123456789abcdef"),
+            ("vote_id", &id),
+            ("choice", &choice),
+        ],
+        vec![("csrf_token", &anns_token), ("vote_id", &id), ("choice", &choice)],
     ];
     for form in &forged {
         let (status, body) = post_form(&bea, &action, form).await;
@@ -120,6 +129,62 @@ async fn votes_without_the_sessions_token_are_refused() {
     let results_url = format!("{url}/results");
     let (_, results) = get(&ann, &results_url).await;
     assert_eq!(results.matches(" -- 0 votes").count(), 3, "no vote counted: {results}");
+    polls.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_form_sent_twice_counts_once() {
+    let polls = Polls::start().await;
+    let client = browser();
+    let (url, page) = open_question(&polls, &client).await;
+    let action = polls.url(&form_action(&page));
+    let (token, id, options) = (csrf_token(&page), vote_id(&page), choices(&page));
+    // Sent again (a reload of the POST, or nginx retrying it on another instance), even
+    // with another choice ticked: the first counts, the others change nothing.
+    for choice in [&options[0], &options[0], &options[1]] {
+        let form = [("csrf_token", token.as_str()), ("vote_id", &id), ("choice", choice)];
+        let (status, results) = post_form(&client, &action, &form).await;
+        assert_eq!(status, 200, "{results}");
+        assert!(results.contains("<li class=\"mine\">The client -- 1 vote</li>"), "{results}");
+        assert!(results.contains("The server -- 0 votes"), "{results}");
+    }
+    // A form shown anew carries a new vote id, and counts.
+    let (_, page) = get(&client, &url).await;
+    assert_ne!(vote_id(&page), id);
+    let form =
+        [("csrf_token", token.as_str()), ("vote_id", &vote_id(&page)), ("choice", &options[0])];
+    let (_, results) = post_form(&client, &action, &form).await;
+    assert!(results.contains("The client -- 2 votes"), "{results}");
+    polls.stop().await;
+}
+
+#[tokio::test]
+async fn a_vote_without_a_well_formed_vote_id_is_refused() {
+    let polls = Polls::start().await;
+    let client = browser();
+    let (url, page) = open_question(&polls, &client).await;
+    let action = polls.url(&form_action(&page));
+    let (token, choice) = (csrf_token(&page), choices(&page)[0].clone());
+    let upper = vote_id(&page).to_uppercase();
+    for id in [None, Some(""), Some("not-an-id"), Some(upper.as_str()), Some("*")] {
+        let mut form = vec![("csrf_token", token.as_str()), ("choice", &choice)];
+        form.extend(id.map(|id| ("vote_id", id)));
+        let (status, body) = post_form(&client, &action, &form).await;
+        assert_eq!(status, 403, "{form:?}: {body}");
+    }
+    let (_, results) = get(&client, &format!("{url}/results")).await;
+    assert_eq!(results.matches(" -- 0 votes").count(), 3, "no vote counted: {results}");
+    polls.stop().await;
+}
+
+#[tokio::test]
+async fn healthz_says_what_answers() {
+    let polls = Polls::start().await;
+    let resp = within(browser().get(&polls.url("/healthz")).send()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("set-cookie").is_none(), "no session is made");
+    let (_, body) = crate::support::read(resp).await;
+    assert_eq!(body, r#"{"database":"ok","sessions":"ok"}"#);
     polls.stop().await;
 }
 

@@ -28,7 +28,33 @@ const START_ATTEMPTS: usize = 3;
 pub(crate) struct Postgres {
     child: Child,
     port: u16,
+    cluster: Cluster,
     _dir: tempfile::TempDir,
+}
+
+/// What it takes to start the cluster's server (again).
+struct Cluster {
+    bin: PathBuf,
+    owner: Owner,
+    data: PathBuf,
+    log: PathBuf,
+}
+
+impl Cluster {
+    fn spawn(&self, port: u16) -> Child {
+        self.owner
+            .command(self.bin.join("postgres"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
+            // Its Unix socket in the cluster's folder rather than /var/run/postgresql.
+            .arg(&self.data)
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            .stdout(Stdio::null())
+            .stderr(File::options().create(true).append(true).open(&self.log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run postgres: {e}; {INSTALL}"))
+    }
 }
 
 impl Postgres {
@@ -52,39 +78,48 @@ impl Postgres {
             String::from_utf8_lossy(&initdb.stdout),
             String::from_utf8_lossy(&initdb.stderr)
         );
-        let log = dir.path().join("postgres.log");
+        let cluster = Cluster { bin, owner, data, log: dir.path().join("postgres.log") };
         for _ in 0..START_ATTEMPTS {
             let port =
                 std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut child = owner
-                .command(bin.join("postgres"))
-                .arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
-                // Its Unix socket in the cluster's folder rather than /var/run/postgresql.
-                .arg(&data)
-                .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
-                .stdout(Stdio::null())
-                .stderr(File::create(&log).unwrap())
-                .spawn()
-                .unwrap_or_else(|e| panic!("run postgres: {e}; {INSTALL}"));
+            let mut child = cluster.spawn(port);
             if ready(&mut child, port).await {
                 let (client, connection) = connect(port, "postgres").await.unwrap();
                 tokio::spawn(connection);
                 within(client.batch_execute(&format!("CREATE DATABASE {DATABASE}"))).await.unwrap();
-                return Postgres { child, port, _dir: dir };
+                return Postgres { child, port, cluster, _dir: dir };
             }
             stop(&mut child);
         }
         panic!(
             "postgres did not start on a free port in {START_ATTEMPTS} attempts: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            std::fs::read_to_string(&cluster.log).unwrap_or_default()
         );
     }
 
     /// The app's database.
     pub(crate) fn url(&self) -> String {
         format!("postgres://{USER}@127.0.0.1:{}/{DATABASE}", self.port)
+    }
+
+    /// A connection to the app's database, to count what the app wrote.
+    pub(crate) async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = connect(self.port, DATABASE).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    /// Stops the server as `pg_ctl restart -m fast` does (its sessions ended, their
+    /// transactions rolled back) and starts it again on the same port, once it has exited;
+    /// returns once it accepts connections again.
+    pub(crate) async fn restart(&mut self) {
+        stop(&mut self.child);
+        self.child = self.cluster.spawn(self.port);
+        assert!(
+            ready(&mut self.child, self.port).await,
+            "postgres did not start again: {}",
+            std::fs::read_to_string(&self.cluster.log).unwrap_or_default()
+        );
     }
 }
 
@@ -116,6 +151,7 @@ fn bin_dir() -> PathBuf {
 }
 
 /// Who runs initdb and postgres.
+#[derive(Clone, Copy)]
 enum Owner {
     /// This process's user.
     Me,

@@ -93,6 +93,13 @@ pub(crate) fn csrf_token(html: &str) -> String {
     tokens[0].to_owned()
 }
 
+/// The detail page's hidden vote id, fresh for each form shown.
+pub(crate) fn vote_id(html: &str) -> String {
+    let ids = attribute_after(html, "name=\"vote_id\"", "value");
+    assert_eq!(ids.len(), 1, "one vote id field in {html}");
+    ids[0].to_owned()
+}
+
 /// The values of the detail page's radio buttons, in order.
 pub(crate) fn choices(html: &str) -> Vec<String> {
     let radios = attribute_after(html, "type=\"radio\" name=\"choice\"", "value");

@@ -1,9 +1,15 @@
-//! The polls database: the tutorial's `question` and `choice` tables, in `SQLite` (the
-//! default) or in `PostgreSQL` (`[database] url`).
+//! The polls database: the tutorial's `question` and `choice` tables, and a `vote` table of
+//! one row per vote, in `SQLite` (the default) or in `PostgreSQL` (`[database] url`).
+//!
+//! A vote is one `INSERT` keyed by the vote id its form carried, so it commits whole or
+//! not at all, and a form sent twice (a retry by the browser or by nginx after an instance
+//! failed mid-request) counts once. Counts are the rows, counted when read.
 //!
 //! The app's queries are written once: the same SQL runs on both backends, through one
 //! private `Db::query` that each backend answers its own way. Only opening (the schema's
 //! types, how two instances starting together are kept from seeding twice) differs.
+
+mod error;
 
 use std::{
     path::Path,
@@ -11,16 +17,55 @@ use std::{
     time::Duration,
 };
 
-use deadpool_postgres::{Manager, Pool};
+use deadpool_postgres::{Manager, Pool, Runtime};
 use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 use tokio_postgres::{NoTls, types::ToSql as PgToSql};
 
+pub use self::error::Error;
 use crate::config;
 
 /// The default of `[database] busy_timeout_ms`: how long a query waits for another
 /// process's write lock (two instances on one file) before failing.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default of `[database] pool_size`: the most `PostgreSQL` connections one instance
+/// opens. `PostgreSQL` allows 100 by default, so several instances fit beside `psql` and
+/// backups.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// The default of `[database] pool_timeout_ms`: how long a request waits for a pooled
+/// connection to be free, and for a new one to be opened, before it gets a 503. Opening
+/// one takes milliseconds on a LAN; this bounds a server that does not answer.
+pub const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A fresh vote id for a form: 128 random bits as 32 lower-case hex digits (a v4 UUID
+/// without dashes).
+pub fn new_vote_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Whether `id` is written as [`new_vote_id`] writes them: anything else in a form is not
+/// looked up.
+pub fn is_vote_id(id: &str) -> bool {
+    uuid::Uuid::try_parse(id).is_ok_and(|uuid| uuid.simple().to_string() == id)
+}
+
+/// What became of a vote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vote {
+    /// Counted now.
+    Counted,
+    /// A form with this vote id was counted before, for this choice of the question: the
+    /// same form sent again.
+    AlreadyCounted {
+        /// The choice counted then.
+        choice: i64,
+    },
+    /// The choice is not one of the question's (or the vote id was used for another
+    /// question): nothing counted.
+    NotAChoice,
+}
 
 /// A poll question.
 #[derive(Clone, Debug, Serialize)]
@@ -58,10 +103,18 @@ const SEED: &[(&str, &str, &[&str])] = &[
 const QUESTIONS: &str =
     "SELECT id, question_text, pub_date FROM question ORDER BY pub_date DESC, id";
 const QUESTION: &str = "SELECT id, question_text, pub_date FROM question WHERE id = $1";
-const CHOICES: &str =
-    "SELECT id, choice_text, votes FROM choice WHERE question_id = $1 ORDER BY id";
-const VOTE: &str =
-    "UPDATE choice SET votes = votes + 1 WHERE id = $1 AND question_id = $2 RETURNING id";
+const CHOICES: &str = "SELECT c.id, c.choice_text, \
+                       (SELECT count(*) FROM vote v WHERE v.choice_id = c.id) \
+                       FROM choice c WHERE c.question_id = $1 ORDER BY c.id";
+// One statement: the row is there, for a choice of this question, or it is not. A vote id
+// already there is a form sent again, and counts nothing more (`ON CONFLICT DO NOTHING`
+// returns no row for it). `CAST`: PostgreSQL cannot infer the type of a bare parameter in
+// a select list. `SQLite` needs the WHERE clause to parse `ON CONFLICT` after a SELECT.
+const VOTE: &str = "INSERT INTO vote (id, choice_id) \
+                    SELECT CAST($1 AS TEXT), id FROM choice WHERE id = $2 AND question_id = $3 \
+                    ON CONFLICT (id) DO NOTHING RETURNING choice_id";
+const COUNTED_VOTE: &str = "SELECT v.choice_id FROM vote v JOIN choice c ON c.id = v.choice_id \
+                            WHERE v.id = $1 AND c.question_id = $2";
 const COUNT_QUESTIONS: &str = "SELECT count(*) FROM question";
 const INSERT_QUESTION: &str = "INSERT INTO question (question_text, pub_date) VALUES ($1, $2)";
 // Seeding runs alone in its transaction, so the newest question is the one just inserted.
@@ -69,7 +122,8 @@ const INSERT_CHOICE: &str = "INSERT INTO choice (question_id, choice_text) \
                              VALUES ((SELECT max(id) FROM question), $1)";
 
 // The schemas differ only in types: `SQLite`'s INTEGER PRIMARY KEY is its auto-numbered row
-// id; PostgreSQL's INTEGER is 32 bits, and the app reads every number as an i64.
+// id; PostgreSQL's INTEGER is 32 bits, and the app reads every number as an i64. Tables made
+// by earlier versions of the demo have a `votes` column in `choice`, which is left unused.
 
 const SQLITE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS question (
          id INTEGER PRIMARY KEY,
@@ -79,9 +133,13 @@ const SQLITE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS question (
      CREATE TABLE IF NOT EXISTS choice (
          id INTEGER PRIMARY KEY,
          question_id INTEGER NOT NULL REFERENCES question (id) ON DELETE CASCADE,
-         choice_text TEXT NOT NULL,
-         votes INTEGER NOT NULL DEFAULT 0
-     );";
+         choice_text TEXT NOT NULL
+     );
+     CREATE TABLE IF NOT EXISTS vote (
+         id TEXT PRIMARY KEY,
+         choice_id INTEGER NOT NULL REFERENCES choice (id) ON DELETE CASCADE
+     );
+     CREATE INDEX IF NOT EXISTS vote_choice ON vote (choice_id);";
 
 // The advisory lock (held to the end of the transaction) makes a second instance starting
 // at the same moment wait, then find the tables made and seeded: CREATE TABLE IF NOT EXISTS
@@ -95,15 +153,21 @@ const POSTGRES_SCHEMA: &str = "SELECT pg_advisory_xact_lock(hashtext('polls sche
      CREATE TABLE IF NOT EXISTS choice (
          id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
          question_id BIGINT NOT NULL REFERENCES question (id) ON DELETE CASCADE,
-         choice_text TEXT NOT NULL,
-         votes BIGINT NOT NULL DEFAULT 0
-     );";
+         choice_text TEXT NOT NULL
+     );
+     CREATE TABLE IF NOT EXISTS vote (
+         id TEXT PRIMARY KEY,
+         choice_id BIGINT NOT NULL REFERENCES choice (id) ON DELETE CASCADE
+     );
+     CREATE INDEX IF NOT EXISTS vote_choice ON vote (choice_id);";
 
-/// A statement parameter: every one in this schema is an integer or a seed's text.
-#[derive(Clone, Copy, Debug)]
+/// A statement parameter: every one in this schema is an integer or a text.
+#[derive(Clone, Debug)]
 enum Param {
     Int(i64),
     Text(&'static str),
+    /// A vote id.
+    Owned(String),
 }
 
 impl rusqlite::ToSql for Param {
@@ -111,6 +175,7 @@ impl rusqlite::ToSql for Param {
         match self {
             Param::Int(i) => rusqlite::ToSql::to_sql(i),
             Param::Text(s) => rusqlite::ToSql::to_sql(s),
+            Param::Owned(s) => rusqlite::ToSql::to_sql(s),
         }
     }
 }
@@ -121,6 +186,7 @@ fn postgres_params(params: &[Param]) -> Vec<&(dyn PgToSql + Sync)> {
         .map(|p| match p {
             Param::Int(i) => i as &(dyn PgToSql + Sync),
             Param::Text(s) => s,
+            Param::Owned(s) => s,
         })
         .collect()
 }
@@ -136,36 +202,36 @@ fn seed() -> impl Iterator<Item = (&'static str, Vec<Param>)> {
 
 /// A result row of either backend, read by column.
 trait Row {
-    fn int(&self, column: usize) -> Result<i64, DbError>;
-    fn text(&self, column: usize) -> Result<String, DbError>;
+    fn int(&self, column: usize) -> Result<i64, Error>;
+    fn text(&self, column: usize) -> Result<String, Error>;
 }
 
 impl Row for rusqlite::Row<'_> {
-    fn int(&self, column: usize) -> Result<i64, DbError> {
+    fn int(&self, column: usize) -> Result<i64, Error> {
         Ok(self.get(column)?)
     }
-    fn text(&self, column: usize) -> Result<String, DbError> {
+    fn text(&self, column: usize) -> Result<String, Error> {
         Ok(self.get(column)?)
     }
 }
 
 impl Row for tokio_postgres::Row {
-    fn int(&self, column: usize) -> Result<i64, DbError> {
+    fn int(&self, column: usize) -> Result<i64, Error> {
         Ok(self.try_get(column)?)
     }
-    fn text(&self, column: usize) -> Result<String, DbError> {
+    fn text(&self, column: usize) -> Result<String, Error> {
         Ok(self.try_get(column)?)
     }
 }
 
 impl Question {
-    fn from_row(r: &dyn Row) -> Result<Question, DbError> {
+    fn from_row(r: &dyn Row) -> Result<Question, Error> {
         Ok(Question { id: r.int(0)?, question_text: r.text(1)?, pub_date: r.text(2)? })
     }
 }
 
 impl Choice {
-    fn from_row(r: &dyn Row) -> Result<Choice, DbError> {
+    fn from_row(r: &dyn Row) -> Result<Choice, Error> {
         Ok(Choice { id: r.int(0)?, choice_text: r.text(1)?, votes: r.int(2)? })
     }
 }
@@ -183,24 +249,22 @@ enum Backend {
     /// `SQLite` writes one at a time anyway, and the demo's queries take microseconds.
     Sqlite(Arc<Mutex<Connection>>),
     /// A pool rather than one connection: a connection the server dropped (a restart) is
-    /// replaced on the next request instead of failing every request after it.
+    /// found closed when it is next taken, and replaced, instead of failing every request
+    /// after it.
     Postgres(Pool),
 }
-
-/// A query failed, or its blocking task did, or no `PostgreSQL` connection could be had.
-pub type DbError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Db {
     /// Opens the database `config` names, `PostgreSQL` if it has a `url`, else the `SQLite`
     /// file at `path` (created if needed); creates the tables and seeds them if they have
     /// no questions. Call it on the runtime that serves: a `PostgreSQL` connection's task
     /// lives there.
-    pub async fn open(config: &config::Database) -> Result<Db, DbError> {
+    pub async fn open(config: &config::Database) -> Result<Db, Error> {
         let backend = if config.url.is_empty() {
             let (path, busy_timeout) = (config.path.clone(), config.busy_timeout());
             tokio::task::spawn_blocking(move || open_sqlite(&path, busy_timeout)).await??
         } else {
-            open_postgres(&config.url).await?
+            open_postgres(config).await?
         };
         Ok(Db { backend })
     }
@@ -210,8 +274,8 @@ impl Db {
         &self,
         sql: &'static str,
         params: &[Param],
-        read: fn(&dyn Row) -> Result<T, DbError>,
-    ) -> Result<Vec<T>, DbError> {
+        read: fn(&dyn Row) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
         match &self.backend {
             Backend::Sqlite(conn) => {
                 let (conn, params) = (Arc::clone(conn), params.to_vec());
@@ -238,12 +302,12 @@ impl Db {
     }
 
     /// Every question, newest first.
-    pub async fn questions(&self) -> Result<Vec<Question>, DbError> {
+    pub async fn questions(&self) -> Result<Vec<Question>, Error> {
         self.query(QUESTIONS, &[], Question::from_row).await
     }
 
     /// A question and its choices; `None` if there is no such question.
-    pub async fn question(&self, id: i64) -> Result<Option<(Question, Vec<Choice>)>, DbError> {
+    pub async fn question(&self, id: i64) -> Result<Option<(Question, Vec<Choice>)>, Error> {
         let Some(question) =
             self.query(QUESTION, &[Param::Int(id)], Question::from_row).await?.pop()
         else {
@@ -253,17 +317,27 @@ impl Db {
         Ok(Some((question, choices)))
     }
 
-    /// Adds a vote for `choice` of `question`; false if that choice is not one of the
-    /// question's.
-    pub async fn vote(&self, question: i64, choice: i64) -> Result<bool, DbError> {
-        let params = [Param::Int(choice), Param::Int(question)];
-        let changed = self.query(VOTE, &params, |r| r.int(0)).await?;
-        Ok(changed.len() == 1)
+    /// Counts a vote for `choice` of `question` under `vote_id` (see [`new_vote_id`]), once
+    /// however many times the same vote id comes.
+    pub async fn vote(&self, question: i64, choice: i64, vote_id: &str) -> Result<Vote, Error> {
+        let id = || Param::Owned(vote_id.to_owned());
+        let params = [id(), Param::Int(choice), Param::Int(question)];
+        if !self.query(VOTE, &params, |r| r.int(0)).await?.is_empty() {
+            return Ok(Vote::Counted);
+        }
+        let params = [id(), Param::Int(question)];
+        let before = self.query(COUNTED_VOTE, &params, |r| r.int(0)).await?;
+        Ok(before.first().map_or(Vote::NotAChoice, |&choice| Vote::AlreadyCounted { choice }))
+    }
+
+    /// Whether the database answers now, for a health check.
+    pub async fn check(&self) -> Result<(), Error> {
+        self.query(COUNT_QUESTIONS, &[], |r| r.int(0)).await.map(drop)
     }
 }
 
 /// Blocking: [`Db::open`] runs it on the blocking pool.
-fn open_sqlite(path: &Path, busy_timeout: Duration) -> Result<Backend, DbError> {
+fn open_sqlite(path: &Path, busy_timeout: Duration) -> Result<Backend, Error> {
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(busy_timeout)?;
     // WAL lets readers in one process go on while another writes: two instances may
@@ -283,8 +357,15 @@ fn open_sqlite(path: &Path, busy_timeout: Duration) -> Result<Backend, DbError> 
     Ok(Backend::Sqlite(Arc::new(Mutex::new(conn))))
 }
 
-async fn open_postgres(url: &str) -> Result<Backend, DbError> {
-    let pool = Pool::builder(Manager::new(url.parse()?, NoTls)).build()?;
+async fn open_postgres(config: &config::Database) -> Result<Backend, Error> {
+    let timeout = Some(config.pool_timeout());
+    let pool = Pool::builder(Manager::new(config.url.parse()?, NoTls))
+        .max_size(config.pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(timeout)
+        .create_timeout(timeout)
+        .recycle_timeout(timeout)
+        .build()?;
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     tx.batch_execute(POSTGRES_SCHEMA).await?;
@@ -303,6 +384,15 @@ async fn open_postgres(url: &str) -> Result<Backend, DbError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn vote_ids_are_32_hex_digits() {
+        assert!(is_vote_id(&new_vote_id()));
+        let upper = new_vote_id().to_uppercase();
+        for bad in ["", "0123", &upper, &format!("{}0", new_vote_id()), &"g".repeat(32)] {
+            assert!(!is_vote_id(bad), "{bad}");
+        }
+    }
+
     #[tokio::test]
     async fn created_seeded_once_and_voted() {
         let dir = tempfile::tempdir().unwrap();
@@ -313,8 +403,19 @@ mod tests {
         assert_eq!(questions.len(), SEED.len());
         let (question, choices) = db.question(questions[0].id).await.unwrap().unwrap();
         assert_eq!(choices.len(), 3);
-        assert!(db.vote(question.id, choices[1].id).await.unwrap());
-        assert!(!db.vote(question.id, 9999).await.unwrap(), "not this question's choice");
+        let (vote, again) = (new_vote_id(), new_vote_id());
+        assert_eq!(db.vote(question.id, choices[1].id, &vote).await.unwrap(), Vote::Counted);
+        let (choice, other) = (choices[1].id, choices[2].id);
+        for resent in [choice, other] {
+            let outcome = db.vote(question.id, resent, &vote).await.unwrap();
+            assert_eq!(outcome, Vote::AlreadyCounted { choice }, "the same form counts once");
+        }
+        let outcome = db.vote(question.id, 9999, &again).await.unwrap();
+        assert_eq!(outcome, Vote::NotAChoice, "not this question's choice");
+        let other_question = questions[1].id;
+        let outcome = db.vote(other_question, choice, &vote).await.unwrap();
+        assert_eq!(outcome, Vote::NotAChoice, "a vote id is good for its own question only");
+        db.check().await.unwrap();
         drop(db);
 
         // A second open (a restart, or a second instance) does not seed again.
