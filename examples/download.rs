@@ -8,10 +8,10 @@
 use std::path::Path;
 
 use tandem_http::ClientSession;
-
-/// A failed request or a failed write.
-type Error = Box<dyn std::error::Error + Send + Sync>;
 use tokio::io::{AsyncWriteExt, BufWriter};
+
+/// A failed request or a failed write, with its causes.
+type Error = anyhow::Error;
 
 /// Writes the body of `GET url` to `path`; the number of bytes written.
 pub(crate) async fn download(
@@ -43,7 +43,8 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("download: {e}");
+            // `{:#}`: the error and each of its causes.
+            eprintln!("download: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -146,7 +146,8 @@ async fn main() -> ExitCode {
     match fetch(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fetch: {} error: {e}", e.kind_name());
+            // `{:#}`: the error and each of its causes (its `source()` chain).
+            eprintln!("fetch: {} error: {:#}", e.kind_name(), anyhow::Error::from(e));
             ExitCode::FAILURE
         }
     }

@@ -28,6 +28,11 @@ pub enum Phase {
 }
 
 /// Why a request failed. Message text is not stable; use the predicates.
+///
+/// Its message (`Display`) says only what failed at this layer, and for which URL; the cause,
+/// when there is one, is its [`source`](std::error::Error::source), as the standard library's
+/// convention has it. anyhow's `{:#}` prints the whole chain, each cause once: `cannot connect
+/// for http://127.0.0.1:1/: connection failed: 127.0.0.1:1: Connection refused (os error 111)`.
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -293,9 +298,8 @@ impl fmt::Display for Error {
         if let Some(url) = &self.inner.url {
             write!(f, " for {url}")?;
         }
-        if let Some(source) = &self.inner.source {
-            write!(f, ": {source}")?;
-        }
+        // The cause is `source()`'s to give, not this message's: a report that walks the
+        // chain (anyhow's `{:#}`, `std::error::Report`) would print it twice.
         Ok(())
     }
 }
@@ -328,6 +332,16 @@ mod tests {
     #[test]
     fn error_is_a_pointer() {
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn the_message_is_this_layers_and_the_cause_its_source() {
+        let url = Url::parse("http://example.com/").unwrap();
+        let e =
+            Error::new(Kind::Connect, std::io::Error::other("refused by the test")).with_url(&url);
+        assert_eq!(e.to_string(), "cannot connect for http://example.com/");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("refused by the test"));
     }
 
     #[test]

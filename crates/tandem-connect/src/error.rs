@@ -3,6 +3,10 @@
 use std::fmt;
 
 /// Why a connection could not be made. Message text is not stable; use the predicates.
+///
+/// Its message (`Display`) says only what failed at this layer; the cause, when there is
+/// one, is its [`source`](std::error::Error::source), as the standard library's convention
+/// has it, so a report that walks the chain (anyhow's `{:#}`) prints each cause once.
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -160,11 +164,9 @@ impl fmt::Display for Error {
             Kind::Proxy(_) => "proxy error",
             Kind::Config => "invalid connector setting",
             Kind::Unsupported => "unsupported",
-        })?;
-        if let Some(source) = &self.inner.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        })
+        // The cause is `source()`'s to give, not this message's: a report that walks the
+        // chain (anyhow's `{:#}`, `std::error::Report`) would print it twice.
     }
 }
 
@@ -181,6 +183,14 @@ mod tests {
     #[test]
     fn error_is_a_pointer() {
         assert_eq!(std::mem::size_of::<super::Error>(), std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn the_message_is_this_layers_and_the_cause_its_source() {
+        let e = Error::new(Kind::Connect, std::io::Error::other("refused by the test"));
+        assert_eq!(e.to_string(), "connection failed");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("refused by the test"));
     }
 
     #[test]

@@ -69,6 +69,11 @@ enum Kind {
 }
 
 /// What can go wrong with a WebSocket.
+///
+/// Its message (`Display`) says only what failed at this layer ("WebSocket protocol
+/// error"); the detail or cause is its [`source`](std::error::Error::source), as the standard
+/// library's convention has it, so a report that walks the chain (anyhow's `{:#}`) prints
+/// each once: `WebSocket protocol error: masked server frame`.
 pub struct Error {
     kind: Kind,
     code: Option<CloseCode>,
@@ -197,16 +202,29 @@ impl fmt::Display for Error {
             Kind::Client => "WebSocket handshake request failed",
             Kind::Json => "WebSocket message is not the expected JSON",
         };
-        f.write_str(what)?;
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
-        Ok(())
+        // The cause is `source()`'s to give, not this message's: a report that walks the
+        // chain (anyhow's `{:#}`, `std::error::Report`) would print it twice.
+        f.write_str(what)
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.source.as_deref().map(|e| e as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CloseCode, Error};
+
+    #[test]
+    fn the_message_is_this_layers_and_the_detail_its_source() {
+        let e = Error::protocol(CloseCode::PROTOCOL_ERROR, "masked server frame");
+        assert_eq!(e.to_string(), "WebSocket protocol error");
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("masked server frame"));
+        let io = Error::io(std::io::Error::other("reset by the test"));
+        assert_eq!(io.to_string(), "WebSocket connection failed");
     }
 }

@@ -179,7 +179,8 @@ async fn the_client_refuses_a_bad_answer() {
         let url = fake_server(response).await;
         let err = within(session.ws_connect(&url).connect()).await.unwrap_err();
         assert!(err.is_handshake(), "{response:?}: {err}");
-        assert!(err.to_string().contains(why), "{response:?}: {err}");
+        let detail = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
+        assert!(detail.contains(why), "{response:?}: {err:?}");
     }
 }
 

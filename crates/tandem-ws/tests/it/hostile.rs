@@ -182,7 +182,14 @@ async fn a_peer_that_stops_reading_is_dropped_by_the_heartbeat() {
                         let mut sent = 0usize;
                         loop {
                             if let Err(e) = sender.send_bytes(&chunk).await {
-                                return (sent, e.to_string());
+                                // The error and its causes: why the connection went is the
+                                // cause's to say.
+                                let chain = std::iter::successors(
+                                    Some(&e as &dyn std::error::Error),
+                                    |e| e.source(),
+                                );
+                                let chain: Vec<String> = chain.map(ToString::to_string).collect();
+                                return (sent, chain.join(": "));
                             }
                             sent += 1;
                         }
