@@ -45,8 +45,7 @@ impl fmt::Debug for Body {
 /// ```
 pub struct Response {
     // Boxed: a response travels by value from the handler through the middlewares to the
-    // writer, and a pointer moves cheaper than the 180-odd bytes below (callgrind counted
-    // about 580 instructions of copying per request before).
+    // writer, and a pointer moves cheaper than the 180-odd bytes below.
     pub(crate) inner: Box<ResponseInner>,
 }
 
@@ -56,8 +55,7 @@ pub(crate) struct ResponseInner {
     /// The headers, built on first use. Until then the response's only field is
     /// `content_type`, which the writer copies straight from the static string: most
     /// handlers set nothing else, and never building the map saves two allocations, a hash
-    /// and an insert per response (with the writer's fast path, 6640 -> 5893 instructions
-    /// per pipelined plaintext request under callgrind).
+    /// and an insert per response.
     headers: OnceLock<HeaderMap>,
     /// The `Content-Type` a constructor set, while `headers` is not built; once it is, the
     /// map holds the field and this is stale.
@@ -297,9 +295,8 @@ impl ResponseInner {
 /// a 500, logged.
 pub fn json_response<T: Serialize + ?Sized>(value: &T) -> Response {
     // Serialised into a per-thread buffer that keeps its capacity, then copied into a body
-    // of exactly its size: `to_vec` grew a fresh `Vec` and left it longer than its length,
-    // which `Bytes` then wrapped with a second allocation (callgrind, keep-alive JSON:
-    // 6,916 -> 6,847 instructions a request).
+    // of exactly its size: `to_vec` would grow a fresh `Vec` and leave it longer than its
+    // length, which `Bytes` would then wrap with a second allocation.
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -324,8 +321,7 @@ pub fn json_response<T: Serialize + ?Sized>(value: &T) -> Response {
 }
 
 /// Where [`json_response`] serialises: a `Vec` whose one-byte writes (`serde_json` writes
-/// each quote, colon and brace alone) are pushes rather than `memcpy` calls (callgrind,
-/// keep-alive JSON: 6,301 -> 6,240 instructions a request).
+/// each quote, colon and brace alone) are pushes rather than `memcpy` calls.
 struct JsonBuf<'a>(&'a mut Vec<u8>);
 
 impl std::io::Write for JsonBuf<'_> {

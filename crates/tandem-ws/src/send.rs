@@ -281,8 +281,7 @@ impl Writer {
         let Writer { buf, deflater, deflated, .. } = self;
         // The server's large messages: the head alone in `buf`, the payload written from
         // where it is, which saves copying it (and a buffer as large, given back after
-        // each large message). `bench_server`'s CPU per 1 MiB echo: 1.13 -> 1.03 ms
-        // (medians of 3, -9%).
+        // each large message).
         let mut direct: &[u8] = &[];
         match deflater {
             Some(deflater) if compressible => {
@@ -298,8 +297,7 @@ impl Writer {
         let Writer { io, buf, .. } = self;
         // The write is polled first: when the socket takes the frame at once, as it mostly
         // does, the abort token is never polled, so no waiter is registered with it and
-        // removed again on every message. With the timer change in `Reader::wait`, 5,237
-        // -> 4,933 instructions per 32 B echo in `ws_load` under callgrind (-6%).
+        // removed again on every message.
         let flushed = tokio::select! {
             biased;
             written = async {

@@ -435,8 +435,7 @@ impl Reader {
             biased;
             read = io.read_buf(buf) => Woke::Read(read),
             // In an async block, so a wait with no timer armed (the usual case) builds no
-            // `Sleep`: select! evaluates disabled branches' expressions too. Measured with
-            // the abort change in `Writer::write`: -6% instructions per 32 B echo.
+            // `Sleep`: select! evaluates disabled branches' expressions too.
             () = async { tokio::time::sleep_until(timer.expect("armed")).await }, if timer.is_some() => {
                 Woke::Timer
             }
