@@ -207,8 +207,13 @@ pub(super) fn build(servers: &[&'static str]) -> Result<Vec<(&'static str, PathB
     if servers.contains(&"tandem") {
         built.extend(cargo_build(&["--example", "bench_server"])?);
     }
-    if servers.iter().any(|s| *s != "tandem") {
+    if servers.iter().any(|s| !matches!(*s, "tandem" | "actix-web")) {
         built.extend(cargo_build(&["--manifest-path", PEERS_MANIFEST])?);
+    }
+    if servers.contains(&"actix-web") {
+        // Alone: its feature would reach the other peers' dependencies (see the manifest).
+        let actix = ["--manifest-path", PEERS_MANIFEST, "--features", "actix", "--bin"];
+        built.extend(cargo_build(&[&actix[..], &["actix_server"]].concat())?);
     }
     servers
         .iter()
