@@ -12,6 +12,7 @@ use http::Method;
 use crate::{
     Error, HttpError, Request,
     handler::{BoxFuture, BoxHandler, Handler, Middleware, Middlewares, Next, catch_panic},
+    render::ErrorRenderer,
     response::Response,
     router::{Resolved, Router},
 };
@@ -59,6 +60,7 @@ pub struct Application {
     cleanup_ctx: Vec<CleanupCtx>,
     on_response_prepare: Vec<PrepareHook>,
     client_max_size: Option<usize>,
+    error_renderer: Option<Arc<dyn ErrorRenderer>>,
     /// tower layers around the whole app, the first added outermost.
     pub(crate) layers: Vec<crate::service::LayerFn>,
 }
@@ -185,6 +187,28 @@ impl Application {
         self
     }
 
+    /// Renders every error the framework answers with (404, 405, 413, a handler's
+    /// [`HttpError`], a 500 for a handler's other error or panic, and the parser's 400, 408,
+    /// 414 and 431) through `renderer`: [`ErrorFormat::Json`](crate::ErrorFormat::Json) or
+    /// [`ErrorFormat::Html`](crate::ErrorFormat::Html), or a function of your own from the
+    /// [`HttpError`] to a response. Without one, errors are aiohttp's plain text. A
+    /// sub-application without its own takes its parent's.
+    ///
+    /// ```
+    /// use tandem_web::{Application, ErrorFormat, HttpError, Response};
+    ///
+    /// let mut api = Application::new();
+    /// api.error_renderer(ErrorFormat::Json); // 404: {"status":404,"error":"Not Found",...}
+    /// let mut site = Application::new();
+    /// site.error_renderer(|err: &HttpError| {
+    ///     Response::html(format!("<h1>Sorry</h1><p>{}</p>", err.status()))
+    /// });
+    /// ```
+    pub fn error_renderer(&mut self, renderer: impl ErrorRenderer) -> &mut Self {
+        self.error_renderer = Some(Arc::new(renderer));
+        self
+    }
+
     /// Runs `f` when the server starts, before it accepts connections.
     pub fn on_startup<F, Fut>(&mut self, f: F) -> &mut Self
     where
@@ -290,12 +314,15 @@ fn flatten(
         .client_max_size
         .or_else(|| parent.map(|p| shared.nodes[p].client_max_size))
         .unwrap_or(DEFAULT_CLIENT_MAX_SIZE);
+    let error_renderer =
+        app.error_renderer.or_else(|| parent.and_then(|p| shared.nodes[p].error_renderer.clone()));
     shared.nodes.push(Node {
         parent,
         state: RwLock::new(app.state),
         middlewares: middlewares.clone().into(),
         client_max_size,
         on_response_prepare: on_response_prepare.into(),
+        error_renderer,
     });
     for route in app.routes {
         let path = format!("{prefix}{}", route.path);
@@ -323,6 +350,7 @@ struct Node {
     middlewares: Middlewares,
     client_max_size: usize,
     on_response_prepare: Arc<[PrepareHook]>,
+    error_renderer: Option<Arc<dyn ErrorRenderer>>,
 }
 
 #[derive(Default)]
@@ -434,12 +462,27 @@ impl App {
             Next::new(Arc::clone(&node_data.middlewares), Arc::clone(handler)).call(req)
         };
         let mut response = catch_panic(future).await;
+        if let Some(renderer) = &node_data.error_renderer
+            && let Some(err) = response.inner.error.take()
+        {
+            response = crate::render::apply(&**renderer, &err, &response);
+        }
         if let Some(req) = prepared {
             for hook in hooks.iter() {
                 hook(&req, &mut response);
             }
         }
         response
+    }
+
+    /// The response for `err`, rendered as the root application's renderer makes it: for
+    /// the errors a connection answers before any handler runs.
+    pub(crate) fn error_response(&self, err: &HttpError) -> Response {
+        let response = err.plain_response();
+        match &self.shared.nodes[0].error_renderer {
+            Some(renderer) => crate::render::apply(&**renderer, err, &response),
+            None => response,
+        }
     }
 
     /// Runs the startup signals, then the `cleanup_ctx` setups; returns the teardowns.

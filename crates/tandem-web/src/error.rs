@@ -102,6 +102,12 @@ impl HttpError {
         self.inner.status
     }
 
+    /// The fields its response carries (`Allow`, `Location`, and any set with
+    /// [`with_header`](Self::with_header)).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.inner.headers
+    }
+
     /// The body text.
     pub fn text(&self) -> String {
         self.inner.text.clone().unwrap_or_else(|| default_text(self.inner.status))
@@ -186,27 +192,32 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        let text = self.text();
-        let mut response = Response::text(text).with_status(self.inner.status);
+impl HttpError {
+    /// aiohttp's response for this error: its text as `text/plain`, with its fields.
+    pub(crate) fn plain_response(&self) -> Response {
+        let mut response = Response::text(self.text()).with_status(self.inner.status);
+        if self.inner.headers.is_empty() {
+            return response;
+        }
         let headers = response.headers_mut();
         // The error's fields replace the plain-text response's (its Content-Type above
         // all); several values of one name all go out.
-        let mut last = None;
-        for (name, value) in self.inner.headers {
-            match name {
-                Some(name) => {
-                    headers.insert(name.clone(), value);
-                    last = Some(name);
-                }
-                None => {
-                    if let Some(name) = &last {
-                        headers.append(name, value);
-                    }
-                }
+        for name in self.inner.headers.keys() {
+            headers.remove(name);
+            for value in self.inner.headers.get_all(name) {
+                headers.append(name.clone(), value.clone());
             }
         }
+        response
+    }
+}
+
+/// The plain response, which keeps the error so that the application's
+/// [`error_renderer`](crate::Application::error_renderer) can make its own.
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let mut response = self.plain_response();
+        response.inner.error = Some(self);
         response
     }
 }

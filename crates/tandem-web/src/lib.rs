@@ -73,6 +73,7 @@ mod handler;
 mod inflate;
 mod multipart;
 mod payload;
+mod render;
 mod request;
 mod response;
 mod router;
@@ -90,6 +91,7 @@ pub use multipart::{
     FileField, Form, FormValue, MAX_BOUNDARY_LEN, MAX_PART_HEAD, MultipartReader, Part,
 };
 pub use payload::{BoxError, Payload};
+pub use render::{ErrorFormat, ErrorRenderer};
 pub use request::Request;
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use server::{

@@ -65,6 +65,9 @@ pub(crate) struct ResponseInner {
     pub(crate) compress: bool,
     /// Set by `on_upgrade`: what takes the connection over after a 101.
     pub(crate) upgrade: Option<crate::upgrade::OnUpgrade>,
+    /// The error this response answers, if the framework made it from one: the
+    /// application's error renderer makes the response sent instead.
+    pub(crate) error: Option<crate::HttpError>,
 }
 
 impl fmt::Debug for Response {
@@ -98,6 +101,7 @@ impl Response {
                 body: Body::Empty,
                 compress: false,
                 upgrade: None,
+                error: None,
             }),
         }
     }

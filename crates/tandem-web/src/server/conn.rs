@@ -34,7 +34,7 @@ use super::{
     write::{SendTimeout, Writer, flush, write_now, write_response},
 };
 use crate::{
-    App, Request, Response, TlsInfo,
+    App, HttpError, Request, TlsInfo,
     compression::AcceptEncoding,
     payload::{ConnRead, Payload, READ_CHUNK, ReadState, Returned},
     upgrade::{OnUpgrade, upgraded},
@@ -261,7 +261,7 @@ impl Conn<'_> {
     ) -> std::io::Result<()> {
         let mut pipelined = 0;
         loop {
-            let Some(head) = self.read_head(io).await? else {
+            let Some(head) = self.read_head(io, app).await? else {
                 if self.h2_preface {
                     return self.switch_h2(io, remote, app).await;
                 }
@@ -401,6 +401,7 @@ impl Conn<'_> {
     async fn read_head(
         &mut self,
         io: &mut Writer,
+        app: &App,
     ) -> std::io::Result<Option<tandem_proto::RequestHead>> {
         let mut head_started: Option<tokio::time::Instant> = None;
         loop {
@@ -422,7 +423,7 @@ impl Conn<'_> {
                     }
                 }
                 Err(err) => {
-                    self.respond_error(io, err.status(), &err.to_string()).await?;
+                    self.respond_error(io, app, err.status(), &err.to_string()).await?;
                     return Ok(None);
                 }
             }
@@ -443,6 +444,7 @@ impl Conn<'_> {
                 Wait::TimedOut => {
                     self.respond_error(
                         io,
+                        app,
                         StatusCode::REQUEST_TIMEOUT,
                         "request head not received in time",
                     )
@@ -573,16 +575,19 @@ impl Conn<'_> {
         Ok(done)
     }
 
+    /// Answers a request refused before any handler ran, rendered as the application
+    /// renders its errors, and closes.
     async fn respond_error(
         &mut self,
         io: &mut Writer,
+        app: &App,
         status: StatusCode,
         detail: &str,
     ) -> std::io::Result<()> {
         // The detail is one of the parser's fixed messages, never the peer's bytes.
         let reason = status.canonical_reason().unwrap_or_default();
-        let body = format!("{}: {reason}\n\n{detail}\n", status.as_u16());
-        let response = Response::text(body).with_status(status);
+        let text = format!("{}: {reason}\n\n{detail}\n", status.as_u16());
+        let response = app.error_response(&HttpError::new(status).with_text(text));
         write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false, None).await?;
         flush(io, &mut self.wbuf).await
     }

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "compression")]
 mod compression;
+mod error_render;
 mod errors;
 mod file_response;
 mod files_support;
