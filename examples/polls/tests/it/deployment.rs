@@ -97,6 +97,8 @@ impl Deployment {
 
 /// A `polls` process, killed when dropped.
 pub(crate) struct Instance {
+    /// `http` or `https`.
+    scheme: &'static str,
     /// `127.0.0.1:port`, the same across restarts.
     pub(crate) addr: String,
     config: PathBuf,
@@ -117,17 +119,23 @@ impl Instance {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         within(stdout.read_line(&mut line)).await.unwrap();
-        let addr = line
+        let (scheme, addr) = line
             .trim()
-            .strip_prefix("polls: listening on http://")
+            .strip_prefix("polls: listening on ")
             .and_then(|a| a.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("polls printed {line:?}, not its address"))
-            .to_owned();
-        Instance { addr, config: config.to_owned(), child, stdout }
+            .and_then(|a| a.split_once("://"))
+            .unwrap_or_else(|| panic!("polls printed {line:?}, not its address"));
+        let scheme = if scheme == "https" { "https" } else { "http" };
+        Instance { scheme, addr: addr.to_owned(), config: config.to_owned(), child, stdout }
+    }
+
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.addr.rsplit_once(':').unwrap().1.parse().unwrap()
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// SIGKILL, as a crash or the OOM killer would: nothing is finished.
@@ -151,7 +159,7 @@ impl Instance {
     /// Starts it again on the same port, after [`kill`](Self::kill) or
     /// [`terminate`](Self::terminate): its config with the port it had.
     pub(crate) async fn restart(&mut self) {
-        let port = self.addr.rsplit_once(':').unwrap().1;
+        let port = self.port();
         let text = std::fs::read_to_string(&self.config).unwrap();
         assert!(text.contains("port = 0\n"), "the config picks a free port: {text}");
         let config = self.config.with_extension(format!("{port}.toml"));

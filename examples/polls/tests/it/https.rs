@@ -1,15 +1,9 @@
 //! The `polls` binary over HTTPS: `[server] tls_cert` and `tls_key` in its config, with a
 //! certificate made here, fetched by Tandem's client trusting only that certificate.
 
-use std::process::Stdio;
-
 use tandem_client::{ClientSession, Connector, TlsConfig};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::Command,
-};
 
-use crate::support::{get, within};
+use crate::{deployment::Instance, support::get};
 
 #[tokio::test]
 async fn polls_serves_https_with_the_configured_certificate() {
@@ -32,21 +26,8 @@ async fn polls_serves_https_with_the_configured_certificate() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_polls"))
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the polls binary");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    within(stdout.read_line(&mut line)).await.unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("polls: listening on https://127.0.0.1:")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("polls printed {line:?}, not an https address"));
+    let polls = Instance::start(&config).await;
+    assert!(polls.url("/").starts_with("https://"), "{}", polls.url("/"));
 
     let tls = TlsConfig::builder()
         .webpki_roots(false)
@@ -55,7 +36,7 @@ async fn polls_serves_https_with_the_configured_certificate() {
         .build()
         .unwrap();
     let client = ClientSession::builder().connector(Connector::builder().tls(tls).build()).build();
-    let (status, page) = get(&client, &format!("https://localhost:{port}/")).await;
+    let (status, page) = get(&client, &format!("https://localhost:{}/", polls.port())).await;
     assert_eq!(status, 200);
     assert!(page.contains("/poll/1"), "{page}");
 }

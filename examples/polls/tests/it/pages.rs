@@ -7,8 +7,8 @@ use tandem_web::{Application, Request};
 use crate::{
     postgres_server::Postgres,
     support::{
-        Polls, browser, choices, csrf_token, form_action, get, post_form, question_links, vote_id,
-        within,
+        Polls, browser, choices, csrf_token, form_action, get, live_feed, post_form,
+        question_links, vote_id, within,
     },
 };
 
@@ -174,6 +174,39 @@ async fn a_vote_without_a_well_formed_vote_id_is_refused() {
     }
     let (_, results) = get(&client, &format!("{url}/results")).await;
     assert_eq!(results.matches(" -- 0 votes").count(), 3, "no vote counted: {results}");
+    polls.stop().await;
+}
+
+#[tokio::test]
+async fn the_results_page_gets_new_counts_over_a_websocket() {
+    use tandem_ws::WsConnectExt as _;
+
+    let polls = Polls::start().await;
+    let client = browser();
+    let (url, page) = open_question(&polls, &client).await;
+    let (_, results) = get(&client, &format!("{url}/results")).await;
+    let live = live_feed(&results);
+    let mut ws = within(client.ws_connect(&polls.url(&live).replacen("http", "ws", 1)).connect())
+        .await
+        .unwrap();
+    let counts: serde_json::Value = within(ws.receive_json()).await.unwrap();
+    let votes = |counts: &serde_json::Value| -> Vec<i64> {
+        counts["choices"].as_array().unwrap().iter().map(|c| c["votes"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(votes(&counts), [0, 0, 0]);
+    let form = [
+        ("csrf_token", csrf_token(&page)),
+        ("vote_id", vote_id(&page)),
+        ("choice", choices(&page)[2].clone()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    post_form(&client, &polls.url(&form_action(&page)), &form).await;
+    let counts: serde_json::Value = within(ws.receive_json()).await.unwrap();
+    assert_eq!(votes(&counts), [0, 0, 1], "{counts}");
+    let (status, _) = get(&client, &polls.url("/poll/9999/live")).await;
+    assert_eq!(status, 404, "no feed for no question");
+    // Gone, as a page closed: shutdown then has no closing handshake to wait for.
+    drop(ws);
     polls.stop().await;
 }
 

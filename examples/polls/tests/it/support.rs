@@ -111,6 +111,11 @@ pub(crate) fn form_action(html: &str) -> String {
     attribute_after(html, "<form", "action")[0].to_owned()
 }
 
+/// The results page's live feed, which its script opens.
+pub(crate) fn live_feed(html: &str) -> String {
+    attribute_after(html, "<ul class=\"results\"", "data-live")[0].to_owned()
+}
+
 /// The links of the question list.
 pub(crate) fn question_links(html: &str) -> Vec<String> {
     attribute_after(html, "<a href=\"/poll/", "href").into_iter().map(str::to_owned).collect()
