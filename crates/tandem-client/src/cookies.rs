@@ -229,6 +229,21 @@ mod tests {
     }
 
     #[test]
+    fn wide_domains_are_kept_and_huge_max_ages_clamped() {
+        let jar = CookieJar::new();
+        // No public suffix list, as in aiohttp: `Domain=com` set by example.com is kept, and
+        // goes to every .com host (docs/security.md, H80).
+        set(&jar, "wide=1; Domain=com", "http://example.com/");
+        assert_eq!(jar.filter_cookies(&url("http://other.com/")), [("wide".into(), "1".into())]);
+        // A Max-Age past any date is clamped, not a panic; a negative one expires the cookie.
+        set(&jar, "forever=1; Max-Age=18446744073709551615", "http://example.com/");
+        set(&jar, "gone=1; Max-Age=-5", "http://example.com/");
+        let names: Vec<String> =
+            jar.filter_cookies(&url("http://example.com/")).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["wide", "forever"]);
+    }
+
+    #[test]
     fn save_and_load() {
         let dir = std::env::temp_dir().join(format!("tandem-jar-{}", std::process::id()));
         let jar = CookieJar::new();

@@ -3,7 +3,7 @@
 //! Every limit is a named constant with a documented default, and [`Limits`] overrides any
 //! of them. The defaults follow aiohttp (`max_line_size`, `max_field_size`, `max_headers`)
 //! and hyper (chunk extensions and trailers), which were each raised or lowered in answer to
-//! a CVE; see `docs/ARCHITECTURE.md` for the status each one maps to.
+//! a CVE; `docs/security.md` lists every limit with the status it maps to.
 
 /// Longest request or status line, in bytes, without its CRLF: 8190, aiohttp's
 /// `max_line_size`. Past it a request is refused with 414.
@@ -24,7 +24,8 @@ pub const DEFAULT_MAX_HEADERS: usize = 128;
 pub const DEFAULT_MAX_HEAD_SIZE: usize = 64 * 1024;
 
 /// Most bytes of chunk extensions across one chunked body: 16 KiB, as hyper caps them.
-/// Extensions carry nothing Tandem uses, so the cap only stops a flood (checklist A16).
+/// Extensions carry nothing Tandem uses, so the cap only stops a flood (`docs/security.md`,
+/// A16).
 pub const DEFAULT_MAX_CHUNK_EXTENSIONS_SIZE: usize = 16 * 1024;
 
 /// Most bytes of trailer section after a chunked body: 16 KiB, as hyper caps it

@@ -2,7 +2,7 @@
 //!
 //! The decoders write into a buffer that refuses to grow past `client_max_size`, so a
 //! compression bomb (aiohttp CVE-2025-69223: a megabyte that inflates to gigabytes) costs
-//! at most the limit in memory before it is answered with 413 (checklist B34).
+//! at most the limit in memory before it is answered with 413 (`docs/security.md`, B34).
 //!
 //! Without the `compression` feature there are no decoders: [`Inflater`] has no value and
 //! every coding but `identity` is refused with 415, as an unknown one is.

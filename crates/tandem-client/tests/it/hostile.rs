@@ -1,5 +1,5 @@
-//! Hostile and odd responses from raw listeners: checklist C of `hostile-inputs.md` (C44–C48)
-//! and the response vectors of its §3.2.
+//! Hostile and odd responses from raw listeners: checklist C of `docs/security.md` (C44–C48)
+//! and its response vectors (R1–R8).
 
 use crate::support::{RawServer, read_request, session, within, write};
 

@@ -1,5 +1,5 @@
 //! Redirects: history, limits, method rewriting, and credentials across origins
-//! (checklist C40–C43).
+//! (`docs/security.md`, C40–C43).
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};

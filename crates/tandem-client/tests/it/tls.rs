@@ -1,5 +1,5 @@
 //! HTTPS through the connector's rustls, against a TLS server in the test with a certificate
-//! made here; and credentials across an https-to-http redirect (checklist C41).
+//! made here; and credentials across an https-to-http redirect (`docs/security.md`, C41).
 
 use std::sync::{Arc, Mutex};
 

@@ -284,7 +284,7 @@ async fn verified_and_unverified_connections_are_pooled_apart() {
     prompt(connector.connect_with_tls(&origin, &insecure)).await.unwrap().release();
     assert!(prompt(connector.connect_with_tls(&origin, &insecure)).await.unwrap().is_reused());
 
-    // Two names for one address are two origins: never one pooled connection (checklist 51).
+    // Two names for one address are two origins: never one pooled connection (`docs/security.md`, D51).
     prompt(connector.connect(&https("a.test", port))).await.unwrap().release();
     assert!(!prompt(connector.connect(&https("b.test", port))).await.unwrap().is_reused());
 }

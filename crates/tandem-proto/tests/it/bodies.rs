@@ -1,4 +1,4 @@
-//! Chunked bodies and trailers from the threat model: checklist A items 12–20 and vectors
+//! Chunked bodies and trailers from `docs/security.md`: checklist A items 12–20 and vectors
 //! V18–V26. Every input is a `POST / HTTP/1.1` with `Transfer-Encoding: chunked`.
 
 use tandem_proto::{BodyFraming, ErrorKind as K};

@@ -1,4 +1,4 @@
-//! Request heads from the threat model: checklist A items 1–11 and 21–28, vectors V1–V17
+//! Request heads from `docs/security.md`: checklist A items 1–11 and 21–28, vectors V1–V17
 //! and V27–V40. Chunked bodies and trailers (A12–A20, V18–V26) are in `bodies.rs`.
 //!
 //! Each case is named after the items it covers. Expectations follow aiohttp-strict, except

@@ -1,7 +1,7 @@
 //! Integration tests of `tandem-proto`, in one binary so they link once.
 //!
-//! The threat model is `hostile-inputs.md` (vectors V1–V40, response vectors, checklist A
-//! 1–28). Every request input goes through [`support::check_request`], which parses it
+//! The threat model is `docs/security.md` (vectors V1–V40, response vectors R1–R8, checklist
+//! A 1–28). Every request input goes through [`support::check_request`], which parses it
 //! whole, split in two at every byte boundary and one byte per read, and requires the same
 //! outcome from all three, as llhttp's test fixture does: a parser whose answer depends on
 //! how TCP segmented the bytes is a smuggling primitive of its own.

@@ -1,4 +1,4 @@
-//! Response vectors (threat model §3.2, checklist C45–C46) through `ResponseParser`, with
+//! Response vectors (`docs/security.md`, R1–R8 and C45–C46) through `ResponseParser`, with
 //! the same three deliveries as requests. The response side is lenient where aiohttp's
 //! client is (bare LF, repeated fields) and strict where smuggling lives (control bytes,
 //! status codes, conflicting lengths).

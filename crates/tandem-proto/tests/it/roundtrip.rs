@@ -1,6 +1,6 @@
 //! What the encoders write, the parsers read back unchanged; and what would split a message,
-//! the encoders refuse without writing a byte (checklist B37, C44; CVE-2026-34519,
-//! CVE-2023-49082).
+//! the encoders refuse without writing a byte (`docs/security.md`, B37 and C44;
+//! CVE-2026-34519, CVE-2023-49082).
 
 use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version};

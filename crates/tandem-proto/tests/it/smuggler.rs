@@ -1,4 +1,4 @@
-//! Checklist A6 and vectors V10/V10b: defparam/smuggler's `Transfer-Encoding` mutations
+//! `docs/security.md`'s A6 and vectors V10/V10b: defparam/smuggler's `Transfer-Encoding` mutations
 //! (`configs/{default,doubles,exhaustive}.py`) and its byte sweeps, each sent with a
 //! `Content-Length` before and after it, and alone.
 //!

@@ -1,5 +1,5 @@
-//! `FileResponse`: validators and conditional requests, byte ranges (checklist F69), and
-//! the handler-facing API.
+//! `FileResponse`: validators and conditional requests, byte ranges (`docs/security.md`,
+//! F69), and the handler-facing API.
 #![cfg(unix)]
 
 use std::{

@@ -1,4 +1,4 @@
-//! Checklist B34: a compressed request body is decoded inside `client_max_size`.
+//! `docs/security.md`, B34: a compressed request body is decoded inside `client_max_size`.
 
 use std::io::Write;
 

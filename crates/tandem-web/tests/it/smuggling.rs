@@ -1,5 +1,5 @@
 //! Request smuggling at the connection level (issue 13): every hostile request of
-//! `hostile-inputs.md` §3.1 and checklist A, each sent with a second, valid request appended
+//! `docs/security.md` (its request vectors and checklist A), each sent with a second, valid request appended
 //! in the same write, and the body errors a handler meets only once it has started reading.
 //!
 //! Every case runs on its own connection and appends `GET /secret/{n}`, where `n` is the
@@ -148,7 +148,7 @@ fn case_index(req: &Request) -> usize {
     req.match_info("n").and_then(|n| n.parse().ok()).expect("a case index")
 }
 
-/// §3.1 V1–V11: framing fields.
+/// V1–V11: framing fields.
 fn framing_cases(t: &mut Table) {
     // V1, A 1.
     t.refused(
@@ -262,7 +262,7 @@ fn framing_cases(t: &mut Table) {
     t.refused("A 7 tab-folded field", 400, &post(b"X: a\r\n\tContent-Length: 5\r\n", b"hello"));
 }
 
-/// §3.1 V12–V17: line endings, bytes in fields, field names.
+/// V12–V17: line endings, bytes in fields, field names.
 fn field_cases(t: &mut Table) {
     // V12, A 8: bare LF.
     t.refused("V12 bare LF everywhere", 400, b"GET / HTTP/1.1\nHost: t\n\n");
@@ -317,7 +317,7 @@ fn field_cases(t: &mut Table) {
     }
 }
 
-/// §3.1 V18–V26: chunked bodies. `/` reads them, so these are body errors met by the handler.
+/// V18–V26: chunked bodies. `/` reads them, so these are body errors met by the handler.
 fn chunked_cases(t: &mut Table) {
     let chunked = b"Transfer-Encoding: chunked\r\n";
     // V18, A 12.
@@ -398,7 +398,7 @@ fn chunked_cases(t: &mut Table) {
     );
 }
 
-/// §3.1 V27–V40 and the rest of checklist A: messages, request lines, limits.
+/// V27–V40 and the rest of checklist A: messages, request lines, limits.
 fn message_cases(t: &mut Table) {
     const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n";
     // V27, A 28.
@@ -497,7 +497,7 @@ fn message_cases(t: &mut Table) {
     t.refused("V38 double spaces", 400, b"GET  /  HTTP/1.1\r\nHost: t\r\n\r\n");
 }
 
-/// §3.1 V39–V40: upgrades answered without switching, and bodies on a GET.
+/// V39–V40: upgrades answered without switching, and bodies on a GET.
 fn tunnel_and_get_body_cases(t: &mut Table) {
     // V39: an upgrade (or CONNECT) answered without switching: a proxy may be tunnelling
     // already, so what follows is never parsed as a request.
@@ -926,7 +926,7 @@ fn report(table: &str, total: usize, problems: &[String]) {
     );
 }
 
-/// Every request of §3.1 and checklist A with a request appended: refused ones never let it
+/// Every request vector and checklist A item with a request appended: refused ones never let it
 /// through, accepted ones serve it exactly once.
 #[tokio::test]
 async fn hostile_requests_never_let_the_next_one_through() {

@@ -1,5 +1,5 @@
-//! `add_static`: content types, HEAD, traversal (checklist F64–F70 of the hostile-inputs
-//! reference), symlinks, precompressed siblings, FIFOs and directory listings.
+//! `add_static`: content types, HEAD, traversal (`docs/security.md`, F64–F70), symlinks,
+//! precompressed siblings, FIFOs and directory listings.
 #![cfg(unix)]
 
 use std::time::{Duration, Instant};

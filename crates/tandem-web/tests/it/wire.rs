@@ -1,5 +1,6 @@
 //! Connection behaviour on the wire: keep-alive, HTTP/1.0, pipelining, `Expect:
-//! 100-continue`, and the hostile checklist's section B (server lifecycle and limits).
+//! 100-continue`, and section B of `docs/security.md`'s checklist (server lifecycle and
+//! limits).
 
 use std::{
     sync::Arc,

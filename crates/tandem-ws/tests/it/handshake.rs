@@ -1,4 +1,4 @@
-//! The opening handshake on both sides (checklist E57 and E61).
+//! The opening handshake on both sides (`docs/security.md`, E57 and E61).
 
 use tandem_client::ClientSession;
 use tandem_web::{HttpError, Request, Response};

@@ -1,4 +1,4 @@
-//! Checklist E of the threat model: frames and floods from a hostile client, answered with
+//! Checklist E of `docs/security.md`: frames and floods from a hostile client, answered with
 //! the right close code and bounded memory.
 
 use std::{
