@@ -85,7 +85,10 @@ fn steps() -> Vec<Step> {
 }
 
 /// The facade with only the wire protocol, with a bare client (no TLS, hickory or decoders),
-/// and with a bare server (no encoders), each also with WebSockets on that side alone.
+/// and with a bare server (no encoders, HTTP/2 or multipart), each also with WebSockets on
+/// that side alone; then each crate that has features with none of them, its tests too (a
+/// test may need a gate of its own). One crate a run: in one run a dev-dependency's features
+/// would turn the others' back on.
 fn lean_builds() -> Result {
     let lean: [&[&str]; 5] = [
         &[],
@@ -98,6 +101,12 @@ fn lean_builds() -> Result {
         Cmd::cargo()
             .args(["clippy", "-p", "tandem-http", "--no-default-features"])
             .args(features)
+            .args(["--", "-D", "warnings"])
+            .run()?;
+    }
+    for krate in ["tandem-web", "tandem-client", "tandem-connect", "tandem-ws"] {
+        Cmd::cargo()
+            .args(["clippy", "-p", krate, "--no-default-features", "--all-targets"])
             .args(["--", "-D", "warnings"])
             .run()?;
     }

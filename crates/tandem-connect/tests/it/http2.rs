@@ -1,7 +1,7 @@
 //! HTTP/2 in the pool, against the `h2` crate's own server: one shared connection per
 //! origin, the server's stream limit, `limit` and `limit_per_host`, statistics, GOAWAY.
 
-use std::{future::Future, sync::Arc};
+use std::future::Future;
 
 use bytes::Bytes;
 use tandem_connect::{
@@ -237,6 +237,8 @@ async fn a_connection_told_goaway_leaves_the_pool() {
 /// `h2`, anything else with an HTTP/1.1 200. Returns its origin and a config trusting it.
 #[cfg(feature = "tls")]
 async fn alpn_server(protocols: &[&[u8]]) -> (Origin, tandem_connect::TlsConfig) {
+    use std::sync::Arc;
+
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
