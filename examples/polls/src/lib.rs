@@ -85,6 +85,7 @@ pub async fn sessions(config: &config::Session) -> Result<SessionMiddleware, Str
 pub async fn build_app(config: &Config, db: Db) -> Result<Application, String> {
     let mut app = Application::new();
     app.set_state(db);
+    app.set_state(live::Watched::default());
     app.set_state(Templates::new(Loader::Embedded(TEMPLATES)));
     // Outermost, so that a failure in the session middleware gets the 500 page too.
     app.middleware(errors::error_pages);
