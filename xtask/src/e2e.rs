@@ -1,9 +1,13 @@
 //! `cargo xtask e2e`: the polls demo end to end, as deployed and as a person uses it.
 //!
-//! 1. The scale-out test (`examples/polls/tests/it/scale_out.rs`): redis-server, two polls
-//!    processes and nginx on loopback; a vote through one instance, the session read through
-//!    the other. CI runs it too, in `cargo test`.
-//! 2. Headless Chromium (Debian's `chromium` and `chromium-driver`, installed here if
+//! 1. The scale-out test (`examples/polls/tests/it/scale_out.rs`): redis-server, `PostgreSQL`,
+//!    two polls processes and nginx on loopback; a vote through one instance, the session
+//!    read through the other. CI runs it too, in `cargo test`.
+//! 2. The fault tests (`examples/polls/tests/it/faults.rs`), one at a time, each printing its
+//!    figures: Redis down for 10 s, `PostgreSQL` restarting, one of three instances killed
+//!    behind nginx and then each restarted, one instance shut down, all under load. CI runs
+//!    them too, with a 3 s Redis outage, which proves the same in less time.
+//! 3. Headless Chromium (Debian's `chromium` and `chromium-driver`, installed here if
 //!    missing; never in CI, it is a large install) opens the question list, follows a link,
 //!    picks a radio button, submits the form, and must land on the results page showing
 //!    "1 vote", then sees the session remember the vote. `xtask/browser` drives it over
@@ -22,6 +26,9 @@ use crate::{Cmd, Killed, Result, fmt_duration, free_port, peers};
 /// Scratch space for the run: the database and the config (gitignored).
 const WORK_DIR: &str = "target/e2e";
 
+/// How long the fault tests keep Redis down here (`POLLS_FAULT_OUTAGE_SECS`).
+const REDIS_OUTAGE_SECS: &str = "10";
+
 /// The WebDriver client that drives Chromium through the pages.
 const BROWSER_MANIFEST: &str = "xtask/browser/Cargo.toml";
 
@@ -33,11 +40,22 @@ pub(crate) fn run() -> Result {
         ("chromium", "chromium"),
         ("chromium-driver", "chromedriver"),
     ])?;
+    peers::ensure_packages(&["postgresql"])?;
 
     let t = Instant::now();
     println!("\n==> e2e: two polls instances behind nginx, sessions in Redis");
     Cmd::cargo().args(["test", "-p", "polls", "--test", "it", "--", "scale_out"]).run()?;
     let scale_out = t.elapsed();
+
+    let t = Instant::now();
+    println!(
+        "\n==> e2e: faults under load (Redis down {REDIS_OUTAGE_SECS} s, PostgreSQL, instances)"
+    );
+    Cmd::cargo()
+        .env("POLLS_FAULT_OUTAGE_SECS", REDIS_OUTAGE_SECS)
+        .args(["test", "-p", "polls", "--test", "it", "--", "fault", "--nocapture"])
+        .run()?;
+    let faults = t.elapsed();
 
     let t = Instant::now();
     println!("\n==> e2e: headless Chromium votes");
@@ -50,6 +68,7 @@ pub(crate) fn run() -> Result {
 
     println!("\n==> e2e: elapsed");
     println!("  {:<24} {:>9}", "scale-out test", fmt_duration(scale_out));
+    println!("  {:<24} {:>9}", "fault tests", fmt_duration(faults));
     println!("  {:<24} {:>9}", "build polls and driver", fmt_duration(built));
     println!("  {:<24} {:>9}", "chromium votes", fmt_duration(browser));
     println!("  {:<24} {:>9}", "total", fmt_duration(start.elapsed()));

@@ -145,6 +145,13 @@ pub(crate) fn ensure_commands(needed: &[(&str, &str)]) -> Result {
     if missing.is_empty() { Ok(()) } else { apt_install(&missing) }
 }
 
+/// Installs those of `packages` that dpkg does not list as installed: for the peers of
+/// `cargo xtask e2e` with no command on PATH (`postgresql`).
+pub(crate) fn ensure_packages(packages: &[&str]) -> Result {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !dpkg_installed(p)).collect();
+    if missing.is_empty() { Ok(()) } else { apt_install(&missing) }
+}
+
 fn dpkg_installed(package: &str) -> bool {
     // `dpkg -s` also succeeds for a removed package whose config files remain,
     // so ask for the status word itself.
