@@ -109,10 +109,14 @@ pub(crate) struct Instance {
 impl Instance {
     /// Starts `polls --config CONFIG` and waits for the line it prints once it listens.
     pub(crate) async fn start(config: &Path) -> Instance {
+        // Its access log and errors, out of the test's output.
+        let log = config.with_extension("log");
+        let stderr = std::fs::File::options().create(true).append(true).open(&log).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_polls"))
             .arg("--config")
             .arg(config)
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("start the polls binary");
@@ -124,7 +128,10 @@ impl Instance {
             .strip_prefix("polls: listening on ")
             .and_then(|a| a.strip_suffix('/'))
             .and_then(|a| a.split_once("://"))
-            .unwrap_or_else(|| panic!("polls printed {line:?}, not its address"));
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("polls printed {line:?}, not its address: {log}")
+            });
         let scheme = if scheme == "https" { "https" } else { "http" };
         Instance { scheme, addr: addr.to_owned(), config: config.to_owned(), child, stdout }
     }
