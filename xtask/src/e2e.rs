@@ -13,6 +13,8 @@
 //!    "1 vote", then sees the session remember the vote. `xtask/browser` drives it over
 //!    WebDriver (fantoccini, through chromedriver); it is a workspace of its own, so xtask
 //!    keeps no dependencies and starts in seconds.
+//! 4. `cargo xtask har-check`: HAR files `examples/fetch --har` records, over HTTP and
+//!    HTTPS, parsed by Chromium's own `DevTools` HAR parser under node.
 
 use std::{
     io::{BufRead, BufReader},
@@ -66,11 +68,17 @@ pub(crate) fn run() -> Result {
     browser_votes()?;
     let browser = t.elapsed();
 
+    let t = Instant::now();
+    println!("\n==> e2e: recorded HAR files in Chromium DevTools' HAR parser");
+    crate::har_check::run()?;
+    let har = t.elapsed();
+
     println!("\n==> e2e: elapsed");
     println!("  {:<24} {:>9}", "scale-out test", fmt_duration(scale_out));
     println!("  {:<24} {:>9}", "fault tests", fmt_duration(faults));
     println!("  {:<24} {:>9}", "build polls and driver", fmt_duration(built));
     println!("  {:<24} {:>9}", "chromium votes", fmt_duration(browser));
+    println!("  {:<24} {:>9}", "HAR in DevTools' parser", fmt_duration(har));
     println!("  {:<24} {:>9}", "total", fmt_duration(start.elapsed()));
     println!("e2e: all passed");
     Ok(())

@@ -1,7 +1,7 @@
-//! `cargo xtask har-check`: a HAR file recorded by `examples/fetch --har`, over plain
-//! HTTP and HTTPS, parsed by the HAR parser of Chromium's `DevTools` (`HARFormat.ts` from the
-//! `chrome-devtools-frontend` npm package, behind the Network panel's "Import HAR"), run
-//! under node by `xtask/assets/har-check.mjs`.
+//! `cargo xtask har-check` (and the last step of `cargo xtask e2e`): HAR files recorded by
+//! `examples/fetch --har`, over plain HTTP and HTTPS, parsed by the HAR parser of Chromium's
+//! `DevTools` (`HARFormat.ts` from the `chrome-devtools-frontend` npm package, behind the
+//! Network panel's "Import HAR"), run under node by `xtask/assets/har-check.mjs`.
 //!
 //! The packages are pinned and fetched with `npm pack` into `target/har-check` once; the
 //! parser is TypeScript, so TypeScript's own transpiler (also pinned) strips its types.
