@@ -2,9 +2,11 @@
 //! `PostgreSQL`, two `polls` processes sharing them, and nginx balancing between them with
 //! the guide's own configuration. A session started on one instance is used on the other.
 
+use tandem_ws::WsConnectExt as _;
+
 use crate::{
     deployment::{Deployment, Front},
-    support::{browser, choices, csrf_token, form_action, get, read, vote_id, within},
+    support::{browser, choices, csrf_token, form_action, get, live_feed, read, vote_id, within},
 };
 
 fn upstream(resp: &tandem_client::ClientResponse) -> String {
@@ -47,6 +49,12 @@ async fn two_instances_behind_nginx_share_sessions_in_redis() {
 
     // The session is in Redis under the demo's prefix, not in the cookie.
     assert_eq!(deployment.sessions().await.len(), 1);
+
+    // The live results through nginx's WebSocket location: the counts, the vote in them.
+    let live = format!("{front}{}", live_feed(&results)).replacen("http", "ws", 1);
+    let mut ws = within(client.ws_connect(&live).connect()).await.unwrap();
+    let counts: serde_json::Value = within(ws.receive_json()).await.unwrap();
+    assert_eq!(counts["choices"][0]["votes"], 1, "{counts}");
 
     // Each instance, asked directly, knows what this visitor voted for, and says that its
     // database and session storage answer.
