@@ -121,8 +121,8 @@ impl RedisStorage {
         format!("{}{identity}", self.key_prefix)
     }
 
-    /// Runs `cmd` (whose first argument names it in an error), and once more if it failed
-    /// for want of a connection. The connection manager learns that its connection is gone
+    /// Runs `cmd` (`name` in an error), and once more if it failed for want of a
+    /// connection. The connection manager learns that its connection is gone
     /// from the command that fails, and only then starts to reconnect: without the second
     /// try, the first request after Redis returns would fail too. Every command here (`GET`,
     /// `SET` with an expiry, `DEL`, `PING`) may safely run twice.
