@@ -132,16 +132,28 @@ fn app() -> Application {
     app
 }
 
+/// Runs [`secrets_are_not_captured`] in a process of its own. In the shared test binary,
+/// other tests' threads (with no subscriber) register tracing callsites while this test's
+/// thread-local capture is installed, and tracing's cached interest could then hide an event
+/// from the capture (about one full run in five here); alone in a process it sees them all.
+#[test]
+fn nothing_secret_is_logged_at_trace() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "logs::secrets_are_not_captured", "--ignored", "--nocapture"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
 /// The test's runtime has one thread, so the server's spans and events, the client's and
 /// the connector's all reach the capturing subscriber set on it.
 #[tokio::test]
-async fn nothing_secret_is_logged_at_trace() {
+#[ignore = "run alone, in a process of its own, by nothing_secret_is_logged_at_trace"]
+async fn secrets_are_not_captured() {
     let capture = Capture::default();
     let guard = tracing::subscriber::set_default(capture.clone());
-    // Other tests' threads, with no subscriber, may have hit a callsite (the redirect event)
-    // first and cached "never" for it while this subscriber was being registered; asking
-    // every callsite again now makes the capture see them all.
-    tracing::callsite::rebuild_interest_cache();
     let server = Server::start(app()).await;
     let port = server.addr.port();
     let s = session();
