@@ -1,14 +1,15 @@
-//! One request on one connection: write it, read the head, and lend the connection to the
-//! body reader.
+//! One request on one connection: check it, get a connection (HTTP/1.1 of its own, or a
+//! stream on a shared HTTP/2 one), write it, read the head, and lend the connection to the
+//! body reader. The HTTP/1.1 exchange is here; HTTP/2's is in `http2.rs`.
 
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
-use http::{Method, StatusCode};
-use tandem_connect::{ConnectOptions, Connection, Connector, Origin};
+use futures_util::{StreamExt, future::Either};
+use http::{HeaderMap, Method, StatusCode, Version};
+use tandem_connect::{Checkout, ConnectOptions, Connection, Connector, Origin};
 use tandem_proto::{
-    BodyDecoder, BodyEvent, BodyFraming, EncodedFields, RequestParts, ResponseHead, ResponseParser,
+    BodyFraming, EncodedFields, Fields, RequestParts, ResponseHead, ResponseParser,
     encode_request_head,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,15 +17,18 @@ use url::Url;
 
 use crate::{
     Trace,
-    error::{Error, Failed, Kind},
+    body::{READ_SIZE, RawBody},
+    error::{Error, Kind},
+    http2,
     request::StreamBody,
     timeout::Deadlines,
     timings::Recorder,
     trace::{ChunkTrace, TraceRequestCtx},
 };
 
-/// How much to read at a time.
-const READ_SIZE: usize = 16 * 1024;
+/// Told of each piece of a streamed request body once it is written.
+pub(crate) type OnChunk<'a> = &'a (dyn Fn(&[u8]) + Sync);
+
 /// Bodies up to this size are copied after the head and sent in one write.
 const COALESCE: usize = 64 * 1024;
 
@@ -46,20 +50,171 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) expect_continue: Option<Duration>,
 }
 
-/// Sends `req` and reads its final response head. An idempotent request that fails on a
-/// pooled connection before any byte of response arrives is sent once more: the server may
-/// have closed the idle connection as we picked it up (RFC 9112 §9.3.1). Any other method
-/// is not, as aiohttp's rule: the server may have acted on it before the connection broke.
-pub(crate) async fn send(
+/// A final response head, as either version delivered it.
+pub(crate) enum Head {
+    Http1(ResponseHead),
+    /// HTTP/2's status and fields: the map as `h2` decoded it, and the same fields for the
+    /// lookups a head's [`Fields`] answer.
+    Http2 {
+        status: StatusCode,
+        headers: HeaderMap,
+        fields: Fields,
+    },
+}
+
+impl Head {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Head::Http1(head) => head.status(),
+            Head::Http2 { status, .. } => *status,
+        }
+    }
+
+    pub(crate) fn version(&self) -> Version {
+        match self {
+            Head::Http1(head) => head.version(),
+            Head::Http2 { .. } => Version::HTTP_2,
+        }
+    }
+
+    pub(crate) fn fields(&self) -> &Fields {
+        match self {
+            Head::Http1(head) => head.fields(),
+            Head::Http2 { fields, .. } => fields,
+        }
+    }
+
+    /// The reason phrase as sent; HTTP/2 has none, and its status's canonical one stands
+    /// in.
+    pub(crate) fn reason(&self) -> &[u8] {
+        match self {
+            Head::Http1(head) => head.reason(),
+            Head::Http2 { status, .. } => status.canonical_reason().unwrap_or("").as_bytes(),
+        }
+    }
+}
+
+/// Sends `req` and reads its final response head, on HTTP/1.1 or HTTP/2 as the connector
+/// hands out. An idempotent request that fails on a pooled connection before any byte of
+/// response arrives is sent once more: the server may have closed the idle connection as we
+/// picked it up (RFC 9112 §9.3.1). Any other method is not, as aiohttp's rule: the server
+/// may have acted on it before the connection broke; unless HTTP/2 says the server did not
+/// process it (a refused stream, or one past a GOAWAY's last).
+///
+/// `respond` makes the response of the head and the body reader, here, so that what the
+/// request's futures hand back up is a pointer-sized response rather than the head and body
+/// reader, moved at every level.
+pub(crate) async fn send<R>(
     connector: &Connector,
     req: &Outgoing<'_>,
     mut stream: Option<StreamBody>,
     deadlines: &Deadlines,
-    Observers { traces, ctx, timing }: Observers<'_>,
-) -> Result<(ResponseHead, RawBody), Error> {
+    (observers, respond): (Observers<'_>, impl FnOnce(Head, RawBody) -> R),
+) -> Result<R, Error> {
+    let (wire, tail, expect) = encode(req, stream.is_some())?;
+    let options = req.options;
+    let traces = observers.traces;
+    let streamed = stream.is_some();
+    let mut retried = false;
+    'attempt: loop {
+        let on_chunk = |chunk: &[u8]| {
+            for t in traces {
+                t.on_request_chunk_sent(observers.ctx, req.method, req.url, chunk);
+            }
+        };
+        let checkout = deadlines
+            .connect(async { connector.checkout(req.origin, options).await.map_err(Error::from) })
+            .await?;
+        let shared = 'http1: {
+            let mut conn = match http1_or_2(checkout) {
+                Either::Left(conn) => conn,
+                Either::Right(shared) => break 'http1 shared,
+            };
+            let reused = conn.is_reused();
+            observers.connected(req, reused);
+            let body = Outbound {
+                head: &wire,
+                tail,
+                stream: stream.as_mut(),
+                expect,
+                on_chunk: &on_chunk,
+                timing: observers.timing.as_deref(),
+            };
+            let failure = match exchange(&mut conn, body, req.method, deadlines).await {
+                Ok((head, buf, body_sent)) => {
+                    // A 101 answers only a request that offered an `Upgrade`.
+                    if head.status() == StatusCode::SWITCHING_PROTOCOLS
+                        && !req.headers.headers().contains_key(http::header::UPGRADE)
+                    {
+                        let error = "unexpected 101 Switching Protocols";
+                        return Err(Error::new(Kind::Response, error));
+                    }
+                    // A request that asked to close spends the connection whatever the
+                    // answer, and so does one whose announced body was never sent: the
+                    // server may still be waiting for it.
+                    let keep_alive = head.keep_alive() && !req.headers.asks_to_close() && body_sent;
+                    let timing = observers.timing.clone();
+                    let mut body = RawBody::http1(conn, buf, &head, keep_alive, *deadlines, timing);
+                    observers.answered(req, &mut body, reused, body_sent);
+                    return Ok(respond(Head::Http1(head), body));
+                }
+                Err(failure) => failure,
+            };
+            again(req, failure, reused, (streamed, &mut retried))?;
+            continue 'attempt;
+        };
+        let reused = shared.is_reused();
+        observers.connected(req, reused);
+        let body = (stream.as_mut(), &on_chunk as _);
+        let timing = observers.timing.as_ref();
+        // Boxed, so that its state does not sit in every HTTP/1.1 request's future.
+        match Box::pin(http2_answer(shared, req, body, deadlines, timing)).await {
+            Ok((head, mut body)) => {
+                observers.answered(req, &mut body, reused, true);
+                return Ok(respond(head, body));
+            }
+            Err(failure) => again(req, failure, reused, (streamed, &mut retried))?,
+        }
+    }
+}
+
+/// Whether a failed exchange goes once more: `Ok` to send it again, else its error. Only
+/// once, and never a streamed body, which has been read.
+fn again(
+    req: &Outgoing<'_>,
+    Failure { error, retryable, unprocessed }: Failure,
+    reused: bool,
+    (streamed, retried): (bool, &mut bool),
+) -> Result<(), Error> {
+    let again = unprocessed || (retryable && reused && is_idempotent(req.method));
+    if again && !*retried && !streamed {
+        tracing::debug!(%error, "pooled connection failed before a response; retrying");
+        *retried = true;
+        return Ok(());
+    }
+    Err(error)
+}
+
+/// The connection of an HTTP/1.1 checkout, or the stream of an HTTP/2 one. The checkout is
+/// moved here whole, never borrowed nor partly moved, so that the request's future does not
+/// keep its place beside the connection's while the exchange runs.
+fn http1_or_2(checkout: Checkout) -> Either<Connection, tandem_connect::Http2Stream> {
+    match checkout {
+        Checkout::Http1(conn) => Either::Left(conn),
+        Checkout::Http2(shared) => Either::Right(shared),
+    }
+}
+
+/// The HTTP/1.1 head (with a small body coalesced), checked before connecting: a method,
+/// target or field that could split the request is refused with nothing written. With it,
+/// the body to write after it, and how long to wait for `100 Continue` in between.
+fn encode<'a>(
+    req: &Outgoing<'a>,
+    streamed: bool,
+) -> Result<(Bytes, Option<&'a Bytes>, Option<Duration>), Error> {
     let mut head_buf = BytesMut::new();
     let framing = match req.body {
-        _ if stream.is_some() => BodyFraming::Chunked,
+        _ if streamed => BodyFraming::Chunked,
         Some(body) => BodyFraming::Length(body.len() as u64),
         None if matches!(*req.method, Method::POST | Method::PUT | Method::PATCH) => {
             BodyFraming::Length(0)
@@ -77,8 +232,6 @@ pub(crate) async fn send(
         None => Cow::Borrowed(&req.url[url::Position::BeforePath..url::Position::AfterQuery]),
     };
     let parts = RequestParts::new(req.method, &target, req.headers.into(), framing);
-    // Checked before connecting: a method, target or field that could split the request
-    // is refused with nothing written.
     encode_request_head(&parts, &mut head_buf).map_err(|e| Error::new(Kind::Request, e))?;
     // With `Expect: 100-continue` and a body, the head goes alone and the body waits for
     // the server's go-ahead.
@@ -92,71 +245,7 @@ pub(crate) async fn send(
             tail = Some(body);
         }
     }
-    let wire = head_buf.freeze();
-
-    let options = req.options;
-    let mut retried = false;
-    loop {
-        let mut conn = deadlines
-            .connect(async {
-                connector.connect_with(req.origin, options).await.map_err(Error::from)
-            })
-            .await?;
-        let reused = conn.is_reused();
-        for t in traces {
-            if reused {
-                t.on_connection_reuse(ctx, req.origin);
-            } else {
-                t.on_connection_create(ctx, req.origin);
-            }
-        }
-        let streamed = stream.is_some();
-        let on_chunk = |chunk: &[u8]| {
-            for t in traces {
-                t.on_request_chunk_sent(ctx, req.method, req.url, chunk);
-            }
-        };
-        let body = Outbound {
-            head: &wire,
-            tail,
-            stream: stream.as_mut(),
-            expect,
-            on_chunk: &on_chunk,
-            timing: timing.as_deref(),
-        };
-        match exchange(&mut conn, body, req.method, deadlines).await {
-            Ok((head, buf, body_sent)) => {
-                // A 101 answers only a request that offered an `Upgrade`.
-                if head.status() == StatusCode::SWITCHING_PROTOCOLS
-                    && !req.headers.headers().contains_key(http::header::UPGRADE)
-                {
-                    return Err(Error::new(Kind::Response, "unexpected 101 Switching Protocols"));
-                }
-                // A request that asked to close spends the connection whatever the answer,
-                // and so does one whose announced body was never sent: the server may
-                // still be waiting for it.
-                let keep_alive = head.keep_alive() && !req.headers.asks_to_close() && body_sent;
-                if let Some(timing) = &timing {
-                    timing.first_byte(reused);
-                }
-                let mut body =
-                    RawBody::new(conn, buf, &head, keep_alive, *deadlines, timing.clone());
-                if !traces.is_empty() {
-                    body.trace = Some(report_sent(req, (traces, ctx), body_sent));
-                }
-                return Ok((head, body));
-            }
-            Err(Failure { error, retryable }) => {
-                // A streamed body has been read, so it cannot be sent again.
-                if retryable && reused && !retried && !streamed && is_idempotent(req.method) {
-                    tracing::debug!(%error, "pooled connection failed before a response; retrying");
-                    retried = true;
-                    continue;
-                }
-                return Err(error);
-            }
-        }
-    }
+    Ok((head_buf.freeze(), tail, expect))
 }
 
 /// Who is told of one hop's steps: the session's traces, with the request's context, and
@@ -165,6 +254,45 @@ pub(crate) struct Observers<'a> {
     pub(crate) traces: &'a [Arc<dyn Trace>],
     pub(crate) ctx: &'a TraceRequestCtx,
     pub(crate) timing: Option<Arc<Recorder>>,
+}
+
+impl Observers<'_> {
+    /// The request took a connection: a new one, or one from the pool.
+    fn connected(&self, req: &Outgoing<'_>, reused: bool) {
+        for t in self.traces {
+            if reused {
+                t.on_connection_reuse(self.ctx, req.origin);
+            } else {
+                t.on_connection_create(self.ctx, req.origin);
+            }
+        }
+    }
+
+    /// The response head arrived: the timings and traces hear of it, and the traces will
+    /// hear of the body's pieces.
+    fn answered(&self, req: &Outgoing<'_>, body: &mut RawBody, reused: bool, body_sent: bool) {
+        if let Some(timing) = &self.timing {
+            timing.first_byte(reused);
+        }
+        if !self.traces.is_empty() {
+            body.trace = Some(report_sent(req, (self.traces, self.ctx), body_sent));
+        }
+    }
+}
+
+/// An exchange on an HTTP/2 stream: the head, and the body reader holding the stream.
+async fn http2_answer(
+    mut shared: tandem_connect::Http2Stream,
+    req: &Outgoing<'_>,
+    (body, on_chunk): (Option<&mut StreamBody>, OnChunk<'_>),
+    deadlines: &Deadlines,
+    timing: Option<&Arc<Recorder>>,
+) -> Result<(Head, RawBody), Failure> {
+    let timed = timing.map(|t| &**t);
+    let (head, recv) = http2::exchange(&mut shared, req, body, deadlines, on_chunk, timed).await?;
+    let fields = Fields::from_header_map(&head.headers);
+    let body = RawBody::http2(recv, shared, *deadlines, timing.cloned());
+    Ok((Head::Http2 { status: head.status, headers: head.headers, fields }, body))
 }
 
 /// Tells the traces the request went out (its head, and a whole body), and returns what
@@ -197,21 +325,35 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
     )
 }
 
-struct Failure {
+/// Why an exchange failed, and whether the request may be sent again.
+pub(crate) struct Failure {
     error: Error,
-    /// Nothing of a response had arrived.
+    /// Nothing of a response had arrived: sent again if idempotent, on a pooled connection.
     retryable: bool,
+    /// The server did not process it: sent again whatever its method.
+    unprocessed: bool,
 }
 
 impl Failure {
-    fn fatal(error: Error) -> Self {
-        Failure { error, retryable: false }
+    pub(crate) fn fatal(error: Error) -> Self {
+        Failure { error, retryable: false, unprocessed: false }
+    }
+
+    /// Nothing of a response arrived: the connection may have been closed as it was
+    /// picked up.
+    pub(crate) fn retryable(error: Error) -> Self {
+        Failure { error, retryable: true, unprocessed: false }
+    }
+
+    /// The server did not process the request.
+    pub(crate) fn unprocessed(error: Error) -> Self {
+        Failure { error, retryable: true, unprocessed: true }
     }
 
     /// Writing the request failed: worth sending again only if the peer had gone.
     fn write(error: Error) -> Self {
         let retryable = error.is_disconnected();
-        Failure { error, retryable }
+        Failure { error, retryable, unprocessed: false }
     }
 }
 
@@ -223,7 +365,7 @@ struct Outbound<'a> {
     stream: Option<&'a mut StreamBody>,
     expect: Option<Duration>,
     /// Told of each streamed chunk written.
-    on_chunk: &'a (dyn Fn(&[u8]) + Sync),
+    on_chunk: OnChunk<'a>,
     /// Told when the request has been written.
     timing: Option<&'a Recorder>,
 }
@@ -324,7 +466,7 @@ async fn await_continue(
 async fn write_chunked(
     io: &mut (dyn tandem_connect::Io + 'static),
     StreamBody(stream): &mut StreamBody,
-    on_chunk: &(dyn Fn(&[u8]) + Sync),
+    on_chunk: OnChunk<'_>,
 ) -> Result<(), Error> {
     let disconnected = |e| Error::new(Kind::Disconnected, e);
     let mut frame = BytesMut::new();
@@ -364,213 +506,12 @@ async fn next_head<R: tokio::io::AsyncRead + Unpin + ?Sized>(
             .await
             .map_err(|error| {
                 let retryable = !*received && error.is_io();
-                Failure { error, retryable }
+                Failure { error, retryable, unprocessed: false }
             })?;
         if n == 0 {
-            return Err(Failure { error: Error::bare(Kind::Disconnected), retryable: !*received });
+            let error = Error::bare(Kind::Disconnected);
+            return Err(Failure { error, retryable: !*received, unprocessed: false });
         }
         *received = true;
-    }
-}
-
-/// The response body as it comes off the connection, still content-encoded. The connection
-/// goes back to the pool exactly when the body ends, the response allows keep-alive, and
-/// nothing follows it in the buffer (bytes after a complete response mean the connection's
-/// framing cannot be trusted: checklist C48).
-///
-/// An error is final: the connection is dropped with it (whatever follows a broken body is
-/// never read as a response), and every later read returns the error again.
-pub(crate) struct RawBody {
-    conn: Option<Connection>,
-    buf: BytesMut,
-    decoder: BodyDecoder,
-    keep_alive: bool,
-    deadlines: Deadlines,
-    done: bool,
-    /// Boxed: only a body that broke has one.
-    failed: Option<Box<Failed>>,
-    /// The session's traces, told of each chunk; only a traced session's bodies have one.
-    trace: Option<Box<ChunkTrace>>,
-    /// Told when the body ends, under `timings(true)`.
-    timing: Option<Arc<Recorder>>,
-}
-
-impl std::fmt::Debug for RawBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawBody").field("done", &self.done).finish_non_exhaustive()
-    }
-}
-
-impl RawBody {
-    fn new(
-        conn: Connection,
-        buf: BytesMut,
-        head: &ResponseHead,
-        keep_alive: bool,
-        deadlines: Deadlines,
-        timing: Option<Arc<Recorder>>,
-    ) -> Self {
-        let mut body = RawBody {
-            conn: Some(conn),
-            buf,
-            decoder: BodyDecoder::new(head.framing()),
-            keep_alive,
-            deadlines,
-            done: false,
-            failed: None,
-            trace: None,
-            timing,
-        };
-        // After a 101 the connection belongs to the new protocol: it is kept for
-        // `into_upgraded` and never pooled.
-        if head.status() == StatusCode::SWITCHING_PROTOCOLS {
-            body.keep_alive = false;
-            body.done = true;
-        } else if body.decoder.is_done() {
-            body.finish();
-        }
-        body
-    }
-
-    /// A body with no connection behind it, whose bytes are `body`: what a fault
-    /// injected in place of a server's answer reads. A head that declares more than `body`
-    /// holds reads as a truncated body.
-    pub(crate) fn synthetic(head: &ResponseHead, body: &[u8], deadlines: Deadlines) -> Self {
-        RawBody {
-            conn: None,
-            buf: BytesMut::from(body),
-            decoder: BodyDecoder::new(head.framing()),
-            keep_alive: false,
-            deadlines,
-            done: false,
-            failed: None,
-            trace: None,
-            timing: None,
-        }
-    }
-
-    /// The connection and the bytes read past the head, after a 101; `None` otherwise.
-    pub(crate) fn into_upgraded(mut self) -> Option<(Connection, BytesMut)> {
-        if self.keep_alive || !self.done {
-            return None;
-        }
-        Some((self.conn.take()?, std::mem::take(&mut self.buf)))
-    }
-
-    /// The body ended, well or not: nothing more will be read.
-    pub(crate) fn is_done(&self) -> bool {
-        self.done
-    }
-
-    /// What the exchange's steps took, under `timings(true)`.
-    pub(crate) fn timings(&self) -> Option<crate::Timings> {
-        self.timing.as_ref().map(|t| t.timings())
-    }
-
-    fn finish(&mut self) {
-        self.done = true;
-        if let Some(timing) = &self.timing {
-            timing.end();
-        }
-        if let Some(mut conn) = self.conn.take()
-            && self.keep_alive
-            && self.buf.is_empty()
-        {
-            conn.set_read_buf(std::mem::take(&mut self.buf));
-            conn.release();
-        }
-        self.buf = BytesMut::new();
-    }
-
-    /// The next piece of the body, or `None` at its end.
-    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, Error> {
-        loop {
-            if let Some(failed) = &self.failed {
-                return Err(failed.again());
-            }
-            if self.done {
-                return Ok(None);
-            }
-            match self.decoder.decode(&mut self.buf) {
-                Ok(Some(BodyEvent::Data(data))) => {
-                    if let Some(trace) = &self.trace
-                        && !data.is_empty()
-                    {
-                        trace.received(&data);
-                    }
-                    if self.decoder.is_done() {
-                        self.finish();
-                    }
-                    if !data.is_empty() {
-                        return Ok(Some(data));
-                    }
-                }
-                Ok(Some(BodyEvent::Trailers(_))) => {}
-                Ok(Some(BodyEvent::End)) => self.finish(),
-                Ok(None) => self.read_more().await?,
-                Err(e) => return Err(self.fail(Error::new(Kind::Payload, e))),
-            }
-        }
-    }
-
-    async fn read_more(&mut self) -> Result<(), Error> {
-        let Some(conn) = self.conn.as_mut() else {
-            // Only a made-up body (`synthetic`) reads with no connection: its bytes are all
-            // in the buffer, and its end is where they end.
-            return match self.decoder.decode_eof() {
-                Ok(_) => {
-                    self.done = true;
-                    Ok(())
-                }
-                Err(e) => Err(self.fail(Error::new(Kind::Payload, e))),
-            };
-        };
-        let io = conn.io();
-        let buf = &mut self.buf;
-        buf.reserve(READ_SIZE);
-        let read = self
-            .deadlines
-            .read(async { io.read_buf(buf).await.map_err(|e| Error::new(Kind::Payload, e)) })
-            .await;
-        match read {
-            Ok(0) => match self.decoder.decode_eof() {
-                Ok(_) => {
-                    // Delimited by close: complete, but the connection is spent.
-                    self.keep_alive = false;
-                    self.finish();
-                    Ok(())
-                }
-                Err(e) => Err(self.fail(Error::new(Kind::Payload, e))),
-            },
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.fail(e)),
-        }
-    }
-
-    /// Ends the body with `error`: the connection is closed, and later reads fail too.
-    fn fail(&mut self, error: Error) -> Error {
-        self.discard();
-        self.failed = Some(Box::new(error.to_failed()));
-        error
-    }
-
-    /// Ends the body and closes the connection.
-    fn discard(&mut self) {
-        self.done = true;
-        self.conn = None;
-        self.buf = BytesMut::new();
-    }
-
-    /// Reads and discards the rest of the body if it is at most `limit` bytes, so the
-    /// connection can be reused; otherwise closes it.
-    pub(crate) async fn drain(&mut self, limit: usize) {
-        let mut seen = 0;
-        while seen <= limit {
-            match self.next().await {
-                Ok(Some(data)) => seen += data.len(),
-                Ok(None) | Err(_) => return,
-            }
-        }
-        self.discard();
     }
 }

@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::{
-    conn::RawBody,
+    body::RawBody,
     decompress::Decompressor,
     error::{Error, Failed, Kind},
 };

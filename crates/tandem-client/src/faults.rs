@@ -12,7 +12,7 @@ use tandem_proto::ResponseParser;
 
 use crate::{
     ClientNext, ClientRequest, ClientResponse, Error, Phase,
-    conn::RawBody,
+    body::RawBody,
     content::Content,
     error::Kind,
     middleware::{BoxFuture, Middleware},

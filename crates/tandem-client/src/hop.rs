@@ -1,14 +1,16 @@
 //! One hop: the connection it goes on (proxy, TLS, timeouts) and the response it makes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use http::{HeaderMap, HeaderValue, Method};
-use tandem_connect::{ConnectOptions, Scheme};
+use http::{HeaderMap, HeaderValue, Method, header};
+use tandem_connect::{ConnectEvents, ConnectOptions, Http2, Origin, Scheme};
+use tandem_proto::EncodedFields;
 use url::Url;
 
 use crate::{
     ClientResponse,
-    conn::{self, Observers, Outgoing},
+    body::RawBody,
+    conn::{self, Head, Observers, Outgoing},
     content::Content,
     decompress::{self, Decompressor},
     error::{Error, Kind},
@@ -50,20 +52,8 @@ pub(crate) async fn send_once(
     if let Some(limit) = deadlines.sock_connect() {
         options = options.sock_connect_timeout(limit);
     }
-    // A request sent with a trace context tells the connector's events to the traces with
-    // it; the others share the session's events, built once.
-    let trace_events = match &inner.trace_events {
-        Some(_) if !conn_settings.trace_ctx.is_empty() => {
-            let traces = inner.traces.0.clone();
-            let events = TraceEvents { traces, ctx: conn_settings.trace_ctx.clone() };
-            Some(Arc::new(events) as Arc<dyn tandem_connect::ConnectEvents>)
-        }
-        events => events.clone(),
-    };
-    let timing = inner.timings.then(|| Recorder::start(trace_events.clone()));
-    if let Some(timing) = &timing {
-        options = options.events(timing.clone());
-    } else if let Some(events) = trace_events {
+    let (events, timing) = events(inner, conn_settings);
+    if let Some(events) = events {
         options = options.events(events);
     }
     if let Some(tls) = &conn_settings.tls {
@@ -94,6 +84,9 @@ pub(crate) async fn send_once(
         options = options.proxy(proxy);
     }
     let wire = request_fields(inner, url, headers, content_type, proxy_authorization)?;
+    if let Some(mode) = http2(inner, conn_settings, &origin, &wire) {
+        options = options.http2(mode);
+    }
     // aiohttp waits for 100 Continue whenever the request carries the expectation, whether
     // `expect100=True` or the caller's own header put it there.
     let expect_continue = wire.expects_continue().then_some(inner.expect_continue_timeout);
@@ -109,10 +102,21 @@ pub(crate) async fn send_once(
         expect_continue,
     };
     let observers = Observers { traces: &inner.traces.0, ctx: &conn_settings.trace_ctx, timing };
-    let (head, raw) = conn::send(&inner.connector, &outgoing, stream, deadlines, observers).await?;
+    let respond = |head, body| response(inner, hop, head, body, Arc::clone(&wire));
+    conn::send(&inner.connector, &outgoing, stream, deadlines, (observers, respond)).await
+}
+
+/// The response to one hop: cookies stored, the decoder chosen, the head kept.
+fn response(
+    inner: &Inner,
+    hop: &Hop<'_>,
+    head: Head,
+    body: RawBody,
+    wire: Arc<EncodedFields>,
+) -> ClientResponse {
     let fields = head.fields();
-    inner.jar.update_from_values(fields.get_all("set-cookie"), url);
-    let decoder = if inner.auto_decompress && !raw.is_done() {
+    inner.jar.update_from_values(fields.get_all("set-cookie"), hop.url);
+    let decoder = if inner.auto_decompress && !body.is_done() {
         fields.get("content-encoding").and_then(|coding| {
             let limits = decompress::Limits {
                 max_size: inner.max_decompressed_size,
@@ -123,17 +127,57 @@ pub(crate) async fn send_once(
     } else {
         None
     };
-    let info = ResponseInfo {
-        status: head.status(),
-        reason: match head.status().canonical_reason() {
-            Some(canonical) if canonical.as_bytes() == head.reason() => canonical.into(),
-            _ => String::from_utf8_lossy(head.reason()).into_owned().into(),
-        },
-        version: head.version(),
-        headers: std::sync::OnceLock::new(),
-        raw: fields.clone(),
-        request: RequestInfo { method: method.clone(), url: Arc::clone(url), headers: wire },
+    let (status, version) = (head.status(), head.version());
+    let reason = match status.canonical_reason() {
+        Some(canonical) if canonical.as_bytes() == head.reason() => canonical.into(),
+        _ => String::from_utf8_lossy(head.reason()).into_owned().into(),
     };
-    let content = Content::new(raw, decoder, inner.max_line_size);
-    Ok(ClientResponse::new(info, content, inner.charset_fallback.clone()))
+    // HTTP/2's fields came as a map, which is kept rather than built again on first use.
+    let (raw, headers) = match head {
+        Head::Http1(head) => (head.fields().clone(), OnceLock::new()),
+        Head::Http2 { headers, fields, .. } => (fields, OnceLock::from(headers)),
+    };
+    let request =
+        RequestInfo { method: hop.method.clone(), url: Arc::clone(hop.url), headers: wire };
+    let info = ResponseInfo { status, reason, version, headers, raw, request };
+    let content = Content::new(body, decoder, inner.max_line_size);
+    ClientResponse::new(info, content, inner.charset_fallback.clone())
+}
+
+/// The connector's callbacks for one hop (the traces', or the timings recorder, which tells
+/// them on), and the recorder when the session records timings. A request sent with a trace
+/// context tells the traces with it; the others share the session's events, built once.
+fn events(
+    inner: &Inner,
+    conn_settings: &ConnSettings,
+) -> (Option<Arc<dyn ConnectEvents>>, Option<Arc<Recorder>>) {
+    let trace_events = match &inner.trace_events {
+        Some(_) if !conn_settings.trace_ctx.is_empty() => {
+            let traces = inner.traces.0.clone();
+            let events = TraceEvents { traces, ctx: conn_settings.trace_ctx.clone() };
+            Some(Arc::new(events) as Arc<dyn ConnectEvents>)
+        }
+        events => events.clone(),
+    };
+    match inner.timings.then(|| Recorder::start(trace_events.clone())) {
+        Some(timing) => (Some(timing.clone()), Some(timing)),
+        None => (trace_events, None),
+    }
+}
+
+/// Whether the hop may go over HTTP/2: the request's setting, else the session's (else the
+/// connector's). A request asking for an upgrade (a WebSocket handshake) needs HTTP/1.1, as
+/// HTTP/2 has no `101 Switching Protocols`; plain http under `Auto` is HTTP/1.1 anyway.
+fn http2(
+    inner: &Inner,
+    conn_settings: &ConnSettings,
+    origin: &Origin,
+    wire: &EncodedFields,
+) -> Option<Http2> {
+    let mode = conn_settings.http2.or(inner.http2);
+    let may_speak_h2 = origin.scheme() == Scheme::Https || mode == Some(Http2::PriorKnowledge);
+    if may_speak_h2 && wire.headers().contains_key(header::UPGRADE) {
+        return Some(Http2::Never);
+    }
+    mode
 }

@@ -80,6 +80,7 @@
 //! | `dns` | on | custom nameservers on the [`Connector`], through tandem-connect's `dns`; without it, the system resolver only. |
 //! | `compression` | on | decoding gzip, deflate, br and zstd bodies ([`ClientSessionBuilder::auto_decompress`]). Without it the session sends `Accept-Encoding: identity` and hands an encoded body over as it came, as aiohttp does with `auto_decompress=False`; the decompression settings have no effect. |
 
+mod body;
 mod conn;
 mod content;
 mod cookies;
@@ -91,6 +92,7 @@ mod faults;
 mod form;
 mod har;
 mod hop;
+mod http2;
 mod middleware;
 mod netrc;
 mod redact;
@@ -122,7 +124,7 @@ pub use session::{
     DEFAULT_MAX_REDIRECTS, USER_AGENT,
 };
 pub use tandem_connect::{
-    Connector, ConnectorBuilder, Proxy, ProxyEnv, TlsConfig, parse_proxy_url,
+    Connector, ConnectorBuilder, Http2, Proxy, ProxyEnv, TlsConfig, parse_proxy_url,
 };
 pub use tandem_connect::{Origin, Scheme};
 pub use timeout::ClientTimeout;

@@ -75,6 +75,8 @@ pub(crate) struct ConnSettings {
     pub(crate) tls: Option<tandem_connect::TlsConfig>,
     /// What the session's trace hooks get for this request (aiohttp's `trace_request_ctx`).
     pub(crate) trace_ctx: crate::trace::TraceRequestCtx,
+    /// Whether the request may go over HTTP/2 (the session's setting otherwise).
+    pub(crate) http2: Option<tandem_connect::Http2>,
 }
 
 /// A request being built; [`send`](Self::send) sends it. Errors in the options (a header
@@ -413,6 +415,18 @@ impl RequestBuilder {
     pub fn tls(self, tls: tandem_connect::TlsConfig) -> Self {
         self.with(|spec| {
             spec.conn_settings.tls = Some(tls);
+            Ok(())
+        })
+    }
+
+    /// Whether this request may go over HTTP/2, instead of the session's
+    /// [`http2`](crate::ClientSessionBuilder::http2) setting: [`Http2::Never`](crate::Http2)
+    /// keeps it on HTTP/1.1, [`Http2::PriorKnowledge`](crate::Http2) sends it over HTTP/2
+    /// without asking (h2c on plain `http`). Each redirect hop chooses again by the same
+    /// setting.
+    pub fn http2(self, mode: tandem_connect::Http2) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.http2 = Some(mode);
             Ok(())
         })
     }

@@ -164,7 +164,7 @@ impl ClientResponse {
     }
 
     /// The body reader's connection side, for [`upgrade`](Self::upgrade).
-    pub(crate) fn into_raw(self) -> crate::conn::RawBody {
+    pub(crate) fn into_raw(self) -> crate::body::RawBody {
         self.inner.content.into_raw()
     }
 

@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     pub(crate) netrc: Option<Netrc>,
     /// The session's own `Authorization` (`basic_auth`), for its origin only.
     pub(crate) auth: Option<HeaderValue>,
+    /// Whether requests may go over HTTP/2; `None` leaves it to the connector.
+    pub(crate) http2: Option<tandem_connect::Http2>,
 }
 
 /// Without credentials: the base URL's userinfo and credential fields' values are left out,
@@ -217,6 +219,19 @@ impl ClientSessionBuilder {
     /// The connector and pool to use (a new default one otherwise).
     pub fn connector(mut self, connector: Connector) -> Self {
         self.inner.connector = connector;
+        self
+    }
+
+    /// Whether requests may go over HTTP/2 (default: the connector's setting, which is
+    /// [`Http2::Auto`](crate::Http2): HTTP/2 over TLS when the server chooses `h2` by ALPN,
+    /// HTTP/1.1 otherwise). [`Http2::Never`](crate::Http2) keeps every request on
+    /// HTTP/1.1; [`Http2::PriorKnowledge`](crate::Http2) speaks HTTP/2 without asking, h2c
+    /// on plain `http`. A request's own [`http2`](crate::RequestBuilder::http2) wins.
+    ///
+    /// Requests to one origin over HTTP/2 share one connection, as many at once as the
+    /// server allows; the connector's `limit` and `limit_per_host` count it once.
+    pub fn http2(mut self, mode: tandem_connect::Http2) -> Self {
+        self.inner.http2 = Some(mode);
         self
     }
 
@@ -461,6 +476,7 @@ impl ClientSession {
                 timings: false,
                 netrc: None,
                 auth: None,
+                http2: None,
             },
             middlewares: RequestMiddlewares::default(),
             error: None,

@@ -13,6 +13,8 @@ mod faults;
 mod har;
 mod hostile;
 mod httpbin;
+mod http2;
+mod http2_peers;
 mod interop;
 mod logs;
 mod middleware;
