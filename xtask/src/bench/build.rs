@@ -8,16 +8,18 @@
 //! round builds the three in turn, cold (their own `CARGO_TARGET_DIR`, emptied first), in
 //! debug and `--offline`, so a figure is compile time alone. Tandem's projects start from the
 //! workspace's `Cargo.lock`, so they build the versions the workspace tests; axum's lock is
-//! made on the first run and kept. The table shows each project's median wall time, the
-//! crates it compiled, and its ratio to axum, the median of the rounds' own ratios (other
-//! work on the machine drifts between rounds more than within one). Targets: server-only at
-//! most 1.3× axum, default at most 2.5×. Each build also writes cargo's `--timings` report,
+//! made on the first run and kept. The table shows each project's median wall time and CPU
+//! time (of cargo and every compiler it ran, which other load on the machine stretches far
+//! less than the wall time), the crates it compiled, and its ratios to axum, each the median
+//! of the rounds' own ratios (other work on the machine drifts between rounds more than
+//! within one). Targets, on wall time: server-only at most 1.3× axum, default at most 2.5×. Each build also writes cargo's `--timings` report,
 //! the place to look for what weighs.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::load;
 use super::server::{self, median};
 use crate::{Cmd, Result, arg_parser, bad_arg, positive};
 
@@ -102,6 +104,9 @@ const PROJECTS: [Project; 3] = [
 /// One cold build's outcome.
 struct Built {
     secs: f64,
+    /// CPU time of cargo and every compiler it ran: the work, which other load on the
+    /// machine stretches far less than the wall time.
+    cpu_secs: f64,
     crates: usize,
 }
 
@@ -122,12 +127,13 @@ pub(crate) fn run(args: &[String]) -> Result {
         let dir = write_project(&root, project, &facade)?;
         Cmd::cargo().arg("fetch").arg("--manifest-path").arg(dir.join("Cargo.toml")).run()?;
     }
+    let clk_tck = load::clk_tck();
     // samples[project]: one a round.
     let mut samples: Vec<Vec<Built>> = PROJECTS.iter().map(|_| Vec::new()).collect();
     for round in 1..=rounds {
         println!("\n==> bench build: round {round}/{rounds}");
         for (project, samples) in PROJECTS.iter().zip(&mut samples) {
-            samples.push(cold_build(&root.join(DIR).join(project.dir))?);
+            samples.push(cold_build(&root.join(DIR).join(project.dir), clk_tck)?);
         }
     }
     let report = report(&samples, rounds);
@@ -161,7 +167,7 @@ fn write_project(root: &Path, project: &Project, facade: &Path) -> Result<PathBu
 }
 
 /// Builds the project in `dir` from an empty target folder, offline, and times it.
-fn cold_build(dir: &Path) -> Result<Built> {
+fn cold_build(dir: &Path, clk_tck: u64) -> Result<Built> {
     let target = dir.join("target");
     if target.exists() {
         std::fs::remove_dir_all(&target).map_err(|e| format!("empty {}: {e}", target.display()))?;
@@ -172,9 +178,12 @@ fn cold_build(dir: &Path) -> Result<Built> {
         .env("CARGO_TARGET_DIR", &target);
     println!("$ {}", cmd.display());
     let load_before = load_average();
+    let cpu_before = load::waited_children_cpu_ticks()?;
     let start = Instant::now();
     let out = cmd.command().output().map_err(|e| format!("could not start cargo: {e}"))?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu_secs =
+        load::to_f64(load::waited_children_cpu_ticks()? - cpu_before) / load::to_f64(clk_tck);
     let log = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         return Err(format!("`{}` failed ({}):\n{log}", cmd.display(), out.status));
@@ -182,12 +191,12 @@ fn cold_build(dir: &Path) -> Result<Built> {
     // One `Compiling` line a package, the project itself included.
     let crates = log.lines().filter(|l| l.trim_start().starts_with("Compiling ")).count();
     println!(
-        "{secs:.1} s, {crates} crates; load average {load_before} before, {} after; \
-         timings: {}",
+        "{secs:.1} s ({cpu_secs:.1} s CPU), {crates} crates; load average {load_before} before, \
+         {} after; timings: {}",
         load_average(),
         target.join("cargo-timings").join("cargo-timing.html").display()
     );
-    Ok(Built { secs, crates })
+    Ok(Built { secs, cpu_secs, crates })
 }
 
 /// The one-minute load average, which says how much else the two cores were doing.
@@ -204,18 +213,27 @@ fn report(samples: &[Vec<Built>], rounds: usize) -> String {
         out,
         "## bench build: a hello-world server, cold debug build, medians of {rounds} round(s)\n"
     );
-    let _ = writeln!(out, "| project | wall s | crates | × axum | target |");
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "| project | wall s | CPU s | crates | × axum (wall) | × axum (CPU) | target (wall) |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let axum = &samples[0];
     for (project, built) in PROJECTS.iter().zip(samples) {
         let secs = median(built.iter().map(|b| b.secs).collect());
+        let cpu = median(built.iter().map(|b| b.cpu_secs).collect());
         let crates = built.last().map_or(0, |b| b.crates);
         let ratio = median(built.iter().zip(axum).map(|(b, a)| b.secs / a.secs).collect());
+        let cpu_ratio =
+            median(built.iter().zip(axum).map(|(b, a)| b.cpu_secs / a.cpu_secs).collect());
         let target = project.target.map_or_else(String::new, |t| {
             format!("≤ {t:.1}: {}", if ratio <= t { "met" } else { "MISSED" })
         });
-        let _ =
-            writeln!(out, "| {} | {secs:.1} | {crates} | {ratio:.2} | {target} |", project.label);
+        let _ = writeln!(
+            out,
+            "| {} | {secs:.1} | {cpu:.1} | {crates} | {ratio:.2} | {cpu_ratio:.2} | {target} |",
+            project.label
+        );
     }
     let rounds_line = samples
         .iter()

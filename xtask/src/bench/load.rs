@@ -144,7 +144,7 @@ impl Server {
     pub(super) fn cpu_ticks(&self) -> Result<u64> {
         let path = format!("/proc/{}/stat", self.child.id());
         let stat = fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        parse_cpu_ticks(&stat).ok_or_else(|| format!("cannot parse utime/stime in {path}"))
+        parse_cpu_ticks(&stat, 14).ok_or_else(|| format!("cannot parse utime/stime in {path}"))
     }
 
     /// Resident set size now, from `VmRSS` in /proc/PID/status.
@@ -167,12 +167,21 @@ pub(super) fn clk_tck() -> u64 {
     Cmd::new("getconf").arg("CLK_TCK").read().and_then(|s| s.parse().ok()).unwrap_or(100)
 }
 
-/// utime and stime are fields 14 and 15 of /proc/PID/stat. Field 2 (the
-/// command name) may hold spaces and parentheses, so count from the last `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+/// The CPU time, in clock ticks, of every child process this one has waited for (and of
+/// theirs, which they waited for): a build's work, whatever else shares the machine.
+pub(super) fn waited_children_cpu_ticks() -> Result<u64> {
+    let stat = fs::read_to_string("/proc/self/stat")
+        .map_err(|e| format!("cannot read /proc/self/stat: {e}"))?;
+    parse_cpu_ticks(&stat, 16).ok_or_else(|| "cannot parse cutime/cstime in /proc/self/stat".into())
+}
+
+/// The sum of fields `first` and `first + 1` of /proc/PID/stat: utime and stime (14, 15),
+/// or the waited-for children's cutime and cstime (16, 17). Field 2 (the command name) may
+/// hold spaces and parentheses, so count from the last `)`.
+fn parse_cpu_ticks(stat: &str, first: usize) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     // `rest` starts at field 3 (state), so field N is at index N - 3.
-    let mut fields = rest.split_whitespace().skip(14 - 3);
+    let mut fields = rest.split_whitespace().skip(first - 3);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
@@ -395,8 +404,9 @@ mod tests {
     #[test]
     fn proc_files() {
         let stat =
-            "4242 (my (odd) server) S 1 4242 4242 0 -1 4194560 312 0 0 0 1234 56 0 0 20 0 2 0";
-        assert_eq!(parse_cpu_ticks(stat), Some(1290));
+            "4242 (my (odd) server) S 1 4242 4242 0 -1 4194560 312 0 0 0 1234 56 700 8 20 0 2 0";
+        assert_eq!(parse_cpu_ticks(stat, 14), Some(1290));
+        assert_eq!(parse_cpu_ticks(stat, 16), Some(708));
         assert_eq!(parse_vm_rss("Name:\tx\nVmRSS:\t    2048 kB\n"), Some(2048 * 1024));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
     }
