@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use tandem_http::{
     http::StatusCode,
-    web::{Application, Next, Request, Response, run_app},
+    web::{Application, Next, Request, Response, escape_html, run_app},
 };
 
 /// Times the rest of the chain; outermost, so it covers the error pages too.
@@ -30,7 +30,8 @@ async fn error_pages(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     match response.status() {
         StatusCode::NOT_FOUND => {
-            Response::html(format!("<h1>404</h1><p>No page at {}</p>", escape(&path)))
+            // The path goes back into HTML, so it is escaped.
+            Response::html(format!("<h1>404</h1><p>No page at {}</p>", escape_html(&path)))
                 .with_status(StatusCode::NOT_FOUND)
         }
         StatusCode::INTERNAL_SERVER_ERROR => {
@@ -39,11 +40,6 @@ async fn error_pages(req: Request, next: Next) -> Response {
         }
         _ => response,
     }
-}
-
-/// The path goes back into HTML, so it is escaped.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 async fn index(_req: Request) -> Response {
