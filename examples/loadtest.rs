@@ -3,13 +3,16 @@
 //! `TCPConnector(limit=C)`), and each sends requests back to back, reading every body whole.
 //!
 //! ```text
-//! cargo run --release --example loadtest -- [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... [--timeout SECS] [--cacert PEM | --insecure] URL
+//! cargo run --release --example loadtest -- [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... [--timeout SECS] [--cacert PEM | --insecure] [--http1.1 | --http2-prior-knowledge] URL
 //! cargo run --release --example loadtest -- -c 64 -d 10 http://127.0.0.1:8080/plaintext
 //! ```
 //!
 //! For an https URL, `--cacert PEM` trusts the certificates in that file instead of the
 //! webpki roots (curl's `--cacert`, for a server with a certificate of its own making), and
-//! `--insecure` (`-k`) checks none, as wrk never does.
+//! `--insecure` (`-k`) checks none, as wrk never does. HTTP/2 is spoken where ALPN settles it
+//! (the session's default); `--http1.1` keeps to HTTP/1.1, and `--http2-prior-knowledge`
+//! speaks HTTP/2 without asking (h2c on plain http), every task's requests then sharing one
+//! connection as streams (`cargo xtask bench h2`'s client part).
 //!
 //! It runs for SECS seconds (10 by default) or until N requests have completed, with a
 //! progress bar when stdout is a terminal, then prints the latency percentiles, the errors
@@ -48,11 +51,12 @@ use tandem_http::{
     ClientSession,
     bytes::Bytes,
     client::{ClientResponse, ClientTimeout, Connector, Error, TlsConfig},
+    connect::Http2,
     http::Method,
 };
 
 const USAGE: &str = "usage: loadtest [-n N | -d SECS] [-c C] [-m METHOD] [--body-file F] [-H 'K: V']... \
-                     [--timeout SECS] [--cacert PEM | --insecure] URL";
+                     [--timeout SECS] [--cacert PEM | --insecure] [--http1.1 | --http2-prior-knowledge] URL";
 
 /// wrk's defaults: 10 connections for 10 seconds.
 const DEFAULT_CONNECTIONS: usize = 10;
@@ -84,6 +88,8 @@ pub(crate) struct Args {
     timeout: Duration,
     /// `--cacert` or `--insecure`; `None` keeps the client's default verification.
     tls: Option<TlsConfig>,
+    /// `--http1.1` or `--http2-prior-knowledge`; `None` keeps the session's default.
+    http2: Option<Http2>,
     url: String,
 }
 
@@ -95,6 +101,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args,
     let mut headers = Vec::new();
     let mut timeout = DEFAULT_TIMEOUT;
     let (mut cacert, mut insecure) = (None, false);
+    let mut http2 = None;
     let mut url = None;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(|e| bad(&e))? {
@@ -108,7 +115,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args,
             // wrk writes durations as `10s`; plain seconds work too.
             Short('d') => secs = Some(seconds(&flag, &value_of(&mut parser)?)?),
             Long("timeout") => {
-                timeout = Duration::from_secs_f64(seconds(&flag, &value_of(&mut parser)?)?)
+                timeout = Duration::from_secs_f64(seconds(&flag, &value_of(&mut parser)?)?);
             }
             Short('c') => connections = positive(&flag, &value_of(&mut parser)?)?,
             Short('m') => {
@@ -118,6 +125,8 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args,
             Long("body-file") => body_file = Some(value_of(&mut parser)?),
             Long("cacert") => cacert = Some(value_of(&mut parser)?),
             Short('k') | Long("insecure") => insecure = true,
+            Long("http1.1") => http2 = Some(Http2::Never),
+            Long("http2-prior-knowledge") => http2 = Some(Http2::PriorKnowledge),
             Short('H') => {
                 let header = value_of(&mut parser)?;
                 let (name, val) =
@@ -166,7 +175,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args,
         (None, false) => None,
     };
     let url = url.ok_or_else(|| USAGE.to_owned())?;
-    Ok(Args { stop, connections, method, body, headers, timeout, tls, url })
+    Ok(Args { stop, connections, method, body, headers, timeout, tls, http2, url })
 }
 
 /// A bad argument, with the usage line.
@@ -340,6 +349,9 @@ pub(crate) fn run(args: Args) -> Result<(Report, Duration), Error> {
     let mut builder = ClientSession::builder()
         .connector(connector.build())
         .timeout(ClientTimeout::NONE.with_total(args.timeout));
+    if let Some(mode) = args.http2 {
+        builder = builder.http2(mode);
+    }
     for (name, value) in &args.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
@@ -484,6 +496,10 @@ mod tests {
         assert_eq!(a.timeout, Duration::from_millis(500));
         assert!(a.tls.is_none());
         assert!(parse(&["-k", "https://h/"]).unwrap().tls.is_some());
+        assert_eq!(parse(&["http://h/"]).unwrap().http2, None);
+        let a = parse(&["--http2-prior-knowledge", "http://h/"]).unwrap();
+        assert_eq!(a.http2, Some(Http2::PriorKnowledge));
+        assert_eq!(parse(&["--http1.1", "https://h/"]).unwrap().http2, Some(Http2::Never));
         for bad in [
             &["-n", "1", "-d", "1", "http://h/"][..],
             &["-c", "0", "http://h/"],

@@ -152,12 +152,13 @@ pub(super) fn run_client(
     extra: &[&str],
     unit: &str,
 ) -> Result<Sample> {
-    let cmd = Cmd::new("taskset")
-        .args(["-c", load::LOAD_CORE])
-        .arg(exe)
-        .args(["-d", &secs.to_string(), "-c", &concurrency.to_string()])
-        .args(extra)
-        .arg(url);
+    let shape = ["-d", &secs.to_string(), "-c", &concurrency.to_string()];
+    run_loader(exe, url, &[&shape[..], extra].concat(), unit)
+}
+
+/// Runs one loader pinned to the load core, `EXE ARGS... URL`, and reads its summary line.
+pub(super) fn run_loader(exe: &Path, url: &str, args: &[&str], unit: &str) -> Result<Sample> {
+    let cmd = Cmd::new("taskset").args(["-c", load::LOAD_CORE]).arg(exe).args(args).arg(url);
     let text = cmd.capture()?;
     // loadtest counts failed requests among those it completed, and reports them apart.
     let errors =
