@@ -280,3 +280,90 @@ async fn alpn_chooses_h2_and_redirects_cross_versions() {
     assert!(within(runner.cleanup()).await);
     plain.stop().await;
 }
+
+/// Counts what the traces hear, by event name.
+#[derive(Default)]
+struct Heard(Mutex<Vec<&'static str>>);
+
+impl Heard {
+    fn push(&self, what: &'static str) {
+        self.0.lock().unwrap().push(what);
+    }
+
+    fn count(&self, what: &str) -> usize {
+        self.0.lock().unwrap().iter().filter(|w| **w == what).count()
+    }
+}
+
+impl tandem_client::Trace for Heard {
+    fn on_connection_create(&self, _: &tandem_client::TraceRequestCtx, _: &Origin) {
+        self.push("create");
+    }
+    fn on_connection_reuse(&self, _: &tandem_client::TraceRequestCtx, _: &Origin) {
+        self.push("reuse");
+    }
+    fn on_request_headers_sent(
+        &self,
+        _: &tandem_client::TraceRequestCtx,
+        _: &http::Method,
+        _: &url::Url,
+        _: &http::HeaderMap,
+    ) {
+        self.push("headers sent");
+    }
+    fn on_request_chunk_sent(
+        &self,
+        _: &tandem_client::TraceRequestCtx,
+        _: &http::Method,
+        _: &url::Url,
+        _: &[u8],
+    ) {
+        self.push("chunk sent");
+    }
+    fn on_response_chunk_received(
+        &self,
+        _: &tandem_client::TraceRequestCtx,
+        _: &http::Method,
+        _: &url::Url,
+        _: &[u8],
+    ) {
+        self.push("chunk received");
+    }
+}
+
+/// Trace hooks, timings and middlewares see HTTP/2 exchanges as they see HTTP/1.1 ones.
+#[tokio::test]
+async fn traces_timings_and_middlewares_over_h2() {
+    let mut app = app();
+    app.add_get("/header", |req: Request| async move {
+        Response::text(
+            req.headers().get("x-via").map_or("none", |v| v.to_str().unwrap()).to_owned(),
+        )
+    });
+    let server = Server::start(app).await;
+    let heard = Arc::new(Heard::default());
+    let s = ClientSession::builder()
+        .http2(Http2::PriorKnowledge)
+        .trace(heard.clone())
+        .timings(true)
+        .middleware(
+            |mut req: tandem_client::ClientRequest, next: tandem_client::ClientNext| async move {
+                req.headers_mut().insert("x-via", "middleware".parse().unwrap());
+                next.run(req).await
+            },
+        )
+        .build();
+    let mut resp = within(s.get(&server.url("/header")).send()).await.unwrap();
+    assert_eq!(resp.version(), Version::HTTP_2);
+    assert_eq!(within(resp.text()).await.unwrap(), "middleware");
+    let timings = resp.timings().unwrap();
+    assert!(timings.total.is_some() && timings.connect.is_some(), "{timings:?}");
+    let mut resp = within(s.post(&server.url("/echo")).body("ping").send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "ping");
+    assert_eq!(resp.timings().unwrap().connect, None, "the second request reused the connection");
+    assert_eq!((heard.count("create"), heard.count("reuse")), (1, 1));
+    assert_eq!(heard.count("headers sent"), 2);
+    assert_eq!(heard.count("chunk sent"), 1);
+    assert_eq!(heard.count("chunk received"), 2);
+    server.stop().await;
+}
