@@ -1,11 +1,17 @@
-//! A small curl on `tandem_http::ClientSession`: prints the status line, then the body. It
-//! follows redirects and keeps cookies for the run; on failure it prints the error's kind
-//! and exits non-zero.
+//! A small curl on `tandem_http::ClientSession`: prints the status line (with the HTTP
+//! version the exchange used), then the body. It follows redirects and keeps cookies for the
+//! run; on failure it prints the error's kind and exits non-zero.
+//!
+//! As curl, it speaks HTTP/2 over TLS when the server chooses it by ALPN (`--http2` says so
+//! explicitly), HTTP/1.1 otherwise; `--http1.1` never speaks HTTP/2, and
+//! `--http2-prior-knowledge` speaks it without asking, h2c on plain http.
 //!
 //! ```text
 //! cargo run --example fetch -- [-X METHOD] [-H 'K: V']... [-d DATA | --json JSON] [--proxy URL] [--insecure]
-//!                               [--digest USER:PASS] [--retry N] [--har FILE] URL
+//!                               [--digest USER:PASS] [--retry N] [--har FILE]
+//!                               [--http1.1 | --http2 | --http2-prior-knowledge] URL
 //! cargo run --example fetch -- -X POST --json '{"a": 1}' http://127.0.0.1:8080/echo
+//! cargo run --example fetch -- --http2-prior-knowledge http://127.0.0.1:8080/
 //! ```
 
 use std::process::ExitCode;
@@ -15,11 +21,12 @@ use tandem_http::{
     client::{
         Connector, CookieJar, DigestAuth, Error, HarRecorder, Retry, TlsConfig, parse_proxy_url,
     },
+    connect::Http2,
     http::Method,
 };
 use tokio::io::AsyncWriteExt;
 
-const USAGE: &str = "usage: fetch [-X METHOD] [-H 'K: V']... [-d DATA | --json JSON] [--proxy URL] [--insecure] [--digest USER:PASS] [--retry N] [--har FILE] URL";
+const USAGE: &str = "usage: fetch [-X METHOD] [-H 'K: V']... [-d DATA | --json JSON] [--proxy URL] [--insecure] [--digest USER:PASS] [--retry N] [--har FILE] [--http1.1 | --http2 | --http2-prior-knowledge] URL";
 
 struct Args {
     method: Option<Method>,
@@ -34,6 +41,8 @@ struct Args {
     retry: Option<u32>,
     /// Where to write the exchanges as a HAR log.
     har: Option<String>,
+    /// `--http1.1`, `--http2` or `--http2-prior-knowledge`.
+    http2: Option<Http2>,
     url: String,
 }
 
@@ -45,7 +54,7 @@ fn parse_args() -> Result<Args, String> {
     let mut json = false;
     let mut proxy = None;
     let mut insecure = false;
-    let (mut digest, mut retry, mut har) = (None, None, None);
+    let (mut digest, mut retry, mut har, mut http2) = (None, None, None, None);
     let mut url = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -73,13 +82,16 @@ fn parse_args() -> Result<Args, String> {
             }
             "--retry" => retry = Some(value()?.parse().map_err(|_| "--retry wants a number")?),
             "--har" => har = Some(value()?),
+            "--http1.1" => http2 = Some(Http2::Never),
+            "--http2" => http2 = Some(Http2::Auto),
+            "--http2-prior-knowledge" => http2 = Some(Http2::PriorKnowledge),
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ if url.is_none() && !arg.starts_with('-') => url = Some(arg),
             _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
         }
     }
     let url = url.ok_or_else(|| USAGE.to_owned())?;
-    Ok(Args { method, headers, data, json, proxy, insecure, digest, retry, har, url })
+    Ok(Args { method, headers, data, json, proxy, insecure, digest, retry, har, http2, url })
 }
 
 async fn fetch(args: Args) -> Result<(), Error> {
@@ -88,6 +100,9 @@ async fn fetch(args: Args) -> Result<(), Error> {
     let mut session = ClientSession::builder().cookie_jar(CookieJar::unsafe_hosts());
     if let Some(proxy) = &args.proxy {
         session = session.proxy(parse_proxy_url(proxy)?);
+    }
+    if let Some(mode) = args.http2 {
+        session = session.http2(mode);
     }
     if args.insecure {
         // Certificates are not checked: for test servers only.
