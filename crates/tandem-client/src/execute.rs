@@ -29,12 +29,10 @@ const REDIRECT_DRAIN_LIMIT: usize = 64 * 1024;
 /// hooks.
 ///
 /// Not an `async fn`, and neither is `run`: an `async fn` keeps its arguments in its state
-/// for its whole life, so a request's ~500-byte spec sat in this function's state, again in
-/// `run`'s, and a third time in `run`'s destructured locals, and every byte of that state is
-/// copied when `RequestBuilder::send` boxes it. Returning the future directly keeps one copy.
-/// With `Deadlines`' combinators and the connector's boxed `open`, a request's future went
-/// from 5784 to 2608 bytes, and callgrind's count per sequential request from 60,912 to
-/// 48,475 instructions (most of the difference `memcpy`).
+/// for its whole life, so a request's spec (hundreds of bytes) would sit in this function's
+/// state, again in `run`'s, and a third time in `run`'s destructured locals, and every byte
+/// of that state is copied when `RequestBuilder::send` boxes it. Returning the future
+/// directly keeps one copy.
 pub(crate) fn execute(
     session: &ClientSession,
     spec: RequestSpec,

@@ -103,13 +103,11 @@ impl std::fmt::Debug for Inner {
     }
 }
 
-/// The last URL string the session resolved, and its result. Parsing and checking a URL
-/// costs about 6,000 instructions (the `url` crate's host parsing goes through IDNA even
-/// for an IP address), and a session mostly asks for the same few URLs again; yarl keeps
-/// caches for the same reason (`cache_configure`). A hit is a compare and a clone
-/// (callgrind: 33,888 -> 26,520 instructions per sequential request); resolving depends
-/// only on the string and the session's base URL, so a hit is exactly what parsing again
-/// would give.
+/// The last URL string the session resolved, and its result. Parsing and checking a URL is
+/// costly (the `url` crate's host parsing goes through IDNA even for an IP address), and a
+/// session mostly asks for the same few URLs again; yarl keeps caches for the same reason
+/// (`cache_configure`). A hit is a compare and a clone; resolving depends only on the
+/// string and the session's base URL, so a hit is exactly what parsing again would give.
 ///
 /// The entry also keeps the URL's origin, which a request to that very URL (the same `Arc`)
 /// then takes instead of working it out again.
@@ -545,8 +543,7 @@ impl ClientSession {
     }
 
     fn resolve_url_uncached(&self, url: &str) -> Result<Url, Error> {
-        // One parse: an absolute URL was parsed twice here before, to tell it from a
-        // relative one and again to check it, about 6,000 instructions each (callgrind).
+        // One parse, both to tell an absolute URL from a relative one and to check it.
         check_raw(url)?;
         match (&self.inner.base_url, Url::parse(url)) {
             (_, Ok(parsed)) => check_url(parsed, url),
@@ -595,7 +592,7 @@ fn check_url(url: Url, raw: &str) -> Result<Url, Error> {
             // 127.0.0.1; aiohttp 3.14.1 refuses such hosts, and so do we: only the
             // canonical dotted form is an IPv4 host. std's parser accepts exactly that
             // form (four decimal octets, no leading zeros), and costs far less than
-            // formatting the address to compare (about 4,500 instructions a request).
+            // formatting the address to compare.
             let canonical = raw_host(raw).and_then(|h| h.parse::<std::net::Ipv4Addr>().ok());
             if canonical != Some(ip) {
                 return Err(invalid_url("non-canonical IPv4 host", raw));

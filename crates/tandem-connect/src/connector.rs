@@ -409,8 +409,8 @@ impl Connector {
     /// A stream on a pooled HTTP/2 connection, or an idle pooled connection with a free
     /// slot, is taken at once, with no future to run; only a checkout that must wait for a
     /// slot or open a connection builds one, on the heap. A pooled checkout is most of a
-    /// busy client's, and the waiting and opening machinery (about 750 bytes of state)
-    /// otherwise sat inside every caller's future.
+    /// busy client's, and the waiting and opening machinery (hundreds of bytes of state)
+    /// would otherwise sit inside every caller's future.
     pub fn checkout<'a>(
         &'a self,
         origin: &'a Origin,

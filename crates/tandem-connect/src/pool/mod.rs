@@ -51,13 +51,12 @@ pub(crate) struct PoolKey {
     proxy: Option<Proxy>,
     /// The TLS name, when it is not the origin's host (aiohttp #12835).
     server_name: Option<String>,
-    /// The fields above hashed once, when the key is made. A checkout and its release look
-    /// the key up seven times, and `SipHash` over the origin, proxy and names cost about
-    /// 545 instructions each time (callgrind: 48,475 -> 45,074 instructions per sequential
-    /// client request with the hash kept). The hash is foldhash's randomly seeded one,
-    /// a tenth of `SipHash`'s cost here: hosts come from URLs, which a hostile redirect
-    /// chooses, but the map holds only the origins of open connections (at most `limit`
-    /// of them in use), so colliding keys could not make lookups costly.
+    /// The fields above hashed once, when the key is made: a checkout and its release look
+    /// the key up seven times, each a hash of the origin, proxy and names otherwise. The
+    /// hash is foldhash's randomly seeded one, a fraction of `SipHash`'s cost: hosts come
+    /// from URLs, which a hostile redirect chooses, but the map holds only the origins of
+    /// open connections (at most `limit` of them in use), so colliding keys could not make
+    /// lookups costly.
     hash: u64,
 }
 
