@@ -292,15 +292,11 @@ async fn curl_verifies_the_certificate_and_handlers_see_the_tls_facts() {
     let server = TlsServer::start(&TlsConfig::from_pem_files(&cert, &key).unwrap()).await;
 
     // curl offers h2 first, and gets it: the TLS facts reach HTTP/2's requests too.
-    // Without the `http2` feature only http/1.1 is offered.
     let line = curl("localhost", server.port(), &ca_path, &[]).await.unwrap();
-    let alpn = if cfg!(feature = "http2") { "h2" } else { "http/1.1" };
     assert_eq!(
         line,
-        format!(
-            "https secure=true version=TLSv1.3 cipher=TLS13_AES_256_GCM_SHA384 sni=localhost \
-             alpn={alpn} peers=0 leaf=0"
-        )
+        "https secure=true version=TLSv1.3 cipher=TLS13_AES_256_GCM_SHA384 sni=localhost \
+         alpn=h2 peers=0 leaf=0"
     );
     let line = curl("localhost", server.port(), &ca_path, &["--tls-max", "1.2"]).await.unwrap();
     assert!(line.contains(" version=TLSv1.2 cipher=TLS_ECDHE_ECDSA_WITH_"), "{line}");
@@ -384,15 +380,13 @@ async fn openssl_s_client_alpn_and_required_client_certificates() {
     assert!(out.contains("HTTP/1.1 200 OK") && out.contains(&expected), "{out}");
     assert_eq!(server.dispatched(), 1);
 
-    // h2 is offered first and chosen when the client offers it (http/1.1 without the
-    // `http2` feature).
+    // h2 is offered first and chosen when the client offers it.
     let out = s_client(
         server.port(),
         &[&common[..], &["-alpn", "h2,http/1.1", "-cert", cert, "-key", key]].concat(),
     )
     .await;
-    let alpn = if cfg!(feature = "http2") { "h2" } else { "http/1.1" };
-    assert!(out.contains(&format!("ALPN protocol: {alpn}")), "{out}");
+    assert!(out.contains("ALPN protocol: h2"), "{out}");
     // Only protocols the server does not speak: refused in the handshake rather than
     // answered in HTTP/1.1.
     let out = s_client(
