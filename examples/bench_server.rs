@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 use tandem_http::web::{
-    Application, HttpError, Request, Response, RunOptions, TlsConfig, json_response,
+    Application, HttpError, Request, Response, RunOptions, ServerConfig, TlsConfig, json_response,
 };
 use tandem_http::ws::{Message as WsMessage, WebSocket, WebSocketResponse};
 
@@ -79,8 +79,12 @@ fn main() -> Result<(), tandem_http::web::Error> {
     app.add_get("/json", json);
     app.add_post("/echo", echo);
     app.add_get("/ws", websocket);
-    let mut options =
-        RunOptions::new("127.0.0.1", port).workers(workers).multi_thread(multi_thread);
+    // No access log on stderr: the servers it is measured against log nothing either.
+    let config = ServerConfig::default().with_stderr_log(false);
+    let mut options = RunOptions::new("127.0.0.1", port)
+        .workers(workers)
+        .multi_thread(multi_thread)
+        .config(config);
     match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => options = options.tls(TlsConfig::from_pem_files(cert, key)?),
         (None, None) => {}

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use tandem_client::{ClientSession, ClientSessionBuilder, CookieJar, RequestBuilder};
-use tandem_web::{App, AppRunner, Application, Error};
+use tandem_web::{App, AppRunner, Application, Error, ServerConfig};
 
 /// An [`Application`] served on `127.0.0.1` at a free port, with a [`ClientSession`] pointed
 /// at it: aiohttp's `TestClient`.
@@ -33,6 +33,9 @@ use tandem_web::{App, AppRunner, Application, Error};
 /// # Ok(()) }
 /// ```
 ///
+/// The server prints nothing on stderr (its [`ServerConfig::stderr_log`] is off), so test
+/// output stays quiet; install a tracing subscriber to see its access log and errors.
+///
 /// Dropping a `TestClient` without [`close`](Self::close) starts the same shutdown as a task
 /// on the current tokio runtime, which finishes only if that runtime keeps running; call
 /// `close` when a test checks what cleanup does.
@@ -61,7 +64,8 @@ impl TestClient {
         app: Application,
         session: ClientSessionBuilder,
     ) -> Result<Self, Error> {
-        let mut runner = AppRunner::new(app)?;
+        let mut runner =
+            AppRunner::with_config(app, ServerConfig::default().with_stderr_log(false))?;
         runner.setup().await?;
         let addr = match runner.tcp_site("127.0.0.1", 0).await {
             Ok(addr) => addr,

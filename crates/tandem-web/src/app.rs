@@ -516,7 +516,7 @@ impl App {
     async fn run_signals(&self, signals: &[(usize, Signal)], which: &str) {
         for (node, signal) in signals {
             if let Err(err) = signal(self.at(*node)).await {
-                tracing::error!(target: "tandem::server", signal = which, error = %err, "signal failed");
+                crate::log::error(&format!("{which} signal failed"), &err);
             }
         }
     }

@@ -306,7 +306,7 @@ pub(crate) async fn apply(
                 Ok(compressed) => Body::Full(compressed),
                 Err(err) => {
                     // Cannot happen writing to a Vec, but if it did, identity is still right.
-                    tracing::error!(target: "tandem::server", error = %err, "compression failed");
+                    crate::log::error("compression failed", &err);
                     response.inner.body = Body::Full(bytes);
                     return;
                 }

@@ -387,7 +387,7 @@ impl IntoResponse for Error {
                     }
                     source = err.source();
                 }
-                tracing::error!(target: "tandem::server", error = %other, "handler failed");
+                crate::log::error("handler failed", &crate::log::Chain(&*other));
                 HttpError::internal_server_error().into_response()
             }
         }

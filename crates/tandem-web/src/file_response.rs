@@ -141,7 +141,7 @@ impl FileResponse {
         };
         if count > 0 {
             let stream = read_stream(file, start, count, self.chunk_size).await.map_err(|err| {
-                tracing::error!(target: "tandem::server", error = %err, "file seek failed");
+                crate::log::error("file seek failed", &err);
                 HttpError::internal_server_error()
             })?;
             response.set_body(stream);

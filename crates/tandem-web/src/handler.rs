@@ -115,7 +115,7 @@ pub(crate) async fn catch_panic(fut: BoxFuture<Response>) -> Response {
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            tracing::error!(target: "tandem::server", panic = %message, "handler panicked");
+            crate::log::error("handler panicked", &message);
             HttpError::internal_server_error().into_response()
         }
     }

@@ -71,6 +71,7 @@ mod extract;
 mod file_response;
 mod handler;
 mod inflate;
+mod log;
 mod multipart;
 mod payload;
 mod render;

@@ -142,7 +142,7 @@ async fn loadtest_counts_every_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadtest_drives_https_with_cacert_or_insecure() {
-    use tandem_http::web::{AppRunner, Identity, TlsConfig};
+    use tandem_http::web::{AppRunner, Identity, ServerConfig, TlsConfig};
 
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
@@ -153,7 +153,8 @@ async fn loadtest_drives_https_with_cacert_or_insecure() {
         Identity::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).unwrap();
     let mut app = Application::new();
     app.add_get("/", |req: Request| async move { Response::text(req.scheme()) });
-    let mut runner = AppRunner::new(app).unwrap();
+    let config = ServerConfig::default().with_stderr_log(false);
+    let mut runner = AppRunner::with_config(app, config).unwrap();
     runner.setup().await.unwrap();
     let tls = TlsConfig::builder(identity).build().unwrap();
     let addr = runner.tls_site("127.0.0.1", 0, &tls).await.unwrap();

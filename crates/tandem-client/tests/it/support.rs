@@ -14,7 +14,7 @@ use std::{
 };
 
 use tandem_client::{ClientSession, CookieJar};
-use tandem_web::{AppRunner, Application};
+use tandem_web::{AppRunner, Application, ServerConfig};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -47,7 +47,9 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(app: Application) -> Server {
-        let mut runner = AppRunner::new(app).expect("the app freezes");
+        // Quiet: no access log on stderr while the tests run.
+        let config = ServerConfig::default().with_stderr_log(false);
+        let mut runner = AppRunner::with_config(app, config).expect("the app freezes");
         runner.setup().await.expect("startup succeeds");
         let addr = runner.tcp_site("127.0.0.1", 0).await.expect("bind 127.0.0.1:0");
         Server { addr, runner }

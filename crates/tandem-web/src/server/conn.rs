@@ -13,10 +13,9 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     task::{Context, Poll, Waker},
-    time::Instant,
 };
 
 use bytes::{BufMut, BytesMut};
@@ -31,7 +30,8 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::{
     ServerConfig,
-    write::{SendTimeout, Writer, flush, write_now, write_response},
+    access_log::{Entry, Sink},
+    write::{Counted, SendTimeout, Sent, Writer, flush, write_now, write_response},
 };
 use crate::{
     App, HttpError, Request, TlsInfo,
@@ -54,8 +54,7 @@ pub const MAX_DRAIN: u64 = 64 * 1024;
 /// Buffers kept per thread for connections that wake from idle: an idle connection gives
 /// its read and write buffers back (so it holds only its socket), and the next one to wake
 /// takes them instead of allocating. Under keep-alive load every request starts idle, and
-/// freeing and allocating two buffers each time cost about 800 instructions a request
-/// (callgrind, one request per round trip: 10,915 -> 10,072). At most this many wait per
+/// would free and allocate two buffers each time otherwise. At most this many wait per
 /// thread (the default of [`ServerConfig::spare_buffers`]); the rest are freed, so idle
 /// connections never hold more than this between them.
 pub const SPARE_BUFFERS: usize = 32;
@@ -73,8 +72,7 @@ fn keep_spare(spare: &mut Vec<BytesMut>, mut buf: BytesMut, keep: usize) {
 }
 
 /// A connection's two buffers, given back in one visit to the thread's spares rather than
-/// two (callgrind, keep-alive plaintext: 6,276 -> 6,232 instructions a request, with
-/// [`spare_pair`]).
+/// two (as [`spare_pair`] takes them).
 fn give_back_pair(read: BytesMut, write: BytesMut, keep: usize) {
     SPARE.with(|spare| {
         let mut spare = spare.borrow_mut();
@@ -110,6 +108,7 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
         parser: RequestParser::with_limits(config.limits),
         config,
         tls,
+        log: Sink::for_connection(config),
         fresh: true,
         h2_preface: false,
         waits: Waits {
@@ -159,6 +158,8 @@ struct Conn<'a> {
     parser: RequestParser,
     config: &'a ServerConfig,
     tls: Option<Arc<TlsInfo>>,
+    /// Where this connection's access log entries go.
+    log: Sink,
     /// No request has been read yet: only now may the HTTP/2 preface come.
     fresh: bool,
     /// The connection opened with the HTTP/2 preface (h2c by prior knowledge).
@@ -172,8 +173,8 @@ struct Waits {
     timer: Pin<Box<Sleep>>,
     /// The deadline `timer` is set to, which may be earlier than the one a wait wants: a
     /// keep-alive deadline only ever moves later, so the timer is left where it is and,
-    /// when it fires early, set again then. Resetting a tokio `Sleep` on every request
-    /// (it leaves and rejoins the timer wheel) cost about 300 instructions a request.
+    /// when it fires early, set again then: resetting a tokio `Sleep` on every request would
+    /// take it out of the timer wheel and put it back each time.
     armed: tokio::time::Instant,
     /// `shutdown.cancelled()`, made once per connection: a fresh one per wait registered
     /// itself with the token again every request.
@@ -183,8 +184,7 @@ struct Waits {
     /// between waits, so a wait whose task's waker is the same need not poll them again
     /// on its first poll (each later poll follows a wake, and does): the timer unless it
     /// was reset, the token unless the flag says it fired. That is two polls, and the
-    /// token's two locks, less per request (callgrind, keep-alive plaintext: 6,770 -> 6,354
-    /// instructions a request, with the readiness check skipped after a wake).
+    /// token's two locks, less per request.
     waker: Option<Waker>,
     timer_registered: bool,
     stopping_registered: bool,
@@ -276,8 +276,7 @@ impl Conn<'_> {
             // whatever the answer: unless the connection switches, the bytes after such a
             // request are never parsed as requests (WebSocket smuggling), it closes instead.
             let tunnel_asked = head.upgrade().is_some() || head.is_connect();
-            let log = tracing::enabled!(target: "tandem::access", tracing::Level::INFO)
-                .then(|| (Instant::now(), head.target().to_owned()));
+            let mut log = self.log.start_http1(&head);
 
             if head.expect_continue() && framing != BodyFraming::Empty {
                 // aiohttp's default expect handler: answer 100 before the handler runs.
@@ -287,7 +286,7 @@ impl Conn<'_> {
             // Read now, as the head moves into the request; only a response that asks to be
             // compressed uses it. A few `Copy` q-values, so nothing is allocated.
             let accept = head.fields().get("accept-encoding").map(AcceptEncoding::parse);
-            let (payload, home) = self.lend_body(framing);
+            let (payload, mut home) = self.lend_body(framing);
             let mut request = Request::new(head, app.clone(), remote, payload);
             if let Some(tls) = &self.tls {
                 request.set_tls(Arc::clone(tls));
@@ -300,80 +299,124 @@ impl Conn<'_> {
             let upgrade =
                 response.inner.upgrade.take().filter(|_| status == StatusCode::SWITCHING_PROTOCOLS);
             keep_alive &= !tunnel_asked || upgrade.is_some();
-            // If the handler has let go of the body, see now whether what it left unread can
-            // be drained: when it cannot, the head must say `Connection: close`, and the
-            // server must not wait for a body it will not read (a 413 for a declared
-            // 100 GB body used to wait for it, and held up shutdown).
-            let (mut returned, mut home) = (None, home);
-            if let Some(back) = home.as_mut() {
-                match back.try_recv() {
-                    Ok((read, decoder)) => {
-                        let drainable =
-                            decoder.is_done() || decoder.remaining().is_none_or(|n| n <= MAX_DRAIN);
-                        keep_alive &= drainable;
-                        returned = Some((read, decoder, drainable));
-                        home = None;
-                    }
-                    Err(oneshot::error::TryRecvError::Empty) => {}
-                    // The payload broke and dropped the read half: close after this response.
-                    Err(oneshot::error::TryRecvError::Closed) => {
-                        keep_alive = false;
-                        home = None;
-                    }
-                }
-            }
+            // A request without a body has nothing to get back: no call.
+            let returned =
+                if home.is_some() { body_back(&mut home, &mut keep_alive) } else { None };
             let head_only = method == Method::HEAD;
-            let written = match write_now(&mut self.wbuf, response, version, keep_alive, head_only)
-            {
-                Ok(written) => written,
+            // What `write_now` writes is all in the write buffer.
+            let sent = match write_now(&mut self.wbuf, response, version, keep_alive, head_only) {
+                Ok(written) => Sent { written, buffered: true },
                 Err(response) => {
                     let wbuf = &mut self.wbuf;
-                    write_response(io, wbuf, response, version, keep_alive, head_only, accept)
-                        .await?
+                    let sent =
+                        write_response(io, wbuf, response, version, keep_alive, head_only, accept)
+                            .await;
+                    match sent {
+                        Ok(sent) => sent,
+                        Err((err, sent)) => return Err(self.gone(log, remote, status, sent, err)),
+                    }
                 }
             };
-            keep_alive &= written.keep_alive;
+            keep_alive &= sent.written.keep_alive;
+            // Any write failing from here on is a client that went away: logged as such.
             if let Some((read, decoder, drainable)) = returned {
-                if drainable {
-                    keep_alive &= self.drain(io, read, decoder).await?;
-                } else {
-                    self.read = Some(read);
-                }
+                let drained = self.drain_or_keep(io, read, decoder, drainable).await;
+                keep_alive &=
+                    drained.map_err(|err| self.gone(log.take(), remote, status, sent, err))?;
             } else if let Some(home) = home {
-                keep_alive &= self.take_back(io, home).await?;
+                let drained = self.take_back(io, home).await;
+                keep_alive &=
+                    drained.map_err(|err| self.gone(log.take(), remote, status, sent, err))?;
             }
             if let Some(upgrade) = upgrade {
-                return self.switch(io, upgrade).await;
-            }
-            if let Some((started, target)) = log {
-                tracing::info!(target: "tandem::access", remote = ?remote, %method, %target,
-                    ?version, status = status.as_u16(), bytes = written.body_bytes,
-                    micros = started.elapsed().as_micros() as u64, "request");
-            }
-            if !keep_alive {
-                flush(io, &mut self.wbuf).await?;
-                return Ok(());
+                return self.switch(io, upgrade, log, remote).await;
             }
             pipelined += 1;
             let more_buffered = self.read.as_ref().is_some_and(|r| !r.buf.is_empty());
-            if !more_buffered
+            if !keep_alive
+                || !more_buffered
                 || pipelined >= MAX_PIPELINED_RESPONSES
                 || self.wbuf.len() >= FLUSH_BYTES
             {
-                flush(io, &mut self.wbuf).await?;
+                let flushed = flush(io, &mut self.wbuf).await;
+                flushed.map_err(|err| self.gone(log.take(), remote, status, sent, err))?;
                 pipelined = 0;
+            }
+            // A response gathered with pipelined ones is logged before they are flushed
+            // together.
+            if let Some(entry) = log {
+                entry.finish(remote, status.as_u16(), sent.written.body_bytes, false);
+            }
+            if !keep_alive {
+                return Ok(());
             }
         }
     }
 
+    /// Logs, if `log` is there, a request whose client went away as its response was
+    /// written, then gives back the write's error. The response's bytes still in the write
+    /// buffer never reached the client, and are not counted.
+    fn gone(
+        &self,
+        log: Option<Box<Entry>>,
+        remote: Option<SocketAddr>,
+        status: StatusCode,
+        sent: Sent,
+        err: std::io::Error,
+    ) -> std::io::Error {
+        if let Some(entry) = log {
+            let lost = sent.buffered_bytes().min(self.wbuf.len() as u64);
+            entry.finish(remote, status.as_u16(), sent.written.body_bytes - lost, true);
+        }
+        err
+    }
+
+    /// A read half home before the response: drains what the handler left of the body if
+    /// `drainable`, else keeps it as it is (the response said `Connection: close`).
+    async fn drain_or_keep(
+        &mut self,
+        io: &mut Writer,
+        read: ReadState,
+        decoder: BodyDecoder,
+        drainable: bool,
+    ) -> std::io::Result<bool> {
+        if drainable {
+            return self.drain(io, read, decoder).await;
+        }
+        self.read = Some(read);
+        Ok(true)
+    }
+
     /// Hands the connection to an upgrade callback after its 101 went out, and serves the
-    /// new protocol to its end inside this task, so graceful shutdown still tracks it.
-    async fn switch(&mut self, io: &mut Writer, upgrade: OnUpgrade) -> std::io::Result<()> {
-        flush(io, &mut self.wbuf).await?;
+    /// new protocol to its end inside this task, so graceful shutdown still tracks it. The
+    /// request is logged when the callback returns, with the bytes the new protocol wrote.
+    async fn switch(
+        &mut self,
+        io: &mut Writer,
+        upgrade: OnUpgrade,
+        log: Option<Box<Entry>>,
+        remote: Option<SocketAddr>,
+    ) -> std::io::Result<()> {
+        const SWITCHED: StatusCode = StatusCode::SWITCHING_PROTOCOLS;
+        if let Err(err) = flush(io, &mut self.wbuf).await {
+            return Err(self.gone(log, remote, SWITCHED, Sent::default(), err));
+        }
         // A request that lent its body out has no read half to give: refuse by closing.
-        let Some(read) = self.read.take() else { return Ok(()) };
-        let write = std::mem::replace(io, Box::new(tokio::io::sink()));
+        let Some(read) = self.read.take() else {
+            if let Some(entry) = log {
+                entry.finish(remote, SWITCHED.as_u16(), 0, false);
+            }
+            return Ok(());
+        };
+        let mut write = std::mem::replace(io, Box::new(tokio::io::sink()));
+        let counted = log.as_ref().map(|_| Arc::new(AtomicU64::new(0)));
+        if let Some(count) = &counted {
+            write = Box::new(Counted { io: write, count: Arc::clone(count) });
+        }
         upgrade(upgraded(read.io, read.buf, write, self.waits.shutdown.token.clone())).await;
+        if let (Some(entry), Some(count)) = (log, counted) {
+            entry.finish(remote, SWITCHED.as_u16(), count.load(Ordering::Relaxed), false);
+        }
         Ok(())
     }
 
@@ -408,7 +451,6 @@ impl Conn<'_> {
             let read = self.read.as_mut().expect("the read half is home between requests");
             // An empty buffer holds no head to find: after each response to a request that
             // came alone, the parser (httparse, then the scanner) would only say so.
-            // callgrind, keep-alive plaintext: 7,377 -> 7,072 instructions a request.
             let parsed =
                 if read.buf.is_empty() { Ok(None) } else { self.parser.parse(&mut read.buf) };
             match parsed {
@@ -460,9 +502,7 @@ impl Conn<'_> {
     ///
     /// One poll function does it all, trying the socket first: the wake that follows a
     /// request's arrival reads it at once, without polling the shutdown token and the timer
-    /// again, and without the two `select!`s (readiness, then the read) this used to take
-    /// (callgrind, keep-alive plaintext: 8,341 -> 7,649 instructions a request, with the timer
-    /// and shutdown changes beside it).
+    /// again, and without two `select!`s (readiness, then the read).
     async fn fill(
         &mut self,
         idle: bool,
@@ -588,8 +628,41 @@ impl Conn<'_> {
         let reason = status.canonical_reason().unwrap_or_default();
         let text = format!("{}: {reason}\n\n{detail}\n", status.as_u16());
         let response = app.error_response(&HttpError::new(status).with_text(text));
-        write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false, None).await?;
+        write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false, None)
+            .await
+            .map_err(|(err, _)| err)?;
         flush(io, &mut self.wbuf).await
+    }
+}
+
+/// The channel a request's read half comes home by, once its payload is done with.
+type Home = oneshot::Receiver<Returned>;
+
+/// A read half home early, with its body's decoder and whether what is left can be drained.
+type Back = (ReadState, BodyDecoder, bool);
+
+/// If the handler has let go of the body, sees now whether what it left unread can be
+/// drained: when it cannot, the head must say `Connection: close` (`keep_alive` is cleared),
+/// and the server must not wait for a body it will not read (a 413 for a declared 100 GB body
+/// used to wait for it, and held up shutdown). Returns the read half, its decoder and whether
+/// to drain, if it is back; `home` is left with the channel it will come home by, if it may
+/// still.
+fn body_back(home: &mut Option<Home>, keep_alive: &mut bool) -> Option<Back> {
+    let back = home.as_mut()?;
+    match back.try_recv() {
+        Ok((read, decoder)) => {
+            let drainable = decoder.is_done() || decoder.remaining().is_none_or(|n| n <= MAX_DRAIN);
+            *keep_alive &= drainable;
+            *home = None;
+            Some((read, decoder, drainable))
+        }
+        Err(oneshot::error::TryRecvError::Empty) => None,
+        // The payload broke and dropped the read half: close after this response.
+        Err(oneshot::error::TryRecvError::Closed) => {
+            *keep_alive = false;
+            *home = None;
+            None
+        }
     }
 }
 

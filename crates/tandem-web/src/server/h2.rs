@@ -23,7 +23,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 use bytes::Bytes;
@@ -39,7 +39,7 @@ use tokio::{
     time::Sleep,
 };
 
-use super::{ServerConfig, conn::Shutdown};
+use super::{ServerConfig, access_log::Sink, conn::Shutdown};
 use crate::{App, HttpError, TlsInfo, response::Body};
 
 /// The 24 bytes every HTTP/2 connection opens with (RFC 9113, 3.4).
@@ -201,6 +201,8 @@ struct Shared {
     config: Arc<ServerConfig>,
     remote: Option<SocketAddr>,
     tls: Option<Arc<TlsInfo>>,
+    /// Where the streams' access log entries go.
+    log: Sink,
 }
 
 /// Serves one HTTP/2 connection, from its preface (still unread in `io`) to its end: the
@@ -232,7 +234,8 @@ pub(crate) async fn serve<T>(
             }
         },
     };
-    let shared = Arc::new(Shared { app, config: Arc::clone(&config), remote, tls });
+    let log = Sink::for_connection(&config);
+    let shared = Arc::new(Shared { app, config: Arc::clone(&config), remote, tls, log });
     if let Err(err) = drive(&mut connection, &shared, &shutdown).await {
         tracing::debug!(target: "tandem::server", ?remote, error = %err, "HTTP/2 connection ended");
     }
@@ -326,15 +329,19 @@ async fn answer(
     mut respond: SendResponse<Bytes>,
 ) {
     let (mut parts, recv) = request.into_parts();
-    let started = Instant::now();
     let method = parts.method.clone();
-    let log = tracing::enabled!(target: "tandem::access", tracing::Level::INFO).then(|| {
+    let target = || {
         if method == Method::CONNECT {
             parts.uri.authority().map(ToString::to_string).unwrap_or_default()
         } else {
             parts.uri.path_and_query().map_or_else(|| "/".to_owned(), ToString::to_string)
         }
-    });
+    };
+    let fields = |name: header::HeaderName| {
+        let value = parts.headers.get(name)?;
+        Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+    };
+    let log = shared.log.start(&method, target, Version::HTTP_2, &fields);
     join_cookies(&mut parts.headers);
     if let Some(remote) = shared.remote {
         parts.extensions.insert(remote);
@@ -358,19 +365,27 @@ async fn answer(
         handled.as_mut().poll(cx).map(Some)
     })
     .await;
-    let Some(response) = response else { return };
-    let status = response.status();
+    let Some(response) = response else {
+        if let Some(entry) = log {
+            entry.finish(shared.remote, CLIENT_CLOSED_REQUEST, 0, true);
+        }
+        return;
+    };
+    let status = response.status().as_u16();
     let head_only = method == Method::HEAD;
-    let sent = send(respond, response, head_only, shared.config.send_timeout).await;
+    let mut bytes = 0;
+    let sent = send(respond, response, head_only, shared.config.send_timeout, &mut bytes).await;
     if let Err(err) = &sent {
         tracing::debug!(target: "tandem::server", remote = ?shared.remote, error = %err, "HTTP/2 response not sent");
     }
-    if let Some(target) = log {
-        tracing::info!(target: "tandem::access", remote = ?shared.remote, %method, %target,
-            version = ?Version::HTTP_2, status = status.as_u16(), bytes = sent.unwrap_or(0),
-            micros = started.elapsed().as_micros() as u64, "request");
+    if let Some(entry) = log {
+        entry.finish(shared.remote, status, bytes, sent.is_err());
     }
 }
+
+/// The status logged for a stream its client reset before the response: nginx's "client
+/// closed request". Never sent.
+const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 /// HTTP/2 may split `Cookie` into one field per cookie (RFC 9113, 8.2.3); joined again
 /// with `"; "` before the app sees them, as on HTTP/1.1.
@@ -415,7 +430,7 @@ impl From<h2::Error> for SendError {
 }
 
 /// Sends `response` on the stream: its head, then its body as the peer's window allows,
-/// then its trailers if it has any. Returns the body bytes sent.
+/// then its trailers if it has any, adding the body bytes sent to `sent` as they go.
 ///
 /// A request body not received whole by then is cut short by `h2` with
 /// `RST_STREAM(NO_ERROR)` once the stream is dropped (RFC 9113, 8.1): a 413 answered early
@@ -425,7 +440,8 @@ async fn send(
     response: http::Response<Body>,
     head_only: bool,
     send_timeout: Duration,
-) -> Result<u64, SendError> {
+    sent: &mut u64,
+) -> Result<(), SendError> {
     let (mut parts, body) = response.into_parts();
     let status = parts.status;
     // As on HTTP/1.1, 1xx, 204 and 304 carry no body, nor does an answer to HEAD.
@@ -442,18 +458,19 @@ async fn send(
     let end = head_only || bodiless || body.is_end_stream();
     let mut stream = respond.send_response(http::Response::from_parts(parts, ()), end)?;
     if end {
-        return Ok(0);
+        return Ok(());
     }
-    send_body(&mut stream, body, send_timeout).await
+    send_body(&mut stream, body, send_timeout, sent).await
 }
 
-/// Sends `body` on `stream`, and its trailers if it has any; returns the bytes sent.
+/// Sends `body` on `stream`, and its trailers if it has any, adding to `sent` the bytes
+/// handed to `h2` as they go.
 async fn send_body(
     stream: &mut SendStream<Bytes>,
     mut body: Body,
     send_timeout: Duration,
-) -> Result<u64, SendError> {
-    let mut sent = 0;
+    sent: &mut u64,
+) -> Result<(), SendError> {
     loop {
         let frame = poll_fn(|cx| {
             if let Poll::Ready(reset) = stream.poll_reset(cx) {
@@ -465,7 +482,7 @@ async fn send_body(
         let frame = match frame {
             None => {
                 stream.send_data(Bytes::new(), true)?;
-                return Ok(sent);
+                return Ok(());
             }
             Some(Err(err)) => {
                 stream.send_reset(Reason::INTERNAL_ERROR);
@@ -476,16 +493,15 @@ async fn send_body(
         match frame.into_data() {
             Ok(data) => {
                 let last = body.is_end_stream();
-                sent += data.len() as u64;
-                send_data(stream, data, last, send_timeout).await?;
+                send_data(stream, data, last, send_timeout, sent).await?;
                 if last {
-                    return Ok(sent);
+                    return Ok(());
                 }
             }
             Err(frame) => {
                 if let Ok(trailers) = frame.into_trailers() {
                     stream.send_trailers(trailers)?;
-                    return Ok(sent);
+                    return Ok(());
                 }
             }
         }
@@ -499,6 +515,7 @@ async fn send_data(
     mut data: Bytes,
     last: bool,
     timeout: Duration,
+    sent: &mut u64,
 ) -> Result<(), SendError> {
     if data.is_empty() {
         if last {
@@ -518,7 +535,9 @@ async fn send_data(
             }
         };
         let piece = data.split_to(room.min(data.len()));
+        let len = piece.len() as u64;
         stream.send_data(piece, last && data.is_empty())?;
+        *sent += len;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Running an application: `AppRunner` and its TCP and Unix sites, graceful shutdown;
 //! `run_app` and `serve` in `run.rs`.
 
+mod access_log;
 mod conn;
 use conn::Shutdown;
 mod h2;
@@ -86,6 +87,12 @@ pub struct ServerConfig {
     pub spare_buffers: usize,
     /// HTTP/2's limits ([`Http2Config`]'s defaults).
     pub http2: Http2Config,
+    /// Whether, while no tracing subscriber is installed, the access log (aiohttp's
+    /// format) and the server's errors (a handler's error or panic, a failed signal) are
+    /// printed on stderr: on by default, so that a server nobody set logging up for still
+    /// shows them. With a subscriber they are tracing events (targets `tandem::access` and
+    /// `tandem::server`) either way.
+    pub stderr_log: bool,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +106,7 @@ impl Default for ServerConfig {
             send_timeout: DEFAULT_SEND_TIMEOUT,
             spare_buffers: SPARE_BUFFERS,
             http2: Http2Config::default(),
+            stderr_log: true,
         }
     }
 }
@@ -153,6 +161,13 @@ impl ServerConfig {
         self
     }
 
+    /// Sets [`stderr_log`](Self::stderr_log).
+    #[must_use]
+    pub fn with_stderr_log(mut self, on: bool) -> Self {
+        self.stderr_log = on;
+        self
+    }
+
     /// Sets [`http2`](Self::http2).
     #[must_use]
     pub fn with_http2(mut self, http2: Http2Config) -> Self {
@@ -202,6 +217,9 @@ impl AppRunner {
 
     /// Freezes `app` for running with `config`.
     pub fn with_config(app: Application, config: ServerConfig) -> Result<Self, Error> {
+        if config.stderr_log {
+            crate::log::enable_stderr_errors();
+        }
         Ok(AppRunner {
             app: app.freeze()?,
             config: Arc::new(config),
@@ -295,7 +313,7 @@ impl AppRunner {
         let finished =
             tokio::time::timeout(self.config.shutdown_timeout, self.tracker.wait()).await.is_ok();
         if !finished {
-            tracing::warn!(target: "tandem::server", "shutdown timeout: in-flight requests were dropped");
+            crate::log::warn("shutdown timeout: in-flight requests were dropped");
         }
         self.app.cleanup(self.teardowns).await;
         finished

@@ -4,7 +4,10 @@ use std::{
     future::poll_fn,
     io::IoSlice,
     pin::Pin,
-    sync::OnceLock,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -14,7 +17,7 @@ use futures_util::StreamExt;
 use http::{HeaderMap, StatusCode, Version, header};
 use tandem_proto::{BodyEncoder, BodyFraming, ResponseParts, encode_response_head};
 use tokio::{
-    io::{AsyncWrite, AsyncWriteExt},
+    io::AsyncWrite,
     time::{Instant, Sleep},
 };
 
@@ -117,18 +120,81 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SendTimeout<W> {
     }
 }
 
-/// How a response was sent.
+/// How a response was sent, or how far it got.
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Written {
     /// Whether the connection may carry another request.
     pub(crate) keep_alive: bool,
-    /// Body bytes sent (not counting framing), for the access log.
+    /// Body bytes written (not counting framing), for the access log: to the socket, or
+    /// into the write buffer.
     pub(crate) body_bytes: u64,
+}
+
+/// How far [`write_response`] got: [`Written`], and whether the body is all at the end of
+/// the write buffer, not yet on the socket (as [`write_now`]'s always is).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Sent {
+    pub(crate) written: Written,
+    pub(crate) buffered: bool,
+}
+
+impl Sent {
+    /// How many of the body's bytes are still in the write buffer.
+    pub(crate) fn buffered_bytes(self) -> u64 {
+        if self.buffered { self.written.body_bytes } else { 0 }
+    }
+}
+
+/// A write half that counts the bytes it writes: an upgraded connection's, for the access
+/// log.
+pub(crate) struct Counted {
+    pub(crate) io: Writer,
+    pub(crate) count: Arc<AtomicU64>,
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.count.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.count.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 /// Encodes `response` into `wbuf`, writing to `io` whenever the buffer must be flushed
 /// (a large body, or each chunk of a stream). A head that cannot be written (a reason with
 /// CR or LF, say) is replaced by a plain 500, so no partial head ever reaches the peer.
 /// `accept` is the request's `Accept-Encoding`, for a response that asked to be compressed.
+/// A write that fails gives back, with its error, how far the response got.
 pub(crate) async fn write_response(
     io: &mut Writer,
     wbuf: &mut BytesMut,
@@ -137,17 +203,17 @@ pub(crate) async fn write_response(
     keep_alive: bool,
     head_only: bool,
     accept: Option<AcceptEncoding>,
-) -> std::io::Result<Written> {
+) -> Result<Sent, (std::io::Error, Sent)> {
     if response.inner.compress {
         compression::apply(&mut response, accept, head_only).await;
     }
     let mark = wbuf.len();
-    let (mut encoder, mut written) =
+    let (mut encoder, written) =
         match encode_head(wbuf, &mut response, version, keep_alive, head_only) {
             Ok((Some(encoder), written)) => (encoder, written),
-            Ok((None, written)) => return Ok(written),
+            Ok((None, written)) => return Ok(Sent { written, buffered: false }),
             Err(err) => {
-                tracing::error!(target: "tandem::server", error = %err, "response head refused");
+                crate::log::error("response head refused", &err);
                 wbuf.truncate(mark);
                 let fallback = Response::text("500: Internal Server Error")
                     .with_status(StatusCode::INTERNAL_SERVER_ERROR);
@@ -157,18 +223,22 @@ pub(crate) async fn write_response(
                 .await;
             }
         };
+    let mut sent = Sent { written, buffered: false };
     match std::mem::replace(&mut response.inner.body, Body::Empty) {
         Body::Empty => {}
         Body::Full(bytes) => {
-            written.body_bytes = bytes.len() as u64;
             // Count the bytes against the declared length (no framing bytes to write), or
             // `finish` below sees a short body and the connection is needlessly closed.
             let _ = encoder.encode_prefix(bytes.len(), wbuf);
             if bytes.len() <= COPY_LIMIT {
                 wbuf.extend_from_slice(&bytes);
+                sent.written.body_bytes = bytes.len() as u64;
+                sent.buffered = true;
             } else {
-                flush(io, wbuf).await?;
-                io.write_all(&bytes).await?;
+                flush(io, wbuf).await.map_err(|err| (err, sent))?;
+                write_counted(io, &bytes, &mut sent.written.body_bytes)
+                    .await
+                    .map_err(|err| (err, sent))?;
             }
         }
         Body::Stream(mut stream) => {
@@ -178,33 +248,49 @@ pub(crate) async fn write_response(
                     Err(err) => {
                         // The head is out; the only honest signal left is to cut the body
                         // short and close, so the peer sees an incomplete message.
-                        tracing::error!(target: "tandem::server", error = %err, "response stream failed");
-                        flush(io, wbuf).await?;
-                        written.keep_alive = false;
-                        return Ok(written);
+                        crate::log::error("response stream failed", &err);
+                        sent.written.keep_alive = false;
+                        flush(io, wbuf).await.map_err(|err| (err, sent))?;
+                        return Ok(sent);
                     }
                 };
-                written.body_bytes += chunk.len() as u64;
                 let Ok(suffix) = encoder.encode_prefix(chunk.len(), wbuf) else {
                     // More bytes than the declared Content-Length: stop and close.
-                    written.keep_alive = false;
-                    flush(io, wbuf).await?;
-                    return Ok(written);
+                    sent.written.keep_alive = false;
+                    flush(io, wbuf).await.map_err(|err| (err, sent))?;
+                    return Ok(sent);
                 };
-                flush(io, wbuf).await?;
-                io.write_all(&chunk).await?;
+                flush(io, wbuf).await.map_err(|err| (err, sent))?;
+                write_counted(io, &chunk, &mut sent.written.body_bytes)
+                    .await
+                    .map_err(|err| (err, sent))?;
                 wbuf.extend_from_slice(suffix);
             }
         }
     }
     if encoder.finish(None, wbuf).is_err() {
         // A stream shorter than its declared length: the peer must not reuse the connection.
-        written.keep_alive = false;
+        sent.written.keep_alive = false;
     }
-    if wbuf.has_remaining() && !written.keep_alive {
-        flush(io, wbuf).await?;
+    if wbuf.has_remaining() && !sent.written.keep_alive {
+        flush(io, wbuf).await.map_err(|err| (err, sent))?;
+        sent.buffered = false;
     }
-    Ok(written)
+    Ok(sent)
+}
+
+/// Writes all of `bytes` straight to `io`, adding to `count` as each write is taken, so
+/// that a write that fails part way leaves the count at what went out.
+async fn write_counted(io: &mut Writer, mut bytes: &[u8], count: &mut u64) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let n = poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, bytes)).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        *count += n as u64;
+        bytes = &bytes[n..];
+    }
+    Ok(())
 }
 
 /// Writes all of `buf` and empties it.

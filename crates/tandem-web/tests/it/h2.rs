@@ -262,6 +262,34 @@ async fn the_access_log_says_http2() {
     );
 }
 
+#[tokio::test]
+async fn a_stream_reset_before_its_response_is_logged_once_as_a_499() {
+    crate::running::install_access_log();
+    let me = std::thread::current().id();
+    let (server, gauge) = start(ServerConfig::default()).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    conn.get(1, "/park").await;
+    within(async {
+        while gauge.started.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    conn.send(&frame(RST_STREAM, 0, 1, &8u32.to_be_bytes())).await;
+    all_cancelled(&gauge).await;
+    drop(conn);
+    assert!(server.stop().await);
+    let lines: Vec<String> = crate::running::access_lines(me)
+        .into_iter()
+        .filter(|l| l.contains("target=/park "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("status=499") && lines[0].contains("aborted=true"),
+        "{lines:?}"
+    );
+}
+
 // ===== raw frames =====
 
 const DATA: u8 = 0;

@@ -1,6 +1,7 @@
 //! Integration tests of `tandem-web`, in one binary so they link once. Every test talks
 //! to a real server on 127.0.0.1.
 
+mod access_log;
 #[cfg(feature = "compression")]
 mod compression;
 mod error_render;
