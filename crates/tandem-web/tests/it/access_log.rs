@@ -4,7 +4,6 @@
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use http::StatusCode;
 use tandem_web::{AppRunner, Application, Request, Response, ServerConfig};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -51,17 +50,7 @@ fn reset(stream: TcpStream) {
 async fn a_websocket_style_upgrade_is_logged_once_when_its_session_ends() {
     install_access_log();
     let mut app = Application::new();
-    app.add_get("/shout", |_req: Request| async {
-        Response::new(StatusCode::SWITCHING_PROTOCOLS)
-            .with_header("upgrade", "shout")
-            .with_header("connection", "upgrade")
-            .on_upgrade(|mut io| async move {
-                io.write_all(b"ready\n").await.unwrap();
-                let mut word = [0u8; 4];
-                io.read_exact(&mut word).await.unwrap();
-                io.write_all(&word.to_ascii_uppercase()).await.unwrap();
-            })
-    });
+    app.add_get("/shout", crate::upgrade::shout);
     let server = Server::start(app).await;
     let raw = server
         .raw(b"GET /shout HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: shout\r\n\r\nping")

@@ -7,7 +7,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::Server;
 
-async fn shout(_req: Request) -> Response {
+/// Switches to a protocol that says "ready", then shouts back the four bytes it reads.
+pub(crate) async fn shout(_req: Request) -> Response {
     Response::new(StatusCode::SWITCHING_PROTOCOLS)
         .with_header("upgrade", "shout")
         .with_header("connection", "upgrade")
