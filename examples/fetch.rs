@@ -19,9 +19,9 @@ use std::process::ExitCode;
 use tandem_http::{
     ClientSession,
     client::{
-        Connector, CookieJar, DigestAuth, Error, HarRecorder, Retry, TlsConfig, parse_proxy_url,
+        Connector, CookieJar, DigestAuth, Error, HarRecorder, Http2, Retry, TlsConfig,
+        parse_proxy_url,
     },
-    connect::Http2,
     http::Method,
 };
 use tokio::io::AsyncWriteExt;

@@ -50,8 +50,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tandem_http::{
     ClientSession,
     bytes::Bytes,
-    client::{ClientResponse, ClientTimeout, Connector, Error, TlsConfig},
-    connect::Http2,
+    client::{ClientResponse, ClientTimeout, Connector, Error, Http2, TlsConfig},
     http::Method,
 };
 

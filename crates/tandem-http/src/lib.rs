@@ -182,7 +182,7 @@ pub mod client {
     pub use tandem_client::{
         Body, BoxError, ClientNext, ClientRequest, ClientResponse, ClientSession,
         ClientSessionBuilder, ClientTimeout, Connector, ConnectorBuilder, Content, CookieJar,
-        DigestAuth, Error, FaultError, FaultInjection, FormData, HarRecorder, HarReplay,
+        DigestAuth, Error, FaultError, FaultInjection, FormData, HarRecorder, HarReplay, Http2,
         Middleware, Origin, Phase, Proxy, ProxyEnv, RequestBuilder, RequestInfo, ResponseInfo,
         Retry, RetryBudget, Scheme, Timings, TlsConfig, Trace, TraceRequestCtx, USER_AGENT,
         Upgraded, Url, parse_proxy_url,
