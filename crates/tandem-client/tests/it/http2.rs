@@ -195,8 +195,9 @@ async fn five_requests_under_a_stream_limit_of_two_share_one_connection() {
             Response::text("done")
         }
     });
-    let config =
-        ServerConfig::default().with_http2(Http2Config::default().with_max_concurrent_streams(2));
+    let config = ServerConfig::default()
+        .with_stderr_log(false)
+        .with_http2(Http2Config::default().with_max_concurrent_streams(2));
     let mut runner = AppRunner::with_config(app, config).unwrap();
     runner.setup().await.unwrap();
     let addr = runner.tcp_site("127.0.0.1", 0).await.unwrap();
@@ -237,7 +238,8 @@ async fn tls_server(app: Application) -> (AppRunner, SocketAddr, TlsConfig) {
         tandem_web::Identity::from_pem(pem.as_bytes(), cert.key_pair.serialize_pem().as_bytes())
             .unwrap();
     let tls = tandem_web::TlsConfig::builder(identity).build().unwrap();
-    let mut runner = AppRunner::new(app).unwrap();
+    let config = ServerConfig::default().with_stderr_log(false);
+    let mut runner = AppRunner::with_config(app, config).unwrap();
     runner.setup().await.unwrap();
     let addr = runner.tls_site("127.0.0.1", 0, &tls).await.unwrap();
     let trust =
