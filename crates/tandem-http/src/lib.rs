@@ -214,11 +214,11 @@ pub mod web {
     #[doc(inline)]
     pub use tandem_web::{
         App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, Error,
-        ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue, Handler,
-        Http2Config, HttpError, IntoListener, IntoResponse, Middleware, MultipartReader, Next,
-        Part, Payload, Request, Response, RouteRef, RouteTable, RunOptions, Serve, ServerConfig,
-        ServiceBody, StaticOptions, TlsInfo, Upgraded, escape_html, file_response, json_response,
-        run_app, serve,
+        ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue, Handler, Http2Config,
+        HttpError, IntoListener, IntoResponse, Middleware, MultipartReader, Next, Part, Payload,
+        Request, Response, RouteRef, RouteTable, RunOptions, Serve, ServerConfig, ServiceBody,
+        StaticOptions, TlsInfo, Upgraded, escape_html, file_response, json_response, run_app,
+        serve,
     };
     #[cfg(feature = "tls")]
     #[doc(inline)]

@@ -284,10 +284,7 @@ async fn a_stream_reset_before_its_response_is_logged_once_as_a_499() {
         .filter(|l| l.contains("target=/park "))
         .collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(
-        lines[0].contains("status=499") && lines[0].contains("aborted=true"),
-        "{lines:?}"
-    );
+    assert!(lines[0].contains("status=499") && lines[0].contains("aborted=true"), "{lines:?}");
 }
 
 // ===== raw frames =====
