@@ -4,7 +4,10 @@
 //! headers and a [`ClientTimeout`]; its `get`, `post`, ... methods return a
 //! [`RequestBuilder`], and `send` a [`ClientResponse`] whose body is read on demand. Requests
 //! are written by `tandem-proto`'s encoder and responses read by its parser, which is
-//! lenient where real servers need it and strict where smuggling lives.
+//! lenient where real servers need it and strict where smuggling lives. Over TLS a session
+//! speaks HTTP/2 when the server chooses it by ALPN, on the `h2` crate, and by prior knowledge
+//! (h2c) when asked ([`Http2`]); requests to one origin then share one connection as streams,
+//! and nothing else changes in how they are made or read.
 //!
 //! ```no_run
 //! use std::time::Duration;
