@@ -151,14 +151,17 @@
 //! | `ws` | yes | `ws`, on the sides that are on: `ws_connect` with `client`, `WebSocketResponse` with `server`, and `WebSocket::from_raw_socket` either way |
 //! | `tls` | yes | https in the client: rustls on ring with the webpki roots, `TlsConfig`'s builder, certificate pins. Without it an https URL fails with "TLS support not compiled in (enable the `tls` feature)". |
 //! | `dns` | yes | custom nameservers for the client's connector (hickory). Without it names go to the system resolver only; the DNS cache works the same. |
+//! | `http2` | yes | HTTP/2 in the server (`h2`): h2c by prior knowledge and h2 over TLS by ALPN. Without it every connection is HTTP/1.1 (the h2c preface gets a 400, TLS offers only http/1.1) and `Http2Config` limits nothing. |
+//! | `multipart` | yes | the server's multipart forms (multer; part charsets by `encoding_rs`; uploads spooled to temporary files): `Request::multipart`, `MultipartReader`, and `post()` of `multipart/form-data`. Without it such a `post()` is a 415; urlencoded forms are unaffected. |
 //! | `anyhow` | yes | handlers may return `anyhow::Result<_>`: `From<anyhow::Error>` for [`web::Error`], keeping an `HttpError`'s status. |
 //! | `compression` | yes | the client's decoding of gzip, deflate, br and zstd bodies; the server's `enable_compression` (br, gzip, deflate) and compressed request bodies. Without it the client sends `Accept-Encoding: identity` and hands an encoded body over as it came, as aiohttp with `auto_decompress=False`; the server's `enable_compression` does nothing and a request body in any coding but identity gets 415. Precompressed static files (`.br`, `.gz`) are served either way. |
 //!
 //! [`test`](mod@test) needs `client` and `server`. With `default-features = false` only [`proto`],
-//! [`http`] and [`bytes`] remain. `tls`, `dns` and `compression` refine the client and the
-//! server and turn neither on by themselves: `features = ["client", "tls"]` is an https client
-//! without hickory or decoders. WebSocket permessage-deflate is part of `ws`, whatever
-//! `compression` says.
+//! [`http`] and [`bytes`] remain. `tls`, `dns`, `compression`, `http2` and `multipart` refine
+//! the client and the server and turn neither on by themselves: `features = ["client", "tls"]`
+//! is an https client without hickory or decoders, and `features = ["server"]` an HTTP/1.1
+//! server without multipart, compression or TLS, the lightest build. WebSocket
+//! permessage-deflate is part of `ws`, whatever `compression` says.
 //!
 //! # The guide
 //!
@@ -215,11 +218,13 @@ pub mod web {
     pub use tandem_web::{
         App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, Error,
         ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue, Handler, Http2Config,
-        HttpError, IntoListener, IntoResponse, Middleware, MultipartReader, Next, Part, Payload,
-        Request, Response, RouteRef, RouteTable, RunOptions, Serve, ServerConfig, ServiceBody,
-        StaticOptions, TlsInfo, Upgraded, escape_html, file_response, json_response, run_app,
-        serve,
+        HttpError, IntoListener, IntoResponse, Middleware, Next, Payload, Request, Response,
+        RouteRef, RouteTable, RunOptions, Serve, ServerConfig, ServiceBody, StaticOptions, TlsInfo,
+        Upgraded, escape_html, file_response, json_response, run_app, serve,
     };
+    #[cfg(feature = "multipart")]
+    #[doc(inline)]
+    pub use tandem_web::{MultipartReader, Part};
     #[cfg(feature = "tls")]
     #[doc(inline)]
     pub use tandem_web::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
@@ -232,9 +237,11 @@ pub mod web {
             DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS,
             DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS, DEFAULT_H2_MAX_SEND_BUFFER_SIZE,
             DEFAULT_H2_STREAM_WINDOW, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
-            DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_BOUNDARY_LEN, MAX_DRAIN,
-            MAX_PART_HEAD, SPARE_BUFFERS,
+            DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_DRAIN, SPARE_BUFFERS,
         };
+        #[cfg(feature = "multipart")]
+        #[doc(inline)]
+        pub use tandem_web::{MAX_BOUNDARY_LEN, MAX_PART_HEAD};
     }
 }
 

@@ -62,6 +62,14 @@
 //!
 //! `anyhow` (default on) converts `anyhow::Error` into [`Error`], so a handler may return
 //! `anyhow::Result<_>`; an [`HttpError`] inside it keeps its status.
+//!
+//! `http2` (default on) builds HTTP/2 on the `h2` crate: h2c by prior knowledge, and h2
+//! over TLS by ALPN. Without it every connection is HTTP/1.1 and [`Http2Config`] limits
+//! nothing.
+//!
+//! `multipart` (default on) builds multipart forms on multer: `Request::multipart` and
+//! `post()` of `multipart/form-data` (uploads spooled to temporary files, part charsets by
+//! `encoding_rs`). Without it `post()` answers a multipart form with 415.
 
 mod app;
 mod compression;
@@ -70,8 +78,10 @@ mod error;
 mod extract;
 mod file_response;
 mod handler;
+mod form;
 mod inflate;
 mod log;
+#[cfg(feature = "multipart")]
 mod multipart;
 mod payload;
 mod render;
@@ -88,9 +98,9 @@ pub use cookies::CookieOptions;
 pub use error::{Error, HttpError};
 pub use file_response::{DEFAULT_FILE_CHUNK_SIZE, FileResponse, file_response};
 pub use handler::{BoxFuture, Handler, Middleware, Next};
-pub use multipart::{
-    FileField, Form, FormValue, MAX_BOUNDARY_LEN, MAX_PART_HEAD, MultipartReader, Part,
-};
+pub use form::{FileField, Form, FormValue};
+#[cfg(feature = "multipart")]
+pub use multipart::{MAX_BOUNDARY_LEN, MAX_PART_HEAD, MultipartReader, Part};
 pub use payload::{BoxError, Payload};
 pub use render::{ErrorFormat, ErrorRenderer};
 pub use request::Request;

@@ -7,9 +7,9 @@ use http::{Extensions, HeaderMap, Method, Version};
 use serde::de::DeserializeOwned;
 use tandem_proto::{BodyFraming, RequestHead};
 
-use crate::{
-    Form, HttpError, MultipartReader, TlsInfo, app::App, payload::Payload, router::MatchInfo,
-};
+#[cfg(feature = "multipart")]
+use crate::MultipartReader;
+use crate::{Form, HttpError, TlsInfo, app::App, payload::Payload, router::MatchInfo};
 
 /// An HTTP request: aiohttp's `web.Request`.
 ///
@@ -305,7 +305,8 @@ impl Request {
     /// will. Files are streamed to temporary files, never held whole in memory; file names
     /// are the client's and untrusted. A malformed or nested multipart body is a 400.
     ///
-    /// A multipart body is read once: a second call finds it consumed.
+    /// A multipart body is read once: a second call finds it consumed. Without the
+    /// `multipart` feature, a multipart form is a 415.
     pub async fn post(&mut self) -> Result<Form, HttpError> {
         if !matches!(self.method().as_str(), "POST" | "PUT" | "PATCH" | "DELETE" | "TRACE") {
             return Ok(Form::default());
@@ -316,23 +317,31 @@ impl Request {
                 let body = self.read().await?;
                 Ok(Form::from_pairs(form_urlencoded::parse(&body).into_owned()))
             }
+            #[cfg(feature = "multipart")]
             Some("multipart/form-data") => {
                 let limit = self.inner.app.client_max_size();
                 self.check_declared_length(limit)?;
                 let reader = self.multipart_with_limit(Some(limit))?;
                 crate::multipart::read_form(reader).await
             }
+            #[cfg(not(feature = "multipart"))]
+            Some("multipart/form-data") => Err(HttpError::new(
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            )
+            .with_text("415: multipart forms are not compiled in (the `multipart` feature)")),
             Some(_) => Ok(Form::default()),
         }
     }
 
     /// The body as a stream of parts: aiohttp's `await request.multipart()`. 400 unless the
     /// body is `multipart/*` with a valid boundary (at most 70 characters). Not limited by
-    /// `client_max_size`; see [`MultipartReader`].
+    /// `client_max_size`; see [`MultipartReader`]. With the `multipart` feature.
+    #[cfg(feature = "multipart")]
     pub fn multipart(&mut self) -> Result<MultipartReader, HttpError> {
         self.multipart_with_limit(None)
     }
 
+    #[cfg(feature = "multipart")]
     fn multipart_with_limit(&mut self, limit: Option<usize>) -> Result<MultipartReader, HttpError> {
         let content_type = self.header("content-type").unwrap_or_default();
         let boundary = crate::multipart::boundary(content_type)?;

@@ -147,11 +147,7 @@ impl Request {
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = req.into_parts();
-        // Tandem's HTTP/2 driver passes its server's limits along; others get the defaults.
-        let parser = match parts.extensions.remove::<crate::server::HeadLimits>() {
-            Some(limits) => RequestParser::with_limits(limits.0),
-            None => RequestParser::new(),
-        };
+        let parser = head_parser(&mut parts.extensions);
         let head = parser.parse_parts(&parts)?;
         let remote = parts.extensions.get::<std::net::SocketAddr>().copied();
         let mut request = Request::new(head, app.clone(), remote, Payload::from_body(body));
@@ -162,6 +158,20 @@ impl Request {
         *request.extensions_mut() = parts.extensions;
         Ok(request)
     }
+}
+
+/// The parser for a request's head: Tandem's HTTP/2 driver passes its server's limits along
+/// (taken out, as they are no handler's business); others get the defaults.
+#[cfg_attr(
+    not(feature = "http2"),
+    allow(unused_variables, reason = "only the HTTP/2 driver passes limits")
+)]
+fn head_parser(extensions: &mut http::Extensions) -> RequestParser {
+    #[cfg(feature = "http2")]
+    if let Some(limits) = extensions.remove::<crate::server::HeadLimits>() {
+        return RequestParser::with_limits(limits.0);
+    }
+    RequestParser::new()
 }
 
 /// A Tandem response as an `http::Response`.

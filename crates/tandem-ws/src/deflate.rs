@@ -322,6 +322,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "server")]
     #[test]
     fn the_server_takes_the_first_offer_it_can_honour() {
         let offers = ["permessage-deflate; server_max_window_bits=8, permessage-deflate; \
@@ -339,6 +340,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "client")]
     #[test]
     fn the_client_refuses_answers_it_did_not_offer() {
         assert!(accept_client(Some("permessage-deflate"), None, false).is_err());

@@ -1,5 +1,5 @@
 //! Multipart bodies: aiohttp's `MultipartReader`, and the forms [`crate::Request::post`]
-//! reads.
+//! reads (the `multipart` feature).
 //!
 //! Parsing is multer's, streaming: nothing is buffered beyond the part being read. Around it
 //! this module adds what aiohttp's hardening requires and multer leaves out: a bounded
@@ -21,7 +21,6 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, header};
 
 pub(crate) use form::read_form;
-pub use form::{FileField, Form, FormValue};
 pub use guard::MAX_PART_HEAD;
 
 use crate::{HttpError, payload::Payload};

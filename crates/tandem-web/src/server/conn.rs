@@ -109,7 +109,9 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
         config,
         tls,
         log: Sink::for_connection(config),
+        #[cfg(feature = "http2")]
         fresh: true,
+        #[cfg(feature = "http2")]
         h2_preface: false,
         waits: Waits {
             timer: Box::pin(sleep_until(now)),
@@ -161,8 +163,10 @@ struct Conn<'a> {
     /// Where this connection's access log entries go.
     log: Sink,
     /// No request has been read yet: only now may the HTTP/2 preface come.
+    #[cfg(feature = "http2")]
     fresh: bool,
     /// The connection opened with the HTTP/2 preface (h2c by prior knowledge).
+    #[cfg(feature = "http2")]
     h2_preface: bool,
     waits: Waits,
 }
@@ -262,12 +266,16 @@ impl Conn<'_> {
         let mut pipelined = 0;
         loop {
             let Some(head) = self.read_head(io, app).await? else {
+                #[cfg(feature = "http2")]
                 if self.h2_preface {
                     return self.switch_h2(io, remote, app).await;
                 }
                 return Ok(());
             };
-            self.fresh = false;
+            #[cfg(feature = "http2")]
+            {
+                self.fresh = false;
+            }
             let method = head.method().clone();
             let version = head.version();
             let framing = head.framing();
@@ -422,6 +430,7 @@ impl Conn<'_> {
 
     /// Serves HTTP/2 on a connection that opened with its preface, the bytes read so far
     /// included, inside this task (so graceful shutdown still tracks it).
+    #[cfg(feature = "http2")]
     async fn switch_h2(
         &mut self,
         io: &mut Writer,
@@ -458,6 +467,7 @@ impl Conn<'_> {
                 Ok(None) => {}
                 // The HTTP/1.1 parser refuses `PRI * HTTP/2.0`: on a fresh connection that may
                 // be HTTP/2's preface, handed over once all 24 bytes are in.
+                #[cfg(feature = "http2")]
                 Err(_) if self.fresh && super::h2::may_be_preface(&read.buf) => {
                     if read.buf.len() >= super::h2::PREFACE.len() {
                         self.h2_preface = true;

@@ -4,7 +4,9 @@
 mod access_log;
 mod conn;
 use conn::Shutdown;
+#[cfg(feature = "http2")]
 mod h2;
+mod h2_config;
 mod run;
 #[cfg(feature = "tls")]
 mod tls;
@@ -21,8 +23,9 @@ use tokio::{
 use tokio_util::task::TaskTracker;
 
 pub use conn::{MAX_DRAIN, SPARE_BUFFERS};
+#[cfg(feature = "http2")]
 pub(crate) use h2::HeadLimits;
-pub use h2::{
+pub use h2_config::{
     DEFAULT_H2_CONNECTION_WINDOW, DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS,
     DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS,
     DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS, DEFAULT_H2_MAX_SEND_BUFFER_SIZE,

@@ -35,10 +35,14 @@ use tokio_util::task::TaskTracker;
 use super::{AppRunner, ServerConfig, TlsInfo, conn, conn::Shutdown};
 use crate::{App, Error, payload::AnyRead};
 
-/// The application protocols offered through ALPN, HTTP/2 first. A client that offers ALPN
-/// but none of these is refused in the handshake (RFC 7301, 3.2), rather than spoken
-/// HTTP/1.1 to when it asked for something else; one that offers none gets HTTP/1.1.
+/// The application protocols offered through ALPN, HTTP/2 first (when the `http2` feature
+/// builds it). A client that offers ALPN but none of these is refused in the handshake (RFC
+/// 7301, 3.2), rather than spoken HTTP/1.1 to when it asked for something else; one that
+/// offers none gets HTTP/1.1.
+#[cfg(feature = "http2")]
 const ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+#[cfg(not(feature = "http2"))]
+const ALPN: &[&[u8]] = &[b"http/1.1"];
 
 // ===== Identity =====
 
@@ -369,6 +373,7 @@ pub(super) async fn accept_loop(
                 return;
             };
             let info = Arc::new(tls_info(&stream));
+            #[cfg(feature = "http2")]
             if info.alpn_protocol() == Some(b"h2") {
                 // Boxed: the task's future then holds HTTP/1.1's state or a pointer.
                 let h2 = super::h2::serve(stream, Some(remote), app, config, shutdown, Some(info));

@@ -3,7 +3,8 @@
 //! raw bytes: rapid reset, CONTINUATION flood, SETTINGS and PING floods, an oversized
 //! header block, a window that never opens, a stream opened after GOAWAY. Each attack must
 //! end in bounded time with its stream refused or its connection closed, and the server
-//! still serving others.
+//! still serving others. They need the `http2` feature.
+#![cfg(feature = "http2")]
 
 use std::{
     path::Path,

@@ -1,6 +1,7 @@
 //! Independent clients against the server: curl, and Python's aiohttp client from the
 //! project's `.venv` (made by `cargo xtask peers`). Each runs as a subprocess, bounded by a
-//! timeout.
+//! timeout. Their uploads are multipart forms, so they need the `multipart` feature.
+#![cfg(feature = "multipart")]
 
 use std::{path::Path, process::Output, time::Duration};
 

@@ -1,5 +1,6 @@
 //! Multipart forms through `post()` and the streaming `multipart()` reader, and the hostile
-//! checklist's section G (71–78).
+//! checklist's section G (71–78) of `docs/security.md`. They need the `multipart` feature.
+#![cfg(feature = "multipart")]
 
 use std::time::Duration;
 
@@ -7,7 +8,19 @@ use serde_json::{Value, json};
 use tandem_web::{Application, FormValue, HttpError, Request, json_response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Counter, Server, multipart_body, post_request, within};
+use crate::support::{Counter, Server, post_request, within};
+
+/// Builds a `multipart/form-data` body from raw parts: each is its header lines and data.
+fn multipart_body(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (headers, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n{headers}\r\n\r\n").as_bytes());
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    body
+}
 
 const B: &str = "XyZzY";
 const CT: &str = "multipart/form-data; boundary=XyZzY";

@@ -187,3 +187,25 @@ async fn extensions_carry_values_from_middlewares() {
     assert_eq!(server.get("/me").await.text(), "guest");
     server.stop().await;
 }
+
+/// Without the `multipart` feature, `post()` answers a multipart form with 415 and still
+/// reads urlencoded forms.
+#[cfg(not(feature = "multipart"))]
+#[tokio::test]
+async fn multipart_forms_are_415_without_the_feature() {
+    let mut app = Application::new();
+    app.add_post("/form", |mut req: Request| async move {
+        let form = req.post().await?;
+        Ok::<_, HttpError>(Response::text(form.get("a").unwrap_or_default().to_owned()))
+    });
+    let server = Server::start(app).await;
+    let multipart = "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--\r\n";
+    let resp = server
+        .request(&post_request("/form", "multipart/form-data; boundary=b", multipart.as_bytes()))
+        .await;
+    assert_eq!(resp.status, 415);
+    let resp =
+        server.request(&post_request("/form", "application/x-www-form-urlencoded", b"a=2")).await;
+    assert_eq!((resp.status, resp.text()), (200, "2".to_owned()));
+    server.stop().await;
+}

@@ -253,18 +253,6 @@ impl Counter {
     }
 }
 
-/// Builds a `multipart/form-data` body from raw parts: each is its header lines and data.
-pub(crate) fn multipart_body(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for (headers, data) in parts {
-        body.extend_from_slice(format!("--{boundary}\r\n{headers}\r\n\r\n").as_bytes());
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    body
-}
-
 /// A POST of `body` with `content_type`, framed by Content-Length.
 pub(crate) fn post_request(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut request = format!(
