@@ -77,8 +77,8 @@ mod cookies;
 mod error;
 mod extract;
 mod file_response;
-mod handler;
 mod form;
+mod handler;
 mod inflate;
 mod log;
 #[cfg(feature = "multipart")]
@@ -97,8 +97,8 @@ pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
 pub use cookies::CookieOptions;
 pub use error::{Error, HttpError};
 pub use file_response::{DEFAULT_FILE_CHUNK_SIZE, FileResponse, file_response};
-pub use handler::{BoxFuture, Handler, Middleware, Next};
 pub use form::{FileField, Form, FormValue};
+pub use handler::{BoxFuture, Handler, Middleware, Next};
 #[cfg(feature = "multipart")]
 pub use multipart::{MAX_BOUNDARY_LEN, MAX_PART_HEAD, MultipartReader, Part};
 pub use payload::{BoxError, Payload};
