@@ -282,3 +282,39 @@ async fn broken_responses_fail_their_request_only() {
     assert_eq!(within(resp.text()).await.unwrap(), "ok");
     assert_eq!(*accepted.borrow_and_update(), 1, "every request on the one connection");
 }
+
+/// A server that opens a window of 1 KiB and never reads: a streamed body waits for room
+/// and the request's deadline ends the wait, as it ends a write to a socket that does not
+/// drain.
+#[tokio::test]
+async fn a_server_that_never_opens_its_window_meets_the_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut conn = h2::server::Builder::new()
+                    .initial_window_size(1024)
+                    .handshake::<_, Bytes>(tcp)
+                    .await
+                    .unwrap();
+                // Requests are taken and held, their bodies never read.
+                let mut held = Vec::new();
+                while let Some(Ok(request)) = conn.accept().await {
+                    held.push(request);
+                }
+            });
+        }
+    });
+    let s = ClientSession::builder().http2(Http2::PriorKnowledge).build();
+    let url = format!("http://{addr}/upload");
+    let timeout = tandem_client::ClientTimeout::NONE.with_total(Duration::from_millis(200));
+    let pieces = (0..64).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1024])));
+    let upload = s.post(&url).timeout(timeout).body_stream(futures_util::stream::iter(pieces));
+    let e = within(upload.send()).await.unwrap_err();
+    assert_eq!(e.timeout_phase(), Some(tandem_client::Phase::Total), "{e}");
+    // A whole body is queued for `h2` to send as the window opens; the answer never comes.
+    let e =
+        within(s.post(&url).timeout(timeout).body(vec![b'y'; 64 * 1024]).send()).await.unwrap_err();
+    assert_eq!(e.timeout_phase(), Some(tandem_client::Phase::Total), "{e}");
+}
