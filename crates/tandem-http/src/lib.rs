@@ -222,12 +222,12 @@ pub mod web {
         RouteRef, RouteTable, RunOptions, Serve, ServerConfig, ServiceBody, StaticOptions, TlsInfo,
         Upgraded, escape_html, file_response, json_response, run_app, serve,
     };
-    #[cfg(feature = "multipart")]
-    #[doc(inline)]
-    pub use tandem_web::{MultipartReader, Part};
     #[cfg(feature = "tls")]
     #[doc(inline)]
     pub use tandem_web::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
+    #[cfg(feature = "multipart")]
+    #[doc(inline)]
+    pub use tandem_web::{MultipartReader, Part};
     /// The server's defaults and limits, each with the setting that changes it.
     pub mod defaults {
         #[doc(inline)]
