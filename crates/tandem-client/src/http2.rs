@@ -113,8 +113,9 @@ fn request_head(req: &Outgoing<'_>, streamed: bool) -> Result<Request<()>, Error
     Ok(head)
 }
 
-/// Copies `fields` but `Host` (which became `:authority`) and the connection-specific
-/// fields HTTP/2 forbids (RFC 9113 §8.2.2), with any field `Connection` names.
+/// Copies `fields` but `Host` (which became `:authority`), the connection-specific fields
+/// HTTP/2 forbids (RFC 9113 §8.2.2) with any field `Connection` names, and
+/// `Proxy-Authorization`, which is for a proxy, never for the origin a tunnel reaches.
 fn copy_fields(fields: &HeaderMap, into: &mut HeaderMap) {
     let named_by_connection = |name: &HeaderName| {
         fields.get_all(header::CONNECTION).iter().any(|v| {
