@@ -1,5 +1,6 @@
-//! Test support: a Tandem server on a free port, and raw listeners whose connections run a
-//! script, so a test controls every byte the client reads.
+//! Test support: a Tandem server on a free port (`tandem_http::test::TestClient`'s, the one
+//! harness for that), and raw listeners whose connections run a script, so a test controls
+//! every byte the client reads.
 
 #![allow(dead_code)]
 
@@ -14,7 +15,8 @@ use std::{
 };
 
 use tandem_client::{ClientSession, CookieJar};
-use tandem_web::{AppRunner, Application, ServerConfig};
+use tandem_http::test::TestClient;
+use tandem_web::Application;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
@@ -39,28 +41,25 @@ pub(crate) fn session() -> ClientSession {
     ClientSession::builder().cookie_jar(CookieJar::unsafe_hosts()).build()
 }
 
-/// A running Tandem server.
+/// A running Tandem server: a `TestClient`'s, whose own session the tests leave aside (each
+/// builds the session its case needs).
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
-    runner: AppRunner,
+    client: TestClient,
 }
 
 impl Server {
     pub(crate) async fn start(app: Application) -> Server {
-        // Quiet: no access log on stderr while the tests run.
-        let config = ServerConfig::default().with_stderr_log(false);
-        let mut runner = AppRunner::with_config(app, config).expect("the app freezes");
-        runner.setup().await.expect("startup succeeds");
-        let addr = runner.tcp_site("127.0.0.1", 0).await.expect("bind 127.0.0.1:0");
-        Server { addr, runner }
+        let client = TestClient::new(app).await.expect("the app starts");
+        Server { addr: client.addr(), client }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        self.client.url(path)
     }
 
     pub(crate) async fn stop(self) {
-        within(self.runner.cleanup()).await;
+        within(self.client.close()).await;
     }
 }
 
