@@ -9,3 +9,4 @@ mod interop;
 mod messages;
 mod raw;
 mod support;
+mod tls;
