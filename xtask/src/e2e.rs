@@ -12,7 +12,7 @@
 //!    picks a radio button, submits the form, and must land on the results page showing
 //!    "1 vote", then sees the session remember the vote. `xtask/browser` drives it over
 //!    WebDriver (fantoccini, through chromedriver); it is a workspace of its own, so xtask
-//!    keeps no dependencies and starts in seconds.
+//!    keeps to std and lexopt and starts in seconds.
 //! 4. `cargo xtask har-check`: HAR files `examples/fetch --har` records, over HTTP and
 //!    HTTPS, parsed by Chromium's own `DevTools` HAR parser under node.
 
@@ -117,46 +117,42 @@ fn browser_votes() -> Result {
 fn start_chromedriver() -> Result<(Child, String)> {
     let port = free_port()?;
     let cmd = Cmd::new("chromedriver").arg(format!("--port={port}"));
-    println!("$ {}", cmd.display());
-    let mut child = cmd
-        .command()
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not start chromedriver: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut said = String::new();
-    let mut lines = BufReader::new(stdout).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if line.contains("started successfully") {
-            // Read on, so that a later log line never meets a closed pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Ok((child, format!("http://127.0.0.1:{port}")));
-        }
-        said.push_str(&line);
-        said.push('\n');
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    Err(format!("chromedriver did not start; it printed:\n{said}"))
+    let url = format!("http://127.0.0.1:{port}");
+    start_announced(&cmd, |line| line.contains("started successfully").then(|| url.clone()))
 }
 
 /// Starts `polls --config CONFIG` and returns it with its base URL, from the line it prints
 /// once it listens.
 fn start_polls(config: &Path) -> Result<(Child, String)> {
     let cmd = Cmd::cargo().args(["run", "-q", "-p", "polls", "--", "--config"]).arg(config);
+    start_announced(&cmd, |line| {
+        let url = line.trim().strip_prefix("polls: listening on ")?;
+        Some(url.trim_end_matches('/').to_owned())
+    })
+}
+
+/// Starts `cmd` and reads its standard output until `ready` recognises a line; returns the
+/// process and what `ready` made of that line. The rest of its output is read and dropped on
+/// a thread of its own, so that a later line never meets a closed pipe.
+fn start_announced(cmd: &Cmd, ready: impl Fn(&str) -> Option<String>) -> Result<(Child, String)> {
     println!("$ {}", cmd.display());
     let mut child = cmd
         .command()
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("could not start polls: {e}"))?;
-    let mut line = String::new();
+        .map_err(|e| format!("could not start `{}`: {e}", cmd.display()))?;
     let stdout = child.stdout.take().expect("stdout is piped");
-    let read = BufReader::new(stdout).read_line(&mut line);
-    if let (Ok(_), Some(url)) = (read, line.trim().strip_prefix("polls: listening on ")) {
-        return Ok((child, url.trim_end_matches('/').to_owned()));
+    let mut said = String::new();
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(found) = ready(&line) {
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok((child, found));
+        }
+        said.push_str(&line);
+        said.push('\n');
     }
     let _ = child.kill();
     let _ = child.wait();
-    Err(format!("polls did not start: it printed {line:?}"))
+    Err(format!("`{}` did not start; it printed:\n{said}", cmd.display()))
 }
