@@ -49,7 +49,7 @@ enum Source {
 /// An HTTP/1.1 body on a connection of its own. The connection goes back to the pool
 /// exactly when the body ends, the response allows keep-alive, and nothing follows it in the
 /// buffer (bytes after a complete response mean the connection's framing cannot be
-/// trusted: checklist C48).
+/// trusted: `docs/security.md`, C48).
 struct Http1Body {
     conn: Option<Connection>,
     buf: BytesMut,

@@ -1,7 +1,7 @@
 //! Integration tests of `tandem-client`, in one binary so they link once.
 //!
 //! Every test talks to a real server on 127.0.0.1: a Tandem server for ordinary behaviour,
-//! raw TCP listeners that write hostile bytes (checklist C of `hostile-inputs.md`), httpbin
+//! raw TCP listeners that write hostile bytes (checklist C of `docs/security.md`), httpbin
 //! under gunicorn as a real third-party server, and Python's aiohttp server for interop.
 //! Timeouts bound every wait; nothing sleeps to synchronise.
 
