@@ -237,25 +237,10 @@ async fn a_connection_told_goaway_leaves_the_pool() {
 /// `h2`, anything else with an HTTP/1.1 200. Returns its origin and a config trusting it.
 #[cfg(feature = "tls")]
 async fn alpn_server(protocols: &[&[u8]]) -> (Origin, tandem_connect::TlsConfig) {
-    use std::sync::Arc;
-
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let mut config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(cert.der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .unwrap();
-    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let leaf = crate::tls::Leaf::self_signed(&["localhost"]);
+    let acceptor = crate::tls::alpn_acceptor(&leaf, protocols);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -277,7 +262,7 @@ async fn alpn_server(protocols: &[&[u8]]) -> (Origin, tandem_connect::TlsConfig)
         }
     });
     let tls = tandem_connect::TlsConfig::builder()
-        .add_root_certificates_pem(cert.pem().as_bytes())
+        .add_root_certificates_pem(leaf.pem().as_bytes())
         .unwrap()
         .build()
         .unwrap();

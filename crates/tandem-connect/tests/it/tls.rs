@@ -65,6 +65,10 @@ impl Leaf {
         Leaf { cert: p.self_signed(&key).unwrap(), key }
     }
 
+    pub(crate) fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
     fn der(&self) -> CertificateDer<'static> {
         self.cert.der().clone()
     }
@@ -76,10 +80,15 @@ impl Leaf {
 
 /// A TLS acceptor presenting `leaf`.
 pub(crate) fn acceptor(leaf: &Leaf) -> TlsAcceptor {
-    server_acceptor(leaf, None)
+    server_acceptor(leaf, None, &[b"http/1.1"])
 }
 
-fn server_acceptor(leaf: &Leaf, client_ca: Option<&Ca>) -> TlsAcceptor {
+/// A TLS acceptor presenting `leaf` that chooses by ALPN among `protocols`.
+pub(crate) fn alpn_acceptor(leaf: &Leaf, protocols: &[&[u8]]) -> TlsAcceptor {
+    server_acceptor(leaf, None, protocols)
+}
+
+fn server_acceptor(leaf: &Leaf, client_ca: Option<&Ca>, protocols: &[&[u8]]) -> TlsAcceptor {
     // rustls's process-wide provider, which its `ring` feature (the only one this workspace
     // turns on) selects.
     let builder = ServerConfig::builder();
@@ -93,14 +102,14 @@ fn server_acceptor(leaf: &Leaf, client_ca: Option<&Ca>) -> TlsAcceptor {
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(vec![leaf.der()], leaf.key_der()).unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
     TlsAcceptor::from(Arc::new(config))
 }
 
 /// A TLS server on 127.0.0.1 that greets each client with `hello` and then echoes. With
 /// `client_ca`, it requires a client certificate issued by that CA.
 pub(crate) async fn serve(leaf: &Leaf, client_ca: Option<&Ca>) -> u16 {
-    let acceptor = server_acceptor(leaf, client_ca);
+    let acceptor = server_acceptor(leaf, client_ca, &[b"http/1.1"]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
