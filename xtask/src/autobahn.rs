@@ -211,7 +211,7 @@ fn write_spec(path: &Path, peer: &str, outdir: &Path, cases: &[&str]) -> Result 
 }
 
 /// Polls until something accepts on `port`: the child's readiness, bounded.
-pub(crate) fn wait_for_port(port: u16) -> Result {
+fn wait_for_port(port: u16) -> Result {
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {

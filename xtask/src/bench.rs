@@ -25,7 +25,8 @@ mod loadtest;
 pub(crate) mod server;
 mod server_count;
 mod tls;
-pub(crate) use tls::prepare as tls_scratch;
+pub(crate) use load::Server;
+pub(crate) use tls::{path_str, prepare as tls_scratch};
 mod tls_count;
 mod ws;
 

@@ -9,13 +9,15 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::Stdio,
 };
 
 use crate::{
-    Cmd, Killed, Result,
-    bench::server::{cargo_build_profile, find_exe},
-    free_port, peers,
+    Cmd, Result,
+    bench::{
+        Server, path_str,
+        server::{cargo_build_profile, find_exe},
+    },
+    peers,
 };
 
 /// The `DevTools` front end whose HAR parser is the reference, pinned.
@@ -34,19 +36,15 @@ pub(crate) fn run() -> Result {
     let (fetch, bench_server) = (find_exe(&built, "fetch")?, find_exe(&built, "bench_server")?);
     let tls = crate::bench::tls_scratch()?;
     let (cert, key) = (tls.path().join("cert.pem"), tls.path().join("key.pem"));
-    let plain_port = free_port()?;
-    let _plain = start(&bench_server, plain_port, &[])?;
-    let tls_port = free_port()?;
-    let tls_args = [Path::new("--tls-cert"), &cert, Path::new("--tls-key"), &key];
-    let _tls = start(&bench_server, tls_port, &tls_args)?;
-    crate::autobahn::wait_for_port(plain_port)?;
-    crate::autobahn::wait_for_port(tls_port)?;
+    let plain = Server::start("bench_server", &bench_server, &["--workers", "1"])?;
+    let tls_args = ["--workers", "1", "--tls-cert", path_str(&cert)?, "--tls-key", path_str(&key)?];
+    let https = Server::start("bench_server (TLS)", &bench_server, &tls_args)?;
 
     let mut check = Cmd::new("node").arg("xtask/assets/har-check.mjs").arg(&typescript);
     check = check.arg(&har_format);
     for (name, url) in [
-        ("http.har", format!("http://127.0.0.1:{plain_port}/json")),
-        ("https.har", format!("https://localhost:{tls_port}/plaintext")),
+        ("http.har", format!("http://127.0.0.1:{}/json", plain.port())),
+        ("https.har", format!("https://localhost:{}/plaintext", https.port())),
     ] {
         let har = dir.join(name);
         Cmd::new(&fetch).args(["--insecure", "--har"]).arg(&har).arg(&url).capture()?;
@@ -75,15 +73,4 @@ fn unpack(dir: &Path, spec: &str, file: &str) -> Result<PathBuf> {
         .arg(file)
         .run()?;
     Ok(path)
-}
-
-fn start(exe: &Path, port: u16, extra: &[&Path]) -> Result<Killed> {
-    let cmd = Cmd::new(exe).args(["--port", &port.to_string(), "--workers", "1"]).args(extra);
-    let child = cmd
-        .command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("could not start `{}`: {e}", cmd.display()))?;
-    Ok(Killed(child))
 }

@@ -47,7 +47,7 @@ end
 
 /// A server under test. Dropping it kills the process, on every path out
 /// (success, `?` error, panic), so no run leaves a server behind.
-pub(super) struct Server {
+pub(crate) struct Server {
     name: &'static str,
     child: Child,
     port: u16,
@@ -56,7 +56,7 @@ pub(super) struct Server {
 impl Server {
     /// Starts `exe --port P extra...` pinned to the server core on a free
     /// port, and returns once it accepts TCP connections.
-    pub(super) fn start(name: &'static str, exe: &Path, extra: &[&str]) -> Result<Self> {
+    pub(crate) fn start(name: &'static str, exe: &Path, extra: &[&str]) -> Result<Self> {
         Self::start_under(name, &[], exe, extra)
     }
 
@@ -103,7 +103,7 @@ impl Server {
     }
 
     /// The loopback port the server listens on.
-    pub(super) fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.port
     }
 

@@ -225,7 +225,7 @@ pub(super) fn build(scratch: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
     ])
 }
 
-pub(super) fn path_str(path: &Path) -> Result<&str> {
+pub(crate) fn path_str(path: &Path) -> Result<&str> {
     path.to_str().ok_or_else(|| format!("{} is not UTF-8", path.display()))
 }
 
