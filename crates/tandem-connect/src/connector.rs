@@ -58,6 +58,7 @@ struct Inner {
     tcp: TcpOptions,
     sock_connect_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
+    tls_handshake_timeout: Option<Duration>,
     pool_timeout: Option<Duration>,
     verify_ssl: bool,
     /// The user's TLS settings, or the default ones built on first use.
@@ -96,6 +97,7 @@ pub struct ConnectorBuilder {
     local_address: Option<IpAddr>,
     sock_connect_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
+    tls_handshake_timeout: Option<Duration>,
     pool_timeout: Option<Duration>,
     verify_ssl: bool,
     tls: Option<TlsConfig>,
@@ -121,6 +123,7 @@ impl Default for ConnectorBuilder {
             local_address: None,
             sock_connect_timeout: None,
             connect_timeout: None,
+            tls_handshake_timeout: None,
             pool_timeout: None,
             verify_ssl: true,
             tls: None,
@@ -240,6 +243,16 @@ impl ConnectorBuilder {
         self
     }
 
+    /// A bound on each TLS handshake, with the origin or with an https proxy, counted from
+    /// the end of TCP (and of any proxy tunnel) to the end of the handshake (default none:
+    /// only `connect_timeout` bounds it). A stalled handshake then fails as
+    /// [`is_tls_handshake_timeout`](Error::is_tls_handshake_timeout).
+    #[must_use]
+    pub fn tls_handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.tls_handshake_timeout = timeout;
+        self
+    }
+
     /// A bound on waiting for a free slot under `limit`/`limit_per_host` (default none).
     #[must_use]
     pub fn pool_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -327,6 +340,7 @@ impl ConnectorBuilder {
                 },
                 sock_connect_timeout: self.sock_connect_timeout,
                 connect_timeout: self.connect_timeout,
+                tls_handshake_timeout: self.tls_handshake_timeout,
                 pool_timeout: self.pool_timeout,
                 verify_ssl: self.verify_ssl,
                 tls,
@@ -614,7 +628,7 @@ impl Connector {
             Box::new(stream)
         };
         let io = match proxy {
-            Some(p) => self.through_proxy(io, origin, p, tls).await?,
+            Some(p) => self.through_proxy(io, origin, p, tls, options).await?,
             None => io,
         };
         let Some(tls) = tls else { return Ok((io, info)) };
@@ -622,7 +636,7 @@ impl Connector {
         if let Some(ev) = events {
             ev.tls_handshake_start(origin);
         }
-        let (stream, tls_info) = tls::handshake(tls, name, io, http2).await?;
+        let (stream, tls_info) = self.handshake(tls, name, io, http2, options).await?;
         if let Some(ev) = events {
             ev.tls_handshake_end(origin);
         }
@@ -640,6 +654,7 @@ impl Connector {
         origin: &Origin,
         proxy: &Proxy,
         tls: Option<&TlsConfig>,
+        options: &ConnectOptions,
     ) -> Result<Box<dyn Io>, Error> {
         if proxy.origin().scheme() == Scheme::Https {
             let config = match tls {
@@ -647,13 +662,31 @@ impl Connector {
                 None => self.default_tls()?,
             };
             // The proxy speaks HTTP/1.1: a `CONNECT`, or absolute-form requests.
-            let (stream, _) =
-                tls::handshake(&config, proxy.origin().host(), io, Http2::Never).await?;
+            let host = proxy.origin().host();
+            let (stream, _) = self.handshake(&config, host, io, Http2::Never, options).await?;
             io = Box::new(stream);
         }
         if origin.scheme() == Scheme::Https {
             io = proxy::connect_tunnel(io, origin, proxy).await?;
         }
         Ok(io)
+    }
+
+    /// The TLS handshake, under `tls_handshake_timeout` when one is set.
+    async fn handshake(
+        &self,
+        config: &TlsConfig,
+        name: &str,
+        io: Box<dyn Io>,
+        http2: Http2,
+        options: &ConnectOptions,
+    ) -> Result<(tls::TlsStream, crate::TlsInfo), Error> {
+        let handshake = tls::handshake(config, name, io, http2);
+        match options.tls_handshake_timeout.or(self.inner.tls_handshake_timeout) {
+            Some(limit) => tokio::time::timeout(limit, handshake)
+                .await
+                .map_err(|_| Error::bare(Kind::TlsHandshakeTimeout))?,
+            None => handshake.await,
+        }
     }
 }

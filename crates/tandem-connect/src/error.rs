@@ -24,6 +24,9 @@ pub(crate) enum Kind {
     ConnectTimeout,
     /// Every TCP attempt took longer than `sock_connect_timeout`.
     SockConnectTimeout,
+    /// A TLS handshake (with the origin or an https proxy) took longer than
+    /// `tls_handshake_timeout`.
+    TlsHandshakeTimeout,
     /// Waiting for a free slot in the pool took longer than `pool_timeout`.
     PoolTimeout,
     #[cfg_attr(not(feature = "tls"), allow(dead_code, reason = "only the handshake fails so"))]
@@ -72,6 +75,7 @@ impl Error {
                 | Kind::Dns
                 | Kind::ConnectTimeout
                 | Kind::SockConnectTimeout
+                | Kind::TlsHandshakeTimeout
                 | Kind::Tls
                 | Kind::Certificate
                 | Kind::FingerprintMismatch { .. }
@@ -96,14 +100,26 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         matches!(
             self.inner.kind,
-            Kind::ConnectTimeout | Kind::SockConnectTimeout | Kind::PoolTimeout
+            Kind::ConnectTimeout
+                | Kind::SockConnectTimeout
+                | Kind::TlsHandshakeTimeout
+                | Kind::PoolTimeout
         )
     }
 
-    /// The timeout was `connect_timeout` or `sock_connect_timeout`: a new connection could
-    /// not be opened in time.
+    /// The timeout was `connect_timeout`, `sock_connect_timeout` or
+    /// `tls_handshake_timeout`: a new connection could not be opened in time.
     pub fn is_connect_timeout(&self) -> bool {
-        matches!(self.inner.kind, Kind::ConnectTimeout | Kind::SockConnectTimeout)
+        matches!(
+            self.inner.kind,
+            Kind::ConnectTimeout | Kind::SockConnectTimeout | Kind::TlsHandshakeTimeout
+        )
+    }
+
+    /// The timeout was `tls_handshake_timeout`: TCP connected, but the TLS handshake did
+    /// not finish in time. A TLS error too ([`is_tls`](Self::is_tls)).
+    pub fn is_tls_handshake_timeout(&self) -> bool {
+        self.inner.kind == Kind::TlsHandshakeTimeout
     }
 
     /// The timeout was `sock_connect_timeout`: every TCP attempt took too long.
@@ -116,9 +132,16 @@ impl Error {
         self.inner.kind == Kind::PoolTimeout
     }
 
-    /// The TLS handshake failed, for any reason including the certificate and the pin.
+    /// The TLS handshake failed, for any reason including the certificate, the pin and
+    /// its own timeout.
     pub fn is_tls(&self) -> bool {
-        matches!(self.inner.kind, Kind::Tls | Kind::Certificate | Kind::FingerprintMismatch { .. })
+        matches!(
+            self.inner.kind,
+            Kind::Tls
+                | Kind::Certificate
+                | Kind::FingerprintMismatch { .. }
+                | Kind::TlsHandshakeTimeout
+        )
     }
 
     /// The server's certificate was refused: untrusted, expired, or for another name.
@@ -157,6 +180,7 @@ impl fmt::Display for Error {
             Kind::Connect => "connection failed",
             Kind::ConnectTimeout => "connect timed out",
             Kind::SockConnectTimeout => "TCP connect timed out (sock_connect)",
+            Kind::TlsHandshakeTimeout => "TLS handshake timed out",
             Kind::PoolTimeout => "timed out waiting for a free connection slot",
             Kind::Tls => "TLS handshake failed",
             Kind::Certificate => "server certificate verification failed",

@@ -30,6 +30,9 @@ impl TlsConfig {
     }
 }
 
+/// What a handshake would return: no TLS session can exist.
+pub(crate) type TlsStream = Box<dyn Io>;
+
 /// Always fails: there is nothing to build TLS settings with.
 pub(crate) fn default_config(_verify_ssl: bool) -> Result<TlsConfig, Error> {
     Err(Error::new(Kind::Unsupported, "TLS support not compiled in (enable the `tls` feature)"))
@@ -42,6 +45,6 @@ pub(crate) async fn handshake(
     _host: &str,
     _io: Box<dyn Io>,
     _http2: Http2,
-) -> Result<(Box<dyn Io>, TlsInfo), Error> {
+) -> Result<(TlsStream, TlsInfo), Error> {
     match config.never {}
 }

@@ -66,6 +66,7 @@ pub struct ConnectOptions {
     pub(crate) pool_timeout: Option<Duration>,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) sock_connect_timeout: Option<Duration>,
+    pub(crate) tls_handshake_timeout: Option<Duration>,
     pub(crate) http2: Option<Http2>,
 }
 
@@ -79,6 +80,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("pool_timeout", &self.pool_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("sock_connect_timeout", &self.sock_connect_timeout)
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
             .field("http2", &self.http2)
             .finish()
     }
@@ -140,6 +142,13 @@ impl ConnectOptions {
     #[must_use]
     pub fn sock_connect_timeout(mut self, timeout: Duration) -> Self {
         self.sock_connect_timeout = Some(timeout);
+        self
+    }
+
+    /// A bound on each TLS handshake (with the origin or an https proxy).
+    #[must_use]
+    pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.tls_handshake_timeout = Some(timeout);
         self
     }
 

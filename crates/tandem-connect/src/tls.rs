@@ -25,7 +25,7 @@ use rustls::{
     crypto::CryptoProvider,
     pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject},
 };
-use tokio_rustls::{TlsConnector, client::TlsStream};
+use tokio_rustls::TlsConnector;
 
 use crate::{
     Http2, Io, TlsInfo,
@@ -33,6 +33,9 @@ use crate::{
 };
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A TLS session over a connection's byte stream.
+pub(crate) type TlsStream = tokio_rustls::client::TlsStream<Box<dyn Io>>;
 
 /// A SHA-256 digest of a server's DER leaf certificate, to pin (aiohttp's `Fingerprint`).
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -247,7 +250,7 @@ pub(crate) async fn handshake(
     host: &str,
     io: Box<dyn Io>,
     http2: Http2,
-) -> Result<(TlsStream<Box<dyn Io>>, TlsInfo), Error> {
+) -> Result<(TlsStream, TlsInfo), Error> {
     let name = ServerName::try_from(host.to_owned()).map_err(|e| Error::new(Kind::Tls, e))?;
     let client = match http2 {
         Http2::Never => &config.inner.clients[0],

@@ -344,6 +344,23 @@ async fn a_stalled_handshake_is_bounded_by_connect_timeout() {
 }
 
 #[tokio::test]
+async fn a_stalled_handshake_is_bounded_by_its_own_timeout() {
+    let port = raw_tls_peer(false).await;
+    let connector = Connector::builder()
+        .resolve("localhost", loopback())
+        .tls_handshake_timeout(Some(std::time::Duration::from_secs(60)))
+        .build();
+    let origin = https("localhost", port);
+    // Per checkout, the shorter bound wins over the connector's.
+    let quick = tandem_connect::ConnectOptions::new()
+        .tls_handshake_timeout(std::time::Duration::from_millis(50));
+    let err = prompt(connector.connect_with(&origin, &quick)).await.unwrap_err();
+    assert!(err.is_tls_handshake_timeout() && err.is_connect_timeout(), "{err:?}");
+    assert!(err.is_tls() && !err.is_sock_connect_timeout(), "{err:?}");
+    assert_eq!(connector.stats_for(&origin), tandem_connect::PoolStats::default(), "slot freed");
+}
+
+#[tokio::test]
 async fn server_hostname_overrides_the_tls_name_and_pools_apart() {
     let ca = Ca::new();
     let port = serve(&ca.issue(&["localhost"], |_| {}), None).await;
