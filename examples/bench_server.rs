@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_server -- --port P [--workers N] [--multi-thread]
-//!     [--tls-cert PEM --tls-key PEM]
+//!     [--tls-cert PEM --tls-key PEM] [--static DIR]
 //! ```
 //!
 //! With `--tls-cert` (a chain, leaf first) and `--tls-key` it serves the same routes over
@@ -11,11 +11,14 @@
 //! - `GET /plaintext`: `Hello, World!` as text/plain;
 //! - `GET /json`: `{"message":"Hello, World!"}`, serialised per request;
 //! - `POST /echo`: the request body, read whole within the default 1 MiB limit;
-//! - `GET /ws`: a WebSocket echo for `cargo xtask bench ws`, taking messages up to 2 MiB.
+//! - `GET /ws`: a WebSocket echo for `cargo xtask bench ws`, taking messages up to 2 MiB;
+//! - `GET /static/...`: with `--static DIR`, the files under DIR (`add_static`), for
+//!   `cargo xtask bench bulk`.
 
 use serde::Serialize;
 use tandem_http::web::{
-    Application, HttpError, Request, Response, RunOptions, ServerConfig, TlsConfig, json_response,
+    Application, HttpError, Request, Response, RunOptions, ServerConfig, StaticOptions, TlsConfig,
+    json_response,
 };
 use tandem_http::ws::{Message as WsMessage, WebSocket, WebSocketResponse};
 
@@ -63,6 +66,7 @@ fn main() -> Result<(), tandem_http::web::Error> {
     let mut workers = 1;
     let mut multi_thread = false;
     let (mut tls_cert, mut tls_key) = (None, None);
+    let mut static_dir = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -71,6 +75,7 @@ fn main() -> Result<(), tandem_http::web::Error> {
             "--multi-thread" => multi_thread = true,
             "--tls-cert" => tls_cert = Some(args.next().expect("--tls-cert PEM")),
             "--tls-key" => tls_key = Some(args.next().expect("--tls-key PEM")),
+            "--static" => static_dir = Some(args.next().expect("--static DIR")),
             other => panic!("unknown argument {other:?}"),
         }
     }
@@ -79,6 +84,9 @@ fn main() -> Result<(), tandem_http::web::Error> {
     app.add_get("/json", json);
     app.add_post("/echo", echo);
     app.add_get("/ws", websocket);
+    if let Some(dir) = static_dir {
+        app.add_static("/static", dir, StaticOptions::default())?;
+    }
     // No access log on stderr: the servers it is measured against log nothing either.
     let config = ServerConfig::default().with_stderr_log(false);
     let mut options = RunOptions::new("127.0.0.1", port)

@@ -14,9 +14,11 @@
 //! beside hyper on the same rustls, with nginx for reference (`bench/tls.rs`), and `cargo
 //! xtask bench h2` its HTTP/2 server (h2c) beside hyper's under h2load (`bench/h2.rs`).
 //! `cargo xtask bench build` times a hello-world server's cold build, Tandem's beside axum's
-//! (`bench/build.rs`).
+//! (`bench/build.rs`). `cargo xtask bench bulk` moves bytes: static files beside nginx
+//! (`bench/bulk.rs`).
 
 mod build;
+mod bulk;
 mod client;
 mod h2;
 mod instructions;
@@ -35,6 +37,7 @@ use crate::{Cmd, Result};
 pub(crate) fn run(args: &[String]) -> Result {
     match args.split_first().map(|(a, r)| (a.as_str(), r)) {
         Some(("build", rest)) => return build::run(rest),
+        Some(("bulk", rest)) => return bulk::run(rest),
         Some(("server", rest)) => return server::run(rest),
         Some(("client", rest)) => return client::run(rest),
         Some(("ws", rest)) => return ws::run(rest),

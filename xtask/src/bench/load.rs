@@ -253,15 +253,43 @@ pub(super) fn run_load(
     clk_tck: u64,
 ) -> Result<LoadResult> {
     let path = if matches!(load, Load::Json) { "/json" } else { "/plaintext" };
+    let depth = PIPELINE_DEPTH.to_string();
+    let wrk = match load {
+        Load::Pipelined(script) => {
+            let script = script.0.to_str().ok_or("the pipeline script's path is not UTF-8")?;
+            Wrk { connections: WRK_CONNECTIONS, script: Some(script), script_args: &[&depth] }
+        }
+        _ => Wrk { connections: WRK_CONNECTIONS, script: None, script_args: &[] },
+    };
+    run_wrk(server, &wrk, path, secs, clk_tck)
+}
+
+/// A wrk load's shape besides its URL and length: `-cN`, and a Lua script with its
+/// arguments.
+pub(super) struct Wrk<'a> {
+    pub(super) connections: &'a str,
+    pub(super) script: Option<&'a str>,
+    pub(super) script_args: &'a [&'a str],
+}
+
+/// Runs wrk, one thread on the load core, against `path` on `server` for `secs` seconds,
+/// reading the server's CPU time before and after. Any non-2xx answer fails the run.
+pub(super) fn run_wrk(
+    server: &Server,
+    wrk: &Wrk<'_>,
+    path: &str,
+    secs: u64,
+    clk_tck: u64,
+) -> Result<LoadResult> {
     let mut cmd = Cmd::new("taskset")
-        .args(["-c", LOAD_CORE, "wrk", "-t1", WRK_CONNECTIONS])
+        .args(["-c", LOAD_CORE, "wrk", "-t1", wrk.connections])
         .arg(format!("-d{secs}s"));
-    if let Load::Pipelined(script) = load {
-        cmd = cmd.arg("-s").arg(&script.0);
+    if let Some(script) = wrk.script {
+        cmd = cmd.args(["-s", script]);
     }
     cmd = cmd.arg(format!("http://127.0.0.1:{}{path}", server.port));
-    if let Load::Pipelined(_) = load {
-        cmd = cmd.args(["--", &PIPELINE_DEPTH.to_string()]);
+    if !wrk.script_args.is_empty() {
+        cmd = cmd.arg("--").args(wrk.script_args);
     }
     let before = server.cpu_ticks()?;
     let text = cmd.capture()?;

@@ -50,8 +50,8 @@ const CLIENT_TARGETS: [f64; 3] = [1.0, 1.2, 1.2];
 /// The servers compared, in the order they run and print.
 const SERVERS: [&str; 3] = ["tandem", "hyper", "nginx"];
 
-/// nginx in the foreground as one process (its CPU time is then the server's), serving
-/// `/plaintext` as the others do, with an OpenSSL session cache so `-reuse` can resume.
+/// nginx in the foreground as one process (its CPU time is then the server's), with the
+/// server block (`@PORT@` and `@DIR@` filled in at start) of the bench that writes it.
 const NGINX_CONF: &str = "\
 daemon off;
 master_process off;
@@ -67,16 +67,21 @@ http {
     uwsgi_temp_path @DIR@/uwsgi;
     scgi_temp_path @DIR@/scgi;
     keepalive_requests 10000000;
-    ssl_session_cache builtin:20480;
-    ssl_session_tickets off;
     server {
-        listen 127.0.0.1:@PORT@ ssl;
-        ssl_certificate @DIR@/cert.pem;
-        ssl_certificate_key @DIR@/key.pem;
-        location = /plaintext { default_type text/plain; return 200 'Hello, World!'; }
+@SERVER@
     }
 }
 ";
+
+/// Serving `/plaintext` as the others do, with an OpenSSL session cache so `-reuse` can
+/// resume.
+const NGINX_TLS_SERVER: &str = "\
+        listen 127.0.0.1:@PORT@ ssl;
+        ssl_session_cache builtin:20480;
+        ssl_session_tickets off;
+        ssl_certificate @DIR@/cert.pem;
+        ssl_certificate_key @DIR@/key.pem;
+        location = /plaintext { default_type text/plain; return 200 'Hello, World!'; }";
 
 /// Starts nginx as `Server::start` starts the others (`EXE --port P`): it writes the
 /// config with the port and execs nginx, so the pid stays the server's.
@@ -198,16 +203,23 @@ pub(crate) fn prepare() -> Result<Scratch> {
         .arg("-out")
         .arg(dir.join("cert.pem"))
         .capture()?;
+    write_nginx(dir, NGINX_TLS_SERVER)?;
+    Ok(scratch)
+}
+
+/// Writes `nginx.sh` into `dir`, which starts nginx with `server` as its one server block:
+/// the scratch folder's `nginx.sh` is then started like any other server under test.
+pub(super) fn write_nginx(dir: &Path, server: &str) -> Result {
     let dir_str = path_str(dir)?;
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
-        fs::write(&path, text.replace("@DIR@", dir_str))
+        fs::write(&path, text.replace("@SERVER@", server).replace("@DIR@", dir_str))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
     write("nginx.conf.in", NGINX_CONF)?;
     write("nginx.sh", NGINX_SH)?;
     Cmd::new("chmod").arg("+x").arg(dir.join("nginx.sh")).capture()?;
-    Ok(scratch)
+    Ok(())
 }
 
 pub(super) fn build(scratch: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
