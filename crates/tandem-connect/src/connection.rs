@@ -31,10 +31,16 @@ pub struct ConnectionInfo {
 pub struct TlsInfo {
     /// The protocol version: `"TLSv1_3"` or `"TLSv1_2"`.
     pub version: Option<&'static str>,
+    /// The cipher suite, by its IANA name: `"TLS13_AES_128_GCM_SHA256"`.
+    pub cipher: Option<&'static str>,
     /// The ALPN protocol the server chose, if any.
     pub alpn: Option<Vec<u8>>,
     /// The server's leaf certificate, DER.
     pub peer_certificate: Option<Vec<u8>>,
+    /// With SPKI pins: whether a certificate the server presented matched one. `Some(false)`
+    /// only under [`pin_report_only`](crate::TlsConfigBuilder::pin_report_only), which lets
+    /// the connection through (and logs the mismatch); `None` without SPKI pins.
+    pub spki_pin_matched: Option<bool>,
 }
 
 /// What [`Connector::checkout`](crate::Connector::checkout) hands one request: a connection

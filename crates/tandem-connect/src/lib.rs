@@ -109,7 +109,7 @@ pub use proxy_env::{ProxyEnv, parse_proxy_url};
 pub use tcp::{AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use tls::TlsConfig;
 #[cfg(feature = "tls")]
-pub use tls::{Fingerprint, TlsConfigBuilder};
+pub use tls::{Fingerprint, SpkiPin, TlsConfigBuilder};
 
 /// README.md's example, compiled as a doc test so that it stays true.
 #[cfg(doctest)]

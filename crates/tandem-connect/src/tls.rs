@@ -6,7 +6,11 @@
 //! - a client certificate and key;
 //! - a SHA-256 fingerprint pin: as in aiohttp, the chain is not verified, and the leaf's digest
 //!   must equal the pin, checked right after the handshake (so the mismatch is its own error
-//!   carrying both digests rather than a generic handshake failure).
+//!   carrying both digests rather than a generic handshake failure);
+//! - SPKI pins (beyond aiohttp, as `OkHttp`'s `CertificatePinner`): the chain is verified as
+//!   usual, and then some certificate the server presented must have a public key whose
+//!   SHA-256 is one of the pins. Several pins are a primary and its backups; a report-only
+//!   mode logs a mismatch instead of failing, to roll pins out safely.
 //!
 //! Every `TlsConfig` gets a process-unique id when built; the pool keys connections by it, so a
 //! connection made without verification is never reused for a request that asked for it.
@@ -80,6 +84,54 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
+/// A SHA-256 digest of a certificate's DER `SubjectPublicKeyInfo`, to pin a public key (the
+/// `pin-sha256` of HPKP and `OkHttp`). Unlike a [`Fingerprint`], it survives reissuing a
+/// certificate for the same key.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SpkiPin([u8; 32]);
+
+impl SpkiPin {
+    /// A pin from a SHA-256 digest (32 bytes).
+    pub fn sha256(digest: &[u8]) -> Result<Self, Error> {
+        <[u8; 32]>::try_from(digest)
+            .map(SpkiPin)
+            .map_err(|_| Error::new(Kind::Config, "an SPKI pin must be a 32-byte SHA-256 digest"))
+    }
+
+    /// A pin from its base64 form, as HPKP's `pin-sha256="..."` and `openssl ... | base64`
+    /// write it.
+    pub fn base64(digest: &str) -> Result<Self, Error> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(digest.trim())
+            .map_err(|e| Error::new(Kind::Config, e))?;
+        Self::sha256(&bytes)
+    }
+
+    /// The pin of a DER certificate's public key; fails if the certificate does not parse.
+    pub fn of_certificate(der: &[u8]) -> Result<Self, Error> {
+        let der = CertificateDer::from(der);
+        let cert = webpki::EndEntityCert::try_from(&der)
+            .map_err(|e| Error::new(Kind::Config, format!("certificate does not parse: {e}")))?;
+        let d =
+            ring::digest::digest(&ring::digest::SHA256, cert.subject_public_key_info().as_ref());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        Ok(SpkiPin(out))
+    }
+
+    /// The digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SpkiPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpkiPin(sha256/{})", base64_of(&self.0))
+    }
+}
+
 /// TLS settings, built once and shared: cheap to clone.
 #[derive(Clone)]
 pub struct TlsConfig {
@@ -93,6 +145,8 @@ struct Inner {
     /// three share the pool's key.
     clients: [Arc<ClientConfig>; 3],
     fingerprint: Option<Fingerprint>,
+    spki_pins: Vec<SpkiPin>,
+    pin_report_only: bool,
 }
 
 impl fmt::Debug for TlsConfig {
@@ -100,6 +154,8 @@ impl fmt::Debug for TlsConfig {
         f.debug_struct("TlsConfig")
             .field("id", &self.inner.id)
             .field("fingerprint", &self.inner.fingerprint)
+            .field("spki_pins", &self.inner.spki_pins)
+            .field("pin_report_only", &self.inner.pin_report_only)
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +174,8 @@ impl TlsConfig {
             roots: Vec::new(),
             identity: None,
             fingerprint: None,
+            spki_pins: Vec::new(),
+            pin_report_only: false,
         }
     }
 
@@ -133,6 +191,8 @@ pub struct TlsConfigBuilder {
     roots: Vec<CertificateDer<'static>>,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     fingerprint: Option<Fingerprint>,
+    spki_pins: Vec<SpkiPin>,
+    pin_report_only: bool,
 }
 
 impl fmt::Debug for TlsConfigBuilder {
@@ -143,6 +203,8 @@ impl fmt::Debug for TlsConfigBuilder {
             .field("roots", &self.roots.len())
             .field("identity", &self.identity.is_some())
             .field("fingerprint", &self.fingerprint)
+            .field("spki_pins", &self.spki_pins)
+            .field("pin_report_only", &self.pin_report_only)
             .finish()
     }
 }
@@ -187,6 +249,27 @@ impl TlsConfigBuilder {
         self
     }
 
+    /// Pins a public key: a certificate the server presents (the leaf or an intermediate)
+    /// must have it, after the chain is verified as usual. Call it once per pin: a
+    /// connection passes when any one matches, so a backup key (not yet in use) can be
+    /// pinned beside the current one. A mismatch is
+    /// [`fingerprint_mismatch`](Error::fingerprint_mismatch) with the first pin as expected
+    /// and the leaf's key digest as got.
+    #[must_use]
+    pub fn spki_pin(mut self, pin: SpkiPin) -> Self {
+        self.spki_pins.push(pin);
+        self
+    }
+
+    /// With `true`, an SPKI pin mismatch is logged (a `tracing` warning) and recorded in
+    /// [`TlsInfo::spki_pin_matched`] instead of failing the connection (default false): to
+    /// try pins out before they are enforced.
+    #[must_use]
+    pub fn pin_report_only(mut self, yes: bool) -> Self {
+        self.pin_report_only = yes;
+        self
+    }
+
     /// The settings; fails if rustls refuses them (a key that does not match the certificate).
     pub fn build(self) -> Result<TlsConfig, Error> {
         let provider = Arc::new(ring_provider());
@@ -223,6 +306,8 @@ impl TlsConfigBuilder {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 clients,
                 fingerprint: self.fingerprint,
+                spki_pins: self.spki_pins,
+                pin_report_only: self.pin_report_only,
             }),
         })
     }
@@ -270,12 +355,51 @@ pub(crate) async fn handshake(
             }));
         }
     }
+    let spki_pin_matched = check_spki_pins(config, host, conn.peer_certificates())?;
     let info = TlsInfo {
         version: conn.protocol_version().and_then(|v| v.as_str()),
+        cipher: conn.negotiated_cipher_suite().and_then(|s| s.suite().as_str()),
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
         peer_certificate: leaf,
+        spki_pin_matched,
     };
     Ok((stream, info))
+}
+
+/// Whether a presented certificate has a pinned key (`None` without SPKI pins); a mismatch
+/// is an error unless the pins only report.
+fn check_spki_pins(
+    config: &TlsConfig,
+    host: &str,
+    presented: Option<&[CertificateDer<'static>]>,
+) -> Result<Option<bool>, Error> {
+    let pins = &config.inner.spki_pins;
+    if pins.is_empty() {
+        return Ok(None);
+    }
+    let keys: Vec<SpkiPin> = presented
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| SpkiPin::of_certificate(c).ok())
+        .collect();
+    if keys.iter().any(|key| pins.contains(key)) {
+        return Ok(Some(true));
+    }
+    let got = keys.first().map(|k| k.0.to_vec()).unwrap_or_default();
+    if config.inner.pin_report_only {
+        tracing::warn!(
+            host,
+            got = %base64_of(&got),
+            "no presented certificate matches a pinned key (report-only: connecting anyway)"
+        );
+        return Ok(Some(false));
+    }
+    Err(Error::bare(Kind::FingerprintMismatch { expected: pins[0].0.to_vec(), got }))
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A verification failure is a certificate error; anything else in the handshake is TLS.
@@ -350,7 +474,20 @@ fn ring_provider() -> CryptoProvider {
 
 #[cfg(test)]
 mod tests {
-    use super::{Fingerprint, TlsConfig};
+    use super::{Fingerprint, SpkiPin, TlsConfig};
+
+    #[test]
+    fn spki_pins_come_as_digests_or_base64() {
+        let pin = SpkiPin::base64("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=").unwrap();
+        assert_eq!(pin, SpkiPin::sha256(&[9; 32]).unwrap());
+        assert!(SpkiPin::sha256(&[9; 20]).unwrap_err().is_config());
+        assert!(SpkiPin::base64("not base64!").unwrap_err().is_config());
+        assert!(SpkiPin::of_certificate(b"not a certificate").unwrap_err().is_config());
+        assert_eq!(
+            format!("{pin:?}"),
+            "SpkiPin(sha256/CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=)"
+        );
+    }
 
     #[test]
     fn weak_pins_are_refused() {

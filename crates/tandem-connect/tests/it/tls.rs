@@ -8,7 +8,7 @@ use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
     server::WebPkiClientVerifier,
 };
-use tandem_connect::{Connector, Fingerprint, Origin, Scheme, TlsConfig};
+use tandem_connect::{Connector, Fingerprint, Origin, Scheme, SpkiPin, TlsConfig};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
@@ -248,6 +248,41 @@ async fn fingerprint_pins_match_and_mismatch() {
     assert_eq!(expected, &[0xAB; 32]);
     assert_eq!(got, pin.as_bytes());
     assert!(err.is_tls() && !err.is_certificate());
+}
+
+#[tokio::test]
+async fn spki_pins_match_any_of_several_and_report_only_connects() {
+    let ca = Ca::new();
+    let leaf = ca.issue(&["localhost"], |_| {});
+    let port = serve(&leaf, None).await;
+    let origin = https("localhost", port);
+    let live = SpkiPin::of_certificate(&leaf.der()).unwrap();
+    let backup = SpkiPin::sha256(&[9; 32]).unwrap();
+    let verified = || TlsConfig::builder().add_root_certificates_pem(ca.pem().as_bytes()).unwrap();
+
+    // A backup pin beside the live one: either one matching lets the connection through.
+    let pinned = verified().spki_pin(backup.clone()).spki_pin(live.clone()).build().unwrap();
+    let mut conn = prompt(connector_with(Some(pinned)).connect(&origin)).await.unwrap();
+    greeted(&mut conn).await;
+    let tls = conn.info().tls.clone().unwrap();
+    assert_eq!(tls.spki_pin_matched, Some(true));
+    assert!(tls.cipher.is_some_and(|c| c.starts_with("TLS13_")), "{tls:?}");
+
+    // Pins check the key on top of the chain: an untrusted chain is still refused.
+    let untrusted = TlsConfig::builder().spki_pin(live.clone()).build().unwrap();
+    let err = prompt(connector_with(Some(untrusted)).connect(&origin)).await.unwrap_err();
+    assert!(err.is_certificate(), "{err:?}");
+
+    // The backup alone: a mismatch, naming the first pin and the leaf's key.
+    let only_backup = verified().spki_pin(backup.clone()).build().unwrap();
+    let err = prompt(connector_with(Some(only_backup)).connect(&origin)).await.unwrap_err();
+    assert_eq!(err.fingerprint_mismatch(), Some((&backup.as_bytes()[..], &live.as_bytes()[..])));
+
+    // Report-only: the same mismatch connects, and says so.
+    let report = verified().spki_pin(backup).pin_report_only(true).build().unwrap();
+    let mut conn = prompt(connector_with(Some(report)).connect(&origin)).await.unwrap();
+    greeted(&mut conn).await;
+    assert_eq!(conn.info().tls.as_ref().unwrap().spki_pin_matched, Some(false));
 }
 
 #[tokio::test]
