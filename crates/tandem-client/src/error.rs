@@ -27,6 +27,8 @@ pub enum Phase {
     SockRead,
 }
 
+    /// `tls_handshake`: a new connection's TLS handshake.
+    TlsHandshake,
 /// Why a request failed. Message text is not stable; use the predicates.
 ///
 /// Its message (`Display`) says only what failed at this layer, and for which URL; the cause,
@@ -159,6 +161,36 @@ impl Error {
     /// many fields.
     pub fn is_response(&self) -> bool {
         self.inner.kind == Kind::Response
+    }
+
+    /// The connector's error behind this one, if a connection could not be made.
+    fn connector_error(&self) -> Option<&tandem_connect::Error> {
+        let mut source = std::error::Error::source(self);
+        while let Some(err) = source {
+            if let Some(connect) = err.downcast_ref::<tandem_connect::Error>() {
+                return Some(connect);
+            }
+            source = err.source();
+        }
+        None
+    }
+
+    /// The TLS handshake failed, whatever the reason: the certificate, a pin, the peer, or
+    /// its timeout (aiohttp's `ClientSSLError`, `ClientConnectorSSLError`).
+    pub fn is_tls(&self) -> bool {
+        self.connector_error().is_some_and(tandem_connect::Error::is_tls)
+    }
+
+    /// The server's certificate was refused: untrusted, expired, or for another name
+    /// (aiohttp's `ClientConnectorCertificateError`). A TLS error too.
+    pub fn is_certificate(&self) -> bool {
+        self.connector_error().is_some_and(tandem_connect::Error::is_certificate)
+    }
+
+    /// The server's certificate or key matched no pin: `(expected, got)` SHA-256 digests
+    /// (aiohttp's `ServerFingerprintMismatch`). A TLS error too, not a certificate error.
+    pub fn fingerprint_mismatch(&self) -> Option<(&[u8], &[u8])> {
+        self.connector_error()?.fingerprint_mismatch()
     }
 
     /// A status of 400 or more was turned into an error (`raise_for_status`).
@@ -344,6 +376,8 @@ mod tests {
         assert_eq!(source.as_deref(), Some("refused by the test"));
     }
 
+        } else if e.is_tls_handshake_timeout() {
+            Kind::Timeout(Phase::TlsHandshake)
     #[test]
     fn without_url_drops_it() {
         let url = Url::parse("http://example.com/private-path").unwrap();

@@ -163,6 +163,9 @@ fn run(
                     drop(response);
                     let dropped = redirect::rewrite(status, &mut method, &mut body, &mut headers);
                     if streamed && !dropped {
+                    if !inner.requote_redirect_url {
+                        raw_target = redirect::unrequoted_target(&location, &next);
+                    }
                         // aiohttp #12195: a consumed stream cannot be replayed, and sending an
                         // empty body instead would be a silent corruption.
                         return Err(Error::new(Kind::Payload, "cannot resend a streamed body")

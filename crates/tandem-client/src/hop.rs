@@ -52,12 +52,18 @@ pub(crate) async fn send_once(
     if let Some(limit) = deadlines.sock_connect() {
         options = options.sock_connect_timeout(limit);
     }
+    if let Some(limit) = deadlines.tls_handshake() {
+        options = options.tls_handshake_timeout(limit);
+    }
     let (events, timing) = events(inner, conn_settings);
     if let Some(events) = events {
         options = options.events(events);
     }
     if let Some(tls) = &conn_settings.tls {
         options = options.tls(tls.clone());
+    }
+    if let Some(name) = &conn_settings.server_hostname {
+        options = options.server_hostname(&**name);
     }
     // The proxy is chosen again on every hop, so a redirect to another host (or to one
     // NO_PROXY exempts) never carries the previous proxy or its credentials along.

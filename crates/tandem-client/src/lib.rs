@@ -130,7 +130,10 @@ pub use tandem_connect::{
     Connector, ConnectorBuilder, Http2, Proxy, ProxyEnv, TlsConfig, parse_proxy_url,
 };
 pub use tandem_connect::{Origin, Scheme};
-pub use timeout::ClientTimeout;
+pub use timeout::{
+    ClientTimeout, DEFAULT_CEIL_THRESHOLD, DEFAULT_SOCK_CONNECT_TIMEOUT,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+};
 pub use timings::Timings;
 pub use trace::{Trace, TraceRequestCtx};
 pub use upgrade::Upgraded;

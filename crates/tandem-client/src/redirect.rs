@@ -77,6 +77,26 @@ pub(crate) fn strip_credentials(headers: &mut HeaderMap) {
     headers.remove(header::COOKIE);
     headers.remove(header::PROXY_AUTHORIZATION);
 }
+/// The path and query of `location` byte for byte, when `next` (what it resolved to) would
+/// send them otherwise, for `requote_redirect_url(false)`. Only a `Location` that spells out
+/// its path does (absolute, `//host/...` or `/...`); a relative path has no bytes to keep.
+pub(crate) fn unrequoted_target(location: &[u8], next: &Url) -> Option<String> {
+    let location = std::str::from_utf8(location).ok()?;
+    let after_authority = |rest: &str| rest.find(['/', '?', '#']).map(|at| rest[at..].to_owned());
+    let target = if let Some(rest) = location.strip_prefix("//") {
+        after_authority(rest)?
+    } else if location.starts_with('/') {
+        location.to_owned()
+    } else {
+        let (scheme, rest) = location.split_once("://")?;
+        if !scheme.eq_ignore_ascii_case(next.scheme()) {
+            return None;
+        }
+        after_authority(rest)?
+    };
+    crate::request::kept_target(&target, next)
+}
+
 
 #[cfg(test)]
 mod tests {

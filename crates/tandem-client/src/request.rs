@@ -77,6 +77,8 @@ pub(crate) struct ConnSettings {
     pub(crate) trace_ctx: crate::trace::TraceRequestCtx,
     /// Whether the request may go over HTTP/2 (the session's setting otherwise).
     pub(crate) http2: Option<tandem_connect::Http2>,
+    /// The TLS name (SNI and certificate check) instead of the URL's host.
+    pub(crate) server_hostname: Option<Arc<str>>,
 }
 
 /// A request being built; [`send`](Self::send) sends it. Errors in the options (a header
@@ -419,6 +421,23 @@ impl RequestBuilder {
         })
     }
 
+    /// The name sent as SNI and checked against the server's certificate, instead of the
+    /// URL's host (aiohttp's `server_hostname=`): for an https URL that names the server by
+    /// address, or through a name only the certificate knows. Its connections are pooled
+    /// apart. As in aiohttp, it holds for every redirect hop too.
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem_client::ClientSession) -> Result<(), tandem_client::Error> {
+    /// let resp = session.get("https://10.0.0.7/health").server_hostname("api.internal").send().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn server_hostname(self, name: &str) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.server_hostname = Some(name.into());
+            Ok(())
+        })
+    }
+
     /// Whether this request may go over HTTP/2, instead of the session's
     /// [`http2`](crate::ClientSessionBuilder::http2) setting: [`Http2::Never`](crate::Http2)
     /// keeps it on HTTP/1.1, [`Http2::PriorKnowledge`](crate::Http2) sends it over HTTP/2
@@ -518,6 +537,12 @@ fn raw_target(raw: &str, url: &Url) -> Option<String> {
     }
     let rest = raw[scheme.len()..].strip_prefix("://")?;
     let target = &rest[rest.find(['/', '?', '#'])?..];
+    kept_target(target, url)
+}
+
+/// `target` (a path and query, perhaps with a fragment), when `url` serialises them
+/// differently: the bytes to send instead.
+pub(crate) fn kept_target(target: &str, url: &Url) -> Option<String> {
     let target = target.split_once('#').map_or(target, |(t, _)| t);
     let parsed = &url[url::Position::BeforePath..url::Position::AfterQuery];
     match target {

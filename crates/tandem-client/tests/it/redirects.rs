@@ -17,6 +17,7 @@ async fn echo(mut req: Request) -> Result<Response, Error> {
     Ok(json_response(&json!({
         "method": req.method().as_str(),
         "path": req.raw_path(),
+        "query": req.query_string(),
         "headers": headers,
         "body": String::from_utf8_lossy(&body),
     })))
@@ -272,4 +273,23 @@ async fn trace_hooks_see_each_step() {
         ]
     );
     server.stop().await;
+}
+
+/// `requote_redirect_url(false)` requests a `Location`'s path and query byte for byte; by
+/// default they are re-encoded as the URL parser does (aiohttp's `requote_redirect_url`).
+#[tokio::test]
+async fn requote_redirect_url_false_keeps_the_servers_bytes() {
+    let server = Server::start(app()).await;
+    let start = redirect_url(&server, 302, "/echo?b='1'&c=%7e");
+    let target = |s: tandem_client::ClientSession| {
+        let start = start.clone();
+        async move {
+            let mut resp = within(s.get(&start).send()).await.unwrap();
+            let echo: Value = within(resp.json()).await.unwrap();
+            echo["query"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(target(session()).await, "b=%271%27&c=%7e");
+    let exact = tandem_client::ClientSession::builder().requote_redirect_url(false).build();
+    assert_eq!(target(exact).await, "b='1'&c=%7e");
 }

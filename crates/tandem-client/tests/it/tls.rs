@@ -1,14 +1,17 @@
 //! HTTPS through the connector's rustls, against a TLS server in the test with a certificate
 //! made here; and credentials across an https-to-http redirect (`docs/security.md`, C41).
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use rcgen::{CertificateParams, KeyPair};
 use rustls::{
     ServerConfig,
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
 };
-use tandem_client::{ClientSession, TlsConfig};
+use tandem_client::{ClientSession, ClientTimeout, Phase, TlsConfig};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -60,6 +63,8 @@ async fn https_server(response: String) -> (u16, String) {
     });
     (port, pem)
 }
+
+const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecure";
 
 fn trusting(pem: &str) -> ClientSession {
     trusting_builder(pem).build()
@@ -145,4 +150,55 @@ async fn https_to_http_on_the_same_host_drops_credentials() {
     assert!(lower.starts_with("get /landed "));
     assert!(!lower.contains("authorization"), "{lower}");
     assert!(!lower.contains("cookie"), "{lower}");
+}
+
+/// A peer that takes TCP connections and never answers a `ClientHello`.
+async fn stalled_tls_peer() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    port
+}
+
+/// TLS failures are told apart, as aiohttp's classes: the certificate, the pin, and the
+/// handshake's own timeout phase (which would otherwise wait for `total`).
+#[tokio::test]
+async fn tls_failures_have_their_own_predicates_and_timeout_phase() {
+    let (port, _pem) = https_server(OK.to_owned()).await;
+    let url = format!("https://localhost:{port}/");
+    let e = within(session().get(&url).send()).await.unwrap_err();
+    assert!(e.is_connect() && e.is_tls() && e.is_certificate(), "{e:?}");
+    assert!(e.fingerprint_mismatch().is_none());
+
+    let wrong = tandem_connect::Fingerprint::sha256(&[7; 32]).unwrap();
+    let pinned = TlsConfig::builder().fingerprint(wrong).build().unwrap();
+    let e = within(session().get(&url).tls(pinned).send()).await.unwrap_err();
+    let (expected, got) = e.fingerprint_mismatch().expect("a pin mismatch");
+    assert_eq!((expected, got.len()), (&[7u8; 32][..], 32));
+    assert!(e.is_tls() && !e.is_certificate(), "{e:?}");
+
+    let stalled = format!("https://127.0.0.1:{}/", stalled_tls_peer().await);
+    let timeout = ClientTimeout::default().with_tls_handshake(Duration::from_millis(50));
+    let e = within(session().get(&stalled).timeout(timeout).send()).await.unwrap_err();
+    assert_eq!(e.timeout_phase(), Some(Phase::TlsHandshake), "{e:?}");
+    assert!(e.is_tls() && !e.is_certificate(), "{e:?}");
+}
+
+/// `server_hostname` checks the certificate against a name the URL does not carry: here the
+/// URL names the server by address, its certificate by `localhost` (aiohttp's
+/// `server_hostname=`).
+#[tokio::test]
+async fn server_hostname_names_the_server_an_address_reaches() {
+    let (port, pem) = https_server(OK.to_owned()).await;
+    let url = format!("https://127.0.0.1:{port}/");
+    let session = trusting(&pem);
+    let e = within(session.get(&url).send()).await.unwrap_err();
+    assert!(e.is_certificate(), "{e:?}");
+    let mut resp = within(session.get(&url).server_hostname("localhost").send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "secure");
 }
