@@ -216,11 +216,12 @@ pub use tandem_connect as connect;
 pub mod web {
     #[doc(inline)]
     pub use tandem_web::{
-        App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, Error,
-        ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue, Handler, Http2Config,
-        HttpError, IntoListener, IntoResponse, Middleware, Next, Payload, Request, Response,
-        RouteRef, RouteTable, RunOptions, Serve, ServerConfig, ServiceBody, StaticOptions, TlsInfo,
-        Upgraded, escape_html, file_response, json_response, run_app, serve,
+        App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, ETag,
+        ETagList, Error, ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue,
+        ForwardedElement, Handler, Http2Config, HttpError, IfRange, IntoListener, IntoResponse,
+        Middleware, Next, Overrides, Payload, ProxyHeaders, Request, Response, RouteRef,
+        RouteTable, RunOptions, Serve, ServerConfig, ServiceBody, StaticOptions, TlsInfo,
+        TrustedProxies, Upgraded, escape_html, file_response, json_response, run_app, serve,
     };
     #[cfg(feature = "tls")]
     #[doc(inline)]
@@ -237,7 +238,8 @@ pub mod web {
             DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS,
             DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS, DEFAULT_H2_MAX_SEND_BUFFER_SIZE,
             DEFAULT_H2_STREAM_WINDOW, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
-            DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, MAX_DRAIN, SPARE_BUFFERS,
+            DEFAULT_MAX_FORWARDED_ELEMENTS, DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT,
+            MAX_DRAIN, SPARE_BUFFERS,
         };
         #[cfg(feature = "multipart")]
         #[doc(inline)]

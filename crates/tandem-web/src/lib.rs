@@ -72,18 +72,23 @@
 //! `encoding_rs`). Without it `post()` answers a multipart form with 415.
 
 mod app;
+mod charset;
 mod compression;
+mod conditional;
 mod cookies;
 mod error;
 mod extract;
 mod file_response;
 mod form;
+mod forwarded;
 mod handler;
+mod header_params;
 mod inflate;
 mod log;
 #[cfg(feature = "multipart")]
 mod multipart;
 mod payload;
+mod proxies;
 mod render;
 mod request;
 mod response;
@@ -94,16 +99,19 @@ mod static_files;
 mod upgrade;
 
 pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
+pub use conditional::{ETag, ETagList, IfRange};
 pub use cookies::CookieOptions;
 pub use error::{Error, HttpError};
 pub use file_response::{DEFAULT_FILE_CHUNK_SIZE, FileResponse, file_response};
 pub use form::{FileField, Form, FormValue};
+pub use forwarded::{DEFAULT_MAX_FORWARDED_ELEMENTS, ForwardedElement};
 pub use handler::{BoxFuture, Handler, Middleware, Next};
 #[cfg(feature = "multipart")]
 pub use multipart::{MAX_BOUNDARY_LEN, MAX_PART_HEAD, MultipartReader, Part};
 pub use payload::{BoxError, Payload};
+pub use proxies::{ProxyHeaders, TrustedProxies};
 pub use render::{ErrorFormat, ErrorRenderer};
-pub use request::Request;
+pub use request::{Overrides, Request};
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use server::{
     AppRunner, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,

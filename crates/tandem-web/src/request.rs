@@ -38,6 +38,67 @@ struct Inner {
     body: Option<Bytes>,
     extensions: Extensions,
     tls: Option<Arc<TlsInfo>>,
+    /// Whether the body stream has been taken away.
+    content_taken: bool,
+    /// What [`Request::clone_with`] replaced; boxed, as most requests have none.
+    overrides: Option<Box<Overrides>>,
+}
+
+/// The fields of a request that a middleware may replace: aiohttp's
+/// `request.clone(scheme=..., host=..., remote=..., client_max_size=...)`, for
+/// [`Request::clone_with`]. Fields left `None` keep the request's own.
+///
+/// ```
+/// use tandem_web::{Next, Overrides, Request, Response};
+///
+/// // Behind a TLS terminator that the application trusts by construction.
+/// async fn always_https(mut req: Request, next: Next) -> Response {
+///     next.run(req.clone_with(Overrides::new().scheme("https"))).await
+/// }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    scheme: Option<String>,
+    host: Option<String>,
+    remote: Option<SocketAddr>,
+    client_max_size: Option<usize>,
+    /// The transport's peer, kept when `remote` is replaced.
+    peer: Option<SocketAddr>,
+}
+
+impl Overrides {
+    /// Nothing replaced yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What [`Request::scheme`] and [`Request::secure`] report.
+    #[must_use]
+    pub fn scheme(mut self, scheme: impl Into<String>) -> Self {
+        self.scheme = Some(scheme.into());
+        self
+    }
+
+    /// What [`Request::host`] reports.
+    #[must_use]
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// What [`Request::remote`] reports ([`Request::peer_addr`] keeps the socket's).
+    #[must_use]
+    pub fn remote(mut self, remote: SocketAddr) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// The body limit of `read`, `text`, `json` and `post` for this request.
+    #[must_use]
+    pub fn client_max_size(mut self, bytes: usize) -> Self {
+        self.client_max_size = Some(bytes);
+        self
+    }
 }
 
 impl Request {
@@ -59,6 +120,8 @@ impl Request {
             body: None,
             extensions: Extensions::new(),
             tls: None,
+            content_taken: false,
+            overrides: None,
         };
         Request { inner: Box::new(inner) }
     }
@@ -79,8 +142,34 @@ impl Request {
             body: None,
             extensions: inner.extensions.clone(),
             tls: inner.tls.clone(),
+            content_taken: true,
+            overrides: inner.overrides.clone(),
         };
         Request { inner: Box::new(copy) }
+    }
+
+    /// A copy of this request with `overrides` applied: aiohttp's `request.clone(...)`,
+    /// for a middleware that knows better than the transport (a trusted proxy's word on the
+    /// client's address, scheme or host, as [`TrustedProxies`](crate::TrustedProxies) does).
+    ///
+    /// The body moves to the copy, as one body cannot be read twice from the connection; a
+    /// body already [`read`](Self::read) is in both. Extensions are copied.
+    #[must_use]
+    pub fn clone_with(&mut self, overrides: Overrides) -> Request {
+        let mut copy = self.without_body();
+        copy.inner.content_taken = self.inner.content_taken;
+        copy.inner.payload = self.take_content();
+        copy.inner.body.clone_from(&self.inner.body);
+        let mut merged = copy.inner.overrides.take().map(|o| *o).unwrap_or_default();
+        if let Some(remote) = overrides.remote {
+            merged.peer = merged.peer.or(copy.inner.remote);
+            copy.inner.remote = Some(remote);
+        }
+        merged.scheme = overrides.scheme.or(merged.scheme);
+        merged.host = overrides.host.or(merged.host);
+        merged.client_max_size = overrides.client_max_size.or(merged.client_max_size);
+        copy.inner.overrides = Some(Box::new(merged));
+        copy
     }
 
     pub(crate) fn set_match(&mut self, match_info: MatchInfo, app: App) {
@@ -117,6 +206,42 @@ impl Request {
     /// The query string, without `?`.
     pub fn query_string(&self) -> &str {
         self.inner.head.query().unwrap_or_default()
+    }
+
+    /// The path and query as sent, still percent-encoded: `/app/blog?id=10` (aiohttp's
+    /// `request.path_qs`).
+    pub fn path_qs(&self) -> Cow<'_, str> {
+        match self.inner.head.query() {
+            None => Cow::Borrowed(self.raw_path()),
+            // An origin-form target is exactly the path and query.
+            Some(_) if self.inner.head.target().starts_with('/') => {
+                Cow::Borrowed(self.inner.head.target())
+            }
+            Some(query) => Cow::Owned(format!("{}?{query}", self.raw_path())),
+        }
+    }
+
+    /// The whole URL: [`scheme`](Self::scheme), [`host`](Self::host) and
+    /// [`path_qs`](Self::path_qs) (aiohttp's `request.url`). A request without a host (HTTP/1.0
+    /// with no `Host`) is given `localhost`.
+    pub fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme(), self.host().unwrap_or("localhost"), self.path_qs())
+    }
+
+    /// The host the client asked for: the `Host` field (or HTTP/2's `:authority`), or the
+    /// authority of an absolute-form target, port included (aiohttp's `request.host`).
+    /// `None` only for an HTTP/1.0 request that names none. It is the client's claim, not
+    /// checked against anything: behind a proxy use
+    /// [`TrustedProxies`](crate::TrustedProxies), which replaces it with the proxy's word.
+    pub fn host(&self) -> Option<&str> {
+        if let Some(host) = self.inner.overrides.as_ref().and_then(|o| o.host.as_deref()) {
+            return Some(host);
+        }
+        self.header("host").or_else(|| {
+            let target = self.inner.head.target();
+            let after = &target[target.find("://")? + 3..];
+            Some(&after[..after.find(['/', '?']).unwrap_or(after.len())])
+        })
     }
 
     /// Every query parameter in order, repeated names included (aiohttp's `MultiDict`).
@@ -163,6 +288,35 @@ impl Request {
         value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
     }
 
+    /// The `charset` parameter of `Content-Type`, lower-cased (aiohttp's `request.charset`).
+    pub fn charset(&self) -> Option<String> {
+        crate::charset::charset_of(self.header("content-type")?).map(|c| c.to_ascii_lowercase())
+    }
+
+    /// The `Content-Length` the client declared, if it declared one (aiohttp's
+    /// `request.content_length`); `None` for a chunked body.
+    pub fn content_length(&self) -> Option<u64> {
+        match self.inner.head.framing() {
+            BodyFraming::Length(n) => Some(n),
+            BodyFraming::Empty => self.header("content-length").map(|_| 0),
+            _ => None,
+        }
+    }
+
+    /// Whether the request has a body at all (aiohttp's `request.body_exists`).
+    pub fn body_exists(&self) -> bool {
+        !matches!(self.inner.head.framing(), BodyFraming::Empty | BodyFraming::Length(0))
+    }
+
+    /// Whether a body is still there to read (aiohttp's `request.can_read_body`): false
+    /// without one, and once [`read`](Self::read) (or `text`, `json`, `post`) has taken it
+    /// or its stream has been taken by [`take_content`](Self::take_content) or
+    /// [`multipart`](Self::multipart). A body streamed through [`content`](Self::content)
+    /// is not tracked.
+    pub fn can_read_body(&self) -> bool {
+        self.body_exists() && self.inner.body.is_none() && !self.inner.content_taken
+    }
+
     /// The cookies the client sent.
     pub fn cookies(&self) -> &[(String, String)] {
         self.inner.cookies.get_or_init(|| {
@@ -179,9 +333,18 @@ impl Request {
         self.cookies().iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
-    /// The peer's address (`None` on a Unix socket).
+    /// The client's address (`None` on a Unix socket): the socket's peer, unless a
+    /// middleware such as [`TrustedProxies`](crate::TrustedProxies) replaced it with what a
+    /// trusted proxy reported (aiohttp's `request.remote`).
     pub fn remote(&self) -> Option<SocketAddr> {
         self.inner.remote
+    }
+
+    /// The transport's peer address, whatever a middleware made of
+    /// [`remote`](Self::remote): the proxy's own address behind a proxy (aiohttp's
+    /// `transport.get_extra_info("peername")`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.overrides.as_ref().and_then(|o| o.peer).or(self.inner.remote)
     }
 
     /// What the TLS handshake of this request's connection settled; `None` over plain
@@ -194,15 +357,20 @@ impl Request {
         self.inner.tls = Some(tls);
     }
 
-    /// `"https"` on a TLS connection, else `"http"` (aiohttp's `request.scheme`, from the
-    /// transport; `Forwarded` headers are not read).
-    pub fn scheme(&self) -> &'static str {
-        if self.inner.tls.is_some() { "https" } else { "http" }
+    /// `"https"` on a TLS connection, else `"http"` (aiohttp's `request.scheme`), from the
+    /// transport: `Forwarded` and `X-Forwarded-Proto` count only through a middleware such
+    /// as [`TrustedProxies`](crate::TrustedProxies), which trusts them from known proxies.
+    pub fn scheme(&self) -> &str {
+        match self.inner.overrides.as_ref().and_then(|o| o.scheme.as_deref()) {
+            Some(scheme) => scheme,
+            None if self.inner.tls.is_some() => "https",
+            None => "http",
+        }
     }
 
-    /// Whether the connection is TLS (aiohttp's `request.secure`).
+    /// Whether the [`scheme`](Self::scheme) is `https` (aiohttp's `request.secure`).
     pub fn secure(&self) -> bool {
-        self.inner.tls.is_some()
+        self.scheme().eq_ignore_ascii_case("https")
     }
 
     /// The application serving this request: its state and `url_for`.
@@ -243,6 +411,7 @@ impl Request {
 
     /// Takes the body stream, to move it into a streamed response or a task.
     pub fn take_content(&mut self) -> Payload {
+        self.inner.content_taken = true;
         std::mem::take(&mut self.inner.payload)
     }
 
@@ -252,7 +421,7 @@ impl Request {
         if let Some(body) = &self.inner.body {
             return Ok(body.clone());
         }
-        let limit = self.inner.app.client_max_size();
+        let limit = self.client_max_size();
         self.check_declared_length(limit)?;
         // A compressed body is decoded as it arrives, and the limit applies to what it
         // decodes to, so a compression bomb stops at the limit.
@@ -282,11 +451,20 @@ impl Request {
         Ok(body)
     }
 
-    /// The body as text, decoded as UTF-8 (400 if it is not).
+    /// The body as text, decoded from the [`charset`](Self::charset) of its `Content-Type`,
+    /// UTF-8 if it names none (aiohttp's `text()`). Bytes not valid in it are a 400, never
+    /// replaced; a charset this build does not know is a 415 (every WHATWG label with the
+    /// `multipart` feature, which brings `encoding_rs`; UTF-8 and US-ASCII without).
     pub async fn text(&mut self) -> Result<String, HttpError> {
         let body = self.read().await?;
-        String::from_utf8(body.to_vec())
-            .map_err(|_| HttpError::bad_request().with_text("400: body is not UTF-8"))
+        crate::charset::decode(&body, self.header("content-type")).map_err(|err| {
+            if err.is_unknown() {
+                HttpError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
+                    .with_text("415: unknown charset")
+            } else {
+                HttpError::bad_request().with_text("400: body is not valid in its charset")
+            }
+        })
     }
 
     /// The body parsed as JSON into `T` (400 if it does not parse).
@@ -319,7 +497,7 @@ impl Request {
             }
             #[cfg(feature = "multipart")]
             Some("multipart/form-data") => {
-                let limit = self.inner.app.client_max_size();
+                let limit = self.client_max_size();
                 self.check_declared_length(limit)?;
                 let reader = self.multipart_with_limit(Some(limit))?;
                 crate::multipart::read_form(reader).await
@@ -346,6 +524,13 @@ impl Request {
         let content_type = self.header("content-type").unwrap_or_default();
         let boundary = crate::multipart::boundary(content_type)?;
         Ok(MultipartReader::new(self.take_content(), &boundary, limit))
+    }
+
+    /// The most body `read`, `text`, `json` and `post` accept for this request: the
+    /// application's `client_max_size`, or what [`clone_with`](Self::clone_with) set.
+    pub fn client_max_size(&self) -> usize {
+        let own = self.inner.overrides.as_ref().and_then(|o| o.client_max_size);
+        own.unwrap_or_else(|| self.inner.app.client_max_size())
     }
 
     /// Refuses at once a body whose `Content-Length` is over `limit`, rather than reading up

@@ -5,78 +5,7 @@
 //! each loop is a single pass over its input.
 
 use crate::HttpError;
-
-/// The parameters of a header value such as `form-data; name="a"; filename="b.txt"`, after
-/// its first item, as lower-cased names and unquoted values. Quoted values may hold `;` and
-/// backslash escapes, as curl and aiohttp write them.
-pub(super) fn params(value: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut chars = value.chars().peekable();
-    // Skip the first item: the disposition type or the media type.
-    for c in chars.by_ref() {
-        if c == ';' {
-            break;
-        }
-    }
-    loop {
-        let mut name = String::new();
-        let mut has_value = false;
-        for c in chars.by_ref() {
-            if c == '=' || c == ';' {
-                has_value = c == '=';
-                break;
-            }
-            name.push(c);
-        }
-        if !has_value {
-            // A parameter without `=` carries nothing.
-            if chars.peek().is_none() {
-                return out;
-            }
-            continue;
-        }
-        while chars.peek().is_some_and(char::is_ascii_whitespace) {
-            chars.next();
-        }
-        let mut text = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => break,
-                    '\\' => text.extend(chars.next()),
-                    c => text.push(c),
-                }
-            }
-            // Whatever follows the closing quote, up to the next `;`, is junk.
-            for c in chars.by_ref() {
-                if c == ';' {
-                    break;
-                }
-            }
-        } else {
-            for c in chars.by_ref() {
-                if c == ';' {
-                    break;
-                }
-                text.push(c);
-            }
-            text.truncate(text.trim_end().len());
-        }
-        let name = name.trim().to_ascii_lowercase();
-        if !name.is_empty() {
-            out.push((name, text));
-        }
-        if chars.peek().is_none() {
-            return out;
-        }
-    }
-}
-
-/// The first value of parameter `name` in `params`.
-pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-}
+pub(super) use crate::header_params::{param, params};
 
 /// A part's field name and file name from its `Content-Disposition`.
 ///
@@ -117,22 +46,16 @@ pub(super) fn content_length(value: &[u8]) -> Result<u64, HttpError> {
     std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()).ok_or_else(bad)
 }
 
-/// Decodes text in the charset its `Content-Type` names (UTF-8 by default), refusing bytes
-/// that are not valid in it.
+/// Decodes a part's text in the charset its `Content-Type` names (UTF-8 by default),
+/// refusing bytes that are not valid in it.
 pub(super) fn decode_text(bytes: &[u8], content_type: Option<&str>) -> Result<String, HttpError> {
-    let label = content_type.map(params).and_then(|p| param(&p, "charset").map(str::to_owned));
-    let encoding = match label {
-        Some(label) => {
-            encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
-                HttpError::bad_request().with_text("400: unknown charset in a multipart part")
-            })?
-        }
-        None => encoding_rs::UTF_8,
-    };
-    encoding
-        .decode_without_bom_handling_and_without_replacement(bytes)
-        .map(std::borrow::Cow::into_owned)
-        .ok_or_else(|| HttpError::bad_request().with_text("400: a form field is not valid text"))
+    crate::charset::decode(bytes, content_type).map_err(|err| {
+        HttpError::bad_request().with_text(if err.is_unknown() {
+            "400: unknown charset in a multipart part"
+        } else {
+            "400: a form field is not valid text"
+        })
+    })
 }
 
 /// A streaming, strict base64 decoder for `Content-Transfer-Encoding: base64` parts. Line

@@ -16,6 +16,7 @@ mod lifecycle;
 mod middleware;
 mod multipart;
 mod request_api;
+mod request_meta;
 mod responses;
 mod routing;
 mod running;
