@@ -7,6 +7,8 @@ use conn::Shutdown;
 #[cfg(feature = "http2")]
 mod h2;
 mod h2_config;
+#[cfg(feature = "tls")]
+mod handshake_deadlines;
 mod run;
 #[cfg(feature = "tls")]
 mod tls;

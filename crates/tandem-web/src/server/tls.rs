@@ -8,7 +8,8 @@
 //! with. The session cache, ALPN and the client verifier stay as built.
 //!
 //! Each accepted socket shakes hands in its own task (a slow client never holds up the
-//! accept loop), bounded by [`ServerConfig::head_timeout`] and by the server's shutdown;
+//! accept loop), bounded by [`ServerConfig::head_timeout`] (one timer per listener, see
+//! `handshake_deadlines`) and by the server's shutdown;
 //! then the stream is split and served by `conn::serve` like any byte stream, or by the
 //! HTTP/2 driver when ALPN settled on `h2`, with the handshake's facts as a [`TlsInfo`]
 //! shared by its requests.
@@ -32,7 +33,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tokio_util::task::TaskTracker;
 
-use super::{AppRunner, ServerConfig, TlsInfo, conn, conn::Shutdown};
+use super::{
+    AppRunner, ServerConfig, TlsInfo, conn, conn::Shutdown, handshake_deadlines::HandshakeDeadlines,
+};
 use crate::{App, Error, payload::AnyRead};
 
 /// The application protocols offered through ALPN, HTTP/2 first (when the `http2` feature
@@ -360,16 +363,19 @@ pub(super) async fn accept_loop(
     tracker: TaskTracker,
     hold: Option<TaskTracker>,
 ) {
+    let (deadlines, sweeper) =
+        HandshakeDeadlines::new(config.head_timeout, shutdown.token().clone());
+    tracker.spawn(sweeper);
     let serve = |(stream, remote): (TcpStream, SocketAddr)| {
         // Responses are written whole; Nagle would only delay them.
         let _ = stream.set_nodelay(true);
-        let (tls, app, config, shutdown) =
-            (tls.clone(), app.clone(), Arc::clone(&config), shutdown.clone());
+        let (tls, app, config, shutdown, deadlines) =
+            (tls.clone(), app.clone(), Arc::clone(&config), shutdown.clone(), deadlines.clone());
         // Boxed: the task's future holds a handshake's and then a connection's whole state
         // (several KiB), and spawning moves it by value through tokio's layers, a copy each
         // time; boxed, they move a pointer.
         Box::pin(async move {
-            let Some(stream) = handshake(&tls, stream, remote, &config, &shutdown).await else {
+            let Some(stream) = handshake(&tls, stream, remote, &deadlines, &shutdown).await else {
                 return;
             };
             let info = Arc::new(tls_info(&stream));
@@ -402,22 +408,22 @@ async fn handshake(
     tls: &TlsConfig,
     stream: TcpStream,
     remote: SocketAddr,
-    config: &ServerConfig,
+    deadlines: &HandshakeDeadlines,
     shutdown: &Shutdown,
 ) -> Option<TlsStream<TcpStream>> {
-    let handshake = tokio::time::timeout(config.head_timeout, tls.acceptor().accept(stream));
+    let expired = deadlines.watch();
     let outcome = tokio::select! {
         () = shutdown.token().cancelled() => return None,
-        outcome = handshake => outcome,
+        () = expired.notified() => {
+            tracing::debug!(target: "tandem::server", %remote, "TLS handshake timed out");
+            return None;
+        }
+        outcome = tls.acceptor().accept(stream) => outcome,
     };
     match outcome {
-        Ok(Ok(stream)) => Some(stream),
-        Ok(Err(err)) => {
+        Ok(stream) => Some(stream),
+        Err(err) => {
             tracing::debug!(target: "tandem::server", %remote, error = %err, "TLS handshake failed");
-            None
-        }
-        Err(_) => {
-            tracing::debug!(target: "tandem::server", %remote, "TLS handshake timed out");
             None
         }
     }
