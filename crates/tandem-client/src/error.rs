@@ -25,10 +25,10 @@ pub enum Phase {
     SockConnect,
     /// `sock_read`: the gap between two reads.
     SockRead,
-}
-
     /// `tls_handshake`: a new connection's TLS handshake.
     TlsHandshake,
+}
+
 /// Why a request failed. Message text is not stable; use the predicates.
 ///
 /// Its message (`Display`) says only what failed at this layer, and for which URL; the cause,
@@ -138,31 +138,6 @@ impl Error {
         false
     }
 
-    /// A timeout elapsed; [`timeout_phase`](Self::timeout_phase) says which.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self.inner.kind, Kind::Timeout(_))
-    }
-
-    /// Which timeout elapsed, if this is a timeout.
-    pub fn timeout_phase(&self) -> Option<Phase> {
-        match self.inner.kind {
-            Kind::Timeout(phase) => Some(phase),
-            _ => None,
-        }
-    }
-
-    /// The body was truncated, malformed, or over the decompressed-size bound
-    /// (`ClientPayloadError`).
-    pub fn is_payload(&self) -> bool {
-        self.inner.kind == Kind::Payload
-    }
-
-    /// The response head was malformed: a bad status line, a control byte in a field, too
-    /// many fields.
-    pub fn is_response(&self) -> bool {
-        self.inner.kind == Kind::Response
-    }
-
     /// The connector's error behind this one, if a connection could not be made.
     fn connector_error(&self) -> Option<&tandem_connect::Error> {
         let mut source = std::error::Error::source(self);
@@ -191,6 +166,31 @@ impl Error {
     /// (aiohttp's `ServerFingerprintMismatch`). A TLS error too, not a certificate error.
     pub fn fingerprint_mismatch(&self) -> Option<(&[u8], &[u8])> {
         self.connector_error()?.fingerprint_mismatch()
+    }
+
+    /// A timeout elapsed; [`timeout_phase`](Self::timeout_phase) says which.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.inner.kind, Kind::Timeout(_))
+    }
+
+    /// Which timeout elapsed, if this is a timeout.
+    pub fn timeout_phase(&self) -> Option<Phase> {
+        match self.inner.kind {
+            Kind::Timeout(phase) => Some(phase),
+            _ => None,
+        }
+    }
+
+    /// The body was truncated, malformed, or over the decompressed-size bound
+    /// (`ClientPayloadError`).
+    pub fn is_payload(&self) -> bool {
+        self.inner.kind == Kind::Payload
+    }
+
+    /// The response head was malformed: a bad status line, a control byte in a field, too
+    /// many fields.
+    pub fn is_response(&self) -> bool {
+        self.inner.kind == Kind::Response
     }
 
     /// A status of 400 or more was turned into an error (`raise_for_status`).
@@ -348,6 +348,8 @@ impl From<tandem_connect::Error> for Error {
         // slot, or the connector's own `connect_timeout`, is `connect`.
         let kind = if e.is_sock_connect_timeout() {
             Kind::Timeout(Phase::SockConnect)
+        } else if e.is_tls_handshake_timeout() {
+            Kind::Timeout(Phase::TlsHandshake)
         } else if e.is_timeout() {
             Kind::Timeout(Phase::Connect)
         } else {
@@ -376,8 +378,6 @@ mod tests {
         assert_eq!(source.as_deref(), Some("refused by the test"));
     }
 
-        } else if e.is_tls_handshake_timeout() {
-            Kind::Timeout(Phase::TlsHandshake)
     #[test]
     fn without_url_drops_it() {
         let url = Url::parse("http://example.com/private-path").unwrap();

@@ -161,11 +161,11 @@ fn run(
                     Box::pin(response.drain(REDIRECT_DRAIN_LIMIT)).await;
                     history.push(response.info().clone());
                     drop(response);
-                    let dropped = redirect::rewrite(status, &mut method, &mut body, &mut headers);
-                    if streamed && !dropped {
                     if !inner.requote_redirect_url {
                         raw_target = redirect::unrequoted_target(&location, &next);
                     }
+                    let dropped = redirect::rewrite(status, &mut method, &mut body, &mut headers);
+                    if streamed && !dropped {
                         // aiohttp #12195: a consumed stream cannot be replayed, and sending an
                         // empty body instead would be a silent corruption.
                         return Err(Error::new(Kind::Payload, "cannot resend a streamed body")

@@ -77,6 +77,7 @@ pub(crate) fn strip_credentials(headers: &mut HeaderMap) {
     headers.remove(header::COOKIE);
     headers.remove(header::PROXY_AUTHORIZATION);
 }
+
 /// The path and query of `location` byte for byte, when `next` (what it resolved to) would
 /// send them otherwise, for `requote_redirect_url(false)`. Only a `Location` that spells out
 /// its path does (absolute, `//host/...` or `/...`); a relative path has no bytes to keep.
@@ -96,7 +97,6 @@ pub(crate) fn unrequoted_target(location: &[u8], next: &Url) -> Option<String> {
     };
     crate::request::kept_target(&target, next)
 }
-
 
 #[cfg(test)]
 mod tests {

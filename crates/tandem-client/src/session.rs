@@ -57,14 +57,14 @@ pub(crate) struct Inner {
     pub(crate) zstd_window_log_max: u32,
     pub(crate) max_line_size: usize,
     pub(crate) max_redirects: usize,
+    /// Whether a redirect's `Location` is sent as the URL parser re-encodes it (aiohttp's
+    /// `requote_redirect_url`), or byte for byte as the server wrote it.
+    pub(crate) requote_redirect_url: bool,
     pub(crate) traces: Traces,
     pub(crate) proxy: Option<Proxy>,
     pub(crate) proxy_env: Option<ProxyEnv>,
     pub(crate) json_serialize: Option<JsonSerialize>,
     pub(crate) charset_fallback: Option<CharsetResolver>,
-    /// Whether a redirect's `Location` is sent as the URL parser re-encodes it (aiohttp's
-    /// `requote_redirect_url`), or byte for byte as the server wrote it.
-    pub(crate) requote_redirect_url: bool,
     pub(crate) expect_continue_timeout: std::time::Duration,
     pub(crate) last_url: LastUrl,
     pub(crate) fields_cache: FieldsCache,
@@ -282,6 +282,16 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// Whether a redirect's `Location` is re-encoded before it is requested (default true,
+    /// as aiohttp's `requote_redirect_url`). `false` sends the path and query exactly as the
+    /// server wrote them, for servers whose URLs change meaning when re-encoded (a `'` or a
+    /// `%7e` that must stay as it is). A relative-path `Location` (`next`, `../up`) is
+    /// resolved, and so re-encoded, either way.
+    pub fn requote_redirect_url(mut self, yes: bool) -> Self {
+        self.inner.requote_redirect_url = yes;
+        self
+    }
+
     /// Sends every request through `proxy` (aiohttp's `proxy=` on the session).
     pub fn proxy(mut self, proxy: Proxy) -> Self {
         self.inner.proxy = Some(proxy);
@@ -348,16 +358,6 @@ impl ClientSessionBuilder {
     ///     .build();
     /// ```
     pub fn json_serialize<F>(mut self, f: F) -> Self
-    /// Whether a redirect's `Location` is re-encoded before it is requested (default true,
-    /// as aiohttp's `requote_redirect_url`). `false` sends the path and query exactly as the
-    /// server wrote them, for servers whose URLs change meaning when re-encoded (a `'` or a
-    /// `%7e` that must stay as it is). A relative-path `Location` (`next`, `../up`) is
-    /// resolved, and so re-encoded, either way.
-    pub fn requote_redirect_url(mut self, yes: bool) -> Self {
-        self.inner.requote_redirect_url = yes;
-        self
-    }
-
     where
         F: Fn(&serde_json::Value) -> Result<String, BoxError> + Send + Sync + 'static,
     {
@@ -474,6 +474,7 @@ impl ClientSession {
                 zstd_window_log_max: DEFAULT_ZSTD_WINDOW_LOG_MAX,
                 max_line_size: DEFAULT_MAX_LINE_SIZE,
                 max_redirects: DEFAULT_MAX_REDIRECTS,
+                requote_redirect_url: true,
                 traces: Traces::default(),
                 proxy: None,
                 proxy_env: None,
@@ -542,7 +543,6 @@ impl ClientSession {
     /// An OPTIONS request.
     pub fn options(&self, url: &str) -> RequestBuilder {
         self.request(Method::OPTIONS, url)
-                requote_redirect_url: true,
     }
 
     /// `url` joined to the base URL if it is relative, and checked. Shared: a request, its
