@@ -11,7 +11,7 @@ use http::Method;
 
 use crate::{
     Error, HttpError, Request,
-    handler::{BoxFuture, BoxHandler, Handler, Middleware, Middlewares, Next, catch_panic},
+    handler::{BoxFuture, BoxHandler, Handler, Middleware, Middlewares, Next},
     render::ErrorRenderer,
     response::Response,
     router::{Resolved, Router},
@@ -461,7 +461,7 @@ impl App {
         } else {
             Next::new(Arc::clone(&node_data.middlewares), Arc::clone(handler)).call(req)
         };
-        let mut response = catch_panic(future).await;
+        let mut response = crate::stream_response::respond(future).await;
         if let Some(renderer) = &node_data.error_renderer
             && let Some(err) = response.inner.error.take()
         {

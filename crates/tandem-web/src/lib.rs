@@ -96,6 +96,7 @@ mod router;
 mod server;
 mod service;
 mod static_files;
+mod stream_response;
 mod upgrade;
 
 pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
@@ -128,6 +129,7 @@ pub use server::{
 };
 pub use service::ServiceBody;
 pub use static_files::{StaticOptions, escape_html};
+pub use stream_response::StreamResponse;
 pub use upgrade::Upgraded;
 
 /// README.md's example, compiled as a doc test so that it stays true.

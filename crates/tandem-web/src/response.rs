@@ -68,6 +68,8 @@ pub(crate) struct ResponseInner {
     /// The error this response answers, if the framework made it from one: the
     /// application's error renderer makes the response sent instead.
     pub(crate) error: Option<crate::HttpError>,
+    /// Set by `force_close`: the connection closes after this response.
+    pub(crate) force_close: bool,
 }
 
 impl fmt::Debug for Response {
@@ -102,6 +104,7 @@ impl Response {
                 compress: false,
                 upgrade: None,
                 error: None,
+                force_close: false,
             }),
         }
     }
@@ -237,6 +240,131 @@ impl Response {
         Ok(())
     }
 
+    /// The media type of `Content-Type`, without its parameters: aiohttp's
+    /// `resp.content_type`.
+    pub fn content_type(&self) -> Option<&str> {
+        let value = match self.wire_headers() {
+            Ok(headers) => headers.get(header::CONTENT_TYPE)?.to_str().ok()?,
+            Err(content_type) => content_type?,
+        };
+        Some(value.split(';').next().unwrap_or_default().trim())
+    }
+
+    /// The `charset` parameter of `Content-Type`, lowercased: aiohttp's `resp.charset`.
+    pub fn charset(&self) -> Option<String> {
+        let value = match self.wire_headers() {
+            Ok(headers) => headers.get(header::CONTENT_TYPE)?.to_str().ok()?,
+            Err(content_type) => content_type?,
+        };
+        crate::charset::charset_of(value).map(|charset| charset.to_ascii_lowercase())
+    }
+
+    /// Sets or, with `None`, removes the `charset` parameter of `Content-Type`, keeping
+    /// the media type (`application/octet-stream` if there was none), as aiohttp's
+    /// `resp.charset = ...`. A charset that is not a token is refused.
+    ///
+    /// ```
+    /// use tandem_web::Response;
+    ///
+    /// let mut response = Response::html("<p>été</p>");
+    /// response.set_charset(Some("latin-1"))?;
+    /// assert_eq!(response.headers()["content-type"], "text/html; charset=latin-1");
+    /// assert_eq!(response.charset().as_deref(), Some("latin-1"));
+    /// # Ok::<(), tandem_web::Error>(())
+    /// ```
+    pub fn set_charset(&mut self, charset: Option<&str>) -> Result<(), crate::Error> {
+        let media = self.content_type().unwrap_or("application/octet-stream").to_owned();
+        let value = match charset {
+            Some(charset) if !charset.is_empty() && charset.bytes().all(is_token_byte) => {
+                format!("{media}; charset={}", charset.to_ascii_lowercase())
+            }
+            Some(charset) => {
+                return Err(crate::Error::new(format!("not a charset: {charset:?}")));
+            }
+            None => media,
+        };
+        self.set_content_type(&value)
+    }
+
+    /// The `Content-Length` the response declares, if it sets one: aiohttp's
+    /// `resp.content_length`.
+    pub fn content_length(&self) -> Option<u64> {
+        let headers = self.wire_headers().ok()?;
+        headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+    }
+
+    /// Declares the length of a streamed body, so it is sent with `Content-Length`
+    /// rather than chunked; a stream that then ends short or runs long closes the
+    /// connection. A whole body is always sent with its own length, whatever this says.
+    pub fn set_content_length(&mut self, length: u64) {
+        self.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+
+    /// The `Last-Modified` time, if the response sets a valid one.
+    pub fn last_modified(&self) -> Option<std::time::SystemTime> {
+        let headers = self.wire_headers().ok()?;
+        httpdate::parse_http_date(headers.get(header::LAST_MODIFIED)?.to_str().ok()?).ok()
+    }
+
+    /// Sets `Last-Modified` as an HTTP date (whole seconds): aiohttp's
+    /// `resp.last_modified = ...`.
+    pub fn set_last_modified(&mut self, at: std::time::SystemTime) {
+        let value = HeaderValue::try_from(httpdate::fmt_http_date(at))
+            .unwrap_or_else(|_| unreachable!("an HTTP date is ASCII"));
+        self.headers_mut().insert(header::LAST_MODIFIED, value);
+    }
+
+    /// The entity tag and whether it is weak, unquoted, if the response sets one:
+    /// aiohttp's `resp.etag`.
+    pub fn etag(&self) -> Option<(&str, bool)> {
+        let headers = self.wire_headers().ok()?;
+        let value = headers.get(header::ETAG)?.to_str().ok()?;
+        let (value, weak) = match value.strip_prefix("W/") {
+            Some(rest) => (rest, true),
+            None => (value, false),
+        };
+        let tag = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        Some((tag, weak))
+    }
+
+    /// Sets `ETag` to `tag`, quoted for you, and marked weak (`W/"…"`) if `weak`: aiohttp's
+    /// `resp.etag = ETag(value, is_weak)`. `*` is sent as it is. A tag holding a quote, a
+    /// space or a control byte is refused, as aiohttp refuses it.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tandem_web::Response;
+    ///
+    /// let mut response = Response::text("hello");
+    /// response.set_etag("v1", true)?;
+    /// response.set_last_modified(UNIX_EPOCH + Duration::from_secs(784_111_777));
+    /// assert_eq!(response.headers()["etag"], r#"W/"v1""#);
+    /// assert_eq!(response.headers()["last-modified"], "Sun, 06 Nov 1994 08:49:37 GMT");
+    /// assert!(response.set_etag("a\"b", false).is_err());
+    /// # Ok::<(), tandem_web::Error>(())
+    /// ```
+    pub fn set_etag(&mut self, tag: &str, weak: bool) -> Result<(), crate::Error> {
+        // RFC 9110 §8.8.3's etagc: visible ASCII but the quote, and obs-text.
+        let valid = tag.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80);
+        if !valid {
+            return Err(crate::Error::new(format!("not an entity tag: {tag:?}")));
+        }
+        let value = match (tag, weak) {
+            ("*", _) => "*".to_owned(),
+            (tag, true) => format!("W/\"{tag}\""),
+            (tag, false) => format!("\"{tag}\""),
+        };
+        self.headers_mut().insert(header::ETAG, HeaderValue::try_from(value)?);
+        Ok(())
+    }
+
+    /// Closes the connection once this response is sent (`Connection: close` on
+    /// HTTP/1.1; nothing on HTTP/2, whose streams are independent): aiohttp's
+    /// `force_close()`.
+    pub fn force_close(&mut self) {
+        self.inner.force_close = true;
+    }
+
     /// The body.
     pub fn body(&self) -> &Body {
         &self.inner.body
@@ -293,6 +421,11 @@ impl ResponseInner {
         }
         map
     }
+}
+
+/// RFC 9110's `tchar`: what a token, such as a charset's name, is made of.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// A JSON response: aiohttp's `web.json_response`. A value that cannot be serialised gives

@@ -136,6 +136,12 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
 pub(crate) struct Shutdown {
     token: CancellationToken,
     flag: Arc<AtomicBool>,
+    /// Cancelled once the shutdown timeout has passed: the connections still open are
+    /// dropped, their handlers with them (aiohttp cancels its handler tasks then).
+    abort: CancellationToken,
+    /// The accept loops still running: shutdown waits for every listener to close before
+    /// it sends `on_shutdown`, as aiohttp stops its sites first.
+    sites: tokio_util::task::TaskTracker,
 }
 
 impl Shutdown {
@@ -151,6 +157,14 @@ impl Shutdown {
 
     pub(crate) fn token(&self) -> &CancellationToken {
         &self.token
+    }
+
+    pub(crate) fn abort_token(&self) -> &CancellationToken {
+        &self.abort
+    }
+
+    pub(crate) fn sites(&self) -> &tokio_util::task::TaskTracker {
+        &self.sites
     }
 }
 

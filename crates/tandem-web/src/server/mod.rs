@@ -300,25 +300,35 @@ impl AppRunner {
     {
         let (app, config, _, shutdown) = self.parts();
         let (read, write) = tokio::io::split(io);
-        self.tracker.track_future(async move {
+        let abort = shutdown.abort_token().clone();
+        let connection = async move {
             conn::serve(AnyRead::new(read), write, remote, app, &config, shutdown, None).await;
-        })
+        };
+        self.tracker.track_future(abortable(connection, abort))
     }
 
     fn parts(&self) -> (App, Arc<ServerConfig>, TaskTracker, Shutdown) {
         (self.app.clone(), Arc::clone(&self.config), self.tracker.clone(), self.shutdown.clone())
     }
 
-    /// Shuts down gracefully and runs the cleanup signals. Returns whether every in-flight
-    /// request finished within the shutdown timeout.
+    /// Shuts down gracefully in aiohttp's order, and runs the cleanup signals: stop
+    /// accepting (every site's listener closed), close idle keep-alive connections, send
+    /// the `on_shutdown` signals, wait for the requests in flight up to the
+    /// [`shutdown_timeout`](ServerConfig::shutdown_timeout), drop those still running
+    /// (their handlers are cancelled), then the cleanup contexts and `on_cleanup` signals.
+    /// Returns whether every in-flight request finished within the shutdown timeout.
     pub async fn cleanup(self) -> bool {
-        self.app.shutdown_signals().await;
         self.shutdown.cancel();
+        self.shutdown.sites().close();
+        self.shutdown.sites().wait().await;
+        self.app.shutdown_signals().await;
         self.tracker.close();
         let finished =
             tokio::time::timeout(self.config.shutdown_timeout, self.tracker.wait()).await.is_ok();
         if !finished {
-            crate::log::warn("shutdown timeout: in-flight requests were dropped");
+            crate::log::warn("shutdown timeout: the requests still in flight were cancelled");
+            self.shutdown.abort_token().cancel();
+            self.tracker.wait().await;
         }
         self.app.cleanup(self.teardowns).await;
         finished
@@ -394,6 +404,7 @@ pub(super) async fn accept_each<T, Accept, Accepted, Serve, Served>(
     Serve: Fn(T) -> Served,
     Served: Future<Output = ()> + Send + 'static,
 {
+    let _open = shutdown.sites().token();
     loop {
         let accepted = tokio::select! {
             () = shutdown.token().cancelled() => break,
@@ -401,10 +412,21 @@ pub(super) async fn accept_each<T, Accept, Accepted, Serve, Served>(
         };
         let Ok(accepted) = accepted else { continue };
         let token = hold.map(TaskTracker::token);
-        let connection = serve(accepted);
+        let connection = abortable(serve(accepted), shutdown.abort_token().clone());
         tracker.spawn(async move {
             connection.await;
             drop(token);
         });
+    }
+}
+
+/// `connection`, dropped (its handler with it) if the shutdown timeout passes first.
+async fn abortable(
+    connection: impl Future<Output = ()> + Send + 'static,
+    abort: tokio_util::sync::CancellationToken,
+) {
+    tokio::select! {
+        () = connection => {}
+        () = abort.cancelled() => {}
     }
 }

@@ -369,6 +369,7 @@ fn encode_head(
     head_only: bool,
 ) -> Result<(Option<BodyEncoder>, Written), tandem_proto::Error> {
     let declared = take_framing_fields(response);
+    let keep_alive = keep_alive && !response.inner.force_close;
     let status = response.status();
     // 1xx, 204 and 304 have no body whatever the handler set (RFC 9112 §6.3): bytes written
     // after such a head would be read as the next response.

@@ -21,8 +21,10 @@ mod responses;
 mod routing;
 mod running;
 mod service;
+mod shutdown;
 mod smuggling;
 mod static_files;
+mod stream_response;
 mod support;
 #[cfg(feature = "tls")]
 mod tls;
