@@ -108,6 +108,32 @@ impl Form {
     }
 }
 
+impl Form {
+    /// A copy for a second `post()`: text and bytes are copied, and each file gets a new
+    /// handle on the same temporary file (`dup`, so they share a read position: reading
+    /// from the start, as [`FileField::read_to_end`] does, is the safe way).
+    pub(crate) fn try_clone(&self) -> std::io::Result<Form> {
+        let mut fields = Vec::with_capacity(self.fields.len());
+        for (name, value) in &self.fields {
+            let value = match value {
+                FormValue::Text(text) => FormValue::Text(text.clone()),
+                FormValue::Bytes(bytes) => FormValue::Bytes(bytes.clone()),
+                FormValue::File(file) => FormValue::File(Box::new(FileField {
+                    name: file.name.clone(),
+                    filename: file.filename.clone(),
+                    content_type: file.content_type.clone(),
+                    headers: file.headers.clone(),
+                    size: file.size,
+                    file: tokio::fs::File::from_std(file.origin.try_clone()?),
+                    origin: std::sync::Arc::clone(&file.origin),
+                })),
+            };
+            fields.push((name.clone(), value));
+        }
+        Ok(Form { fields })
+    }
+}
+
 impl IntoIterator for Form {
     type Item = (String, FormValue);
     type IntoIter = std::vec::IntoIter<(String, FormValue)>;
@@ -127,6 +153,9 @@ pub struct FileField {
     pub(crate) headers: HeaderMap,
     pub(crate) size: u64,
     pub(crate) file: tokio::fs::File,
+    /// A handle on the same temporary file, from which a cached form's later copies get
+    /// theirs (see [`Form::try_clone`]).
+    pub(crate) origin: std::sync::Arc<std::fs::File>,
 }
 
 impl FileField {

@@ -38,6 +38,8 @@ struct Inner {
     body: Option<Bytes>,
     extensions: Extensions,
     tls: Option<Arc<TlsInfo>>,
+    /// The form `post()` read, for the next call.
+    form: Option<Form>,
     /// Whether the body stream has been taken away.
     content_taken: bool,
     /// What [`Request::clone_with`] replaced; boxed, as most requests have none.
@@ -120,6 +122,7 @@ impl Request {
             body: None,
             extensions: Extensions::new(),
             tls: None,
+            form: None,
             content_taken: false,
             overrides: None,
         };
@@ -142,6 +145,7 @@ impl Request {
             body: None,
             extensions: inner.extensions.clone(),
             tls: inner.tls.clone(),
+            form: None,
             content_taken: true,
             overrides: inner.overrides.clone(),
         };
@@ -160,6 +164,7 @@ impl Request {
         copy.inner.content_taken = self.inner.content_taken;
         copy.inner.payload = self.take_content();
         copy.inner.body.clone_from(&self.inner.body);
+        copy.inner.form = self.inner.form.take();
         let mut merged = copy.inner.overrides.take().map(|o| *o).unwrap_or_default();
         if let Some(remote) = overrides.remote {
             merged.peer = merged.peer.or(copy.inner.remote);
@@ -483,9 +488,22 @@ impl Request {
     /// will. Files are streamed to temporary files, never held whole in memory; file names
     /// are the client's and untrusted. A malformed or nested multipart body is a 400.
     ///
-    /// A multipart body is read once: a second call finds it consumed. Without the
-    /// `multipart` feature, a multipart form is a 415.
+    /// The form is read once and kept: a later call (a middleware's, then the handler's)
+    /// gets a copy of it, uploaded files included (new handles on the same temporary files).
+    /// Without the `multipart` feature, a multipart form is a 415.
     pub async fn post(&mut self) -> Result<Form, HttpError> {
+        if self.inner.form.is_none() {
+            let form = self.read_form().await?;
+            self.inner.form = Some(form);
+        }
+        let cached = self.inner.form.as_ref().map(Form::try_clone).transpose();
+        cached.map(Option::unwrap_or_default).map_err(|err| {
+            tracing::error!(target: "tandem::server", error = %err, "copying an upload's handle failed");
+            HttpError::internal_server_error()
+        })
+    }
+
+    async fn read_form(&mut self) -> Result<Form, HttpError> {
         if !matches!(self.method().as_str(), "POST" | "PUT" | "PATCH" | "DELETE" | "TRACE") {
             return Ok(Form::default());
         }

@@ -1,6 +1,6 @@
 //! Reading a whole multipart form into a [`Form`], as `post()` does.
 
-use std::io::SeekFrom;
+use std::{io::SeekFrom, sync::Arc};
 
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
@@ -25,7 +25,7 @@ pub(crate) async fn read_form(mut reader: MultipartReader) -> Result<Form, HttpE
         let filename = part.filename().filter(|f| !f.is_empty()).map(str::to_owned);
         let value = if let Some(filename) = filename {
             let headers = part.headers().clone();
-            let (file, size) = spool(part).await?;
+            let (file, origin, size) = spool(part).await?;
             FormValue::File(Box::new(FileField {
                 name: name.clone(),
                 filename,
@@ -33,6 +33,7 @@ pub(crate) async fn read_form(mut reader: MultipartReader) -> Result<Form, HttpE
                 headers,
                 size,
                 file,
+                origin,
             }))
         } else {
             let bytes = part.bytes().await?;
@@ -51,12 +52,15 @@ pub(crate) async fn read_form(mut reader: MultipartReader) -> Result<Form, HttpE
 }
 
 /// Writes a part to an anonymous temporary file (created off the runtime's threads) as it
-/// arrives; returns the file, rewound, and its size.
-async fn spool(mut part: Part<'_>) -> Result<(tokio::fs::File, u64), HttpError> {
+/// arrives; returns the file, rewound, a second handle on it, and its size.
+async fn spool(
+    mut part: Part<'_>,
+) -> Result<(tokio::fs::File, Arc<std::fs::File>, u64), HttpError> {
     let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
         .map_err(|_| HttpError::internal_server_error())?
         .map_err(|e| io_error(&e))?;
+    let origin = Arc::new(file.try_clone().map_err(|e| io_error(&e))?);
     let mut file = tokio::fs::File::from_std(file);
     let mut size = 0u64;
     while let Some(chunk) = part.chunk().await? {
@@ -65,7 +69,7 @@ async fn spool(mut part: Part<'_>) -> Result<(tokio::fs::File, u64), HttpError> 
     }
     file.flush().await.map_err(|e| io_error(&e))?;
     file.seek(SeekFrom::Start(0)).await.map_err(|e| io_error(&e))?;
-    Ok((file, size))
+    Ok((file, origin, size))
 }
 
 fn io_error(err: &std::io::Error) -> HttpError {

@@ -314,3 +314,55 @@ async fn conditional_fields_parsed() {
     assert_eq!(json["if_range"], date);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_form_read_by_a_middleware_is_there_for_the_handler() {
+    let mut app = Application::new();
+    app.middleware(|mut req: Request, next: Next| async move {
+        let form = match req.post().await {
+            Ok(form) => form,
+            Err(err) => return err.into_response(),
+        };
+        if form.get("token") != Some("t0k") {
+            return Response::text("no token").with_status(http::StatusCode::FORBIDDEN);
+        }
+        next.run(req).await
+    });
+    app.add_post("/upload", |mut req: Request| async move {
+        let mut form = req.post().await?;
+        let user = form.get("user").unwrap_or_default().to_owned();
+        let data = match form.file_mut("doc") {
+            Some(file) => file.read_to_end().await?,
+            None => Vec::new(),
+        };
+        // A third read is as whole as the second.
+        let mut again = req.post().await?;
+        if let Some(file) = again.file_mut("doc") {
+            assert_eq!(file.read_to_end().await?, data);
+        }
+        Ok::<_, tandem_web::Error>(Response::text(format!(
+            "{user} {}",
+            String::from_utf8_lossy(&data)
+        )))
+    });
+    let server = Server::start(app).await;
+    let body = "--b\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nt0k\r\n\
+                --b\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nann\r\n\
+                --b\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a.txt\"\r\n\r\nfile data\r\n\
+                --b--\r\n";
+    let request =
+        crate::support::post_request("/upload", "multipart/form-data; boundary=b", body.as_bytes());
+    let resp = server.request(&request).await;
+    assert_eq!(resp.text(), "ann file data");
+    let request = crate::support::post_request(
+        "/upload",
+        "application/x-www-form-urlencoded",
+        b"token=t0k&user=bob",
+    );
+    let resp = server.request(&request).await;
+    assert_eq!(resp.text(), "bob ");
+    let request =
+        crate::support::post_request("/upload", "application/x-www-form-urlencoded", b"token=bad");
+    assert_eq!(server.request(&request).await.status, 403);
+    server.stop().await;
+}
