@@ -4,6 +4,7 @@ use std::{
     io,
     net::SocketAddr,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -75,9 +76,10 @@ pub struct Connection {
 /// What a connection keeps in the pool between checkouts.
 pub(crate) struct Parts {
     pub(crate) io: Box<dyn Io>,
-    /// Boxed, as it is only read: a connection is moved several times a request (into the
-    /// response's body reader, back into the pool), and the box keeps each move small.
-    pub(crate) info: Box<ConnectionInfo>,
+    /// Behind a pointer, as it is only read: a connection is moved several times a request
+    /// (into the response's body reader, back into the pool), and the pointer keeps each move
+    /// small; shared, so that a response can keep it past the checkout.
+    pub(crate) info: Arc<ConnectionInfo>,
     /// The buffer the last checkout read into, left empty: the next one reads into the same
     /// memory instead of allocating and freeing a buffer per request.
     pub(crate) read_buf: BytesMut,
@@ -85,7 +87,7 @@ pub(crate) struct Parts {
 
 impl Parts {
     pub(crate) fn new(io: Box<dyn Io>, info: ConnectionInfo) -> Self {
-        Parts { io, info: Box::new(info), read_buf: BytesMut::new() }
+        Parts { io, info: Arc::new(info), read_buf: BytesMut::new() }
     }
 }
 
@@ -126,6 +128,12 @@ impl Connection {
     /// Addresses and the TLS session.
     pub fn info(&self) -> &ConnectionInfo {
         &self.parts.info
+    }
+
+    /// [`info`](Self::info), shared: for what outlives the checkout (a response, a
+    /// WebSocket) to keep.
+    pub fn shared_info(&self) -> Arc<ConnectionInfo> {
+        Arc::clone(&self.parts.info)
     }
 
     /// Gives the connection back for reuse. Call it only when the last response's body was

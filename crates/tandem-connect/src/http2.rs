@@ -120,6 +120,11 @@ impl Http2Stream {
     pub fn info(&self) -> &ConnectionInfo {
         &self.info
     }
+
+    /// [`info`](Self::info), shared: for the response to keep.
+    pub fn shared_info(&self) -> Arc<ConnectionInfo> {
+        Arc::clone(&self.info)
+    }
 }
 
 /// Opens HTTP/2 on `io` (the preface and our settings are written; the server's come with
