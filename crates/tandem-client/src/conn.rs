@@ -7,7 +7,7 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, future::Either};
 use http::{HeaderMap, Method, StatusCode, Version};
-use tandem_connect::{Checkout, ConnectOptions, Connection, Connector, Origin};
+use tandem_connect::{Checkout, ConnectOptions, Connection, ConnectionInfo, Connector, Origin};
 use tandem_proto::{
     BodyFraming, EncodedFields, Fields, RequestParts, ResponseHead, ResponseParser,
     encode_request_head,
@@ -48,6 +48,8 @@ pub(crate) struct Outgoing<'a> {
     /// The request carries `Expect: 100-continue`: send the body only after a 100, or after
     /// this long without an answer.
     pub(crate) expect_continue: Option<Duration>,
+    /// HTTP/1.1, or HTTP/1.0 when asked for.
+    pub(crate) version: Version,
 }
 
 /// A final response head, as either version delivered it.
@@ -101,7 +103,8 @@ impl Head {
 /// may have acted on it before the connection broke; unless HTTP/2 says the server did not
 /// process it (a refused stream, or one past a GOAWAY's last).
 ///
-/// `respond` makes the response of the head and the body reader, here, so that what the
+/// `respond` makes the response of the head, the body reader and what is known of the
+/// connection (for the response to tell its TLS facts), here, so that what the
 /// request's futures hand back up is a pointer-sized response rather than the head and body
 /// reader, moved at every level.
 pub(crate) async fn send<R>(
@@ -109,7 +112,7 @@ pub(crate) async fn send<R>(
     req: &Outgoing<'_>,
     mut stream: Option<StreamBody>,
     deadlines: &Deadlines,
-    (observers, respond): (Observers<'_>, impl FnOnce(Head, RawBody) -> R),
+    (observers, respond): (Observers<'_>, impl FnOnce(Head, RawBody, Arc<ConnectionInfo>) -> R),
 ) -> Result<R, Error> {
     let (wire, tail, expect) = encode(req, stream.is_some())?;
     let options = req.options;
@@ -154,9 +157,10 @@ pub(crate) async fn send<R>(
                     // server may still be waiting for it.
                     let keep_alive = head.keep_alive() && !req.headers.asks_to_close() && body_sent;
                     let timing = observers.timing.clone();
+                    let info = conn.shared_info();
                     let mut body = RawBody::http1(conn, buf, &head, keep_alive, *deadlines, timing);
                     observers.answered(req, &mut body, reused, body_sent);
-                    return Ok(respond(Head::Http1(head), body));
+                    return Ok(respond(Head::Http1(head), body, info));
                 }
                 Err(failure) => failure,
             };
@@ -167,11 +171,12 @@ pub(crate) async fn send<R>(
         observers.connected(req, reused);
         let body = (stream.as_mut(), &on_chunk as _);
         let timing = observers.timing.as_ref();
+        let info = shared.shared_info();
         // Boxed, so that its state does not sit in every HTTP/1.1 request's future.
         match Box::pin(http2_answer(shared, req, body, deadlines, timing)).await {
             Ok((head, mut body)) => {
                 observers.answered(req, &mut body, reused, true);
-                return Ok(respond(head, body));
+                return Ok(respond(head, body, info));
             }
             Err(failure) => again(req, failure, reused, (streamed, &mut retried))?,
         }
@@ -231,7 +236,8 @@ fn encode<'a>(
         Some(raw) => Cow::Borrowed(raw),
         None => Cow::Borrowed(&req.url[url::Position::BeforePath..url::Position::AfterQuery]),
     };
-    let parts = RequestParts::new(req.method, &target, req.headers.into(), framing);
+    let parts = RequestParts::new(req.method, &target, req.headers.into(), framing)
+        .with_version(req.version);
     encode_request_head(&parts, &mut head_buf).map_err(|e| Error::new(Kind::Request, e))?;
     // With `Expect: 100-continue` and a body, the head goes alone and the body waits for
     // the server's go-ahead.

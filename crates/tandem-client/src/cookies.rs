@@ -1,13 +1,18 @@
-//! The session's cookie jar: aiohttp's `CookieJar` and `DummyCookieJar`, on `cookie_store`.
+//! The session's cookie jar: aiohttp's `CookieJar` and `DummyCookieJar`, on `cookie_store`,
+//! with aiohttp's shared cookies, `quote_cookie` and `treat_as_secure_origin`, and files in
+//! JSON (aiohttp's) or Netscape `cookies.txt` (curl's and browsers' exports) form.
 
 use std::{
+    borrow::Cow,
+    fmt::Write as _,
     fs,
     io::{BufReader, Write},
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
 };
 
-use cookie_store::CookieStore;
+use cookie::time::OffsetDateTime;
+use cookie_store::{CookieDomain, CookieExpiration, CookieStore};
 use http::{HeaderMap, HeaderValue, header};
 use url::{Host, Url};
 
@@ -20,11 +25,32 @@ use crate::error::{Error, Kind};
 /// [`dummy`](Self::dummy) keeps nothing (aiohttp's `DummyCookieJar`).
 ///
 /// Its `Debug` shows how many cookies it holds, not their values.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct CookieJar {
-    store: Arc<Mutex<CookieStore>>,
+    store: Arc<Mutex<Jar>>,
     allow_ip_hosts: bool,
     dummy: bool,
+    quote_cookie: bool,
+    secure_origins: Arc<[url::Origin]>,
+}
+
+/// The cookies: by domain and path, and the shared ones, sent to every URL.
+#[derive(Default)]
+struct Jar {
+    store: CookieStore,
+    shared: Vec<cookie::Cookie<'static>>,
+}
+
+impl Default for CookieJar {
+    fn default() -> Self {
+        CookieJar {
+            store: Arc::default(),
+            allow_ip_hosts: false,
+            dummy: false,
+            quote_cookie: true,
+            secure_origins: Arc::new([]),
+        }
+    }
 }
 
 impl std::fmt::Debug for CookieJar {
@@ -33,6 +59,7 @@ impl std::fmt::Debug for CookieJar {
             .field("cookies", &self.len())
             .field("allow_ip_hosts", &self.allow_ip_hosts)
             .field("dummy", &self.dummy)
+            .field("quote_cookie", &self.quote_cookie)
             .finish_non_exhaustive()
     }
 }
@@ -53,7 +80,39 @@ impl CookieJar {
         CookieJar { dummy: true, ..Self::default() }
     }
 
-    fn lock(&self) -> MutexGuard<'_, CookieStore> {
+    /// Whether a value given through [`update_cookies`](Self::update_cookies) that holds
+    /// characters a cookie value may not (space, `,`, `;`, `"`, `\`, control or non-ASCII
+    /// characters) is sent quoted, as Python's `SimpleCookie` quotes it (aiohttp's
+    /// `quote_cookie`, on by default): `"a b"`, with `\"`, `\\` and octal escapes. Some
+    /// servers reject quoted values; `false` sends them as they are. Cookies set by a
+    /// server are always sent as the server wrote them.
+    #[must_use]
+    pub fn quote_cookie(mut self, yes: bool) -> Self {
+        self.quote_cookie = yes;
+        self
+    }
+
+    /// Origins (`http://host:port`) whose plain-http URLs count as secure (aiohttp's
+    /// `treat_as_secure_origin`): `Secure` cookies are kept from them and sent to them, as
+    /// for https. For a service on a trusted internal network, or behind a TLS-terminating
+    /// proxy. (Loopback hosts already count as secure, as browsers treat them.) An entry
+    /// that is not an http URL is an error.
+    pub fn treat_as_secure_origin<'a>(
+        mut self,
+        origins: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, Error> {
+        let origins: Result<Vec<_>, _> = origins
+            .into_iter()
+            .map(|o| match Url::parse(o) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url.origin()),
+                _ => Err(Error::new(Kind::Request, format!("not an http origin: {o:?}"))),
+            })
+            .collect();
+        self.secure_origins = origins?.into();
+        Ok(self)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Jar> {
         // A panic while holding the lock cannot leave the store half-updated in a way that
         // matters more than losing all cookies would.
         self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -61,6 +120,18 @@ impl CookieJar {
 
     fn accepts(&self, url: &Url) -> bool {
         !self.dummy && (self.allow_ip_hosts || matches!(url.host(), Some(Host::Domain(_))))
+    }
+
+    /// `url`, as https when its origin is treated as secure: the store then keeps and sends
+    /// `Secure` cookies for it, as it does for https.
+    fn as_secure<'a>(&self, url: &'a Url) -> Cow<'a, Url> {
+        if url.scheme() == "http" && self.secure_origins.contains(&url.origin()) {
+            let mut secure = url.clone();
+            if secure.set_scheme("https").is_ok() {
+                return Cow::Owned(secure);
+            }
+        }
+        Cow::Borrowed(url)
     }
 
     /// Stores the `Set-Cookie` fields of a response from `url`. Malformed cookies are skipped
@@ -83,7 +154,7 @@ impl CookieJar {
             .filter_map(|v| cookie::Cookie::parse(v.to_owned()).ok())
             .collect();
         if !cookies.is_empty() {
-            self.lock().store_response_cookies(cookies.into_iter(), url);
+            self.lock().store.store_response_cookies(cookies.into_iter(), &self.as_secure(url));
         }
     }
 
@@ -93,17 +164,60 @@ impl CookieJar {
             return Ok(());
         }
         self.lock()
-            .parse(set_cookie, url)
+            .store
+            .parse(set_cookie, &self.as_secure(url))
             .map(|_| ())
             .map_err(|e| Error::new(Kind::Request, e.to_string()))
     }
 
-    /// The `(name, value)` pairs to send to `url`.
+    /// Stores `(name, value)` pairs (aiohttp's `update_cookies`): as if `response_url` had
+    /// set them (host-only, its path), or, with `None`, as shared cookies sent with every
+    /// request to any URL, IP hosts included, as aiohttp's `response_url=None` does. A
+    /// shared cookie replaces the shared one of its name. An invalid name is an error.
+    pub fn update_cookies<'a>(
+        &self,
+        cookies: impl IntoIterator<Item = (&'a str, &'a str)>,
+        response_url: Option<&Url>,
+    ) -> Result<(), Error> {
+        for (name, value) in cookies {
+            let valid = !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_graphic() && !b"=;,\"".contains(&b));
+            if !valid || value.contains(['\r', '\n', ';']) {
+                return Err(Error::new(Kind::Request, format!("invalid cookie {name:?}")));
+            }
+            let cookie = cookie::Cookie::new(name.to_owned(), value.to_owned());
+            match response_url {
+                Some(url) if self.accepts(url) => {
+                    let url = self.as_secure(url);
+                    let _ = self.lock().store.insert_raw(&cookie, &url);
+                }
+                Some(_) => {}
+                None if !self.dummy => {
+                    let mut jar = self.lock();
+                    jar.shared.retain(|c| c.name() != name);
+                    jar.shared.push(cookie);
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The `(name, value)` pairs to send to `url`: the shared cookies, then those whose
+    /// domain, path and `Secure` flag match it.
     pub fn filter_cookies(&self, url: &Url) -> Vec<(String, String)> {
-        if !self.accepts(url) {
+        if self.dummy {
             return Vec::new();
         }
-        self.lock().get_request_values(url).map(|(n, v)| (n.to_owned(), v.to_owned())).collect()
+        let jar = self.lock();
+        let shared = jar.shared.iter().map(|c| (c.name().to_owned(), c.value().to_owned()));
+        let mut pairs: Vec<_> = shared.collect();
+        if self.accepts(url) {
+            let url = self.as_secure(url);
+            let matching = jar.store.get_request_values(&url);
+            pairs.extend(matching.map(|(n, v)| (n.to_owned(), v.to_owned())));
+        }
+        pairs
     }
 
     /// The `Cookie` field for `url`, if any cookie matches.
@@ -112,13 +226,36 @@ impl CookieJar {
         if pairs.is_empty() {
             return None;
         }
-        let joined: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        HeaderValue::try_from(joined.join("; ")).ok()
+        let mut line = String::new();
+        for (name, value) in &pairs {
+            if !line.is_empty() {
+                line.push_str("; ");
+            }
+            line.push_str(name);
+            line.push('=');
+            if self.quote_cookie {
+                quote_value(value, &mut line);
+            } else {
+                line.push_str(value);
+            }
+        }
+        HeaderValue::try_from(line).ok()
+    }
+
+    /// Every unexpired cookie (aiohttp's iteration over the jar): the shared ones, then the
+    /// others, each with its `Domain` (the host, for a host-only cookie) and `Path`, and its
+    /// expiry when it has one.
+    pub fn cookies(&self) -> Vec<cookie::Cookie<'static>> {
+        let jar = self.lock();
+        let mut all = jar.shared.clone();
+        all.extend(jar.store.iter_unexpired().map(view));
+        all
     }
 
     /// How many unexpired cookies the jar holds.
     pub fn len(&self) -> usize {
-        self.lock().iter_unexpired().count()
+        let jar = self.lock();
+        jar.shared.len() + jar.store.iter_unexpired().count()
     }
 
     /// Whether the jar holds no unexpired cookie.
@@ -128,21 +265,54 @@ impl CookieJar {
 
     /// Forgets every cookie.
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut jar = self.lock();
+        jar.store.clear();
+        jar.shared.clear();
+    }
+
+    /// Forgets the cookies `predicate` is true for (aiohttp's `clear(predicate)`); it sees
+    /// each as [`cookies`](Self::cookies) shows it.
+    pub fn clear_if(&self, predicate: impl Fn(&cookie::Cookie<'static>) -> bool) {
+        let mut jar = self.lock();
+        jar.shared.retain(|c| !predicate(c));
+        let doomed: Vec<(String, String, String)> = jar
+            .store
+            .iter_any()
+            .filter(|c| predicate(&view(c)))
+            .map(|c| {
+                let domain = c.domain.as_cow().unwrap_or_default().into_owned();
+                (domain, String::from(&*c.path), c.name().to_owned())
+            })
+            .collect();
+        for (domain, path, name) in doomed {
+            jar.store.remove(&domain, &path, &name);
+        }
+    }
+
+    /// Forgets the cookies of `domain` and of its subdomains (aiohttp's `clear_domain`).
+    pub fn clear_domain(&self, domain: &str) {
+        let domain = domain.trim_start_matches('.').to_ascii_lowercase();
+        self.clear_if(|c| {
+            c.domain().is_some_and(|d| {
+                let d = d.trim_start_matches('.');
+                d.eq_ignore_ascii_case(&domain)
+                    || d.len() > domain.len()
+                        && d.to_ascii_lowercase().ends_with(&format!(".{domain}"))
+            })
+        });
     }
 
     /// Writes every cookie, session cookies too, as JSON to `path`, readable only by its
-    /// owner (mode 0600 on Unix), as aiohttp 3.14 does.
+    /// owner (mode 0600 on Unix), as aiohttp 3.14 does. Shared cookies are not written:
+    /// the format has no place for a cookie without a domain.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let mut json = Vec::new();
-        cookie_store::serde::json::save_incl_expired_and_nonpersistent(&self.lock(), &mut json)
-            .map_err(|e| Error::new(Kind::Io, e.to_string()))?;
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(|e| Error::new(Kind::Io, e))?;
-        file.write_all(&json).map_err(|e| Error::new(Kind::Io, e))
+        cookie_store::serde::json::save_incl_expired_and_nonpersistent(
+            &self.lock().store,
+            &mut json,
+        )
+        .map_err(|e| Error::new(Kind::Io, e.to_string()))?;
+        write_private(path.as_ref(), &json)
     }
 
     /// Replaces the jar's cookies with those saved at `path` (expired ones are dropped).
@@ -150,9 +320,141 @@ impl CookieJar {
         let file = fs::File::open(path).map_err(|e| Error::new(Kind::Io, e))?;
         let store = cookie_store::serde::json::load(BufReader::new(file))
             .map_err(|e| Error::new(Kind::Io, e.to_string()))?;
-        *self.lock() = store;
+        *self.lock() = Jar { store, shared: Vec::new() };
         Ok(())
     }
+
+    /// Writes every cookie in the Netscape `cookies.txt` form that curl (`-b`/`-c`), wget
+    /// and browsers' exports read, readable only by its owner (mode 0600 on Unix): one line
+    /// per cookie, `domain`, `include-subdomains`, `path`, `secure`, `expires` (Unix time, 0
+    /// for a session cookie), `name`, `value`, separated by tabs, with curl's `#HttpOnly_`
+    /// prefix. Shared cookies are not written, having no domain.
+    pub fn save_netscape(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let mut text = String::from("# Netscape HTTP Cookie File\n");
+        for c in self.lock().store.iter_unexpired() {
+            let (domain, subdomains) = match &c.domain {
+                CookieDomain::HostOnly(host) => (host.clone(), "FALSE"),
+                CookieDomain::Suffix(suffix) => (format!(".{suffix}"), "TRUE"),
+                CookieDomain::NotPresent | CookieDomain::Empty => continue,
+            };
+            let expires = match &c.expires {
+                CookieExpiration::AtUtc(at) => at.unix_timestamp().max(1),
+                CookieExpiration::SessionEnd => 0,
+            };
+            let http_only = if c.http_only() == Some(true) { "#HttpOnly_" } else { "" };
+            let secure = if c.secure() == Some(true) { "TRUE" } else { "FALSE" };
+            let (name, value, cookie_path) = (c.name(), c.value(), &*c.path);
+            let line = format!(
+                "{http_only}{domain}\t{subdomains}\t{cookie_path}\t{secure}\t{expires}\t{name}\t{value}\n"
+            );
+            text.push_str(&line);
+        }
+        write_private(path.as_ref(), text.as_bytes())
+    }
+
+    /// Replaces the jar's cookies with those of the Netscape `cookies.txt` file at `path`
+    /// (see [`save_netscape`](Self::save_netscape)). Comment lines, blank lines, malformed
+    /// lines and expired cookies are skipped.
+    pub fn load_netscape(&self, path: impl AsRef<Path>) -> Result<(), Error> {
+        let text = fs::read_to_string(path).map_err(|e| Error::new(Kind::Io, e))?;
+        let mut store = CookieStore::default();
+        for line in text.lines() {
+            let (http_only, line) = match line.strip_prefix("#HttpOnly_") {
+                Some(rest) => (true, rest),
+                None => (false, line),
+            };
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some((cookie, url)) = netscape_cookie(line, http_only) {
+                let _ = store.insert_raw(&cookie, &url);
+            }
+        }
+        *self.lock() = Jar { store, shared: Vec::new() };
+        Ok(())
+    }
+}
+
+/// One `cookies.txt` line as a cookie, and the URL to store it as coming from.
+fn netscape_cookie(line: &str, http_only: bool) -> Option<(cookie::Cookie<'static>, Url)> {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let [domain, subdomains, path, secure, expires, name, value] = fields[..] else {
+        return None;
+    };
+    let host = domain.trim_start_matches('.');
+    let secure = secure.eq_ignore_ascii_case("TRUE");
+    let scheme = if secure { "https" } else { "http" };
+    let url = Url::parse(&format!("{scheme}://{host}{path}")).ok()?;
+    let mut cookie = cookie::Cookie::new(name.to_owned(), value.to_owned());
+    cookie.set_path(path.to_owned());
+    cookie.set_secure(secure);
+    cookie.set_http_only(http_only);
+    if subdomains.eq_ignore_ascii_case("TRUE") {
+        cookie.set_domain(host.to_owned());
+    }
+    match expires.parse::<i64>().ok()? {
+        0 => {}
+        at => {
+            let at = OffsetDateTime::from_unix_timestamp(at).ok()?;
+            if at <= OffsetDateTime::now_utc() {
+                return None;
+            }
+            cookie.set_expires(at);
+        }
+    }
+    Some((cookie, url))
+}
+
+/// A stored cookie as the jar shows it: its attributes as the store resolved them.
+fn view(c: &cookie_store::Cookie<'static>) -> cookie::Cookie<'static> {
+    let mut out: cookie::Cookie<'static> = (**c).clone();
+    if let Some(domain) = c.domain.as_cow() {
+        out.set_domain(domain.into_owned());
+    }
+    out.set_path(String::from(&*c.path));
+    if let CookieExpiration::AtUtc(at) = &c.expires {
+        out.set_expires(*at);
+    }
+    out
+}
+
+/// Writes `bytes` to `path`, readable only by its owner on Unix: a cookie file holds
+/// credentials.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| Error::new(Kind::Io, e))?;
+    file.write_all(bytes).map_err(|e| Error::new(Kind::Io, e))
+}
+
+/// Python's `http.cookies._quote`, which aiohttp's `quote_cookie` applies: a value of only
+/// legal characters is sent as it is; any other is put in double quotes, with `"` and `\`
+/// escaped by a backslash and the bytes (code points below 256) outside the printable
+/// set written as three octal digits. A value already in quotes is left as it is.
+fn quote_value(value: &str, out: &mut String) {
+    const LEGAL: &[u8] = b"!#$%&'*+-.^_`|~:";
+    const UNESCAPED: &[u8] = b" ()/<=>?@[]{}";
+    let legal = |c: char| c.is_ascii_alphanumeric() || c.is_ascii() && LEGAL.contains(&(c as u8));
+    let quoted = value.len() >= 2 && value.starts_with('"') && value.ends_with('"');
+    if quoted || value.chars().all(legal) {
+        out.push_str(value);
+        return;
+    }
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if legal(c) || c.is_ascii() && UNESCAPED.contains(&(c as u8)) => out.push(c),
+            c if (c as u32) < 256 => {
+                let _ = write!(out, "\\{:03o}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]

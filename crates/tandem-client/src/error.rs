@@ -11,6 +11,8 @@ use std::fmt;
 use http::StatusCode;
 use url::Url;
 
+use crate::response::RequestInfo;
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Which timeout of a [`ClientTimeout`](crate::ClientTimeout) elapsed.
@@ -43,6 +45,8 @@ struct Inner {
     kind: Kind,
     url: Option<Url>,
     source: Option<BoxError>,
+    /// The request that got a response, for the errors that come after one.
+    request: Option<RequestInfo>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,11 +80,12 @@ pub(crate) enum Kind {
 
 impl Error {
     pub(crate) fn new(kind: Kind, source: impl Into<BoxError>) -> Self {
-        Error { inner: Box::new(Inner { kind, url: None, source: Some(source.into()) }) }
+        let source = Some(source.into());
+        Error { inner: Box::new(Inner { kind, url: None, source, request: None }) }
     }
 
     pub(crate) fn bare(kind: Kind) -> Self {
-        Error { inner: Box::new(Inner { kind, url: None, source: None }) }
+        Error { inner: Box::new(Inner { kind, url: None, source: None, request: None }) }
     }
 
     pub(crate) fn timeout(phase: Phase) -> Self {
@@ -92,6 +97,16 @@ impl Error {
     pub(crate) fn with_url(mut self, url: &Url) -> Self {
         if self.inner.url.is_none() {
             self.inner.url = Some(crate::redact::url(url).into_owned());
+        }
+        self
+    }
+
+    /// Records the request whose response this error is about (aiohttp's `request_info` on
+    /// `ClientResponseError`), and its URL.
+    pub(crate) fn with_request(mut self, request: &RequestInfo) -> Self {
+        self = self.with_url(request.url());
+        if self.inner.request.is_none() {
+            self.inner.request = Some(request.clone());
         }
         self
     }
@@ -110,10 +125,20 @@ impl Error {
         self.inner.url.as_ref()
     }
 
-    /// The same error without its URL, for logging where a URL may hold secrets.
+    /// The request as it was sent (aiohttp's `request_info`), on every error that comes
+    /// after its response head arrived: a status under `raise_for_status`, a body that broke
+    /// or could not be decoded, a redirect that could not be followed. `None` for an error
+    /// before a response (connecting, writing, a timeout waiting for the head).
+    pub fn request_info(&self) -> Option<&RequestInfo> {
+        self.inner.request.as_ref()
+    }
+
+    /// The same error without its URL (nor its request, whose URL and fields may hold the
+    /// same secrets), for logging where a URL may hold secrets.
     #[must_use]
     pub fn without_url(mut self) -> Self {
         self.inner.url = None;
+        self.inner.request = None;
         self
     }
 
@@ -305,6 +330,9 @@ impl fmt::Debug for Error {
         }
         if let Some(source) = &self.inner.source {
             d.field("source", source);
+        }
+        if let Some(request) = &self.inner.request {
+            d.field("request", request);
         }
         d.finish()
     }

@@ -100,11 +100,10 @@ fn run(
         // `encoded` applies to the URL as given: the first hop only.
         let mut raw_target = raw_target.filter(|_| encoded);
         let deadlines = Deadlines::start(timeout.unwrap_or(inner.timeout));
-        let raise_for_status = raise_for_status.unwrap_or(inner.raise_for_status);
-        if url.fragment().is_some() {
-            Arc::make_mut(&mut url).set_fragment(None);
-        }
+        let raise_for_status = raise_for_status.unwrap_or_else(|| inner.raise_for_status.clone());
         take_url_credentials(&mut url, &mut headers, true).map_err(|e| e.with_url(&url))?;
+        // The fragment is never sent; the response keeps it as its `real_url`.
+        let mut real_url = strip_fragment(&mut url);
         // The origin the session's own credentials go to: its base URL's, else this
         // request's first.
         let auth_origin = inner
@@ -138,14 +137,17 @@ fn run(
                 send_once(inner, &hop, &headers, hop_body, &conn_settings, &deadlines).await
             }
             .map_err(|e| e.with_url(&url))?;
+            response.set_real_url(real_url.take());
             let status = response.status();
             let location = response.info().raw.get("location").map(<[u8]>::to_vec);
             match location {
                 Some(location) if allow_redirects && redirect::is_redirect(status) => {
+                    let request = response.request_info();
                     if history.len() >= max_redirects {
-                        return Err(Error::bare(Kind::TooManyRedirects).with_url(&url));
+                        return Err(Error::bare(Kind::TooManyRedirects).with_request(request));
                     }
-                    let next = redirect::next_url(&url, &location).map_err(|e| e.with_url(&url))?;
+                    let next =
+                        redirect::next_url(&url, &location).map_err(|e| e.with_request(request))?;
                     tracing::debug!(
                         target: "tandem_client::session",
                         status = status.as_u16(),
@@ -177,17 +179,24 @@ fn run(
                     url = Arc::new(next);
                     take_url_credentials(&mut url, &mut headers, false)
                         .map_err(|e| e.with_url(&url))?;
+                    real_url = strip_fragment(&mut url);
                 }
                 _ => {
                     response.set_history(history);
-                    if raise_for_status {
-                        response.raise_for_status()?;
-                    }
+                    raise_for_status.check(&mut response).await?;
                     return Ok(response);
                 }
             }
         }
     }
+}
+
+/// Takes the fragment off `url`, returning the URL as it was when it had one.
+fn strip_fragment(url: &mut Arc<Url>) -> Option<Arc<Url>> {
+    url.fragment()?;
+    let real = url.clone();
+    Arc::make_mut(url).set_fragment(None);
+    Some(real)
 }
 
 /// A hop without credentials of its own gets the session's (`basic_auth`), when it goes to

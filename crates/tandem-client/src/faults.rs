@@ -16,6 +16,7 @@ use crate::{
     content::Content,
     error::Kind,
     middleware::{BoxFuture, Middleware},
+    request::ConnSettings,
     response::{RequestInfo, ResponseInfo},
     wire::request_fields,
 };
@@ -258,7 +259,14 @@ pub(crate) fn made_up(
         .ok_or_else(|| Error::new(Kind::Response, "incomplete made-up head"))?;
     let inner = &*req.session().inner;
     let content_type = req.body().map(|_| "application/octet-stream");
-    let wire = request_fields(inner, req.url(), req.headers(), content_type, None)?;
+    let wire = request_fields(
+        inner,
+        req.url(),
+        req.headers(),
+        content_type,
+        None,
+        &ConnSettings::default(),
+    )?;
     let raw = RawBody::synthetic(&parsed, body, req.deadlines());
     let info = ResponseInfo {
         status,
@@ -266,7 +274,13 @@ pub(crate) fn made_up(
         version: http::Version::HTTP_11,
         headers: std::sync::OnceLock::new(),
         raw: parsed.fields().clone(),
-        request: RequestInfo { method: req.method().clone(), url: req.url_arc(), headers: wire },
+        request: RequestInfo {
+            method: req.method().clone(),
+            url: req.url_arc(),
+            headers: wire,
+            real_url: None,
+        },
+        connection: None,
     };
     let content = Content::new(raw, None, inner.max_line_size);
     Ok(ClientResponse::new(info, content, inner.charset_fallback.clone()))

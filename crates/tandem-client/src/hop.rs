@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, HeaderValue, Method, header};
-use tandem_connect::{ConnectEvents, ConnectOptions, Http2, Origin, Scheme};
+use tandem_connect::{ConnectEvents, ConnectOptions, ConnectionInfo, Http2, Origin, Scheme};
 use tandem_proto::EncodedFields;
 use url::Url;
 
@@ -89,7 +89,9 @@ pub(crate) async fn send_once(
         }
         options = options.proxy(proxy);
     }
-    let wire = request_fields(inner, url, headers, content_type, proxy_authorization)?;
+    let wire =
+        request_fields(inner, url, headers, content_type, proxy_authorization, conn_settings)?;
+    let version = conn_settings.version.unwrap_or(inner.version);
     if let Some(mode) = http2(inner, conn_settings, &origin, &wire) {
         options = options.http2(mode);
     }
@@ -106,9 +108,11 @@ pub(crate) async fn send_once(
         absolute,
         options: &options,
         expect_continue,
+        version,
     };
     let observers = Observers { traces: &inner.traces.0, ctx: &conn_settings.trace_ctx, timing };
-    let respond = |head, body| response(inner, hop, head, body, Arc::clone(&wire));
+    let respond =
+        |head, body, connection| response(inner, hop, (head, body, connection), Arc::clone(&wire));
     conn::send(&inner.connector, &outgoing, stream, deadlines, (observers, respond)).await
 }
 
@@ -116,8 +120,7 @@ pub(crate) async fn send_once(
 fn response(
     inner: &Inner,
     hop: &Hop<'_>,
-    head: Head,
-    body: RawBody,
+    (head, body, connection): (Head, RawBody, Arc<ConnectionInfo>),
     wire: Arc<EncodedFields>,
 ) -> ClientResponse {
     let fields = head.fields();
@@ -143,9 +146,14 @@ fn response(
         Head::Http1(head) => (head.fields().clone(), OnceLock::new()),
         Head::Http2 { headers, fields, .. } => (fields, OnceLock::from(headers)),
     };
-    let request =
-        RequestInfo { method: hop.method.clone(), url: Arc::clone(hop.url), headers: wire };
-    let info = ResponseInfo { status, reason, version, headers, raw, request };
+    let request = RequestInfo {
+        method: hop.method.clone(),
+        url: Arc::clone(hop.url),
+        headers: wire,
+        real_url: None,
+    };
+    let connection = Some(connection);
+    let info = ResponseInfo { status, reason, version, headers, raw, request, connection };
     let content = Content::new(body, decoder, inner.max_line_size);
     ClientResponse::new(info, content, inner.charset_fallback.clone())
 }
@@ -180,6 +188,10 @@ fn http2(
     origin: &Origin,
     wire: &EncodedFields,
 ) -> Option<Http2> {
+    // HTTP/1.0 was asked for: it is written as such, never as HTTP/2.
+    if conn_settings.version.unwrap_or(inner.version) == http::Version::HTTP_10 {
+        return Some(Http2::Never);
+    }
     let mode = conn_settings.http2.or(inner.http2);
     let may_speak_h2 = origin.scheme() == Scheme::Https || mode == Some(Http2::PriorKnowledge);
     if may_speak_h2 && wire.headers().contains_key(header::UPGRADE) {

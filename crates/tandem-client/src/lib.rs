@@ -92,18 +92,21 @@ mod digest;
 mod error;
 mod execute;
 mod faults;
+mod field_values;
 mod form;
 mod har;
 mod hop;
 mod http2;
 mod middleware;
 mod netrc;
+mod oneshot;
 mod redact;
 mod redirect;
 mod request;
 mod response;
 mod retry;
 mod session;
+mod status_check;
 mod timeout;
 mod timings;
 mod trace;
@@ -116,9 +119,11 @@ pub use decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX}
 pub use digest::DigestAuth;
 pub use error::{Error, Phase};
 pub use faults::{FaultError, FaultInjection};
+pub use field_values::{ContentDisposition, Link};
 pub use form::FormData;
 pub use har::{HarRecorder, HarReplay};
 pub use middleware::{BoxFuture, ClientNext, ClientRequest, Middleware};
+pub use oneshot::request;
 pub use request::{Body, RequestBuilder};
 pub use response::{ClientResponse, RequestInfo, ResponseInfo};
 pub use retry::{DEFAULT_RETRY_STATUSES, Retry, RetryBudget};
@@ -126,10 +131,10 @@ pub use session::{
     BoxError, ClientSession, ClientSessionBuilder, DEFAULT_EXPECT_CONTINUE_TIMEOUT,
     DEFAULT_MAX_REDIRECTS, USER_AGENT,
 };
+pub use tandem_connect::{ConnectionInfo, Origin, Scheme, SpkiPin, TlsInfo};
 pub use tandem_connect::{
     Connector, ConnectorBuilder, Http2, Proxy, ProxyEnv, TlsConfig, parse_proxy_url,
 };
-pub use tandem_connect::{Origin, Scheme};
 pub use timeout::{
     ClientTimeout, DEFAULT_CEIL_THRESHOLD, DEFAULT_SOCK_CONNECT_TIMEOUT,
     DEFAULT_TLS_HANDSHAKE_TIMEOUT,

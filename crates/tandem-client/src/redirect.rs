@@ -21,7 +21,7 @@ pub(crate) fn next_url(base: &Url, location: &[u8]) -> Result<Url, Error> {
     if location.bytes().any(|b| b.is_ascii_control()) {
         return Err(invalid("Location holds a control character"));
     }
-    let mut url =
+    let url =
         base.join(location).map_err(|e| Error::new(Kind::InvalidUrl { redirect: true }, e))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("redirect to a non-HTTP URL"));
@@ -29,7 +29,6 @@ pub(crate) fn next_url(base: &Url, location: &[u8]) -> Result<Url, Error> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("redirect URL has no host"));
     }
-    url.set_fragment(None);
     Ok(url)
 }
 

@@ -13,6 +13,7 @@ use crate::{
     error::{Error, Kind},
     middleware::{Middleware, RequestMiddlewares},
     redact::{Fields, Redacted},
+    status_check::StatusCheck,
 };
 
 /// A request body with the content type aiohttp gives its kind.
@@ -77,6 +78,10 @@ pub(crate) struct ConnSettings {
     pub(crate) trace_ctx: crate::trace::TraceRequestCtx,
     /// Whether the request may go over HTTP/2 (the session's setting otherwise).
     pub(crate) http2: Option<tandem_connect::Http2>,
+    /// Automatic fields to leave out, besides the session's.
+    pub(crate) skip_auto_headers: Vec<HeaderName>,
+    /// The HTTP version to write (the session's otherwise).
+    pub(crate) version: Option<http::Version>,
     /// The TLS name (SNI and certificate check) instead of the URL's host.
     pub(crate) server_hostname: Option<Arc<str>>,
 }
@@ -102,7 +107,7 @@ pub(crate) struct RequestSpec {
     pub(crate) timeout: Option<ClientTimeout>,
     pub(crate) allow_redirects: bool,
     pub(crate) max_redirects: usize,
-    pub(crate) raise_for_status: Option<bool>,
+    pub(crate) raise_for_status: Option<StatusCheck>,
     /// The path and query as written in the URL string, kept only when `url` serialises
     /// them differently (it percent-encodes and normalises; see [`RequestBuilder::encoded`]).
     pub(crate) raw_target: Option<String>,
@@ -489,7 +494,48 @@ impl RequestBuilder {
     /// Whether a status of 400 or more is an error, instead of the session's setting.
     pub fn raise_for_status(self, yes: bool) -> Self {
         self.with(|spec| {
-            spec.raise_for_status = Some(yes);
+            spec.raise_for_status = Some(StatusCheck::from_bool(yes));
+            Ok(())
+        })
+    }
+
+    /// Asks `check` about the final response, instead of the session's setting: as
+    /// [`ClientSessionBuilder::raise_for_status_with`](crate::ClientSessionBuilder::raise_for_status_with).
+    pub fn raise_for_status_with<F>(self, check: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut ClientResponse) -> crate::BoxFuture<'a, Result<(), BoxError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.with(|spec| {
+            spec.raise_for_status = Some(StatusCheck::hook(check));
+            Ok(())
+        })
+    }
+
+    /// Automatic fields this request leaves out, besides the session's (aiohttp's
+    /// `skip_auto_headers=`): see
+    /// [`ClientSessionBuilder::skip_auto_headers`](crate::ClientSessionBuilder::skip_auto_headers).
+    pub fn skip_auto_headers<I>(self, names: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: TryInto<HeaderName>,
+    {
+        let names: Result<Vec<HeaderName>, _> = names.into_iter().map(TryInto::try_into).collect();
+        self.with(|spec| {
+            let names = names.map_err(|_| Error::new(Kind::Request, "invalid header name"))?;
+            spec.conn_settings.skip_auto_headers.extend(names);
+            Ok(())
+        })
+    }
+
+    /// The HTTP version this request is written in, instead of the session's:
+    /// [`ClientSessionBuilder::version`](crate::ClientSessionBuilder::version).
+    pub fn version(self, version: http::Version) -> Self {
+        self.with(|spec| {
+            check_version(version)?;
+            spec.conn_settings.version = Some(version);
             Ok(())
         })
     }
@@ -550,6 +596,15 @@ pub(crate) fn kept_target(target: &str, url: &Url) -> Option<String> {
         t if t == parsed => None,
         t if t.starts_with('?') => Some(format!("/{t}")),
         t => Some(t.to_owned()),
+    }
+}
+
+/// HTTP/1.1 or HTTP/1.0: the versions a request can be written in.
+pub(crate) fn check_version(version: http::Version) -> Result<(), Error> {
+    if version == http::Version::HTTP_11 || version == http::Version::HTTP_10 {
+        Ok(())
+    } else {
+        Err(Error::new(Kind::Request, format!("cannot send a request as {version:?}")))
     }
 }
 

@@ -10,6 +10,7 @@ use url::Url;
 use crate::{
     content::Content,
     error::{Error, Kind},
+    field_values::{self, ContentDisposition, Link},
     redact::{Fields, Redacted},
 };
 
@@ -20,6 +21,8 @@ pub struct RequestInfo {
     pub(crate) method: Method,
     pub(crate) url: Arc<Url>,
     pub(crate) headers: Arc<EncodedFields>,
+    /// The URL as given, with its fragment, when it had one.
+    pub(crate) real_url: Option<Arc<Url>>,
 }
 
 impl std::fmt::Debug for RequestInfo {
@@ -28,6 +31,7 @@ impl std::fmt::Debug for RequestInfo {
             .field("method", &self.method)
             .field("url", &format_args!("{}", Redacted(&self.url)))
             .field("headers", &Fields(self.headers()))
+            .field("real_url", &self.real_url.as_deref().map(|u| Redacted(u).to_string()))
             .finish()
     }
 }
@@ -38,9 +42,15 @@ impl RequestInfo {
         &self.method
     }
 
-    /// The URL.
+    /// The URL, without a fragment (none is sent).
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// The URL as given, its fragment kept (aiohttp's `real_url`); the same as
+    /// [`url`](Self::url) when it had none.
+    pub fn real_url(&self) -> &Url {
+        self.real_url.as_deref().unwrap_or(&self.url)
     }
 
     /// The fields sent, `Host` first.
@@ -64,6 +74,8 @@ pub struct ResponseInfo {
     /// The fields as received: positions into the head's bytes, so keeping them is free.
     pub(crate) raw: tandem_proto::Fields,
     pub(crate) request: RequestInfo,
+    /// The connection it came on: addresses and TLS facts (`None` for a made-up response).
+    pub(crate) connection: Option<Arc<tandem_connect::ConnectionInfo>>,
 }
 
 impl std::fmt::Debug for ResponseInfo {
@@ -79,6 +91,14 @@ impl std::fmt::Debug for ResponseInfo {
 }
 
 impl ResponseInfo {
+    /// The connection this came on: the peer's and our address, and for https the TLS
+    /// version, cipher suite, ALPN protocol and the server's certificate (aiohttp's
+    /// `get_extra_info('peercert')` and `'ssl_object'`). `None` for a response no server
+    /// sent (a fault injection's).
+    pub fn connection_info(&self) -> Option<&tandem_connect::ConnectionInfo> {
+        self.connection.as_deref()
+    }
+
     /// The request this answered.
     pub fn request_info(&self) -> &RequestInfo {
         &self.request
@@ -133,12 +153,27 @@ pub struct ClientResponse {
     inner: Box<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     info: ResponseInfo,
     history: Vec<ResponseInfo>,
     content: Content,
     charset_fallback: Option<CharsetResolver>,
+    /// The body, once [`read`](ClientResponse::read) has read it: read, text and json give
+    /// it again.
+    body: Option<Bytes>,
+}
+
+/// Without the cached body, which may hold anything the server sent back (credentials an
+/// echo service reflects, say): only its length.
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("info", &self.info)
+            .field("history", &self.history)
+            .field("content", &self.content)
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .finish_non_exhaustive()
+    }
 }
 
 type CharsetResolverFn = dyn Fn(&ResponseInfo, &[u8]) -> String + Send + Sync;
@@ -159,7 +194,7 @@ impl ClientResponse {
         content: Content,
         charset_fallback: Option<CharsetResolver>,
     ) -> Self {
-        let inner = Inner { info, history: Vec::new(), content, charset_fallback };
+        let inner = Inner { info, history: Vec::new(), content, charset_fallback, body: None };
         ClientResponse { inner: Box::new(inner) }
     }
 
@@ -170,6 +205,22 @@ impl ClientResponse {
 
     pub(crate) fn set_history(&mut self, history: Vec<ResponseInfo>) {
         self.inner.history = history;
+    }
+
+    /// Records the URL with the fragment the caller (or a redirect's `Location`) gave it.
+    pub(crate) fn set_real_url(&mut self, real_url: Option<Arc<Url>>) {
+        self.inner.info.request.real_url = real_url;
+    }
+
+    /// The method of the request this answers (after redirects: a 303 makes it GET).
+    pub fn method(&self) -> &Method {
+        &self.inner.info.request.method
+    }
+
+    /// The final URL with its fragment (aiohttp's `real_url`): the one given, or a
+    /// redirect's `Location`'s. [`url`](Self::url) is the same without the fragment.
+    pub fn real_url(&self) -> &Url {
+        self.inner.info.request.real_url()
     }
 
     /// The status.
@@ -206,6 +257,23 @@ impl ClientResponse {
     /// `raw_headers`).
     pub fn raw_headers(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
         self.inner.info.raw_headers()
+    }
+
+    /// The connection this came on: addresses and, for https, the TLS facts
+    /// ([`TlsInfo`](crate::TlsInfo)): version, cipher suite, ALPN protocol, the server's
+    /// certificate.
+    ///
+    /// ```no_run
+    /// # async fn f(session: tandem_client::ClientSession) -> Result<(), tandem_client::Error> {
+    /// let resp = session.get("https://example.com/").send().await?;
+    /// let tls = resp.connection_info().and_then(|c| c.tls.as_ref());
+    /// if let Some(tls) = tls {
+    ///     println!("{:?} {:?}", tls.version, tls.cipher);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn connection_info(&self) -> Option<&tandem_connect::ConnectionInfo> {
+        self.info().connection_info()
     }
 
     /// The request as sent (aiohttp's `request_info`).
@@ -247,6 +315,26 @@ impl ClientResponse {
         })
     }
 
+    /// The links of the `Link` fields (aiohttp's `links`), their URLs resolved against
+    /// this response's, in order; a malformed one ends its field's list.
+    pub fn links(&self) -> Vec<Link> {
+        let values =
+            self.inner.info.raw.get_all("link").filter_map(|v| std::str::from_utf8(v).ok());
+        field_values::parse_links(values, self.url())
+    }
+
+    /// The first link whose `rel` names `rel` (`"next"`, say), as aiohttp's
+    /// `resp.links["next"]`.
+    pub fn link(&self, rel: &str) -> Option<Link> {
+        self.links().into_iter().find(|link| link.has_rel(rel))
+    }
+
+    /// The `Content-Disposition` field, parsed (aiohttp's `content_disposition`); `None`
+    /// when absent or malformed.
+    pub fn content_disposition(&self) -> Option<ContentDisposition> {
+        ContentDisposition::parse(self.inner.info.field("content-disposition")?)
+    }
+
     /// The body as a stream.
     pub fn content(&mut self) -> &mut Content {
         &mut self.inner.content
@@ -260,44 +348,96 @@ impl ClientResponse {
         })
     }
 
-    /// The whole (rest of the) body.
+    /// The whole (rest of the) body, kept: later calls of `read`, [`text`](Self::text) and
+    /// [`json`](Self::json) give the same bytes again, as aiohttp's `read()` does.
     pub async fn read(&mut self) -> Result<Bytes, Error> {
-        let url = &self.inner.info.request.url;
-        self.inner.content.read_to_end().await.map_err(|e| e.with_url(url))
+        if let Some(body) = &self.inner.body {
+            return Ok(body.clone());
+        }
+        let body = self.inner.content.read_to_end().await.map_err(|e| self.with_request(e))?;
+        self.inner.body = Some(body.clone());
+        Ok(body)
     }
 
-    /// The body as text. The encoding is, in order: the `charset` of `Content-Type`; a byte
+    /// `e` with this response's request, as every error about the response carries it.
+    fn with_request(&self, e: Error) -> Error {
+        e.with_request(&self.inner.info.request)
+    }
+
+    /// The encoding [`text`](Self::text) decodes with (aiohttp's `get_encoding()`), by its
+    /// WHATWG name (`"UTF-8"`, `"windows-1252"`). In order: the `charset` of
+    /// `Content-Type`; UTF-8 for `application/json` and `application/rdap+json`; a byte
     /// order mark (UTF-8, UTF-16LE or UTF-16BE); UTF-8 if the body is valid UTF-8; else what
     /// the session's
     /// [`fallback_charset_resolver`](crate::ClientSessionBuilder::fallback_charset_resolver)
-    /// says (UTF-8 by default, as aiohttp's). Malformed sequences become U+FFFD; an unknown
+    /// says (UTF-8 by default, as aiohttp's). It reads the body when it needs to. An unknown
     /// charset is a decode error.
-    pub async fn text(&mut self) -> Result<String, Error> {
+    pub async fn get_encoding(&mut self) -> Result<&'static str, Error> {
+        Ok(self.encoding().await?.name())
+    }
+
+    async fn encoding(&mut self) -> Result<&'static encoding_rs::Encoding, Error> {
         if let Some(label) = self.charset() {
-            return self.text_with_charset(&label).await;
+            return encoding_by_label(&label).map_err(|e| self.with_request(e));
+        }
+        if matches!(self.content_type().as_str(), "application/json" | "application/rdap+json") {
+            return Ok(encoding_rs::UTF_8);
         }
         let body = self.read().await?;
-        // `decode` strips a BOM and decodes by it, so finding one settles the encoding.
-        let encoding = match encoding_rs::Encoding::for_bom(&body) {
+        Ok(match encoding_rs::Encoding::for_bom(&body) {
             Some((bom, _)) => bom,
             None if std::str::from_utf8(&body).is_ok() => encoding_rs::UTF_8,
             None => match &self.inner.charset_fallback {
                 Some(resolver) => {
                     let label = (resolver.0)(&self.inner.info, &body);
-                    encoding_by_label(&label)?
+                    encoding_by_label(&label).map_err(|e| self.with_request(e))?
                 }
                 None => encoding_rs::UTF_8,
             },
-        };
-        Ok(encoding.decode(&body).0.into_owned())
+        })
+    }
+
+    /// The body as text, in the encoding [`get_encoding`](Self::get_encoding) picks. As
+    /// aiohttp's `text()` (`errors="strict"`), bytes that are not valid in that encoding
+    /// are a decode error; [`text_lossy`](Self::text_lossy) replaces them with U+FFFD
+    /// instead (`errors="replace"`). A byte order mark decides the encoding and is left
+    /// out of the text.
+    pub async fn text(&mut self) -> Result<String, Error> {
+        let encoding = self.encoding().await?;
+        self.decode(encoding, false).await
+    }
+
+    /// The body as text, bytes not valid in its encoding replaced with U+FFFD.
+    pub async fn text_lossy(&mut self) -> Result<String, Error> {
+        let encoding = self.encoding().await?;
+        self.decode(encoding, true).await
     }
 
     /// The body as text decoded with `label` (any WHATWG encoding label), whatever
-    /// `Content-Type` says.
+    /// `Content-Type` says; invalid bytes are a decode error, as in [`text`](Self::text).
     pub async fn text_with_charset(&mut self, label: &str) -> Result<String, Error> {
-        let encoding = encoding_by_label(label)?;
+        let encoding = encoding_by_label(label).map_err(|e| self.with_request(e))?;
+        self.decode(encoding, false).await
+    }
+
+    async fn decode(
+        &mut self,
+        encoding: &'static encoding_rs::Encoding,
+        lossy: bool,
+    ) -> Result<String, Error> {
         let body = self.read().await?;
-        Ok(encoding.decode(&body).0.into_owned())
+        let (encoding, text) = match encoding_rs::Encoding::for_bom(&body) {
+            Some((bom, len)) => (bom, &body[len..]),
+            None => (encoding, &body[..]),
+        };
+        if lossy {
+            return Ok(encoding.decode_without_bom_handling(text).0.into_owned());
+        }
+        if let Some(text) = encoding.decode_without_bom_handling_and_without_replacement(text) {
+            return Ok(text.into_owned());
+        }
+        let message = format!("the body is not valid {}", encoding.name());
+        Err(self.with_request(Error::new(Kind::Decode, message)))
     }
 
     /// The body as JSON. As aiohttp, the content type must be `application/json` or end in
@@ -306,11 +446,9 @@ impl ClientResponse {
     pub async fn json<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
         let content_type = self.content_type();
         if content_type != "application/json" && !content_type.ends_with("+json") {
-            return Err(Error::new(
-                Kind::Decode,
-                format!("attempt to decode JSON with unexpected mimetype: {content_type}"),
-            )
-            .with_url(&self.inner.info.request.url));
+            let message =
+                format!("attempt to decode JSON with unexpected mimetype: {content_type}");
+            return Err(self.with_request(Error::new(Kind::Decode, message)));
         }
         self.json_unchecked().await
     }
@@ -321,29 +459,23 @@ impl ClientResponse {
         // aiohttp returns `None` for an empty body; here that is JSON `null`, which an
         // `Option<T>` reads as `None`.
         let body: &[u8] = if body.trim_ascii().is_empty() { b"null" } else { &body };
-        serde_json::from_slice(body)
-            .map_err(|e| Error::new(Kind::Decode, e).with_url(&self.inner.info.request.url))
+        serde_json::from_slice(body).map_err(|e| self.with_request(Error::new(Kind::Decode, e)))
     }
 
     /// `Err` with [`Error::is_status`] if the status is 400 or more (aiohttp's
     /// `raise_for_status()`); the response is dropped, and its connection closed.
     pub fn error_for_status(self) -> Result<Self, Error> {
-        if self.ok() {
-            Ok(self)
-        } else {
-            Err(Error::bare(Kind::Status(self.inner.info.status))
-                .with_url(&self.inner.info.request.url))
-        }
+        if self.ok() { Ok(self) } else { Err(self.status_error()) }
     }
 
     /// The same check by reference.
     pub fn raise_for_status(&self) -> Result<(), Error> {
-        if self.ok() {
-            Ok(())
-        } else {
-            Err(Error::bare(Kind::Status(self.inner.info.status))
-                .with_url(&self.inner.info.request.url))
-        }
+        if self.ok() { Ok(()) } else { Err(self.status_error()) }
+    }
+
+    /// The error `raise_for_status` makes of this response.
+    pub(crate) fn status_error(&self) -> Error {
+        self.with_request(Error::bare(Kind::Status(self.inner.info.status)))
     }
 
     pub(crate) fn info(&self) -> &ResponseInfo {

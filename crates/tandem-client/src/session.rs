@@ -16,6 +16,7 @@ use crate::{
     redact::{self, Redacted},
     request::basic_auth_value,
     response::{CharsetResolver, ResponseInfo},
+    status_check::StatusCheck,
     wire::FieldsCache,
 };
 
@@ -50,7 +51,11 @@ pub(crate) struct Inner {
     pub(crate) headers: HeaderMap,
     pub(crate) timeout: ClientTimeout,
     pub(crate) connector: Connector,
-    pub(crate) raise_for_status: bool,
+    pub(crate) raise_for_status: StatusCheck,
+    /// Automatic fields not to send (aiohttp's `skip_auto_headers`).
+    pub(crate) skip_auto_headers: Vec<HeaderName>,
+    /// The HTTP version requests are written in: 1.1, or 1.0.
+    pub(crate) version: http::Version,
     pub(crate) jar: CookieJar,
     pub(crate) auto_decompress: bool,
     pub(crate) max_decompressed_size: u64,
@@ -238,7 +243,68 @@ impl ClientSessionBuilder {
 
     /// Makes every response with a status of 400 or more an error.
     pub fn raise_for_status(mut self, yes: bool) -> Self {
-        self.inner.raise_for_status = yes;
+        self.inner.raise_for_status = StatusCheck::from_bool(yes);
+        self
+    }
+
+    /// Asks `check` about every final response (aiohttp's `raise_for_status=` with an async
+    /// callable): its error fails the request, a status error whose
+    /// [`source`](std::error::Error::source) is the function's own error (a
+    /// [`tandem_client::Error`](Error) is returned as it is). It may read the body. A
+    /// request's own [`raise_for_status`](crate::RequestBuilder::raise_for_status) or
+    /// [`raise_for_status_with`](crate::RequestBuilder::raise_for_status_with) wins.
+    ///
+    /// ```
+    /// let session = tandem_client::ClientSession::builder()
+    ///     .raise_for_status_with(|resp| {
+    ///         Box::pin(async move {
+    ///             if resp.status() == 429 {
+    ///                 return Err(format!("rate limited: {}", resp.text().await?).into());
+    ///             }
+    ///             Ok(())
+    ///         })
+    ///     })
+    ///     .build();
+    /// ```
+    pub fn raise_for_status_with<F>(mut self, check: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut crate::ClientResponse) -> crate::BoxFuture<'a, Result<(), BoxError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.inner.raise_for_status = StatusCheck::hook(check);
+        self
+    }
+
+    /// Automatic fields this session's requests leave out (aiohttp's `skip_auto_headers`):
+    /// any of `User-Agent`, `Accept`, `Accept-Encoding` and the body's `Content-Type`. A
+    /// field given explicitly is still sent. `Host` and the body's framing are always sent:
+    /// HTTP/1.1 requires them.
+    pub fn skip_auto_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: TryInto<HeaderName>,
+    {
+        for name in names {
+            match name.try_into() {
+                Ok(name) => self.inner.skip_auto_headers.push(name),
+                Err(_) => self.error = Some(Error::new(Kind::Request, "invalid header name")),
+            }
+        }
+        self
+    }
+
+    /// The HTTP version requests are written in (aiohttp's `version=`): `HTTP_11` (the
+    /// default) or `HTTP_10`. An HTTP/1.0 request is never sent over HTTP/2, carries
+    /// `Connection: keep-alive` unless it names a `Connection` of its own, and cannot have
+    /// a streamed body (HTTP/1.0 has no chunked framing). Any other version makes `build`
+    /// fail.
+    pub fn version(mut self, version: http::Version) -> Self {
+        match crate::request::check_version(version) {
+            Ok(()) => self.inner.version = version,
+            Err(e) => self.error = Some(e),
+        }
         self
     }
 
@@ -467,7 +533,9 @@ impl ClientSession {
                 headers: HeaderMap::new(),
                 timeout: ClientTimeout::default(),
                 connector: Connector::new(),
-                raise_for_status: false,
+                raise_for_status: StatusCheck::Off,
+                skip_auto_headers: Vec::new(),
+                version: http::Version::HTTP_11,
                 jar: CookieJar::new(),
                 auto_decompress: true,
                 max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,

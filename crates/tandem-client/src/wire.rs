@@ -11,6 +11,7 @@ use url::Url;
 use crate::{
     decompress,
     error::{Error, Kind},
+    request::ConnSettings,
     session::{Inner, USER_AGENT, invalid_url},
 };
 
@@ -53,6 +54,7 @@ pub(crate) fn request_fields(
     headers: &HeaderMap,
     content_type: Option<&'static str>,
     proxy_authorization: Option<HeaderValue>,
+    conn: &ConnSettings,
 ) -> Result<Arc<EncodedFields>, Error> {
     if url.host_str().is_none() {
         return Err(invalid_url("no host", url.as_str()));
@@ -61,11 +63,16 @@ pub(crate) fn request_fields(
     // a slice of what the URL already holds, not the two formatted again.
     let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
     let cookies = inner.jar.header_for(url);
-    let reusable = headers.is_empty() && cookies.is_none() && proxy_authorization.is_none();
+    // A request's own skip list or version changes the automatic fields: built afresh.
+    let reusable = headers.is_empty()
+        && cookies.is_none()
+        && proxy_authorization.is_none()
+        && conn.skip_auto_headers.is_empty()
+        && conn.version.is_none();
     if reusable && let Some(hit) = inner.fields_cache.get(host, content_type) {
         return Ok(hit);
     }
-    let mut map = wire_headers(inner, host, headers, content_type, cookies)?;
+    let mut map = wire_headers(inner, (host, headers), content_type, cookies, conn)?;
     if let Some(value) = proxy_authorization {
         map.insert(header::PROXY_AUTHORIZATION, value);
     }
@@ -80,11 +87,14 @@ pub(crate) fn request_fields(
 /// replacing the session's), the automatic ones unless given, then cookies from the jar.
 fn wire_headers(
     inner: &Inner,
-    host: &str,
-    headers: &HeaderMap,
+    (host, headers): (&str, &HeaderMap),
     content_type: Option<&'static str>,
     cookies: Option<HeaderValue>,
+    conn: &ConnSettings,
 ) -> Result<HeaderMap, Error> {
+    let skipped = |name: &header::HeaderName| {
+        inner.skip_auto_headers.contains(name) || conn.skip_auto_headers.contains(name)
+    };
     let mut out = HeaderMap::with_capacity(headers.len() + inner.headers.len() + 6);
     out.insert(
         header::HOST,
@@ -113,14 +123,21 @@ fn wire_headers(
         ),
     ];
     for (name, value) in defaults {
-        if !out.contains_key(&name) {
+        if !out.contains_key(&name) && !skipped(&name) {
             out.insert(name, HeaderValue::from_static(value));
         }
     }
     if let Some(ct) = content_type
         && !out.contains_key(header::CONTENT_TYPE)
+        && !skipped(&header::CONTENT_TYPE)
     {
         out.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    }
+    // HTTP/1.0 closes after each response unless asked not to (aiohttp asks too).
+    if conn.version.unwrap_or(inner.version) == http::Version::HTTP_10
+        && !out.contains_key(header::CONNECTION)
+    {
+        out.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     }
     if let Some(cookies) = cookies {
         match out.get(header::COOKIE).map(|v| v.as_bytes().to_vec()) {
@@ -151,7 +168,10 @@ mod tests {
         ct: Option<&'static str>,
     ) -> HeaderMap {
         let url = Url::parse(url).unwrap();
-        request_fields(&s.inner, &url, given, ct, None).unwrap().headers().clone()
+        request_fields(&s.inner, &url, given, ct, None, &ConnSettings::default())
+            .unwrap()
+            .headers()
+            .clone()
     }
 
     #[test]

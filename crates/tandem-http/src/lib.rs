@@ -183,12 +183,12 @@ pub use tandem_proto as proto;
 pub mod client {
     #[doc(inline)]
     pub use tandem_client::{
-        Body, BoxError, ClientNext, ClientRequest, ClientResponse, ClientSession,
-        ClientSessionBuilder, ClientTimeout, Connector, ConnectorBuilder, Content, CookieJar,
-        DigestAuth, Error, FaultError, FaultInjection, FormData, HarRecorder, HarReplay, Http2,
-        Middleware, Origin, Phase, Proxy, ProxyEnv, RequestBuilder, RequestInfo, ResponseInfo,
-        Retry, RetryBudget, Scheme, Timings, TlsConfig, Trace, TraceRequestCtx, USER_AGENT,
-        Upgraded, Url, parse_proxy_url,
+        Body, BoxError, BoxFuture, ClientNext, ClientRequest, ClientResponse, ClientSession,
+        ClientSessionBuilder, ClientTimeout, Connector, ConnectorBuilder, Content,
+        ContentDisposition, CookieJar, DigestAuth, Error, FaultError, FaultInjection, FormData,
+        HarRecorder, HarReplay, Http2, Link, Middleware, Origin, Phase, Proxy, ProxyEnv,
+        RequestBuilder, RequestInfo, ResponseInfo, Retry, RetryBudget, Scheme, Timings, TlsConfig,
+        Trace, TraceRequestCtx, USER_AGENT, Upgraded, Url, parse_proxy_url, request,
     };
     /// The client's defaults, each with the setting that changes it.
     pub mod defaults {
@@ -202,7 +202,7 @@ pub mod client {
 
 #[cfg(feature = "client")]
 #[doc(inline)]
-pub use tandem_client::ClientSession;
+pub use tandem_client::{ClientSession, request};
 
 /// The connector on its own (`tandem-connect`): aiohttp's `TCPConnector`, with its pool
 /// statistics, DNS cache and TLS settings. [`client`] re-exports what a session needs.

@@ -7,6 +7,7 @@
 
 mod body_errors;
 mod content;
+mod cookies;
 mod credentials;
 mod digest;
 mod faults;
@@ -20,6 +21,8 @@ mod logs;
 mod middleware;
 mod netrc;
 mod redirects;
+mod requests;
+mod responses;
 mod retry;
 mod serde_data;
 mod session;

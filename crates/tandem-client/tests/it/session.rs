@@ -366,11 +366,17 @@ async fn text_detects_the_charset_when_none_is_given() {
             within(resp.text()).await
         }
     };
-    // Valid UTF-8 is UTF-8; a BOM decides; otherwise the default fallback is UTF-8 with
-    // U+FFFD, as aiohttp's default resolver.
+    // Valid UTF-8 is UTF-8; a BOM decides; otherwise the default fallback is UTF-8, as
+    // aiohttp's default resolver, and bytes invalid in it are an error, as aiohttp's
+    // `errors="strict"`; `text_lossy` replaces them with U+FFFD.
     assert_eq!(text(session(), "/bare/utf8").await.unwrap(), "café");
     assert_eq!(text(session(), "/bare/utf16").await.unwrap(), "café");
-    assert_eq!(text(session(), "/bare/latin1").await.unwrap(), "caf\u{fffd}");
+    let invalid = text(session(), "/bare/latin1").await.unwrap_err();
+    assert!(invalid.is_decode(), "{invalid:?}");
+    assert_eq!(invalid.request_info().map(|r| r.url().path()), Some("/bare/latin1"));
+    let mut resp = within(session().get(&server.url("/bare/latin1")).send()).await.unwrap();
+    assert_eq!(within(resp.get_encoding()).await.unwrap(), "UTF-8");
+    assert_eq!(within(resp.text_lossy()).await.unwrap(), "caf\u{fffd}");
     // A resolver is asked only for a body that is not UTF-8 and has no BOM.
     let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let count = asked.clone();
