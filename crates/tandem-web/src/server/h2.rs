@@ -10,8 +10,10 @@
 //! opens with the HTTP/2 preface (`conn.rs` sees it where the HTTP/1.1 parser refuses the
 //! request line `PRI * HTTP/2.0`), and over TLS when ALPN settled on `h2` (`tls.rs`).
 //!
-//! Each stream is a task in the connection's `JoinSet`, so the connection's task (which
-//! the server's shutdown tracks) outlives them all, and dropping it ends them. A stream the
+//! Each stream is answered on the connection's task as far as its first poll goes (on a
+//! current-thread runtime) and then, if unfinished, as a task in the connection's
+//! `JoinSet`, so the connection's task (which the server's shutdown tracks) outlives them
+//! all, and dropping it ends them. A stream the
 //! peer resets cancels its handler at once, as a closed connection would on HTTP/1.1: a
 //! rapid-reset peer (CVE-2023-44487) never has more handlers running than the stream limit
 //! allows, and past twice that, new streams are refused while cancelled ones wind down.
@@ -134,8 +136,13 @@ where
     // count here but not in `h2`'s stream limit. Past twice that limit, refuse new ones.
     let most = (config.http2.max_concurrent_streams as usize).max(1) * 2;
     let mut streams = JoinSet::new();
+    // On a multi-threaded runtime a stream's task may run beside the connection's on
+    // another worker; on a current-thread one (each of `run_app`'s workers) it could not.
+    let inline = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread;
     let idle = tokio::time::sleep(config.keepalive_timeout);
     tokio::pin!(idle);
+    let mut answered_inline = None;
     // Set once GOAWAY is sent: how long open streams may still take.
     let mut closing: Option<Pin<Box<Sleep>>> = None;
     loop {
@@ -151,7 +158,9 @@ where
                     if streams.len() >= most {
                         respond.send_reset(Reason::REFUSED_STREAM);
                     } else {
-                        streams.spawn(Box::pin(answer(Arc::clone(shared), request, respond)));
+                        if start(&mut streams, shared, request, respond, inline).await {
+                            answered_inline = Some(tokio::time::Instant::now());
+                        }
                     }
                 }
                 Some(Err(err)) => return Err(err),
@@ -162,6 +171,14 @@ where
                 closing = Some(Box::pin(tokio::time::sleep(config.shutdown_timeout)));
             }
             () = &mut idle, if streams.is_empty() && closing.is_none() => {
+                // Streams answered inline never reset the timer: it is set again from the
+                // last of them, if that was within the timeout.
+                if let Some(last) = answered_inline.take()
+                    && last + config.keepalive_timeout > tokio::time::Instant::now()
+                {
+                    idle.as_mut().reset(last + config.keepalive_timeout);
+                    continue;
+                }
                 connection.graceful_shutdown();
                 closing = Some(Box::pin(tokio::time::sleep(config.shutdown_timeout)));
             }
@@ -176,7 +193,7 @@ where
         if closing.is_some() && streams.is_empty() {
             match futures_util::FutureExt::now_or_never(connection.accept()) {
                 Some(Some(Ok((request, respond)))) => {
-                    streams.spawn(Box::pin(answer(Arc::clone(shared), request, respond)));
+                    start(&mut streams, shared, request, respond, inline).await;
                 }
                 Some(Some(Err(err))) => return Err(err),
                 Some(None) => return Ok(()),
@@ -184,6 +201,25 @@ where
             }
         }
     }
+}
+
+/// Starts answering a stream. With `inline`, its first poll runs here, on the connection's
+/// task: most answers end at it (a handler ready at once, a response within the peer's
+/// window), and those then cost no task of their own; the rest continue as one. Whether
+/// it ended there.
+async fn start(
+    streams: &mut JoinSet<()>,
+    shared: &Arc<Shared>,
+    request: http::Request<RecvStream>,
+    respond: SendResponse<Bytes>,
+    inline: bool,
+) -> bool {
+    let mut answering = Box::pin(answer(Arc::clone(shared), request, respond));
+    if inline && poll_fn(|cx| Poll::Ready(answering.as_mut().poll(cx))).await.is_ready() {
+        return true;
+    }
+    streams.spawn(answering);
+    false
 }
 
 /// Ends the connection with a final GOAWAY, given a moment to go out.

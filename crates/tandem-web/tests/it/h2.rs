@@ -783,6 +783,25 @@ async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
     assert!(server.stop().await);
 }
 
+/// Streams answered one after another keep a connection open past the keep-alive timeout:
+/// it counts from the last of them, however they were answered.
+#[tokio::test]
+async fn a_busy_connection_outlives_the_keep_alive_timeout() {
+    const KEEPALIVE: Duration = Duration::from_millis(300);
+    let config = ServerConfig::default().with_keepalive_timeout(KEEPALIVE);
+    let (server, _) = start(config).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    // Eight requests a third of the timeout apart span well past it.
+    for id in (1..=15).step_by(2) {
+        conn.get(id, "/hello").await;
+        assert_eq!(conn.response(id).await.0, Some(200), "stream {id}");
+        tokio::time::sleep(KEEPALIVE / 3).await;
+    }
+    let last = |f: &Frame| f.kind == GOAWAY && f.goaway_parts() == (15, 0);
+    assert!(conn.until(last).await.is_some(), "a final GOAWAY after the last stream");
+    assert!(server.stop().await);
+}
+
 /// Handlers work unchanged over HTTP/2: a file with a range (206), a compressed response,
 /// and request trailers (sent as raw frames) read through the payload.
 #[tokio::test]
