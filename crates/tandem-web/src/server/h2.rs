@@ -157,10 +157,8 @@ where
                 Some(Ok((request, mut respond))) => {
                     if streams.len() >= most {
                         respond.send_reset(Reason::REFUSED_STREAM);
-                    } else {
-                        if start(&mut streams, shared, request, respond, inline).await {
-                            answered_inline = Some(tokio::time::Instant::now());
-                        }
+                    } else if start(&mut streams, shared, request, respond, inline).await {
+                        answered_inline = Some(tokio::time::Instant::now());
                     }
                 }
                 Some(Err(err)) => return Err(err),
