@@ -223,6 +223,8 @@ pub mod web {
         RouteTable, RunOptions, Serve, ServerConfig, ServiceBody, StaticOptions, TlsInfo,
         TrustedProxies, Upgraded, escape_html, file_response, json_response, run_app, serve,
     };
+    #[doc(inline)]
+    pub use tandem_web::context;
     #[cfg(feature = "tls")]
     #[doc(inline)]
     pub use tandem_web::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};

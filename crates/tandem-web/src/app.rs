@@ -429,7 +429,14 @@ impl App {
     /// the entry point below every server. Tandem's connections call it with the requests
     /// they parse; [`Request::from_http`] builds one from an `http::Request` for a test, a
     /// TLS terminator or another protocol's server, and [`App::handle`] does both ends.
-    pub async fn dispatch(&self, mut req: Request) -> Response {
+    ///
+    /// The middlewares and the handler run in a fresh [`context`](crate::context) of their
+    /// own.
+    pub async fn dispatch(&self, req: Request) -> Response {
+        crate::context::scope(self.route_and_run(req)).await
+    }
+
+    async fn route_and_run(&self, mut req: Request) -> Response {
         if let Some(layered) = &self.layered {
             return crate::service::call_layered(layered, req).await;
         }

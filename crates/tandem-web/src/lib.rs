@@ -75,6 +75,7 @@ mod app;
 mod charset;
 mod compression;
 mod conditional;
+pub mod context;
 mod cookies;
 mod error;
 mod extract;

@@ -68,6 +68,9 @@ pub(crate) struct ResponseInner {
     /// The error this response answers, if the framework made it from one: the
     /// application's error renderer makes the response sent instead.
     pub(crate) error: Option<crate::HttpError>,
+    /// Values a handler or middleware attaches to the response for the middlewares around
+    /// it (aiohttp's `ResponseKey` storage); never sent.
+    extensions: http::Extensions,
     /// Set by `force_close`: the connection closes after this response.
     pub(crate) force_close: bool,
 }
@@ -104,6 +107,7 @@ impl Response {
                 compress: false,
                 upgrade: None,
                 error: None,
+                extensions: http::Extensions::new(),
                 force_close: false,
             }),
         }
@@ -195,6 +199,32 @@ impl Response {
     /// The headers.
     pub fn headers(&self) -> &HeaderMap {
         self.inner.headers.get_or_init(|| self.inner.initial_headers())
+    }
+
+    /// Values attached to this response for the middlewares around its handler, keyed by
+    /// type: aiohttp's `response[ResponseKey]` storage. They are never sent.
+    ///
+    /// ```
+    /// use tandem_web::{Next, Request, Response};
+    ///
+    /// #[derive(Clone)]
+    /// struct CacheFor(u32);
+    ///
+    /// async fn cache_headers(req: Request, next: Next) -> Response {
+    ///     let response = next.run(req).await;
+    ///     match response.extensions().get::<CacheFor>().map(|c| c.0) {
+    ///         Some(seconds) => response.with_header("cache-control", &format!("max-age={seconds}")),
+    ///         None => response,
+    ///     }
+    /// }
+    /// ```
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.inner.extensions
+    }
+
+    /// Values attached to this response, to change.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.inner.extensions
     }
 
     /// The headers, to change.
