@@ -215,16 +215,16 @@ pub use tandem_connect as connect;
 #[cfg(feature = "server")]
 pub mod web {
     #[doc(inline)]
+    pub use tandem_web::context;
+    #[doc(inline)]
     pub use tandem_web::{
         App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, ETag,
         ETagList, Error, ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue,
         ForwardedElement, Handler, Http2Config, HttpError, IfRange, IntoListener, IntoResponse,
-        Middleware, Next, Overrides, Payload, ProxyHeaders, Request, Response, RouteRef,
+        Middleware, Next, Overrides, Payload, ProxyHeaders, Request, Response, RouteInfo, RouteRef,
         RouteTable, RunOptions, Serve, ServerConfig, ServiceBody, StaticOptions, TlsInfo,
-        TrustedProxies, Upgraded, escape_html, file_response, json_response, run_app, serve,
+        TrustedProxies, Upgraded, View, escape_html, file_response, json_response, run_app, serve,
     };
-    #[doc(inline)]
-    pub use tandem_web::context;
     #[cfg(feature = "tls")]
     #[doc(inline)]
     pub use tandem_web::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};

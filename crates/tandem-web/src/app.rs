@@ -10,7 +10,7 @@ use std::{
 use http::Method;
 
 use crate::{
-    Error, HttpError, Request,
+    Error, HttpError, Request, View,
     handler::{BoxFuture, BoxHandler, Handler, Middleware, Middlewares, Next},
     render::ErrorRenderer,
     response::Response,
@@ -61,6 +61,8 @@ pub struct Application {
     on_response_prepare: Vec<PrepareHook>,
     client_max_size: Option<usize>,
     error_renderer: Option<Arc<dyn ErrorRenderer>>,
+    /// `url_for` calls declared with `require_url`, checked at `freeze`.
+    required_urls: Vec<(String, Vec<String>)>,
     /// tower layers around the whole app, the first added outermost.
     pub(crate) layers: Vec<crate::service::LayerFn>,
 }
@@ -154,6 +156,42 @@ impl Application {
             let files = Arc::clone(&files);
             async move { files.handle(req).await }
         }))
+    }
+
+    /// Adds a class-based view at `path`: one route for each of [`View::METHODS`], each
+    /// answered by a new `V` made from the request (aiohttp's `add_view`). Other methods
+    /// get 405 with `Allow` listing these; HEAD is answered by `get` when GET is listed.
+    /// `V::METHODS` must not be empty (a view that answers nothing has no route to name).
+    /// See [`View`].
+    pub fn add_view<V: View>(&mut self, path: &str) -> RouteRef<'_> {
+        let first = self.routes.len();
+        self.routes.extend(view_routes::<V>(path));
+        RouteRef { name: &mut self.routes[first].name }
+    }
+
+    /// Declares that code calls `url_for(name, ...)` with exactly the variables `variables`:
+    /// [`freeze`](Self::freeze) then fails if no route is called `name` (in this
+    /// application, its sub-applications or its parents) or if its pattern's variables
+    /// differ, rather than the call failing at run time. Templates and handlers that name
+    /// their routes statically declare them here.
+    ///
+    /// ```
+    /// use tandem_web::{Application, Request};
+    ///
+    /// let mut app = Application::new();
+    /// app.add_get("/users/{id}", |_req: Request| async { "a user" }).name("user");
+    /// app.require_url("user", &["id"]);
+    /// assert!(app.freeze().is_ok());
+    ///
+    /// let mut broken = Application::new();
+    /// broken.add_get("/users/{id}", |_req: Request| async { "a user" }).name("user");
+    /// broken.require_url("user", &["user_id"]);
+    /// assert!(broken.freeze().is_err());
+    /// ```
+    pub fn require_url(&mut self, name: &str, variables: &[&str]) -> &mut Self {
+        let variables = variables.iter().map(|v| (*v).to_owned()).collect();
+        self.required_urls.push((name.to_owned(), variables));
+        self
     }
 
     /// Adds every route of a [`RouteTable`].
@@ -282,7 +320,11 @@ impl Application {
             not_found: Arc::new(|_req: Request| async { HttpError::not_found() }),
         };
         let layers = std::mem::take(&mut self.layers);
-        flatten(self, "", None, &mut shared, &[]).map_err(Error::new)?;
+        let mut required = Vec::new();
+        flatten(self, "", None, &mut shared, &[], &mut required).map_err(Error::new)?;
+        for (name, variables) in &required {
+            shared.router.check_url(name, variables).map_err(Error::new)?;
+        }
         let app = App { shared: Arc::new(shared), node: 0, layered: None };
         if layers.is_empty() {
             return Ok(app);
@@ -298,7 +340,9 @@ fn flatten(
     parent: Option<usize>,
     shared: &mut Shared,
     outer: &[Arc<dyn Middleware>],
+    required: &mut Vec<(String, Vec<String>)>,
 ) -> Result<(), String> {
+    required.extend(app.required_urls);
     let node = shared.nodes.len();
     let middlewares: Vec<_> = outer.iter().chain(&app.middlewares).cloned().collect();
     // aiohttp sends `on_response_prepare` of every application on the request's path,
@@ -339,7 +383,7 @@ fn flatten(
                 "tower layers wrap the whole app: add those of {sub_prefix} to the root"
             ));
         }
-        flatten(sub, &format!("{prefix}{sub_prefix}"), Some(node), shared, &middlewares)?;
+        flatten(sub, &format!("{prefix}{sub_prefix}"), Some(node), shared, &middlewares, required)?;
     }
     Ok(())
 }
@@ -415,6 +459,40 @@ impl App {
     /// percent-encoded (aiohttp's `app.router["name"].url_for(**params)`).
     pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, Error> {
         self.shared.router.url_for(name, params).map_err(Error::new)
+    }
+
+    /// [`url_for`](Self::url_for) with a query string after the path:
+    /// `url_for(...).with_query(...)` in aiohttp. Query names and values are
+    /// percent-encoded as a form encodes them.
+    ///
+    /// ```
+    /// use tandem_web::{Application, Request};
+    ///
+    /// let mut app = Application::new();
+    /// app.add_get("/users/{id}", |_req: Request| async { "a user" }).name("user");
+    /// let app = app.freeze()?;
+    /// let url = app.url_for_query("user", &[("id", "7")], &[("tab", "posts"), ("q", "a&b")])?;
+    /// assert_eq!(url, "/users/7?tab=posts&q=a%26b");
+    /// # Ok::<(), tandem_web::Error>(())
+    /// ```
+    pub fn url_for_query(
+        &self,
+        name: &str,
+        params: &[(&str, &str)],
+        query: &[(&str, &str)],
+    ) -> Result<String, Error> {
+        let path = self.url_for(name, params)?;
+        if query.is_empty() {
+            return Ok(path);
+        }
+        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
+        Ok(format!("{path}?{query}"))
+    }
+
+    /// Every route, in the order they were added, sub-applications' with their prefixes
+    /// (aiohttp's `router.routes()`, with `named_resources()` as the named ones).
+    pub fn routes(&self) -> Vec<crate::RouteInfo> {
+        self.shared.router.routes()
     }
 
     pub(crate) fn client_max_size(&self) -> usize {
@@ -535,6 +613,20 @@ async fn run_teardowns(teardowns: Vec<BoxFuture<()>>) {
     }
 }
 
+/// The routes of view `V` at `path`, one per method it answers: a route per method, so the
+/// router's 405 lists exactly those.
+fn view_routes<V: View>(path: &str) -> Vec<RouteDef> {
+    V::METHODS
+        .iter()
+        .map(|method| RouteDef {
+            method: Some(method.clone()),
+            path: path.to_owned(),
+            handler: crate::views::handler::<V>(method.clone()),
+            name: None,
+        })
+        .collect()
+}
+
 /// Routes declared apart from the application: aiohttp's `RouteTableDef`.
 ///
 /// ```
@@ -573,6 +665,14 @@ impl RouteTable {
     }
 
     table_method!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELETE, head => HEAD);
+
+    /// Declares a class-based view (aiohttp's `@routes.view`); see
+    /// [`Application::add_view`].
+    pub fn view<V: View>(&mut self, path: &str) -> RouteRef<'_> {
+        let first = self.routes.len();
+        self.routes.extend(view_routes::<V>(path));
+        RouteRef { name: &mut self.routes[first].name }
+    }
 
     /// Declares a route for `method`, or any method for `None`.
     pub fn route(

@@ -99,6 +99,7 @@ mod service;
 mod static_files;
 mod stream_response;
 mod upgrade;
+mod views;
 
 pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
 pub use conditional::{ETag, ETagList, IfRange};
@@ -115,6 +116,7 @@ pub use proxies::{ProxyHeaders, TrustedProxies};
 pub use render::{ErrorFormat, ErrorRenderer};
 pub use request::{Overrides, Request};
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
+pub use router::RouteInfo;
 pub use server::{
     AppRunner, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, IntoListener, MAX_DRAIN, RunOptions,
@@ -132,6 +134,7 @@ pub use service::ServiceBody;
 pub use static_files::{StaticOptions, escape_html};
 pub use stream_response::StreamResponse;
 pub use upgrade::Upgraded;
+pub use views::View;
 
 /// README.md's example, compiled as a doc test so that it stays true.
 #[cfg(doctest)]

@@ -17,6 +17,33 @@ use http::Method;
 use crate::handler::BoxHandler;
 pub(crate) use pattern::Pattern;
 
+/// One route of a frozen application, as [`App::routes`](crate::App::routes) lists it
+/// (aiohttp's `router.routes()`): its method (`None` for any), its path pattern with any
+/// sub-application's prefix, and its resource's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteInfo {
+    method: Option<Method>,
+    path: String,
+    name: Option<String>,
+}
+
+impl RouteInfo {
+    /// The method, or `None` for a route that takes any (`add_route(None, ...)`).
+    pub fn method(&self) -> Option<&Method> {
+        self.method.as_ref()
+    }
+
+    /// The path pattern, as written (`/users/{id}`), prefixes included.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The name of the route's resource, for `url_for`.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
 /// The path variables of a matched route.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MatchInfo(Vec<(String, String)>);
@@ -214,6 +241,42 @@ impl Router {
             }
         }
         if allowed.is_empty() { Resolved::NotFound } else { Resolved::MethodNotAllowed(allowed) }
+    }
+
+    /// Every route, resource by resource in the order they were added.
+    pub(crate) fn routes(&self) -> Vec<RouteInfo> {
+        let mut out = Vec::new();
+        for resource in &self.resources {
+            let methods = resource.routes.iter().map(|(m, _)| Some(m.clone()));
+            let any = resource.any.as_ref().map(|_| None);
+            for method in methods.chain(any) {
+                out.push(RouteInfo {
+                    method,
+                    path: resource.pattern.source().to_owned(),
+                    name: resource.name.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Checks that a route called `name` exists and that `variables` are exactly its
+    /// pattern's, in any order: what a `url_for(name, ...)` written in code will need.
+    pub(crate) fn check_url(&self, name: &str, variables: &[String]) -> Result<(), String> {
+        let index =
+            self.names.get(name).ok_or_else(|| format!("url_for: no route named {name:?}"))?;
+        let pattern = &self.resources[*index].pattern;
+        let mut expected: Vec<&str> = pattern.variables().iter().map(String::as_str).collect();
+        let mut given: Vec<&str> = variables.iter().map(String::as_str).collect();
+        expected.sort_unstable();
+        given.sort_unstable();
+        if expected != given {
+            return Err(format!(
+                "url_for({name:?}) is given {given:?}, but {:?} has {expected:?}",
+                pattern.source()
+            ));
+        }
+        Ok(())
     }
 
     /// Builds the path of the route called `name`.

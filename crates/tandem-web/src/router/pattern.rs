@@ -149,6 +149,11 @@ impl Pattern {
         &self.source
     }
 
+    /// The variables' names, in order.
+    pub(crate) fn variables(&self) -> &[String] {
+        &self.names
+    }
+
     /// Whether this is a plain path with no variables.
     pub(crate) fn is_plain(&self) -> bool {
         matches!(self.matcher, Matcher::Plain)

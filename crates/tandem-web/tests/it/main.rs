@@ -20,6 +20,7 @@ mod request_api;
 mod request_meta;
 mod responses;
 mod routing;
+mod routing_more;
 mod running;
 mod service;
 mod shutdown;

@@ -1,0 +1,151 @@
+//! Routing beyond plain routes: class-based views with their 405s, `url_for` with a query,
+//! the listing of routes, and `url_for` names checked when the application freezes.
+
+use http::Method;
+use tandem_web::{Application, Error, HttpError, Request, Response, RouteTable, View};
+
+use crate::support::Server;
+
+struct Item {
+    req: Request,
+}
+
+impl View for Item {
+    const METHODS: &'static [Method] = &[Method::GET, Method::POST, Method::DELETE];
+
+    fn new(req: Request) -> Self {
+        Item { req }
+    }
+
+    async fn get(self) -> Result<Response, Error> {
+        Ok(Response::text(format!("item {}", self.req.match_info("id").unwrap_or("?"))))
+    }
+
+    async fn post(mut self) -> Result<Response, Error> {
+        let body = self.req.text().await?;
+        Ok(Response::text(format!("posted {body}")))
+    }
+    // DELETE is listed but not written: a 405 like any other method's.
+}
+
+/// A view that answers one extension method through `other`.
+struct Dav;
+
+impl View for Dav {
+    const METHODS: &'static [Method] = &[Method::OPTIONS];
+
+    fn new(_req: Request) -> Self {
+        Dav
+    }
+
+    async fn options(self) -> Result<Response, Error> {
+        Ok(Response::text("").with_header("dav", "1"))
+    }
+}
+
+#[tokio::test]
+async fn a_view_answers_its_methods_and_405s_the_rest() {
+    let mut app = Application::new();
+    app.add_view::<Item>("/items/{id}").name("item");
+    let mut table = RouteTable::new();
+    table.view::<Dav>("/dav");
+    app.add_routes(table);
+    let server = Server::start(app).await;
+    assert_eq!(server.get("/items/7").await.text(), "item 7");
+    let mut client = server.connect().await;
+    client.send(b"HEAD /items/7 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert_eq!(client.response_to(true).await.status, 200);
+    let resp =
+        server.request(b"POST /items/7 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi").await;
+    assert_eq!(resp.text(), "posted hi");
+    for method in ["PUT", "PATCH", "DELETE"] {
+        let resp = server
+            .request(
+                format!("{method} /items/7 HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await;
+        assert_eq!(resp.status, 405, "{method}");
+        let allow = resp.header("allow").unwrap_or_default().replace(' ', "");
+        let mut allow: Vec<_> = allow.split(',').collect();
+        allow.sort_unstable();
+        assert_eq!(allow, ["DELETE", "GET", "HEAD", "POST"], "{method}");
+    }
+    let resp = server.request(b"OPTIONS /dav HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert_eq!(resp.header("dav"), Some("1"));
+    assert_eq!(server.get("/dav").await.status, 405);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn url_for_with_a_query_and_the_list_of_routes() {
+    let mut admin = Application::new();
+    admin.add_get("/users/{id}", |_req: Request| async { "a user" }).name("user");
+    admin.add_route(None, "/any", |_req: Request| async { "any" });
+    let mut app = Application::new();
+    app.add_get("/", |req: Request| async move {
+        req.app()
+            .url_for_query("user", &[("id", "a b")], &[("tab", "posts"), ("q", "x&y=z")])
+            .map_err(|_| HttpError::internal_server_error())
+    });
+    app.add_post("/", |_req: Request| async { "posted" });
+    app.add_view::<Item>("/items/{id}").name("item");
+    app.add_subapp("/admin", admin);
+    let server = Server::start(app).await;
+    assert_eq!(server.get("/").await.text(), "/admin/users/a%20b?tab=posts&q=x%26y%3Dz");
+    server.stop().await;
+
+    let mut app = Application::new();
+    app.add_get("/", |_req: Request| async { "index" }).name("index");
+    app.add_post("/", |_req: Request| async { "posted" });
+    app.add_view::<Item>("/items/{id}").name("item");
+    let mut admin = Application::new();
+    admin.add_route(None, "/any", |_req: Request| async { "any" });
+    app.add_subapp("/admin", admin);
+    let app = app.freeze().unwrap();
+    let listed: Vec<_> = app
+        .routes()
+        .iter()
+        .map(|r| {
+            (r.method().map(Method::to_string), r.path().to_owned(), r.name().map(str::to_owned))
+        })
+        .collect();
+    let route = |m: Option<&str>, p: &str, n: Option<&str>| {
+        (m.map(str::to_owned), p.to_owned(), n.map(str::to_owned))
+    };
+    assert_eq!(
+        listed,
+        [
+            route(Some("GET"), "/", Some("index")),
+            route(Some("POST"), "/", Some("index")),
+            route(Some("GET"), "/items/{id}", Some("item")),
+            route(Some("POST"), "/items/{id}", Some("item")),
+            route(Some("DELETE"), "/items/{id}", Some("item")),
+            route(None, "/admin/any", None),
+        ]
+    );
+    assert_eq!(app.url_for_query("index", &[], &[]).unwrap(), "/");
+}
+
+#[tokio::test]
+async fn url_for_names_and_variables_are_checked_at_freeze() {
+    let build = |name: &str, variables: &[&str]| {
+        let mut sub = Application::new();
+        sub.add_get("/posts/{post}/comments/{id}", |_req: Request| async { "" }).name("comment");
+        sub.require_url("index", &[]);
+        let mut app = Application::new();
+        app.add_get("/", |_req: Request| async { "" }).name("index");
+        app.add_subapp("/blog", sub);
+        app.require_url(name, variables);
+        app.freeze()
+    };
+    assert!(build("comment", &["id", "post"]).is_ok());
+    for (name, variables) in [
+        ("comment", &["post"][..]),
+        ("comment", &["post", "id", "x"]),
+        ("comments", &["post", "id"]),
+    ] {
+        let err = build(name, variables).unwrap_err();
+        assert!(err.to_string().contains("url_for"), "{err}");
+    }
+}
