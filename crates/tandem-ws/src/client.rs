@@ -193,7 +193,9 @@ impl WsConnect {
         };
         let agreed = deflate::accept_client(answer, offered_window, self.no_context_takeover)?;
         let io = resp.upgrade().map_err(Error::client)?;
-        Ok(WebSocket::new(io, Role::Client, agreed, self.options, protocol, None))
+        let info = io.extensions().get::<tandem_client::ConnectionInfo>().cloned();
+        Ok(WebSocket::new(io, Role::Client, agreed, self.options, protocol, None)
+            .with_connection(info))
     }
 }
 

@@ -130,6 +130,9 @@ pub struct WebSocket {
     sender: WsSender,
     protocol: Option<String>,
     compressed: bool,
+    /// The client's connection: addresses and TLS facts.
+    #[cfg(feature = "client")]
+    connection: Option<Box<tandem_client::ConnectionInfo>>,
 }
 
 struct ReadSide {
@@ -195,7 +198,26 @@ impl WebSocket {
             sender,
             protocol,
             compressed: agreed.is_some(),
+            #[cfg(feature = "client")]
+            connection: None,
         }
+    }
+
+    /// Keeps what the client knows of the connection, for
+    /// [`connection_info`](Self::connection_info).
+    #[cfg(feature = "client")]
+    pub(crate) fn with_connection(mut self, info: Option<tandem_client::ConnectionInfo>) -> Self {
+        self.connection = info.map(Box::new);
+        self
+    }
+
+    /// For a client WebSocket, the connection it runs on: addresses and, for `wss://`, the
+    /// TLS version, cipher suite, ALPN protocol and the server's certificate (aiohttp's
+    /// `ws.get_extra_info(...)`). `None` on the server side and for
+    /// [`from_raw_socket`](Self::from_raw_socket).
+    #[cfg(feature = "client")]
+    pub fn connection_info(&self) -> Option<&tandem_client::ConnectionInfo> {
+        self.connection.as_deref()
     }
 
     /// A WebSocket over `io`, a connection whose opening handshake was done elsewhere (by

@@ -9,7 +9,7 @@ use std::{
 use rcgen::{CertificateParams, KeyPair};
 use rustls::{
     ServerConfig,
-    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, pem::PemObject},
 };
 use tandem_client::{ClientSession, ClientTimeout, Phase, TlsConfig};
 use tokio::net::TcpListener;
@@ -105,6 +105,14 @@ async fn https_with_a_trusted_certificate() {
     .await;
     let url = format!("https://localhost:{port}/");
     let mut resp = within(trusting(&pem).get(&url).send()).await.unwrap();
+    // The TLS facts, from the response (aiohttp's `get_extra_info('peercert')`).
+    let info = resp.connection_info().expect("a connection");
+    let tls = info.tls.as_ref().expect("TLS facts");
+    assert_eq!(tls.version, Some("TLSv1_3"));
+    assert!(tls.cipher.is_some_and(|c| c.starts_with("TLS13_")), "{tls:?}");
+    let cert_der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    assert_eq!(tls.peer_certificate.as_deref(), Some(&cert_der[..]));
+    assert!(info.peer_addr.is_some_and(|a| a.port() == port));
     assert_eq!(within(resp.text()).await.unwrap(), "secure");
     // The default roots do not know this certificate.
     let e = within(session().get(&url).send()).await.unwrap_err();

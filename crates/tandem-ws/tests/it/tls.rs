@@ -37,6 +37,11 @@ async fn wss_keeps_to_http1_in_a_session_that_speaks_http2() {
         ClientSession::builder().connector(connector).http2(Http2::PriorKnowledge).build();
     let base = format!("localhost:{}", addr.port());
     let mut ws = within(session.ws_connect(&format!("wss://{base}/ws"))).await.unwrap();
+    // The TLS facts of the connection the WebSocket runs on (aiohttp's `get_extra_info`).
+    let tls = ws.connection_info().and_then(|c| c.tls.clone()).expect("TLS facts");
+    assert_eq!(tls.alpn.as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(tls.peer_certificate.as_deref(), Some(&cert.cert.der()[..]));
+    assert!(tls.version.is_some() && tls.cipher.is_some(), "{tls:?}");
     ws.send_str("over TLS").await.unwrap();
     assert!(matches!(within(ws.next()).await, Some(Message::Text(t)) if t == "echo over TLS"));
     drop(ws);
