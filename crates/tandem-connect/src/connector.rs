@@ -23,7 +23,10 @@ use futures_util::{FutureExt as _, future::Either};
 use crate::{
     Http2, Origin, Scheme,
     connection::{Checkout, Connection, ConnectionInfo, Parts},
-    dns::{DEFAULT_DNS_CACHE_MAX_SIZE, DEFAULT_TTL_DNS_CACHE, DnsStats, Resolver},
+    dns::{
+        DEFAULT_DNS_CACHE_MAX_SIZE, DEFAULT_TTL_DNS_CACHE, DnsStats, Resolve, Resolver,
+        UserResolver,
+    },
     error::{Error, Kind},
     http2::{self, Http2Settings},
     options::{ConnectEvents, ConnectOptions},
@@ -103,6 +106,7 @@ pub struct ConnectorBuilder {
     tls: Option<TlsConfig>,
     unix_socket: Option<PathBuf>,
     overrides: HashMap<String, Vec<SocketAddr>>,
+    resolver: Option<UserResolver>,
     #[cfg(feature = "dns")]
     nameservers: Vec<SocketAddr>,
     http2: Http2Settings,
@@ -129,6 +133,7 @@ impl Default for ConnectorBuilder {
             tls: None,
             unix_socket: None,
             overrides: HashMap::new(),
+            resolver: None,
             #[cfg(feature = "dns")]
             nameservers: Vec::new(),
             http2: Http2Settings::default(),
@@ -195,6 +200,15 @@ impl ConnectorBuilder {
     #[must_use]
     pub fn nameservers(mut self, servers: impl IntoIterator<Item = SocketAddr>) -> Self {
         self.nameservers = servers.into_iter().collect();
+        self
+    }
+
+    /// Resolves names with `resolver` instead of the system resolver or
+    /// `nameservers` (aiohttp's `resolver=`); the cache and
+    /// [`resolve`](Self::resolve) overrides stay in front of it.
+    #[must_use]
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Some(UserResolver(Arc::new(resolver)));
         self
     }
 
@@ -321,7 +335,8 @@ impl ConnectorBuilder {
             self.ttl_dns_cache,
             self.dns_cache_max_size,
             self.overrides,
-        );
+        )
+        .with_custom(self.resolver);
         #[cfg(feature = "dns")]
         let resolver = resolver.with_nameservers(&self.nameservers);
         Connector {

@@ -7,7 +7,8 @@
 //! failed lookup is not cached (aiohttp does not cache failures either): the flight is removed
 //! and the next call resolves afresh.
 //!
-//! The resolver behind the cache is the system's (`getaddrinfo` on a blocking thread, via
+//! The resolver behind the cache is the user's own [`Resolve`] (aiohttp's `resolver=` with an
+//! `AbstractResolver`), else the system's (`getaddrinfo` on a blocking thread, via
 //! `tokio::net::lookup_host`) or, given nameservers, hickory's, as aiohttp's
 //! `AsyncResolver(nameservers=[...])`. Hickory's own cache is turned off: ours is the one
 //! whose TTL the user set. Without the `dns` feature there is no hickory, and so no custom
@@ -24,6 +25,7 @@ use std::{
     time::Duration,
 };
 
+use futures_util::future::BoxFuture;
 #[cfg(feature = "dns")]
 use hickory_resolver::{
     TokioResolver,
@@ -43,6 +45,49 @@ pub const DEFAULT_TTL_DNS_CACHE: Duration = Duration::from_secs(10);
 
 /// aiohttp's `dns_cache_max_size`: at most 1000 cached hosts.
 pub const DEFAULT_DNS_CACHE_MAX_SIZE: usize = 1000;
+
+/// A resolver of the user's (aiohttp's `AbstractResolver`): service discovery, a resolver
+/// library of one's choice, a fixed table. The connector's cache, single flight and
+/// overrides stay in front of it, and an IP literal never reaches it.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use tandem_connect::{Connector, Resolve};
+///
+/// /// Every name is this one machine.
+/// struct Loopback;
+///
+/// impl Resolve for Loopback {
+///     fn resolve<'a>(
+///         &'a self,
+///         _host: &'a str,
+///         port: u16,
+///     ) -> futures_util::future::BoxFuture<'a, std::io::Result<Vec<SocketAddr>>> {
+///         Box::pin(async move { Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]) })
+///     }
+/// }
+///
+/// let connector = Connector::builder().resolver(Loopback).build();
+/// ```
+pub trait Resolve: Send + Sync + 'static {
+    /// The addresses of `host`, each with `port`, in the order to try them. An empty list
+    /// or an error fails the connection as a DNS error ([`Error::is_dns`]).
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>>;
+}
+
+/// A [`Resolve`] as the connector's settings keep it.
+#[derive(Clone)]
+pub(crate) struct UserResolver(pub(crate) Arc<dyn Resolve>);
+
+impl std::fmt::Debug for UserResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserResolver")
+    }
+}
 
 /// DNS cache counters, for tests and for the curious (non-exhaustive: read its fields; new
 /// ones may come).
@@ -71,6 +116,8 @@ pub(crate) struct Resolver {
     max_size: usize,
     /// Fixed answers per host, as reqwest's `resolve_to_addrs`; checked before anything else.
     overrides: HashMap<String, Vec<SocketAddr>>,
+    /// The user's resolver, asked before any other.
+    custom: Option<UserResolver>,
     /// Custom nameservers; `None` means the system resolver.
     #[cfg(feature = "dns")]
     hickory: Option<TokioResolver>,
@@ -90,11 +137,18 @@ impl Resolver {
             ttl,
             max_size: max_size.max(1),
             overrides,
+            custom: None,
             #[cfg(feature = "dns")]
             hickory: None,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
+    }
+
+    /// Asks `resolver` instead of the system resolver or nameservers.
+    pub(crate) fn with_custom(mut self, resolver: Option<UserResolver>) -> Self {
+        self.custom = resolver;
+        self
     }
 
     /// Asks `nameservers` instead of the system resolver (none: the system resolver).
@@ -233,8 +287,12 @@ impl Resolver {
         Ok((addrs, Instant::now()))
     }
 
-    /// The custom nameservers if there are any, else the system resolver.
+    /// The user's resolver, else the custom nameservers if there are any, else the system
+    /// resolver.
     async fn ask(&self, host: &str, port: u16) -> io::Result<Arc<[SocketAddr]>> {
+        if let Some(custom) = &self.custom {
+            return Ok(custom.0.resolve(host, port).await?.into());
+        }
         #[cfg(feature = "dns")]
         if let Some(r) = &self.hickory {
             // A trailing dot makes the name fully qualified: no search-domain guessing.

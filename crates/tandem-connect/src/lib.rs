@@ -93,7 +93,7 @@ pub use connector::{
     Connector, ConnectorBuilder, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_LIMIT, DEFAULT_LIMIT_PER_HOST,
     Io,
 };
-pub use dns::{DEFAULT_DNS_CACHE_MAX_SIZE, DEFAULT_TTL_DNS_CACHE, DnsStats};
+pub use dns::{DEFAULT_DNS_CACHE_MAX_SIZE, DEFAULT_TTL_DNS_CACHE, DnsStats, Resolve};
 pub use error::Error;
 #[doc(no_inline)]
 pub use h2;

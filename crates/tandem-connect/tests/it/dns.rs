@@ -1,6 +1,16 @@
 //! DNS through the connector: the cache and single-flight lookups.
 
-use tandem_connect::{Connector, Origin, Scheme};
+use std::{
+    io,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use futures_util::future::BoxFuture;
+use tandem_connect::{Connector, Origin, Resolve, Scheme};
 
 use crate::{Server, prompt};
 
@@ -130,4 +140,49 @@ async fn custom_nameservers_answer_through_the_cache() {
     let unknown = Origin::new(Scheme::Http, "nowhere.invalid", server.port);
     let err = prompt(connector.connect(&unknown)).await.unwrap_err();
     assert!(err.is_dns(), "{err:?}");
+}
+
+/// A resolver of the test's own: `*.internal` names are this machine, others unknown.
+struct Table {
+    asked: Arc<AtomicUsize>,
+}
+
+impl Resolve for Table {
+    fn resolve<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
+        self.asked.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async move {
+            if host.ends_with(".internal") {
+                Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))])
+            } else {
+                Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} is not in the table")))
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_users_resolver_answers_behind_the_cache() {
+    let server = Server::start().await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let connector = Connector::builder().resolver(Table { asked: asked.clone() }).build();
+    let origin = Origin::new(Scheme::Http, "api.internal", server.port);
+    drop(prompt(connector.connect(&origin)).await.unwrap());
+    drop(prompt(connector.connect(&origin)).await.unwrap());
+    assert_eq!(asked.load(Ordering::Relaxed), 1, "the second answer came from the cache");
+
+    // `localhost` is not in the table: the system resolver is not asked instead.
+    let elsewhere = Origin::new(Scheme::Http, "localhost", server.port);
+    let err = prompt(connector.connect(&elsewhere)).await.unwrap_err();
+    assert!(err.is_dns(), "{err:?}");
+    // An IP literal never reaches the resolver.
+    drop(
+        prompt(connector.connect(&Origin::new(Scheme::Http, "127.0.0.1", server.port)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(asked.load(Ordering::Relaxed), 2);
 }
