@@ -2,8 +2,6 @@
 
 use std::{future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
 
-use futures_util::FutureExt;
-
 use crate::{
     HttpError, Request,
     response::{IntoResponse, Response},
@@ -106,9 +104,17 @@ impl Next {
 
 /// Runs a future that yields a response, turning a panic into a 500 so the connection and
 /// the server live on (the panic is logged).
-pub(crate) async fn catch_panic(fut: BoxFuture<Response>) -> Response {
-    match AssertUnwindSafe(fut).catch_unwind().await {
-        Ok(response) => response,
+pub(crate) async fn catch_panic(mut fut: BoxFuture<Response>) -> Response {
+    std::future::poll_fn(|cx| poll_catching_panic(&mut fut, cx)).await
+}
+
+/// Polls a handler's future once, a panic in it answered as [`catch_panic`] does.
+pub(crate) fn poll_catching_panic(
+    fut: &mut BoxFuture<Response>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<Response> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        Ok(polled) => polled,
         Err(panic) => {
             let message = panic
                 .downcast_ref::<&str>()
@@ -116,7 +122,7 @@ pub(crate) async fn catch_panic(fut: BoxFuture<Response>) -> Response {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             crate::log::error("handler panicked", &message);
-            HttpError::internal_server_error().into_response()
+            std::task::Poll::Ready(HttpError::internal_server_error().into_response())
         }
     }
 }

@@ -12,7 +12,6 @@
 
 use std::{
     cell::RefCell,
-    future::Future,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -20,11 +19,11 @@ use std::{
 use bytes::Bytes;
 use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::{
     Error, Request,
-    handler::{BoxFuture, catch_panic},
+    handler::{BoxFuture, catch_panic, poll_catching_panic},
     response::{Body, IntoResponse, Response},
 };
 
@@ -36,38 +35,52 @@ const CHUNKS_AHEAD: usize = 1;
 /// A prepared head and where its body comes from.
 type Prepared = (Response, mpsc::Receiver<Bytes>);
 
+/// The slot `prepare` fills, one per handler run.
+enum Slot {
+    /// The handler may prepare.
+    Open,
+    /// It did: the head and its body's chunks, for `respond` to take.
+    Filled(Prepared),
+    /// `respond` took them.
+    Taken,
+}
+
 tokio::task_local! {
     /// Where `prepare` hands the head over, while a handler runs under [`respond`].
-    static PREPARE: RefCell<Option<oneshot::Sender<Prepared>>>;
+    static PREPARE: RefCell<Slot>;
 }
 
 /// Runs a handler (and its middlewares) to its response, catching a panic as a 500; a
 /// handler that prepares a [`StreamResponse`] is answered with it at once, and goes on
 /// running inside that response's body.
+///
+/// Every request passes here, so a handler that never prepares costs only the task-local
+/// and a look at its slot after each poll: no channel, and no box beyond the handler's own.
 pub(crate) async fn respond(handler: BoxFuture<Response>) -> Response {
-    let (hand_over, mut handed) = oneshot::channel::<Prepared>();
-    let running: BoxFuture<Response> =
-        Box::pin(PREPARE.scope(RefCell::new(Some(hand_over)), catch_panic(handler)));
-    let mut running = Some(running);
-    std::future::poll_fn(move |cx| {
-        let Some(handler) = running.as_mut() else { return Poll::Pending };
-        if let Poll::Ready(response) = handler.as_mut().poll(cx) {
+    let mut handler = Some(handler);
+    let answer = std::future::poll_fn(move |cx| {
+        let Some(running) = handler.as_mut() else { return Poll::Pending };
+        let polled = poll_catching_panic(running, cx);
+        let prepared = PREPARE.with(|slot| {
+            let mut slot = slot.borrow_mut();
+            let filled = matches!(*slot, Slot::Filled(_));
+            filled.then(|| std::mem::replace(&mut *slot, Slot::Taken))
+        });
+        let Some(Slot::Filled((head, chunks))) = prepared else { return polled };
+        Poll::Ready(match polled {
             // Prepared and finished within one poll: the chunks wait in the channel, and
             // the body still looks at how the handler ended.
-            return Poll::Ready(match handed.try_recv() {
-                Ok((head, chunks)) => {
-                    with_body(head, Some(Box::pin(std::future::ready(response))), chunks)
-                }
-                Err(_) => response,
-            });
-        }
-        match Pin::new(&mut handed).poll(cx) {
-            Poll::Ready(Ok((head, chunks))) => Poll::Ready(with_body(head, running.take(), chunks)),
-            // Not prepared (yet): the handler answers when it returns.
-            Poll::Ready(Err(_)) | Poll::Pending => Poll::Pending,
-        }
-    })
-    .await
+            Poll::Ready(response) => {
+                with_body(head, Some(Box::pin(std::future::ready(response))), chunks)
+            }
+            Poll::Pending => {
+                let rest =
+                    handler.take().map(|h| -> BoxFuture<Response> { Box::pin(catch_panic(h)) });
+                with_body(head, rest, chunks)
+            }
+        })
+    });
+    PREPARE.scope(RefCell::new(Slot::Open), answer).await
 }
 
 /// `head` with a body that takes `chunks` as they come, while polling the handler still
@@ -206,14 +219,14 @@ impl StreamResponse {
     /// Preparing twice does nothing, as in aiohttp. Fails outside a handler the app runs.
     pub async fn prepare(&mut self, _req: &Request) -> Result<(), Error> {
         let State::Unprepared(head) = &mut self.state else { return Ok(()) };
-        let slot = PREPARE.try_with(|slot| slot.borrow_mut().take()).ok().flatten();
-        let Some(slot) = slot else {
+        let open = PREPARE.try_with(|slot| matches!(*slot.borrow(), Slot::Open));
+        if open != Ok(true) {
             return Err(Error::new("StreamResponse::prepare outside a handler's task"));
-        };
+        }
         let (sender, receiver) = mpsc::channel(CHUNKS_AHEAD);
         let head = std::mem::take(head);
         self.state = State::Prepared(sender);
-        slot.send((head, receiver)).map_err(|_| Error::new(ClientGone))?;
+        let _ = PREPARE.try_with(|slot| *slot.borrow_mut() = Slot::Filled((head, receiver)));
         // Lets the app take the head and the connection start writing it before the
         // handler goes on.
         tokio::task::yield_now().await;
