@@ -32,7 +32,7 @@ use crate::{
     options::{ConnectEvents, ConnectOptions},
     pool::{Pool, PoolKey, PoolStats, Reused, SharedCheckout},
     proxy::{self, Proxy},
-    tcp::{self, AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY, TcpOptions},
+    tcp::{self, AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY, SocketFactory, TcpOptions},
     tls::{self, TlsConfig},
     unix,
 };
@@ -87,6 +87,10 @@ impl Default for Connector {
 
 /// Settings for a [`Connector`], with aiohttp's defaults.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "a builder of aiohttp's yes-or-no settings, each its own"
+)]
 pub struct ConnectorBuilder {
     limit: usize,
     limit_per_host: usize,
@@ -98,6 +102,9 @@ pub struct ConnectorBuilder {
     happy_eyeballs_delay: Option<Duration>,
     family: Option<AddressFamily>,
     local_address: Option<IpAddr>,
+    tcp_nodelay: bool,
+    tcp_keepalive: Option<Duration>,
+    socket_factory: Option<SocketFactory>,
     sock_connect_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     tls_handshake_timeout: Option<Duration>,
@@ -125,6 +132,9 @@ impl Default for ConnectorBuilder {
             happy_eyeballs_delay: Some(DEFAULT_HAPPY_EYEBALLS_DELAY),
             family: None,
             local_address: None,
+            tcp_nodelay: true,
+            tcp_keepalive: None,
+            socket_factory: None,
             sock_connect_timeout: None,
             connect_timeout: None,
             tls_handshake_timeout: None,
@@ -243,6 +253,31 @@ impl ConnectorBuilder {
         self
     }
 
+    /// Whether `TCP_NODELAY` is set on new connections (default true, as aiohttp): a small
+    /// request goes out at once instead of waiting on Nagle's algorithm.
+    #[must_use]
+    pub fn tcp_nodelay(mut self, yes: bool) -> Self {
+        self.tcp_nodelay = yes;
+        self
+    }
+
+    /// Turns TCP keep-alive on for new connections, probing after `idle` without traffic
+    /// (default `None`: off), so that a peer that vanished is noticed on a long-idle
+    /// connection.
+    #[must_use]
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
+        self
+    }
+
+    /// Makes each TCP socket with `factory` (aiohttp's `socket_factory=`), to set options
+    /// before it connects.
+    #[must_use]
+    pub fn socket_factory(mut self, factory: SocketFactory) -> Self {
+        self.socket_factory = Some(factory);
+        self
+    }
+
     /// A bound on each TCP connect attempt (aiohttp's `sock_connect`; default none).
     #[must_use]
     pub fn sock_connect_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -352,6 +387,9 @@ impl ConnectorBuilder {
                     happy_eyeballs_delay: self.happy_eyeballs_delay,
                     family: self.family,
                     local_address: self.local_address,
+                    nodelay: self.tcp_nodelay,
+                    keepalive: self.tcp_keepalive,
+                    socket_factory: self.socket_factory,
                 },
                 sock_connect_timeout: self.sock_connect_timeout,
                 connect_timeout: self.connect_timeout,

@@ -6,10 +6,16 @@
 //! has been running for the delay, or as soon as one fails, so a black-holed address costs one
 //! delay rather than a whole connect timeout. The first attempt to connect wins and the others
 //! are dropped (closed). Each attempt is bounded by `sock_connect`.
+//!
+//! Each socket is the user's [`SocketFactory`]'s when there is one (aiohttp's
+//! `socket_factory=`), else a plain one; the winner gets `TCP_NODELAY` (on by default, as
+//! aiohttp) and TCP keep-alive probes when asked (through socket2, which tokio's sockets do
+//! not expose).
 
 use std::{
     io,
     net::{IpAddr, SocketAddr},
+    sync::Arc,
     time::Duration,
 };
 
@@ -39,20 +45,78 @@ impl AddressFamily {
     }
 }
 
+/// Makes the socket for each TCP connect attempt (aiohttp's `socket_factory=`): to set
+/// options before connecting (`SO_BINDTODEVICE`, buffer sizes, a mark), through
+/// [`TcpSocket`]'s setters or `socket2::SockRef`. The connector still binds
+/// `local_address`, connects, and sets `TCP_NODELAY` and keep-alive as configured.
+///
+/// ```
+/// use tandem_connect::{Connector, SocketFactory};
+/// use tokio::net::TcpSocket;
+///
+/// let factory = SocketFactory::new(|addr| {
+///     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+///     socket.set_recv_buffer_size(1 << 20)?;
+///     Ok(socket)
+/// });
+/// let connector = Connector::builder().socket_factory(factory).build();
+/// ```
+#[derive(Clone)]
+pub struct SocketFactory(Arc<dyn Fn(SocketAddr) -> io::Result<TcpSocket> + Send + Sync>);
+
+impl SocketFactory {
+    /// A factory calling `make` with the address each socket will connect to.
+    pub fn new(make: impl Fn(SocketAddr) -> io::Result<TcpSocket> + Send + Sync + 'static) -> Self {
+        SocketFactory(Arc::new(make))
+    }
+}
+
+impl std::fmt::Debug for SocketFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SocketFactory")
+    }
+}
+
 /// The connector's TCP settings.
 #[derive(Clone, Debug)]
 pub(crate) struct TcpOptions {
     pub(crate) happy_eyeballs_delay: Option<Duration>,
     pub(crate) family: Option<AddressFamily>,
     pub(crate) local_address: Option<IpAddr>,
+    pub(crate) nodelay: bool,
+    /// Idle time before keep-alive probes; `None` leaves keep-alive off.
+    pub(crate) keepalive: Option<Duration>,
+    pub(crate) socket_factory: Option<SocketFactory>,
 }
 
-/// One attempt, from `local` if given (aiohttp's `local_addr`, any port).
-async fn dial(addr: SocketAddr, local: Option<IpAddr>) -> io::Result<TcpStream> {
-    let Some(local) = local else { return TcpStream::connect(addr).await };
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    socket.bind(SocketAddr::new(local, 0))?;
+/// One attempt: the factory's socket or a plain one, from `local_address` if given
+/// (aiohttp's `local_addr`, any port).
+async fn dial(addr: SocketAddr, opts: &TcpOptions) -> io::Result<TcpStream> {
+    if opts.socket_factory.is_none() && opts.local_address.is_none() {
+        return TcpStream::connect(addr).await;
+    }
+    let socket = match &opts.socket_factory {
+        Some(factory) => (factory.0)(addr)?,
+        None if addr.is_ipv4() => TcpSocket::new_v4()?,
+        None => TcpSocket::new_v6()?,
+    };
+    if let Some(local) = opts.local_address {
+        socket.bind(SocketAddr::new(local, 0))?;
+    }
     socket.connect(addr).await
+}
+
+/// The options set on the connected socket.
+fn configure(stream: &TcpStream, opts: &TcpOptions) -> io::Result<()> {
+    if opts.nodelay {
+        // Nagle's delay only hurts request/response traffic.
+        stream.set_nodelay(true)?;
+    }
+    if let Some(idle) = opts.keepalive {
+        let keepalive = socket2::TcpKeepalive::new().with_time(idle);
+        socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)?;
+    }
+    Ok(())
 }
 
 /// Alternates address families (RFC 8305 §4), keeping the resolver's order within each.
@@ -94,10 +158,10 @@ pub(crate) async fn connect(
     let mut last_error: Option<io::Error> = None;
     let attempt = |addr: SocketAddr| async move {
         let stream = match sock_connect {
-            Some(t) => tokio::time::timeout(t, dial(addr, local)).await.unwrap_or_else(|_| {
+            Some(t) => tokio::time::timeout(t, dial(addr, opts)).await.unwrap_or_else(|_| {
                 Err(io::Error::new(io::ErrorKind::TimedOut, "sock_connect timed out"))
             }),
-            None => dial(addr, local).await,
+            None => dial(addr, opts).await,
         };
         stream.map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))
     };
@@ -126,8 +190,7 @@ pub(crate) async fn connect(
         tokio::select! {
             done = running.next() => match done {
                 Some(Ok(stream)) => {
-                    // Nagle's delay only hurts request/response traffic.
-                    let _ = stream.set_nodelay(true);
+                    configure(&stream, opts).map_err(|e| Error::new(Kind::Connect, e))?;
                     return Ok(stream);
                 }
                 Some(Err(e)) => {
@@ -149,9 +212,63 @@ pub(crate) async fn connect(
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
+    use std::{
+        net::SocketAddr,
+        sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering},
+        },
+        time::Duration,
+    };
 
-    use super::interleave;
+    use tokio::net::{TcpListener, TcpSocket};
+
+    use super::{SocketFactory, TcpOptions, connect, interleave};
+
+    fn options() -> TcpOptions {
+        TcpOptions {
+            happy_eyeballs_delay: None,
+            family: None,
+            local_address: None,
+            nodelay: true,
+            keepalive: None,
+            socket_factory: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn socket_options_and_the_factory_apply_to_each_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addrs = [listener.local_addr().unwrap()];
+        let stream = connect(&addrs, &options(), None).await.unwrap();
+        assert!(stream.nodelay().unwrap(), "TCP_NODELAY by default, as aiohttp");
+        assert!(!socket2::SockRef::from(&stream).keepalive().unwrap());
+
+        let made = Arc::new(AtomicUsize::new(0));
+        let count = made.clone();
+        let factory = SocketFactory::new(move |addr| {
+            count.fetch_add(1, Ordering::Relaxed);
+            let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            socket.set_recv_buffer_size(1 << 16)?;
+            Ok(socket)
+        });
+        let opts = TcpOptions {
+            nodelay: false,
+            keepalive: Some(Duration::from_secs(30)),
+            socket_factory: Some(factory),
+            ..options()
+        };
+        let stream = connect(&addrs, &opts, None).await.unwrap();
+        assert_eq!(made.load(Ordering::Relaxed), 1);
+        assert!(!stream.nodelay().unwrap());
+        assert!(socket2::SockRef::from(&stream).keepalive().unwrap());
+        // A factory that fails fails the attempt, as a connect error.
+        let failing = TcpOptions {
+            socket_factory: Some(SocketFactory::new(|_| Err(std::io::Error::other("no sockets")))),
+            ..options()
+        };
+        assert!(connect(&addrs, &failing, None).await.unwrap_err().is_connect());
+    }
 
     fn a(s: &str) -> SocketAddr {
         s.parse().unwrap()
