@@ -221,9 +221,10 @@ pub mod web {
         App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, ETag,
         ETagList, Error, ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue,
         ForwardedElement, Handler, Http2Config, HttpError, IfRange, IntoListener, IntoResponse,
-        Middleware, Next, Overrides, Payload, ProxyHeaders, Request, Response, RouteInfo, RouteRef,
-        RouteTable, RunOptions, Serve, ServerConfig, ServiceBody, StaticOptions, TlsInfo,
-        TrustedProxies, Upgraded, View, escape_html, file_response, json_response, run_app, serve,
+        Middleware, Next, NormalizePath, Overrides, Payload, ProxyHeaders, Request, Response,
+        RouteInfo, RouteRef, RouteTable, RunOptions, Serve, Server, ServerConfig, ServiceBody,
+        StaticOptions, TlsInfo, TrustedProxies, Upgraded, View, escape_html, file_response,
+        json_response, run_app, serve,
     };
     #[cfg(feature = "tls")]
     #[doc(inline)]

@@ -61,6 +61,9 @@ pub struct Application {
     on_response_prepare: Vec<PrepareHook>,
     client_max_size: Option<usize>,
     error_renderer: Option<Arc<dyn ErrorRenderer>>,
+    /// The one handler of a low-level [`Server`](crate::Server): it answers every request,
+    /// in place of the router.
+    pub(crate) low_level: Option<BoxHandler>,
     /// `url_for` calls declared with `require_url`, checked at `freeze`.
     required_urls: Vec<(String, Vec<String>)>,
     /// tower layers around the whole app, the first added outermost.
@@ -319,6 +322,14 @@ impl Application {
             signals: Signals::default(),
             not_found: Arc::new(|_req: Request| async { HttpError::not_found() }),
         };
+        if let Some(handler) = self.low_level.take() {
+            if !self.routes.is_empty() || !self.subapps.is_empty() {
+                return Err(Error::new("a low-level Server has one handler: it takes no routes"));
+            }
+            // No route matches, so every request goes to the not-found handler, through
+            // the middlewares as any request.
+            shared.not_found = handler;
+        }
         let layers = std::mem::take(&mut self.layers);
         let mut required = Vec::new();
         flatten(self, "", None, &mut shared, &[], &mut required).map_err(Error::new)?;
@@ -487,6 +498,16 @@ impl App {
         }
         let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(query).finish();
         Ok(format!("{path}?{query}"))
+    }
+
+    /// Whether some route matches `path` (for `method` or another: a 405 counts).
+    pub(crate) fn resolves(&self, method: &Method, path: &str) -> bool {
+        !matches!(self.shared.router.resolve(method, path), Resolved::NotFound)
+    }
+
+    /// Whether a route for `method` matches `path`.
+    pub(crate) fn finds_handler(&self, method: &Method, path: &str) -> bool {
+        matches!(self.shared.router.resolve(method, path), Resolved::Found { .. })
     }
 
     /// Every route, in the order they were added, sub-applications' with their prefixes

@@ -86,8 +86,10 @@ mod handler;
 mod header_params;
 mod inflate;
 mod log;
+mod low_level;
 #[cfg(feature = "multipart")]
 mod multipart;
+mod normalize_path;
 mod payload;
 mod proxies;
 mod render;
@@ -109,8 +111,10 @@ pub use file_response::{DEFAULT_FILE_CHUNK_SIZE, FileResponse, file_response};
 pub use form::{FileField, Form, FormValue};
 pub use forwarded::{DEFAULT_MAX_FORWARDED_ELEMENTS, ForwardedElement};
 pub use handler::{BoxFuture, Handler, Middleware, Next};
+pub use low_level::Server;
 #[cfg(feature = "multipart")]
 pub use multipart::{MAX_BOUNDARY_LEN, MAX_PART_HEAD, MultipartReader, Part};
+pub use normalize_path::NormalizePath;
 pub use payload::{BoxError, Payload};
 pub use proxies::{ProxyHeaders, TrustedProxies};
 pub use render::{ErrorFormat, ErrorRenderer};

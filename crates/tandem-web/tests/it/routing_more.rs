@@ -2,7 +2,9 @@
 //! the listing of routes, and `url_for` names checked when the application freezes.
 
 use http::Method;
-use tandem_web::{Application, Error, HttpError, Request, Response, RouteTable, View};
+use tandem_web::{
+    Application, Error, HttpError, Next, NormalizePath, Request, Response, RouteTable, View,
+};
 
 use crate::support::Server;
 
@@ -148,4 +150,71 @@ async fn url_for_names_and_variables_are_checked_at_freeze() {
         let err = build(name, variables).unwrap_err();
         assert!(err.to_string().contains("url_for"), "{err}");
     }
+}
+
+#[tokio::test]
+async fn normalize_path_redirects_only_to_a_path_that_resolves() {
+    let mut app = Application::new();
+    app.middleware(NormalizePath::new());
+    app.add_get("/docs/", |_req: Request| async { "docs" });
+    app.add_get("/a/b", |_req: Request| async { "a b" });
+    // Matches `//evil.com/` and nothing without the trailing slash.
+    app.add_get("/{host:.*}com/", |_req: Request| async { "caught" });
+    let server = Server::start(app).await;
+    for (path, location) in [
+        ("/docs", "/docs/"),
+        ("/docs?q=1", "/docs/?q=1"),
+        ("//docs", "/docs/"),
+        ("/a//b?x=1", "/a/b?x=1"),
+    ] {
+        let resp = server.get(path).await;
+        assert_eq!((resp.status, resp.header("location")), (308, Some(location)), "{path}");
+    }
+    assert_eq!(server.get("/docs/").await.text(), "docs");
+    assert_eq!(server.get("/nothing").await.status, 404);
+    // `//evil.com/` resolves, but a browser would take it for another host: the redirect
+    // goes to the merged path on this host instead.
+    assert_eq!(server.get("//evil.com").await.header("location"), Some("/evil.com/"));
+    assert_eq!(server.get("/\\evil.com").await.status, 404);
+    server.stop().await;
+
+    let mut app = Application::new();
+    app.middleware(
+        NormalizePath::new()
+            .remove_slash(true)
+            .redirect_status(http::StatusCode::MOVED_PERMANENTLY),
+    );
+    app.add_get("/r", |_req: Request| async { "r" });
+    let server = Server::start(app).await;
+    let resp = server.get("/r/").await;
+    assert_eq!((resp.status, resp.header("location")), (301, Some("/r")));
+    assert_eq!(server.get("/r//").await.header("location"), Some("/r"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_low_level_server_answers_every_request_with_one_handler() {
+    let handler = |req: Request| async move {
+        Response::text(format!(
+            "{} {} {}",
+            req.method(),
+            req.path_qs(),
+            req.match_info("x").is_none()
+        ))
+    };
+    let mut app: Application = tandem_web::Server::new(handler).into();
+    app.middleware(|req: Request, next: Next| async move {
+        next.run(req).await.with_header("x-wrapped", "yes")
+    });
+    let server = Server::start(app).await;
+    let resp = server.get("/any/path?q").await;
+    assert_eq!(resp.text(), "GET /any/path?q true");
+    assert_eq!(resp.header("x-wrapped"), Some("yes"));
+    let resp = server.request(b"BREW /pot HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n").await;
+    assert_eq!(resp.text(), "BREW /pot true");
+    server.stop().await;
+
+    let mut with_route: Application = tandem_web::Server::new(handler).into();
+    with_route.add_get("/", |_req: Request| async { "" });
+    assert!(with_route.freeze().is_err());
 }
