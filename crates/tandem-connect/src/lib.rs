@@ -58,6 +58,7 @@
 //! | feature | default | what it adds |
 //! |---------|---------|--------------|
 //! | `tls`   | on | https origins and proxies on rustls (ring, webpki roots): [`TlsConfig`]'s constructors, `TlsConfigBuilder`, `Fingerprint`. Without it `TlsConfig` is a type with no value, so the `tls(...)` setters keep their signatures, and connecting to an https origin fails with "TLS support not compiled in (enable the `tls` feature)". |
+//! | `native-roots` | off | `TlsConfigBuilder::native_roots`: the operating system's trust store beside the webpki roots, through rustls-native-certs. |
 //! | `dns`   | on | `ConnectorBuilder::nameservers`, through hickory. Without it names go to the system resolver (`getaddrinfo`) only; the cache and overrides work the same. |
 //!
 //! HTTP/2 connections are pooled too, shared rather than lent: [`Connector::checkout`] hands a

@@ -1,6 +1,7 @@
 //! Client TLS on rustls (ring provider): aiohttp's `ssl=` choices.
 //!
-//! - default: verification against the webpki (Mozilla) roots, plus any custom CAs;
+//! - default: verification against the webpki (Mozilla) roots, plus any custom CAs, plus
+//!   with the `native-roots` feature and `native_roots(true)` the operating system's store;
 //! - `verify_ssl(false)`: any certificate is accepted (handshake signatures are still checked,
 //!   so the peer must hold the key of the certificate it shows — it just is not trusted);
 //! - a client certificate and key;
@@ -171,6 +172,8 @@ impl TlsConfig {
         TlsConfigBuilder {
             verify: true,
             webpki_roots: true,
+            #[cfg(feature = "native-roots")]
+            native_roots: false,
             roots: Vec::new(),
             identity: None,
             fingerprint: None,
@@ -185,9 +188,15 @@ impl TlsConfig {
 }
 
 /// Builds a [`TlsConfig`].
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "a builder of yes-or-no trust settings, each its own"
+)]
 pub struct TlsConfigBuilder {
     verify: bool,
     webpki_roots: bool,
+    #[cfg(feature = "native-roots")]
+    native_roots: bool,
     roots: Vec<CertificateDer<'static>>,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     fingerprint: Option<Fingerprint>,
@@ -197,10 +206,11 @@ pub struct TlsConfigBuilder {
 
 impl fmt::Debug for TlsConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsConfigBuilder")
-            .field("verify", &self.verify)
-            .field("webpki_roots", &self.webpki_roots)
-            .field("roots", &self.roots.len())
+        let mut d = f.debug_struct("TlsConfigBuilder");
+        d.field("verify", &self.verify).field("webpki_roots", &self.webpki_roots);
+        #[cfg(feature = "native-roots")]
+        d.field("native_roots", &self.native_roots);
+        d.field("roots", &self.roots.len())
             .field("identity", &self.identity.is_some())
             .field("fingerprint", &self.fingerprint)
             .field("spki_pins", &self.spki_pins)
@@ -223,6 +233,20 @@ impl TlsConfigBuilder {
     #[must_use]
     pub fn webpki_roots(mut self, yes: bool) -> Self {
         self.webpki_roots = yes;
+        self
+    }
+
+    /// Whether the operating system's trust store is trusted too (default false), as
+    /// aiohttp's default `ssl.create_default_context()` does: on Linux the bundle and
+    /// directory OpenSSL reads (`SSL_CERT_FILE` and `SSL_CERT_DIR` override them), on macOS
+    /// and Windows the system's store. Read when the settings are built; a certificate in it
+    /// that does not parse is skipped with a warning. With
+    /// [`webpki_roots(false)`](Self::webpki_roots), only the system's roots (and custom CAs)
+    /// are trusted. Needs the `native-roots` feature.
+    #[cfg(feature = "native-roots")]
+    #[must_use]
+    pub fn native_roots(mut self, yes: bool) -> Self {
+        self.native_roots = yes;
         self
     }
 
@@ -281,6 +305,10 @@ impl TlsConfigBuilder {
             if self.webpki_roots {
                 roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             }
+            #[cfg(feature = "native-roots")]
+            if self.native_roots {
+                add_native_roots(&mut roots)?;
+            }
             for cert in self.roots {
                 roots.add(cert).map_err(|e| Error::new(Kind::Config, e))?;
             }
@@ -316,6 +344,24 @@ impl TlsConfigBuilder {
 /// The connector's settings when the user gave none: the webpki roots, verified or not.
 pub(crate) fn default_config(verify_ssl: bool) -> Result<TlsConfig, Error> {
     TlsConfig::builder().verify_ssl(verify_ssl).build()
+}
+
+/// Adds the operating system's roots; fails only if none could be read at all.
+#[cfg(feature = "native-roots")]
+fn add_native_roots(roots: &mut RootCertStore) -> Result<(), Error> {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::warn!(error = %e, "reading the system's trust store");
+    }
+    if found.certs.is_empty() && !found.errors.is_empty() {
+        let why = format!("no system root certificates could be read: {}", found.errors[0]);
+        return Err(Error::new(Kind::Config, why));
+    }
+    let (added, skipped) = roots.add_parsable_certificates(found.certs);
+    if skipped > 0 {
+        tracing::warn!(added, skipped, "system root certificates that do not parse were skipped");
+    }
+    Ok(())
 }
 
 fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {

@@ -413,3 +413,39 @@ async fn server_hostname_overrides_the_tls_name_and_pools_apart() {
     let err = prompt(connector.connect_with(&origin, &other)).await.unwrap_err();
     assert!(err.is_certificate(), "a pooled connection for another name is not reused: {err:?}");
 }
+
+/// `native_roots` trusts what the system's store holds: here a private CA put there through
+/// `SSL_CERT_FILE`, which OpenSSL (and so rustls-native-certs) reads. The environment is
+/// the process's, so the check runs in a child process of this test binary.
+#[tokio::test]
+async fn native_roots_trust_the_system_store() {
+    let ca = Ca::new();
+    let port = serve(&ca.issue(&["localhost"], |_| {}), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca.pem()).unwrap();
+    let child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tls::native_roots_child", "--ignored", "--test-threads=1"])
+        .env("SSL_CERT_FILE", &bundle)
+        .env("SSL_CERT_DIR", dir.path())
+        .env("TANDEM_NATIVE_ROOTS_PORT", port.to_string())
+        .output();
+    let out = prompt(child).await.unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && report.contains("1 passed"), "{report}");
+}
+
+/// The child of `native_roots_trust_the_system_store`; run alone, it has nothing to check.
+#[tokio::test]
+#[ignore = "run by native_roots_trust_the_system_store, with its environment"]
+async fn native_roots_child() {
+    let Ok(port) = std::env::var("TANDEM_NATIVE_ROOTS_PORT") else { return };
+    let origin = https("localhost", port.parse().unwrap());
+    let system = TlsConfig::builder().webpki_roots(false).native_roots(true).build().unwrap();
+    let mut conn = prompt(connector_with(Some(system)).connect(&origin)).await.unwrap();
+    greeted(&mut conn).await;
+    // Without the system's store, the private CA is unknown.
+    let webpki = TlsConfig::builder().build().unwrap();
+    let err = prompt(connector_with(Some(webpki)).connect(&origin)).await.unwrap_err();
+    assert!(err.is_certificate(), "{err:?}");
+}
