@@ -150,7 +150,7 @@
 //! | `server` | yes | [`web`] |
 //! | `ws` | yes | `ws`, on the sides that are on: `ws_connect` with `client`, `WebSocketResponse` with `server`, and `WebSocket::from_raw_socket` either way |
 //! | `tls` | yes | https in the client: rustls on ring with the webpki roots, `TlsConfig`'s builder, certificate pins. Without it an https URL fails with "TLS support not compiled in (enable the `tls` feature)". |
-//! | `dns` | yes | custom nameservers for the client's connector (hickory). Without it names go to the system resolver only; the DNS cache works the same. |
+//! | `dns` | no | custom nameservers for the client's connector (hickory), an extra as aiohttp's aiodns is. Without it names go to the system resolver (`getaddrinfo`) only; the DNS cache works the same. |
 //! | `http2` | yes | HTTP/2 in the server (`h2`): h2c by prior knowledge and h2 over TLS by ALPN. Without it every connection is HTTP/1.1 (the h2c preface gets a 400, TLS offers only http/1.1) and `Http2Config` limits nothing. |
 //! | `multipart` | yes | the server's multipart forms (multer; part charsets by `encoding_rs`; uploads spooled to temporary files): `Request::multipart`, `MultipartReader`, and `post()` of `multipart/form-data`. Without it such a `post()` is a 415; urlencoded forms are unaffected. |
 //! | `anyhow` | yes | handlers may return `anyhow::Result<_>`: `From<anyhow::Error>` for [`web::Error`], keeping an `HttpError`'s status. |
