@@ -84,10 +84,18 @@ pub(crate) fn eq_lowercase(name: &[u8], lower: &[u8]) -> bool {
     name.len() == lower.len() && name.iter().zip(lower).all(|(&a, &b)| a | 0x20 == b)
 }
 
-/// Records the position of every field of `head` and reads the framing fields.
-pub(crate) fn parse_fields(
-    head: &[u8],
-    fields: &[httparse::Header<'_>],
+/// httparse's fields as the name and value pairs [`parse_fields`] reads.
+pub(crate) fn field_pairs<'h>(
+    fields: &'h [httparse::Header<'h>],
+) -> impl ExactSizeIterator<Item = (&'h [u8], &'h [u8])> {
+    fields.iter().map(|field| (field.name.as_bytes(), field.value))
+}
+
+/// Records the position of every field of `head` (each name and value a subslice of it)
+/// and reads the framing fields.
+pub(crate) fn parse_fields<'h>(
+    head: &'h [u8],
+    fields: impl ExactSizeIterator<Item = (&'h [u8], &'h [u8])>,
     role: Role,
 ) -> Result<(Vec<FieldSpan>, FramingFields), Error> {
     let strict = role == Role::Request;
@@ -101,9 +109,7 @@ pub(crate) fn parse_fields(
         seen |= bit;
         Ok(())
     };
-    for field in fields {
-        let name = field.name.as_bytes();
-        let value = field.value;
+    for (name, value) in fields {
         spans.push(FieldSpan { name: Span::of(head, name), value: Span::of(head, value) });
         match classify(name) {
             Field::Other => {}

@@ -7,7 +7,7 @@ use http::{Method, Version};
 
 use super::{
     check_lines, check_request_line,
-    fields::{FramingFields, Role, parse_fields},
+    fields::{FramingFields, Role, field_pairs, parse_fields},
     httparse_error,
     scan::{HeadScanner, LineEndings},
     take_head,
@@ -93,8 +93,8 @@ impl RequestParser {
 
     /// Checks a head that did not arrive as HTTP/1.1 bytes (an HTTP/2 stream's, or one a
     /// tower service or test built) by the same rules and limits as one that did, and
-    /// returns it as a [`RequestHead`]: it is written out as an HTTP/1.1 head and parsed.
-    /// Only the version is kept as given, so an HTTP/2 request says `HTTP/2.0`.
+    /// returns it as a [`RequestHead`], read as the same head written out as HTTP/1.1 would
+    /// be. Only the version is kept as given, so an HTTP/2 request says `HTTP/2.0`.
     ///
     /// `Host` comes from the URI's authority when the fields have none (as HTTP/2's
     /// `:authority` does); a request with neither is refused, as on the wire. The body's
@@ -116,34 +116,72 @@ impl RequestParser {
     /// assert!(RequestParser::new().parse_parts(&bad).is_err(), "no Host");
     /// ```
     pub fn parse_parts(&self, parts: &http::request::Parts) -> Result<RequestHead, Error> {
-        let target = if parts.method == http::Method::CONNECT {
+        let limits = &self.limits;
+        let method = &parts.method;
+        let target = if *method == http::Method::CONNECT {
             parts.uri.authority().map_or("", |a| a.as_str())
         } else {
             parts.uri.path_and_query().map_or("/", |p| p.as_str())
         };
-        let mut bytes = BytesMut::with_capacity(256);
-        for part in [parts.method.as_str().as_bytes(), b" ", target.as_bytes(), b" HTTP/1.1\r\n"] {
-            bytes.extend_from_slice(part);
+        // The request line as HTTP/1.1 would carry it: method SP target SP "HTTP/1.1".
+        if method.as_str().len() + target.len() + 10 > limits.get_max_line_size() {
+            return Err(ErrorKind::RequestLineTooLong.into());
         }
-        if let Some(authority) = parts.uri.authority()
-            && !parts.headers.contains_key(http::header::HOST)
-        {
-            for part in [&b"host: "[..], authority.as_str().as_bytes(), b"\r\n"] {
-                bytes.extend_from_slice(part);
+        check_target(method, target.as_bytes())?;
+        let host = parts
+            .uri
+            .authority()
+            .filter(|_| !parts.headers.contains_key(http::header::HOST))
+            .map(|authority| (&b"host"[..], authority.as_str().as_bytes()));
+        let count = parts.headers.len() + usize::from(host.is_some());
+        if count > limits.get_max_headers() {
+            return Err(ErrorKind::TooManyHeaders.into());
+        }
+        let given = parts.headers.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+        let fields = host.into_iter().chain(given);
+
+        // The fields are checked as httparse and `check_lines` would check them written
+        // out, and copied into one buffer as a parsed head keeps them. `http` has made each
+        // name a token and kept control characters out of values, as httparse would: only
+        // the sizes are left to check, and the whitespace around values to drop.
+        // `rendered` counts the head's bytes as HTTP/1.1: the request line and the empty
+        // line with their CRLFs, then each field line.
+        let mut rendered = method.as_str().len() + target.len() + 14;
+        let mut raw = BytesMut::with_capacity(256);
+        raw.extend_from_slice(target.as_bytes());
+        let mut places = Vec::with_capacity(count);
+        for (name, value) in fields {
+            let value = trim_ows(value);
+            if name.len() + 2 + value.len() > limits.get_max_field_size() {
+                return Err(ErrorKind::FieldTooLong.into());
             }
+            rendered += name.len() + value.len() + 4;
+            places.push((raw.len(), name.len(), value.len()));
+            raw.extend_from_slice(name);
+            raw.extend_from_slice(value);
         }
-        for (name, value) in &parts.headers {
-            for part in [name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
-                bytes.extend_from_slice(part);
-            }
+        if rendered > limits.head_cap() {
+            return Err(ErrorKind::HeadTooLarge.into());
         }
-        bytes.extend_from_slice(b"\r\n");
-        let mut parser = RequestParser::with_limits(self.limits);
-        let mut head = parser.parse(&mut bytes)?.ok_or(ErrorKind::IncompleteHead)?;
-        if matches!(parts.version, http::Version::HTTP_2 | http::Version::HTTP_3) {
-            head.version = parts.version;
-        }
-        Ok(head)
+        let raw = raw.freeze();
+        let pairs = places
+            .iter()
+            .map(|&(at, name, value)| (&raw[at..at + name], &raw[at + name..at + name + value]));
+        let (spans, found) = parse_fields(&raw, pairs, Role::Request)?;
+        let (framing, flags) = frame(Version::HTTP_11, found)?;
+        let version = match parts.version {
+            http::Version::HTTP_2 | http::Version::HTTP_3 => parts.version,
+            _ => Version::HTTP_11,
+        };
+        let target = Span::of(&raw, &raw[..target.len()]);
+        Ok(RequestHead {
+            method: method.clone(),
+            version,
+            target,
+            fields: Fields::new(raw, spans),
+            framing,
+            flags,
+        })
     }
 
     /// Tells the parser the connection has closed: bytes of a head left in `buf` are an
@@ -206,8 +244,15 @@ fn parse_borrowed<'b>(
     check_target(&method, target.as_bytes())?;
     let target = Span::of(bytes, target.as_bytes());
 
+    let (spans, found) = parse_fields(bytes, field_pairs(req.headers), Role::Request)?;
+    let (framing, flags) = frame(version, found)?;
+    Ok(Some((len, Parsed { method, version, target, spans, framing, flags })))
+}
+
+/// The body's framing and the connection's flags, from a request's framing fields by the
+/// rules of its version; an error for a combination that could smuggle a request.
+fn frame(version: Version, found: FramingFields) -> Result<(BodyFraming, Flags), Error> {
     let http11 = version == Version::HTTP_11;
-    let (spans, found) = parse_fields(bytes, req.headers, Role::Request)?;
     let FramingFields { content_length, transfer_coding, connection, expect, host, upgrade } =
         found;
     if http11 && !host {
@@ -233,7 +278,15 @@ fn parse_borrowed<'b>(
         expect_continue,
         upgrade: connection.upgrade && upgrade && http11,
     };
-    Ok(Some((len, Parsed { method, version, target, spans, framing, flags })))
+    Ok((framing, flags))
+}
+
+/// A field value without the whitespace around it, as httparse reads one.
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
+    let end = value.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+    &value[start..end]
 }
 
 #[cfg(test)]
@@ -286,5 +339,118 @@ mod tests {
                 .header("transfer-encoding", "chunked"),
         );
         assert_eq!(parser.parse_parts(&chunked).unwrap().framing(), BodyFraming::Chunked);
+    }
+
+    /// The head `parse_parts` reads, parsed from its HTTP/1.1 rendering: what it must
+    /// agree with, field for field and error for error.
+    fn parse_rendered(
+        parser: &RequestParser,
+        parts: &http::request::Parts,
+    ) -> Result<RequestHead, Error> {
+        let target = if parts.method == http::Method::CONNECT {
+            parts.uri.authority().map_or("", |a| a.as_str())
+        } else {
+            parts.uri.path_and_query().map_or("/", |p| p.as_str())
+        };
+        let mut bytes = BytesMut::new();
+        bytes.extend_from_slice(format!("{} {target} HTTP/1.1\r\n", parts.method).as_bytes());
+        if let Some(authority) = parts.uri.authority()
+            && !parts.headers.contains_key(http::header::HOST)
+        {
+            bytes.extend_from_slice(format!("host: {authority}\r\n").as_bytes());
+        }
+        for (name, value) in &parts.headers {
+            bytes.extend_from_slice(name.as_str().as_bytes());
+            bytes.extend_from_slice(b": ");
+            bytes.extend_from_slice(value.as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+        }
+        bytes.extend_from_slice(b"\r\n");
+        let mut fresh = RequestParser::with_limits(parser.limits);
+        fresh.parse(&mut bytes)?.ok_or(ErrorKind::IncompleteHead.into())
+    }
+
+    #[test]
+    fn parts_read_as_their_http11_rendering_would() {
+        let tight = Limits::default()
+            .max_headers(4)
+            .max_field_size(40)
+            .max_line_size(60)
+            .max_head_size(120);
+        let cases = [
+            parts(http::Request::get("http://h.test/a?b=c").header("x-a", "1")),
+            parts(http::Request::post("/p").header("host", "h").header("content-length", " 7 ")),
+            parts(http::Request::post("/p").header("host", "h").header("content-length", "7, 7")),
+            parts(http::Request::get("/p").header("host", "h").header("expect", "100-continue")),
+            parts(http::Request::get("/p").header("host", "h").header("expect", "202-accepted")),
+            parts(http::Request::get("/p").header("host", "h").header("connection", "close")),
+            parts(http::Request::get("/p").header("host", "h").header("transfer-encoding", "gzip")),
+            parts(http::Request::get("/p").header("host", "bad host")),
+            parts(http::Request::get("/p").header("x-empty", "")),
+            parts(http::Request::get("/p").header("host", "h").header("x", "v".repeat(37))),
+            parts(http::Request::get("/p").header("host", "h").header("x", "v".repeat(38))),
+            parts(http::Request::get(format!("/{}", "p".repeat(46))).header("host", "h")),
+            parts(http::Request::get(format!("/{}", "p".repeat(47))).header("host", "h")),
+            parts((1..=4).fold(http::Request::get("http://h.test/"), |r, i| {
+                r.header(format!("x-{i}"), "1")
+            })),
+            parts((1..=3).fold(http::Request::get("http://h.test/"), |r, i| {
+                r.header(format!("x-{i}"), "1")
+            })),
+            parts((1..=2).fold(http::Request::get("/").header("host", "h"), |r, i| {
+                r.header(format!("x-{i}"), "v".repeat(30))
+            })),
+            parts((1..=3).fold(http::Request::get("/").header("host", "h"), |r, i| {
+                r.header(format!("x-{i}"), "v".repeat(30))
+            })),
+            parts(http::Request::connect("h.test:443")),
+            parts(http::Request::connect("h.test")),
+            parts(http::Request::options("*").header("host", "h")),
+            parts(
+                http::Request::get("/a%20b")
+                    .header("host", "h")
+                    .header("cookie", "a=1")
+                    .header("cookie", "b=2"),
+            ),
+        ];
+        let mut refused = Vec::new();
+        for limits in [Limits::default(), tight] {
+            let parser = RequestParser::with_limits(limits);
+            for case in &cases {
+                let direct = parser.parse_parts(case);
+                let rendered = parse_rendered(&parser, case);
+                match (&direct, &rendered) {
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(a.target(), b.target(), "{case:?}");
+                        assert_eq!(a.framing(), b.framing(), "{case:?}");
+                        assert_eq!(
+                            (a.keep_alive(), a.expect_continue(), a.upgrade()),
+                            (b.keep_alive(), b.expect_continue(), b.upgrade()),
+                            "{case:?}"
+                        );
+                        let fields = |h: &RequestHead| {
+                            h.fields()
+                                .iter()
+                                .map(|(n, v)| (n.to_owned(), v.to_vec()))
+                                .collect::<Vec<_>>()
+                        };
+                        assert_eq!(fields(a), fields(b), "{case:?}");
+                    }
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a.kind(), b.kind(), "{case:?}");
+                        refused.push(a.kind());
+                    }
+                    _ => panic!("{case:?}: direct {direct:?}, rendered {rendered:?}"),
+                }
+            }
+        }
+        for limit in [
+            ErrorKind::TooManyHeaders,
+            ErrorKind::FieldTooLong,
+            ErrorKind::RequestLineTooLong,
+            ErrorKind::HeadTooLarge,
+        ] {
+            assert!(refused.contains(&limit), "no case reached {limit:?}: {refused:?}");
+        }
     }
 }

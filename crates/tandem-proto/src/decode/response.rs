@@ -7,7 +7,7 @@ use http::{Method, StatusCode, Version};
 
 use super::{
     check_lines, check_response_line,
-    fields::{FramingFields, Role, parse_fields},
+    fields::{FramingFields, Role, field_pairs, parse_fields},
     httparse_error,
     request::STACK_HEADERS,
     scan::{HeadScanner, LineEndings},
@@ -140,7 +140,7 @@ fn parse_borrowed<'b>(
     let line = &bytes[line_start..line_end];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let reason = Span::of(bytes, line.get(13..).unwrap_or_default());
-    let (spans, found) = parse_fields(bytes, res.headers, Role::Response)?;
+    let (spans, found) = parse_fields(bytes, field_pairs(res.headers), Role::Response)?;
     let FramingFields { content_length, transfer_coding, connection, .. } = found;
 
     let http11 = version == Version::HTTP_11;
