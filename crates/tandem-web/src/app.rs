@@ -14,7 +14,7 @@ use crate::{
     handler::{BoxFuture, BoxHandler, Handler, Middleware, Middlewares, Next},
     render::ErrorRenderer,
     response::Response,
-    router::{Resolved, Router},
+    router::{DomainMask, Resolved, Router},
 };
 
 /// aiohttp's `client_max_size` default: 1 MiB of body for `read`, `text`, `json` and `post`.
@@ -53,6 +53,8 @@ pub struct Application {
     routes: Vec<RouteDef>,
     middlewares: Vec<Arc<dyn Middleware>>,
     subapps: Vec<(String, Application)>,
+    /// `add_domain`'s applications, with their host masks.
+    domains: Vec<(DomainMask, Application)>,
     state: StateMap,
     on_startup: Vec<Signal>,
     on_shutdown: Vec<Signal>,
@@ -216,6 +218,32 @@ impl Application {
         self
     }
 
+    /// Serves `app` for requests whose `Host` matches `domain` (aiohttp's `add_domain`):
+    /// `example.com`, `example.com:8080`, or `*.example.com` for any subdomain of it (but
+    /// not the name itself). Without a port in the mask, any port matches. Its routes are
+    /// tried before this application's own, domains in the order they were added; a path
+    /// it does not have falls through to the rest. Its middlewares run inside this one's.
+    ///
+    /// The host is the request's `Host` as sent (or the authority of an absolute-form
+    /// target), before any middleware such as [`TrustedProxies`](crate::TrustedProxies)
+    /// runs. As aiohttp warns, each domain is one more check on every request.
+    ///
+    /// ```
+    /// use tandem_web::{Application, Request};
+    ///
+    /// let mut api = Application::new();
+    /// api.add_get("/", |_req: Request| async { "the API" });
+    /// let mut app = Application::new();
+    /// app.add_domain("api.example.com", api)?;
+    /// app.add_get("/", |_req: Request| async { "the site" });
+    /// # Ok::<(), tandem_web::Error>(())
+    /// ```
+    pub fn add_domain(&mut self, domain: &str, app: Application) -> Result<&mut Self, Error> {
+        let mask = DomainMask::parse(domain).map_err(Error::new)?;
+        self.domains.push((mask, app));
+        Ok(self)
+    }
+
     /// Stores shared state of type `T` (aiohttp's `app["key"] = value`).
     pub fn set_state<T: Send + Sync + 'static>(&mut self, value: T) -> &mut Self {
         self.state.insert(TypeId::of::<T>(), Arc::new(value));
@@ -323,7 +351,7 @@ impl Application {
             not_found: Arc::new(|_req: Request| async { HttpError::not_found() }),
         };
         if let Some(handler) = self.low_level.take() {
-            if !self.routes.is_empty() || !self.subapps.is_empty() {
+            if !self.routes.is_empty() || !self.subapps.is_empty() || !self.domains.is_empty() {
                 return Err(Error::new("a low-level Server has one handler: it takes no routes"));
             }
             // No route matches, so every request goes to the not-found handler, through
@@ -332,7 +360,7 @@ impl Application {
         }
         let layers = std::mem::take(&mut self.layers);
         let mut required = Vec::new();
-        flatten(self, "", None, &mut shared, &[], &mut required).map_err(Error::new)?;
+        flatten(self, "", None, &mut shared, &[], &mut required, None).map_err(Error::new)?;
         for (name, variables) in &required {
             shared.router.check_url(name, variables).map_err(Error::new)?;
         }
@@ -352,6 +380,7 @@ fn flatten(
     shared: &mut Shared,
     outer: &[Arc<dyn Middleware>],
     required: &mut Vec<(String, Vec<String>)>,
+    domain: Option<usize>,
 ) -> Result<(), String> {
     required.extend(app.required_urls);
     let node = shared.nodes.len();
@@ -381,7 +410,11 @@ fn flatten(
     });
     for route in app.routes {
         let path = format!("{prefix}{}", route.path);
-        shared.router.add(route.method, &path, route.handler, route.name, node)?;
+        let router = match domain {
+            Some(index) => &mut shared.router.domains[index].1,
+            None => &mut shared.router,
+        };
+        router.add(route.method, &path, route.handler, route.name, node)?;
     }
     let s = &mut shared.signals;
     s.on_startup.extend(app.on_startup.into_iter().map(|f| (node, f)));
@@ -394,7 +427,19 @@ fn flatten(
                 "tower layers wrap the whole app: add those of {sub_prefix} to the root"
             ));
         }
-        flatten(sub, &format!("{prefix}{sub_prefix}"), Some(node), shared, &middlewares, required)?;
+        let sub_prefix = format!("{prefix}{sub_prefix}");
+        flatten(sub, &sub_prefix, Some(node), shared, &middlewares, required, domain)?;
+    }
+    for (mask, sub) in app.domains {
+        if !sub.layers.is_empty() {
+            return Err("tower layers wrap the whole app: add those of a domain to the root".into());
+        }
+        if domain.is_some() {
+            return Err("add_domain: a domain application cannot hold another".into());
+        }
+        shared.router.domains.push((mask, Router::default()));
+        let index = shared.router.domains.len() - 1;
+        flatten(sub, prefix, Some(node), shared, &middlewares, required, Some(index))?;
     }
     Ok(())
 }
@@ -540,20 +585,24 @@ impl App {
             return crate::service::call_layered(layered, req).await;
         }
         let not_allowed: BoxHandler;
-        let (node, handler) = match self.shared.router.resolve(req.method(), req.raw_path_bytes()) {
-            Resolved::Found { resource, handler, match_info } => {
-                req.set_match(match_info, self.at(resource.app));
-                (resource.app, handler)
-            }
-            Resolved::MethodNotAllowed(allowed) => {
-                not_allowed = Arc::new(move |_req: Request| {
-                    let err = HttpError::method_not_allowed(&allowed);
-                    async move { err }
-                });
-                (0, &not_allowed)
-            }
-            Resolved::NotFound => (0, &self.shared.not_found),
-        };
+        let router = &self.shared.router;
+        // The host is read only when some application routes by it.
+        let host = if router.domains.is_empty() { None } else { req.host() };
+        let (node, handler) =
+            match router.resolve_for_host(req.method(), req.raw_path_bytes(), host) {
+                Resolved::Found { resource, handler, match_info } => {
+                    req.set_match(match_info, self.at(resource.app));
+                    (resource.app, handler)
+                }
+                Resolved::MethodNotAllowed(allowed) => {
+                    not_allowed = Arc::new(move |_req: Request| {
+                        let err = HttpError::method_not_allowed(&allowed);
+                        async move { err }
+                    });
+                    (0, &not_allowed)
+                }
+                Resolved::NotFound => (0, &self.shared.not_found),
+            };
         let node_data = &self.shared.nodes[node];
         // The hooks need the request after the handler has consumed it, so they get a copy
         // without the body; it is made only when there are hooks, so an application

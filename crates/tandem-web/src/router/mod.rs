@@ -5,6 +5,7 @@
 //! but not for this method gives 405 with `Allow` listing the methods that would match;
 //! otherwise 404. HEAD is answered by the GET handler unless a HEAD handler is added.
 
+mod domain;
 mod pattern;
 
 use std::{
@@ -15,6 +16,7 @@ use std::{
 use http::Method;
 
 use crate::handler::BoxHandler;
+pub(crate) use domain::DomainMask;
 pub(crate) use pattern::Pattern;
 
 /// One route of a frozen application, as [`App::routes`](crate::App::routes) lists it
@@ -151,6 +153,9 @@ pub(crate) struct Router {
     plain: HashMap<Box<[u8]>, usize, BuildHasherDefault<PathHasher>>,
     patterns: Vec<usize>,
     names: HashMap<String, usize>,
+    /// The routers of `add_domain`'s sub-applications, tried in order before this one's
+    /// own routes when the request's host matches their mask.
+    pub(crate) domains: Vec<(DomainMask, Router)>,
 }
 
 impl Router {
@@ -205,6 +210,51 @@ impl Router {
         Ok(())
     }
 
+    /// [`resolve`](Self::resolve), first in the domain routers whose mask `host` matches,
+    /// in the order they were added, then in this router's own routes. A domain that has the
+    /// path only for other methods does not stop the search, but its methods count in the
+    /// final 405's `Allow`.
+    pub(crate) fn resolve_for_host(
+        &self,
+        method: &Method,
+        path: &[u8],
+        host: Option<&str>,
+    ) -> Resolved<'_> {
+        let mut allowed = Vec::new();
+        if let Some(host) = host {
+            for (mask, router) in &self.domains {
+                if !mask.matches(host) {
+                    continue;
+                }
+                match router.resolve(method, path) {
+                    found @ Resolved::Found { .. } => return found,
+                    Resolved::MethodNotAllowed(methods) => allowed.extend(methods),
+                    Resolved::NotFound => {}
+                }
+            }
+        }
+        match self.resolve(method, path) {
+            Resolved::NotFound if !allowed.is_empty() => Resolved::MethodNotAllowed(allowed),
+            Resolved::MethodNotAllowed(mut methods) => {
+                for method in allowed {
+                    if !methods.contains(&method) {
+                        methods.push(method);
+                    }
+                }
+                Resolved::MethodNotAllowed(methods)
+            }
+            resolved => resolved,
+        }
+    }
+
+    /// The router a name belongs to: this one's, or a domain's.
+    fn named(&self, name: &str) -> Option<(&Router, usize)> {
+        if let Some(&index) = self.names.get(name) {
+            return Some((self, index));
+        }
+        self.domains.iter().find_map(|(_, router)| router.named(name))
+    }
+
     /// Finds the handler for `method` on the raw (percent-encoded) `path`.
     ///
     /// The path is taken as bytes: plain paths are looked up without a UTF-8 check of the
@@ -257,15 +307,18 @@ impl Router {
                 });
             }
         }
+        for (_, router) in &self.domains {
+            out.extend(router.routes());
+        }
         out
     }
 
     /// Checks that a route called `name` exists and that `variables` are exactly its
     /// pattern's, in any order: what a `url_for(name, ...)` written in code will need.
     pub(crate) fn check_url(&self, name: &str, variables: &[String]) -> Result<(), String> {
-        let index =
-            self.names.get(name).ok_or_else(|| format!("url_for: no route named {name:?}"))?;
-        let pattern = &self.resources[*index].pattern;
+        let (router, index) =
+            self.named(name).ok_or_else(|| format!("url_for: no route named {name:?}"))?;
+        let pattern = &router.resources[index].pattern;
         let mut expected: Vec<&str> = pattern.variables().iter().map(String::as_str).collect();
         let mut given: Vec<&str> = variables.iter().map(String::as_str).collect();
         expected.sort_unstable();
@@ -281,9 +334,9 @@ impl Router {
 
     /// Builds the path of the route called `name`.
     pub(crate) fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, String> {
-        let index =
-            self.names.get(name).ok_or_else(|| format!("url_for: no route named {name:?}"))?;
-        self.resources[*index].pattern.build(params)
+        let (router, index) =
+            self.named(name).ok_or_else(|| format!("url_for: no route named {name:?}"))?;
+        router.resources[index].pattern.build(params)
     }
 }
 

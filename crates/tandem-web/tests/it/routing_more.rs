@@ -218,3 +218,66 @@ async fn a_low_level_server_answers_every_request_with_one_handler() {
     with_route.add_get("/", |_req: Request| async { "" });
     assert!(with_route.freeze().is_err());
 }
+
+#[tokio::test]
+async fn domains_route_by_host_with_wildcards() {
+    let mut api = Application::new();
+    api.add_get("/", |_req: Request| async { "api" });
+    api.add_get("/v1/{thing}", |req: Request| async move {
+        format!("api {}", req.match_info("thing").unwrap_or_default())
+    })
+    .name("thing");
+    api.add_post("/only-post", |_req: Request| async { "posted" });
+    let mut tenants = Application::new();
+    tenants.middleware(|req: Request, next: Next| async move {
+        next.run(req).await.with_header("x-tenant", "yes")
+    });
+    tenants.add_get("/", |req: Request| async move {
+        format!("tenant {}", req.host().unwrap_or_default())
+    });
+    let mut app = Application::new();
+    app.add_domain("api.example.com", api).unwrap();
+    app.add_domain("*.tenants.example", tenants).unwrap();
+    app.add_get("/", |_req: Request| async { "site" });
+    app.add_get("/only-post", |_req: Request| async { "site get" });
+    assert!(app.add_domain("not a domain", Application::new()).is_err());
+    let server = Server::start(app).await;
+    let get = |host: &'static str, path: &'static str| {
+        let server = &server;
+        async move {
+            server.request(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()).await
+        }
+    };
+    assert_eq!(get("api.example.com", "/").await.text(), "api");
+    assert_eq!(get("API.Example.com:8443", "/v1/x").await.text(), "api x");
+    assert_eq!(get("www.example.com", "/").await.text(), "site");
+    assert_eq!(get("example.com", "/v1/x").await.status, 404);
+    let resp = get("a.tenants.example", "/").await;
+    assert_eq!(
+        (resp.text().as_str(), resp.header("x-tenant")),
+        ("tenant a.tenants.example", Some("yes"))
+    );
+    assert_eq!(get("b.c.tenants.example", "/").await.text(), "tenant b.c.tenants.example");
+    assert_eq!(get("tenants.example", "/").await.text(), "site");
+    assert_eq!(get("eviltenants.example", "/").await.text(), "site");
+    // A domain without the path falls through to the site's routes.
+    assert_eq!(get("a.tenants.example", "/only-post").await.text(), "site get");
+    // A path the domain has for another method only: the site's GET still answers.
+    assert_eq!(get("api.example.com", "/only-post").await.text(), "site get");
+    let resp = server
+        .request(b"PUT /only-post HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 0\r\n\r\n")
+        .await;
+    assert_eq!(resp.status, 405);
+    let allow = resp.header("allow").unwrap_or_default();
+    assert!(allow.contains("POST") && allow.contains("GET"), "{allow}");
+    server.stop().await;
+
+    // Names in a domain build URLs as any other.
+    let mut api = Application::new();
+    api.add_get("/v1/{thing}", |_req: Request| async { "" }).name("thing");
+    let mut app = Application::new();
+    app.add_domain("api.example.com", api).unwrap();
+    app.require_url("thing", &["thing"]);
+    let app = app.freeze().unwrap();
+    assert_eq!(app.url_for("thing", &[("thing", "t")]).unwrap(), "/v1/t");
+}
