@@ -137,7 +137,7 @@ impl WsConnect {
     /// `Connection: upgrade`, the right `Sec-WebSocket-Accept`, and no subprotocol or
     /// extension that was not offered.
     pub async fn connect(self) -> Result<WebSocket, Error> {
-        let key = handshake::new_key();
+        let key = handshake::new_key().map_err(Error::io)?;
         let mut request = self
             .request
             .header("upgrade", "websocket")

@@ -16,8 +16,10 @@ pub(crate) fn accept_key(key: &[u8]) -> String {
 
 #[cfg(feature = "client")]
 /// A fresh `Sec-WebSocket-Key`: 16 random bytes, base64-encoded.
-pub(crate) fn new_key() -> String {
-    STANDARD.encode(rand::random::<[u8; 16]>())
+pub(crate) fn new_key() -> std::io::Result<String> {
+    let mut key = [0; 16];
+    crate::masking::fill(&mut key)?;
+    Ok(STANDARD.encode(key))
 }
 
 #[cfg(feature = "server")]
@@ -61,7 +63,7 @@ mod tests {
     #[cfg(all(feature = "client", feature = "server"))]
     #[test]
     fn keys_must_be_sixteen_bytes_of_base64() {
-        assert!(key_is_valid(new_key().as_bytes()));
+        assert!(key_is_valid(new_key().unwrap().as_bytes()));
         assert!(!key_is_valid(b"dGhlIHNhbXBsZQ=="));
         assert!(!key_is_valid(b"not base64 at all, not at all"));
         assert!(!key_is_valid(b""));

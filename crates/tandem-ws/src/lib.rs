@@ -98,6 +98,7 @@ mod error;
 mod frame;
 #[cfg(any(feature = "client", feature = "server"))]
 mod handshake;
+mod masking;
 mod message;
 mod send;
 #[cfg(feature = "server")]

@@ -21,6 +21,7 @@ use crate::{
     deflate::Deflater,
     error::{CloseCode, Error},
     frame::{self, OpCode, Role},
+    masking::MaskKeys,
 };
 
 /// Frames up to this size are built in one buffer and written at once; the writer gives its
@@ -39,6 +40,7 @@ struct Writer {
     buf: BytesMut,
     deflater: Option<Deflater>,
     deflated: Vec<u8>,
+    masks: MaskKeys,
 }
 
 /// State both halves see.
@@ -117,7 +119,13 @@ impl std::fmt::Debug for WsSender {
 
 impl WsSender {
     pub(crate) fn new(io: WriteIo, role: Role, deflater: Option<Deflater>) -> Self {
-        let writer = Writer { io, buf: BytesMut::new(), deflater, deflated: Vec::new() };
+        let writer = Writer {
+            io,
+            buf: BytesMut::new(),
+            deflater,
+            deflated: Vec::new(),
+            masks: MaskKeys::new(),
+        };
         WsSender {
             pending: std::sync::Mutex::new(None),
             shared: Arc::new(Shared {
@@ -277,7 +285,10 @@ impl Writer {
         payload: &[u8],
         compressible: bool,
     ) -> Result<(), Error> {
-        let mask = (shared.role == Role::Client).then(rand::random::<[u8; 4]>);
+        let mask = match shared.role {
+            Role::Client => Some(self.masks.next_key().map_err(Error::io)?),
+            Role::Server => None,
+        };
         let Writer { buf, deflater, deflated, .. } = self;
         // The server's large messages: the head alone in `buf`, the payload written from
         // where it is, which saves copying it (and a buffer as large, given back after
