@@ -77,6 +77,7 @@ mod compression;
 mod conditional;
 pub mod context;
 mod cookies;
+mod cors;
 mod error;
 mod extract;
 mod file_response;
@@ -106,6 +107,7 @@ mod views;
 pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
 pub use conditional::{ETag, ETagList, IfRange};
 pub use cookies::CookieOptions;
+pub use cors::{Cors, CorsOptions, HeaderList};
 pub use error::{Error, HttpError};
 pub use file_response::{DEFAULT_FILE_CHUNK_SIZE, FileResponse, file_response};
 pub use form::{FileField, Form, FormValue};
@@ -122,9 +124,10 @@ pub use request::{Overrides, Request};
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use router::RouteInfo;
 pub use server::{
-    AppRunner, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
-    DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, IntoListener, MAX_DRAIN, RunOptions,
-    SPARE_BUFFERS, Serve, ServerConfig, TlsInfo, run_app, serve,
+    AppRunner, DEFAULT_BACKLOG, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT,
+    DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_LINGERING_TIME, DEFAULT_SEND_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, IntoListener, MAX_DRAIN, RunOptions, SPARE_BUFFERS, Serve,
+    ServerConfig, TlsInfo, run_app, serve,
 };
 #[cfg(feature = "tls")]
 pub use server::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};

@@ -313,7 +313,19 @@ impl Conn<'_> {
             if let Some(tls) = &self.tls {
                 request.set_tls(Arc::clone(tls));
             }
-            let mut response = app.dispatch(request).await;
+            let dispatched = app.dispatch(request);
+            let mut response = if self.config.handler_cancellation {
+                let Some(response) = self.unless_client_leaves(dispatched).await else {
+                    // nginx's 499: the client closed the connection before the answer.
+                    if let Some(entry) = log {
+                        entry.finish(remote, 499, 0, true);
+                    }
+                    return Ok(());
+                };
+                response
+            } else {
+                dispatched.await
+            };
             // A shutdown that began while the handler ran: the response says so, so that a
             // client or proxy does not send its next request on a connection about to close.
             keep_alive &= !self.waits.shutdown.is_cancelled();
@@ -373,6 +385,29 @@ impl Conn<'_> {
                 return Ok(());
             }
         }
+    }
+
+    /// `dispatched`'s response, or `None` (the handler dropped) if the client closes the
+    /// connection first: `handler_cancellation`. Only while the read half is home, as for a
+    /// request without a body (a handler reading its body sees the close itself); bytes that
+    /// arrive meanwhile are a pipelined request, kept for later, and end the watch, since
+    /// buffering on would let a client grow the buffer without bound.
+    async fn unless_client_leaves(
+        &mut self,
+        dispatched: impl Future<Output = crate::Response>,
+    ) -> Option<crate::Response> {
+        let mut dispatched = std::pin::pin!(dispatched);
+        let Some(read) = self.read.as_mut() else { return Some(dispatched.await) };
+        read.buf.reserve(READ_CHUNK);
+        tokio::select! {
+            response = &mut dispatched => return Some(response),
+            read = read.io.read_buf(&mut read.buf) => {
+                if matches!(read, Ok(0) | Err(_)) {
+                    return None;
+                }
+            }
+        }
+        Some(dispatched.await)
     }
 
     /// Logs, if `log` is there, a request whose client went away as its response was
@@ -617,6 +652,7 @@ impl Conn<'_> {
         mut decoder: BodyDecoder,
     ) -> std::io::Result<bool> {
         decoder.set_max_size(MAX_DRAIN);
+        let lingering = tokio::time::Instant::now() + self.config.lingering_time;
         let done = loop {
             match decoder.decode(&mut read.buf) {
                 Ok(Some(BodyEvent::Data(_) | BodyEvent::Trailers(_))) => {}
@@ -624,8 +660,9 @@ impl Conn<'_> {
                 Ok(None) => {
                     flush(io, &mut self.wbuf).await?;
                     read.buf.reserve(READ_CHUNK);
-                    let timeout = self.config.body_timeout;
-                    match tokio::time::timeout(timeout, read.io.read_buf(&mut read.buf)).await {
+                    let next = tokio::time::Instant::now() + self.config.body_timeout;
+                    let deadline = next.min(lingering);
+                    match tokio::time::timeout_at(deadline, read.io.read_buf(&mut read.buf)).await {
                         Ok(Ok(n)) if n > 0 => {}
                         _ => break false,
                     }

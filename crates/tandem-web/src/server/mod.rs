@@ -15,12 +15,14 @@ mod tls;
 mod tls_info;
 mod write;
 
-use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tandem_proto::Limits;
+#[cfg(unix)]
+use tokio::net::UnixListener;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    net::{TcpListener, UnixListener},
+    net::TcpListener,
 };
 use tokio_util::task::TaskTracker;
 
@@ -34,7 +36,7 @@ pub use h2_config::{
     DEFAULT_H2_STREAM_WINDOW, Http2Config,
 };
 pub(crate) use run::InsideRuntime;
-pub use run::{IntoListener, RunOptions, Serve, run_app, serve};
+pub use run::{DEFAULT_BACKLOG, IntoListener, RunOptions, Serve, run_app, serve};
 #[cfg(feature = "tls")]
 pub use tls::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};
 pub use tls_info::TlsInfo;
@@ -69,6 +71,12 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// read: 60 s, as nginx's `send_timeout`. Past it the connection closes.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a connection whose response went out before its request body was all read
+/// goes on reading and discarding that body before it closes: aiohttp's `lingering_time`,
+/// 10 s. Closing at once would reset the connection under a client still sending, which
+/// may then lose the response; [`MAX_DRAIN`] bounds the bytes, this the time.
+pub const DEFAULT_LINGERING_TIME: Duration = Duration::from_secs(10);
+
 /// Per-connection settings: [`ServerConfig::default`], then a `with_*` method for each
 /// setting to change. Its fields are public to read; new ones may come in a minor release, so
 /// it is built through the methods rather than with a struct literal.
@@ -98,6 +106,19 @@ pub struct ServerConfig {
     /// shows them. With a subscriber they are tracing events (targets `tandem::access` and
     /// `tandem::server`) either way.
     pub stderr_log: bool,
+    /// Whether a client closing its connection cancels the handler of its request (the
+    /// handler future is dropped): aiohttp's `handler_cancellation`, off by default as there,
+    /// so a handler runs to its end even when no one waits for the answer. HTTP/1.1 watches
+    /// for the close while a request without a body is handled; on HTTP/2 a stream reset
+    /// always cancels its handler.
+    pub handler_cancellation: bool,
+    /// `SO_KEEPALIVE` on accepted connections, so that the kernel finds peers that vanished
+    /// without a word: aiohttp's `tcp_keepalive`, on by default. Set on the listeners the
+    /// server binds or is given, whose connections inherit it.
+    pub tcp_keepalive: bool,
+    /// The longest a connection drains an unread request body after its response
+    /// ([`DEFAULT_LINGERING_TIME`]).
+    pub lingering_time: Duration,
 }
 
 impl Default for ServerConfig {
@@ -112,6 +133,9 @@ impl Default for ServerConfig {
             spare_buffers: SPARE_BUFFERS,
             http2: Http2Config::default(),
             stderr_log: true,
+            handler_cancellation: false,
+            tcp_keepalive: true,
+            lingering_time: DEFAULT_LINGERING_TIME,
         }
     }
 }
@@ -170,6 +194,27 @@ impl ServerConfig {
     #[must_use]
     pub fn with_stderr_log(mut self, on: bool) -> Self {
         self.stderr_log = on;
+        self
+    }
+
+    /// Sets [`handler_cancellation`](Self::handler_cancellation).
+    #[must_use]
+    pub fn with_handler_cancellation(mut self, on: bool) -> Self {
+        self.handler_cancellation = on;
+        self
+    }
+
+    /// Sets [`tcp_keepalive`](Self::tcp_keepalive).
+    #[must_use]
+    pub fn with_tcp_keepalive(mut self, on: bool) -> Self {
+        self.tcp_keepalive = on;
+        self
+    }
+
+    /// Sets [`lingering_time`](Self::lingering_time).
+    #[must_use]
+    pub fn with_lingering_time(mut self, time: Duration) -> Self {
+        self.lingering_time = time;
         self
     }
 
@@ -247,25 +292,37 @@ impl AppRunner {
 
     /// Listens on `host:port` (port 0 picks a free one) and serves; returns the address.
     pub async fn tcp_site(&self, host: &str, port: u16) -> Result<SocketAddr, Error> {
-        let listener = run::bind_tcp(host, port).await?;
+        let options =
+            run::BindOptions { keepalive: self.config.tcp_keepalive, ..Default::default() };
+        let listener = run::bind_tcp_with(host, port, options).await?;
         let addr = listener.local_addr()?;
         self.serve_tcp(listener);
         Ok(addr)
     }
 
-    /// Serves on an already bound listener (for `SO_REUSEPORT` workers, or tests).
+    /// Serves on an already bound listener (aiohttp's `SockSite`: one systemd passed, one
+    /// for `SO_REUSEPORT` workers, or a test's). Its `SO_KEEPALIVE` is set as
+    /// [`ServerConfig::tcp_keepalive`] says.
     pub fn serve_tcp(&self, listener: TcpListener) {
+        let _ = socket2::SockRef::from(&listener).set_keepalive(self.config.tcp_keepalive);
         let (app, config, tracker, shutdown) = self.parts();
         self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
     }
 
     /// Listens on a Unix socket at `path` and serves (aiohttp's `UnixSite`).
-    pub fn unix_site(&self, path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    pub fn unix_site(&self, path: &std::path::Path) -> Result<(), Error> {
         let listener =
             UnixListener::bind(path).map_err(|err| run::bind_error(&path.display(), err))?;
+        self.serve_unix(listener);
+        Ok(())
+    }
+
+    /// Serves on an already bound Unix listener.
+    #[cfg(unix)]
+    pub fn serve_unix(&self, listener: UnixListener) {
         let (app, config, tracker, shutdown) = self.parts();
         self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
-        Ok(())
     }
 
     /// Serves one connection over any byte stream (an in-memory duplex, a stream a TLS
@@ -294,7 +351,7 @@ impl AppRunner {
         &self,
         io: T,
         remote: Option<SocketAddr>,
-    ) -> impl Future<Output = ()> + Send + 'static
+    ) -> impl Future<Output = ()> + Send + use<T>
     where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
@@ -360,6 +417,7 @@ impl Listen for TcpListener {
     }
 }
 
+#[cfg(unix)]
 impl Listen for UnixListener {
     type Read = tokio::net::unix::OwnedReadHalf;
     type Write = tokio::net::unix::OwnedWriteHalf;

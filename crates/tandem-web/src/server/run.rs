@@ -43,11 +43,24 @@ pub fn run_app(app: Application, host: &str, port: u16) -> Result<(), Error> {
     RunOptions::new(host, port).run(app)
 }
 
-/// `run_app` with more knobs: workers and connection settings.
+/// How many connections may wait to be accepted on each listener (`listen(2)`'s backlog):
+/// 1024, tokio's. aiohttp's 128 dates from when Linux capped it there; a burst of clients
+/// beyond the backlog waits in SYN retries for a second or more.
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
+/// `run_app` with more knobs: aiohttp's `run_app` arguments. Several hosts, already bound
+/// sockets (systemd socket activation) and Unix socket paths may be served at once; workers,
+/// the backlog, `SO_REUSEPORT`, TLS and connection settings.
 #[derive(Clone)]
 pub struct RunOptions {
-    host: String,
+    hosts: Vec<String>,
     port: u16,
+    /// Listeners bound by someone else (aiohttp's `sock=`), each duplicated when served.
+    sockets: Vec<Arc<std::net::TcpListener>>,
+    #[cfg(unix)]
+    unix_paths: Vec<std::path::PathBuf>,
+    backlog: u32,
+    reuse_port: bool,
     workers: usize,
     multi_thread: bool,
     config: ServerConfig,
@@ -60,8 +73,11 @@ type ListeningHook = Box<dyn FnOnce(SocketAddr) + Send>;
 impl fmt::Debug for RunOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunOptions")
-            .field("host", &self.host)
+            .field("hosts", &self.hosts)
             .field("port", &self.port)
+            .field("sockets", &self.sockets)
+            .field("backlog", &self.backlog)
+            .field("reuse_port", &self.reuse_port)
             .field("workers", &self.workers)
             .field("multi_thread", &self.multi_thread)
             .field("config", &self.config)
@@ -74,8 +90,13 @@ impl RunOptions {
     /// Serve on `host:port` with one worker.
     pub fn new(host: &str, port: u16) -> Self {
         RunOptions {
-            host: host.to_owned(),
+            hosts: vec![host.to_owned()],
             port,
+            sockets: Vec::new(),
+            #[cfg(unix)]
+            unix_paths: Vec::new(),
+            backlog: DEFAULT_BACKLOG,
+            reuse_port: false,
             workers: 1,
             multi_thread: false,
             config: ServerConfig::default(),
@@ -117,7 +138,51 @@ impl RunOptions {
         self
     }
 
-    /// Calls `f` with the bound address once the server listens (before the banner).
+    /// Listens on each of `hosts` at the port instead of the one host given to
+    /// [`new`](Self::new) (aiohttp's `host=[...]`): `["127.0.0.1", "::1"]`, say. An empty
+    /// list binds no TCP host, for a server on [`socket`](Self::socket)s or
+    /// [`unix_path`](Self::unix_path)s only.
+    #[must_use]
+    pub fn hosts<I: IntoIterator<Item = S>, S: Into<String>>(mut self, hosts: I) -> Self {
+        self.hosts = hosts.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Also serves a listener bound elsewhere (aiohttp's `sock=`): one systemd passed by
+    /// socket activation (the `listenfd` crate takes it from `LISTEN_FDS`), or one bound
+    /// with options of your own.
+    #[must_use]
+    pub fn socket(mut self, listener: std::net::TcpListener) -> Self {
+        self.sockets.push(Arc::new(listener));
+        self
+    }
+
+    /// Also serves on a Unix socket at `path` (aiohttp's `path=`).
+    #[cfg(unix)]
+    #[must_use]
+    pub fn unix_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.unix_paths.push(path.into());
+        self
+    }
+
+    /// The listen backlog of the listeners it binds ([`DEFAULT_BACKLOG`]).
+    #[must_use]
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Sets `SO_REUSEPORT` on the listeners it binds (aiohttp's `reuse_port`), so that
+    /// several processes may listen on one port and the kernel spreads connections among
+    /// them. Several [`workers`](Self::workers) set it whatever this says.
+    #[must_use]
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// Calls `f` with the first bound TCP address once the server listens (before the
+    /// banner).
     #[must_use]
     pub fn on_listening(mut self, f: impl FnOnce(SocketAddr) + Send + 'static) -> Self {
         self.on_listening = Some(Arc::new(std::sync::Mutex::new(Some(Box::new(f)))));
@@ -163,38 +228,149 @@ impl RunOptions {
     }
 
     async fn serve(self, app: Application, stop: impl Future<Output = ()>) -> Result<(), Error> {
-        let per_thread = if self.multi_thread { 1 } else { self.workers };
         // Bound before the startup signals run, so a port in use fails before anything is
         // set up that would need cleaning up.
-        let (listener, more) = if per_thread == 1 {
-            (bind_tcp(&self.host, self.port).await?, Vec::new())
-        } else {
-            let named = host_port(&self.host, self.port);
-            let addr = tokio::net::lookup_host((self.host.as_str(), self.port))
-                .await
-                .map_err(|err| bind_error(&named, err))?
-                .next()
-                .ok_or_else(|| Error::new(format!("no address for {named}")))?;
-            let first = reuseport_listener(addr).map_err(|err| bind_error(&named, err))?;
-            let addr = first.local_addr()?;
-            let more = (1..per_thread)
-                .map(|_| reuseport_listener(addr).map_err(|err| bind_error(&addr, err)))
-                .collect::<Result<Vec<_>, _>>()?;
-            (TcpListener::from_std(first)?, more)
-        };
-        let addr = listener.local_addr()?;
+        let bound = self.bind().await?;
         let runner = started(app, self.config.clone()).await?;
-        serve_listener(&runner, listener, self.tls.as_ref());
-        for listener in more {
-            spawn_worker(&runner, listener, self.tls.clone());
+        let scheme = scheme(self.tls.as_ref());
+        let mut urls = Vec::new();
+        let mut first = None;
+        for (listener, more) in bound.tcp {
+            let addr = listener.local_addr()?;
+            first = first.or(Some(addr));
+            urls.push(format!("{scheme}://{addr}"));
+            serve_listener(&runner, listener, self.tls.as_ref());
+            for listener in more {
+                spawn_worker(&runner, listener, self.tls.clone());
+            }
+        }
+        #[cfg(unix)]
+        for (path, listener) in bound.unix {
+            urls.push(format!("{scheme}://unix:{}:", path.display()));
+            runner.serve_unix(listener);
         }
         let listening = self.on_listening.as_ref().and_then(|f| f.lock().ok()?.take());
-        if let Some(listening) = listening {
+        if let (Some(listening), Some(addr)) = (listening, first) {
             listening(addr);
         }
-        until_stopped(runner, scheme(self.tls.as_ref()), addr, stop).await;
+        until_stopped(runner, &urls, stop).await;
         Ok(())
     }
+
+    /// Binds every listener: each host's (with one more per extra worker thread when
+    /// workers run on their own runtimes), the given sockets, the Unix paths.
+    async fn bind(&self) -> Result<Bound, Error> {
+        let per_thread = if self.multi_thread { 1 } else { self.workers };
+        let options = BindOptions {
+            backlog: self.backlog,
+            reuse_port: self.reuse_port || per_thread > 1,
+            keepalive: self.config.tcp_keepalive,
+        };
+        let mut tcp = Vec::new();
+        for host in &self.hosts {
+            let named = host_port(host, self.port);
+            let addrs = tokio::net::lookup_host((host.as_str(), self.port))
+                .await
+                .map_err(|err| bind_error(&named, err))?
+                .collect::<Vec<_>>();
+            let (listener, addr) =
+                bind_first(&addrs, options).map_err(|err| bind_error(&named, err))?;
+            let more = (1..per_thread)
+                .map(|_| options.bind(addr).map_err(|err| bind_error(&addr, err)))
+                .collect::<Result<Vec<_>, _>>()?;
+            tcp.push((TcpListener::from_std(listener)?, more));
+        }
+        for socket in &self.sockets {
+            let listener = socket.try_clone()?;
+            listener.set_nonblocking(true)?;
+            socket2::SockRef::from(&listener).set_keepalive(self.config.tcp_keepalive)?;
+            tcp.push((TcpListener::from_std(listener)?, Vec::new()));
+        }
+        #[cfg(unix)]
+        let unix = self
+            .unix_paths
+            .iter()
+            .map(|path| {
+                let listener = tokio::net::UnixListener::bind(path)
+                    .map_err(|err| bind_error(&path.display(), err))?;
+                Ok((path.clone(), listener))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        #[cfg(unix)]
+        let none = tcp.is_empty() && unix.is_empty();
+        #[cfg(not(unix))]
+        let none = tcp.is_empty();
+        if none {
+            return Err(Error::new("nothing to listen on: no host, socket or Unix path"));
+        }
+        Ok(Bound {
+            tcp,
+            #[cfg(unix)]
+            unix,
+        })
+    }
+}
+
+/// The listeners [`RunOptions`] serves: each TCP one with those of the extra worker threads
+/// on its address, and the Unix ones with their paths.
+struct Bound {
+    tcp: Vec<(TcpListener, Vec<std::net::TcpListener>)>,
+    #[cfg(unix)]
+    unix: Vec<(std::path::PathBuf, tokio::net::UnixListener)>,
+}
+
+/// How a TCP listener is bound.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct BindOptions {
+    pub(super) backlog: u32,
+    pub(super) reuse_port: bool,
+    /// `SO_KEEPALIVE`, which the connections it accepts inherit.
+    pub(super) keepalive: bool,
+}
+
+impl Default for BindOptions {
+    fn default() -> Self {
+        BindOptions { backlog: DEFAULT_BACKLOG, reuse_port: false, keepalive: true }
+    }
+}
+
+impl BindOptions {
+    /// A non-blocking listener on `addr`. `SO_REUSEADDR` is set as aiohttp sets it on Unix,
+    /// so a restarted server binds while the old one's connections linger in `TIME_WAIT`;
+    /// Windows's `SO_REUSEADDR` would let two servers share a port, so not there.
+    pub(super) fn bind(self, addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+        let socket =
+            socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+        #[cfg(unix)]
+        socket.set_reuse_address(true)?;
+        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+        if self.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
+        socket.set_keepalive(self.keepalive)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(i32::try_from(self.backlog).unwrap_or(i32::MAX))?;
+        Ok(socket.into())
+    }
+}
+
+/// A listener on the first of `addrs` that binds, and its address; the last failure if none.
+fn bind_first(
+    addrs: &[SocketAddr],
+    options: BindOptions,
+) -> std::io::Result<(std::net::TcpListener, SocketAddr)> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
+    for addr in addrs {
+        match options.bind(*addr) {
+            Ok(listener) => {
+                let addr = listener.local_addr()?;
+                return Ok((listener, addr));
+            }
+            Err(err) => last = err,
+        }
+    }
+    Err(last)
 }
 
 /// Starts a worker thread with its own runtime serving `listener` for `runner`'s app, over
@@ -335,7 +511,8 @@ impl IntoFuture for Serve {
             let runner = started(self.app, self.config).await?;
             serve_listener(&runner, listener, self.tls.as_ref());
             let stop = self.stop.unwrap_or_else(|| Box::pin(wait_for_signal()));
-            until_stopped(runner, scheme(self.tls.as_ref()), addr, stop).await;
+            let url = format!("{}://{addr}", scheme(self.tls.as_ref()));
+            until_stopped(runner, &[url], stop).await;
             Ok(())
         })
     }
@@ -430,21 +607,35 @@ fn scheme(tls: Option<&Tls>) -> &'static str {
     if tls.is_some() { "https" } else { "http" }
 }
 
-/// Prints the banner, waits for `stop`, then shuts down gracefully.
-async fn until_stopped(
-    runner: AppRunner,
-    scheme: &str,
-    addr: SocketAddr,
-    stop: impl Future<Output = ()>,
-) {
-    println!("======== Running on {scheme}://{addr} ========\n(Press CTRL+C to quit)");
+/// Prints aiohttp's banner, a line for each of `urls`, waits for `stop`, then shuts down
+/// gracefully.
+async fn until_stopped(runner: AppRunner, urls: &[String], stop: impl Future<Output = ()>) {
+    for url in urls {
+        println!("======== Running on {url} ========");
+    }
+    println!("(Press CTRL+C to quit)");
     stop.await;
     runner.cleanup().await;
 }
 
-/// Listens on `host:port`; a failure names the address.
+/// Listens on `host:port` with the default [`BindOptions`]; a failure names the address.
 pub(super) async fn bind_tcp(host: &str, port: u16) -> Result<TcpListener, Error> {
-    TcpListener::bind((host, port)).await.map_err(|err| bind_error(&host_port(host, port), err))
+    bind_tcp_with(host, port, BindOptions::default()).await
+}
+
+/// Listens on `host:port` (its first address that binds) with `options`; a failure names
+/// the address.
+pub(super) async fn bind_tcp_with(
+    host: &str,
+    port: u16,
+    options: BindOptions,
+) -> Result<TcpListener, Error> {
+    let named = host_port(host, port);
+    let addrs =
+        tokio::net::lookup_host((host, port)).await.map_err(|err| bind_error(&named, err))?;
+    let addrs = addrs.collect::<Vec<_>>();
+    let (listener, _) = bind_first(&addrs, options).map_err(|err| bind_error(&named, err))?;
+    Ok(TcpListener::from_std(listener)?)
 }
 
 /// `host:port`, with an IPv6 literal in brackets.
@@ -503,18 +694,14 @@ impl fmt::Debug for InsideRuntime {
 
 impl std::error::Error for InsideRuntime {}
 
-fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket =
-        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
+/// Waits for SIGINT (Ctrl+C) or, on Unix, SIGTERM.
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Waits for SIGINT (Ctrl+C) or SIGTERM.
+#[cfg(unix)]
 async fn wait_for_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {

@@ -5,11 +5,13 @@ mod access_log;
 mod app_context;
 #[cfg(feature = "compression")]
 mod compression;
+mod cors;
 mod error_render;
 mod errors;
 mod file_response;
 mod files_support;
 mod h2;
+mod handler_cancellation;
 #[cfg(feature = "compression")]
 mod inflate;
 mod interop;
@@ -21,6 +23,7 @@ mod request_meta;
 mod responses;
 mod routing;
 mod routing_more;
+mod run_options;
 mod running;
 mod service;
 mod shutdown;
