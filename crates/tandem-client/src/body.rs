@@ -37,6 +37,8 @@ pub(crate) struct RawBody {
     pub(crate) trace: Option<Box<ChunkTrace>>,
     /// Told when the body ends, under `timings(true)`.
     timing: Option<Arc<Recorder>>,
+    /// The last piece handed out ended one of the sender's HTTP/1.1 chunks.
+    chunk_end: bool,
 }
 
 enum Source {
@@ -116,7 +118,15 @@ impl RawBody {
     }
 
     fn with(source: Source, deadlines: Deadlines, timing: Option<Arc<Recorder>>) -> Self {
-        RawBody { source, deadlines, done: false, failed: None, trace: None, timing }
+        RawBody {
+            source,
+            deadlines,
+            done: false,
+            failed: None,
+            trace: None,
+            timing,
+            chunk_end: false,
+        }
     }
 
     /// Whether an HTTP/1.1 body's framing says it is complete.
@@ -131,6 +141,11 @@ impl RawBody {
             return None;
         }
         Some((h1.conn.take()?, std::mem::take(&mut h1.buf)))
+    }
+
+    /// Whether the last piece [`next`](Self::next) returned ended an HTTP/1.1 chunk.
+    pub(crate) fn ended_chunk(&self) -> bool {
+        self.chunk_end
     }
 
     /// The body ended, well or not: nothing more will be read.
@@ -181,6 +196,7 @@ impl RawBody {
             };
             match h1.decoder.decode(&mut h1.buf) {
                 Ok(Some(BodyEvent::Data(data))) => {
+                    self.chunk_end = h1.decoder.at_chunk_end();
                     if let Some(trace) = &self.trace
                         && !data.is_empty()
                     {

@@ -36,6 +36,8 @@ pub struct Content {
     undecoded: Bytes,
     /// The error the body failed with, if it did: boxed, as it is rare.
     failed: Option<Box<Failed>>,
+    /// `pending` ends where one of the sender's HTTP/1.1 chunks ended.
+    pending_chunk_end: bool,
 }
 
 impl Content {
@@ -54,6 +56,7 @@ impl Content {
             raw_bytes: 0,
             undecoded: Bytes::new(),
             failed: None,
+            pending_chunk_end: false,
         }
     }
 
@@ -127,7 +130,14 @@ impl Content {
             return Ok(false);
         };
         self.push(piece);
+        self.pending_chunk_end = self.piece_ended_chunk();
         Ok(true)
+    }
+
+    /// Whether the piece just decoded ends one of the sender's chunks: the raw piece did,
+    /// and none of it is left to decode.
+    fn piece_ended_chunk(&self) -> bool {
+        self.raw.ended_chunk() && self.undecoded.is_empty()
     }
 
     fn push(&mut self, data: Bytes) {
@@ -183,23 +193,126 @@ impl Content {
     /// The next line, with its `\n`; the last line may lack one; empty at the end. A line
     /// longer than the line limit is a payload error.
     pub async fn readline(&mut self) -> Result<Bytes, Error> {
+        self.readuntil(b"\n").await
+    }
+
+    /// The bytes up to and including the next `separator` (aiohttp's `readuntil`); the last
+    /// piece may lack it; empty at the end. More than the line limit
+    /// ([`max_line_size`](crate::ClientSessionBuilder::max_line_size)) before a separator is
+    /// a payload error, and the bytes stay unread. An empty separator is a payload error.
+    pub async fn readuntil(&mut self, separator: &[u8]) -> Result<Bytes, Error> {
+        if separator.is_empty() {
+            return Err(Error::new(Kind::Payload, "readuntil needs a separator"));
+        }
         let mut searched = 0;
         loop {
-            if let Some(i) = memchr_nl(&self.pending[searched..]) {
-                let end = searched + i + 1;
+            if let Some(i) = find(&self.pending[searched..], separator) {
+                let end = searched + i + separator.len();
                 if end > self.max_line_size {
                     return Err(line_too_long());
                 }
                 return Ok(self.pending.split_to(end).freeze());
             }
-            searched = self.pending.len();
-            if searched > self.max_line_size {
+            // A separator may straddle what is here and what comes next.
+            searched = self.pending.len().saturating_sub(separator.len() - 1);
+            if self.pending.len() > self.max_line_size {
                 return Err(line_too_long());
             }
             if !self.fill().await? {
                 return Ok(self.pending.split().freeze());
             }
         }
+    }
+
+    /// The next piece and whether it ends one of the sender's HTTP/1.1 chunks (aiohttp's
+    /// `readchunk()`); `(empty, false)` at the end. A body that is not chunked (or comes
+    /// over HTTP/2) never reports a chunk's end; a compressed one reports it where the
+    /// decompressed bytes of a chunk end.
+    pub async fn readchunk(&mut self) -> Result<(Bytes, bool), Error> {
+        if !self.pending.is_empty() {
+            let ended = self.pending_chunk_end;
+            return Ok((self.pending.split().freeze(), ended));
+        }
+        match self.next_piece().await? {
+            Some(piece) => Ok((piece, self.piece_ended_chunk())),
+            None => Ok((Bytes::new(), false)),
+        }
+    }
+
+    /// Up to `n` bytes of what has already been read from the connection and not handed out
+    /// (what [`unread_data`](Self::unread_data) put back, or what a `readline` read past its
+    /// line), without waiting (aiohttp's `read_nowait`); empty when there is none.
+    pub fn read_nowait(&mut self, n: usize) -> Bytes {
+        let take = n.min(self.pending.len());
+        self.pending.split_to(take).freeze()
+    }
+
+    /// Puts `data` back in front of the body, for the next read to return first (aiohttp's
+    /// `unread_data`): a parser that read too far hands back what it did not use.
+    pub fn unread_data(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if self.pending.is_empty() {
+            self.pending_chunk_end = false;
+        }
+        let mut joined = BytesMut::with_capacity(data.len() + self.pending.len());
+        joined.extend_from_slice(data);
+        joined.extend_from_slice(&self.pending);
+        self.pending = joined;
+    }
+
+    /// Waits for the end of the body, keeping what remains unread for later reads
+    /// (aiohttp's `wait_eof`): the whole rest is held in memory.
+    pub async fn wait_eof(&mut self) -> Result<(), Error> {
+        while self.fill().await? {}
+        Ok(())
+    }
+
+    /// The body in pieces of exactly `n` bytes, the last one shorter (aiohttp's
+    /// `iter_chunked(n)`); an `n` of 0 yields nothing.
+    pub fn iter_chunked(
+        &mut self,
+        n: usize,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send + '_ {
+        futures_util::stream::try_unfold(self, move |content| async move {
+            if n == 0 {
+                return Ok(None);
+            }
+            while content.pending.len() < n && content.fill().await? {}
+            let take = n.min(content.pending.len());
+            let piece = content.pending.split_to(take).freeze();
+            Ok((!piece.is_empty()).then_some((piece, content)))
+        })
+    }
+
+    /// The body as it arrives, piece by piece (aiohttp's `iter_any()`).
+    pub fn iter_any(
+        &mut self,
+    ) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send + '_ {
+        futures_util::stream::try_unfold(self, |content| async move {
+            Ok(content.chunk().await?.map(|piece| (piece, content)))
+        })
+    }
+
+    /// The body by the sender's HTTP/1.1 chunks, as [`readchunk`](Self::readchunk) reads
+    /// them (aiohttp's `iter_chunks()`).
+    pub fn iter_chunks(
+        &mut self,
+    ) -> impl futures_util::Stream<Item = Result<(Bytes, bool), Error>> + Send + '_ {
+        futures_util::stream::try_unfold(self, |content| async move {
+            let (piece, ended) = content.readchunk().await?;
+            Ok((!piece.is_empty()).then_some(((piece, ended), content)))
+        })
+    }
+
+    /// The body line by line, each with its `\n` (aiohttp's `async for line in
+    /// resp.content`), under the line limit of [`readline`](Self::readline).
+    pub fn lines(&mut self) -> impl futures_util::Stream<Item = Result<Bytes, Error>> + Send + '_ {
+        futures_util::stream::try_unfold(self, |content| async move {
+            let line = content.readline().await?;
+            Ok((!line.is_empty()).then_some((line, content)))
+        })
     }
 
     /// The rest of the body.
@@ -226,8 +339,9 @@ impl Content {
     }
 }
 
-fn memchr_nl(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+/// Where `needle` (not empty) first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn line_too_long() -> Error {

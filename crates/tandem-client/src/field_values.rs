@@ -62,6 +62,17 @@ impl ContentDisposition {
     }
 }
 
+/// The parameter `name` of a field value such as a `Content-Type`
+/// (`multipart/mixed; boundary="x"`), unquoted.
+pub(crate) fn param(value: &str, name: &str) -> Option<String> {
+    let rest = &value[value.find(';')?..];
+    parse_params(rest, false)
+        .0
+        .into_iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
 /// Every link in the `Link` field values `values`, resolved against `base`; a malformed
 /// link ends the parse of its field value, keeping those before it.
 pub(crate) fn parse_links<'a>(values: impl Iterator<Item = &'a str>, base: &Url) -> Vec<Link> {

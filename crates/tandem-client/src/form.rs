@@ -1,12 +1,21 @@
-//! `FormData`: a `multipart/form-data` body with text fields and files (aiohttp's
-//! `FormData` when it holds a file).
+//! `FormData`: aiohttp's form, sent urlencoded when it holds only text fields and as
+//! `multipart/form-data` when it holds a file, whose contents may be streamed from disk.
 
-use std::hash::{BuildHasher, Hasher};
+use std::{
+    hash::{BuildHasher, Hasher},
+    path::PathBuf,
+};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 
-/// A multipart form, built field by field and sent with
-/// [`RequestBuilder::multipart`](crate::RequestBuilder::multipart).
+/// How much of a file part is read at a time.
+const FILE_READ_SIZE: usize = 64 * 1024;
+
+/// A form, built field by field and sent with
+/// [`RequestBuilder::data`](crate::RequestBuilder::data) (urlencoded, or multipart once it
+/// holds a file, as aiohttp chooses) or
+/// [`RequestBuilder::multipart`](crate::RequestBuilder::multipart) (always multipart).
 ///
 /// Names and file names are escaped as browsers do (HTML5): `"` as `%22`, CR as `%0D`, LF as
 /// `%0A`, so no value can end its part header early.
@@ -21,7 +30,20 @@ struct Part {
     name: String,
     filename: Option<String>,
     content_type: Option<String>,
-    data: Bytes,
+    data: PartData,
+}
+
+#[derive(Clone, Debug)]
+enum PartData {
+    Bytes(Bytes),
+    /// A file read as the body is sent, never held whole in memory.
+    File(PathBuf),
+}
+
+/// One piece of the encoded body: bytes, or a file's contents.
+enum Segment {
+    Bytes(Bytes),
+    File(PathBuf),
 }
 
 impl Default for FormData {
@@ -48,7 +70,7 @@ impl FormData {
             name: name.to_owned(),
             filename: None,
             content_type: None,
-            data: value.into(),
+            data: PartData::Bytes(value.into()),
         });
         self
     }
@@ -66,18 +88,80 @@ impl FormData {
             name: name.to_owned(),
             filename: Some(filename.to_owned()),
             content_type: Some(content_type.to_owned()),
-            data: data.into(),
+            data: PartData::Bytes(data.into()),
         });
         self
     }
 
-    /// The `Content-Type` to send with the body.
+    /// Adds the file at `path`, read from disk as the body is sent rather than held in
+    /// memory (aiohttp's `add_field(name, open(path, "rb"))`); its file name is the path's
+    /// last component. A file that cannot be read fails the request as it is sent.
+    #[must_use]
+    pub fn file_path(mut self, name: &str, path: impl Into<PathBuf>, content_type: &str) -> Self {
+        let path = path.into();
+        let filename = path.file_name().map(|f| f.to_string_lossy().into_owned());
+        self.parts.push(Part {
+            name: name.to_owned(),
+            filename,
+            content_type: Some(content_type.to_owned()),
+            data: PartData::File(path),
+        });
+        self
+    }
+
+    /// Whether the form goes as `multipart/form-data` under
+    /// [`RequestBuilder::data`](crate::RequestBuilder::data): when it holds a file, as
+    /// aiohttp decides; a form of text fields only goes urlencoded.
+    pub fn is_multipart(&self) -> bool {
+        self.parts.iter().any(|p| p.filename.is_some() || p.content_type.is_some())
+    }
+
+    /// The text fields as `application/x-www-form-urlencoded`.
+    pub(crate) fn to_urlencoded(&self) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for part in &self.parts {
+            if let PartData::Bytes(data) = &part.data {
+                out.append_pair(&part.name, &String::from_utf8_lossy(data));
+            }
+        }
+        out.finish()
+    }
+
+    /// The `Content-Type` to send with the multipart body.
     pub fn content_type(&self) -> String {
         format!("multipart/form-data; boundary={}", self.boundary)
     }
 
-    /// The encoded body.
-    pub fn to_bytes(&self) -> Bytes {
+    /// Whether any part is read from disk, so the body must be streamed.
+    pub(crate) fn has_files(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p.data, PartData::File(_)))
+    }
+
+    /// The encoded multipart body. A part read from disk is read here, whole; one that
+    /// cannot be read is an error.
+    pub fn to_bytes(&self) -> Result<Bytes, std::io::Error> {
+        let mut out = BytesMut::new();
+        for segment in self.segments() {
+            match segment {
+                Segment::Bytes(bytes) => out.put_slice(&bytes),
+                Segment::File(path) => out.put_slice(&std::fs::read(path)?),
+            }
+        }
+        Ok(out.freeze())
+    }
+
+    /// The encoded multipart body as a stream: files are read from disk a piece at a time.
+    pub(crate) fn into_stream(
+        self,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        futures_util::stream::iter(self.segments()).flat_map(|segment| match segment {
+            Segment::Bytes(bytes) => futures_util::stream::once(async { Ok(bytes) }).boxed(),
+            Segment::File(path) => read_file(path).boxed(),
+        })
+    }
+
+    fn segments(&self) -> Vec<Segment> {
+        let mut segments = Vec::new();
         let mut out = BytesMut::new();
         for part in &self.parts {
             out.put_slice(b"--");
@@ -98,14 +182,34 @@ impl FormData {
                 out.put_slice(b"\r\n");
             }
             out.put_slice(b"\r\n");
-            out.put_slice(&part.data);
+            match &part.data {
+                PartData::Bytes(data) => out.put_slice(data),
+                PartData::File(path) => {
+                    segments.push(Segment::Bytes(out.split().freeze()));
+                    segments.push(Segment::File(path.clone()));
+                }
+            }
             out.put_slice(b"\r\n");
         }
         out.put_slice(b"--");
         out.put_slice(self.boundary.as_bytes());
         out.put_slice(b"--\r\n");
-        out.freeze()
+        segments.push(Segment::Bytes(out.freeze()));
+        segments
     }
+}
+
+/// The file at `path`, a piece at a time.
+fn read_file(path: PathBuf) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    futures_util::stream::once(tokio::fs::File::open(path))
+        .map_ok(|file| {
+            futures_util::stream::try_unfold(file, |mut file| async move {
+                let mut buf = BytesMut::with_capacity(FILE_READ_SIZE);
+                let n = tokio::io::AsyncReadExt::read_buf(&mut file, &mut buf).await?;
+                Ok((n > 0).then(|| (buf.freeze(), file)))
+            })
+        })
+        .try_flatten()
 }
 
 fn put_escaped(s: &str, out: &mut BytesMut) {
@@ -126,7 +230,7 @@ mod tests {
     #[test]
     fn encodes_parts_and_escapes_names() {
         let form = FormData::new().text("a\"\r\nb", "1").file("f", "x.txt", "text/plain", "data");
-        let body = form.to_bytes();
+        let body = form.to_bytes().unwrap();
         let text = std::str::from_utf8(&body).unwrap();
         assert!(text.contains("name=\"a%22%0D%0Ab\"\r\n\r\n1\r\n"));
         assert!(text.contains(
@@ -134,5 +238,16 @@ mod tests {
         ));
         assert!(text.ends_with(&format!("--{}--\r\n", form.boundary)));
         assert_ne!(FormData::new().boundary, FormData::new().boundary);
+    }
+
+    #[test]
+    fn text_only_forms_go_urlencoded() {
+        let form = FormData::new().text("a b", "1&2").text("c", "é");
+        assert!(!form.is_multipart());
+        assert_eq!(form.to_urlencoded(), "a+b=1%262&c=%C3%A9");
+        assert!(form.text("f", "x").file("up", "u.txt", "text/plain", "x").is_multipart());
+        let missing = FormData::new().file_path("f", "/nonexistent/tandem-form", "text/plain");
+        assert!(missing.is_multipart() && missing.has_files());
+        assert!(missing.to_bytes().is_err());
     }
 }

@@ -84,6 +84,7 @@
 //! | `compression` | on | decoding gzip, deflate, br and zstd bodies ([`ClientSessionBuilder::auto_decompress`]). Without it the session sends `Accept-Encoding: identity` and hands an encoded body over as it came, as aiohttp does with `auto_decompress=False`; the decompression settings have no effect. |
 
 mod body;
+mod body_encoding;
 mod conn;
 mod content;
 mod cookies;
@@ -98,6 +99,7 @@ mod har;
 mod hop;
 mod http2;
 mod middleware;
+mod multipart;
 mod netrc;
 mod oneshot;
 mod redact;
@@ -113,6 +115,7 @@ mod trace;
 mod upgrade;
 mod wire;
 
+pub use body_encoding::Compression;
 pub use content::{Content, DEFAULT_MAX_LINE_SIZE};
 pub use cookies::CookieJar;
 pub use decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX};
@@ -123,6 +126,7 @@ pub use field_values::{ContentDisposition, Link};
 pub use form::FormData;
 pub use har::{HarRecorder, HarReplay};
 pub use middleware::{BoxFuture, ClientNext, ClientRequest, Middleware};
+pub use multipart::{BodyPart, MultipartReader};
 pub use oneshot::request;
 pub use request::{Body, RequestBuilder};
 pub use response::{ClientResponse, RequestInfo, ResponseInfo};

@@ -4,12 +4,13 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use bytes::Bytes;
-use futures_util::{Stream, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use url::Url;
 
 use crate::{
     ClientResponse, ClientSession, ClientTimeout,
+    body_encoding::Compression,
     error::{Error, Kind},
     middleware::{Middleware, RequestMiddlewares},
     redact::{Fields, Redacted},
@@ -94,7 +95,32 @@ pub(crate) struct ConnSettings {
 pub struct RequestBuilder {
     pub(crate) session: ClientSession,
     pub(crate) spec: Result<RequestSpec, Error>,
+    /// How the body goes out: applied by `send`, whichever body was given.
+    sending: Sending,
 }
+
+/// aiohttp's `compress=`, `chunked=` and upload progress.
+#[derive(Default)]
+struct Sending {
+    compress: Option<Compression>,
+    chunked: bool,
+    progress: Option<Arc<ProgressFn>>,
+}
+
+type ProgressFn = dyn Fn(u64) + Send + Sync;
+
+impl std::fmt::Debug for Sending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sending")
+            .field("compress", &self.compress)
+            .field("chunked", &self.chunked)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// The pieces an in-memory body is cut into under [`RequestBuilder::chunked`].
+const CHUNKED_PIECE: usize = 64 * 1024;
 
 /// Everything `send` needs.
 pub(crate) struct RequestSpec {
@@ -155,7 +181,7 @@ impl RequestBuilder {
                 middlewares: None,
             }
         });
-        RequestBuilder { session, spec }
+        RequestBuilder { session, spec, sending: Sending::default() }
     }
 
     fn with(mut self, f: impl FnOnce(&mut RequestSpec) -> Result<(), Error>) -> Self {
@@ -326,15 +352,39 @@ impl RequestBuilder {
         })
     }
 
-    /// A `multipart/form-data` body: text fields and files.
+    /// A `multipart/form-data` body: text fields and files. Files added with
+    /// [`FormData::file_path`](crate::FormData::file_path) are read from disk as the body
+    /// is sent, with chunked framing, so such a body is sent once, as a
+    /// [`body_stream`](Self::body_stream) is.
     pub fn multipart(self, form: &crate::FormData) -> Self {
         let content_type = form.content_type();
-        let bytes = form.to_bytes();
+        let form = form.clone();
         self.with(|spec| {
             let value =
                 HeaderValue::try_from(content_type).map_err(|e| Error::new(Kind::Request, e))?;
             spec.headers.insert(header::CONTENT_TYPE, value);
-            spec.body = Some(Body { bytes, content_type: "multipart/form-data" });
+            if form.has_files() {
+                let stream = form.into_stream().map_err(Into::into);
+                spec.body = None;
+                spec.stream = Some(StreamBody(Box::pin(stream)));
+            } else {
+                let bytes = form.to_bytes().map_err(|e| Error::new(Kind::Request, e))?;
+                spec.body = Some(Body { bytes, content_type: "multipart/form-data" });
+                spec.stream = None;
+            }
+            Ok(())
+        })
+    }
+
+    /// A form as aiohttp's `data=FormData(...)` sends it: urlencoded when it holds only text
+    /// fields, else as [`multipart`](Self::multipart).
+    pub fn data(self, form: &crate::FormData) -> Self {
+        if form.is_multipart() {
+            return self.multipart(form);
+        }
+        let bytes = Bytes::from(form.to_urlencoded());
+        self.with(|spec| {
+            spec.body = Some(Body { bytes, content_type: "application/x-www-form-urlencoded" });
             spec.stream = None;
             Ok(())
         })
@@ -562,13 +612,79 @@ impl RequestBuilder {
         })
     }
 
+    /// Sends the body `coding`-encoded, with `Content-Encoding` saying so (aiohttp's
+    /// `compress=`; `Compression::Deflate` is its `compress=True`): an in-memory body is
+    /// encoded whole, a streamed one as it streams. A request that names a
+    /// `Content-Encoding` of its own fails, as in aiohttp. Without the `compression`
+    /// feature, `send` fails.
+    pub fn compress(mut self, coding: Compression) -> Self {
+        self.sending.compress = Some(coding);
+        self
+    }
+
+    /// Sends an in-memory body with chunked framing instead of `Content-Length` (aiohttp's
+    /// `chunked=True`), in pieces of 64 KiB. Like a streamed body it is then sent once: not
+    /// again on a 307 or 308, nor on a stale pooled connection.
+    pub fn chunked(mut self, yes: bool) -> Self {
+        self.sending.chunked = yes;
+        self
+    }
+
+    /// Calls `progress` with the number of body bytes written so far, after each piece of a
+    /// streamed (or [`chunked`](Self::chunked)) body is written (aiohttp 3.14's
+    /// `output_size`); the last call has the whole body's size. An in-memory body is then
+    /// sent as with [`chunked(true)`](Self::chunked), so that its pieces can be counted.
+    pub fn upload_progress(mut self, progress: impl Fn(u64) + Send + Sync + 'static) -> Self {
+        self.sending.progress = Some(Arc::new(progress));
+        self
+    }
+
     /// Sends the request and reads the response head; the body is read from the
     /// [`ClientResponse`].
     pub async fn send(self) -> Result<ClientResponse, Error> {
-        let spec = self.spec?;
+        let mut spec = self.spec?;
+        self.sending.apply(&mut spec).map_err(|e| e.with_url(&spec.url))?;
         // Boxed: the request's state machine (parser, buffers, timers, redirect loop) is
         // several KiB, too much to move around inside every caller's future.
         Box::pin(crate::execute::execute(&self.session, spec)).await
+    }
+}
+
+impl Sending {
+    /// Turns the body into what goes on the wire: encoded, cut into chunks, watched.
+    fn apply(self, spec: &mut RequestSpec) -> Result<(), Error> {
+        if let Some(coding) = self.compress {
+            crate::body_encoding::compress(spec, coding)?;
+        }
+        let chunked = self.chunked || self.progress.is_some();
+        if chunked && let Some(body) = spec.body.take() {
+            if !spec.headers.contains_key(header::CONTENT_TYPE) {
+                spec.headers
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(body.content_type));
+            }
+            let pieces: Vec<Result<Bytes, BoxError>> =
+                body.bytes.chunks(CHUNKED_PIECE).map(|p| Ok(body.bytes.slice_ref(p))).collect();
+            spec.stream = Some(StreamBody(Box::pin(futures_util::stream::iter(pieces))));
+        }
+        if let Some(progress) = self.progress
+            && let Some(StreamBody(stream)) = spec.stream.take()
+        {
+            // A piece is counted when the writer asks for the next one: by then it is written.
+            let watched = futures_util::stream::unfold(
+                (stream, 0u64, 0u64, progress),
+                |(mut stream, written, pending, progress)| async move {
+                    let written = written + pending;
+                    if pending > 0 {
+                        progress(written);
+                    }
+                    let item = stream.next().await?;
+                    let len = item.as_ref().map_or(0, |b| b.len() as u64);
+                    Some((item, (stream, written, len, progress)))
+                },
+            );
+            spec.stream = Some(StreamBody(Box::pin(watched)));
+        }
+        Ok(())
     }
 }
 

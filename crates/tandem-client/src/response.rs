@@ -335,6 +335,24 @@ impl ClientResponse {
         ContentDisposition::parse(self.inner.info.field("content-disposition")?)
     }
 
+    /// The body as `multipart/*` parts, read as they arrive (aiohttp's
+    /// `MultipartReader.from_response`): a `multipart/mixed` answer, a batch API's,
+    /// `multipart/byteranges`, or an MJPEG `multipart/x-mixed-replace` stream. Anything
+    /// but a `multipart/*` content type with a `boundary` is a decode error.
+    pub fn multipart(self) -> Result<crate::MultipartReader, Error> {
+        let content_type = self.inner.info.field("content-type").unwrap_or_default();
+        let boundary = if self.content_type().starts_with("multipart/") {
+            field_values::param(content_type, "boundary").filter(|b| !b.is_empty())
+        } else {
+            None
+        };
+        let Some(boundary) = boundary else {
+            let message = format!("not a multipart body: {content_type:?}");
+            return Err(self.with_request(Error::new(Kind::Decode, message)));
+        };
+        Ok(crate::MultipartReader::new(self.into_stream(), boundary))
+    }
+
     /// The body as a stream.
     pub fn content(&mut self) -> &mut Content {
         &mut self.inner.content

@@ -41,6 +41,7 @@ pub enum BodyEvent {
 /// let mut body = BodyDecoder::new(BodyFraming::Chunked);
 /// let mut buf = BytesMut::from(&b"5\r\nhello\r\n0\r\n\r\nGET /next"[..]);
 /// assert_eq!(body.decode(&mut buf).unwrap(), Some(BodyEvent::Data("hello".into())));
+/// assert!(body.at_chunk_end());
 /// assert_eq!(body.decode(&mut buf).unwrap(), Some(BodyEvent::End));
 /// assert_eq!(&buf[..], b"GET /next");
 /// ```
@@ -95,6 +96,13 @@ impl BodyDecoder {
     /// cannot carry another message.
     pub fn is_failed(&self) -> bool {
         matches!(self.state, State::Failed(_))
+    }
+
+    /// Whether the last [`BodyEvent::Data`] ended a chunk of a chunked body: aiohttp's
+    /// `readchunk()` tells its caller where the sender's chunks end. Always `false` for a
+    /// body of another framing.
+    pub fn at_chunk_end(&self) -> bool {
+        matches!(&self.state, State::Chunked(chunked) if !chunked.is_mid_chunk())
     }
 
     /// Bytes still owed by a length-delimited body, if it is one.

@@ -80,6 +80,11 @@ impl ChunkedDecoder {
         self.step == Step::Done
     }
 
+    /// Whether the decoder is inside a chunk's data, more of it to come.
+    pub(super) fn is_mid_chunk(&self) -> bool {
+        self.step == Step::Data
+    }
+
     /// Decodes what `buf` holds, refusing a chunk that declares more than `allowed` bytes.
     /// The caller stops calling after an error: the state it leaves is not meaningful.
     pub(super) fn decode(

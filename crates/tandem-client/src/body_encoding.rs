@@ -1,0 +1,130 @@
+//! aiohttp's `compress=`: a request body sent deflate- or gzip-encoded, whole or as it
+//! streams.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderValue, header};
+
+use crate::{
+    error::{Error, Kind},
+    request::{RequestSpec, StreamBody},
+};
+
+/// A content coding a request body can be sent in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// `deflate` (zlib format, RFC 9110 §8.4.1.2): aiohttp's `compress=True`.
+    Deflate,
+    /// `gzip`.
+    Gzip,
+}
+
+impl Compression {
+    fn name(self) -> &'static str {
+        match self {
+            Compression::Deflate => "deflate",
+            Compression::Gzip => "gzip",
+        }
+    }
+}
+
+/// Encodes `spec`'s body in `coding` and says so in `Content-Encoding`. A body that already
+/// names a `Content-Encoding` is an error, as in aiohttp: it would be encoded twice.
+pub(crate) fn compress(spec: &mut RequestSpec, coding: Compression) -> Result<(), Error> {
+    if spec.headers.contains_key(header::CONTENT_ENCODING) {
+        return Err(Error::new(
+            Kind::Request,
+            "compress and a Content-Encoding of the request's own cannot be combined",
+        ));
+    }
+    if let Some(body) = &mut spec.body {
+        let mut encoder = Encoder::new(coding)?;
+        let mut out = encoder.write(&body.bytes)?;
+        out.extend_from_slice(&encoder.finish()?);
+        body.bytes = out.into();
+    } else if let Some(StreamBody(stream)) = spec.stream.take() {
+        let encoder = Encoder::new(coding)?;
+        let compressed = futures_util::stream::unfold(
+            (Some(stream), Some(encoder)),
+            |(mut stream, mut encoder)| async move {
+                let source = stream.as_mut()?;
+                let result = match source.next().await {
+                    Some(Ok(chunk)) => encoder.as_mut()?.write(&chunk),
+                    Some(Err(e)) => return Some((Err(e), (None, None))),
+                    None => {
+                        stream = None;
+                        encoder.take()?.finish()
+                    }
+                };
+                let item = result.map(Bytes::from).map_err(Into::into);
+                Some((item, (stream, encoder)))
+            },
+        );
+        spec.stream = Some(StreamBody(Box::pin(compressed)));
+    } else {
+        return Ok(());
+    }
+    spec.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
+    Ok(())
+}
+
+#[cfg(feature = "compression")]
+enum Encoder {
+    Deflate(flate2::write::ZlibEncoder<Vec<u8>>),
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+}
+
+#[cfg(feature = "compression")]
+impl Encoder {
+    #[allow(
+        clippy::unnecessary_wraps,
+        reason = "without the `compression` feature the same constructor fails"
+    )]
+    fn new(coding: Compression) -> Result<Self, Error> {
+        let level = flate2::Compression::default();
+        Ok(match coding {
+            Compression::Deflate => {
+                Encoder::Deflate(flate2::write::ZlibEncoder::new(Vec::new(), level))
+            }
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(Vec::new(), level)),
+        })
+    }
+
+    /// Encodes `data`, returning what the encoder has output so far.
+    fn write(&mut self, data: &[u8]) -> Result<Vec<u8>, Error> {
+        use std::io::Write;
+        let out = match self {
+            Encoder::Deflate(e) => e.write_all(data).map(|()| std::mem::take(e.get_mut())),
+            Encoder::Gzip(e) => e.write_all(data).map(|()| std::mem::take(e.get_mut())),
+        };
+        out.map_err(|e| Error::new(Kind::Request, e))
+    }
+
+    fn finish(self) -> Result<Vec<u8>, Error> {
+        let out = match self {
+            Encoder::Deflate(e) => e.finish(),
+            Encoder::Gzip(e) => e.finish(),
+        };
+        out.map_err(|e| Error::new(Kind::Request, e))
+    }
+}
+
+/// Without the `compression` feature there is no encoder: asking for one fails the request.
+#[cfg(not(feature = "compression"))]
+enum Encoder {}
+
+#[cfg(not(feature = "compression"))]
+impl Encoder {
+    fn new(_: Compression) -> Result<Self, Error> {
+        Err(Error::new(Kind::Request, "request compression needs the `compression` feature"))
+    }
+
+    fn write(&mut self, _: &[u8]) -> Result<Vec<u8>, Error> {
+        match *self {}
+    }
+
+    fn finish(self) -> Result<Vec<u8>, Error> {
+        match self {}
+    }
+}
