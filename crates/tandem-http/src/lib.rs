@@ -190,6 +190,8 @@ pub mod client {
         RequestBuilder, RequestInfo, ResponseInfo, Retry, RetryBudget, Scheme, Timings, TlsConfig,
         Trace, TraceRequestCtx, USER_AGENT, Upgraded, Url, parse_proxy_url, request,
     };
+    #[doc(inline)]
+    pub use tandem_client::{BodyPart, Compression, MultipartReader};
     /// The client's defaults, each with the setting that changes it.
     pub mod defaults {
         #[doc(inline)]
