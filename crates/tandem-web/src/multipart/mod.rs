@@ -191,8 +191,8 @@ impl Part<'_> {
         self.field.headers()
     }
 
-    /// Whether the part is itself multipart (aiohttp answers a nested reader; read its
-    /// bytes and parse them yourself if you expect it).
+    /// Whether the part is itself multipart (`multipart/mixed`, say): read its parts with
+    /// [`multipart`](Self::multipart).
     pub fn is_multipart(&self) -> bool {
         self.content_type().is_some_and(|ct| {
             ct.get(..10).is_some_and(|start| start.eq_ignore_ascii_case("multipart/"))
@@ -231,6 +231,67 @@ impl Part<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// The parts of a part that is itself multipart (aiohttp's nested `MultipartReader`),
+    /// split by the boundary of its own `Content-Type`; 400 if it is not multipart or its
+    /// boundary is invalid. The nested reader reads this part's data (its transfer encoding
+    /// undone, its `Content-Length` enforced) and must be read to its end, or dropped,
+    /// before the outer reader's next part is asked for. Each part's headers are bounded as
+    /// the outer reader's are; the nesting goes only as deep as the handler asks.
+    pub fn multipart(self) -> Result<MultipartReader, HttpError> {
+        let boundary = boundary(self.content_type().unwrap_or_default())?;
+        // The part outlives the borrow of its reader only inside the nested reader, which
+        // the documentation above asks to finish before the outer one moves on.
+        let part: Part<'static> = Part {
+            field: self.field,
+            name: self.name,
+            filename: self.filename,
+            declared: self.declared,
+            seen: self.seen,
+            base64: self.base64,
+            done: self.done,
+            _reader: PhantomData,
+        };
+        let chunks = futures_util::stream::unfold(part, |mut part| async move {
+            match part.chunk().await {
+                Ok(Some(chunk)) => Some((Ok(http_body::Frame::data(chunk)), part)),
+                Ok(None) => None,
+                Err(err) => Some((Err(err), part)),
+            }
+        });
+        let payload = Payload::from_body(http_body_util::StreamBody::new(chunks));
+        Ok(MultipartReader::new(payload, &boundary, None))
+    }
+
+    /// The whole part in memory with its `Content-Encoding` (gzip, deflate, br) undone as
+    /// well as its transfer encoding: aiohttp's `read(decode=True)`. The decoded data may
+    /// be at most `limit` bytes (413 past it), so a compression bomb stops there; an
+    /// unknown coding is a 415. Without the `compression` feature any coding but
+    /// `identity` is a 415. [`chunk`](Self::chunk) and [`bytes`](Self::bytes) leave the
+    /// coding alone, as `post()` does.
+    pub async fn bytes_decoded(mut self, limit: usize) -> Result<Bytes, HttpError> {
+        let coding = self
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut inflater = crate::inflate::Inflater::for_coding(&coding, limit)?;
+        let mut plain = BytesMut::new();
+        while let Some(chunk) = self.chunk().await? {
+            match &mut inflater {
+                Some(inflater) => inflater.write(&chunk, limit)?,
+                None if plain.len() + chunk.len() > limit => {
+                    return Err(HttpError::payload_too_large(limit, None));
+                }
+                None => plain.extend_from_slice(&chunk),
+            }
+        }
+        match inflater {
+            Some(inflater) => Ok(Bytes::from(inflater.finish(limit)?)),
+            None => Ok(plain.freeze()),
+        }
     }
 
     /// The whole part in memory. Not limited: bound it yourself with [`chunk`](Self::chunk)
