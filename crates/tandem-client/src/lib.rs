@@ -135,10 +135,12 @@ pub use session::{
     BoxError, ClientSession, ClientSessionBuilder, DEFAULT_EXPECT_CONTINUE_TIMEOUT,
     DEFAULT_MAX_REDIRECTS, USER_AGENT,
 };
-pub use tandem_connect::{ConnectionInfo, Origin, Scheme, SpkiPin, TlsInfo};
+pub use tandem_connect::{ConnectionInfo, Origin, Scheme, TlsInfo};
 pub use tandem_connect::{
     Connector, ConnectorBuilder, Http2, Proxy, ProxyEnv, TlsConfig, parse_proxy_url,
 };
+#[cfg(feature = "tls")]
+pub use tandem_connect::{Fingerprint, SpkiPin};
 pub use timeout::{
     ClientTimeout, DEFAULT_CEIL_THRESHOLD, DEFAULT_SOCK_CONNECT_TIMEOUT,
     DEFAULT_TLS_HANDSHAKE_TIMEOUT,

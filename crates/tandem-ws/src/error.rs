@@ -119,6 +119,11 @@ impl Error {
     }
 
     pub(crate) fn json(e: serde_json::Error) -> Self {
+        Self::json_with(e)
+    }
+
+    /// A JSON error from a serializer of the caller's.
+    pub(crate) fn json_with(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error { kind: Kind::Json, code: None, source: Some(e.into()) }
     }
 

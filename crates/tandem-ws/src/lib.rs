@@ -65,6 +65,15 @@ macro_rules! options_setters {
             self
         }
 
+        /// How many heartbeat pongs may be missed in a row before the connection is closed
+        /// (default [`DEFAULT_HEARTBEAT_MAX_MISSED`](crate::DEFAULT_HEARTBEAT_MAX_MISSED), 1,
+        /// as aiohttp; at least 1). Any frame from the peer resets the count.
+        $(#[$attr])*
+        pub fn heartbeat_max_missed(mut self, pongs: u32) -> Self {
+            self.options.heartbeat_max_missed = pongs.max(1);
+            self
+        }
+
         /// How long one `receive` may wait (default: forever).
         $(#[$attr])*
         pub fn receive_timeout(mut self, timeout: std::time::Duration) -> Self {
@@ -110,10 +119,13 @@ pub use client::{WsConnect, WsConnectExt};
 pub use error::{CloseCode, Error};
 pub use frame::Role;
 pub use message::Message;
-pub use send::WsSender;
+pub use send::{FrameType, WsSender};
 #[cfg(feature = "server")]
 pub use server::WebSocketResponse;
-pub use socket::{DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_MSG_SIZE, WebSocket, WebSocketConfig};
+pub use socket::{
+    DEFAULT_CLOSE_TIMEOUT, DEFAULT_HEARTBEAT_MAX_MISSED, DEFAULT_MAX_MSG_SIZE, HeartbeatStats,
+    WebSocket, WebSocketConfig,
+};
 
 /// README.md's example, compiled as a doc test so that it stays true.
 #[cfg(doctest)]

@@ -24,6 +24,20 @@ use crate::{
     masking::MaskKeys,
 };
 
+/// The kind of frame [`WsSender::send_frame`] writes: a whole message, or a control frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FrameType {
+    /// A text message: its payload must be UTF-8.
+    Text,
+    /// A binary message.
+    Binary,
+    /// A ping, at most 125 bytes.
+    Ping,
+    /// A pong, at most 125 bytes.
+    Pong,
+}
+
 /// Frames up to this size are built in one buffer and written at once; the writer gives its
 /// buffer back to the allocator when a larger message leaves it above this.
 const KEEP_BUFFER: usize = 64 * 1024;
@@ -145,12 +159,12 @@ impl WsSender {
 
     /// Sends a text message, compressed if permessage-deflate was agreed.
     pub async fn send_str(&self, text: &str) -> Result<(), Error> {
-        self.send_frame(OpCode::Text, text.as_bytes(), true).await
+        self.write_frame(OpCode::Text, text.as_bytes(), true).await
     }
 
     /// Sends a binary message, compressed if permessage-deflate was agreed.
     pub async fn send_bytes(&self, data: &[u8]) -> Result<(), Error> {
-        self.send_frame(OpCode::Binary, data, true).await
+        self.write_frame(OpCode::Binary, data, true).await
     }
 
     /// Sends `value` as a JSON text message.
@@ -159,14 +173,58 @@ impl WsSender {
         self.send_str(&text).await
     }
 
+    /// Sends `value` as a text message written by `dumps` (aiohttp's `send_json(dumps=)`):
+    /// another JSON library, sorted keys, a compact or pretty form. An error from `dumps`
+    /// is returned as a JSON error ([`Error::is_json`]), and nothing is sent.
+    pub async fn send_json_with<T, F, E>(&self, value: &T, dumps: F) -> Result<(), Error>
+    where
+        T: ?Sized,
+        F: FnOnce(&T) -> Result<String, E>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let text = dumps(value).map_err(Error::json_with)?;
+        self.send_str(&text).await
+    }
+
+    /// Sends one whole frame of `kind` with `payload` as it is (aiohttp's `send_frame`),
+    /// compressed or not by `compress`, whatever [`send_str`](Self::send_str) and
+    /// [`send_bytes`](Self::send_bytes) would do: the per-message compression override. Only
+    /// text and binary frames are compressed, and only when permessage-deflate was agreed.
+    /// A text payload must be UTF-8 and a ping's or pong's at most 125 bytes; otherwise
+    /// nothing is sent and the error is a protocol error.
+    pub async fn send_frame(
+        &self,
+        kind: FrameType,
+        payload: &[u8],
+        compress: bool,
+    ) -> Result<(), Error> {
+        let opcode = match kind {
+            FrameType::Text if std::str::from_utf8(payload).is_err() => {
+                return Err(Error::protocol(CloseCode::INVALID_TEXT, "text frame is not UTF-8"));
+            }
+            FrameType::Text => OpCode::Text,
+            FrameType::Binary => OpCode::Binary,
+            FrameType::Ping | FrameType::Pong if payload.len() > frame::MAX_CONTROL_PAYLOAD => {
+                return Err(Error::protocol(
+                    CloseCode::PROTOCOL_ERROR,
+                    "control frame over 125 bytes",
+                ));
+            }
+            FrameType::Ping => OpCode::Ping,
+            FrameType::Pong => OpCode::Pong,
+        };
+        let compress = compress && matches!(kind, FrameType::Text | FrameType::Binary);
+        self.write_frame(opcode, payload, compress).await
+    }
+
     /// Sends a ping; the payload is cut to 125 bytes.
     pub async fn ping(&self, payload: &[u8]) -> Result<(), Error> {
-        self.send_frame(OpCode::Ping, control_payload(payload), false).await
+        self.write_frame(OpCode::Ping, control_payload(payload), false).await
     }
 
     /// Sends an unsolicited pong; the payload is cut to 125 bytes.
     pub async fn pong(&self, payload: &[u8]) -> Result<(), Error> {
-        self.send_frame(OpCode::Pong, control_payload(payload), false).await
+        self.write_frame(OpCode::Pong, control_payload(payload), false).await
     }
 
     /// Sends a close frame with `code` and `reason` (cut to 123 bytes at a character
@@ -204,7 +262,7 @@ impl WsSender {
         let _ = w.io.shutdown().await;
     }
 
-    pub(crate) async fn send_frame(
+    pub(crate) async fn write_frame(
         &self,
         opcode: OpCode,
         payload: &[u8],

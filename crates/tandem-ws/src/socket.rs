@@ -4,6 +4,10 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -21,8 +25,12 @@ use crate::{
     error::{CloseCode, Error},
     frame::{OpCode, Role},
     message::Message,
-    send::WsSender,
+    send::{FrameType, WsSender},
 };
+
+/// How many heartbeat pongs in a row may be missed before the connection is closed: 1, as
+/// aiohttp closes at the first.
+pub const DEFAULT_HEARTBEAT_MAX_MISSED: u32 = 1;
 
 /// aiohttp's default `max_msg_size`: larger messages close the connection with 1009.
 pub const DEFAULT_MAX_MSG_SIZE: usize = 4 * 1024 * 1024;
@@ -42,6 +50,7 @@ const READ_SIZE: usize = 16 * 1024;
 pub(crate) struct Options {
     pub(crate) autoping: bool,
     pub(crate) heartbeat: Option<Duration>,
+    pub(crate) heartbeat_max_missed: u32,
     pub(crate) receive_timeout: Option<Duration>,
     pub(crate) max_msg_size: usize,
     pub(crate) close_timeout: Duration,
@@ -52,6 +61,7 @@ impl Default for Options {
         Options {
             autoping: true,
             heartbeat: None,
+            heartbeat_max_missed: DEFAULT_HEARTBEAT_MAX_MISSED,
             receive_timeout: None,
             max_msg_size: DEFAULT_MAX_MSG_SIZE,
             close_timeout: DEFAULT_CLOSE_TIMEOUT,
@@ -115,6 +125,46 @@ struct Reader {
     shutdown: Option<Shutdown>,
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
+    /// The heartbeat ping awaiting its pong: its payload (a sequence number) and when it
+    /// went out.
+    ping_out: Option<([u8; 8], Instant)>,
+    /// Heartbeat pongs missed since the peer was last heard from.
+    missed_in_a_row: u32,
+    heartbeat: Arc<HeartbeatState>,
+}
+
+/// What [`WebSocket::heartbeat_stats`] tells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeartbeatStats {
+    /// Heartbeat pings sent.
+    pub pings: u64,
+    /// The round-trip time of the last heartbeat ping that got its pong.
+    pub round_trip: Option<Duration>,
+    /// Heartbeat pings whose pong did not come within half the interval (nor any other
+    /// frame), in all. The connection closes when `heartbeat_max_missed` are missed in a
+    /// row.
+    pub missed_pongs: u64,
+}
+
+/// The heartbeat's counters, written by the reading side and read from any task.
+#[derive(Debug, Default)]
+struct HeartbeatState {
+    pings: AtomicU64,
+    /// Nanoseconds; 0 until a pong came.
+    round_trip: AtomicU64,
+    missed: AtomicU64,
+}
+
+impl HeartbeatState {
+    fn stats(&self) -> HeartbeatStats {
+        let nanos = self.round_trip.load(Ordering::Relaxed);
+        HeartbeatStats {
+            pings: self.pings.load(Ordering::Relaxed),
+            round_trip: (nanos > 0).then(|| Duration::from_nanos(nanos)),
+            missed_pongs: self.missed.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// An open WebSocket, server or client side (aiohttp's `WebSocketResponse` once prepared,
@@ -130,6 +180,7 @@ pub struct WebSocket {
     sender: WsSender,
     protocol: Option<String>,
     compressed: bool,
+    heartbeat: Arc<HeartbeatState>,
     /// The client's connection: addresses and TLS facts.
     #[cfg(feature = "client")]
     connection: Option<Box<tandem_client::ConnectionInfo>>,
@@ -181,6 +232,7 @@ impl WebSocket {
         let sender = WsSender::new(Box::new(write), role, agreed.map(Deflater::new));
         let inflater = agreed.map(Inflater::new);
         let next_ping = options.heartbeat.map(|every| Instant::now() + every);
+        let heartbeat = Arc::new(HeartbeatState::default());
         let reader = Reader {
             io: Box::new(read),
             buf: BytesMut::new(),
@@ -191,6 +243,9 @@ impl WebSocket {
             shutdown,
             next_ping,
             pong_deadline: None,
+            ping_out: None,
+            missed_in_a_row: 0,
+            heartbeat: Arc::clone(&heartbeat),
         };
         let read = ReadSide { reader: Some(Box::new(reader)), pending: None, stream_ended: false };
         WebSocket {
@@ -198,6 +253,7 @@ impl WebSocket {
             sender,
             protocol,
             compressed: agreed.is_some(),
+            heartbeat,
             #[cfg(feature = "client")]
             connection: None,
         }
@@ -300,6 +356,32 @@ impl WebSocket {
     /// Sends `value` as a JSON text message.
     pub async fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), Error> {
         self.sender.send_json(value).await
+    }
+
+    /// Sends `value` as text written by `dumps`: see [`WsSender::send_json_with`].
+    pub async fn send_json_with<T, F, E>(&self, value: &T, dumps: F) -> Result<(), Error>
+    where
+        T: ?Sized,
+        F: FnOnce(&T) -> Result<String, E>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.sender.send_json_with(value, dumps).await
+    }
+
+    /// Sends one whole frame, compressed or not as asked: see [`WsSender::send_frame`].
+    pub async fn send_frame(
+        &self,
+        kind: FrameType,
+        payload: &[u8],
+        compress: bool,
+    ) -> Result<(), Error> {
+        self.sender.send_frame(kind, payload, compress).await
+    }
+
+    /// What the heartbeat has seen so far: its pings, the round-trip time of the last one
+    /// answered, and the pongs that did not come in time.
+    pub fn heartbeat_stats(&self) -> HeartbeatStats {
+        self.heartbeat.stats()
     }
 
     /// Sends a ping.
@@ -471,7 +553,13 @@ impl Reader {
     async fn on_timer(&mut self, receive_deadline: Option<Instant>) -> Option<Message> {
         let now = Instant::now();
         if self.pong_deadline.is_some_and(|at| at <= now) {
-            return Some(self.fail(Error::heartbeat_lost()).await);
+            self.pong_deadline = None;
+            self.ping_out = None;
+            self.heartbeat.missed.fetch_add(1, Ordering::Relaxed);
+            self.missed_in_a_row += 1;
+            if self.missed_in_a_row >= self.options.heartbeat_max_missed {
+                return Some(self.fail(Error::heartbeat_lost()).await);
+            }
         }
         if let State::Closing(at) = self.state
             && at <= now
@@ -489,9 +577,13 @@ impl Reader {
             let deadline = now + every / 2;
             self.next_ping = Some(now + every);
             self.pong_deadline = Some(deadline);
+            // The ping carries its sequence number, so that only its own pong times it.
+            let seq = self.heartbeat.pings.fetch_add(1, Ordering::Relaxed) + 1;
+            let payload = seq.to_be_bytes();
+            self.ping_out = Some((payload, now));
             // A peer that stopped reading leaves the ping stuck behind full buffers:
             // that is a lost heartbeat too.
-            match tokio::time::timeout_at(deadline, self.sender.ping(b"")).await {
+            match tokio::time::timeout_at(deadline, self.sender.ping(&payload)).await {
                 Err(_) => return Some(self.fail(Error::heartbeat_lost()).await),
                 Ok(Err(e)) if !e.is_closed() => return Some(self.fail(e).await),
                 Ok(_) => {}
@@ -510,6 +602,7 @@ impl Reader {
     fn saw_traffic(&mut self) {
         if let Some(every) = self.options.heartbeat {
             self.pong_deadline = None;
+            self.missed_in_a_row = 0;
             self.next_ping = Some(Instant::now() + every);
         }
     }
@@ -526,12 +619,19 @@ impl Reader {
                 if !self.options.autoping {
                     return Some(Message::Ping(payload));
                 }
-                match self.sender.send_frame(OpCode::Pong, &payload, false).await {
+                match self.sender.write_frame(OpCode::Pong, &payload, false).await {
                     Err(e) if !e.is_closed() => Some(self.fail(e).await),
                     _ => None,
                 }
             }
             Event::Control(OpCode::Pong, payload) => {
+                if let Some((sent, at)) = self.ping_out
+                    && payload[..] == sent
+                {
+                    self.ping_out = None;
+                    let nanos = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    self.heartbeat.round_trip.store(nanos.max(1), Ordering::Relaxed);
+                }
                 (!self.options.autoping).then_some(Message::Pong(payload))
             }
             Event::Control(_, payload) => Some(self.on_close(&payload).await),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tandem_client::ClientSession;
 use tandem_web::{HttpError, Request, Response};
-use tandem_ws::{CloseCode, Message, WebSocketResponse, WsConnectExt};
+use tandem_ws::{CloseCode, FrameType, Message, WebSocketResponse, WsConnectExt};
 
 use crate::support::{Server, report, within};
 
@@ -265,4 +265,39 @@ async fn a_close_from_a_sender_is_closing_then_close() {
         other => panic!("{other:?}"),
     }
     assert_eq!(within(rx).await.unwrap(), r#"Closing Close(CloseCode(4100), "") true"#);
+}
+
+/// `send_frame` sends a whole message with compression chosen per message (aiohttp's
+/// `compress=`), and `send_json_with` writes JSON with the caller's serializer: a raw client
+/// that agreed to permessage-deflate sees which frames came compressed (RSV1).
+#[tokio::test]
+async fn send_frame_chooses_compression_per_message_and_send_json_with_its_serializer() {
+    let server = Server::start("/ws", |req: Request| async move {
+        WebSocketResponse::new().prepare(&req, |mut ws| async move {
+            ws.send_frame(FrameType::Text, b"as is", false).await.unwrap();
+            ws.send_frame(FrameType::Binary, b"squeezed", true).await.unwrap();
+            ws.send_str("squeezed by default").await.unwrap();
+            let upper = |v: &str| Ok::<_, std::io::Error>(format!("\"{}\"", v.to_uppercase()));
+            ws.send_json_with("shout", upper).await.unwrap();
+            let refused = |_: &str| Err::<String, _>(std::io::Error::other("no"));
+            assert!(ws.send_json_with("x", refused).await.unwrap_err().is_json());
+            let bad = ws.send_frame(FrameType::Text, b"\xff", false).await.unwrap_err();
+            assert!(bad.is_protocol());
+            let long = ws.send_frame(FrameType::Ping, &[0; 126], false).await.unwrap_err();
+            assert!(long.is_protocol());
+            // A ping is never compressed, whatever is asked.
+            ws.send_frame(FrameType::Ping, b"beat", true).await.unwrap();
+            let _ = ws.close(CloseCode::OK, "").await;
+        })
+    })
+    .await;
+    let mut raw = server.raw_ws("/ws", "Sec-WebSocket-Extensions: permessage-deflate\r\n").await;
+    let mut frames = Vec::new();
+    while let Some(frame) = within(raw.frame()).await {
+        if frame.opcode == 8 {
+            break;
+        }
+        frames.push((frame.opcode, frame.rsv1));
+    }
+    assert_eq!(frames, [(1, false), (2, true), (1, true), (1, true), (9, false)]);
 }

@@ -73,3 +73,34 @@ async fn a_raw_server_reads_what_a_client_masked() {
     within(peer.read_exact(&mut head)).await.unwrap();
     assert_eq!(head, [0x81, 2, b'o', b'k']);
 }
+
+/// The heartbeat times each ping's round trip, counts the pongs that did not come, and
+/// closes only after `heartbeat_max_missed` in a row (aiohttp closes at the first).
+#[tokio::test]
+async fn the_heartbeat_reports_round_trips_and_tolerates_missed_pongs_as_told() {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let every = Duration::from_millis(100);
+    let config = WebSocketConfig::new().heartbeat(every).heartbeat_max_missed(3);
+    let mut client = WebSocket::from_raw_socket(a, Role::Client, config);
+    // The other side answers the first two pings by hand, then no more.
+    let mut server =
+        WebSocket::from_raw_socket(b, Role::Server, WebSocketConfig::new().autoping(false));
+    let peer = tokio::spawn(async move {
+        let mut answered = 0;
+        while let Message::Ping(payload) = server.receive().await {
+            if answered < 2 {
+                server.pong(&payload).await.unwrap();
+                answered += 1;
+            }
+        }
+    });
+    assert_eq!(client.heartbeat_stats(), tandem_ws::HeartbeatStats::default());
+    let lost = within(client.receive()).await;
+    assert!(matches!(&lost, Message::Error(e) if e.is_timeout()), "{lost:?}");
+    let stats = client.heartbeat_stats();
+    assert!(stats.missed_pongs >= 3 && stats.pings >= 5, "{stats:?}");
+    let rtt = stats.round_trip.expect("the answered pings were timed");
+    assert!(rtt < every / 2, "{rtt:?}");
+    drop(client);
+    within(peer).await.unwrap();
+}
