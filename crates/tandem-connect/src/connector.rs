@@ -67,6 +67,7 @@ struct Inner {
     /// The user's TLS settings, or the default ones built on first use.
     tls: OnceLock<TlsConfig>,
     unix_socket: Option<PathBuf>,
+    dialer: Option<Dialer>,
     http2: Http2Settings,
 }
 
@@ -112,6 +113,7 @@ pub struct ConnectorBuilder {
     verify_ssl: bool,
     tls: Option<TlsConfig>,
     unix_socket: Option<PathBuf>,
+    dialer: Option<Dialer>,
     overrides: HashMap<String, Vec<SocketAddr>>,
     resolver: Option<UserResolver>,
     #[cfg(feature = "dns")]
@@ -142,6 +144,7 @@ impl Default for ConnectorBuilder {
             verify_ssl: true,
             tls: None,
             unix_socket: None,
+            dialer: None,
             overrides: HashMap::new(),
             resolver: None,
             #[cfg(feature = "dns")]
@@ -331,6 +334,20 @@ impl ConnectorBuilder {
         self
     }
 
+    /// Opens every connection with `dial` instead of a socket, given the origin (or proxy)
+    /// it is for: an in-memory transport such as a `tokio::io::duplex` whose other end a
+    /// server in the same process serves (`tandem_http::test::TestClient::in_memory`).
+    /// Requests keep their origin for `Host`, cookies, TLS names and pooling.
+    #[must_use]
+    pub fn dialer<F, Fut>(mut self, dial: F) -> Self
+    where
+        F: Fn(&Origin) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::io::Result<Box<dyn Io>>> + Send + 'static,
+    {
+        self.dialer = Some(Dialer(Arc::new(move |origin| Box::pin(dial(origin)))));
+        self
+    }
+
     /// Whether [`Connector::checkout`] may hand out HTTP/2 connections (default
     /// [`Http2::Auto`]: over TLS when the server chooses `h2`).
     #[must_use]
@@ -398,9 +415,23 @@ impl ConnectorBuilder {
                 verify_ssl: self.verify_ssl,
                 tls,
                 unix_socket: self.unix_socket,
+                dialer: self.dialer,
                 http2: self.http2,
             }),
         }
+    }
+}
+
+/// A connection [`ConnectorBuilder::dialer`]'s function is opening.
+type Dialing = futures_util::future::BoxFuture<'static, std::io::Result<Box<dyn Io>>>;
+
+/// What [`ConnectorBuilder::dialer`] was given.
+#[derive(Clone)]
+struct Dialer(Arc<dyn Fn(&Origin) -> Dialing + Send + Sync>);
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dialer")
     }
 }
 
@@ -671,7 +702,9 @@ impl Connector {
         let proxy = options.proxy.as_ref();
         // Through a proxy, the TCP connection goes to the proxy.
         let dial = proxy.map_or(origin, Proxy::origin);
-        let io: Box<dyn Io> = if let Some(path) = &self.inner.unix_socket {
+        let io: Box<dyn Io> = if let Some(dialer) = &self.inner.dialer {
+            (dialer.0)(dial).await.map_err(|e| Error::new(Kind::Connect, e.to_string()))?
+        } else if let Some(path) = &self.inner.unix_socket {
             unix::connect(path).await?
         } else {
             let addrs = self.inner.resolver.resolve(dial.host(), dial.port(), events).await?;

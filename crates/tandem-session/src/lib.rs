@@ -46,6 +46,7 @@ mod cookie_storage;
 mod error;
 mod middleware;
 mod redis_storage;
+pub mod security;
 mod session;
 mod storage;
 

@@ -6,4 +6,5 @@ mod cookie;
 mod failing_storage;
 mod redis;
 mod redis_server;
+mod security;
 mod support;
