@@ -241,7 +241,7 @@ fn h2load(server: &Server, path: &str, secs: u64, clk_tck: u64) -> Result<Measur
 
 /// Succeeded and failed (failed, errored or timed out) requests from h2load's
 /// `requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout`.
-fn parse_h2load(text: &str) -> Option<(u64, u64)> {
+pub(super) fn parse_h2load(text: &str) -> Option<(u64, u64)> {
     let line = text.lines().map(str::trim).find_map(|l| l.strip_prefix("requests:"))?;
     let count = |what: &str| -> Option<u64> {
         line.split(',').map(str::trim).find_map(|part| part.strip_suffix(what)?.trim().parse().ok())

@@ -2,13 +2,17 @@
 //! request under callgrind, keep-alive and with a new connection (a full handshake) per
 //! request: the figures `bench tls` times, without the drift of a busy machine.
 //!
-//! Each server runs under callgrind on core 0 with wrk on core 1, as in `bench tls`. After a
-//! warm-up, wrk runs twice, for a short and a long while, each time opening its 64
+//! Each server runs under callgrind on core 0 with the load on core 1, as in `bench tls`.
+//! After a warm-up, the load runs twice, a short and a long one, each opening its 64
 //! connections anew; callgrind dumps its counters after each run (a dump holds what ran
-//! since the last one). The figure is the difference of the two dumps over
-//! the difference of the requests, so the 64 handshakes each run opens (about a million
-//! instructions each under callgrind), startup and warm-up cancel out, where dividing one
-//! run's total by its requests would let them skew keep-alive by thousands a request.
+//! since the last one). The figure is the difference of the two dumps over the difference
+//! of the requests, so startup, warm-up and (for keep-alive) the 64 handshakes each run
+//! opens, about a million instructions each, cancel out. That needs both runs to open the
+//! same connections whatever the machine's speed, so keep-alive runs a fixed number of
+//! requests (h2load over HTTP/1.1) rather than for a time: a timed run under callgrind on
+//! a busy machine spends most of a short run in handshakes, and how many it completes
+//! differs from run to run. With a connection per request, handshakes are the requests,
+//! and wrk runs for a time.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -19,14 +23,18 @@ use super::server;
 use super::tls::{build, path_str, prepare};
 use crate::{Cmd, Result};
 
-/// The runs' lengths, in seconds (under callgrind a server runs about 50 times slower).
+/// The runs' lengths with a connection per request, in seconds (under callgrind a server
+/// runs about 50 times slower).
 const WARM_SECS: u64 = 1;
 const SHORT_SECS: u64 = 2;
 const LONG_SECS: u64 = 6;
+/// The keep-alive runs' lengths, in requests over 64 connections.
+const KEEP_ALIVE_REQUESTS: [u64; 3] = [2_000, 4_000, 12_000];
 const OUT_DIR: &str = "target/callgrind";
 
 pub(super) fn run() -> Result {
     crate::peers::apt_install(&["valgrind"])?;
+    crate::peers::ensure_commands(&[("nghttp2-client", "h2load")])?;
     server::check_machine()?;
     let scratch = prepare()?;
     // nginx is left out: its start script execs nginx, which callgrind would not follow.
@@ -45,7 +53,7 @@ pub(super) fn run() -> Result {
         rows.push((*name, keep_alive, new_conn));
     }
     let mut out = String::from(
-        "## cargo xtask bench tls-count: server instructions per request (callgrind), wrk -t1 -c64 over HTTPS\n\n\
+        "## cargo xtask bench tls-count: server instructions per request (callgrind), 64 connections over HTTPS (keep-alive: h2load --h1, fixed counts; a connection per request: wrk)\n\n\
          | server | keep-alive | new connection per request |\n|---|---:|---:|\n",
     );
     for (name, keep_alive, new_conn) in &rows {
@@ -82,8 +90,12 @@ fn per_request(
     let server = Server::start_under(name, &wrapper, exe, extra)?;
     let pid = server.pid().to_string();
     let mut runs = Vec::new();
-    for (secs, dump) in [WARM_SECS, SHORT_SECS, LONG_SECS].into_iter().zip(&dumps) {
-        let requests = wrk(&server, secs, close)?;
+    for (run, dump) in dumps.iter().enumerate() {
+        let requests = if close {
+            wrk(&server, [WARM_SECS, SHORT_SECS, LONG_SECS][run])?
+        } else {
+            h2load(&server, KEEP_ALIVE_REQUESTS[run])?
+        };
         Cmd::new("callgrind_control").args(["--dump", &pid]).run()?;
         let text =
             fs::read_to_string(dump).map_err(|e| format!("reading {}: {e}", dump.display()))?;
@@ -107,15 +119,30 @@ fn per_request(
     Ok(per_request)
 }
 
-/// wrk against `server` for `secs`; the requests it completed.
-fn wrk(server: &Server, secs: u64, close: bool) -> Result<u64> {
-    let mut cmd = Cmd::new("taskset")
+/// wrk against `server` for `secs`, a connection per request; the requests it completed.
+fn wrk(server: &Server, secs: u64) -> Result<u64> {
+    let text = Cmd::new("taskset")
         .args(["-c", load::LOAD_CORE, "wrk", "-t1", "-c64"])
-        .arg(format!("-d{secs}s"));
-    if close {
-        cmd = cmd.args(["-H", "Connection: close"]);
-    }
-    let text = cmd.arg(format!("https://127.0.0.1:{}/plaintext", server.port())).capture()?;
+        .arg(format!("-d{secs}s"))
+        .args(["-H", "Connection: close"])
+        .arg(format!("https://127.0.0.1:{}/plaintext", server.port()))
+        .capture()?;
     let wrk = load::parse_wrk(&text).ok_or_else(|| format!("cannot parse wrk output:\n{text}"))?;
     Ok(wrk.requests)
+}
+
+/// `requests` keep-alive HTTP/1.1 requests over 64 connections against `server` (h2load
+/// with `--h1`); the requests that succeeded, all of them or an error.
+fn h2load(server: &Server, requests: u64) -> Result<u64> {
+    let text = Cmd::new("taskset")
+        .args(["-c", load::LOAD_CORE, "h2load", "--h1", "-c64"])
+        .arg(format!("-n{requests}"))
+        .arg(format!("https://127.0.0.1:{}/plaintext", server.port()))
+        .capture()?;
+    let (succeeded, failed) = super::h2::parse_h2load(&text)
+        .ok_or_else(|| format!("cannot parse h2load output:\n{text}"))?;
+    if succeeded != requests || failed != 0 {
+        return Err(format!("{}: {succeeded} of {requests} succeeded:\n{text}", server.name()));
+    }
+    Ok(succeeded)
 }
