@@ -68,7 +68,11 @@ pub(crate) async fn send_once(
     // The proxy is chosen again on every hop, so a redirect to another host (or to one
     // NO_PROXY exempts) never carries the previous proxy or its credentials along.
     let proxy = conn_settings.proxy.clone().or_else(|| inner.proxy.clone()).or_else(|| {
-        let proxy = inner.proxy_env.as_ref()?.proxy_for(&origin, false)?;
+        // A WebSocket handshake takes `WS_PROXY`/`WSS_PROXY` (aiohttp 3.8).
+        let websocket = headers
+            .get(header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+        let proxy = inner.proxy_env.as_ref()?.proxy_for(&origin, websocket)?;
         Some(match &inner.netrc {
             Some(netrc) => netrc.proxy_credentials(proxy),
             None => proxy,

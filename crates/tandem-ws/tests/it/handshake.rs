@@ -187,3 +187,32 @@ async fn the_client_refuses_a_bad_answer() {
 fn const_str(head: &str, tail: &str) -> &'static str {
     Box::leak(format!("{head}{tail}").into_boxed_str())
 }
+
+/// `ws_connect` goes through `WS_PROXY` (aiohttp's `trust_env`, rows 72 and 97), which
+/// plain http requests do not take: the proxy here records what reached it and refuses.
+#[tokio::test]
+async fn ws_connect_takes_the_ws_proxy() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.local_addr().unwrap().port());
+    let seen = tokio::spawn(async move {
+        let (mut stream, _) = proxy.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0; 1];
+            assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "the request head ends");
+            head.push(byte[0]);
+        }
+        let refusal = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        stream.write_all(refusal).await.unwrap();
+        String::from_utf8(head).unwrap()
+    });
+    let env =
+        tandem_client::ProxyEnv::from_vars(|name| (name == "ws_proxy").then(|| proxy_url.clone()));
+    let session = ClientSession::builder().proxy_env(env).build();
+    let err = within(session.ws_connect("ws://chat.example.test/room")).await.unwrap_err();
+    assert!(err.is_handshake(), "{err:?}");
+    let head = within(seen).await.unwrap();
+    assert!(head.starts_with("GET http://chat.example.test/room HTTP/1.1\r\n"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: websocket"), "{head}");
+}

@@ -73,7 +73,7 @@ impl Server {
 
     pub(crate) async fn start_app(app: Application) -> Server {
         let client = within(TestClient::new(app)).await.expect("the app starts");
-        Server { addr: client.addr(), client }
+        Server { addr: client.addr().expect("a TCP server"), client }
     }
 
     pub(crate) fn ws_url(&self, path: &str) -> String {
