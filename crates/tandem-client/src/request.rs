@@ -376,6 +376,21 @@ impl RequestBuilder {
         })
     }
 
+    /// A `multipart/*` body from a [`MultipartWriter`](crate::MultipartWriter), sent with
+    /// chunked framing as it is produced; like a [`body_stream`](Self::body_stream) it is
+    /// sent once.
+    pub fn multipart_writer(self, writer: crate::MultipartWriter) -> Self {
+        let content_type = writer.content_type();
+        self.with(|spec| {
+            let value =
+                HeaderValue::try_from(content_type).map_err(|e| Error::new(Kind::Request, e))?;
+            spec.headers.insert(header::CONTENT_TYPE, value);
+            spec.body = None;
+            spec.stream = Some(StreamBody(writer.into_stream()));
+            Ok(())
+        })
+    }
+
     /// A form as aiohttp's `data=FormData(...)` sends it: urlencoded when it holds only text
     /// fields, else as [`multipart`](Self::multipart).
     pub fn data(self, form: &crate::FormData) -> Self {

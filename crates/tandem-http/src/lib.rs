@@ -191,7 +191,7 @@ pub mod client {
         Trace, TraceRequestCtx, USER_AGENT, Upgraded, Url, parse_proxy_url, request,
     };
     #[doc(inline)]
-    pub use tandem_client::{BodyPart, Compression, MultipartReader};
+    pub use tandem_client::{BodyPart, Compression, MultipartReader, MultipartWriter};
     /// The client's defaults, each with the setting that changes it.
     pub mod defaults {
         #[doc(inline)]

@@ -1,5 +1,7 @@
-//! Multipart on the client side: reading a `multipart/mixed` response part by part.
+//! Multipart on the client side: reading a `multipart/mixed` response part by part, and
+//! writing mixed, nested and streamed bodies with `MultipartWriter`.
 
+use tandem_client::MultipartWriter;
 use tandem_web::{Application, Request, Response};
 
 use crate::support::{Server, session, within};
@@ -19,6 +21,15 @@ fn app() -> Application {
         r
     });
     app.add_get("/plain", |_req: Request| async { Response::text("not multipart") });
+    // Sends the body back with the request's content type.
+    app.add_post("/echo", |mut req: Request| async move {
+        let content_type = req.headers()["content-type"].to_str().unwrap().to_owned();
+        let framing = req.headers().get("transfer-encoding").cloned();
+        let body = req.read().await.unwrap();
+        let mut r = Response::bytes(body);
+        r.set_content_type(&content_type).unwrap();
+        r.with_header("x-framing", framing.as_ref().map_or("length", |v| v.to_str().unwrap()))
+    });
     app
 }
 
@@ -50,5 +61,55 @@ async fn a_multipart_response_is_read_part_by_part() {
     let resp = within(s.get(&server.url("/plain")).send()).await.unwrap();
     let e = resp.multipart().unwrap_err();
     assert!(e.is_decode() && e.request_info().is_some());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn multipart_writer_mixed_nested_and_streamed() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let pieces =
+        ["streamed ", "in ", "pieces"].map(|p| Ok::<_, std::io::Error>(bytes::Bytes::from(p)));
+    let nested = MultipartWriter::new("alternative")
+        .append_text("plain", "text/plain")
+        .append("<b>rich</b>", "text/html");
+    let writer = MultipartWriter::with_boundary("mixed", "outer-boundary")
+        .unwrap()
+        .append_json(&serde_json::json!({"id": 7}))
+        .unwrap()
+        .append_form([("a", "1 2"), ("b", "&")])
+        .append_stream(futures_util::stream::iter(pieces), "application/octet-stream")
+        .append_multipart(nested);
+    let resp = within(s.post(&server.url("/echo")).multipart_writer(writer).send()).await.unwrap();
+    assert_eq!(resp.headers()["x-framing"], "chunked");
+    assert_eq!(resp.content_type(), "multipart/mixed");
+    let mut parts = resp.multipart().unwrap();
+    let mut seen = Vec::new();
+    while let Some(part) = within(parts.next_part()).await.unwrap() {
+        let kind = part.content_type().unwrap_or_default().to_owned();
+        seen.push((
+            kind,
+            String::from_utf8_lossy(&within(part.bytes()).await.unwrap()).into_owned(),
+        ));
+    }
+    assert_eq!(seen[0], ("application/json".to_owned(), r#"{"id":7}"#.to_owned()));
+    assert_eq!(seen[1], ("application/x-www-form-urlencoded".to_owned(), "a=1+2&b=%26".to_owned()));
+    assert_eq!(seen[2].1, "streamed in pieces");
+    assert!(seen[3].0.starts_with("multipart/alternative; boundary="), "{seen:?}");
+    assert!(seen[3].1.contains("text/html\r\n\r\n<b>rich</b>\r\n"), "{seen:?}");
+    assert!(seen[3].1.ends_with("--\r\n"), "the nested body is closed");
+    assert_eq!(seen.len(), 4);
+
+    // Without the closing boundary (an MJPEG stream's shape), the body just stops.
+    let open = MultipartWriter::with_boundary("x-mixed-replace", "frame")
+        .unwrap()
+        .append("jpeg", "image/jpeg");
+    let mut resp =
+        within(s.post(&server.url("/echo")).multipart_writer(open.close_boundary(false)).send())
+            .await
+            .unwrap();
+    let body = within(resp.read()).await.unwrap();
+    assert_eq!(body, "--frame\r\ncontent-type: image/jpeg\r\n\r\njpeg\r\n");
+    assert!(MultipartWriter::with_boundary("mixed", "bad boundary\r\n").is_err());
     server.stop().await;
 }

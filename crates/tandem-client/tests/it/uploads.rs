@@ -94,7 +94,7 @@ async fn chunked_in_memory_bodies_and_upload_progress() {
 /// What a form arrived as: its content type's media type, a text field, and a file's name,
 /// size and contents, as the server's `post()` parses it.
 async fn form_echo(mut req: Request) -> Result<Response, Error> {
-    let content_type = req.content_type().to_owned();
+    let content_type = req.content_type();
     let mut form = req.post().await?;
     let title = form.get("title").map(str::to_owned);
     let file = match form.file_mut("upload") {
