@@ -192,18 +192,20 @@ pub(crate) fn node_addr(node: &str) -> Option<SocketAddr> {
         let ip: std::net::Ipv4Addr = node[..end].parse().ok()?;
         (IpAddr::V4(ip), &node[end..])
     };
-    let port = match port {
-        "" => 0,
-        port => {
-            let digits = port.strip_prefix(':')?;
-            if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            digits.parse().ok()?
-        }
-    };
-    Some(SocketAddr::new(ip, port))
+    Some(SocketAddr::new(ip, port_suffix(port)?.unwrap_or(0)))
+}
+
+/// What follows a host: nothing (`Some(None)`), or `:` and a port of ASCII digits only
+/// (`Some(Some(port))`); anything else, a sign or a port past 65535 included, is `None`.
+pub(crate) fn port_suffix(rest: &str) -> Option<Option<u16>> {
+    if rest.is_empty() {
+        return Some(None);
+    }
+    let digits = rest.strip_prefix(':')?;
+    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().map(Some)
 }
 
 #[cfg(test)]

@@ -250,13 +250,7 @@ fn valid_host(host: &str) -> Option<&str> {
     {
         return None;
     }
-    if let Some(digits) = port.strip_prefix(':') {
-        if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-    } else if !port.is_empty() {
-        return None;
-    }
+    forwarded::port_suffix(port)?;
     Some(host)
 }
 
