@@ -199,6 +199,7 @@ fn is_target_text(target: &[u8]) -> bool {
 /// with an `http` or `https` scheme. An authority with userinfo (`user:pass@host`) is
 /// refused, as RFC 9110 §4.2.4 asks of recipients: http URIs must not carry credentials,
 /// and a target that did would put them in every access log.
+#[inline]
 pub(crate) fn check_target(method: &http::Method, target: &[u8]) -> Result<(), Error> {
     if target.is_empty() || !is_target_text(target) {
         return Err(ErrorKind::Target.into());

@@ -122,7 +122,39 @@ impl App {
                 tower::ServiceExt::oneshot(LayeredService::clone(layered), req).await;
             return response.map(|body| Body::Stream(Box::pin(data_frames(body))));
         }
-        let request = match Request::from_http(req, self) {
+        let (mut parts, body) = req.into_parts();
+        let context = ConnectionContext::from_extensions(&mut parts.extensions);
+        self.handle_unlayered(parts, Payload::from_body(body), context).await
+    }
+
+    /// [`handle`](Self::handle) for a connection's driver that knows the request's
+    /// [`ConnectionContext`]: through the layers, if there are any, the context goes in the
+    /// request's extensions as `handle` expects it; without them, straight to the app.
+    #[cfg(feature = "http2")]
+    pub(crate) async fn handle_from<B>(
+        &self,
+        mut parts: http::request::Parts,
+        body: B,
+        context: ConnectionContext,
+    ) -> http::Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        if self.layered.is_some() {
+            context.into_extensions(&mut parts.extensions);
+            return Box::pin(self.handle(http::Request::from_parts(parts, body))).await;
+        }
+        self.handle_unlayered(parts, Payload::from_body(body), context).await
+    }
+
+    async fn handle_unlayered(
+        &self,
+        parts: http::request::Parts,
+        body: Payload,
+        context: ConnectionContext,
+    ) -> http::Response<Body> {
+        let request = match Request::from_parts(parts, body, self, context) {
             Ok(request) => request,
             Err(refused) => return into_http(refused.into_response()),
         };
@@ -147,31 +179,63 @@ impl Request {
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = req.into_parts();
-        let parser = head_parser(&mut parts.extensions);
-        let head = parser.parse_parts(&parts)?;
-        let remote = parts.extensions.get::<std::net::SocketAddr>().copied();
-        let mut request = Request::new(head, app.clone(), remote, Payload::from_body(body));
-        // How Tandem's HTTP/2 driver passes on its connection's TLS facts.
-        if let Some(tls) = parts.extensions.get::<std::sync::Arc<crate::TlsInfo>>() {
-            request.set_tls(std::sync::Arc::clone(tls));
+        let context = ConnectionContext::from_extensions(&mut parts.extensions);
+        Request::from_parts(parts, Payload::from_body(body), app, context)
+    }
+
+    fn from_parts(
+        parts: http::request::Parts,
+        body: Payload,
+        app: &App,
+        context: ConnectionContext,
+    ) -> Result<Request, HttpError> {
+        let head = context.parser.parse_parts(&parts)?;
+        let mut request = Request::new(head, app.clone(), context.remote, body);
+        if let Some(tls) = context.tls {
+            request.set_tls(tls);
         }
         *request.extensions_mut() = parts.extensions;
         Ok(request)
     }
 }
 
-/// The parser for a request's head: Tandem's HTTP/2 driver passes its server's limits along
-/// (taken out, as they are no handler's business); others get the defaults.
-#[cfg_attr(
-    not(feature = "http2"),
-    allow(unused_variables, reason = "only the HTTP/2 driver passes limits")
-)]
-fn head_parser(extensions: &mut http::Extensions) -> RequestParser {
-    #[cfg(feature = "http2")]
-    if let Some(limits) = extensions.remove::<crate::server::HeadLimits>() {
-        return RequestParser::with_limits(limits.0);
+/// What the connection knows of a request: where it came from, its TLS facts, and the head
+/// limits of the server it reached (as the parser that checks by them). Tandem's HTTP/2 driver hands it to
+/// [`App::handle_from`]; a request from elsewhere may carry the parts of it in its
+/// extensions (a `SocketAddr`, an `Arc<TlsInfo>`), and gets the default limits.
+pub(crate) struct ConnectionContext {
+    pub(crate) remote: Option<std::net::SocketAddr>,
+    pub(crate) tls: Option<std::sync::Arc<crate::TlsInfo>>,
+    pub(crate) parser: RequestParser,
+}
+
+/// The server's head limits, carried in a request's extensions through tower layers to
+/// the app (taken out there, as they are no handler's business).
+#[derive(Clone, Copy)]
+struct HeadLimits(tandem_proto::Limits);
+
+impl ConnectionContext {
+    fn from_extensions(extensions: &mut http::Extensions) -> ConnectionContext {
+        let parser = extensions
+            .remove::<HeadLimits>()
+            .map_or_else(RequestParser::new, |limits| RequestParser::with_limits(limits.0));
+        ConnectionContext {
+            remote: extensions.get::<std::net::SocketAddr>().copied(),
+            tls: extensions.get::<std::sync::Arc<crate::TlsInfo>>().cloned(),
+            parser,
+        }
     }
-    RequestParser::new()
+
+    #[cfg(feature = "http2")]
+    fn into_extensions(self, extensions: &mut http::Extensions) {
+        if let Some(remote) = self.remote {
+            extensions.insert(remote);
+        }
+        if let Some(tls) = self.tls {
+            extensions.insert(tls);
+        }
+        extensions.insert(HeadLimits(*self.parser.limits()));
+    }
 }
 
 /// A Tandem response as an `http::Response`.

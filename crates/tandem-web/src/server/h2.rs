@@ -42,7 +42,9 @@ use tokio::{
 };
 
 use super::{Http2Config, ServerConfig, access_log::Sink, conn::Shutdown};
-use crate::{App, HttpError, TlsInfo, response::Body};
+use tandem_proto::RequestParser;
+
+use crate::{App, HttpError, TlsInfo, response::Body, service::ConnectionContext};
 
 /// The 24 bytes every HTTP/2 connection opens with (RFC 9113, 3.4).
 pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -70,11 +72,6 @@ pub(crate) fn may_be_preface(buf: &[u8]) -> bool {
     let n = buf.len().min(PREFACE.len());
     buf[..n] == PREFACE[..n]
 }
-
-/// The server's head limits, for `Request::from_http` to check an HTTP/2 request's fields
-/// by (rather than the defaults it uses for a request from elsewhere).
-#[derive(Clone, Copy)]
-pub(crate) struct HeadLimits(pub(crate) tandem_proto::Limits);
 
 /// What every stream of a connection shares.
 struct Shared {
@@ -255,19 +252,17 @@ async fn answer(
     };
     let log = shared.log.start(&method, target, Version::HTTP_2, &fields);
     join_cookies(&mut parts.headers);
-    if let Some(remote) = shared.remote {
-        parts.extensions.insert(remote);
-    }
-    if let Some(tls) = &shared.tls {
-        parts.extensions.insert(Arc::clone(tls));
-    }
-    parts.extensions.insert(HeadLimits(shared.config.limits));
     let length = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let body = RequestBody::new(recv, shared.config.body_timeout, length);
-    let handled = shared.app.handle(http::Request::from_parts(parts, body));
+    let context = ConnectionContext {
+        remote: shared.remote,
+        tls: shared.tls.clone(),
+        parser: RequestParser::with_limits(shared.config.limits),
+    };
+    let handled = shared.app.handle_from(parts, body, context);
     tokio::pin!(handled);
     // A reset cancels the handler, as a closed connection does on HTTP/1.1.
     let response = poll_fn(|cx| {

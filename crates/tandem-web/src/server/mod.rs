@@ -27,8 +27,6 @@ use tokio::{
 use tokio_util::task::TaskTracker;
 
 pub use conn::{MAX_DRAIN, SPARE_BUFFERS};
-#[cfg(feature = "http2")]
-pub(crate) use h2::HeadLimits;
 pub use h2_config::{
     DEFAULT_H2_CONNECTION_WINDOW, DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS,
     DEFAULT_H2_MAX_CONCURRENT_STREAMS, DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS,
