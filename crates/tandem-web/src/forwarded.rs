@@ -192,20 +192,20 @@ pub(crate) fn node_addr(node: &str) -> Option<SocketAddr> {
         let ip: std::net::Ipv4Addr = node[..end].parse().ok()?;
         (IpAddr::V4(ip), &node[end..])
     };
-    Some(SocketAddr::new(ip, port_suffix(port)?.unwrap_or(0)))
+    Some(SocketAddr::new(ip, port_suffix(port)?))
 }
 
-/// What follows a host: nothing (`Some(None)`), or `:` and a port of ASCII digits only
-/// (`Some(Some(port))`); anything else, a sign or a port past 65535 included, is `None`.
-pub(crate) fn port_suffix(rest: &str) -> Option<Option<u16>> {
+/// What follows a host: nothing (port 0, "not said"), or `:` and a port of ASCII digits
+/// only; anything else, a sign or a port past 65535 included, is `None`.
+pub(crate) fn port_suffix(rest: &str) -> Option<u16> {
     if rest.is_empty() {
-        return Some(None);
+        return Some(0);
     }
     let digits = rest.strip_prefix(':')?;
     if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok().map(Some)
+    digits.parse().ok()
 }
 
 #[cfg(test)]
