@@ -1,29 +1,27 @@
 //! Serving one file: aiohttp's `web.FileResponse`.
 //!
 //! Validators (`ETag`, `Last-Modified`), conditional requests (304, 412), a single byte range
-//! (206, 416) and precompressed `.br` / `.gz` siblings, with the file streamed in chunks so
-//! it is never read whole into memory.
+//! (206, 416) and precompressed `.br` / `.gz` siblings. The file comes from an open-file
+//! cache ([`crate::file_cache`]), so a file served before is answered without leaving the
+//! runtime's thread: a small one from its cached bytes, a larger one sent by the connection
+//! from the open file (`sendfile(2)` on plain TCP on Linux; elsewhere it is read in chunks
+//! off the runtime, so it is never read whole into memory).
 //!
-//! Only regular files are served. The path is `stat`ed before it is opened, so a FIFO or a
-//! device is refused without being opened, and it is opened non-blocking and `fstat`ed
-//! again, so one swapped in between cannot block a thread either (unix).
+//! Only regular files are served: see [`CachedFile::open`] for how a FIFO or a device is
+//! refused without blocking a thread.
 
 use std::{
-    io::SeekFrom,
     path::{Path, PathBuf},
+    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use futures_util::StreamExt;
 use http::{HeaderValue, Method, StatusCode, header};
-use tokio::{
-    fs::File,
-    io::{AsyncReadExt, AsyncSeekExt},
-};
 
 use crate::{
     HttpError, Request,
     compression::{AcceptEncoding, Coding},
+    file_cache::{CachedFile, FileCache, Lookup, content_type, header_value},
     response::{Body, Response},
 };
 
@@ -34,10 +32,15 @@ pub const DEFAULT_FILE_CHUNK_SIZE: usize = 64 * 1024;
 /// A file to send in answer to a request: aiohttp's `web.FileResponse`.
 ///
 /// [`serve`](Self::serve) looks at the request (conditional headers, `Range`,
-/// `Accept-Encoding`) and gives the response: 200 with the file streamed in chunks, 206 for
-/// one satisfiable byte range, 304 or 412 for conditional requests, 416 for a range it will
-/// not serve; or an [`HttpError`], 404 for a missing path or anything but a regular file, 403
-/// when the file cannot be read. [`file_response`] is the one-call form.
+/// `Accept-Encoding`) and gives the response: 200 with the file, 206 for one satisfiable
+/// byte range, 304 or 412 for conditional requests, 416 for a range it will not serve; or an
+/// [`HttpError`], 404 for a missing path or anything but a regular file, 403 when the file
+/// cannot be read. [`file_response`] is the one-call form.
+///
+/// Files are kept open between requests in a cache of
+/// [`OPEN_FILE_CACHE_ENTRIES`](crate::OPEN_FILE_CACHE_ENTRIES) files shared by every
+/// `FileResponse` (and one per `add_static`), checked against the file on disk at each
+/// request, so a changed file is served as it is now.
 ///
 /// ```no_run
 /// use tandem_web::{FileResponse, HttpError, Request, Response};
@@ -57,6 +60,31 @@ pub async fn file_response(req: &Request, path: impl AsRef<Path>) -> Result<Resp
     FileResponse::new(path.as_ref()).serve(req).await
 }
 
+/// A response's body that is a range of an open file: the HTTP/1.1 writer sends it
+/// straight from the file where the connection allows (`sendfile(2)` on plain TCP), and the
+/// body's stream reads it otherwise. It rides in the response's extensions (a type no one
+/// outside can name), so responses without one carry nothing more.
+#[derive(Clone, Debug)]
+pub(crate) struct FileBody {
+    pub(crate) file: Arc<CachedFile>,
+    pub(crate) start: u64,
+    pub(crate) count: u64,
+    /// Where the stream it stands for lives: the writer sends from the file only while the
+    /// response's body is still that stream (extensions can be copied to another response).
+    stream: usize,
+}
+
+impl FileBody {
+    /// Whether `body` is the stream this file was set beside.
+    pub(crate) fn is_body(&self, body: &Body) -> bool {
+        matches!(body, Body::Stream(stream) if stream_address(stream) == self.stream)
+    }
+}
+
+fn stream_address(stream: &crate::response::BodyStream) -> usize {
+    std::ptr::from_ref(&**stream).cast::<()>().addr()
+}
+
 impl FileResponse {
     /// The file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -72,38 +100,53 @@ impl FileResponse {
 
     /// Builds the response to `req`.
     pub async fn serve(self, req: &Request) -> Result<Response, HttpError> {
+        self.serve_cached(req, FileCache::shared(), None).await
+    }
+
+    /// Builds the response to `req` with the files of `cache`; `found` is this path's
+    /// entry, if the caller has looked it up already.
+    pub(crate) async fn serve_cached(
+        self,
+        req: &Request,
+        cache: &FileCache,
+        found: Option<Arc<CachedFile>>,
+    ) -> Result<Response, HttpError> {
         // A precompressed sibling the client accepts comes first (br before gzip on a tie),
         // as aiohttp does; then the file itself.
         let accept = req.header("accept-encoding").map(|v| AcceptEncoding::parse(v.as_bytes()));
         let mut chosen = None;
         for coding in accept.map(|a| a.ranked(&[Coding::Br, Coding::Gzip])).unwrap_or_default() {
-            if let Some(found) = open_sibling(&self.path, coding).await {
+            if let Some(found) = open_sibling(cache, &self.path, coding).await {
                 chosen = Some((found, Some(coding)));
                 break;
             }
         }
-        let ((file, meta), coding) = match chosen {
-            Some(found) => found,
-            None => (open_regular(&self.path).await?, None),
+        let (file, coding) = match (chosen, found) {
+            (Some(chosen), _) => chosen,
+            (None, Some(found)) => (found, None),
+            (None, None) => (open_regular(cache, &self.path).await?, None),
         };
 
-        let size = meta.len();
-        let modified = meta.modified().ok();
+        let size = file.size;
+        let modified = file.modified;
         let mut response = Response::new(StatusCode::OK);
         let headers = response.headers_mut();
-        let etag = etag(modified, size);
-        headers.insert(header::ETAG, header_value(&etag));
-        if let Some(modified) = modified {
-            headers.insert(header::LAST_MODIFIED, header_value(&httpdate::fmt_http_date(modified)));
+        headers.insert(header::ETAG, file.etag_value.clone());
+        if let Some(last_modified) = &file.last_modified {
+            headers.insert(header::LAST_MODIFIED, last_modified.clone());
         }
-        let mime = mime_guess::from_path(&self.path).first_or_octet_stream();
-        headers.insert(header::CONTENT_TYPE, header_value(mime.as_ref()));
+        // A sibling's own type is its coding's; the type is the file's it stands for.
+        let content_type = match coding {
+            None => file.content_type.clone(),
+            Some(_) => HeaderValue::from_static(content_type(&self.path)),
+        };
+        headers.insert(header::CONTENT_TYPE, content_type);
         if let Some(coding) = coding {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
             headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         }
 
-        match preconditions(req, &etag, modified) {
+        match preconditions(req, &file.etag, modified) {
             Precondition::Proceed => {}
             Precondition::NotModified => {
                 // A 304 carries the validators; the writer sends no body or length.
@@ -116,7 +159,7 @@ impl FileResponse {
         response.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         let is_get = matches!(*req.method(), Method::GET | Method::HEAD);
         let range = match req.header("range") {
-            Some(range) if is_get && if_range_holds(req, &etag, modified) => {
+            Some(range) if is_get && if_range_holds(req, &file.etag, modified) => {
                 let Some(range) = parse_range(range, size) else {
                     // aiohttp's answer to any range it will not serve, with the size.
                     let mut refused = Response::new(StatusCode::RANGE_NOT_SATISFIABLE);
@@ -140,72 +183,100 @@ impl FileResponse {
             None => (0, size),
         };
         if count > 0 {
-            let stream = read_stream(file, start, count, self.chunk_size).await.map_err(|err| {
-                crate::log::error("file seek failed", &err);
-                HttpError::internal_server_error()
-            })?;
-            response.set_body(stream);
-            // Sent with this length, not chunked; HEAD gets the same header and no body.
-            response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+            set_file_body(&mut response, file, (start, count), self.chunk_size);
         }
         Ok(response)
     }
 }
 
-fn header_value(text: &str) -> HeaderValue {
-    // Every value built here is ASCII (digits, hex, a date, a MIME type).
-    HeaderValue::try_from(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// Sets `count` bytes of `file` from `start` as the response's body: a small file's cached
+/// bytes as a whole body; else a stream that reads the file in chunks of `chunk_size`, for
+/// connections that cannot send from the file itself ([`FileBody`]), with `Content-Length`
+/// (HEAD gets the same header and no body).
+fn set_file_body(
+    response: &mut Response,
+    file: Arc<CachedFile>,
+    (start, count): (u64, u64),
+    chunk_size: usize,
+) {
+    let range = usize::try_from(start).ok().zip(usize::try_from(count).ok());
+    if let (Some(content), Some((from, len))) = (&file.content, range) {
+        response.set_body(Body::Full(content.slice(from..from + len)));
+        return;
+    }
+    let stream = read_stream(Arc::clone(&file), start, count, chunk_size);
+    let body = FileBody { file, start, count, stream: stream_address(&stream) };
+    response.set_body(Body::Stream(stream));
+    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    response.extensions_mut().insert(body);
 }
 
-/// `"<mtime in ns, hex>-<size, hex>"`, aiohttp's strong `ETag`.
-fn etag(modified: Option<SystemTime>, size: u64) -> String {
-    let nanos =
-        modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    format!("\"{nanos:x}-{size:x}\"")
-}
-
-/// The file from `start`, `count` bytes, in chunks of `chunk_size`.
-async fn read_stream(
-    mut file: File,
+/// The file from `start`, `count` bytes, read in chunks of `chunk_size` off the runtime.
+fn read_stream(
+    file: Arc<CachedFile>,
     start: u64,
     count: u64,
     chunk_size: usize,
-) -> std::io::Result<Body> {
-    if start > 0 {
-        file.seek(SeekFrom::Start(start)).await?;
-    }
-    let reader = tokio_util::io::ReaderStream::with_capacity(file.take(count), chunk_size);
-    Ok(Body::Stream(reader.map(|chunk| chunk.map_err(crate::Error::from)).boxed()))
+) -> crate::response::BodyStream {
+    let chunks = futures_util::stream::try_unfold(
+        (file, start, count),
+        move |(file, at, left)| async move {
+            if left == 0 {
+                return Ok(None);
+            }
+            let want = usize::try_from(left).map_or(chunk_size, |left| left.min(chunk_size));
+            let (file, chunk) = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0; want];
+                let read = file.read_at(&mut buf, at);
+                (
+                    file,
+                    read.map(|n| {
+                        buf.truncate(n);
+                        buf
+                    }),
+                )
+            })
+            .await
+            .map_err(|err| crate::Error::new(format!("file read failed: {err}")))?;
+            let chunk = chunk?;
+            if chunk.is_empty() {
+                // The file shrank since it was opened: the writer sees the body end short.
+                return Ok(None);
+            }
+            let n = chunk.len() as u64;
+            Ok(Some((bytes::Bytes::from(chunk), (file, at + n, left - n))))
+        },
+    );
+    Box::pin(chunks)
 }
 
-/// Opens a regular file, following symlinks. 404 for anything else or a path that cannot
-/// be opened; 403 when permission is denied (aiohttp's answers).
-async fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), HttpError> {
-    let refuse = |err: std::io::Error| {
+/// The file at `path`, following symlinks, from the cache or opened (and then cached). 404
+/// for anything but a regular file or a path that cannot be opened; 403 when permission is
+/// denied (aiohttp's answers).
+async fn open_regular(cache: &FileCache, path: &Path) -> Result<Arc<CachedFile>, HttpError> {
+    if let Lookup::Hit(found) = cache.lookup(path, true) {
+        return Ok(found);
+    }
+    let owned = path.to_owned();
+    let opened = tokio::task::spawn_blocking(move || CachedFile::open(&owned, true)).await;
+    let opened = opened.map_err(|_| HttpError::internal_server_error())?;
+    let file = Arc::new(opened.map_err(|err| {
         tracing::debug!(target: "tandem::server", path = %path.display(), error = %err, "file refused");
         if err.kind() == std::io::ErrorKind::PermissionDenied {
             HttpError::forbidden()
         } else {
             HttpError::not_found()
         }
-    };
-    let meta = tokio::fs::metadata(path).await.map_err(refuse)?;
-    if !meta.is_file() {
-        return Err(HttpError::not_found());
-    }
-    let file = open_options(false).open(path).await.map_err(refuse)?;
-    let meta = file.metadata().await.map_err(refuse)?;
-    if !meta.is_file() {
-        return Err(HttpError::not_found());
-    }
-    Ok((file, meta))
+    })?);
+    cache.insert(path.to_owned(), Arc::clone(&file));
+    Ok(file)
 }
 
-/// Opens `path` + `.br` or `.gz` if it is a regular file and not a symlink: `lstat`ed, then
-/// opened with `O_NOFOLLOW` so a link swapped in afterwards is refused too (CVE-2024-42367:
-/// a sibling linked out of the static root must never be served). Any failure means "no
-/// sibling".
-async fn open_sibling(path: &Path, coding: Coding) -> Option<(File, std::fs::Metadata)> {
+/// `path` + `.br` or `.gz` if it is a regular file and not a symlink: `lstat`ed, then opened
+/// with `O_NOFOLLOW` so a link swapped in afterwards is refused too (CVE-2024-42367: a
+/// sibling linked out of the static root must never be served). Any failure means "no
+/// sibling"; a sibling that is not there costs one `lstat`, on this thread.
+async fn open_sibling(cache: &FileCache, path: &Path, coding: Coding) -> Option<Arc<CachedFile>> {
     let extension = match coding {
         Coding::Br => ".br",
         Coding::Gzip => ".gz",
@@ -214,25 +285,16 @@ async fn open_sibling(path: &Path, coding: Coding) -> Option<(File, std::fs::Met
     let mut name = path.as_os_str().to_owned();
     name.push(extension);
     let sibling = PathBuf::from(name);
-    let meta = tokio::fs::symlink_metadata(&sibling).await.ok()?;
-    if !meta.file_type().is_file() {
-        return None;
+    match cache.lookup(&sibling, false) {
+        Lookup::Hit(found) => return Some(found),
+        Lookup::Absent => return None,
+        Lookup::Miss => {}
     }
-    let file = open_options(true).open(&sibling).await.ok()?;
-    let meta = file.metadata().await.ok()?;
-    meta.is_file().then_some((file, meta))
-}
-
-/// Read-only, and on unix non-blocking (opening a FIFO never waits for a writer; reads of
-/// a regular file are unaffected) and, for siblings, refusing a symlink as the last part.
-fn open_options(no_follow: bool) -> tokio::fs::OpenOptions {
-    let mut options = tokio::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    options.custom_flags(libc::O_NONBLOCK | if no_follow { libc::O_NOFOLLOW } else { 0 });
-    #[cfg(not(unix))]
-    let _ = no_follow;
-    options
+    let owned = sibling.clone();
+    let opened = tokio::task::spawn_blocking(move || CachedFile::open(&owned, false)).await;
+    let file = Arc::new(opened.ok()?.ok()?);
+    cache.insert(sibling, Arc::clone(&file));
+    Some(file)
 }
 
 enum Precondition {
@@ -401,11 +463,5 @@ mod tests {
         assert!(!etag_matches("garbage, \"1a-2b\"", tag, true));
         assert!(!etag_matches("\"unterminated", tag, true));
         assert!(etag_matches("\"a,b\",\"1a-2b\"", tag, true));
-    }
-
-    #[test]
-    fn etag_format_is_aiohttps() {
-        let time = UNIX_EPOCH + std::time::Duration::from_nanos(0x1234);
-        assert_eq!(etag(Some(time), 255), "\"1234-ff\"");
     }
 }

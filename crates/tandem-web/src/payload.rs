@@ -29,15 +29,31 @@ use crate::HttpError;
 /// How much a read asks the socket for at once.
 pub(crate) const READ_CHUNK: usize = 8 * 1024;
 
+/// The most one read of a request body asks the socket for. A body's reads start at
+/// [`READ_CHUNK`] and double each time one fills what it asked for, so a small body
+/// reserves no more than a head does, while a large upload is read (and handed to the
+/// handler) in chunks of up to this, a few syscalls per megabyte rather than a hundred.
+pub(crate) const MAX_BODY_READ: usize = 256 * 1024;
+
 /// A socket's read half that can also wait for readability without a buffer, so an idle
 /// connection holds none.
 pub(crate) trait ConnRead: AsyncRead + Send + Sync + Unpin + 'static {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
+
+    /// The plain TCP socket both halves are of, if that is what this is: a response's file
+    /// may then be sent to it directly (`sendfile`).
+    fn tcp(&self) -> Option<&tokio::net::TcpStream> {
+        None
+    }
 }
 
 impl ConnRead for tokio::net::tcp::OwnedReadHalf {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.as_ref().poll_read_ready(cx)
+    }
+
+    fn tcp(&self) -> Option<&tokio::net::TcpStream> {
+        Some(self.as_ref())
     }
 }
 
@@ -105,6 +121,8 @@ struct Lent {
     home: oneshot::Sender<Returned>,
     /// How long one read may wait for the next bytes of the body.
     read_timeout: Duration,
+    /// What the next read asks for: from [`READ_CHUNK`] up to [`MAX_BODY_READ`].
+    read_size: usize,
 }
 
 /// A request body, read chunk by chunk: aiohttp's `request.content`.
@@ -141,7 +159,7 @@ impl Payload {
         read_timeout: Duration,
     ) -> Self {
         Payload {
-            lent: Some(Box::new(Lent { read, decoder, home, read_timeout })),
+            lent: Some(Box::new(Lent { read, decoder, home, read_timeout, read_size: READ_CHUNK })),
             foreign: None,
             trailers: None,
             failed: None,
@@ -231,9 +249,12 @@ impl Lent {
                 Some(BodyEvent::Trailers(fields)) => *trailers = Some(Box::new(fields)),
                 Some(BodyEvent::End) => return Ok(None),
                 None => {
-                    self.read.buf.reserve(READ_CHUNK);
+                    self.read.buf.reserve(self.read_size);
                     let read = self.read.io.read_buf(&mut self.read.buf);
                     match tokio::time::timeout(self.read_timeout, read).await {
+                        Ok(Ok(n)) if n >= self.read_size => {
+                            self.read_size = (self.read_size * 2).min(MAX_BODY_READ);
+                        }
                         Ok(Ok(0)) => {
                             return self
                                 .decoder

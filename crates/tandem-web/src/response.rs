@@ -403,6 +403,8 @@ impl Response {
     /// Replaces the body.
     pub fn set_body(&mut self, body: Body) {
         self.inner.body = body;
+        // A file `FileResponse` left for the writer to send from is not this body.
+        self.inner.extensions.remove::<crate::file_response::FileBody>();
     }
 
     /// Compresses the body with the best coding the client accepts (br, gzip, deflate),

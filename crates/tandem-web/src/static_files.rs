@@ -24,7 +24,12 @@ use std::{
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::{Error, HttpError, Request, file_response::FileResponse, response::Response};
+use crate::{
+    Error, HttpError, OPEN_FILE_CACHE_ENTRIES, Request,
+    file_cache::{FileCache, Lookup},
+    file_response::FileResponse,
+    response::Response,
+};
 
 /// Characters kept raw in a listing's links: RFC 3986's unreserved set.
 const NAME_ENCODE: &AsciiSet =
@@ -32,7 +37,7 @@ const NAME_ENCODE: &AsciiSet =
 
 /// Options for [`crate::Application::add_static`]: `StaticOptions::default()`, then the
 /// `with_*` methods. Non-exhaustive, so that a new option is not a breaking change.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct StaticOptions {
     /// List a directory's entries as HTML (aiohttp's `show_index`). Without it a directory
@@ -42,6 +47,22 @@ pub struct StaticOptions {
     /// `break_symlink_sandbox`). The URL still cannot climb out of the root; only links
     /// placed in it by whoever owns the directory can.
     pub follow_symlinks: bool,
+    /// Files kept open between requests, with their validators and, up to
+    /// [`SMALL_FILE_BYTES`](crate::SMALL_FILE_BYTES), their bytes (nginx's
+    /// `open_file_cache`); default [`OPEN_FILE_CACHE_ENTRIES`](crate::OPEN_FILE_CACHE_ENTRIES),
+    /// 0 for none. Each request still checks the file on disk (a `stat`), so a changed
+    /// file is served as it is now; what a hit saves is resolving, opening and reading it.
+    pub open_file_cache: usize,
+}
+
+impl Default for StaticOptions {
+    fn default() -> Self {
+        StaticOptions {
+            show_index: false,
+            follow_symlinks: false,
+            open_file_cache: OPEN_FILE_CACHE_ENTRIES,
+        }
+    }
 }
 
 impl StaticOptions {
@@ -58,6 +79,13 @@ impl StaticOptions {
         self.follow_symlinks = yes;
         self
     }
+
+    /// Sets [`open_file_cache`](Self::open_file_cache): at most `files` kept open.
+    #[must_use]
+    pub fn with_open_file_cache(mut self, files: usize) -> Self {
+        self.open_file_cache = files;
+        self
+    }
 }
 
 /// A directory served under a URL prefix.
@@ -66,6 +94,7 @@ pub(crate) struct StaticDir {
     /// Canonical, so a resolved path can be checked against it by prefix.
     root: PathBuf,
     options: StaticOptions,
+    files: FileCache,
 }
 
 impl StaticDir {
@@ -77,13 +106,20 @@ impl StaticDir {
         if !root.is_dir() {
             return Err(Error::new(format!("add_static: {} is not a directory", dir.display())));
         }
-        Ok(StaticDir { root, options })
+        let files = FileCache::new(options.open_file_cache);
+        Ok(StaticDir { root, options, files })
     }
 
     /// Answers a request whose route matched `filename`, the decoded tail after the prefix.
     pub(crate) async fn handle(&self, req: Request) -> Result<Response, HttpError> {
         let tail = req.match_info("filename").unwrap_or_default();
         let rel = relative_path(tail).ok_or_else(HttpError::not_found)?;
+        // Entries are made only below, for canonical paths that passed the checks: the file
+        // at such a path now being the one cached is the file those checks passed.
+        let candidate = self.root.join(&rel);
+        if let Lookup::Hit(found) = self.files.lookup(&candidate, true) {
+            return FileResponse::new(candidate).serve_cached(&req, &self.files, Some(found)).await;
+        }
         let resolved = tokio::fs::canonicalize(self.root.join(&rel))
             .await
             .map_err(|_| HttpError::not_found())?;
@@ -98,7 +134,7 @@ impl StaticDir {
                 Err(HttpError::forbidden())
             };
         }
-        FileResponse::new(resolved).serve(&req).await
+        FileResponse::new(resolved).serve_cached(&req, &self.files, None).await
     }
 }
 

@@ -15,6 +15,9 @@ const SEGMENT: &str = "[^{}/]+";
 /// [`SEGMENT`] as one variable's anchored regex.
 const DEFAULT_VAR: &str = "^(?:[^{}/]+)$";
 
+/// `.*` (the rest of the path) as one variable's anchored regex.
+const TAIL_VAR: &str = "^(?:.*)$";
+
 /// Characters percent-encoded when a value spanning segments (`{path:.*}`) is put into a
 /// URL by `url_for`: everything a path may not hold raw (RFC 3986), keeping `/`.
 const TAIL_ENCODE: &AsciiSet = &CONTROLS
@@ -50,6 +53,9 @@ enum Matcher {
     Plain,
     /// Only whole-segment `{name}` variables: [`Pattern::match_segments`].
     Segments,
+    /// A literal prefix, then `{name:.*}` to the end (`add_static`'s shape): what follows the
+    /// prefix, if it holds no newline (which `.` does not match).
+    Tail,
     /// Anything else: the whole pattern as one regex, a capture group per variable.
     Regex(Regex),
 }
@@ -136,6 +142,10 @@ impl Pattern {
             Matcher::Plain
         } else if whole_default_segments(&parts) {
             Matcher::Segments
+        } else if let [Part::Literal(_), Part::Var { regex, .. }] = parts.as_slice()
+            && regex.as_str() == TAIL_VAR
+        {
+            Matcher::Tail
         } else {
             Matcher::Regex(
                 Regex::new(&pattern).map_err(|e| format!("bad pattern {source:?}: {e}"))?,
@@ -164,6 +174,7 @@ impl Pattern {
         let regex = match &self.matcher {
             Matcher::Plain => return (path == self.source).then(Vec::new),
             Matcher::Segments => return self.match_segments(path),
+            Matcher::Tail => return self.match_tail(path),
             Matcher::Regex(regex) => regex,
         };
         let captures = regex.captures(path)?;
@@ -195,6 +206,15 @@ impl Pattern {
             }
         }
         rest.is_empty().then_some(values)
+    }
+
+    /// What the regex `^literal(.*)$` would find, for a [`Matcher::Tail`] pattern.
+    fn match_tail(&self, path: &str) -> Option<Vec<(String, String)>> {
+        let [Part::Literal(prefix), Part::Var { name, .. }] = self.parts.as_slice() else {
+            return None;
+        };
+        let tail = path.strip_prefix(prefix.as_str()).filter(|tail| !tail.contains('\n'))?;
+        Some(vec![(name.clone(), decode(tail))])
     }
 
     /// Builds a URL path from `params`: aiohttp's `url_for`. Each value must match its
@@ -293,6 +313,15 @@ mod tests {
                 vec![("id".to_owned(), decode(&c[1])), ("post".to_owned(), decode(&c[2]))]
             });
             assert_eq!(posts.matches(path), by_regex, "{path}");
+        }
+        let tail = Pattern::parse("/static/{path:.*}").unwrap();
+        assert!(matches!(tail.matcher, Matcher::Tail));
+        let regex = Regex::new("^/static/(.*)$").unwrap();
+        for path in
+            ["/static/", "/static/a/b%20c", "/static//x", "/static", "/other/x", "/static/a\nb"]
+        {
+            let by_regex = regex.captures(path).map(|c| vec![("path".to_owned(), decode(&c[1]))]);
+            assert_eq!(tail.matches(path), by_regex, "{path:?}");
         }
         // A variable sharing its segment with text, or with a regex of its own, is matched
         // by the regex.

@@ -31,7 +31,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use super::{
     ServerConfig,
     access_log::{Entry, Sink},
-    write::{Counted, SendTimeout, Sent, Writer, flush, write_now, write_response},
+    write::{Counted, SendTimeout, SendfileTo, Sent, Writer, flush, write_now, write_response},
 };
 use crate::{
     App, HttpError, Request, TlsInfo,
@@ -342,9 +342,15 @@ impl Conn<'_> {
                 Ok(written) => Sent { written, buffered: true },
                 Err(response) => {
                     let wbuf = &mut self.wbuf;
-                    let sent =
-                        write_response(io, wbuf, response, version, keep_alive, head_only, accept)
-                            .await;
+                    // A file body may go by sendfile while the read half is home (a request
+                    // without a body) and is a plain TCP socket's.
+                    let timeout = self.config.send_timeout;
+                    let sendfile = self.read.as_ref().and_then(|read| read.io.tcp());
+                    let sendfile = sendfile.map(|socket| SendfileTo { socket, timeout });
+                    let sent = write_response(
+                        io, wbuf, response, version, keep_alive, head_only, accept, sendfile,
+                    )
+                    .await;
                     match sent {
                         Ok(sent) => sent,
                         Err((err, sent)) => return Err(self.gone(log, remote, status, sent, err)),
@@ -689,7 +695,7 @@ impl Conn<'_> {
         let reason = status.canonical_reason().unwrap_or_default();
         let text = format!("{}: {reason}\n\n{detail}\n", status.as_u16());
         let response = app.error_response(&HttpError::new(status).with_text(text));
-        write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false, None)
+        write_response(io, &mut self.wbuf, response, Version::HTTP_11, false, false, None, None)
             .await
             .map_err(|(err, _)| err)?;
         flush(io, &mut self.wbuf).await

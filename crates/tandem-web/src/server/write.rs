@@ -1,5 +1,9 @@
 //! Writing a response: its head through `tandem-proto`, then its body.
 
+mod sendfile;
+
+pub(crate) use sendfile::SendfileTo;
+
 use std::{
     future::poll_fn,
     io::IoSlice,
@@ -23,6 +27,7 @@ use tokio::{
 
 use crate::{
     compression::{self, AcceptEncoding},
+    file_response::FileBody,
     response::{Body, Response},
 };
 
@@ -194,7 +199,12 @@ impl AsyncWrite for Counted {
 /// (a large body, or each chunk of a stream). A head that cannot be written (a reason with
 /// CR or LF, say) is replaced by a plain 500, so no partial head ever reaches the peer.
 /// `accept` is the request's `Accept-Encoding`, for a response that asked to be compressed.
+/// A file body (`FileResponse`'s) goes by `sendfile` when the connection gives one.
 /// A write that fails gives back, with its error, how far the response got.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site each; a struct would only rename them"
+)]
 pub(crate) async fn write_response(
     io: &mut Writer,
     wbuf: &mut BytesMut,
@@ -203,7 +213,11 @@ pub(crate) async fn write_response(
     keep_alive: bool,
     head_only: bool,
     accept: Option<AcceptEncoding>,
+    sendfile: Option<SendfileTo<'_>>,
 ) -> Result<Sent, (std::io::Error, Sent)> {
+    // A compressed body is not the file's bytes any more.
+    let compressed = response.inner.compress;
+    let mut file = if compressed { None } else { response.extensions_mut().remove::<FileBody>() };
     if response.inner.compress {
         compression::apply(&mut response, accept, head_only).await;
     }
@@ -218,13 +232,45 @@ pub(crate) async fn write_response(
                 let fallback = Response::text("500: Internal Server Error")
                     .with_status(StatusCode::INTERNAL_SERVER_ERROR);
                 return Box::pin(write_response(
-                    io, wbuf, fallback, version, false, head_only, None,
+                    io, wbuf, fallback, version, false, head_only, None, None,
                 ))
                 .await;
             }
         };
     let mut sent = Sent { written, buffered: false };
-    match std::mem::replace(&mut response.inner.body, Body::Empty) {
+    let mut body = std::mem::replace(&mut response.inner.body, Body::Empty);
+    #[cfg(target_os = "linux")]
+    if let (Some(to), Some(file)) = (sendfile, file.take().filter(|file| file.is_body(&body)))
+        && let Ok(count) = usize::try_from(file.count)
+    {
+        // The socket takes the bytes the stream would have read, straight from the file.
+        let Ok(suffix) = encoder.encode_prefix(count, wbuf) else {
+            sent.written.keep_alive = false;
+            flush(io, wbuf).await.map_err(|err| (err, sent))?;
+            return Ok(sent);
+        };
+        flush(io, wbuf).await.map_err(|err| (err, sent))?;
+        // Boxed: inline, its timer and readiness futures would make every connection's
+        // future larger, and copying that costs each connection and request.
+        let sending = sendfile::send(
+            to,
+            &file.file.file,
+            file.start,
+            file.count,
+            &mut sent.written.body_bytes,
+        );
+        let whole = Box::pin(sending).await.map_err(|err| (err, sent))?;
+        if !whole {
+            // The head is out and the file ended early: close, so the peer sees a short body.
+            sent.written.keep_alive = false;
+            return Ok(sent);
+        }
+        wbuf.extend_from_slice(suffix);
+        body = Body::Empty;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (sendfile, file);
+    match body {
         Body::Empty => {}
         Body::Full(bytes) => {
             // Count the bytes against the declared length (no framing bytes to write), or

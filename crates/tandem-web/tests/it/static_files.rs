@@ -325,3 +325,133 @@ async fn add_static_checks_its_arguments() {
     assert_eq!((reply.status, reply.text().as_str()), (200, HELLO));
     server.stop().await;
 }
+
+/// Reads one response off a keep-alive connection: its head, then `Content-Length` bytes of
+/// body (none for HEAD); the status, the head and the body.
+async fn read_one(
+    stream: &mut tokio::net::TcpStream,
+    pending: &mut Vec<u8>,
+    head_only: bool,
+) -> (u16, String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ")?.parse().ok())
+                .unwrap_or(0);
+            let length = if head_only { 0 } else { length };
+            if pending.len() >= end + 4 + length {
+                let body = pending[end + 4..end + 4 + length].to_vec();
+                pending.drain(..end + 4 + length);
+                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                return (status, head, body);
+            }
+        }
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk));
+        let n = read.await.expect("the server answered within 10 s").unwrap();
+        assert!(n > 0, "closed mid-response: {}", String::from_utf8_lossy(pending));
+        pending.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A file large enough to go by `sendfile` on plain TCP, and small ones from the cache,
+/// whole and in ranges, on one keep-alive connection, some requests pipelined: every body
+/// has exactly the file's bytes and every response is framed right for the next.
+#[tokio::test]
+async fn sendfile_and_cached_bodies_are_exact_on_one_connection() {
+    use tokio::io::AsyncWriteExt;
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    let big = big_bytes(300 * 1024 + 7);
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut pending = Vec::new();
+    let get = |path: &str, extra: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
+    let cases: [(&str, &str, &[u8]); 6] = [
+        ("/static/big.bin", "", &big),
+        ("/static/big.bin", "Range: bytes=100000-250000\r\n", &big[100_000..=250_000]),
+        ("/static/big.bin", "Range: bytes=-7\r\n", &big[big.len() - 7..]),
+        ("/static/hello.txt", "", HELLO.as_bytes()),
+        ("/static/hello.txt", "Range: bytes=6-\r\n", b"world\n"),
+        ("/static/big.bin", "", &big),
+    ];
+    // Twice: the first time opens and caches the files, the second serves them from the cache.
+    for round in 0..2 {
+        for (path, extra, want) in cases {
+            stream.write_all(get(path, extra).as_bytes()).await.unwrap();
+            let (status, head, body) = read_one(&mut stream, &mut pending, false).await;
+            assert_eq!(status, if extra.is_empty() { 200 } else { 206 }, "{path} {extra}");
+            assert!(body == want, "round {round}: {path} {extra}: {} bytes, {head}", body.len());
+        }
+    }
+    // Pipelined: a HEAD, the big file and a small one in one write.
+    let pipelined = [
+        "HEAD /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n",
+        &get("/static/big.bin", ""),
+        &get("/static/hello.txt", ""),
+    ]
+    .concat();
+    stream.write_all(pipelined.as_bytes()).await.unwrap();
+    let (status, head, body) = read_one(&mut stream, &mut pending, true).await;
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains(&format!("content-length: {}", big.len())));
+    assert!(body.is_empty());
+    assert!(read_one(&mut stream, &mut pending, false).await.2 == big);
+    assert_eq!(read_one(&mut stream, &mut pending, false).await.2, HELLO.as_bytes());
+    server.stop().await;
+}
+
+/// The open-file cache never serves a file as it was: rewritten (another size), replaced by
+/// a rename (another inode, same size), small or large, removed; with no cache at all the
+/// answers are the same.
+#[tokio::test]
+async fn a_changed_file_is_served_fresh_after_the_cache() {
+    let tree = tree();
+    for options in [StaticOptions::default(), StaticOptions::default().with_open_file_cache(0)] {
+        let server = serve(&tree, options).await;
+        let path = tree.path("fresh.txt");
+        let fetch = || async { get(server.addr, "/static/fresh.txt", &[]).await };
+        std::fs::write(&path, "first").unwrap();
+        assert_eq!(fetch().await.text(), "first");
+        assert_eq!(fetch().await.text(), "first");
+        std::fs::write(&path, "the second").unwrap();
+        assert_eq!(fetch().await.text(), "the second");
+        let replacement = tree.path("replacement.tmp");
+        std::fs::write(&replacement, "the third!").unwrap();
+        std::fs::rename(&replacement, &path).unwrap();
+        let reply = fetch().await;
+        assert_eq!(reply.text(), "the third!");
+        assert_eq!(reply.header("content-length"), Some("10"));
+        // Large files, sent from the open file rather than from cached bytes.
+        let (one, two) = (big_bytes(100_000), big_bytes(120_000));
+        std::fs::write(&path, &one).unwrap();
+        assert!(fetch().await.body == one);
+        assert!(fetch().await.body == one);
+        let replacement = tree.path("replacement.tmp");
+        std::fs::write(&replacement, &two).unwrap();
+        std::fs::rename(&replacement, &path).unwrap();
+        assert!(fetch().await.body == two);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(fetch().await.status, 404);
+        server.stop().await;
+    }
+}
+
+/// A cached file replaced by a symlink out of the root is refused like any such link: the
+/// cache answers only for the file its checks passed.
+#[tokio::test]
+async fn a_cached_file_swapped_for_a_link_out_of_the_root_is_refused() {
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    let path = tree.path("swap.txt");
+    std::fs::write(&path, "inside").unwrap();
+    assert_eq!(get(server.addr, "/static/swap.txt", &[]).await.text(), "inside");
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(tree.outside.join("secret.txt"), &path).unwrap();
+    let reply = get(server.addr, "/static/swap.txt", &[]).await;
+    assert_eq!(reply.status, 404);
+    assert!(!leaks(&reply));
+    server.stop().await;
+}

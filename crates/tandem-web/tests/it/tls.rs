@@ -637,3 +637,53 @@ async fn shutdown_does_not_wait_for_a_stalled_handshake() {
     let mut rest = Vec::new();
     let _ = within(stalled.read_to_end(&mut rest)).await;
 }
+
+/// A file large enough to go by `sendfile` on plain TCP reaches a TLS connection too (read
+/// through the body's stream and encrypted), whole and in a range, on one connection, as
+/// does a small one from the open-file cache.
+#[tokio::test]
+async fn files_reach_a_tls_connection_whole_and_in_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..300_007u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("big.bin"), &big).unwrap();
+    std::fs::write(dir.path().join("small.txt"), "small file").unwrap();
+    let ca = Ca::new("test CA");
+    let mut app = Application::new();
+    app.add_static("/static", dir.path(), tandem_web::StaticOptions::default()).unwrap();
+    let mut runner = AppRunner::new(app).unwrap();
+    runner.setup().await.unwrap();
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    let addr = runner.tls_site("127.0.0.1", 0, &tls).await.unwrap();
+    let mut stream = rustls_connect(addr.port(), &ca, "localhost").await;
+    let mut pending = Vec::new();
+    let cases: [(&str, &str, &[u8]); 4] = [
+        ("/static/big.bin", "", &big),
+        ("/static/big.bin", "Range: bytes=1000-200000\r\n", &big[1000..=200_000]),
+        ("/static/small.txt", "", b"small file"),
+        ("/static/big.bin", "", &big),
+    ];
+    for (path, extra, want) in cases {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let body = loop {
+            if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: ")?.parse().ok())
+                    .unwrap();
+                if pending.len() >= end + 4 + length {
+                    let body = pending[end + 4..end + 4 + length].to_vec();
+                    pending.drain(..end + 4 + length);
+                    break body;
+                }
+            }
+            let mut chunk = vec![0; 64 * 1024];
+            let n = within(stream.read(&mut chunk)).await.unwrap();
+            assert!(n > 0, "closed mid-response");
+            pending.extend_from_slice(&chunk[..n]);
+        };
+        assert!(body == want, "{path} {extra}: {} bytes", body.len());
+    }
+    assert!(within(runner.cleanup()).await);
+}
