@@ -20,6 +20,16 @@ pub struct Config {
     /// Where the CSS comes from.
     #[serde(rename = "static")]
     pub static_files: Static,
+    /// The admin page.
+    pub admin: Admin,
+}
+
+/// `[admin]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Admin {
+    /// The password of `/admin/login`. Empty (the default): nobody logs in.
+    pub password: String,
 }
 
 /// `[server]`.

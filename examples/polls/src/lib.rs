@@ -1,11 +1,13 @@
 //! The polls app from aiohttp's server tutorial, on Tandem: a question list, a detail page
 //! with a voting form (CSRF-checked against the session, counted once however often it is
 //! sent), results kept current over a WebSocket, templates, static CSS, error pages,
-//! `SQLite` or `PostgreSQL`, sessions that remember each visitor's votes, and `/healthz`.
+//! `SQLite` or `PostgreSQL`, sessions that remember each visitor's votes, `/healthz`, and an
+//! admin page (aiohttp-security's checks) that adds a question.
 //!
 //! `main.rs` reads the config and serves [`build_app`]; the integration tests serve the same
 //! application on a free loopback port.
 
+pub mod admin;
 pub mod config;
 pub mod db;
 pub mod errors;
@@ -14,7 +16,10 @@ pub mod views;
 
 use std::time::Duration;
 
-use tandem_session::{CookieStorage, RedisStorage, SessionMiddleware, default_cookie_options};
+use tandem_session::{
+    CookieStorage, RedisStorage, SessionMiddleware, default_cookie_options,
+    security::{self, SessionIdentityPolicy},
+};
 use tandem_templates::{Loader, Templates};
 use tandem_web::{Application, StaticOptions};
 
@@ -30,6 +35,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("404.html", include_str!("../templates/404.html")),
     ("500.html", include_str!("../templates/500.html")),
     ("503.html", include_str!("../templates/503.html")),
+    ("admin.html", include_str!("../templates/admin.html")),
+    ("admin_login.html", include_str!("../templates/admin_login.html")),
 ];
 
 /// `error` and each of its causes: the Redis and `PostgreSQL` clients' errors often say only
@@ -96,6 +103,13 @@ pub async fn build_app(config: &Config, db: Db) -> Result<Application, String> {
     app.add_get(r"/poll/{question_id:\d+}/results", views::results).name("results");
     app.add_get(r"/poll/{question_id:\d+}/live", live::live).name("live");
     app.add_get("/healthz", views::healthz).name("healthz");
+    app.set_state(admin::AdminPassword(config.admin.password.clone()));
+    security::setup(&mut app, SessionIdentityPolicy::new(), admin::AdminPolicy);
+    app.add_get("/admin/login", admin::login_form).name("admin_login");
+    app.add_post("/admin/login", admin::login);
+    app.add_post("/admin/logout", admin::logout).name("admin_logout");
+    app.add_get("/admin", security::login_required(admin::admin)).name("admin");
+    app.add_post("/admin/questions", admin::add_question).name("admin_questions");
     app.add_static("/static", &config.static_files.dir, StaticOptions::default())
         .map_err(|e| e.to_string())?
         .name("static");

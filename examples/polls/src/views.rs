@@ -40,7 +40,7 @@ fn votes(session: &Session) -> BTreeMap<String, i64> {
 }
 
 /// The session's CSRF token, made on first need: 128 random bits.
-fn csrf_token(session: &Session) -> String {
+pub(crate) fn csrf_token(session: &Session) -> String {
     if let Some(token) = session.get_as::<String>(CSRF_KEY) {
         return token;
     }
@@ -51,7 +51,7 @@ fn csrf_token(session: &Session) -> String {
 
 /// Compares in time independent of where the strings differ, so the token cannot be
 /// guessed a byte at a time from response times.
-fn same_token(expected: &str, given: &str) -> bool {
+pub(crate) fn same_token(expected: &str, given: &str) -> bool {
     expected.len() == given.len()
         && expected.bytes().zip(given.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
 }
@@ -138,7 +138,7 @@ pub async fn vote(mut req: Request) -> Result<Response> {
     Ok(Response::new(StatusCode::FOUND).with_header("location", &results))
 }
 
-fn stale_form() -> tandem_web::Error {
+pub(crate) fn stale_form() -> tandem_web::Error {
     HttpError::forbidden()
         .with_text("403: the form is stale or forged; reload the question and vote again")
         .into()

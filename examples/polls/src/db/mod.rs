@@ -116,6 +116,9 @@ const VOTE: &str = "INSERT INTO vote (id, choice_id) \
 const COUNTED_VOTE: &str = "SELECT v.choice_id FROM vote v JOIN choice c ON c.id = v.choice_id \
                             WHERE v.id = $1 AND c.question_id = $2";
 const COUNT_QUESTIONS: &str = "SELECT count(*) FROM question";
+const ADD_QUESTION: &str =
+    "INSERT INTO question (question_text, pub_date) VALUES ($1, $2) RETURNING id";
+const ADD_CHOICE: &str = "INSERT INTO choice (question_id, choice_text) VALUES ($1, $2)";
 const INSERT_QUESTION: &str = "INSERT INTO question (question_text, pub_date) VALUES ($1, $2)";
 // Seeding runs alone in its transaction, so the newest question is the one just inserted.
 const INSERT_CHOICE: &str = "INSERT INTO choice (question_id, choice_text) \
@@ -330,6 +333,47 @@ impl Db {
         Ok(before.first().map_or(Vote::NotAChoice, |&choice| Vote::AlreadyCounted { choice }))
     }
 
+    /// Adds a question and its choices, all or nothing (one transaction); returns its id.
+    pub async fn add_question(
+        &self,
+        text: &str,
+        pub_date: &str,
+        choices: &[&str],
+    ) -> Result<i64, Error> {
+        let question = [Param::Owned(text.to_owned()), Param::Owned(pub_date.to_owned())];
+        let choices: Vec<String> = choices.iter().map(|c| (*c).to_owned()).collect();
+        match &self.backend {
+            Backend::Sqlite(conn) => {
+                let conn = Arc::clone(conn);
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+                    let tx = conn.transaction()?;
+                    let id: i64 =
+                        tx.query_row(ADD_QUESTION, rusqlite::params_from_iter(question), |r| {
+                            r.get(0)
+                        })?;
+                    for choice in choices {
+                        tx.execute(ADD_CHOICE, rusqlite::params![id, choice])?;
+                    }
+                    tx.commit()?;
+                    Ok(id)
+                })
+                .await?
+            }
+            Backend::Postgres(pool) => {
+                let mut client = pool.get().await?;
+                let tx = client.transaction().await?;
+                let id: i64 =
+                    tx.query_one(ADD_QUESTION, &postgres_params(&question)).await?.try_get(0)?;
+                for choice in &choices {
+                    tx.execute(ADD_CHOICE, &[&id, choice]).await?;
+                }
+                tx.commit().await?;
+                Ok(id)
+            }
+        }
+    }
+
     /// Whether the database answers now, for a health check.
     pub async fn check(&self) -> Result<(), Error> {
         self.query(COUNT_QUESTIONS, &[], |r| r.int(0)).await.map(drop)
@@ -424,5 +468,15 @@ mod tests {
         let (_, choices) = db.question(question.id).await.unwrap().unwrap();
         assert_eq!(choices.iter().map(|c| c.votes).collect::<Vec<_>>(), [0, 1, 0]);
         assert!(db.question(9999).await.unwrap().is_none());
+
+        let added = db.add_question("Tabs or spaces?", "2026-12-07", &["Tabs", "Spaces"]);
+        let id = added.await.unwrap();
+        let (question, choices) = db.question(id).await.unwrap().unwrap();
+        assert_eq!(question.question_text, "Tabs or spaces?");
+        assert_eq!(
+            choices.iter().map(|c| c.choice_text.as_str()).collect::<Vec<_>>(),
+            ["Tabs", "Spaces"]
+        );
+        assert_eq!(db.questions().await.unwrap()[0].id, id, "the newest first");
     }
 }

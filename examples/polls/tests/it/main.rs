@@ -4,6 +4,7 @@
 //! processes behind nginx sharing sessions in Redis and votes in `PostgreSQL`; and the
 //! faults that setup survives under load.
 
+mod admin;
 mod deployment;
 mod faults;
 mod https;

@@ -35,10 +35,16 @@ impl Polls {
 
     /// On `database`; an `SQLite` file in a fresh folder unless it has a `url`.
     pub(crate) async fn start_on(database: config::Database) -> Polls {
+        Polls::start_with(Config { database, ..Config::default() }).await
+    }
+
+    /// With `config`; its database an `SQLite` file in a fresh folder unless it has a `url`.
+    pub(crate) async fn start_with(config: Config) -> Polls {
         let dir = tempfile::tempdir().unwrap();
-        let database = config::Database { path: dir.path().join("polls.sqlite3"), ..database };
+        let path = dir.path().join("polls.sqlite3");
+        let database = config::Database { path, ..config.database.clone() };
         let db = within(Db::open(&database)).await.unwrap();
-        let app = build_app(&Config::default(), db).await.unwrap();
+        let app = build_app(&config, db).await.unwrap();
         let mut runner = AppRunner::new(app).unwrap();
         runner.setup().await.unwrap();
         let addr = runner.tcp_site("127.0.0.1", 0).await.unwrap();
