@@ -13,6 +13,11 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 /// A failed request or a failed write, with its causes.
 type Error = anyhow::Error;
 
+/// Bytes gathered before each write to the file. A tokio `File` writes on the blocking
+/// thread pool, one hop per write: gathered so, that is one a megabyte rather than one a
+/// chunk of the body.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
 /// Writes the body of `GET url` to `path`; the number of bytes written.
 pub(crate) async fn download(
     session: &ClientSession,
@@ -20,7 +25,7 @@ pub(crate) async fn download(
     path: &Path,
 ) -> Result<u64, Error> {
     let mut response = session.get(url).send().await?.error_for_status()?;
-    let mut file = BufWriter::new(tokio::fs::File::create(path).await?);
+    let mut file = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::create(path).await?);
     let mut written = 0;
     while let Some(chunk) = response.content().chunk().await? {
         file.write_all(&chunk).await?;

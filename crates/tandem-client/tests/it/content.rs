@@ -189,3 +189,31 @@ async fn zstd_bodies_are_decoded_and_bounded() {
     let mut resp = within(small.get(&server.url("/")).send()).await.unwrap();
     assert!(within(resp.read()).await.unwrap_err().is_payload());
 }
+
+/// A large body of known length is read in reads far larger than the 16 KiB a head takes
+/// (up to 256 KiB), so its pieces do too: a few reads a megabyte, not sixty-four.
+#[tokio::test]
+async fn a_large_body_is_read_in_large_pieces() {
+    let body: Vec<u8> = (0..4u32 << 20).map(|i| (i % 253) as u8).collect();
+    let sent = std::sync::Arc::new(body.clone());
+    let server = RawServer::start(move |mut stream, _| {
+        let sent = sent.clone();
+        async move {
+            if read_request(&mut stream).await.is_some() {
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", sent.len());
+                write(&mut stream, head.as_bytes()).await;
+                write(&mut stream, &sent).await;
+            }
+        }
+    })
+    .await;
+    let mut resp = within(session().get(&server.url("/")).send()).await.unwrap();
+    let (mut got, mut largest) = (Vec::new(), 0);
+    while let Some(piece) = within(resp.content().chunk()).await.unwrap() {
+        largest = largest.max(piece.len());
+        got.extend_from_slice(&piece);
+    }
+    assert!(got == body, "{} bytes", got.len());
+    assert!(largest > 64 * 1024, "the largest piece is {largest} bytes");
+    drop(server);
+}
