@@ -7,8 +7,9 @@ use crate::{
     hello, json_api, middlewares, query_match, route_table, sqlite_signals, static_files, upload,
 };
 
+/// The example's app in memory: what it answers is the point here, not the socket.
 async fn client(app: tandem_http::web::Application) -> TestClient {
-    TestClient::new(app).await.expect("the example's app starts")
+    TestClient::in_memory(app).await.expect("the example's app starts")
 }
 
 async fn get_text(client: &TestClient, path: &str) -> (StatusCode, String) {

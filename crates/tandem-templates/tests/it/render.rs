@@ -58,9 +58,10 @@ fn app(loader: Loader, static_dir: &std::path::Path) -> Application {
     app
 }
 
-/// The app on a free loopback port, under `tandem_http::test::TestClient`.
+/// The app under `tandem_http::test::TestClient`, in memory: rendering is the point here,
+/// not the socket.
 async fn start(app: Application) -> TestClient {
-    within(TestClient::new(app)).await.expect("the app starts")
+    within(TestClient::in_memory(app)).await.expect("the app starts")
 }
 
 /// `GET path`: the status, the content type and the body.
