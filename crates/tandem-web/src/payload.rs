@@ -57,6 +57,7 @@ impl ConnRead for tokio::net::tcp::OwnedReadHalf {
     }
 }
 
+#[cfg(unix)]
 impl ConnRead for tokio::net::unix::OwnedReadHalf {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.as_ref().poll_read_ready(cx)
