@@ -192,12 +192,21 @@ pub mod client {
     };
     #[doc(inline)]
     pub use tandem_client::{BodyPart, Compression, MultipartReader, MultipartWriter};
+    /// What a response's or WebSocket's `connection_info()` tells.
+    #[doc(inline)]
+    pub use tandem_client::{ConnectionInfo, TlsInfo};
+    /// Pins for [`TlsConfig`]: a leaf certificate's digest (aiohttp's), or public keys.
+    #[cfg(feature = "tls")]
+    #[doc(inline)]
+    pub use tandem_client::{Fingerprint, SpkiPin};
     /// The client's defaults, each with the setting that changes it.
     pub mod defaults {
         #[doc(inline)]
         pub use tandem_client::{
-            DEFAULT_EXPECT_CONTINUE_TIMEOUT, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_MAX_LINE_SIZE,
-            DEFAULT_MAX_REDIRECTS, DEFAULT_RETRY_STATUSES, DEFAULT_ZSTD_WINDOW_LOG_MAX,
+            DEFAULT_CEIL_THRESHOLD, DEFAULT_EXPECT_CONTINUE_TIMEOUT, DEFAULT_MAX_DECOMPRESSED_SIZE,
+            DEFAULT_MAX_LINE_SIZE, DEFAULT_MAX_REDIRECTS, DEFAULT_RETRY_STATUSES,
+            DEFAULT_SOCK_CONNECT_TIMEOUT, DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            DEFAULT_ZSTD_WINDOW_LOG_MAX,
         };
     }
 }
