@@ -323,6 +323,7 @@ struct Bound {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct BindOptions {
     pub(super) backlog: u32,
+    #[cfg_attr(not(unix), allow(dead_code, reason = "SO_REUSEPORT is Unix's"))]
     pub(super) reuse_port: bool,
     /// `SO_KEEPALIVE`, which the connections it accepts inherit.
     pub(super) keepalive: bool,
