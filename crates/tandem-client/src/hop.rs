@@ -115,9 +115,24 @@ pub(crate) async fn send_once(
         version,
     };
     let observers = Observers { traces: &inner.traces.0, ctx: &conn_settings.trace_ctx, timing };
-    let respond =
-        |head, body, connection| response(inner, hop, (head, body, connection), Arc::clone(&wire));
+    let empty_until_close = conn_settings.empty_until_close;
+    let respond = |head, body, connection| {
+        let body =
+            if empty_until_close { until_close_as_empty(&head, body, deadlines) } else { body };
+        response(inner, hop, (head, body, connection), Arc::clone(&wire))
+    };
     conn::send(&inner.connector, &outgoing, stream, deadlines, (observers, respond)).await
+}
+
+/// aiohttp's `read_until_eof=False`: a body that only the connection's close would end (no
+/// `Content-Length`, not chunked) reads as empty, and its connection is closed unread.
+fn until_close_as_empty(head: &Head, body: RawBody, deadlines: &Deadlines) -> RawBody {
+    match head {
+        Head::Http1(h1) if h1.framing() == tandem_proto::BodyFraming::UntilClose => {
+            RawBody::synthetic(h1, b"", *deadlines)
+        }
+        _ => body,
+    }
 }
 
 /// The response to one hop: cookies stored, the decoder chosen, the head kept.

@@ -83,6 +83,8 @@ pub(crate) struct ConnSettings {
     pub(crate) skip_auto_headers: Vec<HeaderName>,
     /// The HTTP version to write (the session's otherwise).
     pub(crate) version: Option<http::Version>,
+    /// A body delimited by the connection's close reads as empty (`read_until_eof=False`).
+    pub(crate) empty_until_close: bool,
     /// The TLS name (SNI and certificate check) instead of the URL's host.
     pub(crate) server_hostname: Option<Arc<str>>,
 }
@@ -591,6 +593,17 @@ impl RequestBuilder {
         self.with(|spec| {
             let names = names.map_err(|_| Error::new(Kind::Request, "invalid header name"))?;
             spec.conn_settings.skip_auto_headers.extend(names);
+            Ok(())
+        })
+    }
+
+    /// Whether a response body that has neither a `Content-Length` nor chunked framing is
+    /// read until the server closes the connection (default: yes, as HTTP says and aiohttp's
+    /// `read_until_eof=True`). `false` reads such a body as empty and closes the
+    /// connection: for a server that leaves such a connection open after a body-less answer.
+    pub fn read_until_eof(self, yes: bool) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.empty_until_close = !yes;
             Ok(())
         })
     }

@@ -139,3 +139,38 @@ async fn form_data_chooses_its_encoding_and_streams_files_from_disk() {
     assert!(e.is_request(), "{e:?}");
     server.stop().await;
 }
+
+/// `read_until_eof(false)`: a body delimited by close reads as empty, even from a server
+/// that never closes; by default it is read to the close.
+#[tokio::test]
+async fn read_until_eof_false_reads_a_close_delimited_body_as_empty() {
+    use tokio::io::AsyncReadExt;
+    let server = crate::support::RawServer::start(|mut stream, _| async move {
+        let request = crate::support::read_request(&mut stream).await.unwrap_or_default();
+        let hold = String::from_utf8_lossy(&request).contains("/hold");
+        if String::from_utf8_lossy(&request).contains("/framed") {
+            let framed = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nframed";
+            crate::support::write(&mut stream, framed).await;
+            return;
+        }
+        crate::support::write(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close",
+        )
+        .await;
+        if hold {
+            // Keeps the connection open until the client drops it.
+            let _ = stream.read(&mut [0; 1]).await;
+        }
+    })
+    .await;
+    let s = session();
+    let mut resp = within(s.get(&server.url("/close")).send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "until close");
+    let mut resp = within(s.get(&server.url("/hold")).read_until_eof(false).send()).await.unwrap();
+    assert_eq!(within(resp.read()).await.unwrap(), "");
+    // A framed body is read as usual.
+    let mut resp =
+        within(s.get(&server.url("/framed")).read_until_eof(false).send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "framed");
+}
