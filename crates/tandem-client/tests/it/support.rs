@@ -51,7 +51,7 @@ pub(crate) struct Server {
 impl Server {
     pub(crate) async fn start(app: Application) -> Server {
         let client = TestClient::new(app).await.expect("the app starts");
-        Server { addr: client.addr(), client }
+        Server { addr: client.addr().expect("a TCP server"), client }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
