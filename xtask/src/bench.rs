@@ -14,8 +14,8 @@
 //! beside hyper on the same rustls, with nginx for reference (`bench/tls.rs`), and `cargo
 //! xtask bench h2` its HTTP/2 server (h2c) beside hyper's under h2load (`bench/h2.rs`).
 //! `cargo xtask bench build` times a hello-world server's cold build, Tandem's beside axum's
-//! (`bench/build.rs`). `cargo xtask bench bulk` moves bytes: static files beside nginx
-//! (`bench/bulk.rs`).
+//! (`bench/build.rs`). `cargo xtask bench bulk` moves bytes: static files beside nginx,
+//! 1 MiB uploads beside hyper (`bench/bulk.rs`).
 
 mod build;
 mod bulk;

@@ -57,7 +57,8 @@ commands:
                                   against nginx; 1 and 32 loops, new connections
   bench bulk [--secs N] [--rounds R]
                                   moving bytes: bench_server --static vs nginx (sendfile,
-                                  open_file_cache), a 4 KiB file (-c64) and 1 MiB (-c16)
+                                  open_file_cache), a 4 KiB file (-c64) and 1 MiB (-c16);
+                                  POST /echo of 1 MiB vs hyper (-c8)
   bench tls-count                 Tandem's and hyper's HTTPS servers' instructions per
                                   request under callgrind, keep-alive and new connections
   autobahn [--quick] [--bless] [server|client]

@@ -4,7 +4,9 @@
 //! - static files: `examples/bench_server --static DIR` (`add_static`) beside nginx (Debian's,
 //!   one worker process on the same core, `sendfile on`, `tcp_nopush on` and
 //!   `open_file_cache` on, as a production configuration has them), a 4 KiB file under wrk
-//!   `-c64` and a 1 MiB file under wrk `-c16`.
+//!   `-c64` and a 1 MiB file under wrk `-c16`;
+//! - uploads: `POST /echo` of 1 MiB, read whole and sent back, beside `benches/peers`'
+//!   `hyper_server`, under wrk `-c8`.
 //!
 //! Each round starts every server pinned to core 0 and runs each load against each in turn
 //! with wrk pinned to core 1, reading the server's CPU time around it; the order alternates
@@ -18,7 +20,7 @@ use std::path::Path;
 
 use super::client::{Opts, parse_rounds};
 use super::load::{self, LoadResult, Server, Wrk};
-use super::server::{self, Target, find_exe, median, paired_ratio};
+use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
 use super::tls::{Scratch, path_str, write_nginx};
 use crate::{Cmd, Result};
 
@@ -34,21 +36,64 @@ const NGINX_STATIC_SERVER: &str = "\
         open_file_cache_valid 60s;
         location /static/ { root @DIR@; }";
 
-/// One workload: the file fetched, its size, and wrk's connections.
+/// One workload: the path fetched (or posted to, with a script), wrk's connections, the
+/// reference it is measured beside, and the requests/s ratio to reach.
 struct Row {
     name: &'static str,
-    file: &'static str,
-    size: usize,
+    path: &'static str,
     connections: &'static str,
+    /// A wrk script of the scratch folder, for a request other than a plain GET.
+    script: Option<&'static str>,
+    peer: Peer,
+    target: f64,
 }
 
-const ROWS: [Row; 2] = [
-    Row { name: "static 4 KiB, wrk -c64", file: "4k.bin", size: 4 * 1024, connections: "-c64" },
-    Row { name: "static 1 MiB, wrk -c16", file: "1m.bin", size: 1024 * 1024, connections: "-c16" },
-];
+/// A reference server: its place in [`SERVERS`].
+#[derive(Clone, Copy)]
+enum Peer {
+    Nginx = 1,
+    Hyper = 2,
+}
 
-/// The servers of the static rows, Tandem first.
-const STATIC_SERVERS: [&str; 2] = ["tandem", "nginx"];
+/// The servers of a round, in this order: Tandem, then the references.
+const SERVERS: [&str; 3] = ["tandem", "nginx", "hyper"];
+
+/// The static files served, and their sizes.
+const FILES: [(&str, usize); 2] = [("4k.bin", 4 * 1024), ("1m.bin", 1024 * 1024)];
+
+/// wrk's script for the upload row: every request a POST of 1 MiB.
+const ECHO_LUA: &str = "\
+wrk.method = \"POST\"
+wrk.headers[\"Content-Type\"] = \"application/octet-stream\"
+wrk.body = string.rep(\"x\", 1048576)
+";
+
+const ROWS: [Row; 3] = [
+    Row {
+        name: "static 4 KiB, wrk -c64",
+        path: "/static/4k.bin",
+        connections: "-c64",
+        script: None,
+        peer: Peer::Nginx,
+        target: 1.0,
+    },
+    Row {
+        name: "static 1 MiB, wrk -c16",
+        path: "/static/1m.bin",
+        connections: "-c16",
+        script: None,
+        peer: Peer::Nginx,
+        target: 1.0,
+    },
+    Row {
+        name: "POST 1 MiB echoed, wrk -c8",
+        path: "/echo",
+        connections: "-c8",
+        script: Some("echo.lua"),
+        peer: Peer::Hyper,
+        target: 1.1,
+    },
+];
 
 pub(super) fn run(args: &[String]) -> Result {
     let opts = parse_rounds(args, USAGE)?;
@@ -57,30 +102,44 @@ pub(super) fn run(args: &[String]) -> Result {
         crate::peers::apt_install(&["nginx"])?;
     }
     let scratch = prepare()?;
-    let built = server::cargo_build(&["--example", "bench_server"])?;
-    let tandem = find_exe(&built, "bench_server")?;
-    let nginx = scratch.path().join("nginx.sh");
+    let mut built = server::cargo_build(&["--example", "bench_server"])?;
+    built.extend(server::cargo_build(&[
+        "--manifest-path",
+        PEERS_MANIFEST,
+        "--bin",
+        "hyper_server",
+    ])?);
+    let exes = [
+        find_exe(&built, "bench_server")?,
+        scratch.path().join("nginx.sh"),
+        find_exe(&built, "hyper_server")?,
+    ];
     let static_dir = scratch.path().join("static");
     let tandem_args = ["--workers", "1", "--static", path_str(&static_dir)?];
     let clk_tck = load::clk_tck();
 
-    // samples[row][server]: one a round.
+    // samples[row][0 for Tandem, 1 for its reference]: one a round.
     let mut samples: Vec<[Vec<LoadResult>; 2]> = ROWS.iter().map(|_| Default::default()).collect();
     for round in 1..=opts.rounds {
         println!("\n==> bench bulk: round {round}/{}", opts.rounds);
-        let started =
-            [Server::start("tandem", &tandem, &tandem_args)?, Server::start("nginx", &nginx, &[])?];
+        let mut started = Vec::new();
+        for (name, exe) in SERVERS.iter().zip(&exes) {
+            let extra: &[&str] = if *name == "tandem" { &tandem_args } else { &[] };
+            started.push(Server::start(name, exe, extra)?);
+        }
         for (row, samples) in ROWS.iter().zip(&mut samples) {
-            let mut order = [0, 1];
+            let mut order = [(0, 0), (row.peer as usize, 1)];
             if round % 2 == 0 {
                 order.reverse();
             }
-            for i in order {
+            let script = row.script.map(|s| scratch.path().join(s));
+            let script = script.as_deref().map(path_str).transpose()?;
+            for (server, column) in order {
                 server::warn_if_busy();
-                println!("{}: {}", started[i].name(), row.name);
-                let wrk = Wrk { connections: row.connections, script: None, script_args: &[] };
-                let path = format!("/static/{}", row.file);
-                samples[i].push(load::run_wrk(&started[i], &wrk, &path, opts.secs, clk_tck)?);
+                println!("{}: {}", started[server].name(), row.name);
+                let wrk = Wrk { connections: row.connections, script, script_args: &[] };
+                let result = load::run_wrk(&started[server], &wrk, row.path, opts.secs, clk_tck)?;
+                samples[column].push(result);
             }
         }
     }
@@ -96,9 +155,11 @@ fn prepare() -> Result<Scratch> {
     let files = dir.join("static");
     fs::create_dir_all(&files).map_err(|e| format!("cannot create {}: {e}", files.display()))?;
     let scratch = Scratch(dir);
-    for row in &ROWS {
-        write_file(&files.join(row.file), row.size)?;
+    for (name, size) in FILES {
+        write_file(&files.join(name), size)?;
     }
+    let script = scratch.path().join("echo.lua");
+    fs::write(&script, ECHO_LUA).map_err(|e| format!("cannot write {}: {e}", script.display()))?;
     write_nginx(scratch.path(), NGINX_STATIC_SERVER)?;
     Ok(scratch)
 }
@@ -136,7 +197,7 @@ fn report(samples: &[[Vec<LoadResult>; 2]], opts: &Opts) -> String {
             "| {} | {:.0} | {} | {:.0} | {:.1} | {:.1} |",
             row.name,
             col(&s[0], |r| r.req_per_sec),
-            STATIC_SERVERS[1],
+            SERVERS[row.peer as usize],
             col(&s[1], |r| r.req_per_sec),
             col(&s[0], |r| r.cpu_us_per_req),
             col(&s[1], |r| r.cpu_us_per_req),
@@ -145,16 +206,17 @@ fn report(samples: &[[Vec<LoadResult>; 2]], opts: &Opts) -> String {
     out.push('\n');
     let rounds = |v: &[LoadResult], f: fn(&LoadResult) -> f64| Some(v.iter().map(f).collect());
     for (row, s) in ROWS.iter().zip(samples) {
+        let peer = SERVERS[row.peer as usize];
         paired_ratio(
             &mut out,
-            &format!("{}: tandem req/s ÷ {} req/s", row.name, STATIC_SERVERS[1]),
+            &format!("{}: tandem req/s ÷ {peer} req/s", row.name),
             rounds(&s[0], |r| r.req_per_sec),
             rounds(&s[1], |r| r.req_per_sec),
-            Target::AtLeast(1.0),
+            Target::AtLeast(row.target),
         );
         paired_ratio(
             &mut out,
-            &format!("{}: tandem server µs/req ÷ {}'s", row.name, STATIC_SERVERS[1]),
+            &format!("{}: tandem server µs/req ÷ {peer}'s", row.name),
             rounds(&s[0], |r| r.cpu_us_per_req),
             rounds(&s[1], |r| r.cpu_us_per_req),
             Target::AtMost(1.0),
