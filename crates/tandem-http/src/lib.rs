@@ -229,13 +229,13 @@ pub mod web {
     pub use tandem_web::context;
     #[doc(inline)]
     pub use tandem_web::{
-        App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, ETag,
-        ETagList, Error, ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue,
-        ForwardedElement, Handler, Http2Config, HttpError, IfRange, IntoListener, IntoResponse,
-        Middleware, Next, NormalizePath, Overrides, Payload, ProxyHeaders, Request, Response,
-        RouteInfo, RouteRef, RouteTable, RunOptions, Serve, Server, ServerConfig, ServiceBody,
-        StaticOptions, TlsInfo, TrustedProxies, Upgraded, View, escape_html, file_response,
-        json_response, run_app, serve,
+        App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions,
+        CustomResource, ETag, ETagList, Error, ErrorFormat, ErrorRenderer, FileField, FileResponse,
+        Form, FormValue, ForwardedElement, Handler, Http2Config, HttpError, IfRange, IntoListener,
+        IntoResponse, Middleware, Next, NormalizePath, Overrides, Payload, ProxyHeaders, Request,
+        Response, RouteInfo, RouteRef, RouteTable, RunOptions, Serve, Server, ServerConfig,
+        ServiceBody, StaticOptions, TlsInfo, TrustedProxies, Upgraded, View, escape_html,
+        file_response, json_response, run_app, serve,
     };
     #[cfg(feature = "tls")]
     #[doc(inline)]

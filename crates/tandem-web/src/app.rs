@@ -10,11 +10,11 @@ use std::{
 use http::Method;
 
 use crate::{
-    Error, HttpError, Request, View,
+    CustomResource, Error, HttpError, Request, View,
     handler::{BoxFuture, BoxHandler, Handler, Middleware, Middlewares, Next},
     render::ErrorRenderer,
     response::Response,
-    router::{DomainMask, Resolved, Router},
+    router::{DomainMask, MatchInfo, Resolved, Router},
 };
 
 /// aiohttp's `client_max_size` default: 1 MiB of body for `read`, `text`, `json` and `post`.
@@ -53,6 +53,8 @@ pub struct Application {
     routes: Vec<RouteDef>,
     middlewares: Vec<Arc<dyn Middleware>>,
     subapps: Vec<(String, Application)>,
+    /// `add_resource`'s resources, asked in order about requests no route matched.
+    resources: Vec<Arc<dyn CustomResource>>,
     /// `add_domain`'s applications, with their host masks.
     domains: Vec<(DomainMask, Application)>,
     state: StateMap,
@@ -172,6 +174,13 @@ impl Application {
         let first = self.routes.len();
         self.routes.extend(view_routes::<V>(path));
         RouteRef { name: &mut self.routes[first].name }
+    }
+
+    /// Adds a [`CustomResource`](crate::CustomResource): routing of your own for the
+    /// requests no route matches (aiohttp's `register_resource`).
+    pub fn add_resource(&mut self, resource: impl CustomResource) -> &mut Self {
+        self.resources.push(Arc::new(resource));
+        self
     }
 
     /// Declares that code calls `url_for(name, ...)` with exactly the variables `variables`:
@@ -349,6 +358,7 @@ impl Application {
             nodes: Vec::new(),
             signals: Signals::default(),
             not_found: Arc::new(|_req: Request| async { HttpError::not_found() }),
+            resources: Vec::new(),
         };
         if let Some(handler) = self.low_level.take() {
             if !self.routes.is_empty() || !self.subapps.is_empty() || !self.domains.is_empty() {
@@ -416,6 +426,7 @@ fn flatten(
         };
         router.add(route.method, &path, route.handler, route.name, node)?;
     }
+    shared.resources.extend(app.resources.into_iter().map(|r| (node, r)));
     let s = &mut shared.signals;
     s.on_startup.extend(app.on_startup.into_iter().map(|f| (node, f)));
     s.on_shutdown.extend(app.on_shutdown.into_iter().map(|f| (node, f)));
@@ -466,6 +477,8 @@ struct Shared {
     nodes: Vec<Node>,
     signals: Signals,
     not_found: BoxHandler,
+    /// Every application's custom resources, in order, with the node that added each.
+    resources: Vec<(usize, Arc<dyn CustomResource>)>,
 }
 
 /// A frozen application: what handlers and signals see as `request.app`.
@@ -585,6 +598,7 @@ impl App {
             return crate::service::call_layered(layered, req).await;
         }
         let not_allowed: BoxHandler;
+        let custom: BoxHandler;
         let router = &self.shared.router;
         // The host is read only when some application routes by it.
         let host = if router.domains.is_empty() { None } else { req.host() };
@@ -601,7 +615,19 @@ impl App {
                     });
                     (0, &not_allowed)
                 }
-                Resolved::NotFound => (0, &self.shared.not_found),
+                Resolved::NotFound => {
+                    let chosen = self.shared.resources.iter().find_map(|(node, resource)| {
+                        resource.resolve(&req).map(|handler| (*node, handler))
+                    });
+                    match chosen {
+                        Some((node, handler)) => {
+                            custom = handler;
+                            req.set_match(MatchInfo::default(), self.at(node));
+                            (node, &custom)
+                        }
+                        None => (0, &self.shared.not_found),
+                    }
+                }
             };
         let node_data = &self.shared.nodes[node];
         // The hooks need the request after the handler has consumed it, so they get a copy

@@ -281,3 +281,66 @@ async fn domains_route_by_host_with_wildcards() {
     let app = app.freeze().unwrap();
     assert_eq!(app.url_for("thing", &[("thing", "t")]).unwrap(), "/v1/t");
 }
+
+/// Routing by `Accept`, as aiohttp's documentation's custom resource does.
+struct AcceptChooser {
+    json: std::sync::Arc<dyn tandem_web::Handler>,
+    html: std::sync::Arc<dyn tandem_web::Handler>,
+}
+
+impl tandem_web::CustomResource for AcceptChooser {
+    fn resolve(&self, req: &Request) -> Option<std::sync::Arc<dyn tandem_web::Handler>> {
+        if !req.path().ends_with("/report") {
+            return None;
+        }
+        let json = req.header("accept").is_some_and(|a| a.contains("application/json"));
+        Some(std::sync::Arc::clone(if json { &self.json } else { &self.html }))
+    }
+}
+
+fn chooser() -> AcceptChooser {
+    AcceptChooser {
+        json: std::sync::Arc::new(|_req: Request| async { Response::text("{\"report\":1}") }),
+        html: std::sync::Arc::new(|_req: Request| async { Response::html("<p>report</p>") }),
+    }
+}
+
+#[tokio::test]
+async fn custom_resources_route_what_patterns_cannot() {
+    let mut sub = Application::new();
+    sub.middleware(|req: Request, next: Next| async move {
+        next.run(req).await.with_header("x-sub", "yes")
+    });
+    sub.add_resource(chooser());
+    let mut app = Application::new();
+    app.add_get("/report", |_req: Request| async { "route" });
+    app.add_resource(chooser());
+    app.add_subapp("/sub", sub);
+    let server = Server::start(app).await;
+    // A route that matches wins; resources are asked only about what none matched.
+    let resp = server
+        .request(b"GET /report HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\n\r\n")
+        .await;
+    assert_eq!(resp.text(), "route");
+    let post = b"POST /report HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(server.request(post).await.status, 405);
+    let resp = server
+        .request(b"GET /x/report HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\n\r\n")
+        .await;
+    assert_eq!((resp.text().as_str(), resp.header("x-sub")), ("{\"report\":1}", None));
+    assert_eq!(server.get("/other").await.status, 404);
+    server.stop().await;
+
+    // The sub-application's resource runs inside its middlewares.
+    let mut sub = Application::new();
+    sub.middleware(|req: Request, next: Next| async move {
+        next.run(req).await.with_header("x-sub", "yes")
+    });
+    sub.add_resource(chooser());
+    let mut app = Application::new();
+    app.add_subapp("/sub", sub);
+    let server = Server::start(app).await;
+    let resp = server.get("/sub/report").await;
+    assert_eq!((resp.text().as_str(), resp.header("x-sub")), ("<p>report</p>", Some("yes")));
+    server.stop().await;
+}
