@@ -199,8 +199,11 @@ fn is_target_text(target: &[u8]) -> bool {
 /// with an `http` or `https` scheme. An authority with userinfo (`user:pass@host`) is
 /// refused, as RFC 9110 §4.2.4 asks of recipients: http URIs must not carry credentials,
 /// and a target that did would put them in every access log.
-// Always inlined: the wire parser runs it on every request, and with `parse_parts` as a
-// second caller the compiler stopped inlining it there.
+#[expect(
+    clippy::inline_always,
+    reason = "the wire parser runs it on every request, and with `parse_parts` as a second \
+              caller the compiler stopped inlining it there"
+)]
 #[inline(always)]
 pub(crate) fn check_target(method: &http::Method, target: &[u8]) -> Result<(), Error> {
     if target.is_empty() || !is_target_text(target) {
