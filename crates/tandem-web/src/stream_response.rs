@@ -209,7 +209,8 @@ impl StreamResponse {
     /// Closes the connection after this response: aiohttp's `force_close()`. Once prepared
     /// it is too late to say so in the head, so it is refused.
     pub fn force_close(&mut self) -> Result<(), Error> {
-        let response = self.response_mut().ok_or_else(|| Error::new(AlreadyPrepared))?;
+        let response =
+            self.response_mut().ok_or_else(|| Error::new(StreamError::AlreadyPrepared))?;
         response.force_close();
         Ok(())
     }
@@ -243,7 +244,7 @@ impl StreamResponse {
         if chunk.is_empty() {
             return Ok(());
         }
-        sender.send(chunk).await.map_err(|_| Error::new(ClientGone))
+        sender.send(chunk).await.map_err(|_| Error::new(StreamError::ClientGone))
     }
 
     /// Ends the body, once the connection has taken every chunk written (aiohttp's
@@ -253,7 +254,7 @@ impl StreamResponse {
             State::Unprepared(_) => Err(Error::new("StreamResponse::write_eof before prepare")),
             State::Prepared(sender) => {
                 let drained = sender.reserve_many(CHUNKS_AHEAD).await;
-                drained.map(drop).map_err(|_| Error::new(ClientGone))
+                drained.map(drop).map_err(|_| Error::new(StreamError::ClientGone))
             }
             State::Ended => Ok(()),
         }
@@ -271,26 +272,22 @@ impl IntoResponse for StreamResponse {
     }
 }
 
-/// The client went away before the response was all sent.
+/// Why a [`StreamResponse`] call failed, beside a misuse (writing before `prepare`).
 #[derive(Debug)]
-struct ClientGone;
+enum StreamError {
+    /// The client went away before the response was all sent.
+    ClientGone,
+    /// The head had gone out already.
+    AlreadyPrepared,
+}
 
-impl std::fmt::Display for ClientGone {
+impl std::fmt::Display for StreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the client went away before the response was sent")
+        f.write_str(match self {
+            StreamError::ClientGone => "the client went away before the response was sent",
+            StreamError::AlreadyPrepared => "the response is prepared: its head has been sent",
+        })
     }
 }
 
-impl std::error::Error for ClientGone {}
-
-/// The head had gone out already.
-#[derive(Debug)]
-struct AlreadyPrepared;
-
-impl std::fmt::Display for AlreadyPrepared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the response is prepared: its head has been sent")
-    }
-}
-
-impl std::error::Error for AlreadyPrepared {}
+impl std::error::Error for StreamError {}
