@@ -55,11 +55,7 @@ impl Default for FormData {
 impl FormData {
     /// An empty form with a random boundary.
     pub fn new() -> Self {
-        // `RandomState` is seeded from the OS per process and per instance: enough to keep a
-        // boundary from appearing in the data by chance, without a `rand` dependency.
-        let random = || std::collections::hash_map::RandomState::new().build_hasher().finish();
-        let boundary = format!("{:016x}{:016x}", random(), random());
-        FormData { boundary, parts: Vec::new() }
+        FormData { boundary: random_boundary(), parts: Vec::new() }
     }
 
     /// Adds a text field.
@@ -197,6 +193,14 @@ impl FormData {
         segments.push(Segment::Bytes(out.freeze()));
         segments
     }
+}
+
+/// A boundary for a multipart body: 32 random hex digits. `RandomState` is seeded from the
+/// OS per process and per instance: enough to keep a boundary from appearing in the data by
+/// chance, without a `rand` dependency.
+pub(crate) fn random_boundary() -> String {
+    let random = || std::collections::hash_map::RandomState::new().build_hasher().finish();
+    format!("{:016x}{:016x}", random(), random())
 }
 
 /// The file at `path`, a piece at a time.

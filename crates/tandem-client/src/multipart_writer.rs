@@ -1,8 +1,6 @@
 //! `MultipartWriter`: aiohttp's writer of `multipart/*` bodies (mixed, related, nested,
 //! streamed parts), sent with chunked framing as it is produced.
 
-use std::hash::{BuildHasher, Hasher};
-
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
 use http::{HeaderMap, HeaderValue, header};
@@ -57,12 +55,11 @@ impl MultipartWriter {
     /// `x-mixed-replace`...) with a random boundary. A subtype that is not a token is
     /// replaced by `mixed`.
     pub fn new(subtype: &str) -> Self {
-        let random = || std::collections::hash_map::RandomState::new().build_hasher().finish();
         let valid = !subtype.is_empty()
             && subtype.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.+_".contains(&b));
         MultipartWriter {
             subtype: if valid { subtype.to_ascii_lowercase() } else { "mixed".to_owned() },
-            boundary: format!("{:016x}{:016x}", random(), random()),
+            boundary: crate::form::random_boundary(),
             parts: Vec::new(),
             close_boundary: true,
         }
