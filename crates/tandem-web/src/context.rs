@@ -34,36 +34,54 @@ use std::{cell::RefCell, future::Future};
 
 use http::Extensions;
 
+use crate::stream_response::Slot;
+
 tokio::task_local! {
-    static CONTEXT: RefCell<Extensions>;
+    /// One request's task-local state: its context, and the slot a `StreamResponse` hands
+    /// its head over in. One task-local holds both because entering a task-local's scope
+    /// costs every request a swap in and out at each poll.
+    static REQUEST: RefCell<RequestLocal>;
+}
+
+struct RequestLocal {
+    context: Extensions,
+    prepared: Slot,
 }
 
 /// Stores `value` in the current request's context, replacing any value of its type.
 /// Returns `false`, storing nothing, outside a request (in a signal, or in a spawned task
 /// not wrapped in [`inherit`]).
 pub fn set<T: Clone + Send + Sync + 'static>(value: T) -> bool {
-    CONTEXT.try_with(|context| context.borrow_mut().insert(value)).is_ok()
+    REQUEST.try_with(|local| local.borrow_mut().context.insert(value)).is_ok()
 }
 
 /// A copy of the value of type `T` in the current request's context, if one was set.
 pub fn get<T: Clone + Send + Sync + 'static>() -> Option<T> {
-    CONTEXT.try_with(|context| context.borrow().get::<T>().cloned()).ok().flatten()
+    REQUEST.try_with(|local| local.borrow().context.get::<T>().cloned()).ok().flatten()
 }
 
 /// Removes the value of type `T` from the current request's context and returns it.
 pub fn remove<T: Clone + Send + Sync + 'static>() -> Option<T> {
-    CONTEXT.try_with(|context| context.borrow_mut().remove::<T>()).ok().flatten()
+    REQUEST.try_with(|local| local.borrow_mut().context.remove::<T>()).ok().flatten()
 }
 
 /// `future` with a copy of the current context (an empty one outside a request): for a
 /// task spawned from a handler, `tokio::spawn(context::inherit(work))`. What either side
 /// sets later, the other does not see.
 pub fn inherit<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    let copy = CONTEXT.try_with(|context| context.borrow().clone()).unwrap_or_default();
-    CONTEXT.scope(RefCell::new(copy), future)
+    let copy = REQUEST.try_with(|local| local.borrow().context.clone()).unwrap_or_default();
+    // A spawned task cannot prepare its request's response.
+    REQUEST.scope(RefCell::new(RequestLocal { context: copy, prepared: Slot::Closed }), future)
 }
 
-/// `future` in a new, empty context: one request's.
+/// `future` in a new, empty context, with a slot open for a `StreamResponse`: one
+/// request's.
 pub(crate) fn scope<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    CONTEXT.scope(RefCell::new(Extensions::new()), future)
+    let local = RequestLocal { context: Extensions::new(), prepared: Slot::Open };
+    REQUEST.scope(RefCell::new(local), future)
+}
+
+/// Runs `f` on the current request's `StreamResponse` slot; `None` outside a request.
+pub(crate) fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+    REQUEST.try_with(|local| f(&mut local.borrow_mut().prepared)).ok()
 }

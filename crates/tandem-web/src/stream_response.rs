@@ -3,15 +3,15 @@
 //!
 //! The head must reach the connection while the handler is still running, yet a handler is
 //! a future that yields one response at its end. So the app runs every handler through
-//! [`respond`], which lends it a slot (a task-local, as a handler's signature has no room for
-//! one): `prepare` puts the head and the receiving end of the body in it, and `respond`,
-//! seeing it filled, answers with that head at once. The handler future itself moves into
+//! [`respond`], inside the request's task-local scope (see [`context`](crate::context)),
+//! where a slot waits, as a handler's signature has no room for one: `prepare` puts the head
+//! and the receiving end of the body in it, and `respond`, seeing it filled, answers with
+//! that head at once. The handler future itself moves into
 //! the body, which polls it as the connection pulls chunks: no task is spawned, the
 //! handler's writes wait for the connection to take each chunk (back-pressure), and when
 //! the connection goes away the body is dropped and the handler with it.
 
 use std::{
-    cell::RefCell,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -35,38 +35,34 @@ const CHUNKS_AHEAD: usize = 1;
 /// A prepared head and where its body comes from.
 type Prepared = (Response, mpsc::Receiver<Bytes>);
 
-/// The slot `prepare` fills, one per handler run.
-enum Slot {
+/// The slot `prepare` fills, one per request, kept beside the request's
+/// [`context`](crate::context).
+pub(crate) enum Slot {
     /// The handler may prepare.
     Open,
     /// It did: the head and its body's chunks, for `respond` to take.
     Filled(Prepared),
-    /// `respond` took them.
-    Taken,
-}
-
-tokio::task_local! {
-    /// Where `prepare` hands the head over, while a handler runs under [`respond`].
-    static PREPARE: RefCell<Slot>;
+    /// No (more) preparing here: `respond` took the head, or this is a spawned task.
+    Closed,
 }
 
 /// Runs a handler (and its middlewares) to its response, catching a panic as a 500; a
 /// handler that prepares a [`StreamResponse`] is answered with it at once, and goes on
-/// running inside that response's body.
+/// running inside that response's body. It runs inside the request's context scope,
+/// where the slot is.
 ///
-/// Every request passes here, so a handler that never prepares costs only the task-local
-/// and a look at its slot after each poll: no channel, and no box beyond the handler's own.
+/// Every request passes here, so a handler that never prepares costs only a look at the
+/// slot after each poll: no channel, and no box beyond the handler's own.
 pub(crate) async fn respond(handler: BoxFuture<Response>) -> Response {
     let mut handler = Some(handler);
-    let answer = std::future::poll_fn(move |cx| {
+    std::future::poll_fn(move |cx| {
         let Some(running) = handler.as_mut() else { return Poll::Pending };
         let polled = poll_catching_panic(running, cx);
-        let prepared = PREPARE.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            let filled = matches!(*slot, Slot::Filled(_));
-            filled.then(|| std::mem::replace(&mut *slot, Slot::Taken))
+        let prepared = crate::context::with_slot(|slot| {
+            let filled = matches!(slot, Slot::Filled(_));
+            filled.then(|| std::mem::replace(slot, Slot::Closed))
         });
-        let Some(Slot::Filled((head, chunks))) = prepared else { return polled };
+        let Some(Some(Slot::Filled((head, chunks)))) = prepared else { return polled };
         Poll::Ready(match polled {
             // Prepared and finished within one poll: the chunks wait in the channel, and
             // the body still looks at how the handler ended.
@@ -74,13 +70,14 @@ pub(crate) async fn respond(handler: BoxFuture<Response>) -> Response {
                 with_body(head, Some(Box::pin(std::future::ready(response))), chunks)
             }
             Poll::Pending => {
-                let rest =
-                    handler.take().map(|h| -> BoxFuture<Response> { Box::pin(catch_panic(h)) });
+                let rest = handler
+                    .take()
+                    .map(|handler| -> BoxFuture<Response> { Box::pin(catch_panic(handler)) });
                 with_body(head, rest, chunks)
             }
         })
-    });
-    PREPARE.scope(RefCell::new(Slot::Open), answer).await
+    })
+    .await
 }
 
 /// `head` with a body that takes `chunks` as they come, while polling the handler still
@@ -220,14 +217,13 @@ impl StreamResponse {
     /// Preparing twice does nothing, as in aiohttp. Fails outside a handler the app runs.
     pub async fn prepare(&mut self, _req: &Request) -> Result<(), Error> {
         let State::Unprepared(head) = &mut self.state else { return Ok(()) };
-        let open = PREPARE.try_with(|slot| matches!(*slot.borrow(), Slot::Open));
-        if open != Ok(true) {
+        if crate::context::with_slot(|slot| matches!(slot, Slot::Open)) != Some(true) {
             return Err(Error::new("StreamResponse::prepare outside a handler's task"));
         }
         let (sender, receiver) = mpsc::channel(CHUNKS_AHEAD);
         let head = std::mem::take(head);
         self.state = State::Prepared(sender);
-        let _ = PREPARE.try_with(|slot| *slot.borrow_mut() = Slot::Filled((head, receiver)));
+        crate::context::with_slot(|slot| *slot = Slot::Filled((head, receiver)));
         // Lets the app take the head and the connection start writing it before the
         // handler goes on.
         tokio::task::yield_now().await;
