@@ -214,23 +214,30 @@ impl Router {
     /// in the order they were added, then in this router's own routes. A domain that has the
     /// path only for other methods does not stop the search, but its methods count in the
     /// final 405's `Allow`.
+    #[inline]
     pub(crate) fn resolve_for_host(
         &self,
         method: &Method,
         path: &[u8],
         host: Option<&str>,
     ) -> Resolved<'_> {
+        match host {
+            Some(host) if !self.domains.is_empty() => self.resolve_in_domains(method, path, host),
+            // Most applications route by path alone: no detour for them.
+            _ => self.resolve(method, path),
+        }
+    }
+
+    fn resolve_in_domains(&self, method: &Method, path: &[u8], host: &str) -> Resolved<'_> {
         let mut allowed = Vec::new();
-        if let Some(host) = host {
-            for (mask, router) in &self.domains {
-                if !mask.matches(host) {
-                    continue;
-                }
-                match router.resolve(method, path) {
-                    found @ Resolved::Found { .. } => return found,
-                    Resolved::MethodNotAllowed(methods) => allowed.extend(methods),
-                    Resolved::NotFound => {}
-                }
+        for (mask, router) in &self.domains {
+            if !mask.matches(host) {
+                continue;
+            }
+            match router.resolve(method, path) {
+                found @ Resolved::Found { .. } => return found,
+                Resolved::MethodNotAllowed(methods) => allowed.extend(methods),
+                Resolved::NotFound => {}
             }
         }
         match self.resolve(method, path) {
