@@ -3,8 +3,10 @@
 
 use std::sync::{Arc, Mutex};
 
+#[cfg(feature = "compression")]
 use bytes::Bytes;
 use serde_json::{Value, json};
+#[cfg(feature = "compression")]
 use tandem_client::Compression;
 use tandem_web::{Application, Error, Request, Response, json_response};
 
