@@ -23,6 +23,13 @@ impl ETag {
         value.bytes().all(etagc).then(|| ETag { value: value.to_owned(), weak: false })
     }
 
+    /// A strong tag from a value made of `etagc` characters by construction (a file's
+    /// `<mtime>-<size>` in hex, say).
+    pub(crate) fn strong_from_valid(value: String) -> ETag {
+        debug_assert!(value.bytes().all(etagc), "{value:?}");
+        ETag { value, weak: false }
+    }
+
     /// A weak tag with `value` (without quotes); `None` as for [`strong`](Self::strong).
     pub fn weak(value: &str) -> Option<ETag> {
         Some(ETag { weak: true, ..ETag::strong(value)? })

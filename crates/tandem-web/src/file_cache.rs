@@ -28,6 +28,8 @@ use std::{
 use bytes::Bytes;
 use http::HeaderValue;
 
+use crate::ETag;
+
 /// Files an open-file cache keeps by default: [`StaticOptions::open_file_cache`]'s default,
 /// and the size of the cache [`FileResponse::serve`] shares.
 ///
@@ -57,7 +59,7 @@ pub(crate) struct CachedFile {
     pub(crate) size: u64,
     pub(crate) modified: Option<SystemTime>,
     /// aiohttp's strong `ETag`, quoted.
-    pub(crate) etag: String,
+    pub(crate) etag: ETag,
     pub(crate) etag_value: HeaderValue,
     pub(crate) last_modified: Option<HeaderValue>,
     /// The whole file, if it has at most [`SMALL_FILE_BYTES`].
@@ -211,7 +213,7 @@ impl CachedFile {
         let modified = meta.modified().ok();
         let etag = etag(modified, size);
         Ok(CachedFile {
-            etag_value: header_value(&etag),
+            etag_value: header_value(&etag.to_string()),
             etag,
             last_modified: modified.map(|m| header_value(&httpdate::fmt_http_date(m))),
             stamp: Stamp::of(&meta),
@@ -276,10 +278,10 @@ pub(crate) fn header_value(text: &str) -> HeaderValue {
 }
 
 /// `"<mtime in ns, hex>-<size, hex>"`, aiohttp's strong `ETag`.
-fn etag(modified: Option<SystemTime>, size: u64) -> String {
+fn etag(modified: Option<SystemTime>, size: u64) -> ETag {
     let nanos =
         modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    format!("\"{nanos:x}-{size:x}\"")
+    ETag::strong_from_valid(format!("{nanos:x}-{size:x}"))
 }
 
 #[cfg(test)]
@@ -293,7 +295,7 @@ mod tests {
     #[test]
     fn etag_format_is_aiohttps() {
         let time = UNIX_EPOCH + std::time::Duration::from_nanos(0x1234);
-        assert_eq!(etag(Some(time), 255), "\"1234-ff\"");
+        assert_eq!(etag(Some(time), 255).to_string(), "\"1234-ff\"");
     }
 
     #[test]
