@@ -768,6 +768,29 @@ async fn configured_head_limits_apply_to_http2() {
     assert!(server.stop().await);
 }
 
+/// Through tower layers, an HTTP/2 request still reaches the app with its connection's
+/// remote address and its server's head limits.
+#[tokio::test]
+async fn a_layered_app_over_http2_keeps_the_connections_facts() {
+    let mut app = Application::new();
+    app.add_get("/where", |req: Request| async move {
+        req.remote().map(|addr| addr.ip().to_string()).unwrap_or_default()
+    });
+    app.layer(tower_http::cors::CorsLayer::permissive());
+    let limits = tandem_proto::Limits::default().max_headers(4);
+    let server = Server::start_with(app, ServerConfig::default().with_limits(limits)).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    conn.get(1, "/where").await;
+    assert_eq!(conn.response(1).await, (Some(200), b"127.0.0.1".to_vec()));
+    let mut block = get_block("/where");
+    for name in [&b"x-a"[..], b"x-b", b"x-c", b"x-d"] {
+        field(&mut block, name, b"1");
+    }
+    conn.send(&frame(HEADERS, END_STREAM | END_HEADERS, 3, &block)).await;
+    assert_eq!(conn.response(3).await.0, Some(431));
+    assert!(server.stop().await);
+}
+
 /// A connection with no stream open is closed after the keep-alive timeout, with GOAWAY.
 #[tokio::test]
 async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
