@@ -112,15 +112,7 @@ impl App {
         B::Error: Into<BoxError>,
     {
         if let Some(layered) = &self.layered {
-            let req = req.map(|body| {
-                http_body_util::BodyExt::boxed_unsync(http_body_util::BodyExt::map_err(
-                    body,
-                    crate::Error::new,
-                ))
-            });
-            let Ok(response) =
-                tower::ServiceExt::oneshot(LayeredService::clone(layered), req).await;
-            return response.map(|body| Body::Stream(Box::pin(data_frames(body))));
+            return http_through_layers(layered, req).await;
         }
         let (mut parts, body) = req.into_parts();
         let context = ConnectionContext::from_extensions(&mut parts.extensions);
@@ -141,9 +133,9 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        if self.layered.is_some() {
+        if let Some(layered) = &self.layered {
             context.into_extensions(&mut parts.extensions);
-            return Box::pin(self.handle(http::Request::from_parts(parts, body))).await;
+            return http_through_layers(layered, http::Request::from_parts(parts, body)).await;
         }
         self.handle_unlayered(parts, Payload::from_body(body), context).await
     }
@@ -425,6 +417,26 @@ where
     B::Error: Into<BoxError>,
 {
     http_body_util::BodyExt::boxed_unsync(http_body_util::BodyExt::map_err(body, crate::Error::new))
+}
+
+/// An `http::Request` through the app's layers, whose innermost service is the app's own
+/// [`App::handle`].
+async fn http_through_layers<B>(
+    layered: &LayeredService,
+    req: http::Request<B>,
+) -> http::Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let req = req.map(|body| {
+        http_body_util::BodyExt::boxed_unsync(http_body_util::BodyExt::map_err(
+            body,
+            crate::Error::new,
+        ))
+    });
+    let Ok(response) = tower::ServiceExt::oneshot(LayeredService::clone(layered), req).await;
+    response.map(|body| Body::Stream(Box::pin(data_frames(body))))
 }
 
 /// A request Tandem's server parsed, through the app's layers.
