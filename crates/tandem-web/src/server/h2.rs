@@ -13,10 +13,10 @@
 //! Each stream is answered on the connection's task as far as its first poll goes (on a
 //! current-thread runtime) and then, if unfinished, as a task in the connection's
 //! `JoinSet`, so the connection's task (which the server's shutdown tracks) outlives them
-//! all, and dropping it ends them. A stream the
-//! peer resets cancels its handler at once, as a closed connection would on HTTP/1.1: a
-//! rapid-reset peer (CVE-2023-44487) never has more handlers running than the stream limit
-//! allows, and past twice that, new streams are refused while cancelled ones wind down.
+//! all, and dropping it ends them. A stream the peer resets cancels its handler at once, as
+//! a closed connection would on HTTP/1.1: a rapid-reset peer (CVE-2023-44487) never has
+//! more handlers running than the stream limit allows, and past twice that, new streams
+//! are refused while cancelled ones wind down.
 
 use std::{
     cell::RefCell,
