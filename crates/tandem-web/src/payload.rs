@@ -29,12 +29,6 @@ use crate::HttpError;
 /// How much a read asks the socket for at once.
 pub(crate) const READ_CHUNK: usize = 8 * 1024;
 
-/// The most one read of a request body asks the socket for. A body's reads start at
-/// [`READ_CHUNK`] and double each time one fills what it asked for, so a small body
-/// reserves no more than a head does, while a large upload is read (and handed to the
-/// handler) in chunks of up to this, a few syscalls per megabyte rather than a hundred.
-pub(crate) const MAX_BODY_READ: usize = 256 * 1024;
-
 /// A socket's read half that can also wait for readability without a buffer, so an idle
 /// connection holds none.
 pub(crate) trait ConnRead: AsyncRead + Send + Sync + Unpin + 'static {
@@ -122,8 +116,11 @@ struct Lent {
     home: oneshot::Sender<Returned>,
     /// How long one read may wait for the next bytes of the body.
     read_timeout: Duration,
-    /// What the next read asks for: from [`READ_CHUNK`] up to [`MAX_BODY_READ`].
+    /// What the next read asks for: from [`READ_CHUNK`] up to `read_bufsize`.
     read_size: usize,
+    /// The most one read asks for, and so the largest chunk handed out
+    /// ([`ServerConfig::read_bufsize`](crate::ServerConfig::read_bufsize)).
+    read_bufsize: usize,
 }
 
 /// A request body, read chunk by chunk: aiohttp's `request.content`.
@@ -152,19 +149,19 @@ impl std::fmt::Debug for Payload {
 
 impl Payload {
     /// A payload reading `decoder`'s body from `read`, returned on drop through `home`.
-    /// `read_timeout` bounds each wait for more of the body.
+    /// `read_timeout` bounds each wait for more of the body; `read_bufsize` (at least 1)
+    /// bounds each read and so each chunk.
     pub(crate) fn lend(
         read: ReadState,
         decoder: BodyDecoder,
         home: oneshot::Sender<Returned>,
         read_timeout: Duration,
+        read_bufsize: usize,
     ) -> Self {
-        Payload {
-            lent: Some(Box::new(Lent { read, decoder, home, read_timeout, read_size: READ_CHUNK })),
-            foreign: None,
-            trailers: None,
-            failed: None,
-        }
+        let read_bufsize = read_bufsize.max(1);
+        let read_size = READ_CHUNK.min(read_bufsize);
+        let lent = Lent { read, decoder, home, read_timeout, read_size, read_bufsize };
+        Payload { lent: Some(Box::new(lent)), foreign: None, trailers: None, failed: None }
     }
 
     /// A payload reading any [`http_body::Body`]: how a request that came through tower
@@ -245,16 +242,19 @@ impl Lent {
         trailers: &mut Option<Box<HeaderMap>>,
     ) -> Result<Option<Bytes>, HttpError> {
         loop {
-            match self.decoder.decode(&mut self.read.buf)? {
+            match self.decode()? {
                 Some(BodyEvent::Data(data)) => return Ok(Some(data)),
                 Some(BodyEvent::Trailers(fields)) => *trailers = Some(Box::new(fields)),
                 Some(BodyEvent::End) => return Ok(None),
                 None => {
                     self.read.buf.reserve(self.read_size);
-                    let read = self.read.io.read_buf(&mut self.read.buf);
+                    // Limited to what was asked for: the buffer's capacity may be larger
+                    // (it read an earlier body), and a chunk must not exceed `read_bufsize`.
+                    let mut limited = (&mut self.read.io).take(self.read_size as u64);
+                    let read = limited.read_buf(&mut self.read.buf);
                     match tokio::time::timeout(self.read_timeout, read).await {
                         Ok(Ok(n)) if n >= self.read_size => {
-                            self.read_size = (self.read_size * 2).min(MAX_BODY_READ);
+                            self.read_size = (self.read_size * 2).min(self.read_bufsize);
                         }
                         Ok(Ok(0)) => {
                             return self
@@ -273,6 +273,22 @@ impl Lent {
                 }
             }
         }
+    }
+
+    /// The decoder's next event from at most `read_bufsize` buffered bytes. More are
+    /// buffered only when they came in with the request head (or an earlier request's
+    /// read); the rest stays buffered, in place, for the next call.
+    fn decode(&mut self) -> Result<Option<BodyEvent>, HttpError> {
+        if self.read.buf.len() <= self.read_bufsize {
+            return Ok(self.decoder.decode(&mut self.read.buf)?);
+        }
+        let mut front = self.read.buf.split_to(self.read_bufsize);
+        let decoded = self.decoder.decode(&mut front);
+        // `front`'s unread tail and the buffer are adjacent parts of one allocation, so
+        // joining them again moves no bytes.
+        front.unsplit(std::mem::take(&mut self.read.buf));
+        self.read.buf = front;
+        Ok(decoded?)
     }
 }
 

@@ -632,7 +632,8 @@ impl Conn<'_> {
         let (home, back) = oneshot::channel();
         let read = self.read.take().expect("the read half is home between requests");
         let decoder = BodyDecoder::with_limits(framing, self.parser.limits());
-        (Payload::lend(read, decoder, home, self.config.body_timeout), Some(back))
+        let (timeout, bufsize) = (self.config.body_timeout, self.config.read_bufsize);
+        (Payload::lend(read, decoder, home, timeout, bufsize), Some(back))
     }
 
     /// Takes the read half back from the request's payload and discards any body the

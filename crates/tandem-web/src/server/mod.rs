@@ -75,6 +75,15 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// may then lose the response; [`MAX_DRAIN`] bounds the bytes, this the time.
 pub const DEFAULT_LINGERING_TIME: Duration = Duration::from_secs(10);
 
+/// The most one read of an HTTP/1.1 request body asks the socket for, and so the largest
+/// chunk [`Payload::chunk`](crate::Payload::chunk) returns: 256 KiB, the size of aiohttp's
+/// reads (its `read_bufsize` is documented as 64 KiB, but its code's default and asyncio's
+/// socket reads are 256 KiB). A body's reads start at 8 KiB and double each time one fills
+/// what it asked for, so a small body costs no more than its head, while a large upload
+/// takes a few reads per megabyte rather than a hundred. Smaller bounds what one slow
+/// handler holds per connection; larger saves syscalls on fast uploads.
+pub const DEFAULT_READ_BUFSIZE: usize = 256 * 1024;
+
 /// Per-connection settings: [`ServerConfig::default`], then a `with_*` method for each
 /// setting to change. Its fields are public to read; new ones may come in a minor release, so
 /// it is built through the methods rather than with a struct literal.
@@ -117,6 +126,12 @@ pub struct ServerConfig {
     /// The longest a connection drains an unread request body after its response
     /// ([`DEFAULT_LINGERING_TIME`]).
     pub lingering_time: Duration,
+    /// The most one read of an HTTP/1.1 request body asks for, and so the largest chunk a
+    /// handler reads: aiohttp's `read_bufsize` ([`DEFAULT_READ_BUFSIZE`]; 0 counts as 1).
+    /// HTTP/2 bodies come as h2 delivers them, in DATA frames of at most the frame size
+    /// Tandem advertises (16 KiB), and how much a client may send ahead of the handler is
+    /// the flow-control windows' business ([`Http2Config`]).
+    pub read_bufsize: usize,
 }
 
 impl Default for ServerConfig {
@@ -134,6 +149,7 @@ impl Default for ServerConfig {
             handler_cancellation: false,
             tcp_keepalive: true,
             lingering_time: DEFAULT_LINGERING_TIME,
+            read_bufsize: DEFAULT_READ_BUFSIZE,
         }
     }
 }
@@ -213,6 +229,13 @@ impl ServerConfig {
     #[must_use]
     pub fn with_lingering_time(mut self, time: Duration) -> Self {
         self.lingering_time = time;
+        self
+    }
+
+    /// Sets [`read_bufsize`](Self::read_bufsize).
+    #[must_use]
+    pub fn with_read_bufsize(mut self, size: usize) -> Self {
+        self.read_bufsize = size;
         self
     }
 

@@ -1,5 +1,5 @@
 //! `run_app`'s options (aiohttp's): several hosts, an already bound socket, a Unix path,
-//! `reuse_port`; the connection knobs `tcp_keepalive` and `lingering_time`.
+//! `reuse_port`; the connection knobs `tcp_keepalive`, `lingering_time` and `read_bufsize`.
 
 use std::{
     io::{Read, Write},
@@ -7,7 +7,9 @@ use std::{
     time::Duration,
 };
 
-use tandem_web::{AppRunner, Application, Request, Response, RunOptions, ServerConfig};
+use tandem_web::{
+    AppRunner, Application, DEFAULT_READ_BUFSIZE, Request, Response, RunOptions, ServerConfig,
+};
 
 use crate::support::{Server, within};
 
@@ -113,5 +115,63 @@ async fn lingering_time_bounds_draining_an_unread_body() {
     assert_eq!(client.response().await.text(), "ignored");
     // Bounded by the test's timeout (10 s), well under the 60 s body timeout.
     assert!(within(client.read_to_close()).await.is_empty());
+    assert!(server.stop().await);
+}
+
+/// Reads the body chunk by chunk and answers `total largest` of the chunks' sizes.
+async fn chunk_sizes(mut req: Request) -> Result<Response, tandem_web::HttpError> {
+    let (mut total, mut largest) = (0, 0);
+    while let Some(chunk) = req.content().chunk().await? {
+        total += chunk.len();
+        largest = largest.max(chunk.len());
+    }
+    Ok(Response::text(format!("{total} {largest}")))
+}
+
+/// A streamed upload never reaches a handler in chunks larger than `read_bufsize`: not with
+/// a length, not with chunked framing whose chunks are larger, and not for the bytes that
+/// came in with the head (sent in the same write, so the first read takes both).
+#[tokio::test]
+async fn read_bufsize_bounds_every_chunk_a_handler_reads() {
+    const BUFSIZE: usize = 1000;
+    let mut app = Application::new();
+    app.add_post("/sizes", chunk_sizes);
+    let server = Server::start_with(app, ServerConfig::default().with_read_bufsize(BUFSIZE)).await;
+    let mut client = server.connect().await;
+    let body = vec![b'x'; 100_000];
+    let mut request = b"POST /sizes HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n".to_vec();
+    request.extend_from_slice(&body);
+    client.send(&request).await;
+    let reply = client.response().await.text();
+    let (total, largest) = reply.split_once(' ').unwrap();
+    assert_eq!(total, "100000");
+    assert!(largest.parse::<usize>().unwrap() <= BUFSIZE, "largest chunk {largest}");
+
+    let mut request =
+        b"POST /sizes HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    request.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+    request.extend_from_slice(&body);
+    request.extend_from_slice(b"\r\n0\r\n\r\n");
+    client.send(&request).await;
+    let reply = client.response().await.text();
+    let (total, largest) = reply.split_once(' ').unwrap();
+    assert_eq!(total, "100000");
+    assert!(largest.parse::<usize>().unwrap() <= BUFSIZE, "largest chunk {largest}");
+    assert!(server.stop().await);
+}
+
+/// By default a large upload is read in chunks of at most `DEFAULT_READ_BUFSIZE`.
+#[tokio::test]
+async fn read_bufsize_defaults_to_its_constant() {
+    assert_eq!(ServerConfig::default().read_bufsize, DEFAULT_READ_BUFSIZE);
+    let mut app = Application::new();
+    app.add_post("/sizes", chunk_sizes);
+    let server = Server::start(app).await;
+    let body = vec![b'x'; 2 * DEFAULT_READ_BUFSIZE + 1];
+    let request = crate::support::post_request("/sizes", "application/octet-stream", &body);
+    let reply = server.request(&request).await.text();
+    let (total, largest) = reply.split_once(' ').unwrap();
+    assert_eq!(total, body.len().to_string());
+    assert!(largest.parse::<usize>().unwrap() <= DEFAULT_READ_BUFSIZE, "largest chunk {largest}");
     assert!(server.stop().await);
 }
