@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
 use tandem_connect::Connection;
 use tandem_proto::{BodyDecoder, BodyEvent, ResponseHead};
@@ -18,18 +18,11 @@ use tokio::io::AsyncReadExt;
 use crate::{
     error::{Error, Failed, Kind},
     http2::Http2Body,
+    read_limits::next_read,
     timeout::Deadlines,
     timings::Recorder,
     trace::ChunkTrace,
 };
-
-/// How much to read at a time.
-pub(crate) const READ_SIZE: usize = 16 * 1024;
-
-/// The most one read of a body whose length is known asks for: as much of the rest as this,
-/// so a large download takes a few syscalls a megabyte (curl reads about 100 KiB at a
-/// time) while a small body reserves no more than it needs.
-const MAX_BODY_READ: usize = 256 * 1024;
 
 /// The response body, from whichever connection carries it.
 pub(crate) struct RawBody {
@@ -62,6 +55,22 @@ struct Http1Body {
     buf: BytesMut,
     decoder: BodyDecoder,
     keep_alive: bool,
+    reads: ReadSizes,
+}
+
+/// The size of a body's reads: the last one's, whether it was filled, and the most one may
+/// ask for (`read_bufsize`).
+#[derive(Clone, Copy)]
+struct ReadSizes {
+    last: usize,
+    filled: bool,
+    cap: usize,
+}
+
+impl ReadSizes {
+    fn new(cap: usize) -> Self {
+        ReadSizes { last: 0, filled: false, cap }
+    }
 }
 
 impl std::fmt::Debug for RawBody {
@@ -71,17 +80,18 @@ impl std::fmt::Debug for RawBody {
 }
 
 impl RawBody {
-    /// An HTTP/1.1 body after `head`, whose first bytes may be in `buf`.
+    /// An HTTP/1.1 body after `head`, whose first bytes may be in `buf`, read at most
+    /// `read_bufsize` bytes at a time.
     pub(crate) fn http1(
-        conn: Connection,
-        buf: BytesMut,
+        (conn, buf): (Connection, BytesMut),
         head: &ResponseHead,
-        keep_alive: bool,
+        (keep_alive, read_bufsize): (bool, usize),
         deadlines: Deadlines,
         timing: Option<Arc<Recorder>>,
     ) -> Self {
         let decoder = BodyDecoder::new(head.framing());
-        let source = Source::Http1(Http1Body { conn: Some(conn), buf, decoder, keep_alive });
+        let reads = ReadSizes::new(read_bufsize);
+        let source = Source::Http1(Http1Body { conn: Some(conn), buf, decoder, keep_alive, reads });
         let mut body = RawBody::with(source, deadlines, timing);
         // After a 101 the connection belongs to the new protocol: it is kept for
         // `into_upgraded` and never pooled.
@@ -118,7 +128,9 @@ impl RawBody {
     pub(crate) fn synthetic(head: &ResponseHead, body: &[u8], deadlines: Deadlines) -> Self {
         let decoder = BodyDecoder::new(head.framing());
         let buf = BytesMut::from(body);
-        let source = Source::Http1(Http1Body { conn: None, buf, decoder, keep_alive: false });
+        let reads = ReadSizes::new(1);
+        let source =
+            Source::Http1(Http1Body { conn: None, buf, decoder, keep_alive: false, reads });
         RawBody::with(source, deadlines, None)
     }
 
@@ -260,11 +272,15 @@ impl RawBody {
         };
         let io = conn.io();
         let buf = &mut h1.buf;
-        let left = h1.decoder.remaining().map(|n| usize::try_from(n).unwrap_or(MAX_BODY_READ));
-        buf.reserve(left.map_or(READ_SIZE, |n| n.clamp(READ_SIZE, MAX_BODY_READ)));
+        let ReadSizes { last, filled, cap } = h1.reads;
+        let size = next_read(h1.decoder.remaining(), last, filled, cap);
+        buf.reserve(size);
+        // Limited, as the buffer may have more room than asked for (its last allocation,
+        // reclaimed), and `read_bufsize` bounds each read.
+        let mut room = (&mut *buf).limit(size);
         let read = self
             .deadlines
-            .read(async { io.read_buf(buf).await.map_err(|e| Error::new(Kind::Payload, e)) })
+            .read(async { io.read_buf(&mut room).await.map_err(|e| Error::new(Kind::Payload, e)) })
             .await;
         match read {
             Ok(0) => match h1.decoder.decode_eof() {
@@ -276,7 +292,10 @@ impl RawBody {
                 }
                 Err(e) => Err(self.fail(Error::new(Kind::Payload, e))),
             },
-            Ok(_) => Ok(()),
+            Ok(n) => {
+                h1.reads = ReadSizes { last: size, filled: n >= size, cap };
+                Ok(())
+            }
             Err(e) => Err(self.fail(e)),
         }
     }

@@ -4,7 +4,7 @@
 
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{StreamExt, future::Either};
 use http::{HeaderMap, Method, StatusCode, Version};
 use tandem_connect::{Checkout, ConnectOptions, Connection, ConnectionInfo, Connector, Origin};
@@ -17,9 +17,10 @@ use url::Url;
 
 use crate::{
     Trace,
-    body::{READ_SIZE, RawBody},
+    body::RawBody,
     error::{Error, Kind},
     http2,
+    read_limits::{FIRST_READ, ReadLimits},
     request::StreamBody,
     timeout::Deadlines,
     timings::Recorder,
@@ -50,6 +51,8 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) expect_continue: Option<Duration>,
     /// HTTP/1.1, or HTTP/1.0 when asked for.
     pub(crate) version: Version,
+    /// The head parser's limits and the body's read size, for an HTTP/1.1 response.
+    pub(crate) read: ReadLimits,
 }
 
 /// A final response head, as either version delivered it.
@@ -143,7 +146,8 @@ pub(crate) async fn send<R>(
                 on_chunk: &on_chunk,
                 timing: observers.timing.as_deref(),
             };
-            let failure = match exchange(&mut conn, body, req.method, deadlines).await {
+            let answer = (req.method, &req.read);
+            let failure = match exchange(&mut conn, body, answer, deadlines).await {
                 Ok((head, buf, body_sent)) => {
                     // A 101 answers only a request that offered an `Upgrade`.
                     if head.status() == StatusCode::SWITCHING_PROTOCOLS
@@ -158,7 +162,8 @@ pub(crate) async fn send<R>(
                     let keep_alive = head.keep_alive() && !req.headers.asks_to_close() && body_sent;
                     let timing = observers.timing.clone();
                     let info = conn.shared_info();
-                    let mut body = RawBody::http1(conn, buf, &head, keep_alive, *deadlines, timing);
+                    let reading = (keep_alive, req.read.read_bufsize());
+                    let mut body = RawBody::http1((conn, buf), &head, reading, *deadlines, timing);
                     observers.answered(req, &mut body, reused, body_sent);
                     return Ok(respond(Head::Http1(head), body, info));
                 }
@@ -381,7 +386,7 @@ struct Outbound<'a> {
 async fn exchange(
     conn: &mut Connection,
     out: Outbound<'_>,
-    method: &Method,
+    answer: (&Method, &ReadLimits),
     deadlines: &Deadlines,
 ) -> Result<(ResponseHead, BytesMut, bool), Failure> {
     // The connection's own buffer: on a reused connection whose last response is gone, the
@@ -393,7 +398,7 @@ async fn exchange(
         // Boxed, as the streamed body below: rare paths whose state would otherwise sit in
         // every request's future (and be copied into its box).
         let early =
-            await_continue(io, out.head, (&mut buf, &mut received), method, deadlines, wait);
+            await_continue(io, out.head, (&mut buf, &mut received), answer, deadlines, wait);
         if let Some(head) = Box::pin(early).await? {
             return Ok((head, buf, false));
         }
@@ -419,7 +424,7 @@ async fn exchange(
     }
 
     loop {
-        let head = next_head(io, &mut buf, method, deadlines, &mut received).await?;
+        let head = next_head(io, &mut buf, answer, deadlines, &mut received).await?;
         // 1xx interim responses (100 Continue, 103 Early Hints) come before the final one.
         // A 101 ends the exchange: `send` decides whether it was asked for.
         if head.status() == StatusCode::SWITCHING_PROTOCOLS || !head.status().is_informational() {
@@ -435,7 +440,7 @@ async fn await_continue(
     io: &mut (dyn tandem_connect::Io + 'static),
     head: &Bytes,
     (buf, received): (&mut BytesMut, &mut bool),
-    method: &Method,
+    answer: (&Method, &ReadLimits),
     deadlines: &Deadlines,
     wait: Duration,
 ) -> Result<Option<ResponseHead>, Failure> {
@@ -451,7 +456,7 @@ async fn await_continue(
     // know the expectation; a final status first means the body is not wanted.
     let answer = async {
         loop {
-            let head = next_head(io, buf, method, deadlines, received).await?;
+            let head = next_head(io, buf, answer, deadlines, received).await?;
             if head.status() == StatusCode::CONTINUE {
                 return Ok(None);
             }
@@ -491,24 +496,27 @@ async fn write_chunked(
     io.write_all(b"0\r\n\r\n").await.map_err(disconnected)
 }
 
-/// Reads the next response head, interim or final, from `buf` and the connection.
+/// Reads the next response head, interim or final, to a request of `method`, from `buf` and
+/// the connection, within `limits`: the head's, and `read_bufsize` for each read.
 async fn next_head<R: tokio::io::AsyncRead + Unpin + ?Sized>(
     io: &mut R,
     buf: &mut BytesMut,
-    method: &Method,
+    (method, limits): (&Method, &ReadLimits),
     deadlines: &Deadlines,
     received: &mut bool,
 ) -> Result<ResponseHead, Failure> {
-    let mut parser = ResponseParser::new();
+    let mut parser = ResponseParser::with_limits(limits.head());
+    let read_size = FIRST_READ.min(limits.read_bufsize());
     loop {
         match parser.parse(buf, method) {
             Ok(Some(head)) => return Ok(head),
             Ok(None) => {}
             Err(e) => return Err(Failure::fatal(Error::new(Kind::Response, e))),
         }
-        buf.reserve(READ_SIZE);
+        buf.reserve(read_size);
+        let mut room = (&mut *buf).limit(read_size);
         let n = deadlines
-            .read(async { io.read_buf(buf).await.map_err(|e| Error::new(Kind::Io, e)) })
+            .read(async { io.read_buf(&mut room).await.map_err(|e| Error::new(Kind::Io, e)) })
             .await
             .map_err(|error| {
                 let retryable = !*received && error.is_io();

@@ -8,9 +8,6 @@ use crate::{
     error::{Error, Failed, Kind},
 };
 
-/// aiohttp bounds `readline()` by its read buffer's high-water mark; ours is a named limit.
-pub const DEFAULT_MAX_LINE_SIZE: usize = 64 * 1024;
-
 /// Compressed bytes decoded per step: deflate expands at most about 1032 times, so one
 /// step yields at most about 2 MiB.
 const DECODE_STEP: usize = 2048;
@@ -30,7 +27,8 @@ pub struct Content {
     /// Decoded bytes not yet handed out.
     pending: BytesMut,
     eof: bool,
-    max_line_size: usize,
+    /// The longest line `readuntil` returns: twice `read_bufsize`.
+    max_readline: usize,
     raw_bytes: u64,
     /// Compressed bytes received but not yet decoded.
     undecoded: Bytes,
@@ -46,13 +44,13 @@ impl Content {
         self.raw.timings()
     }
 
-    pub(crate) fn new(raw: RawBody, decoder: Option<Decompressor>, max_line_size: usize) -> Self {
+    pub(crate) fn new(raw: RawBody, decoder: Option<Decompressor>, max_readline: usize) -> Self {
         Content {
             raw,
             decoder: decoder.map(Box::new),
             pending: BytesMut::new(),
             eof: false,
-            max_line_size,
+            max_readline,
             raw_bytes: 0,
             undecoded: Bytes::new(),
             failed: None,
@@ -191,15 +189,16 @@ impl Content {
     }
 
     /// The next line, with its `\n`; the last line may lack one; empty at the end. A line
-    /// longer than the line limit is a payload error.
+    /// longer than twice [`read_bufsize`](crate::ClientSessionBuilder::read_bufsize) is a
+    /// payload error, as it is past aiohttp's high-water mark.
     pub async fn readline(&mut self) -> Result<Bytes, Error> {
         self.readuntil(b"\n").await
     }
 
     /// The bytes up to and including the next `separator` (aiohttp's `readuntil`); the last
-    /// piece may lack it; empty at the end. More than the line limit
-    /// ([`max_line_size`](crate::ClientSessionBuilder::max_line_size)) before a separator is
-    /// a payload error, and the bytes stay unread. An empty separator is a payload error.
+    /// piece may lack it; empty at the end. More than twice
+    /// [`read_bufsize`](crate::ClientSessionBuilder::read_bufsize) before a separator is a
+    /// payload error, and the bytes stay unread. An empty separator is a payload error.
     pub async fn readuntil(&mut self, separator: &[u8]) -> Result<Bytes, Error> {
         if separator.is_empty() {
             return Err(Error::new(Kind::Payload, "readuntil needs a separator"));
@@ -208,14 +207,14 @@ impl Content {
         loop {
             if let Some(i) = find(&self.pending[searched..], separator) {
                 let end = searched + i + separator.len();
-                if end > self.max_line_size {
+                if end > self.max_readline {
                     return Err(line_too_long());
                 }
                 return Ok(self.pending.split_to(end).freeze());
             }
             // A separator may straddle what is here and what comes next.
             searched = self.pending.len().saturating_sub(separator.len() - 1);
-            if self.pending.len() > self.max_line_size {
+            if self.pending.len() > self.max_readline {
                 return Err(line_too_long());
             }
             if !self.fill().await? {
@@ -345,5 +344,5 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn line_too_long() -> Error {
-    Error::new(Kind::Payload, "line longer than max_line_size")
+    Error::new(Kind::Payload, "line longer than twice read_bufsize")
 }

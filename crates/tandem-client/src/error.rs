@@ -218,6 +218,34 @@ impl Error {
         self.inner.kind == Kind::Response
     }
 
+    /// The response's status line was longer than
+    /// [`max_line_size`](crate::ClientSessionBuilder::max_line_size) (aiohttp's
+    /// `LineTooLong`). A response error too.
+    pub fn is_line_too_long(&self) -> bool {
+        self.head_error() == Some(tandem_proto::ErrorKind::RequestLineTooLong)
+    }
+
+    /// A header field line of the response was longer than
+    /// [`max_field_size`](crate::ClientSessionBuilder::max_field_size). A response error too.
+    pub fn is_field_too_long(&self) -> bool {
+        self.head_error() == Some(tandem_proto::ErrorKind::FieldTooLong)
+    }
+
+    /// The response head had more fields than
+    /// [`max_headers`](crate::ClientSessionBuilder::max_headers). A response error too.
+    pub fn is_too_many_headers(&self) -> bool {
+        self.head_error() == Some(tandem_proto::ErrorKind::TooManyHeaders)
+    }
+
+    /// What the head parser refused, for a response error that came from it.
+    fn head_error(&self) -> Option<tandem_proto::ErrorKind> {
+        if self.inner.kind != Kind::Response {
+            return None;
+        }
+        let source = self.inner.source.as_deref()?;
+        source.downcast_ref::<tandem_proto::Error>().map(|e| e.kind())
+    }
+
     /// A status of 400 or more was turned into an error (`raise_for_status`).
     pub fn is_status(&self) -> bool {
         matches!(self.inner.kind, Kind::Status(_))

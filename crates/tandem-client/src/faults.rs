@@ -282,6 +282,6 @@ pub(crate) fn made_up(
         },
         connection: None,
     };
-    let content = Content::new(raw, None, inner.max_line_size);
+    let content = Content::new(raw, None, inner.read_limits.max_readline());
     Ok(ClientResponse::new(info, content, inner.charset_fallback.clone()))
 }

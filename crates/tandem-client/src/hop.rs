@@ -14,6 +14,7 @@ use crate::{
     content::Content,
     decompress::{self, Decompressor},
     error::{Error, Kind},
+    read_limits::ReadLimits,
     request::{ConnSettings, StreamBody},
     response::{RequestInfo, ResponseInfo},
     session::Inner,
@@ -102,6 +103,7 @@ pub(crate) async fn send_once(
     // aiohttp waits for 100 Continue whenever the request carries the expectation, whether
     // `expect100=True` or the caller's own header put it there.
     let expect_continue = wire.expects_continue().then_some(inner.expect_continue_timeout);
+    let read = inner.read_limits.with(&conn_settings.read_limits);
     let outgoing = Outgoing {
         method,
         url,
@@ -113,13 +115,14 @@ pub(crate) async fn send_once(
         options: &options,
         expect_continue,
         version,
+        read,
     };
     let observers = Observers { traces: &inner.traces.0, ctx: &conn_settings.trace_ctx, timing };
     let empty_until_close = conn_settings.empty_until_close;
     let respond = |head, body, connection| {
         let body =
             if empty_until_close { until_close_as_empty(&head, body, deadlines) } else { body };
-        response(inner, hop, (head, body, connection), Arc::clone(&wire))
+        response(inner, hop, (head, body, connection), (Arc::clone(&wire), &read))
     };
     conn::send(&inner.connector, &outgoing, stream, deadlines, (observers, respond)).await
 }
@@ -140,7 +143,7 @@ fn response(
     inner: &Inner,
     hop: &Hop<'_>,
     (head, body, connection): (Head, RawBody, Arc<ConnectionInfo>),
-    wire: Arc<EncodedFields>,
+    (wire, read): (Arc<EncodedFields>, &ReadLimits),
 ) -> ClientResponse {
     let fields = head.fields();
     inner.jar.update_from_values(fields.get_all("set-cookie"), hop.url);
@@ -173,7 +176,7 @@ fn response(
     };
     let connection = Some(connection);
     let info = ResponseInfo { status, reason, version, headers, raw, request, connection };
-    let content = Content::new(body, decoder, inner.max_line_size);
+    let content = Content::new(body, decoder, read.max_readline());
     ClientResponse::new(info, content, inner.charset_fallback.clone())
 }
 

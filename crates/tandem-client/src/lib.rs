@@ -103,6 +103,7 @@ mod multipart;
 mod multipart_writer;
 mod netrc;
 mod oneshot;
+mod read_limits;
 mod redact;
 mod redirect;
 mod request;
@@ -117,7 +118,7 @@ mod upgrade;
 mod wire;
 
 pub use body_encoding::Compression;
-pub use content::{Content, DEFAULT_MAX_LINE_SIZE};
+pub use content::Content;
 pub use cookies::CookieJar;
 pub use decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX};
 pub use digest::DigestAuth;
@@ -130,6 +131,7 @@ pub use middleware::{BoxFuture, ClientNext, ClientRequest, Middleware};
 pub use multipart::{BodyPart, MultipartReader};
 pub use multipart_writer::MultipartWriter;
 pub use oneshot::request;
+pub use read_limits::DEFAULT_READ_BUFSIZE;
 pub use request::{Body, RequestBuilder};
 pub use response::{ClientResponse, RequestInfo, ResponseInfo};
 pub use retry::{DEFAULT_RETRY_STATUSES, Retry, RetryBudget};
@@ -143,6 +145,8 @@ pub use tandem_connect::{
 };
 #[cfg(feature = "tls")]
 pub use tandem_connect::{Fingerprint, SpkiPin};
+/// The response head's limits: aiohttp's `max_line_size`, `max_field_size` and `max_headers`.
+pub use tandem_proto::{DEFAULT_MAX_FIELD_SIZE, DEFAULT_MAX_HEADERS, DEFAULT_MAX_LINE_SIZE};
 pub use timeout::{
     ClientTimeout, DEFAULT_CEIL_THRESHOLD, DEFAULT_SOCK_CONNECT_TIMEOUT,
     DEFAULT_TLS_HANDSHAKE_TIMEOUT,

@@ -87,6 +87,8 @@ pub(crate) struct ConnSettings {
     pub(crate) empty_until_close: bool,
     /// The TLS name (SNI and certificate check) instead of the URL's host.
     pub(crate) server_hostname: Option<Arc<str>>,
+    /// The response head's limits and `read_bufsize`, where they differ from the session's.
+    pub(crate) read_limits: crate::read_limits::ReadOverrides,
 }
 
 /// A request being built; [`send`](Self::send) sends it. Errors in the options (a header
@@ -544,6 +546,43 @@ impl RequestBuilder {
     pub fn allow_redirects(self, yes: bool) -> Self {
         self.with(|spec| {
             spec.allow_redirects = yes;
+            Ok(())
+        })
+    }
+
+    /// The longest status line of this request's responses, instead of the session's
+    /// [`max_line_size`](crate::ClientSessionBuilder::max_line_size) (aiohttp's per-request
+    /// `max_line_size=`).
+    pub fn max_line_size(self, bytes: usize) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.read_limits.max_line_size = Some(bytes);
+            Ok(())
+        })
+    }
+
+    /// The longest header field line of this request's responses, instead of the session's
+    /// [`max_field_size`](crate::ClientSessionBuilder::max_field_size).
+    pub fn max_field_size(self, bytes: usize) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.read_limits.max_field_size = Some(bytes);
+            Ok(())
+        })
+    }
+
+    /// The most header fields in this request's responses, instead of the session's
+    /// [`max_headers`](crate::ClientSessionBuilder::max_headers).
+    pub fn max_headers(self, count: usize) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.read_limits.max_headers = Some(count);
+            Ok(())
+        })
+    }
+
+    /// The most bytes one read of this request's response body asks for, instead of the
+    /// session's [`read_bufsize`](crate::ClientSessionBuilder::read_bufsize).
+    pub fn read_bufsize(self, bytes: usize) -> Self {
+        self.with(|spec| {
+            spec.conn_settings.read_limits.read_bufsize = Some(bytes);
             Ok(())
         })
     }

@@ -8,11 +8,11 @@ use url::{Host, Url};
 
 use crate::{
     ClientTimeout, CookieJar, RequestBuilder, Trace,
-    content::DEFAULT_MAX_LINE_SIZE,
     decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX},
     error::{Error, Kind},
     middleware::{Chain, Middleware, RequestMiddlewares},
     netrc::Netrc,
+    read_limits::ReadLimits,
     redact::{self, Redacted},
     request::basic_auth_value,
     response::{CharsetResolver, ResponseInfo},
@@ -60,7 +60,8 @@ pub(crate) struct Inner {
     pub(crate) auto_decompress: bool,
     pub(crate) max_decompressed_size: u64,
     pub(crate) zstd_window_log_max: u32,
-    pub(crate) max_line_size: usize,
+    /// The response head's limits and `read_bufsize`.
+    pub(crate) read_limits: ReadLimits,
     pub(crate) max_redirects: usize,
     /// Whether a redirect's `Location` is sent as the URL parser re-encodes it (aiohttp's
     /// `requote_redirect_url`), or byte for byte as the server wrote it.
@@ -101,7 +102,7 @@ impl std::fmt::Debug for Inner {
             .field("jar", &self.jar)
             .field("auto_decompress", &self.auto_decompress)
             .field("max_decompressed_size", &self.max_decompressed_size)
-            .field("max_line_size", &self.max_line_size)
+            .field("read_limits", &self.read_limits)
             .field("max_redirects", &self.max_redirects)
             .field("traces", &self.traces)
             .field("proxy", &self.proxy)
@@ -336,9 +337,53 @@ impl ClientSessionBuilder {
         self
     }
 
-    /// The longest line [`Content::readline`](crate::Content::readline) returns (64 KiB).
+    /// The longest status line of a response, in bytes without its line end (default
+    /// [`DEFAULT_MAX_LINE_SIZE`](crate::DEFAULT_MAX_LINE_SIZE), 8190, aiohttp's
+    /// `max_line_size`). A longer one fails the request with
+    /// [`Error::is_line_too_long`](crate::Error::is_line_too_long); the connection is closed.
+    /// [`RequestBuilder::max_line_size`](crate::RequestBuilder::max_line_size) overrides it
+    /// for one request.
+    ///
+    /// The head limits apply to HTTP/1.1 (and 1.0) responses. Over HTTP/2 the connector's
+    /// [`http2_max_header_list_size`](tandem_connect::ConnectorBuilder::http2_max_header_list_size)
+    /// bounds a response's fields instead, as HPACK has no lines to count.
     pub fn max_line_size(mut self, bytes: usize) -> Self {
-        self.inner.max_line_size = bytes;
+        self.inner.read_limits.set_max_line_size(bytes);
+        self
+    }
+
+    /// The longest header field line of a response (name, colon and value), in bytes
+    /// (default [`DEFAULT_MAX_FIELD_SIZE`](crate::DEFAULT_MAX_FIELD_SIZE), 8190, aiohttp's
+    /// `max_field_size`); past it, [`Error::is_field_too_long`](crate::Error::is_field_too_long).
+    /// The whole head is held to 64 KiB, or to one status line and one field of the sizes
+    /// allowed if that is more. HTTP/1.1 only, as [`max_line_size`](Self::max_line_size).
+    pub fn max_field_size(mut self, bytes: usize) -> Self {
+        self.inner.read_limits.set_max_field_size(bytes);
+        self
+    }
+
+    /// The most header fields in a response head, and trailer fields after a chunked body
+    /// (default [`DEFAULT_MAX_HEADERS`](crate::DEFAULT_MAX_HEADERS), 128, aiohttp's
+    /// `max_headers`); past it, [`Error::is_too_many_headers`](crate::Error::is_too_many_headers).
+    /// HTTP/1.1 only, as [`max_line_size`](Self::max_line_size).
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.inner.read_limits.set_max_headers(count);
+        self
+    }
+
+    /// The most bytes one read of a response body asks for (default
+    /// [`DEFAULT_READ_BUFSIZE`](crate::DEFAULT_READ_BUFSIZE), 256 KiB, aiohttp 3.14's
+    /// `read_bufsize`; 0 is taken as 1). A body of known length is read in pieces of as much
+    /// of the rest as this; one of unknown length (chunked, or until the close) from 16 KiB,
+    /// doubling while the reads come back full. So it bounds the memory one read takes, and
+    /// the size of the pieces [`Content::chunk`](crate::Content::chunk) hands out.
+    /// [`readline`](crate::Content::readline) and `readuntil` fail past twice this, aiohttp's
+    /// high-water mark.
+    ///
+    /// Over HTTP/2 the server's DATA frames, within the connector's flow-control windows,
+    /// decide the pieces, and only the `readline` bound applies.
+    pub fn read_bufsize(mut self, bytes: usize) -> Self {
+        self.inner.read_limits.set_read_bufsize(bytes);
         self
     }
 
@@ -540,7 +585,7 @@ impl ClientSession {
                 auto_decompress: true,
                 max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
                 zstd_window_log_max: DEFAULT_ZSTD_WINDOW_LOG_MAX,
-                max_line_size: DEFAULT_MAX_LINE_SIZE,
+                read_limits: ReadLimits::default(),
                 max_redirects: DEFAULT_MAX_REDIRECTS,
                 requote_redirect_url: true,
                 traces: Traces::default(),

@@ -81,7 +81,8 @@ async fn readline_read_n_and_chunks() {
 #[tokio::test]
 async fn readline_is_bounded() {
     let server = chunked_server("", vec![b'x'; 100_000], 4096).await;
-    let s = ClientSession::builder().max_line_size(1000).build();
+    // readline's bound is twice read_bufsize: 1000 bytes.
+    let s = ClientSession::builder().read_bufsize(500).build();
     let mut resp = within(s.get(&server.url("/")).send()).await.unwrap();
     assert!(within(resp.content().readline()).await.unwrap_err().is_payload());
 }

@@ -21,6 +21,7 @@ mod logs;
 mod middleware;
 mod multipart;
 mod netrc;
+mod read_limits;
 mod redirects;
 mod requests;
 mod responses;
