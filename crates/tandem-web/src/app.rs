@@ -11,10 +11,11 @@ use http::Method;
 
 use crate::{
     CustomResource, Error, HttpError, Request, View,
-    handler::{BoxFuture, BoxHandler, Handler, Middleware, Middlewares, Next},
+    expect::{BoxExpect, ContinueSignal, ExpectHandler},
+    handler::{BoxFuture, BoxHandler, Handler, Middleware, Middlewares, Next, catch_panic},
     render::ErrorRenderer,
     response::Response,
-    router::{DomainMask, MatchInfo, Resolved, Router},
+    router::{DomainMask, MatchInfo, Resolved, Route, Router},
 };
 
 /// aiohttp's `client_max_size` default: 1 MiB of body for `read`, `text`, `json` and `post`.
@@ -30,6 +31,13 @@ struct RouteDef {
     path: String,
     handler: BoxHandler,
     name: Option<String>,
+    expect: Option<BoxExpect>,
+}
+
+impl RouteDef {
+    fn new(method: Option<Method>, path: &str, handler: BoxHandler) -> Self {
+        RouteDef { method, path: path.to_owned(), handler, name: None, expect: None }
+    }
 }
 
 /// A web application: routes, middlewares, signals and state, as aiohttp's
@@ -80,17 +88,37 @@ impl std::fmt::Debug for Application {
     }
 }
 
-/// A route just added, to name it: `app.add_get("/", h).name("index")`.
-#[derive(Debug)]
+/// A route just added (or a view's routes), to name it, `app.add_get("/", h).name("index")`,
+/// or give it an [`expect_handler`](Self::expect_handler).
 pub struct RouteRef<'a> {
-    name: &'a mut Option<String>,
+    routes: &'a mut [RouteDef],
+}
+
+impl std::fmt::Debug for RouteRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteRef").field("routes", &self.routes.len()).finish()
+    }
 }
 
 impl RouteRef<'_> {
     /// Names the route, for [`App::url_for`]. Names must be unique; that is checked when the
     /// application is frozen.
-    pub fn name(self, name: &str) {
-        *self.name = Some(name.to_owned());
+    pub fn name(&mut self, name: &str) -> &mut Self {
+        if let Some(first) = self.routes.first_mut() {
+            first.name = Some(name.to_owned());
+        }
+        self
+    }
+
+    /// Checks `Expect: 100-continue` requests to this route (every method of a view)
+    /// before their body is sent: aiohttp's `add_route(..., expect_handler=...)`. See
+    /// [`ExpectHandler`](crate::ExpectHandler).
+    pub fn expect_handler(&mut self, handler: impl ExpectHandler) -> &mut Self {
+        let handler: BoxExpect = Arc::new(handler);
+        for route in self.routes.iter_mut() {
+            route.expect = Some(Arc::clone(&handler));
+        }
+        self
     }
 }
 
@@ -120,13 +148,8 @@ impl Application {
         handler: impl Handler,
     ) -> RouteRef<'_> {
         let index = self.routes.len();
-        self.routes.push(RouteDef {
-            method,
-            path: path.to_owned(),
-            handler: Arc::new(handler),
-            name: None,
-        });
-        RouteRef { name: &mut self.routes[index].name }
+        self.routes.push(RouteDef::new(method, path, Arc::new(handler)));
+        RouteRef { routes: &mut self.routes[index..] }
     }
 
     /// Serves the files under `dir` at `prefix`: aiohttp's `add_static`. It adds a GET
@@ -173,7 +196,7 @@ impl Application {
     pub fn add_view<V: View>(&mut self, path: &str) -> RouteRef<'_> {
         let first = self.routes.len();
         self.routes.extend(view_routes::<V>(path));
-        RouteRef { name: &mut self.routes[first].name }
+        RouteRef { routes: &mut self.routes[first..] }
     }
 
     /// Adds a [`CustomResource`](crate::CustomResource): routing of your own for the
@@ -424,7 +447,8 @@ fn flatten(
             Some(index) => &mut shared.router.domains[index].1,
             None => &mut shared.router,
         };
-        router.add(route.method, &path, route.handler, route.name, node)?;
+        let entry = Route { handler: route.handler, expect: route.expect };
+        router.add(route.method, &path, entry, route.name, node)?;
     }
     shared.resources.extend(app.resources.into_iter().map(|r| (node, r)));
     let s = &mut shared.signals;
@@ -602,18 +626,18 @@ impl App {
         let router = &self.shared.router;
         // The host is read only when some application routes by it.
         let host = if router.domains.is_empty() { None } else { req.host() };
-        let (node, handler) =
+        let (node, handler, expect) =
             match router.resolve_for_host(req.method(), req.raw_path_bytes(), host) {
-                Resolved::Found { resource, handler, match_info } => {
+                Resolved::Found { resource, route, match_info } => {
                     req.set_match(match_info, self.at(resource.app));
-                    (resource.app, handler)
+                    (resource.app, &route.handler, route.expect.as_ref())
                 }
                 Resolved::MethodNotAllowed(allowed) => {
                     not_allowed = Arc::new(move |_req: Request| {
                         let err = HttpError::method_not_allowed(&allowed);
                         async move { err }
                     });
-                    (0, &not_allowed)
+                    (0, &not_allowed, None)
                 }
                 Resolved::NotFound => {
                     let chosen = self.shared.resources.iter().find_map(|(node, resource)| {
@@ -623,9 +647,9 @@ impl App {
                         Some((node, handler)) => {
                             custom = handler;
                             req.set_match(MatchInfo::default(), self.at(node));
-                            (node, &custom)
+                            (node, &custom, None)
                         }
-                        None => (0, &self.shared.not_found),
+                        None => (0, &self.shared.not_found, None),
                     }
                 }
             };
@@ -635,14 +659,23 @@ impl App {
         // without them pays one emptiness check.
         let hooks = &node_data.on_response_prepare;
         let prepared = (!hooks.is_empty()).then(|| req.without_body());
-        // Without middlewares the handler is called where it lies: no `Next`, and no
-        // reference counts taken and dropped on the handler and the chain.
-        let future = if node_data.middlewares.is_empty() {
-            handler.call(req)
+        let refusal = if req.head().expect_continue() {
+            check_expectation(&mut req, expect).await
         } else {
-            Next::new(Arc::clone(&node_data.middlewares), Arc::clone(handler)).call(req)
+            None
         };
-        let mut response = crate::stream_response::respond(future).await;
+        let mut response = if let Some(refusal) = refusal {
+            refusal
+        } else {
+            // Without middlewares the handler is called where it lies: no `Next`, and no
+            // reference counts taken and dropped on the handler and the chain.
+            let future = if node_data.middlewares.is_empty() {
+                handler.call(req)
+            } else {
+                Next::new(Arc::clone(&node_data.middlewares), Arc::clone(handler)).call(req)
+            };
+            crate::stream_response::respond(future).await
+        };
         if let Some(renderer) = &node_data.error_renderer
             && let Some(err) = response.inner.error.take()
         {
@@ -703,6 +736,30 @@ impl App {
     }
 }
 
+/// Runs the route's check of an `Expect: 100-continue` request, routed but before any
+/// middleware, as aiohttp does; tells the connection whether to send `100 Continue`, and
+/// returns the refusal, if any. A route without a check lets every request through
+/// (aiohttp's default handler, which the parser has already held to `100-continue`).
+async fn check_expectation(req: &mut Request, expect: Option<&BoxExpect>) -> Option<Response> {
+    let signal = req.extensions_mut().remove::<ContinueSignal>();
+    let refusal = match expect {
+        Some(expect) => {
+            let checked = expect.check(req.without_body());
+            // The check's answer travels as a response, so that a panic in it is caught and
+            // answered 500 as a handler's is; a 100 stands for "let it through".
+            let through = || Response::default().with_status(http::StatusCode::CONTINUE);
+            let answer =
+                catch_panic(Box::pin(async move { checked.await.unwrap_or_else(through) }));
+            Some(answer.await).filter(|answer| answer.status() != http::StatusCode::CONTINUE)
+        }
+        None => None,
+    };
+    if let Some(signal) = signal {
+        signal.send(refusal.is_none());
+    }
+    refusal
+}
+
 async fn run_teardowns(teardowns: Vec<BoxFuture<()>>) {
     for teardown in teardowns.into_iter().rev() {
         teardown.await;
@@ -714,11 +771,8 @@ async fn run_teardowns(teardowns: Vec<BoxFuture<()>>) {
 fn view_routes<V: View>(path: &str) -> Vec<RouteDef> {
     V::METHODS
         .iter()
-        .map(|method| RouteDef {
-            method: Some(method.clone()),
-            path: path.to_owned(),
-            handler: crate::views::handler::<V>(method.clone()),
-            name: None,
+        .map(|method| {
+            RouteDef::new(Some(method.clone()), path, crate::views::handler::<V>(method.clone()))
         })
         .collect()
 }
@@ -767,7 +821,7 @@ impl RouteTable {
     pub fn view<V: View>(&mut self, path: &str) -> RouteRef<'_> {
         let first = self.routes.len();
         self.routes.extend(view_routes::<V>(path));
-        RouteRef { name: &mut self.routes[first].name }
+        RouteRef { routes: &mut self.routes[first..] }
     }
 
     /// Declares a route for `method`, or any method for `None`.
@@ -778,12 +832,7 @@ impl RouteTable {
         handler: impl Handler,
     ) -> RouteRef<'_> {
         let index = self.routes.len();
-        self.routes.push(RouteDef {
-            method,
-            path: path.to_owned(),
-            handler: Arc::new(handler),
-            name: None,
-        });
-        RouteRef { name: &mut self.routes[index].name }
+        self.routes.push(RouteDef::new(method, path, Arc::new(handler)));
+        RouteRef { routes: &mut self.routes[index..] }
     }
 }

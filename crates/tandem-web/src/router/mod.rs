@@ -15,7 +15,7 @@ use std::{
 
 use http::Method;
 
-use crate::handler::BoxHandler;
+use crate::{expect::BoxExpect, handler::BoxHandler};
 pub(crate) use domain::DomainMask;
 pub(crate) use pattern::Pattern;
 
@@ -66,12 +66,19 @@ pub(crate) struct Resource {
     pub(crate) name: Option<String>,
     /// The application (node) the resource belongs to, for its middlewares and state.
     pub(crate) app: usize,
-    routes: Vec<(Method, BoxHandler)>,
-    any: Option<BoxHandler>,
+    routes: Vec<(Method, Route)>,
+    any: Option<Route>,
+}
+
+/// One method's route of a resource: its handler, and its check of `Expect: 100-continue`
+/// if it has its own.
+pub(crate) struct Route {
+    pub(crate) handler: BoxHandler,
+    pub(crate) expect: Option<BoxExpect>,
 }
 
 impl Resource {
-    fn handler(&self, method: &Method) -> Option<&BoxHandler> {
+    fn handler(&self, method: &Method) -> Option<&Route> {
         let exact = self.routes.iter().find(|(m, _)| m == method).map(|(_, h)| h);
         exact
             .or_else(|| {
@@ -142,7 +149,7 @@ impl Hasher for PathHasher {
 
 /// What the router found.
 pub(crate) enum Resolved<'a> {
-    Found { resource: &'a Resource, handler: &'a BoxHandler, match_info: MatchInfo },
+    Found { resource: &'a Resource, route: &'a Route, match_info: MatchInfo },
     MethodNotAllowed(Vec<Method>),
     NotFound,
 }
@@ -164,7 +171,7 @@ impl Router {
         &mut self,
         method: Option<Method>,
         path: &str,
-        handler: BoxHandler,
+        route: Route,
         name: Option<String>,
         app: usize,
     ) -> Result<(), String> {
@@ -201,11 +208,11 @@ impl Router {
         let resource = &mut self.resources[index];
         match method {
             None if resource.any.is_some() => return Err(format!("duplicate route * {path}")),
-            None => resource.any = Some(handler),
+            None => resource.any = Some(route),
             Some(method) if resource.routes.iter().any(|(m, _)| *m == method) => {
                 return Err(format!("duplicate route {method} {path}"));
             }
-            Some(method) => resource.routes.push((method, handler)),
+            Some(method) => resource.routes.push((method, route)),
         }
         Ok(())
     }
@@ -276,9 +283,9 @@ impl Router {
         // The common case, a plain path with a handler for the method, returns at once,
         // without the general search below.
         if let Some(resource) = plain.map(|i| &self.resources[i])
-            && let Some(handler) = resource.handler(method)
+            && let Some(route) = resource.handler(method)
         {
-            return Resolved::Found { resource, handler, match_info: MatchInfo(Vec::new()) };
+            return Resolved::Found { resource, route, match_info: MatchInfo(Vec::new()) };
         }
         let mut allowed = Vec::new();
         let plain = plain.map(|i| (i, Vec::new()));
@@ -291,8 +298,8 @@ impl Router {
         for (index, values) in plain.into_iter().chain(dynamic) {
             let resource = &self.resources[index];
             match resource.handler(method) {
-                Some(handler) => {
-                    return Resolved::Found { resource, handler, match_info: MatchInfo(values) };
+                Some(route) => {
+                    return Resolved::Found { resource, route, match_info: MatchInfo(values) };
                 }
                 None => resource.allowed(&mut allowed),
             }
@@ -354,8 +361,8 @@ mod tests {
     use super::*;
     use crate::{Request, Response};
 
-    fn handler() -> BoxHandler {
-        Arc::new(|_req: Request| async { Response::text("x") })
+    fn handler() -> Route {
+        Route { handler: Arc::new(|_req: Request| async { Response::text("x") }), expect: None }
     }
 
     #[test]

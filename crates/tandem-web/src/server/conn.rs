@@ -36,6 +36,7 @@ use super::{
 use crate::{
     App, HttpError, Request, TlsInfo,
     compression::AcceptEncoding,
+    expect::ContinueSignal,
     payload::{ConnRead, Payload, READ_CHUNK, ReadState, Returned},
     upgrade::{OnUpgrade, upgraded},
 };
@@ -300,11 +301,6 @@ impl Conn<'_> {
             let tunnel_asked = head.upgrade().is_some() || head.is_connect();
             let mut log = self.log.start_http1(&head);
 
-            if head.expect_continue() && framing != BodyFraming::Empty {
-                // aiohttp's default expect handler: answer 100 before the handler runs.
-                self.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                flush(io, &mut self.wbuf).await?;
-            }
             // Read now, as the head moves into the request; only a response that asks to be
             // compressed uses it. A few `Copy` q-values, so nothing is allocated.
             let accept = head.fields().get("accept-encoding").map(AcceptEncoding::parse);
@@ -313,18 +309,21 @@ impl Conn<'_> {
             if let Some(tls) = &self.tls {
                 request.set_tls(Arc::clone(tls));
             }
-            let dispatched = app.dispatch(request);
-            let mut response = if self.config.handler_cancellation {
-                let Some(response) = self.unless_client_leaves(dispatched).await else {
+            let mut response = match self.answer(io, app, request).await? {
+                Answer::Response(response) => response,
+                Answer::BodyNotAsked(response) => {
+                    // The client may send the body or not, and its bytes cannot be told from
+                    // a next request, so none is read.
+                    (keep_alive, home) = (false, None);
+                    response
+                }
+                Answer::ClientLeft => {
                     // nginx's 499: the client closed the connection before the answer.
                     if let Some(entry) = log {
                         entry.finish(remote, 499, 0, true);
                     }
                     return Ok(());
-                };
-                response
-            } else {
-                dispatched.await
+                }
             };
             // A shutdown that began while the handler ran: the response says so, so that a
             // client or proxy does not send its next request on a connection about to close.
@@ -414,6 +413,65 @@ impl Conn<'_> {
             }
         }
         Some(dispatched.await)
+    }
+
+    /// Dispatches `request` and awaits its response. The client of an `Expect: 100-continue`
+    /// request with a body waits for `100 Continue` before it sends the body: the request is
+    /// routed first, and the route's expect handler decides whether the `100` goes out.
+    async fn answer(
+        &mut self,
+        io: &mut Writer,
+        app: &App,
+        mut request: Request,
+    ) -> std::io::Result<Answer> {
+        if request.head().expect_continue() && request.body_exists() {
+            let (signal, go_ahead) = ContinueSignal::new();
+            request.extensions_mut().insert(signal);
+            let dispatched = app.dispatch(request);
+            let (response, continued) = self.continue_when_told(io, dispatched, go_ahead).await?;
+            return Ok(if continued {
+                Answer::Response(response)
+            } else {
+                Answer::BodyNotAsked(response)
+            });
+        }
+        let dispatched = app.dispatch(request);
+        if !self.config.handler_cancellation {
+            return Ok(Answer::Response(dispatched.await));
+        }
+        Ok(self.unless_client_leaves(dispatched).await.map_or(Answer::ClientLeft, Answer::Response))
+    }
+
+    /// `dispatched`'s response, with `100 Continue` sent as soon as the route lets the
+    /// request through (`go_ahead` says `true`), and whether it was sent. A request let
+    /// through and answered in the same poll gets its `100` just before the response, as
+    /// aiohttp always sends it before the handler runs: the client then sends the body,
+    /// which is drained, and the connection can go on.
+    async fn continue_when_told(
+        &mut self,
+        io: &mut Writer,
+        dispatched: impl Future<Output = crate::Response>,
+        mut go_ahead: oneshot::Receiver<bool>,
+    ) -> std::io::Result<(crate::Response, bool)> {
+        let mut dispatched = std::pin::pin!(dispatched);
+        tokio::select! {
+            biased;
+            go = &mut go_ahead => {
+                if go != Ok(true) {
+                    return Ok((dispatched.await, false));
+                }
+                self.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                flush(io, &mut self.wbuf).await?;
+                Ok((dispatched.await, true))
+            }
+            response = &mut dispatched => {
+                let continued = go_ahead.try_recv() == Ok(true);
+                if continued {
+                    self.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                }
+                Ok((response, continued))
+            }
+        }
     }
 
     /// Logs, if `log` is there, a request whose client went away as its response was
@@ -701,6 +759,16 @@ impl Conn<'_> {
             .map_err(|(err, _)| err)?;
         flush(io, &mut self.wbuf).await
     }
+}
+
+/// How a request was answered.
+enum Answer {
+    Response(crate::Response),
+    /// Refused before its body was asked for (no `100 Continue` went out).
+    BodyNotAsked(crate::Response),
+    /// The client closed the connection first, and the handler was dropped
+    /// (`handler_cancellation`).
+    ClientLeft,
 }
 
 /// The channel a request's read half comes home by, once its payload is done with.

@@ -8,6 +8,7 @@ mod compression;
 mod cors;
 mod error_render;
 mod errors;
+mod expect;
 mod file_response;
 mod files_support;
 mod h2;
