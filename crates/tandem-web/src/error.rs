@@ -298,6 +298,13 @@ impl Error {
         self.inner.is::<crate::server::InsideRuntime>()
     }
 
+    /// An access log format string was refused by
+    /// [`AccessLogFormat::new`](crate::AccessLogFormat::new): an unknown atom, or a
+    /// `%{...}` without its letter or with a name that is not one.
+    pub fn is_access_log_format(&self) -> bool {
+        self.inner.is::<crate::server::FormatError>()
+    }
+
     /// The wrapped error.
     pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync> {
         self.inner

@@ -130,10 +130,10 @@ pub use request::{Overrides, Request};
 pub use response::{Body, BodyStream, IntoResponse, Response, json_response};
 pub use router::RouteInfo;
 pub use server::{
-    AppRunner, DEFAULT_BACKLOG, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT,
-    DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_LINGERING_TIME, DEFAULT_SEND_TIMEOUT,
-    DEFAULT_SHUTDOWN_TIMEOUT, IntoListener, MAX_DRAIN, RunOptions, SPARE_BUFFERS, Serve,
-    ServerConfig, TlsInfo, run_app, serve,
+    AccessLog, AccessLogFormat, AccessLogWriter, AppRunner, DEFAULT_ACCESS_LOG_FORMAT,
+    DEFAULT_BACKLOG, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_LINGERING_TIME, DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, IntoListener,
+    MAX_DRAIN, RunOptions, SPARE_BUFFERS, Serve, ServerConfig, TlsInfo, run_app, serve,
 };
 #[cfg(feature = "tls")]
 pub use server::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};

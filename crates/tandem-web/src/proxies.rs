@@ -14,6 +14,7 @@ use ipnet::IpNet;
 use crate::{
     BoxFuture, Error, HttpError, Middleware, Next, Overrides, Request, Response,
     forwarded::{self, DEFAULT_MAX_FORWARDED_ELEMENTS},
+    server::LoggedClient,
 };
 
 /// Which headers the proxies in front of the application set.
@@ -186,7 +187,17 @@ impl Middleware for TrustedProxies {
     fn call(&self, mut req: Request, next: Next) -> BoxFuture<Response> {
         match self.overrides(&req) {
             Ok(None) => next.call(req),
-            Ok(Some(overrides)) => next.call(req.clone_with(overrides)),
+            Ok(Some(overrides)) => {
+                let req = req.clone_with(overrides);
+                let Some(client) = req.remote() else { return next.call(req) };
+                let response = next.call(req);
+                // The access log shows this client, not the proxy.
+                Box::pin(async move {
+                    let mut response = response.await;
+                    response.extensions_mut().insert(LoggedClient(client));
+                    response
+                })
+            }
             Err(err) => Box::pin(async move { err.into_response() }),
         }
     }

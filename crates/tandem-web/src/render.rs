@@ -82,6 +82,10 @@ impl ErrorRenderer for ErrorFormat {
 /// type and fields, over the status and the other fields `response` has.
 pub(crate) fn apply(render: &dyn ErrorRenderer, err: &HttpError, made: &Response) -> Response {
     let mut rendered = render.render(err).with_status(made.status());
+    // The access log's client stays the one the middlewares found.
+    if let Some(client) = made.extensions().get::<crate::server::LoggedClient>() {
+        rendered.extensions_mut().insert(*client);
+    }
     if let Some(reason) = made.reason()
         && rendered.reason().is_none()
     {

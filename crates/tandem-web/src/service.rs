@@ -238,6 +238,8 @@ fn into_http(mut response: Response) -> http::Response<Body> {
     let mut out = http::Response::new(body);
     *out.status_mut() = response.status();
     *out.headers_mut() = headers;
+    // What the handler attached goes on: the client the access log shows among it.
+    *out.extensions_mut() = std::mem::take(response.extensions_mut());
     out
 }
 

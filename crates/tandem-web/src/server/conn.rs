@@ -329,6 +329,9 @@ impl Conn<'_> {
             // client or proxy does not send its next request on a connection about to close.
             keep_alive &= !self.waits.shutdown.is_cancelled();
             let status = response.status();
+            if let Some(entry) = log.as_deref_mut() {
+                entry.answered(response.extensions(), || response.headers());
+            }
             let upgrade =
                 response.inner.upgrade.take().filter(|_| status == StatusCode::SWITCHING_PROTOCOLS);
             keep_alive &= !tunnel_asked || upgrade.is_some();

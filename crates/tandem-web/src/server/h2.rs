@@ -44,7 +44,9 @@ use tokio::{
 use super::{Http2Config, ServerConfig, access_log::Sink, conn::Shutdown};
 use tandem_proto::RequestParser;
 
-use crate::{App, HttpError, TlsInfo, response::Body, service::ConnectionContext};
+use crate::{
+    App, HttpError, TlsInfo, expect::ContinueSignal, response::Body, service::ConnectionContext,
+};
 
 /// The 24 bytes every HTTP/2 connection opens with (RFC 9113, 3.4).
 pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -246,16 +248,20 @@ async fn answer(
             parts.uri.path_and_query().map_or_else(|| "/".to_owned(), ToString::to_string)
         }
     };
-    let fields = |name: header::HeaderName| {
-        let value = parts.headers.get(name)?;
-        Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
-    };
-    let log = shared.log.start(&method, target, Version::HTTP_2, &fields);
+    let field = |name: &str| parts.headers.get(name).map(HeaderValue::as_bytes);
+    let mut log = shared.log.start(&method, target, Version::HTTP_2, &field);
     join_cookies(&mut parts.headers);
     let length = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    // A client that sent `Expect: 100-continue` may wait for `100 Continue` before its body
+    // (RFC 9110 10.1.1): it is sent once the route lets the request through, as on HTTP/1.1.
+    let mut go_ahead = expects_continue(&parts.headers, &recv).then(|| {
+        let (signal, go_ahead) = ContinueSignal::new();
+        parts.extensions.insert(signal);
+        go_ahead
+    });
     let body = RequestBody::new(recv, shared.config.body_timeout, length);
     let context = ConnectionContext {
         remote: shared.remote,
@@ -269,7 +275,18 @@ async fn answer(
         if respond.poll_reset(cx).is_ready() {
             return Poll::Ready(None);
         }
-        handled.as_mut().poll(cx).map(Some)
+        let polled = handled.as_mut().poll(cx).map(Some);
+        if let Some(waiting) = go_ahead.as_mut()
+            && let Poll::Ready(go) = Pin::new(waiting).poll(cx)
+        {
+            if go == Ok(true) {
+                let interim = http::Response::builder().status(StatusCode::CONTINUE).body(());
+                // A stream the client has reset meanwhile refuses it; the reset is seen above.
+                let _ = respond.send_informational(interim.expect("a bare 100 is valid"));
+            }
+            go_ahead = None;
+        }
+        polled
     })
     .await;
     let Some(response) = response else {
@@ -278,6 +295,9 @@ async fn answer(
         }
         return;
     };
+    if let Some(entry) = log.as_deref_mut() {
+        entry.answered(response.extensions(), || response.headers());
+    }
     let status = response.status().as_u16();
     let head_only = method == Method::HEAD;
     let mut bytes = 0;
@@ -288,6 +308,12 @@ async fn answer(
     if let Some(entry) = log {
         entry.finish(shared.remote, status, bytes, sent.is_err());
     }
+}
+
+/// Whether the request asks for `100 Continue` before a body that has yet to come.
+fn expects_continue(headers: &HeaderMap, recv: &RecvStream) -> bool {
+    let expect = headers.get(header::EXPECT).map(HeaderValue::as_bytes);
+    expect.is_some_and(|e| e.eq_ignore_ascii_case(b"100-continue")) && !recv.is_end_stream()
 }
 
 /// The status logged for a stream its client reset before the response: nginx's "client

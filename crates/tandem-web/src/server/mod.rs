@@ -3,6 +3,7 @@
 
 mod access_log;
 mod conn;
+mod log_format;
 use conn::Shutdown;
 #[cfg(feature = "http2")]
 mod h2;
@@ -26,6 +27,8 @@ use tokio::{
 };
 use tokio_util::task::TaskTracker;
 
+pub(crate) use access_log::LoggedClient;
+pub use access_log::{AccessLog, AccessLogWriter};
 pub use conn::{MAX_DRAIN, SPARE_BUFFERS};
 pub use h2_config::{
     DEFAULT_H2_CONNECTION_WINDOW, DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS,
@@ -33,6 +36,8 @@ pub use h2_config::{
     DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS, DEFAULT_H2_MAX_SEND_BUFFER_SIZE,
     DEFAULT_H2_STREAM_WINDOW, Http2Config,
 };
+pub(crate) use log_format::FormatError;
+pub use log_format::{AccessLogFormat, DEFAULT_ACCESS_LOG_FORMAT};
 pub(crate) use run::InsideRuntime;
 pub use run::{DEFAULT_BACKLOG, IntoListener, RunOptions, Serve, run_app, serve};
 #[cfg(feature = "tls")]
@@ -132,6 +137,14 @@ pub struct ServerConfig {
     /// Tandem advertises (16 KiB), and how much a client may send ahead of the handler is
     /// the flow-control windows' business ([`Http2Config`]).
     pub read_bufsize: usize,
+    /// Where the access log goes ([`AccessLog::Auto`]: tracing events, or stderr while no
+    /// subscriber is installed).
+    pub access_log: AccessLog,
+    /// The format of the access log's lines (aiohttp's `access_log_format`); `None` is
+    /// aiohttp's [`DEFAULT_ACCESS_LOG_FORMAT`] for lines, and tracing events with the
+    /// message `request` and the entry in their fields. Set, a tracing event's message is
+    /// the line, and its fields are the same.
+    pub access_log_format: Option<AccessLogFormat>,
 }
 
 impl Default for ServerConfig {
@@ -150,6 +163,8 @@ impl Default for ServerConfig {
             tcp_keepalive: true,
             lingering_time: DEFAULT_LINGERING_TIME,
             read_bufsize: DEFAULT_READ_BUFSIZE,
+            access_log: AccessLog::Auto,
+            access_log_format: None,
         }
     }
 }
@@ -236,6 +251,20 @@ impl ServerConfig {
     #[must_use]
     pub fn with_read_bufsize(mut self, size: usize) -> Self {
         self.read_bufsize = size;
+        self
+    }
+
+    /// Sets [`access_log`](Self::access_log).
+    #[must_use]
+    pub fn with_access_log(mut self, to: AccessLog) -> Self {
+        self.access_log = to;
+        self
+    }
+
+    /// Sets [`access_log_format`](Self::access_log_format).
+    #[must_use]
+    pub fn with_access_log_format(mut self, format: AccessLogFormat) -> Self {
+        self.access_log_format = Some(format);
         self
     }
 

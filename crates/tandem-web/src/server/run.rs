@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 #[cfg(feature = "tls")]
 use super::TlsConfig;
-use super::{AppRunner, ServerConfig, accept_loop};
+use super::{AccessLog, AccessLogFormat, AppRunner, ServerConfig, accept_loop};
 
 /// The TLS settings a server may have: none without the `tls` feature.
 #[cfg(feature = "tls")]
@@ -135,6 +135,21 @@ impl RunOptions {
     #[must_use]
     pub fn config(mut self, config: ServerConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// The access log's format (aiohttp's `run_app(access_log_format=...)`), parsed now: an
+    /// unknown atom is an error here, before anything runs.
+    pub fn access_log_format(mut self, format: &str) -> Result<Self, Error> {
+        self.config.access_log_format = Some(AccessLogFormat::new(format)?);
+        Ok(self)
+    }
+
+    /// Where the access log goes (aiohttp's `access_log=`; [`AccessLog::Off`] is its
+    /// `access_log=None`).
+    #[must_use]
+    pub fn access_log(mut self, to: AccessLog) -> Self {
+        self.config.access_log = to;
         self
     }
 

@@ -2,6 +2,7 @@
 //! to a real server on 127.0.0.1.
 
 mod access_log;
+mod access_log_format;
 mod app_context;
 #[cfg(feature = "compression")]
 mod compression;
