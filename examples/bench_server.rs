@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_server -- --port P [--workers N] [--multi-thread]
-//!     [--tls-cert PEM --tls-key PEM] [--static DIR]
+//!     [--tls-cert PEM --tls-key PEM] [--static DIR] [--upload-file PATH]
 //! ```
 //!
 //! With `--tls-cert` (a chain, leaf first) and `--tls-key` it serves the same routes over
@@ -13,7 +13,12 @@
 //! - `POST /echo`: the request body, read whole within the default 1 MiB limit;
 //! - `GET /ws`: a WebSocket echo for `cargo xtask bench ws`, taking messages up to 2 MiB;
 //! - `GET /static/...`: with `--static DIR`, the files under DIR (`add_static`), for
-//!   `cargo xtask bench bulk`.
+//!   `cargo xtask bench bulk`;
+//! - `POST /upload`: with `--upload-file PATH`, the request body written to PATH chunk by
+//!   chunk as it is read, answered with its size, for `cargo xtask bench bulk`.
+
+use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
 use tandem_http::web::{
@@ -43,6 +48,23 @@ async fn echo(mut req: Request) -> Result<Response, tandem_http::web::Error> {
     Ok(Response::bytes(req.read().await?))
 }
 
+/// Where `POST /upload` writes, kept as application state.
+struct UploadFile(PathBuf);
+
+/// Streams the body to the upload file with a blocking write per chunk: on tmpfs or the
+/// page cache a write is a copy, cheaper than a hop to tokio's blocking pool, and the hyper
+/// peer writes the same way.
+async fn upload(mut req: Request) -> Result<Response, tandem_http::web::Error> {
+    let path = req.state::<UploadFile>().expect("main sets the upload file");
+    let mut file = std::fs::File::create(&path.0)?;
+    let mut written = 0u64;
+    while let Some(chunk) = req.content().chunk().await? {
+        file.write_all(&chunk)?;
+        written += chunk.len() as u64;
+    }
+    Ok(Response::text(written.to_string()))
+}
+
 async fn websocket(req: Request) -> Result<Response, HttpError> {
     WebSocketResponse::new().max_msg_size(WS_MAX_MSG_SIZE).prepare(&req, ws_echo)
 }
@@ -66,7 +88,7 @@ fn main() -> Result<(), tandem_http::web::Error> {
     let mut workers = 1;
     let mut multi_thread = false;
     let (mut tls_cert, mut tls_key) = (None, None);
-    let mut static_dir = None;
+    let (mut static_dir, mut upload_file) = (None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -76,6 +98,7 @@ fn main() -> Result<(), tandem_http::web::Error> {
             "--tls-cert" => tls_cert = Some(args.next().expect("--tls-cert PEM")),
             "--tls-key" => tls_key = Some(args.next().expect("--tls-key PEM")),
             "--static" => static_dir = Some(args.next().expect("--static DIR")),
+            "--upload-file" => upload_file = Some(args.next().expect("--upload-file PATH")),
             other => panic!("unknown argument {other:?}"),
         }
     }
@@ -86,6 +109,10 @@ fn main() -> Result<(), tandem_http::web::Error> {
     app.add_get("/ws", websocket);
     if let Some(dir) = static_dir {
         app.add_static("/static", dir, StaticOptions::default())?;
+    }
+    if let Some(path) = upload_file {
+        app.set_state(UploadFile(path.into()));
+        app.add_post("/upload", upload);
     }
     // No access log on stderr: the servers it is measured against log nothing either.
     let config = ServerConfig::default().with_stderr_log(false);

@@ -15,7 +15,7 @@
 //! xtask bench h2` its HTTP/2 server (h2c) beside hyper's under h2load (`bench/h2.rs`).
 //! `cargo xtask bench build` times a hello-world server's cold build, Tandem's beside axum's
 //! (`bench/build.rs`). `cargo xtask bench bulk` moves bytes: static files beside nginx,
-//! 1 MiB uploads beside hyper (`bench/bulk.rs`).
+//! 1 MiB uploads and 1 GiB uploads to a file beside hyper (`bench/bulk.rs`, `bench/upload.rs`).
 
 mod build;
 mod bulk;
@@ -30,6 +30,7 @@ mod tls;
 pub(crate) use load::Server;
 pub(crate) use tls::{path_str, prepare as tls_scratch};
 mod tls_count;
+mod upload;
 mod ws;
 
 use crate::{Cmd, Result};

@@ -66,21 +66,35 @@ where
 /// usage message on anything else.
 #[must_use]
 pub fn port_from_args() -> u16 {
-    const SYNOPSIS: &str = "--port P";
+    server_args().port
+}
+
+/// A server peer's command line: `--port P` (or `--port=P`), and for `hyper_server`
+/// `--upload-file PATH`, where `POST /upload` writes its body.
+pub struct ServerArgs {
+    pub port: u16,
+    pub upload_file: Option<std::path::PathBuf>,
+}
+
+/// Parses a server peer's command line; exits with a usage message on anything else.
+#[must_use]
+pub fn server_args() -> ServerArgs {
+    const SYNOPSIS: &str = "--port P [--upload-file PATH]";
     let mut args = std::env::args().skip(1);
-    let mut port = None;
+    let (mut port, mut upload_file) = (None, None);
     while let Some(arg) = args.next() {
-        let value = match arg.split_once('=') {
-            Some(("--port", v)) => Some(v.to_owned()),
-            None if arg == "--port" => args.next(),
-            _ => None,
+        let (name, value) = match arg.split_once('=') {
+            Some((name, v)) => (name, Some(v.to_owned())),
+            None => (arg.as_str(), args.next()),
         };
-        match value.and_then(|v| v.parse().ok()) {
-            Some(p) => port = Some(p),
-            None => usage(SYNOPSIS, &arg),
+        match (name, value) {
+            ("--port", Some(v)) => port = Some(v.parse().unwrap_or_else(|_| usage(SYNOPSIS, &arg))),
+            ("--upload-file", Some(v)) => upload_file = Some(v.into()),
+            _ => usage(SYNOPSIS, &arg),
         }
     }
-    port.unwrap_or_else(|| usage(SYNOPSIS, "(missing --port)"))
+    let port = port.unwrap_or_else(|| usage(SYNOPSIS, "(missing --port)"));
+    ServerArgs { port, upload_file }
 }
 
 /// A load client's command line, as Tandem's loaders take it:

@@ -6,7 +6,8 @@
 //!   `open_file_cache` on, as a production configuration has them), a 4 KiB file under wrk
 //!   `-c64` and a 1 MiB file under wrk `-c16`;
 //! - uploads: `POST /echo` of 1 MiB, read whole and sent back, beside `benches/peers`'
-//!   `hyper_server`, under wrk `-c8`.
+//!   `hyper_server`, under wrk `-c8`; and a 1 GiB body streamed to a file by a handler, beside
+//!   the same written by hyper (`bench/upload.rs`), with each server's peak memory.
 //!
 //! Each round starts every server pinned to core 0 and runs each load against each in turn
 //! with wrk pinned to core 1, reading the server's CPU time around it; the order alternates
@@ -22,6 +23,7 @@ use super::client::{Opts, parse_rounds};
 use super::load::{self, LoadResult, Server, Wrk};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
 use super::tls::{Scratch, path_str, write_nginx};
+use super::upload::{self, UploadResult};
 use crate::{Cmd, Result};
 
 const USAGE: &str = "cargo xtask bench bulk [--secs N] [--rounds R]";
@@ -115,16 +117,31 @@ pub(super) fn run(args: &[String]) -> Result {
         find_exe(&built, "hyper_server")?,
     ];
     let static_dir = scratch.path().join("static");
-    let tandem_args = ["--workers", "1", "--static", path_str(&static_dir)?];
+    let uploads = upload::scratch()?;
+    let upload_files = [upload::file(&uploads, "tandem"), upload::file(&uploads, "hyper")];
+    let tandem_args = [
+        "--workers",
+        "1",
+        "--static",
+        path_str(&static_dir)?,
+        "--upload-file",
+        path_str(&upload_files[0])?,
+    ];
+    let hyper_args = ["--upload-file", path_str(&upload_files[1])?];
     let clk_tck = load::clk_tck();
 
     // samples[row][0 for Tandem, 1 for its reference]: one a round.
     let mut samples: Vec<[Vec<LoadResult>; 2]> = ROWS.iter().map(|_| Default::default()).collect();
+    let mut upload_samples: [Vec<UploadResult>; 2] = Default::default();
     for round in 1..=opts.rounds {
         println!("\n==> bench bulk: round {round}/{}", opts.rounds);
         let mut started = Vec::new();
         for (name, exe) in SERVERS.iter().zip(&exes) {
-            let extra: &[&str] = if *name == "tandem" { &tandem_args } else { &[] };
+            let extra: &[&str] = match *name {
+                "tandem" => &tandem_args,
+                "hyper" => &hyper_args,
+                _ => &[],
+            };
             started.push(Server::start(name, exe, extra)?);
         }
         for (row, samples) in ROWS.iter().zip(&mut samples) {
@@ -142,8 +159,20 @@ pub(super) fn run(args: &[String]) -> Result {
                 samples[column].push(result);
             }
         }
+        let mut order = [(0, 0), (Peer::Hyper as usize, 1)];
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for (server, column) in order {
+            server::warn_if_busy();
+            println!("{}: {}", started[server].name(), upload::ROW);
+            let result = upload::run(&started[server], &upload_files[column], clk_tck)?;
+            upload_samples[column].push(result);
+        }
     }
-    let report = report(&samples, &opts);
+    let mut report = report(&samples, &opts);
+    report.push('\n');
+    upload::report(&mut report, &upload_samples);
     println!("\n{report}");
     server::save("bulk", &report);
     Ok(())

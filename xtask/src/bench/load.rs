@@ -149,9 +149,24 @@ impl Server {
 
     /// Resident set size now, from `VmRSS` in /proc/PID/status.
     fn rss_bytes(&self) -> Result<u64> {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// The peak resident set size since the start or [`Self::reset_peak_rss`], from `VmHWM`.
+    pub(super) fn peak_rss_bytes(&self) -> Result<u64> {
+        self.status_bytes("VmHWM:")
+    }
+
+    /// Starts the peak resident set size afresh from the present one.
+    pub(super) fn reset_peak_rss(&self) -> Result {
+        let path = format!("/proc/{}/clear_refs", self.child.id());
+        fs::write(&path, "5").map_err(|e| format!("cannot write {path}: {e}"))
+    }
+
+    fn status_bytes(&self, field: &str) -> Result<u64> {
         let path = format!("/proc/{}/status", self.child.id());
         let status = fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        parse_vm_rss(&status).ok_or_else(|| format!("no VmRSS line in {path}"))
+        parse_status_bytes(&status, field).ok_or_else(|| format!("no {field} line in {path}"))
     }
 }
 
@@ -187,9 +202,9 @@ fn parse_cpu_ticks(stat: &str, first: usize) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// `VmRSS:     1234 kB` → bytes.
-fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+/// `VmRSS:     1234 kB` (for `field` `VmRSS:`) → bytes.
+fn parse_status_bytes(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
@@ -427,7 +442,7 @@ fn content_length(head: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{WrkOutput, content_length, parse_cpu_ticks, parse_vm_rss, parse_wrk};
+    use super::{WrkOutput, content_length, parse_cpu_ticks, parse_status_bytes, parse_wrk};
 
     #[test]
     fn proc_files() {
@@ -435,8 +450,10 @@ mod tests {
             "4242 (my (odd) server) S 1 4242 4242 0 -1 4194560 312 0 0 0 1234 56 700 8 20 0 2 0";
         assert_eq!(parse_cpu_ticks(stat, 14), Some(1290));
         assert_eq!(parse_cpu_ticks(stat, 16), Some(708));
-        assert_eq!(parse_vm_rss("Name:\tx\nVmRSS:\t    2048 kB\n"), Some(2048 * 1024));
-        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        let status = "Name:\tx\nVmHWM:\t    4096 kB\nVmRSS:\t    2048 kB\n";
+        assert_eq!(parse_status_bytes(status, "VmRSS:"), Some(2048 * 1024));
+        assert_eq!(parse_status_bytes(status, "VmHWM:"), Some(4096 * 1024));
+        assert_eq!(parse_status_bytes("Name:\tx\n", "VmRSS:"), None);
     }
 
     #[test]
