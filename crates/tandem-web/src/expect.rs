@@ -26,6 +26,9 @@ use crate::{BoxFuture, Request, Response};
 /// closes after the response, since the client may or may not send the body anyway and its
 /// bytes cannot be told from a next request.
 ///
+/// On HTTP/2 the check runs the same way; the `100` is an informational HEADERS frame, and
+/// a refusal ends the stream without its body.
+///
 /// Without one, a route lets every request through (aiohttp's default handler). An
 /// expectation other than `100-continue` never reaches a handler: the connection answers
 /// 417 before routing. Requests without `Expect`, and HTTP/1.0 ones (which must ignore

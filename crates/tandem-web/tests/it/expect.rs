@@ -164,3 +164,36 @@ async fn curl_sends_the_body_only_when_the_route_lets_it() {
     assert_eq!(handled.get(), 1, "only the allowed upload reached the middleware");
     server.stop().await;
 }
+
+/// HTTP/2 (h2c by prior knowledge): the same check runs; the `100` goes out as an
+/// informational HEADERS frame when the route lets the request through (curl waits for it),
+/// and a refusal is the response, with no `100` (nghttp: curl 7.88 reports a final answer
+/// to a body it has not sent yet over HTTP/2 as an empty reply).
+#[tokio::test]
+async fn http2_runs_the_check_and_sends_100_when_let_through() {
+    let (secret, handled) = (Counter::default(), Counter::default());
+    let server = Server::start(app(&secret, &handled)).await;
+    let url = server.url("/upload");
+    let body = std::env::temp_dir().join(format!("tandem-expect-{}.txt", std::process::id()));
+    std::fs::write(&body, "hello").expect("a temporary file");
+    let body = body.to_str().expect("a UTF-8 path").to_owned();
+    let nghttp = ["-v", "-H", "expect: 100-continue", "-d", &body, &url];
+    let refused = within(tokio::process::Command::new("nghttp").args(nghttp).output()).await;
+    let trace = String::from_utf8_lossy(&refused.expect("nghttp runs").stdout).into_owned();
+    assert!(trace.contains(":status: 401"), "{trace}");
+    assert!(!trace.contains(":status: 100"), "{trace}");
+    let _ = std::fs::remove_file(&body);
+    assert_eq!(handled.get(), 0, "refused before the middlewares");
+
+    let mut curl = vec!["-sv", "--http2-prior-knowledge", "--max-time", "10"];
+    curl.extend(["--expect100-timeout", "8", "-H", "Expect: 100-continue", "-H", "X-Allowed: 1"]);
+    curl.extend(["--data-binary", "hello", &url]);
+    let allowed = within(tokio::process::Command::new("curl").args(&curl).output()).await;
+    let allowed = allowed.expect("curl runs");
+    let trace = String::from_utf8_lossy(&allowed.stderr);
+    assert!(trace.contains("< HTTP/2 100"), "{trace}");
+    assert!(trace.contains("< HTTP/2 200"), "{trace}");
+    assert_eq!(String::from_utf8_lossy(&allowed.stdout), "hello");
+    assert_eq!(handled.get(), 1, "only the allowed upload reached the middleware");
+    server.stop().await;
+}
