@@ -176,7 +176,7 @@ impl Payload {
             body,
             Into::<BoxError>::into,
         ));
-        let foreign = ForeignBody { body: Exclusive::new(body), allowed: u64::MAX };
+        let foreign = ForeignBody { body: Exclusive::new(body), allowed: u64::MAX, ended: false };
         Payload { lent: None, foreign: Some(Box::new(foreign)), trailers: None, failed: None }
     }
 
@@ -215,6 +215,16 @@ impl Payload {
         }
         if let Some(foreign) = &mut self.foreign {
             foreign.allowed = max as u64;
+        }
+    }
+
+    /// Whether nothing is left to read (aiohttp's `StreamReader.at_eof()`): the body was read
+    /// to its end or broke, or there never was one.
+    pub fn at_eof(&self) -> bool {
+        match (&self.lent, &self.foreign) {
+            (Some(lent), _) => lent.decoder.is_done(),
+            (None, Some(foreign)) => foreign.ended,
+            (None, None) => true,
         }
     }
 
@@ -300,6 +310,8 @@ struct ForeignBody {
     body: Exclusive<http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>>,
     /// Bytes still allowed by [`Payload::set_max_size`].
     allowed: u64,
+    /// The body has said it has no more frames.
+    ended: bool,
 }
 
 impl ForeignBody {
@@ -314,7 +326,10 @@ impl ForeignBody {
             return Err(too_large());
         }
         loop {
-            let Some(frame) = http_body_util::BodyExt::frame(body).await else { return Ok(None) };
+            let Some(frame) = http_body_util::BodyExt::frame(body).await else {
+                self.ended = true;
+                return Ok(None);
+            };
             // A body that fails with an `HttpError` (an HTTP/2 stream's 408) keeps its status.
             let frame = frame.map_err(|err| match err.downcast::<HttpError>() {
                 Ok(failure) => *failure,

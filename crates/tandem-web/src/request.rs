@@ -314,12 +314,15 @@ impl Request {
     }
 
     /// Whether a body is still there to read (aiohttp's `request.can_read_body`): false
-    /// without one, and once [`read`](Self::read) (or `text`, `json`, `post`) has taken it
-    /// or its stream has been taken by [`take_content`](Self::take_content) or
-    /// [`multipart`](Self::multipart). A body streamed through [`content`](Self::content)
-    /// is not tracked.
+    /// without one, once [`read`](Self::read) (or `text`, `json`, `post`) has taken it, once
+    /// its stream has been taken by [`take_content`](Self::take_content) or
+    /// [`multipart`](Self::multipart), and once [`content`](Self::content) has been read to
+    /// its end ([`Payload::at_eof`]).
     pub fn can_read_body(&self) -> bool {
-        self.body_exists() && self.inner.body.is_none() && !self.inner.content_taken
+        self.body_exists()
+            && self.inner.body.is_none()
+            && !self.inner.content_taken
+            && !self.inner.payload.at_eof()
     }
 
     /// The cookies the client sent.

@@ -207,6 +207,49 @@ async fn clone_with_replaces_what_the_transport_said() {
     server.stop().await;
 }
 
+/// `can_read_body` follows a body streamed through `content()`: true until its end has been
+/// read, then false, as aiohttp's follows `content.at_eof()`; on HTTP/1.1 and through tower.
+#[tokio::test]
+async fn can_read_body_is_false_once_content_is_read_to_its_end() {
+    let mut app = Application::new();
+    app.add_post("/stream", |mut req: Request| async move {
+        let mut seen = vec![req.can_read_body()];
+        let mut bytes = 0;
+        while let Some(chunk) = req.content().chunk().await? {
+            bytes += chunk.len();
+        }
+        seen.push(req.can_read_body());
+        Ok::<_, tandem_web::HttpError>(Response::text(format!("{seen:?} {bytes}")))
+    });
+    let server = Server::start(app).await;
+    let framed = server
+        .request(b"POST /stream HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello")
+        .await;
+    assert_eq!(framed.text(), "[true, false] 5");
+    let chunked = server
+        .request(b"POST /stream HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
+        .await;
+    assert_eq!(chunked.text(), "[true, false] 2");
+    server.stop().await;
+
+    // A body that came through tower (any `http_body::Body`), not from the connection.
+    let mut app = Application::new();
+    app.add_post("/stream", |mut req: Request| async move {
+        let before = req.can_read_body();
+        while req.content().chunk().await.ok().flatten().is_some() {}
+        Response::text(format!("{before} {}", req.can_read_body()))
+    });
+    let app = app.freeze().expect("the app freezes");
+    let request = http::Request::post("/stream")
+        .header("host", "h")
+        .header("content-length", "5")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"hello")))
+        .unwrap();
+    let response = app.handle(request).await;
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"true false");
+}
+
 #[tokio::test]
 async fn body_metadata_and_text_in_its_charset() {
     let mut app = Application::new();
