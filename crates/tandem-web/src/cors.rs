@@ -15,7 +15,7 @@ use crate::{BoxFuture, Handler, HttpError, Middleware, Next, Request, Response};
 
 /// What one allowed origin may do: aiohttp-cors's `ResourceOptions`, with its defaults
 /// (no credentials, nothing exposed, no request headers beyond the simple ones, no max-age,
-/// every method).
+/// the methods the path's routes answer).
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct CorsOptions {
@@ -28,8 +28,22 @@ pub struct CorsOptions {
     pub allow_headers: HeaderList,
     /// How long the browser may cache a preflight's answer (`Access-Control-Max-Age`).
     pub max_age: Option<Duration>,
-    /// The methods allowed; `None` allows every method.
-    pub allow_methods: Option<Vec<Method>>,
+    /// The methods a preflight may ask for.
+    pub allow_methods: MethodList,
+}
+
+/// The methods a preflight may ask for (aiohttp-cors's `allow_methods`). Whichever is
+/// chosen, a method some route at the preflight's path answers is allowed, as aiohttp-cors
+/// allows the methods of the routes it was added to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum MethodList {
+    /// Only those (aiohttp-cors's default, `None`).
+    #[default]
+    Routed,
+    /// These as well.
+    Some(Vec<Method>),
+    /// Any method (`"*"`).
+    All,
 }
 
 /// A list of header names, or `*` for all of them.
@@ -83,10 +97,17 @@ impl CorsOptions {
         self
     }
 
-    /// Allows only these methods.
+    /// Allows these methods, besides those the path's routes answer.
     #[must_use]
     pub fn allow_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.allow_methods = Some(methods.into_iter().collect());
+        self.allow_methods = MethodList::Some(methods.into_iter().collect());
+        self
+    }
+
+    /// Allows any method (aiohttp-cors's `allow_methods="*"`).
+    #[must_use]
+    pub fn allow_any_method(mut self) -> Self {
+        self.allow_methods = MethodList::All;
         self
     }
 }
@@ -201,10 +222,18 @@ impl Cors {
         let Some((options, _)) = self.options_for(origin) else {
             return Err(refuse(format!("origin '{origin}' is not allowed")));
         };
-        let allowed = options.allow_methods.as_ref().is_none_or(|methods| {
-            methods.iter().any(|m| m.as_str().eq_ignore_ascii_case(method.trim()))
-        });
-        if !allowed {
+        let listed = match &options.allow_methods {
+            MethodList::Routed => false,
+            MethodList::Some(methods) => {
+                methods.iter().any(|m| m.as_str().eq_ignore_ascii_case(method.trim()))
+            }
+            MethodList::All => true,
+        };
+        let routed = || {
+            Method::from_bytes(method.trim().as_bytes())
+                .is_ok_and(|method| req.app().finds_handler(&method, req.raw_path()))
+        };
+        if !listed && !routed() {
             return Err(refuse(format!(
                 "request method '{method}' is not allowed for '{origin}' origin"
             )));

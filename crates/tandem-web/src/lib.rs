@@ -110,7 +110,7 @@ mod views;
 pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
 pub use conditional::{ETag, ETagList, IfRange};
 pub use cookies::CookieOptions;
-pub use cors::{Cors, CorsOptions, HeaderList};
+pub use cors::{Cors, CorsOptions, HeaderList, MethodList};
 pub use custom_resource::CustomResource;
 pub use error::{Error, HttpError};
 pub use expect::ExpectHandler;

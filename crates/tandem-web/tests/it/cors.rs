@@ -121,3 +121,42 @@ async fn app_wide_any_origin_without_credentials() {
     assert!(same.header("access-control-allow-origin").is_none());
     assert!(server.stop().await);
 }
+
+/// aiohttp-cors's `allow_methods=None` default: a preflight may ask only for a method some
+/// route at its path answers; a list adds to those, and `"*"` allows any.
+#[tokio::test]
+async fn methods_default_to_the_routes_of_the_path() {
+    let app_with = |options: CorsOptions| {
+        let mut app = Application::new();
+        app.middleware(Cors::new().allow_origin("*", options.clone()));
+        app.add_get("/items", items);
+        let per_route = Cors::new().allow_origin(APP, options);
+        app.add_get("/api/items", per_route.handler(items));
+        app.add_route(Some(Method::OPTIONS), "/api/items", per_route.preflight());
+        app
+    };
+    let server = Server::start(app_with(CorsOptions::default())).await;
+    for path in ["/items", "/api/items"] {
+        for (method, status) in [("GET", 200), ("HEAD", 200), ("PUT", 403), ("DELETE", 403)] {
+            let answer = server.request(&preflight(path, APP, method, None)).await;
+            assert_eq!(answer.status, status, "{method} {path}: {}", answer.text());
+        }
+    }
+    let refused = server.request(&preflight("/items", APP, "PUT", None)).await;
+    assert!(refused.text().contains("request method 'PUT' is not allowed"), "{}", refused.text());
+    assert!(server.stop().await);
+
+    let listed = CorsOptions::default().allow_methods([Method::DELETE]);
+    let server = Server::start(app_with(listed)).await;
+    for (method, status) in [("GET", 200), ("DELETE", 200), ("PUT", 403)] {
+        let answer = server.request(&preflight("/items", APP, method, None)).await;
+        assert_eq!(answer.status, status, "{method}: {}", answer.text());
+    }
+    assert!(server.stop().await);
+
+    let server = Server::start(app_with(CorsOptions::default().allow_any_method())).await;
+    let answer = server.request(&preflight("/api/items", APP, "PUT", None)).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("access-control-allow-methods"), Some("PUT"));
+    assert!(server.stop().await);
+}
