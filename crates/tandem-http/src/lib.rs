@@ -230,13 +230,14 @@ pub mod web {
     pub use tandem_web::context;
     #[doc(inline)]
     pub use tandem_web::{
-        App, AppRunner, Application, Body, BodyStream, BoxError, BoxFuture, CookieOptions, Cors,
-        CorsOptions, CustomResource, ETag, ETagList, Error, ErrorFormat, ErrorRenderer, FileField,
-        FileResponse, Form, FormValue, ForwardedElement, Handler, HeaderList, Http2Config,
-        HttpError, IfRange, IntoListener, IntoResponse, Middleware, Next, NormalizePath, Overrides,
-        Payload, ProxyHeaders, Request, Response, RouteInfo, RouteRef, RouteTable, RunOptions,
-        Serve, Server, ServerConfig, ServiceBody, StaticOptions, StreamResponse, TlsInfo,
-        TrustedProxies, Upgraded, View, escape_html, file_response, json_response, run_app, serve,
+        AccessLog, AccessLogFormat, AccessLogWriter, App, AppRunner, Application, Body, BodyStream,
+        BoxError, BoxFuture, CookieOptions, Cors, CorsOptions, CustomResource, ETag, ETagList,
+        Error, ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue,
+        ForwardedElement, Handler, HeaderList, Http2Config, HttpError, IfRange, IntoListener,
+        IntoResponse, Middleware, Next, NormalizePath, Overrides, Payload, ProxyHeaders, Request,
+        Response, RouteInfo, RouteRef, RouteTable, RunOptions, Serve, Server, ServerConfig,
+        ServiceBody, StaticOptions, StreamResponse, TlsInfo, TrustedProxies, Upgraded, View,
+        escape_html, file_response, json_response, run_app, serve,
     };
     #[cfg(feature = "tls")]
     #[doc(inline)]
@@ -248,8 +249,8 @@ pub mod web {
     pub mod defaults {
         #[doc(inline)]
         pub use tandem_web::{
-            DEFAULT_BACKLOG, DEFAULT_BODY_TIMEOUT, DEFAULT_CLIENT_MAX_SIZE,
-            DEFAULT_FILE_CHUNK_SIZE, DEFAULT_H2_CONNECTION_WINDOW,
+            DEFAULT_ACCESS_LOG_FORMAT, DEFAULT_BACKLOG, DEFAULT_BODY_TIMEOUT,
+            DEFAULT_CLIENT_MAX_SIZE, DEFAULT_FILE_CHUNK_SIZE, DEFAULT_H2_CONNECTION_WINDOW,
             DEFAULT_H2_MAX_CONCURRENT_RESET_STREAMS, DEFAULT_H2_MAX_CONCURRENT_STREAMS,
             DEFAULT_H2_MAX_LOCAL_ERROR_RESET_STREAMS, DEFAULT_H2_MAX_PENDING_ACCEPT_RESET_STREAMS,
             DEFAULT_H2_MAX_SEND_BUFFER_SIZE, DEFAULT_H2_STREAM_WINDOW, DEFAULT_HEAD_TIMEOUT,

@@ -24,7 +24,7 @@ pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"%a %t "%r" %s %b "%{Referer}i" "%
 ///
 /// | atom | what it prints |
 /// |---|---|
-/// | `%a` | the client's IP address, as [`TrustedProxies`](crate::TrustedProxies) found it behind a proxy |
+/// | `%a` | the client's IP address ([`TrustedProxies`](crate::TrustedProxies)' client) |
 /// | `%t` | when the request started, `[10/Oct/2000:13:55:36 +0000]` |
 /// | `%P` | the server's process id |
 /// | `%r` | the request line, `GET /path?q=1 HTTP/1.1` |
@@ -34,9 +34,11 @@ pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"%a %t "%r" %s %b "%{Referer}i" "%
 /// | `%Tf` | the same in seconds with six decimals, `0.001234` |
 /// | `%D` | the same in microseconds |
 /// | `%{Name}i` | the request header `Name` |
-/// | `%{Name}o` | the response header `Name`, as the handler set it (not `Date`, `Content-Length` or others the server adds as it writes) |
+/// | `%{Name}o` | the response header `Name`, as the handler set it[^written] |
 /// | `%{NAME}e` | the environment variable `NAME` |
 /// | `%%` | a `%` |
+///
+/// [^written]: Not `Date`, `Content-Length` and the others the server adds as it writes.
 ///
 /// A value that is missing prints `-`. Text from the client (the request line, its
 /// headers) has `"`, `\` and control characters escaped (`\"`, `\\`, `\x0a`), so no

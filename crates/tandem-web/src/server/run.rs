@@ -139,7 +139,9 @@ impl RunOptions {
     }
 
     /// The access log's format (aiohttp's `run_app(access_log_format=...)`), parsed now: an
-    /// unknown atom is an error here, before anything runs.
+    /// unknown atom is an error here, before anything runs. Like
+    /// [`access_log`](Self::access_log), it changes the [`config`](Self::config) given so
+    /// far, so it comes after that.
     pub fn access_log_format(mut self, format: &str) -> Result<Self, Error> {
         self.config.access_log_format = Some(AccessLogFormat::new(format)?);
         Ok(self)

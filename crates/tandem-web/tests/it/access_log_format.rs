@@ -96,7 +96,8 @@ async fn a_client_cannot_end_a_field_or_forge_a_line() {
     let reply = server.raw(hostile).await;
     assert!(reply.starts_with(b"HTTP/1.1 200 OK"), "{}", String::from_utf8_lossy(&reply));
     // A bare LF inside a field, to start a line of its own: refused, and nothing forged.
-    let forged = b"GET /all HTTP/1.1\r\nHost: a\r\nUser-Agent: x\n127.0.0.1 \"GET /admin HTTP/1.1\" 200 \"-\"\r\n\r\n";
+    let forged = b"GET /all HTTP/1.1\r\nHost: a\r\n\
+                   User-Agent: x\n127.0.0.1 \"GET /admin HTTP/1.1\" 200 \"-\"\r\n\r\n";
     assert!(server.raw(forged).await.starts_with(b"HTTP/1.1 400"));
     assert!(server.stop().await);
     let lines = lines.lines();
