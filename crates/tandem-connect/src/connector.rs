@@ -163,7 +163,8 @@ impl ConnectorBuilder {
     }
 
     /// At most this many connections in use at once (default 100; 0 means no limit). Further
-    /// checkouts wait, first come first served.
+    /// checkouts wait: each origin's in the order they came, and the origins with checkouts
+    /// waiting take turns at the connections freed, so a busy origin cannot starve another.
     #[must_use]
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = limit;

@@ -8,10 +8,11 @@
 //! `keepalive_timeout`, checked when they are taken rather than by a background task: a pool
 //! nobody uses costs nothing, and an expired connection is never handed out.
 //!
-//! Fairness: tokio's `Semaphore` queues waiters first come, first served. A checkout takes its
-//! per-host permit first and the global one second, so a waiter parked on a busy host holds no
-//! global slot and never blocks other hosts; among waiters for the global slot the order is the
-//! order they arrived in.
+//! Fairness: a checkout takes its per-host permit first (a tokio `Semaphore` per host, first
+//! come, first served) and the global one second, so a waiter parked on a busy host holds no
+//! global slot and never blocks other hosts. Global slots go to the hosts with waiters in
+//! turn (`fair.rs`), so one host's many waiters cannot make another host's few wait for all
+//! of them.
 //!
 //! HTTP/2 connections are shared rather than checked out; `shared.rs` keeps them.
 
@@ -36,8 +37,10 @@ use crate::{
     error::{Error, Kind},
 };
 
+mod fair;
 mod shared;
 
+use fair::{FairSlot, FairSlots};
 pub(crate) use shared::{SharedCheckout, next_shared_id};
 
 /// What connections are pooled by: the origin, and which TLS settings made the connection, so
@@ -126,7 +129,7 @@ pub struct PoolStats {
 }
 
 pub(crate) struct Pool {
-    all: Option<Arc<Semaphore>>,
+    all: Option<Arc<FairSlots>>,
     limit_per_host: usize,
     keepalive: Duration,
     force_close: bool,
@@ -162,7 +165,7 @@ impl Host {
 
 /// The permits one connection holds: its host's (under `limit_per_host`) and the global one
 /// (under `limit`).
-type Slots = (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>);
+type Slots = (Option<OwnedSemaphorePermit>, Option<FairSlot>);
 
 struct Idle {
     parts: Parts,
@@ -177,7 +180,7 @@ impl Pool {
         force_close: bool,
     ) -> Self {
         Pool {
-            all: (limit > 0).then(|| Arc::new(Semaphore::new(limit))),
+            all: (limit > 0).then(|| Arc::new(FairSlots::new(limit))),
             limit_per_host,
             keepalive,
             force_close,
@@ -218,7 +221,12 @@ impl Pool {
                 None => None,
             };
             let all = match &self.all {
-                Some(s) => Some(slot(Arc::clone(s), &mut queued, key, events).await?),
+                Some(s) => Some(if let Some(slot) = s.try_acquire() {
+                    slot
+                } else {
+                    note_queued(&mut queued, key, events);
+                    s.acquire(key).await
+                }),
                 None => None,
             };
             if queued && let Some(ev) = events {
@@ -291,7 +299,7 @@ impl Pool {
             (None, _) => return None,
         };
         let all = match &self.all {
-            Some(s) => Some(Arc::clone(s).try_acquire_owned().ok()?),
+            Some(s) => Some(s.try_acquire()?),
             None => None,
         };
         Some((per_host, all))
@@ -398,13 +406,18 @@ async fn slot(
         Err(TryAcquireError::Closed) => return Err(Error::new(Kind::Connect, "pool closed")),
         Err(TryAcquireError::NoPermits) => {}
     }
+    note_queued(queued, key, events);
+    slots.acquire_owned().await.map_err(|e| Error::new(Kind::Connect, e))
+}
+
+/// Reports a checkout as "queued", once however many slots it waits for.
+fn note_queued(queued: &mut bool, key: &PoolKey, events: Option<&dyn ConnectEvents>) {
     if !*queued {
         *queued = true;
         if let Some(ev) = events {
             ev.queued_start(&key.origin);
         }
     }
-    slots.acquire_owned().await.map_err(|e| Error::new(Kind::Connect, e))
 }
 
 /// Whether a pooled connection is still usable: it must have nothing to read. End of stream

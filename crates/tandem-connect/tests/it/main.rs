@@ -2,6 +2,7 @@
 //! bounded by a timeout; ordering is established by polling futures, never by sleeping.
 
 mod dns;
+mod fairness;
 mod http2;
 #[cfg(not(feature = "tls"))]
 mod no_tls;
