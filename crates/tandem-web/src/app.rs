@@ -61,8 +61,8 @@ pub struct Application {
     routes: Vec<RouteDef>,
     middlewares: Vec<Arc<dyn Middleware>>,
     subapps: Vec<(String, Application)>,
-    /// `add_resource`'s resources, asked in order about requests no route matched.
-    resources: Vec<Arc<dyn CustomResource>>,
+    /// `add_resource`'s resources, with how many routes were added before each.
+    resources: Vec<(usize, Arc<dyn CustomResource>)>,
     /// `add_domain`'s applications, with their host masks.
     domains: Vec<(DomainMask, Application)>,
     state: StateMap,
@@ -202,7 +202,7 @@ impl Application {
     /// Adds a [`CustomResource`](crate::CustomResource): routing of your own for the
     /// requests no route matches (aiohttp's `register_resource`).
     pub fn add_resource(&mut self, resource: impl CustomResource) -> &mut Self {
-        self.resources.push(Arc::new(resource));
+        self.resources.push((self.routes.len(), Arc::new(resource)));
         self
     }
 
@@ -441,16 +441,16 @@ fn flatten(
         on_response_prepare: on_response_prepare.into(),
         error_renderer,
     });
-    for route in app.routes {
+    for (index, route) in app.routes.into_iter().enumerate() {
         let path = format!("{prefix}{}", route.path);
         let router = match domain {
             Some(index) => &mut shared.router.domains[index].1,
             None => &mut shared.router,
         };
         let entry = Route { handler: route.handler, expect: route.expect };
-        router.add(route.method, &path, entry, route.name, node)?;
+        router.add(route.method, &path, entry, route.name, (node, index))?;
     }
-    shared.resources.extend(app.resources.into_iter().map(|r| (node, r)));
+    shared.resources.extend(app.resources.into_iter().map(|(before, r)| (node, before, r)));
     let s = &mut shared.signals;
     s.on_startup.extend(app.on_startup.into_iter().map(|f| (node, f)));
     s.on_shutdown.extend(app.on_shutdown.into_iter().map(|f| (node, f)));
@@ -501,8 +501,9 @@ struct Shared {
     nodes: Vec<Node>,
     signals: Signals,
     not_found: BoxHandler,
-    /// Every application's custom resources, in order, with the node that added each.
-    resources: Vec<(usize, Arc<dyn CustomResource>)>,
+    /// Every application's custom resources, in order, with the node that added each and
+    /// how many of its routes came before.
+    resources: Vec<(usize, usize, Arc<dyn CustomResource>)>,
 }
 
 /// A frozen application: what handlers and signals see as `request.app`.
@@ -626,8 +627,14 @@ impl App {
         let router = &self.shared.router;
         // The host is read only when some application routes by it.
         let host = if router.domains.is_empty() { None } else { req.host() };
-        let (node, handler, expect) =
-            match router.resolve_for_host(req.method(), req.raw_path_bytes(), host) {
+        let resolved = router.resolve_for_host(req.method(), req.raw_path_bytes(), host);
+        let chosen = self.custom_resource(&req, &resolved);
+        let (node, handler, expect) = if let Some((node, handler)) = chosen {
+            custom = handler;
+            req.set_match(MatchInfo::default(), self.at(node));
+            (node, &custom, None)
+        } else {
+            match resolved {
                 Resolved::Found { resource, route, match_info } => {
                     req.set_match(match_info, self.at(resource.app));
                     (resource.app, &route.handler, route.expect.as_ref())
@@ -639,20 +646,9 @@ impl App {
                     });
                     (0, &not_allowed, None)
                 }
-                Resolved::NotFound => {
-                    let chosen = self.shared.resources.iter().find_map(|(node, resource)| {
-                        resource.resolve(&req).map(|handler| (*node, handler))
-                    });
-                    match chosen {
-                        Some((node, handler)) => {
-                            custom = handler;
-                            req.set_match(MatchInfo::default(), self.at(node));
-                            (node, &custom, None)
-                        }
-                        None => (0, &self.shared.not_found, None),
-                    }
-                }
-            };
+                Resolved::NotFound => (0, &self.shared.not_found, None),
+            }
+        };
         let node_data = &self.shared.nodes[node];
         // The hooks need the request after the handler has consumed it, so they get a copy
         // without the body; it is made only when there are hooks, so an application
@@ -687,6 +683,29 @@ impl App {
             }
         }
         response
+    }
+
+    /// The handler of the first custom resource that takes `req`, with its application, in
+    /// the order of registration with the routes, as aiohttp's router tries its resources:
+    /// those added before the route found, or all of them when no route has the path for
+    /// this method (a 404 or 405 otherwise).
+    fn custom_resource(
+        &self,
+        req: &Request,
+        resolved: &Resolved<'_>,
+    ) -> Option<(usize, BoxHandler)> {
+        let resources = &self.shared.resources;
+        if resources.is_empty() {
+            return None;
+        }
+        let found = match resolved {
+            Resolved::Found { resource, .. } => Some((resource.app, resource.first_route)),
+            _ => None,
+        };
+        resources
+            .iter()
+            .take_while(|(node, before, _)| found.is_none_or(|found| (*node, *before) <= found))
+            .find_map(|(node, _, resource)| resource.resolve(req).map(|handler| (*node, handler)))
     }
 
     /// The response for `err`, rendered as the root application's renderer makes it: for

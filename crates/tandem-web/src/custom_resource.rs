@@ -9,9 +9,13 @@ use crate::{Handler, Request};
 /// (aiohttp's `AbstractResource`, registered with
 /// [`Application::add_resource`](crate::Application::add_resource)).
 ///
-/// Custom resources are asked, in the order they were added, about each request that no
-/// route matched (a path some route has for another method is a 405 first); the first to
-/// answer `Some` handles it, inside the middlewares of the application that added it.
+/// Custom resources take their turn in the order they were added among the routes, as
+/// aiohttp's router tries its resources in order: one added before a route is asked before
+/// that route matches, one added after it only if it does not (a path that route has only
+/// for other methods included: a 405 comes when nothing else takes the request). The first
+/// to answer `Some` handles the request, inside the middlewares of the application that
+/// added it. Where aiohttp first narrows its resources by URL prefix, Tandem matches plain
+/// paths before patterns; the order of custom resources among either is kept.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -66,6 +66,9 @@ pub(crate) struct Resource {
     pub(crate) name: Option<String>,
     /// The application (node) the resource belongs to, for its middlewares and state.
     pub(crate) app: usize,
+    /// Which of its application's routes made it (their index in the order they were
+    /// added): custom resources added before that route are asked first.
+    pub(crate) first_route: usize,
     routes: Vec<(Method, Route)>,
     any: Option<Route>,
 }
@@ -173,7 +176,7 @@ impl Router {
         path: &str,
         route: Route,
         name: Option<String>,
-        app: usize,
+        (app, first_route): (usize, usize),
     ) -> Result<(), String> {
         let existing = self.resources.iter().position(|r| {
             r.app == app && r.pattern.source() == path && (name.is_none() || r.name == name)
@@ -193,6 +196,7 @@ impl Router {
                 pattern,
                 name: None,
                 app,
+                first_route,
                 routes: Vec::new(),
                 any: None,
             });
@@ -368,9 +372,9 @@ mod tests {
     #[test]
     fn resolution_405_and_head() {
         let mut router = Router::default();
-        router.add(Some(Method::GET), "/a", handler(), None, 0).unwrap();
-        router.add(Some(Method::POST), "/a", handler(), None, 0).unwrap();
-        router.add(Some(Method::GET), "/u/{id}", handler(), Some("user".into()), 0).unwrap();
+        router.add(Some(Method::GET), "/a", handler(), None, (0, 0)).unwrap();
+        router.add(Some(Method::POST), "/a", handler(), None, (0, 0)).unwrap();
+        router.add(Some(Method::GET), "/u/{id}", handler(), Some("user".into()), (0, 0)).unwrap();
         assert!(matches!(router.resolve(&Method::GET, "/a"), Resolved::Found { .. }));
         assert!(matches!(router.resolve(&Method::HEAD, "/a"), Resolved::Found { .. }));
         match router.resolve(&Method::PUT, "/a") {
@@ -395,10 +399,10 @@ mod tests {
         let mut router = Router::default();
         let paths: Vec<String> = (0..300).map(|i| format!("/api/v1/items/{i}/x")).collect();
         for path in &paths {
-            router.add(Some(Method::GET), path, handler(), None, 0).unwrap();
+            router.add(Some(Method::GET), path, handler(), None, (0, 0)).unwrap();
         }
-        router.add(Some(Method::GET), "/a", handler(), None, 0).unwrap();
-        router.add(Some(Method::GET), "/a\0", handler(), None, 0).unwrap();
+        router.add(Some(Method::GET), "/a", handler(), None, (0, 0)).unwrap();
+        router.add(Some(Method::GET), "/a\0", handler(), None, (0, 0)).unwrap();
         for (i, path) in paths.iter().enumerate() {
             match router.resolve(&Method::GET, path) {
                 Resolved::Found { resource, .. } => assert_eq!(resource.pattern.source(), path),
@@ -412,8 +416,8 @@ mod tests {
     #[test]
     fn duplicates_are_refused() {
         let mut router = Router::default();
-        router.add(Some(Method::GET), "/a", handler(), Some("a".into()), 0).unwrap();
-        assert!(router.add(Some(Method::GET), "/a", handler(), None, 0).is_err());
-        assert!(router.add(Some(Method::GET), "/b", handler(), Some("a".into()), 0).is_err());
+        router.add(Some(Method::GET), "/a", handler(), Some("a".into()), (0, 0)).unwrap();
+        assert!(router.add(Some(Method::GET), "/a", handler(), None, (0, 0)).is_err());
+        assert!(router.add(Some(Method::GET), "/b", handler(), Some("a".into()), (0, 0)).is_err());
     }
 }

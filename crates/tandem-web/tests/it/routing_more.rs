@@ -317,13 +317,14 @@ async fn custom_resources_route_what_patterns_cannot() {
     app.add_resource(chooser());
     app.add_subapp("/sub", sub);
     let server = Server::start(app).await;
-    // A route that matches wins; resources are asked only about what none matched.
+    // The route added before the resource wins; the resource is asked about what it did not
+    // take, a method it does not have included (aiohttp goes on past a 405 match too).
     let resp = server
         .request(b"GET /report HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\n\r\n")
         .await;
     assert_eq!(resp.text(), "route");
     let post = b"POST /report HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n";
-    assert_eq!(server.request(post).await.status, 405);
+    assert_eq!(server.request(post).await.text(), "<p>report</p>");
     let resp = server
         .request(b"GET /x/report HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\n\r\n")
         .await;
@@ -342,5 +343,30 @@ async fn custom_resources_route_what_patterns_cannot() {
     let server = Server::start(app).await;
     let resp = server.get("/sub/report").await;
     assert_eq!((resp.text().as_str(), resp.header("x-sub")), ("<p>report</p>", Some("yes")));
+    server.stop().await;
+}
+
+/// Custom resources take their turn in the order they were added among the routes, as
+/// aiohttp's router tries its resources: one added before a route is asked first, even
+/// about that route's path, and a catch-all pattern added after it does not hide it.
+#[tokio::test]
+async fn custom_resources_are_tried_in_registration_order_with_routes() {
+    let mut app = Application::new();
+    app.add_resource(chooser());
+    app.add_get("/report", |_req: Request| async { "route" });
+    app.add_get("/{tail:.*}", |_req: Request| async { "catch-all" });
+    app.add_resource(AcceptChooser {
+        json: std::sync::Arc::new(|_req: Request| async { "too late" }),
+        html: std::sync::Arc::new(|_req: Request| async { "too late" }),
+    });
+    let server = Server::start(app).await;
+    assert_eq!(server.get("/report").await.text(), "<p>report</p>");
+    assert_eq!(server.get("/a/report").await.text(), "<p>report</p>");
+    assert_eq!(server.get("/other").await.text(), "catch-all");
+    // The catch-all has no POST: the later resource's turn comes after its 405 match.
+    let post = b"POST /x/report HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(server.request(post).await.text(), "<p>report</p>");
+    let post = b"POST /other HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(server.request(post).await.status, 405);
     server.stop().await;
 }
