@@ -1,8 +1,10 @@
 //! aiohttp's `compress=`: a request body sent deflate- or gzip-encoded, whole or as it
 //! streams.
 
+use std::pin::Pin;
+
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use http::{HeaderValue, header};
 
 use crate::{
@@ -21,7 +23,7 @@ pub enum Compression {
 }
 
 impl Compression {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Compression::Deflate => "deflate",
             Compression::Gzip => "gzip",
@@ -39,34 +41,49 @@ pub(crate) fn compress(spec: &mut RequestSpec, coding: Compression) -> Result<()
         ));
     }
     if let Some(body) = &mut spec.body {
-        let mut encoder = Encoder::new(coding)?;
-        let mut out = encoder.write(&body.bytes)?;
-        out.extend_from_slice(&encoder.finish()?);
-        body.bytes = out.into();
+        body.bytes = encode_bytes(&body.bytes, coding)?;
     } else if let Some(StreamBody(stream)) = spec.stream.take() {
-        let encoder = Encoder::new(coding)?;
-        let compressed = futures_util::stream::unfold(
-            (Some(stream), Some(encoder)),
-            |(mut stream, mut encoder)| async move {
-                let source = stream.as_mut()?;
-                let result = match source.next().await {
-                    Some(Ok(chunk)) => encoder.as_mut()?.write(&chunk),
-                    Some(Err(e)) => return Some((Err(e), (None, None))),
-                    None => {
-                        stream = None;
-                        encoder.take()?.finish()
-                    }
-                };
-                let item = result.map(Bytes::from).map_err(Into::into);
-                Some((item, (stream, encoder)))
-            },
-        );
-        spec.stream = Some(StreamBody(Box::pin(compressed)));
+        spec.stream = Some(StreamBody(encode_stream(stream, coding)?));
     } else {
         return Ok(());
     }
     spec.headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
     Ok(())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body produced as it is sent.
+pub(crate) type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>;
+
+/// `data` encoded in `coding`, whole.
+pub(crate) fn encode_bytes(data: &[u8], coding: Compression) -> Result<Bytes, Error> {
+    let mut encoder = Encoder::new(coding)?;
+    let mut out = encoder.write(data)?;
+    out.extend_from_slice(&encoder.finish()?);
+    Ok(out.into())
+}
+
+/// `stream` encoded in `coding` a piece at a time, as it is read.
+pub(crate) fn encode_stream(stream: BodyStream, coding: Compression) -> Result<BodyStream, Error> {
+    let encoder = Encoder::new(coding)?;
+    let pieces = futures_util::stream::unfold(
+        (Some(stream), Some(encoder)),
+        |(mut stream, mut encoder)| async move {
+            let source = stream.as_mut()?;
+            let result = match source.next().await {
+                Some(Ok(chunk)) => encoder.as_mut()?.write(&chunk),
+                Some(Err(e)) => return Some((Err(e), (None, None))),
+                None => {
+                    stream = None;
+                    encoder.take()?.finish()
+                }
+            };
+            let item = result.map(Bytes::from).map_err(Into::into);
+            Some((item, (stream, encoder)))
+        },
+    );
+    Ok(Box::pin(pieces))
 }
 
 #[cfg(feature = "compression")]

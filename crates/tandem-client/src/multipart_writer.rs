@@ -5,7 +5,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
 use http::{HeaderMap, HeaderValue, header};
 
-use crate::error::{Error, Kind};
+use crate::{
+    Compression,
+    body_encoding::{encode_bytes, encode_stream},
+    error::{Error, Kind},
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -146,6 +150,34 @@ impl MultipartWriter {
         let headers = content_type_map(&nested.content_type());
         self.parts.push(Part { headers, body: PartBody::Nested(nested) });
         self
+    }
+
+    /// Encodes the part appended last in `coding` as it is sent, and names the coding in
+    /// the part's `Content-Encoding` (aiohttp's `part.set_content_encoding`): bytes are
+    /// encoded now, a streamed or nested part a piece at a time as it is read. Fails when
+    /// there is no part yet, when the part names a `Content-Encoding` of its own (it would
+    /// be encoded twice), or without the `compression` feature.
+    pub fn content_encoding(mut self, coding: Compression) -> Result<Self, Error> {
+        let Some(part) = self.parts.pop() else {
+            return Err(Error::new(Kind::Request, "content_encoding with no part to encode"));
+        };
+        if part.headers.contains_key(header::CONTENT_ENCODING) {
+            return Err(Error::new(
+                Kind::Request,
+                "content_encoding on a part with a Content-Encoding of its own",
+            ));
+        }
+        let Part { mut headers, body } = part;
+        let body = match body {
+            PartBody::Bytes(bytes) => PartBody::Bytes(encode_bytes(&bytes, coding)?),
+            PartBody::Stream(stream) => PartBody::Stream(encode_stream(stream, coding)?),
+            PartBody::Nested(nested) => {
+                PartBody::Stream(encode_stream(nested.into_stream(), coding)?)
+            }
+        };
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding.name()));
+        self.parts.push(Part { headers, body });
+        Ok(self)
     }
 
     /// The encoded body, produced as it is read.

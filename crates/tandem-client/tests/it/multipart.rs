@@ -113,3 +113,52 @@ async fn multipart_writer_mixed_nested_and_streamed() {
     assert!(MultipartWriter::with_boundary("mixed", "bad boundary\r\n").is_err());
     server.stop().await;
 }
+
+/// aiohttp's `part.set_content_encoding`: each part encoded by itself, a streamed one as it
+/// is read, and named so in its own `Content-Encoding`.
+#[cfg(feature = "compression")]
+#[tokio::test]
+async fn multipart_writer_parts_are_encoded_by_their_content_encoding() {
+    use std::io::Read;
+
+    use tandem_client::Compression;
+
+    let server = Server::start(app()).await;
+    let s = session();
+    let text = "a line that compresses well\n".repeat(200);
+    let pieces = text.as_bytes().chunks(1000).map(|c| Ok::<_, std::io::Error>(c.to_vec().into()));
+    let writer = MultipartWriter::new("mixed")
+        .append_stream(futures_util::stream::iter(pieces.collect::<Vec<_>>()), "text/plain")
+        .content_encoding(Compression::Gzip)
+        .unwrap()
+        .append(text.clone(), "text/plain")
+        .content_encoding(Compression::Deflate)
+        .unwrap()
+        .append("as it is", "text/plain");
+    let resp = within(s.post(&server.url("/echo")).multipart_writer(writer).send()).await.unwrap();
+    let mut parts = resp.multipart().unwrap();
+    let mut seen = Vec::new();
+    while let Some(part) = within(parts.next_part()).await.unwrap() {
+        let coding = part.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_owned());
+        seen.push((coding, within(part.bytes()).await.unwrap()));
+    }
+    assert_eq!(seen.len(), 3);
+    let mut decoded = String::new();
+    assert_eq!(seen[0].0.as_deref(), Some("gzip"));
+    flate2::read::GzDecoder::new(&seen[0].1[..]).read_to_string(&mut decoded).unwrap();
+    assert_eq!(decoded, text);
+    assert!(seen[0].1.len() < text.len() / 10, "not compressed: {} bytes", seen[0].1.len());
+    decoded.clear();
+    assert_eq!(seen[1].0.as_deref(), Some("deflate"));
+    flate2::read::ZlibDecoder::new(&seen[1].1[..]).read_to_string(&mut decoded).unwrap();
+    assert_eq!(decoded, text);
+    assert_eq!((seen[2].0.as_deref(), &seen[2].1[..]), (None, &b"as it is"[..]));
+
+    // Nothing to encode, or a part already encoded by its caller: refused, not encoded twice.
+    assert!(MultipartWriter::new("mixed").content_encoding(Compression::Gzip).is_err());
+    let mut own = http::HeaderMap::new();
+    own.insert("content-encoding", http::HeaderValue::from_static("br"));
+    let twice = MultipartWriter::new("mixed").append_with_headers(own, "..");
+    assert!(twice.content_encoding(Compression::Gzip).is_err());
+    server.stop().await;
+}
