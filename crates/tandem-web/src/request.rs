@@ -177,6 +177,19 @@ impl Request {
         copy
     }
 
+    /// Gives a request that names no host the local address it came to as its host (see
+    /// [`host`](Self::host)), in aiohttp's shape: the bare IP, an IPv6 one in brackets.
+    pub(crate) fn set_host_fallback(&mut self, local: SocketAddr) {
+        if self.host().is_some() {
+            return;
+        }
+        let host = match local {
+            SocketAddr::V4(v4) => v4.ip().to_string(),
+            SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+        };
+        self.inner.overrides.get_or_insert_with(Box::default).host = Some(host);
+    }
+
     pub(crate) fn set_match(&mut self, match_info: MatchInfo, app: App) {
         self.inner.match_info = match_info;
         self.inner.app = app;
@@ -228,16 +241,18 @@ impl Request {
 
     /// The whole URL: [`scheme`](Self::scheme), [`host`](Self::host) and
     /// [`path_qs`](Self::path_qs) (aiohttp's `request.url`). A request without a host (HTTP/1.0
-    /// with no `Host`) is given `localhost`.
+    /// with no `Host`, on a connection that is not plain TCP) is given `localhost`.
     pub fn url(&self) -> String {
         format!("{}://{}{}", self.scheme(), self.host().unwrap_or("localhost"), self.path_qs())
     }
 
     /// The host the client asked for: the `Host` field (or HTTP/2's `:authority`), or the
-    /// authority of an absolute-form target, port included (aiohttp's `request.host`).
-    /// `None` only for an HTTP/1.0 request that names none. It is the client's claim, not
-    /// checked against anything: behind a proxy use
-    /// [`TrustedProxies`](crate::TrustedProxies), which replaces it with the proxy's word.
+    /// authority of an absolute-form target, port included (aiohttp's `request.host`). An
+    /// HTTP/1.0 request that names none gets the local address it came to (`127.0.0.1`,
+    /// `[::1]`, no port), as aiohttp 3.13 falls back to the socket's name; `None` where
+    /// that is unknown (a TLS or Unix connection). It is the client's claim, not checked
+    /// against anything: behind a proxy use [`TrustedProxies`](crate::TrustedProxies), which
+    /// replaces it with the proxy's word.
     pub fn host(&self) -> Option<&str> {
         if let Some(host) = self.inner.overrides.as_ref().and_then(|o| o.host.as_deref()) {
             return Some(host);

@@ -293,7 +293,6 @@ impl Conn<'_> {
             }
             let method = head.method().clone();
             let version = head.version();
-            let framing = head.framing();
             let mut keep_alive = head.keep_alive() && !self.waits.shutdown.is_cancelled();
             // A proxy may start tunnelling once it has forwarded an upgrade or CONNECT,
             // whatever the answer: unless the connection switches, the bytes after such a
@@ -304,11 +303,7 @@ impl Conn<'_> {
             // Read now, as the head moves into the request; only a response that asks to be
             // compressed uses it. A few `Copy` q-values, so nothing is allocated.
             let accept = head.fields().get("accept-encoding").map(AcceptEncoding::parse);
-            let (payload, mut home) = self.lend_body(framing);
-            let mut request = Request::new(head, app.clone(), remote, payload);
-            if let Some(tls) = &self.tls {
-                request.set_tls(Arc::clone(tls));
-            }
+            let (request, mut home) = self.request_for(head, app, remote);
             let mut response = match self.answer(io, app, request).await? {
                 Answer::Response(response) => response,
                 Answer::BodyNotAsked(response) => {
@@ -681,6 +676,30 @@ impl Conn<'_> {
             }
         })
         .await
+    }
+
+    /// The request `head` starts, with its body lent out (and the channel it comes home by)
+    /// and what the connection knows: its TLS facts, and for a request that names no host
+    /// (HTTP/1.0 without `Host`), the local address it came to, as aiohttp's `request.host`
+    /// falls back to the socket's name (asked of the socket only then).
+    fn request_for(
+        &mut self,
+        head: tandem_proto::RequestHead,
+        app: &App,
+        remote: Option<SocketAddr>,
+    ) -> (Request, Option<Home>) {
+        let unnamed = head.version() == Version::HTTP_10 && head.fields().get("host").is_none();
+        let read = self.read.as_ref().and_then(|read| read.io.tcp());
+        let local = read.filter(|_| unnamed).and_then(|socket| socket.local_addr().ok());
+        let (payload, home) = self.lend_body(head.framing());
+        let mut request = Request::new(head, app.clone(), remote, payload);
+        if let Some(tls) = &self.tls {
+            request.set_tls(Arc::clone(tls));
+        }
+        if let Some(local) = local {
+            request.set_host_fallback(local);
+        }
+        (request, home)
     }
 
     fn lend_body(

@@ -51,10 +51,13 @@ async fn url_host_scheme_and_addresses_from_the_transport() {
         .json();
     assert_eq!(json["path_qs"], "/p?q");
     assert_eq!(json["url"], "http://other.test/p?q");
-    // HTTP/1.0 without a Host.
+    // HTTP/1.0 without a Host: the local address it came to, as aiohttp 3.13 (no port, no
+    // reverse lookup); an absolute-form target's authority still comes first.
     let json = server.request(b"GET /x HTTP/1.0\r\n\r\n").await.json();
-    assert_eq!(json["host"], serde_json::Value::Null);
-    assert_eq!(json["url"], "http://localhost/x");
+    assert_eq!(json["host"], "127.0.0.1");
+    assert_eq!(json["url"], "http://127.0.0.1/x");
+    let json = server.request(b"GET http://named.test/x HTTP/1.0\r\n\r\n").await.json();
+    assert_eq!(json["host"], "named.test");
     server.stop().await;
 }
 
@@ -222,9 +225,8 @@ async fn can_read_body_is_false_once_content_is_read_to_its_end() {
         Ok::<_, tandem_web::HttpError>(Response::text(format!("{seen:?} {bytes}")))
     });
     let server = Server::start(app).await;
-    let framed = server
-        .request(b"POST /stream HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello")
-        .await;
+    let framed =
+        server.request(b"POST /stream HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello").await;
     assert_eq!(framed.text(), "[true, false] 5");
     let chunked = server
         .request(b"POST /stream HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
