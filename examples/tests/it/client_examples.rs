@@ -12,7 +12,7 @@ use tandem_http::{
     web::{Application, Request, Response},
 };
 
-use crate::{concurrent_fetch, download, loadtest};
+use crate::{concurrent_fetch, download, loadtest, upload_file};
 
 /// Counts requests in flight in the handler, and the most seen at once.
 #[derive(Default)]
@@ -93,6 +93,33 @@ async fn download_streams_the_body_to_a_file() {
 
     let err = download::download(&session, &server.url("/missing"), &path).await.unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
+    server.close().await;
+}
+
+#[tokio::test]
+async fn upload_file_streams_the_file_as_the_body() {
+    // More than one read of the file, and not a whole number of them.
+    let sent: Vec<u8> = (0..(3 << 20) + 5u32).map(|i| (i % 251) as u8).collect();
+    let expected = Arc::new(sent.clone());
+    let mut app = Application::new();
+    app.client_max_size(8 << 20);
+    app.add_post("/upload", move |mut req: Request| {
+        let expected = Arc::clone(&expected);
+        async move {
+            let body = req.read().await?;
+            let same = if body == expected.as_slice() { "same" } else { "different" };
+            Ok::<_, tandem_http::web::Error>(Response::text(format!("{} {same}", body.len())))
+        }
+    });
+    let server = TestClient::new(app).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("up.bin");
+    std::fs::write(&path, &sent).unwrap();
+    let session = ClientSession::new();
+    let (status, body) =
+        upload_file::upload(&session, &path, &server.url("/upload")).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body, format!("{} same", sent.len()));
     server.close().await;
 }
 

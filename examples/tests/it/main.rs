@@ -37,6 +37,9 @@ mod static_files;
 #[path = "../../upload.rs"]
 mod upload;
 #[allow(dead_code)]
+#[path = "../../upload_file.rs"]
+mod upload_file;
+#[allow(dead_code)]
 #[path = "../../ws_chat.rs"]
 mod ws_chat;
 #[allow(dead_code)]
