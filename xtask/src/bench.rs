@@ -15,10 +15,13 @@
 //! xtask bench h2` its HTTP/2 server (h2c) beside hyper's under h2load (`bench/h2.rs`).
 //! `cargo xtask bench build` times a hello-world server's cold build, Tandem's beside axum's
 //! (`bench/build.rs`). `cargo xtask bench bulk` moves bytes: static files beside nginx,
-//! 1 MiB uploads and 1 GiB uploads to a file beside hyper (`bench/bulk.rs`, `bench/upload.rs`).
+//! 1 MiB uploads and 1 GiB uploads to a file beside hyper, the client's 1 GiB downloads beside
+//! curl and reqwest and uploads beside curl (`bench/bulk.rs`, `bench/upload.rs`,
+//! `bench/bulk_client.rs`).
 
 mod build;
 mod bulk;
+mod bulk_client;
 mod client;
 mod h2;
 mod instructions;

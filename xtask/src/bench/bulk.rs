@@ -7,7 +7,9 @@
 //!   `-c64` and a 1 MiB file under wrk `-c16`;
 //! - uploads: `POST /echo` of 1 MiB, read whole and sent back, beside `benches/peers`'
 //!   `hyper_server`, under wrk `-c8`; and a 1 GiB body streamed to a file by a handler, beside
-//!   the same written by hyper (`bench/upload.rs`), with each server's peak memory.
+//!   the same written by hyper (`bench/upload.rs`), with each server's peak memory;
+//! - the client: a 1 GiB download from nginx through `content()` beside curl and reqwest,
+//!   and a 1 GiB streamed upload beside curl (`bench/bulk_client.rs`).
 //!
 //! Each round starts every server pinned to core 0 and runs each load against each in turn
 //! with wrk pinned to core 1, reading the server's CPU time around it; the order alternates
@@ -19,6 +21,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
+use super::bulk_client;
 use super::client::{Opts, parse_rounds};
 use super::load::{self, LoadResult, Server, Wrk};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
@@ -129,6 +132,9 @@ pub(super) fn run(args: &[String]) -> Result {
     ];
     let hyper_args = ["--upload-file", path_str(&upload_files[1])?];
     let clk_tck = load::clk_tck();
+    let clients = bulk_client::build()?;
+    let client_body = bulk_client::write_body(&static_dir)?;
+    let mut client_samples = bulk_client::Samples::default();
 
     // samples[row][0 for Tandem, 1 for its reference]: one a round.
     let mut samples: Vec<[Vec<LoadResult>; 2]> = ROWS.iter().map(|_| Default::default()).collect();
@@ -169,10 +175,15 @@ pub(super) fn run(args: &[String]) -> Result {
             let result = upload::run(&started[server], &upload_files[column], clk_tck)?;
             upload_samples[column].push(result);
         }
+        let sink = Server::start("hyper", &exes[2], &["--upload-file", "/dev/null"])?;
+        let servers = (&started[Peer::Nginx as usize], &sink);
+        bulk_client::round(round, servers, &clients, &client_body, &mut client_samples)?;
     }
     let mut report = report(&samples, &opts);
     report.push('\n');
     upload::report(&mut report, &upload_samples);
+    report.push('\n');
+    bulk_client::report(&mut report, &client_samples);
     println!("\n{report}");
     server::save("bulk", &report);
     Ok(())
