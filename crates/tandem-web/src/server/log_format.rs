@@ -308,9 +308,13 @@ mod tests {
     use super::*;
 
     fn line(format: &str, captured: &Captured) -> String {
+        line_from(format, captured, Some(([192, 0, 2, 7], 5555).into()))
+    }
+
+    fn line_from(format: &str, captured: &Captured, client: Option<SocketAddr>) -> String {
         let format = AccessLogFormat::new(format).unwrap();
         let fields = Fields {
-            client: Some(([192, 0, 2, 7], 5555).into()),
+            client,
             at: UNIX_EPOCH + Duration::from_secs(784_111_777),
             method: &Method::GET,
             target: "/a?b=\"c\"",
@@ -338,6 +342,11 @@ mod tests {
         );
         assert_eq!(line("%P", &captured), std::process::id().to_string());
         assert_eq!(line("[%{NO_SUCH_VARIABLE_IN_TANDEM_TESTS}e]", &captured), "[-]");
+        // A Unix socket's peer has no address; an IPv4 peer of a dual-stack listener is
+        // shown as IPv4.
+        assert_eq!(line_from("%a", &captured, None), "-");
+        let mapped = std::net::Ipv4Addr::new(192, 0, 2, 8).to_ipv6_mapped();
+        assert_eq!(line_from("%a", &captured, Some((mapped, 1).into())), "192.0.2.8");
     }
 
     #[test]
