@@ -281,8 +281,7 @@ pub(crate) async fn write_response(
                 sent.written.body_bytes = bytes.len() as u64;
                 sent.buffered = true;
             } else {
-                flush(io, wbuf).await.map_err(|err| (err, sent))?;
-                write_counted(io, &bytes, &mut sent.written.body_bytes)
+                write_after(io, wbuf, &bytes, &mut sent.written.body_bytes)
                     .await
                     .map_err(|err| (err, sent))?;
             }
@@ -306,8 +305,7 @@ pub(crate) async fn write_response(
                     flush(io, wbuf).await.map_err(|err| (err, sent))?;
                     return Ok(sent);
                 };
-                flush(io, wbuf).await.map_err(|err| (err, sent))?;
-                write_counted(io, &chunk, &mut sent.written.body_bytes)
+                write_after(io, wbuf, &chunk, &mut sent.written.body_bytes)
                     .await
                     .map_err(|err| (err, sent))?;
                 wbuf.extend_from_slice(suffix);
@@ -337,6 +335,35 @@ async fn write_counted(io: &mut Writer, mut bytes: &[u8], count: &mut u64) -> st
         bytes = &bytes[n..];
     }
     Ok(())
+}
+
+/// Writes what `wbuf` holds (a head, a chunk's size line) and then all of `bytes`, in one
+/// vectored write while the socket takes both, adding to `count` as `bytes` go out.
+async fn write_after(
+    io: &mut Writer,
+    wbuf: &mut BytesMut,
+    mut bytes: &[u8],
+    count: &mut u64,
+) -> std::io::Result<()> {
+    while !wbuf.is_empty() {
+        let n = poll_fn(|cx| {
+            let both = [IoSlice::new(wbuf), IoSlice::new(bytes)];
+            Pin::new(&mut *io).poll_write_vectored(cx, &both)
+        })
+        .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        if n < wbuf.len() {
+            wbuf.advance(n);
+        } else {
+            let of_bytes = n - wbuf.len();
+            wbuf.clear();
+            *count += of_bytes as u64;
+            bytes = &bytes[of_bytes..];
+        }
+    }
+    write_counted(io, bytes, count).await
 }
 
 /// Writes all of `buf` and empties it.
