@@ -116,7 +116,8 @@ struct Lent {
     home: oneshot::Sender<Returned>,
     /// How long one read may wait for the next bytes of the body.
     read_timeout: Duration,
-    /// What the next read asks for: from [`READ_CHUNK`] up to `read_bufsize`.
+    /// What the next read of a body of unknown length asks for: from [`READ_CHUNK`] up to
+    /// `read_bufsize`.
     read_size: usize,
     /// The most one read asks for, and so the largest chunk handed out
     /// ([`ServerConfig::read_bufsize`](crate::ServerConfig::read_bufsize)).
@@ -199,12 +200,32 @@ impl Payload {
             return Ok(None);
         };
         if let Err(failure) = &read {
-            // Dropped, not sent home: the connection sees its read half gone and closes.
-            self.lent = None;
-            self.foreign = None;
-            self.failed = Some(failure.clone());
+            self.break_with(failure.clone());
         }
         read
+    }
+
+    /// The rest of a length-delimited body of at most `max` bytes as one chunk, read into
+    /// one buffer of its size: what [`Request::read`](crate::Request::read) wants, with no
+    /// copy. `None` for any other body (chunked, longer than `max`, or not from this server's
+    /// connection), to be read with [`chunk`](Self::chunk); errors as `chunk`'s.
+    pub(crate) async fn read_whole(&mut self, max: usize) -> Result<Option<Bytes>, HttpError> {
+        let Some(lent) = self.lent.as_mut().filter(|_| self.failed.is_none()) else {
+            return Ok(None);
+        };
+        let read = lent.rest(max).await;
+        if let Err(failure) = &read {
+            self.break_with(failure.clone());
+        }
+        read
+    }
+
+    /// Ends the body with `failure`, returned by every later read. What was lent is
+    /// dropped, not sent home: the connection sees its read half gone and closes.
+    fn break_with(&mut self, failure: HttpError) {
+        self.lent = None;
+        self.foreign = None;
+        self.failed = Some(failure);
     }
 
     /// Refuses a body of more than `max` bytes from here on with a 413, as early as its
@@ -257,32 +278,72 @@ impl Lent {
                 Some(BodyEvent::Trailers(fields)) => *trailers = Some(Box::new(fields)),
                 Some(BodyEvent::End) => return Ok(None),
                 None => {
-                    self.read.buf.reserve(self.read_size);
-                    // Limited to what was asked for: the buffer's capacity may be larger
-                    // (it read an earlier body), and a chunk must not exceed `read_bufsize`.
-                    let mut limited = (&mut self.read.io).take(self.read_size as u64);
-                    let read = limited.read_buf(&mut self.read.buf);
-                    match tokio::time::timeout(self.read_timeout, read).await {
-                        Ok(Ok(n)) if n >= self.read_size => {
+                    // A known length is asked for at once (up to the bound); a body of
+                    // unknown length grows its reads as they fill.
+                    let ask = match self.decoder.remaining() {
+                        Some(left) => usize::try_from(left)
+                            .unwrap_or(usize::MAX)
+                            .clamp(READ_CHUNK.min(self.read_bufsize), self.read_bufsize),
+                        None => self.read_size,
+                    };
+                    match self.fill(ask).await? {
+                        0 => return self.ended().map(|()| None),
+                        n if n >= self.read_size => {
                             self.read_size = (self.read_size * 2).min(self.read_bufsize);
                         }
-                        Ok(Ok(0)) => {
-                            return self
-                                .decoder
-                                .decode_eof()
-                                .map(|_| None)
-                                .map_err(|_| incomplete());
-                        }
-                        Ok(Ok(_)) => {}
-                        Ok(Err(_)) => return Err(incomplete()),
-                        Err(_) => {
-                            return Err(HttpError::new(http::StatusCode::REQUEST_TIMEOUT)
-                                .with_text("408: request body not received in time"));
-                        }
+                        _ => {}
                     }
                 }
             }
         }
+    }
+
+    /// The rest of a length-delimited body of at most `max` bytes as one chunk (`None` for
+    /// any other), read into one buffer reserved for it whole: `max` bounds the memory.
+    async fn rest(&mut self, max: usize) -> Result<Option<Bytes>, HttpError> {
+        let Some(left) = self.decoder.remaining().and_then(|n| usize::try_from(n).ok()) else {
+            return Ok(None);
+        };
+        if left > max {
+            return Ok(None);
+        }
+        self.read.buf.reserve(left.saturating_sub(self.read.buf.len()));
+        while self.read.buf.len() < left {
+            // All that is left at once: the memory is reserved already, and `read_bufsize`
+            // bounds the chunks handed out, of which this is the only one.
+            if self.fill(left - self.read.buf.len()).await? == 0 {
+                return self.ended().map(|()| None);
+            }
+        }
+        let decoded = self.decoder.decode(&mut self.read.buf)?;
+        // What follows the body (a pipelined request, if anything) moves to a buffer of its
+        // own, so the connection never keeps an allocation of a body's size once it is gone.
+        self.read.buf = BytesMut::from(&self.read.buf[..]);
+        match decoded {
+            Some(BodyEvent::Data(data)) => Ok(Some(data)),
+            _ => Ok(Some(Bytes::new())),
+        }
+    }
+
+    /// Reads at most `ask` more bytes into the buffer, waiting at most the body timeout
+    /// (then a 408): how many, 0 at the end of the stream.
+    async fn fill(&mut self, ask: usize) -> Result<usize, HttpError> {
+        self.read.buf.reserve(ask);
+        // Limited to what was asked for: the buffer's capacity may be larger (it read an
+        // earlier body), and a chunk must not exceed `read_bufsize`.
+        let mut limited = (&mut self.read.io).take(ask as u64);
+        let read = limited.read_buf(&mut self.read.buf);
+        match tokio::time::timeout(self.read_timeout, read).await {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(_)) => Err(incomplete()),
+            Err(_) => Err(HttpError::new(http::StatusCode::REQUEST_TIMEOUT)
+                .with_text("408: request body not received in time")),
+        }
+    }
+
+    /// The stream ended: the end of a body that runs to the close, an error for any other.
+    fn ended(&mut self) -> Result<(), HttpError> {
+        self.decoder.decode_eof().map(drop).map_err(|_| incomplete())
     }
 
     /// The decoder's next event from at most `read_bufsize` buffered bytes. More are

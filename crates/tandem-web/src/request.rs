@@ -454,13 +454,20 @@ impl Request {
         // A chunk that declares more than the limit allows is refused from its size line,
         // rather than awaited (it may never come).
         self.inner.payload.set_max_size(limit);
-        while let Some(chunk) = self.inner.payload.chunk().await.map_err(|err| {
+        let too_large = |err: HttpError| {
             if err.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
                 HttpError::payload_too_large(limit, None)
             } else {
                 err
             }
-        })? {
+        };
+        if inflater.is_none()
+            && let Some(whole) = self.inner.payload.read_whole(limit).await.map_err(too_large)?
+        {
+            self.inner.body = Some(whole.clone());
+            return Ok(whole);
+        }
+        while let Some(chunk) = self.inner.payload.chunk().await.map_err(too_large)? {
             match &mut inflater {
                 Some(inflater) => inflater.write(&chunk, limit)?,
                 None => body.extend_from_slice(&chunk),

@@ -133,6 +133,8 @@ pub struct ServerConfig {
     pub lingering_time: Duration,
     /// The most one read of an HTTP/1.1 request body asks for, and so the largest chunk a
     /// handler reads: aiohttp's `read_bufsize` ([`DEFAULT_READ_BUFSIZE`]; 0 counts as 1).
+    /// `Request::read`, which holds the whole body anyway (within `client_max_size`), reads
+    /// a body of declared length into one buffer of that size, as large reads as it takes.
     /// HTTP/2 bodies come as h2 delivers them, in DATA frames of at most the frame size
     /// Tandem advertises (16 KiB), and how much a client may send ahead of the handler is
     /// the flow-control windows' business ([`Http2Config`]).

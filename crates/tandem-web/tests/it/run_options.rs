@@ -175,3 +175,30 @@ async fn read_bufsize_defaults_to_its_constant() {
     assert!(largest.parse::<usize>().unwrap() <= DEFAULT_READ_BUFSIZE, "largest chunk {largest}");
     assert!(server.stop().await);
 }
+
+/// `read()` takes a body of declared length whole, whatever `read_bufsize`, and leaves the
+/// bytes after it (a pipelined request) for the connection; a body cut short is a 400.
+#[tokio::test]
+async fn read_takes_a_declared_length_whole_past_read_bufsize() {
+    let mut app = Application::new();
+    app.add_post("/len", |mut req: Request| async move {
+        let body = req.read().await?;
+        let whole = body.iter().all(|b| *b == b'x');
+        Ok::<_, tandem_web::HttpError>(Response::text(format!("{} {whole}", body.len())))
+    });
+    app.add_get("/", |_req: Request| async { Response::text("next") });
+    let server = Server::start_with(app, ServerConfig::default().with_read_bufsize(1000)).await;
+    let mut client = server.connect().await;
+    let body = vec![b'x'; 100_000];
+    let mut request = crate::support::post_request("/len", "application/octet-stream", &body);
+    request.extend_from_slice(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.send(&request).await;
+    assert_eq!(client.response().await.text(), "100000 true");
+    assert_eq!(client.response().await.text(), "next");
+
+    let mut client = server.connect().await;
+    client.send(b"POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nxxxx").await;
+    tokio::io::AsyncWriteExt::shutdown(&mut client.stream).await.unwrap();
+    assert_eq!(client.response().await.status, 400);
+    assert!(server.stop().await);
+}
