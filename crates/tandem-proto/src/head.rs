@@ -164,6 +164,12 @@ thread_local! {
 ///
 /// A list per head would be one allocation and one free per request; reusing them through a
 /// per-thread pool costs a borrow and a push or pop instead.
+#[expect(
+    clippy::inline_always,
+    reason = "one call per parsed head, from both instances of the generic `parse_fields`, \
+              which the compiler otherwise keeps out of line"
+)]
+#[inline(always)]
 pub(crate) fn span_list(n: usize) -> Vec<FieldSpan> {
     if n > POOLED_SPANS {
         return Vec::with_capacity(n);

@@ -55,6 +55,12 @@ const SEEN_TRANSFER_ENCODING: u16 = 1 << 2;
 
 /// Classifies a field name. Dispatching on the length first keeps this to one or two
 /// case-insensitive comparisons per field.
+#[expect(
+    clippy::inline_always,
+    reason = "it runs for every field of every head, and with `parse_fields` generic over two \
+              callers' field lists the compiler stopped inlining it"
+)]
+#[inline(always)]
 fn classify(name: &[u8]) -> Field {
     let is = |known: &str| eq_lowercase(name, known.as_bytes());
     match name.len() {

@@ -251,6 +251,12 @@ fn parse_borrowed<'b>(
 
 /// The body's framing and the connection's flags, from a request's framing fields by the
 /// rules of its version; an error for a combination that could smuggle a request.
+#[expect(
+    clippy::inline_always,
+    reason = "the wire parser runs it on every request; with `parse_parts` as its second \
+              caller the compiler kept it out of line"
+)]
+#[inline(always)]
 fn frame(version: Version, found: FramingFields) -> Result<(BodyFraming, Flags), Error> {
     let http11 = version == Version::HTTP_11;
     let FramingFields { content_length, transfer_coding, connection, expect, host, upgrade } =

@@ -277,6 +277,12 @@ impl Router {
     ///
     /// The path is taken as bytes: plain paths are looked up without a UTF-8 check of the
     /// request's path, and only patterns, which match text, pay for one.
+    #[expect(
+        clippy::inline_always,
+        reason = "every request is routed here; with the domain routers as a second caller the \
+                  compiler kept it out of line"
+    )]
+    #[inline(always)]
     pub(crate) fn resolve(
         &self,
         method: &Method,
