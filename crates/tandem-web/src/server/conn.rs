@@ -689,8 +689,7 @@ impl Conn<'_> {
         remote: Option<SocketAddr>,
     ) -> (Request, Option<Home>) {
         let unnamed = head.version() == Version::HTTP_10 && head.fields().get("host").is_none();
-        let read = self.read.as_ref().and_then(|read| read.io.tcp());
-        let local = read.filter(|_| unnamed).and_then(|socket| socket.local_addr().ok());
+        let local = if unnamed { self.local_addr() } else { None };
         let (payload, home) = self.lend_body(head.framing());
         let mut request = Request::new(head, app.clone(), remote, payload);
         if let Some(tls) = &self.tls {
@@ -700,6 +699,11 @@ impl Conn<'_> {
             request.set_host_fallback(local);
         }
         (request, home)
+    }
+
+    /// The local address of a plain TCP connection whose read half is home.
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.read.as_ref()?.io.tcp()?.local_addr().ok()
     }
 
     fn lend_body(
