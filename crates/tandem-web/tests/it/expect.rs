@@ -120,6 +120,28 @@ async fn an_unknown_expectation_is_417_before_any_route() {
     server.stop().await;
 }
 
+/// Through tower layers the request becomes an `http::Request` and back: the route's check
+/// still decides the `100`, refusing or letting through as without layers.
+#[tokio::test]
+async fn the_check_runs_through_tower_layers() {
+    let (secret, handled) = (Counter::default(), Counter::default());
+    let mut app = app(&secret, &handled);
+    app.layer(tower_http::trace::TraceLayer::new_for_http());
+    let server = Server::start(app).await;
+    let mut client = server.connect().await;
+    client.send(&expecting("/upload", "X-Allowed: yes\r\n")).await;
+    assert_eq!(client.response().await.status, 100);
+    client.send(&[SMUGGLED, b"\r\n"].concat()).await;
+    assert_eq!(client.response().await.body, [SMUGGLED, b"\r\n"].concat());
+
+    let mut refused = server.connect().await;
+    refused.send(&expecting("/upload", "")).await;
+    let answer = refused.response().await;
+    assert_eq!((answer.status, answer.header("connection")), (401, Some("close")));
+    assert_eq!((secret.get(), handled.get()), (0, 1));
+    server.stop().await;
+}
+
 /// curl, an independent client, with the header set by hand as `curl -H` users do: the
 /// refused upload never sends its body, the allowed one waits for the 100 and does.
 #[tokio::test]
