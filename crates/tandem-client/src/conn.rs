@@ -117,7 +117,7 @@ pub(crate) async fn send<R>(
     deadlines: &Deadlines,
     (observers, respond): (Observers<'_>, impl FnOnce(Head, RawBody, Arc<ConnectionInfo>) -> R),
 ) -> Result<R, Error> {
-    let (wire, tail, expect) = encode(req, stream.is_some())?;
+    let (wire, tail, expect) = encode(req, stream.as_ref())?;
     let options = req.options;
     let traces = observers.traces;
     let streamed = stream.is_some();
@@ -220,16 +220,17 @@ fn http1_or_2(checkout: Checkout) -> Either<Connection, tandem_connect::Http2Str
 /// the body to write after it, and how long to wait for `100 Continue` in between.
 fn encode<'a>(
     req: &Outgoing<'a>,
-    streamed: bool,
+    stream: Option<&StreamBody>,
 ) -> Result<(Bytes, Option<&'a Bytes>, Option<Duration>), Error> {
     let mut head_buf = BytesMut::new();
-    let framing = match req.body {
-        _ if streamed => BodyFraming::Chunked,
-        Some(body) => BodyFraming::Length(body.len() as u64),
-        None if matches!(*req.method, Method::POST | Method::PUT | Method::PATCH) => {
+    let framing = match (stream, req.body) {
+        (Some(StreamBody(_, Some(len))), _) => BodyFraming::Length(*len),
+        (Some(StreamBody(_, None)), _) => BodyFraming::Chunked,
+        (None, Some(body)) => BodyFraming::Length(body.len() as u64),
+        (None, None) if matches!(*req.method, Method::POST | Method::PUT | Method::PATCH) => {
             BodyFraming::Length(0)
         }
-        None => BodyFraming::Empty,
+        (None, None) => BodyFraming::Empty,
     };
     // The path and query lie next to each other in the URL's serialisation: a slice of
     // it, with no copy, is the usual target.
@@ -414,7 +415,10 @@ async fn exchange(
             io.write_all(tail).await.map_err(disconnected)?;
         }
         if let Some(stream) = stream {
-            Box::pin(write_chunked(io, stream, on_chunk)).await?;
+            match stream.1 {
+                Some(len) => Box::pin(write_sized(io, stream, len, on_chunk)).await?,
+                None => Box::pin(write_chunked(io, stream, on_chunk)).await?,
+            }
         }
         io.flush().await.map_err(disconnected)
     };
@@ -478,7 +482,7 @@ async fn await_continue(
 /// three: an upload of small chunks would otherwise spend most of its syscalls on framing.
 async fn write_chunked(
     io: &mut (dyn tandem_connect::Io + 'static),
-    StreamBody(stream): &mut StreamBody,
+    StreamBody(stream, _): &mut StreamBody,
     on_chunk: OnChunk<'_>,
 ) -> Result<(), Error> {
     use std::io::Write as _;
@@ -500,6 +504,33 @@ async fn write_chunked(
         on_chunk(&chunk);
     }
     io.write_all(b"0\r\n\r\n").await.map_err(disconnected)
+}
+
+/// Writes a streamed body of a length sent ahead in `Content-Length`, as it comes. A stream
+/// that would run past `len`, or ends short of it (a file that changed size after its
+/// metadata was read), fails the request: the server would otherwise read a body cut short,
+/// or the excess as the next request.
+async fn write_sized(
+    io: &mut (dyn tandem_connect::Io + 'static),
+    StreamBody(stream, _): &mut StreamBody,
+    len: u64,
+    on_chunk: OnChunk<'_>,
+) -> Result<(), Error> {
+    let mut left = len;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::new(Kind::Request, e))?;
+        left = left.checked_sub(chunk.len() as u64).ok_or_else(|| length_changed(len))?;
+        io.write_all(&chunk).await.map_err(|e| Error::new(Kind::Disconnected, e))?;
+        on_chunk(&chunk);
+    }
+    if left > 0 {
+        return Err(length_changed(len));
+    }
+    Ok(())
+}
+
+fn length_changed(len: u64) -> Error {
+    Error::new(Kind::Request, format!("the body's length differs from its Content-Length {len}"))
 }
 
 /// Reads the next response head, interim or final, to a request of `method`, from `buf` and

@@ -146,6 +146,21 @@ impl FormData {
         Ok(out.freeze())
     }
 
+    /// The encoded body's length, when every file part is a regular file whose size its
+    /// metadata gives (aiohttp's `os.fstat` of a file payload); `None` otherwise.
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        self.segments().iter().try_fold(0u64, |total, segment| {
+            let len = match segment {
+                Segment::Bytes(bytes) => bytes.len() as u64,
+                Segment::File(path) => {
+                    let meta = std::fs::metadata(path).ok()?;
+                    meta.is_file().then_some(meta.len())?
+                }
+            };
+            total.checked_add(len)
+        })
+    }
+
     /// The encoded multipart body as a stream: files are read from disk a piece at a time.
     pub(crate) fn into_stream(
         self,

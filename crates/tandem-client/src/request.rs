@@ -59,9 +59,12 @@ impl From<&'static str> for Body {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A streamed request body: sent chunked, read once, so never resent.
+/// A streamed request body, read once, so never resent; and its length when that is known
+/// before it is sent (a form's files, by their metadata): it then goes with
+/// `Content-Length`, else chunked.
 pub(crate) struct StreamBody(
     pub(crate) Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>,
+    pub(crate) Option<u64>,
 );
 
 impl std::fmt::Debug for StreamBody {
@@ -337,7 +340,7 @@ impl RequestBuilder {
     {
         self.with(|spec| {
             spec.body = None;
-            spec.stream = Some(StreamBody(Box::pin(stream.map_err(Into::into))));
+            spec.stream = Some(StreamBody(Box::pin(stream.map_err(Into::into)), None));
             Ok(())
         })
     }
@@ -358,8 +361,10 @@ impl RequestBuilder {
 
     /// A `multipart/form-data` body: text fields and files. Files added with
     /// [`FormData::file_path`](crate::FormData::file_path) are read from disk as the body
-    /// is sent, with chunked framing, so such a body is sent once, as a
-    /// [`body_stream`](Self::body_stream) is.
+    /// is sent, so such a body is sent once, as a [`body_stream`](Self::body_stream) is;
+    /// with `Content-Length` when every file's size is known from its metadata (a regular
+    /// file), else with chunked framing. A file whose size changes before it is read whole
+    /// fails the request rather than send a body of another length.
     pub fn multipart(self, form: &crate::FormData) -> Self {
         let content_type = form.content_type();
         let form = form.clone();
@@ -368,9 +373,10 @@ impl RequestBuilder {
                 HeaderValue::try_from(content_type).map_err(|e| Error::new(Kind::Request, e))?;
             spec.headers.insert(header::CONTENT_TYPE, value);
             if form.has_files() {
+                let len = form.content_length();
                 let stream = form.into_stream().map_err(Into::into);
                 spec.body = None;
-                spec.stream = Some(StreamBody(Box::pin(stream)));
+                spec.stream = Some(StreamBody(Box::pin(stream), len));
             } else {
                 let bytes = form.to_bytes().map_err(|e| Error::new(Kind::Request, e))?;
                 spec.body = Some(Body { bytes, content_type: "multipart/form-data" });
@@ -390,7 +396,7 @@ impl RequestBuilder {
                 HeaderValue::try_from(content_type).map_err(|e| Error::new(Kind::Request, e))?;
             spec.headers.insert(header::CONTENT_TYPE, value);
             spec.body = None;
-            spec.stream = Some(StreamBody(writer.into_stream()));
+            spec.stream = Some(StreamBody(writer.into_stream(), None));
             Ok(())
         })
     }
@@ -731,10 +737,15 @@ impl Sending {
             }
             let pieces: Vec<Result<Bytes, BoxError>> =
                 body.bytes.chunks(CHUNKED_PIECE).map(|p| Ok(body.bytes.slice_ref(p))).collect();
-            spec.stream = Some(StreamBody(Box::pin(futures_util::stream::iter(pieces))));
+            spec.stream = Some(StreamBody(Box::pin(futures_util::stream::iter(pieces)), None));
+        }
+        if self.chunked
+            && let Some(stream) = &mut spec.stream
+        {
+            stream.1 = None;
         }
         if let Some(progress) = self.progress
-            && let Some(StreamBody(stream)) = spec.stream.take()
+            && let Some(StreamBody(stream, len)) = spec.stream.take()
         {
             // A piece is counted when the writer asks for the next one: by then it is written.
             let watched = futures_util::stream::unfold(
@@ -749,7 +760,7 @@ impl Sending {
                     Some((item, (stream, written, len, progress)))
                 },
             );
-            spec.stream = Some(StreamBody(Box::pin(watched)));
+            spec.stream = Some(StreamBody(Box::pin(watched), len));
         }
         Ok(())
     }

@@ -142,6 +142,39 @@ async fn form_data_chooses_its_encoding_and_streams_files_from_disk() {
     server.stop().await;
 }
 
+/// A form whose files' sizes their metadata gives goes with `Content-Length`, as aiohttp's
+/// does, not chunked; a file that changes size before it is read fails the request.
+#[tokio::test]
+async fn a_form_with_files_of_known_size_goes_with_content_length() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "file contents\n".repeat(10_000)).unwrap();
+    let form =
+        tandem_client::FormData::new().text("title", "t").file_path("f", &path, "text/plain");
+    let whole = form.to_bytes().unwrap();
+
+    let v = sent(s.post(&server.url("/echo")).multipart(&form)).await;
+    assert_eq!(v["transfer-encoding"], Value::Null);
+    assert_eq!(v["content-length"], whole.len().to_string());
+    assert_eq!(v["body"], String::from_utf8_lossy(&whole).into_owned());
+    let v = sent(s.post(&server.url("/echo")).multipart(&form).chunked(true)).await;
+    assert_eq!((&v["transfer-encoding"], &v["content-length"]), (&json!("chunked"), &Value::Null));
+    assert_eq!(v["body"], String::from_utf8_lossy(&whole).into_owned());
+
+    // The size is read when the body is set: a file that grows or shrinks after it would
+    // make the body disagree with its Content-Length, so the request fails instead.
+    for contents in ["file contents\n".repeat(10_001), "short".to_owned()] {
+        std::fs::write(&path, "file contents\n".repeat(10_000)).unwrap();
+        let request = s.post(&server.url("/echo")).multipart(&form);
+        std::fs::write(&path, &contents).unwrap();
+        let e = within(request.send()).await.unwrap_err();
+        assert!(e.is_request() && format!("{e:?}").contains("Content-Length"), "{e:?}");
+    }
+    server.stop().await;
+}
+
 /// `read_until_eof(false)`: a body delimited by close reads as empty, even from a server
 /// that never closes; by default it is read to the close.
 #[tokio::test]
