@@ -58,7 +58,9 @@ commands:
   bench bulk [--secs N] [--rounds R]
                                   moving bytes: bench_server --static vs nginx (sendfile,
                                   open_file_cache), a 4 KiB file (-c64) and 1 MiB (-c16);
-                                  POST /echo of 1 MiB vs hyper (-c8)
+                                  POST /echo of 1 MiB vs hyper (-c8); a 1 GiB upload a
+                                  handler streams to a file vs hyper; the client's 1 GiB
+                                  download and upload vs curl (and reqwest)
   bench tls-count                 Tandem's and hyper's HTTPS servers' instructions per
                                   request under callgrind, keep-alive and new connections
   autobahn [--quick] [--bless] [server|client]
