@@ -52,9 +52,22 @@ struct TicketState {
 }
 
 impl Ticket {
+    fn new() -> Arc<Self> {
+        #[cfg(test)]
+        tests::LIVE_TICKETS.with(|n| n.set(n.get() + 1));
+        Arc::default()
+    }
+
     fn lock(&self) -> MutexGuard<'_, TicketState> {
         // No code panics while holding the lock.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        tests::LIVE_TICKETS.with(|n| n.set(n.get() - 1));
     }
 }
 
@@ -95,7 +108,7 @@ impl FairSlots {
                 state.in_use += 1;
                 return FairSlot { slots: Arc::clone(self) };
             }
-            let ticket = Arc::new(Ticket::default());
+            let ticket = Ticket::new();
             if let Some(queue) = state.queues.get_mut(key) {
                 queue.push_back(Arc::clone(&ticket));
             } else {
@@ -104,9 +117,10 @@ impl FairSlots {
             }
             ticket
         };
-        let place = Place { slots: self, key, ticket };
+        let mut place = Place { slots: self, key, ticket: Some(ticket) };
+        let ticket = place.ticket.as_deref().expect("a place holds its ticket until it leaves");
         std::future::poll_fn(|cx| {
-            let mut t = place.ticket.lock();
+            let mut t = ticket.lock();
             if t.granted {
                 return Poll::Ready(());
             }
@@ -116,7 +130,8 @@ impl FairSlots {
             Poll::Pending
         })
         .await;
-        std::mem::forget(place);
+        // Granted: the slot is this checkout's now, so leaving the line passes nothing on.
+        place.ticket = None;
         FairSlot { slots: Arc::clone(self) }
     }
 
@@ -171,19 +186,21 @@ impl Drop for FairSlot {
 struct Place<'a> {
     slots: &'a Arc<FairSlots>,
     key: &'a PoolKey,
-    ticket: Arc<Ticket>,
+    /// `None` once the waiter has its slot and nothing is left to undo.
+    ticket: Option<Arc<Ticket>>,
 }
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
+        let Some(ticket) = self.ticket.take() else { return };
         let mut state = self.slots.lock();
-        if self.ticket.lock().granted {
+        if ticket.lock().granted {
             drop(state);
             self.slots.release();
             return;
         }
         let Some(queue) = state.queues.get_mut(self.key) else { return };
-        queue.retain(|t| !Arc::ptr_eq(t, &self.ticket));
+        queue.retain(|t| !Arc::ptr_eq(t, &ticket));
         if queue.is_empty() {
             state.queues.remove(self.key);
             state.rotation.retain(|k| k != self.key);
@@ -208,6 +225,11 @@ mod tests {
     }
 
     /// Polls `fut` once with a no-op waker: its output if it is ready.
+    thread_local! {
+        /// Tickets alive on this test's thread: each test polls on its own thread.
+        pub(super) static LIVE_TICKETS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
     fn poll_once<F: Future>(fut: Pin<&mut F>) -> Option<F::Output> {
         match fut.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(out) => Some(out),
@@ -237,6 +259,11 @@ mod tests {
         drop(got);
         drop(poll_once(a2.as_mut()).expect("a again"));
         assert_eq!(slots.snapshot(), (0, 0));
+        assert_eq!(
+            LIVE_TICKETS.with(std::cell::Cell::get),
+            0,
+            "a granted waiter's ticket is freed"
+        );
     }
 
     #[test]
