@@ -224,12 +224,12 @@ mod tests {
         PoolKey::new(Origin::new(Scheme::Http, "127.0.0.1", port), 0, None, None)
     }
 
-    /// Polls `fut` once with a no-op waker: its output if it is ready.
     thread_local! {
         /// Tickets alive on this test's thread: each test polls on its own thread.
         pub(super) static LIVE_TICKETS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
+    /// Polls `fut` once with a no-op waker: its output if it is ready.
     fn poll_once<F: Future>(fut: Pin<&mut F>) -> Option<F::Output> {
         match fut.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(out) => Some(out),
