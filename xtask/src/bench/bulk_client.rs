@@ -69,6 +69,8 @@ pub(super) fn write_body(dir: &Path) -> Result<PathBuf> {
         }
         file.write_all(&block).map_err(fail)?;
     }
+    // On disk before the first run, so that no run shares the machine with its writeback.
+    file.sync_all().map_err(fail)?;
     Ok(path)
 }
 
