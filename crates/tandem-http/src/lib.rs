@@ -231,8 +231,8 @@ pub mod web {
     #[doc(inline)]
     pub use tandem_web::{
         AccessLog, AccessLogFormat, AccessLogWriter, App, AppRunner, Application, Body, BodyStream,
-        BoxError, BoxFuture, CookieOptions, Cors, CorsOptions, CustomResource, ETag, ETagList,
-        Error, ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue,
+        BoxError, BoxFuture, ByteRange, CookieOptions, Cors, CorsOptions, CustomResource, ETag,
+        ETagList, Error, ErrorFormat, ErrorRenderer, FileField, FileResponse, Form, FormValue,
         ForwardedElement, Handler, HeaderList, Http2Config, HttpError, IfRange, IntoListener,
         IntoResponse, Middleware, Next, NormalizePath, Overrides, Payload, ProxyHeaders, Request,
         Response, RouteInfo, RouteRef, RouteTable, RunOptions, Serve, Server, ServerConfig,
