@@ -236,8 +236,8 @@ pub mod web {
         ForwardedElement, Handler, HeaderList, Http2Config, HttpError, IfRange, IntoListener,
         IntoResponse, Middleware, Next, NormalizePath, Overrides, Payload, ProxyHeaders, Request,
         Response, RouteInfo, RouteRef, RouteTable, RunOptions, Serve, Server, ServerConfig,
-        ServiceBody, StaticOptions, StreamResponse, TlsInfo, TrustedProxies, Upgraded, View,
-        escape_html, file_response, json_response, run_app, serve,
+        ServiceBody, SiteAddr, StaticOptions, StreamResponse, TlsInfo, TrustedProxies, Upgraded,
+        View, escape_html, file_response, json_response, run_app, serve,
     };
     #[cfg(feature = "tls")]
     #[doc(inline)]

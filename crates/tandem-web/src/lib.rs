@@ -135,7 +135,7 @@ pub use server::{
     AccessLog, AccessLogFormat, AccessLogWriter, AppRunner, DEFAULT_ACCESS_LOG_FORMAT,
     DEFAULT_BACKLOG, DEFAULT_BODY_TIMEOUT, DEFAULT_HEAD_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_LINGERING_TIME, DEFAULT_SEND_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, IntoListener,
-    MAX_DRAIN, RunOptions, SPARE_BUFFERS, Serve, ServerConfig, TlsInfo, run_app, serve,
+    MAX_DRAIN, RunOptions, SPARE_BUFFERS, Serve, ServerConfig, SiteAddr, TlsInfo, run_app, serve,
 };
 #[cfg(feature = "tls")]
 pub use server::{ClientAuth, Identity, TlsConfig, TlsConfigBuilder};

@@ -303,6 +303,19 @@ pub struct AppRunner {
     tracker: TaskTracker,
     shutdown: Shutdown,
     teardowns: Vec<BoxFuture<()>>,
+    /// Where its sites listen, in the order they were added.
+    addresses: std::sync::Mutex<Vec<SiteAddr>>,
+}
+
+/// Where one of an [`AppRunner`]'s sites listens: an entry of aiohttp's
+/// `runner.addresses`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SiteAddr {
+    /// A TCP site's address (HTTP or HTTPS).
+    Tcp(SocketAddr),
+    /// A Unix socket's path (`None` for an unnamed socket).
+    Unix(Option<std::path::PathBuf>),
 }
 
 impl std::fmt::Debug for AppRunner {
@@ -328,7 +341,18 @@ impl AppRunner {
             tracker: TaskTracker::new(),
             shutdown: Shutdown::default(),
             teardowns: Vec::new(),
+            addresses: std::sync::Mutex::default(),
         })
+    }
+
+    /// Where the sites added so far listen, in the order they were added: aiohttp's
+    /// `runner.addresses` (a site on port 0 shows the port it was given).
+    pub fn addresses(&self) -> Vec<SiteAddr> {
+        self.addresses.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    fn add_address(&self, addr: SiteAddr) {
+        self.addresses.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(addr);
     }
 
     /// The frozen application.
@@ -357,6 +381,9 @@ impl AppRunner {
     /// [`ServerConfig::tcp_keepalive`] says.
     pub fn serve_tcp(&self, listener: TcpListener) {
         let _ = socket2::SockRef::from(&listener).set_keepalive(self.config.tcp_keepalive);
+        if let Ok(addr) = listener.local_addr() {
+            self.add_address(SiteAddr::Tcp(addr));
+        }
         let (app, config, tracker, shutdown) = self.parts();
         self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
     }
@@ -373,6 +400,9 @@ impl AppRunner {
     /// Serves on an already bound Unix listener.
     #[cfg(unix)]
     pub fn serve_unix(&self, listener: UnixListener) {
+        if let Ok(addr) = listener.local_addr() {
+            self.add_address(SiteAddr::Unix(addr.as_pathname().map(Into::into)));
+        }
         let (app, config, tracker, shutdown) = self.parts();
         self.tracker.spawn(accept_loop(listener, app, config, shutdown, tracker, None));
     }

@@ -346,6 +346,9 @@ impl AppRunner {
 
     /// Serves HTTPS with `tls` on an already bound listener.
     pub fn serve_tls(&self, listener: TcpListener, tls: &TlsConfig) {
+        if let Ok(addr) = listener.local_addr() {
+            self.add_address(super::SiteAddr::Tcp(addr));
+        }
         let (app, config, tracker, shutdown) = self.parts();
         let accept = accept_loop(listener, tls.clone(), app, config, shutdown, tracker, None);
         self.tracker.spawn(accept);

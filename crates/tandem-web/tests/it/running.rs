@@ -8,7 +8,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use tandem_web::{AppRunner, Application, Request, Response, RunOptions};
+use tandem_web::{AppRunner, Application, Request, Response, RunOptions, SiteAddr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::within;
@@ -34,6 +34,24 @@ async fn a_unix_site_serves() {
     let reply = String::from_utf8(reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
     assert!(reply.ends_with("\r\n\r\nhello"), "{reply}");
+    assert!(runner.cleanup().await);
+}
+
+#[tokio::test]
+async fn the_runner_lists_where_its_sites_listen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tandem.sock");
+    let mut runner = AppRunner::new(hello_app()).unwrap();
+    runner.setup().await.unwrap();
+    assert_eq!(runner.addresses(), []);
+    let first = runner.tcp_site("127.0.0.1", 0).await.unwrap();
+    runner.unix_site(&path).unwrap();
+    let second = runner.tcp_site("127.0.0.1", 0).await.unwrap();
+    assert_ne!(first.port(), 0, "the port given, not the 0 asked for");
+    assert_eq!(
+        runner.addresses(),
+        [SiteAddr::Tcp(first), SiteAddr::Unix(Some(path)), SiteAddr::Tcp(second)]
+    );
     assert!(runner.cleanup().await);
 }
 
