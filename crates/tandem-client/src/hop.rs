@@ -103,7 +103,10 @@ pub(crate) async fn send_once(
     // aiohttp waits for 100 Continue whenever the request carries the expectation, whether
     // `expect100=True` or the caller's own header put it there.
     let expect_continue = wire.expects_continue().then_some(inner.expect_continue_timeout);
-    let read = inner.read_limits.with(&conn_settings.read_limits);
+    let read = match &conn_settings.read_limits {
+        Some(overrides) => inner.read_limits.with(overrides),
+        None => inner.read_limits,
+    };
     let outgoing = Outgoing {
         method,
         url,

@@ -91,7 +91,8 @@ pub(crate) struct ConnSettings {
     /// The TLS name (SNI and certificate check) instead of the URL's host.
     pub(crate) server_hostname: Option<Arc<str>>,
     /// The response head's limits and `read_bufsize`, where they differ from the session's.
-    pub(crate) read_limits: crate::read_limits::ReadOverrides,
+    /// Boxed, as few requests have any: the settings move with every builder call.
+    pub(crate) read_limits: Option<Box<crate::read_limits::ReadOverrides>>,
 }
 
 /// A request being built; [`send`](Self::send) sends it. Errors in the options (a header
@@ -561,7 +562,7 @@ impl RequestBuilder {
     /// `max_line_size=`).
     pub fn max_line_size(self, bytes: usize) -> Self {
         self.with(|spec| {
-            spec.conn_settings.read_limits.max_line_size = Some(bytes);
+            spec.conn_settings.read_limits.get_or_insert_default().max_line_size = Some(bytes);
             Ok(())
         })
     }
@@ -570,7 +571,7 @@ impl RequestBuilder {
     /// [`max_field_size`](crate::ClientSessionBuilder::max_field_size).
     pub fn max_field_size(self, bytes: usize) -> Self {
         self.with(|spec| {
-            spec.conn_settings.read_limits.max_field_size = Some(bytes);
+            spec.conn_settings.read_limits.get_or_insert_default().max_field_size = Some(bytes);
             Ok(())
         })
     }
@@ -579,7 +580,7 @@ impl RequestBuilder {
     /// [`max_headers`](crate::ClientSessionBuilder::max_headers).
     pub fn max_headers(self, count: usize) -> Self {
         self.with(|spec| {
-            spec.conn_settings.read_limits.max_headers = Some(count);
+            spec.conn_settings.read_limits.get_or_insert_default().max_headers = Some(count);
             Ok(())
         })
     }
@@ -588,7 +589,7 @@ impl RequestBuilder {
     /// session's [`read_bufsize`](crate::ClientSessionBuilder::read_bufsize).
     pub fn read_bufsize(self, bytes: usize) -> Self {
         self.with(|spec| {
-            spec.conn_settings.read_limits.read_bufsize = Some(bytes);
+            spec.conn_settings.read_limits.get_or_insert_default().read_bufsize = Some(bytes);
             Ok(())
         })
     }
