@@ -8,9 +8,10 @@ use tandem_proto::{DEFAULT_MAX_HEAD_SIZE, Limits};
 /// The most bytes one read of a response body asks for: 256 KiB, aiohttp 3.14's
 /// `read_bufsize` default (`DEFAULT_CHUNK_SIZE`; its documentation still says 64 KiB).
 ///
-/// Reads start at [`FIRST_READ`] and double while the body fills them, up to this, so a
-/// large download takes a few reads a megabyte (curl reads about 100 KiB at a time) while a
-/// small body reserves no more than it needs. `readline` and `readuntil` are bounded by
+/// A body of known length is read as much of the rest as this at a time; one of unknown
+/// length in reads that start at 16 KiB and double while the body fills them, up to this. So
+/// a large download takes a few reads a megabyte (curl reads about 100 KiB at a time) while
+/// a small body reserves no more than it needs. `readline` and `readuntil` are bounded by
 /// twice this, aiohttp's high-water mark.
 pub const DEFAULT_READ_BUFSIZE: usize = 256 * 1024;
 
