@@ -628,7 +628,12 @@ impl App {
         // The host is read only when some application routes by it.
         let host = if router.domains.is_empty() { None } else { req.host() };
         let resolved = router.resolve_for_host(req.method(), req.raw_path_bytes(), host);
-        let chosen = self.custom_resource(&req, &resolved);
+        // Most applications add no custom resource: one emptiness check, no call.
+        let chosen = if self.shared.resources.is_empty() {
+            None
+        } else {
+            self.custom_resource(&req, &resolved)
+        };
         let (node, handler, expect) = if let Some((node, handler)) = chosen {
             custom = handler;
             req.set_match(MatchInfo::default(), self.at(node));
@@ -695,9 +700,6 @@ impl App {
         resolved: &Resolved<'_>,
     ) -> Option<(usize, BoxHandler)> {
         let resources = &self.shared.resources;
-        if resources.is_empty() {
-            return None;
-        }
         let found = match resolved {
             Resolved::Found { resource, .. } => Some((resource.app, resource.first_route)),
             _ => None,
