@@ -110,23 +110,29 @@ impl Request {
         remote: Option<SocketAddr>,
         payload: Payload,
     ) -> Self {
-        let inner = Inner {
-            head,
-            headers: OnceLock::new(),
-            query: OnceLock::new(),
-            cookies: OnceLock::new(),
-            match_info: MatchInfo::default(),
-            app,
-            remote,
-            payload,
-            body: None,
-            extensions: Extensions::new(),
-            tls: None,
-            form: None,
-            content_taken: false,
-            overrides: None,
-        };
-        Request { inner: Box::new(inner) }
+        // The box first, then the request written into it: built first and then boxed, its
+        // 480-odd bytes would be copied from the stack into the box on every request.
+        let boxed = Box::new_uninit();
+        let inner = Box::write(
+            boxed,
+            Inner {
+                head,
+                headers: OnceLock::new(),
+                query: OnceLock::new(),
+                cookies: OnceLock::new(),
+                match_info: MatchInfo::default(),
+                app,
+                remote,
+                payload,
+                body: None,
+                extensions: Extensions::new(),
+                tls: None,
+                form: None,
+                content_taken: false,
+                overrides: None,
+            },
+        );
+        Request { inner }
     }
 
     /// This request without its body, for the `on_response_prepare` hooks, which run after

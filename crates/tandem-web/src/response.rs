@@ -97,19 +97,24 @@ impl Default for Response {
 impl Response {
     /// An empty response with `status`.
     pub fn new(status: StatusCode) -> Self {
+        // Written into the box rather than built and then boxed, which would copy it from
+        // the stack on every response.
         Response {
-            inner: Box::new(ResponseInner {
-                status,
-                reason: None,
-                headers: OnceLock::new(),
-                content_type: None,
-                body: Body::Empty,
-                compress: false,
-                upgrade: None,
-                error: None,
-                extensions: http::Extensions::new(),
-                force_close: false,
-            }),
+            inner: Box::write(
+                Box::new_uninit(),
+                ResponseInner {
+                    status,
+                    reason: None,
+                    headers: OnceLock::new(),
+                    content_type: None,
+                    body: Body::Empty,
+                    compress: false,
+                    upgrade: None,
+                    error: None,
+                    extensions: http::Extensions::new(),
+                    force_close: false,
+                },
+            ),
         }
     }
 
