@@ -1,6 +1,7 @@
 //! The session's cookie jar: aiohttp's `CookieJar` and `DummyCookieJar`, on `cookie_store`,
 //! with aiohttp's shared cookies, `quote_cookie` and `treat_as_secure_origin`, and files in
-//! JSON (aiohttp's) or Netscape `cookies.txt` (curl's and browsers' exports) form.
+//! JSON (`cookie_store`'s layout, not aiohttp's own) or Netscape `cookies.txt` (curl's and
+//! browsers' exports) form; `cookies.txt` is the one to move a jar between programs.
 
 use std::{
     borrow::Cow,

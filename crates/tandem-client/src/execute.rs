@@ -139,7 +139,10 @@ fn run(
             .map_err(|e| e.with_url(&url))?;
             response.set_real_url(real_url.take());
             let status = response.status();
-            let location = response.info().raw.get("location").map(<[u8]>::to_vec);
+            // aiohttp follows a `URI` field when there is no `Location` (RFC 2616's
+            // predecessor, still sent by old servers).
+            let raw = &response.info().raw;
+            let location = raw.get("location").or_else(|| raw.get("uri")).map(<[u8]>::to_vec);
             match location {
                 Some(location) if allow_redirects && redirect::is_redirect(status) => {
                     let request = response.request_info();

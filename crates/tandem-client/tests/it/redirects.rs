@@ -33,6 +33,9 @@ fn app() -> Application {
         }
         Response::new(StatusCode::FOUND).with_header("location", &format!("/redirect/{}", n - 1))
     });
+    app.add_get("/old-server", |_req: Request| async {
+        Response::new(StatusCode::FOUND).with_header("uri", "/redirect/0")
+    });
     app.add_get("/loop", |_req: Request| async {
         Response::new(StatusCode::FOUND).with_header("location", "/loop")
     });
@@ -292,4 +295,16 @@ async fn requote_redirect_url_false_keeps_the_servers_bytes() {
     assert_eq!(target(session()).await, "b=%271%27&c=%7e");
     let exact = tandem_client::ClientSession::builder().requote_redirect_url(false).build();
     assert_eq!(target(exact).await, "b='1'&c=%7e");
+}
+
+/// A redirect that names its target in a `URI` field and no `Location` is followed, as
+/// aiohttp follows one.
+#[tokio::test]
+async fn a_uri_field_is_followed_without_a_location() {
+    let server = Server::start(app()).await;
+    let mut resp = within(session().get(&server.url("/old-server")).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.history().len(), 1);
+    assert_eq!(within(resp.text()).await.unwrap(), "done");
+    server.stop().await;
 }
