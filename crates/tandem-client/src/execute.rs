@@ -139,10 +139,7 @@ fn run(
             .map_err(|e| e.with_url(&url))?;
             response.set_real_url(real_url.take());
             let status = response.status();
-            // aiohttp follows a `URI` field when there is no `Location` (RFC 2616's
-            // predecessor, still sent by old servers).
-            let raw = &response.info().raw;
-            let location = raw.get("location").or_else(|| raw.get("uri")).map(<[u8]>::to_vec);
+            let location = redirect::target(&response.info().raw);
             match location {
                 Some(location) if allow_redirects && redirect::is_redirect(status) => {
                     let request = response.request_info();

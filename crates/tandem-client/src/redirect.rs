@@ -8,6 +8,12 @@ use crate::{
     request::Body,
 };
 
+/// Where a redirect points: its `Location`, or without one its `URI` field, as aiohttp
+/// reads it (old servers still send `URI`).
+pub(crate) fn target(fields: &tandem_proto::Fields) -> Option<Vec<u8>> {
+    fields.get("location").or_else(|| fields.get("uri")).map(<[u8]>::to_vec)
+}
+
 /// Whether `status` is a redirect that carries a `Location` to follow.
 pub(crate) fn is_redirect(status: StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
