@@ -66,6 +66,9 @@ enum Kind {
     Client,
     /// A message was not the JSON asked for, or a value could not be written as JSON.
     Json,
+    /// `receive_str` or `receive_bytes` got a message of another type (aiohttp's
+    /// `WSMessageTypeError`).
+    MessageType,
 }
 
 /// What can go wrong with a WebSocket.
@@ -110,6 +113,11 @@ impl Error {
         }
     }
 
+    /// `got` (a message's type and size, say) where a message of another type was asked for.
+    pub(crate) fn message_type(got: String) -> Self {
+        Error { kind: Kind::MessageType, code: None, source: Some(got.into()) }
+    }
+
     pub(crate) fn closed() -> Self {
         Error { kind: Kind::Closed, code: None, source: None }
     }
@@ -152,6 +160,14 @@ impl Error {
     /// `receive_timeout` elapsed, or a heartbeat ping went unanswered.
     pub fn is_timeout(&self) -> bool {
         self.kind == Kind::Timeout
+    }
+
+    /// `receive_str` or `receive_bytes` got a message of another type: a binary message
+    /// where text was asked for, or a ping or pong with `autoping` off. The message is
+    /// consumed, as aiohttp's `WSMessageTypeError` consumes it; the error's source says
+    /// what it was.
+    pub fn is_message_type(&self) -> bool {
+        self.kind == Kind::MessageType
     }
 
     /// The WebSocket was already closed.
@@ -206,6 +222,7 @@ impl fmt::Display for Error {
             Kind::Io => "WebSocket connection failed",
             Kind::Client => "WebSocket handshake request failed",
             Kind::Json => "WebSocket message is not the expected JSON",
+            Kind::MessageType => "WebSocket message is not of the type asked for",
         };
         // The cause is `source()`'s to give, not this message's: a report that walks the
         // chain (anyhow's `{:#}`, `std::error::Report`) would print it twice.

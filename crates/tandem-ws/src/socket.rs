@@ -318,22 +318,24 @@ impl WebSocket {
         self.read_side().receive().await
     }
 
-    /// The next message as text; any other message is an error.
+    /// The next message as text. A message of another type is an error with
+    /// [`is_message_type`](Error::is_message_type) (aiohttp's `WSMessageTypeError`); a close
+    /// is one with [`is_closed`](Error::is_closed).
     pub async fn receive_str(&mut self) -> Result<String, Error> {
         match self.receive().await {
             Message::Text(text) => Ok(text),
-            Message::Error(e) => Err(e),
-            _ => Err(Error::closed()),
+            message => Err(not_asked_for(message, "text")),
         }
     }
 
-    /// The next message as bytes: binary, or text as its UTF-8.
+    /// The next message as bytes: binary, or text as its UTF-8. A ping or pong (with
+    /// `autoping` off) is an error with [`is_message_type`](Error::is_message_type); a close
+    /// is one with [`is_closed`](Error::is_closed).
     pub async fn receive_bytes(&mut self) -> Result<Bytes, Error> {
         match self.receive().await {
             Message::Binary(data) => Ok(data),
             Message::Text(text) => Ok(Bytes::from(text)),
-            Message::Error(e) => Err(e),
-            _ => Err(Error::closed()),
+            message => Err(not_asked_for(message, "binary or text")),
         }
     }
 
@@ -684,4 +686,18 @@ impl Reader {
         self.sender.shutdown().await;
         Message::Error(e)
     }
+}
+
+/// The error for `message` where a message of type `asked` was wanted: the message's own
+/// error, closed for a close, else a type error that says what came.
+fn not_asked_for(message: Message, asked: &str) -> Error {
+    let got = match message {
+        Message::Error(e) => return e,
+        Message::Close(..) | Message::Closing | Message::Closed => return Error::closed(),
+        Message::Text(text) => format!("text of {} bytes", text.len()),
+        Message::Binary(data) => format!("binary of {} bytes", data.len()),
+        Message::Ping(_) => "a ping".to_owned(),
+        Message::Pong(_) => "a pong".to_owned(),
+    };
+    Error::message_type(format!("{asked} asked for, {got} received"))
 }

@@ -301,3 +301,19 @@ async fn send_frame_chooses_compression_per_message_and_send_json_with_its_seria
     }
     assert_eq!(frames, [(1, false), (2, true), (1, true), (1, true), (9, false)]);
 }
+
+/// `receive_str` on a binary message is a type error that says what came, not "closed",
+/// and the connection goes on (aiohttp's `WSMessageTypeError`).
+#[tokio::test]
+async fn receive_str_on_a_binary_message_is_a_type_error() {
+    let server = Server::start("/ws", echo).await;
+    let mut ws = within(ClientSession::new().ws_connect(&server.ws_url("/ws"))).await.unwrap();
+    ws.send_bytes(b"\x00\x01").await.unwrap();
+    let err = within(ws.receive_str()).await.unwrap_err();
+    assert!(err.is_message_type() && !err.is_closed(), "{err:?}");
+    let why = std::error::Error::source(&err).unwrap().to_string();
+    assert_eq!(why, "text asked for, binary of 2 bytes received");
+    ws.send_str("still open").await.unwrap();
+    assert_eq!(within(ws.receive_str()).await.unwrap(), "still open");
+    assert!(within(ws.close(CloseCode::OK, "bye")).await.unwrap());
+}
