@@ -48,6 +48,10 @@ const MAX_PIPELINED_RESPONSES: usize = 16;
 /// Bytes of gathered responses that force a flush (a tuning constant, private).
 const FLUSH_BYTES: usize = 64 * 1024;
 
+/// The interim response a request with `Expect: 100-continue` gets once its route lets it
+/// through.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// Unread request body a connection reads and discards after the handler returns, before it
 /// gives up and closes instead.
 pub const MAX_DRAIN: u64 = 64 * 1024;
@@ -458,14 +462,14 @@ impl Conn<'_> {
                 if go != Ok(true) {
                     return Ok((dispatched.await, false));
                 }
-                self.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                self.wbuf.put_slice(CONTINUE);
                 flush(io, &mut self.wbuf).await?;
                 Ok((dispatched.await, true))
             }
             response = &mut dispatched => {
                 let continued = go_ahead.try_recv() == Ok(true);
                 if continued {
-                    self.wbuf.put_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    self.wbuf.put_slice(CONTINUE);
                 }
                 Ok((response, continued))
             }
