@@ -1,5 +1,7 @@
-//! `cargo xtask bench bulk [--secs N] [--rounds R]`: moving bytes, Tandem beside a reference
-//! for each workload.
+//! `cargo xtask bench bulk [--secs N] [--rounds R] [--only PARTS]`: moving bytes, Tandem
+//! beside a reference for each workload. `--only` takes a comma-separated list of the parts
+//! below (`static`, `echo`, `upload`, `client`; repeatable) and runs just those, to iterate
+//! on one row.
 //!
 //! - static files: `examples/bench_server --static DIR` (`add_static`) beside nginx (Debian's,
 //!   one worker process on the same core, `sendfile on`, `tcp_nopush on` and
@@ -22,14 +24,73 @@ use std::fs;
 use std::path::Path;
 
 use super::bulk_client;
-use super::client::{Opts, parse_rounds};
+use super::client::Opts;
 use super::load::{self, LoadResult, Server, Wrk};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
 use super::tls::{Scratch, path_str, write_nginx};
 use super::upload::{self, UploadResult};
-use crate::{Cmd, Result};
+use crate::{Cmd, Result, arg_parser, bad_arg, positive};
 
-const USAGE: &str = "cargo xtask bench bulk [--secs N] [--rounds R]";
+const USAGE: &str =
+    "cargo xtask bench bulk [--secs N] [--rounds R] [--only static,echo,upload,client]";
+
+/// The parts of the bench `--only` picks from, by their names there.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Part {
+    Static,
+    Echo,
+    Upload,
+    Client,
+}
+
+const PARTS: [(&str, Part); 4] = [
+    ("static", Part::Static),
+    ("echo", Part::Echo),
+    ("upload", Part::Upload),
+    ("client", Part::Client),
+];
+
+/// What one run does: the rounds' options, and the parts run (all unless `--only` says).
+#[derive(Debug)]
+struct BulkOpts {
+    rounds: Opts,
+    parts: Vec<Part>,
+}
+
+impl BulkOpts {
+    fn runs(&self, part: Part) -> bool {
+        self.parts.contains(&part)
+    }
+}
+
+/// `--secs N` (default 5), `--rounds R` (default 3) and `--only PARTS` (default all).
+fn parse_opts(args: &[String]) -> Result<BulkOpts> {
+    use lexopt::prelude::*;
+    let mut rounds = Opts { secs: 5, rounds: 3 };
+    let mut parts = Vec::new();
+    let mut parser = arg_parser(args);
+    while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, USAGE))? {
+        match arg {
+            Long("secs") => rounds.secs = positive(&mut parser, "--secs")?,
+            Long("rounds") => rounds.rounds = positive(&mut parser, "--rounds")?,
+            Long("only") => {
+                let value = parser.value().map_err(|e| bad_arg(&e, USAGE))?;
+                for name in value.to_string_lossy().split(',') {
+                    let (_, part) = PARTS
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .ok_or_else(|| format!("--only: no part `{name}` (usage: {USAGE})"))?;
+                    parts.push(*part);
+                }
+            }
+            _ => return Err(bad_arg(&arg.unexpected(), USAGE)),
+        }
+    }
+    if parts.is_empty() {
+        parts = PARTS.iter().map(|(_, p)| *p).collect();
+    }
+    Ok(BulkOpts { rounds, parts })
+}
 
 /// nginx serving the scratch folder's `static/` under `/static/`, configured as a
 /// production site would be for static files.
@@ -51,6 +112,8 @@ struct Row {
     script: Option<&'static str>,
     peer: Peer,
     target: f64,
+    /// The `--only` part it belongs to.
+    part: Part,
 }
 
 /// A reference server: its place in [`SERVERS`].
@@ -81,6 +144,7 @@ const ROWS: [Row; 3] = [
         script: None,
         peer: Peer::Nginx,
         target: 1.0,
+        part: Part::Static,
     },
     Row {
         name: "static 1 MiB, wrk -c16",
@@ -89,6 +153,7 @@ const ROWS: [Row; 3] = [
         script: None,
         peer: Peer::Nginx,
         target: 1.0,
+        part: Part::Static,
     },
     Row {
         name: "POST 1 MiB echoed, wrk -c8",
@@ -97,11 +162,12 @@ const ROWS: [Row; 3] = [
         script: Some("echo.lua"),
         peer: Peer::Hyper,
         target: 1.1,
+        part: Part::Echo,
     },
 ];
 
 pub(super) fn run(args: &[String]) -> Result {
-    let opts = parse_rounds(args, USAGE)?;
+    let opts = parse_opts(args)?;
     server::check_machine()?;
     if !Cmd::new("sh").args(["-c", "command -v nginx"]).probe() {
         crate::peers::apt_install(&["nginx"])?;
@@ -132,15 +198,19 @@ pub(super) fn run(args: &[String]) -> Result {
     ];
     let hyper_args = ["--upload-file", path_str(&upload_files[1])?];
     let clk_tck = load::clk_tck();
-    let clients = bulk_client::build()?;
-    let client_body = bulk_client::write_body(&static_dir)?;
+    let client = if opts.runs(Part::Client) {
+        Some((bulk_client::build()?, bulk_client::write_body(&static_dir)?))
+    } else {
+        None
+    };
     let mut client_samples = bulk_client::Samples::default();
 
     // samples[row][0 for Tandem, 1 for its reference]: one a round.
     let mut samples: Vec<[Vec<LoadResult>; 2]> = ROWS.iter().map(|_| Default::default()).collect();
     let mut upload_samples: [Vec<UploadResult>; 2] = Default::default();
-    for round in 1..=opts.rounds {
-        println!("\n==> bench bulk: round {round}/{}", opts.rounds);
+    let rounds = opts.rounds.rounds;
+    for round in 1..=rounds {
+        println!("\n==> bench bulk: round {round}/{rounds}");
         let mut started = Vec::new();
         for (name, exe) in SERVERS.iter().zip(&exes) {
             let extra: &[&str] = match *name {
@@ -151,6 +221,9 @@ pub(super) fn run(args: &[String]) -> Result {
             started.push(Server::start(name, exe, extra)?);
         }
         for (row, samples) in ROWS.iter().zip(&mut samples) {
+            if !opts.runs(row.part) {
+                continue;
+            }
             let mut order = [(0, 0), (row.peer as usize, 1)];
             if round % 2 == 0 {
                 order.reverse();
@@ -161,29 +234,38 @@ pub(super) fn run(args: &[String]) -> Result {
                 server::warn_if_busy();
                 println!("{}: {}", started[server].name(), row.name);
                 let wrk = Wrk { connections: row.connections, script, script_args: &[] };
-                let result = load::run_wrk(&started[server], &wrk, row.path, opts.secs, clk_tck)?;
+                let result =
+                    load::run_wrk(&started[server], &wrk, row.path, opts.rounds.secs, clk_tck)?;
                 samples[column].push(result);
             }
         }
-        let mut order = [(0, 0), (Peer::Hyper as usize, 1)];
-        if round % 2 == 0 {
-            order.reverse();
+        if opts.runs(Part::Upload) {
+            let mut order = [(0, 0), (Peer::Hyper as usize, 1)];
+            if round % 2 == 0 {
+                order.reverse();
+            }
+            for (server, column) in order {
+                server::warn_if_busy();
+                println!("{}: {}", started[server].name(), upload::ROW);
+                let result = upload::run(&started[server], &upload_files[column], clk_tck)?;
+                upload_samples[column].push(result);
+            }
         }
-        for (server, column) in order {
-            server::warn_if_busy();
-            println!("{}: {}", started[server].name(), upload::ROW);
-            let result = upload::run(&started[server], &upload_files[column], clk_tck)?;
-            upload_samples[column].push(result);
+        if let Some((clients, client_body)) = &client {
+            let sink = Server::start("hyper", &exes[2], &["--upload-file", "/dev/null"])?;
+            let servers = (&started[Peer::Nginx as usize], &sink);
+            bulk_client::round(round, servers, clients, client_body, &mut client_samples)?;
         }
-        let sink = Server::start("hyper", &exes[2], &["--upload-file", "/dev/null"])?;
-        let servers = (&started[Peer::Nginx as usize], &sink);
-        bulk_client::round(round, servers, &clients, &client_body, &mut client_samples)?;
     }
     let mut report = report(&samples, &opts);
-    report.push('\n');
-    upload::report(&mut report, &upload_samples);
-    report.push('\n');
-    bulk_client::report(&mut report, &client_samples);
+    if opts.runs(Part::Upload) {
+        report.push('\n');
+        upload::report(&mut report, &upload_samples);
+    }
+    if client.is_some() {
+        report.push('\n');
+        bulk_client::report(&mut report, &client_samples);
+    }
     println!("\n{report}");
     server::save("bulk", &report);
     Ok(())
@@ -218,20 +300,24 @@ fn write_file(path: &Path, size: usize) -> Result {
     fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn report(samples: &[[Vec<LoadResult>; 2]], opts: &Opts) -> String {
+fn report(samples: &[[Vec<LoadResult>; 2]], opts: &BulkOpts) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "## cargo xtask bench bulk: medians of {} round(s), {} s per load, wrk -t1 on core 1, server on core 0\n",
-        opts.rounds, opts.secs
+        opts.rounds.rounds, opts.rounds.secs
     );
+    let ran: Vec<_> = ROWS.iter().zip(samples).filter(|(row, _)| opts.runs(row.part)).collect();
+    if ran.is_empty() {
+        return out;
+    }
     let _ = writeln!(
         out,
         "| workload | tandem req/s | reference | reference req/s | tandem server µs/req | reference server µs/req |"
     );
     let _ = writeln!(out, "|---|---:|---|---:|---:|---:|");
     let col = |v: &[LoadResult], f: fn(&LoadResult) -> f64| median(v.iter().map(f).collect());
-    for (row, s) in ROWS.iter().zip(samples) {
+    for (row, s) in &ran {
         let _ = writeln!(
             out,
             "| {} | {:.0} | {} | {:.0} | {:.1} | {:.1} |",
@@ -245,7 +331,7 @@ fn report(samples: &[[Vec<LoadResult>; 2]], opts: &Opts) -> String {
     }
     out.push('\n');
     let rounds = |v: &[LoadResult], f: fn(&LoadResult) -> f64| Some(v.iter().map(f).collect());
-    for (row, s) in ROWS.iter().zip(samples) {
+    for (row, s) in &ran {
         let peer = SERVERS[row.peer as usize];
         paired_ratio(
             &mut out,
@@ -267,14 +353,20 @@ fn report(samples: &[[Vec<LoadResult>; 2]], opts: &Opts) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{USAGE, parse_rounds, write_file};
+    use super::{PARTS, Part, parse_opts, write_file};
 
     use crate::test_args as args;
 
     #[test]
     fn options_and_files() {
-        let o = parse_rounds(&args(&["--secs=2", "--rounds", "1"]), USAGE).unwrap();
-        assert_eq!((o.secs, o.rounds), (2, 1));
+        let o = parse_opts(&args(&["--secs=2", "--rounds", "1"])).unwrap();
+        assert_eq!((o.rounds.secs, o.rounds.rounds), (2, 1));
+        assert_eq!(o.parts.len(), PARTS.len());
+        let o = parse_opts(&args(&["--only", "static,upload", "--only=client"])).unwrap();
+        assert_eq!(o.parts, [Part::Static, Part::Upload, Part::Client]);
+        assert!(!o.runs(Part::Echo));
+        let err = parse_opts(&args(&["--only", "statics"])).unwrap_err();
+        assert!(err.contains("no part `statics`"), "{err}");
         let path = std::env::temp_dir().join(format!("bulk-file-{}", std::process::id()));
         write_file(&path, 4096).unwrap();
         let bytes = std::fs::read(&path).unwrap();
