@@ -249,11 +249,11 @@ pub(crate) async fn write_response(
             flush(io, wbuf).await.map_err(|err| (err, sent))?;
             return Ok(sent);
         };
-        flush(io, wbuf).await.map_err(|err| (err, sent))?;
         // Boxed: inline, its timer and readiness futures would make every connection's
         // future larger, and copying that costs each connection and request.
         let sending = sendfile::send(
             to,
+            wbuf,
             &file.file.file,
             file.start,
             file.count,

@@ -15,12 +15,19 @@ pub(crate) struct SendfileTo<'a> {
     pub(crate) timeout: Duration,
 }
 
-/// Sends `count` bytes of `file` from `start`, adding what each call sends to `sent`.
-/// `Ok(false)` if the file ended first (it shrank since it was opened): the body is then
-/// short of its declared length and the connection must close.
+/// Sends what `head` holds (the response's head, and any responses before it), emptying
+/// it, then `count` bytes of `file` from `start`, adding what each `sendfile` call sends to
+/// `sent`. `Ok(false)` if the file ended first (it shrank since it was opened): the body is
+/// then short of its declared length and the connection must close.
+///
+/// The head goes with `MSG_MORE`, so the kernel holds it for the file's first bytes rather
+/// than sending a segment of its own (the connection has `TCP_NODELAY`): the peer sees full
+/// segments from the first, and sizes its receive window by them, and no setsockopt pair
+/// (`TCP_CORK`) is needed per response. The file's last `sendfile` pushes everything out.
 #[cfg(target_os = "linux")]
 pub(crate) async fn send(
     to: SendfileTo<'_>,
+    head: &mut bytes::BytesMut,
     file: &std::fs::File,
     start: u64,
     count: u64,
@@ -29,9 +36,27 @@ pub(crate) async fn send(
     use std::io::ErrorKind;
     use std::os::fd::AsFd;
 
+    use bytes::Buf;
+
     /// The most one call is asked for (Linux sends at most 0x7ffff000 bytes a call).
     const MAX_PER_CALL: usize = 1 << 30;
 
+    // An empty file: nothing follows to push the head out, so it goes as any write would.
+    let more =
+        if count == 0 { rustix::net::SendFlags::empty() } else { rustix::net::SendFlags::MORE };
+    while !head.is_empty() {
+        let called = to.socket.try_io(tokio::io::Interest::WRITABLE, || {
+            rustix::net::send(to.socket.as_fd(), head, more).map_err(std::io::Error::from)
+        });
+        match called {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) if n == head.len() => head.clear(),
+            Ok(n) => head.advance(n),
+            Err(err) if err.kind() == ErrorKind::WouldBlock => writable(to).await?,
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
     let mut offset = start;
     let end = start + count;
     while offset < end {
@@ -43,14 +68,86 @@ pub(crate) async fn send(
         match called {
             Ok(0) => return Ok(false),
             Ok(n) => *sent += n as u64,
-            Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                tokio::time::timeout(to.timeout, to.socket.writable())
-                    .await
-                    .map_err(|_| std::io::Error::from(ErrorKind::TimedOut))??;
-            }
+            Err(err) if err.kind() == ErrorKind::WouldBlock => writable(to).await?,
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
     }
     Ok(true)
+}
+
+/// Waits for room in the socket, for at most the send timeout.
+#[cfg(target_os = "linux")]
+async fn writable(to: SendfileTo<'_>) -> std::io::Result<()> {
+    tokio::time::timeout(to.timeout, to.socket.writable())
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::io::{ErrorKind, Read, Write};
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+
+    use super::{SendfileTo, send};
+
+    /// A connection's two ends on loopback: the server's as a connection has it (tokio, no
+    /// Nagle), the peer's plain and not blocking.
+    async fn pair() -> (tokio::net::TcpStream, std::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        server.set_nodelay(true).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        (server, peer)
+    }
+
+    fn file_of(bytes: &[u8]) -> std::fs::File {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(bytes).unwrap();
+        file
+    }
+
+    /// Reads exactly `n` bytes, waiting for them (the peer is otherwise non-blocking).
+    fn read_n(peer: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
+        peer.set_nonblocking(false).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = vec![0; n];
+        peer.read_exact(&mut got).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn the_head_waits_for_the_files_bytes_and_goes_with_them() {
+        let (server, mut peer) = pair().await;
+        let to = SendfileTo { socket: &server, timeout: Duration::from_secs(5) };
+        let file = file_of(b"body");
+        let mut sent = 0;
+        // Asked for a byte past the file's end: the head is taken, but no file byte follows
+        // to carry it, so it is still held back (as `TCP_CORK` would hold it).
+        let mut head = BytesMut::from(&b"HEAD"[..]);
+        assert!(!send(to, &mut head, &file, 4, 1, &mut sent).await.unwrap());
+        assert!(head.is_empty());
+        let mut buf = [0; 16];
+        assert_eq!(peer.read(&mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+        // The file's last bytes push everything out: the head, then the body.
+        let mut none = BytesMut::new();
+        assert!(send(to, &mut none, &file, 0, 4, &mut sent).await.unwrap());
+        assert_eq!(sent, 4);
+        assert_eq!(read_n(&mut peer, 8), b"HEADbody");
+    }
+
+    #[tokio::test]
+    async fn with_an_empty_file_the_head_goes_at_once() {
+        let (server, mut peer) = pair().await;
+        let to = SendfileTo { socket: &server, timeout: Duration::from_secs(5) };
+        let mut head = BytesMut::from(&b"HEAD"[..]);
+        let mut sent = 0;
+        assert!(send(to, &mut head, &file_of(b""), 0, 0, &mut sent).await.unwrap());
+        assert_eq!((head.len(), sent), (0, 0));
+        assert_eq!(read_n(&mut peer, 4), b"HEAD");
+    }
 }
