@@ -62,7 +62,8 @@ commands:
                                   handler streams to a file vs hyper; the client's 1 GiB
                                   download and upload vs curl (and reqwest)
   bench tls-count                 Tandem's and hyper's HTTPS servers' instructions per
-                                  request under callgrind, keep-alive and new connections
+                                  request under callgrind, keep-alive, new connections
+                                  and resumed ones, fixed request counts
   autobahn [--quick] [--bless] [server|client]
                                   the WebSocket conformance suite against our server and
                                   client, diffed against autobahn/expected-*.txt (--quick:

@@ -1,18 +1,27 @@
 //! `cargo xtask bench tls-count`: Tandem's and hyper's HTTPS servers' instructions per
-//! request under callgrind, keep-alive and with a new connection (a full handshake) per
-//! request: the figures `bench tls` times, without the drift of a busy machine.
+//! request under callgrind: keep-alive, a new connection (a full handshake) per request, and
+//! a new connection per request resuming a session; the figures `bench tls` times, without
+//! the drift of a busy machine.
 //!
 //! Each server runs under callgrind on core 0 with the load on core 1, as in `bench tls`.
-//! After a warm-up, the load runs twice, a short and a long one, each opening its 64
-//! connections anew; callgrind dumps its counters after each run (a dump holds what ran
-//! since the last one). The figure is the difference of the two dumps over the difference
-//! of the requests, so startup, warm-up and (for keep-alive) the 64 handshakes each run
-//! opens, about a million instructions each, cancel out. That needs both runs to open the
-//! same connections whatever the machine's speed, so keep-alive runs a fixed number of
-//! requests (h2load over HTTP/1.1) rather than for a time: a timed run under callgrind on
-//! a busy machine spends most of a short run in handshakes, and how many it completes
-//! differs from run to run. With a connection per request, handshakes are the requests,
-//! and wrk runs for a time.
+//! After a warm-up, the load runs twice, a short and a long one, each a fixed number of
+//! requests on connections it opens anew; callgrind dumps its counters after each run (a
+//! dump holds what ran since the last one). The figure is the difference of the two dumps
+//! over the difference of the requests, so startup, warm-up and whatever each run costs
+//! once cancel out. That needs both runs to do the same work whatever the machine's speed,
+//! so every load is a fixed count, never a time: a timed run ends with up to 64 handshakes
+//! half done, about a million instructions each, which do not cancel.
+//!
+//! - keep-alive: h2load over HTTP/1.1, 64 connections (their 64 handshakes cancel out);
+//! - new connections: curl, 64 transfers at a time, each on a connection of its own
+//!   (`Connection: close`) with a full handshake (`--no-sessionid`), as wrk's
+//!   `Connection: close` load in `bench tls`;
+//! - resumed: curl, one transfer at a time, each connection resuming the session of the one
+//!   before (curl's session cache), so all but a run's first resume, as `openssl s_time
+//!   -reuse` in `bench tls`.
+//!
+//! curl offers only `http/1.1` through ALPN (`--http1.1`), as wrk does, and Tandem would
+//! otherwise settle on `h2`.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -23,18 +32,43 @@ use super::server;
 use super::tls::{build, path_str, prepare};
 use crate::{Cmd, Result};
 
-/// The runs' lengths with a connection per request, in seconds (under callgrind a server
-/// runs about 50 times slower).
-const WARM_SECS: u64 = 1;
-const SHORT_SECS: u64 = 2;
-const LONG_SECS: u64 = 6;
-/// The keep-alive runs' lengths, in requests over 64 connections.
-const KEEP_ALIVE_REQUESTS: [u64; 3] = [2_000, 4_000, 12_000];
+/// The loads, in column order.
+#[derive(Clone, Copy)]
+enum Load {
+    KeepAlive,
+    NewConnections,
+    Resumed,
+}
+
+const LOADS: [Load; 3] = [Load::KeepAlive, Load::NewConnections, Load::Resumed];
+
+impl Load {
+    fn name(self) -> &'static str {
+        match self {
+            Load::KeepAlive => "keep-alive",
+            Load::NewConnections => "new connections",
+            Load::Resumed => "resumed",
+        }
+    }
+
+    /// The warm-up's, the short run's and the long run's requests. Under callgrind a
+    /// server runs about 50 times slower: a full handshake takes some 10 ms there.
+    fn requests(self) -> [u64; 3] {
+        match self {
+            Load::KeepAlive => [2_000, 4_000, 12_000],
+            Load::NewConnections => [128, 192, 576],
+            Load::Resumed => [32, 64, 256],
+        }
+    }
+}
+
+/// Transfers curl runs at once for `Load::NewConnections`, as wrk's `-c64`.
+const NEW_CONNECTIONS_AT_ONCE: &str = "64";
 const OUT_DIR: &str = "target/callgrind";
 
 pub(super) fn run() -> Result {
     crate::peers::apt_install(&["valgrind"])?;
-    crate::peers::ensure_commands(&[("nghttp2-client", "h2load")])?;
+    crate::peers::ensure_commands(&[("nghttp2-client", "h2load"), ("curl", "curl")])?;
     server::check_machine()?;
     let scratch = prepare()?;
     // nginx is left out: its start script execs nginx, which callgrind would not follow.
@@ -48,23 +82,26 @@ pub(super) fn run() -> Result {
             "tandem" => [&["--workers", "1"][..], &tls_args].concat(),
             _ => tls_args.to_vec(),
         };
-        let keep_alive = per_request(name, exe, &extra, false)?;
-        let new_conn = per_request(name, exe, &extra, true)?;
-        rows.push((*name, keep_alive, new_conn));
+        let mut row = [0.0; LOADS.len()];
+        for (cell, load) in row.iter_mut().zip(LOADS) {
+            *cell = per_request(name, exe, &extra, load)?;
+        }
+        rows.push((*name, row));
     }
     let mut out = String::from(
-        "## cargo xtask bench tls-count: server instructions per request (callgrind), 64 connections over HTTPS (keep-alive: h2load --h1, fixed counts; a connection per request: wrk)\n\n\
-         | server | keep-alive | new connection per request |\n|---|---:|---:|\n",
+        "## cargo xtask bench tls-count: server instructions per request (callgrind) over HTTPS, fixed request counts (keep-alive: h2load --h1 -c64; new connections: curl, 64 at a time, no resumption; resumed: curl, one at a time)\n\n\
+         | server | keep-alive | new connection per request | resumed connection per request |\n|---|---:|---:|---:|\n",
     );
-    for (name, keep_alive, new_conn) in &rows {
-        let _ = writeln!(out, "| {name} | {keep_alive:.0} | {new_conn:.0} |");
+    for (name, [keep_alive, new_conn, resumed]) in &rows {
+        let _ = writeln!(out, "| {name} | {keep_alive:.0} | {new_conn:.0} | {resumed:.0} |");
     }
-    if let [(_, a, b), (_, c, d)] = rows[..] {
+    if let [(_, a), (_, b)] = &rows[..] {
         let _ = writeln!(
             out,
-            "\n- tandem ÷ hyper: keep-alive {:.2}, new connections {:.2}",
-            a / c,
-            b / d
+            "\n- tandem ÷ hyper: keep-alive {:.3}, new connections {:.3}, resumed {:.3}",
+            a[0] / b[0],
+            a[1] / b[1],
+            a[2] / b[2]
         );
     }
     println!("\n{out}");
@@ -72,14 +109,14 @@ pub(super) fn run() -> Result {
     Ok(())
 }
 
-/// One server's marginal instructions per request, keep-alive or closing each connection.
+/// One server's marginal instructions per request under `load`.
 fn per_request(
     name: &'static str,
     exe: &std::path::Path,
     extra: &[&str],
-    close: bool,
+    load: Load,
 ) -> Result<f64> {
-    let kind = if close { "close" } else { "keep-alive" };
+    let kind = load.name().replace(' ', "-");
     let out = PathBuf::from(OUT_DIR).join(format!("tls-{name}-{kind}.out"));
     let dumps = [1, 2, 3].map(|n| out.with_extension(format!("out.{n}")));
     for dump in &dumps {
@@ -90,12 +127,12 @@ fn per_request(
     let server = Server::start_under(name, &wrapper, exe, extra)?;
     let pid = server.pid().to_string();
     let mut runs = Vec::new();
-    for (run, dump) in dumps.iter().enumerate() {
-        let requests = if close {
-            wrk(&server, [WARM_SECS, SHORT_SECS, LONG_SECS][run])?
-        } else {
-            h2load(&server, KEEP_ALIVE_REQUESTS[run])?
-        };
+    for (dump, requests) in dumps.iter().zip(load.requests()) {
+        match load {
+            Load::KeepAlive => h2load(&server, requests)?,
+            Load::NewConnections => curl(&server, requests, false)?,
+            Load::Resumed => curl(&server, requests, true)?,
+        }
         Cmd::new("callgrind_control").args(["--dump", &pid]).run()?;
         let text =
             fs::read_to_string(dump).map_err(|e| format!("reading {}: {e}", dump.display()))?;
@@ -109,31 +146,42 @@ fn per_request(
     drop(server);
     // The warm-up's dump also holds startup; only the two after it are compared.
     let (short, long) = (runs[1], runs[2]);
-    if long.1 <= short.1 {
-        return Err(format!(
-            "{name} {kind}: the long run completed no more requests than the short one"
-        ));
-    }
     let per_request = (long.0 - short.0) / (long.1 - short.1);
-    println!("  {name} {kind}: {per_request:.0} instructions a request");
+    println!("  {name} {}: {per_request:.0} instructions a request", load.name());
     Ok(per_request)
 }
 
-/// wrk against `server` for `secs`, a connection per request; the requests it completed.
-fn wrk(server: &Server, secs: u64) -> Result<u64> {
-    let text = Cmd::new("taskset")
-        .args(["-c", load::LOAD_CORE, "wrk", "-t1", "-c64"])
-        .arg(format!("-d{secs}s"))
-        .args(["-H", "Connection: close"])
-        .arg(format!("https://127.0.0.1:{}/plaintext", server.port()))
-        .capture()?;
-    let wrk = load::parse_wrk(&text).ok_or_else(|| format!("cannot parse wrk output:\n{text}"))?;
-    Ok(wrk.requests)
+/// `requests` GETs against `server` with curl, each on a new connection: 64 at a time with
+/// no session resumption, or one at a time, each resuming the last connection's session.
+/// All of them must succeed, each on a connection of its own.
+fn curl(server: &Server, requests: u64, resume: bool) -> Result<()> {
+    // The fragment, which curl never sends, only makes the URLs many (curl's globbing): each
+    // request is the same `GET /plaintext`.
+    let url = format!("https://127.0.0.1:{}/plaintext#[1-{requests}]", server.port());
+    let cmd = Cmd::new("taskset")
+        .args(["-c", load::LOAD_CORE, "curl", "--silent", "--show-error", "--insecure"])
+        .args(["--http1.1", "--header", "Connection: close"])
+        .args(["--write-out", "\n%{http_code} %{num_connects}\n"]);
+    let cmd = if resume {
+        cmd
+    } else {
+        cmd.args(["--no-sessionid", "--parallel", "--parallel-immediate"])
+            .args(["--parallel-max", NEW_CONNECTIONS_AT_ONCE])
+    };
+    let text = cmd.arg(url).capture()?;
+    let fresh = text.lines().filter(|line| *line == "200 1").count();
+    if u64::try_from(fresh).ok() != Some(requests) {
+        return Err(format!(
+            "{}: {fresh} of {requests} requests answered 200 on a connection of their own",
+            server.name()
+        ));
+    }
+    Ok(())
 }
 
 /// `requests` keep-alive HTTP/1.1 requests over 64 connections against `server` (h2load
-/// with `--h1`); the requests that succeeded, all of them or an error.
-fn h2load(server: &Server, requests: u64) -> Result<u64> {
+/// with `--h1`); all of them must succeed.
+fn h2load(server: &Server, requests: u64) -> Result<()> {
     let text = Cmd::new("taskset")
         .args(["-c", load::LOAD_CORE, "h2load", "--h1", "-c64"])
         .arg(format!("-n{requests}"))
@@ -144,5 +192,5 @@ fn h2load(server: &Server, requests: u64) -> Result<u64> {
     if succeeded != requests || failed != 0 {
         return Err(format!("{}: {succeeded} of {requests} succeeded:\n{text}", server.name()));
     }
-    Ok(succeeded)
+    Ok(())
 }
