@@ -6,6 +6,10 @@
 //! are. zstd's own memory is bounded too: a frame asking for a window over
 //! [`DEFAULT_ZSTD_WINDOW_LOG_MAX`] is refused before anything is allocated for it.
 //!
+//! gzip and deflate go through flate2, br through the brotli crate, and zstd through ruzstd,
+//! a pure-Rust decoder, so the default features compile no C library (libzstd is a long C
+//! build) for a coding the client only decodes.
+//!
 //! Without the `compression` feature there are no decoders: [`Decompressor`] has no value,
 //! the session advertises `Accept-Encoding: identity`, and an encoded body is handed over as
 //! it came, as aiohttp does with `auto_decompress=False`.
@@ -21,6 +25,9 @@ use crate::error::Error;
 #[cfg(feature = "compression")]
 use crate::error::Kind;
 
+#[cfg(feature = "compression")]
+mod zstd_stream;
+
 /// What the session asks for when `auto_decompress` is on: every coding it can decode (zstd
 /// too, as aiohttp 3.12+ advertises it when it can decode it).
 #[cfg(feature = "compression")]
@@ -33,7 +40,7 @@ pub(crate) const ACCEPT_ENCODING: &str = "identity";
 pub const DEFAULT_MAX_DECOMPRESSED_SIZE: u64 = 64 * 1024 * 1024;
 
 /// The largest zstd window a response may ask for, as a power of two: 2^23 = 8 MiB, the
-/// most RFC 9659 lets an HTTP `zstd` encoder use (libzstd would otherwise accept 128 MiB
+/// most RFC 9659 lets an HTTP `zstd` encoder use (a decoder would otherwise accept 128 MiB
 /// and allocate it for a hostile frame).
 pub const DEFAULT_ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
@@ -98,7 +105,7 @@ enum Codec {
     /// deflate under that name, since servers send both.
     DeflateUnknown(u64),
     Brotli(Box<brotli::DecompressorWriter<Sink>>),
-    Zstd(Box<zstd::stream::write::Decoder<'static, Sink>>),
+    Zstd(Box<zstd_stream::ZstdDecoder<Sink>>),
 }
 
 /// One body's decoder for a `Content-Encoding`.
@@ -155,11 +162,10 @@ impl Decompressor {
             } else if coding.eq_ignore_ascii_case(b"br") {
                 Codec::Brotli(Box::new(brotli::DecompressorWriter::new(sink(max), 4096)))
             } else if coding.eq_ignore_ascii_case(b"zstd") {
-                // Only allocation failure makes these fail; the body is then passed through
-                // undecoded rather than failing a request that may not be read at all.
-                let mut decoder = zstd::stream::write::Decoder::new(sink(max)).ok()?;
-                decoder.window_log_max(limits.zstd_window_log_max).ok()?;
-                Codec::Zstd(Box::new(decoder))
+                Codec::Zstd(Box::new(zstd_stream::ZstdDecoder::new(
+                    sink(max),
+                    limits.zstd_window_log_max,
+                )))
             } else {
                 return None;
             };
@@ -187,9 +193,7 @@ impl Decompressor {
             Codec::Zlib(d) => d.write_all(input),
             Codec::Deflate(d) => d.write_all(input),
             Codec::Brotli(d) => d.write_all(input),
-            // libzstd keeps decoded bytes in its own buffer until flushed; flushing hands
-            // them on now, so each step's output reaches the reader (and the bound) at once.
-            Codec::Zstd(d) => d.write_all(input).and_then(|()| d.flush()),
+            Codec::Zstd(d) => d.write_all(input),
             Codec::DeflateUnknown(_) => unreachable!("resolved above"),
         };
         result.map_err(payload)?;
@@ -205,7 +209,7 @@ impl Decompressor {
             // `close` reports a stream that ended before its last block.
             Codec::Brotli(d) => d.close(),
             // An `UnexpectedEof` error if the body ended inside a frame.
-            Codec::Zstd(d) => d.do_finish(),
+            Codec::Zstd(d) => d.finish(),
             Codec::DeflateUnknown(_) => Ok(()),
         };
         result.map_err(payload)?;
