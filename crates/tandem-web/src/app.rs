@@ -614,8 +614,8 @@ impl App {
     ///
     /// The middlewares and the handler run in a fresh [`context`](crate::context) of their
     /// own.
-    pub async fn dispatch(&self, req: Request) -> Response {
-        crate::context::scope(self.route_and_run(req)).await
+    pub fn dispatch(&self, req: Request) -> impl Future<Output = Response> + Send + '_ {
+        crate::context::scope(self.route_and_run(req))
     }
 
     async fn route_and_run(&self, mut req: Request) -> Response {
