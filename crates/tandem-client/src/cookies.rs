@@ -1,13 +1,13 @@
 //! The session's cookie jar: aiohttp's `CookieJar` and `DummyCookieJar`, on `cookie_store`,
 //! with aiohttp's shared cookies, `quote_cookie` and `treat_as_secure_origin`, and files in
-//! JSON (`cookie_store`'s layout, not aiohttp's own) or Netscape `cookies.txt` (curl's and
+//! JSON (Tandem's own layout, not aiohttp's pickle) or Netscape `cookies.txt` (curl's and
 //! browsers' exports) form; `cookies.txt` is the one to move a jar between programs.
 
 use std::{
     borrow::Cow,
     fmt::Write as _,
     fs,
-    io::{BufReader, Write},
+    io::Write,
     path::Path,
     sync::{Arc, Mutex, MutexGuard},
 };
@@ -303,24 +303,46 @@ impl CookieJar {
         });
     }
 
-    /// Writes every cookie, session cookies too, as JSON to `path`, readable only by its
-    /// owner (mode 0600 on Unix), as aiohttp 3.14 does. Shared cookies are not written:
-    /// the format has no place for a cookie without a domain.
+    /// Writes every unexpired cookie, session cookies too, as JSON to `path`, readable only
+    /// by its owner (mode 0600 on Unix), as aiohttp 3.14 does: an array of
+    /// `{"url": ..., "set_cookie": ...}`, each cookie as the `Set-Cookie` value that stores it
+    /// again from that URL (its domain if it is not host-only, its path, its expiry as a date).
+    /// Shared cookies are not written: the format has no place for a cookie without a domain.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let mut json = Vec::new();
-        cookie_store::serde::json::save_incl_expired_and_nonpersistent(
-            &self.lock().store,
-            &mut json,
-        )
-        .map_err(|e| Error::new(Kind::Io, e.to_string()))?;
+        let cookies: Vec<serde_json::Value> = self
+            .lock()
+            .store
+            .iter_unexpired()
+            .filter_map(|c| {
+                let (cookie, url) = replayable(c)?;
+                Some(serde_json::json!({ "url": url.as_str(), "set_cookie": cookie.to_string() }))
+            })
+            .collect();
+        let json = serde_json::to_vec_pretty(&cookies).map_err(|e| Error::new(Kind::Io, e))?;
         write_private(path.as_ref(), &json)
     }
 
-    /// Replaces the jar's cookies with those saved at `path` (expired ones are dropped).
+    /// Replaces the jar's cookies with those saved at `path` by [`save`](Self::save).
+    /// Expired cookies and malformed entries are skipped; a file that is not a JSON array
+    /// is an error.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<(), Error> {
-        let file = fs::File::open(path).map_err(|e| Error::new(Kind::Io, e))?;
-        let store = cookie_store::serde::json::load(BufReader::new(file))
-            .map_err(|e| Error::new(Kind::Io, e.to_string()))?;
+        let json = fs::read(path).map_err(|e| Error::new(Kind::Io, e))?;
+        let entries: Vec<serde_json::Value> =
+            serde_json::from_slice(&json).map_err(|e| Error::new(Kind::Io, e))?;
+        let mut store = CookieStore::default();
+        for entry in &entries {
+            let (Some(url), Some(set_cookie)) =
+                (entry["url"].as_str(), entry["set_cookie"].as_str())
+            else {
+                continue;
+            };
+            let (Ok(url), Ok(cookie)) =
+                (Url::parse(url), cookie::Cookie::parse(set_cookie.to_owned()))
+            else {
+                continue;
+            };
+            let _ = store.insert_raw(&cookie, &url);
+        }
         *self.lock() = Jar { store, shared: Vec::new() };
         Ok(())
     }
@@ -403,6 +425,33 @@ fn netscape_cookie(line: &str, http_only: bool) -> Option<(cookie::Cookie<'stati
             cookie.set_expires(at);
         }
     }
+    Some((cookie, url))
+}
+
+/// A stored cookie as a `Set-Cookie` value and the URL that stores it again as it is: a
+/// host-only cookie without `Domain`, its path and expiry spelled out (the date, not a
+/// `Max-Age` that would count from the load).
+fn replayable(c: &cookie_store::Cookie<'static>) -> Option<(cookie::Cookie<'static>, Url)> {
+    let mut cookie: cookie::Cookie<'static> = (**c).clone();
+    let host = match &c.domain {
+        CookieDomain::HostOnly(host) => {
+            cookie.unset_domain();
+            host
+        }
+        CookieDomain::Suffix(suffix) => {
+            cookie.set_domain(suffix.clone());
+            suffix
+        }
+        CookieDomain::NotPresent | CookieDomain::Empty => return None,
+    };
+    cookie.set_path(String::from(&*c.path));
+    cookie.set_max_age(None);
+    match &c.expires {
+        CookieExpiration::AtUtc(at) => cookie.set_expires(*at),
+        CookieExpiration::SessionEnd => cookie.unset_expires(),
+    }
+    let scheme = if cookie.secure() == Some(true) { "https" } else { "http" };
+    let url = Url::parse(&format!("{scheme}://{host}{}", &*c.path)).ok()?;
     Some((cookie, url))
 }
 
@@ -563,5 +612,61 @@ mod tests {
         other.load(&dir).unwrap();
         let _ = fs::remove_file(&dir);
         assert_eq!(other.filter_cookies(&url("http://example.com/")).len(), 2);
+    }
+
+    #[test]
+    fn saved_cookies_come_back_with_their_scope_and_expiry() {
+        let file = std::env::temp_dir().join(format!("tandem-jar-scope-{}", std::process::id()));
+        let jar = CookieJar::new();
+        set(&jar, "host=1; Max-Age=3600", "http://example.com/a/b");
+        set(
+            &jar,
+            "wide=2; Domain=example.com; Path=/p; Secure; HttpOnly; SameSite=Strict",
+            "https://example.com/p/x",
+        );
+        set(&jar, "gone=3; Max-Age=0", "http://example.com/");
+        jar.save(&file).unwrap();
+        let other = CookieJar::new();
+        other.load(&file).unwrap();
+        let _ = fs::remove_file(&file);
+        // What the jar shows, but a `Max-Age`: the loaded cookie has the absolute expiry.
+        let shown = |j: &CookieJar| {
+            let mut all: Vec<String> = j
+                .cookies()
+                .into_iter()
+                .map(|mut c| {
+                    c.set_max_age(None);
+                    c.to_string()
+                })
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(shown(&other), shown(&jar));
+        assert_eq!(shown(&other).len(), 2);
+        // Host-only stays host-only (default path /a), the domain cookie reaches subdomains.
+        assert_eq!(
+            other.filter_cookies(&url("http://example.com/a/z")),
+            [("host".into(), "1".into())]
+        );
+        assert!(other.filter_cookies(&url("http://sub.example.com/a/z")).is_empty());
+        assert_eq!(
+            other.filter_cookies(&url("https://sub.example.com/p/")),
+            [("wide".into(), "2".into())]
+        );
+        assert!(other.filter_cookies(&url("http://sub.example.com/p/")).is_empty());
+    }
+
+    #[test]
+    fn loading_what_is_not_a_saved_jar() {
+        let file = std::env::temp_dir().join(format!("tandem-jar-bad-{}", std::process::id()));
+        fs::write(&file, r#"{"not": "an array"}"#).unwrap();
+        assert!(CookieJar::new().load(&file).unwrap_err().is_io());
+        fs::write(&file, r#"[{"url": "nope"}, {"url": "http://a.example/", "set_cookie": "k=v"}]"#)
+            .unwrap();
+        let jar = CookieJar::new();
+        jar.load(&file).unwrap();
+        let _ = fs::remove_file(&file);
+        assert_eq!(jar.filter_cookies(&url("http://a.example/")), [("k".into(), "v".into())]);
     }
 }
