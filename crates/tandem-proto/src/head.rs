@@ -216,6 +216,8 @@ pub struct RequestHead {
     pub(crate) method: Method,
     pub(crate) version: Version,
     pub(crate) target: Span,
+    /// Where the target's query starts: the index of its `?`, or its length.
+    pub(crate) query_at: u32,
     pub(crate) fields: Fields,
     pub(crate) framing: BodyFraming,
     pub(crate) flags: Flags,
@@ -251,16 +253,16 @@ impl RequestHead {
     /// found without a UTF-8 check.
     pub fn path_bytes(&self) -> &[u8] {
         let target = &self.fields.raw[self.target.range()];
-        let path = if target.first() == Some(&b'/') {
+        // The parser found the query as it checked the target's bytes.
+        let target = target.get(..self.query_at as usize).unwrap_or(target);
+        if target.first() == Some(&b'/') {
             target
         } else if let Some(i) = memchr::memmem::find(target, b"://") {
             let after = &target[i + 3..];
             memchr::memchr(b'/', after).map_or(&b"/"[..], |p| &after[p..])
         } else {
             target
-        };
-        // Paths are short: a plain loop finds the `?` sooner than `memchr` sets up.
-        path.iter().position(|&b| b == b'?').map_or(path, |i| &path[..i])
+        }
     }
 
     /// The query string after `?`, if there is one.
@@ -385,6 +387,9 @@ mod tests {
             ("GET http://h.example/p/q?r HTTP/1.1\r\nHost: h.example\r\n\r\n", "/p/q"),
             ("GET http://h.example HTTP/1.1\r\nHost: h.example\r\n\r\n", "/"),
             ("GET http://h.example?q HTTP/1.1\r\nHost: h.example\r\n\r\n", "/"),
+            // A URL in the query is not the path.
+            ("GET http://h.example?u=http://x/y HTTP/1.1\r\nHost: h.example\r\n\r\n", "/"),
+            ("GET /a?u=http://x/y HTTP/1.1\r\nHost: a\r\n\r\n", "/a"),
             ("CONNECT h.example:443 HTTP/1.1\r\nHost: h.example:443\r\n\r\n", "h.example:443"),
             ("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", "*"),
         ];

@@ -86,8 +86,9 @@ impl RequestParser {
             |bytes| parse_head(bytes, limits),
         )?;
         Ok(head.map(|(raw, parsed)| {
-            let Parsed { method, version, target, spans, framing, flags } = parsed;
-            RequestHead { method, version, target, fields: Fields::new(raw, spans), framing, flags }
+            let Parsed { method, version, target, query_at, spans, framing, flags } = parsed;
+            let fields = Fields::new(raw, spans);
+            RequestHead { method, version, target, query_at, fields, framing, flags }
         }))
     }
 
@@ -127,7 +128,7 @@ impl RequestParser {
         if method.as_str().len() + target.len() + 10 > limits.get_max_line_size() {
             return Err(ErrorKind::RequestLineTooLong.into());
         }
-        check_target(method, target.as_bytes())?;
+        let query_at = check_target(method, target.as_bytes())?;
         let host = parts
             .uri
             .authority()
@@ -178,6 +179,7 @@ impl RequestParser {
             method: method.clone(),
             version,
             target,
+            query_at: query_at as u32,
             fields: Fields::new(raw, spans),
             framing,
             flags,
@@ -214,6 +216,7 @@ struct Parsed {
     method: Method,
     version: Version,
     target: Span,
+    query_at: u32,
     spans: Vec<FieldSpan>,
     framing: BodyFraming,
     flags: Flags,
@@ -241,12 +244,12 @@ fn parse_borrowed<'b>(
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| ErrorKind::Method)?;
     let version = if req.version == Some(1) { Version::HTTP_11 } else { Version::HTTP_10 };
     let target = req.path.ok_or(ErrorKind::Target)?;
-    check_target(&method, target.as_bytes())?;
+    let query_at = check_target(&method, target.as_bytes())? as u32;
     let target = Span::of(bytes, target.as_bytes());
 
     let (spans, found) = parse_fields(bytes, field_pairs(req.headers), Role::Request)?;
     let (framing, flags) = frame(version, found)?;
-    Ok(Some((len, Parsed { method, version, target, spans, framing, flags })))
+    Ok(Some((len, Parsed { method, version, target, query_at, spans, framing, flags })))
 }
 
 /// The body's framing and the connection's flags, from a request's framing fields by the
