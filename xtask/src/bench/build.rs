@@ -6,7 +6,8 @@
 //! `default-features = false, features = ["server"]`, and Tandem with its default features.
 //! Their sources are fetched first (`cargo fetch`, which may use the network); then each
 //! round builds the three in turn, cold (their own `CARGO_TARGET_DIR`, emptied first), in
-//! debug and `--offline`, so a figure is compile time alone. Tandem's projects start from the
+//! debug and `--offline`, so a figure is compile time alone. Tandem's crates, path
+//! dependencies here, are compiled without incremental state, as published crates would be. Tandem's projects start from the
 //! workspace's `Cargo.lock`, so they build the versions the workspace tests; axum's lock is
 //! made on the first run and kept. The table shows each project's median wall time and CPU
 //! time (of cargo and every compiler it ran, which other load on the machine stretches far
@@ -147,10 +148,14 @@ fn write_project(root: &Path, project: &Project, facade: &Path) -> Result<PathBu
     let dir = root.join(DIR).join(project.dir);
     let src = dir.join("src");
     std::fs::create_dir_all(&src).map_err(|e| format!("create {}: {e}", src.display()))?;
-    // `[workspace]`: a project of its own, not a stray member of ours above it.
+    // `[workspace]`: a project of its own, not a stray member of ours above it. The profile
+    // override: Tandem's crates are path dependencies here, which cargo compiles
+    // incrementally (saving query results for a rebuild that never comes), while it never
+    // does so for a registry crate, as `tandem-http = "0.1"` from crates.io would be; so every
+    // dependency builds as in a user's project. axum's are registry crates, unaffected.
     let manifest = format!(
         "[package]\nname = \"hello\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [dependencies]\n{}\n[workspace]\n",
+         [dependencies]\n{}\n[workspace]\n\n[profile.dev.package.\"*\"]\nincremental = false\n",
         (project.dependencies)(facade)
     );
     let write = |path: PathBuf, text: &str| {
