@@ -1,4 +1,5 @@
-//! The head timeout of one listener's TLS handshakes, watched by one timer.
+//! The head timeout of one listener's TLS handshakes, and the server's shutdown, watched by
+//! one task.
 //!
 //! A `tokio::time::timeout` per handshake costs a syscall per connection on a server with
 //! nothing else pending: each new handshake's timer is then the runtime's earliest, and
@@ -8,6 +9,10 @@
 //! sweeper task sleeping until the oldest register a timer about once per timeout, not
 //! once per connection.
 //!
+//! The same sweeper tells every handshake in the queue when the server stops, so a
+//! handshake waits on one flag and one waker of its own rather than also on the shutdown
+//! token, whose waiters sit in a list behind a lock taken at every poll and at the end.
+//!
 //! A handshake that ends leaves its entry behind (removing it from the middle would need a
 //! search); entries whose handshake has ended are dropped from the front whenever a new one
 //! is pushed, so the queue holds the live handshakes plus at most those that started after
@@ -15,10 +20,16 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex, PoisonError, Weak},
+    pin::pin,
+    sync::{
+        Arc, Mutex, PoisonError, Weak,
+        atomic::{AtomicU8, Ordering},
+    },
+    task::Poll,
     time::Duration,
 };
 
+use futures_util::task::AtomicWaker;
 use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -37,14 +48,65 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    /// Deadlines in the order they fall, each with what tells its handshake it expired.
-    queue: VecDeque<(Instant, Weak<Notify>)>,
+    /// Deadlines in the order they fall, each with what tells its handshake it is cut off.
+    queue: VecDeque<(Instant, Weak<Watched>)>,
     /// The sweeper found the queue empty and waits on `wake` rather than on a timer.
     sweeper_idle: bool,
+    /// The server is stopping: the sweeper has told the queue and ended, so a handshake
+    /// that starts now is told at once.
+    stopped: bool,
+}
+
+/// Why a handshake was cut off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Cutoff {
+    /// Its deadline passed.
+    Expired,
+    /// The server is stopping.
+    Stopping,
+}
+
+const RUNNING: u8 = 0;
+const EXPIRED: u8 = 1;
+const STOPPING: u8 = 2;
+
+/// One handshake's side of the watch: whether it is cut off, and its task's waker.
+struct Watched {
+    cutoff: AtomicU8,
+    waker: AtomicWaker,
+}
+
+impl Watched {
+    fn cut_off(&self, why: u8) {
+        // The first reason stays: a handshake told it expired is not then told to stop.
+        let _ = self.cutoff.compare_exchange(RUNNING, why, Ordering::Release, Ordering::Relaxed);
+        self.waker.wake();
+    }
+}
+
+/// A handshake's watch, from [`HandshakeDeadlines::watch`]; dropping it ends the watch.
+pub(super) struct Watch(Arc<Watched>);
+
+impl Watch {
+    /// Runs `work` until it finishes or the handshake is cut off.
+    pub(super) async fn bound<F: Future>(&self, work: F) -> Result<F::Output, Cutoff> {
+        let mut work = pin!(work);
+        std::future::poll_fn(|cx| {
+            // Registered before the flag is read, so a cut-off in between still wakes us.
+            self.0.waker.register(cx.waker());
+            match self.0.cutoff.load(Ordering::Acquire) {
+                RUNNING => work.as_mut().poll(cx).map(Ok),
+                EXPIRED => Poll::Ready(Err(Cutoff::Expired)),
+                _ => Poll::Ready(Err(Cutoff::Stopping)),
+            }
+        })
+        .await
+    }
 }
 
 impl HandshakeDeadlines {
-    /// The deadlines and their sweeper, a task to spawn that ends when `stop` is cancelled.
+    /// The deadlines and their sweeper, a task to spawn that ends when `stop` is cancelled,
+    /// after telling the handshakes it watches.
     pub(super) fn new(
         timeout: Duration,
         stop: CancellationToken,
@@ -58,20 +120,25 @@ impl HandshakeDeadlines {
         (Self { shared }, sweeper)
     }
 
-    /// Starts a handshake's clock: the returned `Notify` is notified once its deadline
-    /// passes, and only then (if the handshake still holds it).
-    pub(super) fn watch(&self) -> Arc<Notify> {
-        let expired = Arc::new(Notify::new());
+    /// Starts a handshake's clock: the watch is cut off once its deadline passes or the
+    /// server stops, whichever comes first, while it is held.
+    pub(super) fn watch(&self) -> Watch {
+        let watched =
+            Arc::new(Watched { cutoff: AtomicU8::new(RUNNING), waker: AtomicWaker::new() });
         let deadline = Instant::now() + self.shared.timeout;
         let mut state = self.shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.stopped {
+            watched.cut_off(STOPPING);
+            return Watch(watched);
+        }
         while state.queue.front().is_some_and(|(_, handshake)| handshake.strong_count() == 0) {
             state.queue.pop_front();
         }
-        state.queue.push_back((deadline, Arc::downgrade(&expired)));
+        state.queue.push_back((deadline, Arc::downgrade(&watched)));
         if std::mem::take(&mut state.sweeper_idle) {
             self.shared.wake.notify_one();
         }
-        expired
+        Watch(watched)
     }
 
     #[cfg(test)]
@@ -80,8 +147,9 @@ impl HandshakeDeadlines {
     }
 }
 
-/// Sleeps until the oldest deadline, tells the handshakes whose deadlines have passed, and
-/// sleeps again until the next; waits for a push when there is none.
+/// Sleeps until the oldest deadline, cuts off the handshakes whose deadlines have passed,
+/// and sleeps again until the next; waits for a push when there is none. Once `stop` is
+/// cancelled it cuts off every handshake left and ends.
 async fn sweep(shared: Arc<Shared>, stop: CancellationToken) {
     loop {
         let next = {
@@ -91,8 +159,8 @@ async fn sweep(shared: Arc<Shared>, stop: CancellationToken) {
                 if *deadline > now {
                     break;
                 }
-                if let Some(expired) = handshake.upgrade() {
-                    expired.notify_one();
+                if let Some(watched) = handshake.upgrade() {
+                    watched.cut_off(EXPIRED);
                 }
                 state.queue.pop_front();
             }
@@ -107,8 +175,16 @@ async fn sweep(shared: Arc<Shared>, stop: CancellationToken) {
             }
         };
         tokio::select! {
-            () = stop.cancelled() => return,
+            biased;
+            () = stop.cancelled() => break,
             () = wait => {}
+        }
+    }
+    let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+    state.stopped = true;
+    for (_, handshake) in state.queue.drain(..) {
+        if let Some(watched) = handshake.upgrade() {
+            watched.cut_off(STOPPING);
         }
     }
 }
@@ -124,22 +200,51 @@ mod tests {
         (deadlines, stop)
     }
 
+    /// Why `watch` was cut off, for a handshake that never finishes.
+    async fn cut_off(watch: &Watch) -> Cutoff {
+        watch.bound(std::future::pending::<()>()).await.unwrap_err()
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_handshake_still_running_at_its_deadline_is_told_in_order() {
+    async fn a_handshake_still_running_at_its_deadline_is_cut_off_in_order() {
         let (deadlines, stop) = start(Duration::from_secs(10));
         let first = deadlines.watch();
         tokio::time::advance(Duration::from_secs(4)).await;
         let second = deadlines.watch();
         let started = Instant::now();
-        first.notified().await;
+        assert_eq!(cut_off(&first).await, Cutoff::Expired);
         assert_eq!(started.elapsed(), Duration::from_secs(6));
-        second.notified().await;
+        assert_eq!(cut_off(&second).await, Cutoff::Expired);
         assert_eq!(started.elapsed(), Duration::from_secs(10));
         // The sweeper went idle; a new deadline wakes it.
         let third = deadlines.watch();
-        third.notified().await;
+        assert_eq!(cut_off(&third).await, Cutoff::Expired);
         assert_eq!(started.elapsed(), Duration::from_secs(20));
         stop.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handshake_that_finishes_in_time_gives_its_output() {
+        let (deadlines, stop) = start(Duration::from_secs(10));
+        let watch = deadlines.watch();
+        let finished = watch.bound(tokio::time::sleep(Duration::from_secs(9))).await;
+        assert_eq!(finished, Ok(()));
+        stop.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_cuts_off_the_handshakes_running_and_any_that_start_after() {
+        let (deadlines, stop) = start(Duration::from_secs(10));
+        let running = deadlines.watch();
+        let waiting = tokio::spawn(async move { cut_off(&running).await });
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        stop.cancel();
+        assert_eq!(waiting.await.unwrap(), Cutoff::Stopping);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        // The sweeper marked the queue stopped before it told `running`, and has ended: a
+        // handshake that starts now is cut off at once.
+        assert_eq!(cut_off(&deadlines.watch()).await, Cutoff::Stopping);
     }
 
     #[tokio::test(start_paused = true)]
@@ -156,7 +261,7 @@ mod tests {
         }
         // Behind a live one the ended ones wait for its deadline.
         assert_eq!(deadlines.queued(), 11);
-        live.notified().await;
+        cut_off(&live).await;
         drop(deadlines.watch());
         assert_eq!(deadlines.queued(), 1);
         stop.cancel();

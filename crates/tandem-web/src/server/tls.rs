@@ -8,8 +8,8 @@
 //! with. The session cache, ALPN and the client verifier stay as built.
 //!
 //! Each accepted socket shakes hands in its own task (a slow client never holds up the
-//! accept loop), bounded by [`ServerConfig::head_timeout`] (one timer per listener, see
-//! `handshake_deadlines`) and by the server's shutdown;
+//! accept loop), bounded by [`ServerConfig::head_timeout`] and by the server's shutdown (one
+//! timer and one task per listener watch both, see `handshake_deadlines`);
 //! then the stream is split and served by `conn::serve` like any byte stream, or by the
 //! HTTP/2 driver when ALPN settled on `h2`, with the handshake's facts as a [`TlsInfo`]
 //! shared by its requests.
@@ -34,7 +34,9 @@ use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tokio_util::task::TaskTracker;
 
 use super::{
-    AppRunner, ServerConfig, TlsInfo, conn, conn::Shutdown, handshake_deadlines::HandshakeDeadlines,
+    AppRunner, ServerConfig, TlsInfo, conn,
+    conn::Shutdown,
+    handshake_deadlines::{Cutoff, HandshakeDeadlines},
 };
 use crate::{App, Error, payload::AnyRead};
 
@@ -378,7 +380,7 @@ pub(super) async fn accept_loop(
         // (several KiB), and spawning moves it by value through tokio's layers, a copy each
         // time; boxed, they move a pointer.
         Box::pin(async move {
-            let Some(stream) = handshake(&tls, stream, remote, &deadlines, &shutdown).await else {
+            let Some(stream) = handshake(&tls, stream, remote, &deadlines).await else {
                 return;
             };
             let info = Arc::new(tls_info(&stream));
@@ -412,23 +414,19 @@ async fn handshake(
     stream: TcpStream,
     remote: SocketAddr,
     deadlines: &HandshakeDeadlines,
-    shutdown: &Shutdown,
 ) -> Option<TlsStream<TcpStream>> {
-    let expired = deadlines.watch();
-    let outcome = tokio::select! {
-        () = shutdown.token().cancelled() => return None,
-        () = expired.notified() => {
-            tracing::debug!(target: "tandem::server", %remote, "TLS handshake timed out");
-            return None;
-        }
-        outcome = tls.acceptor().accept(stream) => outcome,
-    };
-    match outcome {
-        Ok(stream) => Some(stream),
-        Err(err) => {
+    let watch = deadlines.watch();
+    match watch.bound(tls.acceptor().accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(err)) => {
             tracing::debug!(target: "tandem::server", %remote, error = %err, "TLS handshake failed");
             None
         }
+        Err(Cutoff::Expired) => {
+            tracing::debug!(target: "tandem::server", %remote, "TLS handshake timed out");
+            None
+        }
+        Err(Cutoff::Stopping) => None,
     }
 }
 
