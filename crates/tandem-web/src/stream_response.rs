@@ -12,6 +12,7 @@
 //! the connection goes away the body is dropped and the handler with it.
 
 use std::{
+    cell::Cell,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -46,6 +47,16 @@ pub(crate) enum Slot {
     Closed,
 }
 
+thread_local! {
+    /// Slots filled on this thread and not yet taken by their `respond`. While there are
+    /// none, `respond` need not look at its request's slot after a poll, which would cost
+    /// every request a visit to its state. A slot is filled and taken within one poll of
+    /// its `respond`, so on one thread; one filled and never taken (a handler's future
+    /// dropped at that moment) leaves the count above zero, which only sends this thread's
+    /// `respond`s the long way.
+    static FILLED: Cell<usize> = const { Cell::new(0) };
+}
+
 /// Runs a handler (and its middlewares) to its response, catching a panic as a 500; a
 /// handler that prepares a [`StreamResponse`] is answered with it at once, and goes on
 /// running inside that response's body. It runs inside the request's context scope,
@@ -58,11 +69,15 @@ pub(crate) async fn respond(handler: BoxFuture<Response>) -> Response {
     std::future::poll_fn(move |cx| {
         let Some(running) = handler.as_mut() else { return Poll::Pending };
         let polled = poll_catching_panic(running, cx);
+        if FILLED.get() == 0 {
+            return polled;
+        }
         let prepared = crate::context::with_slot(|slot| {
             let filled = matches!(slot, Slot::Filled(_));
             filled.then(|| std::mem::replace(slot, Slot::Closed))
         });
         let Some(Some(Slot::Filled((head, chunks)))) = prepared else { return polled };
+        FILLED.set(FILLED.get() - 1);
         Poll::Ready(match polled {
             // Prepared and finished within one poll: the chunks wait in the channel, and
             // the body still looks at how the handler ended.
@@ -224,6 +239,7 @@ impl StreamResponse {
         let head = std::mem::take(head);
         self.state = State::Prepared(sender);
         crate::context::with_slot(|slot| *slot = Slot::Filled((head, receiver)));
+        FILLED.set(FILLED.get() + 1);
         // Lets the app take the head and the connection start writing it before the
         // handler goes on.
         tokio::task::yield_now().await;

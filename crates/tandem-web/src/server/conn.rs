@@ -308,7 +308,14 @@ impl Conn<'_> {
             // compressed uses it. A few `Copy` q-values, so nothing is allocated.
             let accept = head.fields().get("accept-encoding").map(AcceptEncoding::parse);
             let (request, mut home) = self.request_for(head, app, remote);
-            let mut response = match self.answer(io, app, request).await? {
+            // Most requests need neither `100 Continue` nor a watch on the socket: their
+            // response is awaited here, without `answer`'s state machine around it.
+            let answer = if self.answers_plainly(&request) {
+                Answer::Response(app.dispatch(request).await)
+            } else {
+                self.answer(io, app, request).await?
+            };
+            let mut response = match answer {
                 Answer::Response(response) => response,
                 Answer::BodyNotAsked(response) => {
                     // The client may send the body or not, and its bytes cannot be told from
@@ -417,9 +424,19 @@ impl Conn<'_> {
         Some(dispatched.await)
     }
 
-    /// Dispatches `request` and awaits its response. The client of an `Expect: 100-continue`
-    /// request with a body waits for `100 Continue` before it sends the body: the request is
-    /// routed first, and the route's expect handler decides whether the `100` goes out.
+    /// Whether `request`'s response is simply awaited: no `100 Continue` to send, and no
+    /// watch for a client leaving (`handler_cancellation`). [`answer`](Self::answer) does
+    /// the rest.
+    fn answers_plainly(&self, request: &Request) -> bool {
+        let continues = request.head().expect_continue() && request.body_exists();
+        !(self.config.handler_cancellation || continues)
+    }
+
+    /// Dispatches `request` and awaits its response, for the requests
+    /// [`answers_plainly`](Self::answers_plainly) leaves. The client of an
+    /// `Expect: 100-continue` request with a body waits for `100 Continue` before it sends
+    /// the body: the request is routed first, and the route's expect handler decides whether
+    /// the `100` goes out. Any other request here is watched for its client leaving.
     async fn answer(
         &mut self,
         io: &mut Writer,
@@ -438,9 +455,6 @@ impl Conn<'_> {
             });
         }
         let dispatched = app.dispatch(request);
-        if !self.config.handler_cancellation {
-            return Ok(Answer::Response(dispatched.await));
-        }
         Ok(self.unless_client_leaves(dispatched).await.map_or(Answer::ClientLeft, Answer::Response))
     }
 
