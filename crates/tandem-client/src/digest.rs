@@ -328,13 +328,13 @@ impl Algorithm {
 
     /// The lower-case hex digest of `data`.
     fn hash(self, data: impl AsRef<[u8]>) -> String {
-        use sha2::Digest as _;
         let data = data.as_ref();
+        let sha = |algorithm| hex(ring::digest::digest(algorithm, data).as_ref());
         match self.hash {
-            Hash::Md5 => hex(&md5::Md5::digest(data)),
-            Hash::Sha256 => hex(&sha2::Sha256::digest(data)),
-            Hash::Sha512_256 => hex(&sha2::Sha512_256::digest(data)),
-            Hash::Sha512 => hex(&sha2::Sha512::digest(data)),
+            Hash::Md5 => hex(&md5::compute(data).0),
+            Hash::Sha256 => sha(&ring::digest::SHA256),
+            Hash::Sha512_256 => sha(&ring::digest::SHA512_256),
+            Hash::Sha512 => sha(&ring::digest::SHA512),
         }
     }
 }
@@ -505,6 +505,26 @@ mod tests {
     use super::*;
 
     /// RFC 7616 §3.9.1's example, MD5 and SHA-256.
+    #[test]
+    fn each_hash_gives_its_known_answer() {
+        // FIPS 180-4's and RFC 1321's digests of "abc".
+        let abc = |hash| Algorithm { hash, sess: false }.hash("abc");
+        assert_eq!(abc(Hash::Md5), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            abc(Hash::Sha256),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            abc(Hash::Sha512_256),
+            "53048e2681941ef99b2e29b76b4c7dabe4c2d0c634fc6d46e0e2f13107e7af23"
+        );
+        assert_eq!(
+            abc(Hash::Sha512),
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+             2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+        );
+    }
+
     #[test]
     fn rfc_7616_examples() {
         let c = "realm=\"http-auth@example.org\", qop=\"auth, auth-int\", algorithm=ALG, \

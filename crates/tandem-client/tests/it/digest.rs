@@ -76,7 +76,7 @@ fn h(algorithm: &str, data: &[u8]) -> String {
     let base = algorithm.to_ascii_uppercase();
     let base = base.trim_end_matches("-SESS");
     let digest: Vec<u8> = match base {
-        "MD5" => md5::Md5::digest(data).to_vec(),
+        "MD5" => md5_rustcrypto::Md5::digest(data).to_vec(),
         "SHA-256" => sha2::Sha256::digest(data).to_vec(),
         "SHA-512-256" => sha2::Sha512_256::digest(data).to_vec(),
         other => panic!("unknown algorithm {other}"),
