@@ -444,7 +444,7 @@ fn tls_info(stream: &TlsStream<TcpStream>) -> TlsInfo {
             .and_then(|suite| suite.suite().as_str())
             .unwrap_or_default(),
         server_name: conn.server_name().map(Into::into),
-        alpn: conn.alpn_protocol().map(Into::into),
+        alpn: conn.alpn_protocol().and_then(|agreed| ALPN.iter().copied().find(|p| *p == agreed)),
         peer_certificates: conn.peer_certificates().map(<[_]>::to_vec).unwrap_or_default(),
     }
 }

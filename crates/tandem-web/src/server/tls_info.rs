@@ -16,7 +16,8 @@ pub struct TlsInfo {
     pub(crate) version: &'static str,
     pub(crate) cipher_suite: &'static str,
     pub(crate) server_name: Option<Box<str>>,
-    pub(crate) alpn: Option<Box<[u8]>>,
+    /// One of the protocols the server offers (rustls agrees on no other), so borrowed.
+    pub(crate) alpn: Option<&'static [u8]>,
     pub(crate) peer_certificates: Vec<CertificateDer<'static>>,
 }
 
@@ -42,7 +43,7 @@ impl TlsInfo {
     /// The application protocol agreed through ALPN (`b"http/1.1"`); `None` when the
     /// client offered none.
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.alpn.as_deref()
+        self.alpn
     }
 
     /// The client's certificate chain, leaf first, DER-encoded; empty when it sent none.
