@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example bench_server -- --port P [--workers N] [--multi-thread]
 //!     [--tls-cert PEM --tls-key PEM] [--static DIR] [--upload-file PATH]
+//!     [--read-bufsize BYTES]
 //! ```
 //!
 //! With `--tls-cert` (a chain, leaf first) and `--tls-key` it serves the same routes over
@@ -16,6 +17,9 @@
 //!   `cargo xtask bench bulk`;
 //! - `POST /upload`: with `--upload-file PATH`, the request body written to PATH chunk by
 //!   chunk as it is read, answered with its size, for `cargo xtask bench bulk`.
+//!
+//! `--read-bufsize` sets `ServerConfig::read_bufsize`, to compare read sizes on the upload
+//! rows.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -89,6 +93,7 @@ fn main() -> Result<(), tandem_http::web::Error> {
     let mut multi_thread = false;
     let (mut tls_cert, mut tls_key) = (None, None);
     let (mut static_dir, mut upload_file) = (None, None);
+    let mut config = ServerConfig::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -99,6 +104,10 @@ fn main() -> Result<(), tandem_http::web::Error> {
             "--tls-key" => tls_key = Some(args.next().expect("--tls-key PEM")),
             "--static" => static_dir = Some(args.next().expect("--static DIR")),
             "--upload-file" => upload_file = Some(args.next().expect("--upload-file PATH")),
+            "--read-bufsize" => {
+                let size = args.next().and_then(|n| n.parse().ok()).expect("--read-bufsize BYTES");
+                config = config.with_read_bufsize(size);
+            }
             other => panic!("unknown argument {other:?}"),
         }
     }
@@ -115,7 +124,7 @@ fn main() -> Result<(), tandem_http::web::Error> {
         app.add_post("/upload", upload);
     }
     // No access log on stderr: the servers it is measured against log nothing either.
-    let config = ServerConfig::default().with_stderr_log(false);
+    let config = config.with_stderr_log(false);
     let mut options = RunOptions::new("127.0.0.1", port)
         .workers(workers)
         .multi_thread(multi_thread)

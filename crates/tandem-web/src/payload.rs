@@ -29,6 +29,12 @@ use crate::HttpError;
 /// How much a read asks the socket for at once.
 pub(crate) const READ_CHUNK: usize = 8 * 1024;
 
+/// The first read of a body of declared length asks for up to this (less for a shorter
+/// body), within `read_bufsize`: a large upload's reads then double from here as they fill,
+/// up to `read_bufsize`, so a client that trickles its body holds no more than this of the
+/// server's memory, and one that sends at full speed gets reads of the whole bound.
+const FIRST_KNOWN_LENGTH_READ: usize = 256 * 1024;
+
 /// A socket's read half that can also wait for readability without a buffer, so an idle
 /// connection holds none.
 pub(crate) trait ConnRead: AsyncRead + Send + Sync + Unpin + 'static {
@@ -116,7 +122,8 @@ struct Lent {
     home: oneshot::Sender<Returned>,
     /// How long one read may wait for the next bytes of the body.
     read_timeout: Duration,
-    /// What the next read of a body of unknown length asks for: from [`READ_CHUNK`] up to
+    /// The most the next read asks for: from [`READ_CHUNK`] (a body of unknown length) or
+    /// [`FIRST_KNOWN_LENGTH_READ`] (one of declared length), doubling as reads fill, up to
     /// `read_bufsize`.
     read_size: usize,
     /// The most one read asks for, and so the largest chunk handed out
@@ -160,7 +167,9 @@ impl Payload {
         read_bufsize: usize,
     ) -> Self {
         let read_bufsize = read_bufsize.max(1);
-        let read_size = READ_CHUNK.min(read_bufsize);
+        let first =
+            if decoder.remaining().is_some() { FIRST_KNOWN_LENGTH_READ } else { READ_CHUNK };
+        let read_size = first.min(read_bufsize);
         let lent = Lent { read, decoder, home, read_timeout, read_size, read_bufsize };
         Payload { lent: Some(Box::new(lent)), foreign: None, trailers: None, failed: None }
     }
@@ -278,12 +287,12 @@ impl Lent {
                 Some(BodyEvent::Trailers(fields)) => *trailers = Some(Box::new(fields)),
                 Some(BodyEvent::End) => return Ok(None),
                 None => {
-                    // A known length is asked for at once (up to the bound); a body of
-                    // unknown length grows its reads as they fill.
+                    // A known length is asked for at once, up to the read size; reads
+                    // grow as they fill, whatever the framing.
                     let ask = match self.decoder.remaining() {
                         Some(left) => usize::try_from(left)
                             .unwrap_or(usize::MAX)
-                            .clamp(READ_CHUNK.min(self.read_bufsize), self.read_bufsize),
+                            .clamp(READ_CHUNK.min(self.read_bufsize), self.read_size),
                         None => self.read_size,
                     };
                     match self.fill(ask).await? {
@@ -425,5 +434,59 @@ impl Drop for Payload {
             let Lent { read, decoder, home, .. } = *lent;
             let _ = home.send((read, decoder));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use tandem_proto::{BodyDecoder, BodyFraming};
+    use tokio::io::AsyncWriteExt;
+
+    use super::{AnyRead, FIRST_KNOWN_LENGTH_READ, Payload, READ_CHUNK, ReadState};
+
+    /// The sizes of the chunks a payload hands out for `body_len` bytes all waiting to be
+    /// read (the peer is faster than the handler), with `read_bufsize`.
+    async fn chunk_sizes(framing: BodyFraming, body: &[u8], read_bufsize: usize) -> Vec<usize> {
+        let (mut peer, ours) = tokio::io::duplex(body.len() + 64);
+        peer.write_all(body).await.unwrap();
+        let (read, _write) = tokio::io::split(ours);
+        let read = ReadState { io: Box::new(AnyRead::new(read)), buf: BytesMut::new() };
+        let (home, _returned) = tokio::sync::oneshot::channel();
+        let decoder = BodyDecoder::new(framing);
+        let mut payload = Payload::lend(read, decoder, home, Duration::from_secs(5), read_bufsize);
+        let mut sizes = Vec::new();
+        while let Some(chunk) = payload.chunk().await.unwrap() {
+            sizes.push(chunk.len());
+        }
+        sizes
+    }
+
+    #[tokio::test]
+    async fn a_declared_lengths_reads_grow_from_the_first_read_to_read_bufsize() {
+        const MIB: usize = 1 << 20;
+        let body = vec![b'x'; 4 * MIB];
+        let sizes = chunk_sizes(BodyFraming::Length(body.len() as u64), &body, MIB).await;
+        let mut expected = vec![FIRST_KNOWN_LENGTH_READ, 2 * FIRST_KNOWN_LENGTH_READ];
+        let after = 4 * MIB - 3 * FIRST_KNOWN_LENGTH_READ;
+        expected.extend(std::iter::repeat_n(MIB, after / MIB));
+        expected.push(after % MIB);
+        assert_eq!(sizes, expected);
+        // A smaller bound caps the first read as every other.
+        let sizes = chunk_sizes(BodyFraming::Length(100_000), &body[..100_000], 1000).await;
+        assert!(sizes.iter().all(|&n| n == 1000), "{sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_chunked_bodys_reads_start_small_and_grow() {
+        let mut body = b"186a0\r\n".to_vec();
+        body.extend(std::iter::repeat_n(b'x', 100_000));
+        body.extend_from_slice(b"\r\n0\r\n\r\n");
+        let sizes = chunk_sizes(BodyFraming::Chunked, &body, 1 << 20).await;
+        // The first read takes the size line too.
+        assert_eq!(sizes, [READ_CHUNK - 7, 2 * READ_CHUNK, 4 * READ_CHUNK, 42_663]);
+        assert_eq!(sizes.iter().sum::<usize>(), 100_000);
     }
 }

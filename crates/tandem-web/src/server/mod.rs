@@ -81,13 +81,15 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_LINGERING_TIME: Duration = Duration::from_secs(10);
 
 /// The most one read of an HTTP/1.1 request body asks the socket for, and so the largest
-/// chunk [`Payload::chunk`](crate::Payload::chunk) returns: 256 KiB, the size of aiohttp's
-/// reads (its `read_bufsize` is documented as 64 KiB, but its code's default and asyncio's
-/// socket reads are 256 KiB). A body's reads start at 8 KiB and double each time one fills
-/// what it asked for, so a small body costs no more than its head, while a large upload
-/// takes a few reads per megabyte rather than a hundred. Smaller bounds what one slow
-/// handler holds per connection; larger saves syscalls on fast uploads.
-pub const DEFAULT_READ_BUFSIZE: usize = 256 * 1024;
+/// chunk [`Payload::chunk`](crate::Payload::chunk) returns: 1 MiB. A body's reads start small
+/// (8 KiB, or up to 256 KiB for a body of declared length) and double each time one fills
+/// what it asked for, so a small body costs no more than its head and a slow one holds
+/// little, while a fast large upload takes one read per megabyte. aiohttp reads 256 KiB at a
+/// time (its `read_bufsize` is documented as 64 KiB, but its code's default and asyncio's
+/// socket reads are 256 KiB); a quarter of the syscalls for a large upload is worth the
+/// larger chunks. Smaller bounds what one slow handler holds per connection; larger saves
+/// syscalls on fast uploads.
+pub const DEFAULT_READ_BUFSIZE: usize = 1024 * 1024;
 
 /// Per-connection settings: [`ServerConfig::default`], then a `with_*` method for each
 /// setting to change. Its fields are public to read; new ones may come in a minor release, so
