@@ -104,6 +104,9 @@ impl Overrides {
 }
 
 impl Request {
+    // Inline: each connection builds one per request, and out of line the head and payload
+    // are passed to it through memory.
+    #[inline]
     pub(crate) fn new(
         head: RequestHead,
         app: App,

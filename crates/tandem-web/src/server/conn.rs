@@ -295,7 +295,7 @@ impl Conn<'_> {
             {
                 self.fresh = false;
             }
-            let method = head.method().clone();
+            let head_only = head.method() == Method::HEAD;
             let version = head.version();
             let mut keep_alive = head.keep_alive() && !self.waits.shutdown.is_cancelled();
             // A proxy may start tunnelling once it has forwarded an upgrade or CONNECT,
@@ -344,7 +344,6 @@ impl Conn<'_> {
             // A request without a body has nothing to get back: no call.
             let returned =
                 if home.is_some() { body_back(&mut home, &mut keep_alive) } else { None };
-            let head_only = method == Method::HEAD;
             // What `write_now` writes is all in the write buffer.
             let sent = match write_now(&mut self.wbuf, response, version, keep_alive, head_only) {
                 Ok(written) => Sent { written, buffered: true },
