@@ -29,6 +29,13 @@ use crate::HttpError;
 /// How much a read asks the socket for at once.
 pub(crate) const READ_CHUNK: usize = 8 * 1024;
 
+/// How much more than the rest of a body of declared length its last read asks for. A read
+/// that comes back short tells the runtime the socket is drained, so the connection's next
+/// read (the next request's head) waits for readiness rather than trying a read that finds
+/// nothing; asked for exactly the rest, the read fills and that futile read follows every
+/// request. Bytes past the body are the next request's, kept for it.
+const PAST_THE_BODY: usize = READ_CHUNK;
+
 /// The first read of a body of declared length asks for up to this (less for a shorter
 /// body), within `read_bufsize`: a large upload's reads then double from here as they fill,
 /// up to `read_bufsize`, so a client that trickles its body holds no more than this of the
@@ -292,6 +299,7 @@ impl Lent {
                     let ask = match self.decoder.remaining() {
                         Some(left) => usize::try_from(left)
                             .unwrap_or(usize::MAX)
+                            .saturating_add(PAST_THE_BODY)
                             .clamp(READ_CHUNK.min(self.read_bufsize), self.read_size),
                         None => self.read_size,
                     };
@@ -316,11 +324,13 @@ impl Lent {
         if left > max {
             return Ok(None);
         }
-        self.read.buf.reserve(left.saturating_sub(self.read.buf.len()));
+        let room = left.saturating_sub(self.read.buf.len()) + PAST_THE_BODY;
+        self.read.buf.reserve(room);
         while self.read.buf.len() < left {
-            // All that is left at once: the memory is reserved already, and `read_bufsize`
-            // bounds the chunks handed out, of which this is the only one.
-            if self.fill(left - self.read.buf.len()).await? == 0 {
+            // All that is left at once, and a little more (see `PAST_THE_BODY`): the memory
+            // is reserved already, and `read_bufsize` bounds the chunks handed out, of which
+            // this is the only one.
+            if self.fill(left - self.read.buf.len() + PAST_THE_BODY).await? == 0 {
                 return self.ended().map(|()| None);
             }
         }
@@ -477,6 +487,26 @@ mod tests {
         // A smaller bound caps the first read as every other.
         let sizes = chunk_sizes(BodyFraming::Length(100_000), &body[..100_000], 1000).await;
         assert!(sizes.iter().all(|&n| n == 1000), "{sizes:?}");
+    }
+
+    /// The last read of a declared length asks past the body, so it comes back short when
+    /// the socket is drained (and the connection waits for the next request rather than
+    /// reading nothing); what it took of the next request goes home with the connection.
+    #[tokio::test]
+    async fn the_last_read_of_a_body_asks_past_it_and_keeps_what_follows() {
+        let (mut peer, ours) = tokio::io::duplex(4096);
+        peer.write_all(&[b'x'; 1000]).await.unwrap();
+        peer.write_all(b"GET /next").await.unwrap();
+        let (read, _write) = tokio::io::split(ours);
+        let read = ReadState { io: Box::new(AnyRead::new(read)), buf: BytesMut::new() };
+        let (home, returned) = tokio::sync::oneshot::channel();
+        let decoder = BodyDecoder::new(BodyFraming::Length(1000));
+        let mut payload = Payload::lend(read, decoder, home, Duration::from_secs(5), 1 << 20);
+        assert_eq!(payload.read_whole(1 << 20).await.unwrap().unwrap().len(), 1000);
+        drop(payload);
+        let (read, decoder) = returned.await.unwrap();
+        assert!(decoder.is_done());
+        assert_eq!(&read.buf[..], b"GET /next");
     }
 
     #[tokio::test]
