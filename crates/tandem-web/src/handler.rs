@@ -109,6 +109,12 @@ pub(crate) async fn catch_panic(mut fut: BoxFuture<Response>) -> Response {
 }
 
 /// Polls a handler's future once, a panic in it answered as [`catch_panic`] does.
+#[expect(
+    clippy::inline_always,
+    reason = "every request's handler is polled through it, and with `catch_panic` as a \
+              second caller the compiler kept it out of line, a call per poll"
+)]
+#[inline(always)]
 pub(crate) fn poll_catching_panic(
     fut: &mut BoxFuture<Response>,
     cx: &mut std::task::Context<'_>,
