@@ -183,18 +183,15 @@ const TARGET_BYTES: [u8; 256] = {
 /// Checks the bytes of a target, path bytes up to the first `?` and query bytes after it,
 /// and returns where its query starts: the index of that `?`, or the target's length.
 fn scan_target_text(target: &[u8]) -> Option<usize> {
-    let mut allowed = PATH;
-    let mut query_at = target.len();
-    for (i, &b) in target.iter().enumerate() {
-        if TARGET_BYTES[usize::from(b)] & allowed == 0 {
-            return None;
-        }
-        if b == b'?' && allowed == PATH {
-            allowed = QUERY;
-            query_at = i;
-        }
+    let path_end = target
+        .iter()
+        .position(|&b| b == b'?' || TARGET_BYTES[usize::from(b)] & PATH == 0)
+        .unwrap_or(target.len());
+    let query = &target[path_end..];
+    if query.first().is_some_and(|&b| b != b'?') {
+        return None;
     }
-    Some(query_at)
+    query.iter().all(|&b| TARGET_BYTES[usize::from(b)] & QUERY != 0).then_some(path_end)
 }
 
 /// Checks a request target against its method (RFC 9112 §3.2): origin-form for most,
