@@ -1,5 +1,5 @@
 //! Sending a response's file from the page cache straight to a plain TCP socket with
-//! `sendfile(2)` (through rustix's safe wrapper), so its bytes are never copied through
+//! `sendfile(2)` (through rustix's safe wrapper; the head's `send` through socket2's), so its bytes are never copied through
 //! user space, nor read off the runtime's thread: a connection over TLS, HTTP/2 or a Unix
 //! socket reads the file through the body's stream instead.
 
@@ -42,12 +42,12 @@ pub(crate) async fn send(
     const MAX_PER_CALL: usize = 1 << 30;
 
     // An empty file: nothing follows to push the head out, so it goes as any write would.
-    let more =
-        if count == 0 { rustix::net::SendFlags::empty() } else { rustix::net::SendFlags::MORE };
+    let flags = if count == 0 { 0 } else { libc::MSG_MORE };
+    let socket = socket2::SockRef::from(to.socket);
     while !head.is_empty() {
-        let called = to.socket.try_io(tokio::io::Interest::WRITABLE, || {
-            rustix::net::send(to.socket.as_fd(), head, more).map_err(std::io::Error::from)
-        });
+        let called = to
+            .socket
+            .try_io(tokio::io::Interest::WRITABLE, || socket.send_with_flags(head, flags));
         match called {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) if n == head.len() => head.clear(),
