@@ -1,7 +1,8 @@
 //! Sending a response's file from the page cache straight to a plain TCP socket with
-//! `sendfile(2)` (through rustix's safe wrapper; the head's `send` through socket2's), so its bytes are never copied through
-//! user space, nor read off the runtime's thread: a connection over TLS, HTTP/2 or a Unix
-//! socket reads the file through the body's stream instead.
+//! `sendfile(2)` (through rustix's safe wrapper; the head's `send` through socket2's), so
+//! its bytes are never copied through user space, nor read off the runtime's thread: a
+//! connection over TLS, HTTP/2 or a Unix socket reads the file through the body's stream
+//! instead.
 
 use std::time::Duration;
 
