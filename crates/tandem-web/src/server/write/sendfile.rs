@@ -46,9 +46,8 @@ pub(crate) async fn send(
     let flags = if count == 0 { 0 } else { libc::MSG_MORE };
     let socket = socket2::SockRef::from(to.socket);
     while !head.is_empty() {
-        let called = to
-            .socket
-            .try_io(tokio::io::Interest::WRITABLE, || socket.send_with_flags(head, flags));
+        let called =
+            to.socket.try_io(tokio::io::Interest::WRITABLE, || socket.send_with_flags(head, flags));
         match called {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) if n == head.len() => head.clear(),
