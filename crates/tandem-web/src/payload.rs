@@ -42,6 +42,12 @@ const PAST_THE_BODY: usize = READ_CHUNK;
 /// server's memory, and one that sends at full speed gets reads of the whole bound.
 const FIRST_KNOWN_LENGTH_READ: usize = 256 * 1024;
 
+/// The largest buffer a connection keeps between requests (and a thread among its spare
+/// buffers). A read buffer grown for a large body is let go when the body ends, what
+/// follows the body moving to a buffer of its own, so an idle connection holds what a
+/// request head needs, not what its last upload did.
+pub(crate) const KEPT_BUFFER_CAPACITY: usize = 64 * 1024;
+
 /// A socket's read half that can also wait for readability without a buffer, so an idle
 /// connection holds none.
 pub(crate) trait ConnRead: AsyncRead + Send + Sync + Unpin + 'static {
@@ -136,6 +142,9 @@ struct Lent {
     /// The most one read asks for, and so the largest chunk handed out
     /// ([`ServerConfig::read_bufsize`](crate::ServerConfig::read_bufsize)).
     read_bufsize: usize,
+    /// A read asked for more than [`KEPT_BUFFER_CAPACITY`]: the buffer is not kept after
+    /// the body (its capacity may not show it: chunks handed out leave a view of its tail).
+    grew: bool,
 }
 
 /// A request body, read chunk by chunk: aiohttp's `request.content`.
@@ -177,7 +186,7 @@ impl Payload {
         let first =
             if decoder.remaining().is_some() { FIRST_KNOWN_LENGTH_READ } else { READ_CHUNK };
         let read_size = first.min(read_bufsize);
-        let lent = Lent { read, decoder, home, read_timeout, read_size, read_bufsize };
+        let lent = Lent { read, decoder, home, read_timeout, read_size, read_bufsize, grew: false };
         Payload { lent: Some(Box::new(lent)), foreign: None, trailers: None, failed: None }
     }
 
@@ -324,8 +333,11 @@ impl Lent {
         if left > max {
             return Ok(None);
         }
-        let room = left.saturating_sub(self.read.buf.len()) + PAST_THE_BODY;
-        self.read.buf.reserve(room);
+        if self.read.buf.len() < left {
+            // Only when more is to come: a body that came in with its head is handed out
+            // from the buffer it is in, with no new allocation.
+            self.read.buf.reserve(left - self.read.buf.len() + PAST_THE_BODY);
+        }
         while self.read.buf.len() < left {
             // All that is left at once, and a little more (see `PAST_THE_BODY`): the memory
             // is reserved already, and `read_bufsize` bounds the chunks handed out, of which
@@ -347,6 +359,7 @@ impl Lent {
     /// Reads at most `ask` more bytes into the buffer, waiting at most the body timeout
     /// (then a 408): how many, 0 at the end of the stream.
     async fn fill(&mut self, ask: usize) -> Result<usize, HttpError> {
+        self.grew |= ask > KEPT_BUFFER_CAPACITY;
         self.read.buf.reserve(ask);
         // Limited to what was asked for: the buffer's capacity may be larger (it read an
         // earlier body), and a chunk must not exceed `read_bufsize`.
@@ -441,7 +454,10 @@ impl Drop for Payload {
     fn drop(&mut self) {
         if let Some(lent) = self.lent.take() {
             // The connection may be gone already (it was shut down); then so is the socket.
-            let Lent { read, decoder, home, .. } = *lent;
+            let Lent { mut read, decoder, home, grew, .. } = *lent;
+            if grew {
+                read.buf = BytesMut::from(&read.buf[..]);
+            }
             let _ = home.send((read, decoder));
         }
     }
@@ -507,6 +523,56 @@ mod tests {
         let (read, decoder) = returned.await.unwrap();
         assert!(decoder.is_done());
         assert_eq!(&read.buf[..], b"GET /next");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_came_with_its_head_is_handed_out_without_a_copy() {
+        let (_peer, ours) = tokio::io::duplex(64);
+        let (read, _write) = tokio::io::split(ours);
+        let mut buf = BytesMut::with_capacity(1100);
+        buf.extend_from_slice(b"POST / HTTP/1.1\r\n\r\n");
+        buf.extend_from_slice(&[b'x'; 1000]);
+        // The head's bytes share the buffer's allocation, as the parser's do.
+        let head = buf.split_to(19).freeze();
+        let at = buf.as_ptr();
+        let read = ReadState { io: Box::new(AnyRead::new(read)), buf };
+        let (home, _returned) = tokio::sync::oneshot::channel();
+        let decoder = BodyDecoder::new(BodyFraming::Length(1000));
+        let mut payload = Payload::lend(read, decoder, home, Duration::from_secs(5), 1 << 20);
+        let body = payload.read_whole(1 << 20).await.unwrap().unwrap();
+        assert_eq!(body.len(), 1000);
+        assert_eq!(body.as_ptr(), at, "the body was copied into a new buffer");
+        drop(head);
+    }
+
+    #[tokio::test]
+    async fn a_read_buffer_grown_for_a_large_body_is_not_kept_after_it() {
+        let (mut peer, ours) = tokio::io::duplex(1 << 20);
+        let (read, _write) = tokio::io::split(ours);
+        let read = ReadState { io: Box::new(AnyRead::new(read)), buf: BytesMut::new() };
+        let (home, returned) = tokio::sync::oneshot::channel();
+        let decoder = BodyDecoder::new(BodyFraming::Length(600_000));
+        let mut payload = Payload::lend(read, decoder, home, Duration::from_secs(5), 1 << 20);
+        let send = async {
+            peer.write_all(&vec![b'x'; 600_000]).await.unwrap();
+            peer.write_all(b"GET /next").await.unwrap();
+        };
+        let take = async {
+            let (mut got, mut last_end) = (0, std::ptr::null());
+            while let Some(chunk) = payload.chunk().await.unwrap() {
+                got += chunk.len();
+                last_end = chunk.as_ptr_range().end;
+            }
+            (got, last_end)
+        };
+        let ((), (got, last_end)) = tokio::join!(send, take);
+        assert_eq!(got, 600_000);
+        drop(payload);
+        let (read, _) = returned.await.unwrap();
+        assert!(read.buf.starts_with(b"GET /next") || read.buf.is_empty());
+        // Not the tail of the buffer the body was read into, which would keep all of it.
+        assert_ne!(read.buf.as_ptr(), last_end, "the body's read buffer was kept");
+        assert!(read.buf.capacity() <= super::KEPT_BUFFER_CAPACITY, "{}", read.buf.capacity());
     }
 
     #[tokio::test]

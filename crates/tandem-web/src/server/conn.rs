@@ -37,7 +37,7 @@ use crate::{
     App, HttpError, Request, TlsInfo,
     compression::AcceptEncoding,
     expect::ContinueSignal,
-    payload::{ConnRead, Payload, READ_CHUNK, ReadState, Returned},
+    payload::{ConnRead, KEPT_BUFFER_CAPACITY, Payload, READ_CHUNK, ReadState, Returned},
     upgrade::{OnUpgrade, upgraded},
 };
 
@@ -68,9 +68,10 @@ thread_local! {
     static SPARE: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Keeps `buf`, emptied, among the thread's spares if fewer than `keep` wait; else frees it.
+/// Keeps `buf`, emptied, among the thread's spares if fewer than `keep` wait and it is not
+/// one grown past [`KEPT_BUFFER_CAPACITY`] (by a large response, say); else frees it.
 fn keep_spare(spare: &mut Vec<BytesMut>, mut buf: BytesMut, keep: usize) {
-    if buf.capacity() != 0 && spare.len() < keep {
+    if buf.capacity() != 0 && buf.capacity() <= KEPT_BUFFER_CAPACITY && spare.len() < keep {
         buf.clear();
         spare.push(buf);
     }
