@@ -105,7 +105,9 @@ impl<W: Write> ZstdDecoder<W> {
             }
             Err(FrameDecoderError::ReadFrameHeaderError(e)) => match e {
                 ReadFrameHeaderError::SkipFrame { length, .. } => {
-                    self.state = State::Skip(length.into());
+                    // An empty skippable frame is over with its header (RFC 8878 allows it).
+                    self.state =
+                        if length == 0 { State::Between } else { State::Skip(length.into()) };
                     Ok(SKIPPABLE_HEADER_SIZE)
                 }
                 // Reading from a slice fails only at its end: the header is not all here.
@@ -191,6 +193,15 @@ mod tests {
         z.extend([0x5f, 0x2a, 0x4d, 0x18, 0, 0, 0, 0]);
         for step in [1, 3, z.len()] {
             assert_eq!(decode(&z, step).unwrap(), b"after the skippable frame");
+        }
+    }
+
+    #[test]
+    fn an_empty_skippable_frame_then_a_frame_in_one_piece() {
+        let mut z = vec![0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+        z.extend(with_checksum(b"after an empty skippable frame"));
+        for step in [1, 8, z.len()] {
+            assert_eq!(decode(&z, step).unwrap(), b"after an empty skippable frame");
         }
     }
 
