@@ -3,9 +3,10 @@
 //! the request being passed down (a request id for the logs, the current user for an audit
 //! trail).
 //!
-//! Here the context is a task-local typed map, one per request, set up by
-//! [`App::dispatch`](crate::App::dispatch) around the middlewares and the handler: values
-//! are keyed by their type, as `Request::extensions` are. A task the handler spawns starts
+//! Here the context is a typed map, one per request (in a thread-local while its request's
+//! future is polled), set up by [`App::dispatch`](crate::App::dispatch) around the
+//! middlewares and the handler: values are keyed by their type, as `Request::extensions`
+//! are. A task the handler spawns starts
 //! with no context unless it is wrapped in [`inherit`], which copies the current one, as
 //! asyncio copies the context into a new task.
 //!
@@ -119,9 +120,11 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if !*this.finished {
-                // Moved in here, and back out by `Home`'s drop once `future` is dropped.
-                this.home.swap();
-                this.home.entered = true;
+                // Moved in here, and back out by `Home`'s drop once `future` is dropped. Not
+                // if the thread's locals are gone (a runtime dropping its tasks as its thread
+                // exits): the future is then dropped without its context, as tokio's
+                // task-locals do, rather than panicking in a drop.
+                this.home.entered = this.home.try_swap();
             }
         }
     }
@@ -159,12 +162,23 @@ impl Home {
     fn swap(&mut self) {
         CURRENT.with(|current| std::mem::swap(&mut *current.borrow_mut(), &mut self.local));
     }
+
+    /// [`swap`](Self::swap) where it can be made (from a drop): whether it was.
+    fn try_swap(&mut self) -> bool {
+        CURRENT
+            .try_with(|current| {
+                let Ok(mut current) = current.try_borrow_mut() else { return false };
+                std::mem::swap(&mut *current, &mut self.local);
+                true
+            })
+            .unwrap_or(false)
+    }
 }
 
 impl Drop for Home {
     fn drop(&mut self) {
         if self.entered {
-            self.swap();
+            self.try_swap();
         }
     }
 }
