@@ -111,8 +111,8 @@ pub(crate) async fn catch_panic(mut fut: BoxFuture<Response>) -> Response {
 /// Polls a handler's future once, a panic in it answered as [`catch_panic`] does.
 #[expect(
     clippy::inline_always,
-    reason = "every request's handler is polled through it, and with `catch_panic` as a \
-              second caller the compiler kept it out of line, a call per poll"
+    reason = "every request's handler is polled through it; with `catch_panic` as a second \
+              caller, plain `#[inline]` leaves a call per poll"
 )]
 #[inline(always)]
 pub(crate) fn poll_catching_panic(

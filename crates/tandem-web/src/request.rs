@@ -104,8 +104,8 @@ impl Overrides {
 }
 
 impl Request {
-    // Inline: each connection builds one per request, and out of line the head and payload
-    // are passed to it through memory.
+    // Inline: each connection builds one per request, and inlined it takes the head and
+    // payload where they are rather than through memory.
     #[inline]
     pub(crate) fn new(
         head: RequestHead,

@@ -3,7 +3,7 @@
 //!
 //! The head must reach the connection while the handler is still running, yet a handler is
 //! a future that yields one response at its end. So the app runs every handler through
-//! [`respond`], inside the request's task-local scope (see [`context`](crate::context)),
+//! [`respond`], inside the request's context scope (see [`context`](crate::context)),
 //! where a slot waits, as a handler's signature has no room for one: `prepare` puts the head
 //! and the receiving end of the body in it, and `respond`, seeing it filled, answers with
 //! that head at once. The handler future itself moves into

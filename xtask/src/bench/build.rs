@@ -7,14 +7,15 @@
 //! Their sources are fetched first (`cargo fetch`, which may use the network); then each
 //! round builds the three in turn, cold (their own `CARGO_TARGET_DIR`, emptied first), in
 //! debug and `--offline`, so a figure is compile time alone. Tandem's crates, path
-//! dependencies here, are compiled without incremental state, as published crates would be. Tandem's projects start from the
-//! workspace's `Cargo.lock`, so they build the versions the workspace tests; axum's lock is
-//! made on the first run and kept. The table shows each project's median wall time and CPU
-//! time (of cargo and every compiler it ran, which other load on the machine stretches far
-//! less than the wall time), the crates it compiled, and its ratios to axum, each the median
-//! of the rounds' own ratios (other work on the machine drifts between rounds more than
-//! within one). Targets, on wall time: server-only at most 1.3× axum, default at most 2.5×. Each build also writes cargo's `--timings` report,
-//! the place to look for what weighs.
+//! dependencies here, are compiled without incremental state, as published crates would be.
+//! Tandem's projects start from the workspace's `Cargo.lock`, so they build the versions the
+//! workspace tests; axum's lock is made on the first run and kept. The table shows each
+//! project's median wall time and CPU time (of cargo and every compiler it ran, which other
+//! load on the machine stretches far less than the wall time), the crates it compiled, and
+//! its ratios to axum, each the median of the rounds' own ratios (other work on the machine
+//! drifts between rounds more than within one). Targets, on wall time: server-only at most
+//! 1.3× axum, default at most 2.5×. Each build also writes cargo's `--timings` report, the
+//! place to look for what weighs.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

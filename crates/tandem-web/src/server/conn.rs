@@ -700,8 +700,8 @@ impl Conn<'_> {
     /// and what the connection knows: its TLS facts, and for a request that names no host
     /// (HTTP/1.0 without `Host`), the local address it came to, as aiohttp's `request.host`
     /// falls back to the socket's name (asked of the socket only then).
-    // Inline: the connection loop's one call, on every request; out of line, the head went
-    // to it through memory, and its request came back the same way.
+    // Inline: the connection loop's one call, on every request, so the head goes in and the
+    // request comes back without passing through memory.
     #[inline]
     fn request_for(
         &mut self,
