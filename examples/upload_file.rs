@@ -16,8 +16,9 @@ use tandem_http::ClientSession;
 type Error = anyhow::Error;
 
 /// Bytes read from the file at a time: each piece goes out in one vectored write with its
-/// chunk-size line, so large pieces mean few writes.
-const READ_SIZE: usize = 1024 * 1024;
+/// chunk-size line, and at this size it is still in the CPU's cache when it is sent (curl
+/// reads 64 KiB at a time into one buffer for the same reason).
+const READ_SIZE: usize = 128 * 1024;
 
 /// Sends the file at `path` as the body of `POST url`; the response's status and body.
 ///
