@@ -771,7 +771,14 @@ async fn check_expectation(req: &mut Request, expect: Option<&BoxExpect>) -> Opt
             let through = || Response::default().with_status(http::StatusCode::CONTINUE);
             let answer =
                 catch_panic(Box::pin(async move { checked.await.unwrap_or_else(through) }));
-            Some(answer.await).filter(|answer| answer.status() != http::StatusCode::CONTINUE)
+            // Only `respond`, around the handler, takes a prepared `StreamResponse`: closed
+            // while the check runs, the slot refuses one there instead of keeping it for a
+            // `respond` that may then run on another thread and not look.
+            let set_slot = |to| crate::context::with_slot(|slot| *slot = to);
+            set_slot(crate::stream_response::Slot::Closed);
+            let answer = answer.await;
+            set_slot(crate::stream_response::Slot::Open);
+            Some(answer).filter(|answer| answer.status() != http::StatusCode::CONTINUE)
         }
         None => None,
     };

@@ -86,6 +86,34 @@ async fn a_route_that_lets_it_through_sends_100_then_reads_and_keeps_the_connect
 }
 
 #[tokio::test]
+async fn a_stream_response_cannot_be_prepared_in_the_expect_check() {
+    let refused = Counter::default();
+    let mut app = Application::new();
+    let seen = refused.clone();
+    let echo =
+        |mut req: Request| async move { Ok::<_, HttpError>(Response::bytes(req.read().await?)) };
+    app.add_post("/upload", echo).expect_handler(move |req: Request| {
+        let seen = seen.clone();
+        async move {
+            if tandem_web::StreamResponse::new().prepare(&req).await.is_err() {
+                seen.hit();
+            }
+            None
+        }
+    });
+    let server = Server::start(app).await;
+    let mut client = server.connect().await;
+    client.send(&expecting("/upload", "")).await;
+    assert_eq!(client.response().await.status, 100);
+    client.send(SMUGGLED).await;
+    client.send(b"\r\n").await;
+    // The handler answers, not a head prepared before it ran.
+    assert_eq!(client.response().await.body, [SMUGGLED, b"\r\n"].concat());
+    assert_eq!(refused.get(), 1, "prepare in the check fails");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn a_handler_that_answers_without_reading_gets_the_body_drained() {
     let (secret, handled) = (Counter::default(), Counter::default());
     let server = Server::start(app(&secret, &handled)).await;
