@@ -68,6 +68,11 @@ thread_local! {
     static SPARE: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Whether `request`'s client waits for `100 Continue` before it sends the body.
+fn waits_for_continue(request: &Request) -> bool {
+    request.head().expect_continue() && request.body_exists()
+}
+
 /// Keeps `buf`, emptied, among the thread's spares if fewer than `keep` wait and it is not
 /// one grown past [`KEPT_BUFFER_CAPACITY`] (by a large response, say); else frees it.
 fn keep_spare(spare: &mut Vec<BytesMut>, mut buf: BytesMut, keep: usize) {
@@ -428,8 +433,7 @@ impl Conn<'_> {
     /// watch for a client leaving (`handler_cancellation`). [`answer`](Self::answer) does
     /// the rest.
     fn answers_plainly(&self, request: &Request) -> bool {
-        let continues = request.head().expect_continue() && request.body_exists();
-        !(self.config.handler_cancellation || continues)
+        !(self.config.handler_cancellation || waits_for_continue(request))
     }
 
     /// Dispatches `request` and awaits its response, for the requests
@@ -443,7 +447,7 @@ impl Conn<'_> {
         app: &App,
         mut request: Request,
     ) -> std::io::Result<Answer> {
-        if request.head().expect_continue() && request.body_exists() {
+        if waits_for_continue(&request) {
             let (signal, go_ahead) = ContinueSignal::new();
             request.extensions_mut().insert(signal);
             let dispatched = app.dispatch(request);
