@@ -348,8 +348,10 @@ impl Lent {
         }
         let decoded = self.decoder.decode(&mut self.read.buf)?;
         // What follows the body (a pipelined request, if anything) moves to a buffer of its
-        // own, so the connection never keeps an allocation of a body's size once it is gone.
+        // own, so the connection never keeps an allocation of a body's size once it is gone;
+        // so the drop has nothing more to let go.
         self.read.buf = BytesMut::from(&self.read.buf[..]);
+        self.grew = false;
         match decoded {
             Some(BodyEvent::Data(data)) => Ok(Some(data)),
             _ => Ok(Some(Bytes::new())),
