@@ -329,21 +329,11 @@ impl CookieJar {
         let json = fs::read(path).map_err(|e| Error::new(Kind::Io, e))?;
         let entries: Vec<serde_json::Value> =
             serde_json::from_slice(&json).map_err(|e| Error::new(Kind::Io, e))?;
-        let mut store = CookieStore::default();
-        for entry in &entries {
-            let (Some(url), Some(set_cookie)) =
-                (entry["url"].as_str(), entry["set_cookie"].as_str())
-            else {
-                continue;
-            };
-            let (Ok(url), Ok(cookie)) =
-                (Url::parse(url), cookie::Cookie::parse(set_cookie.to_owned()))
-            else {
-                continue;
-            };
-            let _ = store.insert_raw(&cookie, &url);
-        }
-        *self.lock() = Jar { store, shared: Vec::new() };
+        self.replace_with(entries.iter().filter_map(|entry| {
+            let url = Url::parse(entry["url"].as_str()?).ok()?;
+            let cookie = cookie::Cookie::parse(entry["set_cookie"].as_str()?.to_owned()).ok()?;
+            Some((cookie, url))
+        }));
         Ok(())
     }
 
@@ -380,21 +370,27 @@ impl CookieJar {
     /// lines and expired cookies are skipped.
     pub fn load_netscape(&self, path: impl AsRef<Path>) -> Result<(), Error> {
         let text = fs::read_to_string(path).map_err(|e| Error::new(Kind::Io, e))?;
-        let mut store = CookieStore::default();
-        for line in text.lines() {
+        self.replace_with(text.lines().filter_map(|line| {
             let (http_only, line) = match line.strip_prefix("#HttpOnly_") {
                 Some(rest) => (true, rest),
                 None => (false, line),
             };
             if line.trim().is_empty() || line.starts_with('#') {
-                continue;
+                return None;
             }
-            if let Some((cookie, url)) = netscape_cookie(line, http_only) {
-                let _ = store.insert_raw(&cookie, &url);
-            }
+            netscape_cookie(line, http_only)
+        }));
+        Ok(())
+    }
+
+    /// Replaces the jar's cookies with `cookies`, each stored as if `Set-Cookie` had come
+    /// from its URL (so the store's own rules decide its scope); shared cookies are dropped.
+    fn replace_with(&self, cookies: impl Iterator<Item = (cookie::Cookie<'static>, Url)>) {
+        let mut store = CookieStore::default();
+        for (cookie, url) in cookies {
+            let _ = store.insert_raw(&cookie, &url);
         }
         *self.lock() = Jar { store, shared: Vec::new() };
-        Ok(())
     }
 }
 
@@ -406,8 +402,7 @@ fn netscape_cookie(line: &str, http_only: bool) -> Option<(cookie::Cookie<'stati
     };
     let host = domain.trim_start_matches('.');
     let secure = secure.eq_ignore_ascii_case("TRUE");
-    let scheme = if secure { "https" } else { "http" };
-    let url = Url::parse(&format!("{scheme}://{host}{path}")).ok()?;
+    let url = origin(secure, host, path)?;
     let mut cookie = cookie::Cookie::new(name.to_owned(), value.to_owned());
     cookie.set_path(path.to_owned());
     cookie.set_secure(secure);
@@ -450,9 +445,15 @@ fn replayable(c: &cookie_store::Cookie<'static>) -> Option<(cookie::Cookie<'stat
         CookieExpiration::AtUtc(at) => cookie.set_expires(*at),
         CookieExpiration::SessionEnd => cookie.unset_expires(),
     }
-    let scheme = if cookie.secure() == Some(true) { "https" } else { "http" };
-    let url = Url::parse(&format!("{scheme}://{host}{}", &*c.path)).ok()?;
+    let url = origin(cookie.secure() == Some(true), host, &c.path)?;
     Some((cookie, url))
+}
+
+/// The URL a cookie for `host` and `path` is stored as coming from: https for a secure one,
+/// which the store keeps only from a secure origin.
+fn origin(secure: bool, host: &str, path: &str) -> Option<Url> {
+    let scheme = if secure { "https" } else { "http" };
+    Url::parse(&format!("{scheme}://{host}{path}")).ok()
 }
 
 /// A stored cookie as the jar shows it: its attributes as the store resolved them.
