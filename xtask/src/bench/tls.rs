@@ -1,4 +1,4 @@
-//! `cargo xtask bench tls [--secs N] [--rounds R]`: Tandem's HTTPS server against hyper
+//! `cargo xtask bench tls [--secs N] [--rounds R] [--only LOADS]`: Tandem's HTTPS server against hyper
 //! behind tokio-rustls (the same rustls, ring provider and session cache), with nginx
 //! (Debian's, on OpenSSL) as a reference.
 //!
@@ -20,6 +20,9 @@
 //! connection, 32 concurrent loops, and 32 loops each opening a new connection per request
 //! (`Connection: close`; both clients may resume the session, as nginx caches it).
 //!
+//! `--only` takes a comma-separated list of the loads to run (`keep-alive`, `new`, `sequential`,
+//! `resumed`); the others print as 0 and get no ratio.
+//!
 //! The table shows the medians of the rounds; the ratios set Tandem against hyper, each the
 //! median of the rounds' own ratios, as in `bench server`: the machine drifts between rounds
 //! more than the servers differ.
@@ -32,9 +35,10 @@ use std::time::Instant;
 use super::client::{self as http_client, Opts, Sample, parse_rounds};
 use super::load::{self, Server, to_f64};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
-use crate::{Cmd, Result};
+use crate::{Cmd, Result, arg_parser, bad_arg, positive};
 
-const USAGE: &str = "cargo xtask bench tls [--secs N] [--rounds R]";
+const USAGE: &str =
+    "cargo xtask bench tls [--secs N] [--rounds R] [--only keep-alive,new,sequential,resumed]";
 const CLIENT_USAGE: &str = "cargo xtask bench tls-client [--secs N] [--rounds R]";
 
 /// The client loads: concurrent loops, and whether each request opens a new connection.
@@ -103,6 +107,46 @@ enum Load {
 
 const LOADS: [Load; 4] = [Load::KeepAlive, Load::NewConns, Load::Sequential, Load::Resumed];
 
+/// The loads by their names for `--only`, in [`LOADS`]' order.
+const LOAD_NAMES: [&str; 4] = ["keep-alive", "new", "sequential", "resumed"];
+
+/// What one run does: the rounds' options, and which of [`LOADS`] it runs (all unless
+/// `--only` says).
+#[derive(Debug)]
+struct TlsOpts {
+    rounds: Opts,
+    runs: [bool; 4],
+}
+
+/// `--secs N` (default 5), `--rounds R` (default 3) and `--only LOADS` (default all).
+fn parse_opts(args: &[String]) -> Result<TlsOpts> {
+    use lexopt::prelude::*;
+    let mut rounds = Opts { secs: 5, rounds: 3 };
+    let mut runs = [false; 4];
+    let mut parser = arg_parser(args);
+    while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, USAGE))? {
+        match arg {
+            Long("secs") => rounds.secs = positive(&mut parser, "--secs")?,
+            Long("rounds") => rounds.rounds = positive(&mut parser, "--rounds")?,
+            Long("only") => {
+                let value = parser.value().map_err(|e| bad_arg(&e, USAGE))?;
+                for name in value.to_string_lossy().split(',') {
+                    let col = LOAD_NAMES
+                        .iter()
+                        .position(|n| *n == name)
+                        .ok_or_else(|| format!("--only: no load `{name}` (usage: {USAGE})"))?;
+                    runs[col] = true;
+                }
+            }
+            _ => return Err(bad_arg(&arg.unexpected(), USAGE)),
+        }
+    }
+    if !runs.contains(&true) {
+        runs = [true; 4];
+    }
+    Ok(TlsOpts { rounds, runs })
+}
+
 impl Load {
     fn name(self) -> &'static str {
         match self {
@@ -139,7 +183,7 @@ impl Drop for Scratch {
 }
 
 pub(super) fn run(args: &[String]) -> Result {
-    let opts = parse_rounds(args, USAGE)?;
+    let TlsOpts { rounds: opts, runs } = parse_opts(args)?;
     server::check_machine()?;
     for tool in ["openssl", "nginx"] {
         if !Cmd::new("sh").args(["-c", &format!("command -v {tool}")]).probe() {
@@ -168,7 +212,7 @@ pub(super) fn run(args: &[String]) -> Result {
         let mut order: Vec<usize> = (0..started.len()).collect();
         order.rotate_left((round - 1) % started.len());
         let mut round_results = vec![[Measure::default(); 4]; started.len()];
-        for (col, load) in LOADS.into_iter().enumerate() {
+        for (col, load) in LOADS.into_iter().enumerate().filter(|&(col, _)| runs[col]) {
             for &i in &order {
                 server::warn_if_busy();
                 println!("{}: {}", started[i].name(), load.name());
@@ -179,7 +223,7 @@ pub(super) fn run(args: &[String]) -> Result {
             samples[i].push(result);
         }
     }
-    let report = report(&samples, &opts);
+    let report = report(&samples, &opts, runs);
     println!("\n{report}");
     server::save("tls", &report);
     Ok(())
@@ -308,7 +352,7 @@ fn parse_s_time(text: &str) -> Option<(u64, f64)> {
     Some((count, share))
 }
 
-fn report(samples: &[Vec<[Measure; 4]>], opts: &Opts) -> String {
+fn report(samples: &[Vec<[Measure; 4]>], opts: &Opts, runs: [bool; 4]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -339,7 +383,7 @@ fn report(samples: &[Vec<[Measure; 4]>], opts: &Opts) -> String {
     let rounds = |i: usize, col: usize, f: fn(&Measure) -> f64| {
         Some(samples[i].iter().map(|r| f(&r[col])).collect::<Vec<f64>>())
     };
-    for (col, load) in LOADS.into_iter().enumerate() {
+    for (col, load) in LOADS.into_iter().enumerate().filter(|&(col, _)| runs[col]) {
         paired_ratio(
             &mut out,
             &format!("tandem ÷ hyper, {} per second", load.name()),
@@ -466,18 +510,21 @@ fn client_report(samples: &[[Vec<Sample>; 2]; 3], opts: &Opts) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{USAGE, parse_rounds, parse_s_time};
+    use super::{parse_opts, parse_s_time};
 
     use crate::test_args as args;
 
     #[test]
     fn options() {
-        let parse = |a: &[String]| parse_rounds(a, USAGE);
-        let o = parse(&[]).unwrap();
-        assert_eq!((o.secs, o.rounds), (5, 3));
-        let o = parse(&args(&["--secs=2", "--rounds", "1"])).unwrap();
-        assert_eq!((o.secs, o.rounds), (2, 1));
-        assert!(parse(&args(&["--only", "nginx"])).is_err());
+        let o = parse_opts(&[]).unwrap();
+        assert_eq!((o.rounds.secs, o.rounds.rounds, o.runs), (5, 3, [true; 4]));
+        let o = parse_opts(&args(&["--secs=2", "--rounds", "1"])).unwrap();
+        assert_eq!((o.rounds.secs, o.rounds.rounds), (2, 1));
+        let o = parse_opts(&args(&["--only", "keep-alive,new"])).unwrap();
+        assert_eq!(o.runs, [true, true, false, false]);
+        let o = parse_opts(&args(&["--only=resumed"])).unwrap();
+        assert_eq!(o.runs, [false, false, false, true]);
+        assert!(parse_opts(&args(&["--only", "nginx"])).is_err());
     }
 
     #[test]
