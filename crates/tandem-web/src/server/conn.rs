@@ -10,7 +10,7 @@
 use std::{
     future::{Future, poll_fn},
     net::SocketAddr,
-    pin::Pin,
+    pin::{Pin, pin},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -19,6 +19,7 @@ use std::{
 };
 
 use bytes::{BufMut, BytesMut};
+use futures_util::future::{self, Either};
 use http::{Method, StatusCode, Version};
 use tandem_proto::{BodyDecoder, BodyEvent, BodyFraming, RequestParser};
 use tokio::{
@@ -418,13 +419,11 @@ impl Conn<'_> {
         let mut dispatched = std::pin::pin!(dispatched);
         let Some(read) = self.read.as_mut() else { return Some(dispatched.await) };
         read.buf.reserve(READ_CHUNK);
-        tokio::select! {
-            response = &mut dispatched => return Some(response),
-            read = read.io.read_buf(&mut read.buf) => {
-                if matches!(read, Ok(0) | Err(_)) {
-                    return None;
-                }
-            }
+        let read = pin!(read.io.read_buf(&mut read.buf));
+        match future::select(dispatched.as_mut(), read).await {
+            Either::Left((response, _)) => return Some(response),
+            Either::Right((Ok(0) | Err(_), _)) => return None,
+            Either::Right(_) => {}
         }
         Some(dispatched.await)
     }
@@ -474,24 +473,24 @@ impl Conn<'_> {
         mut go_ahead: oneshot::Receiver<bool>,
     ) -> std::io::Result<(crate::Response, bool)> {
         let mut dispatched = std::pin::pin!(dispatched);
-        tokio::select! {
-            biased;
-            go = &mut go_ahead => {
-                if go != Ok(true) {
-                    return Ok((dispatched.await, false));
-                }
-                self.wbuf.put_slice(CONTINUE);
-                flush(io, &mut self.wbuf).await?;
-                Ok((dispatched.await, true))
-            }
-            response = &mut dispatched => {
+        // The route's word is polled first: a request let through and answered in the same
+        // poll still gets its `100`, and its body is drained.
+        let go = match future::select(&mut go_ahead, dispatched.as_mut()).await {
+            Either::Left((go, _)) => go,
+            Either::Right((response, _)) => {
                 let continued = go_ahead.try_recv() == Ok(true);
                 if continued {
                     self.wbuf.put_slice(CONTINUE);
                 }
-                Ok((response, continued))
+                return Ok((response, continued));
             }
+        };
+        if go != Ok(true) {
+            return Ok((dispatched.await, false));
         }
+        self.wbuf.put_slice(CONTINUE);
+        flush(io, &mut self.wbuf).await?;
+        Ok((dispatched.await, true))
     }
 
     /// Logs, if `log` is there, a request whose client went away as its response was

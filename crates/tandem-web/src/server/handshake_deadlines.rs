@@ -29,7 +29,10 @@ use std::{
     time::Duration,
 };
 
-use futures_util::task::AtomicWaker;
+use futures_util::{
+    future::{self, Either},
+    task::AtomicWaker,
+};
 use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -174,10 +177,9 @@ async fn sweep(shared: Arc<Shared>, stop: CancellationToken) {
                 None => shared.wake.notified().await,
             }
         };
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => break,
-            () = wait => {}
+        // The stop is polled first, so a deadline due as the server stops counts as stopping.
+        if let Either::Left(_) = future::select(pin!(stop.cancelled()), pin!(wait)).await {
+            break;
         }
     }
     let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);

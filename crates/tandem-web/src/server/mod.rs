@@ -548,10 +548,7 @@ pub(super) async fn accept_each<T, Accept, Accepted, Serve, Served>(
 {
     let _open = shutdown.sites().token();
     loop {
-        let accepted = tokio::select! {
-            () = shutdown.token().cancelled() => break,
-            accepted = accept() => accepted,
-        };
+        let Some(accepted) = shutdown.token().run_until_cancelled(accept()).await else { break };
         let Ok(accepted) = accepted else { continue };
         let token = hold.map(TaskTracker::token);
         let connection = abortable(serve(accepted), shutdown.clone());

@@ -722,13 +722,12 @@ async fn wait_for_signal() {
 #[cfg(unix)]
 async fn wait_for_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = async {
-            match term.as_mut() {
-                Some(term) => { term.recv().await; }
-                None => std::future::pending().await,
-            }
-        } => {}
-    }
+    let terminated = async {
+        match term.as_mut() {
+            Some(term) => term.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    let interrupted = tokio::signal::ctrl_c();
+    futures_util::future::select(std::pin::pin!(interrupted), std::pin::pin!(terminated)).await;
 }
