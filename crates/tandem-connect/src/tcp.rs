@@ -15,11 +15,16 @@
 use std::{
     io,
     net::{IpAddr, SocketAddr},
+    pin::pin,
     sync::Arc,
     time::Duration,
 };
 
-use futures_util::{StreamExt, stream::FuturesUnordered};
+use futures_util::{
+    StreamExt,
+    future::{self, Either},
+    stream::FuturesUnordered,
+};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::{Error, Kind};
@@ -187,25 +192,18 @@ pub(crate) async fn connect(
                 _ => std::future::pending().await,
             }
         };
-        tokio::select! {
-            done = running.next() => match done {
-                Some(Ok(stream)) => {
-                    configure(&stream, opts).map_err(|e| Error::new(Kind::Connect, e))?;
-                    return Ok(stream);
-                }
-                Some(Err(e)) => {
-                    last_error = Some(e);
-                    if let Some(addr) = next.next() {
-                        running.push(attempt(addr));
-                    }
-                }
-                None => {}
-            },
-            () = stagger => {
-                if let Some(addr) = next.next() {
-                    running.push(attempt(addr));
-                }
+        match future::select(running.next(), pin!(stagger)).await {
+            Either::Left((Some(Ok(stream)), _)) => {
+                configure(&stream, opts).map_err(|e| Error::new(Kind::Connect, e))?;
+                return Ok(stream);
             }
+            Either::Left((Some(Err(e)), _)) => last_error = Some(e),
+            Either::Left((None, _)) => continue,
+            // The stagger timer: the next attempt starts beside those running.
+            Either::Right(_) => {}
+        }
+        if let Some(addr) = next.next() {
+            running.push(attempt(addr));
         }
     }
 }

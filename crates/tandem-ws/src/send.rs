@@ -3,7 +3,7 @@
 use std::{
     future::Future,
     io::IoSlice,
-    pin::Pin,
+    pin::{Pin, pin},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU16, Ordering},
@@ -12,7 +12,10 @@ use std::{
 };
 
 use bytes::BytesMut;
-use futures_util::Sink;
+use futures_util::{
+    Sink,
+    future::{self, Either},
+};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -367,13 +370,13 @@ impl Writer {
         // The write is polled first: when the socket takes the frame at once, as it mostly
         // does, the abort token is never polled, so no waiter is registered with it and
         // removed again on every message.
-        let flushed = tokio::select! {
-            biased;
-            written = async {
-                write_both(io, buf, direct).await?;
-                io.flush().await
-            } => written,
-            () = shared.abort.cancelled() => Err(std::io::ErrorKind::ConnectionAborted.into()),
+        let written = async {
+            write_both(io, buf, direct).await?;
+            io.flush().await
+        };
+        let flushed = match future::select(pin!(written), pin!(shared.abort.cancelled())).await {
+            Either::Left((written, _)) => written,
+            Either::Right(_) => Err(std::io::ErrorKind::ConnectionAborted.into()),
         };
         self.buf.clear();
         if self.buf.capacity() > KEEP_BUFFER {

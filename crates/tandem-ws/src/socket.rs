@@ -2,8 +2,8 @@
 //! writing side is a shared [`WsSender`].
 
 use std::{
-    future::Future,
-    pin::Pin,
+    future::{Future, poll_fn},
+    pin::{Pin, pin},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -537,18 +537,28 @@ impl Reader {
             .min();
         let Reader { io, buf, shutdown, .. } = self;
         let shutdown_armed = shutdown.is_some() && closing.is_none();
-        tokio::select! {
-            biased;
-            read = io.read_buf(buf) => Woke::Read(read),
-            // In an async block, so a wait with no timer armed (the usual case) builds no
-            // `Sleep`: select! evaluates disabled branches' expressions too.
-            () = async { tokio::time::sleep_until(timer.expect("armed")).await }, if timer.is_some() => {
-                Woke::Timer
+        let mut read = pin!(io.read_buf(buf));
+        // A wait with no timer armed (the usual case) builds no `Sleep`.
+        let mut sleep = pin!(timer.map(tokio::time::sleep_until));
+        // Bytes first, then the timers, then the shutdown.
+        poll_fn(|cx| {
+            if let Poll::Ready(read) = read.as_mut().poll(cx) {
+                return Poll::Ready(Woke::Read(read));
             }
-            () = async { shutdown.as_mut().expect("armed").await }, if shutdown_armed => {
-                Woke::Shutdown
+            if let Some(sleep) = sleep.as_mut().as_pin_mut()
+                && sleep.poll(cx).is_ready()
+            {
+                return Poll::Ready(Woke::Timer);
             }
-        }
+            if shutdown_armed
+                && let Some(shutdown) = shutdown.as_mut()
+                && shutdown.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Woke::Shutdown);
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Acts on whichever timers are due.

@@ -22,7 +22,7 @@ use std::{
     cell::RefCell,
     future::{Future, poll_fn},
     net::SocketAddr,
-    pin::Pin,
+    pin::{Pin, pin},
     sync::Arc,
     task::{Context, Poll},
     time::{Duration, SystemTime},
@@ -100,19 +100,17 @@ pub(crate) async fn serve<T>(
 {
     let handshake = config.http2.builder(&config).handshake::<T, Bytes>(io);
     let handshake = tokio::time::timeout(config.head_timeout, handshake);
-    let mut connection = tokio::select! {
-        () = shutdown.token().cancelled() => return,
-        outcome = handshake => match outcome {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(err)) => {
-                tracing::debug!(target: "tandem::server", ?remote, error = %err, "HTTP/2 handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(target: "tandem::server", ?remote, "HTTP/2 handshake timed out");
-                return;
-            }
-        },
+    let Some(outcome) = shutdown.token().run_until_cancelled(handshake).await else { return };
+    let mut connection = match outcome {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(err)) => {
+            tracing::debug!(target: "tandem::server", ?remote, error = %err, "HTTP/2 handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(target: "tandem::server", ?remote, "HTTP/2 handshake timed out");
+            return;
+        }
     };
     let log = Sink::for_connection(&config);
     let shared = Arc::new(Shared { app, config: Arc::clone(&config), remote, tls, log });
@@ -141,33 +139,55 @@ where
         == tokio::runtime::RuntimeFlavor::CurrentThread;
     let idle = tokio::time::sleep(config.keepalive_timeout);
     tokio::pin!(idle);
+    let mut stopping = pin!(shutdown.token().cancelled());
     let mut answered_inline = None;
     // Set once GOAWAY is sent: how long open streams may still take.
     let mut closing: Option<Pin<Box<Sleep>>> = None;
     loop {
-        tokio::select! {
-            biased;
-            Some(_) = streams.join_next(), if !streams.is_empty() => {
+        // Polled in this order: a finished stream's slot is freed before a new stream is
+        // weighed against the limit, and new streams are taken before the shutdown or a
+        // timer is heeded.
+        let event = poll_fn(|cx| {
+            if !streams.is_empty() && streams.poll_join_next(cx).is_ready() {
+                return Poll::Ready(Event::StreamDone);
+            }
+            if let Poll::Ready(accepted) = connection.poll_accept(cx) {
+                return Poll::Ready(Event::Accepted(accepted));
+            }
+            if closing.is_none() && stopping.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Stopping);
+            }
+            if streams.is_empty() && closing.is_none() && idle.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Idle);
+            }
+            if let Some(closing) = closing.as_mut()
+                && closing.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Event::Closed);
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::StreamDone => {
                 if streams.is_empty() {
                     idle.as_mut().reset(tokio::time::Instant::now() + config.keepalive_timeout);
                 }
             }
-            accepted = connection.accept() => match accepted {
-                Some(Ok((request, mut respond))) => {
-                    if streams.len() >= most {
-                        respond.send_reset(Reason::REFUSED_STREAM);
-                    } else if start(&mut streams, shared, request, respond, inline).await {
-                        answered_inline = Some(tokio::time::Instant::now());
-                    }
+            Event::Accepted(Some(Ok((request, mut respond)))) => {
+                if streams.len() >= most {
+                    respond.send_reset(Reason::REFUSED_STREAM);
+                } else if start(&mut streams, shared, request, respond, inline).await {
+                    answered_inline = Some(tokio::time::Instant::now());
                 }
-                Some(Err(err)) => return Err(err),
-                None => return Ok(()),
-            },
-            () = shutdown.token().cancelled(), if closing.is_none() => {
+            }
+            Event::Accepted(Some(Err(err))) => return Err(err),
+            Event::Accepted(None) => return Ok(()),
+            Event::Stopping => {
                 connection.graceful_shutdown();
                 closing = Some(Box::pin(tokio::time::sleep(config.shutdown_timeout)));
             }
-            () = &mut idle, if streams.is_empty() && closing.is_none() => {
+            Event::Idle => {
                 // Streams answered inline never reset the timer: it is set again from the
                 // last of them, if that was within the timeout.
                 if let Some(last) = answered_inline.take()
@@ -179,9 +199,7 @@ where
                 connection.graceful_shutdown();
                 closing = Some(Box::pin(tokio::time::sleep(config.shutdown_timeout)));
             }
-            () = async { closing.as_mut().expect("guarded").await }, if closing.is_some() => {
-                return close(connection).await;
-            }
+            Event::Closed => return close(connection).await,
         }
         // Once GOAWAY is out and no stream is open, close rather than wait for the peer
         // to acknowledge the PING of the graceful shutdown: its final GOAWAY names the
@@ -198,6 +216,27 @@ where
             }
         }
     }
+}
+
+/// What `h2` hands [`drive`] when asked for the next stream: one, an error, or the end of the
+/// connection.
+type Accepted = Option<Result<(http::Request<RecvStream>, SendResponse<Bytes>), h2::Error>>;
+
+/// What woke [`drive`]'s loop.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "matched at once where it is made; boxing would allocate for every stream"
+)]
+enum Event {
+    /// A stream's task ended.
+    StreamDone,
+    Accepted(Accepted),
+    /// The server began shutting down.
+    Stopping,
+    /// No stream was open for the keep-alive timeout.
+    Idle,
+    /// The shutdown timeout passed after GOAWAY.
+    Closed,
 }
 
 /// Starts answering a stream. With `inline`, its first poll runs here, on the connection's
