@@ -153,7 +153,7 @@ pub(crate) struct Shutdown {
     abort: CancellationToken,
     /// The accept loops still running: shutdown waits for every listener to close before
     /// it sends `on_shutdown`, as aiohttp stops its sites first.
-    sites: tokio_util::task::TaskTracker,
+    sites: super::TaskTracker,
 }
 
 impl Shutdown {
@@ -175,7 +175,7 @@ impl Shutdown {
         &self.abort
     }
 
-    pub(crate) fn sites(&self) -> &tokio_util::task::TaskTracker {
+    pub(crate) fn sites(&self) -> &super::TaskTracker {
         &self.sites
     }
 }

@@ -14,6 +14,7 @@ mod run;
 #[cfg(feature = "tls")]
 mod tls;
 mod tls_info;
+mod tracker;
 mod write;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
@@ -25,7 +26,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpListener,
 };
-use tokio_util::task::TaskTracker;
+use tracker::TaskTracker;
 
 pub(crate) use access_log::LoggedClient;
 pub use access_log::{AccessLog, AccessLogWriter};

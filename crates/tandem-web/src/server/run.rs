@@ -12,11 +12,10 @@ use std::{
 };
 
 use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
 
 #[cfg(feature = "tls")]
 use super::TlsConfig;
-use super::{AccessLog, AccessLogFormat, AppRunner, ServerConfig, accept_loop};
+use super::{AccessLog, AccessLogFormat, AppRunner, ServerConfig, TaskTracker, accept_loop};
 
 /// The TLS settings a server may have: none without the `tls` feature.
 #[cfg(feature = "tls")]

@@ -31,10 +31,9 @@ use rustls::{
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
-use tokio_util::task::TaskTracker;
 
 use super::{
-    AppRunner, ServerConfig, TlsInfo, conn,
+    AppRunner, ServerConfig, TaskTracker, TlsInfo, conn,
     conn::Shutdown,
     handshake_deadlines::{Cutoff, HandshakeDeadlines},
 };
