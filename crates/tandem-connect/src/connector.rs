@@ -32,7 +32,10 @@ use crate::{
     options::{ConnectEvents, ConnectOptions},
     pool::{Pool, PoolKey, PoolStats, Reused, SharedCheckout},
     proxy::{self, Proxy},
-    tcp::{self, AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY, SocketFactory, TcpOptions},
+    tcp::{
+        self, AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY, DEFAULT_LOOPBACK_RECV_BUFFER,
+        SocketFactory, TcpOptions,
+    },
     tls::{self, TlsConfig},
     unix,
 };
@@ -106,6 +109,7 @@ pub struct ConnectorBuilder {
     tcp_nodelay: bool,
     tcp_keepalive: Option<Duration>,
     socket_factory: Option<SocketFactory>,
+    loopback_recv_buffer: Option<usize>,
     sock_connect_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     tls_handshake_timeout: Option<Duration>,
@@ -137,6 +141,7 @@ impl Default for ConnectorBuilder {
             tcp_nodelay: true,
             tcp_keepalive: None,
             socket_factory: None,
+            loopback_recv_buffer: Some(DEFAULT_LOOPBACK_RECV_BUFFER),
             sock_connect_timeout: None,
             connect_timeout: None,
             tls_handshake_timeout: None,
@@ -274,6 +279,18 @@ impl ConnectorBuilder {
         self
     }
 
+    /// The receive buffer (`SO_RCVBUF`) of connections to a loopback address, set when the
+    /// kernel grants it whole (default
+    /// [`DEFAULT_LOOPBACK_RECV_BUFFER`](crate::DEFAULT_LOOPBACK_RECV_BUFFER), 4 MiB): a
+    /// large body from a local server then wakes the reader half as often, which on
+    /// loopback is what both ends' cores spend their time on. `None` leaves the kernel's
+    /// own sizing. A [`SocketFactory`]'s sockets are left as made.
+    #[must_use]
+    pub fn loopback_recv_buffer(mut self, bytes: Option<usize>) -> Self {
+        self.loopback_recv_buffer = bytes;
+        self
+    }
+
     /// Makes each TCP socket with `factory` (aiohttp's `socket_factory=`), to set options
     /// before it connects.
     #[must_use]
@@ -408,6 +425,7 @@ impl ConnectorBuilder {
                     nodelay: self.tcp_nodelay,
                     keepalive: self.tcp_keepalive,
                     socket_factory: self.socket_factory,
+                    loopback_recv_buffer: self.loopback_recv_buffer,
                 },
                 sock_connect_timeout: self.sock_connect_timeout,
                 connect_timeout: self.connect_timeout,

@@ -9,8 +9,20 @@
 //!
 //! Each socket is the user's [`SocketFactory`]'s when there is one (aiohttp's
 //! `socket_factory=`), else a plain one; the winner gets `TCP_NODELAY` (on by default, as
-//! aiohttp) and TCP keep-alive probes when asked (through socket2, which tokio's sockets do
-//! not expose).
+//! aiohttp), TCP keep-alive probes when asked (through socket2, which tokio's sockets do
+//! not expose), and on loopback a receive buffer of [`DEFAULT_LOOPBACK_RECV_BUFFER`].
+//!
+//! Why loopback gets a fixed receive buffer: Linux sizes a socket's receive buffer from the
+//! bytes the reader takes per round trip, and a loopback round trip lasts microseconds, so
+//! the buffer stays near 1 MiB however fast the body comes. The reader then drains it and
+//! sleeps every couple of 64 KiB segments, and on loopback the sender's core pays for each
+//! wake-up (the receiving half of the stack runs in the sender's `send`), so a local
+//! server streaming a large body spends much of its time waking the client. A larger
+//! buffer set after the connect lets the data pile up between reads and wakes the reader
+//! far less often. A fixed buffer also turns the kernel's tuning off for good, which on a
+//! long path would cap the window, so only loopback connections get one, and only when the
+//! kernel grants it whole (`net.core.rmem_max`, 208 KiB by default on Linux): a capped
+//! buffer would be smaller than what the tuning reaches by itself.
 
 use std::{
     io,
@@ -31,6 +43,12 @@ use crate::error::{Error, Kind};
 
 /// aiohttp's `happy_eyeballs_delay`: 250 ms.
 pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
+
+/// The receive buffer asked for on loopback connections (`SO_RCVBUF`, which Linux doubles
+/// for its bookkeeping): 4 MiB. Set only when `net.core.rmem_max` allows all of it and no
+/// [`SocketFactory`] made the socket; see the module's documentation for why, and
+/// `ConnectorBuilder::loopback_recv_buffer` to change or turn it off.
+pub const DEFAULT_LOOPBACK_RECV_BUFFER: usize = 4 << 20;
 
 /// Only IPv4 or only IPv6 addresses (aiohttp's `family=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +110,8 @@ pub(crate) struct TcpOptions {
     /// Idle time before keep-alive probes; `None` leaves keep-alive off.
     pub(crate) keepalive: Option<Duration>,
     pub(crate) socket_factory: Option<SocketFactory>,
+    /// `SO_RCVBUF` for loopback peers; `None` leaves the kernel's tuning on.
+    pub(crate) loopback_recv_buffer: Option<usize>,
 }
 
 /// One attempt: the factory's socket or a plain one, from `local_address` if given
@@ -121,7 +141,27 @@ fn configure(stream: &TcpStream, opts: &TcpOptions) -> io::Result<()> {
         let keepalive = socket2::TcpKeepalive::new().with_time(idle);
         socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)?;
     }
+    // A factory's socket keeps the buffer its maker chose.
+    if let Some(size) = opts.loopback_recv_buffer
+        && opts.socket_factory.is_none()
+        && stream.peer_addr()?.ip().is_loopback()
+        && max_recv_buffer().is_some_and(|max| max >= size)
+    {
+        socket2::SockRef::from(stream).set_recv_buffer_size(size)?;
+    }
     Ok(())
+}
+
+/// The largest `SO_RCVBUF` an unprivileged process may set (`net.core.rmem_max`), read once;
+/// `None` where it cannot be read (and off Linux, where buffers are sized otherwise).
+fn max_recv_buffer() -> Option<usize> {
+    static MAX: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        if !cfg!(target_os = "linux") {
+            return None;
+        }
+        std::fs::read_to_string("/proc/sys/net/core/rmem_max").ok()?.trim().parse().ok()
+    })
 }
 
 /// Alternates address families (RFC 8305 §4), keeping the resolver's order within each.
@@ -219,9 +259,12 @@ mod tests {
         time::Duration,
     };
 
-    use tokio::net::{TcpListener, TcpSocket};
+    use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
-    use super::{SocketFactory, TcpOptions, connect, interleave};
+    use super::{
+        DEFAULT_LOOPBACK_RECV_BUFFER, SocketFactory, TcpOptions, connect, interleave,
+        max_recv_buffer,
+    };
 
     fn options() -> TcpOptions {
         TcpOptions {
@@ -231,6 +274,7 @@ mod tests {
             nodelay: true,
             keepalive: None,
             socket_factory: None,
+            loopback_recv_buffer: Some(DEFAULT_LOOPBACK_RECV_BUFFER),
         }
     }
 
@@ -266,6 +310,46 @@ mod tests {
             ..options()
         };
         assert!(connect(&addrs, &failing, None).await.unwrap_err().is_connect());
+    }
+
+    /// The receive buffer the kernel reports for `stream` (twice what was asked for).
+    fn recv_buffer(stream: &TcpStream) -> usize {
+        socket2::SockRef::from(stream).recv_buffer_size().unwrap()
+    }
+
+    #[tokio::test]
+    async fn loopback_connections_get_the_receive_buffer_only_when_granted_whole() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addrs = [listener.local_addr().unwrap()];
+        let tuned = recv_buffer(&TcpStream::connect(addrs[0]).await.unwrap());
+        let max = max_recv_buffer().expect("net.core.rmem_max is readable on Linux");
+        let sized = |bytes| TcpOptions { loopback_recv_buffer: Some(bytes), ..options() };
+
+        let granted = max.min(DEFAULT_LOOPBACK_RECV_BUFFER);
+        let stream = connect(&addrs, &sized(granted), None).await.unwrap();
+        assert_eq!(recv_buffer(&stream), 2 * granted, "Linux doubles what is asked for");
+        // More than the kernel grants is not asked for: capped, it would be a small fixed
+        // buffer with the kernel's tuning off.
+        let stream = connect(&addrs, &sized(max + 1), None).await.unwrap();
+        assert_eq!(recv_buffer(&stream), tuned);
+        let off = TcpOptions { loopback_recv_buffer: None, ..options() };
+        assert_eq!(recv_buffer(&connect(&addrs, &off, None).await.unwrap()), tuned);
+        // The default, as the kernel allows.
+        let stream = connect(&addrs, &options(), None).await.unwrap();
+        let expected = if max >= DEFAULT_LOOPBACK_RECV_BUFFER {
+            2 * DEFAULT_LOOPBACK_RECV_BUFFER
+        } else {
+            tuned
+        };
+        assert_eq!(recv_buffer(&stream), expected);
+        // A factory's socket keeps its maker's buffer.
+        let factory = SocketFactory::new(|_| {
+            let socket = TcpSocket::new_v4()?;
+            socket.set_recv_buffer_size(1 << 15)?;
+            Ok(socket)
+        });
+        let made = TcpOptions { socket_factory: Some(factory), ..sized(granted) };
+        assert_eq!(recv_buffer(&connect(&addrs, &made, None).await.unwrap()), 1 << 16);
     }
 
     fn a(s: &str) -> SocketAddr {
