@@ -23,7 +23,7 @@ use futures_util::future::{self, Either};
 use http::{Method, StatusCode, Version};
 use tandem_proto::{BodyDecoder, BodyEvent, BodyFraming, RequestParser};
 use tokio::{
-    io::{AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    io::{AsyncReadExt, AsyncWriteExt},
     sync::oneshot,
     time::{Sleep, sleep_until},
 };
@@ -32,7 +32,10 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use super::{
     ServerConfig,
     access_log::{Entry, Sink},
-    write::{Counted, SendTimeout, SendfileTo, Sent, Writer, flush, write_now, write_response},
+    write::{
+        ConnWrite, Counted, SendTimeout, SendfileTo, Sent, Writer, flush, flush_and_shut,
+        write_now, write_response,
+    },
 };
 use crate::{
     App, HttpError, Request, TlsInfo,
@@ -104,7 +107,7 @@ fn spare_pair() -> (BytesMut, BytesMut) {
 
 /// Serves one connection until it closes, fails, times out or the server shuts down. `tls`
 /// is what its handshake settled, if it had one, given to each of its requests.
-pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
+pub(crate) async fn serve<R: ConnRead, W: ConnWrite + 'static>(
     read: R,
     write: W,
     remote: Option<SocketAddr>,
@@ -125,6 +128,7 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
         fresh: true,
         #[cfg(feature = "http2")]
         h2_preface: false,
+        shut: false,
         waits: Waits {
             timer: Box::pin(sleep_until(now)),
             armed: now,
@@ -139,7 +143,9 @@ pub(crate) async fn serve<R: ConnRead, W: AsyncWrite + Send + Unpin + 'static>(
     if let Err(err) = conn.run(&mut write, remote, &app).await {
         tracing::debug!(target: "tandem::server", error = %err, "connection ended");
     }
-    let _ = write.shutdown().await;
+    if !conn.shut {
+        let _ = write.shutdown().await;
+    }
 }
 
 /// The server's shutdown signal: the token, and a flag set just before it is cancelled,
@@ -194,6 +200,8 @@ struct Conn<'a> {
     /// The connection opened with the HTTP/2 preface (h2c by prior knowledge).
     #[cfg(feature = "http2")]
     h2_preface: bool,
+    /// The write side is shut down already: the last response went out with it.
+    shut: bool,
     waits: Waits,
 }
 
@@ -392,7 +400,7 @@ impl Conn<'_> {
                 || pipelined >= MAX_PIPELINED_RESPONSES
                 || self.wbuf.len() >= FLUSH_BYTES
             {
-                let flushed = flush(io, &mut self.wbuf).await;
+                let flushed = self.flush_out(io, !keep_alive).await;
                 flushed.map_err(|err| self.gone(log.take(), remote, status, sent, err))?;
                 pipelined = 0;
             }
@@ -404,6 +412,17 @@ impl Conn<'_> {
             if !keep_alive {
                 return Ok(());
             }
+        }
+    }
+
+    /// Writes out the write buffer; when the connection closes after it, with the write
+    /// side's shutdown, which may then go out in the same write (TLS's `close_notify`).
+    async fn flush_out(&mut self, io: &mut Writer, closing: bool) -> std::io::Result<()> {
+        if closing {
+            self.shut = true;
+            flush_and_shut(io, &mut self.wbuf).await
+        } else {
+            flush(io, &mut self.wbuf).await
         }
     }
 

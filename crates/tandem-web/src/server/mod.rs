@@ -480,7 +480,7 @@ impl AppRunner {
 /// A listener whose connections `accept_loop` serves: TCP or Unix.
 trait Listen: Send + 'static {
     type Read: ConnRead;
-    type Write: AsyncWrite + Send + Unpin + 'static;
+    type Write: write::ConnWrite + 'static;
 
     fn accept_split(
         &self,

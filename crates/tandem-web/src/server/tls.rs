@@ -12,14 +12,18 @@
 //! timer and one task per listener watch both, see `handshake_deadlines`);
 //! then the stream is split and served by `conn::serve` like any byte stream, or by the
 //! HTTP/2 driver when ALPN settled on `h2`, with the handshake's facts as a [`TlsInfo`]
-//! shared by its requests.
+//! shared by its requests. The split is our own (`TlsRead`, `TlsWrite`) rather than
+//! tokio's, so the write half can send a closing connection's last response and its
+//! `close_notify` in one write.
 
 use std::{
     collections::HashMap,
     fmt,
     net::SocketAddr,
     path::Path,
-    sync::{Arc, PoisonError, RwLock},
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock},
+    task::{Context, Poll},
 };
 
 use rustls::{
@@ -29,15 +33,19 @@ use rustls::{
     server::{ClientHello, ParsedCertificate, ResolvesServerCert, WebPkiClientVerifier},
     sign::CertifiedKey,
 };
-use tokio::net::{TcpListener, TcpStream};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+};
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 
 use super::{
     AppRunner, ServerConfig, TaskTracker, TlsInfo, conn,
     conn::Shutdown,
     handshake_deadlines::{Cutoff, HandshakeDeadlines},
+    write::ConnWrite,
 };
-use crate::{App, Error, payload::AnyRead};
+use crate::{App, Error, payload::ConnRead};
 
 /// The application protocols offered through ALPN, HTTP/2 first (when the `http2` feature
 /// builds it). A client that offers ALPN but none of these is refused in the handshake (RFC
@@ -390,17 +398,8 @@ pub(super) async fn accept_loop(
                 Box::pin(h2).await;
                 return;
             }
-            let (read, write) = tokio::io::split(stream);
-            conn::serve(
-                AnyRead::new(read),
-                write,
-                Some(remote),
-                app,
-                &config,
-                shutdown,
-                Some(info),
-            )
-            .await;
+            let (read, write) = split(stream);
+            conn::serve(read, write, Some(remote), app, &config, shutdown, Some(info)).await;
         })
     };
     super::accept_each(|| listener.accept(), &shutdown, &tracker, hold.as_ref(), serve).await;
@@ -445,5 +444,82 @@ fn tls_info(stream: &TlsStream<TcpStream>) -> TlsInfo {
         server_name: conn.server_name().map(Into::into),
         alpn: conn.alpn_protocol().and_then(|agreed| ALPN.iter().copied().find(|p| *p == agreed)),
         peer_certificates: conn.peer_certificates().map(<[_]>::to_vec).unwrap_or_default(),
+    }
+}
+
+// ===== the two halves =====
+
+/// A TLS stream shared by its two halves. Behind a lock, as a handler may read its request
+/// body in another task while the connection writes, and both move the one rustls state.
+type Shared = Arc<Mutex<TlsStream<TcpStream>>>;
+
+fn split(stream: TlsStream<TcpStream>) -> (TlsRead, TlsWrite) {
+    let shared = Arc::new(Mutex::new(stream));
+    (TlsRead(Arc::clone(&shared)), TlsWrite(shared))
+}
+
+/// The stream, even from a lock a panic poisoned: rustls leaves its state whole between
+/// calls, and a poll that panicked is one the connection does not survive anyway.
+fn lock(shared: &Shared) -> MutexGuard<'_, TlsStream<TcpStream>> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The read half.
+struct TlsRead(Shared);
+
+impl AsyncRead for TlsRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_read(cx, buf)
+    }
+}
+
+impl ConnRead for TlsRead {
+    /// Bytes may wait decrypted in rustls with none left on the socket: only a read can
+    /// tell, so this always says "try".
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The write half.
+struct TlsWrite(Shared);
+
+impl AsyncWrite for TlsWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *lock(&self.0)).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_shutdown(cx)
+    }
+}
+
+impl ConnWrite for TlsWrite {
+    /// Encrypts `buf` into rustls's outgoing buffer without writing it: the shutdown that
+    /// follows writes it and the `close_notify` together. Once that buffer is full, writes
+    /// as `poll_write` does.
+    fn poll_write_last(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut stream = lock(&self.0);
+        let (_, session) = stream.get_mut();
+        match std::io::Write::write(&mut session.writer(), buf) {
+            Ok(0) if !buf.is_empty() => Pin::new(&mut *stream).poll_write(cx, buf),
+            done => Poll::Ready(done),
+        }
     }
 }

@@ -40,7 +40,34 @@ const COPY_LIMIT: usize = 16 * 1024;
 static NO_FIELDS: OnceLock<HeaderMap> = OnceLock::new();
 
 /// The write half of a connection.
-pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+pub(crate) type Writer = Box<dyn ConnWrite>;
+
+/// A connection's write half, which may send the last bytes before its shutdown together
+/// with whatever the shutdown itself sends.
+pub(crate) trait ConnWrite: AsyncWrite + Send + Unpin {
+    /// As `poll_write`, for bytes followed only by `poll_shutdown`: a stream whose shutdown
+    /// writes bytes of its own (TLS's `close_notify`) may keep these to go out with them,
+    /// one write for both, instead of writing them now.
+    fn poll_write_last(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.poll_write(cx, buf)
+    }
+}
+
+impl ConnWrite for tokio::net::tcp::OwnedWriteHalf {}
+
+#[cfg(unix)]
+impl ConnWrite for tokio::net::unix::OwnedWriteHalf {}
+
+impl<T: AsyncWrite + Send> ConnWrite for tokio::io::WriteHalf<T> {}
+
+/// What a connection's write half is swapped for while an upgrade has it.
+impl ConnWrite for tokio::io::Sink {}
+
+impl ConnWrite for Counted {}
 
 /// A connection's write half that fails with `TimedOut` once a write has waited longer than
 /// the send timeout since the last one that made progress, so a client that never reads
@@ -121,6 +148,18 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SendTimeout<W> {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.watch(cx, polled)
+    }
+}
+
+impl<W: ConnWrite> ConnWrite for SendTimeout<W> {
+    fn poll_write_last(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write_last(cx, buf);
         this.watch(cx, polled)
     }
 }
@@ -386,6 +425,24 @@ pub(crate) async fn flush(io: &mut Writer, buf: &mut BytesMut) -> std::io::Resul
         }
     }
     Ok(())
+}
+
+/// Writes `buf`, the connection's last bytes, and shuts the write side down: through
+/// [`ConnWrite::poll_write_last`], so a TLS stream sends them and its `close_notify` in one
+/// write. A client that has closed already (`shutdown` finds the socket not connected) has
+/// had what was sent: not an error, as its request was answered.
+pub(crate) async fn flush_and_shut(io: &mut Writer, buf: &mut BytesMut) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        let n = poll_fn(|cx| Pin::new(&mut **io).poll_write_last(cx, buf)).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        buf.advance(n);
+    }
+    match poll_fn(|cx| Pin::new(&mut **io).poll_shutdown(cx)).await {
+        Err(err) if err.kind() == std::io::ErrorKind::NotConnected => Ok(()),
+        done => done,
+    }
 }
 
 /// Writes `response` into `wbuf` without awaiting when nothing in it needs the

@@ -687,3 +687,33 @@ async fn files_reach_a_tls_connection_whole_and_in_ranges() {
     }
     assert!(within(runner.cleanup()).await);
 }
+
+/// A closing connection's last responses, pipelined ones gathered with it and more than
+/// rustls buffers at once, reach the client whole, followed by `close_notify` (rustls's
+/// client reads a close without one as an error).
+#[tokio::test]
+async fn a_closing_connection_sends_its_last_responses_then_close_notify() {
+    let ca = Ca::new("test CA");
+    let mut app = Application::new();
+    app.add_get("/blob", |_req: Request| async { "x".repeat(15_000) });
+    let mut runner = AppRunner::new(app).unwrap();
+    runner.setup().await.unwrap();
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    let addr = runner.tls_site("127.0.0.1", 0, &tls).await.unwrap();
+    for pipelined in [1, 5] {
+        let mut stream = rustls_connect(addr.port(), &ca, "localhost").await;
+        let mut requests = "GET /blob HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(pipelined - 1);
+        requests.push_str("GET /blob HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(requests.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        within(stream.read_to_end(&mut got)).await.expect("closed with close_notify");
+        let text = String::from_utf8(got).unwrap();
+        let responses: Vec<&str> = text.split("HTTP/1.1 200 OK\r\n").skip(1).collect();
+        assert_eq!(responses.len(), pipelined, "{pipelined}");
+        for response in responses {
+            let (_, body) = response.split_once("\r\n\r\n").unwrap();
+            assert!(body.len() == 15_000 && body.bytes().all(|b| b == b'x'), "{}", body.len());
+        }
+    }
+    assert!(within(runner.cleanup()).await);
+}
