@@ -35,11 +35,8 @@ use h2::{
 };
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use http_body::{Body as _, Frame, SizeHint};
-use tokio::{
-    io::{AsyncRead, AsyncWrite},
-    task::JoinSet,
-    time::Sleep,
-};
+use tandem_io::Upgraded;
+use tokio::{task::JoinSet, time::Sleep};
 
 use super::{Http2Config, ServerConfig, access_log::Sink, conn::Shutdown};
 use tandem_proto::RequestParser;
@@ -88,17 +85,19 @@ struct Shared {
 /// Serves one HTTP/2 connection, from its preface (still unread in `io`) to its end: the
 /// peer closes it, an error, the keep-alive timeout with no stream open, or the server's
 /// shutdown (GOAWAY, then open streams finish, for at most the shutdown timeout).
-pub(crate) async fn serve<T>(
-    io: T,
+///
+/// `io` is one type for h2c and TLS alike, so `h2`'s connection code (generic over it) is
+/// compiled once; it buffers its reads and writes, so the boxed IO's indirect calls are
+/// few.
+pub(crate) async fn serve(
+    io: Upgraded,
     remote: Option<SocketAddr>,
     app: App,
     config: Arc<ServerConfig>,
     shutdown: Shutdown,
     tls: Option<Arc<TlsInfo>>,
-) where
-    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let handshake = config.http2.builder(&config).handshake::<T, Bytes>(io);
+) {
+    let handshake = config.http2.builder(&config).handshake::<Upgraded, Bytes>(io);
     let handshake = tokio::time::timeout(config.head_timeout, handshake);
     let Some(outcome) = shutdown.token().run_until_cancelled(handshake).await else { return };
     let mut connection = match outcome {
@@ -120,14 +119,11 @@ pub(crate) async fn serve<T>(
 }
 
 /// Accepts streams until the connection ends, each answered by a task of its own.
-async fn drive<T>(
-    connection: &mut Connection<T, Bytes>,
+async fn drive(
+    connection: &mut Connection<Upgraded, Bytes>,
     shared: &Arc<Shared>,
     shutdown: &Shutdown,
-) -> Result<(), h2::Error>
-where
-    T: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<(), h2::Error> {
     let config = &shared.config;
     // Handlers of streams the peer reset end at their next poll; until they have, they
     // count here but not in `h2`'s stream limit. Past twice that limit, refuse new ones.
@@ -259,10 +255,7 @@ async fn start(
 }
 
 /// Ends the connection with a final GOAWAY, given a moment to go out.
-async fn close<T>(connection: &mut Connection<T, Bytes>) -> Result<(), h2::Error>
-where
-    T: AsyncRead + AsyncWrite + Unpin,
-{
+async fn close(connection: &mut Connection<Upgraded, Bytes>) -> Result<(), h2::Error> {
     connection.abrupt_shutdown(Reason::NO_ERROR);
     let flush = poll_fn(|cx| connection.poll_closed(cx));
     let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;

@@ -393,6 +393,7 @@ pub(super) async fn accept_loop(
             let info = Arc::new(tls_info(&stream));
             #[cfg(feature = "http2")]
             if info.alpn_protocol() == Some(b"h2") {
+                let stream = tandem_io::Upgraded::new(stream, bytes::BytesMut::new());
                 // Boxed: the task's future then holds HTTP/1.1's state or a pointer.
                 let h2 = super::h2::serve(stream, Some(remote), app, config, shutdown, Some(info));
                 Box::pin(h2).await;
