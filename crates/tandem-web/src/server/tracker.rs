@@ -17,6 +17,8 @@ use std::{
 
 use tokio::sync::Notify;
 
+use crate::handler::BoxFuture;
+
 /// Set in [`Shared::state`] once the tracker is closed.
 const CLOSED: usize = 1;
 /// What a token adds to [`Shared::state`] (the low bit is [`CLOSED`]).
@@ -59,11 +61,16 @@ impl TaskTracker {
     }
 
     /// Runs `task` as a task of the current runtime, tracked until it ends or is dropped.
+    ///
+    /// Every task goes to tokio as the same boxed type: tokio's task code is generic over
+    /// the future and compiled for each type spawned (twice over, for both runtimes'
+    /// schedulers), so this compiles it once for all the server's kinds of task.
     pub(crate) fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        tokio::spawn(self.track_future(task));
+        let task: BoxFuture<()> = Box::pin(self.track_future(task));
+        tokio::spawn(task);
     }
 
     /// Lets [`wait`](Self::wait) return once no token is left.
