@@ -24,12 +24,12 @@ use std::fs;
 use std::path::Path;
 
 use super::bulk_client;
-use super::client::Opts;
+use super::client::{Opts, parse_rounds_only};
 use super::load::{self, LoadResult, Server, Wrk};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
 use super::tls::{Scratch, path_str, write_nginx};
 use super::upload::{self, UploadResult};
-use crate::{Cmd, Result, arg_parser, bad_arg, positive};
+use crate::{Cmd, Result};
 
 const USAGE: &str =
     "cargo xtask bench bulk [--secs N] [--rounds R] [--only static,echo,upload,client]";
@@ -65,30 +65,7 @@ impl BulkOpts {
 
 /// `--secs N` (default 5), `--rounds R` (default 3) and `--only PARTS` (default all).
 fn parse_opts(args: &[String]) -> Result<BulkOpts> {
-    use lexopt::prelude::*;
-    let mut rounds = Opts { secs: 5, rounds: 3 };
-    let mut parts = Vec::new();
-    let mut parser = arg_parser(args);
-    while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, USAGE))? {
-        match arg {
-            Long("secs") => rounds.secs = positive(&mut parser, "--secs")?,
-            Long("rounds") => rounds.rounds = positive(&mut parser, "--rounds")?,
-            Long("only") => {
-                let value = parser.value().map_err(|e| bad_arg(&e, USAGE))?;
-                for name in value.to_string_lossy().split(',') {
-                    let (_, part) = PARTS
-                        .iter()
-                        .find(|(n, _)| *n == name)
-                        .ok_or_else(|| format!("--only: no part `{name}` (usage: {USAGE})"))?;
-                    parts.push(*part);
-                }
-            }
-            _ => return Err(bad_arg(&arg.unexpected(), USAGE)),
-        }
-    }
-    if parts.is_empty() {
-        parts = PARTS.iter().map(|(_, p)| *p).collect();
-    }
+    let (rounds, parts) = parse_rounds_only(args, &PARTS, "part", USAGE)?;
     Ok(BulkOpts { rounds, parts })
 }
 

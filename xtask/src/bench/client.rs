@@ -39,17 +39,42 @@ pub(super) struct Opts {
 /// `--secs N` (default 5) and `--rounds R` (default 3); anything else is refused with
 /// `usage`.
 pub(super) fn parse_rounds(args: &[String], usage: &str) -> Result<Opts> {
+    parse_rounds_only::<()>(args, &[], "", usage).map(|(opts, _)| opts)
+}
+
+/// [`parse_rounds`]' options and `--only A,B`, which picks among `choices` by name (`what`
+/// says what they are in an error): those picked, in order, or all of them without
+/// `--only`. No `choices`, no `--only`.
+pub(super) fn parse_rounds_only<T: Copy>(
+    args: &[String],
+    choices: &[(&str, T)],
+    what: &str,
+    usage: &str,
+) -> Result<(Opts, Vec<T>)> {
     use lexopt::prelude::*;
     let mut opts = Opts { secs: 5, rounds: 3 };
+    let mut picked = Vec::new();
     let mut parser = arg_parser(args);
     while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, usage))? {
         match arg {
             Long("secs") => opts.secs = positive(&mut parser, "--secs")?,
             Long("rounds") => opts.rounds = positive(&mut parser, "--rounds")?,
+            Long("only") if !choices.is_empty() => {
+                let value = parser.value().map_err(|e| bad_arg(&e, usage))?;
+                for name in value.to_string_lossy().split(',') {
+                    let found = choices.iter().find(|(n, _)| *n == name);
+                    let (_, choice) = found
+                        .ok_or_else(|| format!("--only: no {what} `{name}` (usage: {usage})"))?;
+                    picked.push(*choice);
+                }
+            }
             _ => return Err(bad_arg(&arg.unexpected(), usage)),
         }
     }
-    Ok(opts)
+    if picked.is_empty() {
+        picked = choices.iter().map(|(_, choice)| *choice).collect();
+    }
+    Ok((opts, picked))
 }
 
 /// The executables one run needs.

@@ -32,10 +32,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::client::{self as http_client, Opts, Sample, parse_rounds};
+use super::client::{self as http_client, Opts, Sample, parse_rounds, parse_rounds_only};
 use super::load::{self, Server, to_f64};
 use super::server::{self, PEERS_MANIFEST, Target, find_exe, median, paired_ratio};
-use crate::{Cmd, Result, arg_parser, bad_arg, positive};
+use crate::{Cmd, Result};
 
 const USAGE: &str =
     "cargo xtask bench tls [--secs N] [--rounds R] [--only keep-alive,new,sequential,resumed]";
@@ -107,8 +107,9 @@ enum Load {
 
 const LOADS: [Load; 4] = [Load::KeepAlive, Load::NewConns, Load::Sequential, Load::Resumed];
 
-/// The loads by their names for `--only`, in [`LOADS`]' order.
-const LOAD_NAMES: [&str; 4] = ["keep-alive", "new", "sequential", "resumed"];
+/// The loads by their names for `--only`, with their columns in [`LOADS`].
+const LOAD_NAMES: [(&str, usize); 4] =
+    [("keep-alive", 0), ("new", 1), ("sequential", 2), ("resumed", 3)];
 
 /// What one run does: the rounds' options, and which of [`LOADS`] it runs (all unless
 /// `--only` says).
@@ -120,29 +121,10 @@ struct TlsOpts {
 
 /// `--secs N` (default 5), `--rounds R` (default 3) and `--only LOADS` (default all).
 fn parse_opts(args: &[String]) -> Result<TlsOpts> {
-    use lexopt::prelude::*;
-    let mut rounds = Opts { secs: 5, rounds: 3 };
+    let (rounds, cols) = parse_rounds_only(args, &LOAD_NAMES, "load", USAGE)?;
     let mut runs = [false; 4];
-    let mut parser = arg_parser(args);
-    while let Some(arg) = parser.next().map_err(|e| bad_arg(&e, USAGE))? {
-        match arg {
-            Long("secs") => rounds.secs = positive(&mut parser, "--secs")?,
-            Long("rounds") => rounds.rounds = positive(&mut parser, "--rounds")?,
-            Long("only") => {
-                let value = parser.value().map_err(|e| bad_arg(&e, USAGE))?;
-                for name in value.to_string_lossy().split(',') {
-                    let col = LOAD_NAMES
-                        .iter()
-                        .position(|n| *n == name)
-                        .ok_or_else(|| format!("--only: no load `{name}` (usage: {USAGE})"))?;
-                    runs[col] = true;
-                }
-            }
-            _ => return Err(bad_arg(&arg.unexpected(), USAGE)),
-        }
-    }
-    if !runs.contains(&true) {
-        runs = [true; 4];
+    for col in cols {
+        runs[col] = true;
     }
     Ok(TlsOpts { rounds, runs })
 }
