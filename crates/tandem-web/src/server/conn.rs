@@ -663,7 +663,10 @@ impl Conn<'_> {
     ///
     /// One poll function does it all, trying the socket first: the wake that follows a
     /// request's arrival reads it at once, without polling the shutdown token and the timer
-    /// again, and without two `select!`s (readiness, then the read).
+    /// again, and without two `select!`s (readiness, then the read). The timer is set only
+    /// once the socket has nothing to give: a request already there (one that came with a
+    /// TLS handshake's last flight, or pipelined) is read without taking the runtime's timer
+    /// lock to put the timer in its wheel and again to take it out.
     async fn fill(
         &mut self,
         idle: bool,
@@ -675,7 +678,6 @@ impl Conn<'_> {
         if now >= deadline {
             return Ok(Wait::TimedOut);
         }
-        self.waits.arm(now, deadline);
         let spare = self.config.spare_buffers;
         let read = self.read.as_mut().expect("the read half is home between requests");
         // Give the buffers back while nothing is expected.
@@ -695,7 +697,10 @@ impl Conn<'_> {
                     match read.io.poll_read_ready(cx) {
                         Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                        Poll::Pending => return waits.poll(cx, idle, true, deadline).map(Ok),
+                        Poll::Pending => {
+                            waits.arm(now, deadline);
+                            return waits.poll(cx, idle, true, deadline).map(Ok);
+                        }
                     }
                 }
                 (read.buf, *wbuf) = spare_pair();
@@ -711,6 +716,7 @@ impl Conn<'_> {
                         give_back_pair(std::mem::take(&mut read.buf), std::mem::take(wbuf), spare);
                         released = true;
                     }
+                    waits.arm(now, deadline);
                     waits.poll(cx, idle, !polled_before, deadline).map(Ok)
                 }
             }
