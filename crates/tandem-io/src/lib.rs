@@ -4,13 +4,19 @@
 //!   A parser that read past a head (a proxy's `CONNECT` answer, a `101` response, a request
 //!   whose client did not wait for the `101`) hands the rest back this way.
 //! - [`Upgraded`]: a connection after `101 Switching Protocols`, on either side, as one type.
+//! - `ContentEncoder` (the `compression` feature): a body encoded in gzip, deflate or br as
+//!   it goes, for the server's responses and the client's requests.
 //!
 //! `tandem-proto` does no IO; this crate is where the IO that more than one crate needs
 //! lives.
 
+#[cfg(feature = "compression")]
+mod coding;
 mod rewind;
 mod upgraded;
 
+#[cfg(feature = "compression")]
+pub use coding::ContentEncoder;
 pub use rewind::Rewind;
 pub use upgraded::{Io, Upgraded};
 

@@ -14,14 +14,13 @@
 //! response as it is; `Accept-Encoding` is still parsed, to pick precompressed static files.
 
 #[cfg(feature = "compression")]
-use std::io::Write;
-
-#[cfg(feature = "compression")]
 use bytes::Bytes;
 #[cfg(feature = "compression")]
 use futures_util::StreamExt;
 #[cfg(feature = "compression")]
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+#[cfg(feature = "compression")]
+use tandem_io::ContentEncoder;
 
 use crate::response::Response;
 #[cfg(feature = "compression")]
@@ -161,86 +160,44 @@ fn parse_q(value: &[u8]) -> Option<u16> {
     }
 }
 
-/// An incremental compressor writing into a `Vec` it hands out after each chunk.
+/// An incremental compressor for `coding`.
 #[cfg(feature = "compression")]
-enum Encoder {
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
-    Deflate(flate2::write::ZlibEncoder<Vec<u8>>),
-    // Boxed: the brotli state is several kilobytes.
-    Br(Box<brotli::CompressorWriter<Vec<u8>>>),
+fn encoder(coding: Coding) -> ContentEncoder {
+    match coding {
+        Coding::Gzip => ContentEncoder::gzip(),
+        Coding::Deflate => ContentEncoder::deflate(),
+        Coding::Br => ContentEncoder::brotli(BROTLI_QUALITY, BROTLI_WINDOW),
+    }
 }
 
+/// Compresses `data` and flushes, returning everything produced so far.
 #[cfg(feature = "compression")]
-impl Encoder {
-    fn new(coding: Coding) -> Self {
-        let level = flate2::Compression::default();
-        match coding {
-            Coding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(Vec::new(), level)),
-            Coding::Deflate => Encoder::Deflate(flate2::write::ZlibEncoder::new(Vec::new(), level)),
-            Coding::Br => Encoder::Br(Box::new(brotli::CompressorWriter::new(
-                Vec::new(),
-                0,
-                BROTLI_QUALITY,
-                BROTLI_WINDOW,
-            ))),
-        }
-    }
-
-    fn writer(&mut self) -> &mut dyn Write {
-        match self {
-            Encoder::Gzip(e) => e,
-            Encoder::Deflate(e) => e,
-            Encoder::Br(e) => e.as_mut(),
-        }
-    }
-
-    fn output(&mut self) -> &mut Vec<u8> {
-        match self {
-            Encoder::Gzip(e) => e.get_mut(),
-            Encoder::Deflate(e) => e.get_mut(),
-            Encoder::Br(e) => e.get_mut(),
-        }
-    }
-
-    /// Compresses `data` and flushes, returning everything produced so far.
-    fn chunk(&mut self, data: &[u8]) -> std::io::Result<Bytes> {
-        let writer = self.writer();
-        writer.write_all(data)?;
-        writer.flush()?;
-        Ok(Bytes::from(std::mem::take(self.output())))
-    }
-
-    /// Ends the stream, returning the last bytes (trailer included).
-    fn finish(self) -> std::io::Result<Bytes> {
-        let out = match self {
-            Encoder::Gzip(e) => e.finish()?,
-            Encoder::Deflate(e) => e.finish()?,
-            Encoder::Br(e) => e.into_inner(),
-        };
-        Ok(Bytes::from(out))
-    }
+fn chunk(encoder: &mut ContentEncoder, data: &[u8]) -> std::io::Result<Bytes> {
+    encoder.write(data)?;
+    encoder.flush()?;
+    Ok(Bytes::from(encoder.take_output()))
 }
 
 /// Compresses a whole body.
 #[cfg(feature = "compression")]
 fn compress_all(coding: Coding, data: &[u8]) -> std::io::Result<Bytes> {
-    let mut encoder = Encoder::new(coding);
-    encoder.writer().write_all(data)?;
-    encoder.finish()
+    let mut encoder = encoder(coding);
+    encoder.write(data)?;
+    encoder.finish().map(Bytes::from)
 }
 
 /// Compresses a stream chunk by chunk. An error from the inner stream ends it; the writer
 /// then cuts the response short.
 #[cfg(feature = "compression")]
 fn compress_stream(coding: Coding, stream: BodyStream) -> BodyStream {
-    let state = (stream, Some(Encoder::new(coding)));
+    let state = (stream, Some(encoder(coding)));
     futures_util::stream::unfold(state, |(mut stream, mut encoder)| async move {
         loop {
             let encoder_ref = encoder.as_mut()?;
             let item = match stream.next().await {
-                Some(Ok(chunk)) => encoder_ref.chunk(&chunk).map_err(crate::Error::from),
+                Some(Ok(data)) => chunk(encoder_ref, &data).map_err(crate::Error::from),
                 Some(Err(err)) => Err(err),
-                None => encoder.take()?.finish().map_err(crate::Error::from),
+                None => encoder.take()?.finish().map(Bytes::from).map_err(crate::Error::from),
             };
             match item {
                 Ok(out) if out.is_empty() => {}
@@ -387,10 +344,10 @@ mod tests {
     #[test]
     fn streamed_chunks_decode_to_the_input() {
         use std::io::Read;
-        let mut encoder = Encoder::new(Coding::Gzip);
-        let mut out = encoder.chunk(b"hello ").unwrap().to_vec();
+        let mut encoder = encoder(Coding::Gzip);
+        let mut out = chunk(&mut encoder, b"hello ").unwrap().to_vec();
         assert!(!out.is_empty(), "each chunk is flushed");
-        out.extend_from_slice(&encoder.chunk(b"world").unwrap());
+        out.extend_from_slice(&chunk(&mut encoder, b"world").unwrap());
         out.extend_from_slice(&encoder.finish().unwrap());
         let mut text = String::new();
         flate2::read::GzDecoder::new(&out[..]).read_to_string(&mut text).unwrap();
