@@ -94,6 +94,7 @@ mod error;
 mod execute;
 mod faults;
 mod field_values;
+mod file_body;
 mod form;
 mod har;
 mod hop;

@@ -12,6 +12,7 @@ use crate::{
     ClientResponse, ClientSession, ClientTimeout,
     body_encoding::Compression,
     error::{Error, Kind},
+    file_body::FileBody,
     middleware::{Middleware, RequestMiddlewares},
     redact::{Fields, Redacted},
     status_check::StatusCheck,
@@ -61,10 +62,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A streamed request body, read once, so never resent; and its length when that is known
 /// before it is sent (a form's files, by their metadata): it then goes with
-/// `Content-Length`, else chunked.
+/// `Content-Length`, else chunked. A file body as it was set keeps its file too, for the
+/// writer to send with `sendfile` rather than read through the stream.
 pub(crate) struct StreamBody(
     pub(crate) Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>,
     pub(crate) Option<u64>,
+    pub(crate) Option<Arc<FileBody>>,
 );
 
 impl std::fmt::Debug for StreamBody {
@@ -341,7 +344,26 @@ impl RequestBuilder {
     {
         self.with(|spec| {
             spec.body = None;
-            spec.stream = Some(StreamBody(Box::pin(stream.map_err(Into::into)), None));
+            spec.stream = Some(StreamBody(Box::pin(stream.map_err(Into::into)), None, None));
+            Ok(())
+        })
+    }
+
+    /// A body read from `file`, from its position to its end, as aiohttp's
+    /// `data=open(path, "rb")` (`application/octet-stream` unless a `Content-Type` header
+    /// says otherwise), with `Content-Length` of that length as it is now. On a plain TCP
+    /// connection it goes out with `sendfile(2)`, never copied through this process; over
+    /// TLS or HTTP/2 it is read a piece at a time. A file that grows meanwhile is sent up to
+    /// that length; one that shrinks fails the request, closing its connection. Like a
+    /// [`body_stream`](Self::body_stream) it is sent once: a 307 or 308 that would resend
+    /// it is a payload error, and it is not retried.
+    pub fn body_file(self, file: std::fs::File) -> Self {
+        self.with(|spec| {
+            let body = FileBody::new(file).map_err(|e| Error::new(Kind::Request, e))?;
+            let body = Arc::new(body);
+            let pieces = Arc::clone(&body).pieces().map_err(Into::into);
+            spec.body = None;
+            spec.stream = Some(StreamBody(Box::pin(pieces), Some(body.len()), Some(body)));
             Ok(())
         })
     }
@@ -377,7 +399,7 @@ impl RequestBuilder {
                 let len = form.content_length();
                 let stream = form.into_stream().map_err(Into::into);
                 spec.body = None;
-                spec.stream = Some(StreamBody(Box::pin(stream), len));
+                spec.stream = Some(StreamBody(Box::pin(stream), len, None));
             } else {
                 let bytes = form.to_bytes().map_err(|e| Error::new(Kind::Request, e))?;
                 spec.body = Some(Body { bytes, content_type: "multipart/form-data" });
@@ -397,7 +419,7 @@ impl RequestBuilder {
                 HeaderValue::try_from(content_type).map_err(|e| Error::new(Kind::Request, e))?;
             spec.headers.insert(header::CONTENT_TYPE, value);
             spec.body = None;
-            spec.stream = Some(StreamBody(writer.into_stream(), None));
+            spec.stream = Some(StreamBody(writer.into_stream(), None, None));
             Ok(())
         })
     }
@@ -738,7 +760,8 @@ impl Sending {
             }
             let pieces: Vec<Result<Bytes, BoxError>> =
                 body.bytes.chunks(CHUNKED_PIECE).map(|p| Ok(body.bytes.slice_ref(p))).collect();
-            spec.stream = Some(StreamBody(Box::pin(futures_util::stream::iter(pieces)), None));
+            spec.stream =
+                Some(StreamBody(Box::pin(futures_util::stream::iter(pieces)), None, None));
         }
         if self.chunked
             && let Some(stream) = &mut spec.stream
@@ -746,7 +769,7 @@ impl Sending {
             stream.1 = None;
         }
         if let Some(progress) = self.progress
-            && let Some(StreamBody(stream, len)) = spec.stream.take()
+            && let Some(StreamBody(stream, len, _)) = spec.stream.take()
         {
             // A piece is counted when the writer asks for the next one: by then it is written.
             let watched = futures_util::stream::unfold(
@@ -761,7 +784,7 @@ impl Sending {
                     Some((item, (stream, written, len, progress)))
                 },
             );
-            spec.stream = Some(StreamBody(Box::pin(watched), len));
+            spec.stream = Some(StreamBody(Box::pin(watched), len, None));
         }
         Ok(())
     }

@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Rewind;
 
-/// Any byte stream a connection can be: readable, writable, sendable, movable.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+/// Any byte stream a connection can be: readable, writable, sendable, movable; and, as
+/// `dyn Any`, what it is underneath (a plain TCP socket can send a file with `sendfile(2)`).
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + std::any::Any {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 /// A connection after `101 Switching Protocols`: the raw byte stream, for the protocol the

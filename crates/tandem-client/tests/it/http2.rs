@@ -231,7 +231,7 @@ async fn five_requests_under_a_stream_limit_of_two_share_one_connection() {
 /// An HTTPS server (h2 by ALPN) for `localhost`, serving `app`; its address and a session
 /// trusting it.
 #[cfg(feature = "tls")]
-async fn tls_server(app: Application) -> (AppRunner, SocketAddr, TlsConfig) {
+pub(crate) async fn tls_server(app: Application) -> (AppRunner, SocketAddr, TlsConfig) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let pem = cert.cert.pem();
     let identity =

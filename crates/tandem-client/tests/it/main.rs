@@ -11,6 +11,7 @@ mod cookies;
 mod credentials;
 mod digest;
 mod faults;
+mod file_bodies;
 mod har;
 mod hostile;
 mod http2;
