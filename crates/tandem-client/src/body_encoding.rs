@@ -42,9 +42,9 @@ pub(crate) fn compress(spec: &mut RequestSpec, coding: Compression) -> Result<()
     }
     if let Some(body) = &mut spec.body {
         body.bytes = encode_bytes(&body.bytes, coding)?;
-    } else if let Some(StreamBody(stream, _, _)) = spec.stream.take() {
+    } else if let Some(StreamBody(stream, _)) = spec.stream.take() {
         // Encoded, its length is unknown until it has been sent: chunked.
-        spec.stream = Some(StreamBody(encode_stream(stream, coding)?, None, None));
+        spec.stream = Some(StreamBody(encode_stream(stream, coding)?, None));
     } else {
         return Ok(());
     }
@@ -88,10 +88,7 @@ pub(crate) fn encode_stream(stream: BodyStream, coding: Compression) -> Result<B
 }
 
 #[cfg(feature = "compression")]
-enum Encoder {
-    Deflate(flate2::write::ZlibEncoder<Vec<u8>>),
-    Gzip(flate2::write::GzEncoder<Vec<u8>>),
-}
+struct Encoder(tandem_io::ContentEncoder);
 
 #[cfg(feature = "compression")]
 impl Encoder {
@@ -100,31 +97,20 @@ impl Encoder {
         reason = "without the `compression` feature the same constructor fails"
     )]
     fn new(coding: Compression) -> Result<Self, Error> {
-        let level = flate2::Compression::default();
-        Ok(match coding {
-            Compression::Deflate => {
-                Encoder::Deflate(flate2::write::ZlibEncoder::new(Vec::new(), level))
-            }
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(Vec::new(), level)),
-        })
+        Ok(Encoder(match coding {
+            Compression::Deflate => tandem_io::ContentEncoder::deflate(),
+            Compression::Gzip => tandem_io::ContentEncoder::gzip(),
+        }))
     }
 
     /// Encodes `data`, returning what the encoder has output so far.
     fn write(&mut self, data: &[u8]) -> Result<Vec<u8>, Error> {
-        use std::io::Write;
-        let out = match self {
-            Encoder::Deflate(e) => e.write_all(data).map(|()| std::mem::take(e.get_mut())),
-            Encoder::Gzip(e) => e.write_all(data).map(|()| std::mem::take(e.get_mut())),
-        };
-        out.map_err(|e| Error::new(Kind::Request, e))
+        self.0.write(data).map_err(|e| Error::new(Kind::Request, e))?;
+        Ok(self.0.take_output())
     }
 
     fn finish(self) -> Result<Vec<u8>, Error> {
-        let out = match self {
-            Encoder::Deflate(e) => e.finish(),
-            Encoder::Gzip(e) => e.finish(),
-        };
-        out.map_err(|e| Error::new(Kind::Request, e))
+        self.0.finish().map_err(|e| Error::new(Kind::Request, e))
     }
 }
 
