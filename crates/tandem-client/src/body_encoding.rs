@@ -42,9 +42,9 @@ pub(crate) fn compress(spec: &mut RequestSpec, coding: Compression) -> Result<()
     }
     if let Some(body) = &mut spec.body {
         body.bytes = encode_bytes(&body.bytes, coding)?;
-    } else if let Some(StreamBody(stream, _, _)) = spec.stream.take() {
+    } else if let Some(StreamBody(stream, _)) = spec.stream.take() {
         // Encoded, its length is unknown until it has been sent: chunked.
-        spec.stream = Some(StreamBody(encode_stream(stream, coding)?, None, None));
+        spec.stream = Some(StreamBody(encode_stream(stream, coding)?, None));
     } else {
         return Ok(());
     }

@@ -21,7 +21,7 @@ use crate::{
     error::{Error, Kind},
     http2,
     read_limits::{FIRST_READ, ReadLimits},
-    request::StreamBody,
+    request::{Length, StreamBody},
     timeout::Deadlines,
     timings::Recorder,
     trace::{ChunkTrace, TraceRequestCtx},
@@ -121,6 +121,12 @@ pub(crate) async fn send<R>(
     let options = req.options;
     let traces = observers.traces;
     let streamed = stream.is_some();
+    // The traces hear each piece's bytes: a file is then read, not sent with `sendfile`.
+    if !traces.is_empty()
+        && let Some(StreamBody(_, Some(len))) = &mut stream
+    {
+        *len = len.streamed();
+    }
     let mut retried = false;
     'attempt: loop {
         let on_chunk = |chunk: &[u8]| {
@@ -144,7 +150,6 @@ pub(crate) async fn send<R>(
                 stream: stream.as_mut(),
                 expect,
                 on_chunk: &on_chunk,
-                traced: !traces.is_empty(),
                 timing: observers.timing.as_deref(),
             };
             let answer = (req.method, &req.read);
@@ -225,8 +230,8 @@ fn encode<'a>(
 ) -> Result<(Bytes, Option<&'a Bytes>, Option<Duration>), Error> {
     let mut head_buf = BytesMut::new();
     let framing = match (stream, req.body) {
-        (Some(StreamBody(_, Some(len), _)), _) => BodyFraming::Length(*len),
-        (Some(StreamBody(_, None, _)), _) => BodyFraming::Chunked,
+        (Some(StreamBody(_, Some(len))), _) => BodyFraming::Length(len.bytes()),
+        (Some(StreamBody(_, None)), _) => BodyFraming::Chunked,
         (None, Some(body)) => BodyFraming::Length(body.len() as u64),
         (None, None) if matches!(*req.method, Method::POST | Method::PUT | Method::PATCH) => {
             BodyFraming::Length(0)
@@ -379,9 +384,6 @@ struct Outbound<'a> {
     expect: Option<Duration>,
     /// Told of each streamed chunk written.
     on_chunk: OnChunk<'a>,
-    /// The session has traces: they hear each chunk's bytes, so a file is read, not sent
-    /// with `sendfile`.
-    traced: bool,
     /// Told when the request has been written.
     timing: Option<&'a Recorder>,
 }
@@ -410,7 +412,6 @@ async fn exchange(
     }
     let head = if out.expect.is_some() { None } else { Some(out.head) };
     let (tail, stream, on_chunk, timing) = (out.tail, out.stream, out.on_chunk, out.timing);
-    let traced = out.traced;
     let write = async {
         let disconnected = |e| Error::new(Kind::Disconnected, e);
         if let Some(head) = head {
@@ -420,8 +421,8 @@ async fn exchange(
             io.write_all(tail).await.map_err(disconnected)?;
         }
         if let Some(stream) = stream {
-            match stream.1 {
-                Some(len) => Box::pin(write_sized(io, stream, len, (on_chunk, traced))).await?,
+            match stream.1.as_ref().map(Length::bytes) {
+                Some(len) => Box::pin(write_sized(io, stream, len, on_chunk)).await?,
                 None => Box::pin(write_chunked(io, stream, on_chunk)).await?,
             }
         }
@@ -487,7 +488,7 @@ async fn await_continue(
 /// three: an upload of small chunks would otherwise spend most of its syscalls on framing.
 async fn write_chunked(
     io: &mut (dyn tandem_connect::Io + 'static),
-    StreamBody(stream, ..): &mut StreamBody,
+    StreamBody(stream, _): &mut StreamBody,
     on_chunk: OnChunk<'_>,
 ) -> Result<(), Error> {
     use std::io::Write as _;
@@ -515,21 +516,21 @@ async fn write_chunked(
 /// that would run past `len`, or ends short of it (a file that changed size after its
 /// metadata was read), fails the request: the server would otherwise read a body cut short,
 /// or the excess as the next request. A file body on a plain TCP socket goes with
-/// `sendfile`, unless the traces are to see its bytes.
+/// `sendfile`.
 async fn write_sized(
     io: &mut (dyn tandem_connect::Io + 'static),
-    StreamBody(stream, _, file): &mut StreamBody,
+    StreamBody(stream, length): &mut StreamBody,
     len: u64,
-    (on_chunk, traced): (OnChunk<'_>, bool),
+    on_chunk: OnChunk<'_>,
 ) -> Result<(), Error> {
     #[cfg(target_os = "linux")]
-    if let Some(file) = file.as_ref().filter(|_| !traced)
+    if let Some(Length::File(file)) = length
         && let Some(socket) = crate::file_body::plain_tcp(io)
     {
         return file.sendfile(socket).await;
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (file, traced);
+    let _ = length;
     let mut left = len;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Error::new(Kind::Request, e))?;

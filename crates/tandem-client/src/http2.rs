@@ -147,7 +147,7 @@ fn copy_fields(fields: &HeaderMap, into: &mut HeaderMap) {
 /// the stream.
 async fn send_stream(
     send: &mut SendStream<Bytes>,
-    StreamBody(body, ..): &mut StreamBody,
+    StreamBody(body, _): &mut StreamBody,
     on_chunk: OnChunk<'_>,
 ) -> Result<(), Error> {
     let closed = |e: h2::Error| Error::new(Kind::Disconnected, e);

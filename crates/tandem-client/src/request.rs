@@ -62,13 +62,35 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A streamed request body, read once, so never resent; and its length when that is known
 /// before it is sent (a form's files, by their metadata): it then goes with
-/// `Content-Length`, else chunked. A file body as it was set keeps its file too, for the
-/// writer to send with `sendfile` rather than read through the stream.
+/// `Content-Length`, else chunked.
 pub(crate) struct StreamBody(
     pub(crate) Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send>>,
-    pub(crate) Option<u64>,
-    pub(crate) Option<Arc<FileBody>>,
+    pub(crate) Option<Length>,
 );
+
+/// A streamed body's length, known before it is sent. The file is kept in the one place
+/// every streamed body already has, so that a request without one carries no more state.
+pub(crate) enum Length {
+    Bytes(u64),
+    /// A file body as it was set: the writer may send the file with `sendfile` instead of
+    /// reading the stream.
+    File(Arc<FileBody>),
+}
+
+impl Length {
+    pub(crate) fn bytes(&self) -> u64 {
+        match self {
+            Length::Bytes(n) => *n,
+            Length::File(file) => file.len(),
+        }
+    }
+
+    /// The same length without the file: for a body whose bytes must come through its
+    /// stream (watched, or told to traces).
+    pub(crate) fn streamed(&self) -> Length {
+        Length::Bytes(self.bytes())
+    }
+}
 
 impl std::fmt::Debug for StreamBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -344,7 +366,7 @@ impl RequestBuilder {
     {
         self.with(|spec| {
             spec.body = None;
-            spec.stream = Some(StreamBody(Box::pin(stream.map_err(Into::into)), None, None));
+            spec.stream = Some(StreamBody(Box::pin(stream.map_err(Into::into)), None));
             Ok(())
         })
     }
@@ -363,7 +385,7 @@ impl RequestBuilder {
             let body = Arc::new(body);
             let pieces = Arc::clone(&body).pieces().map_err(Into::into);
             spec.body = None;
-            spec.stream = Some(StreamBody(Box::pin(pieces), Some(body.len()), Some(body)));
+            spec.stream = Some(StreamBody(Box::pin(pieces), Some(Length::File(body))));
             Ok(())
         })
     }
@@ -399,7 +421,7 @@ impl RequestBuilder {
                 let len = form.content_length();
                 let stream = form.into_stream().map_err(Into::into);
                 spec.body = None;
-                spec.stream = Some(StreamBody(Box::pin(stream), len, None));
+                spec.stream = Some(StreamBody(Box::pin(stream), len.map(Length::Bytes)));
             } else {
                 let bytes = form.to_bytes().map_err(|e| Error::new(Kind::Request, e))?;
                 spec.body = Some(Body { bytes, content_type: "multipart/form-data" });
@@ -419,7 +441,7 @@ impl RequestBuilder {
                 HeaderValue::try_from(content_type).map_err(|e| Error::new(Kind::Request, e))?;
             spec.headers.insert(header::CONTENT_TYPE, value);
             spec.body = None;
-            spec.stream = Some(StreamBody(writer.into_stream(), None, None));
+            spec.stream = Some(StreamBody(writer.into_stream(), None));
             Ok(())
         })
     }
@@ -760,8 +782,7 @@ impl Sending {
             }
             let pieces: Vec<Result<Bytes, BoxError>> =
                 body.bytes.chunks(CHUNKED_PIECE).map(|p| Ok(body.bytes.slice_ref(p))).collect();
-            spec.stream =
-                Some(StreamBody(Box::pin(futures_util::stream::iter(pieces)), None, None));
+            spec.stream = Some(StreamBody(Box::pin(futures_util::stream::iter(pieces)), None));
         }
         if self.chunked
             && let Some(stream) = &mut spec.stream
@@ -769,7 +790,7 @@ impl Sending {
             stream.1 = None;
         }
         if let Some(progress) = self.progress
-            && let Some(StreamBody(stream, len, _)) = spec.stream.take()
+            && let Some(StreamBody(stream, len)) = spec.stream.take()
         {
             // A piece is counted when the writer asks for the next one: by then it is written.
             let watched = futures_util::stream::unfold(
@@ -784,7 +805,7 @@ impl Sending {
                     Some((item, (stream, written, len, progress)))
                 },
             );
-            spec.stream = Some(StreamBody(Box::pin(watched), len, None));
+            spec.stream = Some(StreamBody(Box::pin(watched), len.as_ref().map(Length::streamed)));
         }
         Ok(())
     }

@@ -129,6 +129,16 @@ async fn dns_connections_and_chunks_are_traced() {
     let events = recorder.take();
     let sent: Vec<_> = events.iter().filter(|e| e.starts_with("sent")).collect();
     assert_eq!(sent, ["sent \"a\"", "sent \"bc\""]);
+
+    // So is a file, read rather than sent with `sendfile`, so the traces see its bytes.
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, b"from a file").unwrap();
+    std::io::Seek::rewind(&mut file).unwrap();
+    let mut resp = within(session.post(&url).body_file(file).send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "from a file");
+    let events = recorder.take();
+    let sent: Vec<_> = events.iter().filter(|e| e.starts_with("sent")).collect();
+    assert_eq!(sent, ["sent \"from a file\""]);
     server.stop().await;
 }
 
