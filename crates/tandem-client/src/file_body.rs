@@ -91,8 +91,10 @@ impl FileBody {
         use std::io::ErrorKind;
         use std::os::fd::AsFd;
 
-        /// The most one call is asked for (Linux sends at most 0x7ffff000 bytes a call).
-        const MAX_PER_CALL: usize = 1 << 30;
+        /// The most one call is asked for: a bounded stretch of the kernel's transmit path
+        /// per call, rather than a whole file's in one (on loopback the sender's call also
+        /// runs the receiving half of the stack).
+        const MAX_PER_CALL: usize = 1 << 20;
 
         let disconnected = |e| Error::new(Kind::Disconnected, e);
         let end = self.start + self.len;
