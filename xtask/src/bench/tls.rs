@@ -1,6 +1,6 @@
-//! `cargo xtask bench tls [--secs N] [--rounds R] [--only LOADS]`: Tandem's HTTPS server against hyper
-//! behind tokio-rustls (the same rustls, ring provider and session cache), with nginx
-//! (Debian's, on OpenSSL) as a reference.
+//! `cargo xtask bench tls [--secs N] [--rounds R] [--only LOADS]`: Tandem's HTTPS server
+//! against hyper behind tokio-rustls (the same rustls, ring provider and session cache), with
+//! nginx (Debian's, on OpenSSL) as a reference.
 //!
 //! Each round starts the three servers pinned to core 0, one thread or process each, with
 //! one ECDSA P-256 certificate made by `openssl req` for the run, and runs each load against
