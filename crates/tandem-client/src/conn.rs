@@ -524,7 +524,7 @@ async fn write_sized(
     on_chunk: OnChunk<'_>,
 ) -> Result<(), Error> {
     #[cfg(target_os = "linux")]
-    if let Some(Length::File(file)) = length
+    if let Some(Length::File(file, _)) = length
         && let Some(socket) = crate::file_body::plain_tcp(io)
     {
         return file.sendfile(socket).await;

@@ -11,6 +11,10 @@
 //! sent up to that length, and one that shrank fails the request with
 //! [`is_request`](crate::Error::is_request) before the connection could be reused (the
 //! server is left waiting for bytes that will not come, so it is closed).
+//!
+//! A file with no size of its own (a pipe, a device, a `/proc` or sysfs file) has no length
+//! to send ahead: it cannot seek, or its metadata says 0 though it gives bytes. It is read from its
+//! position until a read gives nothing, and sent chunked, as aiohttp streams it.
 
 use std::{fs::File, io, sync::Arc};
 
@@ -23,52 +27,93 @@ use crate::error::{Error, Kind};
 /// is still in the CPU's cache when it is written.
 const READ_SIZE: usize = 128 * 1024;
 
+/// The most one `sendfile` call is asked for: a bounded stretch of the kernel's transmit
+/// path per call, rather than a whole file's in one (on loopback the sender's call also runs
+/// the receiving half of the stack).
+#[cfg(target_os = "linux")]
+const MAX_PER_CALL: usize = 1 << 20;
+
+/// Bytes sent with `sendfile` between returns to the runtime. A peer that reads as fast as
+/// they are sent keeps the socket from filling, so waiting for room alone would hold the
+/// thread for the whole file: its other tasks, and the request's own timeout, would wait
+/// that long. tokio's budget counts operations, not bytes (at a MiB a call it would give
+/// way every 128 MiB), so this goes by bytes: a few MiB take a millisecond or so on
+/// loopback, and giving way costs microseconds.
+#[cfg(target_os = "linux")]
+const YIELD_EVERY: u64 = 4 << 20;
+
 /// The file, and the part of it that is the body.
 #[derive(Debug)]
 pub(crate) struct FileBody {
     file: File,
-    start: u64,
-    len: u64,
+    extent: Extent,
+}
+
+/// Which of the file's bytes are the body.
+#[derive(Debug, Clone, Copy)]
+enum Extent {
+    /// `len` bytes from `start`, read at their offsets: a regular file.
+    Sized { start: u64, len: u64 },
+    /// Whatever reads from the file's position give until one gives nothing: a file whose
+    /// size its metadata does not tell.
+    ToEnd,
 }
 
 impl FileBody {
     /// The body from `file`'s current position to its end.
     pub(crate) fn new(mut file: File) -> io::Result<Self> {
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            return Ok(FileBody { file, extent: Extent::ToEnd });
+        }
         let start = io::Seek::stream_position(&mut file)?;
-        let len = file.metadata()?.len().saturating_sub(start);
-        Ok(FileBody { file, start, len })
+        if metadata.len() == 0 && has_bytes_at(&file, start)? {
+            return Ok(FileBody { file, extent: Extent::ToEnd });
+        }
+        let len = metadata.len().saturating_sub(start);
+        Ok(FileBody { file, extent: Extent::Sized { start, len } })
     }
 
-    pub(crate) fn len(&self) -> u64 {
-        self.len
+    /// The body's length, if the file is one whose size is known ahead (a regular file).
+    pub(crate) fn len(&self) -> Option<u64> {
+        match self.extent {
+            Extent::Sized { len, .. } => Some(len),
+            Extent::ToEnd => None,
+        }
     }
 
-    /// The body read a piece at a time, each read on the blocking pool (a read from disk
-    /// must not hold up the runtime's thread) into the same buffer: a piece's memory is
-    /// reclaimed once the writer has dropped it.
+    /// The body read a piece at a time, each read on the blocking pool (a read from disk, or
+    /// from a pipe, must not hold up the runtime's thread) into the same buffer: a piece's
+    /// memory is reclaimed once the writer has dropped it.
     pub(crate) fn pieces(
         self: Arc<Self>,
     ) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
-        let end = self.start + self.len;
         let state = (self, BytesMut::new(), 0u64);
         futures_util::stream::try_unfold(state, move |(body, mut buf, sent)| async move {
-            let offset = body.start + sent;
-            if offset >= end {
-                return Ok(None);
-            }
-            let want = usize::try_from(end - offset).map_or(READ_SIZE, |n| n.min(READ_SIZE));
+            let want = match body.extent {
+                Extent::Sized { len, .. } if sent >= len => return Ok(None),
+                Extent::Sized { len, .. } => {
+                    usize::try_from(len - sent).map_or(READ_SIZE, |n| n.min(READ_SIZE))
+                }
+                Extent::ToEnd => READ_SIZE,
+            };
             buf.clear();
             buf.resize(want, 0);
             let reading = Arc::clone(&body);
             let (read, mut buf) = tokio::task::spawn_blocking(move || {
-                let read = read_at(&reading.file, &mut buf, offset);
+                let read = reading.read(&mut buf, sent);
                 (read, buf)
             })
             .await
             .map_err(io::Error::other)?;
             let n = read?;
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, body.shrank(sent)));
+                return match body.extent {
+                    Extent::Sized { len, .. } => {
+                        Err(io::Error::new(io::ErrorKind::UnexpectedEof, shrank(sent, len)))
+                    }
+                    Extent::ToEnd => Ok(None),
+                };
             }
             buf.truncate(n);
             let piece = buf.split().freeze();
@@ -76,37 +121,42 @@ impl FileBody {
         })
     }
 
-    /// Why a body that ended after `sent` bytes failed.
-    fn shrank(&self, sent: u64) -> String {
-        format!(
-            "the file ended after {sent} of the {} bytes its Content-Length announced: it \
-             shrank while being sent",
-            self.len
-        )
+    /// Reads the body's next bytes, after the `sent` already read: a sized body at their
+    /// offset, leaving the file's position alone (the caller's other handles to the file
+    /// share it); any other from the position, the only way a pipe can be read.
+    fn read(&self, buf: &mut [u8], sent: u64) -> io::Result<usize> {
+        match self.extent {
+            Extent::Sized { start, .. } => read_at(&self.file, buf, start + sent),
+            Extent::ToEnd => io::Read::read(&mut &self.file, buf),
+        }
     }
 
-    /// Sends the body to `socket` with `sendfile(2)`, waiting for room in it as needed.
+    /// Sends the body to `socket` with `sendfile(2)`, waiting for room in it as needed. Only
+    /// a sized body is sent so; any other is sent from its pieces.
     #[cfg(target_os = "linux")]
     pub(crate) async fn sendfile(&self, socket: &tokio::net::TcpStream) -> Result<(), Error> {
         use std::io::ErrorKind;
         use std::os::fd::AsFd;
 
-        /// The most one call is asked for: a bounded stretch of the kernel's transmit path
-        /// per call, rather than a whole file's in one (on loopback the sender's call also
-        /// runs the receiving half of the stack).
-        const MAX_PER_CALL: usize = 1 << 20;
-
+        let Extent::Sized { start, len } = self.extent else {
+            return Err(Error::new(Kind::Request, "a file of unknown length has no sendfile"));
+        };
         let disconnected = |e| Error::new(Kind::Disconnected, e);
-        let end = self.start + self.len;
-        let mut offset = self.start;
+        let end = start + len;
+        let mut offset = start;
+        let mut yielded_at = start;
         while offset < end {
+            if offset - yielded_at >= YIELD_EVERY {
+                tokio::task::yield_now().await;
+                yielded_at = offset;
+            }
             let want = usize::try_from(end - offset).map_or(MAX_PER_CALL, |n| n.min(MAX_PER_CALL));
             let called = socket.try_io(tokio::io::Interest::WRITABLE, || {
                 rustix::fs::sendfile(socket.as_fd(), self.file.as_fd(), Some(&mut offset), want)
                     .map_err(io::Error::from)
             });
             match called {
-                Ok(0) => return Err(Error::new(Kind::Request, self.shrank(offset - self.start))),
+                Ok(0) => return Err(Error::new(Kind::Request, shrank(offset - start, len))),
                 Ok(_) => {}
                 Err(err) if err.kind() == ErrorKind::WouldBlock => {
                     socket.writable().await.map_err(disconnected)?;
@@ -119,11 +169,32 @@ impl FileBody {
     }
 }
 
+/// Why a sized body that ended after `sent` of its `len` bytes failed.
+fn shrank(sent: u64, len: u64) -> String {
+    format!(
+        "the file ended after {sent} of the {len} bytes its Content-Length announced: it \
+         shrank while being sent"
+    )
+}
+
 /// Reads at `offset` without moving the file's position, which the caller's other handles
 /// to the file share.
 #[cfg(unix)]
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+/// Whether a file whose metadata says it is empty gives bytes at `offset` all the same: a
+/// `/proc` or sysfs file is a regular file of size 0 whatever it holds.
+#[cfg(unix)]
+fn has_bytes_at(file: &File, offset: u64) -> io::Result<bool> {
+    Ok(read_at(file, &mut [0], offset)? > 0)
+}
+
+/// Windows has no such files (and its positioned read moves the position).
+#[cfg(windows)]
+fn has_bytes_at(_: &File, _: u64) -> io::Result<bool> {
+    Ok(false)
 }
 
 #[cfg(windows)]
@@ -164,7 +235,7 @@ mod tests {
         let mut file = file_of(&data);
         file.seek(SeekFrom::Start(7)).unwrap();
         let body = Arc::new(FileBody::new(file).unwrap());
-        assert_eq!(body.len(), data.len() as u64 - 7);
+        assert_eq!(body.len(), Some(data.len() as u64 - 7));
         let pieces: Vec<Bytes> = body.pieces().try_collect().await.unwrap();
         assert_eq!(pieces.iter().map(Bytes::len).collect::<Vec<_>>(), [READ_SIZE, READ_SIZE, 3]);
         assert_eq!(pieces.concat(), data[7..]);
@@ -200,5 +271,70 @@ mod tests {
         let e = body.pieces().try_collect::<Vec<_>>().await.unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
         assert!(e.to_string().contains("after 40 of the 100 bytes"), "{e}");
+    }
+
+    /// A file sent to a peer that reads as fast as it is sent (so the socket seldom fills)
+    /// still gives the runtime its thread back at least every few MiB. A return while the
+    /// socket has room is one the send chose: one for want of room clears the socket's
+    /// readiness, and on this one-thread runtime nothing sets it again before it is looked
+    /// at here.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_fast_peer_does_not_keep_the_thread() {
+        use std::future::Future;
+
+        const SIZE: u64 = 64 << 20;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            let (mut buf, mut total) = (vec![0; 1 << 20], 0);
+            loop {
+                match io::Read::read(&mut peer, &mut buf).unwrap() {
+                    0 => return total,
+                    n => total += n as u64,
+                }
+            }
+        });
+        let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(SIZE).unwrap();
+        let body = FileBody::new(file).unwrap();
+
+        let gave_way = {
+            let mut sending = std::pin::pin!(body.sendfile(&socket));
+            let mut gave_way = 0;
+            std::future::poll_fn(|cx| {
+                let polled = sending.as_mut().poll(cx);
+                let room = socket.try_io(tokio::io::Interest::WRITABLE, || Ok(())).is_ok();
+                if polled.is_pending() && room {
+                    gave_way += 1;
+                }
+                polled
+            })
+            .await
+            .unwrap();
+            gave_way
+        };
+        drop(socket);
+        assert_eq!(reader.join().unwrap(), SIZE);
+        // A stretch of `YIELD_EVERY` may overshoot by one call's worth.
+        let least = SIZE / (YIELD_EVERY + MAX_PER_CALL as u64) - 1;
+        assert!(gave_way >= least, "gave way {gave_way} times, under {least}");
+    }
+
+    /// A file with no size of its own (a pipe) is read until it ends, however long that is.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_pipe_is_read_to_its_end() {
+        let data: Vec<u8> = (0..READ_SIZE * 3 + 10).map(|i| (i % 253) as u8).collect();
+        let (reader, mut writer) = io::pipe().unwrap();
+        let written = data.clone();
+        let writing = std::thread::spawn(move || writer.write_all(&written).unwrap());
+        let body = Arc::new(FileBody::new(File::from(std::os::fd::OwnedFd::from(reader))).unwrap());
+        assert_eq!(body.len(), None);
+        let pieces: Vec<Bytes> = body.pieces().try_collect().await.unwrap();
+        writing.join().unwrap();
+        assert_eq!(pieces.concat(), data);
     }
 }

@@ -72,16 +72,16 @@ pub(crate) struct StreamBody(
 /// every streamed body already has, so that a request without one carries no more state.
 pub(crate) enum Length {
     Bytes(u64),
-    /// A file body as it was set: the writer may send the file with `sendfile` instead of
-    /// reading the stream.
-    File(Arc<FileBody>),
+    /// A file body of a length known when it was set: the writer may send the file with
+    /// `sendfile` instead of reading the stream.
+    File(Arc<FileBody>, u64),
 }
 
 impl Length {
     pub(crate) fn bytes(&self) -> u64 {
         match self {
             Length::Bytes(n) => *n,
-            Length::File(file) => file.len(),
+            Length::File(_, len) => *len,
         }
     }
 
@@ -378,14 +378,16 @@ impl RequestBuilder {
     /// TLS or HTTP/2 it is read a piece at a time. A file that grows meanwhile is sent up to
     /// that length; one that shrinks fails the request, closing its connection. Like a
     /// [`body_stream`](Self::body_stream) it is sent once: a 307 or 308 that would resend
-    /// it is a payload error, and it is not retried.
+    /// it is a payload error, and it is not retried. A file with no size of its own (a pipe,
+    /// a device, a `/proc` file) is read from its position until it ends and sent chunked.
     pub fn body_file(self, file: std::fs::File) -> Self {
         self.with(|spec| {
             let body = FileBody::new(file).map_err(|e| Error::new(Kind::Request, e))?;
             let body = Arc::new(body);
-            let pieces = Arc::clone(&body).pieces().map_err(Into::into);
+            let length = body.len().map(|len| Length::File(Arc::clone(&body), len));
+            let pieces = body.pieces().map_err(Into::into);
             spec.body = None;
-            spec.stream = Some(StreamBody(Box::pin(pieces), Some(Length::File(body))));
+            spec.stream = Some(StreamBody(Box::pin(pieces), length));
             Ok(())
         })
     }

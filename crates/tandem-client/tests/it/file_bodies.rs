@@ -1,7 +1,8 @@
 //! A file as a request body (`body_file`): its bytes arrive exactly, over plain TCP (sent
 //! with `sendfile`) and over TLS, by HTTP/1.1 and HTTP/2 (read in pieces); an empty file; a
 //! file that grew is sent at its length when set, and one that shrank fails the request and
-//! leaves no connection behind for the next.
+//! leaves no connection behind for the next. A file with no size of its own (a pipe, a
+//! `/proc` file) is sent whole, chunked.
 
 use std::io::{Seek, SeekFrom, Write};
 
@@ -22,9 +23,11 @@ fn sha256(data: &[u8]) -> Vec<u8> {
 async fn received(mut req: Request) -> Result<Response, Error> {
     let header = |name: &str| req.headers().get(name).map(|v| v.to_str().unwrap_or("?").to_owned());
     let (length, content_type) = (header("content-length"), header("content-type"));
+    let transfer_encoding = header("transfer-encoding");
     let body = req.read().await?;
     Ok(json_response(&json!({
         "content-length": length,
+        "transfer-encoding": transfer_encoding,
         "content-type": content_type,
         "len": body.len(),
         "sha256": sha256(&body),
@@ -58,6 +61,7 @@ async fn sent(req: tandem_client::RequestBuilder) -> Value {
 fn expected(data: &[u8]) -> Value {
     json!({
         "content-length": data.len().to_string(),
+        "transfer-encoding": null,
         "content-type": "application/octet-stream",
         "len": data.len(),
         "sha256": sha256(data),
@@ -129,5 +133,36 @@ async fn a_file_that_changes_size_never_breaks_the_framing() {
     let mut want = expected(b"next");
     want["content-type"] = json!("text/plain; charset=utf-8");
     assert_eq!(sent(s.post(&server.url("/file")).body("next")).await, want);
+    server.stop().await;
+}
+
+/// What the server receives from a body of no known length.
+fn expected_chunked(data: &[u8]) -> Value {
+    let mut want = expected(data);
+    want["content-length"] = json!(null);
+    want["transfer-encoding"] = json!("chunked");
+    want
+}
+
+/// A pipe cannot seek, and a `/proc` file's metadata says it is empty: each is read until
+/// it ends and sent whole with chunked framing, not refused or sent as empty.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_pipe_and_a_proc_file_arrive_whole_and_chunked() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let data = large();
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let written = data.clone();
+    let writing = std::thread::spawn(move || writer.write_all(&written).unwrap());
+    let pipe = std::fs::File::from(std::os::fd::OwnedFd::from(reader));
+    assert_eq!(sent(s.post(&server.url("/file")).body_file(pipe)).await, expected_chunked(&data));
+    writing.join().unwrap();
+
+    let path = "/proc/self/cmdline";
+    let (file, data) = (std::fs::File::open(path).unwrap(), std::fs::read(path).unwrap());
+    assert_eq!(file.metadata().unwrap().len(), 0, "a /proc file's metadata has no length");
+    assert!(!data.is_empty());
+    assert_eq!(sent(s.post(&server.url("/file")).body_file(file)).await, expected_chunked(&data));
     server.stop().await;
 }
