@@ -107,9 +107,7 @@ pub use origin::{Origin, Scheme};
 pub use pool::PoolStats;
 pub use proxy::Proxy;
 pub use proxy_env::{ProxyEnv, parse_proxy_url};
-pub use tcp::{
-    AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY, DEFAULT_LOOPBACK_RECV_BUFFER, SocketFactory,
-};
+pub use tcp::{AddressFamily, DEFAULT_HAPPY_EYEBALLS_DELAY, LOOPBACK_RECV_BUFFER, SocketFactory};
 pub use tls::TlsConfig;
 #[cfg(feature = "tls")]
 pub use tls::{Fingerprint, SpkiPin, TlsConfigBuilder};

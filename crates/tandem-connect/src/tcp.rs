@@ -10,9 +10,9 @@
 //! Each socket is the user's [`SocketFactory`]'s when there is one (aiohttp's
 //! `socket_factory=`), else a plain one; the winner gets `TCP_NODELAY` (on by default, as
 //! aiohttp), TCP keep-alive probes when asked (through socket2, which tokio's sockets do
-//! not expose), and on loopback a receive buffer of [`DEFAULT_LOOPBACK_RECV_BUFFER`].
+//! not expose), and on loopback, when asked, a fixed receive buffer.
 //!
-//! Why loopback gets a fixed receive buffer: Linux sizes a socket's receive buffer from the
+//! Why a loopback connection may want a fixed receive buffer: Linux sizes a socket's receive buffer from the
 //! bytes the reader takes per round trip, and a loopback round trip lasts microseconds, so
 //! the buffer stays near 1 MiB however fast the body comes. The reader then drains it and
 //! sleeps every couple of 64 KiB segments, and on loopback the sender's core pays for each
@@ -45,11 +45,11 @@ use crate::error::{Error, Kind};
 /// aiohttp's `happy_eyeballs_delay`: 250 ms.
 pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
 
-/// The receive buffer asked for on loopback connections (`SO_RCVBUF`, which Linux doubles
-/// for its bookkeeping): 4 MiB. Set only when `net.core.rmem_max` allows all of it and no
-/// [`SocketFactory`] made the socket; see the module's documentation for why, and
-/// `ConnectorBuilder::loopback_recv_buffer` to change or turn it off.
-pub const DEFAULT_LOOPBACK_RECV_BUFFER: usize = 4 << 20;
+/// The receive buffer measured for loopback connections (`SO_RCVBUF`, which Linux doubles
+/// for its bookkeeping): 4 MiB. Set only when `ConnectorBuilder::loopback_recv_buffer` asks
+/// for it, `net.core.rmem_max` allows all of it and no [`SocketFactory`] made the socket;
+/// see the module's documentation for why.
+pub const LOOPBACK_RECV_BUFFER: usize = 4 << 20;
 
 /// Only IPv4 or only IPv6 addresses (aiohttp's `family=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,8 +264,7 @@ mod tests {
     use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
     use super::{
-        DEFAULT_LOOPBACK_RECV_BUFFER, SocketFactory, TcpOptions, connect, interleave,
-        max_recv_buffer,
+        LOOPBACK_RECV_BUFFER, SocketFactory, TcpOptions, connect, interleave, max_recv_buffer,
     };
 
     fn options() -> TcpOptions {
@@ -276,7 +275,7 @@ mod tests {
             nodelay: true,
             keepalive: None,
             socket_factory: None,
-            loopback_recv_buffer: Some(DEFAULT_LOOPBACK_RECV_BUFFER),
+            loopback_recv_buffer: Some(LOOPBACK_RECV_BUFFER),
         }
     }
 
@@ -327,7 +326,7 @@ mod tests {
         let max = max_recv_buffer().expect("net.core.rmem_max is readable on Linux");
         let sized = |bytes| TcpOptions { loopback_recv_buffer: Some(bytes), ..options() };
 
-        let granted = max.min(DEFAULT_LOOPBACK_RECV_BUFFER);
+        let granted = max.min(LOOPBACK_RECV_BUFFER);
         let stream = connect(&addrs, &sized(granted), None).await.unwrap();
         assert_eq!(recv_buffer(&stream), 2 * granted, "Linux doubles what is asked for");
         // More than the kernel grants is not asked for: capped, it would be a small fixed
@@ -338,11 +337,7 @@ mod tests {
         assert_eq!(recv_buffer(&connect(&addrs, &off, None).await.unwrap()), tuned);
         // The default, as the kernel allows.
         let stream = connect(&addrs, &options(), None).await.unwrap();
-        let expected = if max >= DEFAULT_LOOPBACK_RECV_BUFFER {
-            2 * DEFAULT_LOOPBACK_RECV_BUFFER
-        } else {
-            tuned
-        };
+        let expected = if max >= LOOPBACK_RECV_BUFFER { 2 * LOOPBACK_RECV_BUFFER } else { tuned };
         assert_eq!(recv_buffer(&stream), expected);
         // A factory's socket keeps its maker's buffer.
         let factory = SocketFactory::new(|_| {
