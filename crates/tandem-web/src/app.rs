@@ -435,6 +435,7 @@ fn flatten(
         app.error_renderer.or_else(|| parent.and_then(|p| shared.nodes[p].error_renderer.clone()));
     shared.nodes.push(Node {
         parent,
+        prefix: prefix.into(),
         state: RwLock::new(app.state),
         middlewares: middlewares.clone().into(),
         client_max_size,
@@ -481,6 +482,8 @@ fn flatten(
 
 struct Node {
     parent: Option<usize>,
+    /// The path prefix of this application's routes: its own and its enclosing ones'.
+    prefix: Box<str>,
     state: RwLock<StateMap>,
     middlewares: Middlewares,
     client_max_size: usize,
@@ -601,6 +604,12 @@ impl App {
 
     pub(crate) fn client_max_size(&self) -> usize {
         self.shared.nodes[self.node].client_max_size
+    }
+
+    /// The path prefix every route of this application is under: the sub-application
+    /// prefixes around it, joined (empty for the root).
+    pub(crate) fn path_prefix(&self) -> &str {
+        &self.shared.nodes[self.node].prefix
     }
 
     fn at(&self, node: usize) -> App {

@@ -319,7 +319,10 @@ where
     ResB: http_body::Body<Data = Bytes> + Send + 'static,
     ResB::Error: Into<BoxError>,
 {
-    let path = &req.raw_path()[prefix_len..];
+    // The route is the mount's prefix under the prefixes of the sub-applications around it,
+    // matched on the raw path: the service's path starts after both.
+    let mounted_at = req.app().path_prefix().len() + prefix_len;
+    let path = req.raw_path().get(mounted_at..).unwrap_or_default();
     let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
     let Some(request) = into_http_request(&mut req, path) else {
         return HttpError::bad_request().into_response();

@@ -217,3 +217,36 @@ async fn a_layered_app_called_as_a_service_runs_its_layers() {
     root.add_subapp("/sub", sub);
     assert!(root.freeze().is_err(), "layers belong to the root app");
 }
+
+/// A service mounted inside a sub-application sees the path below its own mount, whatever
+/// the prefixes above it: not a slice of the whole path cut at its own prefix's length,
+/// which handed it another path (`/v1/api/users` arrived as `/api/users`, and
+/// `/version/api/x` as `on/api/x`). Its tail stays as sent, `%2F` and all.
+#[tokio::test]
+async fn a_service_mounted_in_a_sub_application_sees_the_path_below_its_mount() {
+    let seen = tower::service_fn(|req: http::Request<ServiceBody>| async move {
+        Ok::<_, Infallible>(http::Response::new(req.uri().to_string()))
+    });
+    let mut v1 = Application::new();
+    v1.add_service("/api", seen);
+    let mut inner = Application::new();
+    inner.add_service("/api", seen);
+    let mut v2 = Application::new();
+    v2.add_subapp("/inner", inner);
+    let mut root = Application::new();
+    root.add_subapp("/v1", v1).add_subapp("/version", v2);
+    let app = root.freeze().unwrap();
+    let cases = [
+        ("/v1/api/users?page=2", "/users?page=2"),
+        ("/v1/api", "/"),
+        ("/v1/api/", "/"),
+        ("/v1/api/a%2Fb/c", "/a%2Fb/c"),
+        ("/version/inner/api/x", "/x"),
+    ];
+    for (path, expected) in cases {
+        let req = http::Request::get(format!("http://t{path}")).body(Full::new(Bytes::new()));
+        let resp = app.clone().oneshot(req.unwrap()).await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(text(resp).await, expected, "{path}");
+    }
+}
