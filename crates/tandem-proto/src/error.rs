@@ -36,7 +36,8 @@ pub enum ErrorKind {
     HeaderValue,
     /// A header that may appear once (`Host`, `Content-Length`, `Content-Type`, …) appeared twice.
     DuplicateHeader,
-    /// An HTTP/1.1 request has no `Host`, or its `Host` value is malformed.
+    /// An HTTP/1.1 request has no `Host`, or its `Host` value is malformed, or an HTTP/2
+    /// request's `Host` names another authority than its `:authority`.
     Host,
     /// `Content-Length` is not a plain decimal number that fits in 64 bits.
     ContentLength,

@@ -98,7 +98,8 @@ impl RequestParser {
     /// be. Only the version is kept as given, so an HTTP/2 request says `HTTP/2.0`.
     ///
     /// `Host` comes from the URI's authority when the fields have none (as HTTP/2's
-    /// `:authority` does); a request with neither is refused, as on the wire. The body's
+    /// `:authority` does); a request with neither is refused, as on the wire, and so is an
+    /// HTTP/2 or HTTP/3 one whose `Host` names another authority than its URI's. The body's
     /// framing is read from the fields, and is [`BodyFraming::Empty`] when they declare none.
     ///
     /// ```
@@ -129,6 +130,16 @@ impl RequestParser {
             return Err(ErrorKind::RequestLineTooLong.into());
         }
         let query_at = check_target(method, target.as_bytes())?;
+        // Over HTTP/2 and 3 a `Host` that names another authority than the target's makes
+        // the request malformed (RFC 9113 8.3.1): whatever vetted the authority in front (a
+        // proxy, the TLS name) would otherwise vouch for a host the app never sees.
+        if matches!(parts.version, http::Version::HTTP_2 | http::Version::HTTP_3)
+            && let (Some(authority), Some(host)) =
+                (parts.uri.authority(), parts.headers.get(http::header::HOST))
+            && !authority.as_str().as_bytes().eq_ignore_ascii_case(host.as_bytes())
+        {
+            return Err(ErrorKind::Host.into());
+        }
         let host = parts
             .uri
             .authority()

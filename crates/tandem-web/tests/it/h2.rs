@@ -291,20 +291,20 @@ async fn a_stream_reset_before_its_response_is_logged_once_as_a_499() {
 // ===== raw frames =====
 
 const DATA: u8 = 0;
-const HEADERS: u8 = 1;
+pub(crate) const HEADERS: u8 = 1;
 const RST_STREAM: u8 = 3;
 const SETTINGS: u8 = 4;
 const PING: u8 = 6;
 const GOAWAY: u8 = 7;
 const WINDOW_UPDATE: u8 = 8;
 const CONTINUATION: u8 = 9;
-const END_STREAM: u8 = 0x1;
+pub(crate) const END_STREAM: u8 = 0x1;
 const ACK: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
+pub(crate) const END_HEADERS: u8 = 0x4;
 const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 4;
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
     let mut out = vec![len[1], len[2], len[3], kind, flags];
     out.extend_from_slice(&stream.to_be_bytes());
@@ -335,7 +335,7 @@ fn field_indexed_name(out: &mut Vec<u8>, index: u8, value: &[u8]) {
 }
 
 /// A field with a literal name, not indexed.
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub(crate) fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.push(0);
     hpack_len(out, name.len());
     out.extend_from_slice(name);
@@ -344,7 +344,7 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// The header block of `GET path` (`:method GET`, `:scheme http`, `:path`, `:authority t`).
-fn get_block(path: &str) -> Vec<u8> {
+pub(crate) fn get_block(path: &str) -> Vec<u8> {
     let mut block = vec![0x82, 0x86];
     field_indexed_name(&mut block, 4, path.as_bytes());
     field_indexed_name(&mut block, 1, b"t");
@@ -369,7 +369,7 @@ impl Frame {
 
 /// A client that writes frames as bytes and reads the server's frame by frame, acking its
 /// SETTINGS and PINGs while it still holds its write half.
-struct Raw {
+pub(crate) struct Raw {
     read: tokio::net::tcp::OwnedReadHalf,
     write: Option<tokio::net::tcp::OwnedWriteHalf>,
     buf: Vec<u8>,
@@ -377,7 +377,7 @@ struct Raw {
 
 impl Raw {
     /// Connects and sends the preface and a SETTINGS frame with `settings`.
-    async fn open(addr: std::net::SocketAddr, settings: &[(u16, u32)]) -> Raw {
+    pub(crate) async fn open(addr: std::net::SocketAddr, settings: &[(u16, u32)]) -> Raw {
         let mut raw = Raw::connect(addr).await;
         let mut payload = Vec::new();
         for (id, value) in settings {
@@ -397,7 +397,7 @@ impl Raw {
         Raw { read, write: Some(write), buf: Vec::new() }
     }
 
-    async fn send(&mut self, bytes: &[u8]) {
+    pub(crate) async fn send(&mut self, bytes: &[u8]) {
         let write = self.write.as_mut().expect("the write half is here");
         within(write.write_all(bytes)).await.unwrap();
     }
@@ -459,9 +459,9 @@ impl Raw {
         None
     }
 
-    /// The status (200 is HPACK's `0x88`; others are found as text) and body of `stream`'s
-    /// response, or `None` for the status if the stream was reset or the connection closed.
-    async fn response(&mut self, stream: u32) -> (Option<u16>, Vec<u8>) {
+    /// The status (read by [`status_of`]) and body of `stream`'s response, or `None` for the
+    /// status if the stream was reset or the connection closed.
+    pub(crate) async fn response(&mut self, stream: u32) -> (Option<u16>, Vec<u8>) {
         let mut status = None;
         let mut body = Vec::new();
         while let Some(frame) = self.frame().await {
@@ -489,11 +489,15 @@ impl Raw {
     }
 }
 
-/// The `:status` of a header block h2 encoded: 200 is static-table entry 8; the others
-/// the tests meet are a literal value, Huffman-coded or not.
+/// The `:status` of a header block h2 encoded: 200, 204, 206, 304, 400, 404 and 500 are
+/// static-table entries 8 to 14; the others the tests meet are a literal value,
+/// Huffman-coded or not.
 fn status_of(block: &[u8]) -> u16 {
-    if block.first() == Some(&0x88) {
-        return 200;
+    const STATIC: [u16; 7] = [200, 204, 206, 304, 400, 404, 500];
+    if let Some(&first) = block.first()
+        && (0x88..=0x8e).contains(&first)
+    {
+        return STATIC[usize::from(first - 0x88)];
     }
     for status in [400u16, 408, 413, 431] {
         let digits = status.to_string();

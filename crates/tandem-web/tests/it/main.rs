@@ -13,6 +13,7 @@ mod expect;
 mod file_response;
 mod files_support;
 mod h2;
+mod h2_malformed;
 mod handler_cancellation;
 #[cfg(feature = "compression")]
 mod inflate;
