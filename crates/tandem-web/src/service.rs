@@ -65,21 +65,29 @@ impl http_body::Body for Body {
 }
 
 /// Fields that describe one connection's framing: never copied between a Tandem response
-/// and an `http::Response`, as each side frames its own message.
+/// and an `http::Response`, as each side frames its own message, and never sent on HTTP/2,
+/// which forbids them (RFC 9113 8.2.2; `h2` refuses a head that carries one).
 const HOP_BY_HOP: [header::HeaderName; 5] =
     [header::CONNECTION, header::TRANSFER_ENCODING, header::UPGRADE, header::TE, header::TRAILER];
 
+/// The hop-by-hop fields named by no constant of `http`.
+const HOP_BY_HOP_OTHERS: [&str; 2] = ["keep-alive", "proxy-connection"];
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Most responses have none: one look along their few names costs less than six hashed
-    // removals that find nothing.
-    let any = headers.keys().any(|name| HOP_BY_HOP.contains(name) || name == "keep-alive");
+    // Most responses have none: one look along their few names costs less than seven
+    // hashed removals that find nothing.
+    let any = headers
+        .keys()
+        .any(|name| HOP_BY_HOP.contains(name) || HOP_BY_HOP_OTHERS.contains(&name.as_str()));
     if !any {
         return;
     }
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
+    for name in HOP_BY_HOP_OTHERS {
+        headers.remove(name);
+    }
 }
 
 impl App {
@@ -440,7 +448,10 @@ where
             crate::Error::new,
         ))
     });
-    let Ok(response) = tower::ServiceExt::oneshot(LayeredService::clone(layered), req).await;
+    let Ok(mut response) = tower::ServiceExt::oneshot(LayeredService::clone(layered), req).await;
+    // A layer may have added fields of its own: stripped as `into_http` strips the app's, so
+    // whatever frames the response (`h2` refuses a head that carries one) never sees them.
+    strip_hop_by_hop(response.headers_mut());
     response.map(|body| Body::Stream(Box::pin(data_frames(body))))
 }
 

@@ -8,7 +8,7 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use tandem_web::{Application, Request};
+use tandem_web::{Application, Request, Response};
 
 use crate::{
     h2::{END_HEADERS, END_STREAM, HEADERS, Raw, field, frame, get_block},
@@ -49,5 +49,38 @@ async fn a_host_field_that_contradicts_the_authority_is_a_400() {
     conn.send(&frame(HEADERS, END_HEADERS | END_STREAM, 5, &get_block("/who"))).await;
     assert_eq!(conn.response(5).await, (Some(200), b"t".to_vec()));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(server.stop().await);
+}
+
+/// Connection-specific fields in a response (RFC 9113 §8.2.2), whether a handler set them
+/// or a tower layer added them, are dropped on HTTP/2 as HTTP/1.1's framing drops them: `h2`
+/// refuses a head that carries one, and the client got a reset stream instead of the
+/// answer.
+#[tokio::test]
+async fn connection_specific_response_fields_are_dropped_not_fatal() {
+    let mut app = Application::new();
+    app.add_get("/hop", |_req: Request| async {
+        Response::text("hop").with_header("proxy-connection", "keep-alive")
+    });
+    let server = Server::start(app).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    conn.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block("/hop"))).await;
+    assert_eq!(conn.response(1).await, (Some(200), b"hop".to_vec()));
+    assert!(server.stop().await);
+
+    let mut app = Application::new();
+    app.add_get("/layered", |_req: Request| async { "layered" });
+    app.layer(tower::util::MapResponseLayer::new(
+        |mut resp: http::Response<tandem_web::ServiceBody>| {
+            let fields = resp.headers_mut();
+            fields.insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            fields.insert("keep-alive", http::HeaderValue::from_static("timeout=5"));
+            resp
+        },
+    ));
+    let server = Server::start(app).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    conn.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block("/layered"))).await;
+    assert_eq!(conn.response(1).await, (Some(200), b"layered".to_vec()));
     assert!(server.stop().await);
 }
