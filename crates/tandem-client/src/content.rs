@@ -8,10 +8,6 @@ use crate::{
     error::{Error, Failed, Kind},
 };
 
-/// Compressed bytes decoded per step: deflate expands at most about 1032 times, so one
-/// step yields at most about 2 MiB.
-const DECODE_STEP: usize = 2048;
-
 /// The body of a [`ClientResponse`](crate::ClientResponse), read piece by piece, with
 /// content-coding already removed.
 ///
@@ -93,14 +89,11 @@ impl Content {
                 return Ok(None);
             }
             if let Some(decoder) = &mut self.decoder {
-                // Compressed input is decoded a slice at a time, so one piece of output
-                // stays small however well the input compresses.
-                while !self.undecoded.is_empty() {
-                    let take = self.undecoded.len().min(DECODE_STEP);
-                    let out = decoder.decode(&self.undecoded.split_to(take))?;
-                    if !out.is_empty() {
-                        return Ok(Some(out));
-                    }
+                // A piece of output at a time, however well the input compresses: what the
+                // decoder leaves of the input waits here for the next piece.
+                let out = decoder.decode(&mut self.undecoded)?;
+                if !out.is_empty() {
+                    return Ok(Some(out));
                 }
             }
             let Some(data) = self.raw.next().await? else {

@@ -3,8 +3,11 @@
 //! Each decoder writes into a [`Sink`] that refuses to grow past the bound, so a bomb (1 MiB
 //! of gzip that inflates to 1 GiB, thousands of gzip members, a brotli or zstd bomb) stops
 //! with a payload error after at most `max` bytes of output, whatever size the input chunks
-//! are. zstd's own memory is bounded too: a frame asking for a window over
-//! [`DEFAULT_ZSTD_WINDOW_LOG_MAX`] is refused before anything is allocated for it.
+//! are. One call decodes only until it has [`MAX_DECODED_PIECE`] bytes of output, keeping
+//! the rest of its input for the next, so a streaming reader's pieces are that small however
+//! far the coding lets a few bytes expand (a zstd RLE block is 4 bytes for 128 KiB, a brotli
+//! command a few bytes for 16 MiB). zstd's own memory is bounded too: a frame asking for a
+//! window over [`DEFAULT_ZSTD_WINDOW_LOG_MAX`] is refused before anything is allocated for it.
 //!
 //! gzip and deflate go through flate2, br through the brotli crate, and zstd through ruzstd,
 //! a pure-Rust decoder, so the default features compile no C library (libzstd is a long C
@@ -17,6 +20,10 @@
 #[cfg(feature = "compression")]
 use std::io::{self, Write};
 
+#[cfg(feature = "compression")]
+use brotli::{BrotliDecompressStream, BrotliResult, BrotliState, enc::StandardAlloc};
+#[cfg(feature = "compression")]
+use bytes::Buf;
 use bytes::Bytes;
 #[cfg(feature = "compression")]
 use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
@@ -38,6 +45,11 @@ pub(crate) const ACCEPT_ENCODING: &str = "identity";
 
 /// aiohttp's bound on the decompressed size is per read; ours is on the whole body: 64 MiB.
 pub const DEFAULT_MAX_DECOMPRESSED_SIZE: u64 = 64 * 1024 * 1024;
+
+/// The most output one step of decoding gives a reader: 256 KiB, aiohttp's bound on one
+/// read's decompressed output. Fixed: it is the size of a piece, not a limit on the body.
+#[cfg(feature = "compression")]
+const MAX_DECODED_PIECE: usize = 256 * 1024;
 
 /// The largest zstd window a response may ask for, as a power of two: 2^23 = 8 MiB, the
 /// most RFC 9659 lets an HTTP `zstd` encoder use (a decoder would otherwise accept 128 MiB
@@ -83,6 +95,14 @@ impl Write for Sink {
 }
 
 #[cfg(feature = "compression")]
+impl Sink {
+    /// Whether this step's piece is whole: decoding stops for now.
+    fn full(&self) -> bool {
+        self.out.len() >= MAX_DECODED_PIECE
+    }
+}
+
+#[cfg(feature = "compression")]
 #[derive(Debug)]
 struct TooLarge;
 
@@ -104,7 +124,7 @@ enum Codec {
     /// `deflate` before its first bytes arrive: aiohttp accepts both zlib-wrapped and raw
     /// deflate under that name, since servers send both.
     DeflateUnknown(u64),
-    Brotli(Box<brotli::DecompressorWriter<Sink>>),
+    Brotli(Box<BrotliDecoder>),
     Zstd(Box<zstd_stream::ZstdDecoder<Sink>>),
 }
 
@@ -127,7 +147,7 @@ impl Decompressor {
         None
     }
 
-    pub(crate) fn decode(&mut self, _input: &[u8]) -> Result<Bytes, Error> {
+    pub(crate) fn decode(&mut self, _input: &mut Bytes) -> Result<Bytes, Error> {
         match self.never {}
     }
 
@@ -160,7 +180,7 @@ impl Decompressor {
             } else if coding.eq_ignore_ascii_case(b"deflate") {
                 Codec::DeflateUnknown(max)
             } else if coding.eq_ignore_ascii_case(b"br") {
-                Codec::Brotli(Box::new(brotli::DecompressorWriter::new(sink(max), 4096)))
+                Codec::Brotli(Box::new(BrotliDecoder::new(sink(max))))
             } else if coding.eq_ignore_ascii_case(b"zstd") {
                 Codec::Zstd(Box::new(zstd_stream::ZstdDecoder::new(
                     sink(max),
@@ -172,12 +192,15 @@ impl Decompressor {
         Some(Decompressor { codec })
     }
 
-    /// Decodes `input` and returns what it produced (possibly nothing yet).
-    pub(crate) fn decode(&mut self, input: &[u8]) -> Result<Bytes, Error> {
-        if input.is_empty() {
-            return Ok(Bytes::new());
-        }
+    /// Decodes from `input` until the output is [`MAX_DECODED_PIECE`] bytes, advancing
+    /// `input` past what it took, and returns the output. Called again (with the rest of
+    /// the input, more, or none) it goes on; it returns nothing only once it has taken all of
+    /// `input` and holds no output it could give.
+    pub(crate) fn decode(&mut self, input: &mut Bytes) -> Result<Bytes, Error> {
         if let Codec::DeflateUnknown(max) = self.codec {
+            if input.is_empty() {
+                return Ok(Bytes::new());
+            }
             // A zlib stream starts with CM = 8 and a header that is a multiple of 31.
             let zlib = input.len() >= 2
                 && input[0] & 0x0f == 8
@@ -188,15 +211,15 @@ impl Decompressor {
                 Codec::Deflate(DeflateDecoder::new(sink(max)))
             };
         }
-        let result = match &mut self.codec {
-            Codec::Gzip(d) => d.write_all(input),
-            Codec::Zlib(d) => d.write_all(input),
-            Codec::Deflate(d) => d.write_all(input),
-            Codec::Brotli(d) => d.write_all(input),
-            Codec::Zstd(d) => d.write_all(input),
+        let taken = match &mut self.codec {
+            Codec::Gzip(d) => feed(d, input, |d| d.get_ref().full()),
+            Codec::Zlib(d) => feed(d, input, |d| d.get_ref().full()),
+            Codec::Deflate(d) => feed(d, input, |d| d.get_ref().full()),
+            Codec::Brotli(d) => d.write_some(input),
+            Codec::Zstd(d) => d.write_some(input, Sink::full),
             Codec::DeflateUnknown(_) => unreachable!("resolved above"),
         };
-        result.map_err(payload)?;
+        input.advance(taken.map_err(payload)?);
         Ok(self.take())
     }
 
@@ -206,8 +229,7 @@ impl Decompressor {
             Codec::Gzip(d) => d.try_finish(),
             Codec::Zlib(d) => d.try_finish(),
             Codec::Deflate(d) => d.try_finish(),
-            // `close` reports a stream that ended before its last block.
-            Codec::Brotli(d) => d.close(),
+            Codec::Brotli(d) => d.finish(),
             // An `UnexpectedEof` error if the body ended inside a frame.
             Codec::Zstd(d) => d.finish(),
             Codec::DeflateUnknown(_) => Ok(()),
@@ -221,12 +243,102 @@ impl Decompressor {
             Codec::Gzip(d) => d.get_mut(),
             Codec::Zlib(d) => d.get_mut(),
             Codec::Deflate(d) => d.get_mut(),
-            Codec::Brotli(d) => d.get_mut(),
+            Codec::Brotli(d) => &mut d.out,
             Codec::Zstd(d) => d.get_mut(),
             Codec::DeflateUnknown(_) => return Bytes::new(),
         };
         Bytes::from(std::mem::take(&mut sink.out))
     }
+}
+
+/// Writes `input` into a flate2 decoder until `full` says its sink holds a piece, and
+/// returns how much of `input` it took. Each `write` decodes at most flate2's own buffer
+/// (32 KiB) of output, so the piece ends close to the bound.
+#[cfg(feature = "compression")]
+fn feed<D: Write>(d: &mut D, input: &[u8], full: impl Fn(&D) -> bool) -> io::Result<usize> {
+    let mut taken = 0;
+    while taken < input.len() && !full(d) {
+        match d.write(&input[taken..])? {
+            // The stream ended and bytes follow it.
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => taken += n,
+        }
+    }
+    Ok(taken)
+}
+
+/// A brotli decoder driven through the crate's streaming call, which stops when its output
+/// buffer is full and says how much input it took: its `Write` adapter decodes all it is
+/// given at once, and one brotli command of a few bytes may copy 16 MiB.
+#[cfg(feature = "compression")]
+struct BrotliDecoder {
+    state: BrotliState<StandardAlloc, StandardAlloc, StandardAlloc>,
+    buf: Box<[u8]>,
+    total_out: usize,
+    done: bool,
+    out: Sink,
+}
+
+#[cfg(feature = "compression")]
+impl BrotliDecoder {
+    fn new(out: Sink) -> Self {
+        let alloc = StandardAlloc::default;
+        BrotliDecoder {
+            state: BrotliState::new(alloc(), alloc(), alloc()),
+            buf: vec![0; 16 * 1024].into_boxed_slice(),
+            total_out: 0,
+            done: false,
+            out,
+        }
+    }
+
+    /// Decodes from `input` until the sink holds a piece or the input is all taken (and
+    /// none of its output waits); returns how much of `input` it took.
+    fn write_some(&mut self, input: &[u8]) -> io::Result<usize> {
+        let (mut available, mut taken) = (input.len(), 0);
+        while !self.out.full() {
+            if self.done {
+                if available > 0 {
+                    return Err(invalid_data("bytes after the end of the brotli stream"));
+                }
+                break;
+            }
+            let (mut room, mut produced) = (self.buf.len(), 0);
+            let result = BrotliDecompressStream(
+                &mut available,
+                &mut taken,
+                input,
+                &mut room,
+                &mut produced,
+                &mut self.buf,
+                &mut self.total_out,
+                &mut self.state,
+            );
+            self.out.write_all(&self.buf[..produced])?;
+            match result {
+                BrotliResult::NeedsMoreInput => break,
+                BrotliResult::NeedsMoreOutput => {}
+                BrotliResult::ResultSuccess => self.done = true,
+                BrotliResult::ResultFailure => return Err(invalid_data("malformed brotli data")),
+            }
+        }
+        Ok(taken)
+    }
+
+    /// The body ended: an error unless the stream did too.
+    fn finish(&mut self) -> io::Result<()> {
+        self.write_some(&[])?;
+        if self.done {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::UnexpectedEof, "brotli body ended inside its stream"))
+        }
+    }
+}
+
+#[cfg(feature = "compression")]
+fn invalid_data(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
 #[cfg(feature = "compression")]
@@ -249,10 +361,21 @@ mod tests {
         e.finish().unwrap()
     }
 
+    /// Decodes `input` handed over `step` bytes at a time, as a reader would: each chunk
+    /// until it is taken and its output given, every piece within the bound.
     fn decode_all(d: &mut Decompressor, input: &[u8], step: usize) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
         for chunk in input.chunks(step) {
-            out.extend_from_slice(&d.decode(chunk)?);
+            let mut chunk = Bytes::copy_from_slice(chunk);
+            loop {
+                let piece = d.decode(&mut chunk)?;
+                assert!(piece.len() <= MAX_DECODED_PIECE + 32 * 1024, "{} bytes", piece.len());
+                if piece.is_empty() {
+                    break;
+                }
+                out.extend_from_slice(&piece);
+            }
+            assert!(chunk.is_empty());
         }
         out.extend_from_slice(&d.finish()?);
         Ok(out)

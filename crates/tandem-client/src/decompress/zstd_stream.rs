@@ -3,10 +3,11 @@
 //! ruzstd (pure Rust, so no C library to build) decodes from a reader or from a slice of
 //! whole blocks, while a body arrives in chunks that cut frames and blocks anywhere. So the
 //! input waits here until the next piece is complete (a frame header, one block with its
-//! checksum if it is the last, a skippable frame), and each block's output is drained into
-//! the writer before the next block is decoded: memory stays within the frame's window and
-//! one block (at most 128 KiB), and the writer's bound is checked block by block, whatever
-//! one chunk holds (a chunk of 4-byte RLE blocks would otherwise expand 32 768-fold at once).
+//! checksum if it is the last, a skippable frame), and the output the frame's window no
+//! longer needs is drained into the writer before the next block is decoded: memory stays
+//! within the window and one block (at most 128 KiB), and decoding stops wherever the
+//! writer has enough, whatever one chunk holds (a chunk of 4-byte RLE blocks would
+//! otherwise expand 32 768-fold at once).
 
 use std::io::{self, Write};
 
@@ -39,6 +40,9 @@ enum State {
     Blocks { checksum: bool },
     /// Inside a skippable frame, with this many of its bytes still to come.
     Skip(u64),
+    /// A frame's last block is decoded; its output is drained before its checksum (computed
+    /// as the output leaves the decoder) is checked and the next frame starts.
+    Ending,
 }
 
 impl<W: Write> ZstdDecoder<W> {
@@ -49,21 +53,39 @@ impl<W: Write> ZstdDecoder<W> {
         ZstdDecoder { frame, pending: Vec::new(), state: State::Between, out }
     }
 
-    /// Decodes what `input` completes and keeps the rest for the next call.
-    pub(super) fn write_all(&mut self, input: &[u8]) -> io::Result<()> {
+    /// Decodes what `input` completes, piece after piece, until `full` says the writer
+    /// holds enough for now; returns how much of `input` it took. An incomplete piece at
+    /// the end is taken and kept for the next call; when `full` stops it, the input not
+    /// decoded yet is left to the caller, and what earlier calls left here is decoded first
+    /// next time (with no input, too).
+    pub(super) fn write_some(
+        &mut self,
+        input: &[u8],
+        full: impl Fn(&W) -> bool,
+    ) -> io::Result<usize> {
+        let kept = self.pending.len();
         self.pending.extend_from_slice(input);
         let mut pending = std::mem::take(&mut self.pending);
         let mut at = 0;
-        let result = loop {
+        let stopped = loop {
+            if let Err(e) = self.drain(&full) {
+                break Err(e);
+            }
+            if full(&self.out) {
+                break Ok(true);
+            }
             match self.step(&pending[at..]) {
-                Ok(0) => break Ok(()),
+                Ok(0) => break Ok(false),
                 Ok(used) => at += used,
                 Err(e) => break Err(e),
             }
         };
+        // Stopped by `full`: hand back the caller's bytes not decoded, keep ours.
+        let end = if matches!(stopped, Ok(true)) { kept.max(at) } else { pending.len() };
+        pending.truncate(end);
         pending.drain(..at);
         self.pending = pending;
-        result
+        stopped.map(|_| end - kept)
     }
 
     /// The end of the body: an error if it stopped inside a frame.
@@ -80,6 +102,19 @@ impl<W: Write> ZstdDecoder<W> {
         &mut self.out
     }
 
+    /// Moves the output the decoder can give (all of a finished frame's, or what its window
+    /// no longer needs) to the writer, until `full`.
+    fn drain(&mut self, full: &impl Fn(&W) -> bool) -> io::Result<()> {
+        let mut buf = [0; 16 * 1024];
+        while !full(&self.out) {
+            match io::Read::read(&mut self.frame, &mut buf)? {
+                0 => break,
+                n => self.out.write_all(&buf[..n])?,
+            }
+        }
+        Ok(())
+    }
+
     /// Decodes the piece at the start of `input`, returning the bytes it took: 0 when the
     /// piece is not complete yet.
     fn step(&mut self, input: &[u8]) -> io::Result<usize> {
@@ -91,6 +126,17 @@ impl<W: Write> ZstdDecoder<W> {
                 Ok(used as usize)
             }
             State::Blocks { checksum } => self.block(input, checksum),
+            // Only reached once the frame's output is all drained.
+            State::Ending => {
+                if let (Some(sent), Some(computed)) =
+                    (self.frame.get_checksum_from_data(), self.frame.get_calculated_checksum())
+                    && sent != computed
+                {
+                    return Err(invalid("zstd content checksum mismatch"));
+                }
+                self.state = State::Between;
+                self.frame_header(input)
+            }
         }
     }
 
@@ -135,15 +181,8 @@ impl<W: Write> ZstdDecoder<W> {
         let whole = BLOCK_HEADER_SIZE + content + if last && checksum { CHECKSUM_SIZE } else { 0 };
         let Some(block) = input.get(..whole) else { return Ok(0) };
         self.frame.decode_blocks(block, BlockDecodingStrategy::UptoBlocks(1)).map_err(invalid)?;
-        self.frame.collect_to_writer(&mut self.out)?;
         if last {
-            if let (Some(sent), Some(computed)) =
-                (self.frame.get_checksum_from_data(), self.frame.get_calculated_checksum())
-                && sent != computed
-            {
-                return Err(invalid("zstd content checksum mismatch"));
-            }
-            self.state = State::Between;
+            self.state = State::Ending;
         }
         Ok(whole)
     }
@@ -160,7 +199,7 @@ mod tests {
     fn decode(input: &[u8], step: usize) -> io::Result<Vec<u8>> {
         let mut d = ZstdDecoder::new(Vec::new(), 23);
         for chunk in input.chunks(step) {
-            d.write_all(chunk)?;
+            assert_eq!(d.write_some(chunk, |_| false)?, chunk.len());
         }
         d.finish()?;
         Ok(std::mem::take(d.get_mut()))

@@ -218,3 +218,52 @@ async fn a_large_body_is_read_in_large_pieces() {
     assert!(largest > 64 * 1024, "the largest piece is {largest} bytes");
     drop(server);
 }
+
+/// A zstd frame of `blocks` RLE blocks of 128 KiB each: 4 bytes of input for every 128 KiB
+/// of output, the most any coding here packs into a few bytes.
+#[cfg(feature = "compression")]
+fn zstd_rle_bomb(blocks: usize) -> Vec<u8> {
+    // Magic, then a frame header with no content size, no checksum and a 128 KiB window
+    // (exponent 7: 2^(10 + 7)).
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+    for n in 0..blocks {
+        let last = u32::from(n + 1 == blocks);
+        let header = (128 * 1024) << 3 | 1 << 1 | last;
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.push(0);
+    }
+    frame
+}
+
+/// However well a body compresses, a streaming read gets it in bounded pieces, in every
+/// coding: one piece was the output of 2 KiB of input, which is about 2 MiB of gzip but up to
+/// 64 MiB of zstd (RLE blocks) or far more of brotli, so under a large
+/// `max_decompressed_size` one read of a bomb held as much as the whole bound at once.
+#[cfg(feature = "compression")]
+#[tokio::test]
+async fn every_coding_streams_a_bomb_in_bounded_pieces() {
+    let zeros = vec![0u8; 16 << 20];
+    let mut br = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
+        w.write_all(&zeros).unwrap();
+    }
+    let bombs = [
+        ("gzip", gzip(&zeros), zeros.len()),
+        ("br", br, zeros.len()),
+        ("zstd", zstd_rle_bomb(256), 256 * 128 * 1024),
+    ];
+    let large = ClientSession::builder().max_decompressed_size(1 << 30).build();
+    for (coding, body, expected) in bombs {
+        let head = format!("Content-Encoding: {coding}\r\n").leak();
+        let server = chunked_server(head, body, 64 * 1024).await;
+        let mut resp = within(large.get(&server.url("/")).send()).await.unwrap();
+        let (mut total, mut largest) = (0, 0);
+        while let Some(piece) = within(resp.content().chunk()).await.unwrap() {
+            largest = largest.max(piece.len());
+            total += piece.len();
+        }
+        assert_eq!(total, expected, "{coding}");
+        assert!(largest <= 512 * 1024, "{coding}: a piece of {largest} bytes");
+    }
+}
