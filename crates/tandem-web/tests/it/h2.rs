@@ -290,7 +290,7 @@ async fn a_stream_reset_before_its_response_is_logged_once_as_a_499() {
 
 // ===== raw frames =====
 
-const DATA: u8 = 0;
+pub(crate) const DATA: u8 = 0;
 pub(crate) const HEADERS: u8 = 1;
 const RST_STREAM: u8 = 3;
 const SETTINGS: u8 = 4;
@@ -328,7 +328,7 @@ fn hpack_len(out: &mut Vec<u8>, mut n: usize) {
 }
 
 /// A field whose name is static-table entry `index` (< 15), not indexed.
-fn field_indexed_name(out: &mut Vec<u8>, index: u8, value: &[u8]) {
+pub(crate) fn field_indexed_name(out: &mut Vec<u8>, index: u8, value: &[u8]) {
     out.push(index);
     hpack_len(out, value.len());
     out.extend_from_slice(value);
@@ -400,6 +400,12 @@ impl Raw {
     pub(crate) async fn send(&mut self, bytes: &[u8]) {
         let write = self.write.as_mut().expect("the write half is here");
         within(write.write_all(bytes)).await.unwrap();
+    }
+
+    /// [`send`](Self::send) to a server that may have closed already: a failure is ignored.
+    pub(crate) async fn try_send(&mut self, bytes: &[u8]) {
+        let write = self.write.as_mut().expect("the write half is here");
+        let _ = within(write.write_all(bytes)).await;
     }
 
     /// Writes `bytes` from a task of its own (a flood larger than the socket's buffers),

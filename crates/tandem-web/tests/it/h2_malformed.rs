@@ -11,7 +11,9 @@ use std::sync::{
 use tandem_web::{Application, Request, Response};
 
 use crate::{
-    h2::{END_HEADERS, END_STREAM, HEADERS, Raw, field, frame, get_block},
+    h2::{
+        DATA, END_HEADERS, END_STREAM, HEADERS, Raw, field, field_indexed_name, frame, get_block,
+    },
     support::Server,
 };
 
@@ -82,5 +84,79 @@ async fn connection_specific_response_fields_are_dropped_not_fatal() {
     let mut conn = Raw::open(server.addr, &[]).await;
     conn.send(&frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block("/layered"))).await;
     assert_eq!(conn.response(1).await, (Some(200), b"layered".to_vec()));
+    assert!(server.stop().await);
+}
+
+/// Sends `block` (then `data` in one DATA frame, if any) as stream 1 of a connection of
+/// its own, and returns the response's status: `None` if the stream was reset or the
+/// connection closed.
+async fn status_on_its_own(server: &Server, block: &[u8], data: Option<&[u8]>) -> Option<u16> {
+    let mut conn = Raw::open(server.addr, &[]).await;
+    let flags = if data.is_some() { END_HEADERS } else { END_HEADERS | END_STREAM };
+    conn.send(&frame(HEADERS, flags, 1, block)).await;
+    if let Some(data) = data {
+        // The server may have reset the stream or closed already.
+        conn.try_send(&frame(DATA, END_STREAM, 1, data)).await;
+    }
+    conn.response(1).await.0
+}
+
+/// Requests RFC 9113 §8.1.1 calls malformed never reach a handler as valid: fields HTTP/2
+/// forbids (`connection`, `transfer-encoding`, `te` other than `trailers`, `upgrade`,
+/// `keep-alive`), an uppercase field name, a pseudo-header after a field, a missing
+/// `:path`, and a `content-length` that the DATA frames contradict. `h2` resets each stream
+/// or ends the connection (or the handler's read fails), and the server serves on.
+#[tokio::test]
+async fn malformed_requests_reach_no_handler() {
+    let read = Arc::new(AtomicUsize::new(0));
+    let mut app = who(&Arc::new(AtomicUsize::new(0)));
+    let counted = Arc::clone(&read);
+    app.add_post("/upload", move |mut req: Request| {
+        let counted = Arc::clone(&counted);
+        async move {
+            let body = req.read().await?;
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, tandem_web::HttpError>(format!("{} bytes", body.len()))
+        }
+    });
+    let server = Server::start(app).await;
+    let forbidden: [(&[u8], &[u8]); 6] = [
+        (b"connection", b"close"),
+        (b"transfer-encoding", b"chunked"),
+        (b"te", b"gzip"),
+        (b"upgrade", b"websocket"),
+        (b"keep-alive", b"timeout=5"),
+        (b"X-Upper", b"1"),
+    ];
+    for (name, value) in forbidden {
+        let mut block = get_block("/who");
+        field(&mut block, name, value);
+        let status = status_on_its_own(&server, &block, None).await;
+        assert!(
+            matches!(status, None | Some(400)),
+            "{:?}: {status:?}",
+            String::from_utf8_lossy(name)
+        );
+    }
+    // A pseudo-header after a regular field, and no `:path` at all.
+    let mut late = vec![0x82, 0x86];
+    field(&mut late, b"x-a", b"1");
+    late.extend_from_slice(&get_block("/who")[2..]);
+    let no_path = vec![0x82, 0x86, 0x41, 1, b't'];
+    for block in [late, no_path] {
+        assert!(matches!(status_on_its_own(&server, &block, None).await, None | Some(400)));
+    }
+    // `content-length` against the DATA: more, fewer, and none at all.
+    for (declared, sent) in [(3, 5), (5, 3), (5, 0)] {
+        let mut block = vec![0x83, 0x86];
+        field_indexed_name(&mut block, 4, b"/upload");
+        field_indexed_name(&mut block, 1, b"t");
+        field(&mut block, b"content-length", declared.to_string().as_bytes());
+        let data = vec![b'x'; sent];
+        let status = status_on_its_own(&server, &block, (sent > 0).then_some(&data[..])).await;
+        assert_ne!(status, Some(200), "{declared} declared, {sent} sent");
+    }
+    assert_eq!(read.load(Ordering::SeqCst), 0);
+    assert_eq!(status_on_its_own(&server, &get_block("/who"), None).await, Some(200));
     assert!(server.stop().await);
 }
