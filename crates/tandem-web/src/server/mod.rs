@@ -14,6 +14,8 @@ mod run;
 #[cfg(feature = "tls")]
 mod tls;
 mod tls_info;
+#[cfg(feature = "tls")]
+mod tls_stream;
 mod tracker;
 mod write;
 

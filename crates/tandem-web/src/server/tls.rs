@@ -10,20 +10,16 @@
 //! Each accepted socket shakes hands in its own task (a slow client never holds up the
 //! accept loop), bounded by [`ServerConfig::head_timeout`] and by the server's shutdown (one
 //! timer and one task per listener watch both, see `handshake_deadlines`);
-//! then the stream is split and served by `conn::serve` like any byte stream, or by the
-//! HTTP/2 driver when ALPN settled on `h2`, with the handshake's facts as a [`TlsInfo`]
-//! shared by its requests. The split is our own (`TlsRead`, `TlsWrite`) rather than
-//! tokio's, so the write half can send a closing connection's last response and its
-//! `close_notify` in one write.
+//! then the connection (`tls_stream`) is served by `conn::serve` like any byte stream, through
+//! two halves sharing it, or by the HTTP/2 driver when ALPN settled on `h2`, with the
+//! handshake's facts as a [`TlsInfo`] shared by its requests.
 
 use std::{
     collections::HashMap,
     fmt,
     net::SocketAddr,
     path::Path,
-    pin::Pin,
-    sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock},
-    task::{Context, Poll},
+    sync::{Arc, Mutex, PoisonError, RwLock},
 };
 
 use rustls::{
@@ -33,19 +29,15 @@ use rustls::{
     server::{ClientHello, ParsedCertificate, ResolvesServerCert, WebPkiClientVerifier},
     sign::CertifiedKey,
 };
-use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{TcpListener, TcpStream},
-};
-use tokio_rustls::{TlsAcceptor, server::TlsStream};
+use tokio::net::{TcpListener, TcpStream};
 
 use super::{
     AppRunner, ServerConfig, TaskTracker, TlsInfo, conn,
     conn::Shutdown,
     handshake_deadlines::{Cutoff, HandshakeDeadlines},
-    write::ConnWrite,
+    tls_stream::{Shared, TlsConn, TlsHalf, lock},
 };
-use crate::{App, Error, payload::ConnRead};
+use crate::{App, Error};
 
 /// The application protocols offered through ALPN, HTTP/2 first (when the `http2` feature
 /// builds it). A client that offers ALPN but none of these is refused in the handshake (RFC
@@ -161,7 +153,7 @@ pub struct TlsConfig {
 }
 
 struct Inner {
-    acceptor: TlsAcceptor,
+    config: Arc<rustls::ServerConfig>,
     certs: Arc<Certs>,
     client_auth: Option<ClientAuth>,
 }
@@ -204,8 +196,8 @@ impl TlsConfig {
         Ok(())
     }
 
-    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
-        &self.inner.acceptor
+    fn rustls_config(&self) -> &Arc<rustls::ServerConfig> {
+        &self.inner.config
     }
 }
 
@@ -267,11 +259,7 @@ impl TlsConfigBuilder {
         let mut config = builder.with_cert_resolver(Arc::clone(&certs) as _);
         config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
         Ok(TlsConfig {
-            inner: Arc::new(Inner {
-                acceptor: TlsAcceptor::from(Arc::new(config)),
-                certs,
-                client_auth: mode,
-            }),
+            inner: Arc::new(Inner { config: Arc::new(config), certs, client_auth: mode }),
         })
     }
 }
@@ -387,19 +375,22 @@ pub(super) async fn accept_loop(
         // (several KiB), and spawning moves it by value through tokio's layers, a copy each
         // time; boxed, they move a pointer.
         Box::pin(async move {
-            let Some(stream) = handshake(&tls, stream, remote, &deadlines).await else {
+            let Some(shared) = handshake(&tls, stream, remote, &deadlines).await else {
                 return;
             };
-            let info = Arc::new(tls_info(&stream));
+            let info = Arc::new(tls_info(lock(&shared).session()));
             #[cfg(feature = "http2")]
             if info.alpn_protocol() == Some(b"h2") {
-                let stream = tandem_io::Upgraded::new(stream, bytes::BytesMut::new());
+                // HTTP/2 reads and writes in one task: the stream needs no lock.
+                let Ok(conn) = Arc::try_unwrap(shared) else { return };
+                let conn = conn.into_inner().unwrap_or_else(PoisonError::into_inner);
+                let stream = tandem_io::Upgraded::new(conn, bytes::BytesMut::new());
                 // Boxed: the task's future then holds HTTP/1.1's state or a pointer.
                 let h2 = super::h2::serve(stream, Some(remote), app, config, shutdown, Some(info));
                 Box::pin(h2).await;
                 return;
             }
-            let (read, write) = split(stream);
+            let (read, write) = (TlsHalf(Arc::clone(&shared)), TlsHalf(shared));
             conn::serve(read, write, Some(remote), app, &config, shutdown, Some(info)).await;
         })
     };
@@ -407,16 +398,25 @@ pub(super) async fn accept_loop(
 }
 
 /// The server side of the handshake, within the head timeout: a client that stalls in it
-/// is a slowloris like one that stalls in its request head. Shutdown abandons it.
+/// is a slowloris like one that stalls in its request head. Shutdown abandons it. The
+/// connection is made in the `Arc` its two halves will share, and shakes hands there.
 async fn handshake(
     tls: &TlsConfig,
     stream: TcpStream,
     remote: SocketAddr,
     deadlines: &HandshakeDeadlines,
-) -> Option<TlsStream<TcpStream>> {
+) -> Option<Shared> {
     let watch = deadlines.watch();
-    match watch.bound(tls.acceptor().accept(stream)).await {
-        Ok(Ok(stream)) => Some(stream),
+    let shaken = match TlsConn::new(stream, Arc::clone(tls.rustls_config())) {
+        Ok(conn) => {
+            let shared = Arc::new(Mutex::new(conn));
+            let handshake = std::future::poll_fn(|cx| lock(&shared).poll_handshake(cx));
+            watch.bound(handshake).await.map(|done| done.map(|()| shared))
+        }
+        Err(err) => Ok(Err(err)),
+    };
+    match shaken {
+        Ok(Ok(shared)) => Some(shared),
         Ok(Err(err)) => {
             tracing::debug!(target: "tandem::server", %remote, error = %err, "TLS handshake failed");
             None
@@ -429,8 +429,7 @@ async fn handshake(
     }
 }
 
-fn tls_info(stream: &TlsStream<TcpStream>) -> TlsInfo {
-    let (_, conn) = stream.get_ref();
+fn tls_info(conn: &rustls::ServerConnection) -> TlsInfo {
     TlsInfo {
         version: match conn.protocol_version() {
             Some(ProtocolVersion::TLSv1_3) => "TLSv1.3",
@@ -445,82 +444,5 @@ fn tls_info(stream: &TlsStream<TcpStream>) -> TlsInfo {
         server_name: conn.server_name().map(Into::into),
         alpn: conn.alpn_protocol().and_then(|agreed| ALPN.iter().copied().find(|p| *p == agreed)),
         peer_certificates: conn.peer_certificates().map(<[_]>::to_vec).unwrap_or_default(),
-    }
-}
-
-// ===== the two halves =====
-
-/// A TLS stream shared by its two halves. Behind a lock, as a handler may read its request
-/// body in another task while the connection writes, and both move the one rustls state.
-type Shared = Arc<Mutex<TlsStream<TcpStream>>>;
-
-fn split(stream: TlsStream<TcpStream>) -> (TlsRead, TlsWrite) {
-    let shared = Arc::new(Mutex::new(stream));
-    (TlsRead(Arc::clone(&shared)), TlsWrite(shared))
-}
-
-/// The stream, even from a lock a panic poisoned: rustls leaves its state whole between
-/// calls, and a poll that panicked is one the connection does not survive anyway.
-fn lock(shared: &Shared) -> MutexGuard<'_, TlsStream<TcpStream>> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The read half.
-struct TlsRead(Shared);
-
-impl AsyncRead for TlsRead {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut *lock(&self.0)).poll_read(cx, buf)
-    }
-}
-
-impl ConnRead for TlsRead {
-    /// Bytes may wait decrypted in rustls with none left on the socket: only a read can
-    /// tell, so this always says "try".
-    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// The write half.
-struct TlsWrite(Shared);
-
-impl AsyncWrite for TlsWrite {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut *lock(&self.0)).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut *lock(&self.0)).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut *lock(&self.0)).poll_shutdown(cx)
-    }
-}
-
-impl ConnWrite for TlsWrite {
-    /// Encrypts `buf` into rustls's outgoing buffer without writing it: the shutdown that
-    /// follows writes it and the `close_notify` together. Once that buffer is full, writes
-    /// as `poll_write` does.
-    fn poll_write_last(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let mut stream = lock(&self.0);
-        let (_, session) = stream.get_mut();
-        match std::io::Write::write(&mut session.writer(), buf) {
-            Ok(0) if !buf.is_empty() => Pin::new(&mut *stream).poll_write(cx, buf),
-            done => Poll::Ready(done),
-        }
     }
 }

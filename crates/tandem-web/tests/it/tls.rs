@@ -238,14 +238,33 @@ async fn rustls_connect(
     ca: &Ca,
     name: &str,
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
+    rustls_connect_with(port, &rustls_client(ca, rustls::DEFAULT_VERSIONS), name).await
+}
+
+/// A rustls client configuration trusting `ca`, speaking `versions`, with rustls's default
+/// session cache (it resumes sessions from the tickets or IDs servers give it).
+fn rustls_client(
+    ca: &Ca,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.cert.der().clone()).unwrap();
     // rustls's process-wide provider: ring, the only one this workspace turns on.
-    let config =
-        rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_protocol_versions(versions)
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// [`rustls_connect`] with a client configuration of the test's.
+async fn rustls_connect_with(
+    port: u16,
+    config: &Arc<rustls::ClientConfig>,
+    name: &str,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let tcp = within(TcpStream::connect(("127.0.0.1", port))).await.unwrap();
     let name = ServerName::try_from(name.to_owned()).unwrap();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
     within(connector.connect(name, tcp)).await.unwrap()
 }
 
@@ -716,4 +735,29 @@ async fn a_closing_connection_sends_its_last_responses_then_close_notify() {
         }
     }
     assert!(within(runner.cleanup()).await);
+}
+
+/// The session tickets a TLS 1.3 handshake leaves go out with the connection's first
+/// response rather than on their own, and still reach the client: its next connection
+/// resumes. A TLS 1.2 handshake, whose last flight the client waits for, completes and
+/// resumes too.
+#[tokio::test]
+async fn sessions_resume_over_tls_1_3_and_tls_1_2() {
+    let ca = Ca::new("test CA");
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    let server = TlsServer::start(&tls).await;
+    for (version, expected) in
+        [(&rustls::version::TLS13, "TLSv1.3"), (&rustls::version::TLS12, "TLSv1.2")]
+    {
+        let client = rustls_client(&ca, &[version]);
+        for kind in [rustls::HandshakeKind::Full, rustls::HandshakeKind::Resumed] {
+            let mut stream = rustls_connect_with(server.port(), &client, "localhost").await;
+            assert_eq!(stream.get_ref().1.handshake_kind(), Some(kind), "{expected}");
+            let info = get_info(&mut stream).await;
+            assert!(info.contains(&format!(" version={expected} ")), "{info}");
+            within(stream.shutdown()).await.unwrap();
+        }
+    }
+    assert_eq!(server.dispatched(), 4);
+    server.stop().await;
 }

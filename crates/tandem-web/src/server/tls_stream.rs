@@ -1,0 +1,359 @@
+//! One server TLS connection: a TCP socket and its rustls session, driven here rather than
+//! by tokio-rustls's stream, for two things that stream cannot do:
+//!
+//! - The session is made in its final place, the connection's shared state behind one
+//!   `Arc`, and the handshake runs there: nothing of rustls's state moves after it, where
+//!   tokio-rustls's handshake future moves its whole stream out at every poll and hands it
+//!   back by value at the end.
+//! - A TLS 1.3 handshake ends without writing what the session has queued at that point,
+//!   which is only its session tickets (the server's `Finished` went out before the
+//!   client's): they go out with the first response, in its write, so a short connection
+//!   makes one write fewer. tokio-rustls flushes them at the end of the handshake. A TLS 1.2
+//!   handshake still ends with a flush: there the client waits for the server's `Finished`,
+//!   which is what is queued.
+//!
+//! The reads, writes and shutdown follow tokio-rustls's (0.26) for the rest.
+
+use std::{
+    io::{self, BufRead as _, IoSlice, Read, Write},
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    task::{Context, Poll},
+};
+
+use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+};
+
+use super::write::ConnWrite;
+use crate::payload::ConnRead;
+
+/// A TCP socket and the rustls session on it.
+pub(super) struct TlsConn {
+    io: TcpStream,
+    session: ServerConnection,
+    /// The `close_notify` is queued: nothing more may be written.
+    write_closed: bool,
+}
+
+impl TlsConn {
+    /// A connection about to shake hands as the server of `config`.
+    pub(super) fn new(io: TcpStream, config: Arc<ServerConfig>) -> io::Result<Self> {
+        let session = ServerConnection::new(config).map_err(io::Error::other)?;
+        Ok(TlsConn { io, session, write_closed: false })
+    }
+
+    pub(super) fn session(&self) -> &ServerConnection {
+        &self.session
+    }
+
+    /// Drives the handshake until it is done: see the module comment for what it leaves
+    /// unwritten.
+    pub(super) fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            while self.session.wants_write() {
+                match self.write_io(cx) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if !self.session.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            match self.read_io(cx) {
+                Poll::Ready(Ok(0)) => {
+                    let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "TLS handshake eof");
+                    return Poll::Ready(Err(eof));
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => return Poll::Pending,
+            }
+            let tls13 = self.session.protocol_version() == Some(ProtocolVersion::TLSv1_3);
+            if tls13 && !self.session.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+    }
+
+    /// Reads TLS records from the socket and processes them; 0 at the socket's end. An
+    /// error from rustls goes out as an alert first, as far as the socket takes it.
+    fn read_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let read = self.session.read_tls(&mut SyncIo { io: &mut self.io, cx });
+        let n = match read {
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+            Err(err) => return Poll::Ready(Err(err)),
+        };
+        if let Err(err) = self.session.process_new_packets() {
+            let _ = self.write_io(cx);
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, err)));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Writes queued TLS records to the socket, as many as it takes in one write.
+    fn write_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        match self.session.write_tls(&mut SyncIo { io: &mut self.io, cx }) {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+            done => Poll::Ready(done),
+        }
+    }
+
+    /// Writes everything queued, waiting for the socket as needed.
+    fn poll_write_all_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.session.wants_write() {
+            match self.write_io(cx) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(_)) => {}
+                other => return other.map(|done| done.map(drop)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Encrypts `buf` into rustls's outgoing buffer without writing it: the shutdown that
+    /// follows writes it and the `close_notify` together. Once that buffer is full, writes
+    /// as `poll_write` does.
+    fn poll_write_last(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.session.writer().write(buf) {
+            Ok(0) if !buf.is_empty() => Pin::new(self).poll_write(cx, buf),
+            done => Poll::Ready(done),
+        }
+    }
+
+    /// Queues `buf`'s plaintext (as much as rustls's buffer takes) and writes what is
+    /// queued; as tokio-rustls's `poll_write`.
+    fn write_plaintext(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl Fn(&mut rustls::Writer<'_>) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let taken = write(&mut self.session.writer())?;
+            let mut blocked = false;
+            while self.session.wants_write() {
+                match self.write_io(cx) {
+                    Poll::Ready(Ok(0)) | Poll::Pending => {
+                        blocked = true;
+                        break;
+                    }
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                }
+            }
+            match (taken, blocked) {
+                (0, true) => return Poll::Pending,
+                (0, false) => {}
+                (n, _) => return Poll::Ready(Ok(n)),
+            }
+        }
+    }
+}
+
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let mut filled = false;
+        loop {
+            // What rustls has decrypted first, one record's plaintext at a time, as much as
+            // `buf` takes.
+            match this.session.reader().into_first_chunk() {
+                // Empty once the peer's `close_notify` came: the end.
+                Ok([]) => return Poll::Ready(Ok(())),
+                Ok(chunk) => {
+                    let n = chunk.len().min(buf.remaining());
+                    buf.put_slice(&chunk[..n]);
+                    this.session.reader().consume(n);
+                    filled = true;
+                    if buf.remaining() == 0 {
+                        return Poll::Ready(Ok(()));
+                    }
+                    continue;
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                // The socket ended without a `close_notify`, among others; what came
+                // before it is read first.
+                Err(err) => return Poll::Ready(if filled { Ok(()) } else { Err(err) }),
+            }
+            if filled {
+                return Poll::Ready(Ok(()));
+            }
+            match this.read_io(cx) {
+                // At the socket's end the reader says how it ended.
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                // What rustls queued to write meanwhile (the session tickets a handshake
+                // left, a key update's answer) waits for the next write.
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        self.get_mut().write_plaintext(cx, |writer| writer.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if bufs.iter().all(|buf| buf.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        self.get_mut().write_plaintext(cx, |writer| writer.write_vectored(bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_write_all_queued(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.write_closed {
+            this.session.send_close_notify();
+            this.write_closed = true;
+        }
+        std::task::ready!(this.poll_write_all_queued(cx))?;
+        match std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx)) {
+            // A peer already gone has nothing left to be told.
+            Err(err) if err.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
+            done => Poll::Ready(done),
+        }
+    }
+}
+
+/// The socket as the blocking `Read` and `Write` rustls reads and writes records with,
+/// `WouldBlock` standing for `Pending` (the task's waker is registered by then).
+struct SyncIo<'a, 'b> {
+    io: &'a mut TcpStream,
+    cx: &'a mut Context<'b>,
+}
+
+impl SyncIo<'_, '_> {
+    fn ready<T>(poll: Poll<io::Result<T>>) -> io::Result<T> {
+        match poll {
+            Poll::Ready(done) => done,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl Read for SyncIo<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        Self::ready(Pin::new(&mut *self.io).poll_read(self.cx, &mut buf))?;
+        Ok(buf.filled().len())
+    }
+}
+
+impl Write for SyncIo<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Self::ready(Pin::new(&mut *self.io).poll_write(self.cx, buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Self::ready(Pin::new(&mut *self.io).poll_write_vectored(self.cx, bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// ===== the two halves =====
+
+/// A TLS connection shared by its two halves. Behind a lock, as a handler may read its
+/// request body in another task while the connection writes, and both move the one rustls
+/// state.
+pub(super) type Shared = Arc<Mutex<TlsConn>>;
+
+/// The connection, even from a lock a panic poisoned: rustls leaves its state whole between
+/// calls, and a poll that panicked is one the connection does not survive anyway.
+pub(super) fn lock(shared: &Shared) -> MutexGuard<'_, TlsConn> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Either half of a shared connection: the connection loop holds one to read and one to
+/// write.
+pub(super) struct TlsHalf(pub(super) Shared);
+
+impl AsyncRead for TlsHalf {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_read(cx, buf)
+    }
+}
+
+impl ConnRead for TlsHalf {
+    /// Bytes may wait decrypted in rustls with none left on the socket: only a read can
+    /// tell, so this always says "try".
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for TlsHalf {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *lock(&self.0)).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *lock(&self.0)).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_shutdown(cx)
+    }
+}
+
+impl ConnWrite for TlsHalf {
+    fn poll_write_last(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        lock(&self.0).poll_write_last(cx, buf)
+    }
+}
