@@ -412,6 +412,36 @@ mod tests {
         assert!(decode_all(&mut d, &z, 4096).unwrap_err().is_payload());
     }
 
+    /// Every coding's bomb (4 MiB of zeros) stops at `max_size` with a payload error that
+    /// says so, its pieces within the bound on the way; deflate both zlib-wrapped and raw.
+    #[test]
+    fn every_codings_bomb_stops_at_the_bound() {
+        let zeros = vec![0u8; 4 << 20];
+        let mut zlib = ZlibEncoder::new(Vec::new(), Compression::default());
+        zlib.write_all(&zeros).unwrap();
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        raw.write_all(&zeros).unwrap();
+        let mut br = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
+            w.write_all(&zeros).unwrap();
+        }
+        let bombs = [
+            (&b"gzip"[..], gzip(&zeros)),
+            (b"deflate", zlib.finish().unwrap()),
+            (b"deflate", raw.finish().unwrap()),
+            (b"br", br),
+            (b"zstd", zstd::encode_all(&zeros[..], 3).unwrap()),
+        ];
+        for (coding, bomb) in bombs {
+            let mut d = Decompressor::for_coding(coding, limits(1 << 20)).unwrap();
+            let e = decode_all(&mut d, &bomb, 64 * 1024).unwrap_err();
+            assert!(e.is_payload(), "{e}");
+            let cause = std::error::Error::source(&e).map(ToString::to_string);
+            assert!(cause.is_some_and(|c| c.contains("max_decompressed_size")), "{e:?}");
+        }
+    }
+
     #[test]
     fn many_members_are_bounded() {
         let member = gzip(&[b'a'; 1000]);
