@@ -308,6 +308,7 @@ async fn http2_answer(
 ) -> Result<(Head, RawBody), Failure> {
     let timed = timing.map(|t| &**t);
     let (head, recv) = http2::exchange(&mut shared, req, body, deadlines, on_chunk, timed).await?;
+    http2::check_fields(&head.headers, &req.read).map_err(Failure::fatal)?;
     let fields = Fields::from_header_map(&head.headers);
     let body = RawBody::http2(recv, shared, *deadlines, timing.cloned());
     Ok((Head::Http2 { status: head.status, headers: head.headers, fields }, body))

@@ -369,3 +369,32 @@ async fn traces_timings_and_middlewares_over_h2() {
     assert_eq!(heard.count("chunk received"), 2);
     server.stop().await;
 }
+
+/// The session's head limits (`max_field_size`, `max_headers`) hold an HTTP/2 response as
+/// they hold an HTTP/1.1 one: a field longer than the field limit, or more fields than the
+/// count, is a response error either way, not a head accepted whole because it came as
+/// HPACK within the 64 KiB header list.
+#[tokio::test]
+async fn head_limits_hold_http2_responses_as_http1_ones() {
+    let mut app = Application::new();
+    app.add_get("/long", |_req: Request| async {
+        Response::text("long").with_header("x-long", &"l".repeat(10 * 1024))
+    });
+    app.add_get("/many", |_req: Request| async {
+        let mut resp = Response::text("many");
+        for n in 0..200 {
+            resp = resp.with_header(&format!("x-field-{n}"), "1");
+        }
+        resp
+    });
+    let server = Server::start(app).await;
+    for session in [prior_knowledge(), ClientSession::new()] {
+        let long = within(session.get(&server.url("/long")).send()).await.unwrap_err();
+        assert!(long.is_field_too_long(), "{long:?}");
+        let many = within(session.get(&server.url("/many")).send()).await.unwrap_err();
+        assert!(many.is_too_many_headers(), "{many:?}");
+        // A request's own limits too.
+        let resp = session.get(&server.url("/long")).max_field_size(16 * 1024);
+        assert_eq!(within(resp.send()).await.unwrap().status(), StatusCode::OK);
+    }
+}
