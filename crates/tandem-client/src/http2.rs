@@ -12,9 +12,7 @@ use std::future::poll_fn;
 
 use bytes::Bytes;
 use futures_util::{FutureExt as _, StreamExt as _};
-use http::{
-    HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version, header, response::Parts,
-};
+use http::{HeaderMap, HeaderName, Method, Request, Uri, Version, header, response::Parts};
 use tandem_connect::{
     Http2Stream,
     h2::{self, Reason, RecvStream, SendStream},
@@ -117,23 +115,11 @@ fn request_head(req: &Outgoing<'_>, streamed: bool) -> Result<Request<()>, Error
 }
 
 /// Holds an HTTP/2 response's fields to the request's head limits as the HTTP/1.1 parser
-/// holds a head's lines: no more fields than `max_headers`, none longer than
-/// `max_field_size` as its line (`name: value`) would be. `h2` bounds only the whole list
+/// holds a head's lines (`max_headers`, `max_field_size`). `h2` bounds only the whole list
 /// (the connector's `http2_max_header_list_size`), which fits a field eight times the
 /// default field limit, or two thousand small ones.
 pub(crate) fn check_fields(fields: &HeaderMap, limits: &ReadLimits) -> Result<(), Error> {
-    let limits = limits.head();
-    let too_long = |(name, value): (&HeaderName, &HeaderValue)| {
-        name.as_str().len() + 2 + value.len() > limits.get_max_field_size()
-    };
-    let refused = if fields.len() > limits.get_max_headers() {
-        tandem_proto::ErrorKind::TooManyHeaders
-    } else if fields.iter().any(too_long) {
-        tandem_proto::ErrorKind::FieldTooLong
-    } else {
-        return Ok(());
-    };
-    Err(Error::new(Kind::Response, tandem_proto::Error::from(refused)))
+    limits.head().check_head_fields(fields).map_err(|e| Error::new(Kind::Response, e))
 }
 
 /// Copies `fields` but `Host` (which became `:authority`), the connection-specific fields

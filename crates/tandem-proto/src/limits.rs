@@ -5,6 +5,8 @@
 //! and hyper (chunk extensions and trailers), which were each raised or lowered in answer to
 //! a CVE; `docs/security.md` lists every limit with the status it maps to.
 
+use crate::{Error, ErrorKind};
+
 /// Longest request or status line, in bytes, without its CRLF: 8190, aiohttp's
 /// `max_line_size`. Past it a request is refused with 414.
 pub const DEFAULT_MAX_LINE_SIZE: usize = 8190;
@@ -121,4 +123,52 @@ impl Limits {
     pub(crate) fn head_cap(&self) -> usize {
         self.max_head_size.min(u32::MAX as usize)
     }
+
+    /// Checks a head's fields that came as a map (an HTTP/2 head) by the rules their lines
+    /// would be checked by on HTTP/1.1: at most `max_headers` of them
+    /// ([`ErrorKind::TooManyHeaders`]), none longer than `max_field_size` as its line,
+    /// `name: value` ([`ErrorKind::FieldTooLong`]).
+    ///
+    /// ```
+    /// use tandem_proto::{ErrorKind, Limits};
+    ///
+    /// let mut fields = http::HeaderMap::new();
+    /// fields.insert("x-long", "l".repeat(100).parse().unwrap());
+    /// assert!(Limits::default().check_head_fields(&fields).is_ok());
+    /// let refused = Limits::default().max_field_size(50).check_head_fields(&fields);
+    /// assert_eq!(refused.unwrap_err().kind(), ErrorKind::FieldTooLong);
+    /// ```
+    pub fn check_head_fields(&self, fields: &http::HeaderMap) -> Result<(), Error> {
+        if fields.len() > self.max_headers {
+            return Err(ErrorKind::TooManyHeaders.into());
+        }
+        if fields.iter().any(|field| line_len(field) > self.max_field_size) {
+            return Err(ErrorKind::FieldTooLong.into());
+        }
+        Ok(())
+    }
+
+    /// Checks a trailer section that came as a map (HTTP/2's) by the rules of a chunked
+    /// body's trailer lines: at most `max_headers` fields, none longer than `max_field_size`
+    /// as its line, and no more than `max_trailer_size` of lines with their CRLFs in all;
+    /// past any, [`ErrorKind::TrailerTooLarge`].
+    pub fn check_trailer_fields(&self, fields: &http::HeaderMap) -> Result<(), Error> {
+        let mut total = 0;
+        for field in fields {
+            let line = line_len(field);
+            total += line + 2;
+            if line > self.max_field_size || total > self.max_trailer_size {
+                return Err(ErrorKind::TrailerTooLarge.into());
+            }
+        }
+        if fields.len() > self.max_headers {
+            return Err(ErrorKind::TrailerTooLarge.into());
+        }
+        Ok(())
+    }
+}
+
+/// The length of a field's line, `name: value`, without its CRLF.
+fn line_len((name, value): (&http::HeaderName, &http::HeaderValue)) -> usize {
+    name.as_str().len() + 2 + value.len()
 }

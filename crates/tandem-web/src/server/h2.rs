@@ -294,7 +294,7 @@ async fn answer(
         parts.extensions.insert(signal);
         go_ahead
     });
-    let body = RequestBody::new(recv, shared.config.body_timeout, length);
+    let body = RequestBody::new(recv, &shared.config, length);
     let context = ConnectionContext {
         remote: shared.remote,
         tls: shared.tls.clone(),
@@ -559,6 +559,8 @@ fn date() -> HeaderValue {
 struct RequestBody {
     recv: RecvStream,
     timeout: Duration,
+    /// The server's limits, which hold the trailers as HTTP/1.1's.
+    limits: tandem_proto::Limits,
     timer: Option<Pin<Box<Sleep>>>,
     /// Whether `timer` is set for the wait under way.
     waiting: bool,
@@ -569,10 +571,11 @@ struct RequestBody {
 }
 
 impl RequestBody {
-    fn new(recv: RecvStream, timeout: Duration, length: Option<u64>) -> Self {
+    fn new(recv: RecvStream, config: &ServerConfig, length: Option<u64>) -> Self {
         RequestBody {
             recv,
-            timeout,
+            timeout: config.body_timeout,
+            limits: config.limits,
             timer: None,
             waiting: false,
             remaining: length,
@@ -637,7 +640,12 @@ impl http_body::Body for RequestBody {
         match this.recv.poll_trailers(cx) {
             Poll::Ready(Ok(trailers)) => {
                 this.done = true;
-                Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))))
+                // `h2` bounds them only as a header list (64 KiB by default).
+                let checked = trailers.map(|t| match this.limits.check_trailer_fields(&t) {
+                    Ok(()) => Ok(Frame::trailers(t)),
+                    Err(err) => Err(HttpError::bad_request().with_text(format!("400: {err}"))),
+                });
+                Poll::Ready(checked)
             }
             Poll::Ready(Err(err)) => {
                 this.done = true;

@@ -12,7 +12,8 @@ use tandem_web::{Application, Request, Response};
 
 use crate::{
     h2::{
-        DATA, END_HEADERS, END_STREAM, HEADERS, Raw, field, field_indexed_name, frame, get_block,
+        CONTINUATION, DATA, END_HEADERS, END_STREAM, HEADERS, Raw, field, field_indexed_name,
+        frame, get_block,
     },
     support::Server,
 };
@@ -158,5 +159,60 @@ async fn malformed_requests_reach_no_handler() {
     }
     assert_eq!(read.load(Ordering::SeqCst), 0);
     assert_eq!(status_on_its_own(&server, &get_block("/who"), None).await, Some(200));
+    assert!(server.stop().await);
+}
+
+/// A request's trailers over HTTP/2 are held to the limits HTTP/1.1's trailers are
+/// (`max_headers` fields, `max_field_size` a field, `max_trailer_size` in all): past any of
+/// them the body's read fails with a 400, where before they passed whole within `h2`'s 64 KiB
+/// header list. Trailers within them still arrive.
+#[tokio::test]
+async fn request_trailers_are_held_to_the_trailer_limits() {
+    let mut app = Application::new();
+    app.add_post("/upload", |mut req: Request| async move {
+        let body = req.read().await?;
+        let trailers = req.content().trailers().map_or(0, http::HeaderMap::len);
+        Ok::<_, tandem_web::HttpError>(format!("{} bytes, {trailers} trailers", body.len()))
+    });
+    let server = Server::start(app).await;
+    let upload = |trailers: &[(String, String)]| {
+        let mut head = vec![0x83, 0x86];
+        field_indexed_name(&mut head, 4, b"/upload");
+        field_indexed_name(&mut head, 1, b"t");
+        let mut block = Vec::new();
+        for (name, value) in trailers {
+            field(&mut block, name.as_bytes(), value.as_bytes());
+        }
+        let mut bytes = frame(HEADERS, END_HEADERS, 1, &head);
+        bytes.extend(frame(DATA, 0, 1, b"hello"));
+        // In frames of at most 16 KiB, the peer's frame size limit.
+        let mut pieces = block.chunks(16 * 1024).peekable();
+        let mut kind = HEADERS;
+        while let Some(piece) = pieces.next() {
+            let last = if pieces.peek().is_none() { END_HEADERS } else { 0 };
+            let end = if kind == HEADERS { END_STREAM } else { 0 };
+            bytes.extend(frame(kind, last | end, 1, piece));
+            kind = CONTINUATION;
+        }
+        bytes
+    };
+    let many: Vec<_> = (0..200).map(|n| (format!("x-t-{n}"), "1".to_owned())).collect();
+    let long = vec![("x-long".to_owned(), "l".repeat(10 * 1024))];
+    let large: Vec<_> = (0..20).map(|n| (format!("x-t-{n}"), "v".repeat(1000))).collect();
+    for trailers in [many, long, large] {
+        let mut conn = Raw::open(server.addr, &[]).await;
+        conn.send(&upload(&trailers)).await;
+        let (status, body) = conn.response(1).await;
+        assert_eq!(
+            status,
+            Some(400),
+            "{} trailers: {:?}",
+            trailers.len(),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let mut conn = Raw::open(server.addr, &[]).await;
+    conn.send(&upload(&[("x-sum".to_owned(), "1".to_owned())])).await;
+    assert_eq!(conn.response(1).await, (Some(200), b"5 bytes, 1 trailers".to_vec()));
     assert!(server.stop().await);
 }
