@@ -295,7 +295,7 @@ pub(crate) const HEADERS: u8 = 1;
 const RST_STREAM: u8 = 3;
 const SETTINGS: u8 = 4;
 const PING: u8 = 6;
-const GOAWAY: u8 = 7;
+pub(crate) const GOAWAY: u8 = 7;
 const WINDOW_UPDATE: u8 = 8;
 pub(crate) const CONTINUATION: u8 = 9;
 pub(crate) const END_STREAM: u8 = 0x1;
@@ -352,15 +352,15 @@ pub(crate) fn get_block(path: &str) -> Vec<u8> {
 }
 
 #[derive(Debug)]
-struct Frame {
-    kind: u8,
+pub(crate) struct Frame {
+    pub(crate) kind: u8,
     flags: u8,
     stream: u32,
     payload: Vec<u8>,
 }
 
 impl Frame {
-    fn goaway_parts(&self) -> (u32, u32) {
+    pub(crate) fn goaway_parts(&self) -> (u32, u32) {
         let p = &self.payload;
         let last = u32::from_be_bytes([p[0], p[1], p[2], p[3]]) & 0x7fff_ffff;
         (last, u32::from_be_bytes([p[4], p[5], p[6], p[7]]))
@@ -456,7 +456,7 @@ impl Raw {
     }
 
     /// Frames until one matches `pred` (returned), or `None` at the close.
-    async fn until(&mut self, pred: impl Fn(&Frame) -> bool) -> Option<Frame> {
+    pub(crate) async fn until(&mut self, pred: impl Fn(&Frame) -> bool) -> Option<Frame> {
         while let Some(frame) = self.frame().await {
             if pred(&frame) {
                 return Some(frame);

@@ -12,10 +12,10 @@ use tandem_web::{Application, Request, Response};
 
 use crate::{
     h2::{
-        CONTINUATION, DATA, END_HEADERS, END_STREAM, HEADERS, Raw, field, field_indexed_name,
-        frame, get_block,
+        CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, Raw, field,
+        field_indexed_name, frame, get_block,
     },
-    support::Server,
+    support::{Server, within},
 };
 
 /// An app whose `/who` answers the host it was given and counts its calls.
@@ -215,4 +215,83 @@ async fn request_trailers_are_held_to_the_trailer_limits() {
     conn.send(&upload(&[("x-sum".to_owned(), "1".to_owned())])).await;
     assert_eq!(conn.response(1).await, (Some(200), b"5 bytes, 1 trailers".to_vec()));
     assert!(server.stop().await);
+}
+
+/// CVE-2025-8671 ("MadeYouReset"): the peer makes the server reset each stream it opens
+/// (DATA past the `content-length` its head declared is a stream error, RFC 9113 8.1.1), so
+/// no stream stays open and the stream limit never bites while each started a handler.
+/// `h2` ends the connection with `ENHANCE_YOUR_CALM` past `max_local_error_reset_streams`,
+/// every handler is cancelled, no more than twice the stream limit run at once, and the
+/// server serves on. (A `WINDOW_UPDATE` of 0 on a stream, the other usual primitive, `h2`
+/// answers with a connection error at once.)
+#[tokio::test]
+async fn streams_the_peer_makes_the_server_reset_end_the_connection() {
+    let (started, live) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (s, l) = (Arc::clone(&started), Arc::clone(&live));
+    let mut app = Application::new();
+    app.add_get("/park", move |_req: Request| {
+        s.fetch_add(1, Ordering::SeqCst);
+        let live = Live::count(&l);
+        async move {
+            std::future::pending::<()>().await;
+            drop(live);
+            "never"
+        }
+    });
+    let http2 = tandem_web::Http2Config::default().with_max_local_error_reset_streams(100);
+    let config = tandem_web::ServerConfig::default().with_http2(http2);
+    let server = Server::start_with(app, config).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    // In rounds of 50 streams: each round's handlers are running before the frames that
+    // make the server reset their streams are sent. Three rounds pass the limit of 100.
+    let mut id = 1;
+    for round in 1..=3 {
+        let ids: Vec<u32> = (0..50).map(|n| id + 2 * n).collect();
+        id += 100;
+        let mut heads = Vec::new();
+        for &stream in &ids {
+            let mut block = get_block("/park");
+            field(&mut block, b"content-length", b"0");
+            heads.extend(frame(HEADERS, END_HEADERS, stream, &block));
+        }
+        conn.send(&heads).await;
+        within(async {
+            while started.load(Ordering::SeqCst) < round * 50 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        let resets: Vec<u8> = ids.iter().flat_map(|&stream| frame(DATA, 0, stream, b"x")).collect();
+        // The server may end the connection before the last of them.
+        conn.try_send(&resets).await;
+    }
+    let goaway = conn.until(|f| f.kind == GOAWAY).await;
+    assert_eq!(goaway.map(|g| g.goaway_parts().1), Some(0xb), "ENHANCE_YOUR_CALM");
+    assert!(conn.until(|_| false).await.is_none(), "closed");
+    within(async {
+        while live.load(Ordering::SeqCst) != 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let started = started.load(Ordering::SeqCst);
+    assert_eq!(started, 150, "every handler started, then was cancelled");
+    assert_eq!(status_on_its_own(&server, &get_block("/park-not"), None).await, Some(404));
+    assert!(server.stop().await);
+}
+
+/// Counts a running handler until dropped (cancelled).
+struct Live(Arc<AtomicUsize>);
+
+impl Live {
+    fn count(live: &Arc<AtomicUsize>) -> Live {
+        live.fetch_add(1, Ordering::SeqCst);
+        Live(Arc::clone(live))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
