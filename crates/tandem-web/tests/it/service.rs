@@ -250,3 +250,32 @@ async fn a_service_mounted_in_a_sub_application_sees_the_path_below_its_mount() 
         assert_eq!(text(resp).await, expected, "{path}");
     }
 }
+
+/// Dot segments and encoded slashes never carry a request across a mount: routing is on
+/// the raw path, so `/api/../secret` and `/api/..%2fsecret` go to the service mounted at
+/// `/api` (which sees them below its mount, as sent), `/api%2f../secret` and
+/// `/secret/../api/x` to neither, and the app's own `/secret` runs for none of them.
+#[tokio::test]
+async fn dot_segments_and_encoded_slashes_stay_on_their_side_of_a_mount() {
+    let secret = Counter::default();
+    let hits = secret.clone();
+    let mut app = Application::new();
+    app.add_get("/secret", move |_req: Request| {
+        hits.hit();
+        async { "secret" }
+    });
+    app.add_service(
+        "/api",
+        tower::service_fn(|req: http::Request<ServiceBody>| async move {
+            Ok::<_, Infallible>(http::Response::new(format!("api saw {}", req.uri())))
+        }),
+    );
+    let server = Server::start(app).await;
+    assert_eq!(server.get("/api/../secret").await.text(), "api saw /../secret");
+    assert_eq!(server.get("/api/..%2fsecret").await.text(), "api saw /..%2fsecret");
+    assert_eq!(server.get("/api%2f../secret").await.status, 404);
+    assert_eq!(server.get("/secret/../api/x").await.status, 404);
+    assert_eq!(secret.get(), 0);
+    assert_eq!(server.get("/secret").await.text(), "secret");
+    server.stop().await;
+}
