@@ -293,13 +293,13 @@ async fn a_stream_reset_before_its_response_is_logged_once_as_a_499() {
 pub(crate) const DATA: u8 = 0;
 pub(crate) const HEADERS: u8 = 1;
 const RST_STREAM: u8 = 3;
-const SETTINGS: u8 = 4;
+pub(crate) const SETTINGS: u8 = 4;
 const PING: u8 = 6;
 pub(crate) const GOAWAY: u8 = 7;
 const WINDOW_UPDATE: u8 = 8;
 pub(crate) const CONTINUATION: u8 = 9;
 pub(crate) const END_STREAM: u8 = 0x1;
-const ACK: u8 = 0x1;
+pub(crate) const ACK: u8 = 0x1;
 pub(crate) const END_HEADERS: u8 = 0x4;
 const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 4;
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -354,7 +354,7 @@ pub(crate) fn get_block(path: &str) -> Vec<u8> {
 #[derive(Debug)]
 pub(crate) struct Frame {
     pub(crate) kind: u8,
-    flags: u8,
+    pub(crate) flags: u8,
     stream: u32,
     payload: Vec<u8>,
 }
@@ -422,7 +422,7 @@ impl Raw {
     }
 
     /// The next frame, `None` once the server has closed.
-    async fn frame(&mut self) -> Option<Frame> {
+    pub(crate) async fn frame(&mut self) -> Option<Frame> {
         loop {
             if self.buf.len() >= 9 {
                 let len = u32::from_be_bytes([0, self.buf[0], self.buf[1], self.buf[2]]) as usize;

@@ -12,7 +12,7 @@ use tandem_web::{Application, Request, Response};
 
 use crate::{
     h2::{
-        CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, Raw, field,
+        ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, Raw, SETTINGS, field,
         field_indexed_name, frame, get_block,
     },
     support::{Server, within},
@@ -294,4 +294,43 @@ impl Drop for Live {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// A header block that never ends opens no stream, so it holds the connection no longer
+/// than the keep-alive timeout: HEADERS without END_HEADERS and then silence is closed like
+/// an idle connection; a drip of CONTINUATION frames is ended sooner, by `h2`'s bound on a
+/// block's frames (`ENHANCE_YOUR_CALM`).
+#[tokio::test]
+async fn a_header_block_that_never_ends_is_cut_off() {
+    const KEEPALIVE: std::time::Duration = std::time::Duration::from_millis(300);
+    let config = tandem_web::ServerConfig::default().with_keepalive_timeout(KEEPALIVE);
+    let server = Server::start_with(who(&Arc::new(AtomicUsize::new(0))), config).await;
+    for drip in [false, true] {
+        let mut conn = Raw::open(server.addr, &[]).await;
+        // The server's SETTINGS acked first: no frame may come between a block's pieces.
+        conn.until(|f| f.kind == SETTINGS && f.flags & ACK == 0).await.unwrap();
+        let started = tokio::time::Instant::now();
+        conn.send(&frame(HEADERS, 0, 1, &get_block("/who"))).await;
+        let mut piece = Vec::new();
+        field(&mut piece, b"x-slow", b"1");
+        let mut goaway = None;
+        loop {
+            if drip {
+                conn.try_send(&frame(CONTINUATION, 0, 1, &piece)).await;
+            }
+            // The drip's pace: one piece, then what the server says for 50 ms.
+            match tokio::time::timeout(std::time::Duration::from_millis(50), conn.frame()).await {
+                Ok(None) => break,
+                Ok(Some(f)) if f.kind == GOAWAY => goaway = Some(f.goaway_parts().1),
+                Ok(Some(_)) | Err(_) => {}
+            }
+            assert!(started.elapsed() < crate::support::TIMEOUT, "still open");
+        }
+        if drip {
+            assert_eq!(goaway, Some(0xb), "ENHANCE_YOUR_CALM");
+        } else {
+            assert!(started.elapsed() >= KEEPALIVE, "closed after {:?}", started.elapsed());
+        }
+    }
+    assert!(server.stop().await);
 }
