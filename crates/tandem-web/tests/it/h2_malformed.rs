@@ -297,7 +297,7 @@ impl Drop for Live {
 }
 
 /// A header block that never ends opens no stream, so it holds the connection no longer
-/// than the keep-alive timeout: HEADERS without END_HEADERS and then silence is closed like
+/// than the keep-alive timeout: HEADERS without `END_HEADERS` and then silence is closed like
 /// an idle connection; a drip of CONTINUATION frames is ended sooner, by `h2`'s bound on a
 /// block's frames (`ENHANCE_YOUR_CALM`).
 #[tokio::test]
