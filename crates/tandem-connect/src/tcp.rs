@@ -12,18 +12,19 @@
 //! aiohttp), TCP keep-alive probes when asked (through socket2, which tokio's sockets do
 //! not expose), and on loopback, when asked, a fixed receive buffer.
 //!
-//! Why a loopback connection may want a fixed receive buffer: Linux sizes a socket's receive buffer from the
-//! bytes the reader takes per round trip, and a loopback round trip lasts microseconds, so
-//! the buffer stays near 1 MiB however fast the body comes. The reader then drains it and
-//! sleeps every couple of 64 KiB segments, and on loopback the sender's core pays for each
-//! wake-up (the receiving half of the stack runs in the sender's `send`), so a local
-//! server streaming a large body spends much of its time waking the client. A larger
-//! buffer lets the data pile up between reads and wakes the reader far less often. A fixed
-//! buffer also turns the kernel's tuning off for good, which on a long path would cap the
-//! window, so only loopback connections get one, and only when the kernel grants it whole
-//! (`net.core.rmem_max`, 208 KiB by default on Linux): a capped buffer would be smaller than
-//! what the tuning reaches by itself. The price: a pooled loopback connection whose body is
-//! not read can hold up to twice the size in kernel memory (Linux doubles `SO_RCVBUF`).
+//! Why a loopback connection may want a fixed receive buffer: Linux sizes a socket's receive
+//! buffer from the bytes the reader takes per round trip. With both ends at real-time
+//! priority, a loopback round trip lasts microseconds and the buffer stays near 1 MiB; the
+//! reader then drains it and sleeps every couple of 64 KiB segments, and on loopback the
+//! sender's core runs the receiving half of the stack, waking included. A larger buffer lets
+//! data pile up between reads. At normal priority, on a machine doing other work, the tuning
+//! grows the buffer towards `net.ipv4.tcp_rmem`'s maximum (6 MiB by default; 32 MiB on the
+//! machine measured, within a fraction of a second), and a fixed buffer may then be the
+//! smaller one: which is why it is off by default. A fixed buffer also turns the kernel's tuning off for good, which on a
+//! long path would cap the window, so only loopback connections get one, and only when the
+//! kernel grants it whole (`net.core.rmem_max`, 208 KiB by default on Linux). The price: a
+//! pooled loopback connection whose body is not read can hold up to twice the size in kernel
+//! memory (Linux doubles `SO_RCVBUF`).
 
 use std::{
     io,
