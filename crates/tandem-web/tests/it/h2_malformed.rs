@@ -334,3 +334,27 @@ async fn a_header_block_that_never_ends_is_cut_off() {
     }
     assert!(server.stop().await);
 }
+
+/// `Upgrade: h2c` (RFC 7540's upgrade, removed by RFC 9113) is not switched to: the request
+/// is answered on HTTP/1.1, no `101`, and as after any upgrade not taken, the connection
+/// closes after the answer, so HTTP/2 frames a client sends behind it are never read, as
+/// frames or as requests.
+#[tokio::test]
+async fn an_h2c_upgrade_is_answered_on_http1_then_closed() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(who(&calls)).await;
+    let mut client = server.connect().await;
+    let mut bytes = b"GET /who HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+                      Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"
+        .to_vec();
+    bytes.extend_from_slice(crate::h2::PREFACE);
+    bytes.extend(frame(SETTINGS, 0, 0, &[]));
+    bytes.extend(frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block("/who")));
+    client.send(&bytes).await;
+    let resp = client.response().await;
+    assert_eq!((resp.version.as_str(), resp.status, resp.text()), ("HTTP/1.1", 200, "h".into()));
+    assert!(resp.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("connection") && v == "close"));
+    assert!(client.closes_quietly().await, "closed after the answer, nothing more");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(server.stop().await);
+}
