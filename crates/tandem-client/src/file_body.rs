@@ -3,9 +3,9 @@
 //! `Content-Length`.
 //!
 //! On a plain TCP connection (HTTP/1.1, no TLS, no tunnel) the file goes to the socket with
-//! `sendfile(2)`, through rustix's safe wrapper, so its bytes are never copied through user
-//! space; anywhere else (TLS, HTTP/2, a Unix socket, a compressed or chunked or watched
-//! body, a traced session) it is read a piece at a time into one reused buffer.
+//! `sendfile(2)` (tandem-io's `SendfileTo`, the server's too), so its bytes are never copied
+//! through user space; anywhere else (TLS, HTTP/2, a Unix socket, a compressed or chunked or
+//! watched body, a traced session) it is read a piece at a time into one reused buffer.
 //!
 //! Its length is fixed when it is set, so the framing never lies: a file that grew since is
 //! sent up to that length, and one that shrank fails the request with
@@ -26,21 +26,6 @@ use crate::error::{Error, Kind};
 /// Bytes read at a time when the file cannot be sent with `sendfile`: at this size a piece
 /// is still in the CPU's cache when it is written.
 const READ_SIZE: usize = 128 * 1024;
-
-/// The most one `sendfile` call is asked for: a bounded stretch of the kernel's transmit
-/// path per call, rather than a whole file's in one (on loopback the sender's call also runs
-/// the receiving half of the stack).
-#[cfg(target_os = "linux")]
-const MAX_PER_CALL: usize = 1 << 20;
-
-/// Bytes sent with `sendfile` between returns to the runtime. A peer that reads as fast as
-/// they are sent keeps the socket from filling, so waiting for room alone would hold the
-/// thread for the whole file: its other tasks, and the request's own timeout, would wait
-/// that long. tokio's budget counts operations, not bytes (at a MiB a call it would give
-/// way every 128 MiB), so this goes by bytes: a few MiB take a millisecond or so on
-/// loopback, and giving way costs microseconds.
-#[cfg(target_os = "linux")]
-const YIELD_EVERY: u64 = 4 << 20;
 
 /// The file, and the part of it that is the body.
 #[derive(Debug)]
@@ -132,40 +117,20 @@ impl FileBody {
     }
 
     /// Sends the body to `socket` with `sendfile(2)`, waiting for room in it as needed. Only
-    /// a sized body is sent so; any other is sent from its pieces.
+    /// a sized body is sent so; any other is sent from its pieces. The waits have no timeout
+    /// of their own: the request's deadlines bound the whole write, this among it.
     #[cfg(target_os = "linux")]
     pub(crate) async fn sendfile(&self, socket: &tokio::net::TcpStream) -> Result<(), Error> {
-        use std::io::ErrorKind;
-        use std::os::fd::AsFd;
-
         let Extent::Sized { start, len } = self.extent else {
             return Err(Error::new(Kind::Request, "a file of unknown length has no sendfile"));
         };
-        let disconnected = |e| Error::new(Kind::Disconnected, e);
-        let end = start + len;
-        let mut offset = start;
-        let mut yielded_at = start;
-        while offset < end {
-            if offset - yielded_at >= YIELD_EVERY {
-                tokio::task::yield_now().await;
-                yielded_at = offset;
-            }
-            let want = usize::try_from(end - offset).map_or(MAX_PER_CALL, |n| n.min(MAX_PER_CALL));
-            let called = socket.try_io(tokio::io::Interest::WRITABLE, || {
-                rustix::fs::sendfile(socket.as_fd(), self.file.as_fd(), Some(&mut offset), want)
-                    .map_err(io::Error::from)
-            });
-            match called {
-                Ok(0) => return Err(Error::new(Kind::Request, shrank(offset - start, len))),
-                Ok(_) => {}
-                Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                    socket.writable().await.map_err(disconnected)?;
-                }
-                Err(err) if err.kind() == ErrorKind::Interrupted => {}
-                Err(err) => return Err(disconnected(err)),
-            }
+        let to = tandem_io::SendfileTo { socket, room_timeout: None };
+        let mut sent = 0;
+        match to.send_file(&self.file, start, len, &mut sent).await {
+            Ok(tandem_io::FileSent::Whole) => Ok(()),
+            Ok(tandem_io::FileSent::Ended) => Err(Error::new(Kind::Request, shrank(sent, len))),
+            Err(err) => Err(Error::new(Kind::Disconnected, err)),
         }
-        Ok(())
     }
 }
 
@@ -318,8 +283,9 @@ mod tests {
         };
         drop(socket);
         assert_eq!(reader.join().unwrap(), SIZE);
-        // A stretch of `YIELD_EVERY` may overshoot by one call's worth.
-        let least = SIZE / (YIELD_EVERY + MAX_PER_CALL as u64) - 1;
+        // A stretch between yields may overshoot by one call's worth.
+        let least =
+            SIZE / (tandem_io::SENDFILE_YIELD_BYTES + tandem_io::SENDFILE_CALL_BYTES as u64) - 1;
         assert!(gave_way >= least, "gave way {gave_way} times, under {least}");
     }
 

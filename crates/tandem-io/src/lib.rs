@@ -6,6 +6,9 @@
 //! - [`Upgraded`]: a connection after `101 Switching Protocols`, on either side, as one type.
 //! - `ContentEncoder` (the `compression` feature): a body encoded in gzip, deflate or br as
 //!   it goes, for the server's responses and the client's requests.
+//! - `SendfileTo` (the `sendfile` feature): a range of a file sent to a plain TCP socket
+//!   with `sendfile(2)` (on Linux), paced so that a fast peer does not keep the runtime's
+//!   thread: the server's file responses and the client's file bodies.
 //!
 //! `tandem-proto` does no IO; this crate is where the IO that more than one crate needs
 //! lives.
@@ -13,11 +16,17 @@
 #[cfg(feature = "compression")]
 mod coding;
 mod rewind;
+#[cfg(feature = "sendfile")]
+mod sendfile;
 mod upgraded;
 
 #[cfg(feature = "compression")]
 pub use coding::ContentEncoder;
 pub use rewind::Rewind;
+#[cfg(feature = "sendfile")]
+pub use sendfile::SendfileTo;
+#[cfg(all(feature = "sendfile", target_os = "linux"))]
+pub use sendfile::{FileSent, SENDFILE_CALL_BYTES, SENDFILE_YIELD_BYTES};
 pub use upgraded::{Io, Upgraded};
 
 /// README.md's example, compiled as a doc test so that it stays true.

@@ -368,7 +368,8 @@ impl Conn<'_> {
                     // without a body) and is a plain TCP socket's.
                     let timeout = self.config.send_timeout;
                     let sendfile = self.read.as_ref().and_then(|read| read.io.tcp());
-                    let sendfile = sendfile.map(|socket| SendfileTo { socket, timeout });
+                    let room_timeout = Some(timeout);
+                    let sendfile = sendfile.map(|socket| SendfileTo { socket, room_timeout });
                     let sent = write_response(
                         io, wbuf, response, version, keep_alive, head_only, accept, sendfile,
                     )

@@ -1,8 +1,9 @@
 //! Writing a response: its head through `tandem-proto`, then its body.
 
+#[cfg(target_os = "linux")]
 mod sendfile;
 
-pub(crate) use sendfile::SendfileTo;
+pub(crate) use tandem_io::SendfileTo;
 
 use std::{
     future::poll_fn,

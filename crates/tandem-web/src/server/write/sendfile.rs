@@ -1,20 +1,15 @@
 //! Sending a response's file from the page cache straight to a plain TCP socket with
-//! `sendfile(2)` (through rustix's safe wrapper; the head's `send` through socket2's), so
-//! its bytes are never copied through user space, nor read off the runtime's thread: a
-//! connection over TLS, HTTP/2 or a Unix socket reads the file through the body's stream
-//! instead.
+//! `sendfile(2)` (tandem-io's `SendfileTo`, the client's too; the head's `send` through
+//! socket2), so its bytes are never copied through user space, nor read off the runtime's
+//! thread: a connection over TLS, HTTP/2 or a Unix socket reads the file through the body's
+//! stream instead.
+//!
+//! The head's step stays here rather than in tandem-io: only the server has a head to send
+//! ahead of the file on the socket itself (the client's goes through the connection's
+//! stream first), and it needs socket2's `send` with flags, which tandem-io has no other use
+//! for.
 
-use std::time::Duration;
-
-use tokio::net::TcpStream;
-
-/// Where a response's file may be sent to directly: the connection's socket, and how long
-/// a send may wait for room in it (the connection's send timeout).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct SendfileTo<'a> {
-    pub(crate) socket: &'a TcpStream,
-    pub(crate) timeout: Duration,
-}
+use tandem_io::{FileSent, SendfileTo};
 
 /// Sends what `head` holds (the response's head, and any responses before it), emptying
 /// it, then `count` bytes of `file` from `start`, adding what each `sendfile` call sends to
@@ -25,7 +20,6 @@ pub(crate) struct SendfileTo<'a> {
 /// than sending a segment of its own (the connection has `TCP_NODELAY`): the peer sees full
 /// segments from the first, and sizes its receive window by them, and no setsockopt pair
 /// (`TCP_CORK`) is needed per response. The file's last `sendfile` pushes everything out.
-#[cfg(target_os = "linux")]
 pub(crate) async fn send(
     to: SendfileTo<'_>,
     head: &mut bytes::BytesMut,
@@ -35,12 +29,8 @@ pub(crate) async fn send(
     sent: &mut u64,
 ) -> std::io::Result<bool> {
     use std::io::ErrorKind;
-    use std::os::fd::AsFd;
 
     use bytes::Buf;
-
-    /// The most one call is asked for (Linux sends at most 0x7ffff000 bytes a call).
-    const MAX_PER_CALL: usize = 1 << 30;
 
     // An empty file: nothing follows to push the head out, so it goes as any write would.
     let flags = if count == 0 { 0 } else { libc::MSG_MORE };
@@ -52,39 +42,15 @@ pub(crate) async fn send(
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) if n == head.len() => head.clear(),
             Ok(n) => head.advance(n),
-            Err(err) if err.kind() == ErrorKind::WouldBlock => writable(to).await?,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => to.room().await?,
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
     }
-    let mut offset = start;
-    let end = start + count;
-    while offset < end {
-        let want = usize::try_from(end - offset).map_or(MAX_PER_CALL, |n| n.min(MAX_PER_CALL));
-        let called = to.socket.try_io(tokio::io::Interest::WRITABLE, || {
-            rustix::fs::sendfile(to.socket.as_fd(), file.as_fd(), Some(&mut offset), want)
-                .map_err(std::io::Error::from)
-        });
-        match called {
-            Ok(0) => return Ok(false),
-            Ok(n) => *sent += n as u64,
-            Err(err) if err.kind() == ErrorKind::WouldBlock => writable(to).await?,
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(true)
+    Ok(to.send_file(file, start, count, sent).await? == FileSent::Whole)
 }
 
-/// Waits for room in the socket, for at most the send timeout.
-#[cfg(target_os = "linux")]
-async fn writable(to: SendfileTo<'_>) -> std::io::Result<()> {
-    tokio::time::timeout(to.timeout, to.socket.writable())
-        .await
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
-}
-
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use std::io::{ErrorKind, Read, Write};
     use std::time::Duration;
@@ -123,7 +89,7 @@ mod tests {
     #[tokio::test]
     async fn the_head_waits_for_the_files_bytes_and_goes_with_them() {
         let (server, mut peer) = pair().await;
-        let to = SendfileTo { socket: &server, timeout: Duration::from_secs(5) };
+        let to = SendfileTo { socket: &server, room_timeout: Some(Duration::from_secs(5)) };
         let file = file_of(b"body");
         let mut sent = 0;
         // Asked for a byte past the file's end: the head is taken, but no file byte follows
@@ -143,11 +109,62 @@ mod tests {
     #[tokio::test]
     async fn with_an_empty_file_the_head_goes_at_once() {
         let (server, mut peer) = pair().await;
-        let to = SendfileTo { socket: &server, timeout: Duration::from_secs(5) };
+        let to = SendfileTo { socket: &server, room_timeout: Some(Duration::from_secs(5)) };
         let mut head = BytesMut::from(&b"HEAD"[..]);
         let mut sent = 0;
         assert!(send(to, &mut head, &file_of(b""), 0, 0, &mut sent).await.unwrap());
         assert_eq!((head.len(), sent), (0, 0));
         assert_eq!(read_n(&mut peer, 4), b"HEAD");
+    }
+
+    /// A file of tens of MiB sent to a peer that reads as fast as it is sent (so the socket
+    /// seldom fills) gives the runtime its thread back every few MiB, so the worker's other
+    /// connections and timers are not held up for the whole file. A return while the socket
+    /// has room is one the send chose: one for want of room clears the socket's readiness,
+    /// and on this one-thread runtime nothing sets it again before it is looked at here.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_large_file_to_a_fast_peer_gives_the_thread_back() {
+        use std::future::Future;
+
+        use tandem_io::{SENDFILE_CALL_BYTES, SENDFILE_YIELD_BYTES};
+
+        const SIZE: u64 = 32 << 20;
+        let (server, mut peer) = pair().await;
+        peer.set_nonblocking(false).unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut buf, mut total) = (vec![0; 1 << 20], 0);
+            loop {
+                match peer.read(&mut buf).unwrap() {
+                    0 => return total,
+                    n => total += n as u64,
+                }
+            }
+        });
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(SIZE).unwrap();
+        let to = SendfileTo { socket: &server, room_timeout: Some(Duration::from_secs(5)) };
+        let (mut head, mut sent) = (BytesMut::from(&b"HEAD"[..]), 0);
+
+        let gave_way = {
+            let mut sending = std::pin::pin!(send(to, &mut head, &file, 0, SIZE, &mut sent));
+            let mut gave_way = 0;
+            let whole = std::future::poll_fn(|cx| {
+                let polled = sending.as_mut().poll(cx);
+                let room = server.try_io(tokio::io::Interest::WRITABLE, || Ok(())).is_ok();
+                if polled.is_pending() && room {
+                    gave_way += 1;
+                }
+                polled
+            })
+            .await
+            .unwrap();
+            assert!(whole);
+            gave_way
+        };
+        drop(server);
+        assert_eq!((sent, reader.join().unwrap()), (SIZE, SIZE + 4));
+        // A stretch between yields may overshoot by one call's worth.
+        let least = SIZE / (SENDFILE_YIELD_BYTES + SENDFILE_CALL_BYTES as u64) - 1;
+        assert!(gave_way >= least, "gave way {gave_way} times, under {least}");
     }
 }
