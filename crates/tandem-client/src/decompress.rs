@@ -121,9 +121,13 @@ enum Codec {
     Gzip(MultiGzDecoder<Sink>),
     Zlib(ZlibDecoder<Sink>),
     Deflate(DeflateDecoder<Sink>),
-    /// `deflate` before its first bytes arrive: aiohttp accepts both zlib-wrapped and raw
-    /// deflate under that name, since servers send both.
-    DeflateUnknown(u64),
+    /// `deflate` before its first two bytes arrive (the first is kept here if it came
+    /// alone): aiohttp accepts both zlib-wrapped and raw deflate under that name, since
+    /// servers send both, and those two bytes tell which.
+    DeflateUnknown {
+        max: u64,
+        first: Option<u8>,
+    },
     Brotli(Box<BrotliDecoder>),
     Zstd(Box<zstd_stream::ZstdDecoder<Sink>>),
 }
@@ -178,7 +182,7 @@ impl Decompressor {
             if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
                 Codec::Gzip(MultiGzDecoder::new(sink(max)))
             } else if coding.eq_ignore_ascii_case(b"deflate") {
-                Codec::DeflateUnknown(max)
+                Codec::DeflateUnknown { max, first: None }
             } else if coding.eq_ignore_ascii_case(b"br") {
                 Codec::Brotli(Box::new(BrotliDecoder::new(sink(max))))
             } else if coding.eq_ignore_ascii_case(b"zstd") {
@@ -197,19 +201,30 @@ impl Decompressor {
     /// the input, more, or none) it goes on; it returns nothing only once it has taken all of
     /// `input` and holds no output it could give.
     pub(crate) fn decode(&mut self, input: &mut Bytes) -> Result<Bytes, Error> {
-        if let Codec::DeflateUnknown(max) = self.codec {
-            if input.is_empty() {
-                return Ok(Bytes::new());
-            }
-            // A zlib stream starts with CM = 8 and a header that is a multiple of 31.
-            let zlib = input.len() >= 2
-                && input[0] & 0x0f == 8
-                && (u16::from(input[0]) << 8 | u16::from(input[1])) % 31 == 0;
-            self.codec = if zlib {
-                Codec::Zlib(ZlibDecoder::new(sink(max)))
-            } else {
-                Codec::Deflate(DeflateDecoder::new(sink(max)))
+        if let Codec::DeflateUnknown { max, first } = self.codec {
+            let (a, b) = match (first, input.first(), input.get(1)) {
+                (Some(a), Some(&b), _) | (None, Some(&a), Some(&b)) => (a, b),
+                (None, Some(&a), None) => {
+                    self.codec = Codec::DeflateUnknown { max, first: Some(a) };
+                    input.advance(1);
+                    return Ok(Bytes::new());
+                }
+                (_, None, _) => return Ok(Bytes::new()),
             };
+            // A zlib stream starts with CM = 8 and a header that is a multiple of 31.
+            let zlib = a & 0x0f == 8 && (u16::from(a) << 8 | u16::from(b)) % 31 == 0;
+            let written = if zlib {
+                let mut d = ZlibDecoder::new(sink(max));
+                let written = first.map_or(Ok(()), |a| d.write_all(&[a]));
+                self.codec = Codec::Zlib(d);
+                written
+            } else {
+                let mut d = DeflateDecoder::new(sink(max));
+                let written = first.map_or(Ok(()), |a| d.write_all(&[a]));
+                self.codec = Codec::Deflate(d);
+                written
+            };
+            written.map_err(payload)?;
         }
         let taken = match &mut self.codec {
             Codec::Gzip(d) => feed(d, input, |d| d.get_ref().full()),
@@ -217,7 +232,7 @@ impl Decompressor {
             Codec::Deflate(d) => feed(d, input, |d| d.get_ref().full()),
             Codec::Brotli(d) => d.write_some(input),
             Codec::Zstd(d) => d.write_some(input, Sink::full),
-            Codec::DeflateUnknown(_) => unreachable!("resolved above"),
+            Codec::DeflateUnknown { .. } => unreachable!("resolved above"),
         };
         input.advance(taken.map_err(payload)?);
         Ok(self.take())
@@ -232,7 +247,13 @@ impl Decompressor {
             Codec::Brotli(d) => d.finish(),
             // An `UnexpectedEof` error if the body ended inside a frame.
             Codec::Zstd(d) => d.finish(),
-            Codec::DeflateUnknown(_) => Ok(()),
+            // One byte is no deflate stream; none is an empty body.
+            Codec::DeflateUnknown { first, .. } => match first {
+                Some(_) => {
+                    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "deflate body of one byte"))
+                }
+                None => Ok(()),
+            },
         };
         result.map_err(payload)?;
         Ok(self.take())
@@ -245,7 +266,7 @@ impl Decompressor {
             Codec::Deflate(d) => d.get_mut(),
             Codec::Brotli(d) => &mut d.out,
             Codec::Zstd(d) => d.get_mut(),
-            Codec::DeflateUnknown(_) => return Bytes::new(),
+            Codec::DeflateUnknown { .. } => return Bytes::new(),
         };
         Bytes::from(std::mem::take(&mut sink.out))
     }
@@ -391,18 +412,25 @@ mod tests {
         }
     }
 
+    /// `deflate` bodies zlib-wrapped and raw, in any pieces: the wrapping is told from the
+    /// first two bytes even when they come one at a time.
     #[test]
     fn deflate_zlib_and_raw() {
         let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
         e.write_all(b"zlib body").unwrap();
-        let z = e.finish().unwrap();
-        let mut d = Decompressor::for_coding(b"deflate", limits(1 << 20)).unwrap();
-        assert_eq!(decode_all(&mut d, &z, 100).unwrap(), b"zlib body");
+        let zlib = e.finish().unwrap();
         let mut e = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
         e.write_all(b"raw body").unwrap();
-        let z = e.finish().unwrap();
-        let mut d = Decompressor::for_coding(b"Deflate", limits(1 << 20)).unwrap();
-        assert_eq!(decode_all(&mut d, &z, 100).unwrap(), b"raw body");
+        let raw = e.finish().unwrap();
+        for step in [1, 2, 100] {
+            let mut d = Decompressor::for_coding(b"deflate", limits(1 << 20)).unwrap();
+            assert_eq!(decode_all(&mut d, &zlib, step).unwrap(), b"zlib body", "{step}");
+            let mut d = Decompressor::for_coding(b"Deflate", limits(1 << 20)).unwrap();
+            assert_eq!(decode_all(&mut d, &raw, step).unwrap(), b"raw body", "{step}");
+        }
+        // One byte, then the end: not a deflate stream.
+        let mut d = Decompressor::for_coding(b"deflate", limits(1 << 20)).unwrap();
+        assert!(decode_all(&mut d, &zlib[..1], 1).unwrap_err().is_payload());
     }
 
     #[test]
