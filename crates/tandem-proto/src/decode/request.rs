@@ -133,9 +133,9 @@ impl RequestParser {
         // Over HTTP/2 and 3 a `Host` that names another authority than the target's makes
         // the request malformed (RFC 9113 8.3.1): whatever vetted the authority in front (a
         // proxy, the TLS name) would otherwise vouch for a host the app never sees.
+        let given_host = parts.headers.get(http::header::HOST);
         if matches!(parts.version, http::Version::HTTP_2 | http::Version::HTTP_3)
-            && let (Some(authority), Some(host)) =
-                (parts.uri.authority(), parts.headers.get(http::header::HOST))
+            && let (Some(authority), Some(host)) = (parts.uri.authority(), given_host)
             && !authority.as_str().as_bytes().eq_ignore_ascii_case(host.as_bytes())
         {
             return Err(ErrorKind::Host.into());
@@ -143,7 +143,7 @@ impl RequestParser {
         let host = parts
             .uri
             .authority()
-            .filter(|_| !parts.headers.contains_key(http::header::HOST))
+            .filter(|_| given_host.is_none())
             .map(|authority| (&b"host"[..], authority.as_str().as_bytes()));
         let count = parts.headers.len() + usize::from(host.is_some());
         if count > limits.get_max_headers() {
