@@ -104,8 +104,8 @@ async fn status_on_its_own(server: &Server, block: &[u8], data: Option<&[u8]>) -
 
 /// Requests RFC 9113 §8.1.1 calls malformed never reach a handler as valid: fields HTTP/2
 /// forbids (`connection`, `transfer-encoding`, `te` other than `trailers`, `upgrade`,
-/// `keep-alive`), an uppercase field name, a pseudo-header after a field, a missing
-/// `:path`, and a `content-length` that the DATA frames contradict. `h2` resets each stream
+/// `keep-alive`), an uppercase field name, userinfo in `:authority`, a pseudo-header after a
+/// field, a missing `:path`, and a `content-length` that the DATA frames contradict. `h2` resets each stream
 /// or ends the connection (or the handler's read fails), and the server serves on.
 #[tokio::test]
 async fn malformed_requests_reach_no_handler() {
@@ -139,6 +139,12 @@ async fn malformed_requests_reach_no_handler() {
             String::from_utf8_lossy(name)
         );
     }
+    // An `:authority` with userinfo (RFC 9113 8.3.1 forbids it): refused as a `Host` with
+    // `@` is, so no host can smuggle one past a router.
+    let mut userinfo = vec![0x82, 0x86];
+    field_indexed_name(&mut userinfo, 4, b"/who");
+    field_indexed_name(&mut userinfo, 1, b"user@t");
+    assert_eq!(status_on_its_own(&server, &userinfo, None).await, Some(400));
     // A pseudo-header after a regular field, and no `:path` at all.
     let mut late = vec![0x82, 0x86];
     field(&mut late, b"x-a", b"1");
