@@ -12,6 +12,10 @@
 //!   handshake still ends with a flush: there the client waits for the server's `Finished`,
 //!   which is what is queued.
 //!
+//! - On Linux, the shutdown's write (a closing connection's last response and its
+//!   `close_notify`) goes with `MSG_MORE`, so the kernel holds it for the `FIN` the
+//!   `shutdown` that follows adds: one segment for both rather than two.
+//!
 //! The reads, writes and shutdown follow tokio-rustls's (0.26) for the rest.
 
 use std::{
@@ -83,7 +87,7 @@ impl TlsConn {
     /// Reads TLS records from the socket and processes them; 0 at the socket's end. An
     /// error from rustls goes out as an alert first, as far as the socket takes it.
     fn read_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let read = self.session.read_tls(&mut SyncIo { io: &mut self.io, cx });
+        let read = self.session.read_tls(&mut SyncIo { io: &mut self.io, cx, closing: false });
         let n = match read {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
@@ -98,16 +102,27 @@ impl TlsConn {
 
     /// Writes queued TLS records to the socket, as many as it takes in one write.
     fn write_io(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        match self.session.write_tls(&mut SyncIo { io: &mut self.io, cx }) {
+        self.write_io_then(cx, false)
+    }
+
+    /// [`write_io`](Self::write_io); `closing`: only the socket's shutdown follows, which
+    /// may then carry these bytes out (see the module comment).
+    fn write_io_then(&mut self, cx: &mut Context<'_>, closing: bool) -> Poll<io::Result<usize>> {
+        match self.session.write_tls(&mut SyncIo { io: &mut self.io, cx, closing }) {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
             done => Poll::Ready(done),
         }
     }
 
-    /// Writes everything queued, waiting for the socket as needed.
-    fn poll_write_all_queued(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Writes everything queued, waiting for the socket as needed; `closing` as in
+    /// [`write_io_then`](Self::write_io_then).
+    fn poll_write_all_queued(
+        &mut self,
+        cx: &mut Context<'_>,
+        closing: bool,
+    ) -> Poll<io::Result<()>> {
         while self.session.wants_write() {
-            match self.write_io(cx) {
+            match self.write_io_then(cx, closing) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(_)) => {}
                 other => return other.map(|done| done.map(drop)),
@@ -227,7 +242,7 @@ impl AsyncWrite for TlsConn {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_write_all_queued(cx)
+        self.get_mut().poll_write_all_queued(cx, false)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -236,7 +251,7 @@ impl AsyncWrite for TlsConn {
             this.session.send_close_notify();
             this.write_closed = true;
         }
-        std::task::ready!(this.poll_write_all_queued(cx))?;
+        std::task::ready!(this.poll_write_all_queued(cx, true))?;
         match std::task::ready!(Pin::new(&mut this.io).poll_shutdown(cx)) {
             // A peer already gone has nothing left to be told.
             Err(err) if err.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
@@ -250,6 +265,8 @@ impl AsyncWrite for TlsConn {
 struct SyncIo<'a, 'b> {
     io: &'a mut TcpStream,
     cx: &'a mut Context<'b>,
+    /// Writes are the connection's last: only the shutdown follows.
+    closing: bool,
 }
 
 impl SyncIo<'_, '_> {
@@ -257,6 +274,24 @@ impl SyncIo<'_, '_> {
         match poll {
             Poll::Ready(done) => done,
             Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// A `writev` with `MSG_MORE`: the kernel holds what does not fill a segment until the
+    /// shutdown's `FIN` comes to go with it (a `shutdown` pushes what is held). Through
+    /// socket2, as tokio's socket has no write with flags.
+    #[cfg(target_os = "linux")]
+    fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let socket = socket2::SockRef::from(&*self.io);
+        loop {
+            Self::ready(self.io.poll_write_ready(self.cx))?;
+            let send = || socket.send_vectored_with_flags(bufs, libc::MSG_MORE);
+            match self.io.try_io(tokio::io::Interest::WRITABLE, send) {
+                // The readiness was stale and is cleared now: the next poll registers.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                done => return done,
+            }
         }
     }
 }
@@ -271,10 +306,16 @@ impl Read for SyncIo<'_, '_> {
 
 impl Write for SyncIo<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Self::ready(Pin::new(&mut *self.io).poll_write(self.cx, buf))
+        self.write_vectored(&[IoSlice::new(buf)])
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.closing {
+            return self.write_more(bufs);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = self.closing;
         Self::ready(Pin::new(&mut *self.io).poll_write_vectored(self.cx, bufs))
     }
 
