@@ -761,3 +761,5 @@ async fn sessions_resume_over_tls_1_3_and_tls_1_2() {
     assert_eq!(server.dispatched(), 4);
     server.stop().await;
 }
+
+mod hostile;
