@@ -90,7 +90,7 @@ async fn a_request_in_one_byte_records_is_served() {
 }
 
 /// A head trickled a byte per record, each well inside any idle timer, is cut at the head
-/// timeout (a 408 at most), never dispatched.
+/// timeout with a 408, never dispatched.
 #[tokio::test]
 async fn a_head_trickled_a_byte_per_record_is_cut_at_the_head_timeout() {
     const HEAD_TIMEOUT: Duration = Duration::from_millis(300);
@@ -126,7 +126,7 @@ async fn a_head_trickled_a_byte_per_record_is_cut_at_the_head_timeout() {
     let waited = started.elapsed();
     assert!(waited >= HEAD_TIMEOUT, "closed after {waited:?}");
     let text = String::from_utf8_lossy(&got);
-    assert!(got.is_empty() || text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
     assert_eq!(server.dispatched(), 0);
     server.stop().await;
 }
@@ -194,7 +194,8 @@ async fn pipelined_requests_then_a_bad_one_in_one_record() {
     for version in VERSIONS {
         let mut stream = connect_with_version(server.port(), &ca, version).await;
         within(stream.write_all(burst.as_bytes())).await.unwrap();
-        let (got, _) = read_to_close(&mut stream).await;
+        let (got, end) = read_to_close(&mut stream).await;
+        assert!(end.is_none(), "{version:?}: closed without close_notify: {end:?}");
         let text = String::from_utf8_lossy(&got);
         let statuses: Vec<&str> =
             text.match_indices("HTTP/1.1 ").map(|(at, _)| &text[at + 9..at + 12]).collect();
@@ -413,5 +414,233 @@ async fn many_stalled_handshakes_are_all_cut_at_the_head_timeout() {
     }
     assert!(get_info(&mut stream).await.starts_with("https "));
     drop(stream);
+    server.stop().await;
+}
+
+/// A body that stalls after its head is cut at the body timeout: a 408, then the close,
+/// with `close_notify`.
+#[tokio::test]
+async fn a_stalled_body_is_a_408_then_close_notify() {
+    const BODY_TIMEOUT: Duration = Duration::from_millis(300);
+    let ca = Ca::new("test CA");
+    let config = ServerConfig::default().with_body_timeout(BODY_TIMEOUT);
+    let server = TlsServer::start_with(&localhost_tls(&ca), config).await;
+    for version in VERSIONS {
+        let mut stream = connect_with_version(server.port(), &ca, version).await;
+        let started = Instant::now();
+        let request =
+            "POST /len HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789";
+        within(stream.write_all(request.as_bytes())).await.unwrap();
+        let (got, end) = read_to_close(&mut stream).await;
+        let waited = started.elapsed();
+        assert!(waited >= BODY_TIMEOUT, "{version:?}: closed after {waited:?}");
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408 "), "{version:?}: {text}");
+        assert!(end.is_none(), "{version:?}: closed without close_notify: {end:?}");
+    }
+    server.stop().await;
+}
+
+/// A `ClientHello` trickled one byte per record, always making progress, is still cut at
+/// the head timeout: the handshake's time is bounded, not its idleness.
+#[tokio::test]
+async fn a_client_hello_trickled_a_byte_per_record_is_cut_at_the_head_timeout() {
+    const HEAD_TIMEOUT: Duration = Duration::from_millis(300);
+    let ca = Ca::new("test CA");
+    let config = ServerConfig::default().with_head_timeout(HEAD_TIMEOUT);
+    let server = TlsServer::start_with(&localhost_tls(&ca), config).await;
+    // A real ClientHello, its handshake message cut out of its record.
+    let mut client = rustls::ClientConnection::new(
+        rustls_client(&ca, rustls::DEFAULT_VERSIONS),
+        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    let message = hello[5..].to_vec();
+    let mut stream = within(TcpStream::connect(server.addr)).await.unwrap();
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut reply = [0; 64];
+    let mut sent = 0;
+    let got = loop {
+        assert!(started.elapsed() < TIMEOUT, "still open after {:?}", started.elapsed());
+        assert!(sent < message.len(), "the whole ClientHello went out before the timeout");
+        tokio::select! {
+            read = stream.read(&mut reply) => break read.map_or(0, |n| n),
+            _ = tick.tick() => {
+                let record = [0x16, 0x03, 0x01, 0x00, 0x01, message[sent]];
+                sent += 1;
+                if stream.write_all(&record).await.is_err() {
+                    break 0;
+                }
+            }
+        }
+    };
+    let waited = started.elapsed();
+    assert!(waited >= HEAD_TIMEOUT, "closed after {waited:?}");
+    // Closed, or an alert (then the close).
+    assert!(got == 0 || reply[0] == 0x15, "{:?}", &reply[..got]);
+    assert_eq!(server.dispatched(), 0);
+    server.stop().await;
+}
+
+/// A TLS 1.3 client's `Finished`, its request and its `close_notify` in one segment: the
+/// handshake ends with the request already decrypted behind it, and the request is
+/// answered before the close is seen.
+#[tokio::test]
+async fn finished_request_and_close_notify_in_one_segment_are_answered() {
+    use std::io::{Read as _, Write as _};
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(&localhost_tls(&ca)).await;
+    let mut client = rustls::ClientConnection::new(
+        rustls_client(&ca, &[&rustls::version::TLS13]),
+        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut tcp = within(TcpStream::connect(server.addr)).await.unwrap();
+    let mut out = Vec::new();
+    client.write_tls(&mut out).unwrap();
+    within(tcp.write_all(&out)).await.unwrap();
+    let mut buf = vec![0; 64 * 1024];
+    let mut plain = Vec::new();
+    let mut feed = |client: &mut rustls::ClientConnection, mut bytes: &[u8]| {
+        while !bytes.is_empty() {
+            client.read_tls(&mut bytes).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        // Ok at the server's close_notify, WouldBlock before it; what came is kept either way.
+        let _ = client.reader().read_to_end(&mut plain);
+    };
+    while client.is_handshaking() {
+        let n = within(tcp.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "closed in the handshake");
+        feed(&mut client, &buf[..n]);
+    }
+    client.writer().write_all(b"GET /info HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    client.send_close_notify();
+    out.clear();
+    while client.wants_write() {
+        client.write_tls(&mut out).unwrap();
+    }
+    within(tcp.write_all(&out)).await.unwrap();
+    loop {
+        let n = within(tcp.read(&mut buf)).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        feed(&mut client, &buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&plain);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("https secure=true version=TLSv1.3 "), "{text}");
+    assert_eq!(server.dispatched(), 1);
+    server.stop().await;
+}
+
+/// With `handler_cancellation`, a client's `close_notify` or bare close while its handler
+/// runs drops the handler; a key update meanwhile does not, and a request pipelined after
+/// it is answered too.
+#[tokio::test]
+async fn handler_cancellation_sees_closes_but_not_key_updates() {
+    /// Tells, when a handler ends, whether it finished or was dropped.
+    struct Watch {
+        told: mpsc::UnboundedSender<&'static str>,
+        finished: bool,
+    }
+    impl Drop for Watch {
+        fn drop(&mut self) {
+            let _ = self.told.send(if self.finished { "finished" } else { "dropped" });
+        }
+    }
+    let ca = Ca::new("test CA");
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let (told, mut ends) = mpsc::unbounded_channel();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let mut app = Application::new();
+    let wait = std::sync::Arc::clone(&gate);
+    app.add_get("/wait", move |_req: Request| {
+        let (wait, started_tx) = (std::sync::Arc::clone(&wait), started_tx.clone());
+        let watch = Watch { told: told.clone(), finished: false };
+        async move {
+            // Moved in whole, so it ends with the handler, however that ends.
+            let mut watch = watch;
+            started_tx.send(()).unwrap();
+            wait.acquire().await.unwrap().forget();
+            watch.finished = true;
+            "done"
+        }
+    });
+    let config = ServerConfig::default().with_handler_cancellation(true);
+    let mut runner = tandem_web::AppRunner::with_config(app, config).unwrap();
+    runner.setup().await.unwrap();
+    let addr = runner.tls_site("127.0.0.1", 0, &localhost_tls(&ca)).await.unwrap();
+    let request = b"GET /wait HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for bare in [false, true] {
+        let mut stream = connect_with_version(addr.port(), &ca, &rustls::version::TLS13).await;
+        within(stream.write_all(request)).await.unwrap();
+        within(started.recv()).await.unwrap();
+        if bare {
+            within(stream.get_mut().0.shutdown()).await.unwrap();
+        } else {
+            within(stream.shutdown()).await.unwrap();
+        }
+        assert_eq!(within(ends.recv()).await, Some("dropped"), "bare close {bare}");
+    }
+    let mut stream = connect_with_version(addr.port(), &ca, &rustls::version::TLS13).await;
+    within(stream.write_all(request)).await.unwrap();
+    within(started.recv()).await.unwrap();
+    stream.get_mut().1.refresh_traffic_keys().unwrap();
+    within(stream.flush()).await.unwrap();
+    within(stream.write_all(b"GET /wait HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))
+        .await
+        .unwrap();
+    gate.add_permits(2);
+    let (got, end) = read_to_close(&mut stream).await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(count(&got, b"HTTP/1.1 200 OK\r\n"), 2, "{text} {end:?}");
+    assert_eq!(within(ends.recv()).await, Some("finished"));
+    assert_eq!(within(ends.recv()).await, Some("finished"));
+    assert!(within(runner.cleanup()).await);
+}
+
+/// A megabyte of pipelined uploads in one write, far more than rustls holds decrypted at
+/// once, is read through and every request answered in order.
+#[tokio::test]
+async fn a_megabyte_of_pipelined_uploads_is_answered_in_order() {
+    const REQUESTS: usize = 100;
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(&localhost_tls(&ca)).await;
+    let mut burst = Vec::new();
+    for i in 0..REQUESTS {
+        let size = 10_000 + i;
+        let close = if i + 1 == REQUESTS { "Connection: close\r\n" } else { "" };
+        let head = format!(
+            "POST /len HTTP/1.1\r\nHost: localhost\r\n{close}Content-Length: {size}\r\n\r\n"
+        );
+        burst.extend_from_slice(head.as_bytes());
+        burst.resize(burst.len() + size, b'p');
+    }
+    for version in VERSIONS {
+        let stream = connect_with_version(server.port(), &ca, version).await;
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let burst = burst.clone();
+        let upload = tokio::spawn(async move {
+            writer.write_all(&burst).await.unwrap();
+            writer
+        });
+        let (got, end) = read_to_close(&mut reader).await;
+        let _writer = within(upload).await.unwrap();
+        assert!(end.is_none(), "{version:?}: {end:?}");
+        let text = String::from_utf8_lossy(&got);
+        let lengths: Vec<&str> = text
+            .split("HTTP/1.1 200 OK\r\n")
+            .skip(1)
+            .map(|response| response.split_once("\r\n\r\n").unwrap().1)
+            .collect();
+        let want: Vec<String> = (0..REQUESTS).map(|i| format!("{} bytes", 10_000 + i)).collect();
+        assert_eq!(lengths, want, "{version:?}");
+    }
+    assert_eq!(server.dispatched(), 2 * REQUESTS);
     server.stop().await;
 }
