@@ -16,6 +16,7 @@
 //! - new connections: curl, 64 transfers at a time, each on a connection of its own
 //!   (`Connection: close`) with a full handshake (`--no-sessionid`), as wrk's
 //!   `Connection: close` load in `bench tls`;
+//! - sequential handshakes: the same one at a time, as `openssl s_time -new` in `bench tls`;
 //! - resumed: curl, one transfer at a time, each connection resuming the session of the one
 //!   before (curl's session cache), so all but a run's first resume, as `openssl s_time
 //!   -reuse` in `bench tls`.
@@ -37,16 +38,18 @@ use crate::{Cmd, Result};
 enum Load {
     KeepAlive,
     NewConnections,
+    Sequential,
     Resumed,
 }
 
-const LOADS: [Load; 3] = [Load::KeepAlive, Load::NewConnections, Load::Resumed];
+const LOADS: [Load; 4] = [Load::KeepAlive, Load::NewConnections, Load::Sequential, Load::Resumed];
 
 impl Load {
     fn name(self) -> &'static str {
         match self {
             Load::KeepAlive => "keep-alive",
             Load::NewConnections => "new connections",
+            Load::Sequential => "sequential handshakes",
             Load::Resumed => "resumed",
         }
     }
@@ -57,6 +60,7 @@ impl Load {
         match self {
             Load::KeepAlive => [2_000, 4_000, 12_000],
             Load::NewConnections => [128, 192, 576],
+            Load::Sequential => [32, 64, 256],
             Load::Resumed => [32, 64, 256],
         }
     }
@@ -89,19 +93,24 @@ pub(super) fn run() -> Result {
         rows.push((*name, row));
     }
     let mut out = String::from(
-        "## cargo xtask bench tls-count: server instructions per request (callgrind) over HTTPS, fixed request counts (keep-alive: h2load --h1 -c64; new connections: curl, 64 at a time, no resumption; resumed: curl, one at a time)\n\n\
-         | server | keep-alive | new connection per request | resumed connection per request |\n|---|---:|---:|---:|\n",
+        "## cargo xtask bench tls-count: server instructions per request (callgrind) over HTTPS, fixed request counts (keep-alive: h2load --h1 -c64; new connections: curl, 64 at a time, no resumption; sequential handshakes: the same one at a time; resumed: curl, one at a time)\n\n\
+         | server | keep-alive | new connection per request | sequential handshake per request | resumed connection per request |\n|---|---:|---:|---:|---:|\n",
     );
-    for (name, [keep_alive, new_conn, resumed]) in &rows {
-        let _ = writeln!(out, "| {name} | {keep_alive:.0} | {new_conn:.0} | {resumed:.0} |");
+    for (name, [keep_alive, new_conn, sequential, resumed]) in &rows {
+        let _ = writeln!(
+            out,
+            "| {name} | {keep_alive:.0} | {new_conn:.0} | {sequential:.0} | {resumed:.0} |"
+        );
     }
     if let [(_, a), (_, b)] = &rows[..] {
         let _ = writeln!(
             out,
-            "\n- tandem ÷ hyper: keep-alive {:.3}, new connections {:.3}, resumed {:.3}",
+            "\n- tandem ÷ hyper: keep-alive {:.3}, new connections {:.3}, sequential handshakes \
+             {:.3}, resumed {:.3}",
             a[0] / b[0],
             a[1] / b[1],
-            a[2] / b[2]
+            a[2] / b[2],
+            a[3] / b[3]
         );
     }
     println!("\n{out}");
@@ -130,8 +139,9 @@ fn per_request(
     for (dump, requests) in dumps.iter().zip(load.requests()) {
         match load {
             Load::KeepAlive => h2load(&server, requests)?,
-            Load::NewConnections => curl(&server, requests, false)?,
-            Load::Resumed => curl(&server, requests, true)?,
+            Load::NewConnections => curl(&server, requests, Curl::NewAtOnce)?,
+            Load::Sequential => curl(&server, requests, Curl::NewOneAtATime)?,
+            Load::Resumed => curl(&server, requests, Curl::Resuming)?,
         }
         Cmd::new("callgrind_control").args(["--dump", &pid]).run()?;
         let text =
@@ -151,10 +161,20 @@ fn per_request(
     Ok(per_request)
 }
 
-/// `requests` GETs against `server` with curl, each on a new connection: 64 at a time with
-/// no session resumption, or one at a time, each resuming the last connection's session.
-/// All of them must succeed, each on a connection of its own.
-fn curl(server: &Server, requests: u64, resume: bool) -> Result<()> {
+/// How curl opens its connections.
+#[derive(Clone, Copy)]
+enum Curl {
+    /// 64 at a time, with no session resumption.
+    NewAtOnce,
+    /// One at a time, with no session resumption.
+    NewOneAtATime,
+    /// One at a time, each resuming the last connection's session.
+    Resuming,
+}
+
+/// `requests` GETs against `server` with curl, each on a new connection opened as `how`
+/// says. All of them must succeed, each on a connection of its own.
+fn curl(server: &Server, requests: u64, how: Curl) -> Result<()> {
     // The fragment, which curl never sends, only makes the URLs many (curl's globbing): each
     // request is the same `GET /plaintext`.
     let url = format!("https://127.0.0.1:{}/plaintext#[1-{requests}]", server.port());
@@ -162,11 +182,12 @@ fn curl(server: &Server, requests: u64, resume: bool) -> Result<()> {
         .args(["-c", load::LOAD_CORE, "curl", "--silent", "--show-error", "--insecure"])
         .args(["--http1.1", "--header", "Connection: close"])
         .args(["--write-out", "\n%{http_code} %{num_connects}\n"]);
-    let cmd = if resume {
-        cmd
-    } else {
-        cmd.args(["--no-sessionid", "--parallel", "--parallel-immediate"])
-            .args(["--parallel-max", NEW_CONNECTIONS_AT_ONCE])
+    let cmd = match how {
+        Curl::Resuming => cmd,
+        Curl::NewOneAtATime => cmd.arg("--no-sessionid"),
+        Curl::NewAtOnce => cmd
+            .args(["--no-sessionid", "--parallel", "--parallel-immediate"])
+            .args(["--parallel-max", NEW_CONNECTIONS_AT_ONCE]),
     };
     let text = cmd.arg(url).capture()?;
     let fresh = text.lines().filter(|line| *line == "200 1").count();
