@@ -104,7 +104,7 @@ fn lean_builds() -> Result {
             .args(["--", "-D", "warnings"])
             .run()?;
     }
-    for krate in ["tandem-web", "tandem-client", "tandem-connect", "tandem-ws"] {
+    for krate in ["tandem-io", "tandem-web", "tandem-client", "tandem-connect", "tandem-ws"] {
         Cmd::cargo()
             .args(["clippy", "-p", krate, "--no-default-features", "--all-targets"])
             .args(["--", "-D", "warnings"])
