@@ -280,9 +280,10 @@ impl ConnectorBuilder {
     /// kernel grants it whole; [`LOOPBACK_RECV_BUFFER`](crate::LOOPBACK_RECV_BUFFER) (4 MiB)
     /// is the size measured. A large body from a local server can then pile up between
     /// reads. Off by default (`None`, the kernel's own sizing): it made a 1 GiB download from
-    /// nginx 1.3 to 1.5 times as fast with both ends at real-time priority, where the
-    /// kernel's tuning keeps a loopback buffer near 1 MiB, but at normal priority the tuning
-    /// grows the buffer past this size and `cargo xtask bench bulk` showed no gain. A
+    /// nginx 1.3 to 1.5 times as fast where the kernel's tuning keeps a loopback buffer near
+    /// 1 MiB (a quiet machine, or both ends at real-time priority), but with other work on
+    /// the machine the tuning grows the buffer past this size, and `cargo xtask bench bulk`
+    /// showed no gain. A
     /// [`SocketFactory`]'s sockets are left as made.
     #[must_use]
     pub fn loopback_recv_buffer(mut self, bytes: Option<usize>) -> Self {

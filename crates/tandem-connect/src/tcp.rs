@@ -13,9 +13,9 @@
 //! not expose), and on loopback, when asked, a fixed receive buffer.
 //!
 //! Why a loopback connection may want a fixed receive buffer: Linux sizes a socket's receive
-//! buffer from the bytes the reader takes per round trip. With both ends at real-time
-//! priority, a loopback round trip lasts microseconds and the buffer stays near 1 MiB; the
-//! reader then drains it and sleeps every couple of 64 KiB segments, and on loopback the
+//! buffer from the bytes the reader takes per round trip. On a quiet machine (or with both
+//! ends at real-time priority) a loopback round trip lasts microseconds and the buffer mostly
+//! stays near 1 MiB; the reader then drains it and sleeps every couple of 64 KiB segments, and on loopback the
 //! sender's core runs the receiving half of the stack, waking included. A larger buffer lets
 //! data pile up between reads. At normal priority, on a machine doing other work, the tuning
 //! grows the buffer towards `net.ipv4.tcp_rmem`'s maximum (6 MiB by default; 32 MiB on the
