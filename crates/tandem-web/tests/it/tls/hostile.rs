@@ -644,3 +644,102 @@ async fn a_megabyte_of_pipelined_uploads_is_answered_in_order() {
     assert_eq!(server.dispatched(), 2 * REQUESTS);
     server.stop().await;
 }
+
+/// Keep-alive responses larger than the socket's buffers, to a client that reads them as
+/// they come: each arrives whole while the connection stays open, none waits in rustls's
+/// buffer for a next write that only a next request would bring.
+#[tokio::test]
+#[ignore = "bug: a keep-alive response's last ciphertext (up to rustls's 64 KiB buffer) stays \
+            queued in rustls when the socket is full at its last write: the connection never \
+            calls poll_flush, so the client waits for it until the next request or the \
+            keep-alive timeout"]
+async fn large_keep_alive_responses_arrive_whole_without_a_close() {
+    const BODY: usize = 16 << 20;
+    let ca = Ca::new("test CA");
+    let mut app = Application::new();
+    app.add_get("/big", |_req: Request| async { "z".repeat(BODY) });
+    let mut runner = tandem_web::AppRunner::new(app).unwrap();
+    runner.setup().await.unwrap();
+    let addr = runner.tls_site("127.0.0.1", 0, &localhost_tls(&ca)).await.unwrap();
+    for version in VERSIONS {
+        let mut stream = connect_with_version(addr.port(), &ca, version).await;
+        for round in 0..3 {
+            within(stream.write_all(b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+                .await
+                .unwrap();
+            // The head is short and comes first; then only the body's length is counted.
+            let mut got = Vec::new();
+            let mut chunk = vec![0; 64 * 1024];
+            let mut body = None;
+            while body.is_none_or(|body| body < BODY) {
+                let read = tokio::time::timeout(TIMEOUT, stream.read(&mut chunk)).await;
+                let n = read
+                    .unwrap_or_else(|_| panic!("{version:?} round {round}: {body:?} of {BODY}"))
+                    .unwrap();
+                assert!(n > 0, "{version:?} round {round}: closed after {body:?} body bytes");
+                if let Some(body) = &mut body {
+                    *body += n;
+                } else {
+                    got.extend_from_slice(&chunk[..n]);
+                    let end = got.windows(4).position(|w| w == b"\r\n\r\n");
+                    body = end.map(|end| got.len() - end - 4);
+                }
+            }
+            assert_eq!(body, Some(BODY), "{version:?} round {round}");
+        }
+    }
+    assert!(within(runner.cleanup()).await);
+}
+
+/// A streamed response's large chunk reaches the client whole while the handler waits
+/// before its next one (as a server-sent event must), not held in rustls's buffer until a
+/// next write.
+#[tokio::test]
+#[ignore = "bug: a streamed chunk's last ciphertext (up to rustls's 64 KiB buffer) can stay \
+            queued in rustls when the socket is full at its last write: nothing calls \
+            poll_flush before the handler's next chunk, so the client waits for it (fails \
+            about half the runs)"]
+async fn a_large_streamed_chunk_arrives_whole_while_the_handler_waits() {
+    const CHUNK: usize = 16 << 20;
+    let ca = Ca::new("test CA");
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut app = Application::new();
+    let wait = std::sync::Arc::clone(&gate);
+    app.add_get("/events", move |req: Request| {
+        let wait = std::sync::Arc::clone(&wait);
+        async move {
+            let mut response = StreamResponse::new();
+            response.prepare(&req).await?;
+            response.write(vec![b'e'; CHUNK]).await?;
+            wait.notified().await;
+            response.write_eof().await?;
+            Ok::<_, Error>(response)
+        }
+    });
+    let mut runner = tandem_web::AppRunner::new(app).unwrap();
+    runner.setup().await.unwrap();
+    let addr = runner.tls_site("127.0.0.1", 0, &localhost_tls(&ca)).await.unwrap();
+    let mut stream = rustls_connect(addr.port(), &ca, "localhost").await;
+    let request = b"GET /events HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    within(stream.write_all(request)).await.unwrap();
+    let mut chunk = vec![0; 64 * 1024];
+    // The head and the chunk's size line come first; after them, only 'e's.
+    let mut head = Vec::new();
+    let mut seen = None;
+    while seen.is_none_or(|seen| seen < CHUNK) {
+        let read = tokio::time::timeout(TIMEOUT, stream.read(&mut chunk)).await;
+        let n = read.unwrap_or_else(|_| panic!("{seen:?} of {CHUNK} bytes")).unwrap();
+        assert!(n > 0, "closed early");
+        if let Some(seen) = &mut seen {
+            *seen += n;
+        } else {
+            head.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&head);
+            let start = text.find("\r\n\r\n1000000\r\n").map(|at| at + 13);
+            seen = start.map(|start| head.len() - start);
+        }
+    }
+    gate.notify_one();
+    let _ = read_to_close(&mut stream).await;
+    assert!(within(runner.cleanup()).await);
+}
