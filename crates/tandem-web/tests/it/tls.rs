@@ -763,3 +763,5 @@ async fn sessions_resume_over_tls_1_3_and_tls_1_2() {
 }
 
 mod hostile;
+mod hostile_bulk;
+mod hostile_handshake;

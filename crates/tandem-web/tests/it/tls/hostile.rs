@@ -1,12 +1,11 @@
-//! Hostile peers against the server's own TLS driver (`server/tls_stream.rs`): silent,
-//! trickling and non-reading peers after the handshake, corrupt records, a bad request
-//! pipelined behind good ones, bodies cut by a close with or without `close_notify`, a
-//! half-close, a body read in another task while the connection writes, key updates, an
-//! oversized `ClientHello`, an ALPN offer of nothing we speak, and many stalled handshakes.
-
+//! Hostile peers against the server's own TLS driver (`server/tls_stream.rs`) after the
+//! handshake: silent and trickling peers, corrupt records, a bad request pipelined behind
+//! good ones, bodies cut by a close with or without `close_notify`, a half-close, key
+//! updates, a stalled body, handler cancellation; and the helpers the other `hostile_*`
+//! files share.
 use std::time::{Duration, Instant};
 
-use tandem_web::{Application, Error, Request, ServerConfig, StreamResponse, TlsConfig};
+use tandem_web::{Application, Request, ServerConfig, TlsConfig};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -16,13 +15,15 @@ use tokio::{
 use super::{Ca, TlsServer, get_info, rustls_client, rustls_connect, rustls_connect_with};
 use crate::support::{TIMEOUT, within};
 
-fn localhost_tls(ca: &Ca) -> TlsConfig {
+pub(super) fn localhost_tls(ca: &Ca) -> TlsConfig {
     TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap()
 }
 
 /// Everything `stream` yields until it ends, and the error it ended with, if any (a close
 /// without `close_notify`, an alert, a reset).
-async fn read_to_close<S: AsyncRead + Unpin>(stream: &mut S) -> (Vec<u8>, Option<std::io::Error>) {
+pub(super) async fn read_to_close<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> (Vec<u8>, Option<std::io::Error>) {
     let mut got = Vec::new();
     let mut chunk = vec![0; 64 * 1024];
     loop {
@@ -35,11 +36,11 @@ async fn read_to_close<S: AsyncRead + Unpin>(stream: &mut S) -> (Vec<u8>, Option
 }
 
 /// rustls's two protocol versions, each alone.
-const VERSIONS: [&rustls::SupportedProtocolVersion; 2] =
+pub(super) const VERSIONS: [&rustls::SupportedProtocolVersion; 2] =
     [&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// A connection speaking only `version`.
-async fn connect_with_version(
+pub(super) async fn connect_with_version(
     port: u16,
     ca: &Ca,
     version: &'static rustls::SupportedProtocolVersion,
@@ -47,7 +48,7 @@ async fn connect_with_version(
     rustls_connect_with(port, &rustls_client(ca, &[version]), "localhost").await
 }
 
-fn count(haystack: &[u8], needle: &[u8]) -> usize {
+pub(super) fn count(haystack: &[u8], needle: &[u8]) -> usize {
     haystack.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
@@ -129,28 +130,6 @@ async fn a_head_trickled_a_byte_per_record_is_cut_at_the_head_timeout() {
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
     assert_eq!(server.dispatched(), 0);
     server.stop().await;
-}
-
-/// A peer that asks for a large response and stops reading is dropped at the send timeout:
-/// what it reads afterwards is what the buffers held, then the end, far short of the body.
-#[tokio::test]
-async fn a_peer_that_stops_reading_is_dropped_at_the_send_timeout() {
-    const SEND_TIMEOUT: Duration = Duration::from_millis(200);
-    const BODY: usize = 32 << 20;
-    let ca = Ca::new("test CA");
-    let mut app = Application::new();
-    app.add_get("/big", |_req: Request| async { "x".repeat(BODY) });
-    let config = ServerConfig::default().with_send_timeout(SEND_TIMEOUT);
-    let mut runner = tandem_web::AppRunner::with_config(app, config).unwrap();
-    runner.setup().await.unwrap();
-    let addr = runner.tls_site("127.0.0.1", 0, &localhost_tls(&ca)).await.unwrap();
-    let mut stream = rustls_connect(addr.port(), &ca, "localhost").await;
-    within(stream.write_all(b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n")).await.unwrap();
-    // The peer's stall is the input under test: it reads nothing for a few send timeouts.
-    tokio::time::sleep(SEND_TIMEOUT * 4).await;
-    let (got, end) = read_to_close(&mut stream).await;
-    assert!(got.len() < BODY, "the whole body came: {} bytes, {end:?}", got.len());
-    assert!(within(runner.cleanup()).await);
 }
 
 /// A corrupt record after the handshake ends the connection (an alert at most): the valid
@@ -262,61 +241,6 @@ async fn close_notify_after_the_request_still_gets_the_response() {
     server.stop().await;
 }
 
-/// A handler reads its request body in a task of its own while it streams a large response:
-/// the two halves of the one TLS session move together, neither starves the other.
-#[tokio::test]
-async fn a_body_read_in_another_task_while_the_response_streams() {
-    const UPLOAD: usize = 2 << 20;
-    const CHUNK: usize = 16 * 1024;
-    const CHUNKS: usize = 128;
-    let ca = Ca::new("test CA");
-    let mut app = Application::new();
-    app.add_post("/echo-len", |mut req: Request| async move {
-        let mut body = req.take_content();
-        let reader = tokio::spawn(async move {
-            let mut total = 0;
-            while let Some(chunk) = body.chunk().await? {
-                total += chunk.len();
-            }
-            Ok::<_, Error>(total)
-        });
-        let mut response = StreamResponse::new();
-        response.prepare(&req).await?;
-        for _ in 0..CHUNKS {
-            response.write(vec![b'y'; CHUNK]).await?;
-        }
-        let total = reader.await??;
-        response.write(format!("|{total} read")).await?;
-        response.write_eof().await?;
-        Ok::<_, Error>(response)
-    });
-    let mut runner = tandem_web::AppRunner::new(app).unwrap();
-    runner.setup().await.unwrap();
-    let addr = runner.tls_site("127.0.0.1", 0, &localhost_tls(&ca)).await.unwrap();
-    let stream = rustls_connect(addr.port(), &ca, "localhost").await;
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let upload = tokio::spawn(async move {
-        let head = format!(
-            "POST /echo-len HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-             Content-Length: {UPLOAD}\r\n\r\n"
-        );
-        writer.write_all(head.as_bytes()).await.unwrap();
-        for _ in 0..UPLOAD / CHUNK {
-            writer.write_all(&[b'u'; CHUNK]).await.unwrap();
-        }
-        writer.flush().await.unwrap();
-        writer
-    });
-    let (got, end) = read_to_close(&mut reader).await;
-    let _writer = within(upload).await.unwrap();
-    assert!(end.is_none(), "{end:?}");
-    let text = String::from_utf8_lossy(&got);
-    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{}", &text[..text.len().min(300)]);
-    assert_eq!(count(&got, b"y"), CHUNK * CHUNKS);
-    assert!(text.contains(&format!("|{UPLOAD} read")), "{}", &text[text.len() - 100..]);
-    assert!(within(runner.cleanup()).await);
-}
-
 /// TLS 1.3 key updates from the client, each asking the server to update its own keys too,
 /// between requests on one connection: every request is answered.
 #[tokio::test]
@@ -332,88 +256,6 @@ async fn key_updates_between_requests_are_followed() {
     }
     within(stream.shutdown()).await.unwrap();
     assert_eq!(server.dispatched(), 4);
-    server.stop().await;
-}
-
-/// A `ClientHello` declaring more than a handshake message may hold is refused at once, with
-/// the head timeout still far off: the server neither buffers it nor waits for it.
-#[tokio::test]
-async fn an_oversized_client_hello_is_refused_at_once() {
-    let ca = Ca::new("test CA");
-    // The default head timeout (30 s) is longer than `within` allows.
-    let server = TlsServer::start(&localhost_tls(&ca)).await;
-    for declared in [0x01_0000_u32, 0xff_ffff] {
-        let mut stream = within(TcpStream::connect(server.addr)).await.unwrap();
-        let mut hello = vec![0x16, 0x03, 0x01, 0x40, 0x00, 0x01];
-        hello.extend_from_slice(&declared.to_be_bytes()[1..]);
-        hello.resize(5 + 0x4000, 0);
-        // Then full records of the message's rest, as far as the server takes them.
-        for _ in 0..8 {
-            let mut record = vec![0x16, 0x03, 0x01, 0x40, 0x00];
-            record.resize(5 + 0x4000, 0);
-            hello.extend_from_slice(&record);
-        }
-        let _ = within(stream.write_all(&hello)).await;
-        let (got, _) = read_to_close(&mut stream).await;
-        assert!(got.is_empty() || got[0] == 0x15, "{declared:#x}: {got:?}");
-    }
-    assert_eq!(server.dispatched(), 0);
-    let mut stream = rustls_connect(server.port(), &ca, "localhost").await;
-    assert!(get_info(&mut stream).await.starts_with("https "));
-    drop(stream);
-    server.stop().await;
-}
-
-/// A client whose ALPN offer holds no protocol the server speaks is refused in the
-/// handshake (rustls's `no_application_protocol`), and the server serves the next client.
-#[tokio::test]
-async fn an_alpn_offer_of_nothing_we_speak_is_refused() {
-    let ca = Ca::new("test CA");
-    let server = TlsServer::start(&localhost_tls(&ca)).await;
-    let mut config = (*rustls_client(&ca, rustls::DEFAULT_VERSIONS)).clone();
-    config.alpn_protocols = vec![b"spdy/3".to_vec(), b"imap".to_vec()];
-    let tcp = within(TcpStream::connect(server.addr)).await.unwrap();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let refused = within(connector.connect(name, tcp)).await;
-    let Err(err) = refused else { panic!("a handshake with no common protocol") };
-    assert!(err.to_string().contains("NoApplicationProtocol"), "{err}");
-    let mut stream = rustls_connect(server.port(), &ca, "localhost").await;
-    assert!(get_info(&mut stream).await.starts_with("https "));
-    drop(stream);
-    assert_eq!(server.dispatched(), 1);
-    server.stop().await;
-}
-
-/// Many connections stalled mid-handshake are all cut at the head timeout, and a proper
-/// client is served meanwhile and after.
-#[tokio::test]
-async fn many_stalled_handshakes_are_all_cut_at_the_head_timeout() {
-    const HEAD_TIMEOUT: Duration = Duration::from_millis(300);
-    const STALLED: usize = 64;
-    let ca = Ca::new("test CA");
-    let config = ServerConfig::default().with_head_timeout(HEAD_TIMEOUT);
-    let server = TlsServer::start_with(&localhost_tls(&ca), config).await;
-    let started = Instant::now();
-    let mut stalled = tokio::task::JoinSet::new();
-    for _ in 0..STALLED {
-        let mut stream = within(TcpStream::connect(server.addr)).await.unwrap();
-        // A ClientHello record begun (512 bytes to come) and left.
-        within(stream.write_all(b"\x16\x03\x01\x02\x00\x01\x00\x01")).await.unwrap();
-        stalled.spawn(async move {
-            let (got, _) = read_to_close(&mut stream).await;
-            (started.elapsed(), got)
-        });
-    }
-    let mut stream = rustls_connect(server.port(), &ca, "localhost").await;
-    assert!(get_info(&mut stream).await.starts_with("https "));
-    while let Some(done) = stalled.join_next().await {
-        let (waited, got) = done.unwrap();
-        assert!(waited >= HEAD_TIMEOUT, "closed after {waited:?}");
-        assert!(got.is_empty() || got[0] == 0x15, "{got:?}");
-    }
-    assert!(get_info(&mut stream).await.starts_with("https "));
-    drop(stream);
     server.stop().await;
 }
 
@@ -438,103 +280,6 @@ async fn a_stalled_body_is_a_408_then_close_notify() {
         assert!(text.starts_with("HTTP/1.1 408 "), "{version:?}: {text}");
         assert!(end.is_none(), "{version:?}: closed without close_notify: {end:?}");
     }
-    server.stop().await;
-}
-
-/// A `ClientHello` trickled one byte per record, always making progress, is still cut at
-/// the head timeout: the handshake's time is bounded, not its idleness.
-#[tokio::test]
-async fn a_client_hello_trickled_a_byte_per_record_is_cut_at_the_head_timeout() {
-    const HEAD_TIMEOUT: Duration = Duration::from_millis(300);
-    let ca = Ca::new("test CA");
-    let config = ServerConfig::default().with_head_timeout(HEAD_TIMEOUT);
-    let server = TlsServer::start_with(&localhost_tls(&ca), config).await;
-    // A real ClientHello, its handshake message cut out of its record.
-    let mut client = rustls::ClientConnection::new(
-        rustls_client(&ca, rustls::DEFAULT_VERSIONS),
-        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-    )
-    .unwrap();
-    let mut hello = Vec::new();
-    client.write_tls(&mut hello).unwrap();
-    let message = hello[5..].to_vec();
-    let mut stream = within(TcpStream::connect(server.addr)).await.unwrap();
-    let started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    let mut reply = [0; 64];
-    let mut sent = 0;
-    let got = loop {
-        assert!(started.elapsed() < TIMEOUT, "still open after {:?}", started.elapsed());
-        assert!(sent < message.len(), "the whole ClientHello went out before the timeout");
-        tokio::select! {
-            read = stream.read(&mut reply) => break read.map_or(0, |n| n),
-            _ = tick.tick() => {
-                let record = [0x16, 0x03, 0x01, 0x00, 0x01, message[sent]];
-                sent += 1;
-                if stream.write_all(&record).await.is_err() {
-                    break 0;
-                }
-            }
-        }
-    };
-    let waited = started.elapsed();
-    assert!(waited >= HEAD_TIMEOUT, "closed after {waited:?}");
-    // Closed, or an alert (then the close).
-    assert!(got == 0 || reply[0] == 0x15, "{:?}", &reply[..got]);
-    assert_eq!(server.dispatched(), 0);
-    server.stop().await;
-}
-
-/// A TLS 1.3 client's `Finished`, its request and its `close_notify` in one segment: the
-/// handshake ends with the request already decrypted behind it, and the request is
-/// answered before the close is seen.
-#[tokio::test]
-async fn finished_request_and_close_notify_in_one_segment_are_answered() {
-    use std::io::{Read as _, Write as _};
-    let ca = Ca::new("test CA");
-    let server = TlsServer::start(&localhost_tls(&ca)).await;
-    let mut client = rustls::ClientConnection::new(
-        rustls_client(&ca, &[&rustls::version::TLS13]),
-        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-    )
-    .unwrap();
-    let mut tcp = within(TcpStream::connect(server.addr)).await.unwrap();
-    let mut out = Vec::new();
-    client.write_tls(&mut out).unwrap();
-    within(tcp.write_all(&out)).await.unwrap();
-    let mut buf = vec![0; 64 * 1024];
-    let mut plain = Vec::new();
-    let mut feed = |client: &mut rustls::ClientConnection, mut bytes: &[u8]| {
-        while !bytes.is_empty() {
-            client.read_tls(&mut bytes).unwrap();
-            client.process_new_packets().unwrap();
-        }
-        // Ok at the server's close_notify, WouldBlock before it; what came is kept either way.
-        let _ = client.reader().read_to_end(&mut plain);
-    };
-    while client.is_handshaking() {
-        let n = within(tcp.read(&mut buf)).await.unwrap();
-        assert!(n > 0, "closed in the handshake");
-        feed(&mut client, &buf[..n]);
-    }
-    client.writer().write_all(b"GET /info HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-    client.send_close_notify();
-    out.clear();
-    while client.wants_write() {
-        client.write_tls(&mut out).unwrap();
-    }
-    within(tcp.write_all(&out)).await.unwrap();
-    loop {
-        let n = within(tcp.read(&mut buf)).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        feed(&mut client, &buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&plain);
-    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-    assert!(text.contains("https secure=true version=TLSv1.3 "), "{text}");
-    assert_eq!(server.dispatched(), 1);
     server.stop().await;
 }
 
@@ -601,145 +346,5 @@ async fn handler_cancellation_sees_closes_but_not_key_updates() {
     assert_eq!(count(&got, b"HTTP/1.1 200 OK\r\n"), 2, "{text} {end:?}");
     assert_eq!(within(ends.recv()).await, Some("finished"));
     assert_eq!(within(ends.recv()).await, Some("finished"));
-    assert!(within(runner.cleanup()).await);
-}
-
-/// A megabyte of pipelined uploads in one write, far more than rustls holds decrypted at
-/// once, is read through and every request answered in order.
-#[tokio::test]
-async fn a_megabyte_of_pipelined_uploads_is_answered_in_order() {
-    const REQUESTS: usize = 100;
-    let ca = Ca::new("test CA");
-    let server = TlsServer::start(&localhost_tls(&ca)).await;
-    let mut burst = Vec::new();
-    for i in 0..REQUESTS {
-        let size = 10_000 + i;
-        let close = if i + 1 == REQUESTS { "Connection: close\r\n" } else { "" };
-        let head = format!(
-            "POST /len HTTP/1.1\r\nHost: localhost\r\n{close}Content-Length: {size}\r\n\r\n"
-        );
-        burst.extend_from_slice(head.as_bytes());
-        burst.resize(burst.len() + size, b'p');
-    }
-    for version in VERSIONS {
-        let stream = connect_with_version(server.port(), &ca, version).await;
-        let (mut reader, mut writer) = tokio::io::split(stream);
-        let burst = burst.clone();
-        let upload = tokio::spawn(async move {
-            writer.write_all(&burst).await.unwrap();
-            writer
-        });
-        let (got, end) = read_to_close(&mut reader).await;
-        let _writer = within(upload).await.unwrap();
-        assert!(end.is_none(), "{version:?}: {end:?}");
-        let text = String::from_utf8_lossy(&got);
-        let lengths: Vec<&str> = text
-            .split("HTTP/1.1 200 OK\r\n")
-            .skip(1)
-            .map(|response| response.split_once("\r\n\r\n").unwrap().1)
-            .collect();
-        let want: Vec<String> = (0..REQUESTS).map(|i| format!("{} bytes", 10_000 + i)).collect();
-        assert_eq!(lengths, want, "{version:?}");
-    }
-    assert_eq!(server.dispatched(), 2 * REQUESTS);
-    server.stop().await;
-}
-
-/// Keep-alive responses larger than the socket's buffers, to a client that reads them as
-/// they come: each arrives whole while the connection stays open, none waits in rustls's
-/// buffer for a next write that only a next request would bring.
-#[tokio::test]
-#[ignore = "bug: a keep-alive response's last ciphertext (up to rustls's 64 KiB buffer) stays \
-            queued in rustls when the socket is full at its last write: the connection never \
-            calls poll_flush, so the client waits for it until the next request or the \
-            keep-alive timeout"]
-async fn large_keep_alive_responses_arrive_whole_without_a_close() {
-    const BODY: usize = 16 << 20;
-    let ca = Ca::new("test CA");
-    let mut app = Application::new();
-    app.add_get("/big", |_req: Request| async { "z".repeat(BODY) });
-    let mut runner = tandem_web::AppRunner::new(app).unwrap();
-    runner.setup().await.unwrap();
-    let addr = runner.tls_site("127.0.0.1", 0, &localhost_tls(&ca)).await.unwrap();
-    for version in VERSIONS {
-        let mut stream = connect_with_version(addr.port(), &ca, version).await;
-        for round in 0..3 {
-            within(stream.write_all(b"GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"))
-                .await
-                .unwrap();
-            // The head is short and comes first; then only the body's length is counted.
-            let mut got = Vec::new();
-            let mut chunk = vec![0; 64 * 1024];
-            let mut body = None;
-            while body.is_none_or(|body| body < BODY) {
-                let read = tokio::time::timeout(TIMEOUT, stream.read(&mut chunk)).await;
-                let n = read
-                    .unwrap_or_else(|_| panic!("{version:?} round {round}: {body:?} of {BODY}"))
-                    .unwrap();
-                assert!(n > 0, "{version:?} round {round}: closed after {body:?} body bytes");
-                if let Some(body) = &mut body {
-                    *body += n;
-                } else {
-                    got.extend_from_slice(&chunk[..n]);
-                    let end = got.windows(4).position(|w| w == b"\r\n\r\n");
-                    body = end.map(|end| got.len() - end - 4);
-                }
-            }
-            assert_eq!(body, Some(BODY), "{version:?} round {round}");
-        }
-    }
-    assert!(within(runner.cleanup()).await);
-}
-
-/// A streamed response's large chunk reaches the client whole while the handler waits
-/// before its next one (as a server-sent event must), not held in rustls's buffer until a
-/// next write.
-#[tokio::test]
-#[ignore = "bug: a streamed chunk's last ciphertext (up to rustls's 64 KiB buffer) can stay \
-            queued in rustls when the socket is full at its last write: nothing calls \
-            poll_flush before the handler's next chunk, so the client waits for it (fails \
-            about half the runs)"]
-async fn a_large_streamed_chunk_arrives_whole_while_the_handler_waits() {
-    const CHUNK: usize = 16 << 20;
-    let ca = Ca::new("test CA");
-    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
-    let mut app = Application::new();
-    let wait = std::sync::Arc::clone(&gate);
-    app.add_get("/events", move |req: Request| {
-        let wait = std::sync::Arc::clone(&wait);
-        async move {
-            let mut response = StreamResponse::new();
-            response.prepare(&req).await?;
-            response.write(vec![b'e'; CHUNK]).await?;
-            wait.notified().await;
-            response.write_eof().await?;
-            Ok::<_, Error>(response)
-        }
-    });
-    let mut runner = tandem_web::AppRunner::new(app).unwrap();
-    runner.setup().await.unwrap();
-    let addr = runner.tls_site("127.0.0.1", 0, &localhost_tls(&ca)).await.unwrap();
-    let mut stream = rustls_connect(addr.port(), &ca, "localhost").await;
-    let request = b"GET /events HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    within(stream.write_all(request)).await.unwrap();
-    let mut chunk = vec![0; 64 * 1024];
-    // The head and the chunk's size line come first; after them, only 'e's.
-    let mut head = Vec::new();
-    let mut seen = None;
-    while seen.is_none_or(|seen| seen < CHUNK) {
-        let read = tokio::time::timeout(TIMEOUT, stream.read(&mut chunk)).await;
-        let n = read.unwrap_or_else(|_| panic!("{seen:?} of {CHUNK} bytes")).unwrap();
-        assert!(n > 0, "closed early");
-        if let Some(seen) = &mut seen {
-            *seen += n;
-        } else {
-            head.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&head);
-            let start = text.find("\r\n\r\n1000000\r\n").map(|at| at + 13);
-            seen = start.map(|start| head.len() - start);
-        }
-    }
-    gate.notify_one();
-    let _ = read_to_close(&mut stream).await;
     assert!(within(runner.cleanup()).await);
 }
