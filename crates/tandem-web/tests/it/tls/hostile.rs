@@ -348,3 +348,53 @@ async fn handler_cancellation_sees_closes_but_not_key_updates() {
     assert_eq!(within(ends.recv()).await, Some("finished"));
     assert!(within(runner.cleanup()).await);
 }
+
+/// OpenSSL's key updates (`s_client`'s `k`, and `K`, which asks the server to update its
+/// keys too) between keep-alive requests: every request is answered on the one connection.
+#[tokio::test]
+async fn openssl_key_updates_between_requests_are_followed() {
+    /// Everything a pipe of the child's has said so far.
+    fn collect(
+        mut pipe: impl AsyncRead + Unpin + Send + 'static,
+    ) -> tokio::sync::watch::Receiver<String> {
+        let (said, heard) = tokio::sync::watch::channel(String::new());
+        tokio::spawn(async move {
+            let mut chunk = [0; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
+                said.send_modify(|all| all.push_str(&String::from_utf8_lossy(&chunk[..n])));
+            }
+        });
+        heard
+    }
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(&localhost_tls(&ca)).await;
+    let connect = format!("127.0.0.1:{}", server.port());
+    let mut child = tokio::process::Command::new("openssl")
+        .args(["s_client", "-connect", &connect, "-tls1_3", "-servername", "localhost"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("openssl runs");
+    let mut input = child.stdin.take().unwrap();
+    let mut stdout = collect(child.stdout.take().unwrap());
+    let mut stderr = collect(child.stderr.take().unwrap());
+    let answers = |n: usize| move |all: &String| all.matches("https secure=true").count() >= n;
+    let request = b"GET /info HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    within(input.write_all(request)).await.unwrap();
+    within(stdout.wait_for(answers(1))).await.unwrap();
+    // Each command goes alone, once the last answer is in, so s_client reads it alone.
+    for (round, command) in [(2, b"k\n"), (3, b"K\n")] {
+        within(input.write_all(command)).await.unwrap();
+        within(stderr.wait_for(|all| all.matches("KEYUPDATE").count() == round - 1)).await.unwrap();
+        within(input.write_all(request)).await.unwrap();
+        within(stdout.wait_for(answers(round))).await.unwrap();
+    }
+    drop(input);
+    let status = within(child.wait()).await.unwrap();
+    assert!(status.success(), "{status}: {}", *stderr.borrow());
+    assert!(stdout.borrow().contains("TLSv1.3"), "{}", *stdout.borrow());
+    assert_eq!(server.dispatched(), 3);
+    server.stop().await;
+}
