@@ -1,8 +1,8 @@
 //! Hostile peers against the server's own TLS driver (`server/tls_stream.rs`) in the
-//! handshake: an oversized `ClientHello`, one trickled a byte per record, an ALPN offer of
-//! nothing we speak, many stalled handshakes, and a TLS 1.3 `Finished` with a request and
-//! `close_notify` behind it in one segment.
-
+//! handshake: an oversized `ClientHello`, one trickled a byte per record, one cut into
+//! one-byte records, an ALPN offer of nothing we speak, many stalled handshakes, a
+//! `close_notify` mid-handshake, and a TLS 1.3 `Finished` with a request and `close_notify`
+//! behind it in one segment.
 use std::time::{Duration, Instant};
 
 use tandem_web::ServerConfig;
@@ -146,53 +146,90 @@ async fn a_client_hello_trickled_a_byte_per_record_is_cut_at_the_head_timeout() 
 
 /// A TLS 1.3 client's `Finished`, its request and its `close_notify` in one segment: the
 /// handshake ends with the request already decrypted behind it, and the request is
-/// answered before the close is seen.
+/// answered before the close is seen. Its `ClientHello` goes whole, then cut into records
+/// of one byte each (a handshake message may span records: rustls's RUSTSEC-2024-0399 was
+/// a panic on a fragmented one).
 #[tokio::test]
 async fn finished_request_and_close_notify_in_one_segment_are_answered() {
     use std::io::{Read as _, Write as _};
     let ca = Ca::new("test CA");
     let server = TlsServer::start(&localhost_tls(&ca)).await;
+    for fragmented in [false, true] {
+        let mut client = rustls::ClientConnection::new(
+            rustls_client(&ca, &[&rustls::version::TLS13]),
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let mut tcp = within(TcpStream::connect(server.addr)).await.unwrap();
+        let mut out = Vec::new();
+        client.write_tls(&mut out).unwrap();
+        assert_eq!(usize::from(u16::from_be_bytes([out[3], out[4]])), out.len() - 5, "one record");
+        if fragmented {
+            out = out[5..].iter().flat_map(|&byte| [0x16, 0x03, 0x01, 0x00, 0x01, byte]).collect();
+        }
+        within(tcp.write_all(&out)).await.unwrap();
+        let mut buf = vec![0; 64 * 1024];
+        let mut plain = Vec::new();
+        let mut feed = |client: &mut rustls::ClientConnection, mut bytes: &[u8]| {
+            while !bytes.is_empty() {
+                client.read_tls(&mut bytes).unwrap();
+                client.process_new_packets().unwrap();
+            }
+            // Ok at the server's close_notify, WouldBlock before it; what came is kept.
+            let _ = client.reader().read_to_end(&mut plain);
+        };
+        while client.is_handshaking() {
+            let n = within(tcp.read(&mut buf)).await.unwrap();
+            assert!(n > 0, "fragmented {fragmented}: closed in the handshake");
+            feed(&mut client, &buf[..n]);
+        }
+        client.writer().write_all(b"GET /info HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        client.send_close_notify();
+        out.clear();
+        while client.wants_write() {
+            client.write_tls(&mut out).unwrap();
+        }
+        within(tcp.write_all(&out)).await.unwrap();
+        loop {
+            let n = within(tcp.read(&mut buf)).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            feed(&mut client, &buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&plain);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "fragmented {fragmented}: {text}");
+        assert!(text.contains("https secure=true version=TLSv1.3 "), "{text}");
+    }
+    assert_eq!(server.dispatched(), 2);
+    server.stop().await;
+}
+
+/// A `close_notify` in the middle of the handshake (after the `ClientHello`) ends it at
+/// once with an error, the head timeout far off; the server serves the next client.
+#[tokio::test]
+async fn close_notify_mid_handshake_ends_it_at_once() {
+    let ca = Ca::new("test CA");
+    // The default head timeout (30 s) is longer than `within` allows.
+    let server = TlsServer::start(&localhost_tls(&ca)).await;
     let mut client = rustls::ClientConnection::new(
-        rustls_client(&ca, &[&rustls::version::TLS13]),
+        rustls_client(&ca, rustls::DEFAULT_VERSIONS),
         rustls::pki_types::ServerName::try_from("localhost").unwrap(),
     )
     .unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
     let mut tcp = within(TcpStream::connect(server.addr)).await.unwrap();
-    let mut out = Vec::new();
-    client.write_tls(&mut out).unwrap();
-    within(tcp.write_all(&out)).await.unwrap();
-    let mut buf = vec![0; 64 * 1024];
-    let mut plain = Vec::new();
-    let mut feed = |client: &mut rustls::ClientConnection, mut bytes: &[u8]| {
-        while !bytes.is_empty() {
-            client.read_tls(&mut bytes).unwrap();
-            client.process_new_packets().unwrap();
-        }
-        // Ok at the server's close_notify, WouldBlock before it; what came is kept either way.
-        let _ = client.reader().read_to_end(&mut plain);
-    };
-    while client.is_handshaking() {
-        let n = within(tcp.read(&mut buf)).await.unwrap();
-        assert!(n > 0, "closed in the handshake");
-        feed(&mut client, &buf[..n]);
-    }
-    client.writer().write_all(b"GET /info HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-    client.send_close_notify();
-    out.clear();
-    while client.wants_write() {
-        client.write_tls(&mut out).unwrap();
-    }
-    within(tcp.write_all(&out)).await.unwrap();
-    loop {
-        let n = within(tcp.read(&mut buf)).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        feed(&mut client, &buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&plain);
-    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
-    assert!(text.contains("https secure=true version=TLSv1.3 "), "{text}");
-    assert_eq!(server.dispatched(), 1);
+    // A plaintext warning alert, close_notify, as a client before any keys sends it.
+    hello.extend_from_slice(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x00]);
+    within(tcp.write_all(&hello)).await.unwrap();
+    let (got, _) = read_to_close(&mut tcp).await;
+    // What the server sent before it read the alert (its first flight), perhaps; then the
+    // close.
+    assert!(got.is_empty() || got[0] == 0x16 || got[0] == 0x15, "{got:?}");
+    assert_eq!(server.dispatched(), 0);
+    let mut stream = rustls_connect(server.port(), &ca, "localhost").await;
+    assert!(get_info(&mut stream).await.starts_with("https "));
+    drop(stream);
     server.stop().await;
 }
