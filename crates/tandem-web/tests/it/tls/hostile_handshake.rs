@@ -18,6 +18,19 @@ use super::{
 };
 use crate::support::{TIMEOUT, within};
 
+/// A rustls client session for `localhost` speaking `versions`, and its first flight: one
+/// record holding its `ClientHello`.
+fn client_hello(
+    ca: &Ca,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> (rustls::ClientConnection, Vec<u8>) {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut client = rustls::ClientConnection::new(rustls_client(ca, versions), name).unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    (client, hello)
+}
+
 /// A `ClientHello` declaring more than a handshake message may hold is refused at once, with
 /// the head timeout still far off: the server neither buffers it nor waits for it.
 #[tokio::test]
@@ -109,13 +122,7 @@ async fn a_client_hello_trickled_a_byte_per_record_is_cut_at_the_head_timeout() 
     let config = ServerConfig::default().with_head_timeout(HEAD_TIMEOUT);
     let server = TlsServer::start_with(&localhost_tls(&ca), config).await;
     // A real ClientHello, its handshake message cut out of its record.
-    let mut client = rustls::ClientConnection::new(
-        rustls_client(&ca, rustls::DEFAULT_VERSIONS),
-        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-    )
-    .unwrap();
-    let mut hello = Vec::new();
-    client.write_tls(&mut hello).unwrap();
+    let (_client, hello) = client_hello(&ca, rustls::DEFAULT_VERSIONS);
     let message = hello[5..].to_vec();
     let mut stream = within(TcpStream::connect(server.addr)).await.unwrap();
     let started = Instant::now();
@@ -155,14 +162,8 @@ async fn finished_request_and_close_notify_in_one_segment_are_answered() {
     let ca = Ca::new("test CA");
     let server = TlsServer::start(&localhost_tls(&ca)).await;
     for fragmented in [false, true] {
-        let mut client = rustls::ClientConnection::new(
-            rustls_client(&ca, &[&rustls::version::TLS13]),
-            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-        )
-        .unwrap();
+        let (mut client, mut out) = client_hello(&ca, &[&rustls::version::TLS13]);
         let mut tcp = within(TcpStream::connect(server.addr)).await.unwrap();
-        let mut out = Vec::new();
-        client.write_tls(&mut out).unwrap();
         assert_eq!(usize::from(u16::from_be_bytes([out[3], out[4]])), out.len() - 5, "one record");
         if fragmented {
             out = out[5..].iter().flat_map(|&byte| [0x16, 0x03, 0x01, 0x00, 0x01, byte]).collect();
@@ -212,13 +213,7 @@ async fn close_notify_mid_handshake_ends_it_at_once() {
     let ca = Ca::new("test CA");
     // The default head timeout (30 s) is longer than `within` allows.
     let server = TlsServer::start(&localhost_tls(&ca)).await;
-    let mut client = rustls::ClientConnection::new(
-        rustls_client(&ca, rustls::DEFAULT_VERSIONS),
-        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
-    )
-    .unwrap();
-    let mut hello = Vec::new();
-    client.write_tls(&mut hello).unwrap();
+    let (_client, mut hello) = client_hello(&ca, rustls::DEFAULT_VERSIONS);
     let mut tcp = within(TcpStream::connect(server.addr)).await.unwrap();
     // A plaintext warning alert, close_notify, as a client before any keys sends it.
     hello.extend_from_slice(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x01, 0x00]);
