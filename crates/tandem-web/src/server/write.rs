@@ -406,7 +406,9 @@ async fn write_after(
     write_counted(io, bytes, count).await
 }
 
-/// Writes all of `buf` and empties it.
+/// Writes all of `buf` and empties it, then flushes `io`: a TLS stream may have taken the
+/// last bytes into its own buffer with the socket full, and only a flush (or a next write,
+/// which a keep-alive connection may wait long for) sends them.
 ///
 /// tokio's `write_all_buf` writes vectored, gathering a buffer's chunks into 64 `IoSlice`s
 /// it initialises on every poll, for a `BytesMut` that is always one slice: a plain
@@ -425,7 +427,7 @@ pub(crate) async fn flush(io: &mut Writer, buf: &mut BytesMut) -> std::io::Resul
             buf.advance(n);
         }
     }
-    Ok(())
+    poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx)).await
 }
 
 /// Writes `buf`, the connection's last bytes, and shuts the write side down: through
