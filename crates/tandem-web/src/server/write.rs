@@ -348,6 +348,9 @@ pub(crate) async fn write_response(
                 write_after(io, wbuf, &chunk, &mut sent.written.body_bytes)
                     .await
                     .map_err(|err| (err, sent))?;
+                // Out before the stream is asked for more, which may take long (events): a
+                // TLS stream may hold the chunk's last bytes until flushed.
+                poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx)).await.map_err(|err| (err, sent))?;
                 wbuf.extend_from_slice(suffix);
             }
         }

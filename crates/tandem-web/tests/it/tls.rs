@@ -765,3 +765,62 @@ async fn sessions_resume_over_tls_1_3_and_tls_1_2() {
 mod hostile;
 mod hostile_bulk;
 mod hostile_handshake;
+
+/// A streamed response's chunk reaches the client whole while the stream waits for its
+/// next one, though the socket was full when the chunk's last bytes were written (they
+/// then wait in rustls's buffer until flushed): an event stream over HTTPS must not hold
+/// an event back until the next.
+#[tokio::test]
+async fn a_streamed_chunk_arrives_whole_while_the_stream_waits() {
+    const CHUNK: usize = 16 << 20;
+    let ca = Ca::new("test CA");
+    let mut app = Application::new();
+    // The stream's end waits for the test to have read the chunk.
+    let (read_it, then_end) = tokio::sync::oneshot::channel::<()>();
+    let then_end = std::sync::Mutex::new(Some(then_end));
+    app.add_get("/events", move |_req: Request| {
+        let then_end = then_end.lock().unwrap().take().expect("one request");
+        async move {
+            let chunk = bytes::Bytes::from(vec![b'e'; CHUNK]);
+            let first = futures_util::stream::iter([Ok::<_, tandem_web::Error>(chunk)]);
+            let end = futures_util::stream::once(async move {
+                let _ = then_end.await;
+                Ok(bytes::Bytes::new())
+            });
+            tandem_web::Response::stream(futures_util::StreamExt::chain(first, end))
+        }
+    });
+    let mut runner = AppRunner::new(app).unwrap();
+    runner.setup().await.unwrap();
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    let addr = runner.tls_site("127.0.0.1", 0, &tls).await.unwrap();
+    let mut stream = rustls_connect(addr.port(), &ca, "localhost").await;
+    within(stream.write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")).await.unwrap();
+    // The head and the chunk's size line come first; then the chunk's bytes are counted,
+    // read a little at a time so the server finds the socket full as it writes.
+    let mut got = Vec::new();
+    let mut chunk = vec![0; 1024];
+    let mut body = None;
+    while body.is_none_or(|body| body < CHUNK) {
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("{body:?} of {CHUNK}"))
+            .unwrap();
+        assert!(n > 0, "closed after {body:?}");
+        if let Some(body) = &mut body {
+            *body += n;
+        } else {
+            got.extend_from_slice(&chunk[..n]);
+            let head_end = got.windows(4).position(|w| w == b"\r\n\r\n");
+            let size_end = head_end.and_then(|end| {
+                let line = got[end + 4..].windows(2).position(|w| w == b"\r\n")?;
+                Some(end + 4 + line + 2)
+            });
+            body = size_end.map(|end| got.len() - end);
+        }
+    }
+    assert_eq!(body, Some(CHUNK));
+    read_it.send(()).unwrap();
+    drop(stream);
+    assert!(within(runner.cleanup()).await);
+}
