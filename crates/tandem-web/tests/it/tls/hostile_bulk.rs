@@ -137,10 +137,6 @@ async fn a_megabyte_of_pipelined_uploads_is_answered_in_order() {
 /// they come: each arrives whole while the connection stays open, none waits in rustls's
 /// buffer for a next write that only a next request would bring.
 #[tokio::test]
-#[ignore = "bug: a keep-alive response's last ciphertext (up to rustls's 64 KiB buffer) stays \
-            queued in rustls when the socket is full at its last write: the connection never \
-            calls poll_flush, so the client waits for it until the next request or the \
-            keep-alive timeout"]
 async fn large_keep_alive_responses_arrive_whole_without_a_close() {
     const BODY: usize = 16 << 20;
     let ca = Ca::new("test CA");
