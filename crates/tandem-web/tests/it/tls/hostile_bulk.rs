@@ -179,10 +179,6 @@ async fn large_keep_alive_responses_arrive_whole_without_a_close() {
 /// before its next one (as a server-sent event must), not held in rustls's buffer until a
 /// next write.
 #[tokio::test]
-#[ignore = "bug: a streamed chunk's last ciphertext (up to rustls's 64 KiB buffer) can stay \
-            queued in rustls when the socket is full at its last write: nothing calls \
-            poll_flush before the handler's next chunk, so the client waits for it (fails \
-            about half the runs)"]
 async fn a_large_streamed_chunk_arrives_whole_while_the_handler_waits() {
     const CHUNK: usize = 16 << 20;
     let ca = Ca::new("test CA");
