@@ -136,7 +136,7 @@ impl RequestParser {
         let given_host = parts.headers.get(http::header::HOST);
         if matches!(parts.version, http::Version::HTTP_2 | http::Version::HTTP_3)
             && let (Some(authority), Some(host)) = (parts.uri.authority(), given_host)
-            && !authority.as_str().as_bytes().eq_ignore_ascii_case(host.as_bytes())
+            && !same_authority(&parts.uri, authority, host.as_bytes())
         {
             return Err(ErrorKind::Host.into());
         }
@@ -309,12 +309,60 @@ fn trim_ows(value: &[u8]) -> &[u8] {
     &value[start..end]
 }
 
+/// Whether a `Host` field names the authority of `uri`: the same text ignoring case, or the
+/// same host and port once the scheme's default port is filled in on a side that leaves it
+/// out (`h:443` and `h` over https are one origin, RFC 9110 4.2). Userinfo on either side
+/// never matches: it is refused wherever a host is read.
+fn same_authority(uri: &http::Uri, authority: &http::uri::Authority, host: &[u8]) -> bool {
+    if authority.as_str().as_bytes().eq_ignore_ascii_case(host) {
+        return true;
+    }
+    let default_port = match uri.scheme_str() {
+        Some("https") => 443,
+        Some("http") => 80,
+        _ => return false,
+    };
+    let Ok(host) = http::uri::Authority::try_from(host) else {
+        return false;
+    };
+    !authority.as_str().contains('@')
+        && !host.as_str().contains('@')
+        && authority.host().eq_ignore_ascii_case(host.host())
+        && authority.port_u16().unwrap_or(default_port) == host.port_u16().unwrap_or(default_port)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parts(request: http::request::Builder) -> http::request::Parts {
         request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn an_http2_host_must_name_the_authority_up_to_its_default_port() {
+        let parser = RequestParser::new();
+        let h2 = |uri: &str, host: &str| {
+            parts(http::Request::get(uri).version(http::Version::HTTP_2).header("host", host))
+        };
+        for (uri, host) in [
+            ("https://h.test/", "H.test"),
+            ("https://h.test/", "h.test:443"),
+            ("https://h.test:443/", "h.test"),
+            ("http://h.test/", "h.test:80"),
+            ("http://[::1]:80/", "[::1]"),
+        ] {
+            assert!(parser.parse_parts(&h2(uri, host)).is_ok(), "{uri} with Host {host}");
+        }
+        for (uri, host) in [
+            ("https://h.test/", "other.test"),
+            ("https://h.test/", "h.test:80"),
+            ("http://h.test/", "h.test:443"),
+            ("https://h.test/", "u@h.test"),
+            ("https://h.test/", "h.test:443:1"),
+        ] {
+            assert!(parser.parse_parts(&h2(uri, host)).is_err(), "{uri} with Host {host}");
+        }
     }
 
     #[test]
