@@ -12,7 +12,7 @@
 //! [`is_request`](crate::Error::is_request) before the connection could be reused (the
 //! server is left waiting for bytes that will not come, so it is closed).
 //!
-//! A file with no size of its own (a pipe, a device, a `/proc` or sysfs file) has no length
+//! A file with no size of its own (a pipe, a device, a `/proc` file) has no length
 //! to send ahead: it cannot seek, or its metadata says 0 though it gives bytes. It is read from its
 //! position until a read gives nothing, and sent chunked, as aiohttp streams it.
 
@@ -124,7 +124,7 @@ impl FileBody {
         let Extent::Sized { start, len } = self.extent else {
             return Err(Error::new(Kind::Request, "a file of unknown length has no sendfile"));
         };
-        let to = tandem_io::SendfileTo { socket, room_timeout: None };
+        let to = tandem_io::SendfileTo::new(socket, None);
         let mut sent = 0;
         match to.send_file(&self.file, start, len, &mut sent).await {
             Ok(tandem_io::FileSent::Whole) => Ok(()),
@@ -150,7 +150,7 @@ fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 }
 
 /// Whether a file whose metadata says it is empty gives bytes at `offset` all the same: a
-/// `/proc` or sysfs file is a regular file of size 0 whatever it holds.
+/// `/proc` file is a regular file of size 0 whatever it holds.
 #[cfg(unix)]
 fn has_bytes_at(file: &File, offset: u64) -> io::Result<bool> {
     Ok(read_at(file, &mut [0], offset)? > 0)

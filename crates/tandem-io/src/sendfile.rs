@@ -29,6 +29,7 @@ pub const SENDFILE_YIELD_BYTES: u64 = 4 << 20;
 
 /// A plain TCP socket a file may be sent to, and how long a send may wait for room in it.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct SendfileTo<'a> {
     /// The socket, as tokio has it: the waits for room go through its readiness.
     pub socket: &'a TcpStream,
@@ -49,7 +50,13 @@ pub enum FileSent {
     Ended,
 }
 
-impl SendfileTo<'_> {
+impl<'a> SendfileTo<'a> {
+    /// Sends to `socket`, waiting for room in it for at most `room_timeout` at a time
+    /// (`None`: as long as it takes).
+    pub fn new(socket: &'a TcpStream, room_timeout: Option<Duration>) -> Self {
+        Self { socket, room_timeout }
+    }
+
     /// Sends `count` bytes of `file` from offset `start` (the file's position is left
     /// alone), adding what each call sends to `sent`, so that a caller whose send fails
     /// still knows how far it got. Each call asks for at most [`SENDFILE_CALL_BYTES`], the

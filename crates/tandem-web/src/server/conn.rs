@@ -369,7 +369,7 @@ impl Conn<'_> {
                     let timeout = self.config.send_timeout;
                     let sendfile = self.read.as_ref().and_then(|read| read.io.tcp());
                     let room_timeout = Some(timeout);
-                    let sendfile = sendfile.map(|socket| SendfileTo { socket, room_timeout });
+                    let sendfile = sendfile.map(|socket| SendfileTo::new(socket, room_timeout));
                     let sent = write_response(
                         io, wbuf, response, version, keep_alive, head_only, accept, sendfile,
                     )

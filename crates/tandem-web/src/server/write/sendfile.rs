@@ -89,7 +89,7 @@ mod tests {
     #[tokio::test]
     async fn the_head_waits_for_the_files_bytes_and_goes_with_them() {
         let (server, mut peer) = pair().await;
-        let to = SendfileTo { socket: &server, room_timeout: Some(Duration::from_secs(5)) };
+        let to = SendfileTo::new(&server, Some(Duration::from_secs(5)));
         let file = file_of(b"body");
         let mut sent = 0;
         // Asked for a byte past the file's end: the head is taken, but no file byte follows
@@ -109,7 +109,7 @@ mod tests {
     #[tokio::test]
     async fn with_an_empty_file_the_head_goes_at_once() {
         let (server, mut peer) = pair().await;
-        let to = SendfileTo { socket: &server, room_timeout: Some(Duration::from_secs(5)) };
+        let to = SendfileTo::new(&server, Some(Duration::from_secs(5)));
         let mut head = BytesMut::from(&b"HEAD"[..]);
         let mut sent = 0;
         assert!(send(to, &mut head, &file_of(b""), 0, 0, &mut sent).await.unwrap());
@@ -142,7 +142,7 @@ mod tests {
         });
         let file = tempfile::tempfile().unwrap();
         file.set_len(SIZE).unwrap();
-        let to = SendfileTo { socket: &server, room_timeout: Some(Duration::from_secs(5)) };
+        let to = SendfileTo::new(&server, Some(Duration::from_secs(5)));
         let (mut head, mut sent) = (BytesMut::from(&b"HEAD"[..]), 0);
 
         let gave_way = {
