@@ -15,13 +15,13 @@
 //! Why a loopback connection may want a fixed receive buffer: Linux sizes a socket's receive
 //! buffer from the bytes the reader takes per round trip. On a quiet machine (or with both
 //! ends at real-time priority) a loopback round trip lasts microseconds and the buffer mostly
-//! stays near 1 MiB; the reader then drains it and sleeps every couple of 64 KiB segments, and on loopback the
-//! sender's core runs the receiving half of the stack, waking included. A larger buffer lets
-//! data pile up between reads. At normal priority, on a machine doing other work, the tuning
+//! stays near 1 MiB; the reader then drains it and sleeps every couple of 64 KiB segments,
+//! and on loopback the sender's core runs the receiving half of the stack, waking included.
+//! A larger buffer lets data pile up between reads. At normal priority, on a machine doing other work, the tuning
 //! grows the buffer towards `net.ipv4.tcp_rmem`'s maximum (6 MiB by default; 32 MiB on the
 //! machine measured, within a fraction of a second), and a fixed buffer may then be the
-//! smaller one: which is why it is off by default. A fixed buffer also turns the kernel's tuning off for good, which on a
-//! long path would cap the window, so only loopback connections get one, and only when the
+//! smaller one: which is why it is off by default. A fixed buffer also turns the kernel's
+//! tuning off for good, which on a long path would cap the window, so only loopback connections get one, and only when the
 //! kernel grants it whole (`net.core.rmem_max`, 208 KiB by default on Linux). The price: a
 //! pooled loopback connection whose body is not read can hold up to twice the size in kernel
 //! memory (Linux doubles `SO_RCVBUF`).
@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(recv_buffer(&stream), tuned);
         let off = TcpOptions { loopback_recv_buffer: None, ..options() };
         assert_eq!(recv_buffer(&connect(&addrs, &off, None).await.unwrap()), tuned);
-        // The default, as the kernel allows.
+        // Asked for at its full size: granted whole where the kernel allows it.
         let stream = connect(&addrs, &options(), None).await.unwrap();
         let expected = if max >= LOOPBACK_RECV_BUFFER { 2 * LOOPBACK_RECV_BUFFER } else { tuned };
         assert_eq!(recv_buffer(&stream), expected);
