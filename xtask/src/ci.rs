@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: every check CI runs, in CI's order.
 //!
-//! `.ci/run` only prepares PATH and then execs this, so a green
-//! `cargo xtask ci` on a developer machine means a green CI run.
+//! `.ci/run` prepares PATH, turns incremental builds off and debug info down to line tables
+//! (CI's disk is shared), and then execs this, so a green `cargo xtask ci` on a developer
+//! machine means a green CI run; under `CI` the steps also give back disk they are done with.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
