@@ -12,7 +12,8 @@ use crate::{Error, ErrorKind};
 pub const DEFAULT_MAX_LINE_SIZE: usize = 8190;
 
 /// Longest header field line (name, colon, value), in bytes, without its CRLF: 8190,
-/// aiohttp's `max_field_size`. Past it a request is refused with 431.
+/// aiohttp's `max_field_size`. Past it a request is refused with 431. A field that came
+/// without a line (over HTTP/2) is measured as the line `name: value`, whitespace and all.
 pub const DEFAULT_MAX_FIELD_SIZE: usize = 8190;
 
 /// Most header fields in one head, and most trailer fields after a chunked body: 128,
@@ -142,7 +143,7 @@ impl Limits {
         if fields.len() > self.max_headers {
             return Err(ErrorKind::TooManyHeaders.into());
         }
-        if fields.iter().any(|field| line_len(field) > self.max_field_size) {
+        if fields.iter().any(|(name, value)| self.field_too_long(name.as_ref(), value.as_bytes())) {
             return Err(ErrorKind::FieldTooLong.into());
         }
         Ok(())
@@ -154,10 +155,10 @@ impl Limits {
     /// past any, [`ErrorKind::TrailerTooLarge`].
     pub fn check_trailer_fields(&self, fields: &http::HeaderMap) -> Result<(), Error> {
         let mut total = 0;
-        for field in fields {
-            let line = line_len(field);
-            total += line + 2;
-            if line > self.max_field_size || total > self.max_trailer_size {
+        for (name, value) in fields {
+            let (name, value) = (name.as_ref(), value.as_bytes());
+            total += field_line_len(name, value) + 2;
+            if self.field_too_long(name, value) || total > self.max_trailer_size {
                 return Err(ErrorKind::TrailerTooLarge.into());
             }
         }
@@ -166,9 +167,96 @@ impl Limits {
         }
         Ok(())
     }
+
+    /// Whether a field that came as a name and a value (an HTTP/2 head's or trailer's, or a
+    /// head a tower service built) is longer than `max_field_size`, measured as the line
+    /// HTTP/1.1 would carry it, `name: value`, with the value as given: whitespace around it
+    /// counts, as it does in a line on the wire. The HTTP/1.1 parsers measure the lines
+    /// themselves; every other path asks here, so a field is judged alike however it came.
+    pub(crate) fn field_too_long(&self, name: &[u8], value: &[u8]) -> bool {
+        field_line_len(name, value) > self.max_field_size
+    }
 }
 
-/// The length of a field's line, `name: value`, without its CRLF.
-fn line_len((name, value): (&http::HeaderName, &http::HeaderValue)) -> usize {
-    name.as_str().len() + 2 + value.len()
+/// The length of a field's line as HTTP/1.1 carries it, `name: value`, without its CRLF.
+pub(crate) fn field_line_len(name: &[u8], value: &[u8]) -> usize {
+    name.len() + 2 + value.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::{RequestParser, ResponseParser};
+
+    /// A field whose line is `max_field_size` long passes and one a byte longer is refused,
+    /// with or without whitespace around its value, alike over HTTP/1.1 (a request and a
+    /// response, whole and byte by byte), in a server's HTTP/2 request (`parse_parts`) and
+    /// in a client's HTTP/2 response (`check_head_fields`): the whitespace is part of the
+    /// line on the wire, so it counts on every path.
+    #[test]
+    fn a_field_at_the_limit_is_judged_alike_however_it_arrives() {
+        const MAX: usize = 40;
+        let limits = Limits::default().max_field_size(MAX);
+        let line_start = "x-f: ";
+        for over in [0, 1] {
+            for (before, after) in [("", ""), (" ", ""), ("", "\t"), ("  ", " ")] {
+                let fill = MAX + over - line_start.len() - before.len() - after.len();
+                let value = format!("{before}{}{after}", "v".repeat(fill));
+                let field = format!("{line_start}{value}\r\n");
+                assert_eq!(field.len() - 2, MAX + over);
+
+                let request = format!("GET / HTTP/1.1\r\nhost: h\r\n{field}\r\n");
+                let whole = RequestParser::with_limits(limits)
+                    .parse(&mut BytesMut::from(request.as_bytes()))
+                    .map(|head| assert!(head.is_some()));
+                let mut parser = RequestParser::with_limits(limits);
+                let mut buf = BytesMut::new();
+                let mut split = Ok(());
+                for &byte in request.as_bytes() {
+                    buf.extend_from_slice(&[byte]);
+                    match parser.parse(&mut buf) {
+                        Ok(None) => {}
+                        Ok(Some(_)) => break,
+                        Err(e) => {
+                            split = Err(e);
+                            break;
+                        }
+                    }
+                }
+                let response = format!("HTTP/1.1 200 OK\r\n{field}content-length: 0\r\n\r\n");
+                let h1_response = ResponseParser::with_limits(limits)
+                    .parse(&mut BytesMut::from(response.as_bytes()), &http::Method::GET)
+                    .map(|head| assert!(head.is_some()));
+
+                let (parts, ()) = http::Request::get("http://h/")
+                    .version(http::Version::HTTP_2)
+                    .header("x-f", &value)
+                    .body(())
+                    .unwrap()
+                    .into_parts();
+                let h2_server = RequestParser::with_limits(limits).parse_parts(&parts).map(drop);
+                let mut fields = http::HeaderMap::new();
+                fields.insert("x-f", value.parse().unwrap());
+                let h2_client = limits.check_head_fields(&fields);
+
+                for (path, verdict) in [
+                    ("HTTP/1.1 request", whole),
+                    ("HTTP/1.1 request byte by byte", split),
+                    ("HTTP/1.1 response", h1_response),
+                    ("HTTP/2 request", h2_server),
+                    ("HTTP/2 response", h2_client),
+                ] {
+                    match verdict {
+                        Ok(()) => assert_eq!(over, 0, "{path} took {field:?}"),
+                        Err(e) => {
+                            assert_eq!(over, 1, "{path} refused {field:?}: {e}");
+                            assert_eq!(e.kind(), ErrorKind::FieldTooLong, "{path}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -16,6 +16,7 @@ use crate::{
     BodyFraming, Limits,
     error::{Error, ErrorKind},
     head::{FieldSpan, Fields, Flags, RequestHead, Span},
+    limits::field_line_len,
     semantics::check_target,
 };
 
@@ -155,19 +156,19 @@ impl RequestParser {
         // The fields are checked as httparse and `check_lines` would check them written
         // out, and copied into one buffer as a parsed head keeps them. `http` has made each
         // name a token and kept control characters out of values, as httparse would: only
-        // the sizes are left to check, and the whitespace around values to drop.
-        // `rendered` counts the head's bytes as HTTP/1.1: the request line and the empty
-        // line with their CRLFs, then each field line.
+        // the sizes are left to check (each line as written, whitespace and all), and the
+        // whitespace around values to drop. `rendered` counts the head's bytes as HTTP/1.1:
+        // the request line and the empty line with their CRLFs, then each field line.
         let mut rendered = method.as_str().len() + target.len() + 14;
         let mut raw = BytesMut::with_capacity(256);
         raw.extend_from_slice(target.as_bytes());
         let mut places = Vec::with_capacity(count);
         for (name, value) in fields {
-            let value = trim_ows(value);
-            if name.len() + 2 + value.len() > limits.get_max_field_size() {
+            if limits.field_too_long(name, value) {
                 return Err(ErrorKind::FieldTooLong.into());
             }
-            rendered += name.len() + value.len() + 4;
+            rendered += field_line_len(name, value) + 2;
+            let value = trim_ows(value);
             places.push((raw.len(), name.len(), value.len()));
             raw.extend_from_slice(name);
             raw.extend_from_slice(value);
@@ -457,6 +458,16 @@ mod tests {
             parts(http::Request::get("/p").header("x-empty", "")),
             parts(http::Request::get("/p").header("host", "h").header("x", "v".repeat(37))),
             parts(http::Request::get("/p").header("host", "h").header("x", "v".repeat(38))),
+            parts(
+                http::Request::get("/p")
+                    .header("host", "h")
+                    .header("x", format!(" {} ", "v".repeat(35))),
+            ),
+            parts(
+                http::Request::get("/p")
+                    .header("host", "h")
+                    .header("x", format!(" {} ", "v".repeat(36))),
+            ),
             parts(http::Request::get(format!("/{}", "p".repeat(46))).header("host", "h")),
             parts(http::Request::get(format!("/{}", "p".repeat(47))).header("host", "h")),
             parts((1..=4).fold(http::Request::get("http://h.test/"), |r, i| {
