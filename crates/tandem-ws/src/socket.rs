@@ -502,6 +502,14 @@ impl Reader {
                 }
                 Ok(None) => {}
             }
+            // `wait` polls the socket before its timer, so a peer that keeps the socket
+            // readable (a flood of pings, or of frames after our close) would never let a
+            // timer fire there: the clock is read after every read's frames instead.
+            if self.next_timer(deadline).is_some_and(|at| at <= Instant::now())
+                && let Some(message) = self.on_timer(deadline).await
+            {
+                return message;
+            }
             self.buf.reserve(self.assembler.read_size(READ_SIZE));
             match self.wait(deadline).await {
                 Woke::Read(Ok(0)) => {
@@ -525,18 +533,22 @@ impl Reader {
         }
     }
 
-    /// Waits for bytes, a timer, or the server's shutdown.
-    async fn wait(&mut self, receive_deadline: Option<Instant>) -> Woke {
+    /// The earliest of the timers armed: the receive deadline, the heartbeat's ping and
+    /// pong, and the closing handshake's.
+    fn next_timer(&self, receive_deadline: Option<Instant>) -> Option<Instant> {
         let closing = match self.state {
             State::Closing(at) => Some(at),
             _ => None,
         };
-        let timer = [receive_deadline, self.next_ping, self.pong_deadline, closing]
-            .into_iter()
-            .flatten()
-            .min();
+        [receive_deadline, self.next_ping, self.pong_deadline, closing].into_iter().flatten().min()
+    }
+
+    /// Waits for bytes, a timer, or the server's shutdown.
+    async fn wait(&mut self, receive_deadline: Option<Instant>) -> Woke {
+        let closing = matches!(self.state, State::Closing(_));
+        let timer = self.next_timer(receive_deadline);
         let Reader { io, buf, shutdown, .. } = self;
-        let shutdown_armed = shutdown.is_some() && closing.is_none();
+        let shutdown_armed = shutdown.is_some() && !closing;
         let mut read = pin!(io.read_buf(buf));
         // A wait with no timer armed (the usual case) builds no `Sleep`.
         let mut sleep = pin!(timer.map(tokio::time::sleep_until));

@@ -217,3 +217,75 @@ async fn handler_sees_reserved_bits_as_an_error() {
     server.stop().await;
     assert!(seen.lock().unwrap()[0].starts_with("Error"), "{seen:?}");
 }
+
+/// Floods the server with masked empty pings, as fast as the socket takes them, and drains
+/// what it answers, until the server closes the connection; `true` if it did within `limit`.
+async fn flood_pings_until_closed(raw: crate::support::RawWs, limit: Duration) -> bool {
+    let (mut read, mut write) = raw.stream.into_split();
+    let pings: Vec<u8> = std::iter::repeat_n(masked_frame(0x89, b""), 10_000).flatten().collect();
+    let flood = tokio::spawn(async move { while write.write_all(&pings).await.is_ok() {} });
+    let drained = tokio::time::timeout(limit, async move {
+        let mut sink = vec![0; 64 << 10];
+        while read.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+    })
+    .await;
+    flood.abort();
+    drained.is_ok()
+}
+
+/// A peer that keeps the socket readable (a ping flood, every ping answered) never lets a
+/// `receive` see a message, so the receive timeout must still end it: the reader's timers
+/// are not starved by bytes that are always ready.
+#[tokio::test]
+async fn a_ping_flood_does_not_hold_off_the_receive_timeout() {
+    let (report, rx) = report();
+    let server = Server::start("/ws", move |req: Request| {
+        let report = report.clone();
+        async move {
+            WebSocketResponse::new().receive_timeout(Duration::from_millis(200)).prepare(
+                &req,
+                move |mut ws| async move {
+                    let msg = ws.receive().await;
+                    report.send(format!("{msg:?}"));
+                },
+            )
+        }
+    })
+    .await;
+    let raw = server.raw_ws("/ws", "").await;
+    let flood = tokio::spawn(flood_pings_until_closed(raw, Duration::from_secs(4)));
+    let msg = tokio::time::timeout(Duration::from_secs(3), rx)
+        .await
+        .expect("receive returned while the flood went on")
+        .unwrap();
+    assert!(msg.contains("Timeout") || msg.contains("timeout"), "{msg}");
+    assert!(flood.await.unwrap(), "the connection closed once the handler returned");
+}
+
+/// The closing handshake against a peer that never sends its close frame but keeps
+/// sending others: the close timeout still ends it and the connection is dropped.
+#[tokio::test]
+async fn a_flood_does_not_hold_off_the_close_timeout() {
+    let (report, rx) = report();
+    let server = Server::start("/ws", move |req: Request| {
+        let report = report.clone();
+        async move {
+            WebSocketResponse::new().close_timeout(Duration::from_millis(200)).prepare(
+                &req,
+                move |mut ws| async move {
+                    let closed = ws.close(tandem_ws::CloseCode::OK, "bye").await;
+                    report.send(format!("{closed:?}"));
+                },
+            )
+        }
+    })
+    .await;
+    let raw = server.raw_ws("/ws", "").await;
+    let flood = tokio::spawn(flood_pings_until_closed(raw, Duration::from_secs(4)));
+    let closed = tokio::time::timeout(Duration::from_secs(3), rx)
+        .await
+        .expect("close returned while the flood went on")
+        .unwrap();
+    assert_eq!(closed, "Ok(true)");
+    assert!(flood.await.unwrap(), "the server dropped the connection");
+}
