@@ -239,53 +239,22 @@ mod tests {
     }
 
     /// A file sent to a peer that reads as fast as it is sent (so the socket seldom fills)
-    /// still gives the runtime its thread back at least every few MiB. A return while the
-    /// socket has room is one the send chose: one for want of room clears the socket's
-    /// readiness, and on this one-thread runtime nothing sets it again before it is looked
-    /// at here.
+    /// still gives the runtime its thread back at least every few MiB.
     #[cfg(target_os = "linux")]
     #[tokio::test(flavor = "current_thread")]
     async fn a_fast_peer_does_not_keep_the_thread() {
-        use std::future::Future;
+        use tandem_io::test_util::{fast_reader, least_times_given_way, times_given_way};
 
         const SIZE: u64 = 64 << 20;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let reader = std::thread::spawn(move || {
-            let (mut peer, _) = listener.accept().unwrap();
-            let (mut buf, mut total) = (vec![0; 1 << 20], 0);
-            loop {
-                match io::Read::read(&mut peer, &mut buf).unwrap() {
-                    0 => return total,
-                    n => total += n as u64,
-                }
-            }
-        });
-        let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (socket, reader) = fast_reader().await;
         let file = tempfile::tempfile().unwrap();
         file.set_len(SIZE).unwrap();
         let body = FileBody::new(file).unwrap();
-
-        let gave_way = {
-            let mut sending = std::pin::pin!(body.sendfile(&socket));
-            let mut gave_way = 0;
-            std::future::poll_fn(|cx| {
-                let polled = sending.as_mut().poll(cx);
-                let room = socket.try_io(tokio::io::Interest::WRITABLE, || Ok(())).is_ok();
-                if polled.is_pending() && room {
-                    gave_way += 1;
-                }
-                polled
-            })
-            .await
-            .unwrap();
-            gave_way
-        };
+        let (sent, gave_way) = times_given_way(&socket, body.sendfile(&socket)).await;
+        sent.unwrap();
         drop(socket);
         assert_eq!(reader.join().unwrap(), SIZE);
-        // A stretch between yields may overshoot by one call's worth.
-        let least =
-            SIZE / (tandem_io::SENDFILE_YIELD_BYTES + tandem_io::SENDFILE_CALL_BYTES as u64) - 1;
+        let least = least_times_given_way(SIZE);
         assert!(gave_way >= least, "gave way {gave_way} times, under {least}");
     }
 

@@ -119,52 +119,23 @@ mod tests {
 
     /// A file of tens of MiB sent to a peer that reads as fast as it is sent (so the socket
     /// seldom fills) gives the runtime its thread back every few MiB, so the worker's other
-    /// connections and timers are not held up for the whole file. A return while the socket
-    /// has room is one the send chose: one for want of room clears the socket's readiness,
-    /// and on this one-thread runtime nothing sets it again before it is looked at here.
+    /// connections and timers are not held up for the whole file.
     #[tokio::test(flavor = "current_thread")]
     async fn a_large_file_to_a_fast_peer_gives_the_thread_back() {
-        use std::future::Future;
-
-        use tandem_io::{SENDFILE_CALL_BYTES, SENDFILE_YIELD_BYTES};
+        use tandem_io::test_util::{fast_reader, least_times_given_way, times_given_way};
 
         const SIZE: u64 = 32 << 20;
-        let (server, mut peer) = pair().await;
-        peer.set_nonblocking(false).unwrap();
-        let reader = std::thread::spawn(move || {
-            let (mut buf, mut total) = (vec![0; 1 << 20], 0);
-            loop {
-                match peer.read(&mut buf).unwrap() {
-                    0 => return total,
-                    n => total += n as u64,
-                }
-            }
-        });
+        let (server, reader) = fast_reader().await;
         let file = tempfile::tempfile().unwrap();
         file.set_len(SIZE).unwrap();
         let to = SendfileTo::new(&server, Some(Duration::from_secs(5)));
         let (mut head, mut sent) = (BytesMut::from(&b"HEAD"[..]), 0);
-
-        let gave_way = {
-            let mut sending = std::pin::pin!(send(to, &mut head, &file, 0, SIZE, &mut sent));
-            let mut gave_way = 0;
-            let whole = std::future::poll_fn(|cx| {
-                let polled = sending.as_mut().poll(cx);
-                let room = server.try_io(tokio::io::Interest::WRITABLE, || Ok(())).is_ok();
-                if polled.is_pending() && room {
-                    gave_way += 1;
-                }
-                polled
-            })
-            .await
-            .unwrap();
-            assert!(whole);
-            gave_way
-        };
+        let sending = send(to, &mut head, &file, 0, SIZE, &mut sent);
+        let (whole, gave_way) = times_given_way(&server, sending).await;
+        assert!(whole.unwrap());
         drop(server);
         assert_eq!((sent, reader.join().unwrap()), (SIZE, SIZE + 4));
-        // A stretch between yields may overshoot by one call's worth.
-        let least = SIZE / (SENDFILE_YIELD_BYTES + SENDFILE_CALL_BYTES as u64) - 1;
+        let least = least_times_given_way(SIZE);
         assert!(gave_way >= least, "gave way {gave_way} times, under {least}");
     }
 }
