@@ -86,7 +86,7 @@ fn run(
         mut headers,
         mut body,
         stream,
-        conn_settings,
+        mut conn_settings,
         timeout,
         allow_redirects,
         max_redirects,
@@ -173,9 +173,7 @@ fn run(
                         return Err(Error::new(Kind::Payload, "cannot resend a streamed body")
                             .with_url(&url));
                     }
-                    if !redirect::same_origin(&url, &next) {
-                        redirect::strip_credentials(&mut headers);
-                    }
+                    conn_settings.left_origin |= redirect::leave_origin(&url, &next, &mut headers);
                     url = Arc::new(next);
                     take_url_credentials(&mut url, &mut headers, false)
                         .map_err(|e| e.with_url(&url))?;

@@ -74,13 +74,22 @@ pub(crate) fn rewrite(
     to_get
 }
 
-/// Drops credentials before a cross-origin hop: every copy of `Authorization`, `Cookie` and
-/// `Proxy-Authorization`, whatever case it was given in (a `HeaderMap` keys names
-/// case-insensitively, and `remove` removes all values).
-pub(crate) fn strip_credentials(headers: &mut HeaderMap) {
-    headers.remove(header::AUTHORIZATION);
-    headers.remove(header::COOKIE);
-    headers.remove(header::PROXY_AUTHORIZATION);
+/// The fields that carry credentials, which never follow a redirect to another origin.
+pub(crate) const CREDENTIAL_FIELDS: [header::HeaderName; 3] =
+    [header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
+
+/// Drops credentials before a hop from `from` to `to` when it crosses origins: every copy
+/// of `Authorization`, `Cookie` and `Proxy-Authorization`, whatever case it was given in (a
+/// `HeaderMap` keys names case-insensitively, and `remove` removes all values). Returns
+/// whether it crossed, so the session's own credential fields stay behind too.
+pub(crate) fn leave_origin(from: &Url, to: &Url, headers: &mut HeaderMap) -> bool {
+    if same_origin(from, to) {
+        return false;
+    }
+    for name in CREDENTIAL_FIELDS {
+        headers.remove(name);
+    }
+    true
 }
 
 /// The path and query of `location` byte for byte, when `next` (what it resolved to) would

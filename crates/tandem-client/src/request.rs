@@ -118,6 +118,10 @@ pub(crate) struct ConnSettings {
     /// The response head's limits and `read_bufsize`, where they differ from the session's.
     /// Boxed, as few requests have any: the settings move with every builder call.
     pub(crate) read_limits: Option<Box<crate::read_limits::ReadOverrides>>,
+    /// A redirect took the request to another origin: the session's own credential fields
+    /// (`Authorization`, `Cookie`, `Proxy-Authorization` given to its builder) stay behind
+    /// on this hop and every later one, as the request's own do.
+    pub(crate) left_origin: bool,
 }
 
 /// A request being built; [`send`](Self::send) sends it. Errors in the options (a header

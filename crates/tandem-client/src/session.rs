@@ -200,6 +200,8 @@ impl ClientSessionBuilder {
     }
 
     /// A header sent with every request (a request's own header of that name replaces it).
+    /// `Authorization`, `Cookie` and `Proxy-Authorization` are credentials: as a request's
+    /// own, they are left out once a redirect takes the request to another origin.
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
         K: TryInto<HeaderName>,

@@ -11,6 +11,7 @@ use url::Url;
 use crate::{
     decompress,
     error::{Error, Kind},
+    redirect,
     request::ConnSettings,
     session::{Inner, USER_AGENT, invalid_url},
 };
@@ -68,7 +69,8 @@ pub(crate) fn request_fields(
         && cookies.is_none()
         && proxy_authorization.is_none()
         && conn.skip_auto_headers.is_empty()
-        && conn.version.is_none();
+        && conn.version.is_none()
+        && !conn.left_origin;
     if reusable && let Some(hit) = inner.fields_cache.get(host, content_type) {
         return Ok(hit);
     }
@@ -101,7 +103,8 @@ fn wire_headers(
         HeaderValue::from_str(host).map_err(|e| Error::new(Kind::Request, e))?,
     );
     for (name, value) in &inner.headers {
-        if !headers.contains_key(name) {
+        let left_behind = conn.left_origin && redirect::CREDENTIAL_FIELDS.contains(name);
+        if !headers.contains_key(name) && !left_behind {
             out.append(name, value.clone());
         }
     }

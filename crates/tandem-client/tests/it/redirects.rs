@@ -166,6 +166,50 @@ async fn credentials_are_dropped_across_origins_only() {
     b.stop().await;
 }
 
+/// The session's own credential fields (`ClientSession::builder().header(...)`) are
+/// credentials as much as a request's: a redirect to another origin leaves them behind, and
+/// so does every later hop of that request, back at the first origin too (aiohttp merges the
+/// session's fields into the request's and pops them there). Another request to the first
+/// origin still sends them.
+#[tokio::test]
+async fn session_credential_fields_are_dropped_across_origins() {
+    let a = Server::start(app()).await;
+    let b = Server::start(app()).await;
+    let s = tandem_client::ClientSession::builder()
+        .header("Authorization", "Bearer session")
+        .header("Cookie", "s=1")
+        .header("Proxy-Authorization", "Basic s")
+        .header("x-session", "kept")
+        .build();
+    let headers_at = |url: String| {
+        let s = s.clone();
+        async move {
+            let mut resp = within(s.get(&url).send()).await.unwrap();
+            let v: Value = within(resp.json()).await.unwrap();
+            v["headers"].clone()
+        }
+    };
+    let same = headers_at(redirect_url(&a, 302, &a.url("/echo"))).await;
+    assert_eq!(same["authorization"], json!(["Bearer session"]), "{same}");
+    assert_eq!(same["cookie"], json!(["s=1"]), "{same}");
+    for code in [301, 302, 303, 307, 308] {
+        let other = headers_at(redirect_url(&a, code, &b.url("/echo"))).await;
+        for name in ["authorization", "cookie", "proxy-authorization"] {
+            assert!(other.get(name).is_none(), "{code}: {name} reached another origin: {other}");
+        }
+        assert_eq!(other["x-session"], json!(["kept"]), "{other}");
+    }
+    // A -> B -> A: once dropped, not sent again on that request's later hops.
+    let back = redirect_url(&b, 302, &a.url("/echo"));
+    let back = headers_at(redirect_url(&a, 302, &back)).await;
+    assert!(back.get("authorization").is_none(), "{back}");
+    // The session itself is unchanged: the next request to A sends them.
+    let again = headers_at(a.url("/echo")).await;
+    assert_eq!(again["authorization"], json!(["Bearer session"]), "{again}");
+    a.stop().await;
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn streamed_bodies_are_sent_chunked_and_never_replayed() {
     let server = Server::start(app()).await;
