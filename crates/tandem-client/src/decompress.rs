@@ -26,7 +26,10 @@ use brotli::{BrotliDecompressStream, BrotliResult, BrotliState, enc::StandardAll
 use bytes::Buf;
 use bytes::Bytes;
 #[cfg(feature = "compression")]
-use flate2::write::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use flate2::{
+    Decompress,
+    write::{MultiGzDecoder, ZlibDecoder},
+};
 
 use crate::error::Error;
 #[cfg(feature = "compression")]
@@ -119,8 +122,9 @@ impl std::error::Error for TooLarge {}
 #[cfg(feature = "compression")]
 enum Codec {
     Gzip(MultiGzDecoder<Sink>),
-    Zlib(ZlibDecoder<Sink>),
-    Deflate(DeflateDecoder<Sink>),
+    /// `deflate`, zlib-wrapped or raw: flate2's writer over a `Decompress` made for the one
+    /// that came (its `ZlibDecoder` is only the writer; the wrapping is the `Decompress`'s).
+    Deflate(ZlibDecoder<Sink>),
     /// `deflate` before its first two bytes arrive (the first is kept here if it came
     /// alone): aiohttp accepts both zlib-wrapped and raw deflate under that name, since
     /// servers send both, and those two bytes tell which.
@@ -213,22 +217,13 @@ impl Decompressor {
             };
             // A zlib stream starts with CM = 8 and a header that is a multiple of 31.
             let zlib = a & 0x0f == 8 && (u16::from(a) << 8 | u16::from(b)) % 31 == 0;
-            let written = if zlib {
-                let mut d = ZlibDecoder::new(sink(max));
-                let written = first.map_or(Ok(()), |a| d.write_all(&[a]));
-                self.codec = Codec::Zlib(d);
-                written
-            } else {
-                let mut d = DeflateDecoder::new(sink(max));
-                let written = first.map_or(Ok(()), |a| d.write_all(&[a]));
-                self.codec = Codec::Deflate(d);
-                written
-            };
+            let mut d = ZlibDecoder::new_with_decompress(sink(max), Decompress::new(zlib));
+            let written = first.map_or(Ok(()), |a| d.write_all(&[a]));
+            self.codec = Codec::Deflate(d);
             written.map_err(payload)?;
         }
         let taken = match &mut self.codec {
             Codec::Gzip(d) => feed(d, input, |d| d.get_ref().full()),
-            Codec::Zlib(d) => feed(d, input, |d| d.get_ref().full()),
             Codec::Deflate(d) => feed(d, input, |d| d.get_ref().full()),
             Codec::Brotli(d) => d.write_some(input),
             Codec::Zstd(d) => d.write_some(input, Sink::full),
@@ -242,7 +237,6 @@ impl Decompressor {
     pub(crate) fn finish(&mut self) -> Result<Bytes, Error> {
         let result = match &mut self.codec {
             Codec::Gzip(d) => d.try_finish(),
-            Codec::Zlib(d) => d.try_finish(),
             Codec::Deflate(d) => d.try_finish(),
             Codec::Brotli(d) => d.finish(),
             // An `UnexpectedEof` error if the body ended inside a frame.
@@ -262,7 +256,6 @@ impl Decompressor {
     fn take(&mut self) -> Bytes {
         let sink = match &mut self.codec {
             Codec::Gzip(d) => d.get_mut(),
-            Codec::Zlib(d) => d.get_mut(),
             Codec::Deflate(d) => d.get_mut(),
             Codec::Brotli(d) => &mut d.out,
             Codec::Zstd(d) => d.get_mut(),
