@@ -21,6 +21,12 @@ use crate::{
 /// aiohttp's `client_max_size` default: 1 MiB of body for `read`, `text`, `json` and `post`.
 pub const DEFAULT_CLIENT_MAX_SIZE: usize = 1024 * 1024;
 
+/// The most files one form may upload to `post()` by default (Django's
+/// `DATA_UPLOAD_MAX_NUMBER_FILES`): each is spooled to a temporary file, which holds file
+/// descriptors while the form lives, so their number needs a bound of its own beside
+/// `client_max_size` (a 1 MiB form holds over ten thousand empty file parts).
+pub const DEFAULT_MAX_FORM_FILES: usize = 100;
+
 type StateMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 type Signal = Arc<dyn Fn(App) -> BoxFuture<Result<(), Error>> + Send + Sync>;
 type CleanupCtx = Arc<dyn Fn(App) -> BoxFuture<Result<BoxFuture<()>, Error>> + Send + Sync>;
@@ -72,6 +78,7 @@ pub struct Application {
     cleanup_ctx: Vec<CleanupCtx>,
     on_response_prepare: Vec<PrepareHook>,
     client_max_size: Option<usize>,
+    max_form_files: Option<usize>,
     error_renderer: Option<Arc<dyn ErrorRenderer>>,
     /// The one handler of a low-level [`Server`](crate::Server): it answers every request,
     /// in place of the router.
@@ -288,6 +295,14 @@ impl Application {
         self
     }
 
+    /// Sets the most files one multipart form may upload to `post()` (default
+    /// [`DEFAULT_MAX_FORM_FILES`]); a form with more is a 413, refused before the first file
+    /// past the limit is spooled. Sub-applications inherit it, as `client_max_size`.
+    pub fn max_form_files(&mut self, files: usize) -> &mut Self {
+        self.max_form_files = Some(files);
+        self
+    }
+
     /// Renders every error the framework answers with (404, 405, 413, a handler's
     /// [`HttpError`], a 500 for a handler's other error or panic, and the parser's 400, 408,
     /// 414 and 431) through `renderer`: [`ErrorFormat::Json`](crate::ErrorFormat::Json) or
@@ -431,6 +446,10 @@ fn flatten(
         .client_max_size
         .or_else(|| parent.map(|p| shared.nodes[p].client_max_size))
         .unwrap_or(DEFAULT_CLIENT_MAX_SIZE);
+    let max_form_files = app
+        .max_form_files
+        .or_else(|| parent.map(|p| shared.nodes[p].max_form_files))
+        .unwrap_or(DEFAULT_MAX_FORM_FILES);
     let error_renderer =
         app.error_renderer.or_else(|| parent.and_then(|p| shared.nodes[p].error_renderer.clone()));
     shared.nodes.push(Node {
@@ -439,6 +458,7 @@ fn flatten(
         state: RwLock::new(app.state),
         middlewares: middlewares.clone().into(),
         client_max_size,
+        max_form_files,
         on_response_prepare: on_response_prepare.into(),
         error_renderer,
     });
@@ -487,6 +507,7 @@ struct Node {
     state: RwLock<StateMap>,
     middlewares: Middlewares,
     client_max_size: usize,
+    max_form_files: usize,
     on_response_prepare: Arc<[PrepareHook]>,
     error_renderer: Option<Arc<dyn ErrorRenderer>>,
 }
@@ -604,6 +625,12 @@ impl App {
 
     pub(crate) fn client_max_size(&self) -> usize {
         self.shared.nodes[self.node].client_max_size
+    }
+
+    /// The most files one form may upload to `post()` in this application
+    /// ([`Application::max_form_files`]).
+    pub fn max_form_files(&self) -> usize {
+        self.shared.nodes[self.node].max_form_files
     }
 
     /// The path prefix every route of this application is under: the sub-application

@@ -108,7 +108,9 @@ mod stream_response;
 mod upgrade;
 mod views;
 
-pub use app::{App, Application, DEFAULT_CLIENT_MAX_SIZE, RouteRef, RouteTable};
+pub use app::{
+    App, Application, DEFAULT_CLIENT_MAX_SIZE, DEFAULT_MAX_FORM_FILES, RouteRef, RouteTable,
+};
 pub use conditional::{ETag, ETagList, IfRange};
 pub use cookies::CookieOptions;
 pub use cors::{Cors, CorsOptions, HeaderList, MethodList};

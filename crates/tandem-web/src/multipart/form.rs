@@ -9,9 +9,14 @@ use crate::{FileField, Form, FormValue, HttpError};
 
 /// Reads a whole multipart form, as aiohttp's `post()`: parts with a file name go to
 /// temporary files as they arrive, others are kept in memory; the reader's limit bounds the
-/// total. Nested multipart parts and parts without a name are 400s.
-pub(crate) async fn read_form(mut reader: MultipartReader) -> Result<Form, HttpError> {
+/// total, and `max_files` the files (413 past it, before another temporary file is made).
+/// Nested multipart parts and parts without a name are 400s.
+pub(crate) async fn read_form(
+    mut reader: MultipartReader,
+    max_files: usize,
+) -> Result<Form, HttpError> {
     let mut form = Form::default();
+    let mut files = 0;
     while let Some(part) = reader.next_part().await? {
         let name = part
             .name()
@@ -24,6 +29,11 @@ pub(crate) async fn read_form(mut reader: MultipartReader) -> Result<Form, HttpE
         // aiohttp treats `filename=""` (an empty file input) as an ordinary field.
         let filename = part.filename().filter(|f| !f.is_empty()).map(str::to_owned);
         let value = if let Some(filename) = filename {
+            files += 1;
+            if files > max_files {
+                return Err(HttpError::new(http::StatusCode::PAYLOAD_TOO_LARGE)
+                    .with_text("413: too many files in a form"));
+            }
             let headers = part.headers().clone();
             let (file, origin, size) = spool(part).await?;
             FormValue::File(Box::new(FileField {
