@@ -401,12 +401,11 @@ async fn exchange(
     // memory its reader used, so a request allocates no buffer (`next_head` reserves room).
     let mut buf = conn.take_read_buf();
     let io = conn.io();
-    let mut received = false;
+    let mut seen = Seen::default();
     if let Some(wait) = out.expect {
         // Boxed, as the streamed body below: rare paths whose state would otherwise sit in
         // every request's future (and be copied into its box).
-        let early =
-            await_continue(io, out.head, (&mut buf, &mut received), answer, deadlines, wait);
+        let early = await_continue(io, out.head, (&mut buf, &mut seen), answer, deadlines, wait);
         if let Some(head) = Box::pin(early).await? {
             return Ok((head, buf, false));
         }
@@ -435,10 +434,10 @@ async fn exchange(
     }
 
     loop {
-        let head = next_head(io, &mut buf, answer, deadlines, &mut received).await?;
+        let head = next_head(io, &mut buf, answer, deadlines, &mut seen).await?;
         // 1xx interim responses (100 Continue, 103 Early Hints) come before the final one.
         // A 101 ends the exchange: `send` decides whether it was asked for.
-        if head.status() == StatusCode::SWITCHING_PROTOCOLS || !head.status().is_informational() {
+        if !is_interim(head.status()) {
             return Ok((head, buf, true));
         }
     }
@@ -450,7 +449,7 @@ async fn exchange(
 async fn await_continue(
     io: &mut (dyn tandem_connect::Io + 'static),
     head: &Bytes,
-    (buf, received): (&mut BytesMut, &mut bool),
+    (buf, seen): (&mut BytesMut, &mut Seen),
     answer: (&Method, &ReadLimits),
     deadlines: &Deadlines,
     wait: Duration,
@@ -467,12 +466,11 @@ async fn await_continue(
     // know the expectation; a final status first means the body is not wanted.
     let answer = async {
         loop {
-            let head = next_head(io, buf, answer, deadlines, received).await?;
+            let head = next_head(io, buf, answer, deadlines, seen).await?;
             if head.status() == StatusCode::CONTINUE {
                 return Ok(None);
             }
-            if head.status() == StatusCode::SWITCHING_PROTOCOLS || !head.status().is_informational()
-            {
+            if !is_interim(head.status()) {
                 return Ok(Some(head));
             }
         }
@@ -549,19 +547,45 @@ fn length_changed(len: u64) -> Error {
     Error::new(Kind::Request, format!("the body's length differs from its Content-Length {len}"))
 }
 
+/// What an exchange has read of its answer: whether any byte arrived (a failure before one
+/// may be sent again), and how many interim responses, which `max_interim_responses`
+/// bounds.
+#[derive(Default)]
+struct Seen {
+    received: bool,
+    interim: usize,
+}
+
+/// A 1xx that another head follows; a 101 ends the exchange instead.
+fn is_interim(status: StatusCode) -> bool {
+    status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS
+}
+
 /// Reads the next response head, interim or final, to a request of `method`, from `buf` and
-/// the connection, within `limits`: the head's, and `read_bufsize` for each read.
+/// the connection, within `limits`: the head's, their number, and `read_bufsize` for each
+/// read.
 async fn next_head<R: tokio::io::AsyncRead + Unpin + ?Sized>(
     io: &mut R,
     buf: &mut BytesMut,
     (method, limits): (&Method, &ReadLimits),
     deadlines: &Deadlines,
-    received: &mut bool,
+    seen: &mut Seen,
 ) -> Result<ResponseHead, Failure> {
     let mut parser = ResponseParser::with_limits(limits.head());
     let read_size = FIRST_READ.min(limits.read_bufsize());
     loop {
         match parser.parse(buf, method) {
+            Ok(Some(head)) if is_interim(head.status()) => {
+                seen.interim += 1;
+                if seen.interim > limits.max_interim_responses() {
+                    let error = format!(
+                        "more than {} interim (1xx) responses",
+                        limits.max_interim_responses()
+                    );
+                    return Err(Failure::fatal(Error::new(Kind::Response, error)));
+                }
+                return Ok(head);
+            }
             Ok(Some(head)) => return Ok(head),
             Ok(None) => {}
             Err(e) => return Err(Failure::fatal(Error::new(Kind::Response, e))),
@@ -572,13 +596,13 @@ async fn next_head<R: tokio::io::AsyncRead + Unpin + ?Sized>(
             .read(async { io.read_buf(&mut room).await.map_err(|e| Error::new(Kind::Io, e)) })
             .await
             .map_err(|error| {
-                let retryable = !*received && error.is_io();
+                let retryable = !seen.received && error.is_io();
                 Failure { error, retryable, unprocessed: false }
             })?;
         if n == 0 {
             let error = Error::bare(Kind::Disconnected);
-            return Err(Failure { error, retryable: !*received, unprocessed: false });
+            return Err(Failure { error, retryable: !seen.received, unprocessed: false });
         }
-        *received = true;
+        seen.received = true;
     }
 }

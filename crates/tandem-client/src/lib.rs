@@ -132,7 +132,7 @@ pub use middleware::{BoxFuture, ClientNext, ClientRequest, Middleware};
 pub use multipart::{BodyPart, MultipartReader};
 pub use multipart_writer::MultipartWriter;
 pub use oneshot::request;
-pub use read_limits::DEFAULT_READ_BUFSIZE;
+pub use read_limits::{DEFAULT_MAX_INTERIM_RESPONSES, DEFAULT_READ_BUFSIZE};
 pub use request::{Body, RequestBuilder};
 pub use response::{ClientResponse, RequestInfo, ResponseInfo};
 pub use retry::{DEFAULT_RETRY_STATUSES, Retry, RetryBudget};

@@ -15,6 +15,12 @@ use tandem_proto::{DEFAULT_MAX_HEAD_SIZE, Limits};
 /// twice this, aiohttp's high-water mark.
 pub const DEFAULT_READ_BUFSIZE: usize = 256 * 1024;
 
+/// The most interim (1xx) responses read before a final one: 32. Each is held to the head's
+/// limits, and this bounds how many come, so a server cannot hold a request by sending them
+/// without end (each within `sock_read`). RFC 9110 sets no number; real servers send one
+/// `100 Continue` or a few `103 Early Hints`. Past it, a response error.
+pub const DEFAULT_MAX_INTERIM_RESPONSES: usize = 32;
+
 /// The first read of a body whose length is unknown (chunked, or until the close), and of
 /// every response head.
 pub(crate) const FIRST_READ: usize = 16 * 1024;
@@ -26,6 +32,7 @@ pub(crate) struct ReadLimits {
     max_field_size: usize,
     max_headers: usize,
     read_bufsize: usize,
+    max_interim_responses: usize,
 }
 
 impl Default for ReadLimits {
@@ -36,6 +43,7 @@ impl Default for ReadLimits {
             max_field_size: head.get_max_field_size(),
             max_headers: head.get_max_headers(),
             read_bufsize: DEFAULT_READ_BUFSIZE,
+            max_interim_responses: DEFAULT_MAX_INTERIM_RESPONSES,
         }
     }
 }
@@ -60,6 +68,10 @@ impl ReadLimits {
 
     pub(crate) fn set_max_headers(&mut self, count: usize) {
         self.max_headers = count;
+    }
+
+    pub(crate) fn set_max_interim_responses(&mut self, count: usize) {
+        self.max_interim_responses = count;
     }
 
     /// At least one byte: a read into no room would look like the connection's end.
@@ -97,6 +109,11 @@ impl ReadLimits {
             .max_field_size(self.max_field_size)
             .max_headers(self.max_headers)
             .max_head_size(head_size)
+    }
+
+    /// The most interim (1xx) responses read before the final one.
+    pub(crate) fn max_interim_responses(&self) -> usize {
+        self.max_interim_responses
     }
 
     /// The most one read of a body asks for.

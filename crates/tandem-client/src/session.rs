@@ -373,6 +373,15 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// The most interim (1xx) responses read before the final one (default
+    /// [`DEFAULT_MAX_INTERIM_RESPONSES`](crate::DEFAULT_MAX_INTERIM_RESPONSES), 32; aiohttp
+    /// has no such limit); past it, a response error. HTTP/1.1 only, as
+    /// [`max_line_size`](Self::max_line_size).
+    pub fn max_interim_responses(mut self, count: usize) -> Self {
+        self.inner.read_limits.set_max_interim_responses(count);
+        self
+    }
+
     /// The most bytes one read of a response body asks for (default
     /// [`DEFAULT_READ_BUFSIZE`](crate::DEFAULT_READ_BUFSIZE), 256 KiB, aiohttp 3.14's
     /// `read_bufsize`; 0 is taken as 1). A body of known length is read in pieces of as much

@@ -1,6 +1,8 @@
 //! Hostile and odd responses from raw listeners: checklist C of `docs/security.md` (C44–C48)
 //! and its response vectors (R1–R8).
 
+use tokio::io::AsyncReadExt;
+
 use crate::support::{RawServer, read_request, session, within, write};
 
 /// A server that answers every request on every connection with `response`, and keeps the
@@ -170,6 +172,52 @@ async fn interim_responses_are_skipped_and_bodiless_statuses_read_nothing() {
     // Bare LF line ends, as aiohttp's lenient response parser accepts.
     let server = always(b"HTTP/1.1 200 OK\nContent-Length: 2\n\nlf").await;
     assert_eq!(body_of(&server.url("/"), &s).await, "lf");
+}
+
+/// Interim (1xx) responses are bounded in number, as each is in size: a server that sends
+/// them without end would otherwise hold the request until `total` (forever without one),
+/// each arriving well within `sock_read`. Past `DEFAULT_MAX_INTERIM_RESPONSES` the request
+/// fails as a response error and the final answer behind them is never read; up to it they
+/// are skipped, with or without `Expect: 100-continue`, and the cap can be raised.
+#[tokio::test]
+async fn interim_responses_are_bounded_in_number() {
+    let max = tandem_client::DEFAULT_MAX_INTERIM_RESPONSES;
+    let answer = |interim: usize| -> &'static [u8] {
+        let mut r = Vec::new();
+        for _ in 0..interim {
+            r.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n");
+        }
+        r.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        r.leak()
+    };
+    let s = session();
+    let at_the_cap = always(answer(max)).await;
+    assert_eq!(body_of(&at_the_cap.url("/"), &s).await, "ok");
+    let past = always(answer(max + 1)).await;
+    let e = within(s.get(&past.url("/")).send()).await.unwrap_err();
+    assert!(e.is_response(), "{e}");
+    // Waiting for `100 Continue`, the interim responses come before the body is sent.
+    let past_at_once = RawServer::start(move |mut stream, _| async move {
+        let mut head = Vec::new();
+        let mut chunk = [0; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+            }
+        }
+        write(&mut stream, answer(max + 1)).await;
+        let _ = stream.read(&mut chunk).await;
+    })
+    .await;
+    let expecting = s.post(&past_at_once.url("/")).body("x").expect_continue(true);
+    let e = within(expecting.send()).await.unwrap_err();
+    assert!(e.is_response(), "{e}");
+    let flood = always(answer(10_000)).await;
+    let e = within(s.get(&flood.url("/")).send()).await.unwrap_err();
+    assert!(e.is_response(), "{e}");
+    let raised = tandem_client::ClientSession::builder().max_interim_responses(10_000).build();
+    assert_eq!(body_of(&flood.url("/"), &raised).await, "ok");
 }
 
 #[tokio::test]
