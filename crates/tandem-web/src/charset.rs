@@ -3,7 +3,7 @@
 //! With the `multipart` feature every WHATWG label is known (`encoding_rs`); without it only
 //! UTF-8 and US-ASCII are, and another charset is refused as unknown rather than guessed.
 
-use crate::header_params::{param, params};
+use crate::header_params::{Repeated, param, params};
 
 /// Why a body is not text.
 #[derive(Debug)]
@@ -20,16 +20,24 @@ impl CharsetError {
     }
 }
 
-/// The `charset` parameter of a `Content-Type` value, as sent.
+/// The `charset` parameter of a `Content-Type` value, as sent; `None` if it names none or
+/// names it twice (no one charset).
 pub(crate) fn charset_of(content_type: &str) -> Option<String> {
+    charset_param(content_type).ok().flatten()
+}
+
+fn charset_param(content_type: &str) -> Result<Option<String>, Repeated> {
     let params = params(content_type);
-    param(&params, "charset").map(|label| label.trim().to_owned())
+    Ok(param(&params, "charset")?.map(|label| label.trim().to_owned()))
 }
 
 /// `bytes` decoded in the charset `content_type` names, UTF-8 if it names none; bytes that
-/// are not valid in it are refused, never replaced.
+/// are not valid in it are refused, never replaced. A charset named twice is unknown.
 pub(crate) fn decode(bytes: &[u8], content_type: Option<&str>) -> Result<String, CharsetError> {
-    let label = content_type.and_then(charset_of);
+    let label = match content_type.map(charset_param).transpose() {
+        Ok(label) => label.flatten(),
+        Err(Repeated) => return Err(CharsetError::Unknown),
+    };
     decode_label(bytes, label.as_deref())
 }
 
@@ -72,6 +80,9 @@ mod tests {
         assert!(!decode(b"caf\xe9", None).unwrap_err().is_unknown());
         assert!(decode(b"x", Some("text/plain; charset=klingon")).unwrap_err().is_unknown());
         assert_eq!(charset_of("text/plain; charset=\"UTF-8\"").as_deref(), Some("UTF-8"));
+        let twice = "text/plain; charset=utf-8; charset=latin1";
+        assert_eq!(charset_of(twice), None);
+        assert!(decode(b"x", Some(twice)).unwrap_err().is_unknown());
         #[cfg(feature = "multipart")]
         assert_eq!(decode(b"caf\xe9", Some("text/plain; charset=latin1")).unwrap(), "café");
     }

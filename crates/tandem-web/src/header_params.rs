@@ -70,9 +70,24 @@ pub(crate) fn params(value: &str) -> Vec<(String, String)> {
     }
 }
 
-/// The first value of parameter `name` in `params`.
-pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+/// A parameter given more than once (`boundary=a; boundary=b`). Parsers disagree on which
+/// one counts (aiohttp's `Content-Type` takes the first, its `Content-Disposition` drops
+/// them all, others take the last), so a proxy or a filter in front may read another value
+/// than the handler: it is refused, never resolved either way (RFC 6838 §4.3 calls it an
+/// error).
+#[derive(Debug)]
+pub(crate) struct Repeated;
+
+/// The value of parameter `name` in `params`, `None` without one.
+pub(crate) fn param<'a>(
+    params: &'a [(String, String)],
+    name: &str,
+) -> Result<Option<&'a str>, Repeated> {
+    let mut found = params.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    match (found.next(), found.next()) {
+        (value, None) => Ok(value),
+        (_, Some(_)) => Err(Repeated),
+    }
 }
 
 #[cfg(test)]
@@ -82,9 +97,18 @@ mod tests {
     #[test]
     fn quoted_escaped_and_bare_values() {
         let p = params(r#"text/plain; Charset="utf-8"; q=a\"b; x; =y; last = z "#);
-        assert_eq!(param(&p, "charset"), Some("utf-8"));
-        assert_eq!(param(&p, "last"), Some("z"));
+        assert_eq!(param(&p, "charset").unwrap(), Some("utf-8"));
+        assert_eq!(param(&p, "last").unwrap(), Some("z"));
+        assert_eq!(param(&p, "none").unwrap(), None);
         assert_eq!(params("text/plain"), []);
-        assert_eq!(param(&params(r#"a; n="x;y\"z""#), "n"), Some("x;y\"z"));
+        assert_eq!(param(&params(r#"a; n="x;y\"z""#), "n").unwrap(), Some("x;y\"z"));
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_refused_in_any_case_or_quoting() {
+        for value in ["a; n=1; n=1", "a; n=1; N=\"2\"", "a; n=1; x=2; n =3"] {
+            assert!(param(&params(value), "n").is_err(), "{value}");
+            assert!(param(&params(value), "x").is_ok(), "{value}");
+        }
     }
 }

@@ -5,23 +5,24 @@
 //! each loop is a single pass over its input.
 
 use crate::HttpError;
-pub(super) use crate::header_params::{param, params};
+pub(super) use crate::header_params::{Repeated, param, params};
 
 /// A part's field name and file name from its `Content-Disposition`.
 ///
 /// `filename*` (RFC 5987, `UTF-8''a%20b.txt`) wins over `filename`, as RFC 6266 says. A
 /// `filename*` in a charset other than UTF-8 or ISO-8859-1, or that does not decode, falls
 /// back to `filename`, else is returned as sent. File names are the client's words and
-/// untrusted: `../../etc/passwd` comes back as it was sent.
-pub(super) fn disposition(value: &str) -> (Option<String>, Option<String>) {
+/// untrusted: `../../etc/passwd` comes back as it was sent. Any of the three given twice is
+/// an error (see [`Repeated`]).
+pub(super) fn disposition(value: &str) -> Result<(Option<String>, Option<String>), Repeated> {
     let params = params(value);
-    let name = param(&params, "name").map(str::to_owned);
-    let plain = param(&params, "filename").map(str::to_owned);
-    let filename = match param(&params, "filename*") {
+    let name = param(&params, "name")?.map(str::to_owned);
+    let plain = param(&params, "filename")?.map(str::to_owned);
+    let filename = match param(&params, "filename*")? {
         Some(ext) => ext_value(ext).or(plain).or_else(|| Some(ext.to_owned())),
         None => plain,
     };
-    (name, filename)
+    Ok((name, filename))
 }
 
 /// Decodes an RFC 5987 `charset'language'percent-encoded` value.
@@ -132,20 +133,29 @@ mod tests {
 
     #[test]
     fn dispositions_verbatim_and_extended() {
-        let (name, file) = disposition(r#"form-data; name="f"; filename="../../etc/passwd""#);
+        let (name, file) =
+            disposition(r#"form-data; name="f"; filename="../../etc/passwd""#).unwrap();
         assert_eq!((name.as_deref(), file.as_deref()), (Some("f"), Some("../../etc/passwd")));
-        let (_, file) = disposition("form-data; name=f; filename*=UTF-8''..%2F..%2Fx");
+        let (_, file) = disposition("form-data; name=f; filename*=UTF-8''..%2F..%2Fx").unwrap();
         assert_eq!(file.as_deref(), Some("../../x"));
-        let (_, file) = disposition("form-data; name=f; filename*=bogus''x");
+        let (_, file) = disposition("form-data; name=f; filename*=bogus''x").unwrap();
         assert_eq!(file.as_deref(), Some("bogus''x"));
-        let (_, file) = disposition(r#"form-data; name=f; filename="plain"; filename*=bogus''x"#);
+        let (_, file) =
+            disposition(r#"form-data; name=f; filename="plain"; filename*=bogus''x"#).unwrap();
         assert_eq!(file.as_deref(), Some("plain"));
-        let (_, file) = disposition("form-data; name=f; filename=");
+        let (_, file) = disposition("form-data; name=f; filename=").unwrap();
         assert_eq!(file.as_deref(), Some(""));
-        let (name, _) = disposition(r#"form-data; name="a\"b;c""#);
+        let (name, _) = disposition(r#"form-data; name="a\"b;c""#).unwrap();
         assert_eq!(name.as_deref(), Some("a\"b;c"));
-        assert_eq!(disposition("form-data"), (None, None));
-        assert_eq!(disposition("form-data; ;;=; name"), (None, None));
+        assert_eq!(disposition("form-data").unwrap(), (None, None));
+        assert_eq!(disposition("form-data; ;;=; name").unwrap(), (None, None));
+        for twice in [
+            r#"form-data; name="a"; name="b""#,
+            r#"form-data; name=f; filename="a.txt"; filename="a.php""#,
+            "form-data; name=f; filename*=UTF-8''a; FILENAME*=UTF-8''b",
+        ] {
+            assert!(disposition(twice).is_err(), "{twice}");
+        }
     }
 
     #[test]

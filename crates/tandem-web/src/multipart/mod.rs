@@ -37,8 +37,9 @@ pub(crate) fn boundary(content_type: &str) -> Result<String, HttpError> {
         return Err(bad("not a multipart body"));
     }
     let params = decode::params(content_type);
-    let boundary =
-        decode::param(&params, "boundary").ok_or_else(|| bad("no multipart boundary"))?;
+    let boundary = decode::param(&params, "boundary")
+        .map_err(|_| bad("bad multipart boundary"))?
+        .ok_or_else(|| bad("no multipart boundary"))?;
     let bchar = |b: u8| b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b);
     if boundary.is_empty()
         || boundary.len() > MAX_BOUNDARY_LEN
@@ -139,6 +140,12 @@ impl Part<'_> {
         let (name, filename) = headers
             .get(header::CONTENT_DISPOSITION)
             .map(|v| decode::disposition(&String::from_utf8_lossy(v.as_bytes())))
+            .transpose()
+            .map_err(|_| {
+                HttpError::bad_request().with_text(
+                    "400: a repeated parameter in a multipart part's Content-Disposition",
+                )
+            })?
             .unwrap_or_default();
         let declared =
             headers.get(header::CONTENT_LENGTH).map(|v| decode::content_length(v.as_bytes()));
@@ -330,6 +337,8 @@ mod tests {
             "multipart/form-data; boundary=",
             "multipart/form-data; boundary=\"a \"",
             "multipart/form-data; boundary=a\u{7f}b",
+            "multipart/form-data; boundary=a; boundary=b",
+            "multipart/form-data; boundary=a; Boundary=a",
             "text/plain; boundary=abc",
         ] {
             assert_eq!(boundary(bad).unwrap_err().status(), 400, "{bad}");
