@@ -6,6 +6,11 @@
 //! bytes, so a part with a 1 MiB header line is a 400 once 16 KiB of it has arrived
 //! (aiohttp CVE-2026-34516); multer itself refuses more than 32 fields in a part.
 //!
+//! The guard also refuses a part whose head repeats a field read as one value
+//! ([`SINGLE_PART_FIELDS`]): multer keeps the last copy of a field and drops the others, where
+//! aiohttp reads the first, so a proxy or an upload filter in front could check another
+//! `Content-Disposition` than the handler gets.
+//!
 //! When `post()` reads, the guard also counts the whole body against `client_max_size`, and
 //! the 413 comes as soon as the count passes it: the limit is the form's, not each field's
 //! (CVE-2025-69228), and it is checked as bytes arrive, not after a field is buffered
@@ -24,6 +29,16 @@ use crate::{HttpError, payload::Payload};
 /// The most bytes a part's header block (or the preamble before the first delimiter) may
 /// hold: two maximal header lines of aiohttp's 8190 bytes.
 pub const MAX_PART_HEAD: usize = 16 * 1024;
+
+/// The fields of a part's head that are read as one value each: given twice, a part is a
+/// 400.
+const SINGLE_PART_FIELDS: [&[u8]; 5] = [
+    b"content-disposition",
+    b"content-type",
+    b"content-length",
+    b"content-transfer-encoding",
+    b"content-encoding",
+];
 
 /// Bytes handed to multer between two yields to the scheduler.
 const YIELD_BYTES: usize = 64 * 1024;
@@ -53,6 +68,9 @@ pub(crate) struct Guard {
     carry: Vec<u8>,
     /// Bytes in the current header block or preamble so far.
     head_bytes: usize,
+    /// The current header block's bytes (at most [`MAX_PART_HEAD`]), to check its fields
+    /// when it ends.
+    head: Vec<u8>,
     total: u64,
     limit: Option<usize>,
 }
@@ -64,6 +82,7 @@ impl Guard {
             scan: Scan::Preamble,
             carry: Vec::new(),
             head_bytes: 0,
+            head: Vec::new(),
             total: 0,
             limit,
         }
@@ -94,6 +113,8 @@ impl Guard {
                         // CRLF CRLF that ends an empty header block.
                         self.scan = Scan::Head;
                         self.head_bytes = self.carry.len();
+                        self.head.clear();
+                        self.head.extend_from_slice(&self.carry);
                     }
                 }
                 scan => {
@@ -103,7 +124,11 @@ impl Guard {
                         _ => b"\r\n\r\n",
                     };
                     let bounded = scan != Scan::Body;
-                    if let Some(end) = find(&mut self.carry, rest, pattern) {
+                    let found = find(&mut self.carry, rest, pattern);
+                    if scan == Scan::Head {
+                        self.head.extend_from_slice(&rest[..found.unwrap_or(rest.len())]);
+                    }
+                    if let Some(end) = found {
                         self.head_bytes += end;
                         rest = &rest[end..];
                         self.carry.clear();
@@ -117,6 +142,11 @@ impl Guard {
                         return Err(HttpError::bad_request()
                             .with_text("400: multipart part headers too large"));
                     }
+                    if scan == Scan::Head && self.scan != scan && repeats_a_single_field(&self.head)
+                    {
+                        return Err(HttpError::bad_request()
+                            .with_text("400: a repeated field in a multipart part's headers"));
+                    }
                     if self.scan != scan {
                         self.head_bytes = 0;
                     }
@@ -125,6 +155,22 @@ impl Guard {
         }
         Ok(())
     }
+}
+
+/// Whether a part's header block names one of [`SINGLE_PART_FIELDS`] twice (in any case).
+fn repeats_a_single_field(head: &[u8]) -> bool {
+    let mut seen = [false; SINGLE_PART_FIELDS.len()];
+    for line in head.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let name = line[..colon].trim_ascii();
+        if let Some(i) = SINGLE_PART_FIELDS.iter().position(|f| name.eq_ignore_ascii_case(f)) {
+            if seen[i] {
+                return true;
+            }
+            seen[i] = true;
+        }
+    }
+    false
 }
 
 /// Finds `pattern` in what was carried over from earlier chunks followed by `chunk`, and
@@ -217,5 +263,18 @@ mod tests {
         long_body.extend(std::iter::repeat_n(b'a', 10 * MAX_PART_HEAD));
         assert_eq!(run(&long_body, 1000, None), Ok(Scan::Body));
         assert_eq!(run(&long_body, 1000, Some(1000)), Err(413));
+    }
+
+    #[test]
+    fn refuses_a_field_read_as_one_given_twice_split_anywhere() {
+        let twice = b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nX: 1\r\n\
+                      content-DISPOSITION: form-data; name=b\r\n\r\nv\r\n--XyZ--\r\n";
+        let other_fields = b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nX: 1\r\nX: 2\r\n\
+                             \r\nContent-Disposition: in the body\r\n--XyZ\r\n\
+                             Content-Disposition: form-data; name=b\r\n\r\n\r\n--XyZ--";
+        for step in 1..twice.len() {
+            assert_eq!(run(twice, step, None), Err(400), "step {step}");
+            assert_eq!(run(other_fields, step, None), Ok(Scan::Done), "step {step}");
+        }
     }
 }

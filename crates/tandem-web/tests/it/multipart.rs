@@ -550,10 +550,11 @@ async fn the_files_of_a_form_are_bounded_in_number() {
     server.stop().await;
 }
 
-/// A parameter given twice (`boundary`, `name`, `filename`, `charset`) is read differently
-/// by different parsers (the first, the last, or none), so what a proxy or an upload filter
-/// in front checked may not be what the handler gets: each is refused with a 400, through
-/// `post()` and the streaming reader alike.
+/// A parameter given twice (`boundary`, `name`, `filename`, `charset`), or a part's field
+/// read as one value given twice, is read differently by different parsers (the first, the
+/// last, or none), so what a proxy or an upload filter in front checked may not be what the
+/// handler gets: each is refused with a 400, through `post()` and the streaming reader
+/// alike.
 #[tokio::test]
 async fn repeated_parameters_are_refused() {
     let server = Server::start(app(None, &Counter::default())).await;
@@ -575,6 +576,21 @@ async fn repeated_parameters_are_refused() {
         for path in ["/form", "/parts"] {
             let resp = server.request(&post_request(path, CT, &body)).await;
             assert_eq!(resp.status, 400, "{path} {disposition}: {}", resp.text());
+        }
+    }
+    // A part's field read as one value, given twice.
+    for fields in [
+        "Content-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; name=\"b\"",
+        "Content-Disposition: form-data; name=\"a\"\r\nContent-Length: 1\r\ncontent-length: 1",
+        "Content-Disposition: form-data; name=\"a\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Transfer-Encoding: binary",
+        "Content-Disposition: form-data; name=\"a\"\r\nContent-Type: text/plain\r\n\
+         Content-Type: application/octet-stream",
+    ] {
+        let body = multipart_body(B, &[(fields, b"1")]);
+        for path in ["/form", "/parts"] {
+            let resp = server.request(&post_request(path, CT, &body)).await;
+            assert_eq!(resp.status, 400, "{path} {fields}: {}", resp.text());
         }
     }
     let twice = "Content-Disposition: form-data; name=\"t\"\r\n\
