@@ -6,8 +6,9 @@
 //! are. One call decodes only until it has [`MAX_DECODED_PIECE`] bytes of output, keeping
 //! the rest of its input for the next, so a streaming reader's pieces are that small however
 //! far the coding lets a few bytes expand (a zstd RLE block is 4 bytes for 128 KiB, a brotli
-//! command a few bytes for 16 MiB). zstd's own memory is bounded too: a frame asking for a
-//! window over [`DEFAULT_ZSTD_WINDOW_LOG_MAX`] is refused before anything is allocated for it.
+//! command a few bytes for 16 MiB). The decoders' own memory is bounded too: a zstd frame
+//! asking for a window over [`DEFAULT_ZSTD_WINDOW_LOG_MAX`], or a brotli stream declaring one
+//! over [`DEFAULT_BROTLI_WINDOW_LOG_MAX`], is refused before anything is allocated for it.
 //!
 //! gzip and deflate go through flate2, br through the brotli crate, and zstd through ruzstd,
 //! a pure-Rust decoder, so the default features compile no C library (libzstd is a long C
@@ -59,6 +60,16 @@ const MAX_DECODED_PIECE: usize = 256 * 1024;
 /// and allocate it for a hostile frame).
 pub const DEFAULT_ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
+/// The largest brotli window a response may declare, as a power of two: 2^24 (16 MiB less
+/// 16 bytes), the most RFC 7932 allows, so no `br` body is refused by default (the `brotli`
+/// tool uses it for any input over 8 MiB). The decoder allocates the whole declared window
+/// before its first output (less only for a stream of one metablock): a few bytes declaring
+/// 2^24 cost 16 MiB, which [`max_decompressed_size`] does not bound. Streams in brotli's
+/// large-window extension (up to 2^30, 1 GiB) are not `br` and are always refused.
+///
+/// [`max_decompressed_size`]: crate::ClientSessionBuilder::max_decompressed_size
+pub(crate) const DEFAULT_BROTLI_WINDOW_LOG_MAX: u32 = 24;
+
 /// The bounds one body is decoded under.
 #[derive(Clone, Copy, Debug)]
 #[cfg_attr(
@@ -70,6 +81,8 @@ pub(crate) struct Limits {
     pub(crate) max_size: u64,
     /// The largest zstd window, as a power of two.
     pub(crate) zstd_window_log_max: u32,
+    /// The largest brotli window, as a power of two.
+    pub(crate) brotli_window_log_max: u32,
 }
 
 /// Collects decoded output, refusing to hold more than `max` bytes in all.
@@ -188,7 +201,7 @@ impl Decompressor {
             } else if coding.eq_ignore_ascii_case(b"deflate") {
                 Codec::DeflateUnknown { max, first: None }
             } else if coding.eq_ignore_ascii_case(b"br") {
-                Codec::Brotli(Box::new(BrotliDecoder::new(sink(max))))
+                Codec::Brotli(Box::new(BrotliDecoder::new(sink(max), limits.brotli_window_log_max)))
             } else if coding.eq_ignore_ascii_case(b"zstd") {
                 Codec::Zstd(Box::new(zstd_stream::ZstdDecoder::new(
                     sink(max),
@@ -287,6 +300,8 @@ fn feed<D: Write>(d: &mut D, input: &[u8], full: impl Fn(&D) -> bool) -> io::Res
 #[cfg(feature = "compression")]
 struct BrotliDecoder {
     state: BrotliState<StandardAlloc, StandardAlloc, StandardAlloc>,
+    /// The largest window allowed, until the stream's first byte has declared one within it.
+    unchecked_window_log_max: Option<u32>,
     buf: Box<[u8]>,
     total_out: usize,
     done: bool,
@@ -295,10 +310,12 @@ struct BrotliDecoder {
 
 #[cfg(feature = "compression")]
 impl BrotliDecoder {
-    fn new(out: Sink) -> Self {
+    fn new(out: Sink, window_log_max: u32) -> Self {
         let alloc = StandardAlloc::default;
         BrotliDecoder {
-            state: BrotliState::new(alloc(), alloc(), alloc()),
+            // Strict: `BrotliState::new` also takes the large-window extension.
+            state: BrotliState::new_strict(alloc(), alloc(), alloc()),
+            unchecked_window_log_max: Some(window_log_max),
             buf: vec![0; 16 * 1024].into_boxed_slice(),
             total_out: 0,
             done: false,
@@ -309,6 +326,19 @@ impl BrotliDecoder {
     /// Decodes from `input` until the sink holds a piece or the input is all taken (and
     /// none of its output waits); returns how much of `input` it took.
     fn write_some(&mut self, input: &[u8]) -> io::Result<usize> {
+        if let Some(max) = self.unchecked_window_log_max
+            && let Some(&first) = input.first()
+        {
+            match declared_window_log(first) {
+                Some(log) if log <= max => self.unchecked_window_log_max = None,
+                Some(log) => {
+                    return Err(invalid_data(&format!(
+                        "brotli window of 2^{log} bytes is over brotli_window_log_max ({max})"
+                    )));
+                }
+                None => return Err(invalid_data("brotli large-window stream, which is not br")),
+            }
+        }
         let (mut available, mut taken) = (input.len(), 0);
         while !self.out.full() {
             if self.done {
@@ -350,6 +380,25 @@ impl BrotliDecoder {
     }
 }
 
+/// The window a brotli stream declares in its first bits (RFC 7932 9.1, least significant
+/// first), as a power of two; `None` for the one pattern RFC 7932 leaves invalid, which
+/// brotli's large-window extension took as its marker.
+#[cfg(feature = "compression")]
+fn declared_window_log(first: u8) -> Option<u32> {
+    if first & 1 == 0 {
+        return Some(16);
+    }
+    match (first >> 1) & 7 {
+        0 => {}
+        n => return Some(17 + u32::from(n)),
+    }
+    match (first >> 4) & 7 {
+        0 => Some(17),
+        1 => None,
+        m => Some(8 + u32::from(m)),
+    }
+}
+
 #[cfg(feature = "compression")]
 fn invalid_data(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why)
@@ -366,7 +415,11 @@ mod tests {
     use flate2::{Compression, write::GzEncoder, write::ZlibEncoder};
 
     fn limits(max_size: u64) -> Limits {
-        Limits { max_size, zstd_window_log_max: DEFAULT_ZSTD_WINDOW_LOG_MAX }
+        Limits {
+            max_size,
+            zstd_window_log_max: DEFAULT_ZSTD_WINDOW_LOG_MAX,
+            brotli_window_log_max: DEFAULT_BROTLI_WINDOW_LOG_MAX,
+        }
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
@@ -549,9 +602,49 @@ mod tests {
         assert!(decode_all(&mut d, &z, 1 << 16).unwrap_err().is_payload());
         let mut d = Decompressor::for_coding(
             b"zstd",
-            Limits { max_size: 1 << 30, zstd_window_log_max: 24 },
+            Limits { zstd_window_log_max: 24, ..limits(1 << 30) },
         )
         .unwrap();
         assert_eq!(decode_all(&mut d, &z, 1 << 16).unwrap().len(), data.len());
+    }
+
+    /// A brotli body of a few bytes declaring the largest RFC 7932 window made the decoder
+    /// allocate 16 MiB, and one declaring the large-window extension's 2^30, 1 GiB (counted
+    /// by hand with a counting allocator): a window over `brotli_window_log_max` is refused
+    /// at the stream's first byte, before the decoder sees it, and the large-window
+    /// extension always is. Every window RFC 7932 allows decodes under the default.
+    #[test]
+    fn brotli_windows_over_the_limit_are_refused() {
+        let body = b"hello, hello, hello";
+        let br = |lgwin: u32, large_window: bool| {
+            let lgwin = i32::try_from(lgwin).unwrap();
+            let params =
+                brotli::enc::BrotliEncoderParams { lgwin, large_window, ..Default::default() };
+            let mut out = Vec::new();
+            let mut w = brotli::CompressorWriter::with_params(&mut out, 4096, &params);
+            w.write_all(body).unwrap();
+            drop(w);
+            out
+        };
+        let with_max = |log| Limits { brotli_window_log_max: log, ..limits(1 << 20) };
+        let refusal = |z: &[u8], limits| {
+            let mut d = Decompressor::for_coding(b"br", limits).unwrap();
+            let e = d.decode(&mut Bytes::copy_from_slice(z)).unwrap_err();
+            assert!(e.is_payload(), "{e}");
+            std::error::Error::source(&e).unwrap().to_string()
+        };
+        for lgwin in [10u32, 16, 17, 18, 22, 24] {
+            let z = br(lgwin, false);
+            assert_eq!(declared_window_log(z[0]), Some(lgwin));
+            let mut d = Decompressor::for_coding(b"br", limits(1 << 20)).unwrap();
+            assert_eq!(decode_all(&mut d, &z, 1).unwrap(), body, "window 2^{lgwin}");
+        }
+        let large = br(30, true);
+        assert!(refusal(&large, limits(1 << 20)).contains("large-window"));
+        assert!(refusal(&large, with_max(30)).contains("large-window"));
+        let cause = refusal(&br(24, false), with_max(22));
+        assert!(cause.contains("brotli_window_log_max (22)"), "{cause}");
+        let mut d = Decompressor::for_coding(b"br", with_max(22)).unwrap();
+        assert_eq!(decode_all(&mut d, &br(22, false), 7).unwrap(), body);
     }
 }

@@ -155,6 +155,7 @@ fn response(
             let limits = decompress::Limits {
                 max_size: inner.max_decompressed_size,
                 zstd_window_log_max: inner.zstd_window_log_max,
+                brotli_window_log_max: inner.brotli_window_log_max,
             };
             Decompressor::for_coding(coding, limits)
         })

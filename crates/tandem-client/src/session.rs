@@ -8,7 +8,9 @@ use url::{Host, Url};
 
 use crate::{
     ClientTimeout, CookieJar, RequestBuilder, Trace,
-    decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX},
+    decompress::{
+        DEFAULT_BROTLI_WINDOW_LOG_MAX, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX,
+    },
     error::{Error, Kind},
     middleware::{Chain, Middleware, RequestMiddlewares},
     netrc::Netrc,
@@ -60,6 +62,7 @@ pub(crate) struct Inner {
     pub(crate) auto_decompress: bool,
     pub(crate) max_decompressed_size: u64,
     pub(crate) zstd_window_log_max: u32,
+    pub(crate) brotli_window_log_max: u32,
     /// The response head's limits and `read_bufsize`.
     pub(crate) read_limits: ReadLimits,
     pub(crate) max_redirects: usize,
@@ -339,6 +342,17 @@ impl ClientSessionBuilder {
         self
     }
 
+    /// The largest window a brotli body may declare, as a power of two (default 24, for
+    /// 16 MiB, the most RFC 7932 allows); a body declaring more is a payload error when
+    /// read, before the window is allocated. The decoder allocates the declared window
+    /// whatever the body's size, so this bounds what each brotli response can make the
+    /// client allocate; a lower one refuses bodies from encoders that used larger windows
+    /// (the `brotli` tool's default for a large file is 2^24).
+    pub fn brotli_window_log_max(mut self, log: u32) -> Self {
+        self.inner.brotli_window_log_max = log;
+        self
+    }
+
     /// The longest status line of a response, in bytes without its line end (default
     /// [`DEFAULT_MAX_LINE_SIZE`](crate::DEFAULT_MAX_LINE_SIZE), 8190, aiohttp's
     /// `max_line_size`). A longer one fails the request with
@@ -596,6 +610,7 @@ impl ClientSession {
                 auto_decompress: true,
                 max_decompressed_size: DEFAULT_MAX_DECOMPRESSED_SIZE,
                 zstd_window_log_max: DEFAULT_ZSTD_WINDOW_LOG_MAX,
+                brotli_window_log_max: DEFAULT_BROTLI_WINDOW_LOG_MAX,
                 read_limits: ReadLimits::default(),
                 max_redirects: DEFAULT_MAX_REDIRECTS,
                 requote_redirect_url: true,

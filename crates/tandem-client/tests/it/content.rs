@@ -191,6 +191,27 @@ async fn zstd_bodies_are_decoded_and_bounded() {
     assert!(within(resp.read()).await.unwrap_err().is_payload());
 }
 
+/// A brotli body declaring a window over the session's `brotli_window_log_max` fails when
+/// read; the default takes RFC 7932's largest, 2^24.
+#[cfg(feature = "compression")]
+#[tokio::test]
+async fn a_brotli_window_over_the_sessions_limit_is_refused() {
+    let text = "brotli body ".repeat(1000);
+    let params = brotli::enc::BrotliEncoderParams { lgwin: 24, ..Default::default() };
+    let mut z = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::with_params(&mut z, 4096, &params);
+        w.write_all(text.as_bytes()).unwrap();
+    }
+    let server = chunked_server("Content-Encoding: br\r\n", z, 1000).await;
+    let mut resp = within(session().get(&server.url("/")).send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), text);
+    let tight = ClientSession::builder().brotli_window_log_max(22).build();
+    let mut resp = within(tight.get(&server.url("/")).send()).await.unwrap();
+    let e = within(resp.read()).await.unwrap_err();
+    assert!(e.is_payload(), "{e}");
+}
+
 /// A large body of known length is read in reads far larger than the 16 KiB a head takes
 /// (up to 256 KiB), so its pieces do too: a few reads a megabyte, not sixty-four.
 #[tokio::test]
