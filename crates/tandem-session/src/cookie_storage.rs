@@ -18,8 +18,9 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// limit is not opened at all.
 pub const DEFAULT_MAX_COOKIE_SIZE: usize = 4096;
 
-/// The associated data every sealed value is bound to, so a value sealed for another
-/// purpose under the same key does not open as a session.
+/// The associated data every session value is bound to, so a value sealed for another
+/// purpose under the same key (the identity cookie's, [`CookieStorage::for_purpose`]) does
+/// not open as a session.
 const SEAL_NAME: &str = "tandem-session";
 
 /// `aiohttp_session`'s `EncryptedCookieStorage`: the session, as JSON, sealed into the cookie
@@ -32,6 +33,8 @@ const SEAL_NAME: &str = "tandem-session";
 pub struct CookieStorage {
     key: Key,
     max_cookie_size: usize,
+    /// The associated data its values are sealed with: [`SEAL_NAME`] for sessions.
+    purpose: &'static str,
 }
 
 impl fmt::Debug for CookieStorage {
@@ -70,7 +73,14 @@ impl CookieStorage {
     }
 
     fn with_key(key: Key) -> Self {
-        CookieStorage { key, max_cookie_size: DEFAULT_MAX_COOKIE_SIZE }
+        CookieStorage { key, max_cookie_size: DEFAULT_MAX_COOKIE_SIZE, purpose: SEAL_NAME }
+    }
+
+    /// The same storage sealing values for `purpose` instead of sessions: under one key, a
+    /// value sealed for one purpose never opens for another.
+    pub(crate) fn for_purpose(mut self, purpose: &'static str) -> Self {
+        self.purpose = purpose;
+        self
     }
 
     /// The largest cookie value to write or to open (default [`DEFAULT_MAX_COOKIE_SIZE`]).
@@ -82,8 +92,8 @@ impl CookieStorage {
 
     fn seal(&self, plaintext: String) -> String {
         let mut jar = CookieJar::new();
-        jar.private_mut(&self.key).add(Cookie::new(SEAL_NAME, plaintext));
-        jar.get(SEAL_NAME).map(|c| c.value().to_owned()).unwrap_or_default()
+        jar.private_mut(&self.key).add(Cookie::new(self.purpose, plaintext));
+        jar.get(self.purpose).map(|c| c.value().to_owned()).unwrap_or_default()
     }
 
     fn open(&self, value: &str) -> Option<Stored> {
@@ -91,7 +101,7 @@ impl CookieStorage {
             return None;
         }
         let jar = CookieJar::new();
-        let opened = jar.private(&self.key).decrypt(Cookie::new(SEAL_NAME, value.to_owned()))?;
+        let opened = jar.private(&self.key).decrypt(Cookie::new(self.purpose, value.to_owned()))?;
         let sealed: Sealed = serde_json::from_str(opened.value()).ok()?;
         Some(Stored { identity: None, created: sealed.created, data: sealed.session })
     }

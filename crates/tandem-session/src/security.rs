@@ -143,10 +143,17 @@ impl IdentityPolicy for SessionIdentityPolicy {
 /// The cookie [`CookieIdentityPolicy`] uses by default, aiohttp-security's.
 pub const DEFAULT_IDENTITY_COOKIE: &str = "AIOLOGIN";
 
+/// The associated data identity cookies are sealed with: not the session storage's, so
+/// that a session sealed under the same secret (whose data the client may have shaped)
+/// never opens as an identity, nor an identity as a session.
+const IDENTITY_SEAL_NAME: &str = "tandem-identity";
+
 /// The identity in a cookie of its own (aiohttp-security's `CookiesIdentityPolicy`), sealed
 /// with AES-256-GCM as [`CookieStorage`] seals a session: aiohttp-security's cookie holds
 /// the identity in clear, so any client could claim any identity; this one cannot be read
-/// or forged without the key. No session middleware needed.
+/// or forged without the key. No session middleware needed. It may share its secret with a
+/// [`CookieStorage`]: the two seal for different purposes, so neither's values open as the
+/// other's.
 #[derive(Debug)]
 pub struct CookieIdentityPolicy {
     seal: CookieStorage,
@@ -161,7 +168,7 @@ impl CookieIdentityPolicy {
     pub fn new(secret: &[u8]) -> Result<Self, Error> {
         let options = CookieOptions::default().with_httponly(true).with_samesite("Lax");
         Ok(CookieIdentityPolicy {
-            seal: CookieStorage::new(secret)?,
+            seal: CookieStorage::new(secret)?.for_purpose(IDENTITY_SEAL_NAME),
             name: DEFAULT_IDENTITY_COOKIE.to_owned(),
             options,
         })

@@ -139,6 +139,35 @@ async fn a_forged_identity_cookie_is_nobody() {
     assert!(client.close().await);
 }
 
+/// The session storage and the identity cookie may share one secret (the natural setup);
+/// a value sealed for one must still never open as the other: a session whose data holds
+/// an `identity` string (the client's own session, say, after a form stored what they
+/// typed under that key) is not an identity cookie, and an identity cookie is no session.
+#[tokio::test]
+async fn a_value_sealed_for_one_purpose_never_opens_for_the_other() {
+    use tandem_session::{Storage, Stored};
+
+    let client =
+        TestClient::in_memory(app(CookieIdentityPolicy::new(SECRET).unwrap(), true)).await.unwrap();
+    let mut data = serde_json::Map::new();
+    data.insert("identity".into(), "ada".into());
+    let sessions = CookieStorage::new(SECRET).unwrap();
+    let session = within(sessions.save(&Stored::new(None, 1, data))).await.unwrap();
+    let whoami = client.get("/whoami").header("cookie", format!("AIOLOGIN={session}"));
+    let text = within(whoami.send()).await.unwrap().text().await.unwrap();
+    assert!(text.starts_with("nobody"), "a session opened as an identity: {text}");
+
+    let resp = within(client.get("/login/bob").send()).await.unwrap();
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let identity = set_cookie["AIOLOGIN=".len()..].split(';').next().unwrap().to_owned();
+    assert_eq!(
+        within(sessions.load(&identity)).await.unwrap(),
+        None,
+        "an identity opened as a session"
+    );
+    assert!(client.close().await);
+}
+
 #[tokio::test]
 async fn without_setup_the_checks_fail_clearly() {
     let mut app = Application::new();
