@@ -17,7 +17,10 @@ use cookie_store::{CookieDomain, CookieExpiration, CookieStore};
 use http::{HeaderMap, HeaderValue, header};
 use url::{Host, Url};
 
-use crate::error::{Error, Kind};
+use crate::{
+    cookie_rules::{self, CookieLimits},
+    error::{Error, Kind},
+};
 
 /// A cookie jar shared by a session's requests (and by clones of it).
 ///
@@ -33,6 +36,7 @@ pub struct CookieJar {
     dummy: bool,
     quote_cookie: bool,
     secure_origins: Arc<[url::Origin]>,
+    limits: CookieLimits,
 }
 
 /// The cookies: by domain and path, and the shared ones, sent to every URL.
@@ -50,6 +54,7 @@ impl Default for CookieJar {
             dummy: false,
             quote_cookie: true,
             secure_origins: Arc::new([]),
+            limits: CookieLimits::default(),
         }
     }
 }
@@ -90,6 +95,33 @@ impl CookieJar {
     #[must_use]
     pub fn quote_cookie(mut self, yes: bool) -> Self {
         self.quote_cookie = yes;
+        self
+    }
+
+    /// The longest cookie kept from a server, its name and value together (default
+    /// [`DEFAULT_MAX_COOKIE_SIZE`](crate::DEFAULT_MAX_COOKIE_SIZE), 4096 bytes); a longer
+    /// one is skipped.
+    #[must_use]
+    pub fn max_cookie_size(mut self, bytes: usize) -> Self {
+        self.limits.max_size = bytes;
+        self
+    }
+
+    /// The most cookies kept for one domain (default
+    /// [`DEFAULT_MAX_COOKIES_PER_DOMAIN`](crate::DEFAULT_MAX_COOKIES_PER_DOMAIN), 180);
+    /// past it a new one is skipped (one that replaces a kept cookie is not new).
+    #[must_use]
+    pub fn max_cookies_per_domain(mut self, count: usize) -> Self {
+        self.limits.per_domain = count;
+        self
+    }
+
+    /// The most cookies kept from servers (default
+    /// [`DEFAULT_MAX_COOKIES`](crate::DEFAULT_MAX_COOKIES), 3000); past it a new one is
+    /// skipped, so a server's many hosts cannot grow the jar without bound.
+    #[must_use]
+    pub fn max_cookies(mut self, count: usize) -> Self {
+        self.limits.total = count;
         self
     }
 
@@ -135,8 +167,10 @@ impl CookieJar {
         Cow::Borrowed(url)
     }
 
-    /// Stores the `Set-Cookie` fields of a response from `url`. Malformed cookies are skipped
-    /// without stopping the others.
+    /// Stores the `Set-Cookie` fields of a response from `url`. Malformed cookies, and those
+    /// a browser refuses (`Secure` from plain http, a `__Secure-` or `__Host-` name that
+    /// breaks its prefix's rules, past the size and count bounds), are skipped without
+    /// stopping the others.
     pub fn update_from_headers(&self, headers: &HeaderMap, url: &Url) {
         self.update_from_values(
             headers.get_all(header::SET_COOKIE).iter().map(http::HeaderValue::as_bytes),
@@ -155,7 +189,13 @@ impl CookieJar {
             .filter_map(|v| cookie::Cookie::parse(v.to_owned()).ok())
             .collect();
         if !cookies.is_empty() {
-            self.lock().store.store_response_cookies(cookies.into_iter(), &self.as_secure(url));
+            let url = self.as_secure(url);
+            let mut jar = self.lock();
+            for cookie in &cookies {
+                if let Err(why) = cookie_rules::store(&mut jar.store, cookie, &url, &self.limits) {
+                    tracing::debug!(name = cookie.name(), why, "Set-Cookie skipped");
+                }
+            }
         }
     }
 
@@ -164,11 +204,11 @@ impl CookieJar {
         if !self.accepts(url) {
             return Ok(());
         }
-        self.lock()
-            .store
-            .parse(set_cookie, &self.as_secure(url))
-            .map(|_| ())
-            .map_err(|e| Error::new(Kind::Request, e.to_string()))
+        let cookie = cookie::Cookie::parse(set_cookie)
+            .map_err(|e| Error::new(Kind::Request, e.to_string()))?;
+        let url = self.as_secure(url);
+        cookie_rules::store(&mut self.lock().store, &cookie, &url, &self.limits)
+            .map_err(|why| Error::new(Kind::Request, format!("cookie refused: {why}")))
     }
 
     /// Stores `(name, value)` pairs (aiohttp's `update_cookies`): as if `response_url` had
@@ -190,7 +230,8 @@ impl CookieJar {
             match response_url {
                 Some(url) if self.accepts(url) => {
                     let url = self.as_secure(url);
-                    let _ = self.lock().store.insert_raw(&cookie, &url);
+                    let _ =
+                        cookie_rules::store(&mut self.lock().store, &cookie, &url, &self.limits);
                 }
                 Some(_) => {}
                 None if !self.dummy => {

@@ -87,6 +87,7 @@ mod body;
 mod body_encoding;
 mod conn;
 mod content;
+mod cookie_rules;
 mod cookies;
 mod decompress;
 mod digest;
@@ -120,6 +121,9 @@ mod wire;
 
 pub use body_encoding::Compression;
 pub use content::Content;
+pub use cookie_rules::{
+    DEFAULT_MAX_COOKIE_SIZE, DEFAULT_MAX_COOKIES, DEFAULT_MAX_COOKIES_PER_DOMAIN,
+};
 pub use cookies::CookieJar;
 pub use decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX};
 pub use digest::DigestAuth;
