@@ -116,8 +116,16 @@ struct SlotInner {
     session: OnceCell<Session>,
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Whether a sealed or stored value made at `created` is past a cookie's `max_age` (both in
+/// seconds) at `now`: the browser's own expiry is the client's word, so a copy replayed
+/// later is checked against this.
+pub(crate) fn expired(created: u64, max_age: Option<i64>, now: u64) -> bool {
+    let max_age = max_age.and_then(|s| u64::try_from(s).ok());
+    max_age.is_some_and(|max_age| created.saturating_add(max_age) < now)
 }
 
 impl SlotInner {
@@ -129,8 +137,7 @@ impl SlotInner {
         let Some(stored) = self.config.storage.load(cookie).await? else {
             return Ok(Session::fresh(now));
         };
-        let max_age = self.config.options.max_age.and_then(|s| u64::try_from(s).ok());
-        if max_age.is_some_and(|max_age| stored.created.saturating_add(max_age) < now) {
+        if expired(stored.created, self.config.options.max_age, now) {
             // Expired: `aiohttp_session` starts afresh too. The old record goes.
             let session = Session::fresh(now);
             session.state().retired.extend(stored.identity);

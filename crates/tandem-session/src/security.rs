@@ -47,7 +47,7 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use tandem_web::{Application, CookieOptions, Handler, HttpError, Request, Response};
 
-use crate::{CookieStorage, Error, Storage, Stored, get_session, new_session};
+use crate::{CookieStorage, Error, Storage, Stored, get_session, middleware::expired, new_session};
 
 /// The boxed future a policy returns.
 pub type PolicyFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -174,7 +174,9 @@ impl CookieIdentityPolicy {
         })
     }
 
-    /// Uses the cookie `name` with `options` instead.
+    /// Uses the cookie `name` with `options` instead. With `max_age` set, an identity
+    /// cookie older than that (by when it was sealed) identifies no one, whatever the client
+    /// sends: a copy kept past the browser's expiry is worth nothing.
     #[must_use]
     pub fn cookie(mut self, name: &str, options: CookieOptions) -> Self {
         name.clone_into(&mut self.name);
@@ -188,7 +190,9 @@ impl IdentityPolicy for CookieIdentityPolicy {
         Box::pin(async move {
             let Some(value) = req.cookie(&self.name) else { return Ok(None) };
             let opened = self.seal.load(value).await?;
-            Ok(opened.and_then(|stored| stored.data.get("identity")?.as_str().map(str::to_owned)))
+            let now = crate::middleware::now();
+            let live = opened.filter(|stored| !expired(stored.created, self.options.max_age, now));
+            Ok(live.and_then(|stored| stored.data.get("identity")?.as_str().map(str::to_owned)))
         })
     }
 
@@ -201,7 +205,7 @@ impl IdentityPolicy for CookieIdentityPolicy {
         Box::pin(async move {
             let mut data = serde_json::Map::new();
             data.insert("identity".to_owned(), identity.into());
-            let sealed = self.seal.save(&Stored::new(None, 0, data)).await?;
+            let sealed = self.seal.save(&Stored::new(None, crate::middleware::now(), data)).await?;
             response
                 .set_cookie(&self.name, &sealed, &self.options)
                 .map_err(|err| cookie_refused(&err))
@@ -317,6 +321,31 @@ fn guarded(handler: impl Handler, permission: Option<Arc<str>>) -> impl Handler 
                 Ok(()) => handler.call(req).await,
                 Err(refused) => tandem_web::IntoResponse::into_response(refused),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tandem_web::{Application, CookieOptions, Request};
+
+    use super::{CookieIdentityPolicy, IdentityPolicy};
+    use crate::{Storage, Stored, middleware::now};
+
+    #[tokio::test]
+    async fn an_identity_cookie_past_its_max_age_is_nobody() {
+        let options = CookieOptions::default().with_max_age(60);
+        let policy = CookieIdentityPolicy::new(&[7; 32]).unwrap().cookie("id", options);
+        let app = Application::new().freeze().unwrap();
+        let now = now();
+        for (created, identity) in [(now - 3600, None), (now - 30, Some("ada"))] {
+            let mut data = serde_json::Map::new();
+            data.insert("identity".into(), "ada".into());
+            let sealed = policy.seal.save(&Stored::new(None, created, data)).await.unwrap();
+            let req = http::Request::get("/").header("host", "h");
+            let req = req.header("cookie", format!("id={sealed}")).body(String::new()).unwrap();
+            let req = Request::from_http(req, &app).unwrap();
+            assert_eq!(policy.identify(&req).await.unwrap().as_deref(), identity, "{created}");
         }
     }
 }
