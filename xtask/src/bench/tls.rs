@@ -7,8 +7,10 @@
 //! each in turn from core 1, reading the server's CPU time around it:
 //!
 //! - keep-alive: wrk, 64 connections, `GET /plaintext` over HTTPS;
-//! - new connections: the same with `Connection: close`, so every request is a full handshake
-//!   (wrk never resumes a session);
+//! - new connections: the same with `Connection: close`, so every request opens a connection;
+//!   wrk keeps each connection's TLS session and offers it when it reconnects, so all but the
+//!   first 64 of these handshakes resume (TLS 1.3 PSK with an X25519 exchange, from the
+//!   servers' tickets);
 //! - sequential handshakes: `openssl s_time -new`, one connection at a time, no resumption;
 //! - resumed: `openssl s_time -reuse`, every connection resuming the first one's session
 //!   (the share actually resumed, from `s_time`'s `r` marks, is printed beside it).
@@ -22,6 +24,10 @@
 //!
 //! `--only` takes a comma-separated list of the loads to run (`keep-alive`, `new`, `sequential`,
 //! `resumed`); the others print as 0 and get no ratio.
+//!
+//! nginx speaks TLS 1.3 as the rustls servers do: Debian's nginx 1.22 offers at most TLS 1.2
+//! unless told (1.23.4 made 1.3 a default), and a TLS 1.2 session resumed by its ID makes no key
+//! exchange at all: a different handshake from the others'.
 //!
 //! The table shows the medians of the rounds; the ratios set Tandem against hyper, each the
 //! median of the rounds' own ratios, as in `bench server`: the machine drifts between rounds
@@ -87,6 +93,10 @@ const NGINX_TLS_SERVER: &str = "\
         ssl_certificate_key @DIR@/key.pem;
         location = /plaintext { default_type text/plain; return 200 'Hello, World!'; }";
 
+/// What `bench tls` adds to [`NGINX_TLS_SERVER`]: TLS 1.3 too (see the module comment).
+const NGINX_TLS13: &str = "
+        ssl_protocols TLSv1.2 TLSv1.3;";
+
 /// Starts nginx as `Server::start` starts the others (`EXE --port P`): it writes the
 /// config with the port and execs nginx, so the pid stays the server's.
 const NGINX_SH: &str = "\
@@ -147,6 +157,9 @@ struct Measure {
     cpu_us_each: f64,
     /// For `Resumed`: the share of connections `s_time` marked as resumed.
     resumed: f64,
+    /// The share of the load core's time it was busy (anything's, not only the client's): near
+    /// 100% the client's core sets the rate, whatever the server could do faster.
+    load_core_busy: f64,
 }
 
 /// The run's scratch folder: certificate, nginx's files. Removed on drop.
@@ -172,7 +185,7 @@ pub(super) fn run(args: &[String]) -> Result {
             crate::peers::apt_install(&[tool])?;
         }
     }
-    let scratch = prepare()?;
+    let scratch = prepare_serving(&format!("{NGINX_TLS_SERVER}{NGINX_TLS13}"))?;
     let exes = build(&scratch.0)?;
     let clk_tck = load::clk_tck();
     let cert = scratch.0.join("cert.pem");
@@ -213,6 +226,11 @@ pub(super) fn run(args: &[String]) -> Result {
 
 /// The scratch folder with a certificate for `localhost` and nginx's start script.
 pub(crate) fn prepare() -> Result<Scratch> {
+    prepare_serving(NGINX_TLS_SERVER)
+}
+
+/// [`prepare`] with `server` as nginx's server block.
+fn prepare_serving(server: &str) -> Result<Scratch> {
     let dir = std::env::temp_dir().join(format!("tandem-bench-tls-{}", std::process::id()));
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let scratch = Scratch(dir);
@@ -229,7 +247,7 @@ pub(crate) fn prepare() -> Result<Scratch> {
         .arg("-out")
         .arg(dir.join("cert.pem"))
         .capture()?;
-    write_nginx(dir, NGINX_TLS_SERVER)?;
+    write_nginx(dir, server)?;
     Ok(scratch)
 }
 
@@ -272,6 +290,7 @@ pub(crate) fn path_str(path: &Path) -> Result<&str> {
 fn measure(server: &Server, load: Load, secs: u64, clk_tck: u64) -> Result<Measure> {
     let url = format!("https://127.0.0.1:{}/plaintext", server.port());
     let before = server.cpu_ticks()?;
+    let core_before = core_jiffies(load::LOAD_CORE);
     let started = Instant::now();
     let (count, per_sec, resumed) = match load {
         Load::KeepAlive | Load::NewConns => {
@@ -303,14 +322,20 @@ fn measure(server: &Server, load: Load, secs: u64, clk_tck: u64) -> Result<Measu
         }
     };
     let after = server.cpu_ticks()?;
+    let load_core_busy = match (core_before, core_jiffies(load::LOAD_CORE)) {
+        (Some(a), Some(b)) if b.1 > a.1 => to_f64(b.0.saturating_sub(a.0)) / to_f64(b.1 - a.1),
+        _ => 0.0,
+    };
     if count == 0 {
         return Err(format!("{}: {} completed nothing", server.name(), load.name()));
     }
     let cpu_secs = to_f64(after.saturating_sub(before)) / to_f64(clk_tck);
-    let measure = Measure { per_sec, cpu_us_each: cpu_secs * 1e6 / to_f64(count), resumed };
+    let cpu_us_each = cpu_secs * 1e6 / to_f64(count);
+    let measure = Measure { per_sec, cpu_us_each, resumed, load_core_busy };
     println!(
-        "  {per_sec:.0}/s, {count} in all, server cpu {cpu_secs:.2} s, {:.1} µs each{}",
+        "  {per_sec:.0}/s, {count} in all, server cpu {cpu_secs:.2} s, {:.1} µs each, load core {:.0}% busy{}",
         measure.cpu_us_each,
+        load_core_busy * 100.0,
         if let Load::Resumed = load {
             format!(", {:.0}% resumed", resumed * 100.0)
         } else {
@@ -318,6 +343,18 @@ fn measure(server: &Server, load: Load, secs: u64, clk_tck: u64) -> Result<Measu
         }
     );
     Ok(measure)
+}
+
+/// Busy and total jiffies of one CPU, from its `cpuN` line in /proc/stat (idle and iowait are
+/// idle).
+fn core_jiffies(core: &str) -> Option<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let name = format!("cpu{core}");
+    let line = stat.lines().find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+    let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
+    let total: u64 = fields.iter().take(8).sum();
+    Some((total - idle, total))
 }
 
 /// The connection count from `s_time`'s `N connections in Xs; ...` line, and the share of
@@ -343,7 +380,7 @@ fn report(samples: &[Vec<[Measure; 4]>], opts: &Opts, runs: [bool; 4]) -> String
     );
     let _ = writeln!(
         out,
-        "| server | keep-alive req/s | µs/req | new conns/s (wrk -c64) | µs/conn | sequential handshakes/s | µs/conn | resumed/s | µs/conn | resumed |"
+        "| server | keep-alive req/s | µs/req | new conns/s (wrk -c64, resumed) | µs/conn | sequential handshakes/s | µs/conn | resumed/s | µs/conn | resumed |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let med = |i: usize, col: usize, f: fn(&Measure) -> f64| {
@@ -360,6 +397,25 @@ fn report(samples: &[Vec<[Measure; 4]>], opts: &Opts, runs: [bool; 4]) -> String
             );
         }
         let _ = writeln!(out, "| {:.0}% |", med(i, 3, |m| m.resumed) * 100.0);
+    }
+    // What bounds each row: the server core's busy share is its rate times its time each; the
+    // load core's is read around the load.
+    let _ = writeln!(
+        out,
+        "\n| busy, server core / load core | keep-alive | new conns | sequential | resumed |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for (i, name) in SERVERS.iter().enumerate() {
+        let _ = write!(out, "| {name} ");
+        for col in 0..LOADS.len() {
+            let server_busy = med(i, col, |m| m.per_sec * m.cpu_us_each / 1e4);
+            let _ = write!(
+                out,
+                "| {server_busy:.0}% / {:.0}% ",
+                med(i, col, |m| m.load_core_busy * 100.0)
+            );
+        }
+        let _ = writeln!(out, "|");
     }
     out.push('\n');
     let rounds = |i: usize, col: usize, f: fn(&Measure) -> f64| {

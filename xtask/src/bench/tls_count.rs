@@ -14,8 +14,9 @@
 //!
 //! - keep-alive: h2load over HTTP/1.1, 64 connections (their 64 handshakes cancel out);
 //! - new connections: curl, 64 transfers at a time, each on a connection of its own
-//!   (`Connection: close`) with a full handshake (`--no-sessionid`), as wrk's
-//!   `Connection: close` load in `bench tls`;
+//!   (`Connection: close`) with a full handshake (`--no-sessionid`), the concurrency of wrk's
+//!   `Connection: close` load in `bench tls` (whose handshakes, though, resume: the resumed
+//!   column counts those);
 //! - sequential handshakes: the same one at a time, as `openssl s_time -new` in `bench tls`;
 //! - resumed: curl, one transfer at a time, each connection resuming the session of the one
 //!   before (curl's session cache), so all but a run's first resume, as `openssl s_time
