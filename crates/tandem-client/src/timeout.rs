@@ -47,7 +47,8 @@ pub struct ClientTimeout {
     pub total: Option<Duration>,
     /// Getting a connection, from the pool or new.
     pub connect: Option<Duration>,
-    /// Opening a new connection.
+    /// Opening a new connection: each TCP connect attempt, and through a proxy its answer to
+    /// an https origin's `CONNECT`.
     pub sock_connect: Option<Duration>,
     /// The longest gap between two reads from the socket.
     pub sock_read: Option<Duration>,

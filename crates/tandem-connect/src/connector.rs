@@ -299,7 +299,8 @@ impl ConnectorBuilder {
         self
     }
 
-    /// A bound on each TCP connect attempt (aiohttp's `sock_connect`; default none).
+    /// A bound on each TCP connect attempt (aiohttp's `sock_connect`; default none), and
+    /// through a proxy on its answer to the `CONNECT` of an https origin too.
     #[must_use]
     pub fn sock_connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.sock_connect_timeout = timeout;
@@ -733,7 +734,7 @@ impl Connector {
             Box::new(stream)
         };
         let io = match proxy {
-            Some(p) => self.through_proxy(io, origin, p, tls, options).await?,
+            Some(p) => self.through_proxy(io, (origin, p), tls, options, sock_connect).await?,
             None => io,
         };
         let Some(tls) = tls else { return Ok((io, info)) };
@@ -752,14 +753,17 @@ impl Connector {
 
 impl Connector {
     /// TLS to an https proxy, then, for an https origin, the `CONNECT` tunnel. The proxy's
-    /// certificate is checked with the same settings as the origin's (as aiohttp does).
+    /// certificate is checked with the same settings as the origin's (as aiohttp does). The
+    /// tunnel's exchange is bounded by `sock_connect`, as the TCP connect is: it is part of
+    /// reaching the origin, and a proxy that never finished its answer would otherwise hold
+    /// the connection until a `total` timeout, or forever without one.
     async fn through_proxy(
         &self,
         mut io: Box<dyn Io>,
-        origin: &Origin,
-        proxy: &Proxy,
+        (origin, proxy): (&Origin, &Proxy),
         tls: Option<&TlsConfig>,
         options: &ConnectOptions,
+        sock_connect: Option<Duration>,
     ) -> Result<Box<dyn Io>, Error> {
         if proxy.origin().scheme() == Scheme::Https {
             let config = match tls {
@@ -772,7 +776,13 @@ impl Connector {
             io = Box::new(stream);
         }
         if origin.scheme() == Scheme::Https {
-            io = proxy::connect_tunnel(io, origin, proxy).await?;
+            let tunnel = proxy::connect_tunnel(io, origin, proxy);
+            io = match sock_connect {
+                Some(limit) => tokio::time::timeout(limit, tunnel).await.map_err(|_| {
+                    Error::new(Kind::SockConnectTimeout, "the proxy did not answer CONNECT")
+                })??,
+                None => tunnel.await?,
+            };
         }
         Ok(io)
     }

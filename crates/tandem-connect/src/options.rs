@@ -138,7 +138,8 @@ impl ConnectOptions {
         self
     }
 
-    /// A bound on each TCP connect attempt.
+    /// A bound on each TCP connect attempt, and through a proxy on its answer to the
+    /// `CONNECT` of an https origin too.
     #[must_use]
     pub fn sock_connect_timeout(mut self, timeout: Duration) -> Self {
         self.sock_connect_timeout = Some(timeout);

@@ -135,6 +135,39 @@ async fn a_refused_connect_is_a_proxy_error_and_its_body_is_not_tls() {
     assert_eq!(err.proxy_status(), Some(502));
 }
 
+/// A proxy that takes the `CONNECT` and then never finishes its answer, silent or trickling
+/// a byte at a time, holds the connection no longer than `sock_connect`, which bounds the
+/// whole way to the origin before TLS: the TCP connect and the tunnel's exchange (the TLS
+/// handshake has its own bound). Without it nothing but a `total` timeout ended the wait.
+#[tokio::test]
+async fn a_proxy_that_never_answers_connect_is_bounded_by_sock_connect() {
+    for trickle in [false, true] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut client, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 1024];
+            let _ = client.read(&mut head).await;
+            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(20));
+            for &byte in b"HTTP/1.1 200 Connection established".iter().cycle().take(1000) {
+                ticks.tick().await;
+                if trickle && client.write_all(&[byte]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let proxy = Proxy::new(Origin::new(Scheme::Http, "127.0.0.1", port));
+        let connector = Connector::builder()
+            .sock_connect_timeout(Some(std::time::Duration::from_millis(200)))
+            .build();
+        let origin = Origin::new(Scheme::Https, "localhost", 443);
+        let err = prompt(connector.connect_with(&origin, &ConnectOptions::new().proxy(proxy)))
+            .await
+            .unwrap_err();
+        assert!(err.is_sock_connect_timeout() && err.is_connect(), "{err:?}");
+    }
+}
+
 #[tokio::test]
 async fn plain_http_connects_to_the_proxy_itself() {
     let (proxy, heads) = test_proxy(Some(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")).await;
