@@ -42,3 +42,60 @@ async fn a_101_hands_the_connection_to_the_callback() {
     assert_eq!(plain.status, 200);
     assert!(server.stop().await);
 }
+
+/// After the switch the connection is the callback's, but its writes are still the
+/// server's: a peer that stops reading while the new protocol sends (a WebSocket's messages,
+/// say, with no heartbeat) is cut off by the send timeout, so the socket buffers hold the
+/// most that is ever queued and the connection is not held for good.
+#[tokio::test]
+async fn an_upgraded_peer_that_stops_reading_is_cut_off_by_the_send_timeout() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let mut app = Application::new();
+    app.add_get("/flood", move |_req: Request| {
+        let tx = Arc::clone(&tx);
+        async move {
+            Response::new(StatusCode::SWITCHING_PROTOCOLS)
+                .with_header("upgrade", "flood")
+                .with_header("connection", "upgrade")
+                .on_upgrade(move |mut io| async move {
+                    let chunk = vec![b'x'; 64 << 10];
+                    let mut sent = 0usize;
+                    let mut stalled = Instant::now();
+                    let err = loop {
+                        match io.write_all(&chunk).await {
+                            Ok(()) => {
+                                sent += chunk.len();
+                                stalled = Instant::now();
+                            }
+                            Err(err) => break err,
+                        }
+                    };
+                    let _ = tx.lock().unwrap().take().unwrap().send((
+                        err.kind(),
+                        sent,
+                        stalled.elapsed(),
+                    ));
+                })
+        }
+    });
+    let config = tandem_web::ServerConfig::default().with_send_timeout(Duration::from_millis(200));
+    let server = Server::start_with(app, config).await;
+    let mut client = server.connect().await;
+    client
+        .send(b"GET /flood HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: flood\r\n\r\n")
+        .await;
+    // The client reads nothing at all, the 101 included.
+    let (kind, sent, stalled) = tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .expect("the send was cut off")
+        .unwrap();
+    assert_eq!(kind, std::io::ErrorKind::TimedOut);
+    assert!(sent < 64 << 20, "sent {sent} bytes to a peer that reads nothing");
+    assert!(stalled >= Duration::from_millis(200), "{stalled:?}");
+    drop(client);
+    assert!(server.stop().await);
+}
