@@ -167,7 +167,7 @@ impl WsConnect {
         if !handshake::has_token(headers, header::CONNECTION, "upgrade") {
             return Err(Error::handshake("invalid connection header"));
         }
-        let accept = headers.get(header::SEC_WEBSOCKET_ACCEPT).map(http::HeaderValue::as_bytes);
+        let accept = handshake::only(headers, header::SEC_WEBSOCKET_ACCEPT).ok().flatten();
         if accept != Some(handshake::accept_key(key.as_bytes()).as_bytes()) {
             return Err(Error::handshake("invalid challenge response"));
         }

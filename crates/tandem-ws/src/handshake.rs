@@ -28,6 +28,23 @@ pub(crate) fn key_is_valid(key: &[u8]) -> bool {
     key.len() == 24 && STANDARD.decode(key).is_ok_and(|k| k.len() == 16)
 }
 
+/// A field that RFC 6455 allows once, given more than once.
+#[derive(Debug)]
+pub(crate) struct Repeated;
+
+/// The one value of the field `name`, `None` without one: fields read as one value are
+/// refused when repeated, never read first-wins.
+pub(crate) fn only(
+    headers: &HeaderMap,
+    name: http::header::HeaderName,
+) -> Result<Option<&[u8]>, Repeated> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (value, None) => Ok(value.map(http::HeaderValue::as_bytes)),
+        (_, Some(_)) => Err(Repeated),
+    }
+}
+
 /// Whether any value of the field `name` lists `token` (comma-separated, any case).
 pub(crate) fn has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
     headers.get_all(name).iter().any(|v| {

@@ -155,10 +155,13 @@ fn check_upgrade(req: &Request) -> Result<Vec<u8>, HttpError> {
     if !handshake::has_token(headers, header::CONNECTION, "upgrade") {
         return Err(HttpError::bad_request().with_text("No CONNECTION upgrade hdr"));
     }
-    match headers.get(header::SEC_WEBSOCKET_VERSION).map(http::HeaderValue::as_bytes) {
-        Some(b"13") => {}
-        None => return Err(HttpError::bad_request().with_text("No Sec-WebSocket-Version")),
-        Some(_) => {
+    match handshake::only(headers, header::SEC_WEBSOCKET_VERSION) {
+        Ok(Some(b"13")) => {}
+        Ok(None) => return Err(HttpError::bad_request().with_text("No Sec-WebSocket-Version")),
+        Err(handshake::Repeated) => {
+            return Err(HttpError::bad_request().with_text("Sec-WebSocket-Version repeated"));
+        }
+        Ok(Some(_)) => {
             return Err(HttpError::new(StatusCode::UPGRADE_REQUIRED)
                 .with_text("Unsupported WebSocket version")
                 .with_header("sec-websocket-version", "13"));
@@ -169,9 +172,8 @@ fn check_upgrade(req: &Request) -> Result<Vec<u8>, HttpError> {
     if !matches!(req.head().framing(), BodyFraming::Empty | BodyFraming::Length(0)) {
         return Err(HttpError::bad_request().with_text("WebSocket handshake with a body"));
     }
-    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
-    match (keys.next(), keys.next()) {
-        (Some(key), None) if handshake::key_is_valid(key.as_bytes()) => Ok(key.as_bytes().to_vec()),
+    match handshake::only(headers, header::SEC_WEBSOCKET_KEY) {
+        Ok(Some(key)) if handshake::key_is_valid(key) => Ok(key.to_vec()),
         _ => Err(HttpError::bad_request().with_text("Handshake error: invalid Sec-WebSocket-Key")),
     }
 }

@@ -58,6 +58,9 @@ async fn bad_handshakes_are_refused_and_not_upgraded() {
         ),
         (upgrade_request("/ws", "").replace("Upgrade: websocket", "Upgrade: h2c"), "400"),
         (upgrade_request("/ws", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"), "400"),
+        // A field read as one value, given twice (RFC 6455 §4.1 allows each once).
+        (upgrade_request("/ws", "Sec-WebSocket-Version: 8\r\n"), "400"),
+        (upgrade_request("/ws", "Sec-WebSocket-Version: 13\r\n"), "400"),
     ];
     for (request, status) in cases {
         let response = refused(&server, &request).await;
@@ -159,7 +162,7 @@ const OK_101: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n
 #[tokio::test]
 async fn the_client_refuses_a_bad_answer() {
     let session = ClientSession::new();
-    let cases: [(&'static str, &str); 6] = [
+    let cases: [(&'static str, &str); 7] = [
         ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "invalid response status"),
         (
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -174,6 +177,10 @@ async fn the_client_refuses_a_bad_answer() {
         (const_str(OK_101, "Sec-WebSocket-Protocol: chat\r\n\r\n"), "subprotocol"),
         (const_str(OK_101, "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"), "extension"),
         (const_str(OK_101, "Sec-WebSocket-Extensions: x-custom\r\n\r\n"), "extension"),
+        (
+            const_str(OK_101, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"),
+            "invalid challenge response",
+        ),
     ];
     for (response, why) in cases {
         let url = fake_server(response).await;
