@@ -428,7 +428,17 @@ async fn exchange(
         }
         io.flush().await.map_err(disconnected)
     };
-    deadlines.run(None, write).await.map_err(Failure::write)?;
+    if let Err(error) = deadlines.run(None, write).await {
+        // A server may answer before it has read the body (a 413 for an upload too large)
+        // and close, which breaks the write: its answer came first, and is the response.
+        if peer_gone(&error)
+            && let Some(head) =
+                Box::pin(answer_before_close(io, &mut buf, answer, deadlines, &mut seen)).await
+        {
+            return Ok((head, buf, false));
+        }
+        return Err(Failure::write(error));
+    }
     if let Some(timing) = timing {
         timing.sent();
     }
@@ -439,6 +449,37 @@ async fn exchange(
         // A 101 ends the exchange: `send` decides whether it was asked for.
         if !is_interim(head.status()) {
             return Ok((head, buf, true));
+        }
+    }
+}
+
+/// Whether a write failed because the peer reset or closed the connection, rather than the
+/// body's own source failing: only then may the peer's answer be waiting to be read.
+fn peer_gone(error: &Error) -> bool {
+    use std::{error::Error as _, io::ErrorKind};
+
+    let io_kind =
+        error.source().and_then(|e| e.downcast_ref::<std::io::Error>()).map(std::io::Error::kind);
+    error.is_disconnected()
+        && matches!(
+            io_kind,
+            Some(ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted)
+        )
+}
+
+/// The final head a server sent before it closed a connection whose request it had not read
+/// whole, if one arrived (reading past interim ones); `None` when none did.
+async fn answer_before_close(
+    io: &mut (dyn tandem_connect::Io + 'static),
+    buf: &mut BytesMut,
+    answer: (&Method, &ReadLimits),
+    deadlines: &Deadlines,
+    seen: &mut Seen,
+) -> Option<ResponseHead> {
+    loop {
+        let head = next_head(io, buf, answer, deadlines, seen).await.ok()?;
+        if !is_interim(head.status()) {
+            return Some(head);
         }
     }
 }

@@ -220,6 +220,49 @@ async fn interim_responses_are_bounded_in_number() {
     assert_eq!(body_of(&flood.url("/"), &raised).await, "ok");
 }
 
+/// A server that reads a request's head, answers at once with `answer` without reading the
+/// body, and closes: a 413 for an upload too large, as many servers send it. The client's
+/// write of the rest of the body then fails, but the answer arrived first and is what the
+/// caller gets, not a disconnection; the connection is not reused.
+async fn answers_before_the_body(answer: &'static [u8]) -> RawServer {
+    RawServer::start(move |mut stream, _| async move {
+        let mut head = Vec::new();
+        let mut chunk = [0; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+            }
+        }
+        write(&mut stream, answer).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_answer_before_the_body_is_sent_is_the_response() {
+    let server = answers_before_the_body(
+        b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!",
+    )
+    .await;
+    let s = session();
+    let upload = vec![b'x'; 32 << 20];
+    for method in [http::Method::POST, http::Method::PUT] {
+        let req = s.request(method.clone(), &server.url("/up")).body(upload.clone());
+        let mut resp = within(req.send()).await.unwrap_or_else(|e| panic!("{method}: {e}"));
+        assert_eq!(resp.status(), 413);
+        assert_eq!(within(resp.text()).await.unwrap(), "too big!");
+    }
+    // A streamed body, whose pieces the server never reads, too.
+    let pieces = futures_util::stream::iter(
+        (0..512).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'y'; 64 << 10]))),
+    );
+    let req = s.post(&server.url("/up")).body_stream(pieces);
+    let resp = within(req.send()).await.unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(server.connections(), 3);
+}
+
 #[tokio::test]
 async fn stale_pooled_connection_is_retried_once() {
     // The first connection answers once and closes, as a server whose keep-alive timer
