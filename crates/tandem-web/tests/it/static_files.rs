@@ -455,3 +455,68 @@ async fn a_cached_file_swapped_for_a_link_out_of_the_root_is_refused() {
     assert!(!leaks(&reply));
     server.stop().await;
 }
+
+/// A file that changes size while it is sent (checklist F, `docs/security.md`): one that
+/// shrinks ends its body short of `Content-Length` and the connection closes, so nothing
+/// after it is read as the next response and the request behind it is never answered; one
+/// that grows is sent at the length its head declared, and the connection carries on.
+/// (What a body holds of a file rewritten under it is whatever the file held as it went.)
+#[tokio::test]
+async fn a_file_that_shrinks_or_grows_while_sent_is_never_misframed() {
+    use std::io::Write;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let tree = tree();
+    let server = serve(&tree, StaticOptions::default()).await;
+    let get = |path: &str| format!("GET /static/{path} HTTP/1.1\r\nHost: t\r\n\r\n");
+
+    // Larger than loopback's socket buffers can hold, so the server is mid-file when it
+    // shrinks.
+    let size = 32 << 20;
+    let path = tree.path("shrinks.bin");
+    std::fs::write(&path, vec![b's'; size]).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all([get("shrinks.bin"), get("hello.txt")].concat().as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunk = vec![0; 64 * 1024];
+    while got.len() < 128 * 1024 {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("the file's first bytes")
+            .unwrap();
+        assert!(n > 0, "closed before the body");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(1 << 20).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut got))
+        .await
+        .expect("the connection closes once the file ends short")
+        .unwrap();
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+    assert!(head.contains(&format!("content-length: {size}")), "{head}");
+    let body = &got[head_end..];
+    assert!(body.len() < size, "a short body, {} bytes", body.len());
+    // The bytes still in the socket's buffers when the file shrank may read as zeros
+    // (`sendfile` queues the page cache's pages, not copies): the message is broken either
+    // way, and nothing after it is another response.
+    assert!(!body.windows(9).any(|w| w == b"HTTP/1.1 "), "no response after the short body");
+
+    // Grows: the declared length is sent, and the next response follows it.
+    let path = tree.path("grows.bin");
+    std::fs::write(&path, vec![b'g'; 1 << 20]).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(get("grows.bin").as_bytes()).await.unwrap();
+    let mut pending = Vec::new();
+    let n = stream.read_buf(&mut pending).await.unwrap();
+    assert!(n > 0);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    file.write_all(&vec![b'x'; 1 << 20]).unwrap();
+    let (status, _, body) = read_one(&mut stream, &mut pending, false).await;
+    assert_eq!((status, body.len()), (200, 1 << 20));
+    assert!(body.iter().all(|&b| b == b'g'));
+    stream.write_all(get("hello.txt").as_bytes()).await.unwrap();
+    let (status, _, body) = read_one(&mut stream, &mut pending, false).await;
+    assert_eq!((status, body.as_slice()), (200, HELLO.as_bytes()));
+    server.stop().await;
+}
