@@ -260,7 +260,13 @@ async fn an_answer_before_the_body_is_sent_is_the_response() {
     let req = s.post(&server.url("/up")).body_stream(pieces);
     let resp = within(req.send()).await.unwrap();
     assert_eq!(resp.status(), 413);
-    assert_eq!(server.connections(), 3);
+    // And a file, sent with `sendfile`.
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, &upload).unwrap();
+    std::io::Seek::rewind(&mut file).unwrap();
+    let resp = within(s.post(&server.url("/up")).body_file(file).send()).await.unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(server.connections(), 4);
 }
 
 #[tokio::test]
