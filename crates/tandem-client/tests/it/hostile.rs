@@ -269,6 +269,63 @@ async fn an_answer_before_the_body_is_sent_is_the_response() {
     assert_eq!(server.connections(), 4);
 }
 
+/// A response that has no body (204, 304, an answer to HEAD) but carries one anyway, in the
+/// same write or a later one, or a body the caller dropped half-read: whatever follows on
+/// that connection is never read as the next request's response. The later write lands
+/// before the next request is sent (the server says so), as a poisoned queue would.
+#[tokio::test]
+async fn bytes_behind_a_bodiless_or_abandoned_response_are_never_the_next_response() {
+    const POISON: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON";
+    let cases: [(http::Method, &'static [u8]); 4] = [
+        (http::Method::GET, b"HTTP/1.1 204 No Content\r\nContent-Length: 47\r\n\r\n"),
+        (http::Method::GET, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 47\r\n\r\n"),
+        (http::Method::HEAD, b"HTTP/1.1 200 OK\r\nContent-Length: 47\r\n\r\n"),
+        (http::Method::GET, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n"),
+    ];
+    for (method, head) in cases {
+        for separate in [false, true] {
+            let (wrote, written) = tokio::sync::mpsc::unbounded_channel::<()>();
+            let server = RawServer::start(move |mut stream, index| {
+                let wrote = wrote.clone();
+                async move {
+                    while read_request(&mut stream).await.is_some() {
+                        if index > 0 {
+                            write(
+                                &mut stream,
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh",
+                            )
+                            .await;
+                            continue;
+                        }
+                        if separate {
+                            write(&mut stream, head).await;
+                            write(&mut stream, POISON).await;
+                        } else {
+                            write(&mut stream, &[head, POISON].concat()).await;
+                        }
+                        let _ = wrote.send(());
+                    }
+                }
+            })
+            .await;
+            let mut written = written;
+            let s = session();
+            let mut first =
+                within(s.request(method.clone(), &server.url("/")).send()).await.unwrap();
+            if head.ends_with(b"ok\r\n") {
+                // The caller reads one piece of the chunked body and drops the rest.
+                assert_eq!(&within(first.content().chunk()).await.unwrap().unwrap()[..], b"ok");
+            } else {
+                assert!(within(first.read()).await.unwrap().is_empty());
+            }
+            drop(first);
+            within(written.recv()).await.unwrap();
+            assert_eq!(body_of(&server.url("/"), &s).await, "fresh", "{method} {head:?}");
+            assert_eq!(server.connections(), 2);
+        }
+    }
+}
+
 #[tokio::test]
 async fn stale_pooled_connection_is_retried_once() {
     // The first connection answers once and closes, as a server whose keep-alive timer
