@@ -18,7 +18,7 @@ use tokio::io::AsyncReadExt;
 use crate::{
     error::{Error, Failed, Kind},
     http2::Http2Body,
-    read_limits::next_read,
+    read_limits::{ReadLimits, next_read},
     timeout::Deadlines,
     timings::Recorder,
     trace::ChunkTrace,
@@ -81,16 +81,17 @@ impl std::fmt::Debug for RawBody {
 
 impl RawBody {
     /// An HTTP/1.1 body after `head`, whose first bytes may be in `buf`, read at most
-    /// `read_bufsize` bytes at a time.
+    /// `read_bufsize` bytes at a time; a chunked body's trailer fields are held to the same
+    /// limits as the head's (`max_headers`, `max_field_size`).
     pub(crate) fn http1(
         (conn, buf): (Connection, BytesMut),
         head: &ResponseHead,
-        (keep_alive, read_bufsize): (bool, usize),
+        (keep_alive, read): (bool, &ReadLimits),
         deadlines: Deadlines,
         timing: Option<Arc<Recorder>>,
     ) -> Self {
-        let decoder = BodyDecoder::new(head.framing());
-        let reads = ReadSizes::new(read_bufsize);
+        let decoder = BodyDecoder::with_limits(head.framing(), &read.head());
+        let reads = ReadSizes::new(read.read_bufsize());
         let source = Source::Http1(Http1Body { conn: Some(conn), buf, decoder, keep_alive, reads });
         let mut body = RawBody::with(source, deadlines, timing);
         // After a 101 the connection belongs to the new protocol: it is kept for

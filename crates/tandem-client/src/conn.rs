@@ -168,7 +168,7 @@ pub(crate) async fn send<R>(
                     let keep_alive = head.keep_alive() && !req.headers.asks_to_close() && body_sent;
                     let timing = observers.timing.clone();
                     let info = conn.shared_info();
-                    let reading = (keep_alive, req.read.read_bufsize());
+                    let reading = (keep_alive, &req.read);
                     let mut body = RawBody::http1((conn, buf), &head, reading, *deadlines, timing);
                     observers.answered(req, &mut body, reused, body_sent);
                     return Ok(respond(Head::Http1(head), body, info));

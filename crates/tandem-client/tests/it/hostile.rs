@@ -326,6 +326,43 @@ async fn bytes_behind_a_bodiless_or_abandoned_response_are_never_the_next_respon
     }
 }
 
+/// A chunked body's trailer fields are held to the session's head limits, as the
+/// `max_headers` and `max_field_size` documentation says: past them the body is a payload
+/// error and the connection is not reused. Within them they are read past and the
+/// connection is reused.
+#[tokio::test]
+async fn trailers_are_held_to_the_sessions_head_limits() {
+    let server = first_then_fresh(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\
+          A: 1\r\nB: 2\r\nC: 3\r\n\r\n",
+    )
+    .await;
+    let few = tandem_client::ClientSession::builder().max_headers(2).build();
+    let mut resp = within(few.get(&server.url("/")).send()).await.unwrap();
+    let e = within(resp.read()).await.unwrap_err();
+    assert!(e.is_payload(), "{e}");
+    assert_eq!(body_of(&server.url("/"), &few).await, "fresh");
+
+    let server = first_then_fresh(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\
+          Long: 0123456789abcdef0123456789abcdef\r\n\r\n",
+    )
+    .await;
+    let short = tandem_client::ClientSession::builder().max_field_size(30).build();
+    let mut resp = within(short.get(&server.url("/")).send()).await.unwrap();
+    assert!(within(resp.read()).await.unwrap_err().is_payload());
+
+    // Within the limits: read past, and the connection is reused.
+    let server = always(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\
+          A: 1\r\nB: 2\r\n\r\n",
+    )
+    .await;
+    assert_eq!(body_of(&server.url("/"), &few).await, "ok");
+    assert_eq!(body_of(&server.url("/"), &few).await, "ok");
+    assert_eq!(server.connections(), 1);
+}
+
 #[tokio::test]
 async fn stale_pooled_connection_is_retried_once() {
     // The first connection answers once and closes, as a server whose keep-alive timer
