@@ -27,6 +27,12 @@ pub const DEFAULT_CLIENT_MAX_SIZE: usize = 1024 * 1024;
 /// `client_max_size` (a 1 MiB form holds over ten thousand empty file parts).
 pub const DEFAULT_MAX_FORM_FILES: usize = 100;
 
+/// The most fields one form may hold for `post()` by default, urlencoded or multipart, files
+/// included. Each field costs about a hundred bytes of bookkeeping beyond its own bytes, so
+/// their number needs a bound of its own: 1 MiB of `a=&` is 349 000 empty fields, which
+/// took 66 MiB to hold; at this bound a form takes a few MB at most.
+pub const DEFAULT_MAX_FORM_FIELDS: usize = 10_000;
+
 type StateMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>>;
 type Signal = Arc<dyn Fn(App) -> BoxFuture<Result<(), Error>> + Send + Sync>;
 type CleanupCtx = Arc<dyn Fn(App) -> BoxFuture<Result<BoxFuture<()>, Error>> + Send + Sync>;
@@ -79,6 +85,7 @@ pub struct Application {
     on_response_prepare: Vec<PrepareHook>,
     client_max_size: Option<usize>,
     max_form_files: Option<usize>,
+    max_form_fields: Option<usize>,
     error_renderer: Option<Arc<dyn ErrorRenderer>>,
     /// The one handler of a low-level [`Server`](crate::Server): it answers every request,
     /// in place of the router.
@@ -303,6 +310,14 @@ impl Application {
         self
     }
 
+    /// Sets the most fields one form may hold for `post()`, urlencoded or multipart, files
+    /// included (default [`DEFAULT_MAX_FORM_FIELDS`]); a form with more is a 413, refused as
+    /// the field past the limit is read. Sub-applications inherit it, as `client_max_size`.
+    pub fn max_form_fields(&mut self, fields: usize) -> &mut Self {
+        self.max_form_fields = Some(fields);
+        self
+    }
+
     /// Renders every error the framework answers with (404, 405, 413, a handler's
     /// [`HttpError`], a 500 for a handler's other error or panic, and the parser's 400, 408,
     /// 414 and 431) through `renderer`: [`ErrorFormat::Json`](crate::ErrorFormat::Json) or
@@ -450,6 +465,10 @@ fn flatten(
         .max_form_files
         .or_else(|| parent.map(|p| shared.nodes[p].max_form_files))
         .unwrap_or(DEFAULT_MAX_FORM_FILES);
+    let max_form_fields = app
+        .max_form_fields
+        .or_else(|| parent.map(|p| shared.nodes[p].max_form_fields))
+        .unwrap_or(DEFAULT_MAX_FORM_FIELDS);
     let error_renderer =
         app.error_renderer.or_else(|| parent.and_then(|p| shared.nodes[p].error_renderer.clone()));
     shared.nodes.push(Node {
@@ -459,6 +478,7 @@ fn flatten(
         middlewares: middlewares.clone().into(),
         client_max_size,
         max_form_files,
+        max_form_fields,
         on_response_prepare: on_response_prepare.into(),
         error_renderer,
     });
@@ -508,6 +528,7 @@ struct Node {
     middlewares: Middlewares,
     client_max_size: usize,
     max_form_files: usize,
+    max_form_fields: usize,
     on_response_prepare: Arc<[PrepareHook]>,
     error_renderer: Option<Arc<dyn ErrorRenderer>>,
 }
@@ -631,6 +652,12 @@ impl App {
     /// ([`Application::max_form_files`]).
     pub fn max_form_files(&self) -> usize {
         self.shared.nodes[self.node].max_form_files
+    }
+
+    /// The most fields one form may hold for `post()` in this application
+    /// ([`Application::max_form_fields`]).
+    pub fn max_form_fields(&self) -> usize {
+        self.shared.nodes[self.node].max_form_fields
     }
 
     /// The path prefix every route of this application is under: the sub-application

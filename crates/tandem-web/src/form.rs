@@ -7,6 +7,8 @@ use bytes::Bytes;
 use http::HeaderMap;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::HttpError;
+
 /// A form body: aiohttp's `MultiDict` from `await request.post()`.
 ///
 /// Fields keep their order and repeated names. A urlencoded form holds only text; a
@@ -59,9 +61,35 @@ impl FormValue {
 }
 
 impl Form {
-    /// Builds a form from name and value pairs (a urlencoded body).
-    pub(crate) fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        Form { fields: pairs.into_iter().map(|(n, v)| (n, FormValue::Text(v))).collect() }
+    /// The form of a urlencoded body, of at most `max_fields` fields (413 past it).
+    pub(crate) fn from_urlencoded(body: &[u8], max_fields: usize) -> Result<Self, HttpError> {
+        let mut form = Form::default();
+        for (name, value) in form_urlencoded::parse(body) {
+            form.push(name.into_owned(), FormValue::Text(value.into_owned()), max_fields)?;
+        }
+        Ok(form)
+    }
+
+    /// The 413 of [`Application::max_form_fields`](crate::Application::max_form_fields)
+    /// if the form holds `max_fields` already.
+    pub(crate) fn check_room(&self, max_fields: usize) -> Result<(), HttpError> {
+        if self.fields.len() >= max_fields {
+            return Err(HttpError::new(http::StatusCode::PAYLOAD_TOO_LARGE)
+                .with_text("413: too many fields in a form"));
+        }
+        Ok(())
+    }
+
+    /// Adds a field, unless the form holds `max_fields` already.
+    pub(crate) fn push(
+        &mut self,
+        name: String,
+        value: FormValue,
+        max_fields: usize,
+    ) -> Result<(), HttpError> {
+        self.check_room(max_fields)?;
+        self.fields.push((name, value));
+        Ok(())
     }
 
     /// The first text value of field `name`.

@@ -109,7 +109,8 @@ mod upgrade;
 mod views;
 
 pub use app::{
-    App, Application, DEFAULT_CLIENT_MAX_SIZE, DEFAULT_MAX_FORM_FILES, RouteRef, RouteTable,
+    App, Application, DEFAULT_CLIENT_MAX_SIZE, DEFAULT_MAX_FORM_FIELDS, DEFAULT_MAX_FORM_FILES,
+    RouteRef, RouteTable,
 };
 pub use conditional::{ETag, ETagList, IfRange};
 pub use cookies::CookieOptions;

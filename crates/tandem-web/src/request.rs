@@ -520,8 +520,10 @@ impl Request {
     /// `client_max_size` bounds the whole body, files included (aiohttp CVE-2025-69228), and
     /// the 413 comes as soon as the body passes it, or at once if `Content-Length` says it
     /// will. Files are streamed to temporary files, never held whole in memory, at most
-    /// [`Application::max_form_files`](crate::Application::max_form_files) of them (413 past
-    /// it); file names are the client's and untrusted. A malformed or nested multipart body is a 400.
+    /// [`Application::max_form_files`](crate::Application::max_form_files) of them, and the
+    /// fields are at most [`Application::max_form_fields`](crate::Application::max_form_fields)
+    /// (413 past either); file names are the client's and untrusted. A malformed or nested
+    /// multipart body is a 400.
     ///
     /// The form is read once and kept: a later call (a middleware's, then the handler's)
     /// gets a copy of it, uploaded files included (new handles on the same temporary files).
@@ -546,14 +548,16 @@ impl Request {
         match content_type.as_deref().map(|_| self.content_type()).as_deref() {
             None | Some("application/x-www-form-urlencoded") => {
                 let body = self.read().await?;
-                Ok(Form::from_pairs(form_urlencoded::parse(&body).into_owned()))
+                Form::from_urlencoded(&body, self.inner.app.max_form_fields())
             }
             #[cfg(feature = "multipart")]
             Some("multipart/form-data") => {
                 let limit = self.client_max_size();
                 self.check_declared_length(limit)?;
                 let reader = self.multipart_with_limit(Some(limit))?;
-                crate::multipart::read_form(reader, self.inner.app.max_form_files()).await
+                let app = &self.inner.app;
+                let limits = (app.max_form_files(), app.max_form_fields());
+                crate::multipart::read_form(reader, limits).await
             }
             #[cfg(not(feature = "multipart"))]
             Some("multipart/form-data") => Err(HttpError::new(

@@ -9,15 +9,17 @@ use crate::{FileField, Form, FormValue, HttpError};
 
 /// Reads a whole multipart form, as aiohttp's `post()`: parts with a file name go to
 /// temporary files as they arrive, others are kept in memory; the reader's limit bounds the
-/// total, and `max_files` the files (413 past it, before another temporary file is made).
+/// total; `max_files` bounds the files (413 past it, before another temporary file is made)
+/// and `max_fields` the fields of every kind (413 past it, before the part is read).
 /// Nested multipart parts and parts without a name are 400s.
 pub(crate) async fn read_form(
     mut reader: MultipartReader,
-    max_files: usize,
+    (max_files, max_fields): (usize, usize),
 ) -> Result<Form, HttpError> {
     let mut form = Form::default();
     let mut files = 0;
     while let Some(part) = reader.next_part().await? {
+        form.check_room(max_fields)?;
         let name = part
             .name()
             .ok_or_else(|| HttpError::bad_request().with_text("400: a form part has no name"))?
@@ -56,7 +58,7 @@ pub(crate) async fn read_form(
                 FormValue::Bytes(bytes)
             }
         };
-        form.fields.push((name, value));
+        form.push(name, value, max_fields)?;
     }
     Ok(form)
 }

@@ -513,7 +513,7 @@ async fn nested_parts_and_decoded_parts() {
 #[tokio::test]
 async fn the_files_of_a_form_are_bounded_in_number() {
     let (mut limited, mut inner) = (Application::new(), Application::new());
-    limited.max_form_files(3);
+    limited.max_form_files(3).max_form_fields(5);
     for app in [&mut limited, &mut inner] {
         app.add_post("/form", |mut req: Request| async move {
             let form = req.post().await?;
@@ -531,6 +531,10 @@ async fn the_files_of_a_form_are_bounded_in_number() {
         assert_eq!((resp.status, resp.text()), (200, "5 fields".to_owned()), "{path}");
         let past = multipart_body(B, &[file, file, file, file]);
         let resp = server.request(&post_request(path, CT, &past)).await;
+        assert_eq!(resp.status, 413, "{path}: {}", resp.text());
+        // Fields of any kind count against `max_form_fields`.
+        let fields = multipart_body(B, &[text, text, text, text, text, text]);
+        let resp = server.request(&post_request(path, CT, &fields)).await;
         assert_eq!(resp.status, 413, "{path}: {}", resp.text());
     }
     server.stop().await;
