@@ -8,7 +8,10 @@
 //! RFC 9113 §8.2.2 do not, and `Host` becomes `:authority`), when the body is sent, and
 //! which failures a request may be sent again after.
 
-use std::future::poll_fn;
+use std::{
+    future::poll_fn,
+    task::{Context, Poll},
+};
 
 use bytes::Bytes;
 use futures_util::{FutureExt as _, StreamExt as _};
@@ -52,6 +55,7 @@ pub(crate) async fn exchange(
         .await
         .map_err(Failure::fatal)?
         .map_err(|e| Failure::unprocessed(error_before_response(&e)))?;
+    let mut interim = 0;
     let (mut response, mut outgoing) = sender
         .send_request(head, end_of_stream)
         .map_err(|e| Failure::unprocessed(error_before_response(&e)))?;
@@ -59,7 +63,30 @@ pub(crate) async fn exchange(
         // Queued whole: `h2` sends it as the server's window opens.
         outgoing.send_data(whole.clone(), true).map_err(|e| failure(&e))?;
     } else if let Some(body) = body {
-        let streamed = deadlines.run(None, send_stream(&mut outgoing, body, on_chunk)).await;
+        // Interim responses are taken as the body goes, or `h2` would queue them unread.
+        let mut refused = None;
+        let sending = async {
+            let mut send = std::pin::pin!(send_stream(&mut outgoing, body, on_chunk));
+            let mut interim_over = false;
+            poll_fn(|cx| {
+                if !interim_over {
+                    match poll_interim(&mut response, &mut interim, req.read, cx) {
+                        Poll::Ready(Err(error)) => {
+                            refused = Some(error);
+                            return Poll::Ready(Ok(()));
+                        }
+                        Poll::Ready(Ok(())) => interim_over = true,
+                        Poll::Pending => {}
+                    }
+                }
+                send.as_mut().poll(cx)
+            })
+            .await
+        };
+        let streamed = deadlines.run(None, sending).await;
+        if let Some(error) = refused {
+            return Err(Failure::fatal(error));
+        }
         if let Err(error) = streamed {
             // A server may answer before it has read the whole body, and then reset the
             // stream (RFC 9113 §8.1): its answer, if it came, is the outcome.
@@ -72,8 +99,40 @@ pub(crate) async fn exchange(
     if let Some(timing) = timing {
         timing.sent();
     }
-    let answer = deadlines.read(async { Ok(response.await) }).await.map_err(Failure::fatal)?;
-    answer.map(http::Response::into_parts).map_err(|e| failure(&e))
+    let answer = poll_fn(|cx| {
+        if let Poll::Ready(Err(error)) = poll_interim(&mut response, &mut interim, req.read, cx) {
+            return Poll::Ready(Err(Failure::fatal(error)));
+        }
+        response.poll_unpin(cx).map(|answer| answer.map_err(|e| failure(&e)))
+    });
+    let answer = deadlines.read(async { Ok(answer.await) }).await.map_err(Failure::fatal)??;
+    Ok(answer.into_parts())
+}
+
+/// Takes the interim (1xx) responses `h2` has queued on the stream, counting them against
+/// `max_interim_responses`: ready when the final head (or the stream's end) is next, an
+/// error past the limit, pending while the stream may still bring one.
+fn poll_interim(
+    response: &mut h2::client::ResponseFuture,
+    seen: &mut usize,
+    limits: ReadLimits,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), Error>> {
+    loop {
+        match response.poll_informational(cx) {
+            Poll::Ready(Some(Ok(_))) => {
+                *seen += 1;
+                let max = limits.max_interim_responses();
+                if *seen > max {
+                    let error = format!("more than {max} interim (1xx) responses");
+                    return Poll::Ready(Err(Error::new(Kind::Response, error)));
+                }
+            }
+            // A broken stream fails the response itself, which says how.
+            Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(Ok(())),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
 }
 
 /// The request's HTTP/2 head: the method, `:scheme`, `:authority` (the `Host` the fields

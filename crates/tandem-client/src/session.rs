@@ -389,8 +389,7 @@ impl ClientSessionBuilder {
 
     /// The most interim (1xx) responses read before the final one (default
     /// [`DEFAULT_MAX_INTERIM_RESPONSES`](crate::DEFAULT_MAX_INTERIM_RESPONSES), 32; aiohttp
-    /// has no such limit); past it, a response error. HTTP/1.1 only, as
-    /// [`max_line_size`](Self::max_line_size).
+    /// has no such limit); past it, a response error. Over HTTP/1.1 and HTTP/2 alike.
     pub fn max_interim_responses(mut self, count: usize) -> Self {
         self.inner.read_limits.set_max_interim_responses(count);
         self

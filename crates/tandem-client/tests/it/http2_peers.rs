@@ -318,3 +318,43 @@ async fn a_server_that_never_opens_its_window_meets_the_deadline() {
         within(s.post(&url).timeout(timeout).body(vec![b'y'; 64 * 1024]).send()).await.unwrap_err();
     assert_eq!(e.timeout_phase(), Some(tandem_client::Phase::Total), "{e}");
 }
+
+/// Interim (1xx) responses are bounded in number over HTTP/2 as over HTTP/1.1
+/// (`DEFAULT_MAX_INTERIM_RESPONSES`): `h2` queues each on the stream until it is taken, so
+/// a server sending them without end would hold the request, and, while a body was being
+/// sent, grow the queue. Up to the limit they are skipped; past it, a response error, while
+/// the response is awaited or while a streamed body still goes out.
+#[tokio::test]
+async fn interim_responses_are_bounded_over_http2_too() {
+    fn interim(
+        index: usize,
+        mut respond: h2::server::SendResponse<Bytes>,
+    ) -> Option<h2::server::SendResponse<Bytes>> {
+        let max = tandem_client::DEFAULT_MAX_INTERIM_RESPONSES;
+        let count = [max, max + 1, 10_000, 10_000][index.min(3)];
+        for _ in 0..count {
+            let early = http::Response::builder().status(103).header("link", "</a>");
+            if respond.send_informational(early.body(()).unwrap()).is_err() {
+                return None;
+            }
+        }
+        if index == 3 {
+            // The streamed upload's server: its body is never read, its answer never sent.
+            return Some(respond);
+        }
+        ok(index, respond)
+    }
+    let (addr, _) = raw_server(interim, usize::MAX).await;
+    let s = ClientSession::builder().http2(Http2::PriorKnowledge).build();
+    let url = format!("http://{addr}/");
+    assert_eq!(within(within(s.get(&url).send()).await.unwrap().text()).await.unwrap(), "ok");
+    for _ in 0..2 {
+        let e = within(s.get(&url).send()).await.unwrap_err();
+        assert!(e.is_response(), "{e:?}");
+    }
+    let pieces = futures_util::stream::iter(
+        (0..64).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 64 * 1024]))),
+    );
+    let e = within(s.post(&url).body_stream(pieces).send()).await.unwrap_err();
+    assert!(e.is_response(), "{e:?}");
+}
