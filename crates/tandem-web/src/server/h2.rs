@@ -372,6 +372,8 @@ enum SendError {
     H2(h2::Error),
     Reset(Reason),
     Body(crate::Error),
+    /// The body ended short of its declared `Content-Length`, or ran past it.
+    Length,
     TimedOut,
 }
 
@@ -381,6 +383,7 @@ impl std::fmt::Display for SendError {
             SendError::H2(err) => write!(f, "{err}"),
             SendError::Reset(reason) => write!(f, "stream reset by the peer: {reason}"),
             SendError::Body(err) => write!(f, "response body failed: {err}"),
+            SendError::Length => f.write_str("the response body broke its Content-Length"),
             SendError::TimedOut => {
                 f.write_str("the peer's window stayed shut past the send timeout")
             }
@@ -421,21 +424,30 @@ async fn send(
         parts.headers.insert(header::DATE, date());
     }
     let end = head_only || bodiless || body.is_end_stream();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let mut stream = respond.send_response(http::Response::from_parts(parts, ()), end)?;
     if end {
         return Ok(());
     }
-    send_body(&mut stream, body, send_timeout, sent).await
+    send_body(&mut stream, body, declared, send_timeout, sent).await
 }
 
 /// Sends `body` on `stream`, and its trailers if it has any, adding to `sent` the bytes
-/// handed to `h2` as they go.
+/// handed to `h2` as they go. A body that breaks its `declared` length (a file that shrank
+/// as it was read, a stream that stopped early or ran long) has its stream reset rather than
+/// ended: `END_STREAM` after too few bytes would be a short body taken whole by a client
+/// that does not count (RFC 9113 8.1.1), where HTTP/1.1 closes the connection.
 async fn send_body(
     stream: &mut SendStream<Bytes>,
     mut body: Body,
+    declared: Option<u64>,
     send_timeout: Duration,
     sent: &mut u64,
 ) -> Result<(), SendError> {
+    let mut count = 0u64;
     loop {
         let frame = poll_fn(|cx| {
             if let Poll::Ready(reset) = stream.poll_reset(cx) {
@@ -446,6 +458,7 @@ async fn send_body(
         .await?;
         let frame = match frame {
             None => {
+                check_length(stream, declared, count, true)?;
                 stream.send_data(Bytes::new(), true)?;
                 return Ok(());
             }
@@ -458,6 +471,8 @@ async fn send_body(
         match frame.into_data() {
             Ok(data) => {
                 let last = body.is_end_stream();
+                count += data.len() as u64;
+                check_length(stream, declared, count, last)?;
                 send_data(stream, data, last, send_timeout, sent).await?;
                 if last {
                     return Ok(());
@@ -465,12 +480,28 @@ async fn send_body(
             }
             Err(frame) => {
                 if let Ok(trailers) = frame.into_trailers() {
+                    check_length(stream, declared, count, true)?;
                     stream.send_trailers(trailers)?;
                     return Ok(());
                 }
             }
         }
     }
+}
+
+/// Resets `stream` if `count` bytes of body, with the body `ended` or not, break its
+/// `declared` length.
+fn check_length(
+    stream: &mut SendStream<Bytes>,
+    declared: Option<u64>,
+    count: u64,
+    ended: bool,
+) -> Result<(), SendError> {
+    if declared.is_some_and(|n| count > n || ended && count < n) {
+        stream.send_reset(Reason::INTERNAL_ERROR);
+        return Err(SendError::Length);
+    }
+    Ok(())
 }
 
 /// Sends `data` in pieces as the peer's window opens, each wait bounded by `timeout`: a

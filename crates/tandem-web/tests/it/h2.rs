@@ -886,3 +886,35 @@ async fn files_ranges_compression_and_request_trailers_work_over_http2() {
     assert_eq!((status, &body[..]), (Some(200), &b"5 bytes, checksum abc"[..]));
     assert!(server.stop().await);
 }
+
+/// A body that ends short of the `Content-Length` its response declared (a file that shrank
+/// as it was read, a stream that stopped early) ends its stream with `RST_STREAM`, as
+/// HTTP/1.1 closes the connection: `END_STREAM` would hand a client that does not count
+/// the short body as the whole response (RFC 9113 8.1.1 calls it malformed). One that runs
+/// past its length is cut off the same way.
+#[tokio::test]
+async fn a_body_that_breaks_its_declared_length_is_reset() {
+    let mut app = Application::new();
+    for (path, declared) in [("/short", "100"), ("/exact", "10"), ("/long", "4")] {
+        app.add_get(path, move |_req: Request| async move {
+            let chunks = [Ok(Bytes::from_static(b"01234")), Ok(Bytes::from_static(b"56789"))];
+            Response::stream(futures_util::stream::iter(chunks))
+                .with_header("content-length", declared)
+        });
+    }
+    let server = Server::start(app).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    conn.get(1, "/short").await;
+    // Reset: `h2` drops what it still held of the stream's data, so at most the ten bytes.
+    let (status, body) = conn.response(1).await;
+    assert!(status.is_none() && body.len() <= 10, "{status:?} {body:?}");
+    conn.get(3, "/exact").await;
+    assert_eq!(conn.response(3).await, (Some(200), b"0123456789".to_vec()));
+    conn.get(5, "/long").await;
+    let (status, body) = conn.response(5).await;
+    assert!(status.is_none() && body.len() <= 4, "{status:?} {body:?}");
+    // Only those streams: the connection serves on.
+    conn.get(7, "/exact").await;
+    assert_eq!(conn.response(7).await, (Some(200), b"0123456789".to_vec()));
+    assert!(server.stop().await);
+}
