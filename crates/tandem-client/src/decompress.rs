@@ -68,7 +68,7 @@ pub const DEFAULT_ZSTD_WINDOW_LOG_MAX: u32 = 23;
 /// large-window extension (up to 2^30, 1 GiB) are not `br` and are always refused.
 ///
 /// [`max_decompressed_size`]: crate::ClientSessionBuilder::max_decompressed_size
-pub(crate) const DEFAULT_BROTLI_WINDOW_LOG_MAX: u32 = 24;
+pub const DEFAULT_BROTLI_WINDOW_LOG_MAX: u32 = 24;
 
 /// The bounds one body is decoded under.
 #[derive(Clone, Copy, Debug)]

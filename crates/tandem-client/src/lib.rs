@@ -125,7 +125,9 @@ pub use cookie_rules::{
     DEFAULT_MAX_COOKIE_SIZE, DEFAULT_MAX_COOKIES, DEFAULT_MAX_COOKIES_PER_DOMAIN,
 };
 pub use cookies::CookieJar;
-pub use decompress::{DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX};
+pub use decompress::{
+    DEFAULT_BROTLI_WINDOW_LOG_MAX, DEFAULT_MAX_DECOMPRESSED_SIZE, DEFAULT_ZSTD_WINDOW_LOG_MAX,
+};
 pub use digest::DigestAuth;
 pub use error::{Error, Phase};
 pub use faults::{FaultError, FaultInjection};

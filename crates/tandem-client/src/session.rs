@@ -342,12 +342,13 @@ impl ClientSessionBuilder {
         self
     }
 
-    /// The largest window a brotli body may declare, as a power of two (default 24, for
-    /// 16 MiB, the most RFC 7932 allows); a body declaring more is a payload error when
-    /// read, before the window is allocated. The decoder allocates the declared window
-    /// whatever the body's size, so this bounds what each brotli response can make the
-    /// client allocate; a lower one refuses bodies from encoders that used larger windows
-    /// (the `brotli` tool's default for a large file is 2^24).
+    /// The largest window a brotli body may declare, as a power of two (default
+    /// [`DEFAULT_BROTLI_WINDOW_LOG_MAX`], 16 MiB, the most RFC 7932 allows); a body
+    /// declaring more is a payload error when read, before the window is allocated. The
+    /// decoder allocates the declared window whatever the body's size, so this bounds what
+    /// each brotli response can make the client allocate; a lower one refuses bodies from
+    /// encoders that used larger windows (the `brotli` tool's default for a large file is
+    /// 2^24).
     pub fn brotli_window_log_max(mut self, log: u32) -> Self {
         self.inner.brotli_window_log_max = log;
         self
