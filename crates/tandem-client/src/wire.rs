@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The last fields a session sent on a request that added none of its own (no headers, no
-/// cookies, no proxy credentials), with the host and content type they were made for.
+/// cookies, no proxy credentials), with the origin and content type they were made for.
 ///
 /// Such fields depend only on those two and on the session's settings, which never change
 /// once it is built, so a hit is exactly what building them again would give. Building
@@ -28,21 +28,21 @@ pub(crate) struct FieldsCache(Mutex<Option<Cached>>);
 
 #[derive(Debug)]
 struct Cached {
-    host: Box<str>,
+    origin: Box<str>,
     content_type: Option<&'static str>,
     fields: Arc<EncodedFields>,
 }
 
 impl FieldsCache {
-    fn get(&self, host: &str, content_type: Option<&'static str>) -> Option<Arc<EncodedFields>> {
+    fn get(&self, origin: &str, content_type: Option<&'static str>) -> Option<Arc<EncodedFields>> {
         let last = self.0.lock().ok()?;
         let hit = last.as_ref()?;
-        (*hit.host == *host && hit.content_type == content_type).then(|| hit.fields.clone())
+        (*hit.origin == *origin && hit.content_type == content_type).then(|| hit.fields.clone())
     }
 
-    fn set(&self, host: &str, content_type: Option<&'static str>, fields: &Arc<EncodedFields>) {
+    fn set(&self, origin: &str, content_type: Option<&'static str>, fields: &Arc<EncodedFields>) {
         if let Ok(mut last) = self.0.lock() {
-            *last = Some(Cached { host: host.into(), content_type, fields: fields.clone() });
+            *last = Some(Cached { origin: origin.into(), content_type, fields: fields.clone() });
         }
     }
 }
@@ -71,16 +71,25 @@ pub(crate) fn request_fields(
         && conn.skip_auto_headers.is_empty()
         && conn.version.is_none()
         && !conn.left_origin;
-    if reusable && let Some(hit) = inner.fields_cache.get(host, content_type) {
+    // Cached by origin, scheme included: an https request's fields differ from an http
+    // one's to the same host and port (below).
+    let origin = &url[..url::Position::AfterPort];
+    if reusable && let Some(hit) = inner.fields_cache.get(origin, content_type) {
         return Ok(hit);
     }
     let mut map = wire_headers(inner, (host, headers), content_type, cookies, conn)?;
+    if url.scheme() == "https" {
+        // For a proxy alone: through a `CONNECT` tunnel it would reach the origin (requests
+        // CVE-2023-32681); the proxy's credentials go on the `CONNECT`, and HTTP/2 drops the
+        // field too.
+        map.remove(header::PROXY_AUTHORIZATION);
+    }
     if let Some(value) = proxy_authorization {
         map.insert(header::PROXY_AUTHORIZATION, value);
     }
     let fields = Arc::new(EncodedFields::new(map).map_err(|e| Error::new(Kind::Request, e))?);
     if reusable {
-        inner.fields_cache.set(host, content_type, &fields);
+        inner.fields_cache.set(origin, content_type, &fields);
     }
     Ok(fields)
 }

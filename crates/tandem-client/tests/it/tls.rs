@@ -20,6 +20,13 @@ use crate::support::{RawServer, read_request, session, within, write};
 /// An HTTPS server for `localhost` answering every request with `response`; returns its
 /// port and the certificate's PEM.
 async fn https_server(response: String) -> (u16, String) {
+    https_server_with(move |_| response.clone()).await
+}
+
+/// An HTTPS server for `localhost` answering every request with `respond(its head)`.
+async fn https_server_with(
+    respond: impl Fn(&[u8]) -> String + Send + Sync + 'static,
+) -> (u16, String) {
     let key = KeyPair::generate().unwrap();
     let cert =
         CertificateParams::new(vec!["localhost".to_owned()]).unwrap().self_signed(&key).unwrap();
@@ -35,11 +42,11 @@ async fn https_server(response: String) -> (u16, String) {
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let response = Arc::new(response);
+    let respond = Arc::new(respond);
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
-            let response = response.clone();
+            let respond = respond.clone();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp).await else { return };
                 let mut buf = Vec::new();
@@ -53,7 +60,7 @@ async fn https_server(response: String) -> (u16, String) {
                     }
                     buf.extend_from_slice(&chunk[..n]);
                     if buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        let _ = tls.write_all(response.as_bytes()).await;
+                        let _ = tls.write_all(respond(&buf).as_bytes()).await;
                         let _ = tls.shutdown().await;
                         return;
                     }
@@ -158,6 +165,52 @@ async fn https_to_http_on_the_same_host_drops_credentials() {
     assert!(lower.starts_with("get /landed "));
     assert!(!lower.contains("authorization"), "{lower}");
     assert!(!lower.contains("cookie"), "{lower}");
+}
+
+/// `Proxy-Authorization` is for the proxy: an https request through a `CONNECT` tunnel
+/// never carries one to the origin, whether the proxy's credentials, a session's own field
+/// or a request's (requests CVE-2023-32681), over HTTP/1.1 as over HTTP/2.
+#[tokio::test]
+async fn proxy_authorization_never_reaches_an_https_origin_through_a_tunnel() {
+    let (port, pem) = https_server_with(|head| {
+        let head = String::from_utf8_lossy(head).into_owned();
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{head}", head.len())
+    })
+    .await;
+    let connects = Arc::new(Mutex::new(Vec::new()));
+    let record = connects.clone();
+    let proxy = RawServer::start(move |mut client, _| {
+        let record = record.clone();
+        async move {
+            let Some(head) = read_request(&mut client).await else { return };
+            record.lock().unwrap().push(String::from_utf8(head).unwrap());
+            let Ok(mut origin) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                return;
+            };
+            write(&mut client, b"HTTP/1.1 200 Connection established\r\n\r\n").await;
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
+        }
+    })
+    .await;
+    let proxy_at = tandem_client::Proxy::new(tandem_client::Origin::new(
+        tandem_client::Scheme::Http,
+        "127.0.0.1",
+        proxy.addr.port(),
+    ))
+    .basic_auth("pu", "pp");
+    let s = trusting_builder(&pem)
+        .proxy(proxy_at)
+        .header("Proxy-Authorization", "Basic from-the-session")
+        .build();
+    let url = format!("https://localhost:{port}/");
+    for req in [s.get(&url), s.get(&url).header("proxy-authorization", "Basic from-the-request")] {
+        let mut resp = within(req.send()).await.unwrap();
+        let seen = within(resp.text()).await.unwrap().to_ascii_lowercase();
+        assert!(seen.starts_with("get / http/1.1"), "{seen}");
+        assert!(!seen.contains("proxy-authorization"), "reached the origin: {seen}");
+    }
+    let connects = connects.lock().unwrap();
+    assert!(connects[0].contains("Proxy-Authorization: Basic cHU6cHA=\r\n"), "{connects:?}");
 }
 
 /// A peer that takes TCP connections and never answers a `ClientHello`.
