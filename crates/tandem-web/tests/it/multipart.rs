@@ -10,7 +10,7 @@ use tandem_web::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Counter, Server, post_request, within};
+use crate::support::{Counter, Server, form_counter, post_request, within};
 
 /// Builds a `multipart/form-data` body from raw parts: each is its header lines and data.
 fn multipart_body(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
@@ -512,16 +512,10 @@ async fn nested_parts_and_decoded_parts() {
 /// refuses the file past `max_form_files` with a 413, before spooling it.
 #[tokio::test]
 async fn the_files_of_a_form_are_bounded_in_number() {
-    let (mut limited, mut inner) = (Application::new(), Application::new());
+    let mut limited = form_counter();
     limited.max_form_files(3).max_form_fields(5);
-    for app in [&mut limited, &mut inner] {
-        app.add_post("/form", |mut req: Request| async move {
-            let form = req.post().await?;
-            Ok::<_, HttpError>(Response::text(format!("{} fields", form.len())))
-        });
-    }
     // A sub-application inherits its parent's limit.
-    limited.add_subapp("/sub", inner);
+    limited.add_subapp("/sub", form_counter());
     let file = ("Content-Disposition: form-data; name=f; filename=a", &b""[..]);
     let text = ("Content-Disposition: form-data; name=t", &b"x"[..]);
     let server = Server::start(limited).await;
@@ -540,12 +534,7 @@ async fn the_files_of_a_form_are_bounded_in_number() {
     server.stop().await;
 
     // The default, past which a form of empty files is refused.
-    let mut app = Application::new();
-    app.add_post("/form", |mut req: Request| async move {
-        let form = req.post().await?;
-        Ok::<_, HttpError>(Response::text(format!("{} fields", form.len())))
-    });
-    let server = Server::start(app).await;
+    let server = Server::start(form_counter()).await;
     let body = |n| multipart_body(B, &vec![file; n]);
     let at = server.request(&post_request("/form", CT, &body(DEFAULT_MAX_FORM_FILES))).await;
     assert_eq!(at.status, 200, "{}", at.text());

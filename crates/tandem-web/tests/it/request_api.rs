@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use tandem_web::{Application, HttpError, Next, Request, Response, json_response};
 
-use crate::support::{Server, post_request};
+use crate::support::{Server, form_counter, post_request};
 
 #[tokio::test]
 async fn query_headers_cookies_and_remote() {
@@ -215,12 +215,8 @@ async fn multipart_forms_are_415_without_the_feature() {
 /// `max_form_fields` `post()` is a 413, counted as the fields are read.
 #[tokio::test]
 async fn urlencoded_fields_are_bounded_in_number() {
-    let mut app = Application::new();
+    let mut app = form_counter();
     app.max_form_fields(3);
-    app.add_post("/form", |mut req: Request| async move {
-        let form = req.post().await?;
-        Ok::<_, HttpError>(Response::text(format!("{} fields", form.len())))
-    });
     let server = Server::start(app).await;
     let urlencoded = "application/x-www-form-urlencoded";
     let at = server.request(&post_request("/form", urlencoded, b"a=1&b=2&a=3")).await;
@@ -229,12 +225,7 @@ async fn urlencoded_fields_are_bounded_in_number() {
     assert_eq!(past.status, 413, "{}", past.text());
     server.stop().await;
 
-    let mut app = Application::new();
-    app.add_post("/form", |mut req: Request| async move {
-        let form = req.post().await?;
-        Ok::<_, HttpError>(Response::text(format!("{} fields", form.len())))
-    });
-    let server = Server::start(app).await;
+    let server = Server::start(form_counter()).await;
     let at = "a=&".repeat(tandem_web::DEFAULT_MAX_FORM_FIELDS);
     let at = server.request(&post_request("/form", urlencoded, at.as_bytes())).await;
     assert_eq!(at.status, 200, "{}", at.text());

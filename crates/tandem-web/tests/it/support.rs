@@ -253,6 +253,17 @@ impl Counter {
     }
 }
 
+/// An application whose `POST /form` answers how many fields `post()` read (`N fields`),
+/// or `post()`'s error.
+pub(crate) fn form_counter() -> Application {
+    let mut app = Application::new();
+    app.add_post("/form", |mut req: tandem_web::Request| async move {
+        let form = req.post().await?;
+        Ok::<_, tandem_web::HttpError>(tandem_web::Response::text(format!("{} fields", form.len())))
+    });
+    app
+}
+
 /// A POST of `body` with `content_type`, framed by Content-Length.
 pub(crate) fn post_request(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut request = format!(
