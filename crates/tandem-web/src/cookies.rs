@@ -159,12 +159,22 @@ fn is_cookie_name_byte(b: u8) -> bool {
     b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
 }
 
-/// Parses a `Cookie` header into name and value pairs, percent-decoding values. Malformed
-/// pairs are skipped silently, in linear time (aiohttp CVE-2025-69230 was a log line per
-/// bad pair).
+/// The most cookies read from a request's `Cookie` fields; the pairs after them are
+/// skipped, as malformed ones are. Browsers keep about 180 cookies a domain at most (RFC
+/// 6265 §6.1 asks for at least 50), so no browser's request comes near; unbounded, a 56 KB
+/// head of `a=;` pairs made 18 900 cookies that took 2.4 MB to hold, for every request that
+/// reads one (every request behind a session middleware).
+pub const MAX_REQUEST_COOKIES: usize = 1000;
+
+/// Parses a `Cookie` header into name and value pairs, percent-decoding values, until `into`
+/// holds [`MAX_REQUEST_COOKIES`]. Malformed pairs are skipped silently, in linear time
+/// (aiohttp CVE-2025-69230 was a log line per bad pair).
 pub(crate) fn parse_cookie_header(header: &[u8], into: &mut Vec<(String, String)>) {
     let Ok(header) = std::str::from_utf8(header) else { return };
     for pair in header.split(';') {
+        if into.len() >= MAX_REQUEST_COOKIES {
+            return;
+        }
         let Some((name, value)) = pair.split_once('=') else { continue };
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(is_cookie_name_byte) {
@@ -236,5 +246,16 @@ mod tests {
         assert!(cookies.contains(&("sid".into(), "abc".into())));
         assert!(cookies.contains(&("theme".into(), "dark".into())));
         assert!(!cookies.iter().any(|(n, _)| n.contains(',')));
+    }
+
+    #[test]
+    fn cookies_past_the_bound_are_skipped_across_fields() {
+        let mut cookies = Vec::new();
+        let field: String = (0..600).map(|i| format!("c{i}=v; ")).collect();
+        parse_cookie_header(field.as_bytes(), &mut cookies);
+        parse_cookie_header(field.as_bytes(), &mut cookies);
+        assert_eq!(cookies.len(), MAX_REQUEST_COOKIES);
+        assert_eq!(cookies[0], ("c0".to_owned(), "v".to_owned()));
+        assert_eq!(cookies[MAX_REQUEST_COOKIES - 1].0, "c399");
     }
 }
