@@ -352,3 +352,82 @@ async fn a_uri_field_is_followed_without_a_location() {
     assert_eq!(within(resp.text()).await.unwrap(), "done");
     server.stop().await;
 }
+
+/// Under environment proxies (aiohttp's `trust_env`), each redirect hop chooses its proxy
+/// again, so one proxy's credentials never reach another hop's proxy nor an origin reached
+/// directly (`docs/security.md`, D54): an http hop through `http_proxy` redirected to a
+/// `NO_PROXY` host goes there directly with no `Proxy-Authorization`, and one redirected to
+/// https goes through `https_proxy` with that proxy's own credentials on its `CONNECT`.
+#[tokio::test]
+async fn a_redirect_that_changes_proxy_never_carries_the_old_ones_credentials() {
+    use std::sync::{Arc, Mutex};
+
+    use crate::support::{RawServer, read_request, write};
+
+    let record = |seen: &Arc<Mutex<Vec<String>>>, head: Vec<u8>| {
+        seen.lock().unwrap().push(String::from_utf8(head).unwrap().to_ascii_lowercase());
+    };
+    let direct_seen = Arc::new(Mutex::new(Vec::new()));
+    let seen = direct_seen.clone();
+    let direct = RawServer::start(move |mut stream, _| {
+        let seen = seen.clone();
+        async move {
+            while let Some(head) = read_request(&mut stream).await {
+                record(&seen, head);
+                write(&mut stream, b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ndirect").await;
+            }
+        }
+    })
+    .await;
+    let tunnel_seen = Arc::new(Mutex::new(Vec::new()));
+    let seen = tunnel_seen.clone();
+    let https_proxy = RawServer::start(move |mut stream, _| {
+        let seen = seen.clone();
+        async move {
+            if let Some(head) = read_request(&mut stream).await {
+                record(&seen, head);
+                write(&mut stream, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n").await;
+            }
+        }
+    })
+    .await;
+    let http_seen = Arc::new(Mutex::new(Vec::new()));
+    let seen = http_seen.clone();
+    let landing = format!("http://localhost:{}/landed", direct.addr.port());
+    let http_proxy = RawServer::start(move |mut stream, _| {
+        let (seen, landing) = (seen.clone(), landing.clone());
+        async move {
+            while let Some(head) = read_request(&mut stream).await {
+                let to_https = head.starts_with(b"GET http://first.invalid/secure ");
+                record(&seen, head);
+                let to = if to_https { "https://second.invalid/" } else { &landing };
+                let answer =
+                    format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n");
+                write(&mut stream, answer.as_bytes()).await;
+            }
+        }
+    })
+    .await;
+    let env = tandem_client::ProxyEnv::from_vars(|name| match name {
+        "http_proxy" => Some(format!("http://hu:hp@127.0.0.1:{}", http_proxy.addr.port())),
+        "https_proxy" => Some(format!("http://su:sp@127.0.0.1:{}", https_proxy.addr.port())),
+        "no_proxy" => Some("localhost".to_owned()),
+        _ => None,
+    });
+    let s = tandem_client::ClientSession::builder().proxy_env(env).build();
+
+    let mut resp = within(s.get("http://first.invalid/").send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "direct");
+    let proxied = http_seen.lock().unwrap()[0].clone();
+    assert!(proxied.starts_with("get http://first.invalid/ http/1.1"), "{proxied}");
+    assert!(proxied.contains("proxy-authorization: basic ahu6ahA=".to_ascii_lowercase().as_str()));
+    let landed = direct_seen.lock().unwrap()[0].clone();
+    assert!(landed.starts_with("get /landed http/1.1"), "{landed}");
+    assert!(!landed.contains("proxy-authorization"), "{landed}");
+
+    let e = within(s.get("http://first.invalid/secure").send()).await.unwrap_err();
+    assert!(e.is_connect(), "{e:?}");
+    let connect = tunnel_seen.lock().unwrap()[0].clone();
+    assert!(connect.starts_with("connect second.invalid:443 http/1.1"), "{connect}");
+    assert!(connect.contains("proxy-authorization: basic c3u6c3a="), "{connect}");
+}
