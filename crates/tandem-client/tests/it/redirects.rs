@@ -381,7 +381,7 @@ async fn a_redirect_that_changes_proxy_never_carries_the_old_ones_credentials() 
     .await;
     let tunnel_seen = Arc::new(Mutex::new(Vec::new()));
     let seen = tunnel_seen.clone();
-    let https_proxy = RawServer::start(move |mut stream, _| {
+    let tunnel_proxy = RawServer::start(move |mut stream, _| {
         let seen = seen.clone();
         async move {
             if let Some(head) = read_request(&mut stream).await {
@@ -394,7 +394,7 @@ async fn a_redirect_that_changes_proxy_never_carries_the_old_ones_credentials() 
     let http_seen = Arc::new(Mutex::new(Vec::new()));
     let seen = http_seen.clone();
     let landing = format!("http://localhost:{}/landed", direct.addr.port());
-    let http_proxy = RawServer::start(move |mut stream, _| {
+    let plain_proxy = RawServer::start(move |mut stream, _| {
         let (seen, landing) = (seen.clone(), landing.clone());
         async move {
             while let Some(head) = read_request(&mut stream).await {
@@ -409,8 +409,8 @@ async fn a_redirect_that_changes_proxy_never_carries_the_old_ones_credentials() 
     })
     .await;
     let env = tandem_client::ProxyEnv::from_vars(|name| match name {
-        "http_proxy" => Some(format!("http://hu:hp@127.0.0.1:{}", http_proxy.addr.port())),
-        "https_proxy" => Some(format!("http://su:sp@127.0.0.1:{}", https_proxy.addr.port())),
+        "http_proxy" => Some(format!("http://hu:hp@127.0.0.1:{}", plain_proxy.addr.port())),
+        "https_proxy" => Some(format!("http://su:sp@127.0.0.1:{}", tunnel_proxy.addr.port())),
         "no_proxy" => Some("localhost".to_owned()),
         _ => None,
     });
