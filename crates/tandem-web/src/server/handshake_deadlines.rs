@@ -15,8 +15,12 @@
 //!
 //! A handshake that ends leaves its entry behind (removing it from the middle would need a
 //! search); entries whose handshake has ended are dropped from the front whenever a new one
-//! is pushed, so the queue holds the live handshakes plus at most those that started after
-//! the oldest live one, and every entry leaves by its deadline at the latest.
+//! is pushed, and every entry leaves by its deadline at the latest. Behind one stalled
+//! handshake, though, the ended ones would pile up for a whole timeout (a peer's flood of
+//! failing handshakes at thousands a second), so once the queue doubles since it was last
+//! swept through, the ended entries are removed from the middle too: it holds at most twice
+//! the live handshakes (or [`COMPACT_FLOOR`]), and the sweep through it is paid for by the
+//! pushes that doubled it.
 
 use std::{
     collections::VecDeque,
@@ -49,10 +53,15 @@ struct Shared {
     wake: Notify,
 }
 
-#[derive(Default)]
+/// The queue's length below which ended entries behind a live one are left for the front to
+/// drop: a sweep through so few costs more than the memory it gives back.
+const COMPACT_FLOOR: usize = 64;
+
 struct State {
     /// Deadlines in the order they fall, each with what tells its handshake it is cut off.
     queue: VecDeque<(Instant, Weak<Watched>)>,
+    /// The queue's length at which the ended entries are next removed from its middle.
+    compact_at: usize,
     /// The sweeper found the queue empty and waits on `wake` rather than on a timer.
     sweeper_idle: bool,
     /// The server is stopping: the sweeper has told the queue and ended, so a handshake
@@ -116,7 +125,12 @@ impl HandshakeDeadlines {
     ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let shared = Arc::new(Shared {
             timeout,
-            state: Mutex::new(State { sweeper_idle: true, ..State::default() }),
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                compact_at: COMPACT_FLOOR,
+                sweeper_idle: true,
+                stopped: false,
+            }),
             wake: Notify::new(),
         });
         let sweeper = sweep(Arc::clone(&shared), stop);
@@ -136,6 +150,12 @@ impl HandshakeDeadlines {
         }
         while state.queue.front().is_some_and(|(_, handshake)| handshake.strong_count() == 0) {
             state.queue.pop_front();
+        }
+        if state.queue.len() >= state.compact_at {
+            state.queue.retain(|(_, handshake)| handshake.strong_count() > 0);
+            state.compact_at = (2 * state.queue.len()).max(COMPACT_FLOOR);
+            let keep = state.compact_at;
+            state.queue.shrink_to(keep);
         }
         state.queue.push_back((deadline, Arc::downgrade(&watched)));
         if std::mem::take(&mut state.sweeper_idle) {
@@ -266,6 +286,28 @@ mod tests {
         cut_off(&live).await;
         drop(deadlines.watch());
         assert_eq!(deadlines.queued(), 1);
+        stop.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ended_handshakes_behind_a_stalled_one_do_not_pile_up() {
+        let (deadlines, stop) = start(Duration::from_secs(10));
+        let stalled = deadlines.watch();
+        for _ in 0..100_000 {
+            drop(deadlines.watch());
+        }
+        assert!(deadlines.queued() <= COMPACT_FLOOR, "{} queued", deadlines.queued());
+        // Live handshakes are all kept, in deadline order, however many there are.
+        let live: Vec<Watch> = (0..1000).map(|_| deadlines.watch()).collect();
+        for _ in 0..100_000 {
+            drop(deadlines.watch());
+        }
+        let queued = deadlines.queued();
+        assert!((1001..=2 * 1001 + 1).contains(&queued), "{queued} queued");
+        assert_eq!(cut_off(&stalled).await, Cutoff::Expired);
+        for watch in &live {
+            assert_eq!(cut_off(watch).await, Cutoff::Expired);
+        }
         stop.cancel();
     }
 }
