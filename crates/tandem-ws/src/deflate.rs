@@ -143,7 +143,13 @@ pub(crate) fn accept_client(
             our_no_context: offered_no_context,
             peer_no_context: false,
         };
+        let mut seen = Vec::with_capacity(params.len());
         for (key, value) in params {
+            // RFC 7692 §5: an answer that repeats a parameter fails the connection.
+            if seen.contains(&key) {
+                return Err(Error::handshake(format!("permessage-deflate answer repeats {key:?}")));
+            }
+            seen.push(key);
             match key {
                 "server_no_context_takeover" if value.is_none() => this.peer_no_context = true,
                 "client_no_context_takeover" if value.is_none() => this.our_no_context = true,

@@ -191,6 +191,30 @@ async fn the_client_refuses_a_bad_answer() {
     }
 }
 
+/// RFC 7692 §5: a client that offered permessage-deflate fails the connection on an answer
+/// that repeats a parameter, sets one not defined for answers, or gives one a bad value.
+#[tokio::test]
+async fn the_client_refuses_a_bad_deflate_answer() {
+    let session = ClientSession::new();
+    for answer in [
+        "permessage-deflate; client_max_window_bits=10; client_max_window_bits=15",
+        "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
+        "permessage-deflate; server_max_window_bits=12; server_max_window_bits=9",
+        "permessage-deflate; server_max_window_bits=16",
+        "permessage-deflate; mystery",
+    ] {
+        let response = const_str(OK_101, &format!("Sec-WebSocket-Extensions: {answer}\r\n\r\n"));
+        let url = fake_server(response).await;
+        let err = within(session.ws_connect(&url).compress(15).connect()).await.unwrap_err();
+        assert!(err.is_handshake(), "{answer}: {err}");
+    }
+    let fine = "permessage-deflate; server_no_context_takeover; client_max_window_bits=12";
+    let url =
+        fake_server(const_str(OK_101, &format!("Sec-WebSocket-Extensions: {fine}\r\n\r\n"))).await;
+    let ws = within(session.ws_connect(&url).compress(15).connect()).await.unwrap();
+    assert!(ws.is_compressed());
+}
+
 fn const_str(head: &str, tail: &str) -> &'static str {
     Box::leak(format!("{head}{tail}").into_boxed_str())
 }
