@@ -121,6 +121,41 @@ async fn framing_that_cannot_be_trusted_is_not_reused() {
     }
 }
 
+/// Framing the client cannot trust, each followed by a smuggled response in the same write:
+/// two lengths (different: an error; equal: accepted, as aiohttp's lax parser), a list of
+/// lengths or a signed one (errors), chunked twice (accepted), and `Transfer-Encoding` that
+/// does not end in chunked (a body to the close, RFC 9112 §6.3, which the server here never
+/// sends: the response is dropped unread). Whichever, the connection is never reused and
+/// the smuggled response is never read as the next request's.
+#[tokio::test]
+async fn conflicting_framing_is_never_reused() {
+    const SMUGGLED: &str = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON";
+    for (head, outcome) in [
+        ("Content-Length: 2\r\nContent-Length: 5", Err(())),
+        ("Content-Length: 2\r\nContent-Length: 2", Ok(Some("2\r"))),
+        ("Content-Length: 2, 2", Err(())),
+        ("Content-Length: +2", Err(())),
+        ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", Ok(Some("ok"))),
+        ("Transfer-Encoding: chunked, chunked", Ok(Some("ok"))),
+        ("Transfer-Encoding: gzip", Ok(None)),
+        ("Transfer-Encoding: chunked, gzip", Ok(None)),
+    ] {
+        let response = format!("HTTP/1.1 200 OK\r\n{head}\r\n\r\n2\r\nok\r\n0\r\n\r\n{SMUGGLED}");
+        let server = first_then_fresh(response.leak().as_bytes()).await;
+        let s = session();
+        match (within(s.get(&server.url("/")).send()).await, outcome) {
+            (Err(e), Err(())) => assert!(e.is_response(), "{head}: {e}"),
+            (Ok(mut resp), Ok(Some(body))) => {
+                assert_eq!(within(resp.text()).await.unwrap(), body, "{head}");
+            }
+            (Ok(resp), Ok(None)) => drop(resp),
+            (got, _) => panic!("{head}: {:?}", got.map(|r| r.status())),
+        }
+        assert_eq!(body_of(&server.url("/"), &s).await, "fresh", "{head}");
+        assert_eq!(server.connections(), 2, "{head}");
+    }
+}
+
 #[tokio::test]
 async fn a_request_asking_to_close_is_not_pooled() {
     let server = always(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
