@@ -115,6 +115,20 @@ async fn traversal_set_is_the_same_404_as_a_missing_file() {
         "/static/sub/%2e%2e/hello.txt".to_owned(),
         "/static/.../hello.txt".to_owned(),
         "/static/hello.txt::$DATA".to_owned(),
+        // Mixed and unusual spellings of a climb: half-encoded dots, overlong UTF-8 (a
+        // decoder that maps `%c0%ae` to `.`), full-width dots, IIS's `%u`, a path parameter
+        // (Tomcat's `..;`), NUL and double encoding after the dots, trailing dots and spaces.
+        "/static/.%2e/outside/secret.txt".to_owned(),
+        "/static/%2e./outside/secret.txt".to_owned(),
+        "/static/%c0%ae%c0%ae/outside/secret.txt".to_owned(),
+        "/static/%c0%ae%c0%ae%c0%afoutside%c0%afsecret.txt".to_owned(),
+        "/static/%ef%bc%8e%ef%bc%8e/outside/secret.txt".to_owned(),
+        "/static/%u002e%u002e/outside/secret.txt".to_owned(),
+        "/static/..;/outside/secret.txt".to_owned(),
+        "/static/..%00/outside/secret.txt".to_owned(),
+        "/static/..%252foutside%252fsecret.txt".to_owned(),
+        "/static/.. /outside/secret.txt".replace(' ', "%20"),
+        "/static/../outside/secret.txt.".to_owned(),
     ];
     for target in &targets {
         let reply = get(server.addr, target, &[]).await;
