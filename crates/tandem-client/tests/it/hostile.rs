@@ -156,6 +156,31 @@ async fn conflicting_framing_is_never_reused() {
     }
 }
 
+/// A folded line (obs-fold) or a bare CR in a response head is refused, never joined in a way
+/// that could hide or make a framing field (`X: a` folded over `Transfer-Encoding: chunked`,
+/// a folded `Content-Length`, a CR before `Transfer-Encoding`): a response error, and the
+/// connection is not reused.
+#[tokio::test]
+async fn folded_lines_and_bare_crs_never_smuggle_a_framing_field() {
+    for head in [
+        "X: a\r\n b\r\nContent-Length: 2",
+        "X: a\r\n\tb\r\nContent-Length: 2",
+        "Content-Length: 2\r\nX: a\r\n Transfer-Encoding: chunked",
+        "X: a\r\n\tContent-Length: 9\r\nContent-Length: 2",
+        "Content-Length: 2\r\n 5",
+        "Transfer-Encoding: chunked\r\n , gzip\r\nContent-Length: 2",
+        "Content-Length: 2\r\nX: a\rTransfer-Encoding: chunked",
+    ] {
+        let response = format!("HTTP/1.1 200 OK\r\n{head}\r\n\r\nok");
+        let server = first_then_fresh(response.leak().as_bytes()).await;
+        let s = session();
+        let e = within(s.get(&server.url("/")).send()).await.unwrap_err();
+        assert!(e.is_response(), "{head:?}: {e}");
+        assert_eq!(body_of(&server.url("/"), &s).await, "fresh", "{head:?}");
+        assert_eq!(server.connections(), 2, "{head:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_request_asking_to_close_is_not_pooled() {
     let server = always(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
