@@ -14,6 +14,7 @@ mod faults;
 mod file_bodies;
 mod har;
 mod hostile;
+mod hostile_reuse;
 mod http2;
 mod http2_peers;
 mod httpbin;
