@@ -289,3 +289,39 @@ async fn a_flood_does_not_hold_off_the_close_timeout() {
     assert_eq!(closed, "Ok(true)");
     assert!(flood.await.unwrap(), "the server dropped the connection");
 }
+
+/// A ping flood from a peer that never reads the pongs (hostile-inputs E63): each pong waits
+/// for room in the socket and the reader reads nothing meanwhile, so the flood waits in the
+/// peer's socket rather than in a queue of pongs, and the server's send timeout ends the
+/// connection without a heartbeat.
+#[tokio::test]
+async fn a_ping_flood_whose_pongs_are_never_read_ends_at_the_send_timeout() {
+    use tandem_web::{AppRunner, Application, ServerConfig};
+
+    let (report, rx) = report();
+    let mut app = Application::new();
+    app.add_get("/ws", move |req: Request| {
+        let report = report.clone();
+        async move {
+            WebSocketResponse::new().prepare(&req, move |mut ws| async move {
+                let msg = ws.receive().await;
+                report.send(format!("{msg:?}"));
+            })
+        }
+    });
+    let config = ServerConfig::default().with_send_timeout(Duration::from_millis(200));
+    let mut runner = AppRunner::with_config(app, config).unwrap();
+    runner.setup().await.unwrap();
+    let addr = runner.tcp_site("127.0.0.1", 0).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(upgrade_request("/ws", "").as_bytes()).await.unwrap();
+    // Not a byte is read: not even the 101.
+    // Pings of the largest payload, so their pongs fill the socket's buffers soon.
+    let ping = masked_frame(0x89, &[b'p'; 125]);
+    let pings: Vec<u8> = std::iter::repeat_n(ping, 1000).flatten().collect();
+    let flood = tokio::spawn(async move { while stream.write_all(&pings).await.is_ok() {} });
+    let msg = within(rx).await.unwrap();
+    assert!(msg.contains("Error") && msg.contains("TimedOut"), "{msg}");
+    flood.abort();
+    within(runner.cleanup()).await;
+}
