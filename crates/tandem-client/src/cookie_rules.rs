@@ -137,20 +137,11 @@ fn is_secure(url: &Url) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use http::{HeaderMap, HeaderValue, header};
-
     use super::*;
-    use crate::CookieJar;
-
-    fn url(s: &str) -> Url {
-        Url::parse(s).unwrap()
-    }
-
-    fn set(jar: &CookieJar, value: &str, from: &str) {
-        let mut headers = HeaderMap::new();
-        headers.append(header::SET_COOKIE, HeaderValue::from_str(value).unwrap());
-        jar.update_from_headers(&headers, &url(from));
-    }
+    use crate::{
+        CookieJar,
+        cookies::tests::{set, url},
+    };
 
     /// Cookies a browser refuses are refused here too, each skipped without stopping the
     /// others: `Secure` from plain http (or replacing a `Secure` one from there), broken

@@ -550,14 +550,15 @@ fn quote_value(value: &str, out: &mut String) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn url(s: &str) -> Url {
+    pub(crate) fn url(s: &str) -> Url {
         Url::parse(s).unwrap()
     }
 
-    fn set(jar: &CookieJar, value: &str, from: &str) {
+    /// Stores `value` as a `Set-Cookie` of a response from `from`.
+    pub(crate) fn set(jar: &CookieJar, value: &str, from: &str) {
         let mut headers = HeaderMap::new();
         headers.append(header::SET_COOKIE, HeaderValue::from_str(value).unwrap());
         jar.update_from_headers(&headers, &url(from));

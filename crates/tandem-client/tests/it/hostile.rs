@@ -1,9 +1,7 @@
 //! Hostile and odd responses from raw listeners: checklist C of `docs/security.md` (C44–C48)
 //! and its response vectors (R1–R8).
 
-use tokio::io::AsyncReadExt;
-
-use crate::support::{RawServer, read_request, session, within, write};
+use crate::support::{RawServer, read_head, read_request, session, within, write};
 
 /// A server that answers every request on every connection with `response`, and keeps the
 /// connection open until the client closes it.
@@ -198,16 +196,12 @@ async fn interim_responses_are_bounded_in_number() {
     assert!(e.is_response(), "{e}");
     // Waiting for `100 Continue`, the interim responses come before the body is sent.
     let past_at_once = RawServer::start(move |mut stream, _| async move {
-        let mut head = Vec::new();
-        let mut chunk = [0; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&chunk[..n]),
-            }
+        if !read_head(&mut stream).await {
+            return;
         }
         write(&mut stream, answer(max + 1)).await;
-        let _ = stream.read(&mut chunk).await;
+        // Held open until the client hangs up.
+        read_head(&mut stream).await;
     })
     .await;
     let expecting = s.post(&past_at_once.url("/")).body("x").expect_continue(true);
@@ -226,13 +220,8 @@ async fn interim_responses_are_bounded_in_number() {
 /// caller gets, not a disconnection; the connection is not reused.
 async fn answers_before_the_body(answer: &'static [u8]) -> RawServer {
     RawServer::start(move |mut stream, _| async move {
-        let mut head = Vec::new();
-        let mut chunk = [0; 4096];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&chunk[..n]),
-            }
+        if !read_head(&mut stream).await {
+            return;
         }
         write(&mut stream, answer).await;
     })
@@ -374,12 +363,7 @@ async fn plain_http_through_a_proxy_is_absolute_form_with_its_credentials() {
         }
     })
     .await;
-    let proxy_at = tandem_client::Proxy::new(tandem_client::Origin::new(
-        tandem_client::Scheme::Http,
-        "127.0.0.1",
-        proxy.addr.port(),
-    ))
-    .basic_auth("pu", "pp");
+    let proxy_at = proxy.as_proxy();
     let s = session();
     let resp = s
         .get("http://origin.invalid:8080/x?q=1")

@@ -93,6 +93,13 @@ impl RawServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// This server as an http proxy with Basic credentials `pu:pp`.
+    pub(crate) fn as_proxy(&self) -> tandem_client::Proxy {
+        let origin =
+            tandem_client::Origin::new(tandem_client::Scheme::Http, "127.0.0.1", self.addr.port());
+        tandem_client::Proxy::new(origin).basic_auth("pu", "pp")
+    }
+
     /// How many connections were accepted.
     pub(crate) fn connections(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
@@ -126,6 +133,20 @@ pub(crate) async fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// Reads a request's head (up to its blank line, and whatever came with it) off `stream`,
+/// leaving any body unread; `false` at EOF first.
+pub(crate) async fn read_head(stream: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut chunk = [0; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    true
 }
 
 /// Writes `bytes` and flushes.

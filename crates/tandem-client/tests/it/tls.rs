@@ -192,12 +192,7 @@ async fn proxy_authorization_never_reaches_an_https_origin_through_a_tunnel() {
         }
     })
     .await;
-    let proxy_at = tandem_client::Proxy::new(tandem_client::Origin::new(
-        tandem_client::Scheme::Http,
-        "127.0.0.1",
-        proxy.addr.port(),
-    ))
-    .basic_auth("pu", "pp");
+    let proxy_at = proxy.as_proxy();
     let s = trusting_builder(&pem)
         .proxy(proxy_at)
         .header("Proxy-Authorization", "Basic from-the-session")
