@@ -20,12 +20,15 @@ use crate::support::{RawServer, read_request, session, within, write};
 /// An HTTPS server for `localhost` answering every request with `response`; returns its
 /// port and the certificate's PEM.
 async fn https_server(response: String) -> (u16, String) {
-    https_server_with(move |_| response.clone()).await
+    https_server_with(move |_| response.clone(), true).await
 }
 
-/// An HTTPS server for `localhost` answering every request with `respond(its head)`.
+/// An HTTPS server for `localhost` answering every request with `respond(its head)`, then
+/// closing with TLS's `close_notify`, or without it (the TCP connection alone) when
+/// `close_notify` is false.
 async fn https_server_with(
     respond: impl Fn(&[u8]) -> String + Send + Sync + 'static,
+    close_notify: bool,
 ) -> (u16, String) {
     let key = KeyPair::generate().unwrap();
     let cert =
@@ -61,7 +64,13 @@ async fn https_server_with(
                     buf.extend_from_slice(&chunk[..n]);
                     if buf.windows(4).any(|w| w == b"\r\n\r\n") {
                         let _ = tls.write_all(respond(&buf).as_bytes()).await;
-                        let _ = tls.shutdown().await;
+                        if close_notify {
+                            let _ = tls.shutdown().await;
+                        } else {
+                            let _ = tls.flush().await;
+                            let (mut tcp, _) = tls.into_inner();
+                            let _ = tcp.shutdown().await;
+                        }
                         return;
                     }
                 }
@@ -172,10 +181,13 @@ async fn https_to_http_on_the_same_host_drops_credentials() {
 /// or a request's (requests CVE-2023-32681), over HTTP/1.1 as over HTTP/2.
 #[tokio::test]
 async fn proxy_authorization_never_reaches_an_https_origin_through_a_tunnel() {
-    let (port, pem) = https_server_with(|head| {
-        let head = String::from_utf8_lossy(head).into_owned();
-        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{head}", head.len())
-    })
+    let (port, pem) = https_server_with(
+        |head| {
+            let head = String::from_utf8_lossy(head).into_owned();
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{head}", head.len())
+        },
+        true,
+    )
     .await;
     let connects = Arc::new(Mutex::new(Vec::new()));
     let record = connects.clone();
@@ -206,6 +218,24 @@ async fn proxy_authorization_never_reaches_an_https_origin_through_a_tunnel() {
     }
     let connects = connects.lock().unwrap();
     assert!(connects[0].contains("Proxy-Authorization: Basic cHU6cHA=\r\n"), "{connects:?}");
+}
+
+/// A body delimited by the connection's close is complete over TLS only if the close is
+/// TLS's own (`close_notify`): a TCP close without it is what an attacker on the path can
+/// forge to cut the body short, so it is a payload error, not a shorter body.
+#[tokio::test]
+async fn a_body_to_the_close_cut_without_close_notify_is_a_payload_error() {
+    let answer = |_: &[u8]| "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it".to_owned();
+    let (port, pem) = https_server_with(answer, true).await;
+    let url = format!("https://localhost:{port}/");
+    let mut resp = within(trusting(&pem).get(&url).send()).await.unwrap();
+    assert_eq!(within(resp.text()).await.unwrap(), "all of it");
+
+    let (port, pem) = https_server_with(answer, false).await;
+    let url = format!("https://localhost:{port}/");
+    let mut resp = within(trusting(&pem).get(&url).send()).await.unwrap();
+    let e = within(resp.read()).await.unwrap_err();
+    assert!(e.is_payload(), "{e:?}");
 }
 
 /// A peer that takes TCP connections and never answers a `ClientHello`.
