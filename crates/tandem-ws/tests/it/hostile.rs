@@ -220,8 +220,8 @@ async fn handler_sees_reserved_bits_as_an_error() {
 
 /// Floods the server with masked empty pings, as fast as the socket takes them, and drains
 /// what it answers, until the server closes the connection; `true` if it did within `limit`.
-async fn flood_pings_until_closed(raw: crate::support::RawWs, limit: Duration) -> bool {
-    let (mut read, mut write) = raw.stream.into_split();
+async fn flood_pings_until_closed(stream: tokio::net::TcpStream, limit: Duration) -> bool {
+    let (mut read, mut write) = stream.into_split();
     let pings: Vec<u8> = std::iter::repeat_n(masked_frame(0x89, b""), 10_000).flatten().collect();
     let flood = tokio::spawn(async move { while write.write_all(&pings).await.is_ok() {} });
     let drained = tokio::time::timeout(limit, async move {
@@ -253,7 +253,7 @@ async fn a_ping_flood_does_not_hold_off_the_receive_timeout() {
     })
     .await;
     let raw = server.raw_ws("/ws", "").await;
-    let flood = tokio::spawn(flood_pings_until_closed(raw, Duration::from_secs(4)));
+    let flood = tokio::spawn(flood_pings_until_closed(raw.stream, Duration::from_secs(4)));
     let msg = tokio::time::timeout(Duration::from_secs(3), rx)
         .await
         .expect("receive returned while the flood went on")
@@ -281,7 +281,7 @@ async fn a_flood_does_not_hold_off_the_close_timeout() {
     })
     .await;
     let raw = server.raw_ws("/ws", "").await;
-    let flood = tokio::spawn(flood_pings_until_closed(raw, Duration::from_secs(4)));
+    let flood = tokio::spawn(flood_pings_until_closed(raw.stream, Duration::from_secs(4)));
     let closed = tokio::time::timeout(Duration::from_secs(3), rx)
         .await
         .expect("close returned while the flood went on")
@@ -324,4 +324,41 @@ async fn a_ping_flood_whose_pongs_are_never_read_ends_at_the_send_timeout() {
     assert!(msg.contains("Error") && msg.contains("TimedOut"), "{msg}");
     flood.abort();
     within(runner.cleanup()).await;
+}
+
+/// The server's graceful shutdown against a WebSocket whose peer floods it and never
+/// closes: the shutdown still ends within its timeout, the connection dropped with its
+/// handler (the reader notices the shutdown only between floods, so the timeout is what
+/// bounds it).
+#[tokio::test]
+async fn a_flooding_websocket_does_not_hold_up_the_servers_shutdown() {
+    use tandem_web::{AppRunner, Application, ServerConfig};
+
+    let (report, rx) = report();
+    let mut app = Application::new();
+    app.add_get("/ws", move |req: Request| {
+        let report = report.clone();
+        async move {
+            WebSocketResponse::new().prepare(&req, move |mut ws| async move {
+                let first = ws.receive().await;
+                report.send(format!("{first:?}"));
+                while !ws.receive().await.is_close() {}
+            })
+        }
+    });
+    let config = ServerConfig::default().with_shutdown_timeout(Duration::from_millis(300));
+    let mut runner = AppRunner::with_config(app, config).unwrap();
+    runner.setup().await.unwrap();
+    let addr = runner.tcp_site("127.0.0.1", 0).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut hello = upgrade_request("/ws", "").into_bytes();
+    hello.extend(masked_frame(0x81, b"go"));
+    stream.write_all(&hello).await.unwrap();
+    // The 101 is drained with the pongs.
+    let flood = tokio::spawn(flood_pings_until_closed(stream, Duration::from_secs(5)));
+    assert!(within(rx).await.unwrap().contains("go"), "the handler is reading");
+    let started = std::time::Instant::now();
+    within(runner.cleanup()).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(flood.await.unwrap(), "the connection was dropped");
 }
