@@ -294,9 +294,9 @@ fn json_executable(line: &str) -> Option<String> {
 /// The load average would count our own previous server and wrk, so this
 /// samples how busy the CPUs are right now, over a quarter second.
 pub(super) fn warn_if_busy() {
-    let Some(a) = cpu_jiffies() else { return };
+    let Some(a) = cpu_jiffies("cpu") else { return };
     std::thread::sleep(std::time::Duration::from_millis(250));
-    let Some(b) = cpu_jiffies() else { return };
+    let Some(b) = cpu_jiffies("cpu") else { return };
     let (busy, total) = (b.0.saturating_sub(a.0), b.1.saturating_sub(a.1));
     if total > 0 && busy * 10 > total {
         println!(
@@ -307,11 +307,11 @@ pub(super) fn warn_if_busy() {
     }
 }
 
-/// (busy, total) jiffies of all CPUs from the first line of /proc/stat.
-fn cpu_jiffies() -> Option<(u64, u64)> {
+/// (busy, total) jiffies from the /proc/stat line named `cpu` (`"cpu"`: all CPUs; `"cpu1"`: one).
+pub(super) fn cpu_jiffies(cpu: &str) -> Option<(u64, u64)> {
     let stat = fs::read_to_string("/proc/stat").ok()?;
-    let fields: Vec<u64> =
-        stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let line = stat.lines().find(|l| l.split_whitespace().next() == Some(cpu))?;
+    let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal ...: idle and iowait are idle.
     let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
     let total: u64 = fields.iter().take(8).sum();

@@ -290,7 +290,8 @@ pub(crate) fn path_str(path: &Path) -> Result<&str> {
 fn measure(server: &Server, load: Load, secs: u64, clk_tck: u64) -> Result<Measure> {
     let url = format!("https://127.0.0.1:{}/plaintext", server.port());
     let before = server.cpu_ticks()?;
-    let core_before = core_jiffies(load::LOAD_CORE);
+    let load_cpu = format!("cpu{}", load::LOAD_CORE);
+    let core_before = server::cpu_jiffies(&load_cpu);
     let started = Instant::now();
     let (count, per_sec, resumed) = match load {
         Load::KeepAlive | Load::NewConns => {
@@ -322,7 +323,7 @@ fn measure(server: &Server, load: Load, secs: u64, clk_tck: u64) -> Result<Measu
         }
     };
     let after = server.cpu_ticks()?;
-    let load_core_busy = match (core_before, core_jiffies(load::LOAD_CORE)) {
+    let load_core_busy = match (core_before, server::cpu_jiffies(&load_cpu)) {
         (Some(a), Some(b)) if b.1 > a.1 => to_f64(b.0.saturating_sub(a.0)) / to_f64(b.1 - a.1),
         _ => 0.0,
     };
@@ -343,18 +344,6 @@ fn measure(server: &Server, load: Load, secs: u64, clk_tck: u64) -> Result<Measu
         }
     );
     Ok(measure)
-}
-
-/// Busy and total jiffies of one CPU, from its `cpuN` line in /proc/stat (idle and iowait are
-/// idle).
-fn core_jiffies(core: &str) -> Option<(u64, u64)> {
-    let stat = fs::read_to_string("/proc/stat").ok()?;
-    let name = format!("cpu{core}");
-    let line = stat.lines().find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
-    let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
-    let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
-    let total: u64 = fields.iter().take(8).sum();
-    Some((total - idle, total))
 }
 
 /// The connection count from `s_time`'s `N connections in Xs; ...` line, and the share of
