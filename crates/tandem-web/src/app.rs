@@ -11,6 +11,7 @@ use http::Method;
 
 use crate::{
     CustomResource, Error, HttpError, Request, View,
+    cookies::DEFAULT_MAX_REQUEST_COOKIES,
     expect::{BoxExpect, ContinueSignal, ExpectHandler},
     handler::{BoxFuture, BoxHandler, Handler, Middleware, Middlewares, Next, catch_panic},
     render::ErrorRenderer,
@@ -86,6 +87,7 @@ pub struct Application {
     client_max_size: Option<usize>,
     max_form_files: Option<usize>,
     max_form_fields: Option<usize>,
+    max_request_cookies: Option<usize>,
     error_renderer: Option<Arc<dyn ErrorRenderer>>,
     /// The one handler of a low-level [`Server`](crate::Server): it answers every request,
     /// in place of the router.
@@ -318,6 +320,15 @@ impl Application {
         self
     }
 
+    /// Sets the most cookies [`Request::cookies`](crate::Request::cookies) reads from a
+    /// request's `Cookie` fields (default [`DEFAULT_MAX_REQUEST_COOKIES`]); the pairs after
+    /// them are skipped, as malformed ones are. Sub-applications inherit it, as
+    /// `client_max_size`.
+    pub fn max_request_cookies(&mut self, cookies: usize) -> &mut Self {
+        self.max_request_cookies = Some(cookies);
+        self
+    }
+
     /// Renders every error the framework answers with (404, 405, 413, a handler's
     /// [`HttpError`], a 500 for a handler's other error or panic, and the parser's 400, 408,
     /// 414 and 431) through `renderer`: [`ErrorFormat::Json`](crate::ErrorFormat::Json) or
@@ -469,6 +480,10 @@ fn flatten(
         .max_form_fields
         .or_else(|| parent.map(|p| shared.nodes[p].max_form_fields))
         .unwrap_or(DEFAULT_MAX_FORM_FIELDS);
+    let max_request_cookies = app
+        .max_request_cookies
+        .or_else(|| parent.map(|p| shared.nodes[p].max_request_cookies))
+        .unwrap_or(DEFAULT_MAX_REQUEST_COOKIES);
     let error_renderer =
         app.error_renderer.or_else(|| parent.and_then(|p| shared.nodes[p].error_renderer.clone()));
     shared.nodes.push(Node {
@@ -479,6 +494,7 @@ fn flatten(
         client_max_size,
         max_form_files,
         max_form_fields,
+        max_request_cookies,
         on_response_prepare: on_response_prepare.into(),
         error_renderer,
     });
@@ -529,6 +545,7 @@ struct Node {
     client_max_size: usize,
     max_form_files: usize,
     max_form_fields: usize,
+    max_request_cookies: usize,
     on_response_prepare: Arc<[PrepareHook]>,
     error_renderer: Option<Arc<dyn ErrorRenderer>>,
 }
@@ -658,6 +675,12 @@ impl App {
     /// ([`Application::max_form_fields`]).
     pub fn max_form_fields(&self) -> usize {
         self.shared.nodes[self.node].max_form_fields
+    }
+
+    /// The most cookies a request's `Cookie` fields are read for in this application
+    /// ([`Application::max_request_cookies`]).
+    pub fn max_request_cookies(&self) -> usize {
+        self.shared.nodes[self.node].max_request_cookies
     }
 
     /// The path prefix every route of this application is under: the sub-application

@@ -159,20 +159,21 @@ fn is_cookie_name_byte(b: u8) -> bool {
     b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
 }
 
-/// The most cookies read from a request's `Cookie` fields; the pairs after them are
-/// skipped, as malformed ones are. Browsers keep about 180 cookies a domain at most (RFC
-/// 6265 §6.1 asks for at least 50), so no browser's request comes near; unbounded, a 56 KB
-/// head of `a=;` pairs made 18 900 cookies that took 2.4 MB to hold, for every request that
-/// reads one (every request behind a session middleware).
-pub const MAX_REQUEST_COOKIES: usize = 1000;
+/// The most cookies read from a request's `Cookie` fields by default
+/// ([`Application::max_request_cookies`](crate::Application::max_request_cookies)); the
+/// pairs after them are skipped, as malformed ones are. Browsers keep about 180 cookies a
+/// domain at most (RFC 6265 §6.1 asks for at least 50), so no browser's request comes near;
+/// unbounded, a 56 KB head of `a=;` pairs made 18 900 cookies that took 2.4 MB to hold, for
+/// every request that reads one (every request behind a session middleware).
+pub const DEFAULT_MAX_REQUEST_COOKIES: usize = 1000;
 
 /// Parses a `Cookie` header into name and value pairs, percent-decoding values, until `into`
-/// holds [`MAX_REQUEST_COOKIES`]. Malformed pairs are skipped silently, in linear time
-/// (aiohttp CVE-2025-69230 was a log line per bad pair).
-pub(crate) fn parse_cookie_header(header: &[u8], into: &mut Vec<(String, String)>) {
+/// holds `most`. Malformed pairs are skipped silently, in linear time (aiohttp
+/// CVE-2025-69230 was a log line per bad pair).
+pub(crate) fn parse_cookie_header(header: &[u8], most: usize, into: &mut Vec<(String, String)>) {
     let Ok(header) = std::str::from_utf8(header) else { return };
     for pair in header.split(';') {
-        if into.len() >= MAX_REQUEST_COOKIES {
+        if into.len() >= most {
             return;
         }
         let Some((name, value)) = pair.split_once('=') else { continue };
@@ -242,7 +243,8 @@ mod tests {
     fn cookie_header_skips_junk_in_linear_time() {
         let mut cookies = Vec::new();
         let junk = "a,b=1; ".repeat(2000);
-        parse_cookie_header(format!("{junk}sid=abc; theme=\"dark\"").as_bytes(), &mut cookies);
+        let header = format!("{junk}sid=abc; theme=\"dark\"");
+        parse_cookie_header(header.as_bytes(), DEFAULT_MAX_REQUEST_COOKIES, &mut cookies);
         assert!(cookies.contains(&("sid".into(), "abc".into())));
         assert!(cookies.contains(&("theme".into(), "dark".into())));
         assert!(!cookies.iter().any(|(n, _)| n.contains(',')));
@@ -255,10 +257,13 @@ mod tests {
         for i in 0..600 {
             let _ = write!(field, "c{i}=v; ");
         }
-        parse_cookie_header(field.as_bytes(), &mut cookies);
-        parse_cookie_header(field.as_bytes(), &mut cookies);
-        assert_eq!(cookies.len(), MAX_REQUEST_COOKIES);
+        parse_cookie_header(field.as_bytes(), DEFAULT_MAX_REQUEST_COOKIES, &mut cookies);
+        parse_cookie_header(field.as_bytes(), DEFAULT_MAX_REQUEST_COOKIES, &mut cookies);
+        assert_eq!(cookies.len(), DEFAULT_MAX_REQUEST_COOKIES);
         assert_eq!(cookies[0], ("c0".to_owned(), "v".to_owned()));
-        assert_eq!(cookies[MAX_REQUEST_COOKIES - 1].0, "c399");
+        assert_eq!(cookies[DEFAULT_MAX_REQUEST_COOKIES - 1].0, "c399");
+        let mut few = Vec::new();
+        parse_cookie_header(field.as_bytes(), 3, &mut few);
+        assert_eq!(few.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["c0", "c1", "c2"]);
     }
 }

@@ -113,7 +113,7 @@ pub use app::{
     RouteRef, RouteTable,
 };
 pub use conditional::{ETag, ETagList, IfRange};
-pub use cookies::{CookieOptions, MAX_REQUEST_COOKIES};
+pub use cookies::{CookieOptions, DEFAULT_MAX_REQUEST_COOKIES};
 pub use cors::{Cors, CorsOptions, HeaderList, MethodList};
 pub use custom_resource::CustomResource;
 pub use error::{Error, HttpError};

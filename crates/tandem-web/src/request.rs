@@ -353,8 +353,9 @@ impl Request {
     pub fn cookies(&self) -> &[(String, String)] {
         self.inner.cookies.get_or_init(|| {
             let mut cookies = Vec::new();
+            let most = self.inner.app.max_request_cookies();
             for value in self.inner.head.fields().get_all("cookie") {
-                crate::cookies::parse_cookie_header(value, &mut cookies);
+                crate::cookies::parse_cookie_header(value, most, &mut cookies);
             }
             cookies
         })

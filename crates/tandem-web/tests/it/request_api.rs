@@ -234,3 +234,25 @@ async fn urlencoded_fields_are_bounded_in_number() {
     assert_eq!(flood.status, 413, "{}", flood.text());
     server.stop().await;
 }
+
+/// A request's cookies are read up to `max_request_cookies`, which a sub-application
+/// inherits; the pairs past it are skipped, whichever `Cookie` field they are in.
+#[tokio::test]
+async fn cookies_are_read_up_to_the_applications_bound() {
+    let count = |req: Request| async move { Ok::<_, HttpError>(req.cookies().len().to_string()) };
+    let mut sub = Application::new();
+    sub.add_get("/count", count);
+    let mut app = Application::new();
+    app.max_request_cookies(3);
+    app.add_get("/count", count);
+    app.add_subapp("/sub", sub);
+    let server = Server::start(app).await;
+    for path in ["/count", "/sub/count"] {
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: t\r\nCookie: a=1; b=2\r\nCookie: c=3; d=4\r\n\r\n"
+        );
+        let resp = server.request(head.as_bytes()).await;
+        assert_eq!((resp.status, resp.text()), (200, "3".to_owned()), "{path}");
+    }
+    server.stop().await;
+}
