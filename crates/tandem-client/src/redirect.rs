@@ -35,7 +35,40 @@ pub(crate) fn next_url(base: &Url, location: &[u8]) -> Result<Url, Error> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("redirect URL has no host"));
     }
+    // A `Location` that names a host is held to the rule for a URL the caller gives: an IPv4
+    // host only in canonical form (`2130706433`, `0x7f.1`, `127.1` are refused, as aiohttp
+    // 3.14.1 does), however the host is spelled in (`//h`, `http:\\h`, `https:h`).
+    if let Some(url::Host::Ipv4(ip)) = url.host()
+        && let Some(written) = named_host(location, base)
+        && written.parse::<std::net::Ipv4Addr>().ok() != Some(ip)
+    {
+        return Err(invalid("redirect to a non-canonical IPv4 host"));
+    }
     Ok(url)
+}
+
+/// The host a `Location` names, as written; `None` for a reference that keeps the base's
+/// host (`/path`, `path`, `http:path` against an http base), by the WHATWG rules `join`
+/// follows: after an optional scheme, two or more slashes (or backslashes) begin an
+/// authority, and so does a scheme other than the base's.
+fn named_host<'a>(location: &'a str, base: &Url) -> Option<&'a str> {
+    let scheme_end = location.find(':').filter(|&at| {
+        let scheme = &location.as_bytes()[..at];
+        scheme.first().is_some_and(u8::is_ascii_alphabetic)
+            && scheme.iter().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b))
+    });
+    let (scheme, rest) = match scheme_end {
+        Some(at) => (Some(&location[..at]), &location[at + 1..]),
+        None => (None, location),
+    };
+    let after = rest.trim_start_matches(['/', '\\']);
+    let same_scheme = scheme.is_none_or(|s| s.eq_ignore_ascii_case(base.scheme()));
+    if same_scheme && rest.len() - after.len() < 2 {
+        return None;
+    }
+    let authority = &after[..after.find(['/', '\\', '?', '#']).unwrap_or(after.len())];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(host.rsplit_once(':').map_or(host, |(h, _)| h))
 }
 
 /// Whether two URLs share an origin: scheme, host and port (aiohttp's `url.origin()`).
@@ -129,6 +162,23 @@ mod tests {
         {
             let e = next_url(&base, bad).unwrap_err();
             assert!(e.is_invalid_url() && e.is_redirect(), "{bad:?}");
+        }
+        // A non-canonical IPv4 host, however the Location spells its authority.
+        let ip_base = url("http://127.0.0.1:8080/x/y");
+        for hidden in [
+            &b"http://2130706433/"[..],
+            b"//127.1:8080/",
+            b"https:2130706433/",
+            b"http:\\\\0x7f.1\\z",
+            b"HTTP://u:p@017700000001:80/",
+            b"///127.1/",
+        ] {
+            let e = next_url(&ip_base, hidden).unwrap_err();
+            assert!(e.is_invalid_url() && e.is_redirect(), "{hidden:?}");
+        }
+        // Relative references keep the base's host, and the canonical form is followed.
+        for kept in [&b"/z"[..], b"z", b"http:z", b"?q", b"//127.0.0.1:9/", b"https://10.0.0.1/"] {
+            assert!(next_url(&ip_base, kept).is_ok(), "{kept:?}");
         }
     }
 

@@ -94,6 +94,27 @@ async fn loops_and_limits() {
     server.stop().await;
 }
 
+/// A `Location` is held to the rules of a URL the caller gives: a non-canonical IPv4 host
+/// (`2130706433`, `017700000001`, `127.1`: 127.0.0.1 to the WHATWG parser), which aiohttp
+/// 3.14.1 refuses, is an invalid redirect, absolute or scheme-relative, rather than
+/// followed to the address it hides; the canonical form is followed.
+#[tokio::test]
+async fn a_location_with_a_non_canonical_ipv4_host_is_refused() {
+    let server = Server::start(app()).await;
+    let s = session();
+    let port = server.addr.port();
+    for host in ["2130706433", "017700000001", "127.1", "0x7f.0.0.1"] {
+        for location in [format!("http://{host}:{port}/echo"), format!("//{host}:{port}/echo")] {
+            let e = within(s.get(&redirect_url(&server, 302, &location)).send()).await.unwrap_err();
+            assert!(e.is_invalid_url() && e.is_redirect(), "{location}: {e}");
+        }
+    }
+    let canonical = format!("//127.0.0.1:{port}/echo");
+    let resp = within(s.get(&redirect_url(&server, 302, &canonical)).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn methods_and_bodies_per_status() {
     let server = Server::start(app()).await;
