@@ -104,3 +104,37 @@ async fn sock_connect_names_its_phase() {
     .unwrap_err();
     assert_eq!(e.timeout_phase(), Some(Phase::Total), "{e}");
 }
+
+/// A server that trickles its answer a byte at a time, each well within `sock_read`, holds
+/// the request no longer than `total`: `sock_read` bounds each gap, never the whole, and
+/// `total` runs on however steadily bytes come, in the head as in the body.
+#[tokio::test]
+async fn a_trickling_server_is_bounded_by_total_not_by_sock_read() {
+    for head_done in [false, true] {
+        let server = RawServer::start(move |mut stream, _| async move {
+            read_request(&mut stream).await;
+            // Then a field, or the body, a byte at a time: far from any size limit.
+            let start: &[u8] = if head_done {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+            } else {
+                b"HTTP/1.1 200 OK\r\nX-Slow: "
+            };
+            write(&mut stream, start).await;
+            let mut ticks = tokio::time::interval(Duration::from_millis(10));
+            for _ in 0..5_000 {
+                ticks.tick().await;
+                write(&mut stream, b"a").await;
+            }
+        })
+        .await;
+        let timeout = ClientTimeout::NONE
+            .with_sock_read(Duration::from_millis(100))
+            .with_total(Duration::from_millis(300));
+        let s = ClientSession::builder().timeout(timeout).build();
+        let e = match within(s.get(&server.url("/")).send()).await {
+            Ok(mut resp) => within(resp.read()).await.unwrap_err(),
+            Err(e) => e,
+        };
+        assert_eq!(e.timeout_phase(), Some(Phase::Total), "head done: {head_done}: {e}");
+    }
+}
