@@ -162,3 +162,45 @@ async fn trailers_are_held_to_the_sessions_head_limits() {
     assert_eq!(body_of(&server.url("/"), &few).await, "ok");
     assert_eq!(server.connections(), 1);
 }
+
+/// A request cancelled after it was sent (its future dropped: a caller's own timeout, a
+/// `select!`) or timed out while its body was read: the answer that comes later on that
+/// connection is never read as the next request's response.
+#[tokio::test]
+async fn the_answer_to_a_cancelled_or_timed_out_request_is_never_the_next_response() {
+    use tokio::sync::mpsc;
+
+    let (got_request, mut request_read) = mpsc::unbounded_channel::<()>();
+    let (cancelled, answer_now) = mpsc::unbounded_channel::<()>();
+    let answer_now = std::sync::Arc::new(tokio::sync::Mutex::new(answer_now));
+    let server = RawServer::start(move |mut stream, index| {
+        let (got_request, answer_now) = (got_request.clone(), answer_now.clone());
+        async move {
+            while read_request(&mut stream).await.is_some() {
+                if index == 0 {
+                    let _ = got_request.send(());
+                    answer_now.lock().await.recv().await;
+                    write(&mut stream, b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSTALE!").await;
+                } else if index == 1 {
+                    // Half a body; the request times out reading the rest.
+                    write(&mut stream, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nhalf").await;
+                } else {
+                    write(&mut stream, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh").await;
+                }
+            }
+        }
+    })
+    .await;
+    let s = session();
+    tokio::select! {
+        _ = s.get(&server.url("/")).send() => panic!("answered before it was cancelled"),
+        _ = request_read.recv() => {}
+    }
+    cancelled.send(()).unwrap();
+    let timeout = tandem_client::ClientTimeout::total(std::time::Duration::from_millis(200));
+    let mut half = within(s.get(&server.url("/")).timeout(timeout).send()).await.unwrap();
+    assert!(within(half.read()).await.unwrap_err().is_timeout());
+    drop(half);
+    assert_eq!(body_of(&server.url("/"), &s).await, "fresh");
+    assert_eq!(server.connections(), 3);
+}
