@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
 use tandem_connect::Connection;
-use tandem_proto::{BodyDecoder, BodyEvent, ResponseHead};
+use tandem_proto::{BodyDecoder, BodyEvent, BodyFraming, ResponseHead};
 use tokio::io::AsyncReadExt;
 
 use crate::{
@@ -90,7 +90,11 @@ impl RawBody {
         deadlines: Deadlines,
         timing: Option<Arc<Recorder>>,
     ) -> Self {
-        let decoder = BodyDecoder::with_limits(head.framing(), &read.head());
+        // Only a chunked body has trailers; the others need no limits made.
+        let decoder = match head.framing() {
+            chunked @ BodyFraming::Chunked => BodyDecoder::with_limits(chunked, &read.head()),
+            framing => BodyDecoder::new(framing),
+        };
         let reads = ReadSizes::new(read.read_bufsize());
         let source = Source::Http1(Http1Body { conn: Some(conn), buf, decoder, keep_alive, reads });
         let mut body = RawBody::with(source, deadlines, timing);

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The last fields a session sent on a request that added none of its own (no headers, no
-/// cookies, no proxy credentials), with the origin and content type they were made for.
+/// cookies, no proxy credentials), with the host, scheme and content type they were made for.
 ///
 /// Such fields depend only on those two and on the session's settings, which never change
 /// once it is built, so a hit is exactly what building them again would give. Building
@@ -28,21 +28,33 @@ pub(crate) struct FieldsCache(Mutex<Option<Cached>>);
 
 #[derive(Debug)]
 struct Cached {
-    origin: Box<str>,
+    host: Box<str>,
+    https: bool,
     content_type: Option<&'static str>,
     fields: Arc<EncodedFields>,
 }
 
 impl FieldsCache {
-    fn get(&self, origin: &str, content_type: Option<&'static str>) -> Option<Arc<EncodedFields>> {
+    fn get(
+        &self,
+        (host, https): (&str, bool),
+        content_type: Option<&'static str>,
+    ) -> Option<Arc<EncodedFields>> {
         let last = self.0.lock().ok()?;
         let hit = last.as_ref()?;
-        (*hit.origin == *origin && hit.content_type == content_type).then(|| hit.fields.clone())
+        (*hit.host == *host && hit.https == https && hit.content_type == content_type)
+            .then(|| hit.fields.clone())
     }
 
-    fn set(&self, origin: &str, content_type: Option<&'static str>, fields: &Arc<EncodedFields>) {
+    fn set(
+        &self,
+        (host, https): (&str, bool),
+        content_type: Option<&'static str>,
+        fields: &Arc<EncodedFields>,
+    ) {
         if let Ok(mut last) = self.0.lock() {
-            *last = Some(Cached { origin: origin.into(), content_type, fields: fields.clone() });
+            let host = host.into();
+            *last = Some(Cached { host, https, content_type, fields: fields.clone() });
         }
     }
 }
@@ -71,14 +83,14 @@ pub(crate) fn request_fields(
         && conn.skip_auto_headers.is_empty()
         && conn.version.is_none()
         && !conn.left_origin;
-    // Cached by origin, scheme included: an https request's fields differ from an http
-    // one's to the same host and port (below).
-    let origin = &url[..url::Position::AfterPort];
-    if reusable && let Some(hit) = inner.fields_cache.get(origin, content_type) {
+    // Cached by scheme too: an https request's fields differ from an http one's to the
+    // same host and port (below).
+    let https = url.scheme() == "https";
+    if reusable && let Some(hit) = inner.fields_cache.get((host, https), content_type) {
         return Ok(hit);
     }
     let mut map = wire_headers(inner, (host, headers), content_type, cookies, conn)?;
-    if url.scheme() == "https" {
+    if https {
         // For a proxy alone: through a `CONNECT` tunnel it would reach the origin (requests
         // CVE-2023-32681); the proxy's credentials go on the `CONNECT`, and HTTP/2 drops the
         // field too.
@@ -89,7 +101,7 @@ pub(crate) fn request_fields(
     }
     let fields = Arc::new(EncodedFields::new(map).map_err(|e| Error::new(Kind::Request, e))?);
     if reusable {
-        inner.fields_cache.set(origin, content_type, &fields);
+        inner.fields_cache.set((host, https), content_type, &fields);
     }
     Ok(fields)
 }
