@@ -533,10 +533,17 @@ async fn accept_loop<L: Listen>(
     accept_each(|| listener.accept_split(), &shutdown, &tracker, hold.as_ref(), serve).await;
 }
 
+/// How long an accept loop waits after an accept failed for want of a resource (no file
+/// descriptor, no memory): at once it would fail again, so retrying at once spins the core
+/// until a descriptor frees up. A connection's own failure (it reset before we took it) is
+/// retried at once.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
 /// The accept loop of every site: takes connections from `accept` until shutdown and runs
 /// what `serve` makes of each as a task on `tracker`; `hold`, if given, also waits for each
 /// (a worker's runner). A failed accept (a peer that reset, or a full file table) ends that
-/// connection, never the server.
+/// connection, never the server; one that failed for want of a resource waits
+/// [`ACCEPT_ERROR_BACKOFF`] first, and the first of a run of them is logged.
 pub(super) async fn accept_each<T, Accept, Accepted, Serve, Served>(
     mut accept: Accept,
     shutdown: &Shutdown,
@@ -550,9 +557,25 @@ pub(super) async fn accept_each<T, Accept, Accepted, Serve, Served>(
     Served: Future<Output = ()> + Send + 'static,
 {
     let _open = shutdown.sites().token();
+    let mut starved = false;
     loop {
         let Some(accepted) = shutdown.token().run_until_cancelled(accept()).await else { break };
-        let Ok(accepted) = accepted else { continue };
+        let accepted = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                if !std::mem::replace(&mut starved, true) {
+                    let every = ACCEPT_ERROR_BACKOFF.as_millis();
+                    crate::log::warn(&format!("accept failed, retrying every {every} ms: {e}"));
+                }
+                let backoff = tokio::time::sleep(ACCEPT_ERROR_BACKOFF);
+                if shutdown.token().run_until_cancelled(backoff).await.is_none() {
+                    break;
+                }
+                continue;
+            }
+        };
+        starved = false;
         let token = hold.map(TaskTracker::token);
         let connection = abortable(serve(accepted), shutdown.clone());
         tracker.spawn(async move {
@@ -560,6 +583,13 @@ pub(super) async fn accept_each<T, Accept, Accepted, Serve, Served>(
             drop(token);
         });
     }
+}
+
+/// Whether a failed accept is the one connection's failure (it was reset or aborted while
+/// it waited in the backlog), after which the next accept may well succeed.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset, Interrupted};
+    matches!(e.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset | Interrupted)
 }
 
 /// `connection`, dropped (its handler with it) if the shutdown timeout passes first.
@@ -583,4 +613,47 @@ async fn abortable(connection: impl Future<Output = ()> + Send + 'static, shutdo
         connection.as_mut().poll(cx)
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io,
+        sync::atomic::{AtomicUsize, Ordering},
+    };
+
+    use super::*;
+
+    /// An accept that fails for want of descriptors is retried every `ACCEPT_ERROR_BACKOFF`,
+    /// not at once: at once, the loop spun a core for as long as the file table stayed full.
+    /// A connection's own failure is retried at once.
+    #[tokio::test(start_paused = true)]
+    async fn an_accept_starved_of_descriptors_backs_off() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let shutdown = Shutdown::default();
+        let accepting = {
+            let (calls, shutdown) = (Arc::clone(&calls), shutdown.clone());
+            tokio::spawn(async move {
+                let accept = || {
+                    let call = calls.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        match call {
+                            0..3 => Err(io::Error::from(io::ErrorKind::ConnectionAborted)),
+                            // Bounded, so that a loop retrying at once ends up waiting here
+                            // and the count below fails rather than the test hanging.
+                            3..100 => Err::<(), _>(io::Error::from_raw_os_error(24)), // EMFILE
+                            _ => std::future::pending().await,
+                        }
+                    }
+                };
+                let tracker = TaskTracker::new();
+                accept_each(accept, &shutdown, &tracker, None, |()| async {}).await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(1050)).await;
+        // Three aborted connections at once, then the first EMFILE and one retry each 100 ms.
+        assert_eq!(calls.load(Ordering::Relaxed), 3 + 1 + 10);
+        shutdown.cancel();
+        accepting.await.unwrap();
+    }
 }
