@@ -127,9 +127,12 @@ async fn a_trickling_server_is_bounded_by_total_not_by_sock_read() {
             }
         })
         .await;
+        // Gaps of 10 ms against a sock_read fifty times longer, so a loaded machine's stall
+        // does not pass for the server's; total twice sock_read, so a sock_read that bounded
+        // the whole would fire first.
         let timeout = ClientTimeout::NONE
-            .with_sock_read(Duration::from_millis(100))
-            .with_total(Duration::from_millis(300));
+            .with_sock_read(Duration::from_millis(500))
+            .with_total(Duration::from_millis(1000));
         let s = ClientSession::builder().timeout(timeout).build();
         let e = match within(s.get(&server.url("/")).send()).await {
             Ok(mut resp) => within(resp.read()).await.unwrap_err(),
