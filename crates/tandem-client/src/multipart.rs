@@ -1,8 +1,17 @@
 //! Reading a `multipart/*` response part by part (aiohttp's `MultipartReader.from_response`),
 //! on `multer`, the parser `tandem-web` reads uploads with.
+//!
+//! multer buffers a part's header block, and the preamble, until it ends, however long that
+//! is. The response's bytes pass through `tandem_proto`'s [`MultipartScanner`] on their way
+//! to multer, as an upload's do on the server, so a server cannot make the reader buffer
+//! without bound: a part head or preamble over [`tandem_proto::MAX_PART_HEAD`], or a part
+//! repeating a field read as one value (multer keeps the last copy, aiohttp the first), is a
+//! payload error.
 
 use bytes::Bytes;
+use futures_util::{StreamExt, future};
 use http::HeaderMap;
+use tandem_proto::MultipartScanner;
 
 use crate::error::{Error, Kind};
 
@@ -42,7 +51,22 @@ impl MultipartReader {
     where
         S: futures_util::Stream<Item = Result<Bytes, Error>> + Send + 'static,
     {
-        MultipartReader { inner: multer::Multipart::new(body, boundary) }
+        // The scanner is dropped at its first refusal, which ends the stream there: what
+        // follows a refused head is not to be parsed.
+        let scanner = Some(MultipartScanner::new(&boundary));
+        let checked = body.scan(scanner, |scanner, item| {
+            let Some(checker) = scanner else { return future::ready(None) };
+            let refused = match &item {
+                Ok(chunk) => checker.scan(chunk).err(),
+                Err(_) => None,
+            };
+            if let Some(refused) = refused {
+                *scanner = None;
+                return future::ready(Some(Err(Error::new(Kind::Payload, refused))));
+            }
+            future::ready(Some(item))
+        });
+        MultipartReader { inner: multer::Multipart::new(checked, boundary) }
     }
 
     /// The next part, or `None` after the last. A malformed body is a payload error.

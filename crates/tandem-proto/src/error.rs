@@ -80,6 +80,12 @@ pub enum ErrorKind {
     Unwritable,
     /// A body writer was given more, or fewer, bytes than it declared.
     BodyLength,
+    /// A multipart part's header block, or the preamble before the first delimiter, is over
+    /// [`MAX_PART_HEAD`](crate::MAX_PART_HEAD) (from [`MultipartScanner`](crate::MultipartScanner)).
+    PartHeadTooLarge,
+    /// A multipart part's header block repeats a field read as one value, such as
+    /// `Content-Disposition` (from [`MultipartScanner`](crate::MultipartScanner)).
+    DuplicatePartField,
 }
 
 impl Error {
@@ -123,6 +129,7 @@ impl Error {
                 | ErrorKind::ChunkExtensionTooLarge
                 | ErrorKind::TrailerTooLarge
                 | ErrorKind::BodyTooLarge
+                | ErrorKind::PartHeadTooLarge
         )
     }
 
@@ -148,6 +155,8 @@ impl Error {
                 | ErrorKind::TrailerTooLarge
                 | ErrorKind::BodyTooLarge
                 | ErrorKind::IncompleteBody
+                | ErrorKind::PartHeadTooLarge
+                | ErrorKind::DuplicatePartField
         )
     }
 }
@@ -191,6 +200,8 @@ impl fmt::Display for Error {
             ErrorKind::IncompleteHead => "connection closed in the middle of a message head",
             ErrorKind::Unwritable => "refusing to write a byte that would split the message",
             ErrorKind::BodyLength => "body length differs from the declared length",
+            ErrorKind::PartHeadTooLarge => "multipart part headers too large",
+            ErrorKind::DuplicatePartField => "a repeated field in a multipart part's headers",
         })
     }
 }
@@ -217,5 +228,7 @@ mod tests {
         assert_eq!(Error::new(ErrorKind::Expectation).status(), 417);
         assert_eq!(Error::new(ErrorKind::ContentLength).status(), 400);
         assert_eq!(Error::new(ErrorKind::ChunkSize).status(), 400);
+        assert_eq!(Error::new(ErrorKind::PartHeadTooLarge).status(), 400);
+        assert_eq!(Error::new(ErrorKind::DuplicatePartField).status(), 400);
     }
 }

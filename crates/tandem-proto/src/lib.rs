@@ -55,6 +55,7 @@ mod encode;
 mod error;
 mod head;
 mod limits;
+mod multipart;
 mod semantics;
 
 pub use decode::{
@@ -75,6 +76,7 @@ pub use limits::{
     DEFAULT_MAX_CHUNK_EXTENSIONS_SIZE, DEFAULT_MAX_FIELD_SIZE, DEFAULT_MAX_HEAD_SIZE,
     DEFAULT_MAX_HEADERS, DEFAULT_MAX_LINE_SIZE, DEFAULT_MAX_TRAILER_SIZE, Limits,
 };
+pub use multipart::{MAX_PART_HEAD, MultipartScanner};
 
 /// README.md's example, compiled as a doc test so that it stays true.
 #[cfg(doctest)]

@@ -1,15 +1,13 @@
 //! The byte stream multer parses, watched on its way in.
 //!
 //! multer buffers a part's header block until the blank line that ends it, and the preamble
-//! until the first delimiter, with no bound of its own on either. The guard scans the same
-//! bytes for the delimiters and refuses a header block or preamble over [`MAX_PART_HEAD`]
-//! bytes, so a part with a 1 MiB header line is a 400 once 16 KiB of it has arrived
-//! (aiohttp CVE-2026-34516); multer itself refuses more than 32 fields in a part.
-//!
-//! The guard also refuses a part whose head repeats a field read as one value
-//! ([`SINGLE_PART_FIELDS`]): multer keeps the last copy of a field and drops the others, where
-//! aiohttp reads the first, so a proxy or an upload filter in front could check another
-//! `Content-Disposition` than the handler gets.
+//! until the first delimiter, with no bound of its own on either. The guard feeds the same
+//! bytes to a [`MultipartScanner`], which refuses a header block or preamble over
+//! [`MAX_PART_HEAD`](tandem_proto::MAX_PART_HEAD) bytes, so a part with a 1 MiB header line
+//! is a 400 once 16 KiB of it has arrived (aiohttp CVE-2026-34516), and a part whose head
+//! repeats a field read as one value (multer keeps the last copy, aiohttp reads the first);
+//! multer itself refuses more than 32 fields in a part. The client reads multipart
+//! responses through the same scanner.
 //!
 //! When `post()` reads, the guard also counts the whole body against `client_max_size`, and
 //! the 413 comes as soon as the count passes it: the limit is the form's, not each field's
@@ -22,70 +20,25 @@
 
 use bytes::Bytes;
 use futures_util::Stream;
-use memchr::memmem;
+use tandem_proto::{ErrorKind, MultipartScanner};
 
 use crate::{HttpError, payload::Payload};
-
-/// The most bytes a part's header block (or the preamble before the first delimiter) may
-/// hold: two maximal header lines of aiohttp's 8190 bytes.
-pub const MAX_PART_HEAD: usize = 16 * 1024;
-
-/// The fields of a part's head that are read as one value each: given twice, a part is a
-/// 400.
-const SINGLE_PART_FIELDS: [&[u8]; 5] = [
-    b"content-disposition",
-    b"content-type",
-    b"content-length",
-    b"content-transfer-encoding",
-    b"content-encoding",
-];
 
 /// Bytes handed to multer between two yields to the scheduler.
 const YIELD_BYTES: usize = 64 * 1024;
 
-/// Where the scan stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scan {
-    /// Before the first delimiter, which is `--boundary` anywhere.
-    Preamble,
-    /// In a part's body, looking for `\r\n--boundary`.
-    Body,
-    /// Just after a delimiter: `--` closes the form, anything else starts a header block.
-    AfterDelimiter,
-    /// In a header block, looking for the blank line that ends it.
-    Head,
-    /// After the close delimiter; multer reads nothing more.
-    Done,
-}
-
-/// Watches a multipart body for oversized header blocks and, optionally, a total limit.
+/// Watches a multipart body for oversized header blocks and repeated single-value fields
+/// and, optionally, a total limit.
 #[derive(Debug)]
 pub(crate) struct Guard {
-    /// `\r\n--boundary`; the first delimiter is the same without the leading CRLF.
-    delimiter: Vec<u8>,
-    scan: Scan,
-    /// The last bytes of the previous chunk, so a pattern split across reads is found.
-    carry: Vec<u8>,
-    /// Bytes in the current header block or preamble so far.
-    head_bytes: usize,
-    /// The current header block's bytes (at most [`MAX_PART_HEAD`]), to check its fields
-    /// when it ends.
-    head: Vec<u8>,
+    scanner: MultipartScanner,
     total: u64,
     limit: Option<usize>,
 }
 
 impl Guard {
     pub(crate) fn new(boundary: &str, limit: Option<usize>) -> Self {
-        Guard {
-            delimiter: format!("\r\n--{boundary}").into_bytes(),
-            scan: Scan::Preamble,
-            carry: Vec::new(),
-            head_bytes: 0,
-            head: Vec::new(),
-            total: 0,
-            limit,
-        }
+        Guard { scanner: MultipartScanner::new(boundary), total: 0, limit }
     }
 
     /// Checks the next chunk of the body.
@@ -96,110 +49,15 @@ impl Guard {
         {
             return Err(HttpError::payload_too_large(limit, None));
         }
-        let mut rest = chunk;
-        while !rest.is_empty() {
-            match self.scan {
-                Scan::Done => break,
-                Scan::AfterDelimiter => {
-                    self.carry.push(rest[0]);
-                    rest = &rest[1..];
-                    if self.carry == b"-" {
-                        continue;
-                    }
-                    if self.carry == b"--" {
-                        self.scan = Scan::Done;
-                    } else {
-                        // The one or two bytes read stay in `carry`: they may begin the
-                        // CRLF CRLF that ends an empty header block.
-                        self.scan = Scan::Head;
-                        self.head_bytes = self.carry.len();
-                        self.head.clear();
-                        self.head.extend_from_slice(&self.carry);
-                    }
-                }
-                scan => {
-                    let pattern: &[u8] = match scan {
-                        Scan::Preamble => &self.delimiter[2..],
-                        Scan::Body => &self.delimiter,
-                        _ => b"\r\n\r\n",
-                    };
-                    let bounded = scan != Scan::Body;
-                    let found = find(&mut self.carry, rest, pattern);
-                    if scan == Scan::Head {
-                        self.head.extend_from_slice(&rest[..found.unwrap_or(rest.len())]);
-                    }
-                    if let Some(end) = found {
-                        self.head_bytes += end;
-                        rest = &rest[end..];
-                        self.carry.clear();
-                        self.scan =
-                            if scan == Scan::Head { Scan::Body } else { Scan::AfterDelimiter };
-                    } else {
-                        self.head_bytes += rest.len();
-                        rest = &[];
-                    }
-                    if bounded && self.head_bytes > MAX_PART_HEAD {
-                        return Err(HttpError::bad_request()
-                            .with_text("400: multipart part headers too large"));
-                    }
-                    if scan == Scan::Head && self.scan != scan && repeats_a_single_field(&self.head)
-                    {
-                        return Err(HttpError::bad_request()
-                            .with_text("400: a repeated field in a multipart part's headers"));
-                    }
-                    if self.scan != scan {
-                        self.head_bytes = 0;
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.scanner.scan(chunk).map_err(|err| {
+            let text = if err.kind() == ErrorKind::DuplicatePartField {
+                "400: a repeated field in a multipart part's headers"
+            } else {
+                "400: multipart part headers too large"
+            };
+            HttpError::bad_request().with_text(text)
+        })
     }
-}
-
-/// Whether a part's header block names one of [`SINGLE_PART_FIELDS`] twice (in any case).
-fn repeats_a_single_field(head: &[u8]) -> bool {
-    let mut seen = [false; SINGLE_PART_FIELDS.len()];
-    for line in head.split(|&b| b == b'\n') {
-        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
-        let name = line[..colon].trim_ascii();
-        if let Some(i) = SINGLE_PART_FIELDS.iter().position(|f| name.eq_ignore_ascii_case(f)) {
-            if seen[i] {
-                return true;
-            }
-            seen[i] = true;
-        }
-    }
-    false
-}
-
-/// Finds `pattern` in what was carried over from earlier chunks followed by `chunk`, and
-/// returns the index in `chunk` just past the match. Without a match, `carry` keeps the last
-/// `pattern.len() - 1` bytes seen, the most a later match can start with.
-fn find(carry: &mut Vec<u8>, chunk: &[u8], pattern: &[u8]) -> Option<usize> {
-    if !carry.is_empty() {
-        // `carry` is shorter than the pattern, so a match here ends inside `chunk`.
-        let take = chunk.len().min(pattern.len() - 1);
-        let mut joined = Vec::with_capacity(carry.len() + take);
-        joined.extend_from_slice(carry);
-        joined.extend_from_slice(&chunk[..take]);
-        if let Some(at) = memmem::find(&joined, pattern) {
-            return Some(at + pattern.len() - carry.len());
-        }
-    }
-    if let Some(at) = memmem::find(chunk, pattern) {
-        return Some(at + pattern.len());
-    }
-    let keep = pattern.len() - 1;
-    if chunk.len() >= keep {
-        carry.clear();
-        carry.extend_from_slice(&chunk[chunk.len() - keep..]);
-    } else {
-        carry.extend_from_slice(chunk);
-        let excess = carry.len().saturating_sub(keep);
-        carry.drain(..excess);
-    }
-    None
 }
 
 /// The request body as multer's input: checked by `guard`, ending at the first error.
@@ -236,45 +94,28 @@ pub(crate) fn guarded(
 mod tests {
     use super::*;
 
-    /// Feeds `body` to a guard in pieces of `step` bytes.
-    fn run(body: &[u8], step: usize, limit: Option<usize>) -> Result<Scan, u16> {
+    /// Feeds `body` to a guard in pieces of `step` bytes: the status and text of its refusal.
+    fn run(body: &[u8], step: usize, limit: Option<usize>) -> Result<(), (u16, String)> {
         let mut guard = Guard::new("XyZ", limit);
         for piece in body.chunks(step) {
-            guard.check(piece).map_err(|e| e.status().as_u16())?;
+            guard.check(piece).map_err(|e| (e.status().as_u16(), e.text()))?;
         }
-        Ok(guard.scan)
+        Ok(())
     }
 
     #[test]
-    fn follows_parts_split_anywhere() {
-        let body = b"preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=a\r\n\r\nvalue\r\n--XyZ\r\n\r\n\r\n--XyZ--\r\nepilogue";
-        for step in 1..body.len() {
-            assert_eq!(run(body, step, None), Ok(Scan::Done), "step {step}");
-        }
-    }
-
-    #[test]
-    fn bounds_header_blocks_and_preamble_not_bodies() {
+    fn the_scanners_refusals_are_400s_and_the_total_a_413() {
         let mut long_head = b"--XyZ\r\nX: ".to_vec();
-        long_head.extend(std::iter::repeat_n(b'a', MAX_PART_HEAD));
-        assert_eq!(run(&long_head, 1000, None), Err(400));
-        assert_eq!(run(&vec![b'p'; MAX_PART_HEAD + 1], 1000, None), Err(400));
+        long_head.extend(std::iter::repeat_n(b'a', tandem_proto::MAX_PART_HEAD));
+        let too_large = (400, "400: multipart part headers too large".to_owned());
+        assert_eq!(run(&long_head, 1000, None), Err(too_large.clone()));
+        assert_eq!(run(&vec![b'p'; tandem_proto::MAX_PART_HEAD + 1], 1000, None), Err(too_large));
+        let twice = b"--XyZ\r\nContent-Type: a\r\ncontent-type: b\r\n\r\n";
+        let repeated = (400, "400: a repeated field in a multipart part's headers".to_owned());
+        assert_eq!(run(twice, 7, None), Err(repeated));
         let mut long_body = b"--XyZ\r\n\r\n".to_vec();
-        long_body.extend(std::iter::repeat_n(b'a', 10 * MAX_PART_HEAD));
-        assert_eq!(run(&long_body, 1000, None), Ok(Scan::Body));
-        assert_eq!(run(&long_body, 1000, Some(1000)), Err(413));
-    }
-
-    #[test]
-    fn refuses_a_field_read_as_one_given_twice_split_anywhere() {
-        let twice = b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nX: 1\r\n\
-                      content-DISPOSITION: form-data; name=b\r\n\r\nv\r\n--XyZ--\r\n";
-        let other_fields = b"--XyZ\r\nContent-Disposition: form-data; name=a\r\nX: 1\r\nX: 2\r\n\
-                             \r\nContent-Disposition: in the body\r\n--XyZ\r\n\
-                             Content-Disposition: form-data; name=b\r\n\r\n\r\n--XyZ--";
-        for step in 1..twice.len() {
-            assert_eq!(run(twice, step, None), Err(400), "step {step}");
-            assert_eq!(run(other_fields, step, None), Ok(Scan::Done), "step {step}");
-        }
+        long_body.extend(std::iter::repeat_n(b'a', 10 * tandem_proto::MAX_PART_HEAD));
+        assert_eq!(run(&long_body, 1000, None), Ok(()));
+        assert_eq!(run(&long_body, 1000, Some(1000)).map_err(|(status, _)| status), Err(413));
     }
 }

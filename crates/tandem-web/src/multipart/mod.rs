@@ -21,7 +21,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, header};
 
 pub(crate) use form::read_form;
-pub use guard::MAX_PART_HEAD;
+pub use tandem_proto::MAX_PART_HEAD;
 
 use crate::{HttpError, payload::Payload};
 
