@@ -132,7 +132,7 @@ async fn a_trickling_server_is_bounded_by_total_not_by_sock_read() {
         // the whole would fire first.
         let timeout = ClientTimeout::NONE
             .with_sock_read(Duration::from_millis(500))
-            .with_total(Duration::from_millis(1000));
+            .with_total(Duration::from_secs(1));
         let s = ClientSession::builder().timeout(timeout).build();
         let e = match within(s.get(&server.url("/")).send()).await {
             Ok(mut resp) => within(resp.read()).await.unwrap_err(),
