@@ -1,9 +1,17 @@
 //! What a cookie jar refuses from a server beyond what the store checks (domain and path):
-//! cookies too large, cookies past the jar's counts, `Secure` cookies from an origin that is
-//! not secure (or one that would replace a `Secure` cookie from there), and names whose
-//! `__Secure-` or `__Host-` prefix promises what the cookie does not keep (RFC 6265bis
-//! §4.1.3, §5.7). Browsers refuse the same; aiohttp keeps them all. A refused cookie is
-//! skipped, and a response's other cookies are still stored.
+//! cookies too large, `Secure` cookies from an origin that is not secure (or one that would
+//! replace a `Secure` cookie from there), and names whose `__Secure-` or `__Host-` prefix
+//! promises what the cookie does not keep (RFC 6265bis §4.1.3, §5.7). Browsers refuse the
+//! same; aiohttp keeps them all. A refused cookie is skipped, and a response's other cookies
+//! are still stored. The jar's counts are bounded as browsers bound them: a new cookie past
+//! them evicts an older one (RFC 6265 §5.3 step 12) rather than being refused, so neither a
+//! flooding server nor a long crawl stops the jar taking cookies.
+
+use std::{
+    borrow::Cow,
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, HashSet},
+};
 
 use cookie_store::{CookieStore, RawCookie};
 use url::{Host, Url};
@@ -19,8 +27,8 @@ pub const DEFAULT_MAX_COOKIES_PER_DOMAIN: usize = 180;
 /// The most cookies a jar keeps: 3000, RFC 6265 §6.1's least.
 pub const DEFAULT_MAX_COOKIES: usize = 3000;
 
-/// The longest `Domain` or `Path` attribute: 1024 bytes (RFC 6265bis §5.6); a cookie with a
-/// longer one is refused.
+/// The longest `Domain` or `Path` attribute: 1024 bytes (RFC 6265bis §5.6); a longer one is
+/// ignored, the cookie kept without it.
 const MAX_ATTRIBUTE_SIZE: usize = 1024;
 
 /// A jar's bounds on what it keeps.
@@ -41,10 +49,68 @@ impl Default for CookieLimits {
     }
 }
 
-/// Stores `raw` as set by `url` unless a rule above refuses it; the reason when it is not
-/// stored (by these rules or the store's own).
+/// A stored cookie's key in the store: its domain, path and name.
+pub(crate) type CookieKey = (String, String, String);
+
+/// The order the store's cookies were last set in, which eviction needs and the store (hash
+/// maps) does not keep: a full jar evicts the cookie least recently set, as browsers evict
+/// the least recently used (counting sends too would cost every request a write). It holds
+/// a key only while the store holds the cookie, so it is bounded as the store is.
+#[derive(Default)]
+pub(crate) struct SetOrder {
+    next: u64,
+    of: HashMap<CookieKey, u64>,
+}
+
+impl SetOrder {
+    fn stored(&mut self, key: CookieKey) {
+        self.next += 1;
+        self.of.insert(key, self.next);
+    }
+
+    /// When the cookie at `key` was last set: 0, the oldest, for one the order missed.
+    fn age(&self, key: &CookieKey) -> u64 {
+        self.of.get(key).copied().unwrap_or(0)
+    }
+
+    /// Forgets every cookie.
+    pub(crate) fn clear(&mut self) {
+        self.of.clear();
+    }
+}
+
+/// Removes the cookie at `domain`, `path`, `name` from the store and from `order`.
+pub(crate) fn remove(
+    store: &mut CookieStore,
+    order: &mut SetOrder,
+    (domain, path, name): CookieKey,
+) {
+    store.remove(&domain, &path, &name);
+    order.of.remove(&(domain, path, name));
+}
+
+/// Stores `cookie` as if `url` had set it, without this module's rules (a jar loaded from
+/// a file), noting its place in `order`.
+pub(crate) fn store_unchecked(
+    store: &mut CookieStore,
+    order: &mut SetOrder,
+    cookie: &RawCookie<'_>,
+    url: &Url,
+) {
+    if let Ok(c) = cookie_store::Cookie::try_from_raw_cookie(cookie, url) {
+        let key = key_of(&c);
+        if !c.is_expired() && store.insert(c.into_owned(), url).is_ok() {
+            order.stored(key);
+        }
+    }
+}
+
+/// Stores `raw` as set by `url` unless a rule above refuses it, evicting older cookies when
+/// the jar is at its counts; the reason when it is not stored (by these rules or the
+/// store's own).
 pub(crate) fn store(
     store: &mut CookieStore,
+    order: &mut SetOrder,
     raw: &RawCookie<'_>,
     url: &Url,
     limits: &CookieLimits,
@@ -53,10 +119,7 @@ pub(crate) fn store(
     if name.len() + raw.value().len() > limits.max_size {
         return Err("larger than the jar's max_cookie_size");
     }
-    let attribute_too_long = |a: Option<&str>| a.is_some_and(|a| a.len() > MAX_ATTRIBUTE_SIZE);
-    if attribute_too_long(raw.domain()) || attribute_too_long(raw.path()) {
-        return Err("a Domain or Path longer than 1024 bytes");
-    }
+    let raw = without_long_attributes(raw);
     let secure = raw.secure().unwrap_or(false);
     let from_secure = is_secure(url);
     if secure && !from_secure {
@@ -69,29 +132,62 @@ pub(crate) fn store(
     {
         return Err("a __Host- name without Secure and Path=/, or with a Domain");
     }
-    let cookie = cookie_store::Cookie::try_from_raw_cookie(raw, url)
+    let cookie = cookie_store::Cookie::try_from_raw_cookie(&raw, url)
         .map_err(|_| "its domain does not match the origin's")?;
-    let domain = cookie.domain.as_cow().unwrap_or_default().into_owned();
-    let path = String::from(&cookie.path);
-    match store.get_any(&domain, &path, name) {
+    let key = key_of(&cookie);
+    let (domain, path, _) = &key;
+    let new = match store.get_any(domain, path, name) {
         Some(old) if old.secure().unwrap_or(false) && !from_secure => {
             return Err("it would replace a Secure cookie from an origin that is not secure");
         }
-        Some(_) => {}
-        // An expired cookie only removes; a new one needs room.
-        None if !cookie.is_expired() && !has_room(store, &domain, limits) => {
-            purge_expired(store);
-            if !has_room(store, &domain, limits) {
-                return Err("the jar holds max_cookies, or max_cookies_per_domain for its domain");
-            }
-        }
-        None => {}
+        Some(old) => old.is_expired(),
+        None => true,
+    };
+    // An expired cookie only removes; a new one needs room.
+    let kept = !cookie.is_expired();
+    if new && kept && !has_room(store, domain, limits) {
+        make_room(store, order, domain, limits)?;
     }
-    store.insert(cookie.into_owned(), url).map(|_| ()).map_err(|_| "the store refused it")
+    store.insert(cookie.into_owned(), url).map_err(|_| "the store refused it")?;
+    if kept {
+        order.stored(key);
+    }
+    Ok(())
+}
+
+/// `raw` without a `Domain` or `Path` longer than RFC 6265bis lets a client keep: the
+/// attribute is ignored, not the cookie, so a long `Domain` leaves a host-only cookie and a
+/// long `Path` the default path.
+fn without_long_attributes<'a, 'b>(raw: &'a RawCookie<'b>) -> Cow<'a, RawCookie<'b>> {
+    let too_long = |a: Option<&str>| a.is_some_and(|a| a.len() > MAX_ATTRIBUTE_SIZE);
+    let (domain, path) = (too_long(raw.domain()), too_long(raw.path()));
+    if !domain && !path {
+        return Cow::Borrowed(raw);
+    }
+    let mut kept = raw.clone();
+    if domain {
+        kept.unset_domain();
+    }
+    if path {
+        kept.unset_path();
+    }
+    Cow::Owned(kept)
+}
+
+/// `c`'s key in the store.
+pub(crate) fn key_of(c: &cookie_store::Cookie<'_>) -> CookieKey {
+    let domain = c.domain.as_cow().unwrap_or_default().into_owned();
+    (domain, String::from(&c.path), c.name().to_owned())
 }
 
 /// Whether one more cookie for `domain` stays within the counts.
 fn has_room(store: &CookieStore, domain: &str, limits: &CookieLimits) -> bool {
+    let (total, same_domain) = counts(store, domain);
+    total < limits.total && same_domain < limits.per_domain
+}
+
+/// How many cookies the store holds, and how many of them for `domain`.
+fn counts(store: &CookieStore, domain: &str) -> (usize, usize) {
     let mut total = 0;
     let mut same_domain = 0;
     for c in store.iter_any() {
@@ -100,21 +196,105 @@ fn has_room(store: &CookieStore, domain: &str, limits: &CookieLimits) -> bool {
             same_domain += 1;
         }
     }
-    total < limits.total && same_domain < limits.per_domain
+    (total, same_domain)
+}
+
+/// Evicts until one more cookie for `domain` fits, in RFC 6265 §5.3's order: expired cookies
+/// first; then, for a domain at its limit, that domain's oldest; then, for a jar at its
+/// limit, the oldest of the site holding the most, so a server flooding the jar from many
+/// hosts loses its own cookies before anyone else does. Only a limit of 0 leaves no room.
+fn make_room(
+    store: &mut CookieStore,
+    order: &mut SetOrder,
+    domain: &str,
+    limits: &CookieLimits,
+) -> Result<(), &'static str> {
+    if limits.per_domain == 0 || limits.total == 0 {
+        return Err("max_cookies or max_cookies_per_domain is 0");
+    }
+    purge_expired(store, order);
+    let (total, same_domain) = counts(store, domain);
+    let mut doomed = Vec::new();
+    if same_domain >= limits.per_domain {
+        let mut own: Vec<_> = store
+            .iter_any()
+            .filter(|c| c.domain.as_cow().is_some_and(|d| d == domain))
+            .map(|c| {
+                let key = key_of(c);
+                (order.age(&key), key)
+            })
+            .collect();
+        own.sort_unstable();
+        let excess = same_domain + 1 - limits.per_domain;
+        doomed.extend(own.into_iter().take(excess).map(|(_, key)| key));
+    }
+    let left = total - doomed.len();
+    if left >= limits.total {
+        doomed.extend(oldest_of_the_largest_sites(store, order, &doomed, left + 1 - limits.total));
+    }
+    for key in doomed {
+        tracing::debug!(domain = key.0, name = key.2, "cookie evicted to make room");
+        remove(store, order, key);
+    }
+    Ok(())
+}
+
+/// `count` cookies besides those already `doomed` to evict from a full jar, one at a time
+/// from the site that then holds the most (on a tie, the one holding the oldest cookie),
+/// each its site's oldest.
+fn oldest_of_the_largest_sites(
+    store: &CookieStore,
+    order: &SetOrder,
+    doomed: &[CookieKey],
+    count: usize,
+) -> Vec<CookieKey> {
+    let doomed: HashSet<&CookieKey> = doomed.iter().collect();
+    let mut sites: HashMap<String, Vec<(u64, CookieKey)>> = HashMap::new();
+    for c in store.iter_any() {
+        let key = key_of(c);
+        if !doomed.contains(&key) {
+            sites.entry(site(&key.0).to_owned()).or_default().push((order.age(&key), key));
+        }
+    }
+    let mut largest = BinaryHeap::new();
+    for (site, mut cookies) in sites {
+        // Newest first, so each site's oldest is popped from the end.
+        cookies.sort_unstable_by(|a, b| b.cmp(a));
+        let oldest = cookies.last().map_or(0, |(age, _)| *age);
+        largest.push((cookies.len(), Reverse(oldest), site, cookies));
+    }
+    let mut evicted = Vec::with_capacity(count);
+    while evicted.len() < count {
+        let Some((_, _, site, mut cookies)) = largest.pop() else { break };
+        if let Some((_, key)) = cookies.pop() {
+            evicted.push(key);
+        }
+        if let Some((age, _)) = cookies.last() {
+            largest.push((cookies.len(), Reverse(*age), site, cookies));
+        }
+    }
+    evicted
+}
+
+/// The site a cookie's domain belongs to, for counting who holds the most: its last two
+/// labels (`a.b.example.com` → `example.com`), or an IP address whole. Without a public
+/// suffix list (aiohttp keeps none) `x.co.uk` and `y.co.uk` count as one site; that only
+/// changes whose cookie is evicted first from a full jar, never which cookies are sent.
+fn site(domain: &str) -> &str {
+    if domain.contains(':') || domain.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return domain;
+    }
+    match domain.rmatch_indices('.').nth(1) {
+        Some((dot, _)) => &domain[dot + 1..],
+        None => domain,
+    }
 }
 
 /// Forgets expired cookies, which the store keeps until replaced.
-fn purge_expired(store: &mut CookieStore) {
-    let expired: Vec<(String, String, String)> = store
-        .iter_any()
-        .filter(|c| c.is_expired())
-        .map(|c| {
-            let domain = c.domain.as_cow().unwrap_or_default().into_owned();
-            (domain, String::from(&c.path), c.name().to_owned())
-        })
-        .collect();
-    for (domain, path, name) in expired {
-        store.remove(&domain, &path, &name);
+fn purge_expired(store: &mut CookieStore, order: &mut SetOrder) {
+    let expired: Vec<CookieKey> = store.iter_any().filter(|c| c.is_expired()).map(key_of).collect();
+    for key in expired {
+        remove(store, order, key);
     }
 }
 
@@ -145,7 +325,8 @@ mod tests {
 
     /// Cookies a browser refuses are refused here too, each skipped without stopping the
     /// others: `Secure` from plain http (or replacing a `Secure` one from there), broken
-    /// `__Secure-`/`__Host-` promises, and cookies past the size and count bounds.
+    /// `__Secure-`/`__Host-` promises, and cookies past the size bound; the count bounds
+    /// hold, new cookies past them taking older ones' places.
     #[test]
     fn hostile_set_cookies_are_refused() {
         let names = |jar: &CookieJar, to: &str| -> Vec<String> {
@@ -170,50 +351,128 @@ mod tests {
         let sent = jar.filter_cookies(&url("https://example.com/"));
         assert!(sent.contains(&("sid".into(), "secure".into())), "{sent:?}");
 
-        // 4096 bytes of name and value are kept, one more is not; nor a 2 KiB Path.
+        // 4096 bytes of name and value are kept, one more is not.
         let jar = CookieJar::new();
         set(&jar, &format!("big={}", "v".repeat(4093)), "http://example.com/");
         set(&jar, &format!("huge={}", "v".repeat(4093)), "http://example.com/");
-        set(&jar, &format!("p=1; Path=/{}", "a".repeat(2048)), "http://example.com/");
         assert_eq!(names(&jar, "http://example.com/"), ["big"]);
 
-        // One domain keeps DEFAULT_MAX_COOKIES_PER_DOMAIN; replacing one still works there.
+        // One domain keeps DEFAULT_MAX_COOKIES_PER_DOMAIN, its newest; replacing one there
+        // evicts nothing.
         let jar = CookieJar::new();
-        for i in 0..DEFAULT_MAX_COOKIES_PER_DOMAIN + 20 {
+        let extra = 20;
+        for i in 0..DEFAULT_MAX_COOKIES_PER_DOMAIN + extra {
             set(&jar, &format!("c{i}=1"), "http://example.com/");
         }
         assert_eq!(jar.len(), DEFAULT_MAX_COOKIES_PER_DOMAIN);
-        set(&jar, "c0=2", "http://example.com/");
-        assert!(
-            jar.filter_cookies(&url("http://example.com/")).contains(&("c0".into(), "2".into()))
-        );
+        let kept = names(&jar, "http://example.com/");
+        let mut newest: Vec<String> =
+            (extra..DEFAULT_MAX_COOKIES_PER_DOMAIN + extra).map(|i| format!("c{i}")).collect();
+        newest.sort();
+        assert_eq!(kept, newest);
+        set(&jar, &format!("c{extra}=2"), "http://example.com/");
+        assert_eq!(names(&jar, "http://example.com/"), newest);
+        let sent = jar.filter_cookies(&url("http://example.com/"));
+        assert!(sent.contains(&(format!("c{extra}"), "2".into())), "{sent:?}");
         set(&jar, "other=1", "http://other.example/");
         assert_eq!(jar.len(), DEFAULT_MAX_COOKIES_PER_DOMAIN + 1);
 
         // The whole jar keeps its max_cookies (DEFAULT_MAX_COOKIES unless changed; a smaller
-        // one here, as each new cookie counts the jar), however many hosts set them.
+        // one here, as each new cookie counts the jar), however many hosts set them: the
+        // newest.
         assert_eq!(CookieLimits::default().total, DEFAULT_MAX_COOKIES);
         let jar = CookieJar::new().max_cookies(200);
         for i in 0..210 {
             set(&jar, "c=1", &format!("http://h{i}.example/"));
         }
         assert_eq!(jar.len(), 200);
+        assert!(jar.filter_cookies(&url("http://h9.example/")).is_empty());
+        assert_eq!(jar.filter_cookies(&url("http://h10.example/")).len(), 1);
     }
 
-    /// The bounds can be changed; an expired cookie gives its place back.
+    /// A site flooding a full jar from many hosts loses its own oldest cookies to a new
+    /// origin's, and a site holding few keeps them (RFC 6265 §5.3 step 12; browsers evict
+    /// rather than refuse, so one server cannot stop a session taking cookies).
+    #[test]
+    fn a_full_jar_evicts_the_flooders_oldest() {
+        let jar = CookieJar::new().max_cookies(200);
+        set(&jar, "login=1", "http://good.example/");
+        for i in 0..300 {
+            set(&jar, "c=1", &format!("http://h{i}.evil.example/"));
+        }
+        assert_eq!(jar.len(), 200);
+        // The flood evicted its own oldest, one at a time, never the login.
+        assert_eq!(
+            jar.filter_cookies(&url("http://good.example/")),
+            [("login".into(), "1".into())]
+        );
+        assert!(jar.filter_cookies(&url("http://h100.evil.example/")).is_empty());
+        assert_eq!(jar.filter_cookies(&url("http://h101.evil.example/")).len(), 1);
+        // A new origin's cookie gets in; the flooder's oldest goes.
+        set(&jar, "sid=1", "http://new.example/");
+        assert_eq!(jar.len(), 200);
+        assert_eq!(jar.filter_cookies(&url("http://new.example/")), [("sid".into(), "1".into())]);
+        assert!(jar.filter_cookies(&url("http://h101.evil.example/")).is_empty());
+        assert_eq!(jar.filter_cookies(&url("http://h102.evil.example/")).len(), 1);
+        assert_eq!(jar.filter_cookies(&url("http://good.example/")).len(), 1);
+        // Expired cookies go before any kept one.
+        set(&jar, "c=1; Max-Age=0", "http://h299.evil.example/");
+        set(&jar, "late=1", "http://good.example/");
+        assert_eq!(jar.len(), 200);
+        assert_eq!(jar.filter_cookies(&url("http://h102.evil.example/")).len(), 1);
+        assert_eq!(jar.filter_cookies(&url("http://good.example/")).len(), 2);
+    }
+
+    /// A `Domain` or `Path` over 1024 bytes is ignored, not the cookie (RFC 6265bis §5.6):
+    /// without the `Domain` it is host-only, without the `Path` it has the default path.
+    #[test]
+    fn long_domain_and_path_attributes_are_ignored() {
+        let jar = CookieJar::new();
+        set(&jar, &format!("p=1; Path=/{}", "a".repeat(2048)), "http://example.com/dir/page");
+        assert_eq!(
+            jar.filter_cookies(&url("http://example.com/dir/x")),
+            [("p".into(), "1".into())]
+        );
+        assert!(jar.filter_cookies(&url("http://example.com/")).is_empty());
+        // A host as long as the Domain, so the Domain would match were it kept.
+        let host = vec!["a".repeat(63); 17].join(".");
+        assert!(host.len() > MAX_ATTRIBUTE_SIZE);
+        set(&jar, &format!("d=1; Domain={host}"), &format!("http://{host}/"));
+        assert_eq!(
+            jar.filter_cookies(&url(&format!("http://{host}/"))),
+            [("d".into(), "1".into())]
+        );
+        assert!(jar.filter_cookies(&url(&format!("http://sub.{host}/"))).is_empty());
+        // At 1024 bytes the attribute still counts.
+        let path = format!("/{}", "b".repeat(MAX_ATTRIBUTE_SIZE - 1));
+        set(&jar, &format!("q=1; Path={path}"), "http://example.com/");
+        assert!(jar.filter_cookies(&url("http://example.com/")).is_empty());
+        assert_eq!(jar.filter_cookies(&url(&format!("http://example.com{path}"))).len(), 1);
+    }
+
+    /// The bounds can be changed; an expired cookie gives its place back before a kept one
+    /// is evicted; bounds of 0 keep nothing.
     #[test]
     fn cookie_bounds_can_be_changed() {
         let jar = CookieJar::new().max_cookies(3).max_cookies_per_domain(2).max_cookie_size(8);
+        let sent = |to: &str| jar.filter_cookies(&url(to)).len();
         set(&jar, "a=1", "http://a.example/");
         set(&jar, "b=1", "http://a.example/");
         set(&jar, "c=1", "http://a.example/");
+        assert_eq!((sent("http://a.example/"), jar.len()), (2, 2));
+        assert!(!jar.filter_cookies(&url("http://a.example/")).iter().any(|(n, _)| n == "a"));
         set(&jar, "long=12345", "http://b.example/");
         set(&jar, "d=1", "http://b.example/");
+        assert_eq!(jar.len(), 3);
+        set(&jar, "b=1; Max-Age=0", "http://a.example/");
         set(&jar, "e=1", "http://c.example/");
         assert_eq!(jar.len(), 3);
-        set(&jar, "a=1; Max-Age=0", "http://a.example/");
-        set(&jar, "e=1", "http://c.example/");
-        assert_eq!(jar.len(), 3);
-        assert_eq!(jar.filter_cookies(&url("http://c.example/")).len(), 1);
+        assert_eq!([sent("http://a.example/"), sent("http://b.example/")], [1, 1]);
+        assert_eq!(sent("http://c.example/"), 1);
+
+        for zero in [CookieJar::new().max_cookies(0), CookieJar::new().max_cookies_per_domain(0)] {
+            set(&zero, "a=1", "http://a.example/");
+            assert!(zero.is_empty());
+        }
     }
 }

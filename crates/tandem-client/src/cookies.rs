@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue, header};
 use url::{Host, Url};
 
 use crate::{
-    cookie_rules::{self, CookieLimits},
+    cookie_rules::{self, CookieLimits, SetOrder},
     error::{Error, Kind},
 };
 
@@ -39,11 +39,25 @@ pub struct CookieJar {
     limits: CookieLimits,
 }
 
-/// The cookies: by domain and path, and the shared ones, sent to every URL.
+/// The cookies: by domain and path, the order they were last set in (whom a full jar
+/// evicts), and the shared ones, sent to every URL.
 #[derive(Default)]
 struct Jar {
     store: CookieStore,
+    order: SetOrder,
     shared: Vec<cookie::Cookie<'static>>,
+}
+
+impl Jar {
+    /// Stores `cookie` as set by `url` under the jar's rules (`cookie_rules`).
+    fn set(
+        &mut self,
+        cookie: &cookie::Cookie<'_>,
+        url: &Url,
+        limits: &CookieLimits,
+    ) -> Result<(), &'static str> {
+        cookie_rules::store(&mut self.store, &mut self.order, cookie, url, limits)
+    }
 }
 
 impl Default for CookieJar {
@@ -108,8 +122,9 @@ impl CookieJar {
     }
 
     /// The most cookies kept for one domain (default
-    /// [`DEFAULT_MAX_COOKIES_PER_DOMAIN`](crate::DEFAULT_MAX_COOKIES_PER_DOMAIN), 180);
-    /// past it a new one is skipped (one that replaces a kept cookie is not new).
+    /// [`DEFAULT_MAX_COOKIES_PER_DOMAIN`](crate::DEFAULT_MAX_COOKIES_PER_DOMAIN), 180); a
+    /// new one past it evicts the domain's cookie least recently set, as browsers do (one
+    /// that replaces a kept cookie is not new). 0 keeps none.
     #[must_use]
     pub fn max_cookies_per_domain(mut self, count: usize) -> Self {
         self.limits.per_domain = count;
@@ -117,8 +132,12 @@ impl CookieJar {
     }
 
     /// The most cookies kept from servers (default
-    /// [`DEFAULT_MAX_COOKIES`](crate::DEFAULT_MAX_COOKIES), 3000); past it a new one is
-    /// skipped, so a server's many hosts cannot grow the jar without bound.
+    /// [`DEFAULT_MAX_COOKIES`](crate::DEFAULT_MAX_COOKIES), 3000), so a server's many hosts
+    /// cannot grow the jar without bound. A new one past it evicts, as browsers do (RFC 6265
+    /// §5.3), expired cookies first, then the cookie least recently set of the site holding
+    /// the most (a host's last two labels, as no public suffix list is kept): a server
+    /// flooding the jar loses its own cookies before other origins do, and the jar keeps
+    /// taking new ones. 0 keeps none.
     #[must_use]
     pub fn max_cookies(mut self, count: usize) -> Self {
         self.limits.total = count;
@@ -169,8 +188,8 @@ impl CookieJar {
 
     /// Stores the `Set-Cookie` fields of a response from `url`. Malformed cookies, and those
     /// a browser refuses (`Secure` from plain http, a `__Secure-` or `__Host-` name that
-    /// breaks its prefix's rules, past the size and count bounds), are skipped without
-    /// stopping the others.
+    /// breaks its prefix's rules, past the size bound), are skipped without stopping the
+    /// others; a new cookie past the count bounds evicts an older one.
     pub fn update_from_headers(&self, headers: &HeaderMap, url: &Url) {
         self.update_from_values(
             headers.get_all(header::SET_COOKIE).iter().map(http::HeaderValue::as_bytes),
@@ -192,7 +211,7 @@ impl CookieJar {
             let url = self.as_secure(url);
             let mut jar = self.lock();
             for cookie in &cookies {
-                if let Err(why) = cookie_rules::store(&mut jar.store, cookie, &url, &self.limits) {
+                if let Err(why) = jar.set(cookie, &url, &self.limits) {
                     tracing::debug!(name = cookie.name(), why, "Set-Cookie skipped");
                 }
             }
@@ -207,7 +226,8 @@ impl CookieJar {
         let cookie = cookie::Cookie::parse(set_cookie)
             .map_err(|e| Error::new(Kind::Request, e.to_string()))?;
         let url = self.as_secure(url);
-        cookie_rules::store(&mut self.lock().store, &cookie, &url, &self.limits)
+        self.lock()
+            .set(&cookie, &url, &self.limits)
             .map_err(|why| Error::new(Kind::Request, format!("cookie refused: {why}")))
     }
 
@@ -230,8 +250,7 @@ impl CookieJar {
             match response_url {
                 Some(url) if self.accepts(url) => {
                     let url = self.as_secure(url);
-                    let _ =
-                        cookie_rules::store(&mut self.lock().store, &cookie, &url, &self.limits);
+                    let _ = self.lock().set(&cookie, &url, &self.limits);
                 }
                 Some(_) => {}
                 None if !self.dummy => {
@@ -309,25 +328,24 @@ impl CookieJar {
     pub fn clear(&self) {
         let mut jar = self.lock();
         jar.store.clear();
+        jar.order.clear();
         jar.shared.clear();
     }
 
     /// Forgets the cookies `predicate` is true for (aiohttp's `clear(predicate)`); it sees
     /// each as [`cookies`](Self::cookies) shows it.
     pub fn clear_if(&self, predicate: impl Fn(&cookie::Cookie<'static>) -> bool) {
-        let mut jar = self.lock();
+        let mut guard = self.lock();
+        let jar = &mut *guard;
         jar.shared.retain(|c| !predicate(c));
-        let doomed: Vec<(String, String, String)> = jar
+        let doomed: Vec<_> = jar
             .store
             .iter_any()
             .filter(|c| predicate(&view(c)))
-            .map(|c| {
-                let domain = c.domain.as_cow().unwrap_or_default().into_owned();
-                (domain, String::from(&*c.path), c.name().to_owned())
-            })
+            .map(cookie_rules::key_of)
             .collect();
-        for (domain, path, name) in doomed {
-            jar.store.remove(&domain, &path, &name);
+        for key in doomed {
+            cookie_rules::remove(&mut jar.store, &mut jar.order, key);
         }
     }
 
@@ -428,10 +446,11 @@ impl CookieJar {
     /// from its URL (so the store's own rules decide its scope); shared cookies are dropped.
     fn replace_with(&self, cookies: impl Iterator<Item = (cookie::Cookie<'static>, Url)>) {
         let mut store = CookieStore::default();
+        let mut order = SetOrder::default();
         for (cookie, url) in cookies {
-            let _ = store.insert_raw(&cookie, &url);
+            cookie_rules::store_unchecked(&mut store, &mut order, &cookie, &url);
         }
-        *self.lock() = Jar { store, shared: Vec::new() };
+        *self.lock() = Jar { store, order, shared: Vec::new() };
     }
 }
 
