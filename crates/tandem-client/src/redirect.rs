@@ -66,9 +66,7 @@ fn named_host<'a>(location: &'a str, base: &Url) -> Option<&'a str> {
     if same_scheme && rest.len() - after.len() < 2 {
         return None;
     }
-    let authority = &after[..after.find(['/', '\\', '?', '#']).unwrap_or(after.len())];
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    Some(host.rsplit_once(':').map_or(host, |(h, _)| h))
+    Some(crate::session::written_host(after))
 }
 
 /// Whether two URLs share an origin: scheme, host and port (aiohttp's `url.origin()`).

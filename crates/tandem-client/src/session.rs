@@ -758,13 +758,21 @@ fn check_url(url: Url, raw: &str) -> Result<Url, Error> {
 
 /// The host as written in an absolute URL, without userinfo or port.
 fn raw_host(raw: &str) -> Option<&str> {
-    let rest = &raw[raw.find("://")? + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    Some(written_host(&raw[raw.find("://")? + 3..]))
+}
+
+/// The host as written at the start of `from_authority` (what follows a URL's `//`): up to
+/// the path, query or fragment (a backslash ends it too, as it does for an http URL),
+/// without userinfo or port; a bracketed IPv6 host whole. Shared by the checks of a URL the
+/// caller gives and of a redirect's `Location`.
+pub(crate) fn written_host(from_authority: &str) -> &str {
+    let end = from_authority.find(['/', '\\', '?', '#']).unwrap_or(from_authority.len());
+    let authority = &from_authority[..end];
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if host.starts_with('[') {
-        return Some(host);
+        return host;
     }
-    Some(host.rsplit_once(':').map_or(host, |(h, _)| h))
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
 
 impl LastUrl {
