@@ -19,7 +19,7 @@ use crate::{
 /// The last fields a session sent on a request that added none of its own (no headers, no
 /// cookies, no proxy credentials), with the host, scheme and content type they were made for.
 ///
-/// Such fields depend only on those two and on the session's settings, which never change
+/// Such fields depend only on those three and on the session's settings, which never change
 /// once it is built, so a hit is exactly what building them again would give. Building
 /// means a map, and every field checked and formatted; a hit is a compare and a reference
 /// count.
