@@ -228,8 +228,9 @@ async fn request_trailers_are_held_to_the_trailer_limits() {
 /// no stream stays open and the stream limit never bites while each started a handler.
 /// `h2` ends the connection with `ENHANCE_YOUR_CALM` past `max_local_error_reset_streams`,
 /// every one of the 150 handlers started is cancelled, and the server serves on. (The cap
-/// of twice the stream limit on handlers running at once is not reached here, at 150
-/// against a limit of 100, so not tested. A `WINDOW_UPDATE` of 0 on a stream, the other
+/// on handlers running at once, twice the stream limit, 200 here, is not reached, so not
+/// tested: the 150 start 50 a round, and at most a round's own and the last round's not
+/// yet cancelled run at once, 50 to 100. A `WINDOW_UPDATE` of 0 on a stream, the other
 /// usual primitive, `h2` answers with a connection error at once.)
 #[tokio::test]
 async fn streams_the_peer_makes_the_server_reset_end_the_connection() {
