@@ -154,6 +154,13 @@ const IDENTITY_SEAL_NAME: &str = "tandem-identity";
 /// or forged without the key. No session middleware needed. It may share its secret with a
 /// [`CookieStorage`]: the two seal for different purposes, so neither's values open as the
 /// other's.
+///
+/// The server holds the cookie to an age only when its options set `max_age` (see
+/// [`cookie`](Self::cookie)). By default none is set, and a copy of the cookie, kept past
+/// the browser's session or after a log-out (which only asks the browser to drop it),
+/// identifies its holder for as long as the secret stays the same. Setting one is
+/// recommended, with the default's other options: `.cookie(DEFAULT_IDENTITY_COOKIE,
+/// CookieOptions::default().with_httponly(true).with_samesite("Lax").with_max_age(secs))`.
 #[derive(Debug)]
 pub struct CookieIdentityPolicy {
     seal: CookieStorage,
@@ -164,7 +171,8 @@ pub struct CookieIdentityPolicy {
 impl CookieIdentityPolicy {
     /// Seals under a key derived from `secret` (at least
     /// [`MIN_SECRET_LEN`](crate::MIN_SECRET_LEN) bytes), in [`DEFAULT_IDENTITY_COOKIE`],
-    /// `HttpOnly`, `SameSite=Lax`, path `/`, a browser-session cookie.
+    /// `HttpOnly`, `SameSite=Lax`, path `/`, a browser-session cookie with no `max_age`, so
+    /// one the client keeps never expires on the server (see the type's doc).
     pub fn new(secret: &[u8]) -> Result<Self, Error> {
         let options = CookieOptions::default().with_httponly(true).with_samesite("Lax");
         Ok(CookieIdentityPolicy {
