@@ -22,8 +22,6 @@
 use std::io::{self, Write};
 
 #[cfg(feature = "compression")]
-use brotli::{BrotliDecompressStream, BrotliResult, BrotliState, enc::StandardAlloc};
-#[cfg(feature = "compression")]
 use bytes::Buf;
 use bytes::Bytes;
 #[cfg(feature = "compression")]
@@ -31,6 +29,9 @@ use flate2::{
     Decompress,
     write::{MultiGzDecoder, ZlibDecoder},
 };
+#[cfg(feature = "compression")]
+use tandem_io::BrotliDecoder;
+pub use tandem_io::DEFAULT_BROTLI_WINDOW_LOG_MAX;
 
 use crate::error::Error;
 #[cfg(feature = "compression")]
@@ -59,16 +60,6 @@ const MAX_DECODED_PIECE: usize = 256 * 1024;
 /// most RFC 9659 lets an HTTP `zstd` encoder use (a decoder would otherwise accept 128 MiB
 /// and allocate it for a hostile frame).
 pub const DEFAULT_ZSTD_WINDOW_LOG_MAX: u32 = 23;
-
-/// The largest brotli window a response may declare, as a power of two: 2^24 (16 MiB less
-/// 16 bytes), the most RFC 7932 allows, so no `br` body is refused by default (the `brotli`
-/// tool uses it for any input over 8 MiB). The decoder allocates the whole declared window
-/// before its first output (less only for a stream of one metablock): a few bytes declaring
-/// 2^24 cost 16 MiB, which [`max_decompressed_size`] does not bound. Streams in brotli's
-/// large-window extension (up to 2^30, 1 GiB) are not `br` and are always refused.
-///
-/// [`max_decompressed_size`]: crate::ClientSessionBuilder::max_decompressed_size
-pub const DEFAULT_BROTLI_WINDOW_LOG_MAX: u32 = 24;
 
 /// The bounds one body is decoded under.
 #[derive(Clone, Copy, Debug)]
@@ -145,7 +136,10 @@ enum Codec {
         max: u64,
         first: Option<u8>,
     },
-    Brotli(Box<BrotliDecoder>),
+    Brotli {
+        decoder: Box<BrotliDecoder>,
+        out: Sink,
+    },
     Zstd(Box<zstd_stream::ZstdDecoder<Sink>>),
 }
 
@@ -201,7 +195,10 @@ impl Decompressor {
             } else if coding.eq_ignore_ascii_case(b"deflate") {
                 Codec::DeflateUnknown { max, first: None }
             } else if coding.eq_ignore_ascii_case(b"br") {
-                Codec::Brotli(Box::new(BrotliDecoder::new(sink(max), limits.brotli_window_log_max)))
+                Codec::Brotli {
+                    decoder: Box::new(BrotliDecoder::new(limits.brotli_window_log_max)),
+                    out: sink(max),
+                }
             } else if coding.eq_ignore_ascii_case(b"zstd") {
                 Codec::Zstd(Box::new(zstd_stream::ZstdDecoder::new(
                     sink(max),
@@ -238,7 +235,7 @@ impl Decompressor {
         let taken = match &mut self.codec {
             Codec::Gzip(d) => feed(d, input, |d| d.get_ref().full()),
             Codec::Deflate(d) => feed(d, input, |d| d.get_ref().full()),
-            Codec::Brotli(d) => d.write_some(input),
+            Codec::Brotli { decoder, out } => decoder.decode_into(input, out, Sink::full),
             Codec::Zstd(d) => d.write_some(input, Sink::full),
             Codec::DeflateUnknown { .. } => unreachable!("resolved above"),
         };
@@ -251,7 +248,7 @@ impl Decompressor {
         let result = match &mut self.codec {
             Codec::Gzip(d) => d.try_finish(),
             Codec::Deflate(d) => d.try_finish(),
-            Codec::Brotli(d) => d.finish(),
+            Codec::Brotli { decoder, out } => decoder.finish(out, Sink::full),
             // An `UnexpectedEof` error if the body ended inside a frame.
             Codec::Zstd(d) => d.finish(),
             // One byte is no deflate stream; none is an empty body.
@@ -270,7 +267,7 @@ impl Decompressor {
         let sink = match &mut self.codec {
             Codec::Gzip(d) => d.get_mut(),
             Codec::Deflate(d) => d.get_mut(),
-            Codec::Brotli(d) => &mut d.out,
+            Codec::Brotli { out, .. } => out,
             Codec::Zstd(d) => d.get_mut(),
             Codec::DeflateUnknown { .. } => return Bytes::new(),
         };
@@ -292,116 +289,6 @@ fn feed<D: Write>(d: &mut D, input: &[u8], full: impl Fn(&D) -> bool) -> io::Res
         }
     }
     Ok(taken)
-}
-
-/// A brotli decoder driven through the crate's streaming call, which stops when its output
-/// buffer is full and says how much input it took: its `Write` adapter decodes all it is
-/// given at once, and one brotli command of a few bytes may copy 16 MiB.
-#[cfg(feature = "compression")]
-struct BrotliDecoder {
-    state: BrotliState<StandardAlloc, StandardAlloc, StandardAlloc>,
-    /// The largest window allowed, until the stream's first byte has declared one within it.
-    unchecked_window_log_max: Option<u32>,
-    buf: Box<[u8]>,
-    total_out: usize,
-    done: bool,
-    out: Sink,
-}
-
-#[cfg(feature = "compression")]
-impl BrotliDecoder {
-    fn new(out: Sink, window_log_max: u32) -> Self {
-        let alloc = StandardAlloc::default;
-        BrotliDecoder {
-            // Strict: `BrotliState::new` also takes the large-window extension.
-            state: BrotliState::new_strict(alloc(), alloc(), alloc()),
-            unchecked_window_log_max: Some(window_log_max),
-            buf: vec![0; 16 * 1024].into_boxed_slice(),
-            total_out: 0,
-            done: false,
-            out,
-        }
-    }
-
-    /// Decodes from `input` until the sink holds a piece or the input is all taken (and
-    /// none of its output waits); returns how much of `input` it took.
-    fn write_some(&mut self, input: &[u8]) -> io::Result<usize> {
-        if let Some(max) = self.unchecked_window_log_max
-            && let Some(&first) = input.first()
-        {
-            match declared_window_log(first) {
-                Some(log) if log <= max => self.unchecked_window_log_max = None,
-                Some(log) => {
-                    return Err(invalid_data(&format!(
-                        "brotli window of 2^{log} bytes is over brotli_window_log_max ({max})"
-                    )));
-                }
-                None => return Err(invalid_data("brotli large-window stream, which is not br")),
-            }
-        }
-        let (mut available, mut taken) = (input.len(), 0);
-        while !self.out.full() {
-            if self.done {
-                if available > 0 {
-                    return Err(invalid_data("bytes after the end of the brotli stream"));
-                }
-                break;
-            }
-            let (mut room, mut produced) = (self.buf.len(), 0);
-            let result = BrotliDecompressStream(
-                &mut available,
-                &mut taken,
-                input,
-                &mut room,
-                &mut produced,
-                &mut self.buf,
-                &mut self.total_out,
-                &mut self.state,
-            );
-            self.out.write_all(&self.buf[..produced])?;
-            match result {
-                BrotliResult::NeedsMoreInput => break,
-                BrotliResult::NeedsMoreOutput => {}
-                BrotliResult::ResultSuccess => self.done = true,
-                BrotliResult::ResultFailure => return Err(invalid_data("malformed brotli data")),
-            }
-        }
-        Ok(taken)
-    }
-
-    /// The body ended: an error unless the stream did too.
-    fn finish(&mut self) -> io::Result<()> {
-        self.write_some(&[])?;
-        if self.done {
-            Ok(())
-        } else {
-            Err(io::Error::new(io::ErrorKind::UnexpectedEof, "brotli body ended inside its stream"))
-        }
-    }
-}
-
-/// The window a brotli stream declares in its first bits (RFC 7932 9.1, least significant
-/// first), as a power of two; `None` for the one pattern RFC 7932 leaves invalid, which
-/// brotli's large-window extension took as its marker.
-#[cfg(feature = "compression")]
-fn declared_window_log(first: u8) -> Option<u32> {
-    if first & 1 == 0 {
-        return Some(16);
-    }
-    match (first >> 1) & 7 {
-        0 => {}
-        n => return Some(17 + u32::from(n)),
-    }
-    match (first >> 4) & 7 {
-        0 => Some(17),
-        1 => None,
-        m => Some(8 + u32::from(m)),
-    }
-}
-
-#[cfg(feature = "compression")]
-fn invalid_data(why: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
 #[cfg(feature = "compression")]
@@ -635,7 +522,6 @@ mod tests {
         };
         for lgwin in [10u32, 16, 17, 18, 22, 24] {
             let z = br(lgwin, false);
-            assert_eq!(declared_window_log(z[0]), Some(lgwin));
             let mut d = Decompressor::for_coding(b"br", limits(1 << 20)).unwrap();
             assert_eq!(decode_all(&mut d, &z, 1).unwrap(), body, "window 2^{lgwin}");
         }
