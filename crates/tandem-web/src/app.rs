@@ -8,6 +8,7 @@ use std::{
 };
 
 use http::Method;
+use tandem_io::DEFAULT_BROTLI_WINDOW_LOG_MAX;
 
 use crate::{
     CustomResource, Error, HttpError, Request, View,
@@ -85,6 +86,7 @@ pub struct Application {
     cleanup_ctx: Vec<CleanupCtx>,
     on_response_prepare: Vec<PrepareHook>,
     client_max_size: Option<usize>,
+    brotli_window_log_max: Option<u32>,
     max_form_files: Option<usize>,
     max_form_fields: Option<usize>,
     max_request_cookies: Option<usize>,
@@ -304,6 +306,17 @@ impl Application {
         self
     }
 
+    /// Sets the largest window a `br` request body may declare, as a power of two (default
+    /// [`DEFAULT_BROTLI_WINDOW_LOG_MAX`], 2^24 = 16 MiB, the most RFC 7932 allows). The
+    /// decoder allocates the whole window before its first output, which `client_max_size`
+    /// does not bound: a body declaring a larger one is a 400 from `read`, `text`, `json` and
+    /// `post` at its first byte, and brotli's large-window extension (up to 1 GiB) always
+    /// is. Sub-applications inherit it, as `client_max_size`.
+    pub fn brotli_window_log_max(&mut self, log: u32) -> &mut Self {
+        self.brotli_window_log_max = Some(log);
+        self
+    }
+
     /// Sets the most files one multipart form may upload to `post()` (default
     /// [`DEFAULT_MAX_FORM_FILES`]); a form with more is a 413, refused before the first file
     /// past the limit is spooled. Sub-applications inherit it, as `client_max_size`.
@@ -472,6 +485,10 @@ fn flatten(
         .client_max_size
         .or_else(|| parent.map(|p| shared.nodes[p].client_max_size))
         .unwrap_or(DEFAULT_CLIENT_MAX_SIZE);
+    let brotli_window_log_max = app
+        .brotli_window_log_max
+        .or_else(|| parent.map(|p| shared.nodes[p].brotli_window_log_max))
+        .unwrap_or(DEFAULT_BROTLI_WINDOW_LOG_MAX);
     let max_form_files = app
         .max_form_files
         .or_else(|| parent.map(|p| shared.nodes[p].max_form_files))
@@ -492,6 +509,7 @@ fn flatten(
         state: RwLock::new(app.state),
         middlewares: middlewares.clone().into(),
         client_max_size,
+        brotli_window_log_max,
         max_form_files,
         max_form_fields,
         max_request_cookies,
@@ -543,6 +561,7 @@ struct Node {
     state: RwLock<StateMap>,
     middlewares: Middlewares,
     client_max_size: usize,
+    brotli_window_log_max: u32,
     max_form_files: usize,
     max_form_fields: usize,
     max_request_cookies: usize,
@@ -663,6 +682,10 @@ impl App {
 
     pub(crate) fn client_max_size(&self) -> usize {
         self.shared.nodes[self.node].client_max_size
+    }
+
+    pub(crate) fn brotli_window_log_max(&self) -> u32 {
+        self.shared.nodes[self.node].brotli_window_log_max
     }
 
     /// The most files one form may upload to `post()` in this application

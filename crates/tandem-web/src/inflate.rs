@@ -3,6 +3,9 @@
 //! The decoders write into a buffer that refuses to grow past `client_max_size`, so a
 //! compression bomb (aiohttp CVE-2025-69223: a megabyte that inflates to gigabytes) costs
 //! at most the limit in memory before it is answered with 413 (`docs/security.md`, B34).
+//! A `br` body's window, which its decoder allocates whole before any output, is held to
+//! `brotli_window_log_max` at the body's first byte (tandem-io's [`BrotliDecoder`], the
+//! client's too), so a few bytes declaring brotli's 1 GiB large window are a 400.
 //!
 //! Without the `compression` feature there are no decoders: [`Inflater`] has no value and
 //! every coding but `identity` is refused with 415, as an unknown one is.
@@ -12,6 +15,8 @@ use std::io::{self, Write};
 
 #[cfg(feature = "compression")]
 use flate2::write::{MultiGzDecoder, ZlibDecoder};
+#[cfg(feature = "compression")]
+use tandem_io::BrotliDecoder;
 
 use crate::HttpError;
 
@@ -44,19 +49,27 @@ impl Write for Bounded {
 pub(crate) enum Inflater {
     Gzip(MultiGzDecoder<Bounded>),
     Deflate(ZlibDecoder<Bounded>),
-    Brotli(Box<brotli::DecompressorWriter<Bounded>>),
+    Brotli { decoder: Box<BrotliDecoder>, out: Bounded },
 }
 
 #[cfg(feature = "compression")]
 impl Inflater {
-    /// The decoder for `coding`, or `None` for `identity`. Any other coding is a 415.
-    pub(crate) fn for_coding(coding: &str, limit: usize) -> Result<Option<Inflater>, HttpError> {
+    /// The decoder for `coding`, or `None` for `identity`; a `br` body may declare a window of
+    /// at most 2^`brotli_window_log_max` bytes. Any other coding is a 415.
+    pub(crate) fn for_coding(
+        coding: &str,
+        limit: usize,
+        brotli_window_log_max: u32,
+    ) -> Result<Option<Inflater>, HttpError> {
         let out = Bounded { out: Vec::new(), limit, exceeded: false };
         Ok(Some(match coding.trim().to_ascii_lowercase().as_str() {
             "" | "identity" => return Ok(None),
             "gzip" | "x-gzip" => Inflater::Gzip(MultiGzDecoder::new(out)),
             "deflate" => Inflater::Deflate(ZlibDecoder::new(out)),
-            "br" => Inflater::Brotli(Box::new(brotli::DecompressorWriter::new(out, 4096))),
+            "br" => Inflater::Brotli {
+                decoder: Box::new(BrotliDecoder::new(brotli_window_log_max)),
+                out,
+            },
             _ => return Err(unsupported()),
         }))
     }
@@ -66,7 +79,10 @@ impl Inflater {
         let result = match self {
             Inflater::Gzip(d) => d.write_all(chunk),
             Inflater::Deflate(d) => d.write_all(chunk),
-            Inflater::Brotli(d) => d.write_all(chunk),
+            // Never full: `Bounded` refuses what passes the limit.
+            Inflater::Brotli { decoder, out } => {
+                decoder.decode_into(chunk, out, |_| false).map(drop)
+            }
         };
         result.map_err(|_| self.error(limit))
     }
@@ -78,7 +94,7 @@ impl Inflater {
         let flushed = match &mut self {
             Inflater::Gzip(d) => d.try_finish(),
             Inflater::Deflate(d) => d.try_finish(),
-            Inflater::Brotli(d) => d.flush(),
+            Inflater::Brotli { decoder, out } => decoder.finish(out, |_| false),
         };
         if flushed.is_err() {
             return Err(self.error(limit));
@@ -86,9 +102,7 @@ impl Inflater {
         let out = match self {
             Inflater::Gzip(d) => d.finish(),
             Inflater::Deflate(d) => d.finish(),
-            Inflater::Brotli(d) => {
-                d.into_inner().map_err(|_| io::Error::other("truncated brotli stream"))
-            }
+            Inflater::Brotli { out, .. } => Ok(out),
         };
         match out {
             Ok(bounded) if !bounded.exceeded => Ok(bounded.out),
@@ -101,7 +115,7 @@ impl Inflater {
         let exceeded = match self {
             Inflater::Gzip(d) => d.get_ref().exceeded,
             Inflater::Deflate(d) => d.get_ref().exceeded,
-            Inflater::Brotli(d) => d.get_ref().exceeded,
+            Inflater::Brotli { out, .. } => out.exceeded,
         };
         if exceeded {
             HttpError::payload_too_large(limit, None)
@@ -120,7 +134,11 @@ pub(crate) struct Inflater {
 #[cfg(not(feature = "compression"))]
 impl Inflater {
     /// `None` for `identity`; any other coding is a 415.
-    pub(crate) fn for_coding(coding: &str, _limit: usize) -> Result<Option<Inflater>, HttpError> {
+    pub(crate) fn for_coding(
+        coding: &str,
+        _limit: usize,
+        _brotli_window_log_max: u32,
+    ) -> Result<Option<Inflater>, HttpError> {
         let coding = coding.trim();
         if coding.is_empty() || coding.eq_ignore_ascii_case("identity") {
             Ok(None)
@@ -149,9 +167,12 @@ mod identity_only {
 
     #[test]
     fn every_coding_but_identity_is_415() {
-        assert!(Inflater::for_coding(" Identity ", 10).unwrap().is_none());
-        assert!(Inflater::for_coding("", 10).unwrap().is_none());
-        assert_eq!(Inflater::for_coding("gzip", 10).err().map(|e| e.status().as_u16()), Some(415));
+        assert!(Inflater::for_coding(" Identity ", 10, 24).unwrap().is_none());
+        assert!(Inflater::for_coding("", 10, 24).unwrap().is_none());
+        assert_eq!(
+            Inflater::for_coding("gzip", 10, 24).err().map(|e| e.status().as_u16()),
+            Some(415)
+        );
     }
 }
 
@@ -170,22 +191,25 @@ mod tests {
     #[test]
     fn decodes_within_the_limit_and_refuses_a_bomb() {
         let body = gzip(b"hello, hello, hello");
-        let mut inflater = Inflater::for_coding("gzip", 1024).unwrap().unwrap();
+        let mut inflater = Inflater::for_coding("gzip", 1024, 24).unwrap().unwrap();
         inflater.write(&body, 1024).unwrap();
         assert_eq!(inflater.finish(1024).unwrap(), b"hello, hello, hello");
 
         // 16 MiB of zeros compresses to about 16 KiB; the limit stops it at 1 MiB.
         let bomb = gzip(&vec![0; 16 << 20]);
-        let mut inflater = Inflater::for_coding("gzip", 1 << 20).unwrap().unwrap();
+        let mut inflater = Inflater::for_coding("gzip", 1 << 20, 24).unwrap().unwrap();
         let err = bomb.chunks(4096).try_for_each(|c| inflater.write(c, 1 << 20)).unwrap_err();
         assert_eq!(err.status(), 413);
     }
 
     #[test]
     fn unknown_codings_are_415_and_garbage_is_400() {
-        assert_eq!(Inflater::for_coding("zip", 10).err().map(|e| e.status().as_u16()), Some(415));
-        assert!(Inflater::for_coding("identity", 10).unwrap().is_none());
-        let mut inflater = Inflater::for_coding("deflate", 1024).unwrap().unwrap();
+        assert_eq!(
+            Inflater::for_coding("zip", 10, 24).err().map(|e| e.status().as_u16()),
+            Some(415)
+        );
+        assert!(Inflater::for_coding("identity", 10, 24).unwrap().is_none());
+        let mut inflater = Inflater::for_coding("deflate", 1024, 24).unwrap().unwrap();
         let err =
             inflater.write(b"not zlib at all", 1024).and_then(|()| inflater.finish(1024).map(drop));
         assert_eq!(err.unwrap_err().status(), 400);

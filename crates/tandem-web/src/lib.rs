@@ -151,6 +151,9 @@ pub use server::{
 pub use service::ServiceBody;
 pub use static_files::{StaticOptions, escape_html};
 pub use stream_response::StreamResponse;
+/// The largest window a `br` request body may declare by default
+/// ([`Application::brotli_window_log_max`]); the client's default too.
+pub use tandem_io::DEFAULT_BROTLI_WINDOW_LOG_MAX;
 pub use upgrade::Upgraded;
 pub use views::View;
 

@@ -284,7 +284,9 @@ impl Part<'_> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let mut inflater = crate::inflate::Inflater::for_coding(&coding, limit)?;
+        // A part's reader has no application: the default window bound.
+        let window = tandem_io::DEFAULT_BROTLI_WINDOW_LOG_MAX;
+        let mut inflater = crate::inflate::Inflater::for_coding(&coding, limit, window)?;
         let mut plain = BytesMut::new();
         while let Some(chunk) = self.chunk().await? {
             match &mut inflater {
