@@ -134,10 +134,10 @@ impl CookieJar {
     /// The most cookies kept from servers (default
     /// [`DEFAULT_MAX_COOKIES`](crate::DEFAULT_MAX_COOKIES), 3000), so a server's many hosts
     /// cannot grow the jar without bound. A new one past it evicts, as browsers do (RFC 6265
-    /// §5.3), expired cookies first, then the cookie least recently set of the site holding
-    /// the most (a host's last two labels, as no public suffix list is kept): a server
-    /// flooding the jar loses its own cookies before other origins do, and the jar keeps
-    /// taking new ones. 0 keeps none.
+    /// §5.3), expired cookies first, then a tenth of the jar, each the cookie least recently
+    /// set of the site then holding the most (a host's last two labels, as no public suffix
+    /// list is kept): a server flooding the jar loses its own cookies before other origins
+    /// do, and the jar keeps taking new ones. 0 keeps none.
     #[must_use]
     pub fn max_cookies(mut self, count: usize) -> Self {
         self.limits.total = count;
