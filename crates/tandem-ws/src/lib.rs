@@ -112,6 +112,7 @@ mod message;
 mod send;
 #[cfg(feature = "server")]
 mod server;
+mod shutdown;
 mod socket;
 
 #[cfg(feature = "client")]

@@ -26,6 +26,7 @@ use crate::{
     frame::{OpCode, Role},
     message::Message,
     send::{FrameType, WsSender},
+    shutdown::{self, Shutdown},
 };
 
 /// How many heartbeat pongs in a row may be missed before the connection is closed: 1, as
@@ -96,7 +97,6 @@ impl WebSocketConfig {
 }
 
 type ReadIo = Box<dyn AsyncRead + Send + Unpin>;
-type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -223,7 +223,7 @@ impl WebSocket {
         agreed: Option<Agreed>,
         options: Options,
         protocol: Option<String>,
-        shutdown: Option<Shutdown>,
+        shutdown: Option<shutdown::Signal>,
     ) -> Self
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
@@ -240,7 +240,7 @@ impl WebSocket {
             sender: sender.clone(),
             options,
             state: State::Open,
-            shutdown,
+            shutdown: shutdown.map(Shutdown::new),
             next_ping,
             pong_deadline: None,
             ping_out: None,
@@ -502,13 +502,19 @@ impl Reader {
                 }
                 Ok(None) => {}
             }
-            // `wait` polls the socket before its timer, so a peer that keeps the socket
-            // readable (a flood of pings, or of frames after our close) would never let a
-            // timer fire there: the clock is read after every read's frames instead.
+            // `wait` polls the socket before its timer and the shutdown, so a peer that
+            // keeps the socket readable (a flood of pings, or of frames after our close)
+            // would never let either fire there: the clock and the shutdown's flag are read
+            // after every read's frames instead.
             if self.next_timer(deadline).is_some_and(|at| at <= Instant::now())
                 && let Some(message) = self.on_timer(deadline).await
             {
                 return message;
+            }
+            if self.state == State::Open && self.shutdown.as_ref().is_some_and(Shutdown::has_begun)
+            {
+                self.go_away().await;
+                continue;
             }
             self.buf.reserve(self.assembler.read_size(READ_SIZE));
             match self.wait(deadline).await {
@@ -520,10 +526,7 @@ impl Reader {
                 }
                 Woke::Read(Ok(_)) => {}
                 Woke::Read(Err(e)) => return self.fail(Error::io(e)).await,
-                Woke::Shutdown => {
-                    self.shutdown = None;
-                    let _ = self.sender.close(CloseCode::GOING_AWAY, "server shutdown").await;
-                }
+                Woke::Shutdown => self.go_away().await,
                 Woke::Timer => {
                     if let Some(message) = self.on_timer(deadline).await {
                         return message;
@@ -531,6 +534,12 @@ impl Reader {
                 }
             }
         }
+    }
+
+    /// Answers the server's shutdown with 1001 Going Away, once.
+    async fn go_away(&mut self) {
+        self.shutdown = None;
+        let _ = self.sender.close(CloseCode::GOING_AWAY, "server shutdown").await;
     }
 
     /// The earliest of the timers armed: the receive deadline, the heartbeat's ping and
@@ -564,7 +573,7 @@ impl Reader {
             }
             if shutdown_armed
                 && let Some(shutdown) = shutdown.as_mut()
-                && shutdown.as_mut().poll(cx).is_ready()
+                && shutdown.poll_begun(cx)
             {
                 return Poll::Ready(Woke::Shutdown);
             }

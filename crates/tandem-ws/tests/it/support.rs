@@ -190,7 +190,8 @@ pub(crate) fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-fn parse_frame(buf: &[u8]) -> Option<(Frame, usize)> {
+/// The frame at the start of `buf` and its length on the wire, once it is all there.
+pub(crate) fn parse_frame(buf: &[u8]) -> Option<(Frame, usize)> {
     let [b0, b1, ..] = *buf else { return None };
     let (len, at) = match b1 & 0x7F {
         126 => (u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize, 4),
