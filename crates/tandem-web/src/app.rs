@@ -85,11 +85,7 @@ pub struct Application {
     on_cleanup: Vec<Signal>,
     cleanup_ctx: Vec<CleanupCtx>,
     on_response_prepare: Vec<PrepareHook>,
-    client_max_size: Option<usize>,
-    brotli_window_log_max: Option<u32>,
-    max_form_files: Option<usize>,
-    max_form_fields: Option<usize>,
-    max_request_cookies: Option<usize>,
+    limits: SetLimits,
     error_renderer: Option<Arc<dyn ErrorRenderer>>,
     /// The one handler of a low-level [`Server`](crate::Server): it answers every request,
     /// in place of the router.
@@ -302,7 +298,7 @@ impl Application {
 
     /// Sets `client_max_size`, the most body `read`, `text`, `json` and `post` accept.
     pub fn client_max_size(&mut self, bytes: usize) -> &mut Self {
-        self.client_max_size = Some(bytes);
+        self.limits.client_max_size = Some(bytes);
         self
     }
 
@@ -313,7 +309,7 @@ impl Application {
     /// `post` at its first byte, and brotli's large-window extension (up to 1 GiB) always
     /// is. Sub-applications inherit it, as `client_max_size`.
     pub fn brotli_window_log_max(&mut self, log: u32) -> &mut Self {
-        self.brotli_window_log_max = Some(log);
+        self.limits.brotli_window_log_max = Some(log);
         self
     }
 
@@ -321,7 +317,7 @@ impl Application {
     /// [`DEFAULT_MAX_FORM_FILES`]); a form with more is a 413, refused before the first file
     /// past the limit is spooled. Sub-applications inherit it, as `client_max_size`.
     pub fn max_form_files(&mut self, files: usize) -> &mut Self {
-        self.max_form_files = Some(files);
+        self.limits.max_form_files = Some(files);
         self
     }
 
@@ -329,7 +325,7 @@ impl Application {
     /// included (default [`DEFAULT_MAX_FORM_FIELDS`]); a form with more is a 413, refused as
     /// the field past the limit is read. Sub-applications inherit it, as `client_max_size`.
     pub fn max_form_fields(&mut self, fields: usize) -> &mut Self {
-        self.max_form_fields = Some(fields);
+        self.limits.max_form_fields = Some(fields);
         self
     }
 
@@ -338,7 +334,7 @@ impl Application {
     /// them are skipped, as malformed ones are. Sub-applications inherit it, as
     /// `client_max_size`.
     pub fn max_request_cookies(&mut self, cookies: usize) -> &mut Self {
-        self.max_request_cookies = Some(cookies);
+        self.limits.max_request_cookies = Some(cookies);
         self
     }
 
@@ -481,26 +477,7 @@ fn flatten(
         .chain(&app.on_response_prepare)
         .cloned()
         .collect();
-    let client_max_size = app
-        .client_max_size
-        .or_else(|| parent.map(|p| shared.nodes[p].client_max_size))
-        .unwrap_or(DEFAULT_CLIENT_MAX_SIZE);
-    let brotli_window_log_max = app
-        .brotli_window_log_max
-        .or_else(|| parent.map(|p| shared.nodes[p].brotli_window_log_max))
-        .unwrap_or(DEFAULT_BROTLI_WINDOW_LOG_MAX);
-    let max_form_files = app
-        .max_form_files
-        .or_else(|| parent.map(|p| shared.nodes[p].max_form_files))
-        .unwrap_or(DEFAULT_MAX_FORM_FILES);
-    let max_form_fields = app
-        .max_form_fields
-        .or_else(|| parent.map(|p| shared.nodes[p].max_form_fields))
-        .unwrap_or(DEFAULT_MAX_FORM_FIELDS);
-    let max_request_cookies = app
-        .max_request_cookies
-        .or_else(|| parent.map(|p| shared.nodes[p].max_request_cookies))
-        .unwrap_or(DEFAULT_MAX_REQUEST_COOKIES);
+    let limits = app.limits.over(parent.map_or(RequestLimits::DEFAULT, |p| shared.nodes[p].limits));
     let error_renderer =
         app.error_renderer.or_else(|| parent.and_then(|p| shared.nodes[p].error_renderer.clone()));
     shared.nodes.push(Node {
@@ -508,11 +485,7 @@ fn flatten(
         prefix: prefix.into(),
         state: RwLock::new(app.state),
         middlewares: middlewares.clone().into(),
-        client_max_size,
-        brotli_window_log_max,
-        max_form_files,
-        max_form_fields,
-        max_request_cookies,
+        limits,
         on_response_prepare: on_response_prepare.into(),
         error_renderer,
     });
@@ -560,13 +533,57 @@ struct Node {
     prefix: Box<str>,
     state: RwLock<StateMap>,
     middlewares: Middlewares,
+    limits: RequestLimits,
+    on_response_prepare: Arc<[PrepareHook]>,
+    error_renderer: Option<Arc<dyn ErrorRenderer>>,
+}
+
+/// The limits a request is held to that one application set (`Application::client_max_size`
+/// and the like); each left unset is the enclosing application's.
+#[derive(Clone, Copy, Default)]
+struct SetLimits {
+    client_max_size: Option<usize>,
+    brotli_window_log_max: Option<u32>,
+    max_form_files: Option<usize>,
+    max_form_fields: Option<usize>,
+    max_request_cookies: Option<usize>,
+}
+
+/// The limits a request is held to in one application, resolved once, when the
+/// applications are flattened: its own where it set them, else its parent's.
+#[derive(Clone, Copy)]
+struct RequestLimits {
     client_max_size: usize,
     brotli_window_log_max: u32,
     max_form_files: usize,
     max_form_fields: usize,
     max_request_cookies: usize,
-    on_response_prepare: Arc<[PrepareHook]>,
-    error_renderer: Option<Arc<dyn ErrorRenderer>>,
+}
+
+impl RequestLimits {
+    /// The root application's, for what it does not set.
+    const DEFAULT: RequestLimits = RequestLimits {
+        client_max_size: DEFAULT_CLIENT_MAX_SIZE,
+        brotli_window_log_max: DEFAULT_BROTLI_WINDOW_LOG_MAX,
+        max_form_files: DEFAULT_MAX_FORM_FILES,
+        max_form_fields: DEFAULT_MAX_FORM_FIELDS,
+        max_request_cookies: DEFAULT_MAX_REQUEST_COOKIES,
+    };
+}
+
+impl SetLimits {
+    /// These limits, the rest taken from `parent`'s.
+    fn over(self, parent: RequestLimits) -> RequestLimits {
+        RequestLimits {
+            client_max_size: self.client_max_size.unwrap_or(parent.client_max_size),
+            brotli_window_log_max: self
+                .brotli_window_log_max
+                .unwrap_or(parent.brotli_window_log_max),
+            max_form_files: self.max_form_files.unwrap_or(parent.max_form_files),
+            max_form_fields: self.max_form_fields.unwrap_or(parent.max_form_fields),
+            max_request_cookies: self.max_request_cookies.unwrap_or(parent.max_request_cookies),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -681,29 +698,29 @@ impl App {
     }
 
     pub(crate) fn client_max_size(&self) -> usize {
-        self.shared.nodes[self.node].client_max_size
+        self.shared.nodes[self.node].limits.client_max_size
     }
 
     pub(crate) fn brotli_window_log_max(&self) -> u32 {
-        self.shared.nodes[self.node].brotli_window_log_max
+        self.shared.nodes[self.node].limits.brotli_window_log_max
     }
 
     /// The most files one form may upload to `post()` in this application
     /// ([`Application::max_form_files`]).
     pub fn max_form_files(&self) -> usize {
-        self.shared.nodes[self.node].max_form_files
+        self.shared.nodes[self.node].limits.max_form_files
     }
 
     /// The most fields one form may hold for `post()` in this application
     /// ([`Application::max_form_fields`]).
     pub fn max_form_fields(&self) -> usize {
-        self.shared.nodes[self.node].max_form_fields
+        self.shared.nodes[self.node].limits.max_form_fields
     }
 
     /// The most cookies a request's `Cookie` fields are read for in this application
     /// ([`Application::max_request_cookies`]).
     pub fn max_request_cookies(&self) -> usize {
-        self.shared.nodes[self.node].max_request_cookies
+        self.shared.nodes[self.node].limits.max_request_cookies
     }
 
     /// The path prefix every route of this application is under: the sub-application
