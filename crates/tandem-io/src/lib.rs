@@ -24,7 +24,7 @@ mod rewind;
 #[cfg(feature = "sendfile")]
 mod sendfile;
 // For the tests of the crates that send files (client and server): hidden, as it is no API.
-#[cfg(all(feature = "test-util", target_os = "linux"))]
+#[cfg(all(feature = "__test-util", target_os = "linux"))]
 #[doc(hidden)]
 pub mod test_util;
 mod upgraded;

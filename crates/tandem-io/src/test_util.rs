@@ -1,6 +1,6 @@
 //! What the tests of a file sent with [`SendfileTo`](crate::SendfileTo) share, in one copy:
 //! a peer that reads as fast as bytes arrive, and a count of the times a send gave the
-//! runtime its thread back. Behind the `test-util` feature, which only the workspace's
+//! runtime its thread back. Behind the `__test-util` feature, which only the workspace's
 //! dev-dependencies turn on; not part of the crate's API.
 
 use std::{future::Future, io::Read, thread::JoinHandle};
