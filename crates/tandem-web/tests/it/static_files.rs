@@ -470,6 +470,33 @@ async fn a_cached_file_swapped_for_a_link_out_of_the_root_is_refused() {
     server.stop().await;
 }
 
+/// Sends `requests` on a new connection and reads until 128 KiB of the answer have come, so
+/// that the server is mid-file on a file of tens of MiB. Returns the connection, what came,
+/// and where the head ends, having checked that it declares `size` bytes.
+async fn mid_file(
+    addr: std::net::SocketAddr,
+    requests: &str,
+    size: usize,
+) -> (tokio::net::TcpStream, Vec<u8>, usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    let (mut got, mut chunk) = (Vec::new(), vec![0; 64 * 1024]);
+    while got.len() < 128 * 1024 {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("the file's first bytes")
+            .unwrap();
+        assert!(n > 0, "closed before the body");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+    assert!(head.contains(&format!("content-length: {size}")), "{head}");
+    (stream, got, head_end)
+}
+
 /// A file that changes size while it is sent (checklist F, `docs/security.md`): one that
 /// shrinks ends its body short of `Content-Length` and the connection closes, so nothing
 /// after it is read as the next response and the request behind it is never answered; one
@@ -489,26 +516,13 @@ async fn a_file_that_shrinks_or_grows_while_sent_is_never_misframed() {
     let size = 32 << 20;
     let path = tree.path("shrinks.bin");
     std::fs::write(&path, vec![b's'; size]).unwrap();
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all([get("shrinks.bin"), get("hello.txt")].concat().as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let mut chunk = vec![0; 64 * 1024];
-    while got.len() < 128 * 1024 {
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
-            .await
-            .expect("the file's first bytes")
-            .unwrap();
-        assert!(n > 0, "closed before the body");
-        got.extend_from_slice(&chunk[..n]);
-    }
+    let requests = [get("shrinks.bin"), get("hello.txt")].concat();
+    let (mut stream, mut got, head_end) = mid_file(server.addr, &requests, size).await;
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(1 << 20).unwrap();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut got))
         .await
         .expect("the connection closes once the file ends short")
         .unwrap();
-    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
-    assert!(head.contains(&format!("content-length: {size}")), "{head}");
     let body = &got[head_end..];
     assert!(body.len() < size, "a short body, {} bytes", body.len());
     // The bytes still in the socket's buffers when the file shrank may read as zeros
@@ -521,22 +535,10 @@ async fn a_file_that_shrinks_or_grows_while_sent_is_never_misframed() {
     // would stand where that response's status line must begin).
     let path = tree.path("grows.bin");
     std::fs::write(&path, vec![b'g'; size]).unwrap();
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    stream.write_all(get("grows.bin").as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    while got.len() < 128 * 1024 {
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
-            .await
-            .expect("the file's first bytes")
-            .unwrap();
-        assert!(n > 0, "closed before the body");
-        got.extend_from_slice(&chunk[..n]);
-    }
+    let (mut stream, mut got, head_end) = mid_file(server.addr, &get("grows.bin"), size).await;
     let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
     file.write_all(&vec![b'x'; 1 << 20]).unwrap();
-    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
-    assert!(head.contains(&format!("content-length: {size}")), "{head}");
+    let mut chunk = vec![0; 64 * 1024];
     // The body is read a chunk at a time rather than gathered, so 32 MiB costs no
     // rescanning; whatever comes past its end is kept for the next response.
     let mut body_left = size;
