@@ -233,6 +233,22 @@ async fn flood_pings_until_closed(stream: tokio::net::TcpStream, limit: Duration
     drained.is_ok()
 }
 
+/// What the handler of `server`'s `/ws` reported on `rx` while a peer flooded it with pings
+/// (within 3 s, or the test fails: the handler's call did not return while the flood went
+/// on), and whether the flood then saw the connection close.
+async fn reported_under_a_ping_flood(
+    server: &Server,
+    rx: tokio::sync::oneshot::Receiver<String>,
+) -> (String, bool) {
+    let raw = server.raw_ws("/ws", "").await;
+    let flood = tokio::spawn(flood_pings_until_closed(raw.stream, Duration::from_secs(4)));
+    let reported = tokio::time::timeout(Duration::from_secs(3), rx)
+        .await
+        .expect("the handler's call returned while the flood went on")
+        .unwrap();
+    (reported, flood.await.unwrap())
+}
+
 /// A ping flood, on a connection whose 101 is not read yet, from a peer that reads every
 /// frame and answers the server's close with its own once it sees it (after the ping
 /// frames already sent, whole): `Ok` with the code of that close once the server closes the
@@ -300,14 +316,9 @@ async fn a_ping_flood_does_not_hold_off_the_receive_timeout() {
         }
     })
     .await;
-    let raw = server.raw_ws("/ws", "").await;
-    let flood = tokio::spawn(flood_pings_until_closed(raw.stream, Duration::from_secs(4)));
-    let msg = tokio::time::timeout(Duration::from_secs(3), rx)
-        .await
-        .expect("receive returned while the flood went on")
-        .unwrap();
+    let (msg, closed) = reported_under_a_ping_flood(&server, rx).await;
     assert!(msg.contains("Timeout") || msg.contains("timeout"), "{msg}");
-    assert!(flood.await.unwrap(), "the connection closed once the handler returned");
+    assert!(closed, "the connection closed once the handler returned");
 }
 
 /// The closing handshake against a peer that never sends its close frame but keeps
@@ -328,14 +339,9 @@ async fn a_flood_does_not_hold_off_the_close_timeout() {
         }
     })
     .await;
-    let raw = server.raw_ws("/ws", "").await;
-    let flood = tokio::spawn(flood_pings_until_closed(raw.stream, Duration::from_secs(4)));
-    let closed = tokio::time::timeout(Duration::from_secs(3), rx)
-        .await
-        .expect("close returned while the flood went on")
-        .unwrap();
+    let (closed, dropped) = reported_under_a_ping_flood(&server, rx).await;
     assert_eq!(closed, "Ok(true)");
-    assert!(flood.await.unwrap(), "the server dropped the connection");
+    assert!(dropped, "the server dropped the connection");
 }
 
 /// A ping flood from a peer that never reads the pongs (hostile-inputs E63): each pong waits
