@@ -108,6 +108,15 @@ pub(crate) async fn catch_panic(mut fut: BoxFuture<Response>) -> Response {
     std::future::poll_fn(|cx| poll_catching_panic(&mut fut, cx)).await
 }
 
+/// What a panic said, if it said it with a string (as `panic!` does).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// Polls a handler's future once, a panic in it answered as [`catch_panic`] does.
 #[expect(
     clippy::inline_always,
@@ -122,12 +131,7 @@ pub(crate) fn poll_catching_panic(
     match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
         Ok(polled) => polled,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            crate::log::error("handler panicked", &message);
+            crate::log::error("handler panicked", &panic_message(panic.as_ref()));
             std::task::Poll::Ready(HttpError::internal_server_error().into_response())
         }
     }

@@ -128,7 +128,7 @@ pub(crate) async fn serve<R: ConnRead, W: ConnWrite + 'static>(
         fresh: true,
         #[cfg(feature = "http2")]
         h2_preface: false,
-        shut: false,
+        write_end: WriteEnd::Open,
         waits: Waits {
             timer: Box::pin(sleep_until(now)),
             armed: now,
@@ -143,8 +143,10 @@ pub(crate) async fn serve<R: ConnRead, W: ConnWrite + 'static>(
     if let Err(err) = conn.run(&mut write, remote, &app).await {
         tracing::debug!(target: "tandem::server", error = %err, "connection ended");
     }
-    if !conn.shut {
-        let _ = write.shutdown().await;
+    match conn.write_end {
+        WriteEnd::Open => drop(write.shutdown().await),
+        WriteEnd::Shut => {}
+        WriteEnd::Broken => write.abort(),
     }
 }
 
@@ -200,9 +202,20 @@ struct Conn<'a> {
     /// The connection opened with the HTTP/2 preface (h2c by prior knowledge).
     #[cfg(feature = "http2")]
     h2_preface: bool,
-    /// The write side is shut down already: the last response went out with it.
-    shut: bool,
+    write_end: WriteEnd,
     waits: Waits,
+}
+
+/// How a connection's write side is left when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteEnd {
+    /// Open: it is shut down at the end.
+    Open,
+    /// Shut down already: the last response went out with it.
+    Shut,
+    /// A response's body broke after its head went out: the connection is reset, not
+    /// closed ([`ConnWrite::abort`]), nothing more going out.
+    Broken,
 }
 
 /// What a connection waiting for bytes listens to besides its socket: its timer and, when
@@ -420,7 +433,7 @@ impl Conn<'_> {
     /// side's shutdown, which may then go out in the same write (TLS's `close_notify`).
     async fn flush_out(&mut self, io: &mut Writer, closing: bool) -> std::io::Result<()> {
         if closing {
-            self.shut = true;
+            self.write_end = WriteEnd::Shut;
             flush_and_shut(io, &mut self.wbuf).await
         } else {
             flush(io, &mut self.wbuf).await
@@ -514,16 +527,20 @@ impl Conn<'_> {
     }
 
     /// Logs, if `log` is there, a request whose client went away as its response was
-    /// written, then gives back the write's error. The response's bytes still in the write
-    /// buffer never reached the client, and are not counted.
+    /// written, or whose body broke (the connection is then to be reset), then gives back
+    /// the write's error. The response's bytes still in the write buffer never reached the
+    /// client, and are not counted.
     fn gone(
-        &self,
+        &mut self,
         log: Option<Box<Entry>>,
         remote: Option<SocketAddr>,
         status: StatusCode,
         sent: Sent,
         err: std::io::Error,
     ) -> std::io::Error {
+        if sent.written.broken {
+            self.write_end = WriteEnd::Broken;
+        }
         if let Some(entry) = log {
             let lost = sent.buffered_bytes().min(self.wbuf.len() as u64);
             entry.finish(remote, status.as_u16(), sent.written.body_bytes - lost, true);

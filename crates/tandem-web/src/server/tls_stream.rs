@@ -390,6 +390,14 @@ impl AsyncWrite for TlsHalf {
 }
 
 impl ConnWrite for TlsHalf {
+    /// No `close_notify` (nothing more is written), and the socket resets when the read
+    /// half lets go of it too.
+    fn abort(self: Box<Self>) {
+        let mut conn = lock(&self.0);
+        conn.write_closed = true;
+        super::write::reset_on_close(&conn.io);
+    }
+
     fn poll_write_last(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -56,9 +56,28 @@ pub(crate) trait ConnWrite: AsyncWrite + Send + Unpin {
     ) -> Poll<std::io::Result<usize>> {
         self.poll_write(cx, buf)
     }
+
+    /// Ends the connection so the peer sees it broke rather than ended: a reset, where
+    /// the transport has one, instead of a close (a close ends a body read until the close
+    /// as if it were whole). What is still queued to send is dropped. Where there is no
+    /// reset (a Unix socket, an in-memory stream), a plain close.
+    fn abort(self: Box<Self>) {}
 }
 
-impl ConnWrite for tokio::net::tcp::OwnedWriteHalf {}
+impl ConnWrite for tokio::net::tcp::OwnedWriteHalf {
+    fn abort(self: Box<Self>) {
+        let half = *self;
+        reset_on_close(half.as_ref());
+        // Dropped, the half would shut the write side down (a FIN, which reads as the end):
+        // forgotten, the socket is closed when the read half goes, and resets.
+        half.forget();
+    }
+}
+
+/// Sets a zero `SO_LINGER` on `socket`, so that closing it sends a reset.
+pub(crate) fn reset_on_close(socket: &tokio::net::TcpStream) {
+    let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
+}
 
 #[cfg(unix)]
 impl ConnWrite for tokio::net::unix::OwnedWriteHalf {}
@@ -154,6 +173,10 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SendTimeout<W> {
 }
 
 impl<W: ConnWrite> ConnWrite for SendTimeout<W> {
+    fn abort(self: Box<Self>) {
+        Box::new(self.io).abort();
+    }
+
     fn poll_write_last(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -173,6 +196,9 @@ pub(crate) struct Written {
     /// Body bytes written (not counting framing), for the access log: to the socket, or
     /// into the write buffer.
     pub(crate) body_bytes: u64,
+    /// The body broke after the head went out (its stream failed or panicked): the
+    /// connection is to be reset ([`ConnWrite::abort`]), not closed.
+    pub(crate) broken: bool,
 }
 
 /// How far [`write_response`] got: [`Written`], and whether the body is all at the end of
@@ -240,7 +266,8 @@ impl AsyncWrite for Counted {
 /// CR or LF, say) is replaced by a plain 500, so no partial head ever reaches the peer.
 /// `accept` is the request's `Accept-Encoding`, for a response that asked to be compressed.
 /// A file body (`FileResponse`'s) goes by `sendfile` when the connection gives one.
-/// A write that fails gives back, with its error, how far the response got.
+/// A write that fails, or a body that breaks once the head is out (`Written::broken`), gives
+/// back, with its error, how far the response got.
 #[expect(
     clippy::too_many_arguments,
     reason = "one call site each; a struct would only rename them"
@@ -327,16 +354,18 @@ pub(crate) async fn write_response(
             }
         }
         Body::Stream(mut stream) => {
-            while let Some(chunk) = stream.next().await {
+            while let Some(chunk) = poll_fn(|cx| poll_next_catching_panic(&mut stream, cx)).await {
                 let chunk = match chunk {
                     Ok(chunk) => chunk,
                     Err(err) => {
                         // The head is out; the only honest signal left is to cut the body
-                        // short and close, so the peer sees an incomplete message.
+                        // short and reset the connection (`broken`): a close would end a
+                        // body framed by the close (an HTTP/1.0 client's) as if whole.
                         crate::log::error("response stream failed", &err);
                         sent.written.keep_alive = false;
+                        sent.written.broken = true;
                         flush(io, wbuf).await.map_err(|err| (err, sent))?;
-                        return Ok(sent);
+                        return Err((std::io::Error::other("the response body broke"), sent));
                     }
                 };
                 let Ok(suffix) = encoder.encode_prefix(chunk.len(), wbuf) else {
@@ -364,6 +393,20 @@ pub(crate) async fn write_response(
         sent.buffered = false;
     }
     Ok(sent)
+}
+
+/// Polls a body's stream for its next chunk, a panic in it an error: the head is out, so
+/// the body can only be cut, and the connection's task lives on to reset it. Unwound, the
+/// task would drop the connection with a close, ending the body as if whole.
+fn poll_next_catching_panic(
+    stream: &mut crate::response::BodyStream,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<bytes::Bytes, crate::Error>>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stream.poll_next_unpin(cx)))
+        .unwrap_or_else(|panic| {
+            let message = crate::handler::panic_message(panic.as_ref());
+            Poll::Ready(Some(Err(crate::Error::new(format!("the body panicked: {message}")))))
+        })
 }
 
 /// Writes all of `bytes` straight to `io`, adding to `count` as each write is taken, so
@@ -536,7 +579,7 @@ fn encode_head(
     let encoder = encode_response_head(&parts, wbuf)?;
     let keep_alive =
         keep_alive && !(framing == BodyFraming::Chunked && version == Version::HTTP_10);
-    let written = Written { keep_alive, body_bytes: 0 };
+    let written = Written { keep_alive, body_bytes: 0, broken: false };
     Ok(((!no_body).then_some(encoder), written))
 }
 

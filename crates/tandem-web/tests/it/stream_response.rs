@@ -196,3 +196,72 @@ impl Drop for Guard {
         }
     }
 }
+
+/// Reads `client` to its end: what came, and whether it ended in a reset rather than a
+/// close.
+async fn read_to_reset(client: &mut crate::support::Client) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = std::mem::take(&mut client.buf);
+    loop {
+        match within(client.stream.read_buf(&mut got)).await {
+            Ok(0) => return (String::from_utf8_lossy(&got).into_owned(), false),
+            Ok(_) => {}
+            Err(err) => {
+                assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+                return (String::from_utf8_lossy(&got).into_owned(), true);
+            }
+        }
+    }
+}
+
+/// A body that breaks after its head went out (the stream fails, panics, or the handler of
+/// a prepared `StreamResponse` fails) resets the connection rather than closing it: an
+/// HTTP/1.0 client's body runs until the close, so a close would read as the body's end and
+/// the cut body as a whole one. A body that ends well still ends with a close.
+#[tokio::test]
+async fn a_body_that_breaks_resets_the_connection() {
+    use futures_util::StreamExt as _;
+    let mut app = Application::new();
+    app.add_get("/fails", |req: Request| async move {
+        let mut response = StreamResponse::new();
+        response.prepare(&req).await?;
+        response.write("partial").await?;
+        Err::<StreamResponse, _>(Error::new("the database went away"))
+    });
+    app.add_get("/stream-fails", |_req: Request| async {
+        let chunks = futures_util::stream::iter([
+            Ok(Bytes::from_static(b"partial")),
+            Err(Error::new("the feed went away")),
+        ]);
+        Response::stream(chunks)
+    });
+    app.add_get("/stream-panics", |_req: Request| async {
+        let chunks = futures_util::stream::iter(0..2).map(|n| {
+            assert!(n == 0, "a bug in the body's stream");
+            Ok::<_, Error>(Bytes::from_static(b"partial"))
+        });
+        Response::stream(chunks)
+    });
+    app.add_get("/whole", |_req: Request| async {
+        let chunks = futures_util::stream::iter([Ok::<_, Error>(Bytes::from_static(b"whole"))]);
+        Response::stream(chunks)
+    });
+    let server = Server::start(app).await;
+    for version in ["1.0", "1.1"] {
+        for path in ["/fails", "/stream-fails", "/stream-panics"] {
+            let mut client = server.connect().await;
+            client.send(format!("GET {path} HTTP/{version}\r\nHost: t\r\n\r\n").as_bytes()).await;
+            let (got, reset) = read_to_reset(&mut client).await;
+            assert!(got.contains("partial"), "{path} HTTP/{version}: {got}");
+            assert!(reset, "{path} HTTP/{version}: closed as if whole: {got}");
+        }
+        let mut client = server.connect().await;
+        let request = format!("GET /whole HTTP/{version}\r\nHost: t\r\nConnection: close\r\n\r\n");
+        client.send(request.as_bytes()).await;
+        let (got, reset) = read_to_reset(&mut client).await;
+        assert!(got.contains("whole") && !reset, "HTTP/{version}: {got}");
+    }
+    // The server lives on.
+    assert_eq!(server.get("/whole").await.text(), "whole");
+    assert!(server.stop().await);
+}

@@ -824,3 +824,34 @@ async fn a_streamed_chunk_arrives_whole_while_the_stream_waits() {
     drop(stream);
     assert!(within(runner.cleanup()).await);
 }
+
+/// A streamed body that fails after its head went out ends the connection without
+/// `close_notify`: for an HTTP/1.0 client the body runs until the close, and a
+/// `close_notify` would end it as if whole (`stream_response::a_body_that_breaks_resets_the_connection`
+/// for plain TCP).
+#[tokio::test]
+async fn a_body_that_breaks_ends_without_close_notify() {
+    let ca = Ca::new("test CA");
+    let mut app = Application::new();
+    app.add_get("/stream-fails", |_req: Request| async {
+        let chunks = futures_util::stream::iter([
+            Ok(bytes::Bytes::from_static(b"partial")),
+            Err(tandem_web::Error::new("the feed went away")),
+        ]);
+        tandem_web::Response::stream(chunks)
+    });
+    let mut runner = AppRunner::new(app).unwrap();
+    runner.setup().await.unwrap();
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    let addr = runner.tls_site("127.0.0.1", 0, &tls).await.unwrap();
+    for version in ["1.0", "1.1"] {
+        let mut stream = rustls_connect(addr.port(), &ca, "localhost").await;
+        let request = format!("GET /stream-fails HTTP/{version}\r\nHost: localhost\r\n\r\n");
+        within(stream.write_all(request.as_bytes())).await.unwrap();
+        let (got, err) = hostile::read_to_close(&mut stream).await;
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.contains("partial"), "HTTP/{version}: {got}");
+        assert!(err.is_some(), "HTTP/{version}: ended with close_notify, as if whole: {got}");
+    }
+    assert!(within(runner.cleanup()).await);
+}
