@@ -40,14 +40,22 @@ pub(crate) struct TransferCoding {
 /// empty elements allowed (RFC 9110 §5.6.1). A coding may carry parameters after `;`.
 ///
 /// `strict` (requests) refuses unknown codings, a list with no coding, `chunked` anywhere
-/// but last, and `chunked` twice. Responses are read leniently (`strict = false`): a list
-/// not ending in `chunked` means the body runs until close, as RFC 9112 §6.3 says.
+/// but last, and `chunked` twice. The final element must be the bare token `chunked`: no
+/// empty element after it (`chunked,`) and no parameter on it (`chunked;q=1`, which chunked
+/// does not define). Leading empty elements (`,chunked`) stay legal, as llhttp and aiohttp
+/// read them. Responses are read leniently (`strict = false`): a list not ending in
+/// `chunked` means the body runs until close, as RFC 9112 §6.3 says.
 pub(crate) fn parse_transfer_encoding(value: &[u8], strict: bool) -> Result<TransferCoding, Error> {
     let value = std::str::from_utf8(value).map_err(|_| ErrorKind::TransferEncoding)?;
     let mut codings = 0usize;
     let mut chunked_at = None;
+    // A request's list is read as llhttp, h11 and aiohttp's Python parser read it: the last
+    // element, trimmed, is `chunked` or the body is not chunked. Reading `chunked,` or
+    // `chunked;x` as chunked where they do not would frame the same bytes two ways.
+    let mut last_is_bare_chunked = false;
     for element in value.split(',') {
         let element = element.trim_matches([' ', '\t']);
+        last_is_bare_chunked = element.eq_ignore_ascii_case("chunked");
         if element.is_empty() {
             continue;
         }
@@ -66,7 +74,7 @@ pub(crate) fn parse_transfer_encoding(value: &[u8], strict: bool) -> Result<Tran
         codings += 1;
     }
     let chunked = chunked_at.is_some_and(|at| at + 1 == codings);
-    if strict && (codings == 0 || !chunked) {
+    if strict && !last_is_bare_chunked {
         return Err(ErrorKind::TransferEncoding.into());
     }
     Ok(TransferCoding { chunked })
@@ -267,6 +275,33 @@ mod tests {
             "not, chunked",
         ] {
             assert!(ok(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// A request's list must end in the bare token `chunked`: a trailing empty element or
+    /// a parameter on it is where llhttp, h11 and aiohttp's Python parser all stop reading
+    /// `chunked` (they refuse, or a front end ignoring the field reads no body), so
+    /// accepting either as chunked is a second reading of the same bytes.
+    #[test]
+    fn transfer_encoding_strict_ends_in_a_bare_chunked() {
+        let ok = |v: &str| parse_transfer_encoding(v.as_bytes(), true);
+        for bad in [
+            "chunked,",
+            "chunked ,",
+            "chunked, ",
+            "chunked,\t",
+            "gzip, chunked,",
+            "chunked;q=1",
+            "chunked;",
+            "chunked ;",
+            "chunked; a=b",
+            "gzip, chunked;x=1",
+            "CHUNKED;x",
+        ] {
+            assert!(ok(bad).is_err(), "{bad:?}");
+        }
+        for good in [", chunked", " , ,chunked", "gzip;q=1, chunked", "chunked ", "chunked\t"] {
+            assert_eq!(ok(good), Ok(TransferCoding { chunked: true }), "{good:?}");
         }
     }
 

@@ -50,6 +50,8 @@ const MUTATIONS: &[(&str, &[u8], Reading)] = &[
     ("lazygrep", b"Transfer-Encoding: chunk", Reading::Refused),
     ("chunkedchunked", b"Transfer-Encoding: chunkedchunked", Reading::Refused),
     ("chunked123", b"Transfer-Encoding: chunked123", Reading::Refused),
+    ("commasuffix", b"Transfer-Encoding: chunked,", Reading::Refused),
+    ("paramsuffix", b"Transfer-Encoding: chunked;x=1", Reading::Refused),
     ("commaCow", b"Transfer-Encoding: chunked, cow", Reading::Refused),
     ("cowComma", b"Transfer-Encoding: cow, chunked", Reading::Refused),
     ("revdualchunk", b"Transfer-Encoding: chunked, identity", Reading::Refused),

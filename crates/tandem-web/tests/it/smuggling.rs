@@ -262,6 +262,16 @@ fn framing_cases(t: &mut Table) {
     t.refused("A 7 tab-folded field", 400, &post(b"X: a\r\n\tContent-Length: 5\r\n", b"hello"));
 }
 
+/// V10: a list not ending in the bare token `chunked`, which llhttp, h11 and aiohttp do not
+/// read as chunked: a front end framing it by length, or not at all, would see the chunked
+/// body as requests of its own.
+fn te_list_cases(t: &mut Table) {
+    for value in ["chunked,", "chunked , ", "chunked;q=1", "gzip, chunked;x=1"] {
+        let fields = format!("Transfer-Encoding: {value}\r\n");
+        t.refused(format!("V10 TE {value:?}"), 400, &post(fields.as_bytes(), HELLO_CHUNKED));
+    }
+}
+
 /// V12–V17: line endings, bytes in fields, field names.
 fn field_cases(t: &mut Table) {
     // V12, A 8: bare LF.
@@ -932,6 +942,7 @@ fn report(table: &str, total: usize, problems: &[String]) {
 async fn hostile_requests_never_let_the_next_one_through() {
     let mut table = Table::default();
     framing_cases(&mut table);
+    te_list_cases(&mut table);
     field_cases(&mut table);
     chunked_cases(&mut table);
     message_cases(&mut table);
