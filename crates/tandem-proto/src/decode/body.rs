@@ -220,6 +220,43 @@ mod tests {
         }
     }
 
+    /// RFC 9112 §7.1.1 allows whitespace (BWS) in a chunk extension only before `;` or
+    /// `=` and after them, never before the CRLF: `1 \r\n` was refused while `1;a \r\n`
+    /// and `1;a=b\t\r\n` were read, and llhttp refuses all three.
+    #[test]
+    fn whitespace_before_the_size_lines_crlf_is_refused_after_an_extension_too() {
+        for line in [
+            &b"1;a \r\n"[..],
+            b"1;a\t\r\n",
+            b"1;a=b \r\n",
+            b"1;a=b\t\r\n",
+            b"1;a=\"b\" \r\n",
+            b"1;a;b \t\r\n",
+            b"1 ;a \r\n",
+        ] {
+            let mut buf = BytesMut::from(&[line, b"x\r\n0\r\n\r\n"].concat()[..]);
+            assert!(chunked().decode(&mut buf).is_err(), "{}", line.escape_ascii());
+        }
+        for line in [
+            &b"1;a\r\n"[..],
+            b"1;a=b\r\n",
+            b"1;a=\"b c\"\r\n",
+            b"1 ;a\r\n",
+            b"1; a = b ;c\r\n",
+            b"1;a=\"b\" ;c\r\n",
+        ] {
+            let mut buf = BytesMut::from(&[line, b"x\r\n0\r\n\r\n"].concat()[..]);
+            let mut body = chunked();
+            assert_eq!(
+                body.decode(&mut buf),
+                Ok(Some(BodyEvent::Data(Bytes::from_static(b"x")))),
+                "{}",
+                line.escape_ascii()
+            );
+            assert_eq!(body.decode(&mut buf), Ok(Some(BodyEvent::End)));
+        }
+    }
+
     #[test]
     fn data_not_followed_by_crlf_is_refused_from_the_bytes_at_hand() {
         // The data goes out as it arrives (the outcome is the same however the bytes were

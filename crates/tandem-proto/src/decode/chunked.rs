@@ -42,6 +42,10 @@ enum Step {
     ExtToken,
     ExtQuoted,
     ExtQuotedEscape,
+    /// Just after a quoted value's closing quote.
+    ExtQuotedEnd,
+    /// Whitespace after a value, which must lead to `;` (BWS): the grammar has none before
+    /// the CRLF.
     ExtAfterValue,
     SizeLf,
     Data,
@@ -146,6 +150,7 @@ impl ChunkedDecoder {
                 | Step::ExtToken
                 | Step::ExtQuoted
                 | Step::ExtQuotedEscape
+                | Step::ExtQuotedEnd
                 | Step::ExtAfterValue
         ) {
             self.extensions += 1;
@@ -176,18 +181,25 @@ impl ChunkedDecoder {
             (Step::ExtBeforeName, _) if ws => Step::ExtBeforeName,
             (Step::ExtBeforeName | Step::ExtName, _) if is_tchar(b) => Step::ExtName,
             (Step::ExtName | Step::ExtAfterName, b'=') => Step::ExtBeforeValue,
-            (Step::ExtName | Step::ExtAfterName | Step::ExtToken | Step::ExtAfterValue, b';') => {
-                Step::ExtBeforeName
-            }
-            (Step::ExtName | Step::ExtAfterName | Step::ExtToken | Step::ExtAfterValue, b'\r') => {
-                Step::SizeLf
-            }
+            (
+                Step::ExtName
+                | Step::ExtAfterName
+                | Step::ExtToken
+                | Step::ExtQuotedEnd
+                | Step::ExtAfterValue,
+                b';',
+            ) => Step::ExtBeforeName,
+            // Only where a name or a value has just ended: whitespace before the CRLF is
+            // not BWS, and llhttp refuses it as `1 \r\n` is refused above.
+            (Step::ExtName | Step::ExtToken | Step::ExtQuotedEnd, b'\r') => Step::SizeLf,
             (Step::ExtName | Step::ExtAfterName, _) if ws => Step::ExtAfterName,
             (Step::ExtBeforeValue, _) if ws => Step::ExtBeforeValue,
             (Step::ExtBeforeValue, b'"') => Step::ExtQuoted,
             (Step::ExtBeforeValue | Step::ExtToken, _) if is_tchar(b) => Step::ExtToken,
-            (Step::ExtToken | Step::ExtAfterValue, _) if ws => Step::ExtAfterValue,
-            (Step::ExtQuoted, b'"') => Step::ExtAfterValue,
+            (Step::ExtToken | Step::ExtQuotedEnd | Step::ExtAfterValue, _) if ws => {
+                Step::ExtAfterValue
+            }
+            (Step::ExtQuoted, b'"') => Step::ExtQuotedEnd,
             (Step::ExtQuoted, b'\\') => Step::ExtQuotedEscape,
             (Step::ExtQuoted, _) if is_qdtext(b) => Step::ExtQuoted,
             (Step::ExtQuotedEscape, _) if ws || is_vchar_or_obs(b) => Step::ExtQuoted,
@@ -199,6 +211,7 @@ impl ChunkedDecoder {
                 | Step::ExtToken
                 | Step::ExtQuoted
                 | Step::ExtQuotedEscape
+                | Step::ExtQuotedEnd
                 | Step::ExtAfterValue,
                 _,
             ) => return Err(ext_error()),

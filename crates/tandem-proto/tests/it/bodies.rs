@@ -62,6 +62,9 @@ pub(crate) fn extension_cases() -> Vec<Case> {
         Case::new("A16 20 KB of extensions over 200 chunks", chunked(&many), refuse(K::ChunkExtensionTooLarge)),
         Case::new("valid extensions", chunked(b"1;a=b;c=\"d e\"\r\nx\r\n0;last\r\n\r\n"), Expect::One(BodyFraming::Chunked, b"x")),
         Case::new("whitespace before an extension", chunked(b"1 ;a\r\nx\r\n0\r\n\r\n"), Expect::One(BodyFraming::Chunked, b"x")),
+        Case::new("whitespace after an extension name, before CRLF", chunked(b"1;a \r\nx\r\n0\r\n\r\n"), refuse(K::ChunkExtension)),
+        Case::new("whitespace after an extension value, before CRLF", chunked(b"1;a=b\t\r\nx\r\n0\r\n\r\n"), refuse(K::ChunkExtension)),
+        Case::new("whitespace after a quoted extension, before CRLF", chunked(b"1;a=\"b\" \r\nx\r\n0\r\n\r\n"), refuse(K::ChunkExtension)),
     ]
 }
 

@@ -360,6 +360,11 @@ fn chunked_cases(t: &mut Table) {
         400,
         &post(chunked, b"41;a=b\r\rXXX\r\n0\r\n\r\n"),
     );
+    // V18: whitespace before a size line's CRLF, after an extension as after the size.
+    for line in ["1;a ", "1;a=b\t", "1;a=\"b\" "] {
+        let body = format!("{line}\r\nx\r\n0\r\n\r\n");
+        t.refused(format!("V18 chunk size line {line:?}"), 400, &post(chunked, body.as_bytes()));
+    }
     // V21, A 16: extension floods, on one chunk and across many.
     let flood = [&b"1;"[..], &vec![b'a'; 1024 * 1024], b"\r\nx\r\n0\r\n\r\n"].concat();
     t.refused("V21 1 MiB chunk extension", 400, &post(chunked, &flood));
