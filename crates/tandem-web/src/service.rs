@@ -142,6 +142,12 @@ impl App {
         B::Error: Into<BoxError>,
     {
         if let Some(layered) = &self.layered {
+            // Checked before the first layer, as HTTP/1.1's parser checks a head before
+            // the layers see it: no layer acts on a request the app refuses. The app
+            // under the layers checks it again, as it may have been changed on the way.
+            if let Err(refused) = context.parser.parse_parts(&parts) {
+                return into_http(HttpError::from(refused).into_response());
+            }
             context.into_extensions(&mut parts.extensions);
             return http_through_layers(layered, http::Request::from_parts(parts, body)).await;
         }

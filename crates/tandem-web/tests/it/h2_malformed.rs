@@ -8,7 +8,7 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use tandem_web::{Application, Request, Response};
+use tandem_web::{Application, Request, Response, ServiceBody};
 
 use crate::{
     h2::{
@@ -52,6 +52,41 @@ async fn a_host_field_that_contradicts_the_authority_is_a_400() {
     conn.send(&frame(HEADERS, END_HEADERS | END_STREAM, 5, &get_block("/who"))).await;
     assert_eq!(conn.response(5).await, (Some(200), b"t".to_vec()));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(server.stop().await);
+}
+
+/// Through tower layers, an HTTP/2 request's head is checked before the first layer, as the
+/// HTTP/1.1 parser checks a head before the layers see it: a `Host` that contradicts
+/// `:authority`, more fields than `max_headers` or one longer than `max_field_size` is
+/// refused (400, 431) with no layer run. A layer that acts on a request (logs it, counts it
+/// against a quota, answers a CORS preflight itself, routes by `Host`) would otherwise act on
+/// a request the app refuses, with the authority the app never saw.
+#[tokio::test]
+async fn a_malformed_head_reaches_no_tower_layer() {
+    let (calls, layered) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut app = who(&calls);
+    let seen = Arc::clone(&layered);
+    app.layer(tower::util::MapRequestLayer::new(move |req: http::Request<ServiceBody>| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        req
+    }));
+    let limits = tandem_proto::Limits::default().max_headers(8).max_field_size(100);
+    let config = tandem_web::ServerConfig::default().with_limits(limits);
+    let server = Server::start_with(app, config).await;
+    let mut other_host = get_block("/who");
+    field(&mut other_host, b"host", b"admin.internal");
+    let mut many = get_block("/who");
+    for n in 0..8 {
+        field(&mut many, format!("x-{n}").as_bytes(), b"1");
+    }
+    let mut long = get_block("/who");
+    field(&mut long, b"x-long", &[b'l'; 200]);
+    for (block, refused) in [(other_host, 400), (many, 431), (long, 431)] {
+        assert_eq!(status_on_its_own(&server, &block, None).await, Some(refused));
+    }
+    assert_eq!((layered.load(Ordering::SeqCst), calls.load(Ordering::SeqCst)), (0, 0));
+    assert_eq!(status_on_its_own(&server, &get_block("/who"), None).await, Some(200));
+    assert_eq!((layered.load(Ordering::SeqCst), calls.load(Ordering::SeqCst)), (1, 1));
     assert!(server.stop().await);
 }
 
@@ -164,6 +199,60 @@ async fn malformed_requests_reach_no_handler() {
         assert_ne!(status, Some(200), "{declared} declared, {sent} sent");
     }
     assert_eq!(read.load(Ordering::SeqCst), 0);
+    assert_eq!(status_on_its_own(&server, &get_block("/who"), None).await, Some(200));
+    assert!(server.stop().await);
+}
+
+/// Pseudo-header fields a request may not carry as sent (RFC 9113 8.3.1) reach no handler:
+/// `:path` must be the path and query alone (an absolute URI there would be routed by its
+/// path while whatever vetted `:path` in front saw another string), `*` only for OPTIONS,
+/// never empty, given once; no unknown pseudo-header, no `:status`, no `:protocol` (extended
+/// CONNECT is not enabled), no `:path` on CONNECT, and `:method` and `:scheme` present.
+/// Each is refused by a 400 or by `h2` resetting the stream.
+#[tokio::test]
+async fn pseudo_header_rules_hold() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let server = Server::start(who(&calls)).await;
+    let get_path = |path: &[u8]| {
+        let mut block = vec![0x82, 0x86];
+        field_indexed_name(&mut block, 4, path);
+        field_indexed_name(&mut block, 1, b"t");
+        block
+    };
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        ("absolute :path", get_path(b"http://t/who")),
+        ("absolute :path, other host", get_path(b"https://admin.internal/who")),
+        ("relative :path", get_path(b"who")),
+        ("* on GET", get_path(b"*")),
+        ("empty :path", get_path(b"")),
+    ];
+    let mut twice = get_block("/who");
+    field_indexed_name(&mut twice, 4, b"/who");
+    cases.push(("two :path", twice));
+    for (what, name, value) in [
+        ("unknown pseudo-header", &b":foo"[..], &b"1"[..]),
+        (":status", b":status", b"200"),
+        (":protocol", b":protocol", b"websocket"),
+    ] {
+        let mut block = get_block("/who");
+        field(&mut block, name, value);
+        cases.push((what, block));
+    }
+    // CONNECT (static entry 2 is `:method`) with a `:path`; no `:method`; no `:scheme`.
+    let mut connect = Vec::new();
+    field_indexed_name(&mut connect, 2, b"CONNECT");
+    field_indexed_name(&mut connect, 1, b"t:443");
+    field_indexed_name(&mut connect, 4, b"/who");
+    cases.push(("CONNECT with :path", connect));
+    cases.push(("no :method", get_block("/who")[1..].to_vec()));
+    let mut no_scheme = vec![0x82];
+    no_scheme.extend_from_slice(&get_block("/who")[2..]);
+    cases.push(("no :scheme", no_scheme));
+    for (what, block) in cases {
+        let status = status_on_its_own(&server, &block, None).await;
+        assert!(matches!(status, None | Some(400)), "{what}: {status:?}");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert_eq!(status_on_its_own(&server, &get_block("/who"), None).await, Some(200));
     assert!(server.stop().await);
 }
