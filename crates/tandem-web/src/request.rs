@@ -386,6 +386,11 @@ impl Request {
         self.inner.tls.as_deref()
     }
 
+    /// [`tls`](Self::tls), shared: for a request handed on through the app's layers.
+    pub(crate) fn shared_tls(&self) -> Option<&Arc<TlsInfo>> {
+        self.inner.tls.as_ref()
+    }
+
     pub(crate) fn set_tls(&mut self, tls: Arc<TlsInfo>) {
         self.inner.tls = Some(tls);
     }

@@ -220,6 +220,13 @@ pub(crate) struct ConnectionContext {
 #[derive(Clone, Copy)]
 struct HeadLimits(tandem_proto::Limits);
 
+/// Gives a request Tandem's HTTP/1.1 server parsed by `limits` to an app with layers: the
+/// app under them checks the head again as it comes out of them, by the same limits rather
+/// than the defaults (which refused a field the server allows).
+pub(crate) fn keep_head_limits(req: &mut Request, limits: tandem_proto::Limits) {
+    req.extensions_mut().insert(HeadLimits(limits));
+}
+
 impl ConnectionContext {
     fn from_extensions(extensions: &mut http::Extensions) -> ConnectionContext {
         let parser = extensions
@@ -370,8 +377,14 @@ fn into_http_request(req: &mut Request, path: String) -> Option<http::Request<Se
     }
     if let Some(extensions) = builder.extensions_mut() {
         *extensions = std::mem::take(req.extensions_mut());
+        // What the app under the layers reads the connection's facts from (as
+        // `handle_from` puts them for HTTP/2): without the TLS session, an HTTPS request
+        // would reach the handlers as plain `http`.
         if let Some(remote) = req.remote() {
             extensions.insert(remote);
+        }
+        if let Some(tls) = req.shared_tls() {
+            extensions.insert(std::sync::Arc::clone(tls));
         }
     }
     let frames = req.take_content().into_stream().map(|chunk| chunk.map(Frame::data));

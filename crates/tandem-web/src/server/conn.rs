@@ -765,6 +765,9 @@ impl Conn<'_> {
         if let Some(local) = local {
             request.set_host_fallback(local);
         }
+        if app.layered.is_some() {
+            crate::service::keep_head_limits(&mut request, self.config.limits);
+        }
         (request, home)
     }
 

@@ -279,3 +279,20 @@ async fn dot_segments_and_encoded_slashes_stay_on_their_side_of_a_mount() {
     assert_eq!(server.get("/secret").await.text(), "secret");
     server.stop().await;
 }
+
+/// Through tower layers, a request is held to its server's head limits, not the defaults:
+/// a server that allows longer fields serves one through a layer as without it (the app
+/// under the layers checked the head again with the default limits, and refused it 431).
+#[tokio::test]
+async fn a_layered_app_keeps_its_servers_head_limits() {
+    let mut app = app(&Counter::default());
+    app.layer(tower_http::cors::CorsLayer::permissive());
+    let limits = tandem_proto::Limits::default().max_field_size(16 * 1024);
+    let config = tandem_web::ServerConfig::default().with_limits(limits);
+    let server = Server::start_with(app, config).await;
+    let long = "v".repeat(12 * 1024);
+    let request = format!("GET /hello/long HTTP/1.1\r\nHost: t\r\nX-Long: {long}\r\n\r\n");
+    let resp = server.request(request.as_bytes()).await;
+    assert_eq!((resp.status, resp.text()), (200, "Hello, long".to_owned()));
+    server.stop().await;
+}

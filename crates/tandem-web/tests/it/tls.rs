@@ -855,3 +855,30 @@ async fn a_body_that_breaks_ends_without_close_notify() {
     }
     assert!(within(runner.cleanup()).await);
 }
+
+/// Through tower layers, a handler still sees the request's TLS facts on HTTP/1.1 (its
+/// scheme, `secure`, the session), as on HTTP/2: the app under the layers read them from
+/// the `http::Request`'s extensions, where only the remote address was put, so behind any
+/// layer every HTTPS request looked like plain `http` (a `Secure` cookie withheld, a URL
+/// built as `http://`).
+#[tokio::test]
+async fn a_layered_app_sees_the_tls_facts_over_http1() {
+    let ca = Ca::new("test CA");
+    let dispatched = Arc::new(AtomicUsize::new(0));
+    let mut app = app(&dispatched);
+    app.layer(tower_http::cors::CorsLayer::permissive());
+    let mut runner = AppRunner::new(app).unwrap();
+    runner.setup().await.unwrap();
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    let addr = runner.tls_site("127.0.0.1", 0, &tls).await.unwrap();
+    let mut stream = rustls_connect(addr.port(), &ca, "localhost").await;
+    // HTTP/1.0: the layers' answer is streamed, so its body runs to the close.
+    within(stream.write_all(b"GET /info HTTP/1.0\r\nHost: localhost\r\n\r\n")).await.unwrap();
+    let (got, _) = hostile::read_to_close(&mut stream).await;
+    let got = String::from_utf8_lossy(&got);
+    let info = got.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    assert!(info.starts_with("https secure=true version=TLSv1.3 "), "{got}");
+    assert!(info.contains(" sni=localhost "), "{info}");
+    assert_eq!(dispatched.load(Ordering::SeqCst), 1);
+    assert!(within(runner.cleanup()).await);
+}
