@@ -218,8 +218,10 @@ enum WriteEnd {
     Broken,
 }
 
-/// What a connection waiting for bytes listens to besides its socket: its timer and, when
-/// idle, the server's shutdown.
+/// What a connection waiting for bytes listens to besides its socket: its timer and the
+/// server's shutdown, at which it closes whether idle or partway through a head (nothing of
+/// that request is dispatched yet, and a client dribbling it would otherwise hold the
+/// shutdown up for the rest of the head timeout).
 struct Waits {
     timer: Pin<Box<Sleep>>,
     /// The deadline `timer` is set to, which may be earlier than the one a wait wants: a
@@ -251,12 +253,11 @@ impl Waits {
         }
     }
 
-    /// After the socket said "not yet": the shutdown (when `idle`) and the timer. A timer
-    /// set earlier than `deadline` that fires is set again.
+    /// After the socket said "not yet": the shutdown and the timer. A timer set earlier
+    /// than `deadline` that fires is set again.
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
-        idle: bool,
         first: bool,
         deadline: tokio::time::Instant,
     ) -> Poll<Wait> {
@@ -265,16 +266,14 @@ impl Waits {
             self.timer_registered = false;
             self.stopping_registered = false;
         }
-        if idle {
-            if self.shutdown.is_cancelled() {
+        if self.shutdown.is_cancelled() {
+            return Poll::Ready(Wait::Shutdown);
+        }
+        if !(first && self.stopping_registered) {
+            if self.stopping.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wait::Shutdown);
             }
-            if !(first && self.stopping_registered) {
-                if self.stopping.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Wait::Shutdown);
-                }
-                self.stopping_registered = true;
-            }
+            self.stopping_registered = true;
         }
         if first && self.timer_registered {
             return Poll::Pending;
@@ -676,8 +675,8 @@ impl Conn<'_> {
         }
     }
 
-    /// Reads more bytes, waiting at most until `deadline`. An idle connection waits for
-    /// readability with its buffers released, and stops waiting on shutdown.
+    /// Reads more bytes, waiting at most until `deadline` or the shutdown. An idle
+    /// connection waits for readability with its buffers released.
     ///
     /// One poll function does it all, trying the socket first: the wake that follows a
     /// request's arrival reads it at once, without polling the shutdown token and the timer
@@ -717,7 +716,7 @@ impl Conn<'_> {
                         Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
                         Poll::Pending => {
                             waits.arm(now, deadline);
-                            return waits.poll(cx, idle, true, deadline).map(Ok);
+                            return waits.poll(cx, true, deadline).map(Ok);
                         }
                     }
                 }
@@ -735,7 +734,7 @@ impl Conn<'_> {
                         released = true;
                     }
                     waits.arm(now, deadline);
-                    waits.poll(cx, idle, !polled_before, deadline).map(Ok)
+                    waits.poll(cx, !polled_before, deadline).map(Ok)
                 }
             }
         })

@@ -456,8 +456,9 @@ impl AppRunner {
     }
 
     /// Shuts down gracefully in aiohttp's order, and runs the cleanup signals: stop
-    /// accepting (every site's listener closed), close idle keep-alive connections, send
-    /// the `on_shutdown` signals, wait for the requests in flight up to the
+    /// accepting (every site's listener closed), close idle keep-alive connections (and
+    /// those partway through a request head, not yet dispatched), send the `on_shutdown`
+    /// signals, wait for the requests in flight up to the
     /// [`shutdown_timeout`](ServerConfig::shutdown_timeout), drop those still running
     /// (their handlers are cancelled), then the cleanup contexts and `on_cleanup` signals.
     /// Returns whether every in-flight request finished within the shutdown timeout.

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use tandem_web::{App, Application, Error, Next, Request, Response};
+use tandem_web::{App, Application, Error, Next, Request, Response, ServerConfig};
 use tokio::{net::TcpStream, sync::Notify};
 
 use crate::support::{Server, within};
@@ -222,4 +222,30 @@ async fn idle_keep_alive_connections_close_at_shutdown() {
     assert!(within(used.closes_quietly()).await);
     assert!(within(fresh.closes_quietly()).await);
     assert!(within(stopping).await.unwrap(), "no connection held the shutdown up");
+}
+
+/// A connection partway through a head closes at shutdown, unanswered, as an idle one does:
+/// nothing of the request was dispatched, and a client dribbling its head held the shutdown
+/// up for the rest of the head timeout (aiohttp closes such connections at once).
+#[tokio::test]
+async fn a_partial_head_does_not_hold_up_shutdown() {
+    let dispatched = crate::support::Counter::default();
+    let mut app = Application::new();
+    let counter = dispatched.clone();
+    app.add_get("/", move |_req: Request| {
+        counter.hit();
+        async { "x" }
+    });
+    let config = ServerConfig::default().with_head_timeout(std::time::Duration::from_secs(60));
+    let server = Server::start_with(app, config).await;
+    let mut client = server.connect().await;
+    // One write: once its first request is answered, the server has read the second's start.
+    client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\nX-Slow: ").await;
+    assert_eq!(client.response().await.status, 200);
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(server.stop());
+    assert!(within(client.closes_quietly()).await);
+    assert!(within(stopping).await.unwrap(), "no connection held the shutdown up");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(dispatched.get(), 1);
 }
