@@ -56,7 +56,8 @@ enum Kind {
     Protocol,
     /// A message or frame exceeded `max_msg_size`; closed with 1009.
     TooBig,
-    /// `receive_timeout` elapsed, or the heartbeat's pong did not come.
+    /// `receive_timeout` elapsed, the heartbeat's pong did not come, or the peer read
+    /// nothing before a deadline.
     Timeout,
     /// The WebSocket is closed or closing: nothing more can be sent.
     Closed,
@@ -113,6 +114,17 @@ impl Error {
         }
     }
 
+    /// A frame we owed the peer (the pong to its ping, the answer to its close) or closed
+    /// with did not go out before a deadline: the peer reads nothing. The frame may be half
+    /// written, so no close frame can follow it.
+    pub(crate) fn peer_not_reading() -> Self {
+        Error {
+            kind: Kind::Timeout,
+            code: Some(CloseCode::ABNORMAL_CLOSURE),
+            source: Some("the peer read nothing of ours before the deadline".into()),
+        }
+    }
+
     /// `got` (a message's type and size, say) where a message of another type was asked for.
     pub(crate) fn message_type(got: String) -> Self {
         Error { kind: Kind::MessageType, code: None, source: Some(got.into()) }
@@ -157,7 +169,9 @@ impl Error {
         self.kind == Kind::TooBig
     }
 
-    /// `receive_timeout` elapsed, or a heartbeat ping went unanswered.
+    /// `receive_timeout` elapsed, a heartbeat ping went unanswered, or the peer read nothing
+    /// of ours before the heartbeat's or the close timeout's deadline (the pong a ping asks
+    /// for, a close frame).
     pub fn is_timeout(&self) -> bool {
         self.kind == Kind::Timeout
     }

@@ -58,7 +58,9 @@ macro_rules! options_setters {
             self
         }
 
-        /// Ping every `every`, and close the connection if no frame arrives within half of it.
+        /// Ping every `every`, and close the connection if no frame arrives within half of it,
+        /// or if a peer reading nothing leaves a pong we owe it unwritten that long past the
+        /// next ping.
         $(#[$attr])*
         pub fn heartbeat(mut self, every: std::time::Duration) -> Self {
             self.options.heartbeat = Some(every);
@@ -89,7 +91,8 @@ macro_rules! options_setters {
             self
         }
 
-        /// How long `close` waits for the peer's close frame. Default
+        /// How long `close` waits for the peer's close frame, and for room to write ours
+        /// when the peer reads nothing. Default
         /// [`DEFAULT_CLOSE_TIMEOUT`](crate::DEFAULT_CLOSE_TIMEOUT).
         $(#[$attr])*
         pub fn close_timeout(mut self, timeout: std::time::Duration) -> Self {

@@ -9,6 +9,7 @@ use std::{
         atomic::{AtomicBool, AtomicU16, Ordering},
     },
     task::{Context, Poll, ready},
+    time::Duration,
 };
 
 use bytes::BytesMut;
@@ -254,15 +255,37 @@ impl WsSender {
         if self.shared.close_sent.swap(true, Ordering::AcqRel) {
             return Ok(false);
         }
+        w.write(&self.shared, OpCode::Close, payload, false).await?;
+        // Only once the frame is out: one that never went out whole (the peer read nothing
+        // until the close timeout) leaves the code to the failure, 1006.
         self.shared.set_close_code(code);
-        w.write(&self.shared, OpCode::Close, payload, false).await.map(|()| true)
+        Ok(true)
     }
 
-    /// Shuts the connection's write side: after the closing handshake, or on failure.
-    pub(crate) async fn shutdown(&self) {
-        let mut w = self.shared.writer.lock().await;
-        self.shared.close_sent.store(true, Ordering::Release);
-        let _ = w.io.shutdown().await;
+    /// Shuts the connection's write side: after the closing handshake, or on failure. A TLS
+    /// stream writes its `close_notify` first, which a peer that reads nothing would hold up
+    /// forever, as it would a send of ours holding the writer: past `within`, every send is
+    /// aborted and the write side is left to be dropped.
+    pub(crate) async fn shutdown(&self, within: Duration) {
+        let shut = async {
+            let mut w = self.shared.writer.lock().await;
+            self.shared.close_sent.store(true, Ordering::Release);
+            let _ = w.io.shutdown().await;
+        };
+        if tokio::time::timeout(within, shut).await.is_err() {
+            self.shared.close_sent.store(true, Ordering::Release);
+            self.shared.abort();
+        }
+    }
+
+    /// Gives the connection up without a closing handshake: `code` recorded unless one was
+    /// received or sent before, every send in progress aborted, the connection closed for
+    /// the reader, and the write side shut.
+    pub(crate) async fn give_up(&self, code: CloseCode, within: Duration) {
+        self.shared.set_close_code(code);
+        self.shared.abort();
+        self.shared.set_closed();
+        self.shutdown(within).await;
     }
 
     pub(crate) async fn write_frame(

@@ -181,6 +181,8 @@ pub struct WebSocket {
     protocol: Option<String>,
     compressed: bool,
     heartbeat: Arc<HeartbeatState>,
+    /// How long `close` waits, for room to write its frame as for the peer's answer.
+    close_timeout: Duration,
     /// The client's connection: addresses and TLS facts.
     #[cfg(feature = "client")]
     connection: Option<Box<tandem_client::ConnectionInfo>>,
@@ -233,6 +235,7 @@ impl WebSocket {
         let inflater = agreed.map(Inflater::new);
         let next_ping = options.heartbeat.map(|every| Instant::now() + every);
         let heartbeat = Arc::new(HeartbeatState::default());
+        let close_timeout = options.close_timeout;
         let reader = Reader {
             io: Box::new(read),
             buf: BytesMut::new(),
@@ -254,6 +257,7 @@ impl WebSocket {
             protocol,
             compressed: agreed.is_some(),
             heartbeat,
+            close_timeout,
             #[cfg(feature = "client")]
             connection: None,
         }
@@ -399,20 +403,28 @@ impl WebSocket {
     /// Closes the WebSocket: sends a close frame, waits up to the close timeout for the
     /// peer's, discarding messages meanwhile, then closes the connection. Returns `false`
     /// if it was already closed.
+    ///
+    /// A peer that reads nothing (its socket full, a send of ours stuck behind it) leaves no
+    /// room for the close frame: past the close timeout the connection is given up without
+    /// one, with [`close_code`](Self::close_code) 1006.
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<bool, Error> {
         if self.is_closed() {
             return Ok(false);
         }
-        match self.sender.close(code, reason).await {
-            Ok(_) => {}
-            Err(e) if e.is_io() => {}
-            Err(e) => return Err(e),
+        match tokio::time::timeout(self.close_timeout, self.sender.close(code, reason)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if e.is_io() => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                self.sender.give_up(CloseCode::ABNORMAL_CLOSURE, self.close_timeout).await;
+                return Ok(true);
+            }
         }
         while !matches!(
             self.receive().await,
             Message::Close(..) | Message::Closed | Message::Error(_)
         ) {}
-        self.sender.shutdown().await;
+        self.sender.shutdown(self.close_timeout).await;
         Ok(true)
     }
 
@@ -483,6 +495,11 @@ impl Reader {
         loop {
             match self.state {
                 State::Closed => return Message::Closed,
+                // Given up from the writing side (`close` found no room for its frame).
+                _ if self.sender.shared().is_closed() => {
+                    self.state = State::Closed;
+                    return Message::Closed;
+                }
                 // Our close frame went out (from another task, or for the server's
                 // shutdown): say so once, as aiohttp's CLOSING, then wait for the answer.
                 State::Open if self.sender.shared().close_sent() => {
@@ -536,10 +553,32 @@ impl Reader {
         }
     }
 
-    /// Answers the server's shutdown with 1001 Going Away, once.
+    /// Answers the server's shutdown with 1001 Going Away, once; a peer that takes no frame
+    /// by the deadline is given up.
     async fn go_away(&mut self) {
         self.shutdown = None;
-        let _ = self.sender.close(CloseCode::GOING_AWAY, "server shutdown").await;
+        let close = self.sender.close(CloseCode::GOING_AWAY, "server shutdown");
+        if by(self.write_deadline(true), close).await.is_err() {
+            self.state = State::Closed;
+            self.sender.give_up(CloseCode::ABNORMAL_CLOSURE, self.options.close_timeout).await;
+        }
+    }
+
+    /// The latest a frame the reader writes on its own account (the pong a ping asks for,
+    /// the answer to a close, the 1001 of the server's shutdown) may wait for room, or for a
+    /// send of ours stuck on a peer that reads nothing: until the heartbeat would give the
+    /// peer up (half an interval past its next ping, which could not go out either), or the
+    /// closing handshake's deadline; with `closing`, the close timeout from now at most.
+    /// With neither a heartbeat nor a close, only the server's send timeout bounds it.
+    fn write_deadline(&self, closing: bool) -> Option<Instant> {
+        let heartbeat =
+            self.options.heartbeat.zip(self.next_ping).map(|(every, at)| at + every / 2);
+        let closing_at = match self.state {
+            State::Closing(at) => Some(at),
+            _ => None,
+        };
+        let close_timeout = closing.then(|| Instant::now() + self.options.close_timeout);
+        [heartbeat, closing_at, close_timeout].into_iter().flatten().min()
     }
 
     /// The earliest of the timers armed: the receive deadline, the heartbeat's ping and
@@ -598,7 +637,7 @@ impl Reader {
             && at <= now
         {
             self.set_closed();
-            self.sender.shutdown().await;
+            self.sender.shutdown(self.options.close_timeout).await;
             return Some(Message::Closed);
         }
         if receive_deadline.is_some_and(|at| at <= now) {
@@ -652,8 +691,9 @@ impl Reader {
                 if !self.options.autoping {
                     return Some(Message::Ping(payload));
                 }
-                match self.sender.write_frame(OpCode::Pong, &payload, false).await {
-                    Err(e) if !e.is_closed() => Some(self.fail(e).await),
+                let pong = self.sender.write_frame(OpCode::Pong, &payload, false);
+                match by(self.write_deadline(false), pong).await {
+                    Err(e) | Ok(Err(e)) if !e.is_closed() => Some(self.fail(e).await),
                     _ => None,
                 }
             }
@@ -696,9 +736,13 @@ impl Reader {
         };
         self.sender.shared().set_close_code(code);
         let echo = if code == CloseCode::NO_STATUS { &[][..] } else { &payload[..2] };
-        let _ = self.sender.send_close_payload(echo, code).await;
+        let answer = self.sender.send_close_payload(echo, code);
+        let answered = by(self.write_deadline(true), answer).await;
         self.set_closed();
-        self.sender.shutdown().await;
+        if answered.is_err() {
+            self.sender.shared().abort();
+        }
+        self.sender.shutdown(self.options.close_timeout).await;
         Message::Close(code, reason)
     }
 
@@ -711,11 +755,20 @@ impl Reader {
             let close = self.sender.close(code, "");
             let _ = tokio::time::timeout(self.options.close_timeout, close).await;
         }
-        self.sender.shared().set_close_code(e.close_code().unwrap_or(CloseCode::ABNORMAL_CLOSURE));
-        self.sender.shared().abort();
-        self.set_closed();
-        self.sender.shutdown().await;
+        self.state = State::Closed;
+        let code = e.close_code().unwrap_or(CloseCode::ABNORMAL_CLOSURE);
+        self.sender.give_up(code, self.options.close_timeout).await;
         Message::Error(e)
+    }
+}
+
+/// `write` unless `deadline` passes first, when the peer has read nothing of it: an error
+/// that fails the connection without a close frame, which could not follow a frame that may
+/// be half written.
+async fn by<T>(deadline: Option<Instant>, write: impl Future<Output = T>) -> Result<T, Error> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(at, write).await.map_err(|_| Error::peer_not_reading()),
+        None => Ok(write.await),
     }
 }
 

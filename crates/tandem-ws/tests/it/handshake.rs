@@ -3,12 +3,9 @@
 use tandem_client::ClientSession;
 use tandem_web::{HttpError, Request, Response};
 use tandem_ws::{Message, WebSocketResponse, WsConnectExt};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Server, upgrade_request, within};
+use crate::support::{OK_101, Server, const_str, fake_server_then, upgrade_request, within};
 
 async fn echo(req: Request) -> Result<Response, HttpError> {
     WebSocketResponse::new().protocols(["chat", "superchat"]).prepare(&req, |mut ws| async move {
@@ -123,41 +120,13 @@ async fn subprotocols_origin_and_the_session_headers_reach_the_handler() {
 }
 
 /// A one-shot HTTP server that answers any request with `response`, where `{accept}`
-/// becomes the right accept key.
+/// becomes the right accept key, then closes the connection.
 async fn fake_server(response: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut buf = vec![0; 4096];
-        let mut head = String::new();
-        while !head.contains("\r\n\r\n") {
-            let n = stream.read(&mut buf).await.unwrap();
-            head.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        let key = head
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("sec-websocket-key: ")
-                    .or_else(|| l.strip_prefix("Sec-WebSocket-Key: "))
-            })
-            .unwrap()
-            .trim()
-            .to_owned();
-        let accept = {
-            let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
-            ctx.update(key.as_bytes());
-            ctx.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ctx.finish())
-        };
-        let _ = stream.write_all(response.replace("{accept}", &accept).as_bytes()).await;
+    fake_server_then(response, |mut stream| async move {
         let _ = stream.shutdown().await;
-    });
-    format!("ws://{addr}/")
+    })
+    .await
 }
-
-const OK_101: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                      Sec-WebSocket-Accept: {accept}\r\n";
 
 #[tokio::test]
 async fn the_client_refuses_a_bad_answer() {
@@ -213,10 +182,6 @@ async fn the_client_refuses_a_bad_deflate_answer() {
         fake_server(const_str(OK_101, &format!("Sec-WebSocket-Extensions: {fine}\r\n\r\n"))).await;
     let ws = within(session.ws_connect(&url).compress(15).connect()).await.unwrap();
     assert!(ws.is_compressed());
-}
-
-fn const_str(head: &str, tail: &str) -> &'static str {
-    Box::leak(format!("{head}{tail}").into_boxed_str())
 }
 
 /// `ws_connect` goes through `WS_PROXY` (aiohttp's `trust_env`, rows 72 and 97), which

@@ -1,16 +1,20 @@
 //! Checklist E of `docs/security.md`: frames and floods from a hostile client, answered with
-//! the right close code and bounded memory.
+//! the right close code and bounded memory, and a hostile server's floods against our client.
 
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
 
+use tandem_client::ClientSession;
 use tandem_web::Request;
-use tandem_ws::{Message, WebSocketResponse};
+use tandem_ws::{Message, WebSocketResponse, WsConnectExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Frame, Server, masked_frame, parse_frame, report, upgrade_request, within};
+use crate::support::{
+    Frame, OK_101, Server, const_str, fake_server_then, masked_frame, parse_frame, report,
+    server_frame, upgrade_request, within,
+};
 
 /// What the handler's `receive` returned, for the test to check.
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -367,17 +371,106 @@ async fn a_ping_flood_whose_pongs_are_never_read_ends_at_the_send_timeout() {
     let mut runner = AppRunner::with_config(app, config).unwrap();
     runner.setup().await.unwrap();
     let addr = runner.tcp_site("127.0.0.1", 0).await.unwrap();
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(upgrade_request("/ws", "").as_bytes()).await.unwrap();
-    // Not a byte is read: not even the 101.
-    // Pings of the largest payload, so their pongs fill the socket's buffers soon.
-    let ping = masked_frame(0x89, &[b'p'; 125]);
-    let pings: Vec<u8> = std::iter::repeat_n(ping, 1000).flatten().collect();
-    let flood = tokio::spawn(async move { while stream.write_all(&pings).await.is_ok() {} });
+    let flood = flood_unread_pings(addr).await;
     let msg = within(rx).await.unwrap();
     assert!(msg.contains("Error") && msg.contains("TimedOut"), "{msg}");
     flood.abort();
     within(runner.cleanup()).await;
+}
+
+/// Connects to `addr`, asks for `/ws`, and floods pings without reading a byte, not even
+/// the 101, until the server closes the connection.
+async fn flood_unread_pings(addr: std::net::SocketAddr) -> tokio::task::JoinHandle<()> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(upgrade_request("/ws", "").as_bytes()).await.unwrap();
+    tokio::spawn(flood_pings_never_reading(stream, masked_frame))
+}
+
+/// Pings of the largest payload, so their pongs fill the socket's buffers soon, written with
+/// `frame` (masked from a client, not from a server) until the connection fails.
+async fn flood_pings_never_reading(
+    mut stream: tokio::net::TcpStream,
+    frame: fn(u8, &[u8]) -> Vec<u8>,
+) {
+    let pings: Vec<u8> = std::iter::repeat_n(frame(0x89, &[b'p'; 125]), 1000).flatten().collect();
+    while stream.write_all(&pings).await.is_ok() {}
+}
+
+/// The same flood against a heartbeat, with the default send timeout (60 s): the pong the
+/// reader owes waits for room in the socket, and the heartbeat still gives the peer up (the
+/// reader wrote its pong with no deadline, so only the send timeout ended it).
+#[tokio::test]
+async fn a_ping_flood_whose_pongs_are_never_read_ends_at_the_heartbeat() {
+    let (report, rx) = report();
+    let server = Server::start("/ws", move |req: Request| {
+        let report = report.clone();
+        async move {
+            WebSocketResponse::new().heartbeat(Duration::from_millis(100)).prepare(
+                &req,
+                move |mut ws| async move {
+                    let msg = ws.receive().await;
+                    report.send(msg);
+                },
+            )
+        }
+    })
+    .await;
+    let flood = flood_unread_pings(server.addr).await;
+    let msg = tokio::time::timeout(Duration::from_secs(3), rx)
+        .await
+        .expect("the heartbeat ended the handler's receive")
+        .unwrap();
+    assert!(matches!(&msg, Message::Error(e) if e.is_timeout()), "{msg:?}");
+    flood.abort();
+}
+
+/// Our client against a server that floods pings and never reads the pongs: the heartbeat
+/// ends the client's receive as it ends the server's, and the client has no send timeout
+/// behind it (before, its receive never returned).
+#[tokio::test]
+async fn our_clients_heartbeat_ends_a_ping_flood_it_cannot_answer() {
+    let response = const_str(OK_101, "\r\n");
+    let url =
+        fake_server_then(response, |stream| flood_pings_never_reading(stream, server_frame)).await;
+    let mut ws =
+        ClientSession::new().ws_connect(&url).heartbeat(Duration::from_millis(100)).await.unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(3), ws.receive())
+        .await
+        .expect("the heartbeat ended the client's receive");
+    assert!(matches!(&msg, Message::Error(e) if e.is_timeout()), "{msg:?}");
+    assert!(ws.is_closed());
+}
+
+/// `close` from our client to a server that reads nothing, its socket full: the close frame
+/// waits at most the close timeout, then the connection is given up (before, `close` waited
+/// for room in the socket forever).
+#[tokio::test]
+async fn our_clients_close_is_bounded_when_the_server_reads_nothing() {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let url = fake_server_then(const_str(OK_101, "\r\n"), |stream| async move {
+        let _ = released.await;
+        drop(stream);
+    })
+    .await;
+    let mut ws = ClientSession::new()
+        .ws_connect(&url)
+        .close_timeout(Duration::from_millis(200))
+        .await
+        .unwrap();
+    // More than loopback's buffers hold: the send stops at a full socket, holding the
+    // writer. On this test's one thread, the yield lets it run until it does.
+    let sender = ws.sender();
+    let stuck = tokio::spawn(async move { sender.send_bytes(&vec![0; 64 << 20]).await });
+    tokio::task::yield_now().await;
+    assert!(!stuck.is_finished(), "64 MiB went into a socket nobody reads");
+    let started = std::time::Instant::now();
+    assert!(within(ws.close(tandem_ws::CloseCode::OK, "")).await.unwrap());
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(ws.is_closed());
+    assert_eq!(ws.close_code(), Some(tandem_ws::CloseCode::ABNORMAL_CLOSURE));
+    // Giving up aborted the stuck send too.
+    assert!(within(stuck).await.unwrap().is_err());
+    drop(release);
 }
 
 /// The server's graceful shutdown against a WebSocket whose peer floods it and never

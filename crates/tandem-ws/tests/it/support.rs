@@ -172,22 +172,84 @@ impl RawWs {
 
 /// A client frame: `first` (FIN, RSV, opcode), masked with a fixed key.
 pub(crate) fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [0x37, 0xfa, 0x21, 0x3d];
+    frame_bytes(first, payload, Some([0x37, 0xfa, 0x21, 0x3d]))
+}
+
+/// A server frame: `first` (FIN, RSV, opcode), unmasked.
+pub(crate) fn server_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    frame_bytes(first, payload, None)
+}
+
+fn frame_bytes(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
     let mut out = vec![first];
     match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
+        n if n < 126 => out.push(mask_bit | n as u8),
         n if n <= 0xFFFF => {
-            out.push(0x80 | 0x7E);
+            out.push(mask_bit | 0x7E);
             out.extend_from_slice(&(n as u16).to_be_bytes());
         }
         n => {
-            out.push(0x80 | 0x7F);
+            out.push(mask_bit | 0x7F);
             out.extend_from_slice(&(n as u64).to_be_bytes());
         }
     }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    match mask {
+        Some(key) => {
+            out.extend_from_slice(&key);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
     out
+}
+
+/// A 101 with the right accept key (see [`fake_server_then`]), its head not yet ended.
+pub(crate) const OK_101: &str = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                                 Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n";
+
+/// `head` then `tail`, for a [`fake_server_then`] response.
+pub(crate) fn const_str(head: &str, tail: &str) -> &'static str {
+    Box::leak(format!("{head}{tail}").into_boxed_str())
+}
+
+/// A one-shot HTTP server for the client's tests: it answers the first request with
+/// `response`, where `{accept}` becomes the right accept key for the request's
+/// `Sec-WebSocket-Key`, then hands the connection to `then`.
+pub(crate) async fn fake_server_then<F, Fut>(response: &'static str, then: F) -> String
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0; 4096];
+        let mut head = String::new();
+        while !head.contains("\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            head.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        let key = head
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("sec-websocket-key: ")
+                    .or_else(|| l.strip_prefix("Sec-WebSocket-Key: "))
+            })
+            .unwrap()
+            .trim()
+            .to_owned();
+        let accept = {
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+            ctx.update(key.as_bytes());
+            ctx.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ctx.finish())
+        };
+        let _ = stream.write_all(response.replace("{accept}", &accept).as_bytes()).await;
+        then(stream).await;
+    });
+    format!("ws://{addr}/")
 }
 
 /// The frame at the start of `buf` and its length on the wire, once it is all there.
