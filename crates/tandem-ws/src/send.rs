@@ -59,6 +59,10 @@ struct Writer {
     deflater: Option<Deflater>,
     deflated: Vec<u8>,
     masks: MaskKeys,
+    /// Part of a frame went out and the rest never will: its send was cancelled (dropped by
+    /// a timeout or a `select!`, or aborted). No frame may follow, or the peer would read
+    /// it as the rest of that payload, and bytes of a later message as frame heads.
+    torn: bool,
 }
 
 /// State both halves see.
@@ -143,6 +147,7 @@ impl WsSender {
             deflater,
             deflated: Vec::new(),
             masks: MaskKeys::new(),
+            torn: false,
         };
         WsSender {
             pending: std::sync::Mutex::new(None),
@@ -369,6 +374,19 @@ impl Writer {
         payload: &[u8],
         compressible: bool,
     ) -> Result<(), Error> {
+        if self.torn {
+            // The peer is left waiting for the rest of the cut frame: the end of the
+            // stream tells it there is none.
+            shared.close_sent.store(true, Ordering::Release);
+            let shut = self.io.shutdown();
+            let _ = future::select(pin!(shut), pin!(shared.abort.cancelled())).await;
+            return Err(Error::io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "an earlier send was cancelled mid-frame",
+            )));
+        }
+        // A frame a cancelled send encoded but did not begin to write is not sent.
+        self.buf.clear();
         let mask = match shared.role {
             Role::Client => Some(self.masks.next_key().map_err(Error::io)?),
             Role::Server => None,
@@ -389,12 +407,12 @@ impl Writer {
             }
             _ => frame::encode_frame(buf, opcode, true, false, mask, payload),
         }
-        let Writer { io, buf, .. } = self;
+        let Writer { io, buf, torn, .. } = self;
         // The write is polled first: when the socket takes the frame at once, as it mostly
         // does, the abort token is never polled, so no waiter is registered with it and
         // removed again on every message.
         let written = async {
-            write_both(io, buf, direct).await?;
+            write_both(io, buf, direct, torn).await?;
             io.flush().await
         };
         let flushed = match future::select(pin!(written), pin!(shared.abort.cancelled())).await {
@@ -411,18 +429,30 @@ impl Writer {
 }
 
 /// Writes `head` then `body`, both in one `writev` when the connection takes them at once.
-async fn write_both(io: &mut WriteIo, mut head: &[u8], mut body: &[u8]) -> std::io::Result<()> {
-    while !head.is_empty() && !body.is_empty() {
-        let n = io.write_vectored(&[IoSlice::new(head), IoSlice::new(body)]).await?;
+/// `torn` is set from the first byte written until the last: dropped in between, the frame
+/// is cut.
+async fn write_both(
+    io: &mut WriteIo,
+    mut head: &[u8],
+    mut body: &[u8],
+    torn: &mut bool,
+) -> std::io::Result<()> {
+    while !head.is_empty() || !body.is_empty() {
+        let n = match (head.is_empty(), body.is_empty()) {
+            (false, false) => io.write_vectored(&[IoSlice::new(head), IoSlice::new(body)]).await?,
+            (false, true) => io.write(head).await?,
+            _ => io.write(body).await?,
+        };
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        *torn = true;
         let from_head = n.min(head.len());
         head = &head[from_head..];
         body = &body[n - from_head..];
     }
-    io.write_all(head).await?;
-    io.write_all(body).await
+    *torn = false;
+    Ok(())
 }
 
 fn control_payload(payload: &[u8]) -> &[u8] {

@@ -514,3 +514,35 @@ async fn a_flooding_websocket_does_not_hold_up_the_servers_shutdown() {
     let close = flood.await.unwrap().expect("the connection was dropped");
     assert_eq!(close, Some(1001), "Going Away, not the shutdown timeout's cut");
 }
+
+/// A send cancelled mid-frame (a handler's timeout around a send to a peer that reads
+/// slowly) leaves half a frame on the wire. Nothing may follow it: the peer would read the
+/// next frame's bytes as the rest of that payload, and bytes of a later message as frame
+/// heads, frames injected by whoever chose that message. The next send is refused instead,
+/// and the write side shut, so the peer sees the frame cut short and the end.
+#[tokio::test]
+async fn a_send_cancelled_mid_frame_is_never_followed_by_another_frame() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let server = Server::start("/ws", move |req: Request| {
+        let tx = tx.clone();
+        async move {
+            WebSocketResponse::new().prepare(&req, move |ws| async move {
+                let big = vec![0; 64 << 20];
+                let send = ws.send_bytes(&big);
+                let cut = tokio::time::timeout(Duration::from_millis(200), send).await.is_err();
+                let _ = tx.send(format!("cut: {cut}"));
+                let next = ws.send_str("injected").await;
+                let _ = tx.send(format!("{next:?}"));
+            })
+        }
+    })
+    .await;
+    let mut raw = server.raw_ws("/ws", "").await;
+    // The peer reads nothing until the send is cut, then everything until the end.
+    assert_eq!(within(rx.recv()).await.unwrap(), "cut: true", "64 MiB fit in the sockets");
+    let mut rest = Vec::new();
+    within(raw.stream.read_to_end(&mut rest)).await.unwrap();
+    assert!(!rest.windows(8).any(|w| w == b"injected"), "a frame followed the cut one");
+    let next = within(rx.recv()).await.unwrap();
+    assert!(next.starts_with("Err"), "{next}");
+}
