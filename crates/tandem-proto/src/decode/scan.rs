@@ -66,6 +66,10 @@ impl HeadScanner {
             let content_end = if lf > self.line_start && buf[lf - 1] == b'\r' {
                 lf - 1
             } else if endings == LineEndings::CrlfOnly {
+                // A bad byte before the bare LF is what a delivery of one byte per read
+                // hears first (httparse refuses it before the LF arrives), so it is the
+                // verdict whichever way the line was split.
+                check_line(self.lines, &buf[self.line_start..lf])?;
                 return Err(ErrorKind::LineEnding.into());
             } else {
                 lf
@@ -190,6 +194,32 @@ mod tests {
         let mut lenient = HeadScanner::default();
         let end = lenient.scan(head, &Limits::default(), LineEndings::AllowBareLf, no_check);
         assert_eq!(end, Ok(Some(head.len())));
+    }
+
+    /// Whole, the scanner used to answer a bare LF's `LineEnding` for a line whose earlier
+    /// byte httparse refuses, while a delivery of one byte per read heard httparse's error
+    /// first: the kind depended on the split.
+    #[test]
+    fn a_bad_byte_before_a_bare_lf_is_the_verdict_whole_or_dribbled() {
+        let check = crate::decode::check_request_line;
+        for (head, kind) in [
+            (&b"G;T / HTTP/1.1\nHost: a\r\n\r\n"[..], ErrorKind::Method),
+            (b"GET / HTTP/1.1\r\nX;y: v\nHost: a\r\n\r\n", ErrorKind::HeaderName),
+            (b"GET /\nHTTP/1.1\r\n\r\n", ErrorKind::LineEnding),
+        ] {
+            let whole =
+                HeadScanner::default().scan(head, &Limits::default(), LineEndings::CrlfOnly, check);
+            assert_eq!(whole.map_err(|e| e.kind()), Err(kind), "{}", head.escape_ascii());
+            let mut scanner = HeadScanner::default();
+            let dribbled = (1..=head.len())
+                .find_map(|end| {
+                    scanner
+                        .scan(&head[..end], &Limits::default(), LineEndings::CrlfOnly, check)
+                        .err()
+                })
+                .map(|e| e.kind());
+            assert_eq!(dribbled, Some(kind), "{}", head.escape_ascii());
+        }
     }
 
     #[test]

@@ -101,6 +101,10 @@ pub(crate) fn field_syntax_cases() -> Vec<Case> {
         Case::new("A8 V12 bare LF in the request line", b"GET /\nHTTP/1.1\r\n\r\n".to_vec(), refuse(K::LineEnding)),
         Case::new("A8 bare LF after a field", b"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n".to_vec(), refuse(K::LineEnding)),
         Case::new("A8 bare LF ending the head", b"GET / HTTP/1.1\r\nHost: a\r\n\n".to_vec(), refuse(K::LineEnding)),
+        // A bad byte before a bare LF on its line is refused first, as a byte-by-byte delivery
+        // hears it before the LF arrives; whole, the LF's verdict came out instead.
+        Case::new("A8 bad method byte before a bare LF", b"G;T / HTTP/1.1\nHost: a\r\n\r\n".to_vec(), refuse(K::Method)),
+        Case::new("A8 bad name byte before a bare LF", b"GET / HTTP/1.1\r\nX;y: v\nHost: a\r\n\r\n".to_vec(), refuse(K::HeaderName)),
         Case::new("A8 V13 bare CR before TE (CVE-2023-37276)", cve_2023_37276.to_vec(), refuse(K::HeaderValue)),
         Case::new("V13 bare CR between fields", get(b"Visible: :/\rSmuggled: :)\r\n"), refuse(K::HeaderValue)),
         Case::new("GHSA-pjjw head ended by CR Z", b"GET / HTTP/1.1\r\nHost: a\r\n\rZGET /evil: HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), refuse(K::LineEnding)),
