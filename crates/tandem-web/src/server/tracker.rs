@@ -8,11 +8,12 @@
 
 use std::{
     future::Future,
-    pin::pin,
+    pin::{Pin, pin},
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
+    task::{Context, Poll},
 };
 
 use tokio::sync::Notify;
@@ -48,16 +49,10 @@ impl TaskTracker {
         TaskToken(Arc::clone(&self.0))
     }
 
-    /// `future`, holding a token until it finishes or is dropped.
-    pub(crate) fn track_future<F: Future>(
-        &self,
-        future: F,
-    ) -> impl Future<Output = F::Output> + use<F> {
-        let token = self.token();
-        async move {
-            let _token = token;
-            future.await
-        }
+    /// `future`, holding a token until it finishes or is dropped. A struct, not an `async`
+    /// block, which would hold `future` twice (moved in, and pinned to await).
+    pub(crate) fn track_future<F: Future>(&self, future: F) -> Tracked<F> {
+        Tracked { future, _token: self.token() }
     }
 
     /// Runs `task` as a task of the current runtime, tracked until it ends or is dropped.
@@ -92,6 +87,23 @@ impl TaskTracker {
             }
             done.await;
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`TaskTracker::track_future`]'s future.
+    pub(crate) struct Tracked<F> {
+        #[pin]
+        future: F,
+        _token: TaskToken,
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().future.poll(cx)
     }
 }
 
