@@ -32,6 +32,7 @@ pub(crate) fn content_length_cases() -> Vec<Case> {
         Case::new("A3 V6 CL 010 is ten", post(b"Content-Length: 010\r\n", b"0123456789"), Expect::One(BodyFraming::Length(10), b"0123456789")),
         Case::new("A4 V7 CL overflow", post(b"Content-Length: 1000000000000000000000\r\n", b"x"), refuse(K::ContentLength)),
         Case::new("CL 0 is no body", post(b"Content-Length: 0\r\n", b""), Expect::One(BodyFraming::Empty, b"")),
+        Case::new("CL with a trailing tab", post(b"Content-Length: 5\t\r\n", b"hello"), Expect::One(BodyFraming::Length(5), b"hello")),
         Case::new("CL u64::MAX, then close", post(b"Content-Length: 18446744073709551615\r\n", b"abc"), Expect::Check(u64_max_length)),
         Case::new("V40 GET with a body by CL", b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello".to_vec(), Expect::One(BodyFraming::Length(5), b"hello")),
     ];
