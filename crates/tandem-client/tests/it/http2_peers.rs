@@ -231,8 +231,9 @@ async fn after_goaway_requests_go_on_a_new_connection() {
     assert_eq!(*within(accepted.wait_for(|n| *n >= 2)).await.unwrap(), 2);
 }
 
-/// Broken responses fail their own request, with the body's error kind, and leave the
-/// connection to the others.
+/// Broken responses (a body longer or shorter than its Content-Length, one cut by a reset, a
+/// stream reset before its head) fail their own request, with the body's error kind, and
+/// leave the connection to the others.
 #[tokio::test]
 async fn broken_responses_fail_their_request_only() {
     fn broken(
@@ -260,13 +261,21 @@ async fn broken_responses_fail_their_request_only() {
                 respond.send_reset(h2::Reason::INTERNAL_ERROR);
                 None
             }
+            // A body shorter than its Content-Length, ended cleanly.
+            3 => {
+                let head =
+                    http::Response::builder().header("content-length", "10").body(()).unwrap();
+                let mut send = respond.send_response(head, false).unwrap();
+                let _ = send.send_data(Bytes::from_static(b"short"), true);
+                None
+            }
             _ => ok(index, respond),
         }
     }
     let (addr, mut accepted) = raw_server(broken, usize::MAX).await;
     let s = ClientSession::builder().http2(Http2::PriorKnowledge).build();
     let url = format!("http://{addr}/");
-    for case in 0..3 {
+    for case in 0..4 {
         // `h2` may see the stream's error before handing out the head it came after.
         match within(s.get(&url).send()).await {
             Ok(mut resp) => {
@@ -357,4 +366,113 @@ async fn interim_responses_are_bounded_over_http2_too() {
     );
     let e = within(s.post(&url).body_stream(pieces).send()).await.unwrap_err();
     assert!(e.is_response(), "{e:?}");
+}
+
+/// A frame: its type, flags, stream and payload.
+type RawFrame = (u8, u8, u32, Vec<u8>);
+
+fn raw_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut out = vec![len[1], len[2], len[3], kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Reads the client's preface, then its frames until `pred` matches one (returned), or
+/// `None` at the close.
+async fn client_frame(
+    tcp: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    pred: impl Fn(&RawFrame) -> bool,
+) -> Option<RawFrame> {
+    use tokio::io::AsyncReadExt;
+    const PREFACE: usize = 24;
+    loop {
+        let start = if buf.starts_with(b"PRI ") { PREFACE } else { 0 };
+        if buf.len() >= start + 9 {
+            let len = u32::from_be_bytes([0, buf[start], buf[start + 1], buf[start + 2]]) as usize;
+            if buf.len() >= start + 9 + len {
+                let head: Vec<u8> = buf.drain(..start + 9).skip(start).collect();
+                let payload = buf.drain(..len).collect();
+                let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+                let frame = (head[3], head[4], stream, payload);
+                if pred(&frame) {
+                    return Some(frame);
+                }
+                continue;
+            }
+        }
+        buf.reserve(16 * 1024);
+        if tcp.read_buf(buf).await.ok()? == 0 {
+            return None;
+        }
+    }
+}
+
+/// A server written frame by frame: once the client's first request (HEADERS on stream 1)
+/// has come, it sends SETTINGS (unless `settings` is false), then `reply`, and keeps the
+/// connection open until the client closes it.
+async fn scripted_server(settings: bool, reply: Vec<u8>) -> SocketAddr {
+    use tokio::io::AsyncWriteExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                if client_frame(&mut tcp, &mut buf, |f| f.0 == 1 && f.2 == 1).await.is_none() {
+                    return;
+                }
+                let mut out = if settings { raw_frame(4, 0, 0, &[]) } else { Vec::new() };
+                out.extend_from_slice(&reply);
+                if tcp.write_all(&out).await.is_ok() {
+                    let _ = client_frame(&mut tcp, &mut buf, |_| false).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A hostile HTTP/2 server's answers fail their request, promptly: a response carrying a
+/// connection-specific field (RFC 9113 8.2.2: malformed), a `PUSH_PROMISE` the client's
+/// settings refused (`enable_push(false)`), and a server that never sends its `SETTINGS` nor
+/// anything else, which the read timeout ends.
+#[tokio::test]
+async fn a_hostile_http2_servers_answers_fail_their_request() {
+    const END_STREAM_HEADERS: u8 = 0x5;
+    let s = ClientSession::builder().http2(Http2::PriorKnowledge).build();
+    // `:status: 200` (static entry 8), then a field as a literal.
+    let answer = |name: &[u8], value: &[u8]| {
+        let mut block = vec![0x88, 0];
+        block.push(u8::try_from(name.len()).unwrap());
+        block.extend_from_slice(name);
+        block.push(u8::try_from(value.len()).unwrap());
+        block.extend_from_slice(value);
+        raw_frame(1, END_STREAM_HEADERS, 1, &block)
+    };
+    // The script's own answer, with an ordinary field, is taken.
+    let addr = scripted_server(true, answer(b"x-a", b"1")).await;
+    let resp = within(s.get(&format!("http://{addr}/")).send()).await.unwrap();
+    assert_eq!(
+        (resp.status(), resp.headers().get("x-a").and_then(|v| v.to_str().ok())),
+        (StatusCode::OK, Some("1"))
+    );
+    for (name, value) in [(&b"connection"[..], &b"close"[..]), (b"transfer-encoding", b"chunked")] {
+        let addr = scripted_server(true, answer(name, value)).await;
+        let e = within(s.get(&format!("http://{addr}/")).send()).await.unwrap_err();
+        assert!(e.is_response(), "{}: {e:?}", String::from_utf8_lossy(name));
+    }
+    // PUSH_PROMISE on stream 1 promising stream 2, with a GET / header block.
+    let promise = raw_frame(5, 0x4, 1, &[0, 0, 0, 2, 0x82, 0x86, 0x84, 0x41, 1, b't']);
+    let addr = scripted_server(true, promise).await;
+    let e = within(s.get(&format!("http://{addr}/")).send()).await.unwrap_err();
+    assert!(e.is_response(), "PUSH_PROMISE: {e:?}");
+
+    let addr = scripted_server(false, Vec::new()).await;
+    let timeout = tandem_client::ClientTimeout::NONE.with_sock_read(Duration::from_millis(200));
+    let e = within(s.get(&format!("http://{addr}/")).timeout(timeout).send()).await.unwrap_err();
+    assert_eq!(e.timeout_phase(), Some(tandem_client::Phase::SockRead), "{e}");
 }
