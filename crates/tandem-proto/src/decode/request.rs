@@ -181,11 +181,14 @@ impl RequestParser {
             .iter()
             .map(|&(at, name, value)| (&raw[at..at + name], &raw[at + name..at + name + value]));
         let (spans, found) = parse_fields(&raw, pairs, Role::Request)?;
-        let (framing, flags) = frame(Version::HTTP_11, found)?;
+        // HTTP/1.0 keeps its own rules, as from the wire (no `Host` required, no
+        // `Transfer-Encoding` trusted); HTTP/2 and 3 are framed as HTTP/1.1 is.
         let version = match parts.version {
-            http::Version::HTTP_2 | http::Version::HTTP_3 => parts.version,
+            http::Version::HTTP_10 | http::Version::HTTP_2 | http::Version::HTTP_3 => parts.version,
             _ => Version::HTTP_11,
         };
+        let rules = if version == Version::HTTP_10 { version } else { Version::HTTP_11 };
+        let (framing, flags) = frame(rules, found)?;
         let target = Span::of(&raw, &raw[..target.len()]);
         Ok(RequestHead {
             method: method.clone(),
@@ -408,6 +411,17 @@ mod tests {
                 .header("transfer-encoding", "chunked"),
         );
         assert_eq!(parser.parse_parts(&chunked).unwrap().framing(), BodyFraming::Chunked);
+    }
+
+    #[test]
+    fn http10_parts_keep_http10_rules() {
+        let parser = RequestParser::new();
+        let old = |request: http::request::Builder| parts(request.version(Version::HTTP_10));
+        let head = parser.parse_parts(&old(http::Request::get("/a"))).unwrap();
+        assert_eq!((head.version(), head.target()), (Version::HTTP_10, "/a"), "no Host needed");
+        let chunked = old(http::Request::post("/up").header("transfer-encoding", "chunked"));
+        assert!(parser.parse_parts(&chunked).is_err(), "Transfer-Encoding is not trusted");
+        assert!(parser.parse_parts(&parts(http::Request::get("/a"))).is_err(), "1.1 needs Host");
     }
 
     /// The head `parse_parts` reads, parsed from its HTTP/1.1 rendering: what it must

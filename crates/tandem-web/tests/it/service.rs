@@ -296,3 +296,23 @@ async fn a_layered_app_keeps_its_servers_head_limits() {
     assert_eq!((resp.status, resp.text()), (200, "Hello, long".to_owned()));
     server.stop().await;
 }
+
+/// Through tower layers, an HTTP/1.0 request is still read by HTTP/1.0's rules: one that
+/// names no host is served, as without layers (the app under them read every request it
+/// got back from them as HTTP/1.1, so it was a 400 for its missing `Host`).
+#[tokio::test]
+async fn a_layered_app_serves_http10_as_http10() {
+    let mut app = app(&Counter::default());
+    app.add_get("/version", |req: Request| async move { format!("{:?}", req.version()) });
+    app.layer(tower_http::cors::CorsLayer::permissive());
+    let server = Server::start(app).await;
+    for path in ["/hello/old", "/version"] {
+        let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+        let resp = server.request(request.as_bytes()).await;
+        assert_eq!(resp.status, 200, "{path}: {}", resp.text());
+        if path == "/version" {
+            assert_eq!(resp.text(), "HTTP/1.0");
+        }
+    }
+    server.stop().await;
+}
