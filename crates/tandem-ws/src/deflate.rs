@@ -42,7 +42,14 @@ fn parse_extensions(value: &str) -> impl Iterator<Item = (&str, Vec<(&str, Optio
         let params = parts
             .filter(|p| !p.is_empty())
             .map(|p| match p.split_once('=') {
-                Some((k, v)) => (k.trim(), Some(v.trim().trim_matches('"'))),
+                // One pair of quotes, the quoted-string form of a value (RFC 7692 §7.1.2.1).
+                Some((k, v)) => {
+                    let v = v.trim();
+                    (
+                        k.trim(),
+                        Some(v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v)),
+                    )
+                }
                 None => (p, None),
             })
             .collect();
@@ -52,7 +59,13 @@ fn parse_extensions(value: &str) -> impl Iterator<Item = (&str, Vec<(&str, Optio
 
 #[cfg(any(feature = "client", feature = "server"))]
 fn window(value: Option<&str>) -> Option<u8> {
-    let bits: u8 = value?.parse().ok()?;
+    // Digits with no leading zero (RFC 7692 §7.1.2.1), which `parse` alone would not insist
+    // on: it takes `+9` and `09`.
+    let value = value?;
+    if value.starts_with('0') || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let bits: u8 = value.parse().ok()?;
     (8..=15).contains(&bits).then_some(bits)
 }
 
@@ -366,6 +379,10 @@ mod tests {
         for bad in [
             "permessage-deflate; foo",
             "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=+9",
+            "permessage-deflate; server_max_window_bits=09",
+            "permessage-deflate; server_max_window_bits=\"\"9\"\"",
+            "permessage-deflate; client_max_window_bits=+10",
             "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
             "x-webkit-deflate-frame",
         ] {
@@ -382,6 +399,14 @@ mod tests {
             accept_client(Some("permessage-deflate; client_max_window_bits=12"), Some(10), false)
                 .is_err()
         );
+        for bad in ["+10", "010", "\"\"10\"\"", " 1 0"] {
+            let answer = format!("permessage-deflate; client_max_window_bits={bad}");
+            assert!(accept_client(Some(&answer), Some(15), false).is_err(), "{answer}");
+            let answer = format!("permessage-deflate; server_max_window_bits={bad}");
+            assert!(accept_client(Some(&answer), Some(15), false).is_err(), "{answer}");
+        }
+        let quoted = "permessage-deflate; client_max_window_bits=\"10\"";
+        assert_eq!(accept_client(Some(quoted), Some(15), false).unwrap().unwrap().our_window, 10);
         let agreed =
             accept_client(Some("permessage-deflate; client_max_window_bits=10"), Some(15), false)
                 .unwrap()
