@@ -209,7 +209,7 @@ mod tests {
         ] {
             let whole =
                 HeadScanner::default().scan(head, &Limits::default(), LineEndings::CrlfOnly, check);
-            assert_eq!(whole.map_err(|e| e.kind()), Err(kind), "{}", head.escape_ascii());
+            assert_eq!(whole.map_err(Error::kind), Err(kind), "{}", head.escape_ascii());
             let mut scanner = HeadScanner::default();
             let dribbled = (1..=head.len())
                 .find_map(|end| {
@@ -217,7 +217,7 @@ mod tests {
                         .scan(&head[..end], &Limits::default(), LineEndings::CrlfOnly, check)
                         .err()
                 })
-                .map(|e| e.kind());
+                .map(Error::kind);
             assert_eq!(dribbled, Some(kind), "{}", head.escape_ascii());
         }
     }
