@@ -142,11 +142,44 @@ pub(crate) fn parse_fields<'h>(
             }
             Field::Connection => found.connection.add(value),
             Field::Expect => {
-                found.expect = Some(value.eq_ignore_ascii_case(b"100-continue"));
+                // Two `Expect` fields are one list (RFC 9110 §5.3), so an expectation other
+                // than 100-continue is unmet in whichever field it came, as in `a, b`.
+                let continue_ = value.eq_ignore_ascii_case(b"100-continue");
+                found.expect = Some(found.expect.unwrap_or(true) && continue_);
             }
             Field::Upgrade => found.upgrade = !value.is_empty(),
             Field::Singleton(bit) => once(bit)?,
         }
     }
     Ok((spans, found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect_of(values: &[&[u8]]) -> Option<bool> {
+        let head: Vec<u8> = values.concat();
+        let mut at = 0;
+        let pairs: Vec<(&[u8], &[u8])> = values
+            .iter()
+            .map(|v| {
+                let value = &head[at..at + v.len()];
+                at += v.len();
+                (&b"Expect"[..], value)
+            })
+            .collect();
+        parse_fields(&head, pairs.into_iter(), Role::Request).unwrap().1.expect
+    }
+
+    /// The last `Expect` field used to decide alone: `bogus` then `100-continue` read as
+    /// 100-continue, while the same list in one field (`bogus, 100-continue`) was unmet.
+    #[test]
+    fn an_expectation_other_than_100_continue_in_any_field_is_unmet() {
+        assert_eq!(expect_of(&[b"100-continue"]), Some(true));
+        assert_eq!(expect_of(&[b"100-continue", b"100-Continue"]), Some(true));
+        assert_eq!(expect_of(&[b"bogus", b"100-continue"]), Some(false));
+        assert_eq!(expect_of(&[b"100-continue", b"bogus"]), Some(false));
+        assert_eq!(expect_of(&[]), None);
+    }
 }

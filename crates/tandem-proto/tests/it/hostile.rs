@@ -277,6 +277,7 @@ pub(crate) fn connection_cases() -> Vec<Case> {
         Case::new("V32 Expect 100-continue", post(b"Expect: 100-continue\r\nContent-Length: 2\r\n", b"hi"), Expect::Check(|o| expect_continue_is(o, true))),
         Case::new("V32 Expect 100-CONTINUE", post(b"Expect: 100-CONTINUE\r\nContent-Length: 2\r\n", b"hi"), Expect::Check(|o| expect_continue_is(o, true))),
         Case::new("V32 Expect bogus", post(b"Expect: bogus\r\nContent-Length: 2\r\n", b"hi"), Expect::Refuse(K::Expectation, 417)),
+        Case::new("V32 Expect bogus, then 100-continue in a second field", post(b"Expect: bogus\r\nExpect: 100-continue\r\nContent-Length: 2\r\n", b"hi"), Expect::Refuse(K::Expectation, 417)),
         Case::new("V32 Expect bogus on HTTP/1.0 is ignored", b"GET / HTTP/1.0\r\nExpect: bogus\r\n\r\n".to_vec(), Expect::Check(|o| expect_continue_is(o, false))),
         Case::new("V39 Upgrade websocket", get(b"Connection: Upgrade\r\nUpgrade: websocket\r\n"), Expect::Check(|o| upgrade_is(o, Some(b"websocket")))),
         Case::new("V39 Upgrade with a body: framed by its length", post(b"Connection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n", b"hello"), Expect::Check(upgrade_with_body)),

@@ -453,6 +453,8 @@ fn message_cases(t: &mut Table) {
     );
     // V32.
     t.refused("V32 Expect: bogus", 417, &post(b"Expect: bogus\r\nContent-Length: 5\r\n", b"hello"));
+    let two = b"Expect: bogus\r\nExpect: 100-continue\r\nContent-Length: 5\r\n";
+    t.refused("V32 Expect: bogus, then 100-continue in a second field", 417, &post(two, b"hello"));
     t.served(
         "V32 Expect: 100-CONTINUE",
         2,
