@@ -476,3 +476,53 @@ async fn a_hostile_http2_servers_answers_fail_their_request() {
     let e = within(s.get(&format!("http://{addr}/")).timeout(timeout).send()).await.unwrap_err();
     assert_eq!(e.timeout_phase(), Some(tandem_client::Phase::SockRead), "{e}");
 }
+
+/// A request the server took before it said GOAWAY is not sent again unless idempotent
+/// (RFC 9113 §6.8: streams up to the GOAWAY's last stream may have been processed): the
+/// server answers the first GET of each connection, then takes the next request, says
+/// GOAWAY naming it and closes. A POST fails after reaching the server once; a GET on a
+/// pooled connection goes once more, as an idempotent request does after a stale one.
+#[tokio::test]
+async fn a_request_taken_before_goaway_is_not_resent_unless_idempotent() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (count, mut taken) = watch::channel(Vec::<http::Method>::new());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut conn = h2::server::handshake(tcp).await.unwrap();
+                let mut served = 0;
+                while let Some(Ok((request, mut respond))) = conn.accept().await {
+                    let method = request.method().clone();
+                    count.send_modify(|taken| taken.push(method.clone()));
+                    if method == http::Method::GET && served == 0 {
+                        // The first GET is answered, so the connection is pooled.
+                        let mut send =
+                            respond.send_response(http::Response::new(()), false).unwrap();
+                        send.send_data(Bytes::from_static(b"ok"), true).unwrap();
+                        served += 1;
+                        continue;
+                    }
+                    // GOAWAY names every stream taken (this one too), then the close.
+                    conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                    let _ = std::future::poll_fn(|cx| conn.poll_closed(cx)).await;
+                    drop(respond);
+                    return;
+                }
+            });
+        }
+    });
+    let s = ClientSession::builder().http2(Http2::PriorKnowledge).build();
+    let url = format!("http://{addr}/");
+    let e = within(s.post(&url).body("once").send()).await.unwrap_err();
+    assert!(!e.is_timeout(), "{e:?}");
+    assert_eq!(*within(taken.wait_for(|t| !t.is_empty())).await.unwrap(), [http::Method::POST]);
+    assert_eq!(within(within(s.get(&url).send()).await.unwrap().text()).await.unwrap(), "ok");
+    // The pooled connection takes this GET and goes away: it is sent once more, on a new
+    // connection, which answers it.
+    assert_eq!(within(within(s.get(&url).send()).await.unwrap().text()).await.unwrap(), "ok");
+    let methods = taken.borrow().clone();
+    assert_eq!(methods.iter().filter(|m| **m == http::Method::POST).count(), 1, "{methods:?}");
+    assert_eq!(methods.len(), 4, "POST, GET, GET and the GET again: {methods:?}");
+}
