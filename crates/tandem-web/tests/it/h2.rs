@@ -703,6 +703,33 @@ async fn a_window_that_never_opens_hits_the_send_timeout() {
     assert!(server.stop().await);
 }
 
+/// A stream whose body stops coming holds its handler no longer than the body timeout: a
+/// `read` waiting for a body that was announced and never sent, or that stopped partway,
+/// fails with a 408, as on HTTP/1.1; the connection serves on.
+#[tokio::test]
+async fn a_body_that_never_comes_meets_the_body_timeout() {
+    const BODY_TIMEOUT: Duration = Duration::from_millis(300);
+    let (server, _) = start(ServerConfig::default().with_body_timeout(BODY_TIMEOUT)).await;
+    let mut block = vec![0x83, 0x86];
+    field_indexed_name(&mut block, 4, b"/echo");
+    field_indexed_name(&mut block, 1, b"t");
+    field(&mut block, b"content-length", b"10");
+    for sent in [&b""[..], b"part"] {
+        // A connection each: a second 408 would be HPACK-indexed, which `status_of` cannot read.
+        let mut conn = Raw::open(server.addr, &[]).await;
+        let started = tokio::time::Instant::now();
+        conn.send(&frame(HEADERS, END_HEADERS, 1, &block)).await;
+        if !sent.is_empty() {
+            conn.send(&frame(DATA, 0, 1, sent)).await;
+        }
+        assert_eq!(conn.response(1).await.0, Some(408), "{} bytes sent", sent.len());
+        assert!(started.elapsed() >= BODY_TIMEOUT, "{:?}", started.elapsed());
+        conn.get(3, "/hello").await;
+        assert_eq!(conn.response(3).await.0, Some(200));
+    }
+    assert!(server.stop().await);
+}
+
 /// Graceful shutdown: GOAWAY, a stream opened after it is never answered, and the stream
 /// open before it finishes.
 #[tokio::test]
