@@ -737,9 +737,8 @@ async fn a_closing_connection_sends_its_last_responses_then_close_notify() {
     assert!(within(runner.cleanup()).await);
 }
 
-/// The session tickets a TLS 1.3 handshake leaves go out with the connection's first
-/// response rather than on their own, and still reach the client: its next connection
-/// resumes. A TLS 1.2 handshake, whose last flight the client waits for, completes and
+/// The session tickets of a TLS 1.3 handshake reach the client, whose next connection
+/// resumes; a TLS 1.2 handshake, whose last flight the client waits for, completes and
 /// resumes too.
 #[tokio::test]
 async fn sessions_resume_over_tls_1_3_and_tls_1_2() {
@@ -759,6 +758,35 @@ async fn sessions_resume_over_tls_1_3_and_tls_1_2() {
         }
     }
     assert_eq!(server.dispatched(), 4);
+    server.stop().await;
+}
+
+/// A TLS 1.3 handshake's session tickets leave when it ends, before any request, so the
+/// client takes them in while the server reads and answers its request; held for the first
+/// response's write, they reached the client only with it, and took its time after.
+#[tokio::test]
+async fn tls_1_3_session_tickets_leave_with_the_handshake() {
+    let ca = Ca::new("test CA");
+    let tls = TlsConfig::builder(ca.server(&["localhost"]).identity()).build().unwrap();
+    let server = TlsServer::start(&tls).await;
+    let client = rustls_client(&ca, &[&rustls::version::TLS13]);
+    let mut stream = rustls_connect_with(server.port(), &client, "localhost").await;
+    // Reading processes what comes (tickets are no data, so the read stays pending); the
+    // tickets are counted as they are taken in.
+    let mut byte = [0; 1];
+    within(std::future::poll_fn(|cx| {
+        let mut buf = tokio::io::ReadBuf::new(&mut byte);
+        match tokio::io::AsyncRead::poll_read(std::pin::Pin::new(&mut stream), cx, &mut buf) {
+            std::task::Poll::Ready(read) => panic!("before any request: {read:?}"),
+            std::task::Poll::Pending if stream.get_ref().1.tls13_tickets_received() > 0 => {
+                std::task::Poll::Ready(())
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }))
+    .await;
+    let info = get_info(&mut stream).await;
+    assert!(info.contains(" version=TLSv1.3 "), "{info}");
     server.stop().await;
 }
 
