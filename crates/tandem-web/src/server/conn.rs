@@ -117,6 +117,7 @@ pub(crate) async fn serve<R: ConnRead, W: ConnWrite + 'static>(
     tls: Option<Arc<TlsInfo>>,
 ) {
     let now = tokio::time::Instant::now();
+    let writing = AtomicBool::new(false);
     let mut conn = Conn {
         read: Some(ReadState { io: Box::new(read), buf: BytesMut::new() }),
         wbuf: BytesMut::new(),
@@ -129,6 +130,7 @@ pub(crate) async fn serve<R: ConnRead, W: ConnWrite + 'static>(
         #[cfg(feature = "http2")]
         h2_preface: false,
         write_end: WriteEnd::Open,
+        writing: &writing,
         waits: Waits {
             timer: Box::pin(sleep_until(now)),
             armed: now,
@@ -139,14 +141,36 @@ pub(crate) async fn serve<R: ConnRead, W: ConnWrite + 'static>(
             stopping_registered: false,
         },
     };
-    let mut write: Writer = Box::new(SendTimeout::new(write, config.send_timeout));
-    if let Err(err) = conn.run(&mut write, remote, &app).await {
+    let write: Writer = Box::new(SendTimeout::new(write, config.send_timeout));
+    let mut write = WriteHalf { io: Some(write), writing: &writing };
+    let io = write.io.as_mut().expect("the write half is here until the end");
+    if let Err(err) = conn.run(io, remote, &app).await {
         tracing::debug!(target: "tandem::server", error = %err, "connection ended");
     }
+    let Some(mut io) = write.io.take() else { return };
     match conn.write_end {
-        WriteEnd::Open => drop(write.shutdown().await),
+        WriteEnd::Open => drop(io.shutdown().await),
         WriteEnd::Shut => {}
-        WriteEnd::Broken => write.abort(),
+        WriteEnd::Broken => io.abort(),
+    }
+}
+
+/// A connection's write half, reset rather than closed if the connection is dropped (its
+/// task cut off at the shutdown timeout) while a response is written in steps: the body is
+/// then cut short, and a close would end a body framed by the close as if whole.
+struct WriteHalf<'a> {
+    io: Option<Writer>,
+    /// Set by the connection while it writes a response in steps.
+    writing: &'a AtomicBool,
+}
+
+impl Drop for WriteHalf<'_> {
+    fn drop(&mut self) {
+        if self.writing.load(Ordering::Relaxed)
+            && let Some(io) = self.io.take()
+        {
+            io.abort();
+        }
     }
 }
 
@@ -203,6 +227,8 @@ struct Conn<'a> {
     #[cfg(feature = "http2")]
     h2_preface: bool,
     write_end: WriteEnd,
+    /// Set while a response is written in steps (`WriteHalf`).
+    writing: &'a AtomicBool,
     waits: Waits,
 }
 
@@ -375,18 +401,9 @@ impl Conn<'_> {
             let sent = match write_now(&mut self.wbuf, response, version, keep_alive, head_only) {
                 Ok(written) => Sent { written, buffered: true },
                 Err(response) => {
-                    let wbuf = &mut self.wbuf;
-                    // A file body may go by sendfile while the read half is home (a request
-                    // without a body) and is a plain TCP socket's.
-                    let timeout = self.config.send_timeout;
-                    let sendfile = self.read.as_ref().and_then(|read| read.io.tcp());
-                    let room_timeout = Some(timeout);
-                    let sendfile = sendfile.map(|socket| SendfileTo::new(socket, room_timeout));
-                    let sent = write_response(
-                        io, wbuf, response, version, keep_alive, head_only, accept, sendfile,
-                    )
-                    .await;
-                    match sent {
+                    let sent =
+                        self.write_in_steps(io, response, version, keep_alive, head_only, accept);
+                    match sent.await {
                         Ok(sent) => sent,
                         Err((err, sent)) => return Err(self.gone(log, remote, status, sent, err)),
                     }
@@ -426,6 +443,32 @@ impl Conn<'_> {
                 return Ok(());
             }
         }
+    }
+
+    /// Writes a response [`write_now`] gave back (a stream, a file, a large or compressed
+    /// body) in steps, marked as under way meanwhile (`writing`), so that a connection
+    /// dropped in the middle of it is reset (`WriteHalf`).
+    async fn write_in_steps(
+        &mut self,
+        io: &mut Writer,
+        response: crate::Response,
+        version: Version,
+        keep_alive: bool,
+        head_only: bool,
+        accept: Option<AcceptEncoding>,
+    ) -> Result<Sent, (std::io::Error, Sent)> {
+        // A file body may go by sendfile while the read half is home (a request without a
+        // body) and is a plain TCP socket's.
+        let timeout = Some(self.config.send_timeout);
+        let sendfile = self.read.as_ref().and_then(|read| read.io.tcp());
+        let sendfile = sendfile.map(|socket| SendfileTo::new(socket, timeout));
+        self.writing.store(true, Ordering::Relaxed);
+        let wbuf = &mut self.wbuf;
+        let sent =
+            write_response(io, wbuf, response, version, keep_alive, head_only, accept, sendfile)
+                .await;
+        self.writing.store(false, Ordering::Relaxed);
+        sent
     }
 
     /// Writes out the write buffer; when the connection closes after it, with the write

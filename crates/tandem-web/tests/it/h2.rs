@@ -843,6 +843,31 @@ async fn an_idle_connection_is_closed_after_the_keep_alive_timeout() {
     assert!(server.stop().await);
 }
 
+/// A peer that stops inside the preface is cut off at the head timeout, as a head that stops
+/// partway; one that sends the preface and then nothing (not even its SETTINGS) is an idle
+/// connection, closed at the keep-alive timeout. Neither is held longer.
+#[tokio::test]
+async fn a_peer_silent_in_or_after_the_preface_is_closed() {
+    const HEAD: Duration = Duration::from_millis(200);
+    const KEEPALIVE: Duration = Duration::from_millis(1500);
+    let config = ServerConfig::default().with_head_timeout(HEAD).with_keepalive_timeout(KEEPALIVE);
+    let (server, _) = start(config).await;
+    // Closed after the timer meant, and well before the next: the keep-alive timeout for a
+    // partial preface; for a silent HTTP/2 connection, the shutdown timeout (60 s) that a
+    // graceful close may give open streams.
+    let cases = [(&PREFACE[..10], HEAD, KEEPALIVE), (PREFACE, KEEPALIVE, KEEPALIVE * 3)];
+    for (sent, least, most) in cases {
+        let mut conn = Raw::connect(server.addr).await;
+        let started = tokio::time::Instant::now();
+        conn.send(sent).await;
+        // Whatever the server says first (its SETTINGS, a GOAWAY, a 408), then the close.
+        while within(conn.read.read_buf(&mut conn.buf)).await.is_ok_and(|n| n > 0) {}
+        let took = started.elapsed();
+        assert!(took >= least && took < most, "{} bytes: closed after {took:?}", sent.len());
+    }
+    assert!(server.stop().await);
+}
+
 /// Streams answered one after another keep a connection open past the keep-alive timeout:
 /// it counts from the last of them, however they were answered.
 #[tokio::test]

@@ -265,3 +265,25 @@ async fn a_body_that_breaks_resets_the_connection() {
     assert_eq!(server.get("/whole").await.text(), "whole");
     assert!(server.stop().await);
 }
+
+/// A connection still writing a streamed body when the shutdown timeout passes is reset, not
+/// closed: the body is cut as when it breaks, and an HTTP/1.0 client, whose body runs to the
+/// close, would read a close as its end.
+#[tokio::test]
+async fn a_body_cut_at_the_shutdown_timeout_resets_the_connection() {
+    let mut app = Application::new();
+    app.add_get("/endless", |_req: Request| async {
+        let first = futures_util::stream::iter([Ok::<_, Error>(Bytes::from_static(b"partial"))]);
+        Response::stream(futures_util::StreamExt::chain(first, futures_util::stream::pending()))
+    });
+    let config =
+        tandem_web::ServerConfig::default().with_shutdown_timeout(Duration::from_millis(200));
+    let server = Server::start_with(app, config).await;
+    let mut client = server.connect().await;
+    client.send(b"GET /endless HTTP/1.0\r\nHost: t\r\n\r\n").await;
+    read_until(&mut client, b"partial").await;
+    let stopping = tokio::spawn(server.stop());
+    let (_, reset) = read_to_reset(&mut client).await;
+    assert!(reset, "closed as if whole");
+    assert!(!within(stopping).await.unwrap(), "the stream was still running at the timeout");
+}
