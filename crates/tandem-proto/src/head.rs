@@ -312,7 +312,11 @@ impl RequestHead {
     /// The protocol asked for by `Connection: upgrade` with `Upgrade: <protocol>`, such as
     /// `websocket`.
     pub fn upgrade(&self) -> Option<&[u8]> {
-        if self.flags.upgrade { self.fields.get("upgrade") } else { None }
+        if self.flags.upgrade {
+            self.fields.get_all("upgrade").find(|v| !v.is_empty())
+        } else {
+            None
+        }
     }
 
     /// Whether this is a CONNECT request, whose connection becomes a tunnel once answered

@@ -147,7 +147,9 @@ pub(crate) fn parse_fields<'h>(
                 let continue_ = value.eq_ignore_ascii_case(b"100-continue");
                 found.expect = Some(found.expect.unwrap_or(true) && continue_);
             }
-            Field::Upgrade => found.upgrade = !value.is_empty(),
+            // Any field naming a protocol asks for one: an empty field after it must not
+            // hide the request a proxy in front may already be tunnelling for.
+            Field::Upgrade => found.upgrade |= !value.is_empty(),
             Field::Singleton(bit) => once(bit)?,
         }
     }
@@ -170,6 +172,32 @@ mod tests {
             })
             .collect();
         parse_fields(&head, pairs.into_iter(), Role::Request).unwrap().1.expect
+    }
+
+    fn upgrade_of(values: &[&[u8]]) -> bool {
+        let head: Vec<u8> = values.concat();
+        let mut at = 0;
+        let pairs: Vec<(&[u8], &[u8])> = values
+            .iter()
+            .map(|v| {
+                let value = &head[at..at + v.len()];
+                at += v.len();
+                (&b"Upgrade"[..], value)
+            })
+            .collect();
+        parse_fields(&head, pairs.into_iter(), Role::Request).unwrap().1.upgrade
+    }
+
+    /// The last `Upgrade` field used to decide alone: `websocket` then an empty field read
+    /// as no upgrade, so the server went on parsing what a proxy in front, having forwarded
+    /// an upgrade, may be tunnelling.
+    #[test]
+    fn any_upgrade_field_naming_a_protocol_asks_for_one() {
+        assert!(upgrade_of(&[b"websocket"]));
+        assert!(upgrade_of(&[b"websocket", b""]));
+        assert!(upgrade_of(&[b"", b"websocket"]));
+        assert!(!upgrade_of(&[b""]));
+        assert!(!upgrade_of(&[]));
     }
 
     /// The last `Expect` field used to decide alone: `bogus` then `100-continue` read as

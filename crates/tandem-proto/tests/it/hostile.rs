@@ -282,6 +282,8 @@ pub(crate) fn connection_cases() -> Vec<Case> {
         Case::new("V39 Upgrade websocket", get(b"Connection: Upgrade\r\nUpgrade: websocket\r\n"), Expect::Check(|o| upgrade_is(o, Some(b"websocket")))),
         Case::new("V39 Upgrade with a body: framed by its length", post(b"Connection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n", b"hello"), Expect::Check(upgrade_with_body)),
         Case::new("V39 Upgrade without Connection: upgrade", get(b"Upgrade: websocket\r\n"), Expect::Check(|o| upgrade_is(o, None))),
+        Case::new("V39 Upgrade websocket, then an empty Upgrade", get(b"Connection: upgrade\r\nUpgrade: websocket\r\nUpgrade: \r\n"), Expect::Check(|o| upgrade_is(o, Some(b"websocket")))),
+        Case::new("V39 an empty Upgrade, then Upgrade websocket", get(b"Connection: upgrade\r\nUpgrade: \r\nUpgrade: websocket\r\n"), Expect::Check(|o| upgrade_is(o, Some(b"websocket")))),
         Case::new("Connection: keep-alive, Upgrade", get(b"Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n"), Expect::Check(|o| upgrade_is(o, Some(b"websocket")))),
     ]
 }

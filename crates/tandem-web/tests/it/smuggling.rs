@@ -528,6 +528,11 @@ fn tunnel_and_get_body_cases(t: &mut Table) {
         &post(b"Connection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n", b"hello"),
         Expect::AnsweredThenClosed,
     );
+    t.push(
+        "V39 upgrade with an empty Upgrade field after it answered 200",
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\nUpgrade: \r\n\r\n",
+        Expect::AnsweredThenClosed,
+    );
     t.refused(
         "V39 CONNECT answered without a tunnel",
         404,
