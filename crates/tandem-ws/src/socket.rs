@@ -40,10 +40,15 @@ pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much is read from the connection at a time, at least: a large frame's payload is
 /// read in larger steps ([`Assembler::read_size`]).
 ///
-/// The buffer keeps the size the largest frame grew it to. Giving it back to the allocator
-/// between frames halved `ws_load`'s 1 MiB echo rate: every message then faulted its pages
-/// in anew.
+/// The buffer keeps the size the largest frame grew it to while messages keep coming. Giving
+/// it back to the allocator between frames halved `ws_load`'s 1 MiB echo rate: every message
+/// then faulted its pages in anew.
 const READ_SIZE: usize = 16 * 1024;
+/// A read buffer grown past four reads' room by a large frame is given back once the
+/// connection has been quiet this long: kept for good, it held an idle connection at the
+/// size of the largest message it ever received (50 idle connections after one 4 MiB message
+/// each held 110 MB, 2.2 MiB each), which a peer could pin on every connection in turn.
+const IDLE_BUFFER_RELEASE: Duration = Duration::from_secs(1);
 
 /// Settings both sides share; the server's `WebSocketResponse` and the client's
 /// `WsConnect` builders fill them in.
@@ -111,6 +116,8 @@ enum Woke {
     Read(std::io::Result<usize>),
     Timer,
     Shutdown,
+    /// The connection was quiet for [`IDLE_BUFFER_RELEASE`] with a large, empty buffer.
+    Idle,
 }
 
 /// The reading side: owned by one task at a time.
@@ -544,6 +551,7 @@ impl Reader {
                 Woke::Read(Ok(_)) => {}
                 Woke::Read(Err(e)) => return self.fail(Error::io(e)).await,
                 Woke::Shutdown => self.go_away().await,
+                Woke::Idle => self.buf = BytesMut::new(),
                 Woke::Timer => {
                     if let Some(message) = self.on_timer(deadline).await {
                         return message;
@@ -597,6 +605,8 @@ impl Reader {
         let timer = self.next_timer(receive_deadline);
         let Reader { io, buf, shutdown, .. } = self;
         let shutdown_armed = shutdown.is_some() && !closing;
+        let large = buf.is_empty() && buf.capacity() > 4 * READ_SIZE;
+        let mut idle = pin!(large.then(|| tokio::time::sleep(IDLE_BUFFER_RELEASE)));
         let mut read = pin!(io.read_buf(buf));
         // A wait with no timer armed (the usual case) builds no `Sleep`.
         let mut sleep = pin!(timer.map(tokio::time::sleep_until));
@@ -615,6 +625,11 @@ impl Reader {
                 && shutdown.poll_begun(cx)
             {
                 return Poll::Ready(Woke::Shutdown);
+            }
+            if let Some(idle) = idle.as_mut().as_pin_mut()
+                && idle.poll(cx).is_ready()
+            {
+                return Poll::Ready(Woke::Idle);
             }
             Poll::Pending
         })
@@ -784,4 +799,32 @@ fn not_asked_for(message: Message, asked: &str) -> Error {
         Message::Pong(_) => "a pong".to_owned(),
     };
     Error::message_type(format!("{asked} asked for, {got} received"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large message grows the read buffer; a quiet connection gives it back, and the next
+    /// large message still arrives whole.
+    #[tokio::test(start_paused = true)]
+    async fn a_read_buffer_grown_by_a_large_message_is_given_back_when_quiet() {
+        let (ours, theirs) = tokio::io::duplex(64 << 10);
+        let peer = WebSocket::from_raw_socket(theirs, Role::Client, WebSocketConfig::new());
+        let mut ws = WebSocket::from_raw_socket(ours, Role::Server, WebSocketConfig::new());
+        let capacity = |ws: &mut WebSocket| {
+            ws.read_side().reader.as_ref().map_or(0, |reader| reader.buf.capacity())
+        };
+        for _ in 0..2 {
+            let sender = peer.sender();
+            let sent = tokio::spawn(async move { sender.send_bytes(&vec![7; 4 << 20]).await });
+            assert!(matches!(ws.receive().await, Message::Binary(b) if b.len() == 4 << 20));
+            sent.await.unwrap().unwrap();
+            assert!(capacity(&mut ws) > 1 << 20, "{}", capacity(&mut ws));
+            // Quiet for longer than the release (the paused clock moves on by itself).
+            let quiet = tokio::time::timeout(IDLE_BUFFER_RELEASE * 2, ws.receive()).await;
+            assert!(quiet.is_err(), "{quiet:?}");
+            assert!(capacity(&mut ws) <= 4 * READ_SIZE, "{}", capacity(&mut ws));
+        }
+    }
 }
