@@ -428,3 +428,31 @@ async fn a_client_that_never_reads_is_cut_off() {
     assert!(received.len() < CHUNK * CHUNKS, "the response was cut short");
     server.stop().await;
 }
+
+/// A client that pipelines requests and never reads the answers is cut off by the send
+/// timeout once the buffers between them are full: the server reads no further request
+/// while a response waits for room, so neither the answers nor the requests pile up in its
+/// memory, and the connection is not held for good.
+#[tokio::test]
+async fn a_pipelining_client_that_never_reads_is_cut_off() {
+    let server = Server::start_with(app(&Counter::default()), short_body_and_send_timeouts()).await;
+    let client = server.connect().await;
+    let _ = socket2::SockRef::from(&client.stream).set_recv_buffer_size(4096);
+    let (_read, mut write) = client.stream.into_split();
+    let requests = b"GET /path/p HTTP/1.1\r\nHost: t\r\n\r\n".repeat(1024);
+    let started = Instant::now();
+    // Each write waits while the server reads no more; once it has cut the connection off,
+    // a write fails. 256 MiB of requests would be 1 GiB of answers, far past any buffers.
+    let cut_off = within(async {
+        for _ in 0..(256 << 20) / requests.len() {
+            if write.write_all(&requests).await.is_err() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(cut_off, "the server kept reading");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    server.stop().await;
+}
