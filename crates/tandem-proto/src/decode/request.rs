@@ -297,10 +297,15 @@ fn frame(version: Version, found: FramingFields) -> Result<(BodyFraming, Flags),
         Some(continue_) => continue_.then_some(true).ok_or(ErrorKind::Expectation)?,
         None => false,
     };
+    let switch_asked = connection.upgrade && upgrade && http11;
     let flags = Flags {
-        keep_alive: connection.keep_alive(http11),
+        // An `Upgrade` field that is not an upgrade by the rules (no `Connection: upgrade`, or
+        // HTTP/1.0) still closes the connection after its answer: a proxy in front that
+        // tunnels on `Upgrade` alone may send the client's next bytes as a tunnel's, which
+        // must never be parsed as requests here.
+        keep_alive: connection.keep_alive(http11) && (switch_asked || !upgrade),
         expect_continue,
-        upgrade: connection.upgrade && upgrade && http11,
+        upgrade: switch_asked,
     };
     Ok((framing, flags))
 }
@@ -411,6 +416,33 @@ mod tests {
                 .header("transfer-encoding", "chunked"),
         );
         assert_eq!(parser.parse_parts(&chunked).unwrap().framing(), BodyFraming::Chunked);
+    }
+
+    /// An `Upgrade` field that does not make an upgrade (no `Connection: upgrade`, or on
+    /// HTTP/1.0) was read as nothing, so the connection stayed open behind a proxy that may
+    /// tunnel on `Upgrade` alone.
+    #[test]
+    fn an_upgrade_field_that_is_no_upgrade_still_ends_the_connection() {
+        let head = |bytes: &[u8]| {
+            let mut buf = BytesMut::from(bytes);
+            let head = RequestParser::new().parse(&mut buf).unwrap().unwrap();
+            (head.keep_alive(), head.upgrade().is_some())
+        };
+        assert_eq!(
+            head(b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\r\n"),
+            (false, false)
+        );
+        assert_eq!(
+            head(b"GET / HTTP/1.0\r\nConnection: keep-alive, upgrade\r\nUpgrade: h2c\r\n\r\n"),
+            (false, false)
+        );
+        assert_eq!(
+            head(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"),
+            (true, true),
+            "an upgrade proper: the server decides, by switching or not"
+        );
+        assert_eq!(head(b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: \r\n\r\n"), (true, false));
+        assert_eq!(head(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"), (true, false));
     }
 
     #[test]

@@ -533,6 +533,16 @@ fn tunnel_and_get_body_cases(t: &mut Table) {
         b"GET / HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\nUpgrade: \r\n\r\n",
         Expect::AnsweredThenClosed,
     );
+    t.push(
+        "V39 Upgrade without Connection: upgrade answered 200",
+        b"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n\r\n",
+        Expect::AnsweredThenClosed,
+    );
+    t.push(
+        "V39 Upgrade on HTTP/1.0 keep-alive answered 200",
+        b"GET / HTTP/1.0\r\nConnection: keep-alive, upgrade\r\nUpgrade: websocket\r\n\r\n",
+        Expect::AnsweredThenClosed,
+    );
     t.refused(
         "V39 CONNECT answered without a tunnel",
         404,
