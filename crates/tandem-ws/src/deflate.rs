@@ -198,6 +198,12 @@ impl Deflater {
         Deflater { zlib: None, window: agreed.our_window, no_context: agreed.our_no_context }
     }
 
+    /// Whether a message compressed now may be referred to by the next one (context
+    /// takeover, the default).
+    pub(crate) fn keeps_context(&self) -> bool {
+        !self.no_context
+    }
+
     /// Deflates one whole message into `out`, without the trailing `00 00 ff ff`.
     pub(crate) fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) {
         out.clear();

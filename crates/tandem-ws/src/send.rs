@@ -61,7 +61,9 @@ struct Writer {
     masks: MaskKeys,
     /// Part of a frame went out and the rest never will: its send was cancelled (dropped by
     /// a timeout or a `select!`, or aborted). No frame may follow, or the peer would read
-    /// it as the rest of that payload, and bytes of a later message as frame heads.
+    /// it as the rest of that payload, and bytes of a later message as frame heads. Also
+    /// set for a compressed frame not yet written when the deflater keeps its context: the
+    /// next message could refer back to bytes the peer never got.
     torn: bool,
 }
 
@@ -385,13 +387,14 @@ impl Writer {
                 "an earlier send was cancelled mid-frame",
             )));
         }
-        // A frame a cancelled send encoded but did not begin to write is not sent.
+        // A frame a cancelled send encoded but did not begin to write is not sent (one the
+        // deflater remembers left the writer torn, above).
         self.buf.clear();
         let mask = match shared.role {
             Role::Client => Some(self.masks.next_key().map_err(Error::io)?),
             Role::Server => None,
         };
-        let Writer { buf, deflater, deflated, .. } = self;
+        let Writer { buf, deflater, deflated, torn, .. } = self;
         // The server's large messages: the head alone in `buf`, the payload written from
         // where it is, which saves copying it (and a buffer as large, given back after
         // each large message).
@@ -400,6 +403,10 @@ impl Writer {
             Some(deflater) if compressible => {
                 deflater.compress(payload, deflated);
                 frame::encode_frame(buf, opcode, true, true, mask, deflated);
+                // The deflater's window holds this message now: a later one may refer back
+                // to it, so a frame cancelled before its first byte is as cut as one
+                // cancelled halfway, and nothing may follow it.
+                *torn = deflater.keeps_context();
             }
             _ if mask.is_none() && payload.len() >= WRITE_DIRECT => {
                 frame::encode_head(buf, opcode, true, false, None, payload.len());
@@ -457,4 +464,66 @@ async fn write_both(
 
 fn control_payload(payload: &[u8]) -> &[u8] {
     &payload[..payload.len().min(frame::MAX_CONTROL_PAYLOAD)]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures_util::FutureExt;
+
+    use super::*;
+    use crate::deflate::Agreed;
+
+    /// A socket that is full at the first write and takes everything after it.
+    struct FullOnce {
+        full: bool,
+        wire: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl AsyncWrite for FullOnce {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            if std::mem::take(&mut self.full) {
+                return Poll::Pending;
+            }
+            self.wire.lock().unwrap().extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A compressed send cancelled before its first byte went out: with context takeover
+    /// the next message would be compressed against one the peer never got (it inflates
+    /// wrong bytes, or fails), so the next send is refused; without it, the next message
+    /// stands alone and goes out.
+    #[tokio::test]
+    async fn a_compressed_frame_never_sent_ends_the_writing_if_the_deflater_remembers_it() {
+        for no_context in [false, true] {
+            let agreed =
+                Agreed { our_window: 15, our_no_context: no_context, peer_no_context: false };
+            let wire = Arc::new(Mutex::new(Vec::new()));
+            let io = FullOnce { full: true, wire: Arc::clone(&wire) };
+            let sender = WsSender::new(Box::new(io), Role::Server, Some(Deflater::new(agreed)));
+            let message = "hello hello hello hello";
+            assert!(sender.send_str(message).now_or_never().is_none(), "the socket is full");
+            let next = sender.send_str(message).await;
+            let wire = wire.lock().unwrap();
+            if no_context {
+                assert!(next.is_ok() && !wire.is_empty(), "{next:?}");
+            } else {
+                assert!(next.is_err() && wire.is_empty(), "{next:?}, {} bytes sent", wire.len());
+            }
+        }
+    }
 }
