@@ -151,14 +151,20 @@ fn response(
     let fields = head.fields();
     inner.jar.update_from_values(fields.get_all("set-cookie"), hop.url);
     let decoder = if inner.auto_decompress && !body.is_done() {
-        fields.get("content-encoding").and_then(|coding| {
-            let limits = decompress::Limits {
-                max_size: inner.max_decompressed_size,
-                zstd_window_log_max: inner.zstd_window_log_max,
-                brotli_window_log_max: inner.brotli_window_log_max,
-            };
-            Decompressor::for_coding(coding, limits)
-        })
+        // Two `Content-Encoding` fields are one list of two codings, as `gzip, br` in one
+        // field is: passed through as a list is, never decoded by the first alone.
+        let mut codings = fields.get_all("content-encoding");
+        match (codings.next(), codings.next()) {
+            (Some(coding), None) => {
+                let limits = decompress::Limits {
+                    max_size: inner.max_decompressed_size,
+                    zstd_window_log_max: inner.zstd_window_log_max,
+                    brotli_window_log_max: inner.brotli_window_log_max,
+                };
+                Decompressor::for_coding(coding, limits)
+            }
+            _ => None,
+        }
     } else {
         None
     };

@@ -156,6 +156,24 @@ impl Inflater {
     }
 }
 
+impl Inflater {
+    /// The decoder for a message's `Content-Encoding` field values, read as one list: two
+    /// fields name two codings, as `gzip, br` in one field does (a 415, as one coding is
+    /// decoded at most), never the first alone. A value that is not text is a 415 too.
+    pub(crate) fn for_fields<'a>(
+        mut values: impl Iterator<Item = &'a [u8]>,
+        limit: usize,
+        brotli_window_log_max: u32,
+    ) -> Result<Option<Inflater>, HttpError> {
+        let coding = match (values.next(), values.next()) {
+            (None, _) => "",
+            (Some(one), None) => std::str::from_utf8(one).map_err(|_| unsupported())?,
+            (Some(_), Some(_)) => return Err(unsupported()),
+        };
+        Self::for_coding(coding, limit, brotli_window_log_max)
+    }
+}
+
 fn unsupported() -> HttpError {
     HttpError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE)
         .with_text("415: unsupported Content-Encoding")
@@ -186,6 +204,23 @@ mod tests {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
+    }
+
+    /// `Content-Encoding: gzip` then `Content-Encoding: br` was decoded as gzip alone (the
+    /// first field), where `gzip, br` in one field is a 415.
+    #[test]
+    fn codings_in_several_fields_are_one_list() {
+        let refused = |values: &[&[u8]]| {
+            Inflater::for_fields(values.iter().copied(), 1024, 24)
+                .err()
+                .map(|e| e.status().as_u16())
+        };
+        assert_eq!(refused(&[b"gzip", b"br"]), Some(415));
+        assert_eq!(refused(&[b"gzip", b"gzip"]), Some(415));
+        assert_eq!(refused(&[b"gzip, br"]), Some(415));
+        assert_eq!(refused(&[b"gz\xffip"]), Some(415));
+        assert!(Inflater::for_fields([&b"gzip"[..]].into_iter(), 1024, 24).unwrap().is_some());
+        assert!(Inflater::for_fields(std::iter::empty(), 1024, 24).unwrap().is_none());
     }
 
     #[test]

@@ -463,9 +463,9 @@ impl Request {
         self.check_declared_length(limit)?;
         // A compressed body is decoded as it arrives, and the limit applies to what it
         // decodes to, so a compression bomb stops at the limit.
-        let coding = self.header("content-encoding").unwrap_or_default();
+        let codings = self.inner.head.fields().get_all("content-encoding");
         let window = self.inner.app.brotli_window_log_max();
-        let mut inflater = crate::inflate::Inflater::for_coding(coding, limit, window)?;
+        let mut inflater = crate::inflate::Inflater::for_fields(codings, limit, window)?;
         let mut body = BytesMut::new();
         // A chunk that declares more than the limit allows is refused from its size line,
         // rather than awaited (it may never come).

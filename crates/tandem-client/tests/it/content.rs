@@ -141,6 +141,21 @@ async fn without_decoders_bodies_pass_through() {
     server.stop().await;
 }
 
+/// Two `Content-Encoding` fields name two codings, as `gzip, br` in one field does: the body
+/// reaches the caller as it came, as a coding list's does, not decoded by the first alone.
+#[cfg(feature = "compression")]
+#[tokio::test]
+async fn codings_in_two_fields_are_one_list() {
+    let body = gzip(b"hello");
+    for fields in
+        ["Content-Encoding: gzip\r\nContent-Encoding: br\r\n", "Content-Encoding: gzip, br\r\n"]
+    {
+        let server = chunked_server(fields, body.clone(), 8192).await;
+        let mut resp = within(session().get(&server.url("/")).send()).await.unwrap();
+        assert_eq!(within(resp.read()).await.unwrap(), body, "{fields:?}");
+    }
+}
+
 #[cfg(feature = "compression")]
 #[tokio::test]
 async fn gzip_bomb_is_bounded_and_streams() {

@@ -278,15 +278,14 @@ impl Part<'_> {
     /// `identity` is a 415. [`chunk`](Self::chunk) and [`bytes`](Self::bytes) leave the
     /// coding alone, as `post()` does.
     pub async fn bytes_decoded(mut self, limit: usize) -> Result<Bytes, HttpError> {
-        let coding = self
-            .headers()
-            .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let codings = self.headers().get_all(header::CONTENT_ENCODING);
         // A part's reader has no application: the default window bound.
         let window = tandem_io::DEFAULT_BROTLI_WINDOW_LOG_MAX;
-        let mut inflater = crate::inflate::Inflater::for_coding(&coding, limit, window)?;
+        let mut inflater = crate::inflate::Inflater::for_fields(
+            codings.iter().map(header::HeaderValue::as_bytes),
+            limit,
+            window,
+        )?;
         let mut plain = BytesMut::new();
         while let Some(chunk) = self.chunk().await? {
             match &mut inflater {

@@ -60,6 +60,13 @@ async fn gzip_bodies_are_decoded_and_bombs_stop_at_the_limit() {
 
     let unknown = server.request(&post("zip", b"abc")).await;
     assert_eq!(unknown.status, 415);
+    // Two fields are one list of two codings, as `gzip, br` in one is: a 415, not the
+    // body decoded by the first alone.
+    let small = gzip(b"hello");
+    let listed = server.request(&post("gzip, br", &small)).await;
+    assert_eq!(listed.status, 415);
+    let two_fields = server.request(&post("gzip\r\nContent-Encoding: br", &small)).await;
+    assert_eq!(two_fields.status, 415);
     let garbage = server.request(&post("gzip", b"not gzip")).await;
     assert_eq!(garbage.status, 400);
     assert!(server.stop().await);
