@@ -38,7 +38,9 @@ use http_body::{Body as _, Frame, SizeHint};
 use tandem_io::Upgraded;
 use tokio::{task::JoinSet, time::Sleep};
 
-use super::{Http2Config, ServerConfig, access_log::Sink, conn::Shutdown};
+use super::{
+    Http2Config, ServerConfig, access_log::Sink, conn::Shutdown, write::poll_body_catching_panic,
+};
 use tandem_proto::RequestParser;
 
 use crate::{
@@ -453,7 +455,7 @@ async fn send_body(
             if let Poll::Ready(reset) = stream.poll_reset(cx) {
                 return Poll::Ready(Err(reset.map_or_else(SendError::H2, SendError::Reset)));
             }
-            Pin::new(&mut body).poll_frame(cx).map(Ok)
+            poll_body_catching_panic(|| Pin::new(&mut body).poll_frame(cx)).map(Ok)
         })
         .await?;
         let frame = match frame {

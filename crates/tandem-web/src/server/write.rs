@@ -395,18 +395,25 @@ pub(crate) async fn write_response(
     Ok(sent)
 }
 
-/// Polls a body's stream for its next chunk, a panic in it an error: the head is out, so
-/// the body can only be cut, and the connection's task lives on to reset it. Unwound, the
-/// task would drop the connection with a close, ending the body as if whole.
+/// Polls a body for its next piece (`poll`), a panic in it an error: the head is out, so
+/// the body can only be cut, and the connection's task lives on to cut it (a reset over
+/// HTTP/1.1, `RST_STREAM` over HTTP/2). Unwound, the task would drop an HTTP/1.1 connection
+/// with a close, ending the body as if whole, or every stream of an HTTP/2 connection.
+pub(super) fn poll_body_catching_panic<T>(
+    poll: impl FnOnce() -> Poll<Option<Result<T, crate::Error>>>,
+) -> Poll<Option<Result<T, crate::Error>>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(poll)).unwrap_or_else(|panic| {
+        let message = crate::handler::panic_message(panic.as_ref());
+        Poll::Ready(Some(Err(crate::Error::new(format!("the body panicked: {message}")))))
+    })
+}
+
+/// [`poll_body_catching_panic`] for a body's stream, its next chunk.
 fn poll_next_catching_panic(
     stream: &mut crate::response::BodyStream,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<bytes::Bytes, crate::Error>>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stream.poll_next_unpin(cx)))
-        .unwrap_or_else(|panic| {
-            let message = crate::handler::panic_message(panic.as_ref());
-            Poll::Ready(Some(Err(crate::Error::new(format!("the body panicked: {message}")))))
-        })
+    poll_body_catching_panic(|| stream.poll_next_unpin(cx))
 }
 
 /// Writes all of `bytes` straight to `io`, adding to `count` as each write is taken, so

@@ -970,3 +970,31 @@ async fn a_body_that_breaks_its_declared_length_is_reset() {
     assert_eq!(conn.response(7).await, (Some(200), b"0123456789".to_vec()));
     assert!(server.stop().await);
 }
+
+/// A response body whose stream panics, at its first poll or a later one, resets its own
+/// stream: the panic unwound the connection's task where the answer's first poll runs, and
+/// every other stream of the connection went with it.
+#[tokio::test]
+async fn a_body_that_panics_resets_its_stream_alone() {
+    let mut app = Application::new();
+    for (path, good) in [("/panics-first", 0), ("/panics-later", 1)] {
+        app.add_get(path, move |_req: Request| async move {
+            let chunks = futures_util::StreamExt::map(futures_util::stream::iter(0..2), move |n| {
+                assert!(n < good, "a bug in the body's stream");
+                Ok::<_, tandem_web::Error>(Bytes::from_static(b"01234"))
+            });
+            Response::stream(chunks)
+        });
+    }
+    app.add_get("/exact", |_req: Request| async { Response::text("0123456789") });
+    let server = Server::start(app).await;
+    let mut conn = Raw::open(server.addr, &[]).await;
+    for (id, path) in [(1, "/panics-first"), (5, "/panics-later")] {
+        conn.get(id, path).await;
+        let (status, body) = conn.response(id).await;
+        assert!(status.is_none() && body.len() <= 5, "{path}: {status:?} {body:?}");
+        conn.get(id + 2, "/exact").await;
+        assert_eq!(conn.response(id + 2).await, (Some(200), b"0123456789".to_vec()), "{path}");
+    }
+    assert!(server.stop().await);
+}
