@@ -119,10 +119,14 @@ impl App {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        if let Some(layered) = &self.layered {
-            return http_through_layers(layered, req).await;
-        }
         let (mut parts, body) = req.into_parts();
+        if let Some(layered) = &self.layered {
+            let parser = HeadLimits::parser(parts.extensions.get::<HeadLimits>().copied());
+            if let Some(refused) = refused_before_layers(&parser, &parts) {
+                return refused;
+            }
+            return http_through_layers(layered, http::Request::from_parts(parts, body)).await;
+        }
         let context = ConnectionContext::from_extensions(&mut parts.extensions);
         self.handle_unlayered(parts, Payload::from_body(body), context).await
     }
@@ -142,11 +146,8 @@ impl App {
         B::Error: Into<BoxError>,
     {
         if let Some(layered) = &self.layered {
-            // Checked before the first layer, as HTTP/1.1's parser checks a head before
-            // the layers see it: no layer acts on a request the app refuses. The app
-            // under the layers checks it again, as it may have been changed on the way.
-            if let Err(refused) = context.parser.parse_parts(&parts) {
-                return into_http(HttpError::from(refused).into_response());
+            if let Some(refused) = refused_before_layers(&context.parser, &parts) {
+                return refused;
             }
             context.into_extensions(&mut parts.extensions);
             return http_through_layers(layered, http::Request::from_parts(parts, body)).await;
@@ -201,6 +202,9 @@ impl Request {
             request.set_tls(tls);
         }
         *request.extensions_mut() = parts.extensions;
+        if let Some(HostFallback(local)) = request.extensions_mut().remove() {
+            request.set_host_fallback(local);
+        }
         Ok(request)
     }
 }
@@ -220,18 +224,37 @@ pub(crate) struct ConnectionContext {
 #[derive(Clone, Copy)]
 struct HeadLimits(tandem_proto::Limits);
 
+impl HeadLimits {
+    /// The parser a request's head is checked with: by the server's limits, if it came
+    /// with them, or the defaults.
+    fn parser(limits: Option<HeadLimits>) -> RequestParser {
+        limits.map_or_else(RequestParser::new, |limits| RequestParser::with_limits(limits.0))
+    }
+}
+
+/// The local address an HTTP/1.0 request that names no host came to, carried through tower
+/// layers to the app, which takes it as the request's host as the server did.
+#[derive(Clone, Copy)]
+struct HostFallback(std::net::SocketAddr);
+
 /// Gives a request Tandem's HTTP/1.1 server parsed by `limits` to an app with layers: the
 /// app under them checks the head again as it comes out of them, by the same limits rather
-/// than the defaults (which refused a field the server allows).
-pub(crate) fn keep_head_limits(req: &mut Request, limits: tandem_proto::Limits) {
+/// than the defaults (which refused a field the server allows), and a request that named no
+/// host keeps the fallback the server gave it (`local`).
+pub(crate) fn keep_head_limits(
+    req: &mut Request,
+    limits: tandem_proto::Limits,
+    local: Option<std::net::SocketAddr>,
+) {
     req.extensions_mut().insert(HeadLimits(limits));
+    if let Some(local) = local {
+        req.extensions_mut().insert(HostFallback(local));
+    }
 }
 
 impl ConnectionContext {
     fn from_extensions(extensions: &mut http::Extensions) -> ConnectionContext {
-        let parser = extensions
-            .remove::<HeadLimits>()
-            .map_or_else(RequestParser::new, |limits| RequestParser::with_limits(limits.0));
+        let parser = HeadLimits::parser(extensions.remove::<HeadLimits>());
         ConnectionContext {
             remote: extensions.get::<std::net::SocketAddr>().copied(),
             tls: extensions.get::<std::sync::Arc<crate::TlsInfo>>().cloned(),
@@ -249,6 +272,18 @@ impl ConnectionContext {
         }
         extensions.insert(HeadLimits(*self.parser.limits()));
     }
+}
+
+/// The answer to a head the app would refuse, checked before the first layer as HTTP/1.1's
+/// parser checks a head before the layers see it: no layer acts on a request the app
+/// refuses (logs it, counts it against a quota, answers a CORS preflight, routes by its
+/// `Host`). The app under the layers checks it again, as it may be changed on the way.
+fn refused_before_layers(
+    parser: &RequestParser,
+    parts: &http::request::Parts,
+) -> Option<http::Response<Body>> {
+    let refused = parser.parse_parts(parts).err()?;
+    Some(into_http(HttpError::from(refused).into_response()))
 }
 
 /// A Tandem response as an `http::Response`.

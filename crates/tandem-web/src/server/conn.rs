@@ -808,7 +808,7 @@ impl Conn<'_> {
             request.set_host_fallback(local);
         }
         if app.layered.is_some() {
-            crate::service::keep_head_limits(&mut request, self.config.limits);
+            crate::service::keep_head_limits(&mut request, self.config.limits, local);
         }
         (request, home)
     }

@@ -304,15 +304,50 @@ async fn a_layered_app_keeps_its_servers_head_limits() {
 async fn a_layered_app_serves_http10_as_http10() {
     let mut app = app(&Counter::default());
     app.add_get("/version", |req: Request| async move { format!("{:?}", req.version()) });
+    app.add_get("/host", |req: Request| async move { format!("{:?} {}", req.host(), req.url()) });
     app.layer(tower_http::cors::CorsLayer::permissive());
     let server = Server::start(app).await;
-    for path in ["/hello/old", "/version"] {
+    for path in ["/hello/old", "/version", "/host"] {
         let request = format!("GET {path} HTTP/1.0\r\n\r\n");
         let resp = server.request(request.as_bytes()).await;
         assert_eq!(resp.status, 200, "{path}: {}", resp.text());
-        if path == "/version" {
-            assert_eq!(resp.text(), "HTTP/1.0");
+        match path {
+            "/version" => assert_eq!(resp.text(), "HTTP/1.0"),
+            // The local address, as without layers.
+            "/host" => assert_eq!(resp.text(), "Some(\"127.0.0.1\") http://127.0.0.1/host"),
+            _ => {}
         }
     }
     server.stop().await;
+}
+
+/// An app with layers called as a tower service (hosted by hyper, say) checks a request's
+/// head before its first layer, as Tandem's own servers do: a `Host` contradicting the
+/// authority, too many fields or one too long reached every layer, and only the app under
+/// them refused it.
+#[tokio::test]
+async fn a_layered_app_called_as_a_service_checks_the_head_before_its_layers() {
+    let layered = Counter::default();
+    let mut app = app(&Counter::default());
+    let seen = layered.clone();
+    app.layer(tower::util::MapRequestLayer::new(move |req: http::Request<ServiceBody>| {
+        seen.hit();
+        req
+    }));
+    let app = app.freeze().unwrap();
+    // As hyper hands over an HTTP/2 request: its authority in the URI.
+    let get = |host: &str| {
+        http::Request::get("http://t.test/hello/svc")
+            .version(http::Version::HTTP_2)
+            .header("host", host)
+    };
+    let long = get("t.test").header("x-long", "l".repeat(9000));
+    for (req, refused) in [(get("admin.internal"), 400), (long, 431)] {
+        let resp = app.clone().oneshot(req.body(Full::new(Bytes::new())).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), refused);
+    }
+    assert_eq!(layered.get(), 0, "no layer saw a refused request");
+    let resp = app.oneshot(get("t.test").body(Full::new(Bytes::new())).unwrap()).await.unwrap();
+    assert_eq!(text(resp).await, "Hello, svc");
+    assert_eq!(layered.get(), 1);
 }
