@@ -973,7 +973,7 @@ async fn a_body_that_breaks_its_declared_length_is_reset() {
 
 /// A response body whose stream panics, at its first poll or a later one, resets its own
 /// stream: the panic unwound the connection's task where the answer's first poll runs, and
-/// every other stream of the connection went with it.
+/// every other stream of the connection went with it. A handler's panic is its stream's 500.
 #[tokio::test]
 async fn a_body_that_panics_resets_its_stream_alone() {
     let mut app = Application::new();
@@ -987,9 +987,16 @@ async fn a_body_that_panics_resets_its_stream_alone() {
         });
     }
     app.add_get("/exact", |_req: Request| async { Response::text("0123456789") });
+    app.add_get("/handler-panics", |_req: Request| async {
+        assert!(std::hint::black_box(false), "a bug in the handler");
+        Response::text("never")
+    });
     let server = Server::start(app).await;
     let mut conn = Raw::open(server.addr, &[]).await;
-    for (id, path) in [(1, "/panics-first"), (5, "/panics-later")] {
+    // A handler's panic is a 500 for its stream alone, as for its request on HTTP/1.1.
+    conn.get(1, "/handler-panics").await;
+    assert_eq!(conn.response(1).await.0, Some(500));
+    for (id, path) in [(3, "/panics-first"), (7, "/panics-later")] {
         conn.get(id, path).await;
         let (status, body) = conn.response(id).await;
         assert!(status.is_none() && body.len() <= 5, "{path}: {status:?} {body:?}");
