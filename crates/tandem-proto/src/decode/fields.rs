@@ -160,7 +160,8 @@ pub(crate) fn parse_fields<'h>(
 mod tests {
     use super::*;
 
-    fn expect_of(values: &[&[u8]]) -> Option<bool> {
+    /// What the framing fields say of `values`, each sent as a field called `name`.
+    fn found_in(name: &[u8], values: &[&[u8]]) -> FramingFields {
         let head: Vec<u8> = values.concat();
         let mut at = 0;
         let pairs: Vec<(&[u8], &[u8])> = values
@@ -168,24 +169,18 @@ mod tests {
             .map(|v| {
                 let value = &head[at..at + v.len()];
                 at += v.len();
-                (&b"Expect"[..], value)
+                (name, value)
             })
             .collect();
-        parse_fields(&head, pairs.into_iter(), Role::Request).unwrap().1.expect
+        parse_fields(&head, pairs.into_iter(), Role::Request).unwrap().1
+    }
+
+    fn expect_of(values: &[&[u8]]) -> Option<bool> {
+        found_in(b"Expect", values).expect
     }
 
     fn upgrade_of(values: &[&[u8]]) -> bool {
-        let head: Vec<u8> = values.concat();
-        let mut at = 0;
-        let pairs: Vec<(&[u8], &[u8])> = values
-            .iter()
-            .map(|v| {
-                let value = &head[at..at + v.len()];
-                at += v.len();
-                (&b"Upgrade"[..], value)
-            })
-            .collect();
-        parse_fields(&head, pairs.into_iter(), Role::Request).unwrap().1.upgrade
+        found_in(b"Upgrade", values).upgrade
     }
 
     /// The last `Upgrade` field used to decide alone: `websocket` then an empty field read
